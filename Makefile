@@ -1,0 +1,38 @@
+# Relais: the two commands are `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+BUILD ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: deps build run test test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan format
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja: CMakeLists.txt
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	@cmake --build $(BUILD) -j $(JOBS)
+
+stack-up: deps
+	@deploy/local/stack.sh up
+
+stack-down:
+	@deploy/local/stack.sh down
+
+stack-status:
+	@deploy/local/stack.sh status
+
+run: build
+	@scripts/run-demo.sh
+
+test: build
+	@scripts/run-tests.sh $(BUILD)
+
+test-asan:
+	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DRELAIS_SANITIZE=ON" BUILD_TYPE=Debug
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,476 @@
+#!/usr/bin/env bash
+# Relais local stack: a PostgreSQL 15 cluster and a single-node Apache Kafka (KRaft,
+# combined broker+controller), both living entirely under $RELAIS_STACK_DIR and
+# listening on 127.0.0.1 only. See deploy/local/README.md.
+#
+#   stack.sh up        start (idempotent), wait until ready, create topics, migrate
+#   stack.sh down      stop both
+#   stack.sh status    show state (exit 0 when both are up, 3 otherwise)
+#   stack.sh psql ...  psql on the local database (extra args passed through)
+#   stack.sh migrate   apply pending migrations/NNNN_name.sql
+#   stack.sh env       print `export` lines (RELAIS_PG_DSN, RELAIS_KAFKA_BROKERS, ...)
+#   stack.sh logs      print where the logs are
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+
+STACK_DIR="${RELAIS_STACK_DIR:-$REPO/var/stack}"
+PG_PORT="${RELAIS_PG_PORT:-55432}"
+KAFKA_PORT="${RELAIS_KAFKA_PORT:-59092}"
+KAFKA_CONTROLLER_PORT="${RELAIS_KAFKA_CONTROLLER_PORT:-59093}"
+INBOUND_PARTITIONS="${RELAIS_INBOUND_PARTITIONS:-6}"
+KAFKA_LIBS="${RELAIS_KAFKA_LIBS:-$REPO/var/kafka-libs${RELAIS_KAFKA_VERSION:+-$RELAIS_KAFKA_VERSION}}"
+KAFKA_HEAP="${RELAIS_KAFKA_HEAP:-1g}"
+MIGRATIONS_DIR="${RELAIS_MIGRATIONS_DIR:-$REPO/migrations}"
+PG_BIN="${RELAIS_PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_OS_USER="${RELAIS_PG_OS_USER:-postgres}" # only used when running as root
+PG_WAIT_S="${RELAIS_PG_WAIT_S:-60}"
+KAFKA_WAIT_S="${RELAIS_KAFKA_WAIT_S:-120}"
+KAFKA_STOP_WAIT_S=30
+
+DB_NAME=relais
+DB_USER=relais
+
+PG_DIR="$STACK_DIR/pg"
+PG_DATA="$PG_DIR/data"
+PG_SOCK="$PG_DIR/run"
+PG_LOG="$PG_DIR/log/postgresql.log"
+
+K_DIR="$STACK_DIR/kafka"
+K_DATA="$K_DIR/data"
+K_CONF="$K_DIR/config"
+K_LOGDIR="$K_DIR/logs"
+K_PROPS="$K_CONF/server.properties"
+K_LOG4J="$K_CONF/log4j2.properties"
+K_TOOLS_LOG4J="$K_CONF/tools-log4j2.properties"
+K_PID="$K_DIR/kafka.pid"
+K_OUT="$K_LOGDIR/kafka.out"
+K_TOPICS_STAMP="$K_DIR/topics.stamp"
+
+PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=$DB_NAME user=$DB_USER"
+KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+
+log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- helpers ---
+
+as_pg() { # run a PostgreSQL server binary; postgres refuses to run as root
+  if [[ $EUID -eq 0 ]]; then
+    runuser -u "$PG_OS_USER" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pg_running() {
+  [[ -f "$PG_DATA/PG_VERSION" ]] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
+}
+
+pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d "$DB_NAME" -U "$DB_USER" -t 2; }
+
+kafka_pid() { # prints the pid if our Kafka process is alive
+  [[ -f "$K_PID" ]] || return 1
+  local pid
+  pid="$(cat "$K_PID" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  # guard against pid reuse: must be a java running kafka.Kafka with our config
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $K_PROPS" || return 1
+  echo "$pid"
+}
+
+java_bin() {
+  if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then echo "$JAVA_HOME/bin/java"; else command -v java || die "java not found (run scripts/install-deps.sh)"; fi
+}
+
+kafka_tool() { # run a Kafka CLI class with a quiet, fast-starting JVM
+  "$(java_bin)" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
+    -Dlog4j2.configurationFile="$K_TOOLS_LOG4J" -cp "$KAFKA_LIBS/*" "$@"
+}
+
+tail_log() { # file, label
+  [[ -f "$1" ]] || return 0
+  printf -- '----- last lines of %s (%s) -----\n' "$2" "$1" >&2
+  tail -n "${3:-40}" "$1" >&2 || true
+  printf -- '-----\n' >&2
+}
+
+check_ports_differ() {
+  [[ "$PG_PORT" != "$KAFKA_PORT" && "$PG_PORT" != "$KAFKA_CONTROLLER_PORT" && "$KAFKA_PORT" != "$KAFKA_CONTROLLER_PORT" ]] ||
+    die "RELAIS_PG_PORT, RELAIS_KAFKA_PORT and RELAIS_KAFKA_CONTROLLER_PORT must differ"
+}
+
+# ------------------------------------------------------------- PostgreSQL ---
+
+pg_init() {
+  [[ -x "$PG_BIN/initdb" ]] || die "$PG_BIN/initdb not found (run scripts/install-deps.sh)"
+  mkdir -p "$PG_DIR"
+  if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+    log "postgres: initdb in $PG_DATA"
+    rm -rf "$PG_DATA"
+    mkdir -p "$PG_DATA" "$PG_SOCK" "$(dirname "$PG_LOG")"
+    if [[ $EUID -eq 0 ]]; then
+      chown -R "$PG_OS_USER": "$PG_DIR"
+      runuser -u "$PG_OS_USER" -- test -w "$PG_DATA" ||
+        die "user '$PG_OS_USER' cannot write $PG_DATA: every parent of RELAIS_STACK_DIR must be traversable (o+x), e.g. chmod 755 on a mktemp -d dir"
+    fi
+    chmod 700 "$PG_DATA"
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U "$DB_USER" --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_DIR/log/initdb.log" 2>&1 ||
+      { tail_log "$PG_DIR/log/initdb.log" initdb; die "initdb failed"; }
+    cat >"$PG_DATA/pg_hba.conf" <<EOF
+# Relais local stack: trust, loopback + the stack's own unix socket only.
+local   all   all                  trust
+host    all   all   127.0.0.1/32   trust
+EOF
+    echo "include_if_exists = 'relais.conf'" >>"$PG_DATA/postgresql.conf"
+  fi
+  # regenerated on every start so that port changes are honoured
+  local tmp="$PG_DATA/relais.conf.tmp"
+  cat >"$tmp" <<EOF
+# generated by deploy/local/stack.sh -- do not edit
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCK'
+max_connections = 200
+shared_buffers = 128MB
+logging_collector = off
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+  if [[ $EUID -eq 0 ]]; then chown "$PG_OS_USER": "$tmp"; fi
+  mv "$tmp" "$PG_DATA/relais.conf"
+}
+
+pg_up() {
+  if pg_running; then
+    pg_ready || die "postgres is running (pid file in $PG_DATA) but not answering on 127.0.0.1:$PG_PORT -- was the port changed? run '$0 down' first"
+    log "postgres: already running on 127.0.0.1:$PG_PORT"
+    return 0
+  fi
+  if port_open "$PG_PORT"; then die "port 127.0.0.1:$PG_PORT is already in use by something else (set RELAIS_PG_PORT)"; fi
+  pg_init
+  if [[ ${#PG_SOCK} -gt 90 ]]; then die "unix socket dir path too long (${#PG_SOCK} chars): $PG_SOCK -- use a shorter RELAIS_STACK_DIR"; fi
+  log "postgres: starting on 127.0.0.1:$PG_PORT"
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$PG_WAIT_S" start >/dev/null ||
+    { tail_log "$PG_LOG" postgres; die "postgres did not start"; }
+  local deadline=$((SECONDS + PG_WAIT_S))
+  until pg_ready; do
+    ((SECONDS < deadline)) || { tail_log "$PG_LOG" postgres; die "postgres not ready after ${PG_WAIT_S}s"; }
+    sleep 0.2
+  done
+  if ! psql_q -d postgres -tAc "select 1 from pg_database where datname='$DB_NAME'" | grep -q 1; then
+    log "postgres: creating database $DB_NAME"
+    psql_q -d postgres -c "create database $DB_NAME" >/dev/null
+  fi
+}
+
+pg_down() {
+  if pg_running; then
+    log "postgres: stopping"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
+  else
+    log "postgres: not running"
+  fi
+}
+
+psql_q() { # quiet psql against the local cluster; later -d overrides the dbname
+  PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" PGCONNECT_TIMEOUT=5 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" -d "$DB_NAME" "$@"
+}
+
+# ------------------------------------------------------------ migrations ---
+
+cmd_migrate() {
+  pg_ready || die "postgres is not running on 127.0.0.1:$PG_PORT (run '$0 up')"
+  mkdir -p "$MIGRATIONS_DIR"
+  psql_q -c "create table if not exists schema_migrations(version text primary key, applied_at timestamptz not null default now())"
+  local applied f name n=0
+  applied="$(psql_q -tAc "select version from schema_migrations")"
+  local files=()
+  while IFS= read -r f; do files+=("$f"); done < <(LC_ALL=C find "$MIGRATIONS_DIR" -maxdepth 1 -type f -name '[0-9]*.sql' | LC_ALL=C sort)
+  for f in "${files[@]}"; do
+    name="$(basename "$f" .sql)"
+    [[ "$name" =~ ^[0-9A-Za-z_.-]+$ ]] || die "bad migration file name: $f"
+    if grep -qxF "$name" <<<"$applied"; then continue; fi
+    log "migrate: applying $name"
+    psql_q --single-transaction -f "$f" \
+      -c "insert into schema_migrations(version) values ('$name')" ||
+      die "migration $name failed (rolled back)"
+    n=$((n + 1))
+  done
+  log "migrate: $n applied, $(($(grep -c . <<<"$applied") + n)) total"
+}
+
+# ------------------------------------------------------------------ Kafka ---
+
+kafka_write_config() {
+  mkdir -p "$K_DATA" "$K_CONF" "$K_LOGDIR"
+  cat >"$K_PROPS.tmp" <<EOF
+# generated by deploy/local/stack.sh -- do not edit (regenerated on every 'up')
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$K_DATA
+
+num.partitions=6
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=12
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+
+num.network.threads=2
+num.io.threads=4
+log.retention.hours=168
+log.segment.bytes=268435456
+EOF
+  mv "$K_PROPS.tmp" "$K_PROPS"
+
+  cat >"$K_LOG4J" <<EOF
+# generated by deploy/local/stack.sh: broker log to a file under the stack dir
+status = warn
+name = relais-kafka
+appender.file.type = RollingFile
+appender.file.name = FILE
+appender.file.fileName = $K_LOGDIR/server.log
+appender.file.filePattern = $K_LOGDIR/server.log.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 50MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.reqchan.name = kafka.network.RequestChannel\$
+logger.reqchan.level = WARN
+logger.zk.name = org.apache.zookeeper
+logger.zk.level = WARN
+EOF
+  cat >"$K_TOOLS_LOG4J" <<EOF
+# generated by deploy/local/stack.sh: CLI tools log warnings to stderr only
+status = warn
+appender.err.type = Console
+appender.err.name = ERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = ERR
+EOF
+}
+
+kafka_format() {
+  [[ -f "$K_DATA/meta.properties" ]] && return 0
+  local cid
+  cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  log "kafka: formatting storage (cluster id $cid)"
+  kafka_tool kafka.tools.StorageTool format -t "$cid" -c "$K_PROPS" --standalone >"$K_LOGDIR/format.log" 2>&1 ||
+    { tail_log "$K_LOGDIR/format.log" "kafka format"; die "kafka storage format failed"; }
+}
+
+kafka_metadata_ok() { # a real Admin metadata round trip
+  timeout 20 "$(java_bin)" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
+    -Dlog4j2.configurationFile="$K_TOOLS_LOG4J" -cp "$KAFKA_LIBS/*" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" --list \
+    --command-config <(printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=8000\n') >"$K_DIR/topics.list" 2>>"$K_LOGDIR/tools.log"
+}
+
+kafka_up() {
+  local pid
+  if pid="$(kafka_pid)"; then
+    port_open "$KAFKA_PORT" || die "kafka (pid $pid) is running but 127.0.0.1:$KAFKA_PORT is closed -- was the port changed? run '$0 down' first"
+    log "kafka: already running (pid $pid) on $KAFKA_BROKERS"
+    return 0
+  fi
+  rm -f "$K_PID"
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    if port_open "$p"; then die "port 127.0.0.1:$p is already in use by something else (set RELAIS_KAFKA_PORT / RELAIS_KAFKA_CONTROLLER_PORT)"; fi
+  done
+  "$HERE/kafka-libs.sh" "$KAFKA_LIBS"
+  kafka_write_config
+  kafka_format
+  log "kafka: starting on $KAFKA_BROKERS (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
+  local java
+  java="$(java_bin)"
+  # setsid: own session, so Ctrl-C in the calling shell does not hit the broker.
+  # The pid is written by the process itself (setsid may fork), then it execs java.
+  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$K_PID" "$java" -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
+    -Djava.awt.headless=true -Dkafka.logs.dir="$K_LOGDIR" \
+    -Dlog4j2.configurationFile="$K_LOG4J" \
+    -Xlog:gc*:file="$K_LOGDIR/gc.log":time,tags:filecount=2,filesize=10M \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$K_PROPS" >"$K_OUT" 2>&1 </dev/null &
+  local i
+  for i in $(seq 50); do [[ -s "$K_PID" ]] && break; sleep 0.1; done
+  pid="$(cat "$K_PID" 2>/dev/null)" || die "kafka launcher did not write $K_PID"
+
+  local deadline=$((SECONDS + KAFKA_WAIT_S))
+  until port_open "$KAFKA_PORT"; do
+    kill -0 "$pid" 2>/dev/null || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; tail_log "$K_OUT" "kafka stdout"; die "kafka exited during startup"; }
+    ((SECONDS < deadline)) || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; die "kafka port $KAFKA_PORT not open after ${KAFKA_WAIT_S}s"; }
+    sleep 0.3
+  done
+  until kafka_metadata_ok; do
+    kill -0 "$pid" 2>/dev/null || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; die "kafka exited during startup"; }
+    ((SECONDS < deadline)) || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; tail_log "$K_LOGDIR/tools.log" "admin check" 10; die "kafka not answering metadata requests after ${KAFKA_WAIT_S}s"; }
+    sleep 1
+  done
+  log "kafka: ready"
+}
+
+kafka_down() {
+  local pid
+  if ! pid="$(kafka_pid)"; then
+    log "kafka: not running"
+    rm -f "$K_PID"
+    return 0
+  fi
+  log "kafka: stopping (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + KAFKA_STOP_WAIT_S))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      log "kafka: still alive after ${KAFKA_STOP_WAIT_S}s, SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.3
+  done
+  rm -f "$K_PID"
+}
+
+topics_spec() { # name partitions [configs...]
+  echo "relais.inbound.v1 $INBOUND_PARTITIONS"
+  echo "relais.dlq.v1 3"
+  echo "relais.journal.v1 6"
+  echo "relais.dedupe.v1 $INBOUND_PARTITIONS cleanup.policy=[compact,delete] retention.ms=604800000"
+}
+
+kafka_topics() {
+  local spec
+  spec="$(topics_spec)"
+  # warm path: topics were created by this stack already with this spec
+  if [[ -f "$K_TOPICS_STAMP" && "$(cat "$K_TOPICS_STAMP")" == "$spec" ]]; then return 0; fi
+  [[ -f "$K_DIR/topics.list" ]] || kafka_metadata_ok || die "kafka metadata request failed"
+  local name parts cfgs args c
+  while read -r name parts cfgs; do
+    if grep -qxF "$name" "$K_DIR/topics.list"; then continue; fi
+    args=(--bootstrap-server "$KAFKA_BROKERS" --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1)
+    for c in $cfgs; do args+=(--config "${c//[\[\]]/}"); done
+    log "kafka: creating topic $name ($parts partitions${cfgs:+, $cfgs})"
+    kafka_tool org.apache.kafka.tools.TopicCommand "${args[@]}" >/dev/null 2>>"$K_LOGDIR/tools.log" ||
+      { tail_log "$K_LOGDIR/tools.log" "topic tool" 20; die "creating topic $name failed"; }
+  done <<<"$spec"
+  echo "$spec" >"$K_TOPICS_STAMP"
+}
+
+# --------------------------------------------------------------- commands ---
+
+cmd_up() {
+  check_ports_differ
+  local t0=$SECONDS
+  if [[ "${RELAIS_STACK_RESET:-0}" == 1 ]]; then
+    log "RELAIS_STACK_RESET=1: wiping $STACK_DIR"
+    kafka_down
+    pg_down
+    rm -rf "$PG_DIR" "$K_DIR"
+  fi
+  # fail fast on port clashes, before starting anything
+  if ! pg_running && port_open "$PG_PORT"; then die "port 127.0.0.1:$PG_PORT is already in use by something else (set RELAIS_PG_PORT)"; fi
+  if ! kafka_pid >/dev/null; then
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+      if port_open "$p"; then die "port 127.0.0.1:$p is already in use by something else (set RELAIS_KAFKA_PORT / RELAIS_KAFKA_CONTROLLER_PORT)"; fi
+    done
+  fi
+  mkdir -p "$STACK_DIR"
+  # PostgreSQL (runs as a non-root user when we are root) must be able to reach its dir
+  if [[ $EUID -eq 0 ]]; then chmod 755 "$STACK_DIR"; fi
+  pg_up
+  kafka_up
+  kafka_topics
+  cmd_migrate
+  log "up in $((SECONDS - t0))s: postgres 127.0.0.1:$PG_PORT, kafka $KAFKA_BROKERS, dir $STACK_DIR"
+}
+
+cmd_down() {
+  kafka_down
+  pg_down
+}
+
+cmd_status() {
+  local rc=0 pid
+  if pg_running; then
+    if pg_ready; then echo "postgres: up     127.0.0.1:$PG_PORT  ($PG_DSN)"; else echo "postgres: running but not ready on 127.0.0.1:$PG_PORT"; rc=3; fi
+  else
+    echo "postgres: down"; rc=3
+  fi
+  if pid="$(kafka_pid)"; then
+    if port_open "$KAFKA_PORT"; then echo "kafka:    up     $KAFKA_BROKERS  (pid $pid)"; else echo "kafka:    starting (pid $pid), port $KAFKA_PORT closed"; rc=3; fi
+  else
+    echo "kafka:    down"; rc=3
+  fi
+  echo "stack dir: $STACK_DIR"
+  echo "logs:      $PG_LOG  $K_LOGDIR/server.log"
+  return $rc
+}
+
+cmd_env() {
+  cat <<EOF
+export RELAIS_STACK_DIR='$STACK_DIR'
+export RELAIS_PG_PORT='$PG_PORT'
+export RELAIS_KAFKA_PORT='$KAFKA_PORT'
+export RELAIS_KAFKA_CONTROLLER_PORT='$KAFKA_CONTROLLER_PORT'
+export RELAIS_PG_DSN='$PG_DSN'
+export RELAIS_KAFKA_BROKERS='$KAFKA_BROKERS'
+EOF
+}
+
+cmd_psql() {
+  exec psql -X -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" -d "$DB_NAME" "$@"
+}
+
+cmd_logs() {
+  echo "$PG_LOG"
+  echo "$K_LOGDIR/server.log"
+  echo "$K_OUT"
+  echo "$K_LOGDIR/tools.log"
+}
+
+usage() {
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  exit "${1:-0}"
+}
+
+cmd="${1:-}"
+[[ $# -gt 0 ]] && shift
+case "$cmd" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  psql) cmd_psql "$@" ;;
+  migrate) cmd_migrate ;;
+  env) cmd_env ;;
+  logs) cmd_logs ;;
+  -h | --help | help) usage 0 ;;
+  *) usage 2 ;;
+esac

@@ -1,0 +1,49 @@
+// relais-api's directory routes: the CPAS the data centre serves and their
+// integrations (register, unregister, list, bulk import). PostgreSQL is the
+// source of truth; every write is journaled by trigger in the same transaction.
+#pragma once
+
+#include <string>
+
+#include "relais/common/metrics.hpp"
+#include "relais/http/router.hpp"
+#include "relais/kafka/client.hpp"
+#include "relais/pg/pool.hpp"
+
+namespace relais::api {
+
+struct Options {
+  kafka::Settings kafka;              // for creating CPAS topics
+  int cpas_topic_partitions = 3;
+  int replication_factor = 1;
+  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_import_bytes = 64 * 1024 * 1024;
+  std::size_t max_import_lines = 1000000;
+  std::size_t list_limit_max = 10000;
+};
+
+class Service {
+ public:
+  Service(Options o, pg::Pool& pool, metrics::Registry& m);
+  void add_routes(http::Router& router);
+  std::size_t body_limit(const http::Request& header_only) const;
+
+ private:
+  boost::asio::awaitable<http::Response> put_cpas(http::Request& req);
+  boost::asio::awaitable<http::Response> list_cpas(http::Request& req);
+  boost::asio::awaitable<http::Response> register_integration(http::Request& req);
+  boost::asio::awaitable<http::Response> unregister_integration(http::Request& req);
+  boost::asio::awaitable<http::Response> list_integrations(http::Request& req);
+  boost::asio::awaitable<http::Response> import_integrations(http::Request& req);
+
+  Options o_;
+  pg::Pool& pool_;
+  metrics::Family<metrics::Counter>& changes_;
+  metrics::Family<metrics::Counter>& import_lines_;
+};
+
+// Who made a change, for the directory journal. Until credentials exist
+// (access-control issue) it is the X-Relais-Actor header or the peer address.
+std::string actor_of(const http::Request& req);
+
+}  // namespace relais::api

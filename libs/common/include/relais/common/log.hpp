@@ -1,0 +1,47 @@
+// Structured logging: one line per event, readable text on a terminal or JSON
+// in production. Thread-safe; a line is written with a single write().
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace relais::log {
+
+enum class Level { debug = 0, info = 1, warn = 2, error = 3 };
+
+struct Field {
+  std::string_view key;
+  std::string value;
+  Field(std::string_view k, std::string v) : key(k), value(std::move(v)) {}
+  Field(std::string_view k, std::string_view v) : key(k), value(v) {}
+  Field(std::string_view k, const char* v) : key(k), value(v) {}
+  template <typename N>
+    requires std::is_arithmetic_v<N>
+  Field(std::string_view k, N v) : key(k), value(std::to_string(v)) {}
+};
+
+using Fields = std::initializer_list<Field>;
+
+void set_level(Level level);
+void set_json(bool json);
+bool parse_level(std::string_view text, Level& out);
+bool enabled(Level level);
+
+void write(Level level, std::string_view component, std::string_view message, Fields fields = {});
+
+// A logger bound to one module.
+class Logger {
+ public:
+  explicit Logger(std::string component) : component_(std::move(component)) {}
+  void debug(std::string_view m, Fields f = {}) const { write(Level::debug, component_, m, f); }
+  void info(std::string_view m, Fields f = {}) const { write(Level::info, component_, m, f); }
+  void warn(std::string_view m, Fields f = {}) const { write(Level::warn, component_, m, f); }
+  void error(std::string_view m, Fields f = {}) const { write(Level::error, component_, m, f); }
+
+ private:
+  std::string component_;
+};
+
+}  // namespace relais::log

@@ -1,0 +1,59 @@
+// Small blocking HTTP/1.1 client for tests, tools and benchmarks (not for the data plane: it blocks
+// the calling thread). Every operation is bounded by the timeout.
+#pragma once
+
+#include <boost/beast/http/verb.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace relais::http {
+
+struct ClientResponse {
+  unsigned status = 0;
+  std::string body;
+  // Names lowercased; repeated headers joined with ", ".
+  std::map<std::string, std::string> headers;
+  // "" when absent; case-insensitive.
+  std::string header(std::string_view name) const;
+};
+
+using ClientHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// One request on a fresh connection ("Connection: close"). Throws std::runtime_error on connection
+// failure, timeout, or an unreadable response. HTTP error statuses are returned, not thrown.
+ClientResponse request(std::string host, unsigned short port, boost::beast::http::verb method,
+                       std::string target, std::string body = {}, std::string content_type = {},
+                       ClientHeaders headers = {},
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Keep-alive client: reuses one connection for many requests. Connects lazily, and reconnects
+// only when the previous response closed the connection (or after close()/an error); it never
+// retries a request by itself. Not thread-safe: one Client per thread.
+class Client {
+ public:
+  Client(std::string host, unsigned short port,
+         std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  ~Client();
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+
+  // Throws std::runtime_error like http::request(); after an error the connection is closed.
+  ClientResponse request(boost::beast::http::verb method, std::string target, std::string body = {},
+                         std::string content_type = {}, ClientHeaders headers = {});
+  void close();
+  bool connected() const;
+  std::size_t connects() const;  // connections opened so far (keep-alive checks in tests)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace relais::http

@@ -1,0 +1,126 @@
+// HTTP/1.1 server for the Relais services: one coroutine per connection on its
+// own strand, keep-alive, timeouts on every read and write, header/body limits,
+// a connection cap, metrics, and a graceful stop. Knows nothing about business
+// logic: a Handler (usually Router::handler()) turns a Request into a Response.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace relais::metrics {
+class Registry;
+}
+
+namespace relais::http {
+
+using verb = boost::beast::http::verb;
+
+struct Request {
+  verb method = verb::unknown;
+  std::string method_string;  // as sent (useful when method == verb::unknown)
+  std::string target;         // raw request target
+  std::string path;           // percent-decoded path, no query (a decoded "%2F" is ambiguous here; Router
+                              // matches on decoded *segments*, so captures may contain '/')
+  std::vector<std::pair<std::string, std::string>> query;  // decoded ('+' is a space), in order
+  boost::beast::http::fields headers;                      // case-insensitive lookup
+  std::string body;
+  std::string remote_address;                 // "ip:port" of the peer ("[v6]:port" for IPv6)
+  std::map<std::string, std::string> params;  // route captures, filled by Router
+  std::string route;  // matched route pattern, filled by Router; used as the metrics label
+
+  // First value of a query parameter, if present (a key without '=' yields "").
+  std::optional<std::string_view> query_param(std::string_view name) const;
+  // Header value, "" when absent. Case-insensitive name.
+  std::string header(std::string_view name) const;
+  // Media type of Content-Type, lowercased, parameters and whitespace stripped ("" when absent).
+  std::string content_type() const;
+};
+
+struct Response {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  // Extra headers (e.g. Retry-After, Allow, Location). Content-Length and Transfer-Encoding are
+  // owned by the server and ignored here; "Connection: close" makes the server close afterwards.
+  // Headers whose name or value contain CR/LF are dropped.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// {"code": code, "message": message, "field": field} ("field" omitted when empty), serialized with
+// boost::json so any input is escaped correctly.
+Response json_error(unsigned status, std::string_view code, std::string_view message,
+                    std::string_view field = {});
+
+// Handlers are coroutines. The Request reference stays valid until the returned awaitable
+// completes. Exceptions thrown by a handler become a 500 {"code":"INTERNAL"} (text never leaked).
+// A handler may run concurrently on several threads (one call per connection at a time).
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  unsigned short port = 0;  // 0 = ephemeral (tests); see Server::port()
+  std::size_t max_header_bytes = 16 * 1024;  // request line + headers; over → 431 and close
+  // Decided per request once the header is read (Request has no body yet; params/route empty).
+  // Over → 413 {"code":"BODY_TOO_LARGE"} and close. Empty function → 1 MiB.
+  std::function<std::size_t(const Request& header_only)> body_limit;
+  // Durations are milliseconds so that tests can use short values; seconds convert implicitly.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // from first byte (or accept) to end of header
+  std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};    // reading the body; also each response write
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(30)};    // keep-alive wait for the next request
+  std::size_t max_connections = 1024;              // beyond: accept, answer 503 + Retry-After: 1, close
+  std::size_t max_requests_per_connection = 10000;  // then "Connection: close"
+  std::string server_name = "relais";               // Server header
+};
+
+class Server {
+ public:
+  // The io_context may be run by any number of threads. The Server must be destroyed before the
+  // io_context. metrics (optional) must outlive the Server; the families
+  // relais_http_{requests_total,request_duration_seconds,connections,rejected_connections_total}
+  // are registered once per Server, so use one Server per Registry.
+  Server(boost::asio::io_context& ioc, ServerOptions opts, Handler handler,
+         relais::metrics::Registry* metrics = nullptr);
+  // Destruction without stop() closes the acceptor and every connection at once (stop(0ms)).
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens, then starts accepting (once the io_context runs). Returns an error message
+  // on failure (bad address, address in use, already started, ...), std::nullopt on success.
+  std::optional<std::string> start();
+  // Actual bound port (useful with port 0); 0 before a successful start().
+  unsigned short port() const;
+  // Open connections right now (excluding connections being rejected with 503).
+  std::size_t connections() const;
+
+  // Graceful stop; safe from any thread, any number of times, non-blocking.
+  //  1. the acceptor is closed at once (new connections are refused by the kernel);
+  //  2. idle keep-alive connections are closed at once; a request being read or handled is
+  //     finished and answered with "Connection: close";
+  //  3. after `grace`, remaining connections are closed and their handlers get a terminal
+  //     cancellation (their pending asynchronous operation fails with operation_aborted).
+  // `on_stopped`, if given, is posted to the io_context once every connection has ended (so the
+  // io_context must keep running until then). A later call with a shorter grace shortens the
+  // deadline; callbacks given after completion are posted immediately.
+  void stop(std::chrono::milliseconds grace, std::function<void()> on_stopped = {});
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace relais::http

@@ -1,0 +1,59 @@
+// relais-ingest's HTTP handlers: decode and validate a notification (or an
+// NDJSON batch), write it to relais.inbound.v1 and answer only once the
+// broker has acknowledged it (acks=all, idempotent producer).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "relais/codec/decode.hpp"
+#include "relais/common/metrics.hpp"
+#include "relais/http/router.hpp"
+#include "relais/http/server.hpp"
+#include "relais/kafka/client.hpp"
+
+namespace relais::ingest {
+
+struct Options {
+  std::string topic = "relais.inbound.v1";
+  std::size_t max_body_bytes = 64 * 1024;          // one notification
+  std::size_t max_batch_bytes = 32 * 1024 * 1024;  // one NDJSON batch
+  std::size_t max_batch_lines = 100000;
+  std::size_t max_in_flight = 50000;               // records waiting for the broker
+  int retry_after_seconds = 2;
+};
+
+class Service {
+ public:
+  Service(Options o, kafka::Producer& producer, metrics::Registry& m);
+  // Adds the ingest routes to `router`.
+  void add_routes(http::Router& router);
+  // Body limit for a request, from its path (batches get more).
+  std::size_t body_limit(const http::Request& header_only) const;
+  std::size_t in_flight() const { return in_flight_.load(); }
+  bool broker_ok() const { return !producer_.brokers_down(); }
+
+  boost::asio::awaitable<http::Response> post(http::Request& req);
+
+ private:
+  boost::asio::awaitable<http::Response> single(http::Request& req, relais::v1::Flow flow);
+  boost::asio::awaitable<http::Response> batch(http::Request& req, relais::v1::Flow flow);
+  http::Response reject(unsigned status, std::string_view code, std::string_view message, std::string_view field,
+                        std::string_view flow);
+  http::Response busy(unsigned status, std::string_view code, std::string_view message, std::string_view flow);
+
+  Options o_;
+  kafka::Producer& producer_;
+  std::atomic<std::size_t> in_flight_{0};
+  metrics::Family<metrics::Counter>& requests_;
+  metrics::Family<metrics::Counter>& accepted_;
+  metrics::Family<metrics::Counter>& rejected_;
+  metrics::Family<metrics::Counter>& backpressure_;
+  metrics::Counter& duplicates_;
+  metrics::Gauge& in_flight_gauge_;
+  metrics::Histogram& ack_seconds_;
+};
+
+}  // namespace relais::ingest

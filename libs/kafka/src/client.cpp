@@ -1,0 +1,267 @@
+#include "relais/kafka/client.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <mutex>
+
+#include "relais/common/log.hpp"
+
+namespace relais::kafka {
+namespace {
+const log::Logger logger{"kafka"};
+
+struct Opaque {
+  DeliveryCallback cb;
+};
+}  // namespace
+
+bool parse_extra(const std::string& text, Settings& out, std::string& error) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      error = "expected key=value, got \"" + item + "\"";
+      return false;
+    }
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return true;
+}
+
+std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings, std::string& error) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  for (const auto& [k, v] : settings) {
+    std::string err;
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
+      error = "kafka setting " + k + ": " + err;
+      return nullptr;
+    }
+  }
+  return conf;
+}
+
+class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
+ public:
+  explicit Callbacks(Producer* p) : p_(p) {}
+  void dr_cb(RdKafka::Message& m) override {
+    std::unique_ptr<Opaque> op(static_cast<Opaque*>(m.msg_opaque()));
+    DeliveryResult r;
+    r.error = m.err();
+    r.partition = m.partition();
+    r.offset = m.offset();
+    if (!r.ok()) {
+      r.message = m.errstr();
+      r.possibly_persisted = m.status() == RdKafka::Message::MSG_STATUS_POSSIBLY_PERSISTED;
+    } else {
+      p_->brokers_down_.store(false);
+    }
+    if (op && op->cb) op->cb(r);
+  }
+  void event_cb(RdKafka::Event& e) override {
+    switch (e.type()) {
+      case RdKafka::Event::EVENT_ERROR:
+        if (e.err() == RdKafka::ERR__ALL_BROKERS_DOWN) p_->brokers_down_.store(true);
+        logger.warn("producer error", {{"error", RdKafka::err2str(e.err())}, {"detail", e.str()}});
+        break;
+      case RdKafka::Event::EVENT_STATS: {
+        std::lock_guard lock(mu_);
+        stats_ = e.str();
+        break;
+      }
+      case RdKafka::Event::EVENT_LOG:
+        if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
+          logger.warn("librdkafka", {{"facility", e.fac()}, {"detail", e.str()}});
+        break;
+      default:
+        break;
+    }
+  }
+  std::string stats() const {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+ private:
+  Producer* p_;
+  mutable std::mutex mu_;
+  std::string stats_;
+};
+
+std::unique_ptr<Producer> Producer::create(const Settings& settings, std::string& error) {
+  std::unique_ptr<Producer> p(new Producer());
+  p->callbacks_ = std::make_unique<Callbacks>(p.get());
+  Settings s = settings;
+  s.emplace("enable.idempotence", "true");
+  s.emplace("acks", "all");
+  auto conf = make_conf(s, error);
+  if (!conf) return nullptr;
+  std::string err;
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(p->callbacks_.get()), err) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(p->callbacks_.get()), err) != RdKafka::Conf::CONF_OK) {
+    error = err;
+    return nullptr;
+  }
+  p->producer_.reset(RdKafka::Producer::create(conf.get(), err));
+  if (!p->producer_) {
+    error = "cannot create producer: " + err;
+    return nullptr;
+  }
+  p->poller_ = std::thread([raw = p.get()] {
+    while (!raw->stop_.load()) raw->producer_->poll(50);
+  });
+  return p;
+}
+
+Producer::~Producer() {
+  stop_.store(true);
+  if (poller_.joinable()) poller_.join();
+  if (producer_) {
+    producer_->flush(5000);
+    producer_->poll(0);
+  }
+}
+
+RdKafka::ErrorCode Producer::produce(const std::string& topic, int32_t partition, std::string_view key,
+                                     std::string_view value, const std::vector<Header>& headers,
+                                     DeliveryCallback cb) {
+  RdKafka::Headers* h = RdKafka::Headers::create();
+  for (const auto& hd : headers) h->add(hd.key, hd.value.data(), hd.value.size());
+  auto* op = new Opaque{std::move(cb)};
+  auto err = producer_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                                value.size(), key.data(), key.size(), 0, h, op);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    delete h;  // ownership stays with us on failure
+    delete op;
+  }
+  return err;
+}
+
+int Producer::flush(std::chrono::milliseconds timeout) {
+  producer_->flush(static_cast<int>(timeout.count()));
+  return producer_->outq_len();
+}
+
+std::string Producer::last_stats() const { return callbacks_->stats(); }
+
+std::optional<std::string> ensure_topics(const Settings& settings, const std::vector<std::string>& topics,
+                                         int partitions, int replication_factor, std::chrono::milliseconds timeout,
+                                         const std::map<std::string, std::string>& topic_config) {
+  if (topics.empty()) return std::nullopt;
+  std::string error;
+  auto conf = make_conf(settings, error);
+  if (!conf) return error;
+  char errstr[512];
+  rd_kafka_conf_t* c = rd_kafka_conf_new();
+  for (const auto& [k, v] : settings) {
+    if (rd_kafka_conf_set(c, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(c);
+      return std::string("kafka setting ") + k + ": " + errstr;
+    }
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof errstr);
+  if (!rk) return std::string("cannot create admin client: ") + errstr;
+  std::vector<rd_kafka_NewTopic_t*> nts;
+  for (const auto& t : topics) {
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(t.c_str(), partitions, replication_factor, errstr, sizeof errstr);
+    for (const auto& [k, v] : topic_config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
+    nts.push_back(nt);
+  }
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), errstr, sizeof errstr);
+  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), errstr, sizeof errstr);
+  rd_kafka_CreateTopics(rk, nts.data(), nts.size(), opts, q);
+  std::optional<std::string> result;
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
+  if (!ev) {
+    result = "timed out creating topics";
+  } else if (rd_kafka_event_error(ev)) {
+    result = std::string("create topics: ") + rd_kafka_event_error_string(ev);
+  } else {
+    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t** trs = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n; ++i) {
+      auto e = rd_kafka_topic_result_error(trs[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        result = std::string("create topic ") + rd_kafka_topic_result_name(trs[i]) + ": " +
+                 (rd_kafka_topic_result_error_string(trs[i]) ? rd_kafka_topic_result_error_string(trs[i])
+                                                             : rd_kafka_err2str(e));
+        break;
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_NewTopic_destroy_array(nts.data(), nts.size());
+  rd_kafka_queue_destroy(q);
+  rd_kafka_destroy(rk);
+  return result;
+}
+
+int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout) {
+  std::string err;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&handle, topic, nullptr, err));
+  if (!t) return -1;
+  RdKafka::Metadata* md = nullptr;
+  if (handle.metadata(false, t.get(), &md, static_cast<int>(timeout.count())) != RdKafka::ERR_NO_ERROR) return -1;
+  std::unique_ptr<RdKafka::Metadata> holder(md);
+  for (const auto* tm : *md->topics()) {
+    if (tm->topic() == topic && tm->err() == RdKafka::ERR_NO_ERROR) return static_cast<int>(tm->partitions()->size());
+  }
+  return -1;
+}
+
+std::optional<std::string> read_partition(const Settings& settings, const std::string& topic, int32_t partition,
+                                          std::chrono::milliseconds timeout,
+                                          const std::function<void(const RdKafka::Message&)>& fn) {
+  Settings s = settings;
+  s["enable.partition.eof"] = "true";
+  s["enable.auto.commit"] = "false";
+  s["isolation.level"] = "read_committed";
+  s.emplace("group.id", "relais-reader");  // required by the API; we never commit
+  std::string error;
+  auto conf = make_conf(s, error);
+  if (!conf) return error;
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!c) return "cannot create consumer: " + error;
+  std::vector<RdKafka::TopicPartition*> parts{
+      RdKafka::TopicPartition::create(topic, partition, RdKafka::Topic::OFFSET_BEGINNING)};
+  c->assign(parts);
+  RdKafka::TopicPartition::destroy(parts);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::optional<std::string> result;
+  while (true) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      result = "timed out reading " + topic + "/" + std::to_string(partition);
+      break;
+    }
+    std::unique_ptr<RdKafka::Message> m(c->consume(200));
+    if (m->err() == RdKafka::ERR__PARTITION_EOF) break;
+    if (m->err() == RdKafka::ERR__TIMED_OUT) continue;
+    if (m->err() != RdKafka::ERR_NO_ERROR) {
+      if (m->err() == RdKafka::ERR__TRANSPORT || m->err() == RdKafka::ERR__ALL_BROKERS_DOWN) continue;
+      result = "reading " + topic + ": " + m->errstr();
+      break;
+    }
+    fn(*m);
+  }
+  c->close();
+  return result;
+}
+
+std::string header_value(const RdKafka::Message& m, const std::string& key) {
+  // librdkafka's accessor is not const-qualified; it does not modify the message.
+  RdKafka::Headers* h = const_cast<RdKafka::Message&>(m).headers();
+  if (!h) return {};
+  RdKafka::Headers::Header hd = h->get_last(key);
+  if (hd.err() != RdKafka::ERR_NO_ERROR || hd.value() == nullptr) return {};
+  return std::string(static_cast<const char*>(hd.value()), hd.value_size());
+}
+
+}  // namespace relais::kafka

@@ -1,0 +1,144 @@
+#include "relais/pg/pg.hpp"
+
+#include <cstdlib>
+
+namespace relais::pg {
+namespace {
+bool retryable_state(const std::string& s) {
+  // 08: connection exceptions; 40001 serialization; 40P01 deadlock; 57P01 admin shutdown.
+  return s.rfind("08", 0) == 0 || s == "40001" || s == "40P01" || s == "57P01" || s == "57P02" || s == "57P03";
+}
+}  // namespace
+
+long long Result::integer(int row, int col) const { return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10); }
+
+long long Result::affected() const {
+  const char* n = PQcmdTuples(r_.get());
+  return n && *n ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+Connection::Connection(const std::string& dsn) : dsn_(dsn) {
+  conn_ = PQconnectdb(dsn.c_str());
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(conn_);
+    PQfinish(conn_);
+    conn_ = nullptr;
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    throw Error("cannot connect to PostgreSQL: " + msg, "08001", true);
+  }
+}
+
+Connection::~Connection() {
+  if (conn_) PQfinish(conn_);
+}
+
+bool Connection::ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+
+bool Connection::reset() {
+  if (!conn_) {
+    conn_ = PQconnectdb(dsn_.c_str());
+  } else {
+    PQreset(conn_);
+  }
+  return ok();
+}
+
+void Connection::check(PGresult* r, const std::string& sql) {
+  auto st = PQresultStatus(r);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN || st == PGRES_COPY_OUT) return;
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  std::string sqlstate = state ? state : (ok() ? "XX000" : "08006");
+  std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  PQclear(r);
+  (void)sql;
+  throw Error(msg, sqlstate, retryable_state(sqlstate));
+}
+
+Result Connection::exec(const std::string& sql) {
+  if (!conn_) throw Error("not connected", "08003", true);
+  PGresult* r = PQexec(conn_, sql.c_str());
+  check(r, sql);
+  return Result(r);
+}
+
+Result Connection::exec(const std::string& sql, const std::vector<Param>& params) {
+  if (!conn_) throw Error("not connected", "08003", true);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), nullptr,
+                             nullptr, 0);
+  check(r, sql);
+  return Result(r);
+}
+
+long long Connection::copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& produce) {
+  PGresult* r = PQexec(conn_, copy_sql.c_str());
+  check(r, copy_sql);
+  PQclear(r);
+  std::string buf;
+  bool more = true;
+  while (more) {
+    buf.clear();
+    more = produce(buf);
+    if (!buf.empty() && PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) != 1) {
+      throw Error(std::string("COPY failed: ") + PQerrorMessage(conn_), "08006", true);
+    }
+  }
+  if (PQputCopyEnd(conn_, nullptr) != 1) throw Error(std::string("COPY end failed: ") + PQerrorMessage(conn_), "08006", true);
+  long long n = 0;
+  while (PGresult* res = PQgetResult(conn_)) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+      // drain the remaining results before throwing
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      std::string s = state ? state : "XX000";
+      std::string msg = PQresultErrorMessage(res);
+      PQclear(res);
+      while (PGresult* rest = PQgetResult(conn_)) PQclear(rest);
+      throw Error(msg, s, retryable_state(s));
+    }
+    const char* t = PQcmdTuples(res);
+    if (t && *t) n = std::strtoll(t, nullptr, 10);
+    PQclear(res);
+  }
+  return n;
+}
+
+void Connection::copy_out(const std::string& copy_sql, const std::function<void(std::string_view)>& consume) {
+  PGresult* r = PQexec(conn_, copy_sql.c_str());
+  check(r, copy_sql);
+  PQclear(r);
+  char* buf = nullptr;
+  int n;
+  while ((n = PQgetCopyData(conn_, &buf, 0)) > 0) {
+    std::string_view line(buf, static_cast<std::size_t>(n));
+    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    consume(line);
+    PQfreemem(buf);
+  }
+  if (n == -2) throw Error(std::string("COPY OUT failed: ") + PQerrorMessage(conn_), "08006", true);
+  while (PGresult* res = PQgetResult(conn_)) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+      std::string msg = PQresultErrorMessage(res);
+      PQclear(res);
+      while (PGresult* rest = PQgetResult(conn_)) PQclear(rest);
+      throw Error(msg, "XX000", false);
+    }
+    PQclear(res);
+  }
+}
+
+void copy_escape(std::string& out, std::string_view field) {
+  for (char c : field) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out.push_back(c);
+    }
+  }
+}
+
+}  // namespace relais::pg

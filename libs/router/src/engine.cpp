@@ -1,0 +1,486 @@
+#include "relais/router/engine.hpp"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <map>
+#include <thread>
+
+#include "relais/codec/flow.hpp"
+#include "relais/common/log.hpp"
+#include "relais/routing/route.hpp"
+#include "relais/v1/records.pb.h"
+#include "relais/validation/date.hpp"
+#include "relais/validation/notification.hpp"
+
+namespace relais::router {
+namespace {
+const log::Logger logger{"router"};
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Owned {
+  std::unique_ptr<RdKafka::Message> msg;
+};
+
+std::string event_name(const v1::Notification& n) {
+  const auto* body_field = n.GetDescriptor()->FindFieldByNumber(static_cast<int>(n.body_case()));
+  if (!body_field) return {};
+  const auto& body = n.GetReflection()->GetMessage(n, body_field);
+  const auto* ev = body.GetDescriptor()->FindFieldByName("event");
+  if (!ev) return {};
+  const auto* v = body.GetReflection()->GetEnum(body, ev);
+  return v ? v->name() : std::string{};
+}
+}  // namespace
+
+class Engine::Impl : public RdKafka::RebalanceCb {
+ public:
+  Impl(Engine& e, EngineOptions o, DirectoryFeed& feed, metrics::Registry& m)
+      : e_(e), o_(std::move(o)), feed_(feed), dedupe_(o_.dedupe_window_us),
+        consumed_(m.counter("relais_router_records_consumed_total", "Records read from the inbound topic").with()),
+        routed_(m.counter("relais_router_routed_total", "Notifications forwarded to a CPAS topic", {"flow", "cpas"})),
+        dropped_(m.counter("relais_router_dropped_total", "Notifications forwarded to no CPAS, by reason",
+                           {"flow", "reason"})),
+        dlq_(m.counter("relais_router_dlq_total", "Records sent to the dead-letter topic, by reason", {"reason"})),
+        dupes_(m.counter("relais_router_duplicates_total", "Notifications whose ticket was already processed").with()),
+        txns_(m.counter("relais_router_transactions_total", "Kafka transactions, by result", {"result"})),
+        txn_seconds_(m.histogram("relais_router_transaction_duration_seconds",
+                                 "Time to commit one batch transaction", {}, metrics::latency_buckets())
+                         .with()),
+        e2e_seconds_(m.histogram("relais_router_end_to_end_seconds",
+                                 "Accepted by ingest to committed by the router", {}, metrics::latency_buckets())
+                         .with()),
+        lag_gauge_(m.gauge("relais_router_consumer_lag", "Records behind the end of the inbound partitions", {"partition"})),
+        dir_size_(m.gauge("relais_directory_integrations", "Integration lines held in memory, by CPAS", {"cpas"})),
+        dir_age_(m.gauge("relais_directory_refresh_age_seconds", "Seconds since the directory was last refreshed").with()),
+        dedupe_size_(m.gauge("relais_router_dedupe_tickets", "Tickets remembered for deduplication").with()) {}
+
+  std::optional<std::string> start() {
+    std::string err;
+    kafka::Settings pc = o_.kafka;
+    pc["transactional.id"] = o_.transactional_id;
+    pc["enable.idempotence"] = "true";
+    pc["acks"] = "all";
+    pc["transaction.timeout.ms"] = std::to_string(o_.transaction_timeout.count());
+    pc.emplace("linger.ms", "5");
+    pc.emplace("queue.buffering.max.messages", "1000000");
+    auto pconf = kafka::make_conf(pc, err);
+    if (!pconf) return err;
+    producer_.reset(RdKafka::Producer::create(pconf.get(), err));
+    if (!producer_) return "cannot create producer: " + err;
+    std::unique_ptr<RdKafka::Error> kerr(producer_->init_transactions(30000));
+    if (kerr) return "init_transactions: " + kerr->str();
+
+    kafka::Settings cc = o_.kafka;
+    cc["group.id"] = o_.group_id;
+    cc["enable.auto.commit"] = "false";
+    cc["isolation.level"] = "read_committed";
+    cc["auto.offset.reset"] = "earliest";
+    cc.emplace("max.poll.interval.ms", "60000");
+    cc.emplace("session.timeout.ms", "10000");
+    auto cconf = kafka::make_conf(cc, err);
+    if (!cconf) return err;
+    if (cconf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK) return err;
+    consumer_.reset(RdKafka::KafkaConsumer::create(cconf.get(), err));
+    if (!consumer_) return "cannot create consumer: " + err;
+
+    if (auto e = kafka::ensure_topics(o_.kafka, {o_.dlq_topic}, 3, o_.replication_factor, std::chrono::seconds(15)))
+      return *e;
+    int inbound = kafka::partition_count(*producer_, o_.inbound_topic, std::chrono::seconds(10));
+    int dedupe = kafka::partition_count(*producer_, o_.dedupe_topic, std::chrono::seconds(10));
+    if (inbound <= 0) return "topic " + o_.inbound_topic + " not found";
+    if (dedupe < inbound)
+      return "topic " + o_.dedupe_topic + " must have at least as many partitions as " + o_.inbound_topic + " (" +
+             std::to_string(dedupe) + " < " + std::to_string(inbound) + ")";
+    auto sub = consumer_->subscribe({o_.inbound_topic});
+    if (sub != RdKafka::ERR_NO_ERROR) return "subscribe: " + RdKafka::err2str(sub);
+    return std::nullopt;
+  }
+
+  // Rebalance: rebuild the dedupe state of assigned partitions before reading them.
+  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& parts) override {
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      for (auto* tp : parts) restore_dedupe(tp->partition());
+      c->assign(parts);
+      for (auto* tp : parts) assigned_.insert(tp->partition());
+      logger.info("partitions assigned", {{"count", parts.size()}});
+    } else {
+      for (auto* tp : parts) {
+        revoked_.insert(tp->partition());
+        assigned_.erase(tp->partition());
+        dedupe_.drop_partition(tp->partition());
+      }
+      c->unassign();
+      logger.info("partitions revoked", {{"count", parts.size()}});
+    }
+  }
+
+  void restore_dedupe(std::int32_t p) {
+    dedupe_.clear_partition(p);
+    std::size_t n = 0;
+    auto cutoff = now_us() - dedupe_.window_us();
+    for (int attempt = 0;; ++attempt) {
+      auto e = kafka::read_partition(o_.kafka, o_.dedupe_topic, p, std::chrono::seconds(60),
+                                     [&](const RdKafka::Message& m) {
+                                       if (!m.key()) return;
+                                       auto t = parse_ticket(*m.key());
+                                       v1::DedupeMark mark;
+                                       if (!t || !mark.ParseFromArray(m.payload(), static_cast<int>(m.len()))) return;
+                                       if (mark.processed_at_us() < cutoff) return;
+                                       dedupe_.insert(p, *t, mark.processed_at_us());
+                                       ++n;
+                                     });
+      if (!e) break;
+      logger.warn("restoring dedupe state failed, retrying", {{"partition", p}, {"error", *e}});
+      if (attempt > 5) break;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    logger.info("dedupe state restored", {{"partition", p}, {"tickets", n}});
+  }
+
+  int run() {
+    std::vector<Owned> batch;
+    batch.reserve(o_.batch_max);
+    auto last_prune = std::chrono::steady_clock::now();
+    auto last_lag = last_prune;
+    e_.ready_.store(true);
+    while (e_.running_.load()) {
+      if (feed_.apply_pending(e_.dir_) > 0) refresh_dir_metrics();
+      dir_age_.set(feed_.age_seconds());
+      batch.clear();
+      revoked_.clear();
+      auto deadline = std::chrono::steady_clock::now() + o_.batch_linger;
+      while (batch.size() < o_.batch_max) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        int timeout = batch.empty() ? 100 : static_cast<int>(std::max<long long>(0, left.count()));
+        std::unique_ptr<RdKafka::Message> m(consumer_->consume(timeout));
+        if (m->err() == RdKafka::ERR__TIMED_OUT) break;
+        if (m->err() == RdKafka::ERR__PARTITION_EOF) continue;
+        if (m->err() != RdKafka::ERR_NO_ERROR) {
+          if (m->err() == RdKafka::ERR__FATAL) {
+            logger.error("fatal consumer error", {{"error", m->errstr()}});
+            return 3;
+          }
+          logger.warn("consumer error", {{"error", m->errstr()}});
+          break;
+        }
+        batch.push_back(Owned{std::move(m)});
+      }
+      if (!revoked_.empty()) {
+        std::erase_if(batch, [&](const Owned& o) { return revoked_.contains(o.msg->partition()); });
+      }
+      if (!batch.empty()) {
+        int rc = process_batch(batch);
+        if (rc != 0) return rc;
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_prune > std::chrono::minutes(10)) {
+        dedupe_.prune(now_us());
+        last_prune = now;
+      }
+      if (now - last_lag > std::chrono::seconds(2)) {
+        update_lag();
+        last_lag = now;
+      }
+    }
+    return 0;
+  }
+
+  void shutdown() {
+    if (consumer_) {
+      consumer_->close();
+    }
+    if (producer_) producer_->flush(5000);
+  }
+
+ private:
+  void refresh_dir_metrics() {
+    for (std::uint16_t i = 0; i < e_.dir_.cpas_count(); ++i)
+      dir_size_.with({e_.dir_.cpas(i).cbe}).set(static_cast<double>(e_.dir_.size_for_cpas(i)));
+  }
+
+  void update_lag() {
+    std::vector<RdKafka::TopicPartition*> parts;
+    if (consumer_->assignment(parts) != RdKafka::ERR_NO_ERROR) return;
+    consumer_->position(parts);
+    std::int64_t total = 0;
+    for (auto* tp : parts) {
+      int64_t lo = 0, hi = 0;
+      if (consumer_->get_watermark_offsets(tp->topic(), tp->partition(), &lo, &hi) == RdKafka::ERR_NO_ERROR &&
+          tp->offset() >= 0) {
+        auto lag = std::max<int64_t>(0, hi - tp->offset());
+        lag_gauge_.with({std::to_string(tp->partition())}).set(static_cast<double>(lag));
+        total += lag;
+      }
+    }
+    RdKafka::TopicPartition::destroy(parts);
+    e_.lag_.store(total);
+    dedupe_size_.set(static_cast<double>(dedupe_.size()));
+  }
+
+  bool ensure_cpas_topic(const std::string& topic) {
+    if (known_topics_.contains(topic)) return true;
+    auto e = kafka::ensure_topics(o_.kafka, {topic}, o_.cpas_topic_partitions, o_.replication_factor,
+                                  std::chrono::seconds(15));
+    if (e) {
+      logger.error("cannot create CPAS topic", {{"topic", topic}, {"error", *e}});
+      return false;
+    }
+    known_topics_.insert(topic);
+    return true;
+  }
+
+  // Produces with retries on a full local queue. Returns false on a hard error.
+  bool produce(const std::string& topic, int32_t partition, const std::string& key, const std::string& value,
+               const std::vector<kafka::Header>& headers) {
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      RdKafka::Headers* h = RdKafka::Headers::create();
+      for (const auto& hd : headers) h->add(hd.key, hd.value.data(), hd.value.size());
+      auto err = producer_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                                    value.size(), key.data(), key.size(), 0, h, nullptr);
+      if (err == RdKafka::ERR_NO_ERROR) return true;
+      delete h;
+      if (err != RdKafka::ERR__QUEUE_FULL) {
+        logger.error("produce failed", {{"topic", topic}, {"error", RdKafka::err2str(err)}});
+        return false;
+      }
+      producer_->poll(10);
+    }
+    return false;
+  }
+
+  void journal(v1::JournalEntry& j) {
+    j.set_at_us(now_us());
+    std::string v;
+    j.SerializeToString(&v);
+    produce(o_.journal_topic, RdKafka::Topic::PARTITION_UA, j.ticket(), v, {});
+  }
+
+  std::string source_of(const RdKafka::Message& m) {
+    return m.topic_name() + "/" + std::to_string(m.partition()) + "/" + std::to_string(m.offset());
+  }
+
+  void dead_letter(const RdKafka::Message& m, const std::string& reason, const std::string& ticket) {
+    v1::DeadLetter d;
+    d.set_source_topic(m.topic_name());
+    d.set_source_partition(m.partition());
+    d.set_source_offset(m.offset());
+    if (m.key()) d.set_key(*m.key());
+    d.set_value(static_cast<const char*>(m.payload()), m.len());
+    d.set_reason(reason);
+    d.set_failed_at_us(now_us());
+    std::string v;
+    d.SerializeToString(&v);
+    produce(o_.dlq_topic, RdKafka::Topic::PARTITION_UA, m.key() ? *m.key() : std::string{}, v,
+            {{"reason", reason}, {"content-type", "application/x-protobuf"}});
+    auto code = reason.substr(0, reason.find(':'));
+    dlq_.with({code}).inc();
+    v1::JournalEntry j;
+    j.set_kind(v1::JournalEntry::DEAD_LETTER);
+    j.set_ticket(ticket.empty() ? source_of(m) : ticket);
+    j.set_reason(reason);
+    j.set_source(source_of(m));
+    journal(j);
+    logger.warn("record sent to the dead-letter topic", {{"source", source_of(m)}, {"reason", reason}});
+  }
+
+  // Returns false on a hard produce error (the transaction must abort).
+  bool process(const RdKafka::Message& m, std::vector<std::pair<int32_t, TicketId>>& added) {
+    consumed_.inc();
+    v1::Notification n;
+    if (!n.ParseFromArray(m.payload(), static_cast<int>(m.len()))) {
+      dead_letter(m, "UNDECODABLE: not a relais.v1.Notification", {});
+      return true;
+    }
+    if (auto err = validation::validate(n)) {
+      dead_letter(m, "INVALID: " + err->code + " " + err->field, n.envelope().ticket());
+      return true;
+    }
+    const auto& env = n.envelope();
+    auto ticket = parse_ticket(env.ticket());
+    auto ssin = directory::ssin_key(env.ssin());
+    auto day = validation::parse_iso_date(env.effective_date());
+    if (!ticket || !ssin || !day) {
+      dead_letter(m, "INVALID: envelope", env.ticket());
+      return true;
+    }
+    std::string flow(codec::flow_id(n.flow()));
+    std::string event = event_name(n);
+    auto now = now_us();
+    v1::JournalEntry j;
+    j.set_ticket(env.ticket());
+    j.set_ssin(env.ssin());
+    j.set_flow(n.flow());
+    j.set_event(event);
+    j.set_effective_date(env.effective_date());
+    j.set_accepted_at_us(n.accepted_at_us());
+    j.set_source(source_of(m));
+    if (!dedupe_.insert(m.partition(), *ticket, now)) {
+      dupes_.inc();
+      j.set_kind(v1::JournalEntry::DUPLICATE);
+      journal(j);
+      logger.debug("duplicate ticket ignored", {{"ticket", env.ticket()}});
+      return true;
+    }
+    added.emplace_back(m.partition(), *ticket);
+    {
+      v1::DedupeMark mark;
+      mark.set_processed_at_us(now);
+      std::string v;
+      mark.SerializeToString(&v);
+      std::string key(env.ticket());
+      for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!produce(o_.dedupe_topic, m.partition(), key, v, {})) return false;
+    }
+    j.set_kind(v1::JournalEntry::ACCEPTED);
+    if (!env.replaces_ssin().empty()) j.set_replaces_ssin(env.replaces_ssin());
+    journal(j);
+    j.clear_replaces_ssin();
+
+    std::optional<std::uint64_t> replaces;
+    if (!env.replaces_ssin().empty()) replaces = directory::ssin_key(env.replaces_ssin());
+    routing::decide(*ssin, replaces, day->days, e_.dir_, decision_);
+    if (decision_.targets.empty()) {
+      auto reason = std::string(routing::reason_name(decision_.drop));
+      dropped_.with({flow, reason}).inc();
+      j.set_kind(v1::JournalEntry::DROPPED);
+      j.set_reason(reason);
+      journal(j);
+      logger.debug("notification dropped", {{"ticket", env.ticket()}, {"reason", reason}});
+      return true;
+    }
+    for (const auto& t : decision_.targets) {
+      const auto& cpas = e_.dir_.cpas(t.cpas);
+      std::string topic = "cpas." + cpas.cbe + ".notifications.v1";
+      if (!ensure_cpas_topic(topic)) return false;
+      v1::RoutedNotification r;
+      *r.mutable_notification() = n;
+      r.set_cpas_cbe(cpas.cbe);
+      auto* in = r.mutable_integration();
+      in->set_ssin(directory::ssin_string(t.integration.ssin));
+      in->set_cpas_cbe(cpas.cbe);
+      in->set_quality_code(t.integration.quality);
+      in->set_start_date(validation::to_string(validation::Date{t.integration.start}));
+      if (t.integration.end != directory::kOpenEnd)
+        in->set_end_date(validation::to_string(validation::Date{t.integration.end}));
+      r.set_routed_at_us(now);
+      std::string v;
+      r.SerializeToString(&v);
+      if (!produce(topic, RdKafka::Topic::PARTITION_UA, env.ssin(), v,
+                   {{"flow", flow}, {"ticket", env.ticket()}, {"content-type", "application/x-protobuf"}}))
+        return false;
+      routed_.with({flow, cpas.cbe}).inc();
+      j.set_kind(v1::JournalEntry::ROUTED);
+      j.set_cpas_cbe(cpas.cbe);
+      j.set_quality_code(t.integration.quality);
+      journal(j);
+    }
+    if (n.accepted_at_us() > 0) pending_e2e_.push_back(static_cast<double>(now - n.accepted_at_us()) / 1e6);
+    return true;
+  }
+
+  int process_batch(std::vector<Owned>& batch) {
+    for (int attempt = 0;; ++attempt) {
+      auto t0 = std::chrono::steady_clock::now();
+      std::vector<std::pair<int32_t, TicketId>> added;
+      pending_e2e_.clear();
+      std::unique_ptr<RdKafka::Error> err(producer_->begin_transaction());
+      if (err) {
+        logger.error("begin_transaction failed", {{"error", err->str()}});
+        return 4;
+      }
+      bool ok = true;
+      std::map<int32_t, int64_t> next_offsets;
+      std::map<int32_t, int64_t> first_offsets;
+      for (const auto& o : batch) {
+        if (!process(*o.msg, added)) {
+          ok = false;
+          break;
+        }
+        next_offsets[o.msg->partition()] = o.msg->offset() + 1;
+        first_offsets.try_emplace(o.msg->partition(), o.msg->offset());
+      }
+      if (ok) {
+        std::vector<RdKafka::TopicPartition*> offsets;
+        for (auto [p, off] : next_offsets) offsets.push_back(RdKafka::TopicPartition::create(o_.inbound_topic, p, off));
+        std::unique_ptr<RdKafka::ConsumerGroupMetadata> gm(consumer_->groupMetadata());
+        err.reset(producer_->send_offsets_to_transaction(offsets, gm.get(), 30000));
+        RdKafka::TopicPartition::destroy(offsets);
+        if (!err) err.reset(producer_->commit_transaction(60000));
+        if (!err) {
+          txns_.with({"committed"}).inc();
+          txn_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          for (double s : pending_e2e_) e2e_seconds_.observe(s);
+          return 0;
+        }
+      }
+      // Something failed: undo the in-memory dedupe marks of this attempt, abort, rewind.
+      for (auto [p, t] : added) dedupe_.erase(p, t);
+      if (err && err->is_fatal()) {
+        logger.error("fatal transaction error (fenced or invalid state); exiting for a clean restart",
+                     {{"error", err->str()}});
+        return 5;
+      }
+      txns_.with({"aborted"}).inc();
+      logger.warn("transaction failed, aborting and retrying the batch",
+                  {{"error", err ? err->str() : std::string("produce failed")}, {"attempt", attempt}});
+      std::unique_ptr<RdKafka::Error> aerr(producer_->abort_transaction(60000));
+      if (aerr && aerr->is_fatal()) {
+        logger.error("fatal error while aborting", {{"error", aerr->str()}});
+        return 5;
+      }
+      // The batch stays in memory and is retried as is: positions are only
+      // committed with a successful transaction, so nothing is skipped.
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
+      if (!e_.running_.load() && attempt > 3) {
+        // Shutting down: leave the batch uncommitted; the next owner re-reads it.
+        return 0;
+      }
+      (void)first_offsets;
+    }
+  }
+
+  Engine& e_;
+  EngineOptions o_;
+  DirectoryFeed& feed_;
+  DedupeSet dedupe_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::set<int32_t> assigned_, revoked_;
+  std::set<std::string> known_topics_;
+  routing::Decision decision_;
+  std::vector<double> pending_e2e_;
+  metrics::Counter& consumed_;
+  metrics::Family<metrics::Counter>& routed_;
+  metrics::Family<metrics::Counter>& dropped_;
+  metrics::Family<metrics::Counter>& dlq_;
+  metrics::Counter& dupes_;
+  metrics::Family<metrics::Counter>& txns_;
+  metrics::Histogram& txn_seconds_;
+  metrics::Histogram& e2e_seconds_;
+  metrics::Family<metrics::Gauge>& lag_gauge_;
+  metrics::Family<metrics::Gauge>& dir_size_;
+  metrics::Gauge& dir_age_;
+  metrics::Gauge& dedupe_size_;
+};
+
+Engine::Engine(EngineOptions opts, DirectoryFeed& feed, metrics::Registry& metrics)
+    : impl_(std::make_unique<Impl>(*this, std::move(opts), feed, metrics)) {}
+
+Engine::~Engine() {
+  if (impl_) impl_->shutdown();
+}
+
+std::optional<std::string> Engine::start() { return impl_->start(); }
+
+int Engine::run() {
+  int rc = impl_->run();
+  impl_->shutdown();
+  return rc;
+}
+
+}  // namespace relais::router

@@ -1,0 +1,45 @@
+// The routing decision, as a pure function of a notification's identity
+// (SSIN, replaced SSIN, effective date) and a directory snapshot: which CPAS
+// receive it and through which integration, or why nobody does.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "relais/directory/directory.hpp"
+
+namespace relais::routing {
+
+enum class DropReason {
+  none,
+  not_integrated,   // no CPAS has ever integrated this person (under any related SSIN)
+  outside_period,   // integrations exist, none covers the effective date
+};
+
+std::string_view reason_name(DropReason r);
+
+struct Target {
+  std::uint16_t cpas;
+  directory::Entry integration;  // the line that allowed it
+};
+
+struct Decision {
+  std::vector<Target> targets;  // one per CPAS, ordered by CPAS index
+  DropReason drop = DropReason::none;
+  void clear() {
+    targets.clear();
+    drop = DropReason::none;
+  }
+};
+
+// Every CPAS with an integration of the person (the SSIN, the SSIN it replaces,
+// and any number linked to them by a recorded replacement) whose period
+// contains `effective_day` (start and end inclusive, open end = active).
+// When a CPAS holds several covering lines, the one that started last wins,
+// then the lowest quality code.
+void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std::int32_t effective_day,
+            const directory::Directory& dir, Decision& out);
+
+}  // namespace relais::routing

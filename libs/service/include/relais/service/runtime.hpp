@@ -1,0 +1,46 @@
+// What every Relais service process shares: its HTTP listener settings, the
+// operational routes (/metrics, /healthz, /readyz), and a run loop that stops
+// cleanly on SIGTERM/SIGINT (stop accepting, drain, then the caller's stop).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "relais/common/config.hpp"
+#include "relais/common/metrics.hpp"
+#include "relais/http/router.hpp"
+#include "relais/http/server.hpp"
+#include "relais/kafka/client.hpp"
+
+namespace relais::service {
+
+struct Check {
+  std::string name;
+  bool ok;
+  std::string detail;
+};
+using Checks = std::function<std::vector<Check>()>;
+
+// Options every service adds to its spec: http.listen, http.threads, kafka.*, shutdown.grace_ms.
+std::vector<config::Option> http_options(std::string default_listen);
+std::vector<config::Option> kafka_options();
+
+// "host:port" → server options (address, port); nullopt if malformed.
+std::optional<http::ServerOptions> listen_options(const std::string& listen);
+kafka::Settings kafka_settings(const config::Config& c, std::string& error);
+
+// GET /metrics, /healthz (process alive), /readyz (503 unless every check passes).
+void add_ops_routes(http::Router& r, metrics::Registry& m, std::string service, Checks ready);
+
+// Runs `ioc` on `threads` threads until SIGTERM/SIGINT; then stops the server
+// with `grace`, calls `on_stop` (on a non-loop thread) and returns.
+void run_until_signal(boost::asio::io_context& ioc, http::Server& server, int threads,
+                      std::chrono::milliseconds grace, const std::function<void()>& on_signal,
+                      const std::function<void()>& on_stop);
+
+}  // namespace relais::service

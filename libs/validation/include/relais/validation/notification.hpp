@@ -1,0 +1,26 @@
+// Validation of a decoded notification: identifiers, dates, per-flow and per-event required
+// fields. Pure: no I/O, no clock except today's year for the SSIN century plausibility.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+#include "relais/v1/records.pb.h"
+#include "relais/validation/error.hpp"
+
+namespace relais::validation {
+
+struct Limits {
+  std::size_t max_string = 256;  // bytes (UTF-8) of any string field, nested ones included
+  std::size_t max_members = 50;  // notify-family-composition members
+};
+
+// Validates `n`: flow set and matching the body oneof, the body's envelope fields (1-7, the
+// authoritative copy), the event, every string length and enum value, and the fields the flow
+// and event need. When n.envelope is set it must equal the body's envelope fields.
+// Returns the first problem found, std::nullopt when valid. Field names are JSON paths
+// relative to the flow message ("address.municipality_nis_code", "members[2].ssin"), except
+// "flow" and "envelope.*" which name Notification's own fields.
+std::optional<Error> validate(const relais::v1::Notification& n, const Limits& limits = {});
+
+}  // namespace relais::validation

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install everything Relais needs to build, test and run its local stack on Debian 12.
+# Idempotent and fast when everything is present: dpkg-query first, apt only when
+# something is missing; Kafka jars re-resolved only when missing or the pom changed.
+# Runs as root (or via sudo when available), without interaction.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
+  librdkafka-dev libprotobuf-dev protobuf-compiler
+  libgtest-dev libgmock-dev
+  libpq-dev libyaml-cpp-dev libssl-dev
+  postgresql-15 postgresql-client-15
+  openjdk-17-jre-headless maven
+  python3 curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status="$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
+  [[ "$status" == "installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=()
+  if [[ $EUID -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "install-deps: not root and no sudo" >&2; exit 1; }
+    SUDO=(sudo -n)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -q
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
+else
+  echo "install-deps: all ${#PACKAGES[@]} packages present" >&2
+fi
+
+# Kafka broker + tools jars for the local stack (deploy/local/stack.sh)
+"$REPO/deploy/local/kafka-libs.sh"

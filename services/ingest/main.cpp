@@ -1,0 +1,87 @@
+// relais-ingest: receives BCSS notifications over HTTP and writes them to
+// relais.inbound.v1, answering 2xx only once Kafka has acknowledged them.
+#include <boost/asio/io_context.hpp>
+
+#include "relais/common/config.hpp"
+#include "relais/common/log.hpp"
+#include "relais/ingest/service.hpp"
+#include "relais/service/runtime.hpp"
+
+using namespace relais;
+
+int main(int argc, char** argv) {
+  using config::Type;
+  auto spec = config::common_options();
+  for (auto& o : service::http_options("127.0.0.1:8080")) spec.push_back(o);
+  for (auto& o : service::kafka_options()) spec.push_back(o);
+  spec.insert(spec.end(), {
+      {"ingest.topic", Type::string, "relais.inbound.v1", "topic notifications are written to"},
+      {"ingest.max_in_flight", Type::integer, "50000", "notifications waiting for the broker before 429"},
+      {"ingest.max_body_bytes", Type::integer, "65536", "largest single notification"},
+      {"ingest.max_batch_bytes", Type::integer, "33554432", "largest NDJSON batch request"},
+      {"ingest.max_batch_lines", Type::integer, "100000", "most lines in one batch"},
+      {"ingest.delivery_timeout_ms", Type::integer, "30000", "give up on the broker after this (then 503)"},
+      {"ingest.retry_after_seconds", Type::integer, "2", "Retry-After sent with 429 and 503"},
+  });
+  config::Config cfg;
+  if (auto rc = config::bootstrap(argc, argv, "relais-ingest",
+                                  "Receives BCSS notifications (six flows, JSON or protobuf, single or NDJSON batch)\n"
+                                  "and writes them durably to Kafka.",
+                                  spec, cfg))
+    return *rc;
+  log::Logger logger("ingest");
+  std::string err;
+  auto ks = service::kafka_settings(cfg, err);
+  if (!err.empty()) {
+    logger.error("configuration error", {{"error", err}});
+    return 2;
+  }
+  ks["message.timeout.ms"] = cfg.str("ingest.delivery_timeout_ms");
+  ks.emplace("linger.ms", "2");
+  ks.emplace("statistics.interval.ms", "10000");
+  auto producer = kafka::Producer::create(ks, err);
+  if (!producer) {
+    logger.error("cannot create the Kafka producer", {{"error", err}});
+    return 1;
+  }
+  metrics::Registry registry;
+  ingest::Options io;
+  io.topic = cfg.str("ingest.topic");
+  io.max_in_flight = static_cast<std::size_t>(cfg.integer("ingest.max_in_flight"));
+  io.max_body_bytes = static_cast<std::size_t>(cfg.integer("ingest.max_body_bytes"));
+  io.max_batch_bytes = static_cast<std::size_t>(cfg.integer("ingest.max_batch_bytes"));
+  io.max_batch_lines = static_cast<std::size_t>(cfg.integer("ingest.max_batch_lines"));
+  io.retry_after_seconds = static_cast<int>(cfg.integer("ingest.retry_after_seconds"));
+  ingest::Service svc(io, *producer, registry);
+
+  http::Router router;
+  svc.add_routes(router);
+  service::add_ops_routes(router, registry, "ingest", [&] {
+    std::vector<service::Check> c;
+    bool up = !producer->brokers_down();
+    int parts = up ? kafka::partition_count(producer->raw(), io.topic, std::chrono::milliseconds(2000)) : -1;
+    c.push_back({"kafka", parts > 0, parts > 0 ? io.topic + " has " + std::to_string(parts) + " partitions"
+                                               : "broker or topic unreachable"});
+    return c;
+  });
+  auto so = service::listen_options(cfg.str("http.listen"));
+  if (!so) {
+    logger.error("configuration error", {{"error", "http.listen must be host:port"}});
+    return 2;
+  }
+  so->body_limit = [&svc](const http::Request& r) { return svc.body_limit(r); };
+  boost::asio::io_context ioc;
+  http::Server server(ioc, *so, router.handler(), &registry);
+  if (auto e = server.start()) {
+    logger.error("cannot listen", {{"listen", cfg.str("http.listen")}, {"error", *e}});
+    return 1;
+  }
+  logger.info("relais-ingest listening", {{"listen", so->address + ":" + std::to_string(server.port())},
+                                          {"kafka", cfg.str("kafka.brokers")}, {"topic", io.topic}});
+  service::run_until_signal(ioc, server, static_cast<int>(cfg.integer("http.threads")),
+                            std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr, [&] {
+                              int left = producer->flush(std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")));
+                              if (left > 0) logger.warn("records not delivered at shutdown", {{"count", left}});
+                            });
+  return 0;
+}

@@ -1,0 +1,121 @@
+// relais-router: routes relais.inbound.v1 to the CPAS topics through the
+// directory, exactly once, and copies the journal to PostgreSQL.
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
+#include "relais/common/config.hpp"
+#include "relais/common/log.hpp"
+#include "relais/router/engine.hpp"
+#include "relais/router/journal_sink.hpp"
+#include "relais/service/runtime.hpp"
+
+using namespace relais;
+
+int main(int argc, char** argv) {
+  using config::Type;
+  auto spec = config::common_options();
+  for (auto& o : service::http_options("127.0.0.1:8082")) spec.push_back(o);
+  for (auto& o : service::kafka_options()) spec.push_back(o);
+  spec.insert(spec.end(), {
+      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais", "PostgreSQL connection string"},
+      {"router.instance_id", Type::string, "0", "stable id of this replica (its transactional.id suffix)"},
+      {"router.group_id", Type::string, "relais-router", "consumer group of the routers"},
+      {"router.batch_max", Type::integer, "1000", "records per transaction at most"},
+      {"router.batch_linger_ms", Type::integer, "20", "how long to wait to fill a batch"},
+      {"router.cpas_topic_partitions", Type::integer, "3", "partitions of CPAS topics created on demand"},
+      {"router.replication_factor", Type::integer, "1", "replication factor of topics created on demand"},
+      {"router.dedupe_window_hours", Type::integer, "168", "how long a ticket is remembered"},
+      {"router.directory_poll_ms", Type::integer, "200", "how often the directory is polled for changes"},
+      {"journal.enabled", Type::boolean, "true", "copy relais.journal.v1 to PostgreSQL in this process"},
+  });
+  config::Config cfg;
+  if (auto rc = config::bootstrap(argc, argv, "relais-router",
+                                  "Routes accepted notifications to the CPAS whose integration covers them,\n"
+                                  "exactly once (Kafka transactions), and journals every decision.",
+                                  spec, cfg))
+    return *rc;
+  log::Logger logger("router");
+  std::string err;
+  auto ks = service::kafka_settings(cfg, err);
+  if (!err.empty()) {
+    logger.error("configuration error", {{"error", err}});
+    return 2;
+  }
+  metrics::Registry registry;
+  router::DirectoryFeed feed(cfg.str("pg.dsn"), std::chrono::milliseconds(cfg.integer("router.directory_poll_ms")));
+  router::EngineOptions eo;
+  eo.kafka = ks;
+  eo.group_id = cfg.str("router.group_id");
+  eo.transactional_id = "relais-router-" + cfg.str("router.instance_id");
+  eo.batch_max = static_cast<std::size_t>(cfg.integer("router.batch_max"));
+  eo.batch_linger = std::chrono::milliseconds(cfg.integer("router.batch_linger_ms"));
+  eo.cpas_topic_partitions = static_cast<int>(cfg.integer("router.cpas_topic_partitions"));
+  eo.replication_factor = static_cast<int>(cfg.integer("router.replication_factor"));
+  eo.dedupe_window_us = cfg.integer("router.dedupe_window_hours") * 3600LL * 1000000LL;
+  router::Engine engine(eo, feed, registry);
+
+  router::JournalSinkOptions jo;
+  jo.kafka = ks;
+  jo.dsn = cfg.str("pg.dsn");
+  router::JournalSink sink(jo, registry);
+
+  http::Router routes;
+  service::add_ops_routes(routes, registry, "router", [&] {
+    std::vector<service::Check> c;
+    c.push_back({"kafka", engine.ready(), engine.ready() ? "consuming" : "starting"});
+    c.push_back({"postgresql", feed.healthy(), "directory refreshed " + std::to_string(feed.age_seconds()) + " s ago"});
+    return c;
+  });
+  auto so = service::listen_options(cfg.str("http.listen"));
+  if (!so) {
+    logger.error("configuration error", {{"error", "http.listen must be host:port"}});
+    return 2;
+  }
+  boost::asio::io_context ioc;
+  http::Server server(ioc, *so, routes.handler(), &registry);
+  if (auto e = server.start()) {
+    logger.error("cannot listen", {{"listen", cfg.str("http.listen")}, {"error", *e}});
+    return 1;
+  }
+
+  // Load the directory before consuming anything.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      feed.initial_load(engine.directory_for_load());
+      break;
+    } catch (const std::exception& e) {
+      logger.warn("directory load failed, retrying", {{"error", e.what()}});
+      if (attempt > 30) return 1;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+  feed.start();
+  if (auto e = engine.start()) {
+    logger.error("cannot start the routing engine", {{"error", *e}});
+    return 1;
+  }
+  if (cfg.boolean("journal.enabled")) {
+    if (auto e = sink.start()) {
+      logger.error("cannot start the journal sink", {{"error", *e}});
+      return 1;
+    }
+  }
+  logger.info("relais-router running", {{"listen", so->address + ":" + std::to_string(server.port())},
+                                        {"transactional_id", eo.transactional_id}});
+  int exit_code = 0;
+  std::thread loop([&] {
+    exit_code = engine.run();
+    if (exit_code != 0) ::kill(::getpid(), SIGTERM);  // a fatal error stops the whole process
+  });
+  service::run_until_signal(ioc, server, 1, std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")),
+                            [&] { engine.stop(); }, [&] {
+                              engine.stop();
+                              loop.join();
+                              sink.stop();
+                              feed.stop();
+                            });
+  return exit_code;
+}

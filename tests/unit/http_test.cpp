@@ -1,0 +1,649 @@
+// relais::http against a real server on an ephemeral loopback port, io_context run by background
+// threads. Waits are bounded polls, never fixed sleeps used as assertions.
+#include <relais/common/metrics.hpp>
+#include <relais/http/client.hpp>
+#include <relais/http/router.hpp>
+#include <relais/http/server.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using relais::http::Request;
+using relais::http::Response;
+using relais::http::verb;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kHost = "127.0.0.1";
+
+template <typename F>
+bool eventually(F&& condition, std::chrono::milliseconds limit = 3s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return condition();
+}
+
+// ---- handlers (free coroutines: nothing captured) ----
+
+std::atomic<int> slow_started{0};
+std::atomic<int> slow_finished{0};
+
+asio::awaitable<Response> echo(Request& req) {
+  json::object o;
+  o["method"] = req.method_string;
+  o["path"] = req.path;
+  o["route"] = req.route;
+  o["body"] = req.body;
+  o["content_type"] = req.content_type();
+  o["remote"] = req.remote_address;
+  json::object params;
+  for (const auto& [k, v] : req.params) params[k] = v;
+  o["params"] = std::move(params);
+  json::array query;
+  for (const auto& [k, v] : req.query) query.push_back(json::array{json::string(k), json::string(v)});
+  o["query"] = std::move(query);
+  auto a = req.query_param("a");
+  o["a"] = a ? json::value(json::string(*a)) : json::value(nullptr);
+  co_return Response{200, "application/json", json::serialize(o), {}};
+}
+
+asio::awaitable<Response> batch(Request& req) {
+  co_return Response{200, "text/plain", "batch:" + req.params["flow"] + ":" + std::to_string(req.body.size()), {}};
+}
+
+asio::awaitable<Response> single(Request& req) {
+  co_return Response{202, "text/plain", "single:" + req.params["flow"], {}};
+}
+
+asio::awaitable<Response> hello(Request&) { co_return Response{200, "text/plain", "hello, world", {}}; }
+
+asio::awaitable<Response> thrower(Request&) {
+  throw std::runtime_error("secret database password hunter2");
+  co_return Response{};
+}
+
+asio::awaitable<Response> slow(Request&) {
+  slow_started.fetch_add(1);
+  asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
+  co_await t.async_wait(asio::use_awaitable);
+  slow_finished.fetch_add(1);
+  co_return Response{200, "text/plain", "slow done", {}};
+}
+
+asio::awaitable<Response> stuck(Request&) {
+  slow_started.fetch_add(1);
+  asio::steady_timer t(co_await asio::this_coro::executor, 30s);
+  co_await t.async_wait(asio::use_awaitable);  // cancelled by a forced stop
+  co_return Response{200, "text/plain", "never", {}};
+}
+
+asio::awaitable<Response> retry_later(Request&) {
+  Response r = relais::http::json_error(503, "UNAVAILABLE", "later");
+  r.headers.emplace_back("Retry-After", "7");
+  r.headers.emplace_back("X-Bad", "a\r\nInjected: yes");
+  co_return r;
+}
+
+relais::http::Router make_router() {
+  relais::http::Router r;
+  r.add(verb::get, "/v1/cpas/{cbe}/integrations/{ssin}", echo);
+  r.add(verb::put, "/v1/cpas/{cbe}/integrations/{ssin}", echo);
+  r.add(verb::post, "/v1/notifications/{flow}", single);
+  r.add(verb::post, "/v1/notifications/{flow}:batch", batch);
+  r.add(verb::get, "/echo", echo);
+  r.add(verb::post, "/echo", echo);
+  r.add(verb::get, "/hello", hello);
+  r.add(verb::get, "/throw", thrower);
+  r.add(verb::get, "/slow", slow);
+  r.add(verb::get, "/stuck", stuck);
+  r.add(verb::get, "/busy", retry_later);
+  return r;
+}
+
+std::size_t path_body_limit(const Request& req) {
+  // Batches get more: decided from the path, before the body is read.
+  return req.path.ends_with(":batch") ? 256 * 1024 : 1024;
+}
+
+relais::http::ServerOptions default_options() {
+  relais::http::ServerOptions o;
+  o.body_limit = path_body_limit;
+  return o;
+}
+
+// A server on an ephemeral port, its io_context run by two threads.
+class TestServer {
+ public:
+  explicit TestServer(relais::http::ServerOptions opts = default_options(),
+                      relais::http::Handler handler = make_router().handler())
+      : server_(std::make_unique<relais::http::Server>(ioc_, std::move(opts), std::move(handler), &registry_)) {
+    if (auto err = server_->start()) throw std::runtime_error(*err);
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  }
+  ~TestServer() {
+    work_.reset();
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+    server_.reset();
+  }
+  unsigned short port() const { return server_->port(); }
+  relais::http::Server& server() { return *server_; }
+  relais::metrics::Registry& registry() { return registry_; }
+  asio::io_context& ioc() { return ioc_; }
+
+ private:
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ioc_);
+  relais::metrics::Registry registry_;
+  std::unique_ptr<relais::http::Server> server_;
+  std::vector<std::thread> threads_;
+};
+
+relais::http::ClientResponse get(const TestServer& s, std::string target, relais::http::ClientHeaders h = {}) {
+  return relais::http::request(kHost, s.port(), verb::get, std::move(target), {}, {}, std::move(h), 5s);
+}
+
+// Raw TCP connection for what the client deliberately does not do (bad requests, idle sockets).
+class Raw {
+ public:
+  explicit Raw(unsigned short port) : sock_(ioc_) { sock_.connect(tcp::endpoint(asio::ip::make_address(kHost), port)); }
+  void send(std::string_view data) { asio::write(sock_, asio::buffer(data)); }
+
+  // Reads until `done(data)` holds, the peer closes, or `limit` passes.
+  template <typename Done>
+  std::string read_until(Done&& done, std::chrono::milliseconds limit = 3s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done(data_) && !closed_ && std::chrono::steady_clock::now() < deadline) {
+      std::array<char, 8192> buf;
+      bool finished = false;
+      sock_.async_read_some(asio::buffer(buf), [&](const boost::system::error_code& ec, std::size_t n) {
+        finished = true;
+        if (ec)
+          closed_ = true;
+        else
+          data_.append(buf.data(), n);
+      });
+      ioc_.restart();
+      ioc_.run_until(deadline);
+      if (!finished) {
+        sock_.cancel();
+        ioc_.restart();
+        ioc_.run();
+        if (closed_) closed_ = false;  // only cancelled by us
+        break;
+      }
+    }
+    return data_;
+  }
+  std::string read_response(std::chrono::milliseconds limit = 3s) {
+    read_until([](const std::string& d) { return response_complete(d); }, limit);
+    auto end = std::min(response_length(data_), data_.size());
+    std::string out = data_.substr(0, end);
+    data_.erase(0, end);
+    return out;
+  }
+  // True when the peer closed (EOF or reset) within `limit`.
+  bool closed_within(std::chrono::milliseconds limit) {
+    read_until([](const std::string&) { return false; }, limit);
+    return closed_;
+  }
+
+  // Length of the first response in `d` (header + Content-Length body); npos if the header is incomplete.
+  static std::size_t response_length(const std::string& d) {
+    auto hdr_end = d.find("\r\n\r\n");
+    if (hdr_end == std::string::npos) return std::string::npos;
+    std::string lower = d.substr(0, hdr_end);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::size_t cl = 0;
+    auto p = lower.find("\r\ncontent-length:");
+    if (p != std::string::npos) cl = std::stoul(lower.substr(p + 17));
+    return hdr_end + 4 + cl;
+  }
+  static bool response_complete(const std::string& d) {
+    auto n = response_length(d);
+    return n != std::string::npos && d.size() >= n;
+  }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket sock_;
+  std::string data_;
+  bool closed_ = false;
+};
+
+json::value parse_json(const std::string& s) { return json::parse(s); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(HttpJsonError, EscapesAndOmitsEmptyField) {
+  auto r = relais::http::json_error(400, "INVALID", "bad \"ssin\"\n", "ssin");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_EQ(r.content_type, "application/json");
+  auto v = parse_json(r.body);
+  EXPECT_EQ(v.at("code").as_string(), "INVALID");
+  EXPECT_EQ(v.at("message").as_string(), "bad \"ssin\"\n");
+  EXPECT_EQ(v.at("field").as_string(), "ssin");
+  auto w = parse_json(relais::http::json_error(404, "NOT_FOUND", "x").body);
+  EXPECT_FALSE(w.as_object().contains("field"));
+}
+
+TEST(HttpRequest, HeaderAndContentType) {
+  Request req;
+  req.headers.set("Content-Type", " Application/X-NDJSON ; charset=utf-8");
+  EXPECT_EQ(req.content_type(), "application/x-ndjson");
+  EXPECT_EQ(req.header("content-type"), "Application/X-NDJSON ; charset=utf-8");
+  EXPECT_EQ(req.header("X-Missing"), "");
+}
+
+TEST(HttpRouter, RejectsBadPatterns) {
+  relais::http::Router r;
+  EXPECT_THROW(r.add(verb::get, "no-slash", echo), std::invalid_argument);
+  EXPECT_THROW(r.add(verb::get, "/a/{x", echo), std::invalid_argument);
+  EXPECT_THROW(r.add(verb::get, "/a/{}", echo), std::invalid_argument);
+  EXPECT_THROW(r.add(verb::get, "/a/{x}/{x}", echo), std::invalid_argument);
+  r.add(verb::get, "/a/{x}", echo);
+  EXPECT_THROW(r.add(verb::get, "/a/{x}", echo), std::invalid_argument);
+  EXPECT_THROW(r.add(verb::post, "/a/{y}", echo), std::invalid_argument);
+  EXPECT_NO_THROW(r.add(verb::post, "/a/{x}", echo));
+}
+
+TEST(HttpServer, RoutesWithDecodedCaptures) {
+  TestServer s;
+  auto r = get(s, "/v1/cpas/0212344876/integrations/85%2007%2030?x=1");
+  ASSERT_EQ(r.status, 200u);
+  auto v = parse_json(r.body);
+  EXPECT_EQ(v.at("params").at("cbe").as_string(), "0212344876");
+  EXPECT_EQ(v.at("params").at("ssin").as_string(), "85 07 30");
+  EXPECT_EQ(v.at("route").as_string(), "/v1/cpas/{cbe}/integrations/{ssin}");
+  EXPECT_EQ(v.at("path").as_string(), "/v1/cpas/0212344876/integrations/85 07 30");
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  EXPECT_EQ(r.header("server"), "relais");
+  EXPECT_EQ(r.header("content-length"), std::to_string(r.body.size()));
+  EXPECT_EQ(v.at("remote").as_string().starts_with("127.0.0.1:"), true);
+
+  // Literal suffix after a capture wins over a bare capture.
+  auto b = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person:batch", "{}\n{}\n",
+                                 "application/x-ndjson");
+  EXPECT_EQ(b.status, 200u);
+  EXPECT_EQ(b.body, "batch:notify-person:6");
+  auto one = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person", "{}",
+                                   "application/json");
+  EXPECT_EQ(one.status, 202u);
+  EXPECT_EQ(one.body, "single:notify-person");
+}
+
+TEST(HttpServer, NotFoundVersusMethodNotAllowed) {
+  TestServer s;
+  auto nf = get(s, "/v1/nothing/here");
+  EXPECT_EQ(nf.status, 404u);
+  EXPECT_EQ(parse_json(nf.body).at("code").as_string(), "NOT_FOUND");
+  EXPECT_EQ(nf.header("content-type"), "application/json");
+
+  // A capture never matches an empty segment or a different depth.
+  EXPECT_EQ(get(s, "/v1/cpas//integrations/1").status, 404u);
+  EXPECT_EQ(get(s, "/v1/cpas/1/integrations/1/extra").status, 404u);
+
+  auto na = relais::http::request(kHost, s.port(), verb::delete_, "/v1/cpas/1/integrations/2");
+  EXPECT_EQ(na.status, 405u);
+  EXPECT_EQ(parse_json(na.body).at("code").as_string(), "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(na.header("allow"), "GET, HEAD, PUT");
+}
+
+TEST(HttpServer, HeadUsesGetRouteWithoutBody) {
+  TestServer s;
+  auto h = relais::http::request(kHost, s.port(), verb::head, "/hello");
+  EXPECT_EQ(h.status, 200u);
+  EXPECT_TRUE(h.body.empty());
+  EXPECT_EQ(h.header("content-length"), "12");
+  EXPECT_EQ(h.header("content-type"), "text/plain");
+  // Keep-alive survives a HEAD (no body bytes were sent that would desynchronise the stream).
+  relais::http::Client c(kHost, s.port(), 5s);
+  EXPECT_EQ(c.request(verb::head, "/hello").status, 200u);
+  EXPECT_EQ(c.request(verb::get, "/hello").body, "hello, world");
+  EXPECT_EQ(c.connects(), 1u);
+}
+
+TEST(HttpServer, DecodesQuery) {
+  TestServer s;
+  auto r = get(s, "/echo?a=1&b=hello+world&c=%C3%A9t%C3%A9%26co&a=2&flag&e%3Dq=x%2By");
+  ASSERT_EQ(r.status, 200u);
+  auto v = parse_json(r.body);
+  auto& q = v.at("query").as_array();
+  ASSERT_EQ(q.size(), 6u);
+  auto pair = [&](std::size_t i) {
+    return std::make_pair(std::string(q[i].as_array()[0].as_string()), std::string(q[i].as_array()[1].as_string()));
+  };
+  EXPECT_EQ(pair(0), std::make_pair(std::string("a"), std::string("1")));
+  EXPECT_EQ(pair(1), std::make_pair(std::string("b"), std::string("hello world")));
+  EXPECT_EQ(pair(2), std::make_pair(std::string("c"), std::string("\xC3\xA9t\xC3\xA9&co")));
+  EXPECT_EQ(pair(3), std::make_pair(std::string("a"), std::string("2")));
+  EXPECT_EQ(pair(4), std::make_pair(std::string("flag"), std::string("")));
+  EXPECT_EQ(pair(5), std::make_pair(std::string("e=q"), std::string("x+y")));
+  EXPECT_EQ(v.at("a").as_string(), "1");  // query_param: first value
+  EXPECT_EQ(v.at("path").as_string(), "/echo");
+
+  // Invalid percent-encoding is a 400, not a crash or a 404.
+  Raw raw(s.port());
+  raw.send("GET /echo?a=%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto resp = raw.read_response();
+  EXPECT_EQ(resp.rfind("HTTP/1.1 400", 0), 0u) << resp;
+}
+
+TEST(HttpServer, BodyLimitDecidedFromPath) {
+  TestServer s;
+  const std::string two_k(2048, 'x');
+  auto big = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person", two_k,
+                                   "application/json");
+  EXPECT_EQ(big.status, 413u);
+  EXPECT_EQ(parse_json(big.body).at("code").as_string(), "BODY_TOO_LARGE");
+  EXPECT_EQ(big.header("connection"), "close");
+
+  // The same size is fine on the batch route.
+  auto ok = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person:batch", two_k,
+                                  "application/x-ndjson");
+  EXPECT_EQ(ok.status, 200u);
+  EXPECT_EQ(ok.body, "batch:notify-person:2048");
+
+  // Far over the limit (the peer is still uploading when the 413 goes out): still a clean 413.
+  auto huge = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person:batch",
+                                    std::string(2 * 1024 * 1024, 'y'), "application/x-ndjson");
+  EXPECT_EQ(huge.status, 413u);
+
+  // Chunked bodies have no Content-Length: the limit applies while reading.
+  Raw raw(s.port());
+  raw.send("POST /v1/notifications/notify-person HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  for (int i = 0; i < 4; ++i) raw.send("200\r\n" + std::string(512, 'z') + "\r\n");
+  raw.send("0\r\n\r\n");
+  auto resp = raw.read_response();
+  EXPECT_EQ(resp.rfind("HTTP/1.1 413", 0), 0u) << resp;
+  EXPECT_NE(resp.find("BODY_TOO_LARGE"), std::string::npos);
+  EXPECT_TRUE(raw.closed_within(2s));
+}
+
+TEST(HttpServer, ExpectContinue) {
+  TestServer s;
+  Raw raw(s.port());
+  raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  auto interim = raw.read_response();
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100", 0), 0u) << interim;
+  raw.send("hello");
+  auto final_resp = raw.read_response();
+  EXPECT_EQ(final_resp.rfind("HTTP/1.1 200", 0), 0u) << final_resp;
+  EXPECT_NE(final_resp.find("\"body\":\"hello\""), std::string::npos);
+
+  // Over the limit: 413 straight away, no 100 Continue.
+  Raw raw2(s.port());
+  raw2.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\nExpect: 100-continue\r\n\r\n");
+  auto resp = raw2.read_response();
+  EXPECT_EQ(resp.rfind("HTTP/1.1 413", 0), 0u) << resp;
+}
+
+TEST(HttpServer, HeaderTooLarge) {
+  TestServer s;
+  auto r = get(s, "/echo", {{"X-Big", std::string(20 * 1024, 'h')}});
+  EXPECT_EQ(r.status, 431u);
+  EXPECT_EQ(parse_json(r.body).at("code").as_string(), "HEADER_TOO_LARGE");
+  EXPECT_EQ(r.header("connection"), "close");
+  // Just under the limit is fine.
+  EXPECT_EQ(get(s, "/echo", {{"X-Big", std::string(12 * 1024, 'h')}}).status, 200u);
+}
+
+TEST(HttpServer, MalformedRequestsGet400AndClose) {
+  TestServer s;
+  {
+    Raw raw(s.port());
+    raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    auto resp = raw.read_response();
+    EXPECT_EQ(resp.rfind("HTTP/1.1 501", 0), 0u) << resp;
+  }
+  for (std::string bad : {std::string("GARBAGE\r\n\r\n"), std::string("GET /echo HTTP/9.9\r\nHost: x\r\n\r\n"),
+                          std::string("GET /echo HTTP/1.1\r\n\r\n"),  // no Host
+                          std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc"),
+                          std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc"),
+                          std::string("GET relative/path HTTP/1.1\r\nHost: x\r\n\r\n")}) {
+    Raw raw(s.port());
+    raw.send(bad);
+    auto resp = raw.read_response();
+    EXPECT_EQ(resp.rfind("HTTP/1.1 400", 0), 0u) << bad << " -> " << resp;
+    EXPECT_NE(resp.find("Connection: close"), std::string::npos) << resp;
+    EXPECT_TRUE(raw.closed_within(3s)) << bad;
+  }
+}
+
+TEST(HttpServer, HandlerExceptionIs500WithoutDetails) {
+  TestServer s;
+  auto r = get(s, "/throw");
+  EXPECT_EQ(r.status, 500u);
+  auto v = parse_json(r.body);
+  EXPECT_EQ(v.at("code").as_string(), "INTERNAL");
+  EXPECT_EQ(v.at("message").as_string(), "internal error");
+  EXPECT_EQ(r.body.find("hunter2"), std::string::npos);
+  // The server is still fine afterwards.
+  EXPECT_EQ(get(s, "/echo").status, 200u);
+}
+
+TEST(HttpServer, HandlerHeadersPassedButSanitized) {
+  TestServer s;
+  auto r = get(s, "/busy");
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_EQ(r.header("retry-after"), "7");
+  EXPECT_EQ(r.header("x-bad"), "");
+  EXPECT_EQ(r.header("injected"), "");
+}
+
+TEST(HttpServer, KeepAliveReusesOneConnection) {
+  TestServer s;
+  relais::http::Client c(kHost, s.port(), 5s);
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.request(verb::post, "/echo?i=" + std::to_string(i), "n" + std::to_string(i), "text/plain");
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(parse_json(r.body).at("body").as_string(), "n" + std::to_string(i));
+    EXPECT_NE(r.header("connection"), "close");
+  }
+  EXPECT_EQ(c.connects(), 1u);
+  EXPECT_TRUE(c.connected());
+  EXPECT_EQ(s.server().connections(), 1u);
+}
+
+TEST(HttpServer, MaxRequestsPerConnection) {
+  auto o = default_options();
+  o.max_requests_per_connection = 2;
+  TestServer s(o);
+  relais::http::Client c(kHost, s.port(), 5s);
+  EXPECT_NE(c.request(verb::get, "/echo").header("connection"), "close");
+  EXPECT_EQ(c.request(verb::get, "/echo").header("connection"), "close");
+  EXPECT_FALSE(c.connected());
+  EXPECT_EQ(c.request(verb::get, "/echo").status, 200u);
+  EXPECT_EQ(c.connects(), 2u);
+}
+
+TEST(HttpServer, PipelinedRequestsAnsweredInOrder) {
+  TestServer s;
+  Raw raw(s.port());
+  raw.send("GET /echo?a=first HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?a=second HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r1 = raw.read_response();
+  auto r2 = raw.read_response();
+  EXPECT_NE(r1.find("\"a\":\"first\""), std::string::npos) << r1;
+  EXPECT_NE(r2.find("\"a\":\"second\""), std::string::npos) << r2;
+}
+
+TEST(HttpServer, IdleKeepAliveConnectionIsClosed) {
+  auto o = default_options();
+  o.idle_timeout = 200ms;
+  TestServer s(o);
+  Raw raw(s.port());
+  raw.send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto resp = raw.read_response();
+  ASSERT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(raw.closed_within(3s));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);  // by the idle timer, not at once
+  EXPECT_TRUE(eventually([&] { return s.server().connections() == 0; }));
+}
+
+TEST(HttpServer, SilentConnectionClosedByHeaderTimeout) {
+  auto o = default_options();
+  o.header_timeout = 200ms;
+  TestServer s(o);
+  Raw raw(s.port());
+  raw.send("GET /echo HTTP/1.1\r\nHost:");  // never finishes the header
+  EXPECT_TRUE(raw.closed_within(3s));
+}
+
+TEST(HttpServer, ConnectionCapAnswers503) {
+  auto o = default_options();
+  o.max_connections = 2;
+  TestServer s(o);
+  auto a = std::make_unique<Raw>(s.port());
+  Raw b(s.port());
+  ASSERT_TRUE(eventually([&] { return s.server().connections() == 2; }));
+  auto r = get(s, "/echo");
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_EQ(r.header("retry-after"), "1");
+  EXPECT_EQ(r.header("connection"), "close");
+  EXPECT_EQ(parse_json(r.body).at("code").as_string(), "UNAVAILABLE");
+  EXPECT_NE(s.registry().render().find("relais_http_rejected_connections_total 1"), std::string::npos);
+
+  a.reset();  // frees a slot
+  ASSERT_TRUE(eventually([&] { return s.server().connections() == 1; }));
+  EXPECT_EQ(get(s, "/echo").status, 200u);
+}
+
+TEST(HttpServer, GracefulStopFinishesInFlightAndRefusesNew) {
+  TestServer s;
+  const int started_before = slow_started.load();
+  const int finished_before = slow_finished.load();
+  const unsigned short port = s.port();
+  auto in_flight = std::async(std::launch::async, [port] {
+    return relais::http::request(kHost, port, verb::get, "/slow", {}, {}, {}, 5s);
+  });
+  ASSERT_TRUE(eventually([&] { return slow_started.load() > started_before; }));
+
+  // An idle keep-alive connection is closed at once by stop().
+  Raw idle(port);
+  idle.send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(idle.read_response().rfind("HTTP/1.1 200", 0), 0u);
+
+  std::promise<bool> stopped;
+  auto stopped_future = stopped.get_future();
+  s.server().stop(5s, [&stopped, finished_before] { stopped.set_value(slow_finished.load() > finished_before); });
+
+  // New connections are refused once the acceptor is closed.
+  EXPECT_TRUE(eventually([&] {
+    try {
+      Raw probe(port);
+      return false;
+    } catch (const std::exception&) {
+      return true;
+    }
+  }));
+  EXPECT_TRUE(idle.closed_within(2s));
+
+  auto r = in_flight.get();
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, "slow done");
+  EXPECT_EQ(r.header("connection"), "close");
+  // Completion well before the 5 s grace, and only after the in-flight handler finished.
+  ASSERT_EQ(stopped_future.wait_for(2s), std::future_status::ready);
+  EXPECT_TRUE(stopped_future.get());
+  EXPECT_THROW(get(s, "/echo"), std::runtime_error);
+}
+
+TEST(HttpServer, StopForcesAfterGrace) {
+  TestServer s;
+  const int started_before = slow_started.load();
+  const unsigned short port = s.port();
+  auto in_flight = std::async(std::launch::async, [port] {
+    return relais::http::request(kHost, port, verb::get, "/stuck", {}, {}, {}, 10s);
+  });
+  ASSERT_TRUE(eventually([&] { return slow_started.load() > started_before; }));
+  std::promise<void> stopped;
+  auto stopped_future = stopped.get_future();
+  const auto t0 = std::chrono::steady_clock::now();
+  s.server().stop(100ms, [&stopped] { stopped.set_value(); });
+  ASSERT_EQ(stopped_future.wait_for(3s), std::future_status::ready);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 90ms);
+  EXPECT_THROW(in_flight.get(), std::runtime_error);  // connection closed, no response
+  EXPECT_EQ(s.server().connections(), 0u);
+
+  // A callback registered after completion still runs.
+  std::promise<void> late;
+  s.server().stop(0ms, [&late] { late.set_value(); });
+  EXPECT_EQ(late.get_future().wait_for(2s), std::future_status::ready);
+}
+
+TEST(HttpServer, StartFailsOnPortInUse) {
+  TestServer s;
+  asio::io_context ioc;
+  auto o = default_options();
+  o.port = s.port();
+  relais::http::Server second(ioc, o, make_router().handler());
+  auto err = second.start();
+  ASSERT_TRUE(err.has_value());
+  EXPECT_NE(err->find("bind"), std::string::npos) << *err;
+
+  auto bad = default_options();
+  bad.address = "not-an-address";
+  relais::http::Server third(ioc, bad, make_router().handler());
+  EXPECT_TRUE(third.start().has_value());
+}
+
+TEST(HttpServer, MetricsUseRoutePatterns) {
+  TestServer s;
+  EXPECT_EQ(get(s, "/v1/cpas/1/integrations/2").status, 200u);
+  EXPECT_EQ(get(s, "/v1/cpas/3/integrations/4").status, 200u);
+  EXPECT_EQ(get(s, "/nope/12345").status, 404u);
+  EXPECT_EQ(get(s, "/throw").status, 500u);
+  // A request is counted once its response is fully written, just after the client has it.
+  const std::string last = "relais_http_request_duration_seconds_count{method=\"GET\",route=\"/throw\"} 1";
+  ASSERT_TRUE(eventually([&] { return s.registry().render().find(last) != std::string::npos; }))
+      << s.registry().render();
+  const std::string text = s.registry().render();
+  EXPECT_NE(text.find("relais_http_requests_total{method=\"GET\",route=\"/v1/cpas/{cbe}/integrations/{ssin}\","
+                      "status=\"200\"} 2"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("relais_http_requests_total{method=\"GET\",route=\"none\",status=\"404\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("relais_http_requests_total{method=\"GET\",route=\"/throw\",status=\"500\"} 1"),
+            std::string::npos);
+  EXPECT_EQ(text.find("/nope/12345"), std::string::npos);  // raw paths never become labels
+  EXPECT_NE(text.find("relais_http_request_duration_seconds_count{method=\"GET\",route=\"/throw\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE relais_http_connections gauge"), std::string::npos);
+}
+
+TEST(HttpClient, ThrowsOnConnectionFailure) {
+  unsigned short port;
+  {
+    TestServer s;
+    port = s.port();
+  }  // closed: nothing listens there now
+  EXPECT_THROW(relais::http::request(kHost, port, verb::get, "/", {}, {}, {}, 2s), std::runtime_error);
+}

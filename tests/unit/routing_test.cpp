@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+
+#include "relais/routing/route.hpp"
+#include "relais/router/dedupe.hpp"
+
+using namespace relais;
+using directory::Directory;
+using directory::Entry;
+using directory::kOpenEnd;
+using routing::Decision;
+using routing::DropReason;
+
+class RoutingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a = d.cpas_index("0212344876");
+    b = d.cpas_index("0207350189");
+    c = d.cpas_index("0216480532");
+    // Person 100: A from day 10 to 20 (quality 2), B open from day 15 (quality 5).
+    d.bulk_add({100, 1, a, 2, 10, 20});
+    d.bulk_add({100, 2, b, 5, 15, kOpenEnd});
+    // Person 200: C, two covering lines (quality 1 then 2 from day 30).
+    d.bulk_add({200, 3, c, 1, 0, kOpenEnd});
+    d.bulk_add({200, 4, c, 2, 30, kOpenEnd});
+    // Person 300 (BIS number later replaced by 301): A.
+    d.bulk_add({300, 5, a, 3, 0, kOpenEnd});
+    d.finish_bulk();
+  }
+  std::vector<std::string> route(std::uint64_t ssin, std::int32_t day, std::optional<std::uint64_t> rep = {}) {
+    routing::decide(ssin, rep, day, d, out);
+    std::vector<std::string> cbes;
+    for (const auto& t : out.targets) cbes.push_back(d.cpas(t.cpas).cbe);
+    return cbes;
+  }
+  Directory d;
+  std::uint16_t a{}, b{}, c{};
+  Decision out;
+};
+
+TEST_F(RoutingTest, PeriodEdgesAreInclusive) {
+  EXPECT_TRUE(route(100, 9).empty());
+  EXPECT_EQ(out.drop, DropReason::outside_period);
+  EXPECT_EQ(route(100, 10), std::vector<std::string>{"0212344876"});
+  EXPECT_EQ(route(100, 14), std::vector<std::string>{"0212344876"});
+  EXPECT_EQ(route(100, 20), (std::vector<std::string>{"0212344876", "0207350189"}));
+  EXPECT_EQ(route(100, 21), std::vector<std::string>{"0207350189"});
+  EXPECT_EQ(route(100, 100000), std::vector<std::string>{"0207350189"});  // open end
+}
+
+TEST_F(RoutingTest, FanOutToSeveralCpasOncePerCpas) {
+  EXPECT_EQ(route(100, 16).size(), 2u);
+  EXPECT_EQ(out.drop, DropReason::none);
+  // Two covering lines at C: one record, the line that started last.
+  EXPECT_EQ(route(200, 40), std::vector<std::string>{"0216480532"});
+  ASSERT_EQ(out.targets.size(), 1u);
+  EXPECT_EQ(out.targets[0].integration.quality, 2);
+  EXPECT_EQ(route(200, 5), std::vector<std::string>{"0216480532"});
+  EXPECT_EQ(out.targets[0].integration.quality, 1);
+}
+
+TEST_F(RoutingTest, UnknownPersonIsNotIntegrated) {
+  EXPECT_TRUE(route(999, 10).empty());
+  EXPECT_EQ(out.drop, DropReason::not_integrated);
+}
+
+TEST_F(RoutingTest, ReplacedSsinFollowsThePerson) {
+  // A notification for the new number carrying replaces_ssin reaches the CPAS of the old one.
+  EXPECT_TRUE(route(301, 10).empty());
+  EXPECT_EQ(route(301, 10, 300), std::vector<std::string>{"0212344876"});
+  // Once the replacement is recorded, the new number alone is enough, and the old one too.
+  d.add_replacement(300, 301);
+  EXPECT_EQ(route(301, 10), std::vector<std::string>{"0212344876"});
+  d.upsert({301, 9, b, 2, 0, kOpenEnd});
+  EXPECT_EQ(route(300, 10), (std::vector<std::string>{"0212344876", "0207350189"}));
+}
+
+TEST_F(RoutingTest, DirectoryChangeChangesRouting) {
+  EXPECT_TRUE(route(400, 50).empty());
+  d.upsert({400, 10, a, 2, 50, kOpenEnd});
+  EXPECT_EQ(route(400, 50), std::vector<std::string>{"0212344876"});
+  d.upsert({400, 10, a, 2, 50, 49});  // cancelled
+  EXPECT_TRUE(route(400, 50).empty());
+}
+
+TEST(Dedupe, TicketsPerPartitionWithWindow) {
+  router::DedupeSet s(1000);
+  auto t = router::parse_ticket("123e4567-e89b-12d3-a456-426614174000");
+  auto u = router::parse_ticket("123E4567-E89B-12D3-A456-426614174000");
+  ASSERT_TRUE(t && u);
+  EXPECT_EQ(*t, *u);
+  EXPECT_FALSE(router::parse_ticket("123e4567e89b12d3a456426614174000"));
+  EXPECT_TRUE(s.insert(0, *t, 100));
+  EXPECT_FALSE(s.insert(0, *u, 200));
+  EXPECT_TRUE(s.insert(1, *t, 100));
+  EXPECT_EQ(s.prune(1050), 0u);
+  EXPECT_EQ(s.prune(1101), 2u);
+  EXPECT_FALSE(s.contains(0, *t));
+}
