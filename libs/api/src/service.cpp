@@ -213,21 +213,25 @@ asio::awaitable<http::Response> Service::put_cpas(http::Request& req) {
   }
   nis.push_back('}');
   std::string cbe = req.params["cbe"], n(name->as_string()), actor = actor_of(req);
-  auto created = co_await pool_.run<bool>([cbe, n, nis, actor](pg::Connection& c) {
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job1 = [cbe, n, nis, actor](pg::Connection& c) {
     auto r = c.exec(
         "INSERT INTO cpas (cbe, name, municipalities, updated_by) VALUES ($1, $2, $3::text[], $4) "
         "ON CONFLICT (cbe) DO UPDATE SET name = EXCLUDED.name, municipalities = EXCLUDED.municipalities, "
         "updated_by = EXCLUDED.updated_by RETURNING (xmax = 0)",
         {cbe, n, nis, actor});
     return r.get(0, 0) == "t";
-  });
+  };
+  auto created = co_await pool_.run<bool>(std::move(job1));
   // The CPAS topic exists before the first notification is routed to it.
   auto kafka = o_.kafka;
   int parts = o_.cpas_topic_partitions, rf = o_.replication_factor;
-  auto topic_error = co_await pool_.run<std::string>([kafka, cbe, parts, rf](pg::Connection&) {
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job2 = [kafka, cbe, parts, rf](pg::Connection&) {
     auto e = kafka::ensure_topics(kafka, {"cpas." + cbe + ".notifications.v1"}, parts, rf, std::chrono::seconds(10));
     return e.value_or(std::string{});
-  });
+  };
+  auto topic_error = co_await pool_.run<std::string>(std::move(job2));
   if (!topic_error.empty()) logger.warn("CPAS topic not created yet (the router will retry)", {{"error", topic_error}});
   changes_.with({created ? "cpas-create" : "cpas-update"}).inc();
   json::object out{{"cbe", cbe}, {"name", n}, {"municipalities", o.contains("municipalities") ? o.at("municipalities") : json::array{}},
@@ -236,7 +240,8 @@ asio::awaitable<http::Response> Service::put_cpas(http::Request& req) {
 }
 
 asio::awaitable<http::Response> Service::list_cpas(http::Request&) {
-  auto body = co_await pool_.run<std::string>([](pg::Connection& c) {
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job3 = [](pg::Connection& c) {
     auto r = c.exec(
         "SELECT c.cbe, c.name, array_to_json(c.municipalities)::text, "
         "(SELECT count(*) FROM integrations i WHERE i.cbe = c.cbe AND (i.end_date IS NULL OR i.end_date >= current_date)) "
@@ -248,7 +253,8 @@ asio::awaitable<http::Response> Service::list_cpas(http::Request&) {
                                {"municipalities", json::parse(r.str(i, 2))},
                                {"active_integrations", r.integer(i, 3)}});
     return json::serialize(json::object{{"cpas", std::move(a)}});
-  });
+  };
+  auto body = co_await pool_.run<std::string>(std::move(job3));
   http::Response resp;
   resp.body = std::move(body);
   co_return resp;
@@ -264,7 +270,8 @@ asio::awaitable<http::Response> Service::register_integration(http::Request& req
   Line l;
   if (auto e = line_from_json(v, l)) co_return bad(e->code, e->message, e->field);
   std::string cbe = req.params["cbe"], actor = actor_of(req);
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>([cbe, l, actor](pg::Connection& c) {
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job4 = [cbe, l, actor](pg::Connection& c) {
     return pg::transaction(c, [&]() -> std::pair<unsigned, std::string> {
       if (!cpas_exists(c, cbe))
         return {404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
@@ -297,7 +304,8 @@ asio::awaitable<http::Response> Service::register_integration(http::Request& req
       return {created ? 201u : 200u,
               json::serialize(json::object{{"integration", integration_json(ins, 0)}, {"overlapping", std::move(ov)}})};
     });
-  });
+  };
+  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job4));
   if (result.first < 300) changes_.with({"register"}).inc();
   http::Response resp;
   resp.status = result.first;
@@ -323,7 +331,8 @@ asio::awaitable<http::Response> Service::unregister_integration(http::Request& r
     end = std::string(*e);
   }
   std::string cbe = req.params["cbe"], actor = actor_of(req);
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>([cbe, ssin, quality, end, actor](pg::Connection& c) {
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job5 = [cbe, ssin, quality, end, actor](pg::Connection& c) {
     if (!cpas_exists(c, cbe))
       return std::pair<unsigned, std::string>{404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
     // Close every line of this person at this CPAS (of that quality) still active after `end`;
@@ -338,7 +347,8 @@ asio::awaitable<http::Response> Service::unregister_integration(http::Request& r
     json::array a;
     for (int i = 0; i < r.rows(); ++i) a.push_back(integration_json(r, i));
     return std::pair<unsigned, std::string>{200, json::serialize(json::object{{"closed", std::move(a)}})};
-  });
+  };
+  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job5));
   if (result.first == 200) changes_.with({"unregister"}).inc();
   http::Response resp;
   resp.status = result.first;
@@ -367,7 +377,8 @@ asio::awaitable<http::Response> Service::list_integrations(http::Request& req) {
     after = std::to_string(v);
   }
   std::string cbe = req.params["cbe"];
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>([cbe, ssin, limit, after](pg::Connection& c) {
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job6 = [cbe, ssin, limit, after](pg::Connection& c) {
     if (!cpas_exists(c, cbe))
       return std::pair<unsigned, std::string>{404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
     auto r = c.exec(std::string("SELECT ") + kCols +
@@ -379,7 +390,8 @@ asio::awaitable<http::Response> Service::list_integrations(http::Request& req) {
     json::object o{{"integrations", std::move(a)}};
     if (static_cast<std::size_t>(r.rows()) == limit) o["next_after"] = r.integer(r.rows() - 1, 0);
     return std::pair<unsigned, std::string>{200, json::serialize(o)};
-  });
+  };
+  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job6));
   http::Response resp;
   resp.status = result.first;
   resp.body = std::move(result.second);
@@ -445,7 +457,8 @@ asio::awaitable<http::Response> Service::import_integrations(http::Request& req)
                                               {"errors", std::move(errors)}});
   }
   std::string cbe = req.params["cbe"], actor = actor_of(req);
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>([cbe, actor, copy = std::move(copy), ok](pg::Connection& c) mutable {
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job7 = [cbe, actor, copy = std::move(copy), ok](pg::Connection& c) mutable {
     return pg::transaction(c, [&]() -> std::pair<unsigned, std::string> {
       if (!cpas_exists(c, cbe))
         return {404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
@@ -472,7 +485,8 @@ asio::awaitable<http::Response> Service::import_integrations(http::Request& req)
           {cbe, actor});
       return {200, json::serialize(json::object{{"lines", ok}, {"written", r.affected()}, {"unchanged", static_cast<long long>(ok) - r.affected()}})};
     });
-  });
+  };
+  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job7));
   if (result.first == 200) import_lines_.with({"imported"}).inc(static_cast<double>(ok));
   http::Response resp;
   resp.status = result.first;

@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <mutex>
+#include <set>
 
 #include "relais/common/log.hpp"
 
@@ -217,9 +218,10 @@ int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chro
   return -1;
 }
 
-std::optional<std::string> read_partition(const Settings& settings, const std::string& topic, int32_t partition,
-                                          std::chrono::milliseconds timeout,
-                                          const std::function<void(const RdKafka::Message&)>& fn) {
+std::optional<std::string> read_partitions(const Settings& settings, const std::string& topic,
+                                           const std::vector<int32_t>& partitions, std::chrono::milliseconds timeout,
+                                           const std::function<void(const RdKafka::Message&)>& fn) {
+  if (partitions.empty()) return std::nullopt;
   Settings s = settings;
   s["enable.partition.eof"] = "true";
   s["enable.auto.commit"] = "false";
@@ -230,19 +232,24 @@ std::optional<std::string> read_partition(const Settings& settings, const std::s
   if (!conf) return error;
   std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!c) return "cannot create consumer: " + error;
-  std::vector<RdKafka::TopicPartition*> parts{
-      RdKafka::TopicPartition::create(topic, partition, RdKafka::Topic::OFFSET_BEGINNING)};
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (auto p : partitions) parts.push_back(RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
   c->assign(parts);
   RdKafka::TopicPartition::destroy(parts);
+  std::set<int32_t> open(partitions.begin(), partitions.end());
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::optional<std::string> result;
   while (true) {
     if (std::chrono::steady_clock::now() > deadline) {
-      result = "timed out reading " + topic + "/" + std::to_string(partition);
+      result = "timed out reading " + topic;
       break;
     }
     std::unique_ptr<RdKafka::Message> m(c->consume(200));
-    if (m->err() == RdKafka::ERR__PARTITION_EOF) break;
+    if (m->err() == RdKafka::ERR__PARTITION_EOF) {
+      open.erase(m->partition());
+      if (open.empty()) break;
+      continue;
+    }
     if (m->err() == RdKafka::ERR__TIMED_OUT) continue;
     if (m->err() != RdKafka::ERR_NO_ERROR) {
       if (m->err() == RdKafka::ERR__TRANSPORT || m->err() == RdKafka::ERR__ALL_BROKERS_DOWN) continue;

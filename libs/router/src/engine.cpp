@@ -104,7 +104,9 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      for (auto* tp : parts) restore_dedupe(tp->partition());
+      std::vector<int32_t> ps;
+      for (auto* tp : parts) ps.push_back(tp->partition());
+      restore_dedupe(ps);
       c->assign(parts);
       for (auto* tp : parts) assigned_.insert(tp->partition());
       logger.info("partitions assigned", {{"count", parts.size()}});
@@ -119,27 +121,33 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     }
   }
 
-  void restore_dedupe(std::int32_t p) {
-    dedupe_.clear_partition(p);
-    std::size_t n = 0;
+  // Rebuilds the processed-ticket sets of `ps` from relais.dedupe.v1 (dedupe
+  // partition p holds the tickets of inbound partition p). Until it succeeds
+  // the partitions are not consumed: routing without it could duplicate.
+  void restore_dedupe(const std::vector<int32_t>& ps) {
     auto cutoff = now_us() - dedupe_.window_us();
     for (int attempt = 0;; ++attempt) {
-      auto e = kafka::read_partition(o_.kafka, o_.dedupe_topic, p, std::chrono::seconds(60),
-                                     [&](const RdKafka::Message& m) {
-                                       if (!m.key()) return;
-                                       auto t = parse_ticket(*m.key());
-                                       v1::DedupeMark mark;
-                                       if (!t || !mark.ParseFromArray(m.payload(), static_cast<int>(m.len()))) return;
-                                       if (mark.processed_at_us() < cutoff) return;
-                                       dedupe_.insert(p, *t, mark.processed_at_us());
-                                       ++n;
-                                     });
-      if (!e) break;
-      logger.warn("restoring dedupe state failed, retrying", {{"partition", p}, {"error", *e}});
-      if (attempt > 5) break;
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      for (auto p : ps) dedupe_.clear_partition(p);
+      std::size_t n = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      auto e = kafka::read_partitions(o_.kafka, o_.dedupe_topic, ps, std::chrono::seconds(120),
+                                      [&](const RdKafka::Message& m) {
+                                        if (!m.key()) return;
+                                        auto t = parse_ticket(*m.key());
+                                        v1::DedupeMark mark;
+                                        if (!t || !mark.ParseFromArray(m.payload(), static_cast<int>(m.len()))) return;
+                                        if (mark.processed_at_us() < cutoff) return;
+                                        dedupe_.insert(m.partition(), *t, mark.processed_at_us());
+                                        ++n;
+                                      });
+      if (!e) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        logger.info("dedupe state restored", {{"partitions", ps.size()}, {"tickets", n}, {"ms", ms}});
+        return;
+      }
+      logger.warn("restoring dedupe state failed, retrying", {{"error", *e}, {"attempt", attempt}});
+      std::this_thread::sleep_for(std::chrono::seconds(std::min(attempt + 1, 10)));
     }
-    logger.info("dedupe state restored", {{"partition", p}, {"tickets", n}});
   }
 
   int run() {

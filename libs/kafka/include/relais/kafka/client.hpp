@@ -82,12 +82,12 @@ std::optional<std::string> ensure_topics(const Settings& settings, const std::ve
 // Number of partitions of a topic, or -1.
 int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout);
 
-// Reads a whole partition from the beginning up to its end (read_committed:
+// Reads whole partitions from the beginning up to their end (read_committed:
 // up to the last stable offset). Calls `fn` for each record. Returns an error
 // message on failure.
-std::optional<std::string> read_partition(const Settings& settings, const std::string& topic, int32_t partition,
-                                          std::chrono::milliseconds timeout,
-                                          const std::function<void(const RdKafka::Message&)>& fn);
+std::optional<std::string> read_partitions(const Settings& settings, const std::string& topic,
+                                           const std::vector<int32_t>& partitions, std::chrono::milliseconds timeout,
+                                           const std::function<void(const RdKafka::Message&)>& fn);
 
 std::string header_value(const RdKafka::Message& m, const std::string& key);
 

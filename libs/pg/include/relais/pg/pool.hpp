@@ -29,32 +29,31 @@ class Pool {
   ~Pool();
 
   // Runs fn(Connection&) on a pool thread and resumes the caller on its own executor.
-  // Exceptions thrown by fn (pg::Error...) are rethrown in the caller.
+  // Exceptions thrown by fn (pg::Error...) are rethrown in the caller. Not a
+  // coroutine itself: `fn` lives in the posted job, never in a coroutine frame.
   template <typename T, typename F>
   boost::asio::awaitable<T> run(F fn) {
-    auto result = co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
-                                                       void(std::exception_ptr, std::optional<T>)>(
-        [this, fn = std::move(fn)](auto handler) mutable {
-          auto ex = boost::asio::get_associated_executor(handler);
-          auto work = boost::asio::make_work_guard(ex);
-          boost::asio::post(workers_, [this, fn = std::move(fn), handler = std::move(handler),
+    static_assert(std::is_default_constructible_v<T>, "Pool::run needs a default-constructible result");
+    return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(std::exception_ptr, T)>(
+        [this](auto handler, F f) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
+          boost::asio::post(workers_, [this, f = std::move(f), handler = std::move(handler),
                                        work = std::move(work)]() mutable {
             std::exception_ptr eptr;
-            std::optional<T> value;
+            T value{};
             try {
               Lease lease(*this);
-              value.emplace(fn(lease.conn()));
+              value = f(lease.conn());
             } catch (...) {
               eptr = std::current_exception();
             }
-            auto ex2 = work.get_executor();
-            boost::asio::post(ex2, [handler = std::move(handler), eptr, value = std::move(value)]() mutable {
+            auto ex = work.get_executor();
+            boost::asio::post(ex, [handler = std::move(handler), eptr, value = std::move(value)]() mutable {
               std::move(handler)(eptr, std::move(value));
             });
           });
         },
-        boost::asio::use_awaitable);
-    co_return std::move(*result);
+        boost::asio::use_awaitable, std::move(fn));
   }
 
   // Blocking use from a non-event-loop thread.
