@@ -9,13 +9,13 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
-  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   librdkafka-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev
   libpq-dev libyaml-cpp-dev libssl-dev
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven
-  python3 curl
+  python3 python3-venv curl
 )
 
 missing=()
@@ -41,3 +41,16 @@ fi
 
 # Kafka broker + tools jars for the local stack (deploy/local/stack.sh)
 "$REPO/deploy/local/kafka-libs.sh"
+
+# Python tools for the test suite and the demo (test/bench tooling only, never
+# the product): a virtualenv under var/, refreshed when requirements change.
+VENV="$REPO/var/venv"
+REQ="$REPO/tests/requirements.txt"
+STAMP="$VENV/.requirements.sha256"
+want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" || "$(cat "$STAMP" 2>/dev/null)" != "$want" ]]; then
+  echo "install-deps: preparing $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+  echo "$want" > "$STAMP"
+fi

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
                                   "Serves the directory of integrated persons (register, unregister, list, import).",
                                   spec, cfg))
     return *rc;
+  service::route_protobuf_logs();
   log::Logger logger("api");
   std::string err;
   auto ks = service::kafka_settings(cfg, err);

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
                                   "and writes them durably to Kafka.",
                                   spec, cfg))
     return *rc;
+  service::route_protobuf_logs();
   log::Logger logger("ingest");
   std::string err;
   auto ks = service::kafka_settings(cfg, err);

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
                                   "exactly once (Kafka transactions), and journals every decision.",
                                   spec, cfg))
     return *rc;
+  service::route_protobuf_logs();
   log::Logger logger("router");
   std::string err;
   auto ks = service::kafka_settings(cfg, err);

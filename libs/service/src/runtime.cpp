@@ -9,6 +9,8 @@
 #include <future>
 #include <thread>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "relais/common/log.hpp"
 
 namespace relais::service {
@@ -84,6 +86,17 @@ void add_ops_routes(http::Router& r, metrics::Registry& m, std::string service, 
     resp.status = all ? 200 : 503;
     resp.body = boost::json::serialize(boost::json::object{{"ready", all}, {"checks", std::move(o)}});
     co_return resp;
+  });
+}
+
+void route_protobuf_logs() {
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* file, int line,
+                                     const std::string& message) {
+    static const log::Logger pb{"protobuf"};
+    if (level >= google::protobuf::LOGLEVEL_ERROR)
+      pb.warn(message, {{"at", std::string(file) + ":" + std::to_string(line)}});
+    else
+      pb.debug(message);
   });
 }
 

@@ -37,6 +37,10 @@ kafka::Settings kafka_settings(const config::Config& c, std::string& error);
 // GET /metrics, /healthz (process alive), /readyz (503 unless every check passes).
 void add_ops_routes(http::Router& r, metrics::Registry& m, std::string service, Checks ready);
 
+// Sends the protobuf library's own messages (e.g. about invalid UTF-8 in
+// untrusted input) to our logger at debug level instead of raw stderr.
+void route_protobuf_logs();
+
 // Runs `ioc` on `threads` threads until SIGTERM/SIGINT; then stops the server
 // with `grace`, calls `on_stop` (on a non-loop thread) and returns.
 void run_until_signal(boost::asio::io_context& ioc, http::Server& server, int threads,

@@ -1,0 +1,374 @@
+"""Test and demo harness for Relais: the local stack's coordinates, the three
+real service binaries started as processes (killable, restartable), and small
+clients for ingest, the API and the CPAS topics. Shares no code with Relais:
+what it checks, it computes itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("RELAIS_BUILD_DIR", REPO / "build"))
+
+FLOWS = [
+    "notify-person",
+    "notify-family-composition",
+    "pension-register-mutation",
+    "personnel-file",
+    "self-employed-career",
+    "ecarmed-calculation",
+]
+
+
+# ---------------------------------------------------------------- identifiers
+def ssin_check(nine: str, born_2000: bool) -> int:
+    n = int(("2" + nine) if born_2000 else nine)
+    return 97 - (n % 97)
+
+
+def make_ssin(rng: random.Random, bis: bool = False, year: int | None = None) -> str:
+    """A valid SSIN (National Register number, or BIS number when bis=True)."""
+    y = year if year is not None else rng.randint(1935, 2015)
+    month = rng.randint(1, 12)
+    if bis:
+        month += rng.choice([20, 40])
+    day = rng.randint(1, 28)
+    serial = rng.randint(1, 998)
+    nine = f"{y % 100:02d}{month:02d}{day:02d}{serial:03d}"
+    return nine + f"{ssin_check(nine, y >= 2000):02d}"
+
+
+def make_cbe(rng: random.Random) -> str:
+    """A valid CBE enterprise number (first digit 0 or 1, mod-97 check)."""
+    first8 = f"{rng.choice('01')}{rng.randint(0, 9999999):07d}"
+    return first8 + f"{97 - int(first8) % 97:02d}"
+
+
+def new_ticket() -> str:
+    return str(uuid.uuid4())
+
+
+# ---------------------------------------------------------------------- stack
+def stack_env(stack_dir: str | None = None) -> dict[str, str]:
+    """Coordinates of the local stack, as printed by deploy/local/stack.sh env."""
+    env = dict(os.environ)
+    if stack_dir:
+        env["RELAIS_STACK_DIR"] = stack_dir
+    out = subprocess.run([str(REPO / "deploy/local/stack.sh"), "env"], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    result = {}
+    for line in out.splitlines():
+        if line.startswith("export "):
+            k, _, v = line[len("export "):].partition("=")
+            result[k] = v.strip("'\"")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------- services
+@dataclass
+class Service:
+    name: str               # ingest | router | api
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    instance: str = "0"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(BUILD / "services" / f"relais-{self.name}")], env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"relais-{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                r = requests.get(self.url + "/readyz", timeout=3)
+                if r.status_code == 200:
+                    return
+                last = r.text
+            except requests.RequestException as e:
+                last = str(e)
+            time.sleep(0.1)
+        raise TimeoutError(f"relais-{self.name} not ready after {timeout}s: {last}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=60)
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait for a clean exit; returns the exit code."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def restart(self) -> None:
+        self.start()
+        self.wait_ready()
+
+    def metrics(self) -> dict[str, float]:
+        """Prometheus text → {'name{labels}': value}."""
+        text = requests.get(self.url + "/metrics", timeout=5).text
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                out[k] = float(v)
+        return out
+
+
+@dataclass
+class Relais:
+    """The three services, started against a stack, each on its own free port."""
+    stack: dict[str, str]
+    run_dir: Path
+    group_id: str = "relais-router"
+    services: dict[str, Service] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def _env(self, port: int, **kw: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "RELAIS_HTTP_LISTEN": f"127.0.0.1:{port}",
+            "RELAIS_KAFKA_BROKERS": self.stack["RELAIS_KAFKA_BROKERS"],
+            "RELAIS_PG_DSN": self.stack["RELAIS_PG_DSN"],
+            "RELAIS_ROUTER_GROUP_ID": self.group_id,
+        })
+        env.update(self.extra_env)
+        env.update(kw)
+        return env
+
+    def add(self, name: str, instance: str = "0") -> Service:
+        port = free_port()
+        key = name if instance == "0" else f"{name}-{instance}"
+        env = self._env(port, RELAIS_ROUTER_INSTANCE_ID=instance)
+        svc = Service(name, port, env, self.run_dir / f"{key}.log", instance=instance)
+        self.services[key] = svc
+        return svc
+
+    def start_all(self) -> "Relais":
+        for name in ("api", "ingest", "router"):
+            self.add(name).start()
+        for svc in self.services.values():
+            svc.wait_ready()
+        return self
+
+    def stop_all(self) -> None:
+        for svc in self.services.values():
+            svc.stop()
+
+    @property
+    def ingest(self) -> Service:
+        return self.services["ingest"]
+
+    @property
+    def api(self) -> Service:
+        return self.services["api"]
+
+    @property
+    def router(self) -> Service:
+        return self.services["router"]
+
+
+# -------------------------------------------------------------------- clients
+def post_batch(ingest_url: str, flow: str, lines: list[str], timeout: float = 120) -> requests.Response:
+    body = "\n".join(lines) + "\n"
+    return requests.post(f"{ingest_url}/v1/notifications/{flow}:batch", data=body.encode(),
+                         headers={"Content-Type": "application/x-ndjson"}, timeout=timeout)
+
+
+def post_batch_until_accepted(ingest_url: str, flow: str, lines: list[str], deadline_s: float = 180) -> dict:
+    """Posts a batch, re-posting on 429/503/connection errors (as a BCSS sender
+    would: tickets make it safe) until it gets its 200 report."""
+    deadline = time.time() + deadline_s
+    while True:
+        try:
+            r = post_batch(ingest_url, flow, lines)
+            if r.status_code == 200:
+                return r.json()
+            if r.status_code not in (429, 503):
+                raise AssertionError(f"batch refused: {r.status_code} {r.text[:500]}")
+            wait = float(r.headers.get("Retry-After", "1"))
+        except requests.ConnectionError:
+            wait = 0.5
+        if time.time() > deadline:
+            raise TimeoutError("batch never accepted")
+        time.sleep(min(wait, 2.0))
+
+
+def api_put_cpas(api_url: str, cbe: str, name: str, municipalities: list[str]) -> dict:
+    r = requests.put(f"{api_url}/v1/cpas/{cbe}", json={"name": name, "municipalities": municipalities}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def api_import(api_url: str, cbe: str, rows: list[tuple], fmt: str = "csv") -> requests.Response:
+    """rows: (ssin, quality_code, start_date, end_date|None)."""
+    if fmt == "csv":
+        body = "ssin,quality_code,start_date,end_date\n" + "".join(
+            f"{s},{q},{a},{b or ''}\n" for s, q, a, b in rows)
+        ct = "text/csv"
+    else:
+        body = "".join(json.dumps({"ssin": s, "quality_code": q, "start_date": a, "end_date": b}) + "\n"
+                       for s, q, a, b in rows)
+        ct = "application/x-ndjson"
+    return requests.post(f"{api_url}/v1/cpas/{cbe}/integrations:import", data=body.encode(),
+                         headers={"Content-Type": ct}, timeout=300)
+
+
+def consume_topic(brokers: str, topic: str, idle_s: float = 3.0, max_s: float = 120.0,
+                  expect: int | None = None) -> list:
+    """Reads a whole topic as a read_committed consumer (no group commits);
+    returns the messages once `expect` are seen (if given) and nothing new
+    arrived for idle_s, or max_s passed."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({
+        "bootstrap.servers": brokers,
+        "group.id": f"relais-test-{uuid.uuid4()}",
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    })
+    try:
+        md = c.list_topics(topic, timeout=10)
+        if topic not in md.topics or md.topics[topic].error is not None:
+            return []
+        parts = [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
+        c.assign(parts)
+        out = []
+        start = last = time.time()
+        while True:
+            m = c.poll(0.2)
+            now = time.time()
+            if m is not None and m.error() is None:
+                out.append(m)
+                last = now
+            done_count = expect is None or len(out) >= expect
+            if done_count and now - last >= idle_s:
+                break
+            if now - start > max_s:
+                break
+        return out
+    finally:
+        c.close()
+
+
+def headers_of(msg) -> dict[str, str]:
+    return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (msg.headers() or [])}
+
+
+# ------------------------------------------------------------ notifications
+NIS_CODES = ["21004", "21015", "62063", "44021", "11002", "92094", "52011", "25072"]
+
+
+def notification(flow: str, ticket: str, ssin: str, effective_date: str, rng: random.Random,
+                 event: str | None = None, **extra) -> dict:
+    """A realistic, valid notification of `flow` in the JSON mapping."""
+    n = {"ticket": ticket, "ssin": ssin, "effective_date": effective_date,
+         "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if flow == "notify-person":
+        ev = event or rng.choice(["ADDRESS_CHANGE", "CIVIL_STATUS_CHANGE", "NAME_CHANGE", "DEATH",
+                                  "NATIONALITY_CHANGE", "ADDRESS_ABROAD"])
+        n["event"] = ev
+        if ev == "ADDRESS_CHANGE":
+            n["address"] = {"street": "Rue de la Loi", "house_number": str(rng.randint(1, 200)),
+                            "postal_code": "1000", "municipality": "Bruxelles",
+                            "municipality_nis_code": rng.choice(NIS_CODES), "country_code": "BE"}
+        elif ev == "ADDRESS_ABROAD":
+            n["address"] = {"street": "Rue de Rivoli", "house_number": "5", "postal_code": "75001",
+                            "municipality": "Paris", "country_code": "FR"}
+        elif ev == "CIVIL_STATUS_CHANGE":
+            n["civil_status"] = rng.choice(["MARRIED", "DIVORCED", "WIDOWED", "LEGAL_COHABITATION"])
+        elif ev == "NAME_CHANGE":
+            n["last_name"], n["first_names"] = "Janssens", "Marie Louise"
+        elif ev == "NATIONALITY_CHANGE":
+            n["nationality_code"] = "BE"
+        elif ev == "DEATH":
+            n["date_of_death"] = effective_date
+        elif ev == "SSIN_REPLACED":
+            pass  # replaces_ssin given in extra
+    elif flow == "notify-family-composition":
+        n["event"] = event or rng.choice(["MEMBER_ADDED", "MEMBER_REMOVED", "COMPOSITION_CHANGED"])
+        n["reference_person_ssin"] = ssin
+        n["members"] = [{"ssin": ssin, "role": "REFERENCE_PERSON"},
+                        {"ssin": make_ssin(rng), "role": rng.choice(["SPOUSE", "CHILD", "LEGAL_COHABITANT"])}]
+        n["municipality_nis_code"] = rng.choice(NIS_CODES)
+    elif flow == "pension-register-mutation":
+        ev = event or rng.choice(["RIGHT_GRANTED", "RIGHT_CHANGED", "RIGHT_ENDED"])
+        n["event"] = ev
+        n["regime"] = rng.choice(["EMPLOYEE", "SELF_EMPLOYED", "CIVIL_SERVANT", "INCOME_GUARANTEE_ELDERLY"])
+        n["pension_type"] = rng.choice(["RETIREMENT", "SURVIVOR"])
+        n["right_start_date"] = effective_date
+        if ev == "RIGHT_ENDED":
+            n["right_end_date"] = effective_date
+        n["monthly_gross_amount_cents"] = rng.randint(80000, 250000)
+        n["paying_institution"] = "SFP"
+    elif flow == "personnel-file":
+        ev = event or rng.choice(["DIMONA_IN", "DIMONA_OUT", "DIMONA_UPDATE"])
+        n["event"] = ev
+        n["employer_cbe"] = "0403170701"
+        n["employer_name"] = "Exemple SA"
+        n["worker_type"] = rng.choice(["OTHER", "STUDENT", "FLEXI_JOB", "ARTICLE_60"])
+        n["joint_committee"] = "200"
+        n["period_start_date"] = effective_date
+        if ev == "DIMONA_OUT":
+            n["period_end_date"] = effective_date
+        n["dimona_period_id"] = str(rng.randint(10**9, 10**10))
+    elif flow == "self-employed-career":
+        ev = event or rng.choice(["CAREER_STARTED", "CAREER_ENDED", "CAREER_CHANGED"])
+        n["event"] = ev
+        n["category"] = rng.choice(["MAIN_ACTIVITY", "SECONDARY_ACTIVITY", "HELPER"])
+        n["period_start_date"] = effective_date
+        if ev == "CAREER_ENDED":
+            n["period_end_date"] = effective_date
+        n["social_insurance_fund"] = "Liantis"
+    elif flow == "ecarmed-calculation":
+        n["event"] = event or rng.choice(["CALCULATION_CREATED", "CALCULATION_UPDATED"])
+        n["decision_number"] = f"MP-{rng.randint(100000, 999999)}"
+        n["decision_cpas_cbe"] = "0212344876"
+        n["calculation_id"] = str(uuid.uuid4())
+        n["care_period_start"] = effective_date
+        n["care_period_end"] = effective_date
+        claimed = rng.randint(1000, 500000)
+        covered = rng.randint(0, claimed)
+        n["amount_claimed_cents"] = claimed
+        n["amount_covered_cents"] = covered
+        n["amount_cpas_cents"] = claimed - covered
+        n["care_provider_id"] = "71000000"
+    else:
+        raise ValueError(flow)
+    n.update(extra)
+    return n
