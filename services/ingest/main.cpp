@@ -2,6 +2,8 @@
 // relais.inbound.v1, answering 2xx only once Kafka has acknowledged them.
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
+
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
 #include "relais/ingest/service.hpp"
@@ -16,7 +18,7 @@ int main(int argc, char** argv) {
   for (auto& o : service::kafka_options()) spec.push_back(o);
   spec.insert(spec.end(), {
       {"ingest.topic", Type::string, "relais.inbound.v1", "topic notifications are written to"},
-      {"ingest.max_in_flight", Type::integer, "50000", "notifications waiting for the broker before 429"},
+      {"ingest.max_in_flight", Type::integer, "200000", "notifications waiting for the broker before 429"},
       {"ingest.max_body_bytes", Type::integer, "65536", "largest single notification"},
       {"ingest.max_batch_bytes", Type::integer, "33554432", "largest NDJSON batch request"},
       {"ingest.max_batch_lines", Type::integer, "100000", "most lines in one batch"},
@@ -39,6 +41,9 @@ int main(int argc, char** argv) {
   }
   ks["message.timeout.ms"] = cfg.str("ingest.delivery_timeout_ms");
   ks.emplace("linger.ms", "2");
+  // The local queue must hold every in-flight record, or produce() would refuse some.
+  ks["queue.buffering.max.messages"] =
+      std::to_string(std::clamp<std::int64_t>(cfg.integer("ingest.max_in_flight") + 1000, 100000, 10000000));
   ks.emplace("statistics.interval.ms", "10000");
   auto producer = kafka::Producer::create(ks, err);
   if (!producer) {

@@ -14,6 +14,7 @@
 #include "relais/codec/ndjson.hpp"
 #include "relais/common/log.hpp"
 #include "relais/validation/error.hpp"
+#include "relais/validation/ids.hpp"
 
 namespace relais::ingest {
 namespace asio = boost::asio;
@@ -90,6 +91,20 @@ Record make_record(relais::v1::Notification& n, std::string_view flow, std::stri
                {"content-type", "application/x-protobuf"},
                {"source-content-type", std::string(content_type)}};
   return r;
+}
+
+// The ticket of a refused batch line, read on its own: decoding may stop (an
+// unknown enum value, an unknown field) before the envelope is filled, yet the
+// sender needs the ticket to match the report to its notification. Only a
+// valid UUID under "ticket" of a JSON object is named.
+std::string ticket_of_line(std::string_view text, std::size_t max_bytes) {
+  if (text.size() > max_bytes) return {};
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) return {};
+  const auto* t = v.as_object().if_contains("ticket");
+  if (!t || !t->is_string() || !validation::is_valid_ticket(t->as_string())) return {};
+  return std::string(t->as_string());
 }
 
 http::Response retry_after(http::Response r, int seconds) {
@@ -236,6 +251,7 @@ asio::awaitable<http::Response> Service::batch(http::Request& req, relais::v1::F
       ++rejected;
       // Name the ticket when the line got far enough to have one.
       it.ticket = n.envelope().ticket();
+      if (it.ticket.empty()) it.ticket = ticket_of_line(line.text, o_.max_body_bytes);
     } else {
       it.ticket = n.envelope().ticket();
       std::string lower = it.ticket;
@@ -254,7 +270,9 @@ asio::awaitable<http::Response> Service::batch(http::Request& req, relais::v1::F
   if (!records.empty()) {
     if (producer_.brokers_down())
       co_return busy(503, "KAFKA_UNAVAILABLE", "the message broker is unreachable; retry later", fid);
-    if (in_flight_.fetch_add(records.size()) + records.size() > o_.max_in_flight) {
+    // A batch larger than the bound is still taken when nothing else is waiting.
+    auto before = in_flight_.fetch_add(records.size());
+    if (before > 0 && before + records.size() > o_.max_in_flight) {
       in_flight_.fetch_sub(records.size());
       co_return busy(429, "TOO_MANY_IN_FLIGHT", "too many notifications waiting for the broker; retry later", fid);
     }

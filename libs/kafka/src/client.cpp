@@ -113,7 +113,21 @@ std::unique_ptr<Producer> Producer::create(const Settings& settings, std::string
     return nullptr;
   }
   p->poller_ = std::thread([raw = p.get()] {
-    while (!raw->stop_.load()) raw->producer_->poll(50);
+    auto last_probe = std::chrono::steady_clock::now();
+    while (!raw->stop_.load()) {
+      raw->producer_->poll(50);
+      // While the brokers are believed down no record is produced (ingest answers
+      // 503), so no delivery report can clear the flag: probe with a metadata request.
+      if (raw->brokers_down_.load() && std::chrono::steady_clock::now() - last_probe > std::chrono::seconds(1)) {
+        last_probe = std::chrono::steady_clock::now();
+        RdKafka::Metadata* md = nullptr;
+        if (raw->producer_->metadata(false, nullptr, &md, 1000) == RdKafka::ERR_NO_ERROR) {
+          raw->brokers_down_.store(false);
+          logger.info("brokers reachable again");
+        }
+        delete md;
+      }
+    }
   });
   return p;
 }

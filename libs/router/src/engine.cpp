@@ -81,6 +81,9 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     cc["auto.offset.reset"] = "earliest";
     cc.emplace("max.poll.interval.ms", "60000");
     cc.emplace("session.timeout.ms", "10000");
+    // Static membership: a replica restarted with the same instance id takes its
+    // partitions back at once instead of waiting for a rebalance.
+    cc.emplace("group.instance.id", o_.transactional_id);
     auto cconf = kafka::make_conf(cc, err);
     if (!cconf) return err;
     if (cconf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK) return err;
@@ -112,9 +115,12 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       logger.info("partitions assigned", {{"count", parts.size()}});
     } else {
       for (auto* tp : parts) {
-        revoked_.insert(tp->partition());
-        assigned_.erase(tp->partition());
-        dedupe_.drop_partition(tp->partition());
+        auto p = tp->partition();
+        assigned_.erase(p);
+        dedupe_.drop_partition(p);
+        // Records of a revoked partition collected for the next transaction are
+        // dropped: their offsets were not committed, the next owner reads them.
+        std::erase_if(batch_, [p](const Owned& o) { return o.msg->partition() == p; });
       }
       c->unassign();
       logger.info("partitions revoked", {{"count", parts.size()}});
@@ -151,7 +157,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   }
 
   int run() {
-    std::vector<Owned> batch;
+    auto& batch = batch_;
     batch.reserve(o_.batch_max);
     auto last_prune = std::chrono::steady_clock::now();
     auto last_lag = last_prune;
@@ -160,7 +166,6 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       if (feed_.apply_pending(e_.dir_) > 0) refresh_dir_metrics();
       dir_age_.set(feed_.age_seconds());
       batch.clear();
-      revoked_.clear();
       auto deadline = std::chrono::steady_clock::now() + o_.batch_linger;
       while (batch.size() < o_.batch_max) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -177,9 +182,6 @@ class Engine::Impl : public RdKafka::RebalanceCb {
           break;
         }
         batch.push_back(Owned{std::move(m)});
-      }
-      if (!revoked_.empty()) {
-        std::erase_if(batch, [&](const Owned& o) { return revoked_.contains(o.msg->partition()); });
       }
       if (!batch.empty()) {
         int rc = process_batch(batch);
@@ -391,65 +393,81 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     return true;
   }
 
+  // Runs one transaction for `batch`. On failure the transaction is aborted,
+  // the dedupe marks of the attempt are undone and the consumer is rewound to
+  // the batch's first offsets, so the records are read and processed again.
+  // Returns 0, or an exit code on a fatal error.
   int process_batch(std::vector<Owned>& batch) {
-    for (int attempt = 0;; ++attempt) {
-      auto t0 = std::chrono::steady_clock::now();
-      std::vector<std::pair<int32_t, TicketId>> added;
-      pending_e2e_.clear();
-      std::unique_ptr<RdKafka::Error> err(producer_->begin_transaction());
-      if (err) {
-        logger.error("begin_transaction failed", {{"error", err->str()}});
-        return 4;
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::pair<int32_t, TicketId>> added;
+    pending_e2e_.clear();
+    std::unique_ptr<RdKafka::Error> err(producer_->begin_transaction());
+    if (err) {
+      logger.error("begin_transaction failed", {{"error", err->str()}});
+      return 4;
+    }
+    bool ok = true;
+    std::map<int32_t, int64_t> next_offsets, first_offsets;
+    for (const auto& o : batch) {
+      if (!process(*o.msg, added)) {
+        ok = false;
+        break;
       }
-      bool ok = true;
-      std::map<int32_t, int64_t> next_offsets;
-      std::map<int32_t, int64_t> first_offsets;
-      for (const auto& o : batch) {
-        if (!process(*o.msg, added)) {
-          ok = false;
-          break;
-        }
-        next_offsets[o.msg->partition()] = o.msg->offset() + 1;
-        first_offsets.try_emplace(o.msg->partition(), o.msg->offset());
-      }
-      if (ok) {
-        std::vector<RdKafka::TopicPartition*> offsets;
-        for (auto [p, off] : next_offsets) offsets.push_back(RdKafka::TopicPartition::create(o_.inbound_topic, p, off));
-        std::unique_ptr<RdKafka::ConsumerGroupMetadata> gm(consumer_->groupMetadata());
+      next_offsets[o.msg->partition()] = o.msg->offset() + 1;
+      first_offsets.try_emplace(o.msg->partition(), o.msg->offset());
+    }
+    if (ok) {
+      std::vector<RdKafka::TopicPartition*> offsets;
+      for (auto [p, off] : next_offsets) offsets.push_back(RdKafka::TopicPartition::create(o_.inbound_topic, p, off));
+      std::unique_ptr<RdKafka::ConsumerGroupMetadata> gm(consumer_->groupMetadata());
+      for (int i = 0; i < 5; ++i) {
         err.reset(producer_->send_offsets_to_transaction(offsets, gm.get(), 30000));
-        RdKafka::TopicPartition::destroy(offsets);
-        if (!err) err.reset(producer_->commit_transaction(60000));
-        if (!err) {
-          txns_.with({"committed"}).inc();
-          txn_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-          for (double s : pending_e2e_) e2e_seconds_.observe(s);
-          return 0;
+        if (!err || !err->is_retriable()) break;
+      }
+      RdKafka::TopicPartition::destroy(offsets);
+      if (!err) {
+        for (int i = 0; i < 5; ++i) {
+          err.reset(producer_->commit_transaction(60000));
+          if (!err || !err->is_retriable()) break;
         }
       }
-      // Something failed: undo the in-memory dedupe marks of this attempt, abort, rewind.
-      for (auto [p, t] : added) dedupe_.erase(p, t);
-      if (err && err->is_fatal()) {
-        logger.error("fatal transaction error (fenced or invalid state); exiting for a clean restart",
-                     {{"error", err->str()}});
-        return 5;
-      }
-      txns_.with({"aborted"}).inc();
-      logger.warn("transaction failed, aborting and retrying the batch",
-                  {{"error", err ? err->str() : std::string("produce failed")}, {"attempt", attempt}});
-      std::unique_ptr<RdKafka::Error> aerr(producer_->abort_transaction(60000));
-      if (aerr && aerr->is_fatal()) {
-        logger.error("fatal error while aborting", {{"error", aerr->str()}});
-        return 5;
-      }
-      // The batch stays in memory and is retried as is: positions are only
-      // committed with a successful transaction, so nothing is skipped.
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
-      if (!e_.running_.load() && attempt > 3) {
-        // Shutting down: leave the batch uncommitted; the next owner re-reads it.
+      if (!err) {
+        txns_.with({"committed"}).inc();
+        txn_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        for (double s : pending_e2e_) e2e_seconds_.observe(s);
+        failures_in_a_row_ = 0;
         return 0;
       }
-      (void)first_offsets;
+    } else {
+      for (const auto& o : batch) first_offsets.try_emplace(o.msg->partition(), o.msg->offset());
     }
+    for (auto [p, t] : added) dedupe_.erase(p, t);
+    if (err && err->is_fatal()) {
+      logger.error("fatal transaction error (fenced or invalid state); exiting for a clean restart",
+                   {{"error", err->str()}});
+      return 5;
+    }
+    txns_.with({"aborted"}).inc();
+    logger.warn("transaction failed; aborting, rewinding and retrying",
+                {{"error", err ? err->str() : std::string("produce failed")}, {"records", batch.size()}});
+    std::unique_ptr<RdKafka::Error> aerr(producer_->abort_transaction(60000));
+    if (aerr && aerr->is_fatal()) {
+      logger.error("fatal error while aborting", {{"error", aerr->str()}});
+      return 5;
+    }
+    for (auto [p, off] : first_offsets) {
+      std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(o_.inbound_topic, p, off));
+      auto serr = consumer_->seek(*tp, 5000);
+      if (serr != RdKafka::ERR_NO_ERROR)
+        logger.warn("rewind failed; the partition restarts from its committed offset",
+                    {{"partition", p}, {"error", RdKafka::err2str(serr)}});
+    }
+    ++failures_in_a_row_;
+    auto backoff = std::chrono::milliseconds(std::min(5000, 100 << std::min(failures_in_a_row_, 6)));
+    auto until = std::chrono::steady_clock::now() + backoff;
+    while (e_.running_.load() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return 0;
   }
 
   Engine& e_;
@@ -458,10 +476,12 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   DedupeSet dedupe_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::set<int32_t> assigned_, revoked_;
+  std::set<int32_t> assigned_;
+  std::vector<Owned> batch_;  // the records of the transaction being built
   std::set<std::string> known_topics_;
   routing::Decision decision_;
   std::vector<double> pending_e2e_;
+  int failures_in_a_row_ = 0;
   metrics::Counter& consumed_;
   metrics::Family<metrics::Counter>& routed_;
   metrics::Family<metrics::Counter>& dropped_;

@@ -21,7 +21,7 @@ struct Options {
   std::size_t max_body_bytes = 64 * 1024;          // one notification
   std::size_t max_batch_bytes = 32 * 1024 * 1024;  // one NDJSON batch
   std::size_t max_batch_lines = 100000;
-  std::size_t max_in_flight = 50000;               // records waiting for the broker
+  std::size_t max_in_flight = 200000;               // records waiting for the broker
   int retry_after_seconds = 2;
 };
 
