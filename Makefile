@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps build run test test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan format
+.PHONY: deps build build-services run test test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan format
 
 deps:
 	@scripts/install-deps.sh
@@ -25,7 +25,12 @@ stack-down:
 stack-status:
 	@deploy/local/stack.sh status
 
-run: build
+SERVICES := relais-ingest relais-router relais-api
+
+build-services: deps $(BUILD)/build.ninja
+	@cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES)
+
+run: build-services
 	@scripts/run-demo.sh
 
 test: build

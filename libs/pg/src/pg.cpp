@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "relais/common/log.hpp"
+
 namespace relais::pg {
 namespace {
 bool retryable_state(const std::string& s) {
@@ -17,8 +19,19 @@ long long Result::affected() const {
   return n && *n ? std::strtoll(n, nullptr, 10) : 0;
 }
 
+namespace {
+// Server notices ("relation already exists, skipping"...) go to our log, not raw stderr.
+void on_notice(void*, const char* message) {
+  static const log::Logger logger{"pg"};
+  std::string m = message ? message : "";
+  while (!m.empty() && m.back() == '\n') m.pop_back();
+  logger.debug("server notice", {{"notice", m}});
+}
+}  // namespace
+
 Connection::Connection(const std::string& dsn) : dsn_(dsn) {
   conn_ = PQconnectdb(dsn.c_str());
+  if (PQstatus(conn_) == CONNECTION_OK) PQsetNoticeProcessor(conn_, on_notice, nullptr);
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(conn_);
     PQfinish(conn_);
