@@ -296,7 +296,10 @@ asio::awaitable<http::Response> Service::register_integration(http::Request& req
       bool created = ins.get(0, 8) == "t";
       auto overl = c.exec(std::string("SELECT ") + kCols +
                               " FROM integrations WHERE cbe = $1 AND ssin = $2 AND id <> $3 AND "
-                              "daterange(start_date, end_date, '[]') && daterange($4::date, $5::date, '[]') "
+                              // Plain comparisons, not daterange(): a cancelled line (end = start - 1)
+                              // is an empty period that overlaps nothing, and daterange() would throw on it.
+                              "start_date <= COALESCE($5::date, 'infinity') AND $4::date <= COALESCE(end_date, 'infinity') "
+                              "AND COALESCE(end_date, 'infinity') >= start_date AND COALESCE($5::date, 'infinity') >= $4::date "
                               "ORDER BY start_date",
                           {cbe, l.ssin, ins.str(0, 0), l.start, l.end.empty() ? pg::Param{} : pg::Param{l.end}});
       json::array ov;

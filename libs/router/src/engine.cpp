@@ -200,10 +200,11 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     return 0;
   }
 
+  // Leaves the group and flushes; safe to call more than once.
   void shutdown() {
-    if (consumer_) {
-      consumer_->close();
-    }
+    if (closed_) return;
+    closed_ = true;
+    if (consumer_) consumer_->close();
     if (producer_) producer_->flush(5000);
   }
 
@@ -482,6 +483,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   routing::Decision decision_;
   std::vector<double> pending_e2e_;
   int failures_in_a_row_ = 0;
+  bool closed_ = false;
   metrics::Counter& consumed_;
   metrics::Family<metrics::Counter>& routed_;
   metrics::Family<metrics::Counter>& dropped_;
