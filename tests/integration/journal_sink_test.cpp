@@ -1,0 +1,188 @@
+// The JournalSink copying a real Kafka journal topic (read_committed) into the
+// real PostgreSQL journal table: rows appear, re-delivery adds nothing, aborted
+// transactions never appear, SSIN_REPLACED creates directory replacements.
+#include <gtest/gtest.h>
+
+#include "relais/common/metrics.hpp"
+#include "relais/router/journal_sink.hpp"
+#include "relais/v1/records.pb.h"
+#include "support.hpp"
+
+namespace relais::itest {
+namespace {
+
+// A transactional producer, like the router's.
+class TxProducer {
+ public:
+  TxProducer() {
+    std::string err;
+    auto s = kafka_settings();
+    s["transactional.id"] = "itest-journal-" + unique_suffix();
+    s["enable.idempotence"] = "true";
+    s["acks"] = "all";
+    auto conf = kafka::make_conf(s, err);
+    if (!conf) throw std::runtime_error(err);
+    p_.reset(RdKafka::Producer::create(conf.get(), err));
+    if (!p_) throw std::runtime_error(err);
+    std::unique_ptr<RdKafka::Error> e(p_->init_transactions(30000));
+    if (e) throw std::runtime_error("init_transactions: " + e->str());
+  }
+  void begin() { check(p_->begin_transaction(), "begin"); }
+  void commit() { check(p_->commit_transaction(30000), "commit"); }
+  void abort() { check(p_->abort_transaction(30000), "abort"); }
+  void produce(const std::string& topic, const v1::JournalEntry& j, int32_t partition = RdKafka::Topic::PARTITION_UA) {
+    std::string v;
+    j.SerializeToString(&v);
+    auto err = p_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY,
+                           const_cast<char*>(v.data()), v.size(), j.ticket().data(), j.ticket().size(), 0, nullptr);
+    if (err != RdKafka::ERR_NO_ERROR) throw std::runtime_error("produce: " + RdKafka::err2str(err));
+  }
+  // Waits until the records of the open transaction are delivered (so an abort really discards sent data).
+  void flush() { p_->flush(10000); }
+
+ private:
+  static void check(RdKafka::Error* raw, const char* what) {
+    std::unique_ptr<RdKafka::Error> e(raw);
+    if (e) throw std::runtime_error(std::string(what) + ": " + e->str());
+  }
+  std::unique_ptr<RdKafka::Producer> p_;
+};
+
+v1::JournalEntry entry(v1::JournalEntry::Kind kind, const std::string& ticket, const std::string& ssin,
+                       const std::string& source) {
+  v1::JournalEntry j;
+  j.set_kind(kind);
+  j.set_ticket(ticket);
+  j.set_ssin(ssin);
+  j.set_flow(v1::FLOW_NOTIFY_PERSON);
+  j.set_event("ADDRESS_CHANGE");
+  j.set_effective_date("2024-05-01");
+  j.set_at_us(1714550400000000LL + 123456);       // 2024-05-01T08:00:00.123456Z
+  j.set_accepted_at_us(1714550399000000LL);        // one second earlier
+  j.set_source(source);
+  return j;
+}
+
+class JournalSinkTest : public IntegrationTest {};
+
+TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
+  pg::Connection c(pg_dsn());
+  auto topic = unique_topic("journal");
+  create_topics({topic}, 3);
+  auto cbe = unique_cbe(c);
+  TxProducer tx;
+
+  // Committed: 20 accepted + 20 routed entries, and an SSIN_REPLACED acceptance.
+  std::vector<v1::JournalEntry> committed;
+  std::vector<std::string> tickets;
+  for (int i = 0; i < 20; ++i) {
+    auto t = uuid();
+    tickets.push_back(t);
+    auto ssin = random_ssin();
+    committed.push_back(entry(v1::JournalEntry::ACCEPTED, t, ssin, "itest-inbound/0/" + std::to_string(i)));
+    auto r = entry(v1::JournalEntry::ROUTED, t, ssin, "itest-inbound/0/" + std::to_string(i));
+    r.set_cpas_cbe(cbe);
+    r.set_quality_code(1);
+    committed.push_back(r);
+  }
+  auto old_ssin = unique_ssin(c), new_ssin = unique_ssin(c);
+  auto rep_ticket = uuid();
+  tickets.push_back(rep_ticket);
+  auto rep = entry(v1::JournalEntry::ACCEPTED, rep_ticket, new_ssin, "itest-inbound/1/0");
+  rep.set_event("SSIN_REPLACED");
+  rep.set_replaces_ssin(old_ssin);
+  committed.push_back(rep);
+
+  tx.begin();
+  for (const auto& j : committed) tx.produce(topic, j);
+  tx.commit();
+
+  metrics::Registry registry;
+  router::JournalSinkOptions o;
+  o.kafka = kafka_settings();
+  o.dsn = pg_dsn();
+  o.topic = topic;
+  o.group_id = "itest-journal-" + unique_suffix();
+  o.linger = std::chrono::milliseconds(50);
+  router::JournalSink sink(o, registry);
+  auto err = sink.start();
+  ASSERT_FALSE(err.has_value()) << *err;
+
+  // Tickets as a PostgreSQL array literal.
+  auto array_of = [](const std::vector<std::string>& v) {
+    std::string a = "{";
+    for (const auto& s : v) a += (a.size() > 1 ? "," : "") + s;
+    return a + "}";
+  };
+  auto rows_for = [&](const std::vector<std::string>& ts) {
+    return count(c, "SELECT count(*) FROM journal WHERE ticket = ANY($1::text[])", {array_of(ts)});
+  };
+  ASSERT_TRUE(eventually([&] { return rows_for(tickets) == 41; }, 20s, 50ms))
+      << "journal rows for the committed entries: " << rows_for(tickets) << " of 41";
+
+  // Columns are mapped faithfully.
+  auto r = c.exec(
+      "SELECT kind, ssin, flow, event, effective_date::text, cpas_cbe, quality_code, source, "
+      "(extract(epoch FROM at) * 1000000)::bigint, (extract(epoch FROM accepted_at) * 1000000)::bigint "
+      "FROM journal WHERE ticket = $1 AND kind = 'routed'",
+      {tickets[3]});
+  ASSERT_EQ(r.rows(), 1);
+  EXPECT_EQ(r.str(0, 0), "routed");
+  EXPECT_EQ(r.str(0, 1), committed[7].ssin());
+  EXPECT_EQ(r.str(0, 2), "notify-person");
+  EXPECT_EQ(r.str(0, 3), "ADDRESS_CHANGE");
+  EXPECT_EQ(r.str(0, 4), "2024-05-01");
+  EXPECT_EQ(r.str(0, 5), cbe);
+  EXPECT_EQ(r.integer(0, 6), 1);
+  EXPECT_EQ(r.str(0, 7), "itest-inbound/0/3");
+  EXPECT_EQ(r.integer(0, 8), 1714550400123456LL);
+  EXPECT_EQ(r.integer(0, 9), 1714550399000000LL);
+  auto acc = c.exec("SELECT cpas_cbe IS NULL, quality_code IS NULL, reason IS NULL FROM journal "
+                    "WHERE ticket = $1 AND kind = 'accepted'",
+                    {tickets[3]});
+  ASSERT_EQ(acc.rows(), 1);
+  EXPECT_EQ(acc.str(0, 0), "t");
+  EXPECT_EQ(acc.str(0, 1), "t");
+  EXPECT_EQ(acc.str(0, 2), "t");
+
+  // The SSIN_REPLACED acceptance recorded the replacement in the directory.
+  auto repl = c.exec("SELECT new_ssin, source FROM ssin_replacements WHERE old_ssin = $1", {old_ssin});
+  ASSERT_EQ(repl.rows(), 1) << "SSIN_REPLACED did not create the replacement " << old_ssin << " -> " << new_ssin;
+  EXPECT_EQ(repl.str(0, 0), new_ssin);
+  EXPECT_EQ(repl.str(0, 1), "notify-person");
+
+  // Re-delivery of the same entries (same source) and an aborted transaction,
+  // followed by a committed sentinel: once the sentinel is there, the sink has
+  // read past both.
+  tx.begin();
+  for (const auto& j : committed) tx.produce(topic, j);
+  tx.commit();
+  std::vector<std::string> aborted_tickets;
+  tx.begin();
+  for (int i = 0; i < 10; ++i) {
+    auto t = uuid();
+    aborted_tickets.push_back(t);
+    tx.produce(topic, entry(v1::JournalEntry::ACCEPTED, t, random_ssin(), "itest-aborted/0/" + std::to_string(i)));
+  }
+  tx.flush();  // the broker holds them, uncommitted
+  tx.abort();
+  auto sentinel = uuid();
+  tx.begin();
+  // Sentinels in every partition, so that every partition is read past the aborted data.
+  std::vector<std::string> sentinels;
+  for (int i = 0; i < 12; ++i) {
+    auto t = i == 0 ? sentinel : uuid();
+    sentinels.push_back(t);
+    tx.produce(topic, entry(v1::JournalEntry::ACCEPTED, t, random_ssin(), "itest-sentinel/0/" + std::to_string(i)),
+               i % 3);
+  }
+  tx.commit();
+  ASSERT_TRUE(eventually([&] { return rows_for(sentinels) == 12; }, 20s, 50ms)) << "sentinels not journaled";
+  EXPECT_EQ(rows_for(tickets), 41) << "re-delivered entries must not create duplicate journal rows";
+  EXPECT_EQ(rows_for(aborted_tickets), 0) << "entries of an aborted transaction must never be journaled";
+  EXPECT_LT(sink.age_seconds(), 5.0);
+  sink.stop();
+}
+
+}  // namespace
+}  // namespace relais::itest
