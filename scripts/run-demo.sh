@@ -92,7 +92,8 @@ start() {  # name port
   : >"$LOG_DIR/$name.log"
   # setsid: a Ctrl-C on the terminal reaches this script only; the services
   # are then stopped with SIGTERM, in order, by stop_services.
-  RELAIS_HTTP_LISTEN="127.0.0.1:$port" setsid "$BUILD/services/relais-$name" >>"$LOG_DIR/$name.log" 2>&1 &
+  RELAIS_HTTP_LISTEN="127.0.0.1:$port" RELAIS_ROUTER_RULES_FILE="$REPO/deploy/rules/clignotants.yaml" \
+    setsid "$BUILD/services/relais-$name" >>"$LOG_DIR/$name.log" 2>&1 &
   PIDS[$name]=$!
 }
 

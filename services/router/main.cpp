@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
       {"router.dedupe_window_hours", Type::integer, "168", "how long a ticket is remembered"},
       {"router.directory_poll_ms", Type::integer, "200", "how often the directory is polled for changes"},
       {"journal.enabled", Type::boolean, "true", "copy relais.journal.v1 to PostgreSQL in this process"},
+      {"router.rules_file", Type::string, "deploy/rules/clignotants.yaml",
+       "clignotant rule file (YAML, validated at start); empty = raise no clignotants"},
   });
   config::Config cfg;
   if (auto rc = config::bootstrap(argc, argv, "relais-router",
@@ -56,6 +58,17 @@ int main(int argc, char** argv) {
   eo.cpas_topic_partitions = static_cast<int>(cfg.integer("router.cpas_topic_partitions"));
   eo.replication_factor = static_cast<int>(cfg.integer("router.replication_factor"));
   eo.dedupe_window_us = cfg.integer("router.dedupe_window_hours") * 3600LL * 1000000LL;
+  if (const auto& path = cfg.str("router.rules_file"); !path.empty()) {
+    auto loaded = alerts::load_rules(path);
+    if (auto* e = std::get_if<std::string>(&loaded)) {
+      logger.error("invalid clignotant rule file", {{"error", *e}});
+      return 2;
+    }
+    eo.rules = std::make_shared<const alerts::Ruleset>(std::get<alerts::Ruleset>(std::move(loaded)));
+    logger.info("clignotant rules loaded", {{"file", path}, {"rules", eo.rules->rules.size()}});
+  } else {
+    logger.warn("no clignotant rule file configured: no alerts will be raised");
+  }
   router::Engine engine(eo, feed, registry);
 
   router::JournalSinkOptions jo;

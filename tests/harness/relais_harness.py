@@ -165,6 +165,7 @@ class Relais:
             "RELAIS_KAFKA_BROKERS": self.stack["RELAIS_KAFKA_BROKERS"],
             "RELAIS_PG_DSN": self.stack["RELAIS_PG_DSN"],
             "RELAIS_ROUTER_GROUP_ID": self.group_id,
+            "RELAIS_ROUTER_RULES_FILE": str(REPO / "deploy/rules/clignotants.yaml"),
         })
         env.update(self.extra_env)
         env.update(kw)

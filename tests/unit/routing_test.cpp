@@ -54,6 +54,7 @@ TEST_F(RoutingTest, FanOutToSeveralCpasOncePerCpas) {
   EXPECT_EQ(route(200, 40), std::vector<std::string>{"0216480532"});
   ASSERT_EQ(out.targets.size(), 1u);
   EXPECT_EQ(out.targets[0].integration.quality, 2);
+  EXPECT_EQ(out.targets[0].qualities, (std::vector<std::uint16_t>{1, 2}));  // every covering line, for the rules
   EXPECT_EQ(route(200, 5), std::vector<std::string>{"0216480532"});
   EXPECT_EQ(out.targets[0].integration.quality, 1);
 }

@@ -56,7 +56,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
         lag_gauge_(m.gauge("relais_router_consumer_lag", "Records behind the end of the inbound partitions", {"partition"})),
         dir_size_(m.gauge("relais_directory_integrations", "Integration lines held in memory, by CPAS", {"cpas"})),
         dir_age_(m.gauge("relais_directory_refresh_age_seconds", "Seconds since the directory was last refreshed").with()),
-        dedupe_size_(m.gauge("relais_router_dedupe_tickets", "Tickets remembered for deduplication").with()) {}
+        dedupe_size_(m.gauge("relais_router_dedupe_tickets", "Tickets remembered for deduplication").with()),
+        alerts_(m.counter("relais_router_alerts_raised_total", "Clignotants raised, by type and CPAS", {"type", "cpas"})) {}
 
   std::optional<std::string> start() {
     std::string err;
@@ -389,6 +390,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       j.set_cpas_cbe(cpas.cbe);
       j.set_quality_code(t.integration.quality);
       journal(j);
+      if (o_.rules && !raise_alerts(r, t, cpas, event, now, j)) return false;
     }
     if (n.accepted_at_us() > 0) pending_e2e_.push_back(static_cast<double>(now - n.accepted_at_us()) / 1e6);
     return true;
@@ -398,6 +400,51 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   // the dedupe marks of the attempt are undone and the consumer is rewound to
   // the batch's first offsets, so the records are read and processed again.
   // Returns 0, or an exit code on a fatal error.
+  // Evaluates the clignotant rules for one forwarding and produces the alerts
+  // (same transaction). Returns false on a hard produce error.
+  bool raise_alerts(const v1::RoutedNotification& r, const routing::Target& t, const directory::Cpas& cpas,
+                    const std::string& event, std::int64_t now, v1::JournalEntry j) {
+    fired_.clear();
+    alerts::evaluate(*o_.rules, alerts::Context{r.notification(), t.qualities, cpas.municipalities}, fired_);
+    if (fired_.empty()) return true;
+    std::string topic = "cpas." + cpas.cbe + ".alerts.v1";
+    if (!ensure_cpas_topic(topic)) return false;
+    const auto& env = r.notification().envelope();
+    auto today = validation::Date{static_cast<std::int32_t>(now / 1000000 / 86400)};
+    for (const auto* rule : fired_) {
+      v1::Alert a;
+      a.set_alert_id(alerts::alert_id(env.ticket(), cpas.cbe, rule->id));
+      a.set_rule_id(rule->id);
+      a.set_type(rule->alert_type);
+      a.set_severity(std::string(alerts::severity_name(rule->severity)));
+      a.set_cpas_cbe(cpas.cbe);
+      a.set_ssin(env.ssin());
+      a.set_ticket(env.ticket());
+      a.set_flow(r.notification().flow());
+      a.set_event(event);
+      a.set_effective_date(env.effective_date());
+      for (auto q : t.qualities) a.add_quality_codes(q);
+      a.set_deadline_days(rule->deadline_days);
+      a.set_due_date(validation::to_string(validation::Date{today.days + rule->deadline_days}));
+      a.set_raised_at_us(now);
+      *a.mutable_notification() = r;
+      a.set_description(rule->description);
+      std::string v;
+      a.SerializeToString(&v);
+      if (!produce(topic, RdKafka::Topic::PARTITION_UA, env.ssin(), v,
+                   {{"ticket", env.ticket()}, {"alert-id", a.alert_id()}, {"alert-type", a.type()},
+                    {"content-type", "application/x-protobuf"}}))
+        return false;
+      alerts_.with({rule->alert_type, cpas.cbe}).inc();
+      j.set_kind(v1::JournalEntry::ALERT);
+      j.set_reason(rule->alert_type);
+      j.set_alert_id(a.alert_id());
+      journal(j);
+      logger.debug("clignotant raised", {{"ticket", env.ticket()}, {"cpas", cpas.cbe}, {"type", rule->alert_type}});
+    }
+    return true;
+  }
+
   int process_batch(std::vector<Owned>& batch) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::pair<int32_t, TicketId>> added;
@@ -496,6 +543,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   metrics::Family<metrics::Gauge>& dir_size_;
   metrics::Gauge& dir_age_;
   metrics::Gauge& dedupe_size_;
+  metrics::Family<metrics::Counter>& alerts_;
+  std::vector<const alerts::Rule*> fired_;
 };
 
 Engine::Engine(EngineOptions opts, DirectoryFeed& feed, metrics::Registry& metrics)

@@ -36,6 +36,7 @@ std::string kind_name(v1::JournalEntry::Kind k) {
     case v1::JournalEntry::DROPPED: return "dropped";
     case v1::JournalEntry::DUPLICATE: return "duplicate";
     case v1::JournalEntry::DEAD_LETTER: return "dead_letter";
+    case v1::JournalEntry::ALERT: return "alert";
     default: return "";
   }
 }
@@ -132,7 +133,9 @@ void JournalSink::run() {
         field(rows, j.reason());
         rows += ts(j.accepted_at_us());
         rows.push_back('\t');
-        pg::copy_escape(rows, j.source());
+        field(rows, j.source());
+        if (j.alert_id().empty()) rows += "\\N";
+        else pg::copy_escape(rows, j.alert_id());
         rows.push_back('\n');
         if (j.kind() == v1::JournalEntry::ACCEPTED && !j.replaces_ssin().empty() && j.event() == "SSIN_REPLACED")
           replacements.emplace_back(j.replaces_ssin(), j.ssin());
@@ -142,7 +145,7 @@ void JournalSink::run() {
         bool sent = false;
         conn->copy_in(
             "COPY journal_in (at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
-            "accepted_at, source) FROM STDIN",
+            "accepted_at, source, alert_id) FROM STDIN",
             [&](std::string& buf) {
               if (!sent) buf.swap(rows);
               sent = true;
@@ -150,8 +153,8 @@ void JournalSink::run() {
             });
         auto r = conn->exec(
             "INSERT INTO journal (at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
-            "accepted_at, source) SELECT at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, "
-            "reason, accepted_at, source FROM journal_in ON CONFLICT DO NOTHING");
+            "accepted_at, source, alert_id) SELECT at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, "
+            "quality_code, reason, accepted_at, source, alert_id FROM journal_in ON CONFLICT DO NOTHING");
         written_.inc(static_cast<double>(r.affected()));
         for (const auto& [old_ssin, new_ssin] : replacements) {
           conn->exec(

@@ -30,9 +30,13 @@ void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std:
       if (!e.covers(effective_day)) return;
       auto it = std::find_if(out.targets.begin(), out.targets.end(), [&](const Target& t) { return t.cpas == e.cpas; });
       if (it == out.targets.end()) {
-        out.targets.push_back(Target{e.cpas, e});
-      } else if (e.start > it->integration.start ||
-                 (e.start == it->integration.start && e.quality < it->integration.quality)) {
+        out.targets.push_back(Target{e.cpas, e, {e.quality}});
+        return;
+      }
+      if (std::find(it->qualities.begin(), it->qualities.end(), e.quality) == it->qualities.end())
+        it->qualities.push_back(e.quality);
+      if (e.start > it->integration.start ||
+          (e.start == it->integration.start && e.quality < it->integration.quality)) {
         it->integration = e;
       }
     });

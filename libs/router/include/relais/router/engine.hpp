@@ -2,7 +2,8 @@
 // consumer group and, per batch, in ONE Kafka transaction: routes each
 // notification to cpas.<cbe>.notifications.v1, records its ticket in
 // relais.dedupe.v1, writes journal entries to relais.journal.v1, sends
-// undecodable records to relais.dlq.v1, and commits the consumed offsets.
+// undecodable records to relais.dlq.v1, raises clignotants to
+// cpas.<cbe>.alerts.v1, and commits the consumed offsets.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "relais/alerts/rules.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/directory/directory.hpp"
 #include "relais/kafka/client.hpp"
@@ -33,6 +35,8 @@ struct EngineOptions {
   std::chrono::milliseconds batch_linger{20};
   std::chrono::milliseconds transaction_timeout{15000};
   std::int64_t dedupe_window_us = 7LL * 24 * 3600 * 1000000;
+  // Clignotant rules evaluated for every forwarding; alerts go to cpas.<cbe>.alerts.v1.
+  std::shared_ptr<const alerts::Ruleset> rules;
 };
 
 class Engine {

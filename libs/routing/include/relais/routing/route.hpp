@@ -22,7 +22,8 @@ std::string_view reason_name(DropReason r);
 
 struct Target {
   std::uint16_t cpas;
-  directory::Entry integration;  // the line that allowed it
+  directory::Entry integration;          // the line that allowed it
+  std::vector<std::uint16_t> qualities;  // quality codes of every line of this CPAS covering the date
 };
 
 struct Decision {
