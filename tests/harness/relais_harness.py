@@ -98,7 +98,9 @@ class Service:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(BUILD / "services" / f"relais-{self.name}")], env=self.env,
+        # From the repository root, as `make run` does: default paths of rule and
+        # code files (deploy/rules/...) are relative to it, whatever the caller's cwd.
+        self.proc = subprocess.Popen([str(BUILD / "services" / f"relais-{self.name}")], env=self.env, cwd=str(REPO),
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 

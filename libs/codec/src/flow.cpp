@@ -1,5 +1,7 @@
 #include "relais/codec/flow.hpp"
 
+#include "relais/validation/notification.hpp"
+
 #include <google/protobuf/message.h>
 
 namespace relais::codec {
@@ -107,25 +109,7 @@ const google::protobuf::Message* body(const Notification& n) {
   return nullptr;
 }
 
-Flow body_flow(const Notification& n) noexcept {
-  switch (n.body_case()) {
-    case Notification::kNotifyPerson:
-      return relais::v1::FLOW_NOTIFY_PERSON;
-    case Notification::kNotifyFamilyComposition:
-      return relais::v1::FLOW_NOTIFY_FAMILY_COMPOSITION;
-    case Notification::kPensionRegisterMutation:
-      return relais::v1::FLOW_PENSION_REGISTER_MUTATION;
-    case Notification::kPersonnelFile:
-      return relais::v1::FLOW_PERSONNEL_FILE;
-    case Notification::kSelfEmployedCareer:
-      return relais::v1::FLOW_SELF_EMPLOYED_CAREER;
-    case Notification::kEcarmedCalculation:
-      return relais::v1::FLOW_ECARMED_CALCULATION;
-    case Notification::BODY_NOT_SET:
-      break;
-  }
-  return relais::v1::FLOW_UNSPECIFIED;
-}
+Flow body_flow(const Notification& n) noexcept { return validation::body_flow(n); }
 
 void sync_envelope(Notification& n) {
   switch (n.body_case()) {

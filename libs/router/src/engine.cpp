@@ -113,6 +113,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       restore_dedupe(ps);
       c->assign(parts);
       for (auto* tp : parts) assigned_.insert(tp->partition());
+      // Ready once the group has given this replica its share (possibly none).
+      e_.ready_.store(true);
       logger.info("partitions assigned", {{"count", parts.size()}});
     } else {
       for (auto* tp : parts) {
@@ -162,7 +164,6 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     batch.reserve(o_.batch_max);
     auto last_prune = std::chrono::steady_clock::now();
     auto last_lag = last_prune;
-    e_.ready_.store(true);
     while (e_.running_.load()) {
       if (feed_.apply_pending(e_.dir_) > 0) refresh_dir_metrics();
       dir_age_.set(feed_.age_seconds());

@@ -300,26 +300,6 @@ Result check_body(const Body& b, const Notification& n, const Limits& limits) {
   return check_flow(b, limits);
 }
 
-// The flow a body oneof case belongs to.
-Flow flow_of(Notification::BodyCase c) {
-  switch (c) {
-    case Notification::kNotifyPerson:
-      return relais::v1::FLOW_NOTIFY_PERSON;
-    case Notification::kNotifyFamilyComposition:
-      return relais::v1::FLOW_NOTIFY_FAMILY_COMPOSITION;
-    case Notification::kPensionRegisterMutation:
-      return relais::v1::FLOW_PENSION_REGISTER_MUTATION;
-    case Notification::kPersonnelFile:
-      return relais::v1::FLOW_PERSONNEL_FILE;
-    case Notification::kSelfEmployedCareer:
-      return relais::v1::FLOW_SELF_EMPLOYED_CAREER;
-    case Notification::kEcarmedCalculation:
-      return relais::v1::FLOW_ECARMED_CALCULATION;
-    case Notification::BODY_NOT_SET:
-      break;
-  }
-  return relais::v1::FLOW_UNSPECIFIED;
-}
 
 }  // namespace
 
@@ -331,7 +311,7 @@ std::optional<Error> validate(const Notification& n, const Limits& limits) {
   if (n.body_case() == Notification::BODY_NOT_SET) {
     return make_error(code::kMissingField, "the notification has no body", "");
   }
-  if (flow_of(n.body_case()) != n.flow()) {
+  if (body_flow(n) != n.flow()) {
     return make_error(code::kInconsistent, "the body does not belong to this flow", "flow");
   }
   switch (n.body_case()) {
@@ -351,6 +331,26 @@ std::optional<Error> validate(const Notification& n, const Limits& limits) {
       break;
   }
   return std::nullopt;  // unreachable: BODY_NOT_SET was answered above
+}
+
+Flow body_flow(const Notification& n) noexcept {
+  switch (n.body_case()) {
+    case Notification::kNotifyPerson:
+      return relais::v1::FLOW_NOTIFY_PERSON;
+    case Notification::kNotifyFamilyComposition:
+      return relais::v1::FLOW_NOTIFY_FAMILY_COMPOSITION;
+    case Notification::kPensionRegisterMutation:
+      return relais::v1::FLOW_PENSION_REGISTER_MUTATION;
+    case Notification::kPersonnelFile:
+      return relais::v1::FLOW_PERSONNEL_FILE;
+    case Notification::kSelfEmployedCareer:
+      return relais::v1::FLOW_SELF_EMPLOYED_CAREER;
+    case Notification::kEcarmedCalculation:
+      return relais::v1::FLOW_ECARMED_CALCULATION;
+    case Notification::BODY_NOT_SET:
+      break;
+  }
+  return relais::v1::FLOW_UNSPECIFIED;
 }
 
 }  // namespace relais::validation

@@ -23,4 +23,7 @@ struct Limits {
 // "flow" and "envelope.*" which name Notification's own fields.
 std::optional<Error> validate(const relais::v1::Notification& n, const Limits& limits = {});
 
+// The flow of the body that is set (FLOW_UNSPECIFIED when none).
+relais::v1::Flow body_flow(const relais::v1::Notification& n) noexcept;
+
 }  // namespace relais::validation

@@ -1,0 +1,13 @@
+# End-to-end tier: pytest against the real binaries of this build, a real
+# PostgreSQL and a real Kafka (the stack named by RELAIS_TEST_PG_DSN and
+# RELAIS_TEST_KAFKA, exported by scripts/run-tests.sh). One CTest test per
+# pytest file; they share the stack, so they run one at a time. Without the
+# stack they fail (never skip).
+set(RELAIS_E2E_PYTHON ${CMAKE_SOURCE_DIR}/var/venv/bin/python)
+foreach(name routing_10k crash idempotency bad_input directory_latency dlq shutdown)
+  add_test(NAME e2e_${name}
+           COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cacheprovider
+                   ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_${name}.py)
+  set_tests_properties(e2e_${name} PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
+                       ENVIRONMENT "RELAIS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
+endforeach()
