@@ -212,7 +212,8 @@ def fresh_ssins(db: Db, rng, n: int, bis_ratio: float = 0.25, exclude: set[str] 
                 cands.append(s)
         arr = ",".join(f"'{s}'" for s in cands)
         taken = {r[0] for r in db.query(
-            f"WITH c(s) AS (SELECT unnest(ARRAY[{arr}]::text[])) "
+            # char(11), the columns' type: compared as text, the indexes on ssin could not be used
+            f"WITH c(s) AS (SELECT unnest(ARRAY[{arr}]::char(11)[])) "
             "SELECT s FROM c WHERE EXISTS (SELECT 1 FROM integrations i WHERE i.ssin = c.s) "
             "OR EXISTS (SELECT 1 FROM ssin_replacements r WHERE r.old_ssin = c.s OR r.new_ssin = c.s)")}
         out.extend(s for s in cands if s not in taken)
