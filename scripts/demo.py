@@ -651,6 +651,74 @@ def report(stream: Stream, p: Progress, run_prefix: str, topic_counts, topic_dup
     return ok
 
 
+# ---------------------------------------------------------------- clignotants
+UPSTREAM_CONTROL = os.environ.get("DEMO_UPSTREAM_CONTROL_URL", "")
+
+
+def show_clignotants(directory: "Directory", run_prefix: str) -> bool:
+    """Alerts raised by the router for this run (journal), stored by relais-api
+    (its alert store), and one reaction travelling to the PCSAAAlertReaction
+    stand-in through the outbox."""
+    step("Clignotants raised by the router for this run (journal), stored by relais-api")
+    rows = psql(f"SELECT cpas_cbe, reason, count(*) FROM journal WHERE kind = 'alert' AND {this_run(run_prefix)} "
+                "GROUP BY 1, 2")
+    raised = {(c, t): int(n) for c, t, n in rows}
+    total = sum(raised.values())
+
+    def stored() -> int:
+        return int(psql(f"SELECT count(*) FROM alerts WHERE {this_run(run_prefix)}")[0][0])
+    deadline = time.time() + 60
+    n_stored = stored()
+    while n_stored < total and time.time() < deadline:
+        time.sleep(0.3)
+        n_stored = stored()
+    types = sorted({t for _, t in raised})
+    names = dict(NAME)
+    body = [[t] + [fmt_n(raised.get((c, t), 0)) for c, _, _ in CPAS] for t in types]
+    body.append(["all types"] + [fmt_n(sum(v for (cc, _), v in raised.items() if cc == c)) for c, _, _ in CPAS])
+    table(["alert type"] + [n for _, n, _ in CPAS], body, align="l" + "r" * len(CPAS))
+    ok = n_stored == total
+    info(f"{fmt_n(total)} alerts raised, {fmt_n(n_stored)} stored by relais-api "
+         f"{'(all)' if ok else RED + '(missing some)' + RESET}")
+
+    # One reaction, end to end.
+    bxl = CPAS[0][0]
+    r = requests.get(f"{API}/v1/cpas/{bxl}/alerts", params={"status": "OPEN", "type": "EMPLOYMENT_STARTED",
+                                                                "limit": 1}, timeout=10)
+    r.raise_for_status()
+    alerts = r.json()["alerts"]
+    if not alerts:
+        info("no open EMPLOYMENT_STARTED alert to react to")
+        return ok
+    a = alerts[0]
+    print()
+    step(f"A social worker of {names[bxl]} reacts to one alert (POST .../alerts/{{id}}/reaction)")
+    info(f"alert {a['alert_id']}  {a['type']}  person {a['ssin']}  due {a['due_date']}  status {a['status']}")
+    rr = requests.post(f"{API}/v1/cpas/{bxl}/alerts/{a['alert_id']}/reaction",
+                       json={"code": "UNDER_INVESTIGATION", "comment": "Contract checked with the employer."},
+                       timeout=10)
+    if rr.status_code not in (200, 201):
+        info(f"{RED}reaction refused: {rr.status_code} {rr.text}{RESET}")
+        return False
+    t0 = time.time()
+    status = None
+    while time.time() - t0 < 30:
+        g = requests.get(f"{API}/v1/cpas/{bxl}/alerts/{a['alert_id']}", timeout=10).json()
+        status = g["status"]
+        if status == "SENT":
+            break
+        time.sleep(0.2)
+    reaction = (g.get("reactions") or [{}])[-1]
+    info(f"reaction {reaction.get('code')}: alert {status} after {time.time() - t0:.1f} s, "
+         f"{reaction.get('attempts', '?')} attempt(s), idempotency key {reaction.get('idempotency_key')}")
+    if UPSTREAM_CONTROL:
+        rec = requests.get(f"{UPSTREAM_CONTROL}/_received", timeout=5).json()["received"]
+        mine = [x for x in rec if x.get("key") == reaction.get("idempotency_key")]
+        info(f"the PCSAAAlertReaction stand-in received it {len(mine)} time(s)")
+        ok = ok and len(mine) >= 1
+    return ok and status == "SENT"
+
+
 # --------------------------------------------------------------------- main
 def main() -> int:
     t_start = time.time()
@@ -677,6 +745,8 @@ def main() -> int:
     wait_router(run_prefix, len(p.accepted_tickets))
     topic_counts, topic_dupes = read_topics(stream.tickets, run_prefix)
     ok = report(stream, p, run_prefix, topic_counts, topic_dupes)
+    print()
+    ok = show_clignotants(directory, run_prefix) and ok
     print()
     if ok:
         print(f"{GREEN}{BOLD}All counts agree{RESET} (topics = journal = directory expectation). "

@@ -15,6 +15,9 @@ PY="$REPO/var/venv/bin/python"
 INGEST_PORT="${DEMO_INGEST_PORT:-8080}"
 API_PORT="${DEMO_API_PORT:-8081}"
 ROUTER_PORT="${DEMO_ROUTER_PORT:-8082}"
+# The PCSAAAlertReaction upstream is not reachable from here: a local stand-in plays it.
+UPSTREAM_PORT="${DEMO_UPSTREAM_PORT:-8099}"
+UPSTREAM_CONTROL_PORT="${DEMO_UPSTREAM_CONTROL_PORT:-8098}"
 
 if [[ -t 1 ]]; then B=$'\e[1m' R=$'\e[31m' G=$'\e[32m' D=$'\e[2m' N=$'\e[0m'; else B='' R='' G='' D='' N=''; fi
 say()  { printf '%s==>%s %s\n' "$B" "$N" "$*"; }
@@ -27,7 +30,8 @@ done
 [[ -x "$PY" ]] || fail "$PY is missing: run 'make deps' (scripts/install-deps.sh) first"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for spec in "ingest:$INGEST_PORT" "api:$API_PORT" "router:$ROUTER_PORT"; do
+for spec in "ingest:$INGEST_PORT" "api:$API_PORT" "router:$ROUTER_PORT" "upstream:$UPSTREAM_PORT" \
+            "upstream_control:$UPSTREAM_CONTROL_PORT"; do
   name="${spec%%:*}" port="${spec##*:}"
   if port_busy "$port"; then
     who="$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(([^)]*))' | head -1)"
@@ -57,7 +61,10 @@ stopping=0
 stop_services() {
   (( stopping )) && return
   stopping=1
-  (( ${#PIDS[@]} )) || return 0
+  if (( ${#PIDS[@]} == 0 )); then
+    [[ -n "${UPSTREAM_PID:-}" ]] && kill -TERM "$UPSTREAM_PID" 2>/dev/null
+    return 0
+  fi
   echo
   say "Stopping the services (SIGTERM: drain, flush, commit)"
   local -A dead=()
@@ -81,6 +88,7 @@ stop_services() {
       printf '    relais-%-6s stopped (exit %d)\n' "$s" "$rc"
     fi
   done
+  if [[ -n "${UPSTREAM_PID:-}" ]]; then kill -TERM "$UPSTREAM_PID" 2>/dev/null; wait "$UPSTREAM_PID" 2>/dev/null; fi
   echo "    The stack keeps running: 'make stack-down' stops it."
 }
 trap stop_services EXIT
@@ -93,12 +101,17 @@ start() {  # name port
   # setsid: a Ctrl-C on the terminal reaches this script only; the services
   # are then stopped with SIGTERM, in order, by stop_services.
   RELAIS_HTTP_LISTEN="127.0.0.1:$port" RELAIS_ROUTER_RULES_FILE="$REPO/deploy/rules/clignotants.yaml" \
+    RELAIS_API_REACTION_CODES_FILE="$REPO/deploy/rules/reaction-codes.yaml" \
+    RELAIS_UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/pcsaa/alert-reactions" \
     setsid "$BUILD/services/relais-$name" >>"$LOG_DIR/$name.log" 2>&1 &
   PIDS[$name]=$!
 }
 
 say "Services: relais-ingest :$INGEST_PORT, relais-api :$API_PORT, relais-router :$ROUTER_PORT (logs in ${LOG_DIR#"$REPO/"}/)"
 t0=$SECONDS
+"$PY" "$REPO/tests/harness/upstream_standin.py" --port "$UPSTREAM_PORT" --control-port "$UPSTREAM_CONTROL_PORT" \
+  >"$LOG_DIR/upstream.log" 2>&1 &
+UPSTREAM_PID=$!
 start ingest "$INGEST_PORT"
 start api "$API_PORT"
 start router "$ROUTER_PORT"
@@ -121,6 +134,7 @@ printf '    all three ready %s(%ds)%s\n\n' "$D" $((SECONDS - t0)) "$N"
 # ------------------------------------------------------------------ the demo
 DEMO_INGEST_URL="http://127.0.0.1:$INGEST_PORT" DEMO_API_URL="http://127.0.0.1:$API_PORT" \
 DEMO_ROUTER_URL="http://127.0.0.1:$ROUTER_PORT" DEMO_LOG_DIR="$LOG_DIR" \
+DEMO_UPSTREAM_CONTROL_URL="http://127.0.0.1:$UPSTREAM_CONTROL_PORT" \
   "$PY" "$REPO/scripts/demo.py"
 demo_rc=$?
 case $demo_rc in
@@ -136,7 +150,7 @@ cat <<EOF
 
 ${B}Relais is running${N}
     relais-ingest   http://127.0.0.1:$INGEST_PORT    POST /v1/notifications/{flow}[:batch]
-    relais-api      http://127.0.0.1:$API_PORT    GET /v1/cpas, /v1/cpas/{cbe}/integrations
+    relais-api      http://127.0.0.1:$API_PORT    GET /v1/cpas, /v1/cpas/{cbe}/integrations, /v1/cpas/{cbe}/alerts
     relais-router   http://127.0.0.1:$ROUTER_PORT/metrics   http://127.0.0.1:$ROUTER_PORT/readyz
     logs            ${LOG_DIR#"$REPO/"}/{ingest,api,router}.log      journal: deploy/local/stack.sh psql
 

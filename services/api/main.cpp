@@ -1,7 +1,14 @@
-// relais-api: the directory (CPAS, integrations) for CPAS applications and operators.
+// relais-api: the directory (CPAS, integrations) and the clignotants (alerts,
+// reactions) for CPAS applications and operators.
 #include <boost/asio/io_context.hpp>
 
+#include <unistd.h>
+
+#include "relais/alerts/reaction_codes.hpp"
+#include "relais/api/alert_store.hpp"
+#include "relais/api/alerts.hpp"
 #include "relais/api/service.hpp"
+#include "relais/outbox/sender.hpp"
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
 #include "relais/service/runtime.hpp"
@@ -20,10 +27,28 @@ int main(int argc, char** argv) {
       {"api.replication_factor", Type::integer, "1", "replication factor of the topics of a new CPAS"},
       {"api.max_import_bytes", Type::integer, "67108864", "largest bulk import request"},
       {"api.max_import_lines", Type::integer, "1000000", "most lines in one bulk import"},
+      {"api.reaction_codes_file", Type::string, "deploy/rules/reaction-codes.yaml",
+       "the reaction codes a CPAS may send (validated at start)"},
+      {"api.alerts_group_id", Type::string, "relais-api-alerts", "consumer group of the alert store"},
+      {"api.alerts_metadata_refresh_ms", Type::integer, "2000",
+       "how often the alert store looks for new cpas.<cbe>.alerts.v1 topics"},
+      {"upstream.url", Type::string, "http://127.0.0.1:8099/pcsaa/alert-reactions",
+       "PCSAAAlertReaction endpoint (http:// only until TLS comes with the hardening issue)"},
+      {"upstream.timeout_ms", Type::integer, "5000", "timeout of each phase of an upstream call (connect, write, read)"},
+      {"upstream.base_backoff_ms", Type::integer, "200", "first retry delay ceiling (doubles per failed attempt)"},
+      {"upstream.max_backoff_ms", Type::integer, "30000", "cap of the retry delay"},
+      {"upstream.refused_retry_ms", Type::integer, "60000", "retry delay after a 4xx refusal (not 408/409/429)"},
+      {"upstream.concurrency", Type::integer, "4", "deliveries in flight (outbox worker threads)"},
+      {"upstream.breaker_failures", Type::integer, "10", "consecutive failures that open the circuit breaker"},
+      {"upstream.breaker_open_ms", Type::integer, "10000", "how long the breaker stays open before one trial call"},
+      {"outbox.poll_ms", Type::integer, "200", "idle poll of the outbox"},
+      {"outbox.kafka_timeout_ms", Type::integer, "10000", "delivery timeout of a reaction to its Kafka topic"},
+      {"outbox.gauges_interval_ms", Type::integer, "5000", "refresh of the outbox and alert gauges from PostgreSQL"},
   });
   config::Config cfg;
   if (auto rc = config::bootstrap(argc, argv, "relais-api",
-                                  "Serves the directory of integrated persons (register, unregister, list, import).",
+                                  "Serves the directory of integrated persons (register, unregister, list, import) "
+                                  "and the clignotants (list, read, react); delivers reactions upstream.",
                                   spec, cfg))
     return *rc;
   service::route_protobuf_logs();
@@ -32,6 +57,11 @@ int main(int argc, char** argv) {
   auto ks = service::kafka_settings(cfg, err);
   if (!err.empty()) {
     logger.error("configuration error", {{"error", err}});
+    return 2;
+  }
+  auto codes = alerts::load_reaction_codes(cfg.str("api.reaction_codes_file"));
+  if (auto* e = std::get_if<std::string>(&codes)) {
+    logger.error("configuration error: bad reaction code file", {{"error", *e}});
     return 2;
   }
   metrics::Registry registry;
@@ -45,8 +75,45 @@ int main(int argc, char** argv) {
   ao.max_import_bytes = static_cast<std::size_t>(cfg.integer("api.max_import_bytes"));
   ao.max_import_lines = static_cast<std::size_t>(cfg.integer("api.max_import_lines"));
   api::Service svc(ao, pool, registry);
+
+  outbox::SenderOptions so_out;
+  so_out.dsn = cfg.str("pg.dsn");
+  so_out.upstream_url = cfg.str("upstream.url");
+  so_out.timeout = std::chrono::milliseconds(cfg.integer("upstream.timeout_ms"));
+  so_out.backoff.base = std::chrono::milliseconds(cfg.integer("upstream.base_backoff_ms"));
+  so_out.backoff.cap = std::chrono::milliseconds(cfg.integer("upstream.max_backoff_ms"));
+  so_out.refused_retry = std::chrono::milliseconds(cfg.integer("upstream.refused_retry_ms"));
+  so_out.concurrency = static_cast<int>(cfg.integer("upstream.concurrency"));
+  so_out.breaker_failures = static_cast<int>(cfg.integer("upstream.breaker_failures"));
+  so_out.breaker_open = std::chrono::milliseconds(cfg.integer("upstream.breaker_open_ms"));
+  so_out.poll = std::chrono::milliseconds(cfg.integer("outbox.poll_ms"));
+  so_out.kafka = ks;
+  so_out.topic_partitions = ao.cpas_topic_partitions;
+  so_out.replication_factor = ao.replication_factor;
+  so_out.kafka_timeout = std::chrono::milliseconds(cfg.integer("outbox.kafka_timeout_ms"));
+  so_out.gauges_every = std::chrono::milliseconds(cfg.integer("outbox.gauges_interval_ms"));
+  {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    so_out.instance = std::string(host) + ":" + std::to_string(::getpid());
+  }
+  outbox::Sender sender(so_out, registry);
+
+  api::AlertsOptions alo;
+  alo.codes = std::get<alerts::ReactionCodes>(std::move(codes));
+  logger.info("reaction codes loaded", {{"file", cfg.str("api.reaction_codes_file")}, {"codes", alo.codes.codes.size()}});
+  api::AlertsService alerts_svc(std::move(alo), pool, registry, [&sender] { sender.wake(); });
+
+  api::AlertStoreOptions aso;
+  aso.kafka = ks;
+  aso.dsn = cfg.str("pg.dsn");
+  aso.group_id = cfg.str("api.alerts_group_id");
+  aso.metadata_refresh_ms = static_cast<int>(cfg.integer("api.alerts_metadata_refresh_ms"));
+  api::AlertStore store(aso, registry);
+
   http::Router router;
   svc.add_routes(router);
+  alerts_svc.add_routes(router);
   service::add_ops_routes(router, registry, "api", [&] {
     std::vector<service::Check> c;
     bool pg_ok = pool.healthy();
@@ -65,8 +132,21 @@ int main(int argc, char** argv) {
     logger.error("cannot listen", {{"listen", cfg.str("http.listen")}, {"error", *e}});
     return 1;
   }
+  if (auto e = store.start()) {
+    logger.error("cannot start the alert store", {{"error", *e}});
+    return 1;
+  }
+  if (auto e = sender.start()) {
+    logger.error("cannot start the outbox sender", {{"error", *e}});
+    store.stop();
+    return 2;
+  }
   logger.info("relais-api listening", {{"listen", so->address + ":" + std::to_string(server.port())}});
+  // Stopped in reverse order of start once the HTTP server has drained.
   service::run_until_signal(ioc, server, static_cast<int>(cfg.integer("http.threads")),
-                            std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr, nullptr);
+                            std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr, [&] {
+                              sender.stop();
+                              store.stop();
+                            });
   return 0;
 }

@@ -168,7 +168,10 @@ class Relais:
             "RELAIS_PG_DSN": self.stack["RELAIS_PG_DSN"],
             "RELAIS_ROUTER_GROUP_ID": self.group_id,
             "RELAIS_ROUTER_RULES_FILE": str(REPO / "deploy/rules/clignotants.yaml"),
+            "RELAIS_API_REACTION_CODES_FILE": str(REPO / "deploy/rules/reaction-codes.yaml"),
         })
+        # The PCSAAAlertReaction endpoint: tests start tests/harness/upstream_standin.py and pass
+        # RELAIS_UPSTREAM_URL (and RELAIS_UPSTREAM_* tuning) in extra_env.
         env.update(self.extra_env)
         env.update(kw)
         return env

@@ -29,3 +29,7 @@ relais_integration_test(relais_itest_api
 relais_integration_test(relais_itest_router
   SOURCES ${RELAIS_ITEST_DIR}/engine_test.cpp
   DEPS relais::router relais::codec relais::proto)
+relais_integration_test(relais_itest_alerts
+  SOURCES ${RELAIS_ITEST_DIR}/alerts_test.cpp
+  DEPS relais::api relais::outbox relais::alerts relais::proto Boost::json)
+target_compile_definitions(relais_itest_alerts PRIVATE RELAIS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")

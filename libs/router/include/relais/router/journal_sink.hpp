@@ -6,13 +6,12 @@
 // are recorded in the directory in the same PostgreSQL transaction.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <string>
-#include <thread>
 
 #include "relais/common/metrics.hpp"
 #include "relais/kafka/client.hpp"
+#include "relais/sink/kafka_to_pg.hpp"
 
 namespace relais::router {
 
@@ -28,21 +27,15 @@ struct JournalSinkOptions {
 class JournalSink {
  public:
   JournalSink(JournalSinkOptions o, metrics::Registry& m);
-  ~JournalSink();
-  std::optional<std::string> start();
-  void stop();
-  double age_seconds() const;  // since the last successful write (or idle poll)
+  std::optional<std::string> start() { return sink_.start(); }
+  void stop() { sink_.stop(); }
+  double age_seconds() const { return sink_.age_seconds(); }  // since the last successful write (or idle poll)
 
  private:
-  void run();
-  JournalSinkOptions o_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<std::int64_t> last_ok_us_{0};
+  void write(pg::Connection& conn, const sink::Batch& batch);
   metrics::Counter& written_;
-  metrics::Counter& failures_;
   metrics::Histogram& batch_seconds_;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  sink::KafkaToPg sink_;
 };
 
 }  // namespace relais::router

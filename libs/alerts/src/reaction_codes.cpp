@@ -1,0 +1,105 @@
+#include "relais/alerts/reaction_codes.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace relais::alerts {
+namespace {
+const std::regex kCode("^[A-Z][A-Z0-9_]{1,39}$");
+
+std::string where_of(const YAML::Node& n) {
+  auto m = n.Mark();
+  return m.line >= 0 ? " (line " + std::to_string(m.line + 1) + ")" : std::string{};
+}
+
+// A required non-empty scalar string of at most 200 bytes.
+bool text(const YAML::Node& parent, const char* key, std::string& out, std::string& err, const std::string& ctx) {
+  auto n = parent[key];
+  if (!n) {
+    err = ctx + ": missing key \"" + key + "\"";
+    return false;
+  }
+  if (!n.IsScalar() || n.Scalar().empty()) {
+    err = ctx + ": \"" + key + "\" must be a non-empty string" + where_of(n);
+    return false;
+  }
+  if (n.Scalar().size() > 200) {
+    err = ctx + ": \"" + key + "\" is longer than 200 bytes" + where_of(n);
+    return false;
+  }
+  out = n.Scalar();
+  return true;
+}
+}  // namespace
+
+const ReactionCode* ReactionCodes::find(std::string_view code) const {
+  for (const auto& c : codes)
+    if (c.code == code) return &c;
+  return nullptr;
+}
+
+std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view yaml, std::string_view source) {
+  const std::string src(source);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return src + ": not valid YAML: " + e.what();
+  }
+  if (!root.IsMap()) return src + ": expected a mapping with \"version\" and \"reaction_codes\"";
+  for (const auto& kv : root) {
+    auto k = kv.first.as<std::string>("");
+    if (k != "version" && k != "reaction_codes") return src + ": unknown key \"" + k + "\"" + where_of(kv.first);
+  }
+  if (!root["version"] || !root["version"].IsScalar() || root["version"].Scalar() != "1")
+    return src + ": \"version\" must be 1";
+  auto list = root["reaction_codes"];
+  if (!list || !list.IsSequence() || list.size() == 0)
+    return src + ": \"reaction_codes\" must be a non-empty list";
+  ReactionCodes out;
+  out.source = src;
+  std::set<std::string> seen;
+  std::size_t i = 0;
+  for (const auto& e : list) {
+    std::string ctx = src + ": reaction_codes[" + std::to_string(i++) + "]";
+    if (!e.IsMap()) return ctx + ": expected a mapping" + where_of(e);
+    if (e["code"] && e["code"].IsScalar()) ctx += " (" + e["code"].Scalar() + ")";
+    for (const auto& kv : e) {
+      auto k = kv.first.as<std::string>("");
+      if (k != "code" && k != "description" && k != "labels") return ctx + ": unknown key \"" + k + "\"" + where_of(kv.first);
+    }
+    ReactionCode c;
+    std::string err;
+    if (!text(e, "code", c.code, err, ctx)) return err;
+    if (!std::regex_match(c.code, kCode))
+      return ctx + ": code must be 2-40 characters of A-Z, 0-9 and _, starting with a letter" + where_of(e["code"]);
+    if (!seen.insert(c.code).second) return ctx + ": duplicate code \"" + c.code + "\"" + where_of(e["code"]);
+    if (!text(e, "description", c.description, err, ctx)) return err;
+    auto labels = e["labels"];
+    if (!labels || !labels.IsMap()) return ctx + ": \"labels\" must be a mapping with fr and nl";
+    for (const auto& kv : labels) {
+      auto k = kv.first.as<std::string>("");
+      if (k != "fr" && k != "nl" && k != "de" && k != "en")
+        return ctx + ": labels: unknown language \"" + k + "\" (fr, nl, de, en)" + where_of(kv.first);
+    }
+    if (!text(labels, "fr", c.label_fr, err, ctx + ": labels")) return err;
+    if (!text(labels, "nl", c.label_nl, err, ctx + ": labels")) return err;
+    out.codes.push_back(std::move(c));
+  }
+  if (out.codes.size() > 200) return src + ": at most 200 reaction codes";
+  return out;
+}
+
+std::variant<ReactionCodes, std::string> load_reaction_codes(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return path + ": cannot open the reaction code file";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_reaction_codes(ss.str(), path);
+}
+
+}  // namespace relais::alerts

@@ -1,0 +1,48 @@
+// relais-api's clignotant routes: list and read a CPAS's alerts, and post its
+// reaction. The reaction, the alert's status change (→ REACTED) and one outbox
+// row per destination are written in one PostgreSQL transaction; the outbox
+// sender (libs/outbox) delivers them.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "relais/alerts/reaction_codes.hpp"
+#include "relais/common/metrics.hpp"
+#include "relais/http/router.hpp"
+#include "relais/pg/pool.hpp"
+
+namespace relais::api {
+
+struct AlertsOptions {
+  alerts::ReactionCodes codes;
+  std::size_t list_limit_max = 1000;
+  std::size_t list_limit_default = 100;
+  std::size_t comment_max_chars = 1000;
+  // Where each reaction goes: the PCSAAAlertReaction upstream and the CPAS's Kafka topic.
+  std::vector<std::string> destinations = {"upstream", "kafka"};
+};
+
+class AlertsService {
+ public:
+  // `on_reaction` runs after a reaction's transaction committed (wakes the sender).
+  AlertsService(AlertsOptions o, pg::Pool& pool, metrics::Registry& m, std::function<void()> on_reaction = {});
+  void add_routes(http::Router& router);
+
+ private:
+  boost::asio::awaitable<http::Response> list_alerts(http::Request& req);
+  boost::asio::awaitable<http::Response> get_alert(http::Request& req);
+  boost::asio::awaitable<http::Response> post_reaction(http::Request& req);
+  boost::asio::awaitable<http::Response> reaction_codes(http::Request& req);
+
+  AlertsOptions o_;
+  pg::Pool& pool_;
+  std::function<void()> on_reaction_;
+  metrics::Family<metrics::Counter>& reactions_;
+};
+
+// Number of Unicode code points of valid UTF-8 text.
+std::size_t utf8_length(std::string_view s);
+
+}  // namespace relais::api

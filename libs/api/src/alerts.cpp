@@ -1,0 +1,340 @@
+#include "relais/api/alerts.hpp"
+
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <regex>
+
+#include "relais/api/service.hpp"
+#include "relais/codec/encode.hpp"
+#include "relais/common/log.hpp"
+#include "relais/v1/records.pb.h"
+#include "relais/validation/ids.hpp"
+
+namespace relais::api {
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace {
+const log::Logger logger{"alerts"};
+
+const std::regex kType("^[A-Z][A-Z0-9_]{0,63}$");
+const std::regex kUuid("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+
+http::Response bad(std::string_view code, std::string_view message, std::string_view field) {
+  return http::json_error(400, code, message, field);
+}
+
+http::Response from_pair(std::pair<unsigned, std::string> p) {
+  http::Response r;
+  r.status = p.first;
+  r.body = std::move(p.second);
+  return r;
+}
+
+const char* kAlertNotFound =
+    R"({"code":"ALERT_NOT_FOUND","message":"no such alert for this CPAS","field":"id"})";
+
+#define RELAIS_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+const std::string kAlertCols =
+    "a.alert_id::text, a.seq, a.cpas_cbe, a.type, a.severity, a.rule_id, a.ssin, a.ticket, a.flow, a.event, "
+    "a.effective_date::text, array_to_json(a.quality_codes)::text, a.deadline_days, a.description, " RELAIS_TS("a.raised_at")
+    ", a.due_date::text, a.status, (a.status = 'OPEN' AND a.due_date < current_date), " RELAIS_TS("a.updated_at")
+    ", (SELECT r.delivery_status FROM reactions r WHERE r.alert_id = a.alert_id ORDER BY r.seq DESC LIMIT 1)";
+
+json::value text_or_null(const pg::Result& r, int i, int c) {
+  return r.is_null(i, c) ? json::value(nullptr) : json::value(r.str(i, c));
+}
+
+json::object alert_json(const pg::Result& r, int i) {
+  return json::object{{"alert_id", r.str(i, 0)},
+                      {"cpas_cbe", r.str(i, 2)},
+                      {"type", r.str(i, 3)},
+                      {"severity", r.str(i, 4)},
+                      {"rule_id", r.str(i, 5)},
+                      {"ssin", r.str(i, 6)},
+                      {"ticket", r.str(i, 7)},
+                      {"flow", r.str(i, 8)},
+                      {"event", text_or_null(r, i, 9)},
+                      {"effective_date", text_or_null(r, i, 10)},
+                      {"quality_codes", json::parse(r.str(i, 11))},
+                      {"deadline_days", r.is_null(i, 12) ? json::value(nullptr) : json::value(r.integer(i, 12))},
+                      {"description", text_or_null(r, i, 13)},
+                      {"raised_at", r.str(i, 14)},
+                      {"due_date", text_or_null(r, i, 15)},
+                      {"status", r.str(i, 16)},
+                      {"overdue", r.get(i, 17) == "t"},
+                      {"updated_at", r.str(i, 18)},
+                      {"delivery_status", text_or_null(r, i, 19)}};
+}
+
+std::optional<http::Response> check_cbe(const http::Request& req) {
+  auto it = req.params.find("cbe");
+  if (it == req.params.end() || !validation::is_valid_cbe(it->second))
+    return http::json_error(400, "INVALID_CBE", "not a valid enterprise number (10 digits, check digits)", "cbe");
+  return std::nullopt;
+}
+
+std::optional<http::Response> check_id(const http::Request& req) {
+  auto it = req.params.find("id");
+  if (it == req.params.end() || !std::regex_match(it->second, kUuid))
+    return http::json_error(400, "INVALID_ALERT_ID", "an alert id is a UUID", "id");
+  return std::nullopt;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
+std::size_t utf8_length(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+AlertsService::AlertsService(AlertsOptions o, pg::Pool& pool, metrics::Registry& m, std::function<void()> on_reaction)
+    : o_(std::move(o)), pool_(pool), on_reaction_(std::move(on_reaction)),
+      reactions_(m.counter("relais_api_reactions_total", "Reaction requests by result", {"result"})) {}
+
+void AlertsService::add_routes(http::Router& r) {
+  using http::verb;
+  r.add(verb::get, "/v1/cpas/{cbe}/alerts", [this](http::Request& q) { return list_alerts(q); });
+  r.add(verb::get, "/v1/cpas/{cbe}/alerts/{id}", [this](http::Request& q) { return get_alert(q); });
+  r.add(verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", [this](http::Request& q) { return post_reaction(q); });
+  r.add(verb::get, "/v1/reaction-codes", [this](http::Request& q) { return reaction_codes(q); });
+}
+
+asio::awaitable<http::Response> AlertsService::reaction_codes(http::Request&) {
+  json::array a;
+  for (const auto& c : o_.codes.codes)
+    a.push_back(json::object{{"code", c.code},
+                             {"description", c.description},
+                             {"labels", json::object{{"fr", c.label_fr}, {"nl", c.label_nl}}}});
+  http::Response resp;
+  resp.body = json::serialize(json::object{{"reaction_codes", std::move(a)}});
+  co_return resp;
+}
+
+asio::awaitable<http::Response> AlertsService::list_alerts(http::Request& req) {
+  if (auto e = check_cbe(req)) co_return *e;
+  for (const auto& [k, v] : req.query)
+    if (k != "status" && k != "type" && k != "overdue" && k != "limit" && k != "after")
+      co_return bad("UNKNOWN_PARAMETER", "known parameters: status, type, overdue, limit, after", k);
+  std::optional<std::string> status, type, overdue;
+  if (auto s = req.query_param("status")) {
+    if (*s != "OPEN" && *s != "REACTED" && *s != "SENT")
+      co_return bad("INVALID_STATUS", "status is OPEN, REACTED or SENT", "status");
+    status = std::string(*s);
+  }
+  if (auto t = req.query_param("type")) {
+    if (!std::regex_match(std::string(*t), kType))
+      co_return bad("INVALID_TYPE", "an alert type is upper case letters, digits and _", "type");
+    type = std::string(*t);
+  }
+  if (auto o = req.query_param("overdue")) {
+    if (*o != "true" && *o != "false") co_return bad("INVALID_OVERDUE", "overdue is true or false", "overdue");
+    overdue = std::string(*o);
+  }
+  std::size_t limit = o_.list_limit_default;
+  if (auto l = req.query_param("limit")) {
+    auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+    if (ec != std::errc{} || p != l->data() + l->size() || limit == 0 || limit > o_.list_limit_max)
+      co_return bad("INVALID_LIMIT", "limit must be between 1 and " + std::to_string(o_.list_limit_max), "limit");
+  }
+  std::string after = "0";
+  if (auto a = req.query_param("after")) {
+    long long v = 0;
+    auto [p, ec] = std::from_chars(a->data(), a->data() + a->size(), v);
+    if (ec != std::errc{} || p != a->data() + a->size() || v < 0)
+      co_return bad("INVALID_CURSOR", "after is the next_after of a previous page", "after");
+    after = std::to_string(v);
+  }
+  std::string cbe = req.params["cbe"];
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job = [cbe, status, type, overdue, limit, after](pg::Connection& c) {
+    if (c.exec("SELECT 1 FROM cpas WHERE cbe = $1", {cbe}).rows() == 0)
+      return std::pair<unsigned, std::string>{
+          404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+    auto r = c.exec("SELECT " + kAlertCols +
+                        " FROM alerts a WHERE a.cpas_cbe = $1 AND ($2::text IS NULL OR a.status = $2) "
+                        "AND ($3::text IS NULL OR a.type = $3) "
+                        "AND ($4::boolean IS NULL OR (a.status = 'OPEN' AND a.due_date < current_date) = $4::boolean) "
+                        "AND a.seq > $5::bigint ORDER BY a.seq LIMIT $6",
+                    {cbe, status, type, overdue, after, std::to_string(limit)});
+    json::array a;
+    for (int i = 0; i < r.rows(); ++i) a.push_back(alert_json(r, i));
+    json::object o{{"alerts", std::move(a)}};
+    if (static_cast<std::size_t>(r.rows()) == limit) o["next_after"] = r.integer(r.rows() - 1, 1);
+    return std::pair<unsigned, std::string>{200, json::serialize(o)};
+  };
+  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job));
+  co_return from_pair(std::move(result));
+}
+
+asio::awaitable<http::Response> AlertsService::get_alert(http::Request& req) {
+  if (auto e = check_cbe(req)) co_return *e;
+  if (auto e = check_id(req)) co_return *e;
+  std::string cbe = req.params["cbe"], id = lower(req.params["id"]);
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job = [cbe, id](pg::Connection& c) {
+    auto r = c.exec("SELECT " + kAlertCols + ", a.notification::text FROM alerts a WHERE a.alert_id = $1::uuid AND a.cpas_cbe = $2",
+                    {id, cbe});
+    if (r.rows() == 0) return std::pair<unsigned, std::string>{404, kAlertNotFound};
+    auto o = alert_json(r, 0);
+    o["notification"] = r.is_null(0, 20) ? json::value(nullptr) : json::parse(r.str(0, 20));
+    auto rs = c.exec(
+        "SELECT r.id::text, r.seq, r.code, r.comment, r.amendment, r.actor, " RELAIS_TS("r.created_at") ", "
+        "r.delivery_status, r.attempts, r.last_error, " RELAIS_TS("r.sent_at") ", "
+        "(SELECT json_agg(json_build_object('destination', d.destination, 'status', d.status, 'attempts', d.attempts, "
+        "  'next_attempt_at', " RELAIS_TS("d.next_attempt_at") ", 'last_error', d.last_error, "
+        "  'done_at', " RELAIS_TS("d.done_at") ") ORDER BY d.destination) FROM outbox d WHERE d.reaction_id = r.id)::text "
+        "FROM reactions r WHERE r.alert_id = $1::uuid ORDER BY r.seq",
+        {id});
+    json::array reactions;
+    for (int i = 0; i < rs.rows(); ++i)
+      reactions.push_back(json::object{{"reaction_id", rs.str(i, 0)},
+                                       {"sequence", rs.integer(i, 1)},
+                                       {"code", rs.str(i, 2)},
+                                       {"comment", text_or_null(rs, i, 3)},
+                                       {"amendment", rs.get(i, 4) == "t"},
+                                       {"actor", rs.str(i, 5)},
+                                       {"created_at", rs.str(i, 6)},
+                                       {"delivery_status", rs.str(i, 7)},
+                                       {"attempts", rs.integer(i, 8)},
+                                       {"last_error", text_or_null(rs, i, 9)},
+                                       {"sent_at", text_or_null(rs, i, 10)},
+                                       {"idempotency_key", rs.str(i, 0)},
+                                       {"deliveries", rs.is_null(i, 11) ? json::value(json::array{})
+                                                                        : json::parse(rs.str(i, 11))}});
+    o["reactions"] = std::move(reactions);
+    return std::pair<unsigned, std::string>{200, json::serialize(o)};
+  };
+  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job));
+  co_return from_pair(std::move(result));
+}
+
+asio::awaitable<http::Response> AlertsService::post_reaction(http::Request& req) {
+  if (auto e = check_cbe(req)) co_return *e;
+  if (auto e = check_id(req)) co_return *e;
+  if (req.content_type() != "application/json")
+    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE", "use application/json", "Content-Type");
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body, ec);
+  if (ec || !v.is_object()) {
+    reactions_.with({"invalid"}).inc();
+    co_return bad("MALFORMED_JSON", "expected a JSON object", "");
+  }
+  const auto& o = v.as_object();
+  for (const auto& kv : o)
+    if (kv.key() != "code" && kv.key() != "comment" && kv.key() != "amendment") {
+      reactions_.with({"invalid"}).inc();
+      co_return bad("UNKNOWN_FIELD", "unknown field (code, comment, amendment)", kv.key());
+    }
+  auto* code = o.if_contains("code");
+  if (!code || code->is_null()) {
+    reactions_.with({"invalid"}).inc();
+    co_return bad("MISSING_FIELD", "code is required", "code");
+  }
+  if (!code->is_string()) {
+    reactions_.with({"invalid"}).inc();
+    co_return bad("WRONG_TYPE", "expected a string", "code");
+  }
+  if (!o_.codes.find(code->as_string())) {
+    reactions_.with({"invalid_code"}).inc();
+    std::string known;
+    for (const auto& c : o_.codes.codes) known += (known.empty() ? "" : ", ") + c.code;
+    co_return bad("INVALID_REACTION_CODE", "unknown reaction code; known codes: " + known, "code");
+  }
+  std::optional<std::string> comment;
+  if (auto* c = o.if_contains("comment"); c && !c->is_null()) {
+    if (!c->is_string()) {
+      reactions_.with({"invalid"}).inc();
+      co_return bad("WRONG_TYPE", "expected a string", "comment");
+    }
+    if (utf8_length(c->as_string()) > o_.comment_max_chars) {
+      reactions_.with({"invalid"}).inc();
+      co_return bad("FIELD_TOO_LONG", "at most " + std::to_string(o_.comment_max_chars) + " characters", "comment");
+    }
+    comment = std::string(c->as_string());
+  }
+  bool amendment = false;
+  if (auto* a = o.if_contains("amendment"); a && !a->is_null()) {
+    if (!a->is_bool()) {
+      reactions_.with({"invalid"}).inc();
+      co_return bad("WRONG_TYPE", "expected true or false", "amendment");
+    }
+    amendment = a->as_bool();
+  }
+  std::string cbe = req.params["cbe"], id = lower(req.params["id"]), actor = actor_of(req), cd(code->as_string());
+  auto destinations = o_.destinations;
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job = [cbe, id, actor, cd, comment, amendment, destinations](pg::Connection& c) {
+    return pg::transaction(c, [&]() -> std::pair<unsigned, std::string> {
+      // The alert row lock serializes reactions to one alert (and the sender's status updates).
+      auto a = c.exec("SELECT type, ssin, ticket, status FROM alerts WHERE alert_id = $1::uuid AND cpas_cbe = $2 FOR UPDATE",
+                      {id, cbe});
+      if (a.rows() == 0) return {404, kAlertNotFound};
+      auto prev = c.exec("SELECT id::text, seq FROM reactions WHERE alert_id = $1::uuid ORDER BY seq DESC LIMIT 1", {id});
+      int seq = prev.rows() ? static_cast<int>(prev.integer(0, 1)) + 1 : 1;
+      if (seq > 1 && !amendment)
+        return {409, json::serialize(json::object{
+                         {"code", "REACTION_EXISTS"},
+                         {"message", "this alert already has a reaction; send \"amendment\": true to correct it"},
+                         {"field", "amendment"},
+                         {"reaction_id", prev.str(0, 0)}})};
+      if (seq > 100) return {409, R"({"code":"TOO_MANY_AMENDMENTS","message":"at most 100 reactions per alert","field":"amendment"})"};
+      auto r = c.exec(
+          "INSERT INTO reactions (alert_id, cpas_cbe, seq, code, comment, amendment, actor) "
+          "VALUES ($1::uuid, $2, $3::int, $4, $5, $6::boolean, $7) "
+          "RETURNING id::text, (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint, " RELAIS_TS("created_at"),
+          {id, cbe, std::to_string(seq), cd, comment, seq > 1 ? "true" : "false", actor});
+      std::string rid = r.str(0, 0);
+      v1::AlertReaction m;
+      m.set_reaction_id(rid);
+      m.set_alert_id(id);
+      m.set_cpas_cbe(cbe);
+      m.set_alert_type(a.str(0, 0));
+      m.set_ssin(a.str(0, 1));
+      m.set_ticket(a.str(0, 2));
+      m.set_code(cd);
+      if (comment) m.set_comment(*comment);
+      m.set_amendment(seq > 1);
+      m.set_sequence(seq);
+      m.set_actor(actor);
+      m.set_reacted_at_us(r.integer(0, 1));
+      m.set_idempotency_key(rid);
+      std::string payload = codec::to_json(m);
+      if (payload.empty()) throw std::runtime_error("reaction not encodable");
+      for (const auto& d : destinations)
+        c.exec("INSERT INTO outbox (reaction_id, destination, payload, idempotency_key) VALUES ($1::uuid, $2, $3, $4)",
+               {rid, d, payload, rid});
+      c.exec("UPDATE alerts SET status = 'REACTED', updated_at = now() WHERE alert_id = $1::uuid", {id});
+      json::object out{{"reaction_id", rid},
+                       {"alert_id", id},
+                       {"sequence", seq},
+                       {"code", cd},
+                       {"comment", comment ? json::value(*comment) : json::value(nullptr)},
+                       {"amendment", seq > 1},
+                       {"actor", actor},
+                       {"created_at", r.str(0, 2)},
+                       {"delivery_status", "PENDING"},
+                       {"idempotency_key", rid},
+                       {"alert_status", "REACTED"}};
+      return {201, json::serialize(out)};
+    });
+  };
+  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job));
+  if (result.first == 201) {
+    reactions_.with({amendment ? "amendment" : "created"}).inc();
+    logger.info("reaction recorded", {{"cpas", cbe}, {"alert_id", id}, {"code", cd}, {"actor", actor}});
+    if (on_reaction_) on_reaction_();
+  } else {
+    reactions_.with({result.first == 404 ? "not_found" : "conflict"}).inc();
+  }
+  co_return from_pair(std::move(result));
+}
+
+}  // namespace relais::api

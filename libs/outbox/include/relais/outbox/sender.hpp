@@ -1,0 +1,129 @@
+// The outbox sender of relais-api: delivers each reaction written to the
+// `outbox` table (in the same transaction as the reaction) to its destination:
+// the PCSAAAlertReaction upstream over HTTP, or cpas.<cbe>.alert-reactions.v1.
+//
+// Several relais-api instances may run: a worker claims due rows with
+// `FOR UPDATE SKIP LOCKED` and commits a lease (`lease_until`) before
+// delivering, so no row lock is held during the call and the rows of a crashed
+// instance come back when their lease expires. Delivery is at least once; the
+// upstream drops duplicates by the Idempotency-Key (the reaction id).
+// Failures are retried with capped exponential backoff and jitter; a circuit
+// breaker stops calling a failing upstream for a while; every attempt is
+// journaled in `reaction_attempts`.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "relais/common/metrics.hpp"
+#include "relais/kafka/client.hpp"
+#include "relais/outbox/policy.hpp"
+
+namespace relais::outbox {
+
+struct HttpUrl {
+  std::string host;
+  unsigned short port = 80;
+  std::string target = "/";
+};
+// "http://host[:port][/path]"; nullopt (and `error`) otherwise. https is refused
+// until the hardening issue brings TLS.
+std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error);
+
+// What one delivery attempt gave. `outcome` is a journal/metric label:
+// sent | http_4xx | http_429 | http_5xx | timeout | connect_error | reset |
+// io_error | breaker_open | kafka_error.
+struct Attempt {
+  bool delivered = false;
+  bool breaker_failure = false;  // counts against the upstream breaker
+  std::string outcome;
+  int http_status = 0;
+  std::string error;
+};
+// Classifies an upstream HTTP answer: 2xx and 409 (already received) are
+// delivered; 408, 429 and 5xx are transient upstream failures (breaker); any
+// other 4xx is a refusal: not delivered, retried at the slow rate, not a
+// breaker failure (the upstream is up).
+Attempt classify_status(int status);
+// Classifies a transport error message of relais::http::request.
+Attempt classify_error(const std::string& message);
+
+struct SenderOptions {
+  std::string dsn;
+  std::string upstream_url = "http://127.0.0.1:8099/pcsaa/alert-reactions";
+  std::chrono::milliseconds timeout{5000};       // per HTTP phase (connect, write, read)
+  BackoffPolicy backoff{};
+  // Refused by the upstream (4xx other than 408/409/429): retried at this pace.
+  std::chrono::milliseconds refused_retry{60000};
+  int concurrency = 4;                           // worker threads (deliveries in flight)
+  int breaker_failures = 10;                     // consecutive failures that open the breaker
+  std::chrono::milliseconds breaker_open{10000}; // how long it stays open before a trial
+  std::chrono::milliseconds poll{200};           // idle poll of the outbox
+  kafka::Settings kafka;
+  int topic_partitions = 3;
+  int replication_factor = 1;
+  std::chrono::milliseconds kafka_timeout{10000};
+  std::chrono::milliseconds gauges_every{5000};  // refresh of the PostgreSQL-derived gauges
+  std::string instance = "relais-api";
+};
+
+class Sender {
+ public:
+  Sender(SenderOptions o, metrics::Registry& m);
+  ~Sender();
+  Sender(const Sender&) = delete;
+  Sender& operator=(const Sender&) = delete;
+
+  // Validates the options, creates the Kafka producer, starts the workers and
+  // the gauge refresher. Returns an error message on failure.
+  std::optional<std::string> start();
+  // Lets in-flight deliveries finish (bounded by the timeouts) and joins.
+  void stop();
+  // A new outbox row was committed: wake an idle worker now.
+  void wake();
+
+  CircuitBreaker::State breaker_state() const { return breaker_.state(Clock::now()); }
+  std::chrono::milliseconds lease() const;
+
+ private:
+  struct Row;
+  void work(int index);
+  void refresh_gauges();
+  Attempt deliver_upstream(const Row& r);
+  Attempt deliver_kafka(const Row& r);
+  bool ensure_topic(const std::string& topic, std::string& error);
+
+  SenderOptions o_;
+  HttpUrl url_;
+  CircuitBreaker breaker_;
+  std::unique_ptr<kafka::Producer> producer_;
+  std::vector<std::thread> workers_;
+  std::thread gauges_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t wakes_ = 0;
+  std::mutex topics_mu_;
+  std::set<std::string> topics_ok_;
+
+  metrics::Family<metrics::Counter>& attempts_;
+  metrics::Family<metrics::Counter>& delivered_;
+  metrics::Family<metrics::Histogram>& duration_;
+  metrics::Family<metrics::Gauge>& depth_;
+  metrics::Family<metrics::Gauge>& oldest_;
+  metrics::Family<metrics::Gauge>& breaker_gauge_;
+  metrics::Family<metrics::Gauge>& alerts_open_;
+  metrics::Family<metrics::Gauge>& alerts_overdue_;
+  metrics::Gauge& reactions_failing_;
+  metrics::Counter& db_errors_;
+};
+
+}  // namespace relais::outbox

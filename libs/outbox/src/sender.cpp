@@ -1,0 +1,447 @@
+#include "relais/outbox/sender.hpp"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <charconv>
+#include <future>
+#include <map>
+
+#include "relais/common/log.hpp"
+#include "relais/http/client.hpp"
+#include "relais/pg/pg.hpp"
+#include "relais/v1/records.pb.h"
+
+namespace relais::outbox {
+namespace {
+const log::Logger logger{"outbox"};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string truncate(std::string s, std::size_t n = 500) {
+  if (s.size() > n) s.resize(n);
+  return s;
+}
+}  // namespace
+
+std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error) {
+  const std::string scheme = "http://";
+  if (url.rfind("https://", 0) == 0) {
+    error = "https upstream URLs need TLS, which comes with the hardening issue: use http:// for now";
+    return std::nullopt;
+  }
+  if (url.rfind(scheme, 0) != 0) {
+    error = "expected http://host[:port][/path], got \"" + url + "\"";
+    return std::nullopt;
+  }
+  std::string rest = url.substr(scheme.size());
+  auto slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  HttpUrl out;
+  out.target = slash == std::string::npos ? "/" : rest.substr(slash);
+  auto colon = authority.rfind(':');
+  if (colon != std::string::npos) {
+    out.host = authority.substr(0, colon);
+    auto p = authority.substr(colon + 1);
+    unsigned v = 0;
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (ec != std::errc{} || ptr != p.data() + p.size() || v == 0 || v > 65535) {
+      error = "bad port in \"" + url + "\"";
+      return std::nullopt;
+    }
+    out.port = static_cast<unsigned short>(v);
+  } else {
+    out.host = authority;
+  }
+  if (out.host.empty() || out.host.find_first_of("@ ") != std::string::npos) {
+    error = "bad host in \"" + url + "\"";
+    return std::nullopt;
+  }
+  return out;
+}
+
+Attempt classify_status(int status) {
+  Attempt a;
+  a.http_status = status;
+  if ((status >= 200 && status < 300) || status == 409) {
+    a.delivered = true;
+    a.outcome = "sent";
+  } else if (status == 429 || status == 408) {
+    a.outcome = status == 429 ? "http_429" : "timeout";
+    a.breaker_failure = true;
+  } else if (status >= 500) {
+    a.outcome = "http_5xx";
+    a.breaker_failure = true;
+  } else {
+    a.outcome = "http_4xx";  // refused: retried slowly, the upstream itself is up
+  }
+  if (!a.delivered) a.error = "upstream answered " + std::to_string(status);
+  return a;
+}
+
+Attempt classify_error(const std::string& message) {
+  Attempt a;
+  a.breaker_failure = true;
+  a.error = truncate(message);
+  auto m = lower(message);
+  if (m.find("timeout") != std::string::npos || m.find("timed out") != std::string::npos)
+    a.outcome = "timeout";
+  else if (m.find(": connect:") != std::string::npos || m.find("refused") != std::string::npos ||
+           m.find(": resolve:") != std::string::npos)
+    a.outcome = "connect_error";
+  else if (m.find("reset") != std::string::npos || m.find("end of stream") != std::string::npos ||
+           m.find("broken pipe") != std::string::npos || m.find("eof") != std::string::npos)
+    a.outcome = "reset";
+  else
+    a.outcome = "io_error";
+  return a;
+}
+
+struct Sender::Row {
+  long long id = 0;
+  std::string reaction_id, destination, payload, key, cbe, ssin, alert_id;
+  int attempt = 0;
+};
+
+Sender::Sender(SenderOptions o, metrics::Registry& m)
+    : o_(std::move(o)),
+      breaker_(o_.breaker_failures, o_.breaker_open),
+      attempts_(m.counter("relais_outbox_attempts_total", "Reaction delivery attempts by destination and outcome",
+                          {"destination", "outcome"})),
+      delivered_(m.counter("relais_outbox_delivered_total", "Reactions delivered, by destination", {"destination"})),
+      duration_(m.histogram("relais_outbox_attempt_duration_seconds", "Duration of one delivery attempt",
+                            {"destination"}, metrics::latency_buckets())),
+      depth_(m.gauge("relais_outbox_depth", "Outbox rows not yet delivered, by destination", {"destination"})),
+      oldest_(m.gauge("relais_outbox_oldest_pending_seconds", "Age of the oldest undelivered outbox row",
+                      {"destination"})),
+      breaker_gauge_(m.gauge("relais_upstream_breaker_state",
+                             "PCSAAAlertReaction circuit breaker: 0 closed, 1 open, 2 half-open")),
+      alerts_open_(m.gauge("relais_alerts_open", "Alerts without a reaction (OPEN), by CPAS", {"cpas"})),
+      alerts_overdue_(m.gauge("relais_alerts_overdue", "OPEN alerts past their due date, by CPAS", {"cpas"})),
+      reactions_failing_(m.gauge("relais_reactions_failing", "Reactions whose delivery is failing (retried)").with()),
+      db_errors_(m.counter("relais_outbox_db_errors_total", "PostgreSQL errors in the outbox sender (retried)").with()) {
+  m.on_collect([this] { breaker_gauge_.with().set(static_cast<double>(breaker_.state(Clock::now()))); });
+}
+
+Sender::~Sender() { stop(); }
+
+std::chrono::milliseconds Sender::lease() const {
+  // A claimed row is delivered once: the HTTP call is bounded by 3 timeouts
+  // (connect, write, read), the Kafka one by kafka_timeout; plus a margin.
+  return std::max(o_.timeout * 3, o_.kafka_timeout) + std::chrono::milliseconds(10000);
+}
+
+std::optional<std::string> Sender::start() {
+  std::string err;
+  auto u = parse_http_url(o_.upstream_url, err);
+  if (!u) return "upstream.url: " + err;
+  url_ = *u;
+  if (o_.concurrency < 1 || o_.concurrency > 256) return "upstream.concurrency must be between 1 and 256";
+  kafka::Settings ks = o_.kafka;
+  ks["message.timeout.ms"] = std::to_string(o_.kafka_timeout.count());
+  ks.emplace("linger.ms", "5");
+  producer_ = kafka::Producer::create(ks, err);
+  if (!producer_) return "reaction producer: " + err;
+  stop_.store(false);
+  for (int i = 0; i < o_.concurrency; ++i) workers_.emplace_back([this, i] { work(i); });
+  gauges_ = std::thread([this] {
+    while (!stop_.load()) {
+      refresh_gauges();
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, o_.gauges_every, [this] { return stop_.load(); });
+    }
+  });
+  logger.info("outbox sender started", {{"upstream", o_.upstream_url}, {"workers", o_.concurrency},
+                                        {"lease_ms", lease().count()}});
+  return std::nullopt;
+}
+
+void Sender::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_.store(true);
+  }
+  cv_.notify_all();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  workers_.clear();
+  if (gauges_.joinable()) gauges_.join();
+  if (producer_) {
+    producer_->flush(std::chrono::milliseconds(5000));
+    producer_.reset();
+  }
+}
+
+void Sender::wake() {
+  {
+    std::lock_guard lock(mu_);
+    ++wakes_;
+  }
+  cv_.notify_one();
+}
+
+namespace {
+const char* kClaim =
+    "WITH c AS (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now() "
+    "  AND (lease_until IS NULL OR lease_until < now()) AND destination = ANY($1::text[]) "
+    "  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
+    "u AS (UPDATE outbox o SET lease_until = now() + $3::int * interval '1 millisecond', attempts = o.attempts + 1 "
+    "  FROM c WHERE o.id = c.id "
+    "  RETURNING o.id, o.reaction_id, o.destination, o.payload, o.idempotency_key, o.attempts) "
+    "SELECT u.id, u.reaction_id::text, u.destination, u.payload, u.idempotency_key, u.attempts, r.cpas_cbe, "
+    "  a.ssin, r.alert_id::text "
+    "FROM u JOIN reactions r ON r.id = u.reaction_id JOIN alerts a ON a.alert_id = r.alert_id";
+}  // namespace
+
+void Sender::work(int index) {
+  std::unique_ptr<pg::Connection> conn;
+  std::mt19937_64 rng{std::random_device{}() ^ static_cast<std::uint64_t>(index)};
+  auto db_backoff = std::chrono::milliseconds(200);
+  while (!stop_.load()) {
+    std::vector<Row> rows;
+    try {
+      if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
+      // Upstream rows only while the breaker lets calls through; one row for a half-open trial.
+      auto st = breaker_.state(Clock::now());
+      std::string dests = st == CircuitBreaker::State::open ? "{kafka}" : "{upstream,kafka}";
+      // One row per claim: the lease then only has to cover one delivery.
+      auto r = conn->exec(kClaim, {dests, "1", std::to_string(lease().count())});
+      for (int i = 0; i < r.rows(); ++i) {
+        Row row;
+        row.id = r.integer(i, 0);
+        row.reaction_id = r.str(i, 1);
+        row.destination = r.str(i, 2);
+        row.payload = r.str(i, 3);
+        row.key = r.str(i, 4);
+        row.attempt = static_cast<int>(r.integer(i, 5));
+        row.cbe = r.str(i, 6);
+        row.ssin = r.str(i, 7);
+        row.alert_id = r.str(i, 8);
+        rows.push_back(std::move(row));
+      }
+      db_backoff = std::chrono::milliseconds(200);
+    } catch (const std::exception& e) {
+      db_errors_.inc();
+      logger.warn("outbox claim failed, retrying", {{"error", e.what()}, {"worker", index}});
+      conn.reset();
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, db_backoff, [this] { return stop_.load(); });
+      db_backoff = std::min(db_backoff * 2, std::chrono::milliseconds(5000));
+      continue;
+    }
+    if (rows.empty()) {
+      std::unique_lock lock(mu_);
+      auto seen = wakes_;
+      cv_.wait_for(lock, o_.poll, [&] { return stop_.load() || wakes_ != seen; });
+      continue;
+    }
+    for (const auto& row : rows) {
+      auto t0 = std::chrono::steady_clock::now();
+      Attempt a = row.destination == "upstream" ? deliver_upstream(row) : deliver_kafka(row);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+      duration_.with({row.destination}).observe(static_cast<double>(ms.count()) / 1000.0);
+      attempts_.with({row.destination, a.outcome}).inc();
+      std::chrono::milliseconds delay{0};
+      if (!a.delivered) {
+        if (a.outcome == "breaker_open") {
+          delay = std::chrono::duration_cast<std::chrono::milliseconds>(breaker_.retry_at(Clock::now()) - Clock::now()) +
+                  o_.backoff.delay(1, rng);
+        } else if (a.outcome == "http_4xx") {
+          delay = o_.refused_retry;
+        } else {
+          delay = o_.backoff.delay(row.attempt, rng);
+        }
+      }
+      // Record the result; PostgreSQL errors are retried here (the lease covers us), then left to the lease.
+      // At least one try even while stopping: a delivered row left unrecorded would be resent.
+      for (int tries = 0; tries < 5 && (tries == 0 || !stop_.load()); ++tries) {
+        try {
+          if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
+          std::vector<pg::Param> attempt_params{std::to_string(row.id), row.reaction_id, row.destination,
+                                                std::to_string(row.attempt), a.outcome,
+                                                a.http_status ? pg::Param{std::to_string(a.http_status)} : pg::Param{},
+                                                std::to_string(ms.count()),
+                                                a.error.empty() ? pg::Param{} : pg::Param{a.error}, o_.instance};
+          pg::transaction(*conn, [&] {
+            // Lock order everywhere: alert, then reaction (the reaction POST takes the alert first).
+            conn->exec("SELECT 1 FROM alerts WHERE alert_id = $1::uuid FOR UPDATE", {row.alert_id});
+            conn->exec("SELECT 1 FROM reactions WHERE id = $1::uuid FOR UPDATE", {row.reaction_id});
+            conn->exec(
+                "INSERT INTO reaction_attempts (outbox_id, reaction_id, destination, attempt, outcome, http_status, "
+                "duration_ms, error, instance) VALUES ($1, $2::uuid, $3, $4, $5, $6::int, $7, $8, $9)",
+                attempt_params);
+            if (a.delivered) {
+              conn->exec("UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, done_at = now() "
+                         "WHERE id = $1 AND status = 'pending'",
+                         {std::to_string(row.id)});
+              conn->exec(
+                  "UPDATE reactions SET attempts = attempts + 1, "
+                  "  delivery_status = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid AND status = 'pending') "
+                  "    THEN delivery_status ELSE 'SENT' END, "
+                  "  sent_at = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid AND status = 'pending') "
+                  "    THEN sent_at ELSE now() END, "
+                  "  last_error = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid AND status = 'pending') "
+                  "    THEN last_error ELSE NULL END "
+                  "WHERE id = $1::uuid",
+                  {row.reaction_id});
+              conn->exec(
+                  "UPDATE alerts SET status = 'SENT', updated_at = now() WHERE alert_id = $1::uuid AND status <> 'SENT' "
+                  "AND NOT EXISTS (SELECT 1 FROM reactions WHERE alert_id = $1::uuid AND delivery_status <> 'SENT')",
+                  {row.alert_id});
+            } else {
+              conn->exec("UPDATE outbox SET next_attempt_at = now() + $2::int * interval '1 millisecond', "
+                         "lease_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'",
+                         {std::to_string(row.id), std::to_string(std::max<long long>(0, delay.count())),
+                          a.outcome + ": " + a.error});
+              conn->exec("UPDATE reactions SET attempts = attempts + 1, last_error = $2, "
+                         "delivery_status = CASE WHEN delivery_status = 'SENT' THEN 'SENT' ELSE 'FAILING' END "
+                         "WHERE id = $1::uuid",
+                         {row.reaction_id, row.destination + " " + a.outcome + ": " + a.error});
+            }
+          });
+          break;
+        } catch (const std::exception& e) {
+          db_errors_.inc();
+          logger.warn("outbox result not recorded, retrying", {{"error", e.what()}, {"outbox_id", row.id}});
+          conn.reset();
+          std::this_thread::sleep_for(std::chrono::milliseconds(200 << tries));
+        }
+      }
+      if (a.delivered) delivered_.with({row.destination}).inc();
+      if (!a.delivered)
+        logger.info("reaction delivery failed, will retry",
+                    {{"reaction_id", row.reaction_id}, {"destination", row.destination}, {"outcome", a.outcome},
+                     {"attempt", row.attempt}, {"retry_in_ms", delay.count()}, {"error", a.error}});
+      else
+        logger.debug("reaction delivered", {{"reaction_id", row.reaction_id}, {"destination", row.destination},
+                                            {"attempt", row.attempt}});
+    }
+  }
+}
+
+Attempt Sender::deliver_upstream(const Row& r) {
+  auto now = Clock::now();
+  auto permit = breaker_.acquire(now);
+  if (permit == CircuitBreaker::Permit::refused) {
+    Attempt a;
+    a.outcome = "breaker_open";
+    a.error = "circuit breaker open: upstream not called";
+    return a;
+  }
+  Attempt a;
+  try {
+    auto resp = http::request(url_.host, url_.port, boost::beast::http::verb::post, url_.target, r.payload,
+                              "application/json",
+                              {{"Idempotency-Key", r.key}, {"X-Relais-Reaction-Id", r.reaction_id}}, o_.timeout);
+    a = classify_status(static_cast<int>(resp.status));
+    if (!a.delivered && !resp.body.empty()) a.error += ": " + truncate(resp.body, 300);
+  } catch (const std::exception& e) {
+    a = classify_error(e.what());
+  }
+  if (a.breaker_failure)
+    breaker_.on_failure(Clock::now());
+  else
+    breaker_.on_success(Clock::now());
+  return a;
+}
+
+bool Sender::ensure_topic(const std::string& topic, std::string& error) {
+  {
+    std::lock_guard lock(topics_mu_);
+    if (topics_ok_.count(topic)) return true;
+  }
+  auto e = kafka::ensure_topics(o_.kafka, {topic}, o_.topic_partitions, o_.replication_factor, o_.kafka_timeout);
+  if (e) {
+    error = *e;
+    return false;
+  }
+  std::lock_guard lock(topics_mu_);
+  topics_ok_.insert(topic);
+  return true;
+}
+
+Attempt Sender::deliver_kafka(const Row& r) {
+  Attempt a;
+  a.outcome = "kafka_error";
+  v1::AlertReaction msg;
+  auto st = google::protobuf::util::JsonStringToMessage(r.payload, &msg);
+  if (!st.ok()) {
+    a.error = "payload is not an AlertReaction: " + truncate(std::string(st.message()));
+    return a;
+  }
+  std::string topic = "cpas." + r.cbe + ".alert-reactions.v1";
+  std::string err;
+  if (!ensure_topic(topic, err)) {
+    a.error = "topic " + topic + ": " + err;
+    return a;
+  }
+  std::string value;
+  msg.SerializeToString(&value);
+  auto done = std::make_shared<std::promise<kafka::DeliveryResult>>();
+  auto fut = done->get_future();
+  auto rc = producer_->produce(topic, RdKafka::Topic::PARTITION_UA, r.ssin, value,
+                               {{"content-type", "application/x-protobuf"},
+                                {"alert-id", r.alert_id},
+                                {"reaction-id", r.reaction_id},
+                                {"idempotency-key", r.key}},
+                               [done](const kafka::DeliveryResult& d) { done->set_value(d); });
+  if (rc != RdKafka::ERR_NO_ERROR) {
+    a.error = "produce: " + RdKafka::err2str(rc);
+    return a;
+  }
+  if (fut.wait_for(o_.kafka_timeout + std::chrono::seconds(5)) != std::future_status::ready) {
+    a.error = "no delivery report in time";
+    return a;
+  }
+  auto d = fut.get();
+  if (!d.ok()) {
+    a.error = d.message.empty() ? RdKafka::err2str(d.error) : d.message;
+    return a;
+  }
+  a.delivered = true;
+  a.outcome = "sent";
+  return a;
+}
+
+void Sender::refresh_gauges() {
+  static thread_local std::unique_ptr<pg::Connection> conn;
+  static thread_local std::set<std::string> seen_cbes;
+  try {
+    if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
+    auto r = conn->exec(
+        "SELECT d.destination, count(o.id), COALESCE(EXTRACT(EPOCH FROM now() - min(o.created_at)), 0) "
+        "FROM (VALUES ('upstream'), ('kafka')) d(destination) "
+        "LEFT JOIN outbox o ON o.destination = d.destination AND o.status = 'pending' GROUP BY d.destination");
+    for (int i = 0; i < r.rows(); ++i) {
+      depth_.with({r.str(i, 0)}).set(static_cast<double>(r.integer(i, 1)));
+      oldest_.with({r.str(i, 0)}).set(std::strtod(r.str(i, 2).c_str(), nullptr));
+    }
+    auto a = conn->exec(
+        "SELECT cpas_cbe, count(*), count(*) FILTER (WHERE due_date < current_date) FROM alerts "
+        "WHERE status = 'OPEN' GROUP BY cpas_cbe");
+    std::set<std::string> now_seen;
+    for (int i = 0; i < a.rows(); ++i) {
+      auto cbe = a.str(i, 0);
+      now_seen.insert(cbe);
+      alerts_open_.with({cbe}).set(static_cast<double>(a.integer(i, 1)));
+      alerts_overdue_.with({cbe}).set(static_cast<double>(a.integer(i, 2)));
+    }
+    for (const auto& cbe : seen_cbes)
+      if (!now_seen.count(cbe)) {
+        alerts_open_.with({cbe}).set(0);
+        alerts_overdue_.with({cbe}).set(0);
+      }
+    seen_cbes.insert(now_seen.begin(), now_seen.end());
+    auto f = conn->exec("SELECT count(*) FROM reactions WHERE delivery_status = 'FAILING'");
+    reactions_failing_.set(static_cast<double>(f.integer(0, 0)));
+  } catch (const std::exception& e) {
+    db_errors_.inc();
+    conn.reset();
+    logger.warn("outbox gauges not refreshed", {{"error", e.what()}});
+  }
+}
+
+}  // namespace relais::outbox

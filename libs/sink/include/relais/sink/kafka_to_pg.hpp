@@ -1,0 +1,69 @@
+// Copies Kafka records into PostgreSQL, exactly as committed in Kafka: a
+// consumer (its own thread, read_committed, manual offsets) collects batches,
+// a Writer stores each batch in one PostgreSQL transaction (idempotently:
+// ON CONFLICT DO NOTHING on a natural key), and only then are the offsets
+// committed. A crash between the two commits re-reads rows the key already
+// holds. If the Writer throws (PostgreSQL down...), the same batch is retried
+// with backoff; nothing is skipped. Used by the router's journal sink and the
+// API's alert store.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "relais/common/metrics.hpp"
+#include "relais/kafka/client.hpp"
+#include "relais/pg/pg.hpp"
+
+namespace relais::sink {
+
+struct Options {
+  std::string name;                 // for logs, e.g. "journal"
+  kafka::Settings kafka;
+  std::string dsn;
+  std::vector<std::string> topics;  // names, or one regex starting with '^'
+  std::string group_id;
+  std::size_t batch_max = 1000;
+  std::chrono::milliseconds linger{200};
+  int metadata_refresh_ms = 0;      // > 0: topic.metadata.refresh.interval.ms (regex subscriptions)
+};
+
+using Batch = std::vector<std::unique_ptr<RdKafka::Message>>;
+// Stores a batch; called inside a PostgreSQL transaction that commits when it
+// returns. Throws to have the batch retried.
+using Writer = std::function<void(pg::Connection&, const Batch&)>;
+
+class KafkaToPg {
+ public:
+  KafkaToPg(Options o, Writer w, metrics::Counter& failures);
+  ~KafkaToPg();
+  std::optional<std::string> start();
+  void stop();
+  // Seconds since the last successful batch (or idle poll).
+  double age_seconds() const;
+
+ private:
+  void run();
+  Options o_;
+  Writer write_;
+  metrics::Counter& failures_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> last_ok_us_{0};
+};
+
+// COPY text-format fields: the value escaped (empty = NULL), then '\t' or '\n'.
+void copy_field(std::string& out, std::string_view value, bool last = false);
+// A timestamptz from Unix microseconds (<= 0 = NULL).
+void copy_timestamp_us(std::string& out, std::int64_t us, bool last = false);
+// "topic/partition/offset" of a record.
+std::string source_of(const RdKafka::Message& m);
+
+}  // namespace relais::sink

@@ -1,0 +1,128 @@
+#include "relais/sink/kafka_to_pg.hpp"
+
+#include <ctime>
+#include <map>
+
+#include "relais/common/log.hpp"
+
+namespace relais::sink {
+namespace {
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void copy_field(std::string& out, std::string_view value, bool last) {
+  if (value.empty()) out += "\\N";
+  else pg::copy_escape(out, value);
+  out.push_back(last ? '\n' : '\t');
+}
+
+void copy_timestamp_us(std::string& out, std::int64_t us, bool last) {
+  if (us <= 0) {
+    out += "\\N";
+  } else {
+    std::time_t s = static_cast<std::time_t>(us / 1000000);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us % 1000000));
+    out += buf;
+  }
+  out.push_back(last ? '\n' : '\t');
+}
+
+std::string source_of(const RdKafka::Message& m) {
+  return m.topic_name() + "/" + std::to_string(m.partition()) + "/" + std::to_string(m.offset());
+}
+
+KafkaToPg::KafkaToPg(Options o, Writer w, metrics::Counter& failures)
+    : o_(std::move(o)), write_(std::move(w)), failures_(failures) {}
+
+KafkaToPg::~KafkaToPg() { stop(); }
+
+std::optional<std::string> KafkaToPg::start() {
+  std::string err;
+  kafka::Settings cc = o_.kafka;
+  cc["group.id"] = o_.group_id;
+  cc["enable.auto.commit"] = "false";
+  cc["isolation.level"] = "read_committed";
+  cc["auto.offset.reset"] = "earliest";
+  if (o_.metadata_refresh_ms > 0) cc["topic.metadata.refresh.interval.ms"] = std::to_string(o_.metadata_refresh_ms);
+  auto conf = kafka::make_conf(cc, err);
+  if (!conf) return err;
+  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!consumer_) return "cannot create the " + o_.name + " consumer: " + err;
+  if (auto e = consumer_->subscribe(o_.topics); e != RdKafka::ERR_NO_ERROR)
+    return o_.name + ": subscribe: " + RdKafka::err2str(e);
+  stop_.store(false);
+  thread_ = std::thread([this] { run(); });
+  return std::nullopt;
+}
+
+void KafkaToPg::stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+  if (consumer_) {
+    consumer_->close();
+    consumer_.reset();
+  }
+}
+
+double KafkaToPg::age_seconds() const {
+  auto ok = last_ok_us_.load();
+  return ok == 0 ? 1e9 : static_cast<double>(now_us() - ok) / 1e6;
+}
+
+void KafkaToPg::run() {
+  const log::Logger logger{o_.name};
+  std::unique_ptr<pg::Connection> conn;
+  Batch batch;
+  auto backoff = std::chrono::milliseconds(200);
+  while (!stop_.load()) {
+    auto deadline = std::chrono::steady_clock::now() + o_.linger;
+    while (batch.size() < o_.batch_max && !stop_.load()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      std::unique_ptr<RdKafka::Message> m(consumer_->consume(static_cast<int>(left.count())));
+      if (m->err() == RdKafka::ERR__TIMED_OUT) break;
+      if (m->err() != RdKafka::ERR_NO_ERROR) {
+        if (m->err() != RdKafka::ERR__PARTITION_EOF && m->err() != RdKafka::ERR_UNKNOWN_TOPIC_OR_PART)
+          logger.debug("consumer", {{"error", m->errstr()}});
+        continue;
+      }
+      batch.push_back(std::move(m));
+    }
+    if (batch.empty()) {
+      last_ok_us_.store(now_us());
+      continue;
+    }
+    try {
+      if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=3");
+      pg::transaction(*conn, [&] { write_(*conn, batch); });
+      // PostgreSQL has the rows: now the offsets.
+      std::map<std::pair<std::string, int32_t>, int64_t> next;
+      for (const auto& m : batch) next[{m->topic_name(), m->partition()}] = m->offset() + 1;
+      std::vector<RdKafka::TopicPartition*> offs;
+      for (auto& [tp, off] : next) offs.push_back(RdKafka::TopicPartition::create(tp.first, tp.second, off));
+      auto cerr = consumer_->commitSync(offs);
+      RdKafka::TopicPartition::destroy(offs);
+      if (cerr != RdKafka::ERR_NO_ERROR)
+        logger.warn("offset commit failed; records may be re-read (idempotent)", {{"error", RdKafka::err2str(cerr)}});
+      batch.clear();
+      last_ok_us_.store(now_us());
+      backoff = std::chrono::milliseconds(200);
+    } catch (const std::exception& e) {
+      failures_.inc();
+      logger.warn("batch not stored, retrying the same batch",
+                  {{"error", e.what()}, {"records", batch.size()}, {"retry_ms", backoff.count()}});
+      conn.reset();
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }
+}
+
+}  // namespace relais::sink

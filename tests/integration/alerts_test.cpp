@@ -1,0 +1,513 @@
+// Clignotants in relais-api against the real PostgreSQL and Kafka: the alert
+// store (transactional alert records → rows, aborted ones invisible, replays
+// create nothing), the alert routes, the reaction POST (validation, one
+// transaction with its outbox rows), and the outbox sender delivering to the
+// upstream stand-in (tests/harness/upstream_standin.py, a subprocess) and to
+// cpas.<cbe>.alert-reactions.v1, through failures, an outage and the breaker.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <set>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "relais/api/alert_store.hpp"
+#include "relais/api/alerts.hpp"
+#include "relais/common/metrics.hpp"
+#include "relais/http/client.hpp"
+#include "relais/http/router.hpp"
+#include "relais/outbox/sender.hpp"
+#include "relais/pg/pool.hpp"
+#include "relais/v1/records.pb.h"
+#include "support.hpp"
+
+namespace relais::itest {
+namespace {
+
+namespace json = boost::json;
+using http::verb;
+
+// The upstream stand-in as a subprocess on ephemeral ports (reaction + control).
+class StandIn {
+ public:
+  StandIn() {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
+      ::dup2(fds[1], 1);
+      ::close(fds[0]);
+      std::string py = RELAIS_SOURCE_DIR "/var/venv/bin/python";
+      std::string script = RELAIS_SOURCE_DIR "/tests/harness/upstream_standin.py";
+      ::execl(py.c_str(), py.c_str(), script.c_str(), "--port", "0", "--control-port", "0", nullptr);
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    FILE* f = ::fdopen(fds[0], "r");
+    unsigned p = 0, c = 0;
+    if (std::fscanf(f, "PORT %u CONTROL %u", &p, &c) != 2) throw std::runtime_error("stand-in did not start");
+    std::fclose(f);
+    port_ = static_cast<unsigned short>(p);
+    control_ = static_cast<unsigned short>(c);
+  }
+  ~StandIn() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/pcsaa/alert-reactions"; }
+  json::value control(const std::string& body) {
+    auto r = http::request("127.0.0.1", control_, verb::post, "/_control", body, "application/json", {}, 10s);
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return json::parse(r.body);
+  }
+  std::map<std::string, int> received() {
+    auto r = http::request("127.0.0.1", control_, verb::get, "/_received", {}, {}, {}, 10s);
+    std::map<std::string, int> out;
+    auto v = json::parse(r.body);  // named: a range-for over a temporary's member would dangle
+    for (const auto& x : v.at("received").as_array()) ++out[std::string(x.at("key").as_string())];
+    return out;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  unsigned short port_ = 0, control_ = 0;
+};
+
+alerts::ReactionCodes default_codes() {
+  auto r = alerts::load_reaction_codes(RELAIS_SOURCE_DIR "/deploy/rules/reaction-codes.yaml");
+  return std::get<alerts::ReactionCodes>(r);
+}
+
+// Inserts a CPAS and `n` alerts directly (the store is tested separately).
+std::vector<std::string> seed_alerts(pg::Connection& c, const std::string& cbe, int n, const std::string& type,
+                                     const std::string& due = "2099-01-01") {
+  c.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest alerts', 'itest') ON CONFLICT DO NOTHING", {cbe});
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) {
+    auto id = uuid();
+    c.exec("INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, event, effective_date, "
+           "quality_codes, deadline_days, raised_at, due_date, notification, source) VALUES ($1::uuid, $2, $3, 'high', "
+           "'rule-x', $4, $5, 'notify-person', 'DEATH', '2024-01-01', '{2}', 7, now(), $6::date, "
+           "'{\"cpas_cbe\":\"x\"}', 'itest')",
+           {id, cbe, type, random_ssin(), uuid(), due});
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+struct AlertsApi {
+  explicit AlertsApi(std::function<void()> on_reaction = {}) : pool(pg_dsn(), 4) {
+    api::AlertsOptions o;
+    o.codes = default_codes();
+    service = std::make_unique<api::AlertsService>(o, pool, registry, std::move(on_reaction));
+    service->add_routes(routes);
+    server = std::make_unique<InProcessServer>(routes.handler());
+  }
+  ~AlertsApi() {
+    server.reset();
+    service.reset();
+  }
+  http::ClientResponse call(verb m, const std::string& target, const std::string& body = {},
+                            const std::string& ct = "application/json") {
+    return http::request("127.0.0.1", server->port(), m, target, body, body.empty() ? std::string{} : ct,
+                         {{"X-Relais-Actor", "itest-worker"}}, 60s);
+  }
+  pg::Pool pool;
+  metrics::Registry registry;
+  http::Router routes;
+  std::unique_ptr<api::AlertsService> service;
+  std::unique_ptr<InProcessServer> server;
+};
+
+outbox::SenderOptions sender_options(const std::string& url) {
+  outbox::SenderOptions o;
+  o.dsn = pg_dsn();
+  o.upstream_url = url;
+  o.timeout = 1000ms;
+  o.backoff = {50ms, 500ms};
+  o.refused_retry = 500ms;
+  o.concurrency = 4;
+  o.breaker_failures = 3;
+  o.breaker_open = 1000ms;
+  o.poll = 50ms;
+  o.kafka = kafka_settings();
+  o.topic_partitions = 1;
+  o.gauges_every = 500ms;
+  o.instance = "itest";
+  return o;
+}
+
+std::string code_of(const http::ClientResponse& r) {
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (ec || !v.is_object() || !v.as_object().contains("code")) return {};
+  return std::string(v.at("code").as_string());
+}
+std::string field_of(const http::ClientResponse& r) {
+  auto v = json::parse(r.body);
+  auto* f = v.as_object().if_contains("field");
+  return f ? std::string(f->as_string()) : std::string{};
+}
+
+class AlertStoreTest : public IntegrationTest {};
+class AlertRoutesTest : public IntegrationTest {};
+
+// Produces alert records in one Kafka transaction, committed or aborted.
+void produce_alerts(const std::string& topic, const std::vector<v1::Alert>& alerts, bool commit,
+                    const std::vector<std::string>& raw = {}) {
+  std::string err;
+  auto s = kafka_settings();
+  s["transactional.id"] = "itest-alerts-" + unique_suffix();
+  auto conf = kafka::make_conf(s, err);
+  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
+  ASSERT_TRUE(p) << err;
+  auto check = [](RdKafka::Error* e) {
+    std::unique_ptr<RdKafka::Error> h(e);
+    ASSERT_FALSE(e) << e->str();
+  };
+  check(p->init_transactions(20000));
+  check(p->begin_transaction());
+  auto send = [&](const std::string& key, const std::string& v) {
+    auto rc = p->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(v.data()),
+                         v.size(), key.data(), key.size(), 0, nullptr);
+    ASSERT_EQ(rc, RdKafka::ERR_NO_ERROR);
+  };
+  for (const auto& a : alerts) send(a.ssin(), a.SerializeAsString());
+  for (const auto& r : raw) send("x", r);
+  if (commit) check(p->commit_transaction(20000));
+  else check(p->abort_transaction(20000));
+}
+
+v1::Alert make_alert(const std::string& cbe, const std::string& type) {
+  v1::Alert a;
+  a.set_alert_id(uuid());
+  a.set_rule_id("rule-" + type);
+  a.set_type(type);
+  a.set_severity("high");
+  a.set_cpas_cbe(cbe);
+  a.set_ssin(random_ssin());
+  a.set_ticket(uuid());
+  a.set_flow(v1::FLOW_NOTIFY_PERSON);
+  a.set_event("DEATH");
+  a.set_effective_date("2024-03-01");
+  a.add_quality_codes(2);
+  a.set_deadline_days(7);
+  a.set_due_date("2024-03-08");
+  a.set_raised_at_us(1700000000000000LL);
+  a.mutable_notification()->set_cpas_cbe(cbe);
+  a.set_description("itest");
+  return a;
+}
+
+TEST_F(AlertStoreTest, StoresCommittedAlertsOnceAndIgnoresAbortedOnes) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c);
+  std::string topic = "cpas." + cbe + ".alerts.v1";
+  metrics::Registry reg;
+  api::AlertStoreOptions o;
+  o.kafka = kafka_settings();
+  o.dsn = pg_dsn();
+  o.group_id = "itest-alert-store-" + unique_suffix();
+  // The production regex matches every CPAS's alert topic of the shared stack: this one matches
+  // only the test's own (still a regex subscription to a topic that does not exist yet).
+  o.topic_regex = "^cpas\\." + cbe + "\\.alerts\\.v1$";
+  o.metadata_refresh_ms = 500;
+  o.linger = 100ms;
+  auto store = std::make_unique<api::AlertStore>(o, reg);
+  ASSERT_FALSE(store->start());
+  // The topic appears after the store subscribed: the regex picks it up.
+  create_topics({topic}, 3);
+  std::vector<v1::Alert> committed;
+  for (int i = 0; i < 40; ++i) committed.push_back(make_alert(cbe, i % 2 ? "PERSON_DECEASED" : "EMPLOYMENT_STARTED"));
+  std::vector<v1::Alert> aborted{make_alert(cbe, "PERSON_DECEASED")};
+  produce_alerts(topic, aborted, false);
+  // A duplicate record and an undecodable one in the same committed transaction.
+  auto with_dup = committed;
+  with_dup.push_back(committed[3]);
+  produce_alerts(topic, with_dup, true, {"not a protobuf \xff\xff"});
+  auto stored = [&] { return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1", {cbe}); };
+  EXPECT_TRUE(eventually([&] { return stored() >= 40; }, 60s, 100ms)) << "stored " << stored();
+  EXPECT_EQ(stored(), 40);
+  EXPECT_EQ(count(c, "SELECT count(*) FROM alerts WHERE alert_id = $1::uuid", {aborted[0].alert_id()}), 0);
+  auto row = c.exec("SELECT type, status, ssin, flow, effective_date::text, quality_codes::text, due_date::text, "
+                    "notification->>'cpas_cbe' FROM alerts WHERE alert_id = $1::uuid",
+                    {committed[0].alert_id()});
+  ASSERT_EQ(row.rows(), 1);
+  EXPECT_EQ(row.str(0, 0), "EMPLOYMENT_STARTED");
+  EXPECT_EQ(row.str(0, 1), "OPEN");
+  EXPECT_EQ(row.str(0, 2), committed[0].ssin());
+  EXPECT_EQ(row.str(0, 3), "notify-person");
+  EXPECT_EQ(row.str(0, 4), "2024-03-01");
+  EXPECT_EQ(row.str(0, 5), "{2}");
+  EXPECT_EQ(row.str(0, 6), "2024-03-08");
+  EXPECT_EQ(row.str(0, 7), cbe);
+  store->stop();
+  auto rendered = reg.render();
+  EXPECT_NE(rendered.find("relais_api_alerts_stored_total{type=\"PERSON_DECEASED\"}"), std::string::npos);
+  EXPECT_NE(rendered.find("relais_api_alerts_undecodable_total 1"), std::string::npos) << rendered;
+
+  // Replay everything with a fresh group: nothing new.
+  metrics::Registry reg2;
+  o.group_id = "itest-alert-store-" + unique_suffix();
+  store = std::make_unique<api::AlertStore>(o, reg2);
+  ASSERT_FALSE(store->start());
+  auto dups = [&] {
+    auto r = reg2.render();
+    std::string name = "\nrelais_api_alerts_duplicates_total ";
+    auto p = r.find(name);
+    return p == std::string::npos ? 0.0 : std::strtod(r.c_str() + p + name.size(), nullptr);
+  };
+  EXPECT_TRUE(eventually([&] { return dups() >= 41; }, 60s, 100ms)) << reg2.render();
+  EXPECT_EQ(stored(), 40);
+  store->stop();
+}
+
+TEST_F(AlertRoutesTest, ListReadAndValidate) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c), other = unique_cbe(c);
+  auto open = seed_alerts(c, cbe, 5, "PERSON_DECEASED");
+  auto overdue = seed_alerts(c, cbe, 3, "EMPLOYMENT_STARTED", "2020-01-01");
+  auto foreign = seed_alerts(c, other, 1, "PERSON_DECEASED");
+  AlertsApi api;
+  auto base = "/v1/cpas/" + cbe + "/alerts";
+  auto list = [&](const std::string& q) {
+    auto r = api.call(verb::get, base + q);
+    EXPECT_EQ(r.status, 200u) << q << " " << r.body;
+    return json::parse(r.body).at("alerts").as_array().size();
+  };
+  EXPECT_EQ(list(""), 8u);
+  EXPECT_EQ(list("?type=EMPLOYMENT_STARTED"), 3u);
+  EXPECT_EQ(list("?overdue=true"), 3u);
+  EXPECT_EQ(list("?overdue=false"), 5u);
+  EXPECT_EQ(list("?status=OPEN"), 8u);
+  EXPECT_EQ(list("?status=SENT"), 0u);
+  // Paging with limit/after covers every alert once.
+  std::set<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    auto r = api.call(verb::get, base + "?limit=3" + (after.empty() ? "" : "&after=" + after));
+    auto v = json::parse(r.body).as_object();
+    for (const auto& a : v.at("alerts").as_array()) seen.insert(std::string(a.at("alert_id").as_string()));
+    if (!v.contains("next_after")) break;
+    after = std::to_string(v.at("next_after").as_int64());
+  }
+  EXPECT_EQ(seen.size(), 8u);
+  for (const char* q : {"?status=DONE", "?overdue=yes", "?limit=0", "?limit=100000", "?after=x", "?type=lower",
+                        "?colour=red"}) {
+    auto r = api.call(verb::get, base + q);
+    EXPECT_EQ(r.status, 400u) << q << " " << r.body;
+  }
+  EXPECT_EQ(api.call(verb::get, "/v1/cpas/0123456789/alerts").status, 400u);  // bad check digits
+  // One alert, with its notification; another CPAS's alert is not found (never revealed).
+  auto one = api.call(verb::get, base + "/" + open[0]);
+  ASSERT_EQ(one.status, 200u) << one.body;
+  auto v = json::parse(one.body).as_object();
+  EXPECT_EQ(v.at("status").as_string(), "OPEN");
+  EXPECT_TRUE(v.at("notification").is_object());
+  EXPECT_TRUE(v.at("reactions").as_array().empty());
+  auto nf = api.call(verb::get, base + "/" + foreign[0]);
+  EXPECT_EQ(nf.status, 404u);
+  EXPECT_EQ(code_of(nf), "ALERT_NOT_FOUND");
+  EXPECT_EQ(api.call(verb::get, base + "/" + uuid()).status, 404u);
+  auto bad_id = api.call(verb::get, base + "/not-a-uuid");
+  EXPECT_EQ(bad_id.status, 400u);
+  EXPECT_EQ(code_of(bad_id), "INVALID_ALERT_ID");
+  auto codes = api.call(verb::get, "/v1/reaction-codes");
+  EXPECT_NE(codes.body.find("NO_IMPACT"), std::string::npos);
+}
+
+TEST_F(AlertRoutesTest, ReactionValidationAndOneTransaction) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c), other = unique_cbe(c);
+  auto ids = seed_alerts(c, cbe, 2, "PERSON_DECEASED");
+  auto foreign = seed_alerts(c, other, 1, "PERSON_DECEASED");
+  AlertsApi api;
+  auto url = [&](const std::string& id) { return "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction"; };
+  struct Case {
+    std::string body;
+    unsigned status;
+    std::string code, field;
+  };
+  std::string long_comment(1001, 'x');
+  std::vector<Case> cases{
+      {R"({"code":"MAYBE"})", 400, "INVALID_REACTION_CODE", "code"},
+      {R"({"code":"no_impact"})", 400, "INVALID_REACTION_CODE", "code"},
+      {R"({})", 400, "MISSING_FIELD", "code"},
+      {R"({"code":7})", 400, "WRONG_TYPE", "code"},
+      {R"({"code":"NO_IMPACT","extra":1})", 400, "UNKNOWN_FIELD", "extra"},
+      {R"({"code":"NO_IMPACT","comment":5})", 400, "WRONG_TYPE", "comment"},
+      {R"({"code":"NO_IMPACT","amendment":"yes"})", 400, "WRONG_TYPE", "amendment"},
+      {R"({"code":"NO_IMPACT","comment":")" + long_comment + R"("})", 400, "FIELD_TOO_LONG", "comment"},
+      {R"([1])", 400, "MALFORMED_JSON", ""},
+      {R"({"code":"NO_IMPACT")", 400, "MALFORMED_JSON", ""},
+  };
+  for (const auto& k : cases) {
+    auto r = api.call(verb::post, url(ids[0]), k.body);
+    EXPECT_EQ(r.status, k.status) << k.body << " -> " << r.body;
+    EXPECT_EQ(code_of(r), k.code) << k.body;
+    EXPECT_EQ(field_of(r), k.field) << k.body;
+  }
+  EXPECT_EQ(api.call(verb::post, url(ids[0]), R"({"code":"NO_IMPACT"})", "text/plain").status, 415u);
+  // Another CPAS's alert and an unknown alert: 404, nothing written.
+  auto nf = api.call(verb::post, url(foreign[0]), R"({"code":"NO_IMPACT"})");
+  EXPECT_EQ(nf.status, 404u);
+  EXPECT_EQ(code_of(nf), "ALERT_NOT_FOUND");
+  EXPECT_EQ(api.call(verb::post, url(uuid()), R"({"code":"NO_IMPACT"})").status, 404u);
+  EXPECT_EQ(count(c, "SELECT count(*) FROM reactions WHERE alert_id = $1::uuid", {foreign[0]}), 0);
+  EXPECT_EQ(count(c, "SELECT count(*) FROM reactions WHERE alert_id = $1::uuid", {ids[0]}), 0);
+  // A 1000-character comment (multi-byte) is fine.
+  std::string comment;
+  for (int i = 0; i < 1000; ++i) comment += "é";
+  auto ok = api.call(verb::post, url(ids[0]), R"({"code":"NO_IMPACT","comment":")" + comment + R"("})");
+  ASSERT_EQ(ok.status, 201u) << ok.body;
+  auto rid = std::string(json::parse(ok.body).at("reaction_id").as_string());
+  EXPECT_EQ(c.exec("SELECT status FROM alerts WHERE alert_id = $1::uuid", {ids[0]}).str(0, 0), "REACTED");
+  auto ob = c.exec("SELECT destination, idempotency_key, status, payload FROM outbox WHERE reaction_id = $1::uuid "
+                   "ORDER BY destination", {rid});
+  ASSERT_EQ(ob.rows(), 2);
+  EXPECT_EQ(ob.str(0, 0), "kafka");
+  EXPECT_EQ(ob.str(1, 0), "upstream");
+  EXPECT_EQ(ob.str(1, 1), rid);
+  EXPECT_EQ(ob.str(1, 2), "pending");
+  auto payload = json::parse(ob.str(1, 3)).as_object();
+  EXPECT_EQ(payload.at("code").as_string(), "NO_IMPACT");
+  EXPECT_EQ(payload.at("cpas_cbe").as_string(), cbe);
+  EXPECT_EQ(payload.at("idempotency_key").as_string(), rid);
+  // Second reaction: 409 unless it is an amendment.
+  auto again = api.call(verb::post, url(ids[0]), R"({"code":"AID_REVISED"})");
+  EXPECT_EQ(again.status, 409u);
+  EXPECT_EQ(code_of(again), "REACTION_EXISTS");
+  auto amend = api.call(verb::post, url(ids[0]), R"({"code":"AID_REVISED","amendment":true})");
+  ASSERT_EQ(amend.status, 201u) << amend.body;
+  EXPECT_EQ(json::parse(amend.body).at("sequence").as_int64(), 2);
+  EXPECT_EQ(count(c, "SELECT count(*) FROM outbox o JOIN reactions r ON r.id = o.reaction_id WHERE r.alert_id = $1::uuid",
+                  {ids[0]}),
+            4);
+  // Concurrent first reactions to one alert: exactly one wins.
+  std::vector<std::thread> ts;
+  std::atomic<int> created{0}, conflicts{0};
+  for (int i = 0; i < 6; ++i)
+    ts.emplace_back([&] {
+      auto r = api.call(verb::post, url(ids[1]), R"({"code":"ALREADY_KNOWN"})");
+      if (r.status == 201) ++created;
+      if (r.status == 409) ++conflicts;
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(conflicts.load(), 5);
+  // Nothing delivers here: leave no pending rows behind for other tests' senders.
+  c.exec("UPDATE outbox SET status = 'done' WHERE reaction_id IN (SELECT id FROM reactions WHERE cpas_cbe = $1)", {cbe});
+}
+
+TEST_F(AlertRoutesTest, SenderDeliversThroughFailuresOutageAndBreaker) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c);
+  auto ids = seed_alerts(c, cbe, 30, "PERSON_DECEASED");
+  StandIn up;
+  metrics::Registry sreg;
+  outbox::Sender sender(sender_options(up.url()), sreg);
+  ASSERT_FALSE(sender.start());
+  AlertsApi api([&sender] { sender.wake(); });
+  auto react = [&](const std::string& id) {
+    auto r = api.call(verb::post, "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction", R"({"code":"NO_IMPACT"})");
+    EXPECT_EQ(r.status, 201u) << r.body;
+    return std::string(json::parse(r.body).at("reaction_id").as_string());
+  };
+  auto status_of = [&](const std::string& rid) {
+    return c.exec("SELECT delivery_status FROM reactions WHERE id = $1::uuid", {rid}).str(0, 0);
+  };
+  // 1. Healthy: delivered to both destinations, alert SENT, each key received once.
+  auto r0 = react(ids[0]);
+  ASSERT_TRUE(eventually([&] { return status_of(r0) == "SENT"; }, 20s, 50ms)) << status_of(r0);
+  EXPECT_EQ(c.exec("SELECT status FROM alerts WHERE alert_id = $1::uuid", {ids[0]}).str(0, 0), "SENT");
+  EXPECT_EQ(up.received()[r0], 1);
+  auto recs = read_topic("cpas." + cbe + ".alert-reactions.v1");
+  ASSERT_EQ(recs.size(), 1u);
+  v1::AlertReaction ar;
+  ASSERT_TRUE(ar.ParseFromString(recs[0].value));
+  EXPECT_EQ(ar.reaction_id(), r0);
+  EXPECT_EQ(ar.code(), "NO_IMPACT");
+  EXPECT_EQ(recs[0].content_type, "application/x-protobuf");
+
+  // 2. Upstream answers 503: FAILING with the error, retried, journaled; then SENT once it recovers.
+  up.control(R"({"mode":"fail"})");
+  auto r1 = react(ids[1]);
+  ASSERT_TRUE(eventually([&] { return status_of(r1) == "FAILING"; }, 20s, 50ms));
+  auto le = c.exec("SELECT last_error FROM reactions WHERE id = $1::uuid", {r1}).str(0, 0);
+  EXPECT_NE(le.find("http_5xx"), std::string::npos) << le;
+  // 3. Down (connection refused): the breaker opens.
+  up.control(R"({"mode":"ok","down":true})");
+  auto r2 = react(ids[2]);
+  ASSERT_TRUE(eventually([&] { return sender.breaker_state() != outbox::CircuitBreaker::State::closed; }, 20s, 50ms));
+  EXPECT_TRUE(eventually([&] {
+    return count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id IN ($1::uuid, $2::uuid) AND outcome = "
+                    "'connect_error'", {r1, r2}) > 0;
+  }, 20s, 50ms));
+  up.control(R"({"down":false})");
+  ASSERT_TRUE(eventually([&] { return status_of(r1) == "SENT" && status_of(r2) == "SENT"; }, 30s, 100ms))
+      << status_of(r1) << " " << status_of(r2);
+  EXPECT_EQ(sender.breaker_state(), outbox::CircuitBreaker::State::closed);
+  EXPECT_GE(up.received()[r1], 1);
+  EXPECT_GE(count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome = 'http_5xx'", {r1}), 1);
+  EXPECT_EQ(count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome = 'sent' "
+                     "AND destination = 'upstream'", {r1}), 1);
+  // 4. Resets and timeouts are retried too.
+  up.control(R"({"reset":true})");
+  auto r3 = react(ids[3]);
+  EXPECT_TRUE(eventually([&] {
+    return count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome = 'reset'", {r3}) > 0;
+  }, 20s, 50ms));
+  up.control(R"({"reset":false,"timeout":true})");
+  auto r4 = react(ids[4]);
+  EXPECT_TRUE(eventually([&] {
+    return count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome = 'timeout'", {r4}) > 0;
+  }, 20s, 50ms));
+  up.control(R"({"timeout":false})");
+  ASSERT_TRUE(eventually([&] { return status_of(r3) == "SENT" && status_of(r4) == "SENT"; }, 30s, 100ms));
+  // 5. A 4xx refusal stays visible (FAILING) and is retried at the slow pace.
+  up.control(R"({"mode":"fail","status":422})");
+  auto r5 = react(ids[5]);
+  ASSERT_TRUE(eventually([&] { return status_of(r5) == "FAILING"; }, 20s, 50ms));
+  EXPECT_EQ(sender.breaker_state(), outbox::CircuitBreaker::State::closed);
+  up.control(R"({"mode":"ok"})");
+  ASSERT_TRUE(eventually([&] { return status_of(r5) == "SENT"; }, 20s, 100ms));
+  auto m = sreg.render();
+  EXPECT_NE(m.find("relais_outbox_attempts_total{destination=\"upstream\",outcome=\"http_5xx\"}"), std::string::npos);
+  EXPECT_NE(m.find("relais_upstream_breaker_state"), std::string::npos);
+  sender.stop();
+}
+
+TEST_F(AlertRoutesTest, TwoSendersShareTheOutboxWithoutDoubleDelivery) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c);
+  auto ids = seed_alerts(c, cbe, 60, "PERSON_DECEASED");
+  StandIn up;
+  metrics::Registry r1, r2;
+  // Reactions first, senders after: both race for the same rows.
+  AlertsApi api;
+  std::set<std::string> rids;
+  for (const auto& id : ids) {
+    auto r = api.call(verb::post, "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction", R"({"code":"ALREADY_KNOWN"})");
+    ASSERT_EQ(r.status, 201u);
+    rids.insert(std::string(json::parse(r.body).at("reaction_id").as_string()));
+  }
+  outbox::Sender a(sender_options(up.url()), r1), b(sender_options(up.url()), r2);
+  ASSERT_FALSE(a.start());
+  ASSERT_FALSE(b.start());
+  ASSERT_TRUE(eventually([&] {
+    return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1 AND status = 'SENT'", {cbe}) == 60;
+  }, 60s, 100ms));
+  a.stop();
+  b.stop();
+  auto got = up.received();
+  for (const auto& rid : rids) EXPECT_EQ(got[rid], 1) << rid;  // healthy upstream: each row claimed once
+  EXPECT_EQ(count(c, "SELECT count(*) FROM reaction_attempts a JOIN reactions r ON r.id = a.reaction_id "
+                     "WHERE r.cpas_cbe = $1", {cbe}),
+            120);
+}
+
+}  // namespace
+}  // namespace relais::itest

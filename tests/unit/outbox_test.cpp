@@ -1,0 +1,191 @@
+// Unit tests of the pure parts of clignotant delivery: the reaction code file,
+// retry delays, the circuit breaker (injected clock), the classification of
+// upstream answers, the upstream URL.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "relais/alerts/reaction_codes.hpp"
+#include "relais/api/alerts.hpp"
+#include "relais/outbox/policy.hpp"
+#include "relais/outbox/sender.hpp"
+
+using namespace relais;
+using namespace std::chrono_literals;
+using outbox::CircuitBreaker;
+
+namespace {
+std::string codes_error(std::string_view yaml) {
+  auto r = alerts::parse_reaction_codes(yaml, "codes.yaml");
+  auto* e = std::get_if<std::string>(&r);
+  return e ? *e : std::string{};
+}
+const char* kGood = R"(version: 1
+reaction_codes:
+  - code: NO_IMPACT
+    description: no impact
+    labels: {fr: Pas d'impact, nl: Geen impact}
+  - code: AID_REVISED
+    description: revised
+    labels: {fr: Aide revue, nl: Hulp herzien}
+)";
+}  // namespace
+
+TEST(ReactionCodes, DefaultFileLoads) {
+  auto r = alerts::load_reaction_codes(RELAIS_SOURCE_DIR "/deploy/rules/reaction-codes.yaml");
+  ASSERT_TRUE(std::holds_alternative<alerts::ReactionCodes>(r)) << std::get<std::string>(r);
+  const auto& codes = std::get<alerts::ReactionCodes>(r);
+  for (const char* c : {"NO_IMPACT", "AID_REVISED", "RECOVERY_STARTED", "ALREADY_KNOWN", "UNDER_INVESTIGATION",
+                        "NOT_APPLICABLE"}) {
+    const auto* rc = codes.find(c);
+    ASSERT_NE(rc, nullptr) << c;
+    EXPECT_FALSE(rc->label_fr.empty());
+    EXPECT_FALSE(rc->label_nl.empty());
+  }
+  EXPECT_EQ(codes.find("no_impact"), nullptr);  // exact match only
+}
+
+TEST(ReactionCodes, ParsesAValidFile) {
+  auto r = alerts::parse_reaction_codes(kGood, "codes.yaml");
+  ASSERT_TRUE(std::holds_alternative<alerts::ReactionCodes>(r)) << std::get<std::string>(r);
+  const auto& c = std::get<alerts::ReactionCodes>(r);
+  ASSERT_EQ(c.codes.size(), 2u);
+  EXPECT_EQ(c.codes[1].label_nl, "Hulp herzien");
+}
+
+TEST(ReactionCodes, RefusesBadFilesWithAClearError) {
+  EXPECT_NE(codes_error("version: 1\nreaction_codes: []\n").find("non-empty list"), std::string::npos);
+  EXPECT_NE(codes_error("reaction_codes: [{code: A1, description: x, labels: {fr: a, nl: b}}]\n").find("version"),
+            std::string::npos);
+  EXPECT_NE(codes_error("version: 1\ncodes: []\n").find("unknown key \"codes\""), std::string::npos);
+  auto dup = codes_error(R"(version: 1
+reaction_codes:
+  - {code: NO_IMPACT, description: x, labels: {fr: a, nl: b}}
+  - {code: NO_IMPACT, description: y, labels: {fr: a, nl: b}}
+)");
+  EXPECT_NE(dup.find("duplicate code \"NO_IMPACT\""), std::string::npos) << dup;
+  EXPECT_NE(dup.find("reaction_codes[1]"), std::string::npos) << dup;
+  auto lower = codes_error("version: 1\nreaction_codes: [{code: no_impact, description: x, labels: {fr: a, nl: b}}]\n");
+  EXPECT_NE(lower.find("code must be"), std::string::npos) << lower;
+  auto nl = codes_error("version: 1\nreaction_codes: [{code: NO_IMPACT, description: x, labels: {fr: a}}]\n");
+  EXPECT_NE(nl.find("missing key \"nl\""), std::string::npos) << nl;
+  auto extra = codes_error("version: 1\nreaction_codes: [{code: NO_IMPACT, description: x, labels: {fr: a, nl: b}, deadline: 3}]\n");
+  EXPECT_NE(extra.find("unknown key \"deadline\""), std::string::npos) << extra;
+  EXPECT_NE(codes_error("version: 1\nreaction_codes: [{code: NO_IMPACT}\n").find("not valid YAML"), std::string::npos);
+  auto missing = alerts::load_reaction_codes("/nonexistent/codes.yaml");
+  EXPECT_NE(std::get<std::string>(missing).find("cannot open"), std::string::npos);
+}
+
+TEST(Backoff, CeilingDoublesUpToTheCap) {
+  outbox::BackoffPolicy p{200ms, 5000ms};
+  EXPECT_EQ(p.ceiling(1), 200ms);
+  EXPECT_EQ(p.ceiling(2), 400ms);
+  EXPECT_EQ(p.ceiling(5), 3200ms);
+  EXPECT_EQ(p.ceiling(6), 5000ms);
+  EXPECT_EQ(p.ceiling(1000), 5000ms);  // no overflow
+  EXPECT_EQ(p.ceiling(0), 200ms);
+}
+
+TEST(Backoff, JitterStaysWithinBoundsAndSpreads) {
+  outbox::BackoffPolicy p{200ms, 30000ms};
+  std::mt19937_64 rng{42};
+  for (int attempt = 1; attempt <= 20; ++attempt) {
+    auto hi = p.ceiling(attempt);
+    std::set<long long> seen;
+    for (int i = 0; i < 500; ++i) {
+      auto d = p.delay(attempt, rng);
+      ASSERT_GE(d, hi / 10) << attempt;
+      ASSERT_LE(d, hi) << attempt;
+      seen.insert(d.count());
+    }
+    EXPECT_GT(seen.size(), 10u) << "attempt " << attempt << ": delays must be spread (jitter)";
+  }
+}
+
+TEST(CircuitBreaker, OpensAfterKFailuresThenOneTrial) {
+  CircuitBreaker b(3, 10s);
+  auto t = outbox::Clock::time_point{} + 1h;
+  EXPECT_EQ(b.acquire(t), CircuitBreaker::Permit::call);
+  b.on_failure(t);
+  b.on_failure(t);
+  EXPECT_EQ(b.state(t), CircuitBreaker::State::closed);
+  b.on_success(t);  // a success resets the count
+  b.on_failure(t);
+  b.on_failure(t);
+  EXPECT_EQ(b.state(t), CircuitBreaker::State::closed);
+  b.on_failure(t);
+  EXPECT_EQ(b.state(t), CircuitBreaker::State::open);
+  EXPECT_EQ(b.acquire(t + 9s), CircuitBreaker::Permit::refused);
+  EXPECT_EQ(b.retry_at(t + 1s), t + 10s);
+  // After T: half-open, exactly one trial at a time.
+  EXPECT_EQ(b.state(t + 10s), CircuitBreaker::State::half_open);
+  EXPECT_EQ(b.acquire(t + 10s), CircuitBreaker::Permit::trial);
+  EXPECT_EQ(b.acquire(t + 10s), CircuitBreaker::Permit::refused);
+  // The trial fails: open again for T from then.
+  b.on_failure(t + 11s);
+  EXPECT_EQ(b.state(t + 11s), CircuitBreaker::State::open);
+  EXPECT_EQ(b.acquire(t + 20s), CircuitBreaker::Permit::refused);
+  EXPECT_EQ(b.acquire(t + 21s), CircuitBreaker::Permit::trial);
+  // The trial succeeds: closed, calls flow.
+  b.on_success(t + 21s);
+  EXPECT_EQ(b.state(t + 21s), CircuitBreaker::State::closed);
+  EXPECT_EQ(b.acquire(t + 21s), CircuitBreaker::Permit::call);
+  EXPECT_EQ(b.consecutive_failures(), 0);
+}
+
+TEST(CircuitBreaker, AReleasedTrialLetsAnotherCallerProbe) {
+  CircuitBreaker b(1, 1s);
+  auto t = outbox::Clock::time_point{} + 1h;
+  b.on_failure(t);
+  EXPECT_EQ(b.acquire(t + 1s), CircuitBreaker::Permit::trial);
+  b.release_trial();
+  EXPECT_EQ(b.acquire(t + 1s), CircuitBreaker::Permit::trial);
+}
+
+TEST(Classify, UpstreamStatuses) {
+  EXPECT_TRUE(outbox::classify_status(201).delivered);
+  EXPECT_TRUE(outbox::classify_status(200).delivered);
+  EXPECT_TRUE(outbox::classify_status(409).delivered);  // already received
+  auto s5 = outbox::classify_status(503);
+  EXPECT_FALSE(s5.delivered);
+  EXPECT_TRUE(s5.breaker_failure);
+  EXPECT_EQ(s5.outcome, "http_5xx");
+  EXPECT_TRUE(outbox::classify_status(429).breaker_failure);
+  EXPECT_TRUE(outbox::classify_status(408).breaker_failure);
+  auto s4 = outbox::classify_status(422);
+  EXPECT_FALSE(s4.delivered);
+  EXPECT_FALSE(s4.breaker_failure);  // the upstream is up; it refused this one
+  EXPECT_EQ(s4.outcome, "http_4xx");
+}
+
+TEST(Classify, TransportErrors) {
+  EXPECT_EQ(outbox::classify_error("http client 127.0.0.1:1: connect: Connection refused").outcome, "connect_error");
+  EXPECT_EQ(outbox::classify_error("http client h:1: read: The socket was closed due to a timeout").outcome, "timeout");
+  EXPECT_EQ(outbox::classify_error("http client h:1: read: Connection reset by peer").outcome, "reset");
+  EXPECT_EQ(outbox::classify_error("http client h:1: read: end of stream").outcome, "reset");
+  EXPECT_TRUE(outbox::classify_error("anything").breaker_failure);
+}
+
+TEST(UpstreamUrl, Parses) {
+  std::string err;
+  auto u = outbox::parse_http_url("http://127.0.0.1:8099/pcsaa/alert-reactions", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 8099);
+  EXPECT_EQ(u->target, "/pcsaa/alert-reactions");
+  u = outbox::parse_http_url("http://upstream.example", err);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->port, 80);
+  EXPECT_EQ(u->target, "/");
+  EXPECT_FALSE(outbox::parse_http_url("https://x/y", err));
+  EXPECT_NE(err.find("TLS"), std::string::npos);
+  EXPECT_FALSE(outbox::parse_http_url("ftp://x", err));
+  EXPECT_FALSE(outbox::parse_http_url("http://x:99999/", err));
+  EXPECT_FALSE(outbox::parse_http_url("http://:80/", err));
+}
+
+TEST(Comment, LengthCountsCharactersNotBytes) {
+  EXPECT_EQ(api::utf8_length("abc"), 3u);
+  EXPECT_EQ(api::utf8_length("été"), 3u);
+  EXPECT_EQ(api::utf8_length(std::string(1000, 'x')), 1000u);
+}
