@@ -16,6 +16,8 @@ PACKAGES=(
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven
   python3 python3-venv curl
+  chromium npm
+  prometheus
 )
 
 missing=()
@@ -32,9 +34,22 @@ if ((${#missing[@]})); then
     SUDO=(sudo -n)
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Debian's prometheus package would start a system Prometheus on :9090: forbid
+  # service starts during the install (tests run their own Prometheus on a free port).
+  policy_added=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${SUDO[@]}" chmod 755 /usr/sbin/policy-rc.d
+    policy_added=1
+    trap '"${SUDO[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   "${SUDO[@]}" apt-get update -q
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
+  if ((policy_added)); then "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    "${SUDO[@]}" systemctl disable --now prometheus prometheus-node-exporter 2>/dev/null || true
+  fi
 else
   echo "install-deps: all ${#PACKAGES[@]} packages present" >&2
 fi
@@ -53,4 +68,12 @@ if [[ ! -x "$VENV/bin/python" || "$(cat "$STAMP" 2>/dev/null)" != "$want" ]]; th
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
   echo "$want" > "$STAMP"
+fi
+
+# buf (protobuf lint / breaking-change checks, npm @bufbuild/buf) under var/node, pinned.
+BUF_VERSION=1.75.0
+if [[ "$("$REPO/var/node/node_modules/.bin/buf" --version 2>/dev/null)" != "$BUF_VERSION" ]]; then
+  echo "install-deps: installing @bufbuild/buf@$BUF_VERSION under var/node" >&2
+  mkdir -p "$REPO/var/node"
+  npm install --prefix "$REPO/var/node" --no-audit --no-fund --silent "@bufbuild/buf@$BUF_VERSION"
 fi

@@ -12,6 +12,7 @@
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
 #include "relais/service/runtime.hpp"
+#include "relais/service/status.hpp"
 
 using namespace relais;
 
@@ -114,12 +115,23 @@ int main(int argc, char** argv) {
   http::Router router;
   svc.add_routes(router);
   alerts_svc.add_routes(router);
-  service::add_ops_routes(router, registry, "api", [&] {
+  service::Checks ready = [&] {
     std::vector<service::Check> c;
     bool pg_ok = pool.healthy();
     c.push_back({"postgresql", pg_ok, pg_ok ? "SELECT 1 ok" : "unreachable"});
     return c;
+  };
+  service::add_ops_routes(router, registry, "api", ready);
+  service::add_status_routes(router, registry, "api", ready, {
+      {"HTTP requests/s", "relais_http_requests_total", service::Figure::Kind::rate},
+      {"directory changes/s", "relais_api_directory_changes_total", service::Figure::Kind::rate},
+      {"import lines/s", "relais_api_import_lines_total", service::Figure::Kind::rate},
+      {"alerts stored/s", "relais_api_alerts_stored_total", service::Figure::Kind::rate},
+      {"reactions/s", "relais_api_reactions_total", service::Figure::Kind::rate},
+      {"outbox delivered/s", "relais_outbox_delivered_total", service::Figure::Kind::rate},
+      {"outbox depth", "relais_outbox_depth", service::Figure::Kind::value},
   });
+  service::add_openapi_route(router, service::openapi_api());
   auto so = service::listen_options(cfg.str("http.listen"));
   if (!so) {
     logger.error("configuration error", {{"error", "http.listen must be host:port"}});

@@ -7,7 +7,9 @@
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
 #include "relais/ingest/service.hpp"
+#include "relais/kafka/stats.hpp"
 #include "relais/service/runtime.hpp"
+#include "relais/service/status.hpp"
 
 using namespace relais;
 
@@ -44,13 +46,16 @@ int main(int argc, char** argv) {
   // The local queue must hold every in-flight record, or produce() would refuse some.
   ks["queue.buffering.max.messages"] =
       std::to_string(std::clamp<std::int64_t>(cfg.integer("ingest.max_in_flight") + 1000, 100000, 10000000));
-  ks.emplace("statistics.interval.ms", "10000");
+  ks.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
+  // Declared before the producer: its poll thread feeds these until it stops.
+  metrics::Registry registry;
+  auto kafka_stats = std::make_shared<kafka::StatsExporter>(registry, "ingest");
   auto producer = kafka::Producer::create(ks, err);
   if (!producer) {
     logger.error("cannot create the Kafka producer", {{"error", err}});
     return 1;
   }
-  metrics::Registry registry;
+  producer->on_stats([kafka_stats](const std::string& json) { kafka_stats->update(json); });
   ingest::Options io;
   io.topic = cfg.str("ingest.topic");
   io.max_in_flight = static_cast<std::size_t>(cfg.integer("ingest.max_in_flight"));
@@ -62,14 +67,23 @@ int main(int argc, char** argv) {
 
   http::Router router;
   svc.add_routes(router);
-  service::add_ops_routes(router, registry, "ingest", [&] {
+  service::Checks ready = [&] {
     std::vector<service::Check> c;
     bool up = !producer->brokers_down();
     int parts = up ? kafka::partition_count(producer->raw(), io.topic, std::chrono::milliseconds(2000)) : -1;
     c.push_back({"kafka", parts > 0, parts > 0 ? io.topic + " has " + std::to_string(parts) + " partitions"
                                                : "broker or topic unreachable"});
     return c;
+  };
+  service::add_ops_routes(router, registry, "ingest", ready);
+  service::add_status_routes(router, registry, "ingest", ready, {
+      {"HTTP requests/s", "relais_http_requests_total", service::Figure::Kind::rate},
+      {"accepted/s", "relais_ingest_accepted_total", service::Figure::Kind::rate},
+      {"rejected/s", "relais_ingest_rejected_total", service::Figure::Kind::rate},
+      {"backpressure refusals/s", "relais_ingest_backpressure_total", service::Figure::Kind::rate},
+      {"in flight", "relais_ingest_in_flight", service::Figure::Kind::value},
   });
+  service::add_openapi_route(router, service::openapi_ingest());
   auto so = service::listen_options(cfg.str("http.listen"));
   if (!so) {
     logger.error("configuration error", {{"error", "http.listen must be host:port"}});

@@ -11,6 +11,7 @@
 #include "relais/router/engine.hpp"
 #include "relais/router/journal_sink.hpp"
 #include "relais/service/runtime.hpp"
+#include "relais/service/status.hpp"
 
 using namespace relais;
 
@@ -77,11 +78,22 @@ int main(int argc, char** argv) {
   router::JournalSink sink(jo, registry);
 
   http::Router routes;
-  service::add_ops_routes(routes, registry, "router", [&] {
+  service::Checks ready = [&] {
     std::vector<service::Check> c;
     c.push_back({"kafka", engine.ready(), engine.ready() ? "consuming" : "starting"});
     c.push_back({"postgresql", feed.healthy(), "directory refreshed " + std::to_string(feed.age_seconds()) + " s ago"});
     return c;
+  };
+  service::add_ops_routes(routes, registry, "router", ready);
+  service::add_status_routes(routes, registry, "router", ready, {
+      {"consumed/s", "relais_router_records_consumed_total", service::Figure::Kind::rate},
+      {"routed/s", "relais_router_routed_total", service::Figure::Kind::rate},
+      {"dropped/s", "relais_router_dropped_total", service::Figure::Kind::rate},
+      {"duplicates/s", "relais_router_duplicates_total", service::Figure::Kind::rate},
+      {"dead letters/s", "relais_router_dlq_total", service::Figure::Kind::rate},
+      {"alerts raised/s", "relais_router_alerts_raised_total", service::Figure::Kind::rate},
+      {"consumer lag (records)", "relais_router_consumer_lag", service::Figure::Kind::value},
+      {"directory age (s)", "relais_directory_refresh_age_seconds", service::Figure::Kind::value},
   });
   auto so = service::listen_options(cfg.str("http.listen"));
   if (!so) {

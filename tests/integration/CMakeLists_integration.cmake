@@ -33,3 +33,6 @@ relais_integration_test(relais_itest_alerts
   SOURCES ${RELAIS_ITEST_DIR}/alerts_test.cpp
   DEPS relais::api relais::outbox relais::alerts relais::proto Boost::json)
 target_compile_definitions(relais_itest_alerts PRIVATE RELAIS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+relais_integration_test(relais_itest_ctl
+  SOURCES ${RELAIS_ITEST_DIR}/ctl_test.cpp
+  DEPS relais::ctl relais::proto)

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <stdexcept>
 
 #include "relais/common/metrics.hpp"
 
@@ -29,4 +30,17 @@ TEST(Metrics, HistogramQuantile) {
   for (int i = 0; i < 100; ++i) h.observe(0.5 + (i % 4));
   EXPECT_NEAR(h.quantile(0.5), 2.0, 0.01);
   EXPECT_LE(h.quantile(0.99), 4.0);
+}
+
+TEST(Metrics, SameNameRegisteredTwiceIsOneFamily) {
+  Registry r;
+  auto& a = r.counter("relais_twice_total", "Registered twice", {"x"});
+  auto& b = r.counter("relais_twice_total", "Registered twice", {"x"});
+  EXPECT_EQ(&a, &b);
+  a.with({"1"}).inc();
+  b.with({"1"}).inc();
+  auto text = r.render();
+  EXPECT_EQ(text.find("# HELP relais_twice_total"), text.rfind("# HELP relais_twice_total"));
+  EXPECT_NE(text.find("relais_twice_total{x=\"1\"} 2\n"), std::string::npos);
+  EXPECT_THROW(r.counter("relais_twice_total", "Other labels", {"y"}), std::logic_error);
 }

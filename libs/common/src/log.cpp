@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <deque>
+#include <mutex>
 
 namespace relais::log {
 namespace {
@@ -62,7 +64,54 @@ std::string timestamp() {
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   return buf;
 }
+
+// Bounded ring of the last warn/error lines (always in text form, whatever the output format).
+std::mutex g_recent_mu;
+std::deque<std::string>& recent_ring() {
+  static std::deque<std::string> ring;
+  return ring;
+}
+
+// "ts level  component: message key=value ..." (the terminal format).
+void append_text(std::string& line, std::string_view ts, Level level, std::string_view component,
+                 std::string_view message, Fields fields) {
+  line += ts;
+  line.push_back(' ');
+  std::string_view ln = level_name(level);
+  line += ln;
+  line.append(6 - ln.size(), ' ');
+  line += component;
+  line += ": ";
+  line += message;
+  for (const auto& f : fields) {
+    line.push_back(' ');
+    line += f.key;
+    line.push_back('=');
+    if (needs_quotes(f.value))
+      append_json_string(line, f.value);
+    else
+      line += f.value;
+  }
+}
+
+void remember_problem(std::string_view ts, Level level, std::string_view component, std::string_view message,
+                      Fields fields) {
+  std::string line;
+  line.reserve(96 + message.size());
+  append_text(line, ts, level, component, message, fields);
+  if (line.size() > 2000) line.resize(2000);
+  std::lock_guard lock(g_recent_mu);
+  auto& ring = recent_ring();
+  ring.push_back(std::move(line));
+  while (ring.size() > kRecentProblems) ring.pop_front();
+}
 }  // namespace
+
+std::vector<std::string> recent_problems() {
+  std::lock_guard lock(g_recent_mu);
+  const auto& ring = recent_ring();
+  return {ring.begin(), ring.end()};
+}
 
 void set_level(Level level) { g_level.store(static_cast<int>(level)); }
 void set_json(bool json) { g_json.store(json); }
@@ -82,9 +131,11 @@ void write(Level level, std::string_view component, std::string_view message, Fi
   if (!enabled(level)) return;
   std::string line;
   line.reserve(128);
+  const std::string ts = timestamp();
+  if (level >= Level::warn) remember_problem(ts, level, component, message, fields);
   if (g_json.load(std::memory_order_relaxed)) {
     line += "{\"ts\":\"";
-    line += timestamp();
+    line += ts;
     line += "\",\"level\":\"";
     line += level_name(level);
     line += "\",\"component\":";
@@ -99,23 +150,7 @@ void write(Level level, std::string_view component, std::string_view message, Fi
     }
     line += "}\n";
   } else {
-    line += timestamp();
-    line.push_back(' ');
-    std::string_view ln = level_name(level);
-    line += ln;
-    line.append(6 - ln.size(), ' ');
-    line += component;
-    line += ": ";
-    line += message;
-    for (const auto& f : fields) {
-      line.push_back(' ');
-      line += f.key;
-      line.push_back('=');
-      if (needs_quotes(f.value))
-        append_json_string(line, f.value);
-      else
-        line += f.value;
-    }
+    append_text(line, ts, level, component, message, fields);
     line.push_back('\n');
   }
   // One write() per line keeps lines whole when several threads log.

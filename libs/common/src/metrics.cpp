@@ -57,8 +57,24 @@ std::vector<double> latency_buckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
+namespace {
+// A name registered twice (e.g. two components of one process using the same
+// metric) returns the first family: the exposition must hold one HELP/TYPE per name.
+template <typename T>
+Family<T>* find_family(const std::vector<std::unique_ptr<Family<T>>>& fams, const std::string& name,
+                       const std::vector<std::string>& labels) {
+  for (const auto& f : fams) {
+    if (f->name() != name) continue;
+    if (f->label_names() != labels) throw std::logic_error("metric " + name + " registered with other labels");
+    return f.get();
+  }
+  return nullptr;
+}
+}  // namespace
+
 Family<Counter>& Registry::counter(std::string name, std::string help, std::vector<std::string> labels) {
   std::lock_guard lock(mu_);
+  if (auto* f = find_family(counters_, name, labels)) return *f;
   counters_.push_back(std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels),
                                                          [] { return std::make_unique<Counter>(); }));
   return *counters_.back();
@@ -66,6 +82,7 @@ Family<Counter>& Registry::counter(std::string name, std::string help, std::vect
 
 Family<Gauge>& Registry::gauge(std::string name, std::string help, std::vector<std::string> labels) {
   std::lock_guard lock(mu_);
+  if (auto* f = find_family(gauges_, name, labels)) return *f;
   gauges_.push_back(std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels),
                                                      [] { return std::make_unique<Gauge>(); }));
   return *gauges_.back();
@@ -74,6 +91,7 @@ Family<Gauge>& Registry::gauge(std::string name, std::string help, std::vector<s
 Family<Histogram>& Registry::histogram(std::string name, std::string help, std::vector<std::string> labels,
                                        std::vector<double> bounds) {
   std::lock_guard lock(mu_);
+  if (auto* f = find_family(histograms_, name, labels)) return *f;
   histograms_.push_back(std::make_unique<Family<Histogram>>(
       std::move(name), std::move(help), std::move(labels),
       [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); }));
@@ -127,6 +145,31 @@ void header(std::string& out, const Family<T>& f, const char* type) {
   out += "# HELP " + f.name() + " " + f.help() + "\n# TYPE " + f.name() + " " + type + "\n";
 }
 }  // namespace
+
+namespace {
+template <typename T>
+bool sum_family(const Family<T>& f, const std::string& name, const Labels& match, double& total) {
+  if (f.name() != name) return false;
+  f.for_each([&](const std::vector<std::string>& lv, const T& child) {
+    for (const auto& [k, v] : match) {
+      bool found = false;
+      for (std::size_t i = 0; i < f.label_names().size() && i < lv.size(); ++i)
+        if (f.label_names()[i] == k && lv[i] == v) found = true;
+      if (!found) return;
+    }
+    total += child.value();
+  });
+  return true;
+}
+}  // namespace
+
+double Registry::sum(const std::string& name, const Labels& match) const {
+  std::lock_guard lock(mu_);
+  double total = 0;
+  for (const auto& f : counters_) sum_family(*f, name, match, total);
+  for (const auto& f : gauges_) sum_family(*f, name, match, total);
+  return total;
+}
 
 std::string Registry::render() const {
   std::vector<std::function<void()>> collectors;

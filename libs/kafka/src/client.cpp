@@ -72,6 +72,7 @@ class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
       case RdKafka::Event::EVENT_STATS: {
         std::lock_guard lock(mu_);
         stats_ = e.str();
+        if (on_stats_) on_stats_(stats_);
         break;
       }
       case RdKafka::Event::EVENT_LOG:
@@ -86,11 +87,16 @@ class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
     std::lock_guard lock(mu_);
     return stats_;
   }
+  void set_on_stats(std::function<void(const std::string&)> fn) {
+    std::lock_guard lock(mu_);
+    on_stats_ = std::move(fn);
+  }
 
  private:
   Producer* p_;
   mutable std::mutex mu_;
   std::string stats_;
+  std::function<void(const std::string&)> on_stats_;
 };
 
 std::unique_ptr<Producer> Producer::create(const Settings& settings, std::string& error) {
@@ -162,6 +168,8 @@ int Producer::flush(std::chrono::milliseconds timeout) {
 }
 
 std::string Producer::last_stats() const { return callbacks_->stats(); }
+
+void Producer::on_stats(std::function<void(const std::string&)> fn) { callbacks_->set_on_stats(std::move(fn)); }
 
 std::optional<std::string> ensure_topics(const Settings& settings, const std::vector<std::string>& topics,
                                          int partitions, int replication_factor, std::chrono::milliseconds timeout,

@@ -122,7 +122,8 @@ Sender::Sender(SenderOptions o, metrics::Registry& m)
       alerts_open_(m.gauge("relais_alerts_open", "Alerts without a reaction (OPEN), by CPAS", {"cpas"})),
       alerts_overdue_(m.gauge("relais_alerts_overdue", "OPEN alerts past their due date, by CPAS", {"cpas"})),
       reactions_failing_(m.gauge("relais_reactions_failing", "Reactions whose delivery is failing (retried)").with()),
-      db_errors_(m.counter("relais_outbox_db_errors_total", "PostgreSQL errors in the outbox sender (retried)").with()) {
+      db_errors_(m.counter("relais_outbox_db_errors_total", "PostgreSQL errors in the outbox sender (retried)").with()),
+      kafka_stats_(std::make_shared<kafka::StatsExporter>(m, "outbox")) {
   m.on_collect([this] { breaker_gauge_.with().set(static_cast<double>(breaker_.state(Clock::now()))); });
 }
 
@@ -143,8 +144,10 @@ std::optional<std::string> Sender::start() {
   kafka::Settings ks = o_.kafka;
   ks["message.timeout.ms"] = std::to_string(o_.kafka_timeout.count());
   ks.emplace("linger.ms", "5");
+  ks.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
   producer_ = kafka::Producer::create(ks, err);
   if (!producer_) return "reaction producer: " + err;
+  producer_->on_stats([s = kafka_stats_](const std::string& json) { s->update(json); });
   stop_.store(false);
   for (int i = 0; i < o_.concurrency; ++i) workers_.emplace_back([this, i] { work(i); });
   gauges_ = std::thread([this] {

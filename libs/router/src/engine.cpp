@@ -7,6 +7,7 @@
 
 #include "relais/codec/flow.hpp"
 #include "relais/common/log.hpp"
+#include "relais/kafka/stats.hpp"
 #include "relais/routing/route.hpp"
 #include "relais/v1/records.pb.h"
 #include "relais/validation/date.hpp"
@@ -40,6 +41,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
  public:
   Impl(Engine& e, EngineOptions o, DirectoryFeed& feed, metrics::Registry& m)
       : e_(e), o_(std::move(o)), feed_(feed), dedupe_(o_.dedupe_window_us),
+        producer_stats_(m, "router-producer"), consumer_stats_(m, "router-consumer"),
         consumed_(m.counter("relais_router_records_consumed_total", "Records read from the inbound topic").with()),
         routed_(m.counter("relais_router_routed_total", "Notifications forwarded to a CPAS topic", {"flow", "cpas"})),
         dropped_(m.counter("relais_router_dropped_total", "Notifications forwarded to no CPAS, by reason",
@@ -68,8 +70,11 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     pc["transaction.timeout.ms"] = std::to_string(o_.transaction_timeout.count());
     pc.emplace("linger.ms", "5");
     pc.emplace("queue.buffering.max.messages", "1000000");
+    pc.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
     auto pconf = kafka::make_conf(pc, err);
     if (!pconf) return err;
+    if (pconf->set("event_cb", static_cast<RdKafka::EventCb*>(&producer_stats_), err) != RdKafka::Conf::CONF_OK)
+      return err;
     producer_.reset(RdKafka::Producer::create(pconf.get(), err));
     if (!producer_) return "cannot create producer: " + err;
     std::unique_ptr<RdKafka::Error> kerr(producer_->init_transactions(30000));
@@ -85,8 +90,11 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     // Static membership: a replica restarted with the same instance id takes its
     // partitions back at once instead of waiting for a rebalance.
     cc.emplace("group.instance.id", o_.transactional_id);
+    cc.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
     auto cconf = kafka::make_conf(cc, err);
     if (!cconf) return err;
+    if (cconf->set("event_cb", static_cast<RdKafka::EventCb*>(&consumer_stats_), err) != RdKafka::Conf::CONF_OK)
+      return err;
     if (cconf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK) return err;
     consumer_.reset(RdKafka::KafkaConsumer::create(cconf.get(), err));
     if (!consumer_) return "cannot create consumer: " + err;
@@ -195,6 +203,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
         last_prune = now;
       }
       if (now - last_lag > std::chrono::seconds(2)) {
+        producer_->poll(0);  // serves the producer's statistics events
         update_lag();
         last_lag = now;
       }
@@ -523,6 +532,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   EngineOptions o_;
   DirectoryFeed& feed_;
   DedupeSet dedupe_;
+  kafka::StatsExporter producer_stats_;  // before the clients: outlive them
+  kafka::StatsExporter consumer_stats_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::set<int32_t> assigned_;

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace relais::log {
 
@@ -30,6 +31,11 @@ bool parse_level(std::string_view text, Level& out);
 bool enabled(Level level);
 
 void write(Level level, std::string_view component, std::string_view message, Fields fields = {});
+
+// The last kRecentProblems warn/error lines written (text form, oldest first), for status pages.
+// Only warn and error lines pay for this (one short mutex hold); other levels are untouched.
+inline constexpr std::size_t kRecentProblems = 20;
+std::vector<std::string> recent_problems();
 
 // A logger bound to one module.
 class Logger {

@@ -108,6 +108,10 @@ class Registry {
   // Called at render time to refresh gauges that are computed on demand.
   void on_collect(std::function<void()> f);
   std::string render() const;
+  // Sum of the children of the counter or gauge family `name` whose labels include every pair of
+  // `match` (all children when empty); 0 when there is no such family. For status pages: it does
+  // not run the on_collect callbacks.
+  double sum(const std::string& name, const Labels& match = {}) const;
 
  private:
   mutable std::mutex mu_;

@@ -62,6 +62,9 @@ class Producer {
   bool brokers_down() const { return brokers_down_.load(); }
   RdKafka::Producer& raw() { return *producer_; }
   std::string last_stats() const;
+  // Also hands each statistics document (see statistics.interval.ms) to `fn`, on the
+  // poll thread; `fn` must stay valid until the producer is destroyed.
+  void on_stats(std::function<void(const std::string&)> fn);
 
  private:
   Producer() = default;

@@ -25,6 +25,7 @@
 
 #include "relais/common/metrics.hpp"
 #include "relais/kafka/client.hpp"
+#include "relais/kafka/stats.hpp"
 #include "relais/outbox/policy.hpp"
 
 namespace relais::outbox {
@@ -124,6 +125,7 @@ class Sender {
   metrics::Family<metrics::Gauge>& alerts_overdue_;
   metrics::Gauge& reactions_failing_;
   metrics::Counter& db_errors_;
+  std::shared_ptr<kafka::StatsExporter> kafka_stats_;  // librdkafka statistics of producer_
 };
 
 }  // namespace relais::outbox

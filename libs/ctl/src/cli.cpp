@@ -1,0 +1,443 @@
+#include "relais/ctl/cli.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+#include <limits>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "relais/codec/flow.hpp"
+#include "relais/ctl/dlq.hpp"
+#include "relais/ctl/import.hpp"
+#include "relais/ctl/queries.hpp"
+#include "relais/ctl/settings.hpp"
+#include "relais/ctl/status.hpp"
+#include "relais/validation/ids.hpp"
+
+namespace relais::ctl {
+namespace {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+constexpr const char* kMainHelp = R"(relaisctl: the Relais operator's tool
+
+usage: relaisctl [--config FILE] <command> [options]
+
+commands:
+  status                                   readiness and key figures of the three services
+  dlq list [--limit N]                     newest dead letters
+  dlq show <partition>:<offset>            one dead letter, decoded, as JSON
+  dlq replay <p>:<o>... | --all-since OFF  re-produce dead letters to relais.inbound.v1
+  directory import <cbe> <file>            bulk-load integrations (CSV or NDJSON) through relais-api
+  journal [filters]                        query the notification journal
+  reactions [--cpas CBE] [--status S]      reaction delivery status
+  reactions retry <reaction-id>|--failing  make pending deliveries due now
+
+`relaisctl <command> --help` describes each command. Settings come from --config FILE (YAML)
+and RELAIS_* environment variables:
+)";
+
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;  // "--limit" -> "10"; flags -> ""
+  bool help = false;
+
+  bool flag(const std::string& k) const { return options.contains(k); }
+  std::optional<std::string> get(const std::string& k) const {
+    auto it = options.find(k);
+    return it == options.end() ? std::nullopt : std::optional(it->second);
+  }
+};
+
+// Parses the words after the command. `with_value` lists options taking a value; `flags` those without.
+Args parse(const std::vector<std::string>& words, const std::vector<std::string>& with_value,
+           const std::vector<std::string>& flags) {
+  Args a;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const auto& w = words[i];
+    if (w == "--help" || w == "-h") {
+      a.help = true;
+    } else if (w.starts_with("--")) {
+      auto eq = w.find('=');
+      std::string k = w.substr(0, eq);
+      bool takes = std::find(with_value.begin(), with_value.end(), k) != with_value.end();
+      bool is_flag = std::find(flags.begin(), flags.end(), k) != flags.end();
+      if (takes) {
+        if (eq != std::string::npos)
+          a.options[k] = w.substr(eq + 1);
+        else if (i + 1 < words.size())
+          a.options[k] = words[++i];
+        else
+          throw UsageError(k + " needs a value");
+      } else if (is_flag && eq == std::string::npos) {
+        a.options[k] = "";
+      } else {
+        throw UsageError("unknown option " + k);
+      }
+    } else {
+      a.positional.push_back(w);
+    }
+  }
+  return a;
+}
+
+int to_int(const std::string& opt, const std::string& v, long long lo, long long hi) {
+  long long n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || p != v.data() + v.size() || n < lo || n > hi)
+    throw UsageError(opt + ": expected an integer between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                     ", got '" + v + "'");
+  return static_cast<int>(n);
+}
+
+struct Ctx {
+  Settings s;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+int cmd_status(Ctx& c, const std::vector<std::string>& w) {
+  auto a = parse(w, {}, {"--json"});
+  if (a.help) {
+    c.out << "usage: relaisctl status [--json]\n\nGETs /readyz and /metrics of relais-ingest, relais-router and "
+             "relais-api (ingest.url, router.url, api.url) and prints one table: readiness, accepted, routed, "
+             "dropped, dead-lettered (totals since start), consumer lag and outbox depth.\nExit code 1 when a "
+             "service is down or not ready.\n";
+    return kExitOk;
+  }
+  if (!a.positional.empty()) throw UsageError("status takes no argument");
+  auto st = collect_status(c.s);
+  auto rows = status_rows(st);
+  c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
+  for (auto& s : st)
+    if (!s.ready) return kExitFailed;
+  return kExitOk;
+}
+
+constexpr const char* kDlqHelp = R"(usage:
+  relaisctl dlq list [--limit N]
+      the newest N (default 20) records of the dead-letter topic: coordinates, time, reason,
+      source record, ticket when the original bytes decode.
+  relaisctl dlq show <partition>:<offset>
+      one record as JSON: reason, source coordinates, key, the original bytes (base64) and,
+      when they decode, the original relais.v1.Notification and its validation error.
+  relaisctl dlq replay <partition>:<offset>... [--force]
+  relaisctl dlq replay --all-since <offset> [--force]
+      re-produce the original bytes to relais.inbound.v1 with the original key (idempotent
+      producer, acks=all) and headers flow/ticket/content-type rebuilt from the record. Each
+      replay is recorded in PostgreSQL (dlq_replays); a record already replayed is skipped
+      unless --force. The router dedupes by ticket, so a replay never duplicates output.
+  relaisctl dlq replay <partition>:<offset> --edit FILE.json [--flow FLOW] [--force]
+      replay a corrected body instead: FILE.json is the notification as relais-ingest accepts
+      it (JSON of the flow's message). It is decoded and validated like ingest does; it must
+      keep the original ticket; the key becomes its SSIN. --flow is needed only when the
+      original bytes do not say their flow. Use it when the cause was the data itself
+      (e.g. a mistyped SSIN), after checking the correct values with the sender.
+exit codes: 0 all done, 1 a record failed or was not found, 2 usage error.
+)";
+
+int cmd_dlq(Ctx& c, const std::vector<std::string>& w) {
+  if (w.empty() || w[0] == "--help" || w[0] == "-h") {
+    c.out << kDlqHelp;
+    return w.empty() ? kExitUsage : kExitOk;
+  }
+  std::vector<std::string> rest(w.begin() + 1, w.end());
+  if (w[0] == "list") {
+    auto a = parse(rest, {"--limit"}, {"--json"});
+    if (a.help) return c.out << kDlqHelp, kExitOk;
+    if (!a.positional.empty()) throw UsageError("dlq list takes no argument");
+    int limit = a.get("--limit") ? to_int("--limit", *a.get("--limit"), 1, 100000) : 20;
+    auto recs = dlq_list(c.s, static_cast<std::size_t>(limit));
+    if (a.flag("--json")) {
+      for (auto& r : recs) c.out << dlq_json(r) << "\n";
+      return kExitOk;
+    }
+    Rows rows;
+    rows.columns = {"dlq", "time", "reason", "source", "ticket", "replayed"};
+    for (auto& r : recs) {
+      relais::v1::Notification n;
+      std::string ticket = r.parsed && n.ParseFromString(r.letter.value()) ? n.envelope().ticket() : "";
+      auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(r.timestamp_ms));
+      auto tt = std::chrono::system_clock::to_time_t(t);
+      char buf[32];
+      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
+      rows.rows.push_back({std::to_string(r.at.partition) + ":" + std::to_string(r.at.offset), std::string(buf),
+                           r.parsed ? r.letter.reason() : "(not a DeadLetter)",
+                           r.letter.source_topic() + "/" + std::to_string(r.letter.source_partition()) + "/" +
+                               std::to_string(r.letter.source_offset()),
+                           ticket, std::nullopt});
+    }
+    // Mark the ones already replayed (best effort: the database may be down while Kafka is not).
+    try {
+      pg::Connection db(c.s.pg_dsn);
+      for (std::size_t i = 0; i < recs.size(); ++i) {
+        auto res = db.exec("SELECT count(*) FROM dlq_replays WHERE dlq_topic = $1 AND dlq_partition = $2 AND dlq_offset = $3",
+                           {c.s.dlq_topic, std::to_string(recs[i].at.partition), std::to_string(recs[i].at.offset)});
+        rows.rows[i][5] = res.integer(0, 0) > 0 ? "yes" : "no";
+      }
+    } catch (const std::exception& e) {
+      c.err << "relaisctl: replay status unknown (" << e.what() << ")\n";
+    }
+    c.out << render_table(rows);
+    return kExitOk;
+  }
+  if (w[0] == "show") {
+    auto a = parse(rest, {}, {});
+    if (a.help) return c.out << kDlqHelp, kExitOk;
+    if (a.positional.size() != 1) throw UsageError("dlq show takes one <partition>:<offset>");
+    auto at = parse_coord(a.positional[0]);
+    if (!at) throw UsageError("not a <partition>:<offset>: " + a.positional[0]);
+    auto r = dlq_get(c.s, *at);
+    if (!r) {
+      c.err << "relaisctl: no record at " << a.positional[0] << " in " << c.s.dlq_topic << "\n";
+      return kExitFailed;
+    }
+    c.out << dlq_json(*r) << "\n";
+    return kExitOk;
+  }
+  if (w[0] == "replay") {
+    auto a = parse(rest, {"--all-since", "--edit", "--flow"}, {"--force"});
+    if (a.help) return c.out << kDlqHelp, kExitOk;
+    std::vector<Coord> coords;
+    for (auto& p : a.positional) {
+      auto at = parse_coord(p);
+      if (!at) throw UsageError("not a <partition>:<offset>: " + p);
+      coords.push_back(*at);
+    }
+    auto since = a.get("--all-since");
+    if (since && !coords.empty()) throw UsageError("give either coordinates or --all-since, not both");
+    if (!since && coords.empty()) throw UsageError("dlq replay needs <partition>:<offset>... or --all-since <offset>");
+    std::optional<Correction> corr;
+    if (auto f = a.get("--edit")) {
+      if (coords.size() != 1) throw UsageError("--edit replays exactly one <partition>:<offset>");
+      std::ifstream in(*f, std::ios::binary);
+      if (!in) throw UsageError("--edit: cannot read " + *f);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      corr = Correction{ss.str(), std::nullopt};
+      if (auto fl = a.get("--flow")) {
+        auto flow = codec::flow_from_id(*fl);
+        if (!flow) throw UsageError("--flow: unknown flow " + *fl);
+        corr->flow = *flow;
+      }
+    } else if (a.get("--flow")) {
+      throw UsageError("--flow goes with --edit");
+    }
+    std::vector<DlqRecord> recs;
+    int rc = kExitOk;
+    if (since) {
+      recs = dlq_since(c.s, to_int("--all-since", *since, 0, std::numeric_limits<int>::max()));
+    } else {
+      for (auto at : coords) {
+        auto r = dlq_get(c.s, at);
+        if (!r) {
+          c.err << "relaisctl: no record at " << at.partition << ":" << at.offset << " in " << c.s.dlq_topic << "\n";
+          rc = kExitFailed;
+          continue;
+        }
+        recs.push_back(*r);
+      }
+    }
+    pg::Connection db(c.s.pg_dsn);
+    auto outcomes = dlq_replay(c.s, db, recs, a.flag("--force"), corr);
+    std::size_t replayed = 0, skipped = 0, failed = 0;
+    for (auto& o : outcomes) {
+      const char* st = o.status == ReplayOutcome::Status::replayed ? "replayed"
+                       : o.status == ReplayOutcome::Status::already_replayed ? "skipped"
+                                                                              : "FAILED";
+      c.out << o.dlq.partition << ":" << o.dlq.offset << " " << st << ": " << o.detail;
+      if (o.status == ReplayOutcome::Status::replayed)
+        c.out << " -> " << c.s.inbound_topic << "/" << o.partition << "/" << o.offset;
+      c.out << "\n";
+      if (o.status == ReplayOutcome::Status::replayed) ++replayed;
+      else if (o.status == ReplayOutcome::Status::already_replayed) ++skipped;
+      else ++failed;
+    }
+    c.out << "replayed " << replayed << ", skipped " << skipped << ", failed " << failed << "\n";
+    return failed > 0 ? kExitFailed : rc;
+  }
+  throw UsageError("unknown dlq command '" + w[0] + "' (list, show, replay)");
+}
+
+constexpr const char* kImportHelp = R"(usage: relaisctl directory import <cbe> <file.csv|file.ndjson> [--chunk N]
+
+Streams the file to relais-api (POST /v1/cpas/{cbe}/integrations:import) in chunks of N lines
+(default 10000). CSV: ssin,quality_code,start_date,end_date with an optional header line
+(repeated in every chunk); NDJSON: {"ssin", "quality_code", "start_date", "end_date"?} per line.
+Each chunk is all or nothing. On a rejected chunk the import stops: the chunks before it are
+in, the errors are printed with the file's line numbers, and re-running the fixed file is safe
+(lines already in are counted "unchanged"). Progress: a bar on a terminal, otherwise a line
+every second; then a summary.
+exit codes: 0 imported, 1 stopped on an error, 2 usage error.
+)";
+
+int cmd_directory(Ctx& c, const std::vector<std::string>& w) {
+  if (w.empty() || w[0] != "import") {
+    if (!w.empty() && (w[0] == "--help" || w[0] == "-h")) return c.out << kImportHelp, kExitOk;
+    throw UsageError("usage: relaisctl directory import <cbe> <file> [--chunk N]");
+  }
+  auto a = parse({w.begin() + 1, w.end()}, {"--chunk"}, {});
+  if (a.help) return c.out << kImportHelp, kExitOk;
+  if (a.positional.size() != 2) throw UsageError("directory import takes <cbe> <file>");
+  const auto& cbe = a.positional[0];
+  if (auto e = validation::validate_cbe(cbe, "cbe")) throw UsageError("<cbe>: " + e->message);
+  int chunk = a.get("--chunk") ? to_int("--chunk", *a.get("--chunk"), 1, 1000000) : 10000;
+  bool tty = ::isatty(STDERR_FILENO) == 1;
+  auto last = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+  ImportSummary sum;
+  try {
+    sum = import_directory(c.s, cbe, a.positional[1], static_cast<std::size_t>(chunk), [&](const ImportProgress& p) {
+      auto now = std::chrono::steady_clock::now();
+      if (tty) {
+        c.err << "\r" << progress_line(p, true) << "\x1b[K" << std::flush;
+      } else if (now - last >= std::chrono::seconds(1)) {
+        c.err << progress_line(p, false) << "\n" << std::flush;
+        last = now;
+      }
+    });
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (tty) c.err << "\n";
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "lines %llu, written %llu, unchanged %llu, in %.1fs (%.0f lines/s)\n",
+                static_cast<unsigned long long>(sum.lines), static_cast<unsigned long long>(sum.written),
+                static_cast<unsigned long long>(sum.unchanged), sum.seconds,
+                sum.seconds > 0 ? static_cast<double>(sum.lines) / sum.seconds : 0.0);
+  if (sum.ok) {
+    c.out << "imported " << buf;
+    return kExitOk;
+  }
+  c.out << "stopped: " << sum.error << "\nthe chunk starting at line " << sum.failed_chunk_first_line
+        << " was rejected (nothing of it was written); before it: " << buf;
+  for (auto& e : sum.errors)
+    c.out << "  line " << e.line << ": " << e.code << (e.field.empty() ? "" : " (" + e.field + ")") << ": " << e.message
+          << "\n";
+  return kExitFailed;
+}
+
+constexpr const char* kJournalHelp = R"(usage: relaisctl journal [--ticket T] [--ssin S] [--cpas CBE] [--since TIME] [--until TIME]
+                         [--kind K] [--limit N] [--json]
+
+Newest first (default limit 100). TIME is RFC 3339 (2026-11-01T10:00:00Z) or a date
+(2026-11-01, midnight UTC); --since is inclusive, --until exclusive. K is one of accepted,
+routed, dropped, duplicate, dead_letter, alert.
+)";
+
+int cmd_journal(Ctx& c, const std::vector<std::string>& w) {
+  auto a = parse(w, {"--ticket", "--ssin", "--cpas", "--since", "--until", "--kind", "--limit"}, {"--json"});
+  if (a.help) return c.out << kJournalHelp, kExitOk;
+  if (!a.positional.empty()) throw UsageError("journal takes no positional argument");
+  JournalQuery q{a.get("--ticket"), a.get("--ssin"), a.get("--cpas"), a.get("--since"),
+                 a.get("--until"), a.get("--kind"), 100};
+  if (auto l = a.get("--limit")) q.limit = to_int("--limit", *l, 1, 100000);
+  if (auto e = validate(q)) throw UsageError(*e);
+  pg::Connection db(c.s.pg_dsn);
+  auto rows = query_journal(db, q);
+  c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
+  return kExitOk;
+}
+
+constexpr const char* kReactionsHelp = R"(usage:
+  relaisctl reactions [--cpas CBE] [--status PENDING|FAILING|SENT] [--limit N] [--json]
+      reactions, newest first: delivery status, attempts, outbox rows (destination:status@next
+      attempt), last attempt outcome and error.
+  relaisctl reactions retry <reaction-id> | --failing
+      makes the pending outbox rows of that reaction (or of every FAILING reaction) due now and
+      resets their backoff (outbox.attempts = 0; reaction_attempts keeps the history). Rows a
+      sender holds a lease on right now are left alone. The senders pick them up at their next poll.
+)";
+
+int cmd_reactions(Ctx& c, const std::vector<std::string>& w) {
+  if (!w.empty() && w[0] == "retry") {
+    auto a = parse({w.begin() + 1, w.end()}, {}, {"--failing"});
+    if (a.help) return c.out << kReactionsHelp, kExitOk;
+    std::string id;
+    if (a.flag("--failing")) {
+      if (!a.positional.empty()) throw UsageError("give either <reaction-id> or --failing");
+    } else {
+      if (a.positional.size() != 1) throw UsageError("reactions retry takes <reaction-id> or --failing");
+      id = a.positional[0];
+      if (!is_uuid(id)) throw UsageError("<reaction-id>: not a UUID: " + id);
+    }
+    pg::Connection db(c.s.pg_dsn);
+    auto n = retry_reactions(db, id);
+    c.out << n << " outbox row(s) made due now\n";
+    return n > 0 || id.empty() ? kExitOk : kExitFailed;
+  }
+  auto a = parse(w, {"--cpas", "--status", "--limit"}, {"--json"});
+  if (a.help) return c.out << kReactionsHelp, kExitOk;
+  if (!a.positional.empty()) throw UsageError("unknown reactions command '" + a.positional[0] + "'");
+  ReactionQuery q{a.get("--cpas"), a.get("--status"), 100};
+  if (auto l = a.get("--limit")) q.limit = to_int("--limit", *l, 1, 100000);
+  if (auto e = validate(q)) throw UsageError(*e);
+  pg::Connection db(c.s.pg_dsn);
+  auto rows = query_reactions(db, q);
+  c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
+  return kExitOk;
+}
+
+}  // namespace
+
+int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  std::string config_path;
+  // Global options come before the command.
+  std::size_t i = 0;
+  for (; i < words.size(); ++i) {
+    if (words[i] == "--config") {
+      if (i + 1 >= words.size()) return err << "relaisctl: --config needs a file\n", kExitUsage;
+      config_path = words[++i];
+    } else if (words[i].starts_with("--config=")) {
+      config_path = words[i].substr(9);
+    } else if (words[i] == "--help" || words[i] == "-h") {
+      out << kMainHelp;
+      for (const auto& o : options())
+        out << "  " << o.key << " (" << config::env_name(o.key) << ", default '" << o.default_value << "'): " << o.help
+            << "\n";
+      return kExitOk;
+    } else {
+      break;
+    }
+  }
+  if (i >= words.size()) {
+    err << kMainHelp;
+    return kExitUsage;
+  }
+  std::string cmd = words[i];
+  std::vector<std::string> rest(words.begin() + static_cast<std::ptrdiff_t>(i) + 1, words.end());
+  Ctx c{{}, out, err};
+  if (auto e = load(config_path, env, c.s)) {
+    err << "relaisctl: configuration: " << *e << "\n";
+    return kExitUsage;
+  }
+  try {
+    if (cmd == "status") return cmd_status(c, rest);
+    if (cmd == "dlq") return cmd_dlq(c, rest);
+    if (cmd == "directory") return cmd_directory(c, rest);
+    if (cmd == "journal") return cmd_journal(c, rest);
+    if (cmd == "reactions") return cmd_reactions(c, rest);
+    err << "relaisctl: unknown command '" << cmd << "' (relaisctl --help)\n";
+    return kExitUsage;
+  } catch (const UsageError& e) {
+    err << "relaisctl " << cmd << ": " << e.what() << " (relaisctl " << cmd << " --help)\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    err << "relaisctl " << cmd << ": " << e.what() << "\n";
+    return kExitFailed;
+  }
+}
+
+}  // namespace relais::ctl
