@@ -20,8 +20,13 @@ PACKAGES=(
   prometheus
 )
 
+# Packages whose command may come from outside Debian (a Node.js with its own npm,
+# a Python or a JDK installed by other means): the command is enough.
+declare -A PROVIDES=([npm]=npm [python3]=python3 [maven]=mvn [openjdk-17-jre-headless]=java)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
+  if [[ -n "${PROVIDES[$p]:-}" ]] && command -v "${PROVIDES[$p]}" >/dev/null 2>&1; then continue; fi
   status="$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
   [[ "$status" == "installed" ]] || missing+=("$p")
 done
