@@ -156,7 +156,9 @@ def test_prometheus_counts_what_flowed(relais, db, run_dir):
         for client in ("ingest", "router-producer", "router-consumer"):
             wait_for(lambda: prom.scalar(f'max(relais_kafka_broker_up{{client="{client}"}})') == 1, 20,
                      what=f"relais_kafka_broker_up for {client}")
-        assert prom.scalar('sum(relais_kafka_messages_sent_total{client="ingest"})') > 0
+        # Statistics come every statistics.interval.ms (5 s), then the next scrape: poll.
+        wait_for(lambda: (prom.scalar('sum(relais_kafka_messages_sent_total{client="ingest"})') or 0) > 0, 20,
+                 what="relais_kafka_messages_sent_total for ingest")
 
         # The alert rules load and evaluate in this Prometheus; the healthy system fires none of
         # the "down" or "stuck" alerts.
