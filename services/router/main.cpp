@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <cstdio>
 #include <thread>
 
 #include "relais/common/config.hpp"
@@ -81,7 +82,9 @@ int main(int argc, char** argv) {
   service::Checks ready = [&] {
     std::vector<service::Check> c;
     c.push_back({"kafka", engine.ready(), engine.ready() ? "consuming" : "starting"});
-    c.push_back({"postgresql", feed.healthy(), "directory refreshed " + std::to_string(feed.age_seconds()) + " s ago"});
+    char age[64];
+    std::snprintf(age, sizeof age, "directory refreshed %.1f s ago", feed.age_seconds());
+    c.push_back({"postgresql", feed.healthy(), age});
     return c;
   };
   service::add_ops_routes(routes, registry, "router", ready);

@@ -95,7 +95,7 @@ h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em;color:
 td,th{border:1px solid #ddd;padding:.3em .7em;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#fff;background:#2e7d32;font-weight:bold}.bad{color:#fff;background:#c62828;font-weight:bold}
 ol#errors{font:12px/1.4 monospace;background:#fff;border:1px solid #ddd;padding:.5em 2.5em;max-width:100%;overflow-x:auto}
-ol#errors li{white-space:pre-wrap;word-break:break-all}#conn{color:#666}
+ol#errors li{white-space:pre-wrap;word-break:break-all}ol#errors li.none{list-style:none;color:#666}#conn{color:#666}
 </style></head><body>
 <h1>relais-<span id="service">)" + svc + R"(</span></h1>
 <p class="meta"><span>version <b id="version">)" + html_escape(str(s.at("version"))) + R"(</b></span>)";
@@ -122,6 +122,7 @@ ol#errors li{white-space:pre-wrap;word-break:break-all}#conn{color:#666}
   }
   out += "</tbody></table>\n<h2>Last warnings and errors</h2>\n<ol id=\"errors\">";
   for (const auto& e : s.at("errors").as_array()) out += "<li>" + html_escape(str(e)) + "</li>";
+  if (s.at("errors").as_array().empty()) out += "<li class=\"none\">(none)</li>";
   out += R"(</ol>
 <p><a href="metrics">metrics</a> · <a href="readyz">readyz</a> · <a href="status.json">status.json</a></p>
 <script>
@@ -140,7 +141,8 @@ fill('checks',s.checks.map(function(c){return row([[c.name],[c.ok?'OK':'FAILING'
 fill('figures',s.figures.map(function(f){return f.kind==='rate'?row([[f.label],[f.rate.toFixed(2),'num'],[f.total.toFixed(0),'num']])
 :row([[f.label],[f.value.toFixed(0),'num'],['']]);}));
 var ol=$('errors');while(ol.firstChild)ol.removeChild(ol.firstChild);
-s.errors.forEach(function(e){var li=document.createElement('li');li.textContent=e;ol.appendChild(li);});}
+s.errors.forEach(function(e){var li=document.createElement('li');li.textContent=e;ol.appendChild(li);});
+if(!s.errors.length){var n=document.createElement('li');n.className='none';n.textContent='(none)';ol.appendChild(n);}}
 function tick(){fetch('status.json',{cache:'no-store'}).then(function(r){return r.json();}).then(function(s){
 n++;render(s);$('refreshes').textContent=n;$('conn').textContent='live, '+new Date().toLocaleTimeString();})
 .catch(function(){$('conn').textContent='service unreachable';});}
