@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps build build-services run test test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan format
+.PHONY: deps build build-services bench run test test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan format
 
 deps:
 	@scripts/install-deps.sh
@@ -29,6 +29,13 @@ SERVICES := relais-ingest relais-router relais-api
 
 build-services: deps $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES)
+
+# Benchmarks (docs/performance.md): a dedicated stack under var/bench-stack (ports 57232/59992/59993),
+# results in bench/results/<date>-<name>.json. BENCH_QUICK=1 for the ~100k-record version;
+# BENCH_ARGS for bench/run.py options (e.g. BENCH_ARGS="--only raw,java").
+bench: deps $(BUILD)/build.ninja
+	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES) raw_producer
+	@var/venv/bin/python bench/run.py $(BENCH_ARGS)
 
 run: build-services
 	@scripts/run-demo.sh

@@ -11,7 +11,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   librdkafka-dev libprotobuf-dev protobuf-compiler
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
   libpq-dev libyaml-cpp-dev libssl-dev
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven

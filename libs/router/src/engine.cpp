@@ -170,6 +170,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   int run() {
     auto& batch = batch_;
     batch.reserve(o_.batch_max);
+    refresh_dir_metrics();  // the gauges show the initial load, not only later changes
     auto last_prune = std::chrono::steady_clock::now();
     auto last_lag = last_prune;
     while (e_.running_.load()) {

@@ -1,0 +1,193 @@
+// Per-notification CPU of the ingest side, for each of the six flows:
+// decode + validate (JSON and binary protobuf), encode (the Notification
+// serialized as relais-ingest writes it to relais.inbound.v1), and the whole
+// per-line work of a POST of an NDJSON batch (split, decode, validate,
+// in-batch dedupe, record building). No I/O.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "bench_data.hpp"
+#include "relais/codec/decode.hpp"
+#include "relais/codec/flow.hpp"
+#include "relais/codec/ndjson.hpp"
+#include "relais/codec/samples.hpp"
+#include "relais/validation/notification.hpp"
+
+namespace {
+using relais::v1::Flow;
+namespace codec = relais::codec;
+
+Flow flow_arg(const benchmark::State& st) { return codec::kAllFlows[static_cast<std::size_t>(st.range(0))]; }
+std::string ssin(int i) { return relais::directory::ssin_string(relais::bench::ssin_of_person(static_cast<std::uint64_t>(i))); }
+
+void label(benchmark::State& st, std::size_t bytes) {
+  st.SetLabel(std::string(codec::flow_id(flow_arg(st))));
+  st.SetItemsProcessed(st.iterations());
+  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations() * bytes));
+  st.counters["body_bytes"] = static_cast<double>(bytes);
+}
+
+void BM_DecodeValidateJson(benchmark::State& st) {
+  auto flow = flow_arg(st);
+  auto body = codec::sample_json(flow, relais::bench::uuid_of(1), ssin(1), "2026-01-15");
+  for (auto _ : st) {
+    relais::v1::Notification n;  // fresh per notification, as in relais-ingest
+    auto err = codec::decode_and_validate_json(flow, body, n);
+    if (err) {
+      st.SkipWithError(("invalid sample: " + err->code + " " + err->field).c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(n);
+  }
+  label(st, body.size());
+}
+
+void BM_DecodeValidateProtobuf(benchmark::State& st) {
+  auto flow = flow_arg(st);
+  auto body = codec::sample_protobuf(flow, relais::bench::uuid_of(1), ssin(1), "2026-01-15");
+  for (auto _ : st) {
+    relais::v1::Notification n;
+    auto err = codec::decode_and_validate_protobuf(flow, body, n);
+    if (err) {
+      st.SkipWithError(("invalid sample: " + err->code + " " + err->field).c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(n);
+  }
+  label(st, body.size());
+}
+
+// The two halves apart, to see what bounds decode + validate.
+void BM_DecodeOnlyJson(benchmark::State& st) {
+  auto flow = flow_arg(st);
+  auto body = codec::sample_json(flow, relais::bench::uuid_of(1), ssin(1), "2026-01-15");
+  for (auto _ : st) {
+    relais::v1::Notification n;
+    auto err = codec::decode_json(flow, body, n);
+    benchmark::DoNotOptimize(err);
+    benchmark::DoNotOptimize(n);
+  }
+  label(st, body.size());
+}
+
+void BM_DecodeOnlyProtobuf(benchmark::State& st) {
+  auto flow = flow_arg(st);
+  auto body = codec::sample_protobuf(flow, relais::bench::uuid_of(1), ssin(1), "2026-01-15");
+  for (auto _ : st) {
+    relais::v1::Notification n;
+    auto err = codec::decode_protobuf(flow, body, n);
+    benchmark::DoNotOptimize(err);
+    benchmark::DoNotOptimize(n);
+  }
+  label(st, body.size());
+}
+
+void BM_ValidateOnly(benchmark::State& st) {
+  auto flow = flow_arg(st);
+  auto n = codec::sample_notification(flow, relais::bench::uuid_of(1), ssin(1), "2026-01-15");
+  for (auto _ : st) {
+    auto err = relais::validation::validate(n);
+    benchmark::DoNotOptimize(err);
+  }
+  label(st, n.ByteSizeLong());
+}
+
+// What relais-ingest's make_record does: stamp accepted_at_us, serialize the
+// Notification, build the key and headers.
+struct Record {
+  std::string key, value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view ct) {
+  n.set_accepted_at_us(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  Record r;
+  r.key = n.envelope().ssin();
+  n.SerializeToString(&r.value);
+  r.headers = {{"flow", std::string(flow)},
+               {"ticket", n.envelope().ticket()},
+               {"content-type", "application/x-protobuf"},
+               {"source-content-type", std::string(ct)}};
+  return r;
+}
+
+void BM_Encode(benchmark::State& st) {
+  auto flow = flow_arg(st);
+  relais::v1::Notification n;
+  auto body = codec::sample_json(flow, relais::bench::uuid_of(1), ssin(1), "2026-01-15");
+  if (codec::decode_and_validate_json(flow, body, n)) {
+    st.SkipWithError("invalid sample");
+    return;
+  }
+  std::size_t bytes = 0;
+  for (auto _ : st) {
+    auto r = make_record(n, codec::flow_id(flow), "application/json");
+    bytes = r.value.size();
+    benchmark::DoNotOptimize(r);
+  }
+  label(st, bytes);
+}
+
+// One NDJSON batch of 1000 distinct lines of a flow, processed as the batch
+// endpoint does per line; items/s and ns per line.
+void BM_IngestNdjsonLine(benchmark::State& st) {
+  auto flow = flow_arg(st);
+  constexpr int kLines = 1000;
+  std::string batch;
+  for (int i = 0; i < kLines; ++i) {
+    batch += codec::sample_json(flow, relais::bench::uuid_of(static_cast<std::uint64_t>(i)), ssin(i), "2026-01-15");
+    batch += '\n';
+  }
+  auto fid = codec::flow_id(flow);
+  auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : st) {
+    std::vector<codec::Line> lines;
+    if (codec::split_lines(batch, 100000, lines)) {
+      st.SkipWithError("split");
+      break;
+    }
+    std::vector<Record> records;
+    records.reserve(lines.size());
+    std::unordered_set<std::string> seen;
+    for (const auto& line : lines) {
+      relais::v1::Notification n;
+      if (auto err = codec::decode_and_validate_json(flow, line.text, n)) {
+        st.SkipWithError(("invalid line: " + err->code).c_str());
+        break;
+      }
+      std::string lower = n.envelope().ticket();
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (seen.insert(lower).second) records.push_back(make_record(n, fid, "application/x-ndjson"));
+    }
+    benchmark::DoNotOptimize(records);
+  }
+  st.SetLabel(std::string(fid));
+  st.SetItemsProcessed(st.iterations() * kLines);
+  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations() * batch.size()));
+  auto ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+  st.counters["ns_per_line"] = ns / static_cast<double>(st.iterations() * kLines);
+}
+
+void flows(benchmark::internal::Benchmark* b) {
+  b->ArgName("flow");
+  for (int i = 0; i < static_cast<int>(codec::kAllFlows.size()); ++i) b->Arg(i);
+}
+
+BENCHMARK(BM_DecodeValidateJson)->Apply(flows);
+BENCHMARK(BM_DecodeValidateProtobuf)->Apply(flows);
+BENCHMARK(BM_DecodeOnlyJson)->Apply(flows);
+BENCHMARK(BM_DecodeOnlyProtobuf)->Apply(flows);
+BENCHMARK(BM_ValidateOnly)->Apply(flows);
+BENCHMARK(BM_Encode)->Apply(flows);
+BENCHMARK(BM_IngestNdjsonLine)->Apply(flows);
+
+}  // namespace
+
+BENCHMARK_MAIN();
