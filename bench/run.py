@@ -107,6 +107,11 @@ def typical_record_size(pb, rng: random.Random, n: int = 3000) -> int:
 
 
 # ------------------------------------------------------------------ baselines
+# Partitions of each CPAS topic (notifications and alerts), as relais-api and relais-router
+# create them; BENCH_CPAS_PARTITIONS overrides (passed to both services).
+CPAS_PARTITIONS = int(os.environ.get("BENCH_CPAS_PARTITIONS", "3"))
+
+
 def create_topic(brokers: str, topic: str, partitions: int) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
     a = AdminClient({"bootstrap.servers": brokers, "log_level": 3})
@@ -454,7 +459,9 @@ def main() -> int:
             results["kafka_producer_perf"] = bench_java(brokers, raw_n, size)
             log(f"  {results['kafka_producer_perf']['records_per_s']:.0f} records/s")
         if "e2e" in only:
-            relais = H.Relais(coords, tmp / "logs", group_id="relais-router")
+            relais = H.Relais(coords, tmp / "logs", group_id="relais-router",
+                              extra_env={"RELAIS_API_CPAS_TOPIC_PARTITIONS": str(CPAS_PARTITIONS),
+                                         "RELAIS_ROUTER_CPAS_TOPIC_PARTITIONS": str(CPAS_PARTITIONS)})
             api = relais.add("api")
             api.start()
             api.wait_ready()
@@ -476,7 +483,7 @@ def main() -> int:
             # created beforehand (3 partitions, as the router would) so the run measures steady state.
             from confluent_kafka.admin import AdminClient, NewTopic
             adm = AdminClient({"bootstrap.servers": brokers, "log_level": 3})
-            for f in adm.create_topics([NewTopic(f"cpas.{c}.alerts.v1", 3, 1) for c in cbes]).values():
+            for f in adm.create_topics([NewTopic(f"cpas.{c}.alerts.v1", CPAS_PARTITIONS, 1) for c in cbes]).values():
                 try:
                     f.result(60)
                 except Exception as e:

@@ -281,9 +281,14 @@ EOF
 kafka_format() {
   [[ -f "$K_DATA/meta.properties" ]] && return 0
   local cid
-  cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  # A URL-safe base64 UUID may start with '-', which the tool would take for an option:
+  # draw again until it does not (1 in 64 ids would fail the format otherwise).
+  cid="-"
+  while [[ "$cid" == -* ]]; do
+    cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  done
   log "kafka: formatting storage (cluster id $cid)"
-  kafka_tool kafka.tools.StorageTool format -t "$cid" -c "$K_PROPS" --standalone >"$K_LOGDIR/format.log" 2>&1 ||
+  kafka_tool kafka.tools.StorageTool format --cluster-id "$cid" -c "$K_PROPS" --standalone >"$K_LOGDIR/format.log" 2>&1 ||
     { tail_log "$K_LOGDIR/format.log" "kafka format"; die "kafka storage format failed"; }
 }
 
