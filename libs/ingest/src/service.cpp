@@ -26,12 +26,6 @@ std::int64_t now_us() {
       .count();
 }
 
-struct Record {
-  std::string key;
-  std::string value;
-  std::vector<kafka::Header> headers;
-};
-
 // Shared state of one awaited group of deliveries.
 struct Pending {
   std::mutex mu;
@@ -81,17 +75,6 @@ asio::awaitable<std::vector<kafka::DeliveryResult>> deliver_all(kafka::Producer&
   co_return std::move(state->results);
 }
 
-Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type) {
-  n.set_accepted_at_us(now_us());
-  Record r;
-  r.key = n.envelope().ssin();
-  n.SerializeToString(&r.value);
-  r.headers = {{"flow", std::string(flow)},
-               {"ticket", n.envelope().ticket()},
-               {"content-type", "application/x-protobuf"},
-               {"source-content-type", std::string(content_type)}};
-  return r;
-}
 
 // The ticket of a refused batch line, read on its own: decoding may stop (an
 // unknown enum value, an unknown field) before the envelope is filled, yet the
@@ -112,6 +95,18 @@ http::Response retry_after(http::Response r, int seconds) {
   return r;
 }
 }  // namespace
+
+Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type) {
+  n.set_accepted_at_us(now_us());
+  Record r;
+  r.key = n.envelope().ssin();
+  n.SerializeToString(&r.value);
+  r.headers = {{"flow", std::string(flow)},
+               {"ticket", n.envelope().ticket()},
+               {"content-type", "application/x-protobuf"},
+               {"source-content-type", std::string(content_type)}};
+  return r;
+}
 
 Service::Service(Options o, kafka::Producer& producer, metrics::Registry& m)
     : o_(std::move(o)), producer_(producer),

@@ -120,14 +120,12 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       for (auto* tp : parts) ps.push_back(tp->partition());
       restore_dedupe(ps);
       c->assign(parts);
-      for (auto* tp : parts) assigned_.insert(tp->partition());
       // Ready once the group has given this replica its share (possibly none).
       e_.ready_.store(true);
       logger.info("partitions assigned", {{"count", parts.size()}});
     } else {
       for (auto* tp : parts) {
         auto p = tp->partition();
-        assigned_.erase(p);
         dedupe_.drop_partition(p);
         // Records of a revoked partition collected for the next transaction are
         // dropped: their offsets were not committed, the next owner reads them.
@@ -537,7 +535,6 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   kafka::StatsExporter consumer_stats_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::set<int32_t> assigned_;
   std::vector<Owned> batch_;  // the records of the transaction being built
   std::set<std::string> known_topics_;
   routing::Decision decision_;

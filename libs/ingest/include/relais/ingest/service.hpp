@@ -16,6 +16,15 @@
 
 namespace relais::ingest {
 
+// One inbound record as produced to relais.inbound.v1: key = SSIN, headers
+// flow/ticket/content-type. make_record stamps accepted_at_us and serializes.
+struct Record {
+  std::string key;
+  std::string value;
+  std::vector<kafka::Header> headers;
+};
+Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type);
+
 struct Options {
   std::string topic = "relais.inbound.v1";
   std::size_t max_body_bytes = 64 * 1024;          // one notification
