@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps build build-services bench run test test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan format
+.PHONY: deps build build-services bench run test fuzz fuzz-build test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan format
 
 deps:
 	@scripts/install-deps.sh
@@ -40,11 +40,31 @@ bench: deps $(BUILD)/build.ninja
 run: build-services
 	@scripts/run-demo.sh
 
-test: build
+# libFuzzer targets (docs/fuzzing.md): clang, -fsanitize=fuzzer,address,undefined, in build-fuzz
+# (only the libraries they need). `make fuzz` runs each for FUZZ_SECONDS (FUZZ_TARGETS to pick
+# some); the working corpora, crash inputs, logs and var/fuzz/summary are under var/fuzz.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+$(FUZZ_BUILD)/build.ninja: CMakeLists.txt fuzz/CMakeLists.txt
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DRELAIS_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
+
+fuzz-build: deps $(FUZZ_BUILD)/build.ninja
+	@flock /tmp/relais-build.lock cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+
+fuzz: fuzz-build
+	@scripts/fuzz.sh --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The test tiers, then a short run of each fuzz target (CTest label "fuzz": seeds, regression
+# inputs, then 10 s of fuzzing each).
+test: build fuzz-build
 	@scripts/run-tests.sh $(BUILD)
+	@cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz -j 2
 
 test-asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DRELAIS_SANITIZE=ON" BUILD_TYPE=Debug
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)

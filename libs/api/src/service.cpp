@@ -163,6 +163,50 @@ std::string actor_of(const http::Request& req) {
   return "api@" + req.remote_address;
 }
 
+ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines) {
+  ImportCheck out;
+  std::string& copy = out.copy;
+  copy.reserve(lines.size() * 40);
+  json::array& errors = out.errors;
+  std::size_t& ok = out.valid;
+  bool header_skipped = false;
+  for (const auto& line : lines) {
+    if (csv && !header_skipped) {
+      header_skipped = true;
+      if (line.text.starts_with("ssin")) continue;
+    }
+    Line l;
+    std::optional<validation::Error> e;
+    if (csv) {
+      e = line_from_csv(line.text, l);
+    } else {
+      boost::system::error_code ec;
+      auto v = json::parse(line.text, ec);
+      e = ec ? validation::Error{"MALFORMED_JSON", "the line is not valid JSON", ""} : line_from_json(v, l);
+      if (!e && l.quality == validation::kQualitySsinReplaced)
+        e = validation::Error{"INVALID_QUALITY_CODE", "SSIN replacements are registered one by one, not imported",
+                              "quality_code"};
+    }
+    if (e) {
+      if (errors.size() < 1000)
+        errors.push_back(json::object{{"line", line.number}, {"code", e->code}, {"message", e->message}, {"field", e->field}});
+      else if (errors.size() == 1000)
+        errors.push_back(json::object{{"line", line.number}, {"code", "TOO_MANY_ERRORS"}, {"message", "further errors not listed"}});
+      continue;
+    }
+    ++ok;
+    copy += l.ssin;
+    copy += '\t';
+    copy += std::to_string(l.quality);
+    copy += '\t';
+    copy += l.start;
+    copy += '\t';
+    copy += l.end.empty() ? "\\N" : l.end;
+    copy += '\n';
+  }
+  return out;
+}
+
 Service::Service(Options o, pg::Pool& pool, metrics::Registry& m)
     : o_(std::move(o)), pool_(pool),
       changes_(m.counter("relais_api_directory_changes_total", "Directory writes by kind", {"kind"})),
@@ -411,45 +455,10 @@ asio::awaitable<http::Response> Service::import_integrations(http::Request& req)
   if (auto e = codec::split_lines(req.body, o_.max_import_lines + 1, lines))
     co_return http::json_error(413, e->code, e->message, e->field);
   // Validate every line first: the import is all or nothing.
-  std::string copy;
-  copy.reserve(lines.size() * 40);
-  json::array errors;
-  std::size_t ok = 0;
-  bool header_skipped = false;
-  for (const auto& line : lines) {
-    if (csv && !header_skipped) {
-      header_skipped = true;
-      if (line.text.starts_with("ssin")) continue;
-    }
-    Line l;
-    std::optional<validation::Error> e;
-    if (csv) {
-      e = line_from_csv(line.text, l);
-    } else {
-      boost::system::error_code ec;
-      auto v = json::parse(line.text, ec);
-      e = ec ? validation::Error{"MALFORMED_JSON", "the line is not valid JSON", ""} : line_from_json(v, l);
-      if (!e && l.quality == validation::kQualitySsinReplaced)
-        e = validation::Error{"INVALID_QUALITY_CODE", "SSIN replacements are registered one by one, not imported",
-                              "quality_code"};
-    }
-    if (e) {
-      if (errors.size() < 1000)
-        errors.push_back(json::object{{"line", line.number}, {"code", e->code}, {"message", e->message}, {"field", e->field}});
-      else if (errors.size() == 1000)
-        errors.push_back(json::object{{"line", line.number}, {"code", "TOO_MANY_ERRORS"}, {"message", "further errors not listed"}});
-      continue;
-    }
-    ++ok;
-    copy += l.ssin;
-    copy += '\t';
-    copy += std::to_string(l.quality);
-    copy += '\t';
-    copy += l.start;
-    copy += '\t';
-    copy += l.end.empty() ? "\\N" : l.end;
-    copy += '\n';
-  }
+  auto checked = check_import(csv, lines);
+  std::size_t ok = checked.valid;
+  std::string copy = std::move(checked.copy);
+  json::array errors = std::move(checked.errors);
   if (ok > o_.max_import_lines)
     co_return http::json_error(413, "TOO_MANY_ITEMS", "at most " + std::to_string(o_.max_import_lines) + " lines", "");
   if (!errors.empty()) {

@@ -1,6 +1,6 @@
 #include <relais/http/server.hpp>
 
-#include "target.hpp"
+#include <relais/http/target.hpp>
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>

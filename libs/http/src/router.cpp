@@ -1,6 +1,6 @@
 #include <relais/http/router.hpp>
 
-#include "target.hpp"
+#include <relais/http/target.hpp>
 
 #include <algorithm>
 #include <map>

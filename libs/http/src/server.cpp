@@ -1,6 +1,6 @@
 #include <relais/http/server.hpp>
 
-#include "target.hpp"
+#include <relais/http/target.hpp>
 
 #include <relais/common/log.hpp>
 #include <relais/common/metrics.hpp>

@@ -76,6 +76,12 @@ asio::awaitable<std::vector<kafka::DeliveryResult>> deliver_all(kafka::Producer&
 }
 
 
+http::Response retry_after(http::Response r, int seconds) {
+  r.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return r;
+}
+}  // namespace
+
 // The ticket of a refused batch line, read on its own: decoding may stop (an
 // unknown enum value, an unknown field) before the envelope is filled, yet the
 // sender needs the ticket to match the report to its notification. Only a
@@ -89,12 +95,6 @@ std::string ticket_of_line(std::string_view text, std::size_t max_bytes) {
   if (!t || !t->is_string() || !validation::is_valid_ticket(t->as_string())) return {};
   return std::string(t->as_string());
 }
-
-http::Response retry_after(http::Response r, int seconds) {
-  r.headers.emplace_back("Retry-After", std::to_string(seconds));
-  return r;
-}
-}  // namespace
 
 Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type) {
   n.set_accepted_at_us(now_us());

@@ -3,8 +3,12 @@
 // source of truth; every write is journaled by trigger in the same transaction.
 #pragma once
 
-#include <string>
+#include <boost/json/array.hpp>
 
+#include <string>
+#include <vector>
+
+#include "relais/codec/ndjson.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/http/router.hpp"
 #include "relais/kafka/client.hpp"
@@ -41,6 +45,17 @@ class Service {
   metrics::Family<metrics::Counter>& changes_;
   metrics::Family<metrics::Counter>& import_lines_;
 };
+
+// The validation pass of a bulk import (POST /v1/cpas/{cbe}/integrations:import), apart from
+// PostgreSQL: each line (CSV "ssin,quality_code,start_date[,end_date]" after an optional header
+// line starting with "ssin", or one JSON object per NDJSON line) is checked; the import goes on
+// only when `errors` is empty.
+struct ImportCheck {
+  std::size_t valid = 0;      // lines that passed
+  std::string copy;           // the valid lines as COPY text rows: ssin, quality_code, start_date, end_date (\N)
+  boost::json::array errors;  // {line, code, message, field}; after 1000, one TOO_MANY_ERRORS entry
+};
+ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines);
 
 // Who made a change, for the directory journal. Until credentials exist
 // (access-control issue) it is the X-Relais-Actor header or the peer address.

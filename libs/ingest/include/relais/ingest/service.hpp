@@ -25,6 +25,11 @@ struct Record {
 };
 Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type);
 
+// The ticket of a refused batch line, read on its own (a plain JSON parse of the line, at most
+// `max_bytes`), so that the report names it even when decoding stopped before the envelope was
+// filled; empty unless "ticket" of a JSON object is a valid UUID.
+std::string ticket_of_line(std::string_view text, std::size_t max_bytes);
+
 struct Options {
   std::string topic = "relais.inbound.v1";
   std::size_t max_body_bytes = 64 * 1024;          // one notification

@@ -1,4 +1,5 @@
-// Internal: request-target parsing shared by the server and the router.
+// Request-target parsing shared by the server and the router (public for the fuzz targets;
+// handlers use Request::path, Request::query and Request::params instead).
 #pragma once
 
 #include <optional>
