@@ -67,3 +67,18 @@ TEST(Config, MalformedYamlNamesTheFile) {
   EXPECT_NE(e->find(path), std::string::npos);
   std::remove(path.c_str());
 }
+
+// A fuzz_config timeout (fuzz/regressions/config/alias-bomb.yaml): aliases doubling the values at
+// each level made the loader walk 2^26 nodes for a 1 KiB file.
+TEST(Config, NestedAliasesAreBounded) {
+  std::string text = "x0: &a0 {p: 1, q: 1}\n";
+  for (int i = 1; i <= 26; ++i)
+    text += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " {p: *a" + std::to_string(i - 1) + ", q: *a" +
+            std::to_string(i - 1) + "}\n";
+  auto path = write_file(text);
+  Config c;
+  auto e = Config::load(spec(), path, nullptr, c);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->find("aliases"), std::string::npos);
+  std::remove(path.c_str());
+}

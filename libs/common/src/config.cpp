@@ -51,12 +51,22 @@ std::optional<std::string> check_type(const Option& o, const std::string& value,
   return std::nullopt;
 }
 
+// A configuration has a few dozen values. Aliases can multiply them ("a1: &a1 {p: *a0, q: *a0}"
+// doubles the walk at each level), so the walk is bounded: a small file must not hang a service
+// at start.
+constexpr std::size_t kMaxConfigNodes = 10000;
+
 void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out,
-             std::vector<std::string>& errors) {
+             std::vector<std::string>& errors, std::size_t& visited) {
+  if (!errors.empty()) return;
+  if (++visited > kMaxConfigNodes) {
+    errors.push_back("more than " + std::to_string(kMaxConfigNodes) + " values (nested aliases?)");
+    return;
+  }
   if (node.IsMap()) {
     for (const auto& kv : node) {
       std::string k = kv.first.as<std::string>();
-      flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out, errors);
+      flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out, errors, visited);
     }
   } else if (node.IsScalar()) {
     out[prefix] = node.as<std::string>();
@@ -99,7 +109,8 @@ std::optional<std::string> Config::load(const std::vector<Option>& spec, const s
     try {
       YAML::Node root = YAML::LoadFile(path);
       if (!root.IsNull() && !root.IsMap()) return path + ": the top level must be a mapping";
-      flatten(root, "", flat, errors);
+      std::size_t visited = 0;
+      flatten(root, "", flat, errors, visited);
     } catch (const YAML::Exception& e) {
       return path + ": " + e.what();
     }
