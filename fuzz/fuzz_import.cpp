@@ -3,6 +3,9 @@
 // into lines by libs/codec and checked by relais::api::check_import, the validation pass of the
 // route; every valid line must become exactly one well-formed COPY row (no tab, newline or
 // backslash smuggled in from the input).
+#include <boost/json.hpp>
+
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto checked = api::check_import(csv, lines);
   RELAIS_FUZZ_CHECK(checked.valid + checked.errors.size() <= lines.size());
   RELAIS_FUZZ_CHECK(checked.errors.size() <= 1001);
-  std::size_t rows = 0;
+  std::vector<std::string_view> rows;
   std::string_view copy = checked.copy;
   while (!copy.empty()) {
     auto nl = copy.find('\n');
@@ -41,8 +44,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto last = row.substr(row.rfind('\t') + 1);
     RELAIS_FUZZ_CHECK(row.find('\\') == std::string_view::npos ||
                       (last == "\\N" && row.find('\\') == row.size() - 2));
-    ++rows;
+    rows.push_back(row);
   }
-  RELAIS_FUZZ_CHECK(rows == checked.valid);
+  RELAIS_FUZZ_CHECK(rows.size() == checked.valid);
+
+  // NDJSON: each accepted line's row holds what the line said (no value read as another).
+  if (csv || checked.errors.size() > 1000) return 0;
+  std::set<std::uint64_t> refused;
+  for (const auto& e : checked.errors) refused.insert(e.as_object().at("line").to_number<std::uint64_t>());
+  std::size_t next = 0;
+  for (const auto& line : lines) {
+    if (refused.contains(line.number)) continue;
+    RELAIS_FUZZ_CHECK(next < rows.size());
+    std::string_view row = rows[next++];
+    auto v = boost::json::parse(line.text);
+    const auto& o = v.as_object();
+    std::string expected = std::string(o.at("ssin").as_string()) + "\t";
+    const auto& q = o.at("quality_code");
+    expected += q.is_int64() ? std::to_string(q.as_int64()) : std::to_string(q.as_uint64());
+    expected += "\t" + std::string(o.at("start_date").as_string()) + "\t";
+    RELAIS_FUZZ_CHECK(row.starts_with(expected));
+  }
+  RELAIS_FUZZ_CHECK(next == rows.size());
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 
 #include "relais/codec/ndjson.hpp"
@@ -93,7 +94,8 @@ std::optional<validation::Error> line_from_json(const json::value& v, Line& l) {
   if (auto e = str("ssin", l.ssin, true)) return e;
   auto* q = o.if_contains("quality_code");
   if (!q) return Error{"MISSING_FIELD", "required", "quality_code"};
-  if (q->is_int64()) l.quality = static_cast<int>(q->as_int64());
+  // Clamped, not truncated: 4294967298 must not become quality code 2.
+  if (q->is_int64()) l.quality = static_cast<int>(std::clamp<std::int64_t>(q->as_int64(), -1, 100000));
   else if (q->is_uint64()) l.quality = static_cast<int>(std::min<std::uint64_t>(q->as_uint64(), 100000));
   else return Error{"WRONG_TYPE", "expected an integer", "quality_code"};
   if (auto e = str("replaces_ssin", l.replaces_ssin, false)) return e;
