@@ -34,12 +34,17 @@ sys.path.insert(0, str(REPO / "tests" / "harness"))
 import relais_harness as H  # noqa: E402
 import requests  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peer  # noqa: E402
+
 BUILD = Path(os.environ.get("RELAIS_BUILD_DIR", REPO / "build"))
+# The bench stack; BENCH_STACK_DIR, BENCH_PG_PORT, BENCH_KAFKA_PORT and
+# BENCH_KAFKA_CONTROLLER_PORT put a second one elsewhere (two benchmarks at once).
 STACK = {
-    "RELAIS_STACK_DIR": str(REPO / "var" / "bench-stack"),
-    "RELAIS_PG_PORT": "57232",
-    "RELAIS_KAFKA_PORT": "59992",
-    "RELAIS_KAFKA_CONTROLLER_PORT": "59993",
+    "RELAIS_STACK_DIR": os.environ.get("BENCH_STACK_DIR", str(REPO / "var" / "bench-stack")),
+    "RELAIS_PG_PORT": os.environ.get("BENCH_PG_PORT", "57232"),
+    "RELAIS_KAFKA_PORT": os.environ.get("BENCH_KAFKA_PORT", "59992"),
+    "RELAIS_KAFKA_CONTROLLER_PORT": os.environ.get("BENCH_KAFKA_CONTROLLER_PORT", "59993"),
 }
 CPAS_TOPIC_RE = re.compile(r"^cpas\..*\.notifications\.v1$")
 # A realistic mix of the six flows (share of the nightly volume).
@@ -418,7 +423,10 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1000, help="lines per NDJSON batch (throughput run)")
     ap.add_argument("--concurrency", type=int, default=4, help="concurrent client connections")
     ap.add_argument("--latency-seconds", type=float, default=20.0)
-    ap.add_argument("--only", default="raw,java,e2e,latency", help="comma list among raw,java,e2e,latency")
+    ap.add_argument("--only", default="raw,java,e2e,latency",
+                    help="comma list among raw,java,e2e,latency,peer (peer: the Kafka Streams comparison)")
+    ap.add_argument("--peer-threads", type=int, default=1, help="peer: Kafka Streams num.stream.threads")
+    ap.add_argument("--peer-java-opts", default=None, help=f"peer: JVM options (default {peer.DEFAULT_JAVA_OPTS})")
     ap.add_argument("--name", default=None, help="results file name part (default quick|full)")
     ap.add_argument("--keep-stack", action="store_true", help="leave the bench stack running")
     ap.add_argument("--no-reset", action="store_true", help="reuse the bench stack's data")
@@ -535,6 +543,16 @@ def main() -> int:
             if "latency" in only:
                 results["latency"] = bench_latency(rng, tmp, brokers, ingest, ssins, e2e["notifications_per_s"] / 2,
                                                    args.latency_seconds, args.concurrency)
+        if "peer" in only:
+            if relais:  # the end-to-end run filled the inbound topic: the comparison starts afresh
+                relais.stop_all()
+                relais = None
+                log("bench stack reset for the Kafka Streams comparison")
+                stack_cmd("down")
+                stack_cmd("up", reset=True)
+                coords = stack_coords()
+                brokers = coords["RELAIS_KAFKA_BROKERS"]
+            results["peer"] = peer.bench_peer(sys.modules[__name__], args, rng, coords, tmp, pb, n, m)
     finally:
         if relais:
             relais.stop_all()
@@ -543,6 +561,7 @@ def main() -> int:
             stack_cmd("down")
         shutil.rmtree(tmp / "batches", ignore_errors=True)
         shutil.rmtree(tmp / "lat", ignore_errors=True)
+        shutil.rmtree(tmp / "peer-batches", ignore_errors=True)
     results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     out = REPO / "bench" / "results" / f"{dt.date.today().isoformat()}-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -635,6 +654,7 @@ def print_summary(r: dict) -> None:
         ok = "met" if l["p99"] <= 200 else "MISSED"
         rows.append(("  p99 (ms)", f"{l['p99']}", f"target <= 200 ms: {ok}"))
         rows.append(("  p99.9 (ms)", f"{l['p99_9']}", ""))
+    rows += peer.summary_rows(r)
     w = max(len(a) for a, _, _ in rows) if rows else 10
     print()
     print(f"{'benchmark':<{w}}  {'value':>12}  note")
