@@ -3,6 +3,7 @@
 // which must agree with it), then each line decoded and validated as relais-ingest's batch
 // handler does: a refused line has its ticket read on its own (ingest::ticket_of_line), an
 // accepted one becomes the inbound record (ingest::make_record).
+// (A line keeps a '\r' before its "\r\n": only one is stripped, and JSON takes it as space.)
 #include <string>
 #include <vector>
 
@@ -34,7 +35,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     RELAIS_FUZZ_CHECK(l->number > last);
     last = l->number;
     RELAIS_FUZZ_CHECK(l->text.find('\n') == std::string_view::npos);
-    RELAIS_FUZZ_CHECK(!l->text.ends_with('\r'));
     RELAIS_FUZZ_CHECK(l->text.data() >= body.data() && l->text.data() + l->text.size() <= body.data() + body.size());
     one_by_one.push_back(*l);
   }

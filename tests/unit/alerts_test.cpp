@@ -123,6 +123,17 @@ TEST(Rules, ErrorsNameTheRuleAndTheKey) {
   EXPECT_NE(error_of("version: 2\nrules: []\n").find("version: 1"), std::string::npos);
 }
 
+// Found by fuzz_rules (fuzz/regressions/rules/non-scalar-key.yaml): a key that is a list or a
+// mapping threw out of parse_rules (the router died at start) instead of being an error.
+TEST(Rules, NonScalarKeysAreErrors) {
+  EXPECT_NE(error_of("version: 1\n? [a, b]\n: x\n").find("unknown key"), std::string::npos);
+  EXPECT_NE(error_of("version: 1\nrules:\n  - id: r1\n    ? {a: 1}\n    : x\n").find("unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of("version: 1\nrules:\n  - {id: r1, flow: personnel-file, alert: X, when: [{? [f]: x}]}\n")
+                .find("rule 'r1'"),
+            std::string::npos);
+}
+
 TEST(Rules, AlertIdIsStableAndDistinct) {
   auto a = alerts::alert_id("t1", "0212344876", "person-deceased");
   EXPECT_EQ(a, alerts::alert_id("t1", "0212344876", "person-deceased"));

@@ -147,7 +147,7 @@ std::variant<Ruleset, std::string> parse_rules(std::string_view yaml, std::strin
   }
   if (!root.IsMap()) return rd.source + ": the top level must be a mapping with \"version\" and \"rules\"";
   for (const auto& kv : root) {
-    auto k = kv.first.as<std::string>();
+    auto k = kv.first.as<std::string>("");
     if (k != "version" && k != "rules") return rd.source + ": unknown key \"" + k + "\"";
   }
   if (!root["version"] || root["version"].as<std::string>("") != "1")
@@ -164,7 +164,7 @@ std::variant<Ruleset, std::string> parse_rules(std::string_view yaml, std::strin
     static const std::set<std::string> known{"id",        "description", "flow",     "events",       "qualities",
                                              "qualities_not", "alert",   "severity", "deadline_days", "when"};
     for (const auto& kv : n) {
-      auto k = kv.first.as<std::string>();
+      auto k = kv.first.as<std::string>("");
       if (!known.contains(k)) rd.fail("unknown key \"" + k + "\"");
     }
     Rule r;
@@ -208,7 +208,7 @@ std::variant<Ruleset, std::string> parse_rules(std::string_view yaml, std::strin
             }
             int ops = 0;
             for (const auto& kv : c) {
-              auto k = kv.first.as<std::string>();
+              auto k = kv.first.as<std::string>("");
               if (k == "field") continue;
               ++ops;
               if (k == "equals") {
