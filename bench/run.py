@@ -20,6 +20,7 @@ import platform
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -77,6 +78,70 @@ def stack_coords() -> dict[str, str]:
     return H.stack_env(STACK["RELAIS_STACK_DIR"])
 
 
+# ------------------------------------------------------------------ CPU accounting
+# Where the CPU goes during a run: user+system seconds of each process of the pipeline (the
+# services, the broker's JVM, every PostgreSQL process, the bench's consumer), read from
+# /proc/<pid>/stat before and after. On a 2-core machine shared by all of them, this is the
+# first profile: the sum over processes, divided by the wall time, says whether the run was
+# CPU-bound, and the shares say which process to look at with perf.
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])  # utime, stime (fields 14 and 15)
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _children(ppid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == ppid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _pidfile(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_snapshot(procs: dict[str, int | None]) -> dict[str, int]:
+    """{name: ticks}; `postgres` and `kafka` are found from the stack's pid files."""
+    stack_dir = Path(STACK["RELAIS_STACK_DIR"])
+    snap = {k: _cpu_ticks(v) for k, v in procs.items() if v}
+    kpid = _pidfile(stack_dir / "kafka" / "kafka.pid")
+    if kpid:
+        snap["kafka"] = _cpu_ticks(kpid) + sum(_cpu_ticks(c) for c in _children(kpid))
+    pgpid = _pidfile(stack_dir / "pg" / "data" / "postmaster.pid")
+    if pgpid:
+        snap["postgres"] = _cpu_ticks(pgpid) + sum(_cpu_ticks(c) for c in _children(pgpid))
+    return snap
+
+
+def cpu_report(before: dict[str, int], after: dict[str, int], wall_s: float) -> dict:
+    per = {k: round((after.get(k, 0) - before.get(k, 0)) / CLK_TCK, 2) for k in after}
+    total = sum(per.values())
+    return {"wall_seconds": round(wall_s, 2), "cpu_seconds": per, "cpu_seconds_total": round(total, 2),
+            "cores_busy": round(total / wall_s, 2) if wall_s > 0 else None, "cores": os.cpu_count()}
+
+
+def start_perf(pid: int, out: Path) -> subprocess.Popen | None:
+    """BENCH_PERF=1: `perf record -g` of one process for the end-to-end run (docs/performance.md)."""
+    if os.environ.get("BENCH_PERF", "") in ("", "0") or not shutil.which("perf"):
+        return None
+    return subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(pid), "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 # ------------------------------------------------------------------ protobuf
 def load_protos(tmp: Path):
     out = tmp / "pb"
@@ -114,7 +179,7 @@ def typical_record_size(pb, rng: random.Random, n: int = 3000) -> int:
 # ------------------------------------------------------------------ baselines
 # Partitions of each CPAS topic (notifications and alerts), as relais-api and relais-router
 # create them; BENCH_CPAS_PARTITIONS overrides (passed to both services).
-CPAS_PARTITIONS = int(os.environ.get("BENCH_CPAS_PARTITIONS", "3"))
+CPAS_PARTITIONS = int(os.environ.get("BENCH_CPAS_PARTITIONS", "1"))
 
 
 def create_topic(brokers: str, topic: str, partitions: int) -> None:
@@ -342,7 +407,7 @@ def consume_main(args) -> int:
     from relais.v1 import records_pb2 as pb  # type: ignore
     c = Consumer({"bootstrap.servers": args.brokers, "group.id": f"relais-bench-{uuid.uuid4()}",
                   "isolation.level": "read_committed", "enable.auto.commit": False,
-                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
+                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})
     md = c.list_topics(timeout=10)
     topics = sorted(t for t in md.topics if CPAS_TOPIC_RE.match(t))
     parts = []
@@ -519,11 +584,23 @@ def main() -> int:
             cons = start_consumer(brokers, tmp / "pb", plan["expected_routed"], tmp / "e2e.json",
                                   from_end=True, latency=False, max_s=3600)
             log(f"end to end: posting {n} notifications, {args.concurrency} connections")
+            procs = {"relais-ingest": ingest.proc.pid, "relais-router": router.proc.pid,
+                     "relais-api": api.proc.pid, "bench-consumer": cons.pid}
+            perf = start_perf(router.proc.pid, tmp / "perf-router.data")
+            cpu0, w0 = cpu_snapshot(procs), time.time()
             st = post_files(lambda flow: f"{ingest.url}/v1/notifications/{flow}:batch", plan["files"],
                             args.concurrency)
             log(f"  posted in {st['seconds']:.1f}s ({st['lines'] / st['seconds']:.0f}/s accepted by ingest, "
                 f"{st['retries']} re-posts); waiting for the consumer")
-            cons.wait()
+            cpu1, w1 = cpu_snapshot(procs), time.time()
+            while cons.poll() is None:  # the consumer's ticks vanish when it exits: keep the last sample
+                cpu1, w1 = cpu_snapshot(procs), time.time()
+                time.sleep(0.25)
+            cpu = cpu_report(cpu0, cpu1, w1 - w0)
+            if perf:
+                perf.send_signal(signal.SIGINT)
+                perf.wait(timeout=120)
+                log(f"  perf profile of relais-router: {tmp / 'perf-router.data'}")
             c = json.loads((tmp / "e2e.json").read_text())
             if c["count"] < plan["expected_routed"]:
                 raise RuntimeError(f"consumer saw {c['count']} of {plan['expected_routed']} routed records")
@@ -533,7 +610,10 @@ def main() -> int:
                    "ingest_accept_seconds": round(st["seconds"], 2),
                    "ingest_accept_per_s": round(st["lines"] / st["seconds"], 1), "reposts": st["retries"],
                    "router_routed_total": metric_sum(router, "relais_router_routed_total"),
-                   "router_dropped_total": metric_sum(router, "relais_router_dropped_total")}
+                   "router_dropped_total": metric_sum(router, "relais_router_dropped_total"),
+                   "router_transactions": metric_sum(router, "relais_router_transactions_total"),
+                   "router_transaction_seconds": metric_sum(router, "relais_router_transaction_duration_seconds_sum"),
+                   "cpu": cpu}
             raw = results.get("raw_librdkafka", {}).get("records_per_s")
             if raw:
                 e2e["ratio_to_raw"] = round(e2e["notifications_per_s"] / raw, 3)
@@ -648,6 +728,11 @@ def print_summary(r: dict) -> None:
             rows.append(("  / raw", f"{e['ratio_to_raw']:.0%}", f"target >= 40%: {ok}"))
             ok = "met" if e["ratio_to_two_write_bound"] >= 0.8 else "MISSED"
             rows.append(("  / two-write bound", f"{e['ratio_to_two_write_bound']:.0%}", f"target >= 80%: {ok}"))
+        if "cpu" in e:
+            c = e["cpu"]
+            rows.append(("  CPU busy during the run (cores)", f"{c['cores_busy']:.2f}", f"of {c['cores']}"))
+            for k, v in sorted(c["cpu_seconds"].items(), key=lambda kv: -kv[1]):
+                rows.append((f"    {k} (CPU s per 1,000 notif.)", f"{1000 * v / e['notifications']:.3f}", ""))
     if "latency" in r and "p99" in r["latency"]:
         l = r["latency"]  # noqa: E741
         rows.append((f"latency at {l['target_rate_per_s']:,.0f}/s p50 (ms)", f"{l['p50']}", ""))

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   spec.insert(spec.end(), {
       {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais", "PostgreSQL connection string"},
       {"pg.pool_size", Type::integer, "4", "PostgreSQL connections (and worker threads)"},
-      {"api.cpas_topic_partitions", Type::integer, "3", "partitions of the topics of a new CPAS"},
+      {"api.cpas_topic_partitions", Type::integer, "1", "partitions of the topics of a new CPAS"},
       {"api.replication_factor", Type::integer, "1", "replication factor of the topics of a new CPAS"},
       {"api.max_import_bytes", Type::integer, "67108864", "largest bulk import request"},
       {"api.max_import_lines", Type::integer, "1000000", "most lines in one bulk import"},

@@ -114,9 +114,7 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
       [&] {
         kinds.clear();
         dead_letters = 0;
-        for (const auto& r : read_topic(journal, 10s)) {
-          v1::JournalEntry j;
-          if (!j.ParseFromString(r.value)) continue;
+        for (const auto& j : journal_entries(journal)) {
           if (j.kind() == v1::JournalEntry::DEAD_LETTER) ++dead_letters;
           kinds[j.ticket()].insert(j.kind());
         }
@@ -177,9 +175,33 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   EXPECT_TRUE(d.reason().starts_with("UNDECODABLE")) << d.reason();
   EXPECT_TRUE(dead[0].reason.starts_with("UNDECODABLE"));
 
-  // The dedupe topic holds one mark per accepted ticket, in the inbound partition's number.
+  // The dedupe topic holds every accepted ticket once, in batch records of the
+  // inbound partition's number (one per transaction and partition), and the
+  // journal travels in batch records too: far fewer records than notifications.
+  std::multiset<std::string> marked;
   auto marks = read_topic(dedupe);
-  EXPECT_EQ(marks.size(), all.size());
+  for (const auto& r : marks) {
+    ASSERT_TRUE(r.key.starts_with("batch/")) << r.key;
+    v1::DedupeBatch b;
+    ASSERT_TRUE(b.ParseFromString(r.value));
+    ASSERT_EQ(b.ticket_hi_size(), b.ticket_lo_size());
+    EXPECT_GT(b.processed_at_us(), 0);
+    for (int i = 0; i < b.ticket_hi_size(); ++i) marked.insert(ticket_string(b.ticket_hi(i), b.ticket_lo(i)));
+  }
+  std::multiset<std::string> accepted;
+  for (const auto& x : all) accepted.insert(x.ticket);
+  EXPECT_EQ(marked, accepted);
+  EXPECT_LT(marks.size(), all.size());
+  EXPECT_LT(read_topic(journal).size(), journal_entries(journal).size());
+  // Each mark sits in the dedupe partition of its ticket's inbound partition.
+  std::map<std::string, int32_t> inbound_partition;
+  for (const auto& r : read_topic(inbound)) inbound_partition[r.ticket] = r.partition;
+  for (const auto& r : marks) {
+    v1::DedupeBatch b;
+    b.ParseFromString(r.value);
+    for (int i = 0; i < b.ticket_hi_size(); ++i)
+      EXPECT_EQ(inbound_partition[ticket_string(b.ticket_hi(i), b.ticket_lo(i))], r.partition);
+  }
 
   // stop() makes run() return 0.
   engine.stop();
@@ -190,6 +212,26 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   // A restarted router (same group, same transactional id) rebuilds its dedupe
   // state from the dedupe topic: a ticket re-posted after the restart is still
   // dropped, a new one is routed.
+  // A mark in the per-ticket format older routers wrote is honoured too (a
+  // rolling upgrade keeps the dedupe state): `legacy` is marked that way, in
+  // the dedupe partition its key lands on in the inbound topic.
+  Sent legacy{uuid(), s_a, "2024-06-01"};
+  {
+    auto n = inbound_partition.contains(to_a.ticket) ? inbound_partition[to_a.ticket] : -1;  // same SSIN key as to_a
+    ASSERT_GE(n, 0);
+    v1::DedupeMark mark;
+    mark.set_processed_at_us(std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+    std::string v;
+    mark.SerializeToString(&v);
+    std::atomic<int> ok{0};
+    ASSERT_EQ(producer->produce(dedupe, n, legacy.ticket, v, {}, [&](const kafka::DeliveryResult& r) {
+      if (r.ok()) ok.fetch_add(1);
+    }), RdKafka::ERR_NO_ERROR);
+    ASSERT_EQ(producer->flush(10s), 0);
+    ASSERT_EQ(ok.load(), 1);
+  }
   router::DirectoryFeed feed2(pg_dsn(), 100ms);
   router::Engine engine2(eo, feed2, registry);
   feed2.initial_load(engine2.directory_for_load());
@@ -201,20 +243,20 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   Sent fresh{uuid(), s_a, "2024-06-01"};
   notify(to_a);
   notify(fresh);
+  notify(legacy);
   ASSERT_EQ(producer->flush(10s), 0);
   bool second_wave = eventually(
       [&] {
         kinds.clear();
-        for (const auto& r : read_topic(journal, 10s)) {
-          v1::JournalEntry j;
-          if (j.ParseFromString(r.value)) kinds[j.ticket()].insert(j.kind());
-        }
+        for (const auto& j : journal_entries(journal)) kinds[j.ticket()].insert(j.kind());
         return kinds[fresh.ticket].contains(v1::JournalEntry::ROUTED) &&
-               kinds[to_a.ticket].count(v1::JournalEntry::DUPLICATE) == 2;
+               kinds[to_a.ticket].count(v1::JournalEntry::DUPLICATE) == 2 &&
+               kinds[legacy.ticket].contains(v1::JournalEntry::DUPLICATE);
       },
       45s, 200ms);
   EXPECT_TRUE(second_wave) << "the restarted router did not process the second wave";
   EXPECT_EQ(kinds[to_a.ticket].count(v1::JournalEntry::ROUTED), 1u) << "a re-posted ticket was routed again after a restart";
+  EXPECT_FALSE(kinds[legacy.ticket].contains(v1::JournalEntry::ROUTED)) << "a ticket marked in the per-ticket format was routed";
   EXPECT_EQ(tickets_of(cbe_a), (std::multiset<std::string>{to_a.ticket, to_both.ticket, fresh.ticket}));
   engine2.stop();
   ASSERT_EQ(run2.wait_for(30s), std::future_status::ready);

@@ -37,6 +37,16 @@ class TxProducer {
                            const_cast<char*>(v.data()), v.size(), j.ticket().data(), j.ticket().size(), 0, nullptr);
     if (err != RdKafka::ERR_NO_ERROR) throw std::runtime_error("produce: " + RdKafka::err2str(err));
   }
+  // Several entries in one record, as the router writes them.
+  void produce_batch(const std::string& topic, const std::string& key, const std::vector<v1::JournalEntry>& js) {
+    v1::JournalBatch b;
+    for (const auto& j : js) *b.add_entries() = j;
+    std::string v;
+    b.SerializeToString(&v);
+    auto err = p_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                           const_cast<char*>(v.data()), v.size(), key.data(), key.size(), 0, nullptr);
+    if (err != RdKafka::ERR_NO_ERROR) throw std::runtime_error("produce: " + RdKafka::err2str(err));
+  }
   // Waits until the records of the open transaction are delivered (so an abort really discards sent data).
   void flush() { p_->flush(10000); }
 
@@ -93,8 +103,12 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   rep.set_replaces_ssin(old_ssin);
   committed.push_back(rep);
 
+  // The first 24 entries in two batch records (the router's format), the
+  // others one per record (the format of routers before batches).
   tx.begin();
-  for (const auto& j : committed) tx.produce(topic, j);
+  tx.produce_batch(topic, "batch/0-0/j0", {committed.begin(), committed.begin() + 12});
+  tx.produce_batch(topic, "batch/0-0/j1", {committed.begin() + 12, committed.begin() + 24});
+  for (std::size_t i = 24; i < committed.size(); ++i) tx.produce(topic, committed[i]);
   tx.commit();
 
   metrics::Registry registry;

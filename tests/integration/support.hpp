@@ -26,6 +26,7 @@
 #include "relais/http/server.hpp"
 #include "relais/kafka/client.hpp"
 #include "relais/pg/pg.hpp"
+#include "relais/v1/records.pb.h"
 
 namespace relais::itest {
 
@@ -181,6 +182,30 @@ inline std::vector<Record> read_topic(const std::string& topic, std::chrono::mil
   });
   EXPECT_FALSE(err.has_value()) << "read_partitions(" << topic << "): " << *err;
   return out;
+}
+
+// The journal entries of a journal topic, in order, whatever the record format
+// (a JournalBatch under a "batch/" key, or one JournalEntry per record).
+inline std::vector<v1::JournalEntry> journal_entries(const std::string& topic) {
+  std::vector<v1::JournalEntry> out;
+  for (const auto& r : read_topic(topic, 10s)) {
+    if (r.key.starts_with("batch/")) {
+      v1::JournalBatch b;
+      if (b.ParseFromString(r.value)) out.insert(out.end(), b.entries().begin(), b.entries().end());
+    } else if (v1::JournalEntry j; j.ParseFromString(r.value)) {
+      out.push_back(std::move(j));
+    }
+  }
+  return out;
+}
+
+// The canonical (lower-case) text of a ticket UUID held as two 64-bit halves.
+inline std::string ticket_string(std::uint64_t hi, std::uint64_t lo) {
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx", static_cast<unsigned long long>(hi >> 32),
+                static_cast<unsigned long long>((hi >> 16) & 0xffff), static_cast<unsigned long long>(hi & 0xffff),
+                static_cast<unsigned long long>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
 }
 
 // Polls `cond` until it holds or the deadline passes; returns its last value.

@@ -26,6 +26,14 @@ struct Owned {
   std::unique_ptr<RdKafka::Message> msg;
 };
 
+// Journal entries and dedupe tickets are written in batches: one record per
+// transaction (and inbound partition for the dedupe marks), split at these
+// sizes to stay far below the broker's 1 MB record limit (a journal entry is
+// at most a few hundred bytes; a ticket is 16 bytes).
+constexpr int kJournalPerRecord = 1024;
+constexpr int kTicketsPerRecord = 16384;
+constexpr std::string_view kBatchKeyPrefix = "batch/";
+
 std::string event_name(const v1::Notification& n) {
   const auto* body_field = n.GetDescriptor()->FindFieldByNumber(static_cast<int>(n.body_case()));
   if (!body_field) return {};
@@ -148,6 +156,18 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       auto e = kafka::read_partitions(o_.kafka, o_.dedupe_topic, ps, std::chrono::seconds(120),
                                       [&](const RdKafka::Message& m) {
                                         if (!m.key()) return;
+                                        if (m.key()->starts_with(kBatchKeyPrefix)) {
+                                          v1::DedupeBatch b;
+                                          if (!b.ParseFromArray(m.payload(), static_cast<int>(m.len())) ||
+                                              b.processed_at_us() < cutoff || b.ticket_hi_size() != b.ticket_lo_size())
+                                            return;
+                                          for (int i = 0; i < b.ticket_hi_size(); ++i)
+                                            dedupe_.insert(m.partition(), TicketId{b.ticket_hi(i), b.ticket_lo(i)},
+                                                           b.processed_at_us());
+                                          n += static_cast<std::size_t>(b.ticket_hi_size());
+                                          return;
+                                        }
+                                        // One DedupeMark per ticket (the format before batches).
                                         auto t = parse_ticket(*m.key());
                                         v1::DedupeMark mark;
                                         if (!t || !mark.ParseFromArray(m.payload(), static_cast<int>(m.len()))) return;
@@ -274,18 +294,55 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     return false;
   }
 
-  void journal(v1::JournalEntry& j) {
+  // Adds an entry to the transaction's journal batch; a full batch is produced
+  // at once. Returns false on a hard produce error.
+  bool journal(v1::JournalEntry& j) {
     j.set_at_us(now_us());
+    *journal_batch_.add_entries() = j;
+    return journal_batch_.entries_size() < kJournalPerRecord || flush_journal();
+  }
+
+  // Key of the n-th batch record of this transaction: unique for ever (the
+  // inbound coordinates of the transaction's first record), so that compaction
+  // of relais.dedupe.v1 never merges two transactions' records; a retried
+  // transaction reuses its keys, and only the committed attempt is visible.
+  std::string batch_key(std::string_view what, int n) const {
+    return std::string(kBatchKeyPrefix) + txn_origin_ + "/" + std::string(what) + std::to_string(n);
+  }
+
+  bool flush_journal() {
+    if (journal_batch_.entries_size() == 0) return true;
     std::string v;
-    j.SerializeToString(&v);
-    produce(o_.journal_topic, RdKafka::Topic::PARTITION_UA, j.ticket(), v, {});
+    journal_batch_.SerializeToString(&v);
+    journal_batch_.Clear();
+    return produce(o_.journal_topic, RdKafka::Topic::PARTITION_UA, batch_key("j", journal_records_++), v,
+                   {{"content-type", "application/x-protobuf; messageType=relais.v1.JournalBatch"}});
+  }
+
+  bool flush_dedupe(int32_t partition, v1::DedupeBatch& b) {
+    if (b.ticket_hi_size() == 0) return true;
+    b.set_processed_at_us(now_us());
+    std::string v;
+    b.SerializeToString(&v);
+    b.Clear();
+    return produce(o_.dedupe_topic, partition, batch_key("d" + std::to_string(partition) + "-", dedupe_records_++), v,
+                   {{"content-type", "application/x-protobuf; messageType=relais.v1.DedupeBatch"}});
+  }
+
+  // Produces what the transaction's batches still hold. False on a produce error.
+  bool flush_batches() {
+    if (!flush_journal()) return false;
+    for (auto& [p, b] : dedupe_batches_)
+      if (!flush_dedupe(p, b)) return false;
+    return true;
   }
 
   std::string source_of(const RdKafka::Message& m) {
     return m.topic_name() + "/" + std::to_string(m.partition()) + "/" + std::to_string(m.offset());
   }
 
-  void dead_letter(const RdKafka::Message& m, const std::string& reason, const std::string& ticket) {
+  // False on a hard produce error (the transaction must abort).
+  bool dead_letter(const RdKafka::Message& m, const std::string& reason, const std::string& ticket) {
     v1::DeadLetter d;
     d.set_source_topic(m.topic_name());
     d.set_source_partition(m.partition());
@@ -296,8 +353,9 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     d.set_failed_at_us(now_us());
     std::string v;
     d.SerializeToString(&v);
-    produce(o_.dlq_topic, RdKafka::Topic::PARTITION_UA, m.key() ? *m.key() : std::string{}, v,
-            {{"reason", reason}, {"content-type", "application/x-protobuf"}});
+    if (!produce(o_.dlq_topic, RdKafka::Topic::PARTITION_UA, m.key() ? *m.key() : std::string{}, v,
+                 {{"reason", reason}, {"content-type", "application/x-protobuf"}}))
+      return false;
     auto code = reason.substr(0, reason.find(':'));
     dlq_.with({code}).inc();
     v1::JournalEntry j;
@@ -305,30 +363,24 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     j.set_ticket(ticket.empty() ? source_of(m) : ticket);
     j.set_reason(reason);
     j.set_source(source_of(m));
-    journal(j);
+    bool ok = journal(j);
     logger.warn("record sent to the dead-letter topic", {{"source", source_of(m)}, {"reason", reason}});
+    return ok;
   }
 
   // Returns false on a hard produce error (the transaction must abort).
   bool process(const RdKafka::Message& m, std::vector<std::pair<int32_t, TicketId>>& added) {
     consumed_.inc();
     v1::Notification n;
-    if (!n.ParseFromArray(m.payload(), static_cast<int>(m.len()))) {
-      dead_letter(m, "UNDECODABLE: not a relais.v1.Notification", {});
-      return true;
-    }
-    if (auto err = validation::validate(n)) {
-      dead_letter(m, "INVALID: " + err->code + " " + err->field, n.envelope().ticket());
-      return true;
-    }
+    if (!n.ParseFromArray(m.payload(), static_cast<int>(m.len())))
+      return dead_letter(m, "UNDECODABLE: not a relais.v1.Notification", {});
+    if (auto err = validation::validate(n))
+      return dead_letter(m, "INVALID: " + err->code + " " + err->field, n.envelope().ticket());
     const auto& env = n.envelope();
     auto ticket = parse_ticket(env.ticket());
     auto ssin = directory::ssin_key(env.ssin());
     auto day = validation::parse_iso_date(env.effective_date());
-    if (!ticket || !ssin || !day) {
-      dead_letter(m, "INVALID: envelope", env.ticket());
-      return true;
-    }
+    if (!ticket || !ssin || !day) return dead_letter(m, "INVALID: envelope", env.ticket());
     std::string flow(codec::flow_id(n.flow()));
     std::string event = event_name(n);
     auto now = now_us();
@@ -343,23 +395,19 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     if (!dedupe_.insert(m.partition(), *ticket, now)) {
       dupes_.inc();
       j.set_kind(v1::JournalEntry::DUPLICATE);
-      journal(j);
       logger.debug("duplicate ticket ignored", {{"ticket", env.ticket()}});
-      return true;
+      return journal(j);
     }
     added.emplace_back(m.partition(), *ticket);
     {
-      v1::DedupeMark mark;
-      mark.set_processed_at_us(now);
-      std::string v;
-      mark.SerializeToString(&v);
-      std::string key(env.ticket());
-      for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (!produce(o_.dedupe_topic, m.partition(), key, v, {})) return false;
+      auto& b = dedupe_batches_[m.partition()];
+      b.add_ticket_hi(ticket->hi);
+      b.add_ticket_lo(ticket->lo);
+      if (b.ticket_hi_size() >= kTicketsPerRecord && !flush_dedupe(m.partition(), b)) return false;
     }
     j.set_kind(v1::JournalEntry::ACCEPTED);
     if (!env.replaces_ssin().empty()) j.set_replaces_ssin(env.replaces_ssin());
-    journal(j);
+    if (!journal(j)) return false;
     j.clear_replaces_ssin();
 
     std::optional<std::uint64_t> replaces;
@@ -370,9 +418,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       dropped_.with({flow, reason}).inc();
       j.set_kind(v1::JournalEntry::DROPPED);
       j.set_reason(reason);
-      journal(j);
       logger.debug("notification dropped", {{"ticket", env.ticket()}, {"reason", reason}});
-      return true;
+      return journal(j);
     }
     for (const auto& t : decision_.targets) {
       const auto& cpas = e_.dir_.cpas(t.cpas);
@@ -398,7 +445,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       j.set_kind(v1::JournalEntry::ROUTED);
       j.set_cpas_cbe(cpas.cbe);
       j.set_quality_code(t.integration.quality);
-      journal(j);
+      if (!journal(j)) return false;
       if (o_.rules && !raise_alerts(r, t, cpas, event, now, j)) return false;
     }
     if (n.accepted_at_us() > 0) pending_e2e_.push_back(static_cast<double>(now - n.accepted_at_us()) / 1e6);
@@ -448,7 +495,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       j.set_kind(v1::JournalEntry::ALERT);
       j.set_reason(rule->alert_type);
       j.set_alert_id(a.alert_id());
-      journal(j);
+      if (!journal(j)) return false;
       logger.debug("clignotant raised", {{"ticket", env.ticket()}, {"cpas", cpas.cbe}, {"type", rule->alert_type}});
     }
     return true;
@@ -458,6 +505,10 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::pair<int32_t, TicketId>> added;
     pending_e2e_.clear();
+    journal_batch_.Clear();
+    for (auto& [p, b] : dedupe_batches_) b.Clear();
+    journal_records_ = dedupe_records_ = 0;
+    txn_origin_ = std::to_string(batch.front().msg->partition()) + "-" + std::to_string(batch.front().msg->offset());
     std::unique_ptr<RdKafka::Error> err(producer_->begin_transaction());
     if (err) {
       logger.error("begin_transaction failed", {{"error", err->str()}});
@@ -473,6 +524,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       next_offsets[o.msg->partition()] = o.msg->offset() + 1;
       first_offsets.try_emplace(o.msg->partition(), o.msg->offset());
     }
+    if (ok) ok = flush_batches();
     if (ok) {
       std::vector<RdKafka::TopicPartition*> offsets;
       for (auto [p, off] : next_offsets) offsets.push_back(RdKafka::TopicPartition::create(o_.inbound_topic, p, off));
@@ -539,6 +591,10 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   std::set<std::string> known_topics_;
   routing::Decision decision_;
   std::vector<double> pending_e2e_;
+  v1::JournalBatch journal_batch_;                  // this transaction's journal entries not yet produced
+  std::map<int32_t, v1::DedupeBatch> dedupe_batches_;  // its processed tickets, by inbound partition
+  std::string txn_origin_;                          // "partition-offset" of its first inbound record
+  int journal_records_ = 0, dedupe_records_ = 0;
   int failures_in_a_row_ = 0;
   bool closed_ = false;
   metrics::Counter& consumed_;

@@ -1,5 +1,6 @@
 #include "relais/router/journal_sink.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "relais/codec/flow.hpp"
@@ -29,6 +30,9 @@ sink::Options sink_options(const JournalSinkOptions& o) {
   s.group_id = o.group_id;
   s.batch_max = o.batch_max;
   s.linger = o.linger;
+  // A batched record holds up to ~1,000 entries: weigh it by its size (an
+  // entry is ~100-200 bytes) so that batch_max bounds entries, not records.
+  s.weight = [](const RdKafka::Message& m) { return std::max<std::size_t>(1, m.len() / 128); };
   return s;
 }
 }  // namespace
@@ -47,11 +51,9 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
   std::vector<std::pair<std::string, std::string>> replacements;
   std::string rows;
   rows.reserve(batch.size() * 160);
-  for (const auto& m : batch) {
-    v1::JournalEntry j;
-    if (!j.ParseFromArray(m->payload(), static_cast<int>(m->len()))) continue;
+  auto add = [&](const v1::JournalEntry& j) {
     std::string kind = kind_name(j.kind());
-    if (kind.empty()) continue;
+    if (kind.empty()) return;
     sink::copy_timestamp_us(rows, j.at_us());
     copy_field(rows, kind);
     copy_field(rows, j.ticket());
@@ -67,6 +69,16 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
     copy_field(rows, j.alert_id(), true);
     if (j.kind() == v1::JournalEntry::ACCEPTED && !j.replaces_ssin().empty() && j.event() == "SSIN_REPLACED")
       replacements.emplace_back(j.replaces_ssin(), j.ssin());
+  };
+  for (const auto& m : batch) {
+    if (m->key() && m->key()->starts_with("batch/")) {
+      v1::JournalBatch b;
+      if (!b.ParseFromArray(m->payload(), static_cast<int>(m->len()))) continue;
+      for (const auto& j : b.entries()) add(j);
+    } else {
+      v1::JournalEntry j;  // one entry per record (the format before batches)
+      if (j.ParseFromArray(m->payload(), static_cast<int>(m->len()))) add(j);
+    }
   }
   conn.exec("CREATE TEMP TABLE IF NOT EXISTS journal_in (LIKE journal INCLUDING DEFAULTS) ON COMMIT DELETE ROWS");
   bool sent = false;

@@ -81,9 +81,10 @@ void KafkaToPg::run() {
   std::unique_ptr<pg::Connection> conn;
   Batch batch;
   auto backoff = std::chrono::milliseconds(200);
+  std::size_t weight = 0;  // of `batch`
   while (!stop_.load()) {
     auto deadline = std::chrono::steady_clock::now() + o_.linger;
-    while (batch.size() < o_.batch_max && !stop_.load()) {
+    while (weight < o_.batch_max && !stop_.load()) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(static_cast<int>(left.count())));
@@ -93,6 +94,7 @@ void KafkaToPg::run() {
           logger.debug("consumer", {{"error", m->errstr()}});
         continue;
       }
+      weight += o_.weight ? o_.weight(*m) : 1;
       batch.push_back(std::move(m));
     }
     if (batch.empty()) {
@@ -112,6 +114,7 @@ void KafkaToPg::run() {
       if (cerr != RdKafka::ERR_NO_ERROR)
         logger.warn("offset commit failed; records may be re-read (idempotent)", {{"error", RdKafka::err2str(cerr)}});
       batch.clear();
+      weight = 0;
       last_ok_us_.store(now_us());
       backoff = std::chrono::milliseconds(200);
     } catch (const std::exception& e) {

@@ -18,7 +18,7 @@ namespace relais::api {
 
 struct Options {
   kafka::Settings kafka;              // for creating CPAS topics
-  int cpas_topic_partitions = 3;
+  int cpas_topic_partitions = 1;
   int replication_factor = 1;
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_import_bytes = 64 * 1024 * 1024;

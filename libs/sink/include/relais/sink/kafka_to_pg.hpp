@@ -29,7 +29,8 @@ struct Options {
   std::string dsn;
   std::vector<std::string> topics;  // names, or one regex starting with '^'
   std::string group_id;
-  std::size_t batch_max = 1000;
+  std::size_t batch_max = 1000;     // total weight of a batch at most (records, unless `weight`)
+  std::function<std::size_t(const RdKafka::Message&)> weight;  // a record's weight (default 1)
   std::chrono::milliseconds linger{200};
   int metadata_refresh_ms = 0;      // > 0: topic.metadata.refresh.interval.ms (regex subscriptions)
 };
