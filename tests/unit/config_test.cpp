@@ -82,3 +82,14 @@ TEST(Config, NestedAliasesAreBounded) {
   EXPECT_NE(e->find("aliases"), std::string::npos);
   std::remove(path.c_str());
 }
+
+// Found by fuzz_config (fuzz/regressions/config/recursive-alias.yaml): an alias inside its own
+// anchor made the walk recurse until the stack overflowed.
+TEST(Config, RecursiveAliasIsAnError) {
+  auto path = write_file("kafka: &k {brokers: x, again: *k}\n");
+  Config c;
+  auto e = Config::load(spec(), path, nullptr, c);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->find("recursive alias"), std::string::npos);
+  std::remove(path.c_str());
+}

@@ -51,22 +51,27 @@ std::optional<std::string> check_type(const Option& o, const std::string& value,
   return std::nullopt;
 }
 
-// A configuration has a few dozen values. Aliases can multiply them ("a1: &a1 {p: *a0, q: *a0}"
-// doubles the walk at each level), so the walk is bounded: a small file must not hang a service
-// at start.
+// A configuration has a few dozen values, two or three levels deep. Aliases can multiply them
+// ("a1: &a1 {p: *a0, q: *a0}" doubles the walk at each level) or make a cycle ("a: &a {p: *a}"),
+// so the walk is bounded in size and depth: a small file must not hang or crash a service.
 constexpr std::size_t kMaxConfigNodes = 10000;
+constexpr int kMaxConfigDepth = 16;
 
 void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out,
-             std::vector<std::string>& errors, std::size_t& visited) {
+             std::vector<std::string>& errors, std::size_t& visited, int depth = 0) {
   if (!errors.empty()) return;
   if (++visited > kMaxConfigNodes) {
     errors.push_back("more than " + std::to_string(kMaxConfigNodes) + " values (nested aliases?)");
     return;
   }
+  if (depth > kMaxConfigDepth) {
+    errors.push_back(prefix + ": nested deeper than " + std::to_string(kMaxConfigDepth) + " levels (recursive alias?)");
+    return;
+  }
   if (node.IsMap()) {
     for (const auto& kv : node) {
       std::string k = kv.first.as<std::string>();
-      flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out, errors, visited);
+      flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out, errors, visited, depth + 1);
     }
   } else if (node.IsScalar()) {
     out[prefix] = node.as<std::string>();
