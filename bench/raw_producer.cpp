@@ -5,13 +5,18 @@
 //
 //   raw_producer --brokers 127.0.0.1:59992 --topic bench.raw --records 100000 --size 400
 //                [--linger-ms 2] [--set key=value ...]
+// Credentials as every Relais client gets them from the local stack (deploy/local/stack.sh env):
+// RELAIS_KAFKA_SECURITY_PROTOCOL, RELAIS_KAFKA_SASL_MECHANISM, RELAIS_KAFKA_SASL_USERNAME and
+// RELAIS_KAFKA_SASL_PASSWORD_FILE (the password is read from the file).
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -83,6 +88,21 @@ int main(int argc, char** argv) {
       {"queue.buffering.max.messages", "1000000"},
       {"message.timeout.ms", "30000"},
   };
+  if (const char* proto = std::getenv("RELAIS_KAFKA_SECURITY_PROTOCOL"); proto && std::strncmp(proto, "SASL", 4) == 0) {
+    const char* mech = std::getenv("RELAIS_KAFKA_SASL_MECHANISM");
+    const char* user = std::getenv("RELAIS_KAFKA_SASL_USERNAME");
+    const char* file = std::getenv("RELAIS_KAFKA_SASL_PASSWORD_FILE");
+    std::string password;
+    if (file) std::getline(std::ifstream(file), password);
+    if (!user || password.empty()) {
+      std::fprintf(stderr, "RELAIS_KAFKA_SASL_USERNAME and a readable RELAIS_KAFKA_SASL_PASSWORD_FILE are needed\n");
+      return 2;
+    }
+    settings.insert(settings.end(), {{"security.protocol", proto},
+                                     {"sasl.mechanism", mech ? mech : "SCRAM-SHA-512"},
+                                     {"sasl.username", user},
+                                     {"sasl.password", password}});
+  }
   settings.insert(settings.end(), extra.begin(), extra.end());
   std::string err;
   for (const auto& [k, v] : settings) {

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from confluent_kafka import Consumer, TopicPartition
+from relais_harness import kafka_conf  # the stack's Kafka credentials
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,6 +82,7 @@ def sql_literal(s: str) -> str:
 # -------------------------------------------------------------------- Kafka
 def _consumer(brokers: str) -> Consumer:
     return Consumer({
+        **kafka_conf(),
         "bootstrap.servers": brokers,
         "group.id": f"relais-e2e-{uuid.uuid4()}",
         "isolation.level": "read_committed",
@@ -177,7 +179,7 @@ def ndjson(notifs: list[dict]) -> list[str]:
 
 def produce_raw(brokers: str, topic: str, records: list[tuple[bytes | None, bytes, list | None]]) -> None:
     from confluent_kafka import Producer
-    p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all"})
+    p = Producer({**kafka_conf(), "bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all"})
     errors = []
     for key, value, headers in records:
         p.produce(topic, key=key, value=value, headers=headers or [],

@@ -16,6 +16,7 @@ class CtlTest : public IntegrationTest {
   ctl::Settings settings() {
     ctl::Settings s;
     s.kafka_brokers = kafka_brokers();
+    s.kafka_security = kafka_security();
     s.pg_dsn = pg_dsn();
     s.dlq_topic = unique_topic("dlq");
     s.inbound_topic = unique_topic("inbound");

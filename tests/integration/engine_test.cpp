@@ -76,7 +76,7 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   } guard{engine, run};
 
   std::string perr;
-  auto producer = kafka::Producer::create({{"bootstrap.servers", kafka_brokers()}, {"linger.ms", "5"}}, perr);
+  auto producer = kafka::Producer::create(kafka_settings({{"linger.ms", "5"}}), perr);
   ASSERT_TRUE(producer) << perr;
   std::atomic<int> delivered{0}, failed{0};
   auto send = [&](const std::string& key, const std::string& value, const std::string& ticket) {

@@ -76,7 +76,7 @@ TEST_F(IngestTest, AcceptedOnlyOnceTheRecordIsInKafka) {
   create_topics({topic}, 3);
   ingest::Options o;
   o.topic = topic;
-  Ingest in({{"bootstrap.servers", kafka_brokers()}, {"linger.ms", "5"}}, o);
+  Ingest in(kafka_settings({{"linger.ms", "5"}}), o);
 
   auto ticket = uuid(), ssin = random_ssin();
   auto t0 = std::chrono::steady_clock::now();
@@ -134,7 +134,7 @@ TEST_F(IngestTest, BatchReportsCountsAndWritesEveryValidLine) {
   create_topics({topic}, 3);
   ingest::Options o;
   o.topic = topic;
-  Ingest in({{"bootstrap.servers", kafka_brokers()}, {"linger.ms", "5"}}, o);
+  Ingest in(kafka_settings({{"linger.ms", "5"}}), o);
 
   std::vector<std::string> tickets;
   std::string body;
@@ -209,7 +209,7 @@ TEST_F(IngestTest, InFlightBoundGives429WithRetryAfter) {
   ingest::Options o;
   o.topic = topic;
   o.max_in_flight = 0;
-  Ingest in({{"bootstrap.servers", kafka_brokers()}}, o);
+  Ingest in(kafka_settings(), o);
   auto r = in.post("/v1/notifications/notify-person",
                    codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01"),
                    "application/json");

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 
 #include "relais/http/server.hpp"
 #include "relais/kafka/client.hpp"
+#include "relais/kafka/security.hpp"
 #include "relais/pg/pg.hpp"
 #include "relais/v1/records.pb.h"
 
@@ -40,7 +42,30 @@ inline std::string env(const char* name) {
 inline std::string pg_dsn() { return env("RELAIS_TEST_PG_DSN"); }
 inline std::string kafka_brokers() { return env("RELAIS_TEST_KAFKA"); }
 
-inline kafka::Settings kafka_settings() { return {{"bootstrap.servers", kafka_brokers()}}; }
+// The credentials `deploy/local/stack.sh env` exports (RELAIS_KAFKA_SECURITY_PROTOCOL,
+// RELAIS_KAFKA_SASL_*): the stack's administrator, a super user, so that the tests' own clients
+// may use any topic, group or transactional id. `principal` picks another of the stack's users
+// (its password file in RELAIS_KAFKA_SECRETS_DIR).
+inline kafka::Security kafka_security(const std::string& principal = {}) {
+  kafka::Security s;
+  if (auto p = env("RELAIS_KAFKA_SECURITY_PROTOCOL"); !p.empty()) s.protocol = p;
+  if (auto m = env("RELAIS_KAFKA_SASL_MECHANISM"); !m.empty()) s.mechanism = m;
+  s.username = env("RELAIS_KAFKA_SASL_USERNAME");
+  s.password_file = env("RELAIS_KAFKA_SASL_PASSWORD_FILE");
+  if (!principal.empty() && !s.username.empty()) {
+    s.username = principal;
+    s.password_file = env("RELAIS_KAFKA_SECRETS_DIR") + "/" + principal + ".password";
+  }
+  return s;
+}
+
+// bootstrap.servers, the credentials and `extra`.
+inline kafka::Settings kafka_settings(const kafka::Settings& extra = {}, const std::string& principal = {}) {
+  kafka::Settings s{{"bootstrap.servers", kafka_brokers()}};
+  for (const auto& [k, v] : extra) s[k] = v;
+  if (auto e = kafka::apply_security(kafka_security(principal), s)) throw std::runtime_error("kafka credentials: " + *e);
+  return s;
+}
 
 // Every integration test derives from this: a missing stack is a failure, never a skip.
 class IntegrationTest : public ::testing::Test {

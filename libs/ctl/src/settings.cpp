@@ -10,9 +10,9 @@ namespace relais::ctl {
 
 std::vector<config::Option> options() {
   using config::Type;
-  return {
+  std::vector<config::Option> v{
       {"kafka.brokers", Type::string, "127.0.0.1:59092", "Kafka bootstrap servers"},
-      {"kafka.extra", Type::string, "", "extra librdkafka settings k=v,k=v (e.g. security)"},
+      {"kafka.extra", Type::string, "", "extra librdkafka settings k=v,k=v (never credentials: see kafka.sasl_*)"},
       {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais", "libpq connection string"},
       {"ingest.url", Type::string, "http://127.0.0.1:8080", "relais-ingest base URL"},
       {"api.url", Type::string, "http://127.0.0.1:8081", "relais-api base URL"},
@@ -22,6 +22,8 @@ std::vector<config::Option> options() {
       {"ctl.actor", Type::string, "", "who is operating (default: relaisctl:$USER)"},
       {"ctl.timeout_ms", Type::integer, "30000", "timeout of each HTTP request and Kafka wait"},
   };
+  for (auto& o : kafka::security_options()) v.push_back(std::move(o));
+  return v;
 }
 
 kafka::Settings Settings::kafka() const {
@@ -29,6 +31,7 @@ kafka::Settings Settings::kafka() const {
   std::string err;
   if (!kafka_extra.empty() && !kafka::parse_extra(kafka_extra, s, err))
     throw std::runtime_error("kafka.extra: " + err);
+  if (auto e = kafka::apply_security(kafka_security, s)) throw std::runtime_error(*e);
   return s;
 }
 
@@ -37,6 +40,14 @@ std::optional<std::string> load(const std::string& path, char** env, Settings& o
   if (auto e = config::Config::load(options(), path, env, c)) return e;
   out.kafka_brokers = c.str("kafka.brokers");
   out.kafka_extra = c.str("kafka.extra");
+  out.kafka_security = kafka::security_from(c);
+  {
+    // refuse bad credentials settings at load time, not at the first Kafka command
+    kafka::Settings probe;
+    std::string err;
+    if (!out.kafka_extra.empty() && !kafka::parse_extra(out.kafka_extra, probe, err)) return "kafka.extra: " + err;
+    if (auto e = kafka::apply_security(out.kafka_security, probe)) return *e;
+  }
   out.pg_dsn = c.str("pg.dsn");
   out.ingest_url = c.str("ingest.url");
   out.api_url = c.str("api.url");

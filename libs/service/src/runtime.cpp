@@ -12,6 +12,7 @@
 #include <google/protobuf/stubs/logging.h>
 
 #include "relais/common/log.hpp"
+#include "relais/kafka/security.hpp"
 
 namespace relais::service {
 namespace {
@@ -30,10 +31,12 @@ std::vector<config::Option> http_options(std::string default_listen) {
 
 std::vector<config::Option> kafka_options() {
   using config::Type;
-  return {
+  std::vector<config::Option> v{
       {"kafka.brokers", Type::string, "127.0.0.1:59092", "Kafka bootstrap servers (comma-separated host:port)"},
-      {"kafka.extra", Type::string, "", "extra librdkafka settings, k=v,k=v (e.g. security.protocol=SASL_SSL)"},
+      {"kafka.extra", Type::string, "", "extra librdkafka settings, k=v,k=v (never credentials: see kafka.sasl_*)"},
   };
+  for (auto& o : kafka::security_options()) v.push_back(std::move(o));
+  return v;
 }
 
 std::optional<http::ServerOptions> listen_options(const std::string& listen) {
@@ -52,7 +55,11 @@ std::optional<http::ServerOptions> listen_options(const std::string& listen) {
 
 kafka::Settings kafka_settings(const config::Config& c, std::string& error) {
   kafka::Settings s{{"bootstrap.servers", c.str("kafka.brokers")}, {"client.id", "relais"}};
-  if (!kafka::parse_extra(c.str("kafka.extra"), s, error)) error = "kafka.extra: " + error;
+  if (!kafka::parse_extra(c.str("kafka.extra"), s, error)) {
+    error = "kafka.extra: " + error;
+    return s;
+  }
+  if (auto e = kafka::apply_security(kafka::security_from(c), s)) error = *e;
   return s;
 }
 

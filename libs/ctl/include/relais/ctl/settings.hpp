@@ -8,12 +8,14 @@
 
 #include "relais/common/config.hpp"
 #include "relais/kafka/client.hpp"
+#include "relais/kafka/security.hpp"
 
 namespace relais::ctl {
 
 struct Settings {
   std::string kafka_brokers;
   std::string kafka_extra;
+  kafka::Security kafka_security;  // kafka.security_protocol, kafka.sasl_*, kafka.ssl_ca_file
   std::string pg_dsn;
   std::string ingest_url;
   std::string api_url;
@@ -23,7 +25,8 @@ struct Settings {
   std::string actor;  // recorded with replays and sent as X-Relais-Actor
   int timeout_ms = 30000;
 
-  // librdkafka settings (bootstrap.servers + kafka.extra); throws std::runtime_error on bad extra.
+  // librdkafka settings (bootstrap.servers + kafka.extra + credentials, the password read from its
+  // file); throws std::runtime_error on bad extra or credentials.
   kafka::Settings kafka() const;
 };
 

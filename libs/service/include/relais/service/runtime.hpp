@@ -26,12 +26,16 @@ struct Check {
 };
 using Checks = std::function<std::vector<Check>()>;
 
-// Options every service adds to its spec: http.listen, http.threads, kafka.*, shutdown.grace_ms.
+// Options every service adds to its spec: http.listen, http.threads, kafka.* (brokers, extra and
+// the credentials of kafka/security.hpp), shutdown.grace_ms.
 std::vector<config::Option> http_options(std::string default_listen);
 std::vector<config::Option> kafka_options();
 
 // "host:port" → server options (address, port); nullopt if malformed.
 std::optional<http::ServerOptions> listen_options(const std::string& listen);
+// librdkafka settings from kafka.brokers, kafka.extra and the kafka.security_protocol /
+// kafka.sasl_* / kafka.ssl_ca_file keys (the SASL password is read from its file here);
+// `error` is set when they are invalid.
 kafka::Settings kafka_settings(const config::Config& c, std::string& error);
 
 // GET /metrics, /healthz (process alive), /readyz (503 unless every check passes).
