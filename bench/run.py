@@ -256,7 +256,7 @@ def load_directory(api_url: str, cbes: list[str], ssins: list[str], chunk: int =
             body = "ssin,quality_code,start_date,end_date\n" + "".join(
                 f"{s},{1 + (hash(s) % 9)},2020-01-01,\n" for s in lst[k:k + chunk])
             r = sess.post(f"{api_url}/v1/cpas/{cbe}/integrations:import", data=body.encode(),
-                          headers={"Content-Type": "text/csv"}, timeout=600)
+                          headers=H.api_headers(**{"Content-Type": "text/csv"}), timeout=600)
             if r.status_code not in (200, 201):
                 raise RuntimeError(f"import {cbe}: {r.status_code} {r.text[:500]}")
     return time.time() - t0
@@ -540,6 +540,7 @@ def main() -> int:
             api.wait_ready()
             log(f"directory: {m} integrations over {args.cpas} CPAS")
             cbes, ssins = make_directory(rng, m, args.cpas)
+            H.ensure_operator_token(coords["RELAIS_PG_DSN"])  # relais-api authenticates every call
             load_s = load_directory(api.url, cbes, ssins)
             results["directory_import"] = {"integrations": m, "cpas": args.cpas, "seconds": round(load_s, 2),
                                            "rows_per_s": round(m / load_s, 1)}

@@ -347,7 +347,8 @@ def check_services() -> None:
 def load_directory(directory: Directory) -> None:
     step("Directory: three CPAS and their integrated persons (relais-api)")
     for c, name, nis in CPAS:
-        r = requests.put(f"{API}/v1/cpas/{c}", json={"name": name, "municipalities": nis}, timeout=30)
+        r = requests.put(f"{API}/v1/cpas/{c}", json={"name": name, "municipalities": nis}, headers=h.api_headers(),
+                         timeout=30)
         if r.status_code not in (200, 201):
             raise DemoError(f"PUT /v1/cpas/{c} answered {r.status_code}: {r.text[:300]}")
     t0 = time.time()
@@ -387,7 +388,9 @@ def write_example(directory: Directory) -> None:
     cb = CPAS[0][0]
     for s, q, a, b in directory.rows[cb]:
         if len(directory.by_ssin[s]) == 1 and a < "2025-06-01" and b is None and 0 < int(s[2:4]) <= 12:
-            Path(LOG_DIR, "example.env").write_text(f"EXAMPLE_SSIN={s}\nEXAMPLE_CBE={cb}\n")
+            # A credential of that CPAS only, for the example commands (relais-api needs a token).
+            token = h.issue_token(PG_DSN, f"demo-example-{cb}", [cb])["token"]
+            Path(LOG_DIR, "example.env").write_text(f"EXAMPLE_SSIN={s}\nEXAMPLE_CBE={cb}\nEXAMPLE_TOKEN={token}\n")
             return
 
 
@@ -683,8 +686,10 @@ def show_clignotants(directory: "Directory", run_prefix: str) -> bool:
 
     # One reaction, end to end.
     bxl = CPAS[0][0]
+    # The social worker's application holds a credential of its own CPAS only.
+    cpas_auth = h.api_headers(h.issue_token(PG_DSN, f"demo-social-worker-{bxl}", [bxl])["token"])
     r = requests.get(f"{API}/v1/cpas/{bxl}/alerts", params={"status": "OPEN", "type": "EMPLOYMENT_STARTED",
-                                                                "limit": 1}, timeout=10)
+                                                                "limit": 1}, headers=cpas_auth, timeout=10)
     r.raise_for_status()
     alerts = r.json()["alerts"]
     if not alerts:
@@ -696,14 +701,14 @@ def show_clignotants(directory: "Directory", run_prefix: str) -> bool:
     info(f"alert {a['alert_id']}  {a['type']}  person {a['ssin']}  due {a['due_date']}  status {a['status']}")
     rr = requests.post(f"{API}/v1/cpas/{bxl}/alerts/{a['alert_id']}/reaction",
                        json={"code": "UNDER_INVESTIGATION", "comment": "Contract checked with the employer."},
-                       timeout=10)
+                       headers=cpas_auth, timeout=10)
     if rr.status_code not in (200, 201):
         info(f"{RED}reaction refused: {rr.status_code} {rr.text}{RESET}")
         return False
     t0 = time.time()
     status = None
     while time.time() - t0 < 30:
-        g = requests.get(f"{API}/v1/cpas/{bxl}/alerts/{a['alert_id']}", timeout=10).json()
+        g = requests.get(f"{API}/v1/cpas/{bxl}/alerts/{a['alert_id']}", headers=cpas_auth, timeout=10).json()
         status = g["status"]
         if status == "SENT":
             break
@@ -726,6 +731,7 @@ def main() -> int:
     run_prefix = f"{run_id[:8]}-{run_id[8:12]}-"
     rng = random.Random(SEED)
     check_services()
+    h.ensure_operator_token(PG_DSN)  # relais-api authenticates every call (docs/security.md)
     print(f"{BOLD}Relais demo{RESET}  seed {SEED} (DEMO_SEED)  run {run_prefix[:-1]}  "
           f"{fmt_n(N_NOTIFICATIONS)} notifications (DEMO_NOTIFICATIONS)")
     print()

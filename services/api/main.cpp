@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "relais/alerts/reaction_codes.hpp"
+#include "relais/api/access.hpp"
 #include "relais/api/alert_store.hpp"
 #include "relais/api/alerts.hpp"
 #include "relais/api/service.hpp"
@@ -45,6 +46,12 @@ int main(int argc, char** argv) {
       {"outbox.poll_ms", Type::integer, "200", "idle poll of the outbox"},
       {"outbox.kafka_timeout_ms", Type::integer, "10000", "delivery timeout of a reaction to its Kafka topic"},
       {"outbox.gauges_interval_ms", Type::integer, "5000", "refresh of the outbox and alert gauges from PostgreSQL"},
+      {"auth.cache_ttl_ms", Type::integer, "5000",
+       "how long a verified credential is trusted without asking PostgreSQL again (a revocation takes effect "
+       "within this delay)"},
+      {"auth.access_journal_capacity", Type::integer, "100000",
+       "access journal records waiting for PostgreSQL before calls are refused (503)"},
+      {"auth.access_journal_flush_ms", Type::integer, "200", "how often the access journal is written"},
   });
   config::Config cfg;
   if (auto rc = config::bootstrap(argc, argv, "relais-api",
@@ -112,9 +119,19 @@ int main(int argc, char** argv) {
   aso.metadata_refresh_ms = static_cast<int>(cfg.integer("api.alerts_metadata_refresh_ms"));
   api::AlertStore store(aso, registry);
 
+  auth::JournalWriterOptions jo;
+  jo.dsn = cfg.str("pg.dsn");
+  jo.capacity = static_cast<std::size_t>(cfg.integer("auth.access_journal_capacity"));
+  jo.flush_every = std::chrono::milliseconds(cfg.integer("auth.access_journal_flush_ms"));
+  auth::JournalWriter access_journal(jo, registry);
+  api::AccessOptions aco;
+  aco.cache_ttl = std::chrono::milliseconds(cfg.integer("auth.cache_ttl_ms"));
+  api::AccessControl access(aco, api::api_policies(), pool, access_journal, registry);
+
   http::Router router;
   svc.add_routes(router);
   alerts_svc.add_routes(router);
+  access.add_routes(router);
   service::Checks ready = [&] {
     std::vector<service::Check> c;
     bool pg_ok = pool.healthy();
@@ -137,11 +154,18 @@ int main(int argc, char** argv) {
     logger.error("configuration error", {{"error", "http.listen must be host:port"}});
     return 2;
   }
-  so->body_limit = [&svc](const http::Request& r) { return svc.body_limit(r); };
+  // A request without credentials is refused whatever its body: never read more than 64 KiB of it.
+  so->body_limit = [&svc](const http::Request& r) {
+    return r.header("Authorization").empty() ? std::min<std::size_t>(64 * 1024, svc.body_limit(r)) : svc.body_limit(r);
+  };
   boost::asio::io_context ioc;
-  http::Server server(ioc, *so, router.handler(), &registry);
+  http::Server server(ioc, *so, access.front(router.handler()), &registry);
   if (auto e = server.start()) {
     logger.error("cannot listen", {{"listen", cfg.str("http.listen")}, {"error", *e}});
+    return 1;
+  }
+  if (auto e = access_journal.start()) {
+    logger.error("cannot start the access journal", {{"error", *e}});
     return 1;
   }
   if (auto e = store.start()) {
@@ -159,6 +183,7 @@ int main(int argc, char** argv) {
                             std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr, [&] {
                               sender.stop();
                               store.stop();
+                              access_journal.stop();
                             });
   return 0;
 }

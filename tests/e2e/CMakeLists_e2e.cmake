@@ -11,3 +11,8 @@ foreach(name routing_10k crash idempotency bad_input directory_latency dlq shutd
   set_tests_properties(e2e_${name} PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
                        ENVIRONMENT "RELAIS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
 endforeach()
+# relais-api authentication, authorisation and access journal (docs/security.md).
+add_test(NAME e2e_access COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cacheprovider
+         ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_access.py)
+set_tests_properties(e2e_access PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
+                     ENVIRONMENT "RELAIS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")

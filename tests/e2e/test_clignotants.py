@@ -14,7 +14,7 @@ from collections import Counter
 import requests
 
 from e2e_util import fresh_cbes, fresh_ssins, headers_of, read_until, wait_for
-from relais_harness import api_import, api_put_cpas, new_ticket, notification
+from relais_harness import api_headers, api_import, api_put_cpas, new_ticket, notification
 
 # CPAS A: territory 21004, holds the person with quality 2 (integration income).
 # CPAS B: territory 44021, holds the same person with quality 7 (debt mediation).
@@ -52,7 +52,7 @@ def alerts_api(relais, cbe, **params):
         q = dict(params, limit=500)
         if after:
             q["after"] = after
-        r = requests.get(f"{relais.api.url}/v1/cpas/{cbe}/alerts", params=q, timeout=30)
+        r = requests.get(f"{relais.api.url}/v1/cpas/{cbe}/alerts", params=q, headers=api_headers(), timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()
         out += body["alerts"]
@@ -112,10 +112,10 @@ def test_each_default_rule_raises_one_alert_in_the_right_cpas(relais, db, broker
 
     # One alert read whole: the notification that caused it is attached.
     one = next(x for x in alerts_api(relais, a) if x["type"] == "EMPLOYMENT_STARTED")
-    r = requests.get(f"{relais.api.url}/v1/cpas/{a}/alerts/{one['alert_id']}", timeout=30)
+    r = requests.get(f"{relais.api.url}/v1/cpas/{a}/alerts/{one['alert_id']}", headers=api_headers(), timeout=30)
     assert r.status_code == 200, r.text
     assert r.json()["notification"]["notification"]["envelope"]["ticket"] == one["ticket"]
-    assert requests.get(f"{relais.api.url}/v1/cpas/{b}/alerts/{one['alert_id']}", timeout=30).status_code == 404
+    assert requests.get(f"{relais.api.url}/v1/cpas/{b}/alerts/{one['alert_id']}", headers=api_headers(), timeout=30).status_code == 404
 
     # Replaying every ticket raises nothing new: not on the topics, not in the API.
     for t, flow, body in sent:

@@ -23,7 +23,7 @@ import requests
 
 from e2e_util import (cpas_topic, fresh_cbes, fresh_ssins, headers_of, read_topic, read_until, wait_for,
                       wait_router_live)
-from relais_harness import api_put_cpas, new_ticket, notification
+from relais_harness import api_headers, api_put_cpas, new_ticket, notification
 
 LIMIT_S = 1.0
 
@@ -107,7 +107,7 @@ def test_register_then_unregister_within_one_second(relais, db, brokers):
     def register():
         r = requests.put(f"{relais.api.url}/v1/cpas/{cbe}/integrations",
                          json={"ssin": ssin, "quality_code": 2, "start_date": (today - dt.timedelta(days=30)).isoformat()},
-                         timeout=10)
+                         headers=api_headers(), timeout=10)
         t = time.time()
         assert r.status_code == 201, r.text
         assert r.json()["overlapping"] == []
@@ -121,7 +121,7 @@ def test_register_then_unregister_within_one_second(relais, db, brokers):
     def unregister():
         r = requests.delete(f"{relais.api.url}/v1/cpas/{cbe}/integrations/{ssin}",
                             params={"quality_code": "2", "end_date": (today - dt.timedelta(days=1)).isoformat()},
-                            timeout=10)
+                            headers=api_headers(), timeout=10)
         t = time.time()
         assert r.status_code == 200, r.text
         assert r.json()["closed"][0]["end_date"] == (today - dt.timedelta(days=1)).isoformat()
@@ -146,12 +146,12 @@ def test_ssin_replacement_follows_the_person(relais, db, brokers, pb):
     api_put_cpas(relais.api.url, other, "CPAS e2e replacement (other)", ["11002"])
     today = dt.date.today()
     r = requests.put(f"{relais.api.url}/v1/cpas/{cbe}/integrations",
-                     json={"ssin": old, "quality_code": 3, "start_date": "2022-01-01"}, timeout=10)
+                     json={"ssin": old, "quality_code": 3, "start_date": "2022-01-01"}, headers=api_headers(), timeout=10)
     assert r.status_code == 201, r.text
 
     def replace():
         r = requests.put(f"{relais.api.url}/v1/cpas/{cbe}/integrations",
-                         json={"ssin": new, "quality_code": 999, "replaces_ssin": old}, timeout=10)
+                         json={"ssin": new, "quality_code": 999, "replaces_ssin": old}, headers=api_headers(), timeout=10)
         t = time.time()
         assert r.status_code in (200, 201), r.text
         return t

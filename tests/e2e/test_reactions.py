@@ -31,7 +31,7 @@ import requests
 
 import e2e_util
 from e2e_util import fresh_cbes, fresh_ssins, ndjson, read_topic, wait_for
-from relais_harness import REPO, Relais, api_import, api_put_cpas, new_ticket, notification, post_batch_until_accepted
+from relais_harness import REPO, Relais, api_headers, api_import, api_put_cpas, new_ticket, notification, post_batch_until_accepted
 
 
 class StandIn:
@@ -119,7 +119,7 @@ def make_alerts(relais, db, n: int, label: str):
             q = {"limit": 1000, "type": "PERSON_DECEASED"}
             if after:
                 q["after"] = after
-            r = requests.get(f"{relais.api.url}/v1/cpas/{cbe}/alerts", params=q, timeout=30)
+            r = requests.get(f"{relais.api.url}/v1/cpas/{cbe}/alerts", params=q, headers=api_headers(), timeout=30)
             assert r.status_code == 200, r.text
             out += r.json()["alerts"]
             after = r.json().get("next_after")
@@ -141,7 +141,7 @@ def react(api_url_of, cbe: str, alert_id: str, code: str, deadline_s: float = 12
     while True:
         try:
             r = requests.post(f"{api_url_of()}/v1/cpas/{cbe}/alerts/{alert_id}/reaction",
-                              json={"code": code, "comment": "e2e"}, timeout=10)
+                              json={"code": code, "comment": "e2e"}, headers=api_headers(), timeout=10)
             if r.status_code == 201:
                 return r.json()["reaction_id"]
             if r.status_code == 409 and retried:
@@ -163,28 +163,28 @@ def test_refusals_and_amendment(relais_r, db, standin):
     api_put_cpas(relais_r.api.url, other, "CPAS e2e other", ["44021"])
     base = f"{relais_r.api.url}/v1/cpas/{cbe}/alerts"
 
-    r = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "SOMETHING_ELSE"}, timeout=10)
+    r = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "SOMETHING_ELSE"}, headers=api_headers(), timeout=10)
     assert r.status_code == 400 and r.json()["code"] == "INVALID_REACTION_CODE" and r.json()["field"] == "code", r.text
-    r = requests.post(f"{base}/{new_ticket()}/reaction", json={"code": "NO_IMPACT"}, timeout=10)
+    r = requests.post(f"{base}/{new_ticket()}/reaction", json={"code": "NO_IMPACT"}, headers=api_headers(), timeout=10)
     assert r.status_code == 404 and r.json()["code"] == "ALERT_NOT_FOUND", r.text
     r = requests.post(f"{relais_r.api.url}/v1/cpas/{other}/alerts/{ids[0]}/reaction", json={"code": "NO_IMPACT"},
-                      timeout=10)
+                      headers=api_headers(), timeout=10)
     assert r.status_code == 404 and r.json()["code"] == "ALERT_NOT_FOUND", r.text
-    r = requests.get(f"{relais_r.api.url}/v1/cpas/{other}/alerts/{ids[0]}", timeout=10)
+    r = requests.get(f"{relais_r.api.url}/v1/cpas/{other}/alerts/{ids[0]}", headers=api_headers(), timeout=10)
     assert r.status_code == 404, "another CPAS's alert is never revealed"
-    r = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "NO_IMPACT", "colour": "red"}, timeout=10)
+    r = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "NO_IMPACT", "colour": "red"}, headers=api_headers(), timeout=10)
     assert r.status_code == 400 and r.json()["field"] == "colour"
     assert db.query(f"SELECT count(*) FROM reactions WHERE alert_id = '{ids[0]}'") == [["0"]]
 
-    first = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "UNDER_INVESTIGATION"}, timeout=10)
+    first = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "UNDER_INVESTIGATION"}, headers=api_headers(), timeout=10)
     assert first.status_code == 201, first.text
-    r = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "AID_REVISED"}, timeout=10)
+    r = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "AID_REVISED"}, headers=api_headers(), timeout=10)
     assert r.status_code == 409 and r.json()["code"] == "REACTION_EXISTS"
-    amend = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "AID_REVISED", "amendment": True}, timeout=10)
+    amend = requests.post(f"{base}/{ids[0]}/reaction", json={"code": "AID_REVISED", "amendment": True}, headers=api_headers(), timeout=10)
     assert amend.status_code == 201 and amend.json()["sequence"] == 2, amend.text
 
     def sent():
-        a = requests.get(f"{base}/{ids[0]}", timeout=10).json()
+        a = requests.get(f"{base}/{ids[0]}", headers=api_headers(), timeout=10).json()
         return a if a["status"] == "SENT" and all(x["delivery_status"] == "SENT" for x in a["reactions"]) else None
     a = wait_for(sent, 30, what="reaction and amendment SENT")
     assert [x["code"] for x in a["reactions"]] == ["UNDER_INVESTIGATION", "AID_REVISED"]
@@ -246,7 +246,7 @@ def test_thousand_reactions_through_failures_outage_and_sigkill(relais_r, db, br
     all_sent_s = time.monotonic() - t0
     assert db.query(f"SELECT count(*) FROM reactions WHERE cpas_cbe = '{cbe}'") == [[str(n)]], "one reaction per alert"
     assert db.query(f"SELECT count(*) FROM alerts WHERE cpas_cbe = '{cbe}' AND status = 'SENT'") == [[str(n)]]
-    r = requests.get(f"{relais_r.api.url}/v1/cpas/{cbe}/alerts", params={"status": "SENT", "limit": 1000}, timeout=30)
+    r = requests.get(f"{relais_r.api.url}/v1/cpas/{cbe}/alerts", params={"status": "SENT", "limit": 1000}, headers=api_headers(), timeout=30)
     assert len(r.json()["alerts"]) == n
 
     # The upstream got every idempotency key at least once (it drops the duplicates itself).

@@ -23,7 +23,7 @@ import requests
 
 from e2e_util import cpas_topic, end_offsets, fresh_cbes, fresh_ssins, headers_of, produce_raw, read_topic, \
     read_until, wait_for
-from relais_harness import BUILD, api_import, api_put_cpas, make_ssin, new_ticket
+from relais_harness import BUILD, api_headers, api_import, api_put_cpas, make_ssin, new_ticket
 
 INBOUND, DLQ = "relais.inbound.v1", "relais.dlq.v1"
 CTL = BUILD / "services" / "relaisctl"
@@ -171,7 +171,7 @@ def test_directory_import_100k_with_progress(relais, stack, tmp_path):
     assert "imported lines 100000, written 100000, unchanged 0" in tty_out, tty_out[-500:]
     print("\n" + tty_out.replace("\r", "\n")[-1200:])
 
-    r = requests.get(f"{relais.api.url}/v1/cpas", timeout=30)
+    r = requests.get(f"{relais.api.url}/v1/cpas", headers=api_headers(), timeout=30)
     mine = [c for c in r.json()["cpas"] if c["cbe"] == cbe]
     assert mine and mine[0]["active_integrations"] == 100_000, mine
 

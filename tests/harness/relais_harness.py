@@ -185,6 +185,7 @@ class Relais:
         return svc
 
     def start_all(self) -> "Relais":
+        ensure_operator_token(self.stack["RELAIS_PG_DSN"])
         for name in ("api", "ingest", "router"):
             self.add(name).start()
         for svc in self.services.values():
@@ -234,8 +235,39 @@ def post_batch_until_accepted(ingest_url: str, flow: str, lines: list[str], dead
         time.sleep(min(wait, 2.0))
 
 
+# ------------------------------------------------------------- API credentials
+# relais-api authenticates every call with a bearer token (docs/security.md). The harness issues
+# them with relaisctl, as an operator would; the operator token of a run is RELAIS_API_TOKEN.
+def issue_token(pg_dsn: str, name: str, scopes: list[str], expires_in: str = "1d") -> dict:
+    """A new credential: scopes are "operator" and/or CBE numbers. Returns relaisctl's JSON
+    (id, name, scopes, expires_at, token)."""
+    args = [str(BUILD / "services" / "relaisctl"), "credentials", "create", "--name", name,
+            "--expires-in", expires_in, "--json"]
+    for sc in scopes:
+        args += ["--operator"] if sc == "operator" else ["--cpas", sc]
+    env = dict(os.environ, RELAIS_PG_DSN=pg_dsn)
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"relaisctl credentials create failed: {r.stderr.strip()}")
+    return json.loads(r.stdout)
+
+
+def ensure_operator_token(pg_dsn: str) -> str:
+    """The run's operator token, issued once and exported as RELAIS_API_TOKEN (read by
+    api_headers() and by relaisctl)."""
+    if not os.environ.get("RELAIS_API_TOKEN"):
+        os.environ["RELAIS_API_TOKEN"] = issue_token(pg_dsn, f"harness-operator-{os.getpid()}", ["operator"])["token"]
+    return os.environ["RELAIS_API_TOKEN"]
+
+
+def api_headers(token: str | None = None, **extra: str) -> dict[str, str]:
+    """Authorization (default: the run's operator token) plus `extra` headers."""
+    return {"Authorization": f"Bearer {token or os.environ['RELAIS_API_TOKEN']}", **extra}
+
+
 def api_put_cpas(api_url: str, cbe: str, name: str, municipalities: list[str]) -> dict:
-    r = requests.put(f"{api_url}/v1/cpas/{cbe}", json={"name": name, "municipalities": municipalities}, timeout=30)
+    r = requests.put(f"{api_url}/v1/cpas/{cbe}", json={"name": name, "municipalities": municipalities},
+                     headers=api_headers(), timeout=30)
     assert r.status_code in (200, 201), r.text
     return r.json()
 
@@ -251,7 +283,7 @@ def api_import(api_url: str, cbe: str, rows: list[tuple], fmt: str = "csv") -> r
                        for s, q, a, b in rows)
         ct = "application/x-ndjson"
     return requests.post(f"{api_url}/v1/cpas/{cbe}/integrations:import", data=body.encode(),
-                         headers={"Content-Type": ct}, timeout=300)
+                         headers=api_headers(**{"Content-Type": ct}), timeout=300)
 
 
 def consume_topic(brokers: str, topic: str, idle_s: float = 3.0, max_s: float = 120.0,

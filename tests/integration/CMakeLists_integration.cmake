@@ -36,3 +36,6 @@ target_compile_definitions(relais_itest_alerts PRIVATE RELAIS_SOURCE_DIR="${CMAK
 relais_integration_test(relais_itest_ctl
   SOURCES ${RELAIS_ITEST_DIR}/ctl_test.cpp
   DEPS relais::ctl relais::proto)
+relais_integration_test(relais_itest_auth
+  SOURCES ${RELAIS_ITEST_DIR}/auth_test.cpp
+  DEPS relais::api relais::auth Boost::json)

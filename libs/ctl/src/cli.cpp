@@ -16,6 +16,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/json.hpp>
+
+#include "relais/auth/credentials.hpp"
+#include "relais/auth/journal.hpp"
 #include "relais/codec/flow.hpp"
 #include "relais/ctl/dlq.hpp"
 #include "relais/ctl/import.hpp"
@@ -44,6 +48,8 @@ commands:
   journal [filters]                        query the notification journal
   reactions [--cpas CBE] [--status S]      reaction delivery status
   reactions retry <reaction-id>|--failing  make pending deliveries due now
+  credentials create|list|rotate|revoke    relais-api credentials (bearer tokens)
+  access-journal [filters]                 who called relais-api, accepted or refused
 
 `relaisctl <command> --help` describes each command. Settings come from --config FILE (YAML)
 and RELAIS_* environment variables:
@@ -389,6 +395,169 @@ int cmd_reactions(Ctx& c, const std::vector<std::string>& w) {
   return kExitOk;
 }
 
+constexpr const char* kCredentialsHelp = R"(usage:
+  relaisctl credentials create --name NAME (--operator | --cpas CBE[,CBE...])... [--expires-in D] [--json]
+      a new relais-api credential. The token (rls_<id>_<secret>) is printed once, on stdout,
+      and never stored: only its SHA-256 is. --operator: the data centre (every CPAS and the
+      operator routes); --cpas: those CPAS only. D: 90d (default), 12h, 30m... (at most 3 years).
+  relaisctl credentials list [--all] [--cpas CBE] [--json]
+      credentials (without --all: only those neither revoked nor expired); never the tokens.
+  relaisctl credentials rotate <id> [--grace D] [--expires-in D] [--json]
+      a new token with the same name and scopes; the old one keeps working for the grace
+      period (default 1h, 0 = revoked at once) so that its user can switch.
+  relaisctl credentials revoke <id> [--reason TEXT]
+      refused by relais-api from now on, within auth.cache_ttl_ms (5 s by default).
+exit codes: 0 done, 1 not found or database error, 2 usage error.
+)";
+
+void print_created(Ctx& c, const auth::Created& cr, bool as_json, const std::string& extra = {}) {
+  if (as_json) {
+    boost::json::object o{{"id", cr.id}, {"name", cr.name}, {"scopes", cr.scopes}, {"expires_at", cr.expires_at},
+                          {"token", cr.token}};
+    c.out << boost::json::serialize(o) << "\n";
+    return;
+  }
+  c.err << "credential " << cr.id << " (" << cr.name << ", " << cr.scopes << "), expires " << cr.expires_at << extra
+        << "\nthe token is shown once: keep it in a secret store\n";
+  c.out << cr.token << "\n";
+}
+
+int cmd_credentials(Ctx& c, const std::vector<std::string>& w) {
+  if (w.empty() || w[0] == "--help" || w[0] == "-h") {
+    c.out << kCredentialsHelp;
+    return w.empty() ? kExitUsage : kExitOk;
+  }
+  std::vector<std::string> rest(w.begin() + 1, w.end());
+  auto duration = [](const std::string& opt, const std::string& v) {
+    auto d = auth::parse_duration_seconds(v);
+    if (!d) throw UsageError(opt + ": expected a duration like 90d, 12h, 30m, 45s or 0, got '" + v + "'");
+    return *d;
+  };
+  if (w[0] == "create") {
+    // --cpas may be repeated: collect every occurrence.
+    std::vector<std::string> scopes, others;
+    for (std::size_t i = 0; i < rest.size(); ++i) {
+      if (rest[i] == "--cpas" || rest[i].starts_with("--cpas=")) {
+        std::string v;
+        if (rest[i] == "--cpas") {
+          if (i + 1 >= rest.size()) throw UsageError("--cpas needs a value");
+          v = rest[++i];
+        } else {
+          v = rest[i].substr(7);
+        }
+        for (std::size_t p = 0; p <= v.size();) {
+          auto comma = v.find(',', p);
+          if (comma == std::string::npos) comma = v.size();
+          if (comma > p) scopes.push_back("cpas:" + v.substr(p, comma - p));
+          p = comma + 1;
+        }
+      } else {
+        others.push_back(rest[i]);
+      }
+    }
+    auto a = parse(others, {"--name", "--expires-in"}, {"--operator", "--json"});
+    if (a.help) return c.out << kCredentialsHelp, kExitOk;
+    if (!a.positional.empty()) throw UsageError("credentials create takes no positional argument");
+    if (a.flag("--operator")) scopes.insert(scopes.begin(), "operator");
+    auth::NewCredential n;
+    n.name = a.get("--name").value_or("");
+    if (n.name.empty()) throw UsageError("--name is required");
+    auto sc = auth::parse_scopes(scopes);
+    if (auto* e = std::get_if<std::string>(&sc)) throw UsageError(*e + " (give --operator and/or --cpas CBE)");
+    n.scopes = std::get<auth::Scopes>(sc);
+    if (auto d = a.get("--expires-in")) n.lifetime_seconds = duration("--expires-in", *d);
+    n.created_by = c.s.actor;
+    if (auto e = auth::validate(n)) throw UsageError(*e);
+    pg::Connection db(c.s.pg_dsn);
+    print_created(c, auth::create_credential(db, n), a.flag("--json"));
+    return kExitOk;
+  }
+  if (w[0] == "list") {
+    auto a = parse(rest, {"--cpas"}, {"--all", "--json"});
+    if (a.help) return c.out << kCredentialsHelp, kExitOk;
+    if (!a.positional.empty()) throw UsageError("credentials list takes no positional argument");
+    if (auto cb = a.get("--cpas"); cb && !validation::is_valid_cbe(*cb)) throw UsageError("--cpas: not a valid CBE");
+    pg::Connection db(c.s.pg_dsn);
+    Rows rows;
+    rows.columns = {"id", "name", "scopes", "state", "created_at", "created_by", "expires_at", "revoked_at",
+                    "rotated_from", "last_used_at"};
+    for (auto& r : auth::list_credentials(db, a.flag("--all"), a.get("--cpas")))
+      rows.rows.push_back({r.id, r.name, r.scopes, r.state, r.created_at, r.created_by, r.expires_at, r.revoked_at,
+                           r.rotated_from, r.last_used_at});
+    c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
+    return kExitOk;
+  }
+  if (w[0] == "rotate") {
+    auto a = parse(rest, {"--grace", "--expires-in"}, {"--json"});
+    if (a.help) return c.out << kCredentialsHelp, kExitOk;
+    if (a.positional.size() != 1 || !auth::is_credential_id(a.positional[0]))
+      throw UsageError("credentials rotate takes one credential id (16 hex digits)");
+    long long grace = a.get("--grace") ? duration("--grace", *a.get("--grace")) : 3600;
+    long long life = a.get("--expires-in") ? duration("--expires-in", *a.get("--expires-in")) : 90LL * 86400;
+    pg::Connection db(c.s.pg_dsn);
+    try {
+      auto rot = auth::rotate_credential(db, a.positional[0], grace, life, c.s.actor);
+      print_created(c, rot.created, a.flag("--json"),
+                    "; replaces " + rot.old_id + ", which " + (grace == 0 ? "was revoked at " : "stays valid until ") +
+                        rot.old_valid_until);
+    } catch (const std::invalid_argument& e) {
+      c.err << "relaisctl credentials rotate: " << e.what() << "\n";
+      return kExitFailed;
+    }
+    return kExitOk;
+  }
+  if (w[0] == "revoke") {
+    auto a = parse(rest, {"--reason"}, {});
+    if (a.help) return c.out << kCredentialsHelp, kExitOk;
+    if (a.positional.size() != 1 || !auth::is_credential_id(a.positional[0]))
+      throw UsageError("credentials revoke takes one credential id (16 hex digits)");
+    pg::Connection db(c.s.pg_dsn);
+    if (!auth::revoke_credential(db, a.positional[0], c.s.actor, a.get("--reason").value_or(""))) {
+      c.err << "relaisctl credentials revoke: no credential " << a.positional[0] << "\n";
+      return kExitFailed;
+    }
+    c.out << "revoked " << a.positional[0] << " (relais-api refuses it within its auth.cache_ttl_ms)\n";
+    return kExitOk;
+  }
+  throw UsageError("unknown credentials command '" + w[0] + "' (create, list, rotate, revoke)");
+}
+
+constexpr const char* kAccessJournalHelp = R"(usage: relaisctl access-journal [--credential ID|NAME] [--cpas CBE] [--ssin S]
+                                [--since TIME] [--until TIME] [--status CODE|refused|allowed]
+                                [--limit N] [--json]
+
+Calls to relais-api, newest first (default limit 100): time, credential (or anonymous),
+client address, method, route, CPAS, SSIN, status, refusal reason, request id. TIME is
+RFC 3339 or a date (midnight UTC); --since inclusive, --until exclusive.
+)";
+
+int cmd_access_journal(Ctx& c, const std::vector<std::string>& w) {
+  auto a = parse(w, {"--credential", "--cpas", "--ssin", "--since", "--until", "--status", "--limit"}, {"--json"});
+  if (a.help) return c.out << kAccessJournalHelp, kExitOk;
+  if (!a.positional.empty()) throw UsageError("access-journal takes no positional argument");
+  auth::AccessQuery q;
+  q.credential = a.get("--credential");
+  q.cpas = a.get("--cpas");
+  q.ssin = a.get("--ssin");
+  q.since = a.get("--since");
+  q.until = a.get("--until");
+  q.status = a.get("--status");
+  if (auto l = a.get("--limit")) q.limit = to_int("--limit", *l, 1, auth::kAccessQueryMaxLimit);
+  if (auto e = auth::validate(q)) throw UsageError("--" + *e);
+  pg::Connection db(c.s.pg_dsn);
+  auto r = auth::query_access_journal(db, q);
+  Rows rows;
+  rows.columns = auth::access_journal_columns();
+  for (int i = 0; i < r.rows(); ++i) {
+    std::vector<std::optional<std::string>> row;
+    for (int col = 0; col < r.columns(); ++col)
+      row.push_back(r.is_null(i, col) ? std::nullopt : std::optional<std::string>(r.str(i, col)));
+    rows.rows.push_back(std::move(row));
+  }
+  c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
+  return kExitOk;
+}
+
 }  // namespace
 
 int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err) {
@@ -429,6 +598,8 @@ int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err)
     if (cmd == "directory") return cmd_directory(c, rest);
     if (cmd == "journal") return cmd_journal(c, rest);
     if (cmd == "reactions") return cmd_reactions(c, rest);
+    if (cmd == "credentials") return cmd_credentials(c, rest);
+    if (cmd == "access-journal") return cmd_access_journal(c, rest);
     err << "relaisctl: unknown command '" << cmd << "' (relaisctl --help)\n";
     return kExitUsage;
   } catch (const UsageError& e) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -45,6 +46,10 @@ ImportSummary import_directory(const Settings& s, const std::string& cbe, const 
   http::Client client(url->host, url->port, std::chrono::milliseconds(s.timeout_ms));
   const std::string target = url->base_path + "/v1/cpas/" + cbe + "/integrations:import";
   const std::string ctype = csv ? "text/csv" : "application/x-ndjson";
+  // relais-api needs a bearer token (docs/security.md): RELAIS_API_TOKEN, never a command-line
+  // argument (it would show in the process list and the shell history).
+  std::vector<std::pair<std::string, std::string>> headers{{"X-Relais-Actor", s.actor}};
+  if (const char* t = std::getenv("RELAIS_API_TOKEN"); t && *t) headers.emplace_back("Authorization", std::string("Bearer ") + t);
   auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
 
@@ -57,8 +62,7 @@ ImportSummary import_directory(const Settings& s, const std::string& cbe, const 
   auto send = [&]() -> bool {
     if (numbers.empty()) return true;
     std::string payload = header.empty() ? body : header + "\n" + body;
-    auto r = client.request(boost::beast::http::verb::post, target, std::move(payload), ctype,
-                            {{"X-Relais-Actor", s.actor}});
+    auto r = client.request(boost::beast::http::verb::post, target, std::move(payload), ctype, headers);
     ++sum.chunks;
     if (r.status == 200) {
       auto v = json::parse(r.body);

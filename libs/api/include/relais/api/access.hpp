@@ -1,0 +1,83 @@
+// Authentication, authorisation and the access journal of relais-api (docs/security.md).
+//
+// `AccessControl::front()` wraps the service's router handler. For every request it:
+//  1. matches the request against the policy table (one entry per route: open, authenticated,
+//     cpas, operator), with the same matching rules as the service's router. A route the table
+//     does not list is answered 404/405 here and never reaches its handler (fail closed);
+//  2. authenticates the bearer token (cache of verified credentials, PostgreSQL on a miss);
+//  3. checks the scope: a CPAS credential only on its own CPAS, the operator on everything;
+//  4. refuses with 401 (+ WWW-Authenticate: Bearer) or 403 and journals the refusal, or reserves
+//     a journal slot (503 when the journal is full), runs the handler and journals the result.
+// Open routes (/healthz, /readyz, /metrics, the status page, /openapi.yaml) are not journaled.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "relais/auth/credentials.hpp"
+#include "relais/auth/journal.hpp"
+#include "relais/common/metrics.hpp"
+#include "relais/http/router.hpp"
+#include "relais/pg/pool.hpp"
+
+namespace relais::api {
+
+enum class Policy {
+  open,           // no credential needed, not journaled
+  authenticated,  // any valid credential
+  cpas,           // a credential scoped to the {cbe} of the path, or the operator
+  operator_only,  // the operator scope
+};
+
+// Where the journal finds the SSIN of a call.
+enum class SsinFrom { none, path, query, request_body, response_body, alert };
+
+struct RoutePolicy {
+  http::verb method;
+  std::string pattern;
+  Policy policy;
+  SsinFrom ssin = SsinFrom::none;
+};
+
+// relais-api's routes and their policies.
+const std::vector<RoutePolicy>& api_policies();
+
+struct AccessOptions {
+  std::chrono::milliseconds cache_ttl{5000};  // bound on how long a revoked credential still works
+  std::size_t cache_max = 10000;
+  std::string realm = "relais-api";
+};
+
+class AccessControl {
+ public:
+  AccessControl(AccessOptions o, std::vector<RoutePolicy> policies, pg::Pool& pool, auth::JournalWriter& journal,
+                metrics::Registry& m);
+  // The handler to give the HTTP server: guards `inner` (the service router's handler).
+  http::Handler front(http::Handler inner);
+  // GET /v1/access-journal (operator).
+  void add_routes(http::Router& r);
+
+ private:
+  struct Call;
+  boost::asio::awaitable<http::Response> handle(http::Request& req, std::shared_ptr<http::Handler> inner);
+  boost::asio::awaitable<auth::Refusal> authenticate(const http::Request& req, Call& call);
+  boost::asio::awaitable<http::Response> query_journal(http::Request& req);
+
+  AccessOptions o_;
+  std::shared_ptr<const std::vector<RoutePolicy>> policies_;
+  http::Handler policy_match_;  // a Router over the policy table, answering the entry's index
+  pg::Pool& pool_;
+  auth::JournalWriter& journal_;
+  auth::CredentialCache cache_;
+  metrics::Family<metrics::Counter>& decisions_;
+  metrics::Counter& lookups_;
+};
+
+// "Authorization" is never logged nor echoed; this is the value relais-api puts in
+// X-Relais-Actor for the handlers (credential name and id, and for an operator credential the
+// person named by the caller's own X-Relais-Actor).
+std::string actor_for(const auth::Credential& c, std::string_view declared);
+
+}  // namespace relais::api

@@ -1,0 +1,371 @@
+#include "relais/api/access.hpp"
+
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <random>
+
+#include "relais/common/log.hpp"
+
+namespace relais::api {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using auth::Refusal;
+namespace {
+const log::Logger logger{"access"};
+
+// The policy router's handlers answer with the index of their table entry.
+asio::awaitable<http::Response> policy_index(std::size_t i) {
+  http::Response r;
+  r.status = 200;
+  r.body = std::to_string(i);
+  co_return r;
+}
+
+bool request_id_ok(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':')) return false;
+  return true;
+}
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+bool looks_like_ssin(std::string_view s) {
+  return s.size() == 11 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::optional<std::string> ssin_in_json(std::string_view body) {
+  if (body.empty() || body.size() > 64 * 1024) return std::nullopt;
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  auto* s = v.as_object().if_contains("ssin");
+  if (!s || !s->is_string() || !looks_like_ssin(s->as_string())) return std::nullopt;
+  return std::string(s->as_string());
+}
+
+http::Response unauthenticated(Refusal r, const std::string& realm) {
+  std::string code = "INVALID_TOKEN", message = "the bearer token is not valid";
+  std::string challenge = "Bearer realm=\"" + realm + "\"";
+  switch (r) {
+    case Refusal::missing_credentials:
+      code = "UNAUTHENTICATED";
+      message = "this API needs a bearer token: Authorization: Bearer rls_<id>_<secret>";
+      break;
+    case Refusal::malformed:
+      message = "the Authorization header does not hold a Relais bearer token (Bearer rls_<id>_<secret>)";
+      break;
+    case Refusal::revoked:
+      code = "TOKEN_REVOKED";
+      message = "this token has been revoked";
+      break;
+    case Refusal::expired:
+      code = "TOKEN_EXPIRED";
+      message = "this token has expired";
+      break;
+    default:
+      break;
+  }
+  if (r != Refusal::missing_credentials) challenge += ", error=\"invalid_token\"";
+  auto resp = http::json_error(401, code, message);
+  resp.headers.emplace_back("WWW-Authenticate", std::move(challenge));
+  return resp;
+}
+
+}  // namespace
+
+const std::vector<RoutePolicy>& api_policies() {
+  using http::verb;
+  static const std::vector<RoutePolicy> p = {
+      // Operations: probes, Prometheus, the status page and the interface document carry no
+      // personal data (docs/security.md); they stay open for load balancers and scrapers.
+      {verb::get, "/healthz", Policy::open},
+      {verb::get, "/readyz", Policy::open},
+      {verb::get, "/metrics", Policy::open},
+      {verb::get, "/", Policy::open},
+      {verb::get, "/status.json", Policy::open},
+      {verb::get, "/openapi.yaml", Policy::open},
+      // The data centre's own routes.
+      {verb::put, "/v1/cpas/{cbe}", Policy::operator_only},
+      {verb::get, "/v1/cpas", Policy::operator_only},
+      {verb::get, "/v1/access-journal", Policy::operator_only},
+      // One CPAS's resources.
+      {verb::put, "/v1/cpas/{cbe}/integrations", Policy::cpas, SsinFrom::request_body},
+      {verb::get, "/v1/cpas/{cbe}/integrations", Policy::cpas, SsinFrom::query},
+      {verb::delete_, "/v1/cpas/{cbe}/integrations/{ssin}", Policy::cpas, SsinFrom::path},
+      {verb::post, "/v1/cpas/{cbe}/integrations:import", Policy::cpas},
+      {verb::get, "/v1/cpas/{cbe}/alerts", Policy::cpas},
+      {verb::get, "/v1/cpas/{cbe}/alerts/{id}", Policy::cpas, SsinFrom::response_body},
+      {verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", Policy::cpas, SsinFrom::alert},
+      {verb::get, "/v1/reaction-codes", Policy::authenticated},
+  };
+  return p;
+}
+
+std::string actor_for(const auth::Credential& c, std::string_view declared) {
+  std::string a = c.name + "#" + c.id;
+  if (c.scopes.op && !declared.empty()) {
+    std::string d;
+    for (char ch : declared)
+      if (std::isprint(static_cast<unsigned char>(ch))) d.push_back(ch);
+    a += ":" + d;
+  }
+  // X-Relais-Actor is at most 100 bytes (api::actor_of).
+  if (a.size() > 100) a.resize(100);
+  return a;
+}
+
+struct AccessControl::Call {
+  auth::AccessRecord rec;
+  std::shared_ptr<const auth::Credential> cred;
+  std::string token;
+};
+
+AccessControl::AccessControl(AccessOptions o, std::vector<RoutePolicy> policies, pg::Pool& pool,
+                             auth::JournalWriter& journal, metrics::Registry& m)
+    : o_(std::move(o)), pool_(pool), journal_(journal), cache_(o_.cache_ttl, o_.cache_max),
+      decisions_(m.counter("relais_api_access_total", "relais-api calls by access decision (allowed or the refusal)",
+                           {"decision"})),
+      lookups_(m.counter("relais_api_credential_lookups_total",
+                         "Credential lookups in PostgreSQL (cache misses)").with()) {
+  http::Router r;
+  auto table = std::make_shared<std::vector<RoutePolicy>>(std::move(policies));
+  for (std::size_t i = 0; i < table->size(); ++i)
+    r.add((*table)[i].method, (*table)[i].pattern, [i](http::Request&) { return policy_index(i); });
+  policy_match_ = r.handler();
+  policies_ = std::move(table);
+}
+
+http::Handler AccessControl::front(http::Handler inner) {
+  auto shared = std::make_shared<http::Handler>(std::move(inner));
+  return [this, shared](http::Request& req) { return handle(req, shared); };
+}
+
+asio::awaitable<Refusal> AccessControl::authenticate(const http::Request& req, Call& call) {
+  auto h = req.header("Authorization");
+  if (h.empty()) co_return Refusal::missing_credentials;
+  auto tok = auth::bearer_token(h);
+  if (!tok) co_return Refusal::malformed;
+  auto id = auth::token_id(*tok);
+  if (!id) co_return Refusal::malformed;
+  call.token = std::string(*tok);
+  call.rec.credential_id = *id;  // claimed until the secret matches
+  auto now = std::chrono::steady_clock::now();
+  auth::CredentialCache::Entry entry;
+  if (auto cached = cache_.get(*id, now)) {
+    entry = *cached;
+  } else {
+    lookups_.inc();
+    std::string key = *id;
+    // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+    auto job = [key](pg::Connection& c) -> auth::CredentialCache::Entry {
+      auto cr = auth::load_credential(c, key, true);
+      return cr ? std::make_shared<const auth::Credential>(std::move(*cr)) : nullptr;
+    };
+    entry = co_await pool_.run<auth::CredentialCache::Entry>(std::move(job));
+    cache_.put(key, entry, now);
+  }
+  auto verdict = auth::check_token(entry.get(), call.token, std::chrono::system_clock::now());
+  if (verdict == Refusal::revoked || verdict == Refusal::expired || verdict == Refusal::none)
+    call.rec.credential_name = entry->name;  // the secret matched: this is who it is
+  if (verdict == Refusal::none) call.cred = entry;
+  co_return verdict;
+}
+
+asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::shared_ptr<http::Handler> inner) {
+  auto t0 = std::chrono::steady_clock::now();
+  Call call;
+  call.rec.at = std::chrono::system_clock::now();
+  auto rid = req.header("X-Request-Id");
+  call.rec.request_id = request_id_ok(rid) ? rid : new_request_id();
+  call.rec.client_address = req.remote_address;
+  call.rec.method = req.method_string.empty() ? std::string(boost::beast::http::to_string(req.method)) : req.method_string;
+  if (call.rec.method.size() > 16) call.rec.method.resize(16);
+
+  // 1. Which route, which policy (the same matching as the service router).
+  http::Request probe;
+  probe.method = req.method;
+  probe.method_string = req.method_string;
+  probe.target = req.target;
+  probe.path = req.path;
+  auto matched = co_await policy_match_(probe);
+  const RoutePolicy* policy = nullptr;
+  if (matched.status == 200 && !probe.route.empty()) {
+    std::size_t i = 0;
+    std::from_chars(matched.body.data(), matched.body.data() + matched.body.size(), i);
+    policy = &(*policies_)[i];
+  }
+  if (policy && policy->policy == Policy::open) {
+    auto resp = co_await (*inner)(req);
+    co_return resp;
+  }
+  if (!probe.route.empty()) {
+    req.route = probe.route;  // metrics label even when the handler does not run
+    call.rec.route = probe.route;
+  }
+  if (auto it = probe.params.find("cbe"); it != probe.params.end())
+    call.rec.cpas = it->second.size() <= 32 ? it->second : it->second.substr(0, 32);
+  if (policy && policy->ssin == SsinFrom::path)
+    if (auto it = probe.params.find("ssin"); it != probe.params.end() && looks_like_ssin(it->second))
+      call.rec.ssin = it->second;
+  if (policy && policy->ssin == SsinFrom::query)
+    if (auto s = req.query_param("ssin"); s && looks_like_ssin(*s)) call.rec.ssin = std::string(*s);
+  if (policy && policy->ssin == SsinFrom::request_body && req.content_type() == "application/json")
+    call.rec.ssin = ssin_in_json(req.body);
+
+  // 2. Who is calling.
+  Refusal refusal = Refusal::none;
+  bool store_down = false;
+  try {
+    refusal = co_await authenticate(req, call);
+  } catch (const std::exception& e) {
+    store_down = true;
+    logger.error("credential lookup failed", {{"error", e.what()}, {"request_id", call.rec.request_id}});
+  }
+  // Never passed on: handlers see the verified caller in X-Relais-Actor only.
+  auto declared = req.header("X-Relais-Actor");
+  req.headers.erase("Authorization");
+  req.headers.erase("X-Relais-Actor");
+
+  auto finish = [&](http::Response r, std::string_view reason) {
+    r.headers.emplace_back("X-Request-Id", call.rec.request_id);
+    call.rec.status = static_cast<int>(r.status);
+    if (!reason.empty()) call.rec.refusal = std::string(reason);
+    call.rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    decisions_.with({reason.empty() ? std::string("allowed") : std::string(reason)}).inc();
+    return r;
+  };
+
+  if (store_down) {
+    auto r = http::json_error(503, "AUTH_UNAVAILABLE", "credentials cannot be checked right now; retry later");
+    r.headers.emplace_back("Retry-After", "1");
+    auto out = finish(std::move(r), "credential_store_unavailable");
+    journal_.record(call.rec);
+    co_return out;
+  }
+  if (refusal != Refusal::none) {
+    auto out = finish(unauthenticated(refusal, o_.realm), auth::to_string(refusal));
+    journal_.record(call.rec);
+    co_return out;
+  }
+
+  // 3. May this credential do this.
+  if (!policy) {
+    // No such route (or method): the policy router's own 404/405, to an authenticated caller only.
+    auto out = finish(std::move(matched), "");
+    journal_.record(call.rec);
+    co_return out;
+  }
+  const auto& scopes = call.cred->scopes;
+  if (policy->policy == Policy::operator_only && !scopes.op) {
+    auto out = finish(http::json_error(403, "OPERATOR_ONLY", "this route is for the data centre's operator credentials"),
+                      auth::to_string(Refusal::operator_only));
+    journal_.record(call.rec);
+    co_return out;
+  }
+  if (policy->policy == Policy::cpas) {
+    auto it = probe.params.find("cbe");
+    if (it == probe.params.end() || !scopes.allows_cpas(it->second)) {
+      auto out = finish(http::json_error(403, "FORBIDDEN_CPAS", "this credential is not scoped to this CPAS", "cbe"),
+                        auth::to_string(Refusal::cpas_out_of_scope));
+      journal_.record(call.rec);
+      co_return out;
+    }
+  }
+
+  // 4. Run it, journaled: no data is served that could not be journaled.
+  if (!journal_.reserve()) {
+    auto r = http::json_error(503, "JOURNAL_UNAVAILABLE", "the access journal is full; retry later");
+    r.headers.emplace_back("Retry-After", "1");
+    co_return finish(std::move(r), auth::to_string(Refusal::journal_unavailable));
+  }
+  req.headers.set("X-Relais-Actor", actor_for(*call.cred, declared));
+  http::Response resp;
+  try {
+    resp = co_await (*inner)(req);
+  } catch (const std::exception& e) {
+    // The server would turn it into a 500; journal it as such.
+    logger.error("handler failed", {{"route", call.rec.route}, {"error", e.what()}, {"request_id", call.rec.request_id}});
+    resp = http::json_error(500, "INTERNAL", "internal error");
+  }
+  if (policy->ssin == SsinFrom::response_body && resp.status == 200) call.rec.ssin = ssin_in_json(resp.body);
+  if (policy->ssin == SsinFrom::alert && resp.status < 300 && call.rec.cpas) {
+    std::string cbe = *call.rec.cpas, id = probe.params["id"];
+    // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+    auto job = [cbe, id](pg::Connection& c) -> std::string {
+      auto r = c.exec("SELECT ssin FROM alerts WHERE alert_id = $1::uuid AND cpas_cbe = $2", {id, cbe});
+      return r.rows() ? r.str(0, 0) : std::string{};
+    };
+    try {
+      auto s = co_await pool_.run<std::string>(std::move(job));
+      if (!s.empty()) call.rec.ssin = s;
+    } catch (const std::exception& e) {
+      logger.warn("SSIN of the alert not found for the access journal", {{"error", e.what()}});
+    }
+  }
+  auto out = finish(std::move(resp), "");
+  journal_.commit(call.rec);
+  co_return out;
+}
+
+void AccessControl::add_routes(http::Router& r) {
+  r.add(http::verb::get, "/v1/access-journal", [this](http::Request& q) { return query_journal(q); });
+}
+
+asio::awaitable<http::Response> AccessControl::query_journal(http::Request& req) {
+  auth::AccessQuery q;
+  for (const auto& [k, v] : req.query) {
+    if (k == "credential") q.credential = v;
+    else if (k == "cpas") q.cpas = v;
+    else if (k == "ssin") q.ssin = v;
+    else if (k == "since") q.since = v;
+    else if (k == "until") q.until = v;
+    else if (k == "status") q.status = v;
+    else if (k == "after" || k == "limit") {
+      long long n = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc{} || p != v.data() + v.size() || n < 0 || n > (1LL << 53))
+        co_return http::json_error(400, "INVALID_PARAMETER", "expected a non-negative integer", k);
+      if (k == "after") q.after = n;
+      else q.limit = static_cast<int>(std::min<long long>(n, auth::kAccessQueryMaxLimit + 1));
+    } else {
+      co_return http::json_error(400, "UNKNOWN_PARAMETER",
+                                 "known parameters: credential, cpas, ssin, since, until, status, after, limit", k);
+    }
+  }
+  if (auto e = auth::validate(q)) {
+    auto colon = e->find(':');
+    co_return http::json_error(400, "INVALID_PARAMETER", *e, e->substr(0, colon));
+  }
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job = [q](pg::Connection& c) {
+    auto r = auth::query_access_journal(c, q);
+    const auto& cols = auth::access_journal_columns();
+    json::array a;
+    for (int i = 0; i < r.rows(); ++i) {
+      json::object o;
+      for (int c2 = 0; c2 < r.columns(); ++c2) {
+        const auto& name = cols[static_cast<std::size_t>(c2)];
+        if (r.is_null(i, c2)) o[name] = nullptr;
+        else if (name == "id" || name == "status") o[name] = r.integer(i, c2);
+        else if (name == "duration_ms") o[name] = std::strtod(r.str(i, c2).c_str(), nullptr);
+        else o[name] = r.str(i, c2);
+      }
+      a.push_back(std::move(o));
+    }
+    json::object out{{"entries", std::move(a)}};
+    if (r.rows() == q.limit && r.rows() > 0) out["next_after"] = r.integer(r.rows() - 1, 0);
+    return json::serialize(out);
+  };
+  http::Response resp;
+  resp.body = co_await pool_.run<std::string>(std::move(job));
+  co_return resp;
+}
+
+}  // namespace relais::api

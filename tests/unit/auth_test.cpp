@@ -1,0 +1,163 @@
+// relais::auth without I/O: token format, parsing, hashing, scopes, the token verdict, the
+// credential cache; relais-api's route policy table and actor string.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "relais/api/access.hpp"
+#include "relais/auth/credentials.hpp"
+#include "relais/auth/token.hpp"
+
+namespace relais::auth {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(AuthToken, GeneratedTokensHaveThePrefixTheIdAndA256BitSecret) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    auto t = generate_token();
+    ASSERT_EQ(t.token.size(), kTokenChars);
+    EXPECT_TRUE(t.token.starts_with("rls_" + t.id + "_"));
+    EXPECT_EQ(t.token.size() - t.token.rfind('_') - 1, 64u);  // 32 bytes of CSPRNG output, hex
+    EXPECT_EQ(token_id(t.token), t.id);
+    EXPECT_TRUE(hash_equal(t.hash, hash_token(t.token)));
+    EXPECT_TRUE(seen.insert(t.token).second);
+  }
+}
+
+TEST(AuthToken, AnythingElseIsNotAToken) {
+  auto good = generate_token().token;
+  EXPECT_FALSE(token_id(""));
+  EXPECT_FALSE(token_id("rls_"));
+  EXPECT_FALSE(token_id(good.substr(1)));
+  EXPECT_FALSE(token_id(good + "0"));
+  EXPECT_FALSE(token_id("xyz_" + good.substr(4)));
+  auto upper = good;
+  upper[10] = 'A';
+  EXPECT_FALSE(token_id(upper));
+  auto sep = good;
+  sep[4 + 16] = '-';
+  EXPECT_FALSE(token_id(sep));
+  auto nonhex = good;
+  nonhex.back() = 'g';
+  EXPECT_FALSE(token_id(nonhex));
+}
+
+TEST(AuthToken, BearerHeader) {
+  EXPECT_EQ(bearer_token("Bearer abc"), "abc");
+  EXPECT_EQ(bearer_token("bearer   abc  "), "abc");
+  EXPECT_EQ(bearer_token("BEARER abc"), "abc");
+  EXPECT_FALSE(bearer_token("Basic dXNlcjpwdw=="));
+  EXPECT_FALSE(bearer_token("Bearer"));
+  EXPECT_FALSE(bearer_token("Bearer    "));
+  EXPECT_FALSE(bearer_token("Bearerabc"));
+}
+
+TEST(AuthToken, HashHexRoundTripAndConstantTimeCompare) {
+  auto h = hash_token("rls_x");
+  auto hex = to_hex(h);
+  EXPECT_EQ(hex.size(), 64u);
+  EXPECT_EQ(hash_from_hex(hex), h);
+  EXPECT_EQ(hash_from_hex("\\x" + hex), h);  // bytea text output
+  EXPECT_FALSE(hash_from_hex(hex.substr(2)));
+  auto other = h;
+  other[31] ^= 1;
+  EXPECT_FALSE(hash_equal(h, other));
+  // Known answer: SHA-256("abc").
+  EXPECT_EQ(to_hex(hash_token("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(AuthScopes, ParseAndAllow) {
+  auto s = std::get<Scopes>(parse_scopes({"cpas:0212344876", "cpas:0207446871"}));
+  EXPECT_FALSE(s.op);
+  EXPECT_TRUE(s.allows_cpas("0212344876"));
+  EXPECT_TRUE(s.allows_cpas("0207446871"));
+  EXPECT_FALSE(s.allows_cpas("0201234567"));
+  EXPECT_EQ(s.describe(), "cpas:0207446871,cpas:0212344876");
+  auto op = std::get<Scopes>(parse_scopes({"operator"}));
+  EXPECT_TRUE(op.op && op.allows_cpas("0201234567"));
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_scopes({})));
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_scopes({"cpas:0212344877"})));  // check digits
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_scopes({"admin"})));
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_scopes({"cpas:"})));
+}
+
+TEST(AuthScopes, Durations) {
+  EXPECT_EQ(parse_duration_seconds("90d"), 90 * 86400);
+  EXPECT_EQ(parse_duration_seconds("12h"), 12 * 3600);
+  EXPECT_EQ(parse_duration_seconds("30m"), 1800);
+  EXPECT_EQ(parse_duration_seconds("45s"), 45);
+  EXPECT_EQ(parse_duration_seconds("0"), 0);
+  EXPECT_FALSE(parse_duration_seconds("10"));
+  EXPECT_FALSE(parse_duration_seconds("d"));
+  EXPECT_FALSE(parse_duration_seconds("-1d"));
+  EXPECT_FALSE(parse_duration_seconds("1w"));
+}
+
+TEST(AuthVerdict, SecretFirstThenRevocationThenExpiry) {
+  auto t = generate_token();
+  auto now = Clock::now();
+  Credential c;
+  c.id = t.id;
+  c.hash = t.hash;
+  c.expires_at = now + 1h;
+  EXPECT_EQ(check_token(nullptr, t.token, now), Refusal::unknown_credential);
+  EXPECT_EQ(check_token(&c, t.token, now), Refusal::none);
+  auto wrong = t.token;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  EXPECT_EQ(check_token(&c, wrong, now), Refusal::bad_secret);
+  c.expires_at = now;
+  EXPECT_EQ(check_token(&c, t.token, now), Refusal::expired);
+  c.revoked_at = now - 1s;
+  EXPECT_EQ(check_token(&c, t.token, now), Refusal::revoked);
+  // A wrong secret learns nothing about revocation or expiry.
+  EXPECT_EQ(check_token(&c, wrong, now), Refusal::bad_secret);
+}
+
+TEST(AuthCache, EntriesExpireAndUnknownIdsAreCachedToo) {
+  CredentialCache cache(100ms, 4);
+  auto t0 = std::chrono::steady_clock::now();
+  auto c = std::make_shared<const Credential>(Credential{"a", "n", {}, {}, {}, {}});
+  cache.put("a", c, t0);
+  cache.put("b", nullptr, t0);
+  ASSERT_TRUE(cache.get("a", t0 + 50ms));
+  EXPECT_EQ(cache.get("a", t0 + 50ms)->get(), c.get());
+  ASSERT_TRUE(cache.get("b", t0 + 50ms));
+  EXPECT_EQ(*cache.get("b", t0 + 50ms), nullptr);
+  EXPECT_FALSE(cache.get("a", t0 + 100ms));
+  EXPECT_FALSE(cache.get("zz", t0));
+}
+
+TEST(AuthCache, BoundedUnderAFloodOfIds) {
+  CredentialCache cache(1h, 100);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10000; ++i) cache.put(std::to_string(i), nullptr, t0 + std::chrono::milliseconds(i));
+  EXPECT_LE(cache.size(), 100u);
+  EXPECT_TRUE(cache.get("9999", t0 + 10s));  // the newest stay
+}
+
+TEST(ApiAccess, EveryRouteHasOnePolicyAndTheDataRoutesNeedACredential) {
+  std::set<std::pair<int, std::string>> seen;
+  for (const auto& p : api::api_policies()) {
+    EXPECT_TRUE(seen.insert({static_cast<int>(p.method), p.pattern}).second) << p.pattern;
+    if (p.pattern.starts_with("/v1/")) {
+      EXPECT_NE(p.policy, api::Policy::open) << p.pattern;
+    }
+    if (p.pattern.find("{cbe}") != std::string::npos && p.pattern != "/v1/cpas/{cbe}") {
+      EXPECT_EQ(p.policy, api::Policy::cpas) << p.pattern;
+    }
+  }
+}
+
+TEST(ApiAccess, ActorNamesTheCredentialAndOnlyAnOperatorMayNameAPerson) {
+  Credential c{"0123456789abcdef", "app-a", {}, {}, {}, {}};
+  c.scopes.cpas.insert("0212344876");
+  EXPECT_EQ(api::actor_for(c, "mallory"), "app-a#0123456789abcdef");
+  c.scopes.op = true;
+  EXPECT_EQ(api::actor_for(c, "alice\n"), "app-a#0123456789abcdef:alice");
+  EXPECT_LE(api::actor_for(c, std::string(500, 'x')).size(), 100u);
+}
+
+}  // namespace
+}  // namespace relais::auth
