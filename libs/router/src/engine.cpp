@@ -126,7 +126,12 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       std::vector<int32_t> ps;
       for (auto* tp : parts) ps.push_back(tp->partition());
-      restore_dedupe(ps);
+      if (!restore_dedupe(ps)) {
+        // Stopping: never consume a partition whose dedupe state is not restored.
+        logger.warn("stopping before the dedupe state was restored; partitions not consumed",
+                    {{"count", parts.size()}});
+        return;
+      }
       c->assign(parts);
       // Ready once the group has given this replica its share (possibly none).
       e_.ready_.store(true);
@@ -147,7 +152,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   // Rebuilds the processed-ticket sets of `ps` from relais.dedupe.v1 (dedupe
   // partition p holds the tickets of inbound partition p). Until it succeeds
   // the partitions are not consumed: routing without it could duplicate.
-  void restore_dedupe(const std::vector<int32_t>& ps) {
+  // Returns false if the engine is stopped before it succeeds.
+  bool restore_dedupe(const std::vector<int32_t>& ps) {
     auto cutoff = now_us() - dedupe_.window_us();
     for (int attempt = 0;; ++attempt) {
       for (auto p : ps) dedupe_.clear_partition(p);
@@ -178,10 +184,14 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       if (!e) {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
         logger.info("dedupe state restored", {{"partitions", ps.size()}, {"tickets", n}, {"ms", ms}});
-        return;
+        return true;
       }
       logger.warn("restoring dedupe state failed, retrying", {{"error", *e}, {"attempt", attempt}});
-      std::this_thread::sleep_for(std::chrono::seconds(std::min(attempt + 1, 10)));
+      // Waits before the next attempt, but a stop request (SIGTERM) ends it at once.
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(std::min(attempt + 1, 10));
+      while (e_.running_.load() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!e_.running_.load()) return false;
     }
   }
 
