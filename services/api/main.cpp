@@ -149,9 +149,10 @@ int main(int argc, char** argv) {
       {"outbox depth", "relais_outbox_depth", service::Figure::Kind::value},
   });
   service::add_openapi_route(router, service::openapi_api());
-  auto so = service::listen_options(cfg.str("http.listen"));
+  std::string http_error;
+  auto so = service::server_options(cfg, http_error);
   if (!so) {
-    logger.error("configuration error", {{"error", "http.listen must be host:port"}});
+    logger.error("configuration error", {{"error", http_error}});
     return 2;
   }
   // A request without credentials is refused whatever its body: never read more than 64 KiB of it.

@@ -84,9 +84,15 @@ int main(int argc, char** argv) {
       {"in flight", "relais_ingest_in_flight", service::Figure::Kind::value},
   });
   service::add_openapi_route(router, service::openapi_ingest());
-  auto so = service::listen_options(cfg.str("http.listen"));
+  std::string http_error;
+  auto so = service::server_options(cfg, http_error);
   if (!so) {
-    logger.error("configuration error", {{"error", "http.listen must be host:port"}});
+    logger.error("configuration error", {{"error", http_error}});
+    return 2;
+  }
+  // Only the BCSS sender may post: verified client certificates, except on loopback (development).
+  if (auto e = service::require_authenticated_clients(*so)) {
+    logger.error("configuration error", {{"error", *e}});
     return 2;
   }
   so->body_limit = [&svc](const http::Request& r) { return svc.body_limit(r); };

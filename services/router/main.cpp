@@ -98,9 +98,10 @@ int main(int argc, char** argv) {
       {"consumer lag (records)", "relais_router_consumer_lag", service::Figure::Kind::value},
       {"directory age (s)", "relais_directory_refresh_age_seconds", service::Figure::Kind::value},
   });
-  auto so = service::listen_options(cfg.str("http.listen"));
+  std::string http_error;
+  auto so = service::server_options(cfg, http_error);
   if (!so) {
-    logger.error("configuration error", {{"error", "http.listen must be host:port"}});
+    logger.error("configuration error", {{"error", http_error}});
     return 2;
   }
   boost::asio::io_context ioc;

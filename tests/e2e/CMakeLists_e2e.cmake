@@ -16,3 +16,8 @@ add_test(NAME e2e_access COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cach
          ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_access.py)
 set_tests_properties(e2e_access PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
                      ENVIRONMENT "RELAIS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
+# relais-ingest over TLS with client certificates, and the HTTP limits (docs/security.md).
+add_test(NAME e2e_tls COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cacheprovider
+         ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_tls.py)
+set_tests_properties(e2e_tls PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
+                     ENVIRONMENT "RELAIS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")

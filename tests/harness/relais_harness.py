@@ -95,6 +95,11 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def http_kwargs(self) -> dict:
+        """Extra `requests` arguments of the harness's own calls to the service (readiness,
+        metrics): a TLS listener's CA and client certificate (tests/e2e/test_tls.py)."""
+        return {}
+
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
@@ -111,7 +116,7 @@ class Service:
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"relais-{self.name} exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                r = requests.get(self.url + "/readyz", timeout=3)
+                r = requests.get(self.url + "/readyz", timeout=3, **self.http_kwargs())
                 if r.status_code == 200:
                     return
                 last = r.text
@@ -142,7 +147,7 @@ class Service:
 
     def metrics(self) -> dict[str, float]:
         """Prometheus text → {'name{labels}': value}."""
-        text = requests.get(self.url + "/metrics", timeout=5).text
+        text = requests.get(self.url + "/metrics", timeout=5, **self.http_kwargs()).text
         out = {}
         for line in text.splitlines():
             if line and not line.startswith("#"):

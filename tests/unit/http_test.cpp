@@ -2,8 +2,11 @@
 // threads. Waits are bounded polls, never fixed sleeps used as assertions.
 #include <relais/common/metrics.hpp>
 #include <relais/http/client.hpp>
+#include <relais/http/limits.hpp>
 #include <relais/http/router.hpp>
 #include <relais/http/server.hpp>
+
+#include "http_support.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -36,17 +39,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kHost = "127.0.0.1";
-
-template <typename F>
-bool eventually(F&& condition, std::chrono::milliseconds limit = 3s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return condition();
-}
+using relais::http::testing::kHost;
 
 // ---- handlers (free coroutines: nothing captured) ----
 
@@ -136,105 +129,20 @@ relais::http::ServerOptions default_options() {
   return o;
 }
 
-// A server on an ephemeral port, its io_context run by two threads.
-class TestServer {
+// The fixture with this file's defaults.
+class TestServer : public relais::http::testing::ServerFixture {
  public:
   explicit TestServer(relais::http::ServerOptions opts = default_options(),
                       relais::http::Handler handler = make_router().handler())
-      : server_(std::make_unique<relais::http::Server>(ioc_, std::move(opts), std::move(handler), &registry_)) {
-    if (auto err = server_->start()) throw std::runtime_error(*err);
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
-  }
-  ~TestServer() {
-    work_.reset();
-    ioc_.stop();
-    for (auto& t : threads_) t.join();
-    server_.reset();
-  }
-  unsigned short port() const { return server_->port(); }
-  relais::http::Server& server() { return *server_; }
-  relais::metrics::Registry& registry() { return registry_; }
-  asio::io_context& ioc() { return ioc_; }
-
- private:
-  asio::io_context ioc_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ioc_);
-  relais::metrics::Registry registry_;
-  std::unique_ptr<relais::http::Server> server_;
-  std::vector<std::thread> threads_;
+      : ServerFixture(std::move(opts), std::move(handler)) {}
 };
 
 relais::http::ClientResponse get(const TestServer& s, std::string target, relais::http::ClientHeaders h = {}) {
   return relais::http::request(kHost, s.port(), verb::get, std::move(target), {}, {}, std::move(h), 5s);
 }
 
-// Raw TCP connection for what the client deliberately does not do (bad requests, idle sockets).
-class Raw {
- public:
-  explicit Raw(unsigned short port) : sock_(ioc_) { sock_.connect(tcp::endpoint(asio::ip::make_address(kHost), port)); }
-  void send(std::string_view data) { asio::write(sock_, asio::buffer(data)); }
-
-  // Reads until `done(data)` holds, the peer closes, or `limit` passes.
-  template <typename Done>
-  std::string read_until(Done&& done, std::chrono::milliseconds limit = 3s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done(data_) && !closed_ && std::chrono::steady_clock::now() < deadline) {
-      std::array<char, 8192> buf;
-      bool finished = false;
-      sock_.async_read_some(asio::buffer(buf), [&](const boost::system::error_code& ec, std::size_t n) {
-        finished = true;
-        if (ec)
-          closed_ = true;
-        else
-          data_.append(buf.data(), n);
-      });
-      ioc_.restart();
-      ioc_.run_until(deadline);
-      if (!finished) {
-        sock_.cancel();
-        ioc_.restart();
-        ioc_.run();
-        if (closed_) closed_ = false;  // only cancelled by us
-        break;
-      }
-    }
-    return data_;
-  }
-  std::string read_response(std::chrono::milliseconds limit = 3s) {
-    read_until([](const std::string& d) { return response_complete(d); }, limit);
-    auto end = std::min(response_length(data_), data_.size());
-    std::string out = data_.substr(0, end);
-    data_.erase(0, end);
-    return out;
-  }
-  // True when the peer closed (EOF or reset) within `limit`.
-  bool closed_within(std::chrono::milliseconds limit) {
-    read_until([](const std::string&) { return false; }, limit);
-    return closed_;
-  }
-
-  // Length of the first response in `d` (header + Content-Length body); npos if the header is incomplete.
-  static std::size_t response_length(const std::string& d) {
-    auto hdr_end = d.find("\r\n\r\n");
-    if (hdr_end == std::string::npos) return std::string::npos;
-    std::string lower = d.substr(0, hdr_end);
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::size_t cl = 0;
-    auto p = lower.find("\r\ncontent-length:");
-    if (p != std::string::npos) cl = std::stoul(lower.substr(p + 17));
-    return hdr_end + 4 + cl;
-  }
-  static bool response_complete(const std::string& d) {
-    auto n = response_length(d);
-    return n != std::string::npos && d.size() >= n;
-  }
-
- private:
-  asio::io_context ioc_;
-  tcp::socket sock_;
-  std::string data_;
-  bool closed_ = false;
-};
+using relais::http::testing::eventually;
+using relais::http::testing::Raw;
 
 json::value parse_json(const std::string& s) { return json::parse(s); }
 
@@ -646,4 +554,148 @@ TEST(HttpClient, ThrowsOnConnectionFailure) {
     port = s.port();
   }  // closed: nothing listens there now
   EXPECT_THROW(relais::http::request(kHost, port, verb::get, "/", {}, {}, {}, 2s), std::runtime_error);
+}
+
+// ---- per-client limits (bookkeeping, injected clock) ----
+
+TEST(HttpLimits, TokenBucketRefillsAtItsRate) {
+  using relais::http::TokenBucket;
+  const auto t0 = TokenBucket::Clock::time_point{} + 1h;
+  TokenBucket b(2.0, 3.0, t0);  // 2/s, burst 3
+  EXPECT_FALSE(b.take(t0));
+  EXPECT_FALSE(b.take(t0));
+  EXPECT_FALSE(b.take(t0));
+  auto wait = b.take(t0);
+  ASSERT_TRUE(wait);
+  EXPECT_EQ(*wait, 500ms);              // one token every 500 ms
+  EXPECT_TRUE(b.take(t0 + 499ms));      // a refused call takes nothing...
+  EXPECT_FALSE(b.take(t0 + 500ms));     // ...so the token is there at 500 ms
+  EXPECT_FALSE(b.full(t0 + 500ms));
+  EXPECT_TRUE(b.full(t0 + 2000ms));     // never more than the burst
+  EXPECT_FALSE(b.take(t0 + 10s));
+  EXPECT_FALSE(b.take(t0 + 10s));
+  EXPECT_FALSE(b.take(t0 + 10s));
+  EXPECT_TRUE(b.take(t0 + 10s));
+}
+
+TEST(HttpLimits, ConnectionsCountedPerClient) {
+  relais::http::ClientTable t({.max_connections = 2, .rate = 0, .burst = 0});
+  EXPECT_TRUE(t.open("10.0.0.1"));
+  EXPECT_TRUE(t.open("10.0.0.1"));
+  EXPECT_FALSE(t.open("10.0.0.1"));  // third from the same address
+  EXPECT_TRUE(t.open("10.0.0.2"));   // others are not affected
+  t.close("10.0.0.1");
+  EXPECT_TRUE(t.open("10.0.0.1"));
+  t.close("10.0.0.1");
+  t.close("10.0.0.1");
+  t.close("10.0.0.2");
+  EXPECT_EQ(t.tracked(), 0u);        // forgotten once closed
+  EXPECT_FALSE(t.admit("10.0.0.1")); // no rate limit configured
+}
+
+TEST(HttpLimits, RateSurvivesReconnectUntilRefilled) {
+  using Clock = relais::http::ClientTable::Clock;
+  relais::http::ClientTable t({.max_connections = 0, .rate = 1.0, .burst = 2.0});
+  const auto t0 = Clock::time_point{} + 1h;
+  ASSERT_TRUE(t.open("c", t0));
+  EXPECT_FALSE(t.admit("c", t0));
+  EXPECT_FALSE(t.admit("c", t0));
+  auto wait = t.admit("c", t0);
+  ASSERT_TRUE(wait);
+  EXPECT_EQ(*wait, 1000ms);
+  t.close("c", t0);
+  EXPECT_EQ(t.tracked(), 1u);  // the empty bucket is remembered: reconnecting does not refill it
+  ASSERT_TRUE(t.open("c", t0));
+  EXPECT_TRUE(t.admit("c", t0 + 500ms));
+  EXPECT_FALSE(t.admit("c", t0 + 1000ms));
+  t.close("c", t0 + 5s);
+  EXPECT_EQ(t.tracked(), 0u);  // full again: forgotten
+}
+
+// ---- the limits as the server applies them ----
+
+TEST(HttpServer, TooManyHeaderFieldsGet431) {
+  auto o = default_options();
+  o.max_header_count = 10;
+  TestServer s(o);
+  relais::http::ClientHeaders many;
+  for (int i = 0; i < 12; ++i) many.emplace_back("X-H" + std::to_string(i), "v");
+  auto r = get(s, "/echo", many);
+  EXPECT_EQ(r.status, 431u);
+  EXPECT_EQ(parse_json(r.body).at("code").as_string(), "HEADER_TOO_LARGE");
+  EXPECT_EQ(r.header("connection"), "close");
+  many.resize(5);
+  EXPECT_EQ(get(s, "/echo", many).status, 200u);
+  EXPECT_NE(s.registry().render().find("relais_http_refused_total{reason=\"too_many_headers\"} 1"),
+            std::string::npos);
+}
+
+TEST(HttpServer, RateLimitPerClientAnswers429WithRetryAfter) {
+  auto o = default_options();
+  o.rate_limit_per_client = 1;
+  o.rate_limit_burst = 2;
+  TestServer s(o);
+  EXPECT_EQ(get(s, "/echo").status, 200u);
+  EXPECT_EQ(get(s, "/echo").status, 200u);
+  auto r = get(s, "/echo");
+  EXPECT_EQ(r.status, 429u);
+  EXPECT_EQ(parse_json(r.body).at("code").as_string(), "RATE_LIMITED");
+  EXPECT_EQ(r.header("retry-after"), "1");
+  EXPECT_NE(s.registry().render().find("relais_http_refused_total{reason=\"rate_limited\"} 1"), std::string::npos);
+  // The bucket refills: a token a second.
+  EXPECT_TRUE(eventually([&] { return get(s, "/echo").status == 200u; }, 3s));
+}
+
+TEST(HttpServer, ConnectionsPerClientAnswers429) {
+  auto o = default_options();
+  o.max_connections_per_client = 2;
+  TestServer s(o);
+  auto a = std::make_unique<Raw>(s.port());
+  Raw b(s.port());
+  ASSERT_TRUE(eventually([&] { return s.server().connections() == 2; }));
+  auto r = get(s, "/echo");
+  EXPECT_EQ(r.status, 429u);
+  EXPECT_EQ(r.header("retry-after"), "1");
+  EXPECT_EQ(parse_json(r.body).at("code").as_string(), "TOO_MANY_CONNECTIONS");
+  EXPECT_NE(s.registry().render().find("relais_http_refused_total{reason=\"client_connection_limit\"} 1"),
+            std::string::npos);
+  a.reset();
+  ASSERT_TRUE(eventually([&] { return s.server().connections() == 1; }));
+  EXPECT_EQ(get(s, "/echo").status, 200u);
+}
+
+TEST(HttpServer, TricklingBodyCutByRequestTimeout) {
+  auto o = default_options();
+  o.body_timeout = 10s;
+  o.request_timeout = 400ms;
+  TestServer s(o);
+  Raw raw(s.port());
+  raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n");
+  const auto t0 = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 100 && !closed; ++i) {
+    try {
+      raw.send("a");
+    } catch (const std::exception&) {
+      break;
+    }
+    closed = raw.closed_within(50ms);
+  }
+  EXPECT_TRUE(closed || raw.closed_within(2s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+  EXPECT_TRUE(eventually([&] {
+    return s.registry().render().find("relais_http_refused_total{reason=\"body_timeout\"} 1") != std::string::npos;
+  }));
+}
+
+TEST(HttpServer, SlowHeaderCountedAsRefused) {
+  auto o = default_options();
+  o.header_timeout = 200ms;
+  TestServer s(o);
+  Raw raw(s.port());
+  raw.send("GET /echo HTTP/1.1\r\nHo");
+  EXPECT_TRUE(raw.closed_within(3s));
+  EXPECT_TRUE(eventually([&] {
+    return s.registry().render().find("relais_http_refused_total{reason=\"header_timeout\"} 1") != std::string::npos;
+  }));
 }

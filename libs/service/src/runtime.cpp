@@ -1,6 +1,7 @@
 #include "relais/service/runtime.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 
@@ -25,6 +26,26 @@ std::vector<config::Option> http_options(std::string default_listen) {
   return {
       {"http.listen", Type::string, std::move(default_listen), "address:port the HTTP server listens on"},
       {"http.threads", Type::integer, "2", "threads running the HTTP event loop"},
+      {"http.max_header_bytes", Type::integer, "16384", "request line and header fields, in bytes (over: 431)"},
+      {"http.max_header_count", Type::integer, "100", "header fields per request (over: 431)"},
+      {"http.header_timeout_ms", Type::integer, "10000",
+       "from a new connection (or a request's first byte) to its complete header; TLS handshake included"},
+      {"http.body_timeout_ms", Type::integer, "60000", "reading a request body; also each response write"},
+      {"http.request_timeout_ms", Type::integer, "120000", "a whole request, first byte to end of body"},
+      {"http.idle_timeout_ms", Type::integer, "30000", "an idle keep-alive connection is closed after this"},
+      {"http.max_connections", Type::integer, "1024", "open connections (over: 503 + Retry-After)"},
+      {"http.max_connections_per_client", Type::integer, "256",
+       "open connections per client IP address (over: 429 + Retry-After), 0 = no limit"},
+      {"http.rate_limit_per_client", Type::number, "1000",
+       "requests per second per client IP address (over: 429 + Retry-After), 0 = no limit"},
+      {"http.rate_limit_burst", Type::number, "2000", "requests a client may send at once above its rate"},
+      {"http.tls.cert_file", Type::string, "", "TLS: server certificate chain (PEM); empty = plain HTTP"},
+      {"http.tls.key_file", Type::string, "", "TLS: the server certificate's private key (PEM)"},
+      {"http.tls.client_ca_file", Type::string, "", "TLS: CA certificates (PEM) client certificates must chain to"},
+      {"http.tls.require_client_cert", Type::boolean, "false",
+       "TLS: refuse the handshake without a client certificate from client_ca_file"},
+      {"http.tls.allowed_client_names", Type::string, "",
+       "TLS: comma-separated client certificate names (subject CN or DNS SAN) accepted; empty = any"},
       {"shutdown.grace_ms", Type::integer, "10000", "on SIGTERM, how long in-flight requests may take to finish"},
   };
 }
@@ -51,6 +72,93 @@ std::optional<http::ServerOptions> listen_options(const std::string& listen) {
   if (o.address.size() > 2 && o.address.front() == '[') o.address = o.address.substr(1, o.address.size() - 2);
   o.port = static_cast<unsigned short>(port);
   return o;
+}
+
+std::optional<http::ServerOptions> server_options(const config::Config& c, std::string& error) {
+  auto o = listen_options(c.str("http.listen"));
+  if (!o) {
+    error = "http.listen must be host:port";
+    return std::nullopt;
+  }
+  auto positive = [&](std::string_view key, bool zero_ok = false) -> std::optional<std::int64_t> {
+    const auto v = c.integer(key);
+    if (v < 0 || (v == 0 && !zero_ok)) {
+      error = std::string(key) + (zero_ok ? " must be 0 or more" : " must be more than 0");
+      return std::nullopt;
+    }
+    return v;
+  };
+  const auto header_bytes = positive("http.max_header_bytes");
+  const auto header_count = positive("http.max_header_count");
+  const auto header_ms = positive("http.header_timeout_ms");
+  const auto body_ms = positive("http.body_timeout_ms");
+  const auto request_ms = positive("http.request_timeout_ms");
+  const auto idle_ms = positive("http.idle_timeout_ms");
+  const auto conns = positive("http.max_connections");
+  const auto per_client = positive("http.max_connections_per_client", true);
+  if (!header_bytes || !header_count || !header_ms || !body_ms || !request_ms || !idle_ms || !conns || !per_client)
+    return std::nullopt;
+  o->max_header_bytes = static_cast<std::size_t>(*header_bytes);
+  o->max_header_count = static_cast<std::size_t>(*header_count);
+  o->header_timeout = std::chrono::milliseconds(*header_ms);
+  o->body_timeout = std::chrono::milliseconds(*body_ms);
+  o->request_timeout = std::chrono::milliseconds(*request_ms);
+  o->idle_timeout = std::chrono::milliseconds(*idle_ms);
+  o->max_connections = static_cast<std::size_t>(*conns);
+  o->max_connections_per_client = static_cast<std::size_t>(*per_client);
+  o->rate_limit_per_client = c.number("http.rate_limit_per_client");
+  o->rate_limit_burst = c.number("http.rate_limit_burst");
+  if (!(o->rate_limit_per_client >= 0) || !(o->rate_limit_burst >= 0)) {
+    error = "http.rate_limit_per_client and http.rate_limit_burst must be 0 or more";
+    return std::nullopt;
+  }
+  const auto& cert = c.str("http.tls.cert_file");
+  const auto& key = c.str("http.tls.key_file");
+  const auto& ca = c.str("http.tls.client_ca_file");
+  const bool require = c.boolean("http.tls.require_client_cert");
+  const auto& names = c.str("http.tls.allowed_client_names");
+  if (cert.empty() && key.empty()) {
+    if (!ca.empty() || require || !names.empty()) {
+      error = "http.tls.client_ca_file, require_client_cert and allowed_client_names need http.tls.cert_file and "
+              "http.tls.key_file";
+      return std::nullopt;
+    }
+    return o;
+  }
+  if (cert.empty() || key.empty()) {
+    error = "http.tls.cert_file and http.tls.key_file go together";
+    return std::nullopt;
+  }
+  if (require && ca.empty()) {
+    error = "http.tls.require_client_cert needs http.tls.client_ca_file";
+    return std::nullopt;
+  }
+  http::TlsOptions t{cert, key, ca, require, {}};
+  for (std::size_t pos = 0; pos <= names.size();) {
+    auto comma = names.find(',', pos);
+    if (comma == std::string::npos) comma = names.size();
+    auto name = std::string_view(names).substr(pos, comma - pos);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (!name.empty()) t.allowed_client_names.emplace_back(name);
+    pos = comma + 1;
+  }
+  if (!t.allowed_client_names.empty() && ca.empty()) {
+    error = "http.tls.allowed_client_names needs http.tls.client_ca_file";
+    return std::nullopt;
+  }
+  o->tls = std::move(t);
+  return o;
+}
+
+std::optional<std::string> require_authenticated_clients(const http::ServerOptions& o) {
+  boost::system::error_code ec;
+  const auto addr = boost::asio::ip::make_address(o.address, ec);
+  if (!ec && addr.is_loopback()) return std::nullopt;
+  if (o.tls && o.tls->require_client_cert) return std::nullopt;
+  return "http.listen " + o.address + " is not a loopback address: set http.tls.cert_file, http.tls.key_file, "
+         "http.tls.client_ca_file and http.tls.require_client_cert=true (plain HTTP, or TLS without client "
+         "certificates, is only for a loopback listener in development)";
 }
 
 kafka::Settings kafka_settings(const config::Config& c, std::string& error) {

@@ -1,6 +1,7 @@
 // HTTP/1.1 server for the Relais services: one coroutine per connection on its
-// own strand, keep-alive, timeouts on every read and write, header/body limits,
-// a connection cap, metrics, and a graceful stop. Knows nothing about business
+// own strand, optional TLS (with client-certificate verification), keep-alive,
+// timeouts on every read and write, header/body limits, connection caps (total
+// and per client), a per-client request rate, metrics, and a graceful stop. Knows nothing about business
 // logic: a Handler (usually Router::handler()) turns a Request into a Response.
 #pragma once
 
@@ -40,6 +41,8 @@ struct Request {
   std::string remote_address;                 // "ip:port" of the peer ("[v6]:port" for IPv6)
   std::map<std::string, std::string> params;  // route captures, filled by Router
   std::string route;  // matched route pattern, filled by Router; used as the metrics label
+  // With TLS and a verified client certificate: its subject ("CN=bcss-sender,O=…"); else "".
+  std::string client_identity;
 
   // First value of a query parameter, if present (a key without '=' yields "").
   std::optional<std::string_view> query_param(std::string_view name) const;
@@ -69,10 +72,22 @@ Response json_error(unsigned status, std::string_view code, std::string_view mes
 // A handler may run concurrently on several threads (one call per connection at a time).
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
+// TLS for a listener (OpenSSL through Boost.Asio): TLS 1.2 and 1.3 only, PEM files read at start().
+struct TlsOptions {
+  std::string cert_file;       // server certificate chain (leaf first)
+  std::string key_file;        // its private key (unencrypted PEM)
+  std::string client_ca_file;  // CA(s) client certificates must chain to; "" = no client verification
+  bool require_client_cert = false;  // refuse the handshake without a valid client certificate
+  // When not empty, the verified client certificate's subject CN or one of its DNS SANs must be one
+  // of these (exact match), or the handshake is refused.
+  std::vector<std::string> allowed_client_names;
+};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 0;  // 0 = ephemeral (tests); see Server::port()
   std::size_t max_header_bytes = 16 * 1024;  // request line + headers; over → 431 and close
+  std::size_t max_header_count = 100;        // header fields; over → 431 and close
   // Decided per request once the header is read (Request has no body yet; params/route empty).
   // Over → 413 {"code":"BODY_TOO_LARGE"} and close. Empty function → 1 MiB.
   std::function<std::size_t(const Request& header_only)> body_limit;
@@ -80,7 +95,13 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // from first byte (or accept) to end of header
   std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};    // reading the body; also each response write
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(30)};    // keep-alive wait for the next request
+  // Whole request (first byte to end of body); bounds a client trickling a body within body_timeout.
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(120)};
   std::size_t max_connections = 1024;              // beyond: accept, answer 503 + Retry-After: 1, close
+  std::size_t max_connections_per_client = 256;    // per client IP; beyond: 429 + Retry-After: 1, close. 0 = off
+  double rate_limit_per_client = 0;                // requests/s per client IP; beyond: 429 + Retry-After. 0 = off
+  double rate_limit_burst = 0;                     // token bucket size (below 1: max(1, rate))
+  std::optional<TlsOptions> tls;                   // none: plain HTTP
   std::size_t max_requests_per_connection = 10000;  // then "Connection: close"
   std::string server_name = "relais";               // Server header
 };
@@ -89,8 +110,9 @@ class Server {
  public:
   // The io_context may be run by any number of threads. The Server must be destroyed before the
   // io_context. metrics (optional) must outlive the Server; the families
-  // relais_http_{requests_total,request_duration_seconds,connections,rejected_connections_total}
-  // are registered once per Server, so use one Server per Registry.
+  // relais_http_{requests_total,request_duration_seconds,connections,rejected_connections_total,
+  // refused_total,tls_handshake_failures_total} are registered once per Server, so use one Server
+  // per Registry.
   Server(boost::asio::io_context& ioc, ServerOptions opts, Handler handler,
          relais::metrics::Registry* metrics = nullptr);
   // Destruction without stop() closes the acceptor and every connection at once (stop(0ms)).
@@ -99,7 +121,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds and listens, then starts accepting (once the io_context runs). Returns an error message
-  // on failure (bad address, address in use, already started, ...), std::nullopt on success.
+  // on failure (bad address, address in use, unreadable TLS file, already started, ...),
+  // std::nullopt on success.
   std::optional<std::string> start();
   // Actual bound port (useful with port 0); 0 before a successful start().
   unsigned short port() const;

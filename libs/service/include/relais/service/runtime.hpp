@@ -26,13 +26,20 @@ struct Check {
 };
 using Checks = std::function<std::vector<Check>()>;
 
-// Options every service adds to its spec: http.listen, http.threads, kafka.* (brokers, extra and
-// the credentials of kafka/security.hpp), shutdown.grace_ms.
+// Options every service adds to its spec: http.listen, http.threads, the HTTP limits
+// (http.max_header_bytes, ..., http.rate_limit_per_client) and TLS (http.tls.*), kafka.* (brokers,
+// extra and the credentials of kafka/security.hpp), shutdown.grace_ms.
 std::vector<config::Option> http_options(std::string default_listen);
 std::vector<config::Option> kafka_options();
 
 // "host:port" → server options (address, port); nullopt if malformed.
 std::optional<http::ServerOptions> listen_options(const std::string& listen);
+// http.listen, the limits and http.tls.* → server options; nullopt and `error` when invalid (the
+// TLS files themselves are read by Server::start()).
+std::optional<http::ServerOptions> server_options(const config::Config& c, std::string& error);
+// For a listener that must only serve authenticated clients (relais-ingest): an error unless it is
+// bound to a loopback address (development) or requires verified client certificates.
+std::optional<std::string> require_authenticated_clients(const http::ServerOptions& o);
 // librdkafka settings from kafka.brokers, kafka.extra and the kafka.security_protocol /
 // kafka.sasl_* / kafka.ssl_ca_file keys (the SASL password is read from its file here);
 // `error` is set when they are invalid.
