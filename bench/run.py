@@ -36,6 +36,7 @@ import relais_harness as H  # noqa: E402
 import requests  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import micro_part  # noqa: E402
 import peer  # noqa: E402
 
 BUILD = Path(os.environ.get("RELAIS_BUILD_DIR", REPO / "build"))
@@ -75,7 +76,10 @@ def stack_cmd(*args: str, reset: bool = False) -> None:
 
 def stack_coords() -> dict[str, str]:
     os.environ.update(STACK)
-    return H.stack_env(STACK["RELAIS_STACK_DIR"])
+    coords = H.stack_env(STACK["RELAIS_STACK_DIR"])
+    # the stack's Kafka credentials (its administrator), for the bench's own clients and tools
+    os.environ.update({k: v for k, v in coords.items() if k.startswith("RELAIS_KAFKA_S") or k == "RELAIS_KAFKA_ADMIN_CONFIG"})
+    return coords
 
 
 # ------------------------------------------------------------------ CPU accounting
@@ -125,6 +129,21 @@ def cpu_snapshot(procs: dict[str, int | None]) -> dict[str, int]:
     if pgpid:
         snap["postgres"] = _cpu_ticks(pgpid) + sum(_cpu_ticks(c) for c in _children(pgpid))
     return snap
+
+
+def peak_memory_mib(procs: dict[str, int | None]) -> dict[str, float]:
+    """VmHWM (peak resident set since the process started) of the services and the broker, MiB."""
+    pids = dict(procs)
+    pids["kafka"] = _pidfile(Path(STACK["RELAIS_STACK_DIR"]) / "kafka" / "kafka.pid")
+    out = {}
+    for k, pid in pids.items():
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    out[k] = round(int(line.split()[1]) / 1024, 1)
+        except (OSError, ValueError, TypeError):
+            pass
+    return out
 
 
 def cpu_report(before: dict[str, int], after: dict[str, int], wall_s: float) -> dict:
@@ -184,7 +203,7 @@ CPAS_PARTITIONS = int(os.environ.get("BENCH_CPAS_PARTITIONS", "1"))
 
 def create_topic(brokers: str, topic: str, partitions: int) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
-    a = AdminClient({"bootstrap.servers": brokers, "log_level": 3})
+    a = AdminClient({**H.kafka_conf(), "bootstrap.servers": brokers, "log_level": 3})
     fs = a.create_topics([NewTopic(topic, partitions, 1)])
     for f in fs.values():
         try:
@@ -201,6 +220,8 @@ def bench_java(brokers: str, n: int, size: int) -> dict:
            "--num-records", str(n), "--record-size", str(size), "--throughput", "-1",
            "--producer-props", f"bootstrap.servers={brokers}", "acks=all", "enable.idempotence=true",
            "linger.ms=5"]
+    if os.environ.get("RELAIS_KAFKA_ADMIN_CONFIG"):  # SASL credentials of the stack's administrator
+        cmd += ["--producer.config", os.environ["RELAIS_KAFKA_ADMIN_CONFIG"]]
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.time() - t0
@@ -405,7 +426,7 @@ def consume_main(args) -> int:
     from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
     sys.path.insert(0, args.pb_dir)
     from relais.v1 import records_pb2 as pb  # type: ignore
-    c = Consumer({"bootstrap.servers": args.brokers, "group.id": f"relais-bench-{uuid.uuid4()}",
+    c = Consumer({**H.kafka_conf(), "bootstrap.servers": args.brokers, "group.id": f"relais-bench-{uuid.uuid4()}",
                   "isolation.level": "read_committed", "enable.auto.commit": False,
                   "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})
     md = c.list_topics(timeout=10)
@@ -488,8 +509,9 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1000, help="lines per NDJSON batch (throughput run)")
     ap.add_argument("--concurrency", type=int, default=4, help="concurrent client connections")
     ap.add_argument("--latency-seconds", type=float, default=20.0)
-    ap.add_argument("--only", default="raw,java,e2e,latency",
-                    help="comma list among raw,java,e2e,latency,peer (peer: the Kafka Streams comparison)")
+    ap.add_argument("--only", default="raw,java,e2e,latency,peer,micro",
+                    help="comma list among raw,java,e2e,latency,peer,micro (peer: the Kafka Streams comparison; "
+                         "micro: codec CPU and directory scale, bench/micro)")
     ap.add_argument("--peer-threads", type=int, default=1, help="peer: Kafka Streams num.stream.threads")
     ap.add_argument("--peer-java-opts", default=None, help=f"peer: JVM options (default {peer.DEFAULT_JAVA_OPTS})")
     ap.add_argument("--name", default=None, help="results file name part (default quick|full)")
@@ -556,7 +578,7 @@ def main() -> int:
             # The router creates cpas.<cbe>.alerts.v1 on demand, about a second each on this broker:
             # created beforehand (3 partitions, as the router would) so the run measures steady state.
             from confluent_kafka.admin import AdminClient, NewTopic
-            adm = AdminClient({"bootstrap.servers": brokers, "log_level": 3})
+            adm = AdminClient({**H.kafka_conf(), "bootstrap.servers": brokers, "log_level": 3})
             for f in adm.create_topics([NewTopic(f"cpas.{c}.alerts.v1", CPAS_PARTITIONS, 1) for c in cbes]).values():
                 try:
                     f.result(60)
@@ -614,7 +636,8 @@ def main() -> int:
                    "router_dropped_total": metric_sum(router, "relais_router_dropped_total"),
                    "router_transactions": metric_sum(router, "relais_router_transactions_total"),
                    "router_transaction_seconds": metric_sum(router, "relais_router_transaction_duration_seconds_sum"),
-                   "cpu": cpu}
+                   "cpu": cpu,
+                   "peak_memory_mib": peak_memory_mib({k: v for k, v in procs.items() if k != "bench-consumer"})}
             raw = results.get("raw_librdkafka", {}).get("records_per_s")
             if raw:
                 e2e["ratio_to_raw"] = round(e2e["notifications_per_s"] / raw, 3)
@@ -622,7 +645,9 @@ def main() -> int:
             results["end_to_end"] = e2e
             log(f"  {e2e['notifications_per_s']:.0f} notifications/s end to end")
             if "latency" in only:
-                results["latency"] = bench_latency(rng, tmp, brokers, ingest, ssins, e2e["notifications_per_s"] / 2,
+                # BENCH_LATENCY_RATE fixes the pace (notifications/s), e.g. to compare two versions at one rate
+                pace = float(os.environ.get("BENCH_LATENCY_RATE") or e2e["notifications_per_s"] / 2)
+                results["latency"] = bench_latency(rng, tmp, brokers, ingest, ssins, pace,
                                                    args.latency_seconds, args.concurrency)
         if "peer" in only:
             if relais:  # the end-to-end run filled the inbound topic: the comparison starts afresh
@@ -633,7 +658,15 @@ def main() -> int:
                 stack_cmd("up", reset=True)
                 coords = stack_coords()
                 brokers = coords["RELAIS_KAFKA_BROKERS"]
+            os.environ.pop("RELAIS_API_TOKEN", None)  # a reset stack holds no credential yet
+            H.ensure_operator_token(coords["RELAIS_PG_DSN"])
             results["peer"] = peer.bench_peer(sys.modules[__name__], args, rng, coords, tmp, pb, n, m)
+        if "micro" in only:
+            if relais:
+                relais.stop_all()
+                relais = None
+            log("micro benchmarks (bench/micro/run_micro.sh)")
+            results["micro"] = micro_part.run(coords, args.quick, dt.date.today().isoformat())
     finally:
         if relais:
             relais.stop_all()
@@ -659,7 +692,8 @@ def loaded_count(svc: H.Service) -> int:
 
 def admin_topics(brokers: str) -> list[str]:
     from confluent_kafka.admin import AdminClient
-    return list(AdminClient({"bootstrap.servers": brokers, "log_level": 3}).list_topics(timeout=10).topics)
+    return list(AdminClient({**H.kafka_conf(), "bootstrap.servers": brokers, "log_level": 3})
+                .list_topics(timeout=10).topics)
 
 
 def bench_latency(rng, tmp: Path, brokers: str, ingest: H.Service, ssins: list[str], rate: float,
@@ -734,6 +768,8 @@ def print_summary(r: dict) -> None:
             rows.append(("  CPU busy during the run (cores)", f"{c['cores_busy']:.2f}", f"of {c['cores']}"))
             for k, v in sorted(c["cpu_seconds"].items(), key=lambda kv: -kv[1]):
                 rows.append((f"    {k} (CPU s per 1,000 notif.)", f"{1000 * v / e['notifications']:.3f}", ""))
+        for k, v in e.get("peak_memory_mib", {}).items():
+            rows.append((f"  peak memory {k} (VmHWM MiB)", f"{v:,.0f}", ""))
     if "latency" in r and "p99" in r["latency"]:
         l = r["latency"]  # noqa: E741
         rows.append((f"latency at {l['target_rate_per_s']:,.0f}/s p50 (ms)", f"{l['p50']}", ""))
@@ -741,6 +777,8 @@ def print_summary(r: dict) -> None:
         rows.append(("  p99 (ms)", f"{l['p99']}", f"target <= 200 ms: {ok}"))
         rows.append(("  p99.9 (ms)", f"{l['p99_9']}", ""))
     rows += peer.summary_rows(r)
+    if "micro" in r:
+        rows.extend(micro_part.summary_rows(r["micro"]))
     w = max(len(a) for a, _, _ in rows) if rows else 10
     print()
     print(f"{'benchmark':<{w}}  {'value':>12}  note")

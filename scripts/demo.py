@@ -499,7 +499,7 @@ def read_topics(tickets: set[str], run_prefix: str) -> tuple[collections.Counter
 
     counts: collections.Counter = collections.Counter()
     dupes: collections.Counter = collections.Counter()
-    c = Consumer({"bootstrap.servers": BROKERS, "group.id": f"relais-demo-{uuid.uuid4()}",
+    c = Consumer({**h.kafka_conf(), "bootstrap.servers": BROKERS, "group.id": f"relais-demo-{uuid.uuid4()}",
                   "isolation.level": "read_committed", "enable.auto.commit": False,
                   "auto.offset.reset": "earliest", "enable.partition.eof": True})
     try:

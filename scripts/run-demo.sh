@@ -100,7 +100,9 @@ start() {  # name port
   : >"$LOG_DIR/$name.log"
   # setsid: a Ctrl-C on the terminal reaches this script only; the services
   # are then stopped with SIGTERM, in order, by stop_services.
-  RELAIS_HTTP_LISTEN="127.0.0.1:$port" RELAIS_ROUTER_RULES_FILE="$REPO/deploy/rules/clignotants.yaml" \
+  # Each service authenticates to Kafka as its own principal (deploy/kafka/acls.txt).
+  RELAIS_KAFKA_SASL_USERNAME="relais-$name" RELAIS_KAFKA_SASL_PASSWORD_FILE="$RELAIS_KAFKA_SECRETS_DIR/relais-$name.password" \
+    RELAIS_HTTP_LISTEN="127.0.0.1:$port" RELAIS_ROUTER_RULES_FILE="$REPO/deploy/rules/clignotants.yaml" \
     RELAIS_API_REACTION_CODES_FILE="$REPO/deploy/rules/reaction-codes.yaml" \
     RELAIS_UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/pcsaa/alert-reactions" \
     setsid "$BUILD/services/relais-$name" >>"$LOG_DIR/$name.log" 2>&1 &

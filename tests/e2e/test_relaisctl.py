@@ -23,7 +23,7 @@ import requests
 
 from e2e_util import cpas_topic, end_offsets, fresh_cbes, fresh_ssins, headers_of, produce_raw, read_topic, \
     read_until, wait_for
-from relais_harness import BUILD, api_headers, api_import, api_put_cpas, make_ssin, new_ticket
+from relais_harness import api_headers, BUILD, api_import, api_put_cpas, make_ssin, new_ticket, service_kafka_env
 
 INBOUND, DLQ = "relais.inbound.v1", "relais.dlq.v1"
 CTL = BUILD / "services" / "relaisctl"
@@ -34,6 +34,7 @@ def ctl_env(relais, stack):
     env.update({"RELAIS_KAFKA_BROKERS": stack["RELAIS_KAFKA_BROKERS"], "RELAIS_PG_DSN": stack["RELAIS_PG_DSN"],
                 "RELAIS_INGEST_URL": relais.ingest.url, "RELAIS_API_URL": relais.api.url,
                 "RELAIS_ROUTER_URL": relais.router.url, "RELAIS_CTL_ACTOR": "e2e"})
+    env.update(service_kafka_env("relaisctl"))  # the operator's principal (relais-operator)
     return env
 
 

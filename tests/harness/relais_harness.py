@@ -59,6 +59,48 @@ def new_ticket() -> str:
     return str(uuid.uuid4())
 
 
+# ---------------------------------------------------------------- Kafka access
+# The local broker authenticates every client (SASL) and authorizes with ACLs; the stack's
+# credentials come from the environment `deploy/local/stack.sh env` prints.
+SERVICE_PRINCIPALS = {"ingest": "relais-ingest", "router": "relais-router", "api": "relais-api"}
+
+
+def kafka_password_file(principal: str, env: dict | None = None) -> str:
+    """The password file of one of the stack's Kafka principals (relais-ingest, relais-operator…)."""
+    return str(Path((env or os.environ).get("RELAIS_KAFKA_SECRETS_DIR", "")) / f"{principal}.password")
+
+
+def kafka_conf(principal: str | None = None, password_file: str | None = None,
+               env: dict | None = None, mechanism: str | None = None) -> dict[str, str]:
+    """confluent-kafka settings that authenticate like Relais's own clients: the stack's
+    administrator by default (RELAIS_KAFKA_SASL_* of `env`, default os.environ), or `principal`
+    with its password file (`mechanism`: SCRAM-SHA-512 for CPAS principals). Empty on a broker
+    without authentication."""
+    env = env or os.environ
+    proto = env.get("RELAIS_KAFKA_SECURITY_PROTOCOL", "plaintext")
+    if not proto.lower().startswith("sasl"):
+        return {}
+    user = principal or env.get("RELAIS_KAFKA_SASL_USERNAME", "")
+    pw_file = password_file or (kafka_password_file(principal, env) if principal
+                                else env.get("RELAIS_KAFKA_SASL_PASSWORD_FILE", ""))
+    return {"security.protocol": proto,
+            "sasl.mechanism": mechanism or env.get("RELAIS_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            "sasl.username": user,
+            "sasl.password": Path(pw_file).read_text().strip()}
+
+
+def service_kafka_env(name: str, env: dict | None = None) -> dict[str, str]:
+    """RELAIS_KAFKA_SASL_USERNAME/PASSWORD_FILE for service `name` (ingest, router, api, relaisctl):
+    each runs as its own principal, with exactly the ACLs of deploy/kafka/acls.txt."""
+    env = env or os.environ
+    proto = env.get("RELAIS_KAFKA_SECURITY_PROTOCOL", "plaintext")
+    if not proto.lower().startswith("sasl") or not env.get("RELAIS_KAFKA_SECRETS_DIR"):
+        return {}
+    principal = SERVICE_PRINCIPALS.get(name, "relais-operator")
+    return {"RELAIS_KAFKA_SASL_USERNAME": principal,
+            "RELAIS_KAFKA_SASL_PASSWORD_FILE": kafka_password_file(principal, env)}
+
+
 # ---------------------------------------------------------------------- stack
 def stack_env(stack_dir: str | None = None) -> dict[str, str]:
     """Coordinates of the local stack, as printed by deploy/local/stack.sh env."""
@@ -167,6 +209,8 @@ class Relais:
 
     def _env(self, port: int, **kw: str) -> dict[str, str]:
         env = dict(os.environ)
+        # the stack's Kafka security settings, when the stack dict carries them (stack_env())
+        env.update({k: v for k, v in self.stack.items() if k.startswith("RELAIS_KAFKA_S")})
         env.update({
             "RELAIS_HTTP_LISTEN": f"127.0.0.1:{port}",
             "RELAIS_KAFKA_BROKERS": self.stack["RELAIS_KAFKA_BROKERS"],
@@ -185,6 +229,7 @@ class Relais:
         port = free_port()
         key = name if instance == "0" else f"{name}-{instance}"
         env = self._env(port, RELAIS_ROUTER_INSTANCE_ID=instance)
+        env.update(service_kafka_env(name, env))
         svc = Service(name, port, env, self.run_dir / f"{key}.log", instance=instance)
         self.services[key] = svc
         return svc
@@ -299,6 +344,7 @@ def consume_topic(brokers: str, topic: str, idle_s: float = 3.0, max_s: float = 
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({
+        **kafka_conf(),
         "bootstrap.servers": brokers,
         "group.id": f"relais-test-{uuid.uuid4()}",
         "isolation.level": "read_committed",

@@ -31,7 +31,7 @@ struct EngineOptions {
   std::string dedupe_topic = "relais.dedupe.v1";
   int cpas_topic_partitions = 1;
   int replication_factor = 1;
-  std::size_t batch_max = 5000;
+  std::size_t batch_max = 1000;
   std::chrono::milliseconds batch_linger{20};
   std::chrono::milliseconds transaction_timeout{15000};
   std::int64_t dedupe_window_us = 7LL * 24 * 3600 * 1000000;
