@@ -80,6 +80,20 @@ as_pg() { # run a PostgreSQL server binary; postgres refuses to run as root
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Our ports lie in Linux's ephemeral range (32768-60999): an outgoing connection of any process
+# may hold one as its local port for a while, and a server then fails to bind it ("Address
+# already in use"; the broker does not set SO_REUSEADDR, so a closed connection's TIME-WAIT, up
+# to 60 s, blocks it too). Waits (up to 90 s) until no socket uses port $1 as its local port.
+wait_port_unused() {
+  command -v ss >/dev/null || return 0
+  local deadline=$((SECONDS + 90)) said=""
+  while [[ -n "$(ss -tanH "( sport = :$1 )" 2>/dev/null | grep -v LISTEN)" ]]; do
+    [[ -n "$said" ]] || { log "port $1 is held by a client connection's local end; waiting for it to close"; said=1; }
+    ((SECONDS < deadline)) || { log "port $1 still held after 90 s; trying anyway"; return 0; }
+    sleep 0.5
+  done
+}
+
 pg_running() {
   [[ -f "$PG_DATA/PG_VERSION" ]] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
 }
@@ -188,6 +202,7 @@ pg_up() {
   pg_init
   if [[ ${#PG_SOCK} -gt 90 ]]; then die "unix socket dir path too long (${#PG_SOCK} chars): $PG_SOCK -- use a shorter RELAIS_STACK_DIR"; fi
   log "postgres: starting on 127.0.0.1:$PG_PORT"
+  wait_port_unused "$PG_PORT"
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$PG_WAIT_S" start >/dev/null ||
     { tail_log "$PG_LOG" postgres; die "postgres did not start"; }
   local deadline=$((SECONDS + PG_WAIT_S))
@@ -383,8 +398,12 @@ kafka_up() {
   kafka_write_config
   kafka_format
   log "kafka: starting on $KAFKA_BROKERS (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
-  local java
+  local java attempt
   java="$(java_bin)"
+  # A bind failure (a client connection holding the port, see wait_port_unused) is retried.
+  for attempt in 1 2 3; do
+  wait_port_unused "$KAFKA_PORT"
+  wait_port_unused "$KAFKA_CONTROLLER_PORT"
   # setsid: own session, so Ctrl-C in the calling shell does not hit the broker.
   # The pid is written by the process itself (setsid may fork), then it execs java.
   nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$K_PID" "$java" -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
@@ -397,11 +416,22 @@ kafka_up() {
   for i in $(seq 50); do [[ -s "$K_PID" ]] && break; sleep 0.1; done
   pid="$(cat "$K_PID" 2>/dev/null)" || die "kafka launcher did not write $K_PID"
 
-  local deadline=$((SECONDS + KAFKA_WAIT_S))
+  local deadline=$((SECONDS + KAFKA_WAIT_S)) bind_failed=""
   until port_open "$KAFKA_PORT"; do
-    kill -0 "$pid" 2>/dev/null || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; tail_log "$K_OUT" "kafka stdout"; die "kafka exited during startup"; }
+    if ! kill -0 "$pid" 2>/dev/null; then
+      if ((attempt < 3)) && grep -q "Address already in use" "$K_LOGDIR/server.log" 2>/dev/null; then
+        log "kafka: a port was taken at bind time; starting again (attempt $((attempt + 1)))"
+        mv "$K_LOGDIR/server.log" "$K_LOGDIR/server.log.bind-failed-$attempt" 2>/dev/null || true
+        bind_failed=1
+        break
+      fi
+      tail_log "$K_LOGDIR/server.log" "kafka server.log"; tail_log "$K_OUT" "kafka stdout"; die "kafka exited during startup"
+    fi
     ((SECONDS < deadline)) || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; die "kafka port $KAFKA_PORT not open after ${KAFKA_WAIT_S}s"; }
     sleep 0.3
+  done
+  [[ -n "$bind_failed" ]] || break
+  rm -f "$K_PID"
   done
   until kafka_metadata_ok; do
     kill -0 "$pid" 2>/dev/null || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; die "kafka exited during startup"; }
