@@ -63,8 +63,12 @@ test: build fuzz-build
 	@scripts/run-tests.sh $(BUILD)
 	@cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz -j 2
 
+# The test tiers again, built with AddressSanitizer + UndefinedBehaviorSanitizer (Debug, in
+# build-asan); options and suppressions in tests/sanitizers (docs/fuzzing.md, "Sanitizers"). The
+# fuzz tier is not run twice: build-fuzz is already instrumented with the same sanitizers.
 test-asan:
-	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DRELAIS_SANITIZE=ON" BUILD_TYPE=Debug
+	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DRELAIS_SANITIZE=ON" BUILD_TYPE=Debug
+	@scripts/run-tests.sh build-asan
 
 clean:
 	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)

@@ -17,6 +17,11 @@ eval "$("$REPO/deploy/local/stack.sh" env)"
 export RELAIS_TEST_PG_DSN="$RELAIS_PG_DSN"
 export RELAIS_TEST_KAFKA="$RELAIS_KAFKA_BROKERS"
 export RELAIS_BUILD_DIR="$BUILD"
+# The ASan+UBSan build (make test-asan): sanitizer options and suppressions for every process.
+if grep -q '^RELAIS_SANITIZE:BOOL=ON$' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  source "$REPO/tests/sanitizers/env.sh"
+  echo "== ASan+UBSan build: ASAN_OPTIONS=$ASAN_OPTIONS"
+fi
 
 cd "$BUILD"
 echo "== ctest: unit, integration and e2e tiers"

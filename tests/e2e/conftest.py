@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "harness"))
 
 import e2e_util  # noqa: E402
-from relais_harness import BUILD, Relais  # noqa: E402
+from relais_harness import BUILD, STARTED_LOGS, Relais, sanitizer_reports  # noqa: E402
 
 
 def _require_env() -> dict[str, str]:
@@ -35,6 +35,15 @@ def _require_env() -> dict[str, str]:
             pytest.fail(f"{b} not built (RELAIS_BUILD_DIR={BUILD})", pytrace=False)
     return {"RELAIS_PG_DSN": os.environ["RELAIS_TEST_PG_DSN"],
             "RELAIS_KAFKA_BROKERS": os.environ["RELAIS_TEST_KAFKA"]}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A sanitizer report in the log of any service this session started fails the run, even
+    when every test passed (the ASan+UBSan build, make test-asan: a leak is reported at exit)."""
+    reports = sanitizer_reports(STARTED_LOGS)
+    if reports:
+        print("\nsanitizer reports in service logs:\n" + "\n\n".join(reports), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

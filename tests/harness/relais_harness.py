@@ -124,6 +124,28 @@ def free_port() -> int:
 
 
 # ------------------------------------------------------------------- services
+# The logs of every service started by this process (Service.start), scanned at the end of a
+# pytest session for sanitizer reports (tests/e2e/conftest.py; make test-asan).
+STARTED_LOGS: list[Path] = []
+# The first line of an AddressSanitizer, LeakSanitizer or UndefinedBehaviorSanitizer report.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: ",
+                   "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_reports(paths: list[Path], context: int = 30) -> list[str]:
+    """Each log among `paths` holding a sanitizer report: its name and the report's first lines."""
+    found = []
+    for p in dict.fromkeys(paths):
+        try:
+            lines = Path(p).read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            continue
+        at = next((i for i, line in enumerate(lines) if any(m in line for m in SANITIZER_MARKS)), None)
+        if at is not None:
+            found.append(f"{p}:{at + 1}:\n" + "\n".join(lines[at:at + context]))
+    return found
+
+
 @dataclass
 class Service:
     name: str               # ingest | router | api
@@ -145,6 +167,7 @@ class Service:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        STARTED_LOGS.append(self.log_path)
         # From the repository root, as `make run` does: default paths of rule and
         # code files (deploy/rules/...) are relative to it, whatever the caller's cwd.
         self.proc = subprocess.Popen([str(BUILD / "services" / f"relais-{self.name}")], env=self.env, cwd=str(REPO),
