@@ -38,9 +38,13 @@ def test_schemathesis_finds_no_failure(relais, db, run_dir, name):
     wait_router_live(relais, db)
     svc = getattr(relais, name)
     reports = run_dir / f"schemathesis-{name}"
+    # One worker: with two, schemathesis's threads build hypothesis strategies at the same time,
+    # and the venv's CPython 3.11.7 once failed in ast.parse there ("SystemError: AST constructor
+    # recursion depth mismatch", the error of cpython#106905 in threaded programs): a failure of
+    # the tool, not a finding about Relais.
     cmd = [str(SCHEMATHESIS), "run", f"{svc.url}/openapi.yaml", "--url", svc.url,
            "--checks", CHECKS, "--phases", "examples,coverage,fuzzing", "--max-examples", "25",
-           "--workers", "2", "--request-timeout", "30", "--seed", str(int(time.time())),
+           "--workers", "1", "--request-timeout", "30", "--seed", str(int(time.time())),
            "--report", "junit", "--report-dir", str(reports), "--no-color"]
     if name == "api":  # every route of relais-api needs a credential: the run's operator token
         cmd += ["--header", f"Authorization: Bearer {os.environ['RELAIS_API_TOKEN']}"]
