@@ -34,11 +34,13 @@ def _ns(b: dict) -> float:
 def run(coords: dict[str, str], quick: bool, date: str) -> dict:
     n = 1_000_000 if quick else 10_000_000
     env = dict(os.environ, RELAIS_BENCH_PG_DSN=coords["RELAIS_PG_DSN"], MICRO_DIR_N=str(n), MICRO_LOAD_N=str(n))
-    if quick:
+    tag = "-quick" if quick else ""
+    if quick:  # its own file names: the 10-million figures of a full run are not overwritten
         env.setdefault("MICRO_REPETITIONS", "1")
+        env["MICRO_TAG"] = "quick"
     subprocess.run([str(REPO / "bench/micro/run_micro.sh")], env=env, check=True)
     res = REPO / "bench" / "results"
-    codec = _medians(res / f"{date}-micro-codec.json")
+    codec = _medians(res / f"{date}-micro{tag}-codec.json")
     out: dict = {"integrations": n, "codec_ns": {}}
     for i, flow in enumerate(FLOWS):
         row = {}
@@ -52,13 +54,13 @@ def run(coords: dict[str, str], quick: bool, date: str) -> dict:
     js = [r["json_decode_validate"] for r in out["codec_ns"].values() if "json_decode_validate" in r]
     if pb and js:
         out["protobuf_decode_validate_max_ns"], out["json_decode_validate_max_ns"] = max(pb), max(js)
-    d = _medians(res / f"{date}-micro-directory.json")
+    d = _medians(res / f"{date}-micro{tag}-directory.json")
     build = next((b for k, b in d.items() if k.startswith("BM_DirectoryBuild")), {})
     out["directory"] = {"bytes_per_integration": build.get("bytes_per_integration"),
                         "rss_bytes_per_integration": build.get("rss_bytes_per_integration"),
                         "lookup_hit_ns": _ns(d["BM_DecideHit"]) if "BM_DecideHit" in d else None,
                         "lookup_miss_ns": _ns(d["BM_DecideMiss"]) if "BM_DecideMiss" in d else None}
-    load_file = res / f"{date}-micro-directory-load.json"
+    load_file = res / f"{date}-micro{tag}-directory-load.json"
     if load_file.exists():
         ld = json.loads(load_file.read_text())
         out["directory_load"] = {"seconds": round(ld["load"]["seconds"], 2),
@@ -87,8 +89,10 @@ def summary_rows(m: dict) -> list[tuple[str, str, str]]:
                      f"target <= 48: {'met' if d['bytes_per_integration'] <= 48 else 'MISSED'}"))
     ld = m.get("directory_load")
     if ld:
+        full = m["integrations"] >= 10_000_000
         rows.append(("  load from PostgreSQL (s)", f"{ld['seconds']:.1f}",
-                     f"target <= 15 at 10M: {'met' if ld['seconds'] <= 15 else 'MISSED'}"))
+                     f"target <= 15: {'met' if ld['seconds'] <= 15 else 'MISSED'}" if full
+                     else "target (<= 15 s) is for 10 million"))
         rows.append(("  peak RSS of the load (MiB)", f"{ld['peak_rss_mib']:,.0f}", ""))
         rows.append(("  change reaches the router p50 / p99 (ms)",
                      f"{ld['change_p50_ms']:.0f} / {ld['change_p99_ms']:.0f}", ""))

@@ -14,12 +14,14 @@
 #   MICRO_REPETITIONS=3                 repetitions (JSON keeps each run plus mean/median/stddev;
 #                                       the directory build and upsert run once)
 #   MICRO_BUILD=0                       skip the build
+#   MICRO_TAG=quick                     file names <date>-micro-quick-*.json
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${RELAIS_BUILD_DIR:-$REPO/build}"
 BIN="$BUILD/bench/micro"
 OUT="$REPO/bench/results"
 DATE="$(date -u +%F)"
+TAG="${MICRO_TAG:+-$MICRO_TAG}"   # MICRO_TAG=quick: <date>-micro-quick-*.json (make bench in quick mode)
 ONLY="${MICRO_ONLY:-codec directory load}"
 MIN_TIME="${MICRO_MIN_TIME:-0.5}"
 GB_ARGS=(--benchmark_min_time="$MIN_TIME" --benchmark_repetitions="${MICRO_REPETITIONS:-3}"
@@ -35,15 +37,15 @@ fi
 
 if [[ " $ONLY " == *" codec "* ]]; then
   log "codec_bench"
-  "$BIN/relais_codec_bench" "${GB_ARGS[@]}" --benchmark_out="$OUT/$DATE-micro-codec.json" >&2
-  log "wrote $OUT/$DATE-micro-codec.json"
+  "$BIN/relais_codec_bench" "${GB_ARGS[@]}" --benchmark_out="$OUT/$DATE-micro$TAG-codec.json" >&2
+  log "wrote $OUT/$DATE-micro$TAG-codec.json"
 fi
 
 if [[ " $ONLY " == *" directory "* ]]; then
   log "directory_bench (${MICRO_DIR_N:-10000000} integrations)"
   RELAIS_BENCH_DIR_N="${MICRO_DIR_N:-10000000}" "$BIN/relais_directory_bench" "${GB_ARGS[@]}" \
-    --benchmark_out="$OUT/$DATE-micro-directory.json" >&2
-  log "wrote $OUT/$DATE-micro-directory.json"
+    --benchmark_out="$OUT/$DATE-micro$TAG-directory.json" >&2
+  log "wrote $OUT/$DATE-micro$TAG-directory.json"
 fi
 
 if [[ " $ONLY " == *" load "* ]]; then
@@ -54,8 +56,8 @@ if [[ " $ONLY " == *" load "* ]]; then
     log "directory_load_bench (${MICRO_LOAD_N:-10000000} integrations)"
     # shellcheck disable=SC2086
     RELAIS_BENCH_PG_DSN="$DSN" "$BIN/relais_directory_load_bench" --n "${MICRO_LOAD_N:-10000000}" \
-      ${MICRO_LOAD_ARGS:-} > "$OUT/$DATE-micro-directory-load.json.tmp"
-    mv "$OUT/$DATE-micro-directory-load.json.tmp" "$OUT/$DATE-micro-directory-load.json"
-    log "wrote $OUT/$DATE-micro-directory-load.json"
+      ${MICRO_LOAD_ARGS:-} > "$OUT/$DATE-micro$TAG-directory-load.json.tmp"
+    mv "$OUT/$DATE-micro$TAG-directory-load.json.tmp" "$OUT/$DATE-micro$TAG-directory-load.json"
+    log "wrote $OUT/$DATE-micro$TAG-directory-load.json"
   fi
 fi
