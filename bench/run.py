@@ -133,17 +133,8 @@ def cpu_snapshot(procs: dict[str, int | None]) -> dict[str, int]:
 
 def peak_memory_mib(procs: dict[str, int | None]) -> dict[str, float]:
     """VmHWM (peak resident set since the process started) of the services and the broker, MiB."""
-    pids = dict(procs)
-    pids["kafka"] = _pidfile(Path(STACK["RELAIS_STACK_DIR"]) / "kafka" / "kafka.pid")
-    out = {}
-    for k, pid in pids.items():
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    out[k] = round(int(line.split()[1]) / 1024, 1)
-        except (OSError, ValueError, TypeError):
-            pass
-    return out
+    pids = dict(procs, kafka=_pidfile(Path(STACK["RELAIS_STACK_DIR"]) / "kafka" / "kafka.pid"))
+    return {k: hwm for k, pid in pids.items() if pid and (hwm := peer.proc_status(pid).get("VmHWM")) is not None}
 
 
 def cpu_report(before: dict[str, int], after: dict[str, int], wall_s: float) -> dict:
