@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps build build-services bench run test fuzz fuzz-build test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan format
+.PHONY: deps build build-services bench run test fuzz fuzz-build test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan test-faults format
 
 deps:
 	@scripts/install-deps.sh
@@ -69,6 +69,16 @@ test: build fuzz-build
 test-asan:
 	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DRELAIS_SANITIZE=ON" BUILD_TYPE=Debug
 	@scripts/run-tests.sh build-asan
+
+# The full fault suite (docs/reliability.md): FAULTS_COUNT faults (default 200) under load on its
+# own stack (var/faults-stack), then the independent checker; FAULTS_SEED replays a schedule.
+# Report: var/faults/<time>/report.json. The short variant (each fault type once) is part of
+# `make test`.
+FAULTS_COUNT ?= 200
+FAULTS_SEED ?=
+test-faults: deps $(BUILD)/build.ninja
+	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES) relaisctl
+	@var/venv/bin/python tests/faults/run_faults.py --faults $(FAULTS_COUNT) $(if $(FAULTS_SEED),--seed $(FAULTS_SEED))
 
 clean:
 	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)

@@ -14,6 +14,9 @@
 #   stack.sh migrate   apply pending migrations/NNNN_name.sql
 #   stack.sh env       print `export` lines (RELAIS_PG_DSN, RELAIS_KAFKA_BROKERS, Kafka credentials...)
 #   stack.sh logs      print where the logs are
+#   stack.sh kafka-restart | kafka-kill | kafka-start    the broker alone (kafka-kill: SIGKILL,
+#                                                         left down); for the fault suite
+#   stack.sh pg-restart                                   PostgreSQL alone (fast shutdown, start)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -82,12 +85,15 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Our ports lie in Linux's ephemeral range (32768-60999): an outgoing connection of any process
 # may hold one as its local port for a while, and a server then fails to bind it ("Address
-# already in use"; the broker does not set SO_REUSEADDR, so a closed connection's TIME-WAIT, up
-# to 60 s, blocks it too). Waits (up to 90 s) until no socket uses port $1 as its local port.
+# already in use"). Waits (up to 90 s) until no socket uses port $1 as its local port. With $2 =
+# lenient, sockets in TIME-WAIT are not waited for: after the broker itself closed its
+# connections (a restart), they hold its port for up to 60 s, and the JVM's listening socket
+# (SO_REUSEADDR) binds past them; a bind failure is retried strictly (kafka_up).
 wait_port_unused() {
   command -v ss >/dev/null || return 0
-  local deadline=$((SECONDS + 90)) said=""
-  while [[ -n "$(ss -tanH "( sport = :$1 )" 2>/dev/null | grep -v LISTEN)" ]]; do
+  local deadline=$((SECONDS + 90)) said="" filter=()
+  [[ "${2:-}" == lenient ]] && filter=(exclude time-wait)
+  while [[ -n "$(ss -tanH "${filter[@]}" "( sport = :$1 )" 2>/dev/null | grep -v LISTEN)" ]]; do
     [[ -n "$said" ]] || { log "port $1 is held by a client connection's local end; waiting for it to close"; said=1; }
     ((SECONDS < deadline)) || { log "port $1 still held after 90 s; trying anyway"; return 0; }
     sleep 0.5
@@ -202,7 +208,7 @@ pg_up() {
   pg_init
   if [[ ${#PG_SOCK} -gt 90 ]]; then die "unix socket dir path too long (${#PG_SOCK} chars): $PG_SOCK -- use a shorter RELAIS_STACK_DIR"; fi
   log "postgres: starting on 127.0.0.1:$PG_PORT"
-  wait_port_unused "$PG_PORT"
+  wait_port_unused "$PG_PORT" lenient   # postgres binds with SO_REUSEADDR
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$PG_WAIT_S" start >/dev/null ||
     { tail_log "$PG_LOG" postgres; die "postgres did not start"; }
   local deadline=$((SECONDS + PG_WAIT_S))
@@ -402,8 +408,10 @@ kafka_up() {
   java="$(java_bin)"
   # A bind failure (a client connection holding the port, see wait_port_unused) is retried.
   for attempt in 1 2 3; do
-  wait_port_unused "$KAFKA_PORT"
-  wait_port_unused "$KAFKA_CONTROLLER_PORT"
+  local how=strict
+  ((attempt > 1)) || how=lenient
+  wait_port_unused "$KAFKA_PORT" "$how"
+  wait_port_unused "$KAFKA_CONTROLLER_PORT" "$how"
   # setsid: own session, so Ctrl-C in the calling shell does not hit the broker.
   # The pid is written by the process itself (setsid may fork), then it execs java.
   nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$K_PID" "$java" -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
@@ -570,6 +578,18 @@ export RELAIS_KAFKA_ADMIN_CONFIG='$K_ADMIN_CONF'
 EOF
 }
 
+# Single components, for the fault suite (tests/faults): the broker or the database fails
+# while the rest of the stack keeps running.
+cmd_kafka_kill() {
+  local pid
+  if pid="$(kafka_pid)"; then
+    log "kafka: SIGKILL (pid $pid)"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$K_PID"
+}
+
 cmd_psql() {
   exec psql -X -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" -d "$DB_NAME" "$@"
 }
@@ -582,7 +602,7 @@ cmd_logs() {
 }
 
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -596,6 +616,10 @@ case "$cmd" in
   migrate) cmd_migrate ;;
   env) cmd_env ;;
   logs) cmd_logs ;;
+  kafka-restart) kafka_down; kafka_up ;;
+  kafka-kill) cmd_kafka_kill ;;
+  kafka-start) kafka_up ;;
+  pg-restart) pg_down; pg_up ;;
   -h | --help | help) usage 0 ;;
   *) usage 2 ;;
 esac

@@ -289,6 +289,17 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
   http::Response resp;
   try {
     resp = co_await (*inner)(req);
+  } catch (const pg::Error& e) {
+    // The database restarting or unreachable: nothing was changed (each handler's writes are one
+    // transaction), and a retry later will work. 503 + Retry-After, as for every outage, not 500.
+    if (!e.retryable()) {
+      logger.error("handler failed", {{"route", call.rec.route}, {"error", e.what()}, {"request_id", call.rec.request_id}});
+      resp = http::json_error(500, "INTERNAL", "internal error");
+    } else {
+      logger.warn("database unavailable", {{"route", call.rec.route}, {"error", e.what()}, {"request_id", call.rec.request_id}});
+      resp = http::json_error(503, "DATABASE_UNAVAILABLE", "the database is unavailable; retry later");
+      resp.headers.emplace_back("Retry-After", "2");
+    }
   } catch (const std::exception& e) {
     // The server would turn it into a 500; journal it as such.
     logger.error("handler failed", {{"route", call.rec.route}, {"error", e.what()}, {"request_id", call.rec.request_id}});

@@ -67,7 +67,10 @@ class Engine::Impl : public RdKafka::RebalanceCb {
         dir_size_(m.gauge("relais_directory_integrations", "Integration lines held in memory, by CPAS", {"cpas"})),
         dir_age_(m.gauge("relais_directory_refresh_age_seconds", "Seconds since the directory was last refreshed").with()),
         dedupe_size_(m.gauge("relais_router_dedupe_tickets", "Tickets remembered for deduplication").with()),
-        alerts_(m.counter("relais_router_alerts_raised_total", "Clignotants raised, by type and CPAS", {"type", "cpas"})) {}
+        alerts_(m.counter("relais_router_alerts_raised_total", "Clignotants raised, by type and CPAS", {"type", "cpas"})),
+        client_restarts_(m.counter("relais_router_client_restarts_total",
+                                   "Kafka clients created again after a fatal Kafka error (fenced)")
+                             .with()) {}
 
   std::optional<std::string> start() {
     std::string err;
@@ -214,8 +217,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
         if (m->err() == RdKafka::ERR__PARTITION_EOF) continue;
         if (m->err() != RdKafka::ERR_NO_ERROR) {
           if (m->err() == RdKafka::ERR__FATAL) {
-            logger.error("fatal consumer error", {{"error", m->errstr()}});
-            return 3;
+            if (!restart_clients("consumer: " + m->errstr())) return 3;
+            break;
           }
           logger.warn("consumer error", {{"error", m->errstr()}});
           break;
@@ -224,7 +227,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       }
       if (!batch.empty()) {
         int rc = process_batch(batch);
-        if (rc != 0) return rc;
+        if (rc != 0 && !restart_clients("transaction: fatal error")) return rc;
       }
       auto now = std::chrono::steady_clock::now();
       if (now - last_prune > std::chrono::minutes(10)) {
@@ -238,6 +241,46 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       }
     }
     return 0;
+  }
+
+  // A fatal Kafka error makes the clients unusable, not the process. The usual one: the broker
+  // restarts, this replica's session expires meanwhile, and its static membership comes back
+  // "fenced by other consumer with same group.instance.id" (itself, rejoining). Instead of
+  // exiting and waiting for a supervisor, the replica does in place what a restart would do:
+  // the open transaction and the batch are dropped (nothing of them was committed; the new
+  // producer's init_transactions aborts it), the consumer leaves, new clients are created, and
+  // the partitions assigned again have their dedupe state restored before they are read. The
+  // directory stays in memory. Restarts in a row wait 1, 2, 4 … 30 s (two replicas wrongly
+  // given the same instance id would fence each other for ever: the log and
+  // relais_router_client_restarts_total say so). Returns false only when the engine stops.
+  bool restart_clients(const std::string& why) {
+    client_restarts_.inc();
+    e_.ready_.store(false);
+    batch_.clear();
+    for (int attempt = 0; e_.running_.load(); ++attempt) {
+      auto since_last = std::chrono::steady_clock::now() - last_restart_;
+      if (since_last > std::chrono::minutes(5)) restarts_in_a_row_ = 0;
+      auto wait = std::chrono::seconds(std::min(30, 1 << std::min(restarts_in_a_row_, 5)));
+      ++restarts_in_a_row_;
+      logger.error("fatal Kafka error; creating the Kafka clients again, as a restart would",
+                   {{"error", why}, {"attempt", attempt}, {"wait_ms", std::chrono::milliseconds(wait).count()}});
+      if (producer_) producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+      if (consumer_) consumer_->close();
+      consumer_.reset();
+      producer_.reset();
+      auto until = std::chrono::steady_clock::now() + wait;
+      while (e_.running_.load() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!e_.running_.load()) break;
+      last_restart_ = std::chrono::steady_clock::now();
+      auto err = start();
+      if (!err) {
+        logger.info("Kafka clients created again; waiting for partitions");
+        return true;
+      }
+      logger.warn("creating the Kafka clients failed; retrying", {{"error", *err}});
+    }
+    return false;
   }
 
   // Leaves the group and flushes; safe to call more than once.
@@ -606,6 +649,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   std::string txn_origin_;                          // "partition-offset" of its first inbound record
   int journal_records_ = 0, dedupe_records_ = 0;
   int failures_in_a_row_ = 0;
+  int restarts_in_a_row_ = 0;
+  std::chrono::steady_clock::time_point last_restart_{};
   bool closed_ = false;
   metrics::Counter& consumed_;
   metrics::Family<metrics::Counter>& routed_;
@@ -620,6 +665,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   metrics::Gauge& dir_age_;
   metrics::Gauge& dedupe_size_;
   metrics::Family<metrics::Counter>& alerts_;
+  metrics::Counter& client_restarts_;
   std::vector<const alerts::Rule*> fired_;
 };
 

@@ -1,0 +1,726 @@
+#!/usr/bin/env python3
+"""Relais fault suite (docs/reliability.md): a steady load of notifications, reactions and
+directory changes against the real services, while a scheduler injects faults at random
+moments; then an independent checker (checker.py) verifies the guarantees of
+../shared/docs/architecture-brief.md.
+
+    var/venv/bin/python tests/faults/run_faults.py [--seed N] [--faults 200] [--short]
+                                                   [--report FILE] [--keep-stack]
+
+`make test-faults` runs the full suite (at least 200 faults); the short variant (--short: each
+fault type once) is a CTest test inside `make test`. It starts its own stack under
+var/faults-stack (ports FAULTS_PG_PORT 58432, FAULTS_KAFKA_PORT 58992, FAULTS_KAFKA_CONTROLLER_PORT
+58993), its own services (relais-api, relais-ingest, two relais-router replicas, the
+PCSAAAlertReaction stand-in) and a TCP relay in front of PostgreSQL (tcpproxy.py).
+
+The seed is printed first: `--seed N` replays the same schedule (fault order, gaps, targets;
+the timing of a real system still varies)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests" / "harness"))
+sys.path.insert(0, str(HERE))
+
+import relais_harness as H  # noqa: E402
+from checker import Change, Db, RunLog, Ticket, check  # noqa: E402
+from tcpproxy import TcpProxy  # noqa: E402
+
+STACK = {
+    "RELAIS_STACK_DIR": os.environ.get("FAULTS_STACK_DIR", str(REPO / "var" / "faults-stack")),
+    "RELAIS_PG_PORT": os.environ.get("FAULTS_PG_PORT", "58432"),
+    "RELAIS_KAFKA_PORT": os.environ.get("FAULTS_KAFKA_PORT", "58992"),
+    "RELAIS_KAFKA_CONTROLLER_PORT": os.environ.get("FAULTS_KAFKA_CONTROLLER_PORT", "58993"),
+}
+RECOVERY_BOUND_S = 180.0     # after a fault heals, the pipeline answers a probe within this
+DRAIN_BOUND_S = 300.0        # after the faults stop, everything is delivered within this
+SESSION_TIMEOUT_S = 10.0     # relais-router's consumer session.timeout.ms
+RACE_DAY = "2024-05-01"      # notifications of race persons: after the unregistration's end date
+
+
+def log(msg: str) -> None:
+    print(f"[faults {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def stack_cmd(*args: str, reset: bool = False) -> None:
+    env = dict(os.environ, **STACK)
+    if reset:
+        env["RELAIS_STACK_RESET"] = "1"
+    subprocess.run([str(REPO / "deploy/local/stack.sh"), *args], env=env, check=True,
+                   stdout=subprocess.DEVNULL if not reset else None)
+
+
+# ====================================================================== the run
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.seed = args.seed
+        self.rng = random.Random(self.seed)
+        self.stop_load = threading.Event()
+        self.lock = threading.Lock()
+        self.failures: list[str] = []
+        self.faults: list[dict] = []
+        self.http: Counter = Counter()           # ingest answers by status
+        self.http_no_retry_after = 0
+        self.api_http: Counter = Counter()
+        self.down_on_purpose: set[str] = set()   # services the scheduler has stopped
+        self.pg_sensitive = threading.Lock()     # PostgreSQL faults and directory races do not overlap
+        self.run_dir = Path(args.run_dir or (REPO / "var" / "faults" / time.strftime("%Y%m%d-%H%M%S")))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def fail(self, msg: str) -> None:
+        log("FAILURE: " + msg)
+        with self.lock:
+            self.failures.append(msg)
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self) -> None:
+        log(f"stack in {STACK['RELAIS_STACK_DIR']}")
+        if not self.args.reuse_stack:
+            stack_cmd("up", reset=True)
+        os.environ.update(STACK)
+        self.stack = H.stack_env(STACK["RELAIS_STACK_DIR"])
+        os.environ.update({k: v for k, v in self.stack.items() if k.startswith("RELAIS_KAFKA_S")})
+        self.kconf = {**H.kafka_conf(env=self.stack), "bootstrap.servers": self.stack["RELAIS_KAFKA_BROKERS"]}
+        self.db = Db(self.stack["RELAIS_PG_DSN"])
+        pg_port = int(self.stack["RELAIS_PG_PORT"])
+        self.proxy = TcpProxy(("127.0.0.1", pg_port)).start()
+        proxied = dict(self.stack, RELAIS_PG_DSN=f"host=127.0.0.1 port={self.proxy.port} dbname=relais user=relais "
+                                                 "connect_timeout=5")
+        # the upstream stand-in
+        self.standin_log = open(self.run_dir / "standin.log", "ab")
+        self.standin = subprocess.Popen([sys.executable, str(REPO / "tests/harness/upstream_standin.py"),
+                                         "--port", "0", "--control-port", "0"],
+                                        stdout=subprocess.PIPE, stderr=self.standin_log, start_new_session=True)
+        first = self.standin.stdout.readline().decode().split()
+        assert first[:1] == ["PORT"], f"stand-in did not start: {first}"
+        self.up_port, self.up_control = int(first[1]), int(first[3])
+        H.ensure_operator_token(self.stack["RELAIS_PG_DSN"])
+        self.relais = H.Relais(stack=proxied, run_dir=self.run_dir, extra_env={
+            "RELAIS_LOG_LEVEL": "info",
+            "RELAIS_UPSTREAM_URL": f"http://127.0.0.1:{self.up_port}/pcsaa/alert-reactions",
+            "RELAIS_UPSTREAM_TIMEOUT_MS": "2000",
+            "RELAIS_UPSTREAM_BASE_BACKOFF_MS": "200",
+            "RELAIS_UPSTREAM_MAX_BACKOFF_MS": "3000",
+            "RELAIS_UPSTREAM_BREAKER_OPEN_MS": "2000",
+            "RELAIS_UPSTREAM_CONCURRENCY": "4",
+        })
+        self.relais.start_all()
+        self.relais.add("router", instance="1").start()
+        self.relais.services["router-1"].wait_ready()
+        self.api = self.relais.api.url
+        self.build_world()
+
+    def control(self, **kw) -> None:
+        requests.post(f"http://127.0.0.1:{self.up_control}/_control", json=kw, timeout=10).raise_for_status()
+
+    def upstream_received(self) -> list[dict]:
+        return requests.get(f"http://127.0.0.1:{self.up_control}/_received", timeout=60).json()["received"]
+
+    # ------------------------------------------------------------------- world
+    def build_world(self) -> None:
+        rng = self.rng
+        n_stable = 1500 if self.args.short else 4000
+        n_race = 60 if self.args.short else 400
+        self.cbes = [H.make_cbe(rng) for _ in range(4)]
+        self.race_cbe, self.probe_cbe = H.make_cbe(rng), H.make_cbe(rng)
+        all_cbes = self.cbes + [self.race_cbe, self.probe_cbe]
+        assert len(set(all_cbes)) == len(all_cbes)
+        seen: set[str] = set()
+
+        def person() -> str:
+            while True:
+                s = H.make_ssin(rng, bis=rng.random() < 0.2)
+                if s not in seen:
+                    seen.add(s)
+                    return s
+        lines: dict[str, list[tuple]] = {}
+        rows: dict[str, list[tuple]] = defaultdict(list)
+        self.stable = [person() for _ in range(n_stable)]
+        for i, s in enumerate(self.stable):
+            if i % 7 == 6:
+                continue  # integrated nowhere: dropped
+            ls = []
+            for cbe in rng.sample(self.cbes, 2 if i % 5 == 0 else 1):
+                q = rng.choice([1, 2, 3, 4])
+                end = "2023-12-31" if rng.random() < 0.2 else None   # closed: later events drop
+                ls.append((cbe, q, "2020-01-01", end))
+                rows[cbe].append((s, q, "2020-01-01", end))
+            lines[s] = ls
+        self.probe_ssin = person()
+        lines[self.probe_ssin] = [(self.probe_cbe, 1, "2020-01-01", None)]
+        rows[self.probe_cbe].append((self.probe_ssin, 1, "2020-01-01", None))
+        self.reg_pool = [person() for _ in range(n_race)]       # registered at the race CPAS during the run
+        self.unreg_pool = [person() for _ in range(n_race)]     # integrated there, closed during the run
+        for s in self.unreg_pool:
+            rows[self.race_cbe].append((s, 2, "2020-01-01", None))
+        for i, cbe in enumerate(all_cbes):
+            H.api_put_cpas(self.api, cbe, f"CPAS faults {i}", ["21004"])
+            if rows[cbe]:
+                r = H.api_import(self.api, cbe, rows[cbe])
+                assert r.status_code == 200, r.text
+        self.log = RunLog(cpas=all_cbes, lines=lines, race_cpas=self.race_cbe,
+                          race_initial={**{s: False for s in self.reg_pool}, **{s: True for s in self.unreg_pool}})
+        self.race_persons = self.reg_pool + self.unreg_pool
+        self.race_todo = list(self.race_persons)
+        rng.shuffle(self.race_todo)
+        for key in ("router", "router-1"):
+            svc = self.relais.services[key]
+            want = {c: len(rows[c]) for c in all_cbes}
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                m = svc.metrics()
+                if all(m.get(f'relais_directory_integrations{{cpas="{c}"}}') == n for c, n in want.items()):
+                    break
+                time.sleep(0.3)
+            else:
+                raise TimeoutError(f"{key}: directory not loaded")
+        log(f"world: {len(all_cbes)} CPAS, {len(self.stable)} persons, {2 * n_race} race persons")
+
+    # -------------------------------------------------------------------- load
+    def notif(self, rng: random.Random, flow: str) -> dict:
+        if rng.random() < 0.2:
+            ssin, day = rng.choice(self.race_persons), RACE_DAY
+        else:
+            ssin = rng.choice(self.stable)
+            day = rng.choice(["2023-06-01", "2023-11-15", "2024-02-01", "2024-05-01"])
+        event = "DEATH" if flow == "notify-person" and rng.random() < 0.25 else None
+        return H.notification(flow, H.new_ticket(), ssin, day, rng, event=event)
+
+    def poster(self, idx: int) -> None:
+        rng = random.Random(f"{self.seed}-poster-{idx}")
+        url = lambda: self.relais.ingest.url  # noqa: E731 - the port changes on restart
+        size = 40
+        while not self.stop_load.is_set():
+            flow = rng.choice(H.FLOWS)
+            batch = [self.notif(rng, flow) for _ in range(size)]
+            body = ("\n".join(json.dumps(n, separators=(",", ":")) for n in batch) + "\n").encode()
+            deadline = time.time() + 900
+            while True:
+                try:
+                    r = requests.post(f"{url()}/v1/notifications/{flow}:batch", data=body,
+                                      headers={"Content-Type": "application/x-ndjson"}, timeout=60)
+                    with self.lock:
+                        self.http[r.status_code] += 1
+                    if r.status_code == 200:
+                        rep = r.json()
+                        now = time.time()
+                        by_ticket = {n["ticket"]: n for n in batch}
+                        with self.lock:
+                            for it in rep["items"]:
+                                if it["status"] == 202:
+                                    n = by_ticket[it["ticket"]]
+                                    self.log.tickets[it["ticket"]] = Ticket(it["ticket"], flow, n["ssin"],
+                                                                            n["effective_date"], n.get("event", ""), now)
+                                else:
+                                    self.failures.append(f"valid line refused: {it}")
+                        break
+                    if r.status_code in (429, 503):
+                        if "Retry-After" not in r.headers:
+                            with self.lock:
+                                self.http_no_retry_after += 1
+                            self.fail(f"ingest answered {r.status_code} without Retry-After: {r.text[:200]}")
+                        wait = min(float(r.headers.get("Retry-After", "1")), 2.0)
+                    else:
+                        self.fail(f"ingest answered {r.status_code}: {r.text[:300]}")
+                        wait = 1.0
+                except requests.RequestException:
+                    with self.lock:
+                        self.http["connection error"] += 1
+                    wait = 0.3
+                if time.time() > deadline:
+                    self.fail("a batch was never accepted within 900 s")
+                    break
+                time.sleep(wait)
+            time.sleep(self.args.pace)
+
+    def api_call(self, method: str, path: str, ok: tuple[int, ...], **kw) -> requests.Response:
+        """A CPAS application's call: retries connection errors and 5xx (503 with Retry-After)."""
+        deadline = time.time() + 600
+        while True:
+            try:
+                r = requests.request(method, f"{self.relais.api.url}{path}", headers=H.api_headers(), timeout=15, **kw)
+                with self.lock:
+                    self.api_http[r.status_code] += 1
+                if r.status_code in ok:
+                    return r
+                if r.status_code < 500 and r.status_code != 429:
+                    return r
+                if r.status_code in (429, 503) and "Retry-After" not in r.headers:
+                    self.fail(f"relais-api answered {r.status_code} without Retry-After")
+                elif r.status_code >= 500 and r.status_code != 503:
+                    # an outage is 503 + Retry-After; any other 5xx is a defect
+                    self.fail(f"relais-api answered {r.status_code} to {method} {path}: {r.text[:200]}")
+            except requests.RequestException:
+                with self.lock:
+                    self.api_http["connection error"] += 1
+            if time.time() > deadline:
+                raise TimeoutError(f"{method} {path} never succeeded")
+            time.sleep(0.3)
+
+    def reactor(self) -> None:
+        """Reacts to the PERSON_DECEASED alerts of the first CPAS, a few per second."""
+        cbe = self.cbes[0]
+        done: set[str] = set()
+        while not self.stop_load.is_set():
+            try:
+                r = self.api_call("GET", f"/v1/cpas/{cbe}/alerts", (200,),
+                                  params={"limit": 20, "type": "PERSON_DECEASED", "status": "OPEN"})
+                if r.status_code != 200:
+                    self.fail(f"alert list: {r.status_code} {r.text[:200]}")
+                    time.sleep(1)
+                    continue
+                for a in r.json()["alerts"]:
+                    if a["alert_id"] in done or self.stop_load.is_set():
+                        continue
+                    # 409 after a retried call: the earlier attempt was committed (its id is returned)
+                    rr = self.api_call("POST", f"/v1/cpas/{cbe}/alerts/{a['alert_id']}/reaction", (201, 409),
+                                       json={"code": "NO_IMPACT", "comment": "fault suite"})
+                    if rr.status_code in (201, 409):
+                        with self.lock:
+                            self.log.reactions[rr.json()["reaction_id"]] = a["alert_id"]
+                    else:
+                        self.fail(f"reaction refused: {rr.status_code} {rr.text[:200]}")
+                    done.add(a["alert_id"])
+                    time.sleep(0.2)
+            except Exception as e:  # noqa: BLE001 - the load must go on; reported
+                self.fail(f"reactor: {e!r}")
+            time.sleep(0.5)
+
+    def watchdog(self) -> None:
+        """A service that exits by itself is a failure (nothing but the scheduler may stop one);
+        it is started again, as its supervisor would, so the run goes on."""
+        while not self.stop_load.is_set():
+            for key, svc in list(self.relais.services.items()):
+                if key in self.down_on_purpose or svc.proc is None:
+                    continue
+                rc = svc.proc.poll()
+                if rc is not None:
+                    self.fail(f"relais-{key} exited by itself with {rc} (see {svc.log_path})")
+                    svc.start()
+            time.sleep(0.5)
+
+    # ------------------------------------------------------------------ probes
+    def probe(self, heal_at: float, what: str = "notification") -> float:
+        """Posts one notification for the probe person and waits until a read_committed
+        consumer of the probe CPAS's topic sees it: the whole pipeline works again."""
+        from confluent_kafka import Consumer, TopicPartition
+        rng = random.Random()
+        t = "probe-" + str(uuid.uuid4())[6:]
+        ticket = str(uuid.uuid4())
+        n = H.notification("notify-person", ticket, self.probe_ssin, "2024-05-01", rng, event="NAME_CHANGE")
+        deadline = heal_at + RECOVERY_BOUND_S
+        while True:
+            try:
+                r = requests.post(f"{self.relais.ingest.url}/v1/notifications/notify-person", data=json.dumps(n),
+                                  headers={"Content-Type": "application/json"}, timeout=10)
+                if r.status_code == 202:
+                    break
+            except requests.RequestException:
+                pass
+            if time.time() > deadline:
+                raise TimeoutError("probe never accepted")
+            time.sleep(0.2)
+        c = Consumer({**self.kconf, "group.id": f"faults-probe-{t}", "isolation.level": "read_committed",
+                      "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        try:
+            c.assign([TopicPartition(f"cpas.{self.probe_cbe}.notifications.v1", 0, 0)])
+            while time.time() < deadline:
+                m = c.poll(0.2)
+                if m is not None and not m.error() and dict(m.headers() or []).get("ticket", b"").decode() == ticket:
+                    return time.time() - heal_at
+            raise TimeoutError(f"probe {ticket} not delivered within {RECOVERY_BOUND_S:.0f}s of the heal")
+        finally:
+            c.close()
+
+    def api_probe(self, heal_at: float) -> float:
+        deadline = heal_at + RECOVERY_BOUND_S
+        while time.time() < deadline:
+            try:
+                r = requests.get(f"{self.relais.api.url}/v1/cpas/{self.probe_cbe}/integrations",
+                                 params={"ssin": self.probe_ssin}, headers=H.api_headers(), timeout=5)
+                if r.status_code == 200:
+                    return time.time() - heal_at
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("relais-api not answering after the heal")
+
+    # ------------------------------------------------------------------ faults
+    def svc(self, key: str) -> H.Service:
+        return self.relais.services[key]
+
+    def kill_restart(self, keys: list[str], rng: random.Random) -> float:
+        for k in keys:
+            self.down_on_purpose.add(k)
+            self.svc(k).kill(signal.SIGKILL)
+        time.sleep(rng.uniform(0.0, 2.0))
+        for k in keys:
+            self.svc(k).start()
+        for k in keys:
+            self.svc(k).wait_ready(120)
+            self.down_on_purpose.discard(k)
+        return time.time()
+
+    def f_kill_ingest(self, rng):
+        return self.kill_restart(["ingest"], rng), "ingest"
+
+    def f_kill_router_one(self, rng):
+        k = rng.choice(["router", "router-1"])
+        return self.kill_restart([k], rng), k
+
+    def f_kill_router_both(self, rng):
+        return self.kill_restart(["router", "router-1"], rng), "router+router-1"
+
+    def f_kill_api(self, rng):
+        return self.kill_restart(["api"], rng), "api"
+
+    def f_stop_router(self, rng):
+        k = rng.choice(["router", "router-1"])
+        pause = SESSION_TIMEOUT_S + rng.uniform(3.0, 8.0)
+        self.down_on_purpose.add(k)
+        self.svc(k).proc.send_signal(signal.SIGSTOP)
+        time.sleep(pause)
+        self.svc(k).proc.send_signal(signal.SIGCONT)
+        self.down_on_purpose.discard(k)
+        return time.time(), f"{k} stopped {pause:.1f}s"
+
+    def f_broker_restart(self, rng):
+        stack_cmd("kafka-restart")
+        return time.time(), "SIGTERM + start"
+
+    def f_broker_kill(self, rng):
+        stack_cmd("kafka-kill")
+        time.sleep(rng.uniform(0.0, 3.0))
+        stack_cmd("kafka-start")
+        return time.time(), "SIGKILL + start"
+
+    def f_pg_restart(self, rng):
+        with self.pg_sensitive:
+            stack_cmd("pg-restart")
+            return time.time(), "fast shutdown + start"
+
+    def f_pg_unreachable(self, rng):
+        with self.pg_sensitive:
+            self.proxy.freeze()
+            time.sleep(30.0)
+            self.proxy.thaw()
+            return time.time(), "30s"
+
+    def f_upstream(self, rng, mode: str):
+        seconds = rng.uniform(8.0, 20.0)
+        if mode == "slow":
+            self.control(delay_ms=3000)          # longer than relais-api's 2 s timeout
+        elif mode == "failing":
+            self.control(mode="fail", status=rng.choice([500, 503, 429]))
+        else:
+            self.control(down=True)
+        time.sleep(seconds)
+        self.control(mode="ok", delay_ms=0, down=False)
+        return time.time(), f"{mode} {seconds:.0f}s"
+
+    def f_poison(self, rng):
+        from confluent_kafka import Producer
+        p = Producer({**self.kconf, "enable.idempotence": True, "acks": "all"})
+        got: list[tuple[int, int]] = []
+        errs = []
+        for i in range(3):
+            key = rng.choice(self.stable).encode()
+            value = [b"\x0f" + os.urandom(20), b"", b"\x0a\x03abc\x12\xff"][i]
+            p.produce("relais.inbound.v1", key=key, value=value, headers=[("ticket", b"poison")],
+                      on_delivery=lambda err, m: errs.append(err) if err else got.append((m.partition(), m.offset())))
+        p.flush(60)
+        if errs or len(got) != 3:
+            raise RuntimeError(f"poison not written: {errs}")
+        with self.lock:
+            self.log.poison += got
+        return time.time(), f"3 records at {got}"
+
+    def f_dir_race(self, rng):
+        k = min(len(self.race_todo), 6)
+        if k == 0:
+            return time.time(), "no race person left"
+        with self.pg_sensitive:
+            for _ in range(k):
+                s = self.race_todo.pop()
+                kind = "unregister" if self.log.race_initial[s] else "register"
+                started = time.time()
+                if kind == "register":
+                    r = self.api_call("PUT", f"/v1/cpas/{self.race_cbe}/integrations", (201, 200),
+                                      json={"ssin": s, "quality_code": 2, "start_date": "2020-01-01"})
+                else:
+                    r = self.api_call("DELETE", f"/v1/cpas/{self.race_cbe}/integrations/{s}", (200,),
+                                      params={"end_date": "2023-12-31"})
+                if r.status_code not in (200, 201):
+                    self.fail(f"directory {kind} of {s}: {r.status_code} {r.text[:200]}")
+                    continue
+                with self.lock:
+                    self.log.changes[s] = Change(s, kind, started, time.time())
+                time.sleep(rng.uniform(0.0, 0.5))
+        return time.time(), f"{k} changes"
+
+    LANE_A = ["kill_ingest", "kill_router_one", "kill_router_both", "kill_api", "stop_router",
+              "broker_restart", "broker_kill", "pg_restart", "pg_unreachable"]
+    LANE_B = ["upstream_slow", "upstream_failing", "upstream_down", "poison", "dir_race"]
+
+    def inject(self, name: str, rng: random.Random) -> dict:
+        fn = {"upstream_slow": lambda r: self.f_upstream(r, "slow"),
+              "upstream_failing": lambda r: self.f_upstream(r, "failing"),
+              "upstream_down": lambda r: self.f_upstream(r, "down")}.get(name) or getattr(self, "f_" + name)
+        with self.lock:
+            accepted_before = len(self.log.tickets)
+        t0 = time.time()
+        rec = {"type": name, "started": t0}
+        try:
+            heal, detail = fn(rng)
+            rec.update(healed=heal, detail=detail)
+            if name.startswith("upstream"):
+                rec["recovery_s"] = self.reactions_drained(heal)
+            elif name == "kill_api":
+                rec["recovery_s"] = self.api_probe(heal)
+            elif name.startswith("pg"):
+                rec["recovery_s"] = max(self.probe(heal), self.api_probe(heal))
+            else:
+                rec["recovery_s"] = self.probe(heal)
+            rec["ok"] = True
+        except Exception as e:  # noqa: BLE001 - recorded as a failed fault
+            rec.update(ok=False, error=repr(e))
+            self.fail(f"fault {name}: {e!r}\n{traceback.format_exc()}")
+        with self.lock:
+            rec["accepted_during"] = len(self.log.tickets) - accepted_before
+            self.faults.append(rec)
+        log(f"fault {len(self.faults):3d} {name:17s} {rec.get('detail', '')!s:28s} "
+            f"recovered in {rec.get('recovery_s', float('nan')):.1f}s")
+        return rec
+
+    def reactions_drained(self, heal: float) -> float:
+        """Every reaction created before the heal is SENT."""
+        deadline = heal + RECOVERY_BOUND_S
+        ts = dt.datetime.fromtimestamp(heal, dt.timezone.utc).isoformat()
+        while time.time() < deadline:
+            n = self.db.rows(f"SELECT count(*) FROM reactions WHERE delivery_status <> 'SENT' AND created_at < '{ts}'",
+                             retry_s=RECOVERY_BOUND_S)
+            if n[0][0] == "0":
+                return time.time() - heal
+            time.sleep(0.5)
+        raise TimeoutError("reactions made before the heal not all SENT")
+
+    def lane(self, names: list[str], rng: random.Random, quota: int, once: bool) -> None:
+        """Faults of one lane one after the other, in shuffled rounds (every type repeated),
+        at random moments: a gap of 1-4 s after the previous one has recovered."""
+        while not self.stop_load.is_set():
+            order = list(names)
+            rng.shuffle(order)
+            for name in order:
+                if quota <= 0:
+                    return
+                quota -= 1
+                time.sleep(rng.uniform(1.0, 4.0))
+                self.inject(name, rng)
+            if once:
+                return
+
+    # -------------------------------------------------------------------- main
+    def main(self) -> int:
+        log(f"seed {self.seed} (replay: --seed {self.seed}{' --short' if self.args.short else ''})")
+        t_start = time.time()
+        self.setup()
+        threads = [threading.Thread(target=self.poster, args=(i,), daemon=True) for i in range(2)]
+        threads += [threading.Thread(target=self.reactor, daemon=True), threading.Thread(target=self.watchdog, daemon=True)]
+        for t in threads:
+            t.start()
+        time.sleep(5)
+        # Two lanes at once: processes, broker and database in one; the upstream, poison records
+        # and directory races in the other. Each gets half of the faults.
+        qa = len(self.LANE_A) if self.args.short else (self.args.faults + 1) // 2
+        ra, rb = random.Random(f"{self.seed}-a"), random.Random(f"{self.seed}-b")
+        la = threading.Thread(target=self.lane, args=(self.LANE_A, ra, qa, self.args.short), daemon=True)
+        lb = threading.Thread(target=self.lane, args=(self.LANE_B, rb, len(self.LANE_B) if self.args.short else self.args.faults - qa, self.args.short),
+                              daemon=True)
+        la.start()
+        lb.start()
+        la.join()
+        lb.join()
+        # the rest of the race persons change now, so every one of them raced
+        while self.race_todo:
+            self.f_dir_race(rb)
+        time.sleep(5)
+        load_stop = time.time()
+        self.stop_load.set()
+        for t in threads:
+            t.join(960)
+        log(f"load stopped: {len(self.log.tickets)} tickets accepted, {len(self.log.reactions)} reactions; "
+            f"ingest answers {dict(self.http)}")
+        # Drain: every accepted ticket decided in the journal, every reaction SENT.
+        drained = self.wait_drained(load_stop)
+        outcome = check(self.log, self.kconf, self.db, self.upstream_received())
+        for key, svc in self.relais.services.items():
+            if svc.proc.poll() is not None:
+                outcome.fail(f"relais-{key} is not running at the end (exit {svc.proc.returncode})")
+        # the ASan+UBSan build (make test-asan): a sanitizer report in any service log fails the run
+        for rep in H.sanitizer_reports(H.STARTED_LOGS):
+            outcome.fail("sanitizer report: " + rep)
+        self.report(outcome, drained, time.time() - t_start)
+        blind = self.self_check(outcome)
+        return 0 if not (outcome.violations or self.failures or blind) else 1
+
+    def self_check(self, real) -> list[str]:
+        """The checker must be able to fail: after the real check, the run's record is tampered
+        with in three ways (a ticket "acknowledged" that was never sent, one delivered record
+        written a second time into its CPAS topic, a reaction that was never made) and the
+        checker is run again; it must report each."""
+        import copy
+        from confluent_kafka import Producer
+        logc = copy.deepcopy(self.log)
+        ghost = str(uuid.uuid4())
+        ssin = next(s for s, ls in logc.lines.items() if any(e is None and c in self.cbes for c, q, st, e in ls))
+        logc.tickets[ghost] = Ticket(ghost, "notify-person", ssin, "2024-05-01", "NAME_CHANGE", time.time())
+        victim = next(t for t, tk in logc.tickets.items() if tk.ssin in logc.lines and tk.effective_date == "2024-05-01"
+                      and t != ghost and any(e is None for c, q, st, e in logc.lines[tk.ssin]))
+        cbe = next(c for c, q, st, e in logc.lines[logc.tickets[victim].ssin] if e is None)
+        p = Producer({**self.kconf, "enable.idempotence": True, "acks": "all"})
+        p.produce(f"cpas.{cbe}.notifications.v1", key=logc.tickets[victim].ssin.encode(), value=b"self-check copy",
+                  headers=[("ticket", victim.encode())])
+        assert p.flush(30) == 0
+        logc.reactions[str(uuid.uuid4())] = str(uuid.uuid4())
+        out = check(logc, self.kconf, self.db, self.upstream_received(), journal_wait_s=5)
+        text = "\n".join(out.violations)
+        expect = {"ghost ticket reported lost": ghost in text and "LOST" in text,
+                  "ghost ticket reported missing from relais.inbound.v1": "not in relais.inbound.v1" in text,
+                  "second copy reported as a duplicate": victim in text and "DUPLICATE" in text,
+                  "unmade reaction reported": "reactions: 1 not SENT" in text and "never reached" in text}
+        blind = [k for k, ok in expect.items() if not ok]
+        extra = [v for v in out.violations if v not in real.violations and ghost not in v and victim not in v
+                 and "reactions:" not in v and "journal" not in v]
+        log("checker self-check: " + ("each tampering detected" if not blind else f"BLIND to {blind}")
+            + (f"; unexpected: {extra[:3]}" if extra else ""))
+        for b in blind:
+            print("VIOLATION: checker self-check: not detected: " + b)
+        return blind
+
+    def wait_drained(self, since: float) -> float | None:
+        tl = list(self.log.tickets)
+        deadline = since + DRAIN_BOUND_S
+        while time.time() < deadline:
+            n = 0
+            for i in range(0, len(tl), 20000):
+                arr = ",".join(f"'{t}'" for t in tl[i:i + 20000])
+                n += int(self.db.rows("SELECT count(DISTINCT ticket) FROM journal WHERE kind IN ('routed','dropped') "
+                                      f"AND ticket = ANY(ARRAY[{arr}]::text[])")[0][0])
+            pending = int(self.db.rows("SELECT count(*) FROM reactions WHERE delivery_status <> 'SENT'")[0][0])
+            if n == len(tl) and pending == 0:
+                d = time.time() - since
+                log(f"drained {d:.1f}s after the load stopped")
+                return d
+            time.sleep(2)
+        self.fail(f"not drained within {DRAIN_BOUND_S:.0f}s after the load stopped")
+        return None
+
+    def report(self, outcome, drained, elapsed) -> None:
+        by: dict[str, list[dict]] = defaultdict(list)
+        for f in self.faults:
+            by[f["type"]].append(f)
+        rows = []
+        hdr = f"{'fault':18s} {'runs':>4s} {'ok':>4s} {'accepted':>9s} {'lost':>5s} {'dup':>4s} {'recover p50':>11s} {'max':>7s}"
+        print("\n" + hdr + "\n" + "-" * len(hdr))
+        # A lost or duplicated ticket is charged to the fault(s) active when its sender got the 2xx
+        # (from the fault's start to the end of its recovery), or to "none".
+        acked = {t: self.log.tickets[t].acked_at for t in set(outcome.lost) | set(outcome.duplicated)}
+        charged: dict[str, Counter] = defaultdict(Counter)
+        for kind, ts in (("lost", set(outcome.lost)), ("duplicated", set(outcome.duplicated))):
+            for t in ts:
+                hit = [f["type"] for f in self.faults
+                       if f["started"] <= acked[t] <= f.get("healed", f["started"]) + f.get("recovery_s", 0) + 5]
+                for name in hit or ["none"]:
+                    charged[name][kind] += 1
+        for name in self.LANE_A + self.LANE_B + (["none"] if "none" in charged else []):
+            fs = by.get(name, [])
+            rec = [f["recovery_s"] for f in fs if "recovery_s" in f]
+            row = {"fault": name, "runs": len(fs), "passed": sum(1 for f in fs if f.get("ok")),
+                   "accepted": sum(f.get("accepted_during", 0) for f in fs),
+                   "lost": charged[name]["lost"], "duplicated": charged[name]["duplicated"],
+                   "recovery_p50_s": round(statistics.median(rec), 2) if rec else None,
+                   "recovery_max_s": round(max(rec), 2) if rec else None}
+            rows.append(row)
+            p50 = f"{row['recovery_p50_s']:.1f}s" if rec else "-"
+            mx = f"{row['recovery_max_s']:.1f}s" if rec else "-"
+            print(f"{name:18s} {row['runs']:4d} {row['passed']:4d} {row['accepted']:9d} {row['lost']:5d} "
+                  f"{row['duplicated']:4d} {p50:>11s} {mx:>7s}")
+        total = len(self.faults)
+        print(f"\nseed {self.seed}: {total} faults, {sum(1 for f in self.faults if f.get('ok'))} recovered; "
+              f"{len(self.log.tickets)} tickets accepted; figures {outcome.figures}; "
+              f"drained in {drained if drained is None else round(drained, 1)}s; run {elapsed:.0f}s")
+        problems = self.failures + outcome.violations
+        for p in problems:
+            print("VIOLATION: " + p.splitlines()[0])
+        print("RESULT: " + ("PASS" if not problems else f"FAIL ({len(problems)} problems)"))
+        rep = {"seed": self.seed, "short": self.args.short, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "faults": self.faults, "table": rows, "figures": outcome.figures, "drained_s": drained,
+               "elapsed_s": elapsed, "tickets": len(self.log.tickets), "reactions": len(self.log.reactions),
+               "ingest_answers": {str(k): v for k, v in self.http.items()},
+               "api_answers": {str(k): v for k, v in self.api_http.items()},
+               "violations": problems, "pass": not problems}
+        path = Path(self.args.report or (self.run_dir / "report.json"))
+        path.write_text(json.dumps(rep, indent=1, default=str))
+        log(f"report: {path}; service logs in {self.run_dir}")
+
+    def teardown(self) -> None:
+        self.stop_load.set()
+        try:
+            self.relais.stop_all()
+        except Exception:  # noqa: BLE001
+            pass
+        if getattr(self, "standin", None):
+            self.standin.kill()
+        if getattr(self, "proxy", None):
+            self.proxy.stop()
+        if not self.args.keep_stack:
+            subprocess.run([str(REPO / "deploy/local/stack.sh"), "down"], env=dict(os.environ, **STACK),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("FAULTS_SEED", "0")) or random.randrange(1, 10**9))
+    ap.add_argument("--faults", type=int, default=int(os.environ.get("FAULTS_COUNT", "200")),
+                    help="stop after this many injected faults (both lanes together)")
+    ap.add_argument("--short", action="store_true", help="each fault type once (the variant inside make test)")
+    ap.add_argument("--pace", type=float, default=0.15, help="seconds between two batches of a sender")
+    ap.add_argument("--report", help="where to write the JSON report (default: the run directory)")
+    ap.add_argument("--run-dir", help="service logs and report (default var/faults/<time>)")
+    ap.add_argument("--keep-stack", action="store_true")
+    ap.add_argument("--reuse-stack", action="store_true", help="do not reset the stack first")
+    args = ap.parse_args()
+    if args.short:
+        args.faults = len(Run.LANE_A) + len(Run.LANE_B)
+    run = Run(args)
+    try:
+        return run.main()
+    except BaseException:
+        traceback.print_exc()
+        return 2
+    finally:
+        run.teardown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
