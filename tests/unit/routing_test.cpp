@@ -75,6 +75,20 @@ TEST_F(RoutingTest, ReplacedSsinFollowsThePerson) {
   EXPECT_EQ(route(300, 10), (std::vector<std::string>{"0212344876", "0207350189"}));
 }
 
+TEST_F(RoutingTest, ReplacementsAmongManyOthers) {
+  // Many unrelated replacements (the filter in front of the maps is resized
+  // several times): the ones that matter are still followed, others are not.
+  for (std::uint64_t i = 0; i < 5'000; ++i) d.add_replacement(1'000'000 + 2 * i, 1'000'001 + 2 * i);
+  d.add_replacement(200, 201);
+  EXPECT_EQ(route(201, 40), std::vector<std::string>{"0216480532"});
+  EXPECT_EQ(route(200, 40), std::vector<std::string>{"0216480532"});
+  EXPECT_EQ(route(100, 16), (std::vector<std::string>{"0212344876", "0207350189"}));
+  EXPECT_TRUE(route(1'000'001, 40).empty());
+  EXPECT_EQ(out.drop, DropReason::not_integrated);
+  d.add_replacement(1'000'001, 100);
+  EXPECT_EQ(route(1'000'000, 16), (std::vector<std::string>{"0212344876", "0207350189"}));
+}
+
 TEST_F(RoutingTest, DirectoryChangeChangesRouting) {
   EXPECT_TRUE(route(400, 50).empty());
   d.upsert({400, 10, a, 2, 50, kOpenEnd});

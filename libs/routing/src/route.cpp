@@ -15,22 +15,29 @@ std::string_view reason_name(DropReason r) {
 
 void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std::int32_t effective_day,
             const directory::Directory& dir, Decision& out) {
-  out.clear();
-  thread_local std::vector<std::uint64_t> numbers, more;
-  dir.related(ssin, numbers);
-  if (replaces_ssin && *replaces_ssin != ssin) {
-    dir.related(*replaces_ssin, more);
-    for (auto n : more)
-      if (std::find(numbers.begin(), numbers.end(), n) == numbers.end()) numbers.push_back(n);
+  // The quality lists of the previous decision's targets are kept for reuse,
+  // so that a hit does not allocate (one small list per target otherwise).
+  thread_local std::vector<std::vector<std::uint16_t>> spare;
+  for (auto& t : out.targets) {
+    if (spare.size() >= 64 || t.qualities.capacity() == 0) break;
+    t.qualities.clear();
+    spare.push_back(std::move(t.qualities));
   }
+  out.clear();
   bool any = false;
-  for (auto n : numbers) {
+  auto visit = [&](std::uint64_t n) {
     dir.for_each(n, [&](const directory::Entry& e) {
       any = true;
       if (!e.covers(effective_day)) return;
       auto it = std::find_if(out.targets.begin(), out.targets.end(), [&](const Target& t) { return t.cpas == e.cpas; });
       if (it == out.targets.end()) {
-        out.targets.push_back(Target{e.cpas, e, {e.quality}});
+        Target t{e.cpas, e, {}};
+        if (!spare.empty()) {
+          t.qualities = std::move(spare.back());
+          spare.pop_back();
+        }
+        t.qualities.push_back(e.quality);
+        out.targets.push_back(std::move(t));
         return;
       }
       if (std::find(it->qualities.begin(), it->qualities.end(), e.quality) == it->qualities.end())
@@ -40,6 +47,21 @@ void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std:
         it->integration = e;
       }
     });
+  };
+  const bool other = replaces_ssin && *replaces_ssin != ssin;
+  if (!other && !dir.may_have_replacement(ssin)) {
+    // The common case: no replacement can involve the SSIN (a filter in the
+    // directory, no map lookup), so the person is this one number.
+    visit(ssin);
+  } else {
+    thread_local std::vector<std::uint64_t> numbers, more;
+    dir.related(ssin, numbers);
+    if (other) {
+      dir.related(*replaces_ssin, more);
+      for (auto n : more)
+        if (std::find(numbers.begin(), numbers.end(), n) == numbers.end()) numbers.push_back(n);
+    }
+    for (auto n : numbers) visit(n);
   }
   if (out.targets.empty()) {
     out.drop = any ? DropReason::outside_period : DropReason::not_integrated;
