@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -94,6 +95,14 @@ class Run:
 
     # ------------------------------------------------------------------ set-up
     def setup(self) -> None:
+        # The run uses a copy of the binaries: a rebuild during a long run cannot swap them
+        # under the scheduler's restarts.
+        bin_dir = self.run_dir / "bin" / "services"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("relais-api", "relais-ingest", "relais-router", "relaisctl"):
+            shutil.copy2(H.BUILD / "services" / name, bin_dir / name)
+        H.BUILD = bin_dir.parent
+        log(f"binaries copied to {bin_dir}")
         log(f"stack in {STACK['RELAIS_STACK_DIR']}")
         if not self.args.reuse_stack:
             stack_cmd("up", reset=True)
@@ -140,7 +149,7 @@ class Run:
     def build_world(self) -> None:
         rng = self.rng
         n_stable = 1500 if self.args.short else 4000
-        n_race = 60 if self.args.short else 400
+        n_race = 60 if self.args.short else 150
         self.cbes = [H.make_cbe(rng) for _ in range(4)]
         self.race_cbe, self.probe_cbe = H.make_cbe(rng), H.make_cbe(rng)
         all_cbes = self.cbes + [self.race_cbe, self.probe_cbe]
@@ -373,12 +382,16 @@ class Run:
         for k in keys:
             self.down_on_purpose.add(k)
             self.svc(k).kill(signal.SIGKILL)
-        time.sleep(rng.uniform(0.0, 2.0))
-        for k in keys:
-            self.svc(k).start()
-        for k in keys:
-            self.svc(k).wait_ready(120)
-            self.down_on_purpose.discard(k)
+        try:
+            time.sleep(rng.uniform(0.0, 2.0))
+            for k in keys:
+                self.svc(k).start()
+            for k in keys:
+                self.svc(k).wait_ready(120)
+        finally:
+            # whatever happened, the watchdog looks after them again (and restarts a dead one)
+            for k in keys:
+                self.down_on_purpose.discard(k)
         return time.time()
 
     def f_kill_ingest(self, rng):
@@ -399,9 +412,11 @@ class Run:
         pause = SESSION_TIMEOUT_S + rng.uniform(3.0, 8.0)
         self.down_on_purpose.add(k)
         self.svc(k).proc.send_signal(signal.SIGSTOP)
-        time.sleep(pause)
-        self.svc(k).proc.send_signal(signal.SIGCONT)
-        self.down_on_purpose.discard(k)
+        try:
+            time.sleep(pause)
+        finally:
+            self.svc(k).proc.send_signal(signal.SIGCONT)
+            self.down_on_purpose.discard(k)
         return time.time(), f"{k} stopped {pause:.1f}s"
 
     def f_broker_restart(self, rng):
