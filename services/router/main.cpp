@@ -25,7 +25,9 @@ int main(int argc, char** argv) {
       {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais", "PostgreSQL connection string"},
       {"router.instance_id", Type::string, "0", "stable id of this replica (its transactional.id suffix)"},
       {"router.group_id", Type::string, "relais-router", "consumer group of the routers"},
-      {"router.batch_max", Type::integer, "1000", "records per transaction at most"},
+      {"router.batch_max", Type::integer, "1000", "records per transaction at most while the router keeps up"},
+      {"router.catchup_batch_max", Type::integer, "5000",
+       "records per transaction at most while records are waiting (a backlog); batch_max or less: off"},
       {"router.batch_linger_ms", Type::integer, "20", "how long to wait to fill a batch"},
       {"router.cpas_topic_partitions", Type::integer, "1", "partitions of CPAS topics created on demand"},
       {"router.replication_factor", Type::integer, "1", "replication factor of topics created on demand"},
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
   eo.group_id = cfg.str("router.group_id");
   eo.transactional_id = "relais-router-" + cfg.str("router.instance_id");
   eo.batch_max = static_cast<std::size_t>(cfg.integer("router.batch_max"));
+  eo.catchup_batch_max = static_cast<std::size_t>(cfg.integer("router.catchup_batch_max"));
   eo.batch_linger = std::chrono::milliseconds(cfg.integer("router.batch_linger_ms"));
   eo.cpas_topic_partitions = static_cast<int>(cfg.integer("router.cpas_topic_partitions"));
   eo.replication_factor = static_cast<int>(cfg.integer("router.replication_factor"));

@@ -24,6 +24,20 @@ struct Sent {
   std::string ticket, ssin, date;
 };
 
+// An engine's options on its own topics, group and transactional id.
+router::EngineOptions engine_options(const std::string& inbound, const std::string& dedupe, const std::string& journal,
+                                     const std::string& dlq) {
+  router::EngineOptions eo;
+  eo.kafka = kafka_settings();
+  eo.group_id = "itest-router-" + unique_suffix();
+  eo.transactional_id = "itest-router-" + unique_suffix();
+  eo.inbound_topic = inbound;
+  eo.dedupe_topic = dedupe;
+  eo.journal_topic = journal;
+  eo.dlq_topic = dlq;
+  return eo;
+}
+
 TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   pg::Connection c(pg_dsn());
   auto cbe_a = unique_cbe(c), cbe_b = unique_cbe(c);
@@ -51,14 +65,7 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
 
   metrics::Registry registry;
   router::DirectoryFeed feed(pg_dsn(), 100ms);
-  router::EngineOptions eo;
-  eo.kafka = kafka_settings();
-  eo.group_id = "itest-router-" + unique_suffix();
-  eo.transactional_id = "itest-router-" + unique_suffix();
-  eo.inbound_topic = inbound;
-  eo.dedupe_topic = dedupe;
-  eo.journal_topic = journal;
-  eo.dlq_topic = dlq;
+  auto eo = engine_options(inbound, dedupe, journal, dlq);
   eo.cpas_topic_partitions = 2;
   router::Engine engine(eo, feed, registry);
   feed.initial_load(engine.directory_for_load());
@@ -262,6 +269,83 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   ASSERT_EQ(run2.wait_for(30s), std::future_status::ready);
   EXPECT_EQ(run2.get(), 0);
   feed2.stop();
+}
+
+// A backlog (the router was down, or a nightly batch arrives faster than it routes): once a
+// transaction fills up, the next ones may take up to router.catchup_batch_max records, so the
+// backlog takes fewer, larger transactions; routed exactly once all the same. The same backlog
+// with catch-up off (catchup_batch_max = batch_max) takes one transaction per batch_max.
+TEST_F(EngineTest, BacklogIsRoutedInLargerTransactions) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c);
+  c.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest', 'itest')", {cbe});
+  auto ssin = unique_ssin(c);
+  c.exec("INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
+         "VALUES ($1, $2, 1, '2020-01-01', 'itest', 'itest')",
+         {ssin, cbe});
+  constexpr int kBacklog = 8000;
+  auto committed_for = [&](std::size_t catchup) -> double {
+    auto inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"), journal = unique_topic("journal");
+    create_topics({inbound}, 1);
+    create_topics({dedupe}, 1);
+    create_topics({journal}, 1);
+    std::string perr;
+    auto producer = kafka::Producer::create(kafka_settings({{"linger.ms", "20"}}), perr);
+    EXPECT_TRUE(producer) << perr;
+    std::atomic<int> delivered{0};
+    for (int i = 0; i < kBacklog; ++i) {
+      auto t = uuid();
+      auto n = codec::sample_notification(v1::FLOW_NOTIFY_PERSON, t, ssin, "2024-05-01");
+      std::string v;
+      n.SerializeToString(&v);
+      EXPECT_EQ(producer->produce(inbound, 0, ssin, v,
+                                  {{"flow", "notify-person"}, {"ticket", t}, {"content-type", "application/x-protobuf"}},
+                                  [&](const kafka::DeliveryResult& r) {
+                                    if (r.ok()) delivered.fetch_add(1);
+                                  }),
+                RdKafka::ERR_NO_ERROR);
+    }
+    EXPECT_EQ(producer->flush(30s), 0);
+    EXPECT_EQ(delivered.load(), kBacklog);
+
+    metrics::Registry registry;
+    router::DirectoryFeed feed(pg_dsn(), 100ms);
+    auto eo = engine_options(inbound, dedupe, journal, unique_topic("dlq"));
+    eo.batch_max = 1000;
+    eo.catchup_batch_max = catchup;
+    router::Engine engine(eo, feed, registry);
+    feed.initial_load(engine.directory_for_load());
+    feed.start();
+    auto err = engine.start();
+    EXPECT_FALSE(err.has_value()) << *err;
+    auto run = std::async(std::launch::async, [&] { return engine.run(); });
+    std::size_t routed = 0;
+    bool done = eventually(
+        [&] {
+          routed = 0;
+          for (const auto& j : journal_entries(journal))
+            if (j.kind() == v1::JournalEntry::ROUTED) ++routed;
+          return routed >= static_cast<std::size_t>(kBacklog);
+        },
+        90s, 500ms);
+    engine.stop();
+    run.wait_for(30s);
+    feed.stop();
+    EXPECT_TRUE(done) << "routed " << routed << " of " << kBacklog;
+    EXPECT_EQ(routed, static_cast<std::size_t>(kBacklog)) << "each record routed exactly once";
+    auto text = registry.render();
+    const std::string name = "relais_router_transactions_total{result=\"committed\"} ";
+    auto at = text.find(name);
+    EXPECT_NE(at, std::string::npos) << text;
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size()));
+  };
+  double with_catchup = committed_for(4000);
+  double without = committed_for(1000);
+  std::cout << "[ MEASURE  ] backlog of " << kBacklog << ": " << with_catchup << " transactions with catch-up (up to "
+            << "4,000 records), " << without << " without (1,000)" << std::endl;
+  EXPECT_GE(without, kBacklog / 1000) << "without catch-up a transaction takes at most batch_max records";
+  EXPECT_LE(with_catchup, 6) << "a backlog should be routed in transactions of up to 4,000 records";
+  EXPECT_LT(with_catchup, without);
 }
 
 }  // namespace

@@ -70,7 +70,13 @@ class Engine::Impl : public RdKafka::RebalanceCb {
         alerts_(m.counter("relais_router_alerts_raised_total", "Clignotants raised, by type and CPAS", {"type", "cpas"})),
         client_restarts_(m.counter("relais_router_client_restarts_total",
                                    "Kafka clients created again after a fatal Kafka error (fenced)")
-                             .with()) {}
+                             .with()),
+        batch_cap_(m.gauge("relais_router_batch_cap",
+                           "Records the next transaction may take (router.batch_max, up to "
+                           "router.catchup_batch_max while a backlog drains)")
+                       .with()) {
+    cap_ = std::max<std::size_t>(1, o_.batch_max);
+  }
 
   std::optional<std::string> start() {
     std::string err;
@@ -209,7 +215,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       dir_age_.set(feed_.age_seconds());
       batch.clear();
       auto deadline = std::chrono::steady_clock::now() + o_.batch_linger;
-      while (batch.size() < o_.batch_max) {
+      const std::size_t cap = cap_;
+      while (batch.size() < cap) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         int timeout = batch.empty() ? 100 : static_cast<int>(std::max<long long>(0, left.count()));
         std::unique_ptr<RdKafka::Message> m(consumer_->consume(timeout));
@@ -225,6 +232,18 @@ class Engine::Impl : public RdKafka::RebalanceCb {
         }
         batch.push_back(Owned{std::move(m)});
       }
+      // Catch-up: a batch that filled up while a backlog of at least catchup_batch_max records
+      // waits lets the next one be twice as large. The backlog condition keeps a router that
+      // merely has slow commits (records queue for a few hundred ms) from growing its
+      // transactions, which would slow its commits further: latency first, unless behind.
+      const std::size_t catchup = std::max(o_.batch_max, o_.catchup_batch_max);
+      bool grow = false;
+      if (batch.size() >= cap && catchup > o_.batch_max) {
+        update_lag();  // local: positions and the watermarks of the last fetch
+        grow = e_.lag_.load() >= static_cast<std::int64_t>(catchup);
+      }
+      cap_ = grow ? std::min(cap * 2, catchup) : o_.batch_max;
+      batch_cap_.set(static_cast<double>(cap_));
       if (!batch.empty()) {
         int rc = process_batch(batch);
         if (rc != 0 && !restart_clients("transaction: fatal error")) return rc;
@@ -650,6 +669,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   int journal_records_ = 0, dedupe_records_ = 0;
   int failures_in_a_row_ = 0;
   int restarts_in_a_row_ = 0;
+  std::size_t cap_ = 1;  // records the next transaction may take (batch_max, more while catching up)
   std::chrono::steady_clock::time_point last_restart_{};
   bool closed_ = false;
   metrics::Counter& consumed_;
@@ -666,6 +686,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   metrics::Gauge& dedupe_size_;
   metrics::Family<metrics::Counter>& alerts_;
   metrics::Counter& client_restarts_;
+  metrics::Gauge& batch_cap_;
   std::vector<const alerts::Rule*> fired_;
 };
 

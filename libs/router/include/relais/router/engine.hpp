@@ -32,6 +32,11 @@ struct EngineOptions {
   int cpas_topic_partitions = 1;
   int replication_factor = 1;
   std::size_t batch_max = 1000;
+  // Catch-up: after a transaction that filled up while at least this many records wait (the
+  // consumer lag), the next may take twice as many, up to this; otherwise the cap is batch_max.
+  // Bigger transactions cost the broker less per record (a backlog drains faster) and never
+  // apply when the router keeps up (latency unchanged). batch_max or less disables it.
+  std::size_t catchup_batch_max = 5000;
   std::chrono::milliseconds batch_linger{20};
   std::chrono::milliseconds transaction_timeout{15000};
   std::int64_t dedupe_window_us = 7LL * 24 * 3600 * 1000000;
