@@ -11,7 +11,6 @@ figures."""
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import time
 import uuid
@@ -158,9 +157,9 @@ class Db:
         return [line.split("\t") for line in r.stdout.splitlines() if line]
 
 
-def _tickets_table(db: Db, tickets: list[str]) -> str:
-    """Loads the run's tickets into a temporary table (one psql session per query, so a
-    CTE over a literal array instead)."""
+def _tickets_table(tickets: list[str]) -> str:
+    """The tickets as a one-column table to join with (a literal array: each query is its own
+    psql session, so no temporary table)."""
     return "(SELECT unnest(ARRAY[" + ",".join(f"'{t}'" for t in tickets) + "]::text[]) AS ticket)"
 
 
@@ -248,7 +247,7 @@ def check(log: RunLog, kconf: dict, db: Db, upstream_received: list[dict], journ
         for i in range(0, len(tl), 20000):
             rows += db.rows(
                 "SELECT j.ticket, j.kind, coalesce(j.cpas_cbe, ''), extract(epoch FROM j.at) FROM journal j "
-                f"JOIN {_tickets_table(db, tl[i:i + 20000])} x USING (ticket) "
+                f"JOIN {_tickets_table(tl[i:i + 20000])} x USING (ticket) "
                 "WHERE j.kind IN ('accepted', 'routed', 'dropped')")
         decided = {r[0] for r in rows if r[1] in ("routed", "dropped")}
         if len(decided) >= len(tickets) or time.monotonic() > deadline:
@@ -370,6 +369,3 @@ def check(log: RunLog, kconf: dict, db: Db, upstream_received: list[dict], journ
         out.figures["poison"] = len(log.poison)
     return out
 
-
-def iso(day: dt.date) -> str:
-    return day.isoformat()
