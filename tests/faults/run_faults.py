@@ -81,7 +81,6 @@ class Run:
         self.failures: list[str] = []
         self.faults: list[dict] = []
         self.http: Counter = Counter()           # ingest answers by status
-        self.http_no_retry_after = 0
         self.api_http: Counter = Counter()
         self.down_on_purpose: set[str] = set()   # services the scheduler has stopped
         self.pg_sensitive = threading.Lock()     # PostgreSQL faults and directory races do not overlap
@@ -245,8 +244,6 @@ class Run:
                         break
                     if r.status_code in (429, 503):
                         if "Retry-After" not in r.headers:
-                            with self.lock:
-                                self.http_no_retry_after += 1
                             self.fail(f"ingest answered {r.status_code} without Retry-After: {r.text[:200]}")
                         wait = min(float(r.headers.get("Retry-After", "1")), 2.0)
                     else:

@@ -206,7 +206,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
 
   int run() {
     auto& batch = batch_;
-    batch.reserve(o_.batch_max);
+    batch.reserve(std::max(o_.batch_max, o_.catchup_batch_max));  // the largest a batch gets
     refresh_dir_metrics();  // the gauges show the initial load, not only later changes
     auto last_prune = std::chrono::steady_clock::now();
     auto last_lag = last_prune;
