@@ -26,9 +26,13 @@ stack-status:
 	@deploy/local/stack.sh status
 
 SERVICES := relais-ingest relais-router relais-api
+# Everything `make run` (scripts/run-demo.sh, scripts/demo.py) and the README's next steps use:
+# the three services and relaisctl (the demo mints its tokens with it). tests/readme_blocks.py
+# runs the README's shell blocks after `make run` alone, so a binary missing here fails `make test`.
+RUN_TARGETS := $(SERVICES) relaisctl
 
 build-services: deps $(BUILD)/build.ninja
-	@cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES)
+	@cmake --build $(BUILD) -j $(JOBS) --target $(RUN_TARGETS)
 
 # Benchmarks (docs/performance.md): a dedicated stack under var/bench-stack (ports 57232/59992/59993),
 # results in bench/results/<date>-<name>.json. BENCH_QUICK=1 for the ~100k-record version;
