@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
       {"auth.access_journal_capacity", Type::integer, "100000",
        "access journal records waiting for PostgreSQL before calls are refused (503)"},
       {"auth.access_journal_flush_ms", Type::integer, "200", "how often the access journal is written"},
+      {"readyz.sink_stall_s", Type::integer, "60",
+       "/readyz turns not ready when the access journal has had records waiting and no successful write for this "
+       "long (or is half full), or the alert store has not advanced for this long"},
   });
   config::Config cfg;
   if (auto rc = config::bootstrap(argc, argv, "relais-api",
@@ -132,10 +135,21 @@ int main(int argc, char** argv) {
   svc.add_routes(router);
   alerts_svc.add_routes(router);
   access.add_routes(router);
+  const std::chrono::seconds stall(cfg.integer("readyz.sink_stall_s"));
   service::Checks ready = [&] {
     std::vector<service::Check> c;
     bool pg_ok = pool.healthy();
     c.push_back({"postgresql", pg_ok, pg_ok ? "SELECT 1 ok" : "unreachable"});
+    // A journal that cannot keep up means calls will soon be refused (503 JOURNAL_UNAVAILABLE):
+    // take this replica out of the load balancer first. Figures only, no personal data.
+    bool journal_ok = access_journal.keeping_up(stall);
+    c.push_back({"access_journal", journal_ok,
+                 std::to_string(access_journal.queued()) + " waiting, last write " +
+                     std::to_string(static_cast<long long>(access_journal.seconds_since_flush())) + " s ago"});
+    double store_age = store.age_seconds();
+    bool store_ok = store_age < static_cast<double>(stall.count());
+    c.push_back({"alert_store", store_ok,
+                 "last batch or idle poll " + std::to_string(static_cast<long long>(store_age)) + " s ago"});
     return c;
   };
   service::add_ops_routes(router, registry, "api", ready);
@@ -155,9 +169,11 @@ int main(int argc, char** argv) {
     logger.error("configuration error", {{"error", http_error}});
     return 2;
   }
-  // A request without credentials is refused whatever its body: never read more than 64 KiB of it.
-  so->body_limit = [&svc](const http::Request& r) {
-    return r.header("Authorization").empty() ? std::min<std::size_t>(64 * 1024, svc.body_limit(r)) : svc.body_limit(r);
+  // A request without a verified credential is refused whatever its body: never read more than
+  // 64 KiB of it. The token is verified from the header (cache, else PostgreSQL) before the body
+  // is read, so a junk Authorization header does not lift the limit.
+  so->body_limit_async = [&svc, &access](const http::Request& r) {
+    return access.body_limit(r, svc.body_limit(r), 64 * 1024);
   };
   boost::asio::io_context ioc;
   http::Server server(ioc, *so, access.front(router.handler()), &registry);

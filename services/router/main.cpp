@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
       {"router.dedupe_window_hours", Type::integer, "168", "how long a ticket is remembered"},
       {"router.directory_poll_ms", Type::integer, "200", "how often the directory is polled for changes"},
       {"journal.enabled", Type::boolean, "true", "copy relais.journal.v1 to PostgreSQL in this process"},
+      {"readyz.sink_stall_s", Type::integer, "60", "/readyz turns not ready when the journal sink has not advanced for this long"},
       {"router.rules_file", Type::string, "deploy/rules/clignotants.yaml",
        "clignotant rule file (YAML, validated at start); empty = raise no clignotants"},
   });
@@ -82,12 +83,20 @@ int main(int argc, char** argv) {
   router::JournalSink sink(jo, registry);
 
   http::Router routes;
+  const bool journal_on = cfg.boolean("journal.enabled");
+  const double sink_stall_s = static_cast<double>(cfg.integer("readyz.sink_stall_s"));
   service::Checks ready = [&] {
     std::vector<service::Check> c;
     c.push_back({"kafka", engine.ready(), engine.ready() ? "consuming" : "starting"});
     char age[64];
     std::snprintf(age, sizeof age, "directory refreshed %.1f s ago", feed.age_seconds());
     c.push_back({"postgresql", feed.healthy(), age});
+    // The journal sink must advance (a stuck sink used to retry one refused batch for ever).
+    if (journal_on) {
+      double j = sink.age_seconds();
+      std::snprintf(age, sizeof age, "last batch or idle poll %.1f s ago", j);
+      c.push_back({"journal_sink", j < sink_stall_s, age});
+    }
     return c;
   };
   service::add_ops_routes(routes, registry, "router", ready);

@@ -157,6 +157,66 @@ TEST_F(AccessJournal, WriterFlushesBatchesAndStopWritesTheRest) {
   EXPECT_TRUE(auth::validate(q));
 }
 
+// Issue 21, finding 1: a path segment of eleven euro signs (cut to 32 bytes inside a character), a
+// NUL or invalid UTF-8 made PostgreSQL refuse the COPY, and the writer retried that batch for
+// ever: nothing was journaled any more. Every field is now made storable; the batch and the next
+// one are written.
+TEST_F(AccessJournal, HostileFieldsAreJournaledSafelyAndNeverBlockTheWriter) {
+  pg::Connection db(pg_dsn());
+  auto cbe = unique_cbe(db);
+  metrics::Registry m;
+  auth::JournalWriterOptions o;
+  o.dsn = pg_dsn();
+  o.flush_every = 50ms;
+  auth::JournalWriter w(o, m);
+  ASSERT_FALSE(w.start());
+  auto tag = unique_suffix();
+  const std::string hostile[] = {"€€€€€€€€€€€", std::string("0212\0", 5), "\xff\xfe", "\xed\xa0\x80",
+                                 "\x1b[2J", std::string(5000, 'x')};
+  int i = 0;
+  for (const auto& h : hostile) {
+    auto r = record("itest-hostile-" + tag + "-" + std::to_string(i++), h, 401, "missing_credentials");
+    r.client_address = h;
+    r.method = h;
+    w.record(r);
+  }
+  w.record(record("itest-after-" + tag, cbe, 403, "cpas_out_of_scope"));
+  EXPECT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM access_journal WHERE request_id = $1", {"itest-after-" + tag}) == 1;
+  }, 10s, 50ms)) << "the record after the hostile ones was not journaled";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM access_journal WHERE request_id LIKE $1", {"itest-hostile-" + tag + "-%"}), 6);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM access_journal WHERE request_id LIKE $1 AND octet_length(cpas_cbe) > 40",
+                  {"itest-hostile-" + tag + "-%"}), 0);
+  w.stop();
+  auto rendered = m.render();
+  EXPECT_NE(rendered.find("relais_api_access_journal_write_failures_total 0"), std::string::npos) << rendered;
+  EXPECT_TRUE(w.keeping_up(std::chrono::seconds(5)));
+}
+
+// pg::write_rows, the no-poison-pill rule every sink follows: a row PostgreSQL refuses goes to
+// sink_dead_letters, the others are written.
+TEST_F(AccessJournal, WriteRowsSetsAsideWhatPostgresRefuses) {
+  pg::Connection db(pg_dsn());
+  db.exec("CREATE TEMP TABLE itest_rows (v int CHECK (v <> 13))");
+  std::vector<int> rows = {1, 2, 13, 4, 5};
+  auto tag = "itest-" + unique_suffix();
+  auto rejected = pg::write_rows(
+      db, rows.size(),
+      [&](pg::Connection& c, std::size_t first, std::size_t last) {
+        for (auto k = first; k < last; ++k) c.exec("INSERT INTO itest_rows VALUES ($1::int)", {std::to_string(rows[k])});
+      },
+      [&](pg::Connection& c, std::size_t k, const pg::Error& e) {
+        pg::dead_letter(c, tag, "row/" + std::to_string(k), e, std::to_string(rows[k]));
+      });
+  EXPECT_EQ(rejected, 1u);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM itest_rows"), 4);
+  auto dl = db.exec("SELECT source, sqlstate, encode(payload, 'escape') FROM sink_dead_letters WHERE sink = $1", {tag});
+  ASSERT_EQ(dl.rows(), 1);
+  EXPECT_EQ(dl.str(0, 0), "row/2");
+  EXPECT_EQ(dl.str(0, 1), "23514");
+  EXPECT_EQ(dl.str(0, 2), "13");
+}
+
 TEST_F(AccessJournal, AFullQueueRefusesReservations) {
   metrics::Registry m;
   auth::JournalWriterOptions o;

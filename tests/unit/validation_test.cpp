@@ -500,6 +500,15 @@ const std::vector<Case>& cases() {
       {"string too long", kPersonnel,
        [](auto& n) { n.mutable_personnel_file()->set_employer_name(std::string(257, 'x')); },
        code::kFieldTooLong, "employer_name"},
+      {"NUL in a free-text field", kPersonnel,
+       [](auto& n) { n.mutable_personnel_file()->set_employer_name(std::string("ACME\0SA", 7)); },
+       code::kInvalidText, "employer_name"},
+      {"invalid UTF-8 in a nested field", kPerson,
+       [](auto& n) { n.mutable_notify_person()->mutable_address()->set_street("Rue \xff"); },
+       code::kInvalidText, "address.street"},
+      {"bidi override in a nested field", kPerson,
+       [](auto& n) { n.mutable_notify_person()->mutable_address()->set_street("Rue \xe2\x80\xae"); },
+       code::kInvalidText, "address.street"},
       {"nested string too long", kPerson,
        [](auto& n) {
          n.mutable_notify_person()->mutable_address()->set_street(std::string(300, 'x'));
@@ -693,7 +702,7 @@ TEST(Validate, EveryFailureCodeIsExercised) {
   for (auto c :
        {code::kInvalidEnum, code::kMissingField, code::kInvalidSsin, code::kInvalidSsinChecksum,
         code::kInvalidDate, code::kInvalidTimestamp, code::kInvalidCbe, code::kInvalidTicket,
-        code::kInvalidNisCode, code::kInvalidCountryCode, code::kInvalidAmount, code::kFieldTooLong,
+        code::kInvalidNisCode, code::kInvalidCountryCode, code::kInvalidAmount, code::kFieldTooLong, code::kInvalidText,
         code::kTooManyItems, code::kDateOrder, code::kInconsistent}) {
     EXPECT_EQ(seen.count(c), 1u) << c;
   }

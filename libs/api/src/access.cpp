@@ -3,9 +3,12 @@
 #include <boost/json.hpp>
 
 #include <charconv>
+#include <limits>
 #include <random>
 
 #include "relais/common/log.hpp"
+#include "relais/validation/ids.hpp"
+#include "relais/validation/text.hpp"
 
 namespace relais::api {
 namespace asio = boost::asio;
@@ -40,12 +43,12 @@ bool looks_like_ssin(std::string_view s) {
   return s.size() == 11 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-std::optional<std::string> ssin_in_json(std::string_view body) {
+std::optional<std::string> ssin_in_json(std::string_view body, std::string_view key = "ssin") {
   if (body.empty() || body.size() > 64 * 1024) return std::nullopt;
   boost::system::error_code ec;
   auto v = json::parse(body, ec);
   if (ec || !v.is_object()) return std::nullopt;
-  auto* s = v.as_object().if_contains("ssin");
+  auto* s = v.as_object().if_contains(key);
   if (!s || !s->is_string() || !looks_like_ssin(s->as_string())) return std::nullopt;
   return std::string(s->as_string());
 }
@@ -209,15 +212,19 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
     req.route = probe.route;  // metrics label even when the handler does not run
     call.rec.route = probe.route;
   }
+  // Whatever the caller put in the path, the journal gets storable text (validation/text.hpp):
+  // a valid CBE as it is, anything else made safe and cut on a character boundary.
   if (auto it = probe.params.find("cbe"); it != probe.params.end())
-    call.rec.cpas = it->second.size() <= 32 ? it->second : it->second.substr(0, 32);
+    call.rec.cpas = validation::is_valid_cbe(it->second) ? it->second : validation::sanitize_text(it->second, 32);
   if (policy && policy->ssin == SsinFrom::path)
     if (auto it = probe.params.find("ssin"); it != probe.params.end() && looks_like_ssin(it->second))
       call.rec.ssin = it->second;
   if (policy && policy->ssin == SsinFrom::query)
     if (auto s = req.query_param("ssin"); s && looks_like_ssin(*s)) call.rec.ssin = std::string(*s);
-  if (policy && policy->ssin == SsinFrom::request_body && req.content_type() == "application/json")
+  if (policy && policy->ssin == SsinFrom::request_body && req.content_type() == "application/json") {
     call.rec.ssin = ssin_in_json(req.body);
+    call.rec.replaces_ssin = ssin_in_json(req.body, "replaces_ssin");
+  }
 
   // 2. Who is calling.
   Refusal refusal = Refusal::none;
@@ -279,7 +286,14 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
     }
   }
 
-  // 4. Run it, journaled: no data is served that could not be journaled.
+  // 4. Text rules on every input value (an authorised caller learns which field is wrong).
+  if (auto bad = check_request_text(req, probe.params)) {
+    auto out = finish(std::move(*bad), "");
+    journal_.record(call.rec);
+    co_return out;
+  }
+
+  // 5. Run it, journaled: no data is served that could not be journaled.
   if (!journal_.reserve()) {
     auto r = http::json_error(503, "JOURNAL_UNAVAILABLE", "the access journal is full; retry later");
     r.headers.emplace_back("Retry-After", "1");
@@ -323,6 +337,77 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
   auto out = finish(std::move(resp), "");
   journal_.commit(call.rec);
   co_return out;
+}
+
+asio::awaitable<std::size_t> AccessControl::body_limit(const http::Request& req, std::size_t limit,
+                                                      std::size_t unauthenticated_limit) {
+  if (limit <= unauthenticated_limit || req.header("Authorization").empty()) co_return std::min(limit, unauthenticated_limit);
+  Call call;
+  Refusal verdict = Refusal::malformed;
+  try {
+    verdict = co_await authenticate(req, call);
+  } catch (const std::exception&) {
+    // The credential store is down: the handler will answer 503; no large body meanwhile.
+  }
+  co_return verdict == Refusal::none ? limit : unauthenticated_limit;
+}
+
+namespace {
+constexpr std::size_t kMaxParamBytes = 256;
+constexpr std::size_t kMaxBodyText = std::numeric_limits<std::size_t>::max();  // bodies are bounded by body_limit
+
+std::optional<validation::Error> check_json_text(const json::value& v, std::string_view key, int depth) {
+  if (depth > 32) return validation::make_error("DEPTH_EXCEEDED", "nested too deeply", std::string(key));
+  auto field = validation::sanitize_text(key, 64);
+  switch (v.kind()) {
+    case json::kind::string: {
+      const bool free_text = key == "comment" || key == "reason";
+      return validation::validate_text(v.get_string(), field, {kMaxBodyText, free_text});
+    }
+    case json::kind::array:
+      for (const auto& x : v.get_array())
+        if (auto e = check_json_text(x, key, depth + 1)) return e;
+      return std::nullopt;
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) {
+        if (auto e = validation::validate_text(kv.key(), "", {kMaxParamBytes, false})) {
+          e->message = "a key " + e->message;
+          return e;
+        }
+        if (auto e = check_json_text(kv.value(), kv.key(), depth + 1)) return e;
+      }
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+http::Response text_error(const validation::Error& e) { return http::json_error(400, e.code, e.message, e.field); }
+}  // namespace
+
+std::optional<http::Response> check_request_text(const http::Request& req,
+                                                 const std::map<std::string, std::string>& params) {
+  for (const auto& [k, v] : params)
+    if (auto e = validation::validate_text(v, k, {kMaxParamBytes, false})) return text_error(*e);
+  for (const auto& [k, v] : req.query) {
+    if (auto e = validation::validate_text(k, "", {kMaxParamBytes, false})) {
+      e->message = "a query parameter name " + e->message;
+      return text_error(*e);
+    }
+    if (auto e = validation::validate_text(v, k, {kMaxParamBytes, false})) return text_error(*e);
+  }
+  if (req.body.empty()) return std::nullopt;
+  auto ct = req.content_type();
+  if (ct == "application/json") {
+    boost::system::error_code ec;
+    auto v = json::parse(req.body, ec);
+    if (ec) return std::nullopt;  // the handler answers MALFORMED_JSON
+    if (auto e = check_json_text(v, "", 0)) return text_error(*e);
+    return std::nullopt;
+  }
+  // CSV and NDJSON imports (and any other text body): line-structured text.
+  if (auto e = validation::validate_text(req.body, "body", {kMaxBodyText, true})) return text_error(*e);
+  return std::nullopt;
 }
 
 void AccessControl::add_routes(http::Router& r) {

@@ -31,9 +31,10 @@ bool storable(const v1::Alert& a) {
 }
 
 
-sink::Options sink_options(const AlertStoreOptions& o) {
+sink::Options sink_options(const AlertStoreOptions& o, metrics::Registry& m) {
   sink::Options s;
   s.name = "alert-store";
+  s.dead_letters = &sink::dead_letter_counter(m, s.name);
   s.kafka = o.kafka;
   s.dsn = o.dsn;
   s.topics = {o.topic_regex};
@@ -49,7 +50,7 @@ AlertStore::AlertStore(AlertStoreOptions o, metrics::Registry& m)
     : stored_(m.counter("relais_api_alerts_stored_total", "Alerts copied from the alert topics, by type", {"type"})),
       duplicates_(m.counter("relais_api_alerts_duplicates_total", "Alert records already stored (replays)").with()),
       undecodable_(m.counter("relais_api_alerts_undecodable_total", "Alert records that could not be stored (skipped)").with()),
-      sink_(sink_options(o), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
+      sink_(sink_options(o, m), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
             m.counter("relais_api_alert_store_failures_total", "Failed alert batch writes (retried)").with()) {}
 
 void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {

@@ -7,6 +7,7 @@
 #include "relais/common/log.hpp"
 #include "relais/validation/date.hpp"
 #include "relais/validation/ids.hpp"
+#include "relais/validation/text.hpp"
 
 namespace relais::auth {
 namespace {
@@ -28,10 +29,6 @@ std::string timestamp(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-void field(std::string& out, const std::optional<std::string>& v) {
-  if (v) pg::copy_escape(out, *v);
-  else out += "\\N";
-}
 
 bool is_timestamp(const std::string& s) {
   return validation::is_valid_rfc3339(s) || (s.size() == 10 && validation::parse_iso_date(s).has_value());
@@ -48,6 +45,9 @@ JournalWriter::JournalWriter(JournalWriterOptions o, metrics::Registry& m)
                               "Calls refused (503) because the access journal queue was full").with()),
       failures_(m.counter("relais_api_access_journal_write_failures_total",
                           "Failed access journal batch writes (retried)").with()),
+      dead_letters_(m.counter("relais_sink_dead_letters_total",
+                              "Records PostgreSQL refused, set aside in sink_dead_letters instead of blocking their sink",
+                              {"sink"}).with({"access-journal"})),
       depth_(m.gauge("relais_api_access_journal_queue", "Access journal records waiting to be written").with()) {
   m.on_collect([this] { depth_.set(static_cast<double>(pending_.load())); });
 }
@@ -112,50 +112,84 @@ void JournalWriter::overflow() {
 
 std::size_t JournalWriter::queued() const { return pending_.load(); }
 
+bool JournalWriter::keeping_up(std::chrono::seconds stall) const {
+  const auto q = pending_.load();
+  if (q * 2 >= o_.capacity) return false;
+  return q == 0 || seconds_since_flush() < static_cast<double>(stall.count());
+}
+
 double JournalWriter::seconds_since_flush() const { return static_cast<double>(now_ms() - last_flush_ms_.load()) / 1000.0; }
 
-void JournalWriter::write(pg::Connection& db, const std::vector<AccessRecord>& rows) {
+namespace {
+// Every text column gets storable text whatever the caller put in the record (validation/text.hpp):
+// the access journal is written from values an unauthenticated client controls.
+void text_field(std::string& out, std::string_view v, std::size_t max_bytes) {
+  if (validation::check_text(v, {max_bytes, false}) == validation::TextProblem::none) pg::copy_escape(out, v);
+  else pg::copy_escape(out, validation::sanitize_text(v, max_bytes));
+}
+void opt_text_field(std::string& out, const std::optional<std::string>& v, std::size_t max_bytes) {
+  if (v) text_field(out, *v, max_bytes);
+  else out += "\\N";
+}
+
+void copy_rows(pg::Connection& db, const std::vector<AccessRecord>& rows, std::size_t first, std::size_t last) {
   std::string copy;
-  copy.reserve(rows.size() * 200);
-  for (const auto& r : rows) {
+  copy.reserve((last - first) * 200);
+  for (std::size_t i = first; i < last; ++i) {
+    const auto& r = rows[i];
     copy += timestamp(r.at);
     copy += '\t';
-    field(copy, r.credential_id);
+    opt_text_field(copy, r.credential_id, 64);
     copy += '\t';
-    pg::copy_escape(copy, r.credential_name);
+    text_field(copy, r.credential_name, 200);
     copy += '\t';
-    pg::copy_escape(copy, r.client_address);
+    text_field(copy, r.client_address, 64);
     copy += '\t';
-    pg::copy_escape(copy, r.method);
+    text_field(copy, r.method, 16);
     copy += '\t';
-    pg::copy_escape(copy, r.route);
+    text_field(copy, r.route, 200);
     copy += '\t';
-    field(copy, r.cpas);
+    opt_text_field(copy, r.cpas, 40);
     copy += '\t';
-    field(copy, r.ssin);
+    opt_text_field(copy, r.ssin, 11);
+    copy += '\t';
+    opt_text_field(copy, r.replaces_ssin, 11);
     copy += '\t';
     copy += std::to_string(r.status);
     copy += '\t';
-    field(copy, r.refusal);
+    opt_text_field(copy, r.refusal, 64);
     copy += '\t';
-    pg::copy_escape(copy, r.request_id);
+    text_field(copy, r.request_id, 64);
     copy += '\t';
     char d[32];
     std::snprintf(d, sizeof d, "%.3f", r.duration_ms);
     copy += d;
     copy += '\n';
   }
-  pg::transaction(db, [&] {
-    bool sent = false;
-    db.copy_in(
-        "COPY access_journal (at, credential_id, credential_name, client_address, method, route, cpas_cbe, ssin, "
-        "status, refusal, request_id, duration_ms) FROM STDIN",
-        [&](std::string& buf) {
-          if (!sent) buf.swap(copy);
-          sent = true;
-          return false;
-        });
-  });
+  bool sent = false;
+  db.copy_in(
+      "COPY access_journal (at, credential_id, credential_name, client_address, method, route, cpas_cbe, ssin, "
+      "replaces_ssin, status, refusal, request_id, duration_ms) FROM STDIN",
+      [&](std::string& buf) {
+        if (!sent) buf.swap(copy);
+        sent = true;
+        return false;
+      });
+}
+}  // namespace
+
+std::size_t JournalWriter::write(pg::Connection& db, const std::vector<AccessRecord>& rows) {
+  // A record PostgreSQL still refuses is set aside in sink_dead_letters (with the reason and the
+  // record's fields made safe), never retried for ever: it cannot stop the journal.
+  return pg::write_rows(
+      db, rows.size(), [&](pg::Connection& c, std::size_t first, std::size_t last) { copy_rows(c, rows, first, last); },
+      [&](pg::Connection& c, std::size_t i, const pg::Error& e) {
+        const auto& r = rows[i];
+        std::string safe = "request_id=" + validation::sanitize_text(r.request_id, 64) +
+                           " route=" + validation::sanitize_text(r.route, 200) +
+                           " status=" + std::to_string(r.status);
+        pg::dead_letter(c, "access-journal", "", e, safe);
+      });
 }
 
 void JournalWriter::run() {
@@ -186,7 +220,11 @@ void JournalWriter::run() {
     try {
       if (!db) db = std::make_unique<pg::Connection>(o_.dsn);
       else if (!db->ok() && !db->reset()) throw pg::Error("connection lost", "08000", true);
-      write(*db, batch);
+      if (auto rejected = write(*db, batch)) {
+        dead_letters_.inc(static_cast<double>(rejected));
+        logger.error("access journal records set aside in sink_dead_letters (PostgreSQL refused them)",
+                     {{"records", rejected}});
+      }
       written_.inc(static_cast<double>(batch.size()));
       pending_.fetch_sub(batch.size());
       batch.clear();
@@ -201,7 +239,8 @@ void JournalWriter::run() {
           std::lock_guard lock(mu_);
           lost = batch.size() + queue_.size();
         }
-        logger.error("access journal records lost at stop (PostgreSQL unreachable)", {{"records", lost}});
+        logger.error("access journal records lost at stop (PostgreSQL did not answer before the stop deadline)",
+                     {{"records", lost}, {"error", e.what()}});
         return;
       }
       std::unique_lock lock(mu_);
@@ -214,7 +253,7 @@ void JournalWriter::run() {
 const std::vector<std::string>& access_journal_columns() {
   static const std::vector<std::string> cols = {"id",     "at",   "credential_id", "credential_name", "client_address",
                                                 "method", "route", "cpas",         "ssin",            "status",
-                                                "refusal", "request_id", "duration_ms"};
+                                                "refusal", "request_id", "duration_ms", "replaces_ssin"};
   return cols;
 }
 
@@ -246,7 +285,8 @@ pg::Result query_access_journal(pg::Connection& db, const AccessQuery& q) {
   else if (q.status) status_code = *q.status;
   return db.exec(
       "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), credential_id, credential_name, "
-      "client_address, method, route, cpas_cbe, ssin, status, refusal, request_id, round(duration_ms::numeric, 3)::text "
+      "client_address, method, route, cpas_cbe, ssin, status, refusal, request_id, round(duration_ms::numeric, 3)::text, "
+      "replaces_ssin "
       "FROM access_journal WHERE ($1::text IS NULL OR credential_id = $1 OR credential_name = $1) "
       "AND ($2::text IS NULL OR cpas_cbe = $2) AND ($3::text IS NULL OR ssin = $3) "
       "AND ($4::timestamptz IS NULL OR at >= $4::timestamptz) AND ($5::timestamptz IS NULL OR at < $5::timestamptz) "

@@ -1,4 +1,5 @@
 #include "relais/codec/decode.hpp"
+#include "relais/validation/text.hpp"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
@@ -26,13 +27,9 @@ namespace code = validation::code;
 
 constexpr std::size_t kMaxNameInError = 128;
 
-// `s` cut to at most kMaxNameInError bytes without splitting a UTF-8 sequence.
-std::string_view clip(std::string_view s) {
-  if (s.size() <= kMaxNameInError) return s;
-  std::size_t n = kMaxNameInError;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n);
-}
+// `s` made safe to echo in an error message (validation/text.hpp: invalid bytes and controls
+// replaced, cut on a character boundary to kMaxNameInError bytes).
+std::string clip(std::string_view s) { return validation::sanitize_text(s, kMaxNameInError); }
 
 const char* expected(const pb::FieldDescriptor* f) {
   if (f->is_map()) return "a map (not supported)";

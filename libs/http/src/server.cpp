@@ -388,9 +388,9 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     // 3. The body, with a limit decided from the header.
     std::size_t limit = default_body_limit;
     bool limit_failed = false;
-    if (o.body_limit) {
+    if (o.body_limit_async || o.body_limit) {
       try {
-        limit = o.body_limit(req);
+        limit = o.body_limit_async ? co_await o.body_limit_async(req) : o.body_limit(req);
       } catch (const std::exception& e) {
         impl.log.error("body_limit callback failed", {{"target", req.target}, {"error", e.what()}});
         limit_failed = true;

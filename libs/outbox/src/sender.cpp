@@ -1,4 +1,5 @@
 #include "relais/outbox/sender.hpp"
+#include "relais/validation/text.hpp"
 
 #include <google/protobuf/util/json_util.h>
 
@@ -21,10 +22,9 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string truncate(std::string s, std::size_t n = 500) {
-  if (s.size() > n) s.resize(n);
-  return s;
-}
+// An error text for PostgreSQL (last_error, reaction_attempts.error): whatever bytes a transport
+// error carries, storable text cut on a character boundary (validation/text.hpp).
+std::string truncate(const std::string& s, std::size_t n = 500) { return validation::sanitize_text(s, n); }
 }  // namespace
 
 std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error) {

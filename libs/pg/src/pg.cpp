@@ -12,6 +12,49 @@ bool retryable_state(const std::string& s) {
 }
 }  // namespace
 
+std::string redacted_message(std::string_view primary, std::string_view table, std::string_view column,
+                             std::string_view constraint, std::string_view sqlstate) {
+  std::string out;
+  out.reserve(primary.size() + 64);
+  bool quoted = false;
+  for (char c : primary) {
+    if (c == '"') {
+      out += quoted ? "\"" : "\"\xE2\x80\xA6";  // the quoted value becomes an ellipsis (U+2026)
+      quoted = !quoted;
+      continue;
+    }
+    if (!quoted) out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  }
+  if (quoted) out.push_back('"');
+  if (!table.empty()) out.append(" [table ").append(table).append("]");
+  if (!column.empty()) out.append(" [column ").append(column).append("]");
+  if (!constraint.empty()) out.append(" [constraint ").append(constraint).append("]");
+  out.append(" (SQLSTATE ").append(sqlstate).append(")");
+  return out;
+}
+
+namespace {
+// The error of a failed result, without any value of the statement's data (module comment of
+// pg.hpp): the primary message with quoted values elided, and the table, column and constraint.
+Error result_error(const PGresult* r, PGconn* conn, const std::string& fallback_state) {
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string sqlstate = state ? state : fallback_state;
+  const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  if (!primary) {
+    std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(conn);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return Error(redacted_message(msg, {}, {}, {}, sqlstate), sqlstate, retryable_state(sqlstate));
+  }
+  auto field = [&](int code) -> std::string_view {
+    const char* v = PQresultErrorField(r, code);
+    return v ? std::string_view(v) : std::string_view{};
+  };
+  return Error(redacted_message(primary, field(PG_DIAG_TABLE_NAME), field(PG_DIAG_COLUMN_NAME),
+                                field(PG_DIAG_CONSTRAINT_NAME), sqlstate),
+               sqlstate, retryable_state(sqlstate));
+}
+}  // namespace
+
 long long Result::integer(int row, int col) const { return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10); }
 
 long long Result::affected() const {
@@ -59,13 +102,10 @@ bool Connection::reset() {
 void Connection::check(PGresult* r, const std::string& sql) {
   auto st = PQresultStatus(r);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN || st == PGRES_COPY_OUT) return;
-  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  std::string sqlstate = state ? state : (ok() ? "XX000" : "08006");
-  std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  auto e = result_error(r, conn_, ok() ? "XX000" : "08006");
   PQclear(r);
   (void)sql;
-  throw Error(msg, sqlstate, retryable_state(sqlstate));
+  throw e;
 }
 
 Result Connection::exec(const std::string& sql) {
@@ -104,12 +144,10 @@ long long Connection::copy_in(const std::string& copy_sql, const std::function<b
   while (PGresult* res = PQgetResult(conn_)) {
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
       // drain the remaining results before throwing
-      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      std::string s = state ? state : "XX000";
-      std::string msg = PQresultErrorMessage(res);
+      auto e = result_error(res, conn_, "XX000");
       PQclear(res);
       while (PGresult* rest = PQgetResult(conn_)) PQclear(rest);
-      throw Error(msg, s, retryable_state(s));
+      throw e;
     }
     const char* t = PQcmdTuples(res);
     if (t && *t) n = std::strtoll(t, nullptr, 10);
@@ -133,10 +171,10 @@ void Connection::copy_out(const std::string& copy_sql, const std::function<void(
   if (n == -2) throw Error(std::string("COPY OUT failed: ") + PQerrorMessage(conn_), "08006", true);
   while (PGresult* res = PQgetResult(conn_)) {
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-      std::string msg = PQresultErrorMessage(res);
+      auto e = result_error(res, conn_, "XX000");
       PQclear(res);
       while (PGresult* rest = PQgetResult(conn_)) PQclear(rest);
-      throw Error(msg, "XX000", false);
+      throw e;
     }
     PQclear(res);
   }
@@ -152,6 +190,48 @@ void copy_escape(std::string& out, std::string_view field) {
       default: out.push_back(c);
     }
   }
+}
+
+}  // namespace relais::pg
+
+namespace relais::pg {
+
+void dead_letter(Connection& c, std::string_view sink, std::string_view source, const Error& e,
+                 std::string_view payload) {
+  // The payload as bytea in hex: whatever its bytes, PostgreSQL takes them.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex = "\\x";
+  hex.reserve(2 + payload.size() * 2);
+  for (unsigned char ch : payload) {
+    hex.push_back(kHex[ch >> 4]);
+    hex.push_back(kHex[ch & 15]);
+  }
+  c.exec("INSERT INTO sink_dead_letters (sink, source, sqlstate, reason, payload) VALUES ($1, $2, $3, $4, $5::bytea)",
+         {std::string(sink), source.empty() ? Param{} : Param(std::string(source)), e.sqlstate(), std::string(e.what()),
+          hex});
+}
+
+std::size_t write_rows(Connection& c, std::size_t n,
+                       const std::function<void(Connection&, std::size_t, std::size_t)>& write,
+                       const std::function<void(Connection&, std::size_t, const Error&)>& reject) {
+  if (n == 0) return 0;
+  try {
+    transaction(c, [&] { write(c, 0, n); });
+    return 0;
+  } catch (const Error& e) {
+    if (e.retryable() || !c.ok()) throw;
+  }
+  std::size_t rejected = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    try {
+      transaction(c, [&] { write(c, i, i + 1); });
+    } catch (const Error& e) {
+      if (e.retryable() || !c.ok()) throw;
+      transaction(c, [&] { reject(c, i, e); });
+      ++rejected;
+    }
+  }
+  return rejected;
 }
 
 }  // namespace relais::pg

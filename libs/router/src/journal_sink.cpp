@@ -21,9 +21,10 @@ std::string kind_name(v1::JournalEntry::Kind k) {
   }
 }
 
-sink::Options sink_options(const JournalSinkOptions& o) {
+sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
   sink::Options s;
   s.name = "journal";
+  s.dead_letters = &sink::dead_letter_counter(m, s.name);
   s.kafka = o.kafka;
   s.dsn = o.dsn;
   s.topics = {o.topic};
@@ -42,7 +43,7 @@ JournalSink::JournalSink(JournalSinkOptions o, metrics::Registry& m)
       batch_seconds_(m.histogram("relais_journal_batch_duration_seconds", "Time to write one journal batch", {},
                                  metrics::latency_buckets())
                          .with()),
-      sink_(sink_options(o), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
+      sink_(sink_options(o, m), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
             m.counter("relais_journal_write_failures_total", "Failed journal batch writes (retried)").with()) {}
 
 void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {

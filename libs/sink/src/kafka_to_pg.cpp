@@ -13,6 +13,12 @@ std::int64_t now_us() {
 }
 }  // namespace
 
+metrics::Counter& dead_letter_counter(metrics::Registry& m, const std::string& sink) {
+  return m.counter("relais_sink_dead_letters_total",
+                   "Records PostgreSQL refused, set aside in sink_dead_letters instead of blocking their sink", {"sink"})
+      .with({sink});
+}
+
 void copy_field(std::string& out, std::string_view value, bool last) {
   if (value.empty()) out += "\\N";
   else pg::copy_escape(out, value);
@@ -103,7 +109,31 @@ void KafkaToPg::run() {
     }
     try {
       if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=3");
-      pg::transaction(*conn, [&] { write_(*conn, batch); });
+      auto rejected = pg::write_rows(
+          *conn, batch.size(),
+          [&](pg::Connection& c, std::size_t first, std::size_t last) {
+            if (first == 0 && last == batch.size()) return write_(c, batch);
+            // One record of the batch, lent to the Writer and given back whatever happens.
+            Batch part;
+            for (auto i = first; i < last; ++i) part.push_back(std::move(batch[i]));
+            struct GiveBack {
+              Batch& from;
+              Batch& to;
+              std::size_t at;
+              ~GiveBack() {
+                for (std::size_t k = 0; k < from.size(); ++k) to[at + k] = std::move(from[k]);
+              }
+            } give_back{part, batch, first};
+            write_(c, part);
+          },
+          [&](pg::Connection& c, std::size_t i, const pg::Error& e) {
+            const auto& m = *batch[i];
+            pg::dead_letter(c, o_.name, source_of(m),
+                            e, std::string_view(static_cast<const char*>(m.payload()), m.len()));
+            logger.error("record set aside in sink_dead_letters (PostgreSQL refused it)",
+                         {{"source", source_of(m)}, {"sqlstate", e.sqlstate()}});
+          });
+      if (rejected && o_.dead_letters) o_.dead_letters->inc(static_cast<double>(rejected));
       // PostgreSQL has the rows: now the offsets.
       std::map<std::pair<std::string, int32_t>, int64_t> next;
       for (const auto& m : batch) next[{m->topic_name(), m->partition()}] = m->offset() + 1;

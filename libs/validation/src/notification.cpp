@@ -1,4 +1,5 @@
 #include "relais/validation/notification.hpp"
+#include "relais/validation/text.hpp"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
@@ -52,10 +53,11 @@ Result check_strings_and_enums(const pb::Message& m, const Limits& limits,
         case pb::FieldDescriptor::CPPTYPE_STRING: {
           const std::string& v = f->is_repeated() ? r->GetRepeatedStringReference(m, f, i, &scratch)
                                                   : r->GetStringReference(m, f, &scratch);
-          if (v.size() > limits.max_string) {
-            return make_error(code::kFieldTooLong,
-                              "longer than " + std::to_string(limits.max_string) + " bytes",
-                              path());
+          // Every string of every flow is single-line text (validation/text.hpp): UTF-8, no NUL,
+          // no control or bidi character, bounded.
+          if (auto e = validate_text(v, "", TextRules{limits.max_string, false})) {
+            e->field = path();
+            return e;
           }
           break;
         }

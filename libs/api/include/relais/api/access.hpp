@@ -11,6 +11,8 @@
 // Open routes (/healthz, /readyz, /metrics, the status page, /openapi.yaml) are not journaled.
 #pragma once
 
+#include <map>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -58,6 +60,11 @@ class AccessControl {
   http::Handler front(http::Handler inner);
   // GET /v1/access-journal (operator).
   void add_routes(http::Router& r);
+  // The body limit of a request, decided from its header before any byte of the body is read:
+  // `limit` when it carries a bearer token that verifies (cache or PostgreSQL), else at most
+  // `unauthenticated_limit` (a junk Authorization header gets no more than none at all).
+  boost::asio::awaitable<std::size_t> body_limit(const http::Request& header_only, std::size_t limit,
+                                                 std::size_t unauthenticated_limit);
 
  private:
   struct Call;
@@ -74,6 +81,12 @@ class AccessControl {
   metrics::Family<metrics::Counter>& decisions_;
   metrics::Counter& lookups_;
 };
+
+// Text rules of relais-api's inputs (validation/text.hpp): every path parameter and query value,
+// every key and string of a JSON body (line breaks only in the free-text fields "comment" and
+// "reason"), and the whole of a CSV or NDJSON import. The first problem, as the 400 to answer.
+std::optional<http::Response> check_request_text(const http::Request& req,
+                                                 const std::map<std::string, std::string>& params);
 
 // "Authorization" is never logged nor echoed; this is the value relais-api puts in
 // X-Relais-Actor for the handlers (credential name and id, and for an operator credential the

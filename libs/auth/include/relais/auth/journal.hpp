@@ -33,6 +33,7 @@ struct AccessRecord {
   std::string route = "none";
   std::optional<std::string> cpas;
   std::optional<std::string> ssin;
+  std::optional<std::string> replaces_ssin;  // the replaced number of an SSIN replacement call
   int status = 0;
   std::optional<std::string> refusal;
   std::string request_id;
@@ -66,8 +67,13 @@ class JournalWriter {
   std::size_t queued() const;
   double seconds_since_flush() const;
 
-  // Blocking write of `rows` (used by the thread; public for tests).
-  static void write(pg::Connection& db, const std::vector<AccessRecord>& rows);
+  // Blocking write of `rows` (used by the thread; public for tests). Every text field is made
+  // storable first; a row PostgreSQL still refuses goes to sink_dead_letters. Returns how many
+  // did. Throws pg::Error only when it is retryable (the batch is then retried whole).
+  static std::size_t write(pg::Connection& db, const std::vector<AccessRecord>& rows);
+  // Whether the journal keeps up (for /readyz): the queue below half its capacity and, when
+  // something waits, a successful write within `stall`.
+  bool keeping_up(std::chrono::seconds stall) const;
 
  private:
   void run();
@@ -78,6 +84,7 @@ class JournalWriter {
   metrics::Counter& dropped_;
   metrics::Counter& refused_full_;
   metrics::Counter& failures_;
+  metrics::Counter& dead_letters_;
   metrics::Gauge& depth_;
   std::atomic<std::size_t> pending_{0};  // reserved + queued, not yet written
   mutable std::mutex mu_;

@@ -91,6 +91,10 @@ struct ServerOptions {
   // Decided per request once the header is read (Request has no body yet; params/route empty).
   // Over → 413 {"code":"BODY_TOO_LARGE"} and close. Empty function → 1 MiB.
   std::function<std::size_t(const Request& header_only)> body_limit;
+  // When set, used instead of body_limit: the same decision, allowed to wait (relais-api verifies
+  // the bearer token from the header, from its cache or PostgreSQL, before deciding: the small
+  // unauthenticated limit holds until the token is verified). Exceptions → 500, as for body_limit.
+  std::function<boost::asio::awaitable<std::size_t>(const Request& header_only)> body_limit_async;
   // Durations are milliseconds so that tests can use short values; seconds convert implicitly.
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // from first byte (or accept) to end of header
   std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};    // reading the body; also each response write

@@ -100,4 +100,27 @@ auto transaction(Connection& c, F&& fn) {
 // COPY text format escaping of one field.
 void copy_escape(std::string& out, std::string_view field);
 
+// The text of every Error: the server's primary message with each quoted value replaced by an
+// ellipsis, then the table, column and constraint names and the SQLSTATE. Never a DETAIL or
+// CONTEXT line (they quote the row: "COPY t, line 3, column c: ..."), so an Error's what() can be
+// logged and shown on a status page without carrying personal data. Public for tests.
+std::string redacted_message(std::string_view primary, std::string_view table, std::string_view column,
+                             std::string_view constraint, std::string_view sqlstate);
+
+// No poison pill (docs/reliability.md): writes rows [0, n) with `write(conn, first, last)` in one
+// transaction; if that fails with an error of the data (not retryable: a value PostgreSQL
+// refuses, a constraint), writes each row in its own transaction, and hands a row that still
+// fails that way to `reject(conn, i, error)` (in its own transaction: a dead-letter table) so
+// that the others go on. Retryable errors (connection lost, serialization) are thrown: the caller
+// retries the whole batch later. Returns the number of rows rejected.
+// Sets a record aside in sink_dead_letters (migrations/0009): which sink, where it came from
+// (e.g. "topic/partition/offset"), the error (SQLSTATE and its redacted message) and the record's
+// bytes for an operator to inspect or replay (`relaisctl dead-letters`).
+void dead_letter(Connection& c, std::string_view sink, std::string_view source, const Error& e,
+                 std::string_view payload);
+
+std::size_t write_rows(Connection& c, std::size_t n,
+                       const std::function<void(Connection&, std::size_t first, std::size_t last)>& write,
+                       const std::function<void(Connection&, std::size_t i, const Error& e)>& reject);
+
 }  // namespace relais::pg

@@ -3,9 +3,12 @@
 // a Writer stores each batch in one PostgreSQL transaction (idempotently:
 // ON CONFLICT DO NOTHING on a natural key), and only then are the offsets
 // committed. A crash between the two commits re-reads rows the key already
-// holds. If the Writer throws (PostgreSQL down...), the same batch is retried
-// with backoff; nothing is skipped. Used by the router's journal sink and the
-// API's alert store.
+// holds. If the Writer throws a retryable error (PostgreSQL down...), the same
+// batch is retried with backoff; nothing is skipped. If PostgreSQL refuses the
+// data (not retryable), the batch is written record by record and a record it
+// still refuses is set aside in sink_dead_letters with the reason (no poison
+// pill: docs/reliability.md), counted, and the sink goes on. Used by the
+// router's journal sink and the API's alert store.
 #pragma once
 
 #include <atomic>
@@ -33,11 +36,13 @@ struct Options {
   std::function<std::size_t(const RdKafka::Message&)> weight;  // a record's weight (default 1)
   std::chrono::milliseconds linger{200};
   int metadata_refresh_ms = 0;      // > 0: topic.metadata.refresh.interval.ms (regex subscriptions)
+  metrics::Counter* dead_letters = nullptr;  // records set aside in sink_dead_letters
 };
 
 using Batch = std::vector<std::unique_ptr<RdKafka::Message>>;
-// Stores a batch; called inside a PostgreSQL transaction that commits when it
-// returns. Throws to have the batch retried.
+// Stores a batch (or, after a data error, one record of it); called inside a
+// PostgreSQL transaction that commits when it returns. Throws to have the
+// batch retried (pg::Error not retryable: the record-by-record fallback).
 using Writer = std::function<void(pg::Connection&, const Batch&)>;
 
 class KafkaToPg {
@@ -59,6 +64,9 @@ class KafkaToPg {
   std::atomic<bool> stop_{false};
   std::atomic<std::int64_t> last_ok_us_{0};
 };
+
+// relais_sink_dead_letters_total{sink}: the counter of Options::dead_letters.
+metrics::Counter& dead_letter_counter(metrics::Registry& m, const std::string& sink);
 
 // COPY text-format fields: the value escaped (empty = NULL), then '\t' or '\n'.
 void copy_field(std::string& out, std::string_view value, bool last = false);

@@ -35,6 +35,7 @@ inline constexpr std::string_view kInvalidNisCode = "INVALID_NIS_CODE";
 inline constexpr std::string_view kInvalidCountryCode = "INVALID_COUNTRY_CODE";
 inline constexpr std::string_view kInvalidAmount = "INVALID_AMOUNT";
 inline constexpr std::string_view kFieldTooLong = "FIELD_TOO_LONG";
+inline constexpr std::string_view kInvalidText = "INVALID_TEXT";  // validation/text.hpp
 inline constexpr std::string_view kTooManyItems = "TOO_MANY_ITEMS";
 inline constexpr std::string_view kDateOrder = "DATE_ORDER";
 inline constexpr std::string_view kInconsistent = "INCONSISTENT";
