@@ -390,7 +390,12 @@ def write_example(directory: Directory) -> None:
         if len(directory.by_ssin[s]) == 1 and a < "2025-06-01" and b is None and 0 < int(s[2:4]) <= 12:
             # A credential of that CPAS only, for the example commands (relais-api needs a token).
             token = h.issue_token(PG_DSN, f"demo-example-{cb}", [cb])["token"]
-            Path(LOG_DIR, "example.env").write_text(f"EXAMPLE_SSIN={s}\nEXAMPLE_CBE={cb}\nEXAMPLE_TOKEN={token}\n")
+            # The file holds a bearer token: readable by its owner only (created so, never 0644 first).
+            path = Path(LOG_DIR, "example.env")
+            path.unlink(missing_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"EXAMPLE_SSIN={s}\nEXAMPLE_CBE={cb}\nEXAMPLE_TOKEN={token}\n")
             return
 
 

@@ -13,7 +13,8 @@ std::vector<config::Option> options() {
   std::vector<config::Option> v{
       {"kafka.brokers", Type::string, "127.0.0.1:59092", "Kafka bootstrap servers"},
       {"kafka.extra", Type::string, "", "extra librdkafka settings k=v,k=v (never credentials: see kafka.sasl_*)"},
-      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais", "libpq connection string"},
+      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais",
+       "libpq connection string (default: the local stack of make run, as for the services)"},
       {"ingest.url", Type::string, "http://127.0.0.1:8080", "relais-ingest base URL"},
       {"api.url", Type::string, "http://127.0.0.1:8081", "relais-api base URL"},
       {"router.url", Type::string, "http://127.0.0.1:8082", "relais-router base URL (ops endpoints)"},
