@@ -175,6 +175,9 @@ int main(int argc, char** argv) {
   so->body_limit_async = [&svc, &access](const http::Request& r) {
     return access.body_limit(r, svc.body_limit(r), 64 * 1024);
   };
+  so->on_refused = [&access](const http::Request& r, unsigned status, std::string reason) {
+    return access.refused_by_server(r, status, std::move(reason));
+  };
   boost::asio::io_context ioc;
   http::Server server(ioc, *so, access.front(router.handler()), &registry);
   if (auto e = server.start()) {

@@ -352,6 +352,28 @@ asio::awaitable<std::size_t> AccessControl::body_limit(const http::Request& req,
   co_return verdict == Refusal::none ? limit : unauthenticated_limit;
 }
 
+asio::awaitable<void> AccessControl::refused_by_server(const http::Request& req, unsigned status, std::string reason) {
+  auth::AccessRecord rec;
+  rec.at = std::chrono::system_clock::now();
+  auto rid = req.header("X-Request-Id");
+  rec.request_id = request_id_ok(rid) ? rid : new_request_id();
+  rec.client_address = req.remote_address;
+  rec.method = req.method_string.empty() ? std::string(boost::beast::http::to_string(req.method)) : req.method_string;
+  http::Request probe;
+  probe.method = req.method;
+  probe.method_string = req.method_string;
+  probe.target = req.target;
+  probe.path = req.path;
+  co_await policy_match_(probe);
+  if (!probe.route.empty()) rec.route = probe.route;
+  if (auto it = probe.params.find("cbe"); it != probe.params.end())
+    rec.cpas = validation::is_valid_cbe(it->second) ? it->second : validation::sanitize_text(it->second, 32);
+  rec.status = static_cast<int>(status);
+  rec.refusal = "http_" + reason;
+  decisions_.with({*rec.refusal}).inc();
+  journal_.record(std::move(rec));
+}
+
 namespace {
 constexpr std::size_t kMaxParamBytes = 256;
 constexpr std::size_t kMaxBodyText = std::numeric_limits<std::size_t>::max();  // bodies are bounded by body_limit

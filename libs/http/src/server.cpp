@@ -270,6 +270,12 @@ asio::awaitable<void> fail_request(Session& s, IO& io, Request& req, Response re
   if (!reason.empty()) s.server->refuse(reason, s.remote);
   bool keep = false;
   const unsigned status = res.status;
+  if (s.server->opts.on_refused && !req.target.empty()) {
+    try {
+      co_await s.server->opts.on_refused(req, status, std::string(reason.empty() ? "server_error" : reason));
+    } catch (...) {
+    }
+  }
   if (co_await write_response(s, io, std::move(res), version, req.method == verb::head, keep, req.target))
     co_await linger_close(s.stream, std::min(linger_limit, s.server->opts.body_timeout));
   s.server->record(req, status, start);

@@ -65,6 +65,10 @@ class AccessControl {
   // `unauthenticated_limit` (a junk Authorization header gets no more than none at all).
   boost::asio::awaitable<std::size_t> body_limit(const http::Request& header_only, std::size_t limit,
                                                  std::size_t unauthenticated_limit);
+  // A call the HTTP server refused itself (body too large, rate limited, bad header...): journaled
+  // like any refused call, with the refusal "http_<reason>" (http::ServerOptions::on_refused).
+  boost::asio::awaitable<void> refused_by_server(const http::Request& header_only, unsigned status,
+                                                 std::string reason);
 
  private:
   struct Call;

@@ -95,6 +95,11 @@ struct ServerOptions {
   // the bearer token from the header, from its cache or PostgreSQL, before deciding: the small
   // unauthenticated limit holds until the token is verified). Exceptions → 500, as for body_limit.
   std::function<boost::asio::awaitable<std::size_t>(const Request& header_only)> body_limit_async;
+  // Called for every request the server itself refuses once its request line is known (413, 429,
+  // 431, 400 ...), before the answer is written: relais-api journals these calls too. `reason` is
+  // the relais_http_refused_total label. Exceptions are swallowed.
+  std::function<boost::asio::awaitable<void>(const Request& header_only, unsigned status, std::string reason)>
+      on_refused;
   // Durations are milliseconds so that tests can use short values; seconds convert implicitly.
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // from first byte (or accept) to end of header
   std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};    // reading the body; also each response write
