@@ -232,7 +232,7 @@ def read_directory(dsn: str) -> tuple[list[tuple], list[tuple]]:
         return [ln.split("\t") for ln in p.stdout.splitlines() if ln]
     lines = [(s, c, int(q), a, "" if b == r"\N" else b) for s, c, q, a, b in
              copy("SELECT ssin, cbe, quality_code, start_date::text, end_date::text FROM integrations ORDER BY id")]
-    reps = [(o, n) for o, n in copy("SELECT old_ssin, new_ssin FROM ssin_replacements ORDER BY old_ssin")]
+    reps = [(o, n) for o, n in copy("SELECT old_ssin, new_ssin FROM ssin_replacements WHERE active ORDER BY old_ssin")]
     return lines, reps
 
 
