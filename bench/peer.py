@@ -131,9 +131,9 @@ def import_lines(api_url: str, cbes: list[str], lines: list[tuple], reps: list[t
                           headers=api_headers(**{"Content-Type": "text/csv"}), timeout=600)
             if r.status_code not in (200, 201):
                 raise RuntimeError(f"import {cbe}: {r.status_code} {r.text[:500]}")
-    for old, new in reps:  # one by one, as relais-api takes them (quality code 999)
-        r = sess.put(f"{api_url}/v1/cpas/{cbes[0]}/integrations",
-                     json={"ssin": new, "quality_code": 999, "replaces_ssin": old}, headers=api_headers(), timeout=30)
+    for old, new in reps:  # one by one, as relais-api takes them (operator route, docs/security.md §7)
+        r = sess.put(f"{api_url}/v1/ssin-replacements/{old}",
+                     json={"replaced_by": new, "reason": "bench directory"}, headers=api_headers(), timeout=30)
         if r.status_code not in (200, 201):
             raise RuntimeError(f"replacement {old}->{new}: {r.status_code} {r.text[:300]}")
     return time.time() - t0
@@ -141,8 +141,8 @@ def import_lines(api_url: str, cbes: list[str], lines: list[tuple], reps: list[t
 
 def write_notifications(rng: random.Random, out: Path, n: int, ssins: list[str], reps: list[tuple],
                         flow_mix: dict, batch: int) -> tuple[list, list[dict]]:
-    """NDJSON batch files, one flow per file. 85% target an integrated SSIN (5% of them also
-    carry replaces_ssin = another integrated SSIN), 3% a replaced number, 2% an integrated SSIN
+    """NDJSON batch files, one flow per file. 85% target an integrated SSIN, 3% a replaced
+    number, 2% an integrated SSIN
     with an effective date before every line, 10% a BIS number nobody integrated. Returns the
     files and the envelopes (ticket, ssin, replaces_ssin, effective_date)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -164,11 +164,8 @@ def write_notifications(rng: random.Random, out: Path, n: int, ssins: list[str],
         x = rng.random()
         date, extra = EFFECTIVE_DATE, {}
         if x < 0.85:
+            # No replaces_ssin: routers follow it on SSIN_REPLACED only, which is never drawn.
             ssin = ssins[rng.randrange(len(ssins))]
-            if rng.random() < 0.05:
-                other = ssins[rng.randrange(len(ssins))]
-                if other != ssin:
-                    extra["replaces_ssin"] = other
         elif x < 0.88 and olds:
             ssin = olds[rng.randrange(len(olds))]
         elif x < 0.90:
@@ -232,7 +229,7 @@ def read_directory(dsn: str) -> tuple[list[tuple], list[tuple]]:
         return [ln.split("\t") for ln in p.stdout.splitlines() if ln]
     lines = [(s, c, int(q), a, "" if b == r"\N" else b) for s, c, q, a, b in
              copy("SELECT ssin, cbe, quality_code, start_date::text, end_date::text FROM integrations ORDER BY id")]
-    reps = [(o, n) for o, n in copy("SELECT old_ssin, new_ssin FROM ssin_replacements ORDER BY old_ssin")]
+    reps = [(o, n) for o, n in copy("SELECT old_ssin, new_ssin FROM ssin_replacements WHERE active ORDER BY old_ssin")]
     return lines, reps
 
 

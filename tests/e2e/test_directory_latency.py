@@ -1,6 +1,6 @@
 """A directory change made through the API is seen by routing within one
 second: a registration starts routing, an unregistration stops it, and an
-SSIN replacement (quality code 999) makes the new number follow the person
+SSIN replacement (recorded by the operator, PUT /v1/ssin-replacements) makes the new number follow the person
 to the CPAS that integrated the old one.
 
 Method: a sender posts a notification for the person every 100 ms (new
@@ -150,8 +150,8 @@ def test_ssin_replacement_follows_the_person(relais, db, brokers, pb):
     assert r.status_code == 201, r.text
 
     def replace():
-        r = requests.put(f"{relais.api.url}/v1/cpas/{cbe}/integrations",
-                         json={"ssin": new, "quality_code": 999, "replaces_ssin": old}, headers=api_headers(), timeout=10)
+        r = requests.put(f"{relais.api.url}/v1/ssin-replacements/{old}",
+                         json={"replaced_by": new, "reason": "e2e directory latency"}, headers=api_headers(), timeout=10)
         t = time.time()
         assert r.status_code in (200, 201), r.text
         return t

@@ -308,27 +308,72 @@ TEST_F(ApiTest, ImportWithOneBadLineImportsNothing) {
   EXPECT_EQ(api.call(verb::post, "/v1/cpas/" + cbe + "/integrations:import", "x", "text/plain").status, 415u);
 }
 
-TEST_F(ApiTest, QualityCode999RecordsAnSsinReplacement) {
+TEST_F(ApiTest, QualityCode999IsNoIntegrationAndRecordsNothing) {
+  // (A CPAS credential is refused before the handler, by AccessControl: 403
+  // REPLACEMENT_OPERATOR_ONLY, tests/e2e/test_replacements.py. The operator gets here.)
   Api api;
   pg::Connection c(pg_dsn());
   auto cbe = api.new_cpas(c);
   auto old_ssin = unique_ssin(c), new_ssin = unique_ssin(c);
-  auto v = api.call_json(verb::put, "/v1/cpas/" + cbe + "/integrations", 200,
+  auto v = api.call_json(verb::put, "/v1/cpas/" + cbe + "/integrations", 400,
                          json::serialize(json::object{{"ssin", new_ssin}, {"quality_code", 999}, {"replaces_ssin", old_ssin}}));
-  EXPECT_EQ(v.at("replacement").at("ssin").as_string(), new_ssin);
-  auto r = c.exec("SELECT new_ssin, source FROM ssin_replacements WHERE old_ssin = $1", {old_ssin});
-  ASSERT_EQ(r.rows(), 1);
-  EXPECT_EQ(r.str(0, 0), new_ssin);
-  EXPECT_EQ(r.str(0, 1), "api:itest-operator");
-  EXPECT_EQ(count(c, "SELECT count(*) FROM directory_journal WHERE cbe = $1 AND ssin = $2 AND action = 'ssin-replaced' "
-                     "AND actor = 'api:itest-operator' AND detail->>'replaces_ssin' = $3",
-                  {cbe, new_ssin, old_ssin}),
-            1);
+  EXPECT_EQ(code_of(v), "USE_REPLACEMENT_ROUTE");
+  EXPECT_EQ(field_of(v), "quality_code");
+  EXPECT_EQ(count(c, "SELECT count(*) FROM ssin_replacements WHERE old_ssin = $1 OR new_ssin = $1", {old_ssin}), 0);
   // 999 without replaces_ssin is an error.
   auto bad = api.call_json(verb::put, "/v1/cpas/" + cbe + "/integrations", 400,
                            json::serialize(json::object{{"ssin", new_ssin}, {"quality_code", 999}}));
   EXPECT_EQ(code_of(bad), "MISSING_FIELD");
   EXPECT_EQ(field_of(bad), "replaces_ssin");
+}
+
+TEST_F(ApiTest, OperatorReplacementsAreJournaledNeverOverwrittenNeverALoop) {
+  Api api;
+  pg::Connection c(pg_dsn());
+  auto y = unique_ssin(c), x = unique_ssin(c), w = unique_ssin(c), z = unique_ssin(c);
+  auto put = [&](const std::string& old_ssin, const std::string& by, unsigned status, bool correct = false,
+                 const std::string& reason = "RN extract 2026-11-02") {
+    json::object b{{"replaced_by", by}, {"reason", reason}};
+    if (correct) b["correct"] = true;
+    return api.call_json(verb::put, "/v1/ssin-replacements/" + old_ssin, status, json::serialize(b));
+  };
+  auto rec = put(y, x, 201);
+  EXPECT_EQ(rec.at("outcome").as_string(), "record");
+  EXPECT_EQ(rec.at("replacement").at("source").as_string(), "operator");
+  EXPECT_EQ(rec.at("replacement").at("recorded_by").as_string(), "api:itest-operator");
+  EXPECT_EQ(rec.at("replacement").at("reason").as_string(), "RN extract 2026-11-02");
+  EXPECT_EQ(count(c, "SELECT count(*) FROM directory_journal WHERE ssin = $1 AND action = 'replacement-record' "
+                     "AND actor = 'api:itest-operator' AND detail->>'new_ssin' = $2 AND detail->>'reason' = $3",
+                  {y, x, "RN extract 2026-11-02"}),
+            1);
+  EXPECT_EQ(put(y, x, 200).at("outcome").as_string(), "unchanged");
+  // Y -> Z while Y -> X is known: 409 naming both, nothing changed.
+  auto conflict = put(y, z, 409);
+  EXPECT_EQ(code_of(conflict), "REPLACEMENT_CONFLICT");
+  auto msg = std::string(conflict.at("message").as_string());
+  EXPECT_NE(msg.find(x), std::string::npos) << msg;
+  EXPECT_NE(msg.find(z), std::string::npos) << msg;
+  EXPECT_EQ(c.exec("SELECT new_ssin FROM ssin_replacements WHERE old_ssin = $1", {y}).str(0, 0), x);
+  // A chain Y -> X -> W, then W -> Y would be a loop.
+  put(x, w, 201);
+  auto loop = put(w, y, 409);
+  EXPECT_EQ(code_of(loop), "REPLACEMENT_CYCLE");
+  auto got = api.call_json(verb::get, "/v1/ssin-replacements/" + y, 200);
+  auto chain = got.at("replacement").at("chain").as_array();
+  ASSERT_EQ(chain.size(), 3u) << got;
+  EXPECT_EQ(chain[2].as_string(), w);
+  // The operator corrects it explicitly, journaled with the previous number.
+  auto fixed = put(y, z, 200, true, "wrong BIS number typed");
+  EXPECT_EQ(fixed.at("outcome").as_string(), "correct");
+  EXPECT_EQ(count(c, "SELECT count(*) FROM directory_journal WHERE ssin = $1 AND action = 'replacement-correct' "
+                     "AND detail->>'previous_new_ssin' = $2 AND detail->>'new_ssin' = $3",
+                  {y, x, z}),
+            1);
+  // A reason is mandatory; unknown numbers are 404 on GET.
+  EXPECT_EQ(field_of(api.call_json(verb::put, "/v1/ssin-replacements/" + w, 400,
+                                   json::serialize(json::object{{"replaced_by", z}}))),
+            "reason");
+  EXPECT_EQ(code_of(api.call_json(verb::get, "/v1/ssin-replacements/" + z, 404)), "REPLACEMENT_NOT_FOUND");
 }
 
 TEST_F(ApiTest, ValidationErrorsAreJsonAndChangeNothing) {

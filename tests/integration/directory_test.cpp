@@ -53,7 +53,9 @@ TEST_F(DirectoryPg, LoadAllReadsEveryTableWithDaysAndOpenEnds) {
   auto id_open = insert_integration(c, cbe, s1, 1, "2020-01-01", std::nullopt);
   auto id_closed = insert_integration(c, cbe, s1, 2, "1970-01-02", "2021-12-31");
   auto id_s2 = insert_integration(c, cbe, s2, 40, "1969-12-31", "2030-06-30");
-  c.exec("INSERT INTO ssin_replacements (old_ssin, new_ssin, source) VALUES ($1, $2, 'itest')", {old_ssin, new_ssin});
+  c.exec("INSERT INTO ssin_replacements (old_ssin, new_ssin, source, recorded_by, updated_by) "
+         "VALUES ($1, $2, 'register', 'itest', 'itest')",
+         {old_ssin, new_ssin});
   auto max_seq = count(c,
                        "SELECT GREATEST((SELECT max(change_seq) FROM integrations WHERE cbe = $1), "
                        "(SELECT change_seq FROM ssin_replacements WHERE old_ssin = $2))",
@@ -95,6 +97,45 @@ TEST_F(DirectoryPg, LoadAllReadsEveryTableWithDaysAndOpenEnds) {
       << "the replacement " << old_ssin << " -> " << new_ssin << " was not loaded";
 }
 
+TEST_F(DirectoryPg, ADroppedReplacementLeavesTheRoutersDirectory) {
+  pg::Connection c(pg_dsn());
+  Directory d;
+  auto last = directory::load_all(c, d);
+  auto old_ssin = unique_ssin(c), new_ssin = unique_ssin(c);
+  c.exec("INSERT INTO ssin_replacements (old_ssin, new_ssin, source, recorded_by, updated_by) "
+         "VALUES ($1, $2, 'register', 'itest', 'itest')",
+         {old_ssin, new_ssin});
+  auto o = *directory::ssin_key(old_ssin), n = *directory::ssin_key(new_ssin);
+  for (const auto& ch : directory::changes_since(c, last, 100000)) {
+    directory::apply(d, ch);
+    last = std::max(last, ch.seq);
+  }
+  std::vector<std::uint64_t> rel;
+  d.related(n, rel);
+  EXPECT_EQ(rel, (std::vector<std::uint64_t>{n, o}));
+  // An operator drops it (relaisctl directory audit-replacements --drop): an UPDATE, seen by the feed.
+  c.exec("UPDATE ssin_replacements SET active = false, updated_by = 'itest', reason = 'wrong' WHERE old_ssin = $1",
+         {old_ssin});
+  auto changes = directory::changes_since(c, last, 100000);
+  auto it = std::find_if(changes.begin(), changes.end(), [&](const Change& ch) {
+    return ch.kind == Change::Kind::replacement && ch.ssin == o;
+  });
+  ASSERT_NE(it, changes.end());
+  EXPECT_FALSE(it->active);
+  for (const auto& ch : changes) directory::apply(d, ch);
+  d.related(n, rel);
+  EXPECT_EQ(rel, std::vector<std::uint64_t>{n});
+  // A full load skips it too; the journal has both changes with their actor.
+  Directory fresh;
+  directory::load_all(c, fresh);
+  fresh.related(n, rel);
+  EXPECT_EQ(rel, std::vector<std::uint64_t>{n});
+  auto j = c.exec("SELECT action FROM directory_journal WHERE ssin = $1 AND actor = 'itest' ORDER BY id", {old_ssin});
+  ASSERT_EQ(j.rows(), 2);
+  EXPECT_EQ(j.str(0, 0), "replacement-record");
+  EXPECT_EQ(j.str(1, 0), "replacement-drop");
+}
+
 TEST_F(DirectoryPg, ChangesSinceReturnsLaterWritesInChangeSeqOrder) {
   pg::Connection c(pg_dsn());
   Directory d;
@@ -107,7 +148,9 @@ TEST_F(DirectoryPg, ChangesSinceReturnsLaterWritesInChangeSeqOrder) {
   auto idx_y = insert_integration(c, cbe, sy, 3, "2024-02-01", std::nullopt);
   c.exec("UPDATE integrations SET end_date = '2024-12-31', updated_by = 'itest' WHERE id = $1",
          {std::to_string(idx_x)});
-  c.exec("INSERT INTO ssin_replacements (old_ssin, new_ssin, source) VALUES ($1, $2, 'itest')", {old_ssin, new_ssin});
+  c.exec("INSERT INTO ssin_replacements (old_ssin, new_ssin, source, recorded_by, updated_by) "
+         "VALUES ($1, $2, 'register', 'itest', 'itest')",
+         {old_ssin, new_ssin});
   c.exec("UPDATE cpas SET name = 'second name', updated_by = 'itest' WHERE cbe = $1", {cbe});
 
   auto changes = directory::changes_since(c, last, 1000);

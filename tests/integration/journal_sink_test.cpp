@@ -160,10 +160,18 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   EXPECT_EQ(acc.str(0, 2), "t");
 
   // The SSIN_REPLACED acceptance recorded the replacement in the directory.
-  auto repl = c.exec("SELECT new_ssin, source FROM ssin_replacements WHERE old_ssin = $1", {old_ssin});
+  auto repl = c.exec("SELECT new_ssin, source, recorded_by, needs_review FROM ssin_replacements WHERE old_ssin = $1",
+                     {old_ssin});
   ASSERT_EQ(repl.rows(), 1) << "SSIN_REPLACED did not create the replacement " << old_ssin << " -> " << new_ssin;
   EXPECT_EQ(repl.str(0, 0), new_ssin);
-  EXPECT_EQ(repl.str(0, 1), "notify-person");
+  EXPECT_EQ(repl.str(0, 1), "register");
+  EXPECT_EQ(repl.str(0, 2), "notify-person:" + rep_ticket);
+  EXPECT_EQ(repl.str(0, 3), "f");
+  EXPECT_EQ(c.exec("SELECT count(*) FROM directory_journal WHERE ssin = $1 AND action = 'replacement-record' "
+                   "AND actor = $2",
+                   {old_ssin, "notify-person:" + rep_ticket})
+                .integer(0, 0),
+            1);
 
   // Re-delivery of the same entries (same source) and an aborted transaction,
   // followed by a committed sentinel: once the sentinel is there, the sink has

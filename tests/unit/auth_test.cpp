@@ -5,6 +5,7 @@
 #include <set>
 
 #include "relais/api/access.hpp"
+#include "relais/api/replacements.hpp"
 #include "relais/auth/credentials.hpp"
 #include "relais/auth/token.hpp"
 
@@ -148,6 +149,72 @@ TEST(ApiAccess, EveryRouteHasOnePolicyAndTheDataRoutesNeedACredential) {
       EXPECT_EQ(p.policy, api::Policy::cpas) << p.pattern;
     }
   }
+}
+
+TEST(ApiAccess, RecordingAnSsinReplacementIsTheOperatorsOnTheIntegrationsRoute) {
+  using api::records_ssin_replacement;
+  EXPECT_TRUE(records_ssin_replacement(R"({"ssin":"68060105329","quality_code":999,"replaces_ssin":"93051822361"})"));
+  EXPECT_TRUE(records_ssin_replacement(R"({"quality_code":999})"));
+  EXPECT_FALSE(records_ssin_replacement(R"({"ssin":"68060105329","quality_code":2,"start_date":"2024-01-01"})"));
+  EXPECT_FALSE(records_ssin_replacement(R"({"quality_code":"999"})"));  // the handler's 400 WRONG_TYPE
+  EXPECT_FALSE(records_ssin_replacement("not json"));
+  EXPECT_FALSE(records_ssin_replacement(""));
+  bool declared = false;
+  for (const auto& p : api::api_policies()) {
+    if (p.method == http::verb::put && p.pattern == "/v1/cpas/{cbe}/integrations") {
+      declared = true;
+      EXPECT_EQ(p.operator_only_when, api::OperatorOnlyWhen::records_ssin_replacement);
+    }
+    if (p.pattern.starts_with("/v1/ssin-replacements")) {
+      EXPECT_EQ(p.policy, api::Policy::operator_only) << p.pattern;
+    }
+  }
+  EXPECT_TRUE(declared);
+  EXPECT_EQ(to_string(Refusal::replacement_operator_only), "replacement_operator_only");
+}
+
+TEST(ApiReplacements, TheOperatorsRequestNeedsAValidPairAndAReason) {
+  using api::parse_replacement_request;
+  const std::string old_ssin = "93051822361", by = "68060105329";
+  api::ReplacementRequest r;
+  EXPECT_FALSE(parse_replacement_request(old_ssin, R"({"replaced_by":"68060105329","reason":"RN ticket 42"})", r));
+  EXPECT_EQ(r.replaced_by, by);
+  EXPECT_EQ(r.reason, "RN ticket 42");
+  EXPECT_FALSE(r.correct);
+  EXPECT_FALSE(parse_replacement_request(old_ssin, R"({"replaced_by":"68060105329","reason":" x ","correct":true})", r));
+  EXPECT_TRUE(r.correct);
+  EXPECT_EQ(r.reason, "x");
+  auto field = [&](std::string_view old_n, std::string_view body) {
+    api::ReplacementRequest q;
+    auto e = parse_replacement_request(old_n, body, q);
+    return e ? e->code + ":" + e->field : std::string("ok");
+  };
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329"})"), "MISSING_FIELD:reason");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329","reason":"  "})"), "MISSING_FIELD:reason");
+  EXPECT_EQ(field(old_ssin, R"({"reason":"r"})"), "MISSING_FIELD:replaced_by");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"93051822361","reason":"r"})"), "INCONSISTENT:replaced_by");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105328","reason":"r"})"), "INVALID_SSIN_CHECKSUM:replaced_by");
+  EXPECT_EQ(field("93051822362", R"({"replaced_by":"68060105329","reason":"r"})"), "INVALID_SSIN_CHECKSUM:old_ssin");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329","reason":"r","correct":"yes"})"), "WRONG_TYPE:correct");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329","reason":"r","cbe":"0212344876"})"), "UNKNOWN_FIELD:cbe");
+  EXPECT_EQ(field(old_ssin, "[]"), "MALFORMED_JSON:");
+}
+
+TEST(ApiReplacements, RefusalsNameBothNumbers) {
+  using V = directory::ReplacementVerdict;
+  directory::ReplacementState s{std::string("68060105329"), {"12060105317"}};
+  auto r = api::replacement_refusal(V::conflict, "93051822361", "12060105317", s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409u);
+  EXPECT_NE(r->body.find("REPLACEMENT_CONFLICT"), std::string::npos);
+  EXPECT_NE(r->body.find("68060105329"), std::string::npos);
+  EXPECT_NE(r->body.find("12060105317"), std::string::npos);
+  s = {std::nullopt, {"68060105329", "93051822361"}};
+  r = api::replacement_refusal(V::cycle, "93051822361", "68060105329", s);
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("REPLACEMENT_CYCLE"), std::string::npos);
+  EXPECT_FALSE(api::replacement_refusal(V::record, "93051822361", "68060105329", s));
+  EXPECT_FALSE(api::replacement_refusal(V::unchanged, "93051822361", "68060105329", s));
 }
 
 TEST(ApiAccess, ActorNamesTheCredentialAndOnlyAnOperatorMayNameAPerson) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "relais/directory/replacements.hpp"
 #include "relais/routing/route.hpp"
 #include "relais/router/dedupe.hpp"
 
@@ -73,6 +74,68 @@ TEST_F(RoutingTest, ReplacedSsinFollowsThePerson) {
   EXPECT_EQ(route(301, 10), std::vector<std::string>{"0212344876"});
   d.upsert({301, 9, b, 2, 0, kOpenEnd});
   EXPECT_EQ(route(300, 10), (std::vector<std::string>{"0212344876", "0207350189"}));
+}
+
+TEST_F(RoutingTest, ReplacesSsinIsFollowedOnlyWhenTheRegisterAnnouncesTheReplacement) {
+  // 300 is integrated by A only; a notification about 301 names 300 as the number it replaces.
+  auto subject = [&](bool announced, std::int32_t day = 10) {
+    routing::decide(routing::Subject{301, 300, announced}, day, d, out);
+    std::vector<std::string> cbes;
+    for (const auto& t : out.targets) cbes.push_back(d.cpas(t.cpas).cbe);
+    return cbes;
+  };
+  // notify-person SSIN_REPLACED: the register announces it, A (the old number's CPAS) is told.
+  EXPECT_EQ(subject(true), std::vector<std::string>{"0212344876"});
+  // Any other event (a NATIONALITY_CHANGE carrying replaces_ssin): the sender's claim is not
+  // followed, nothing recorded links 301 to 300, A hears nothing.
+  EXPECT_TRUE(subject(false).empty());
+  EXPECT_EQ(out.drop, DropReason::not_integrated);
+  // Once the replacement is recorded, every event follows it.
+  d.add_replacement(300, 301);
+  EXPECT_EQ(subject(false), std::vector<std::string>{"0212344876"});
+  // A claim naming another CPAS's person on an ordinary event adds nobody.
+  routing::decide(routing::Subject{301, 100, false}, 16, d, out);
+  ASSERT_EQ(out.targets.size(), 1u);
+  EXPECT_EQ(d.cpas(out.targets[0].cpas).cbe, "0212344876");
+}
+
+TEST_F(RoutingTest, ChainsOfReplacementsAreFollowedBothWays) {
+  // 300 (A) -> 301 -> 302, and 302 is integrated by C: each number reaches A and C.
+  d.add_replacement(300, 301);
+  d.add_replacement(301, 302);
+  d.upsert({302, 11, c, 2, 0, kOpenEnd});
+  for (std::uint64_t n : {300, 301, 302}) EXPECT_EQ(route(n, 10), (std::vector<std::string>{"0212344876", "0216480532"})) << n;
+  // An operator drops 301 -> 302: 302 is C's alone again, 300 and 301 A's.
+  d.remove_replacement(301);
+  EXPECT_EQ(route(302, 10), std::vector<std::string>{"0216480532"});
+  EXPECT_EQ(route(301, 10), std::vector<std::string>{"0212344876"});
+  // Corrected: 300 -> 302 replaces 300 -> 301.
+  d.add_replacement(300, 302);
+  EXPECT_TRUE(route(301, 10).empty());
+  EXPECT_EQ(route(302, 10), (std::vector<std::string>{"0212344876", "0216480532"}));
+  d.remove_replacement(999'999);  // unknown: nothing happens
+}
+
+TEST(Replacements, NeverSilentlyOverwrittenAndNeverALoop) {
+  using directory::judge_replacement;
+  using directory::ReplacementState;
+  using V = directory::ReplacementVerdict;
+  const std::string y = "85441012345", x = "85011512345", w = "90010112345", z = "70010112345";
+  // Nothing known about Y: record.
+  EXPECT_EQ(judge_replacement(y, x, ReplacementState{std::nullopt, {x}}, false), V::record);
+  // Y -> X known: the same again is unchanged (idempotent replays of the register's notification).
+  EXPECT_EQ(judge_replacement(y, x, ReplacementState{x, {x}}, false), V::unchanged);
+  EXPECT_EQ(judge_replacement(y, x, ReplacementState{x, {x}}, true), V::unchanged);
+  // Y -> Z while Y -> X is known: a conflict, unless an operator corrects it explicitly.
+  EXPECT_EQ(judge_replacement(y, z, ReplacementState{x, {z}}, false), V::conflict);
+  EXPECT_EQ(judge_replacement(y, z, ReplacementState{x, {z}}, true), V::correct);
+  // Chain Y -> X -> W: recording W -> Y would close a loop (the chain from Y reaches W).
+  EXPECT_EQ(judge_replacement(w, y, ReplacementState{std::nullopt, {y, x, w}}, false), V::cycle);
+  EXPECT_EQ(judge_replacement(w, y, ReplacementState{std::nullopt, {y, x, w}}, true), V::cycle);
+  // Extending the chain is fine: W -> Z.
+  EXPECT_EQ(judge_replacement(w, z, ReplacementState{std::nullopt, {z}}, false), V::record);
+  EXPECT_EQ(judge_replacement(y, y, ReplacementState{}, false), V::cycle);
+  EXPECT_EQ(directory::verdict_name(V::conflict), "conflict");
 }
 
 TEST_F(RoutingTest, ReplacementsAmongManyOthers) {

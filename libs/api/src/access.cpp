@@ -98,8 +98,13 @@ const std::vector<RoutePolicy>& api_policies() {
       {verb::put, "/v1/cpas/{cbe}", Policy::operator_only},
       {verb::get, "/v1/cpas", Policy::operator_only},
       {verb::get, "/v1/access-journal", Policy::operator_only},
+      {verb::put, "/v1/ssin-replacements/{old_ssin}", Policy::operator_only, SsinFrom::path},
+      {verb::get, "/v1/ssin-replacements/{old_ssin}", Policy::operator_only, SsinFrom::path},
       // One CPAS's resources.
-      {verb::put, "/v1/cpas/{cbe}/integrations", Policy::cpas, SsinFrom::request_body},
+      // Quality code 999 would record an SSIN replacement, which is global: the register's or
+      // the operator's act, never a CPAS's (docs/security.md §7).
+      {verb::put, "/v1/cpas/{cbe}/integrations", Policy::cpas, SsinFrom::request_body,
+       OperatorOnlyWhen::records_ssin_replacement},
       {verb::get, "/v1/cpas/{cbe}/integrations", Policy::cpas, SsinFrom::query},
       {verb::delete_, "/v1/cpas/{cbe}/integrations/{ssin}", Policy::cpas, SsinFrom::path},
       {verb::post, "/v1/cpas/{cbe}/integrations:import", Policy::cpas},
@@ -109,6 +114,18 @@ const std::vector<RoutePolicy>& api_policies() {
       {verb::get, "/v1/reaction-codes", Policy::authenticated},
   };
   return p;
+}
+
+bool records_ssin_replacement(std::string_view json_body) {
+  if (json_body.empty() || json_body.size() > 64 * 1024) return false;
+  boost::system::error_code ec;
+  auto v = json::parse(json_body, ec);
+  if (ec || !v.is_object()) return false;
+  const auto* q = v.as_object().if_contains("quality_code");
+  if (!q) return false;
+  if (q->is_int64()) return q->as_int64() == 999;
+  if (q->is_uint64()) return q->as_uint64() == 999;
+  return false;
 }
 
 std::string actor_for(const auth::Credential& c, std::string_view declared) {
@@ -216,9 +233,16 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
   // a valid CBE as it is, anything else made safe and cut on a character boundary.
   if (auto it = probe.params.find("cbe"); it != probe.params.end())
     call.rec.cpas = validation::is_valid_cbe(it->second) ? it->second : validation::sanitize_text(it->second, 32);
-  if (policy && policy->ssin == SsinFrom::path)
+  if (policy && policy->ssin == SsinFrom::path) {
     if (auto it = probe.params.find("ssin"); it != probe.params.end() && looks_like_ssin(it->second))
       call.rec.ssin = it->second;
+    // PUT/GET /v1/ssin-replacements/{old_ssin}: the replaced number, and the new one of the body.
+    if (auto it = probe.params.find("old_ssin"); it != probe.params.end() && looks_like_ssin(it->second)) {
+      call.rec.replaces_ssin = it->second;
+      if (req.content_type() == "application/json") call.rec.ssin = ssin_in_json(req.body, "replaced_by");
+      if (!call.rec.ssin) call.rec.ssin = it->second;
+    }
+  }
   if (policy && policy->ssin == SsinFrom::query)
     if (auto s = req.query_param("ssin"); s && looks_like_ssin(*s)) call.rec.ssin = std::string(*s);
   if (policy && policy->ssin == SsinFrom::request_body && req.content_type() == "application/json") {
@@ -284,6 +308,17 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
       journal_.record(call.rec);
       co_return out;
     }
+  }
+
+  if (policy->operator_only_when == OperatorOnlyWhen::records_ssin_replacement && !scopes.op &&
+      req.content_type() == "application/json" && records_ssin_replacement(req.body)) {
+    auto out = finish(http::json_error(403, "REPLACEMENT_OPERATOR_ONLY",
+                                       "quality code 999 (SSIN replaced) is recorded from the National Register's "
+                                       "SSIN_REPLACED notification or by the data centre's operator, never by a CPAS",
+                                       "quality_code"),
+                      auth::to_string(Refusal::replacement_operator_only));
+    journal_.record(call.rec);
+    co_return out;
   }
 
   // 4. Text rules on every input value (an authorised caller learns which field is wrong).

@@ -228,6 +228,8 @@ void Service::add_routes(http::Router& r) {
         [this](http::Request& q) { return unregister_integration(q); });
   r.add(verb::post, "/v1/cpas/{cbe}/integrations:import",
         [this](http::Request& q) { return import_integrations(q); });
+  r.add(verb::put, "/v1/ssin-replacements/{old_ssin}", [this](http::Request& q) { return put_replacement(q); });
+  r.add(verb::get, "/v1/ssin-replacements/{old_ssin}", [this](http::Request& q) { return get_replacement(q); });
 }
 
 asio::awaitable<http::Response> Service::put_cpas(http::Request& req) {
@@ -315,23 +317,19 @@ asio::awaitable<http::Response> Service::register_integration(http::Request& req
   if (ec) co_return bad("MALFORMED_JSON", "the body is not valid JSON", "");
   Line l;
   if (auto e = line_from_json(v, l)) co_return bad(e->code, e->message, e->field);
+  // A replacement is global, never a line of one CPAS: AccessControl refuses it to a CPAS
+  // credential (403 REPLACEMENT_OPERATOR_ONLY); the operator has its own route.
+  if (l.quality == validation::kQualitySsinReplaced)
+    co_return bad("USE_REPLACEMENT_ROUTE",
+                  "quality code 999 (SSIN replaced) is not an integration: record it with "
+                  "PUT /v1/ssin-replacements/{old_ssin} and a reason",
+                  "quality_code");
   std::string cbe = req.params["cbe"], actor = actor_of(req);
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job4 = [cbe, l, actor](pg::Connection& c) {
     return pg::transaction(c, [&]() -> std::pair<unsigned, std::string> {
       if (!cpas_exists(c, cbe))
         return {404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
-      if (l.quality == validation::kQualitySsinReplaced) {
-        c.exec(
-            "INSERT INTO ssin_replacements (old_ssin, new_ssin, source) VALUES ($1, $2, $3) "
-            "ON CONFLICT (old_ssin) DO UPDATE SET new_ssin = EXCLUDED.new_ssin, source = EXCLUDED.source",
-            {l.replaces_ssin, l.ssin, actor});
-        c.exec("INSERT INTO directory_journal (actor, action, cbe, ssin, detail) VALUES ($1, 'ssin-replaced', $2, $3, "
-               "jsonb_build_object('replaces_ssin', $4::text))",
-               {actor, cbe, l.ssin, l.replaces_ssin});
-        return {200, json::serialize(json::object{
-                         {"replacement", json::object{{"ssin", l.ssin}, {"replaces_ssin", l.replaces_ssin}}}})};
-      }
       auto ins = c.exec(std::string("INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, "
                                     "updated_by) VALUES ($1, $2, $3, $4, $5, $6, $6) "
                                     "ON CONFLICT (cbe, ssin, quality_code, start_date) DO UPDATE SET "

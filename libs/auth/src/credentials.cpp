@@ -43,6 +43,7 @@ std::string_view to_string(Refusal r) {
     case Refusal::expired: return "expired";
     case Refusal::cpas_out_of_scope: return "cpas_out_of_scope";
     case Refusal::operator_only: return "operator_only";
+    case Refusal::replacement_operator_only: return "replacement_operator_only";
     case Refusal::journal_unavailable: return "journal_unavailable";
   }
   return "unknown";

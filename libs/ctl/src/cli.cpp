@@ -45,6 +45,7 @@ commands:
   dlq show <partition>:<offset>            one dead letter, decoded, as JSON
   dlq replay <p>:<o>... | --all-since OFF  re-produce dead letters to relais.inbound.v1
   directory import <cbe> <file>            bulk-load integrations (CSV or NDJSON) through relais-api
+  directory audit-replacements [...]       SSIN replacements to review; --confirm/--drop one
   journal [filters]                        query the notification journal
   reactions [--cpas CBE] [--status S]      reaction delivery status
   reactions retry <reaction-id>|--failing  make pending deliveries due now
@@ -289,10 +290,57 @@ every second; then a summary.
 exit codes: 0 imported, 1 stopped on an error, 2 usage error.
 )";
 
+constexpr const char* kAuditHelp = R"(usage:
+  relaisctl directory audit-replacements [--all] [--limit N] [--json]
+      the SSIN replacements that need review: recorded through the former CPAS path (quality
+      code 999 on a CPAS's integrations route, source legacy_cpas) or contradicted by a later
+      National Register SSIN_REPLACED (register_says: the number the register gave, not
+      applied). cpas_old/cpas_new: the CPAS that integrated each number (a replacement makes
+      each one's notifications reach the other's CPAS). --all: every active replacement.
+  relaisctl directory audit-replacements --confirm <old_ssin> --reason TEXT
+      keep it as recorded (a register conflict is dismissed; to apply the register's number,
+      PUT /v1/ssin-replacements/{old_ssin} with "correct": true).
+  relaisctl directory audit-replacements --drop <old_ssin> --reason TEXT
+      the routers stop following it within a second. Both are journaled in directory_journal
+      with ctl.actor and the reason.
+exit codes: 0 done, 1 no such replacement (to review), 2 usage error.
+)";
+
+int cmd_audit_replacements(Ctx& c, const std::vector<std::string>& w) {
+  auto a = parse(w, {"--confirm", "--drop", "--reason", "--limit"}, {"--all", "--json"});
+  if (a.help) return c.out << kAuditHelp, kExitOk;
+  if (!a.positional.empty()) throw UsageError("audit-replacements takes no positional argument");
+  auto confirm = a.get("--confirm"), drop = a.get("--drop");
+  if (confirm && drop) throw UsageError("give --confirm or --drop, not both");
+  if (confirm || drop) {
+    const auto& old_ssin = confirm ? *confirm : *drop;
+    if (auto e = validation::validate_ssin(old_ssin, "old_ssin")) throw UsageError("<old_ssin>: " + e->message);
+    auto reason = a.get("--reason").value_or("");
+    if (reason.find_first_not_of(" \t") == std::string::npos) throw UsageError("--reason is required (journaled)");
+    pg::Connection db(c.s.pg_dsn);
+    auto action = confirm ? ReviewAction::confirm : ReviewAction::drop;
+    if (!review_replacement(db, action, old_ssin, c.s.actor, reason)) {
+      c.err << "relaisctl: no active replacement of " << old_ssin << (confirm ? " needs review" : "") << "\n";
+      return kExitFailed;
+    }
+    c.out << (confirm ? "confirmed " : "dropped ") << old_ssin << "\n";
+    return kExitOk;
+  }
+  if (a.get("--reason")) throw UsageError("--reason goes with --confirm or --drop");
+  ReplacementAudit q;
+  q.all = a.flag("--all");
+  if (auto l = a.get("--limit")) q.limit = to_int("--limit", *l, 1, 100000);
+  pg::Connection db(c.s.pg_dsn);
+  auto rows = audit_replacements(db, q);
+  c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
+  return kExitOk;
+}
+
 int cmd_directory(Ctx& c, const std::vector<std::string>& w) {
+  if (!w.empty() && w[0] == "audit-replacements") return cmd_audit_replacements(c, {w.begin() + 1, w.end()});
   if (w.empty() || w[0] != "import") {
-    if (!w.empty() && (w[0] == "--help" || w[0] == "-h")) return c.out << kImportHelp, kExitOk;
-    throw UsageError("usage: relaisctl directory import <cbe> <file> [--chunk N]");
+    if (!w.empty() && (w[0] == "--help" || w[0] == "-h")) return c.out << kImportHelp << "\n" << kAuditHelp, kExitOk;
+    throw UsageError("usage: relaisctl directory import <cbe> <file> [--chunk N] | directory audit-replacements");
   }
   auto a = parse({w.begin() + 1, w.end()}, {"--chunk"}, {});
   if (a.help) return c.out << kImportHelp, kExitOk;

@@ -137,4 +137,30 @@ long long retry_reactions(pg::Connection& db, const std::string& reaction_id) {
   return res.affected();
 }
 
+Rows audit_replacements(pg::Connection& db, const ReplacementAudit& q) {
+  auto res = db.exec(
+      "SELECT r.old_ssin, r.new_ssin, r.source, r.recorded_by, "
+      "to_char(r.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), r.needs_review::text, "
+      "r.conflicting_ssin, "
+      "(SELECT string_agg(DISTINCT i.cbe, ',') FROM integrations i WHERE i.ssin = r.old_ssin), "
+      "(SELECT string_agg(DISTINCT i.cbe, ',') FROM integrations i WHERE i.ssin = r.new_ssin), r.reason "
+      "FROM ssin_replacements r WHERE r.active AND ($1::bool OR r.needs_review) "
+      "ORDER BY r.recorded_at, r.old_ssin LIMIT $2",
+      {q.all ? "true" : "false", std::to_string(q.limit)});
+  return to_rows(res, {"old_ssin", "new_ssin", "source", "recorded_by", "recorded_at", "needs_review",
+                       "register_says", "cpas_old", "cpas_new", "reason"});
+}
+
+bool review_replacement(pg::Connection& db, ReviewAction action, const std::string& old_ssin,
+                        const std::string& actor, const std::string& reason) {
+  auto res = action == ReviewAction::confirm
+                 ? db.exec("UPDATE ssin_replacements SET needs_review = false, conflicting_ssin = NULL, "
+                           "updated_by = $2, reason = $3 WHERE old_ssin = $1 AND active AND needs_review",
+                           {old_ssin, actor, reason})
+                 : db.exec("UPDATE ssin_replacements SET active = false, needs_review = false, updated_by = $2, "
+                           "reason = $3 WHERE old_ssin = $1 AND active",
+                           {old_ssin, actor, reason});
+  return res.affected() == 1;
+}
+
 }  // namespace relais::ctl

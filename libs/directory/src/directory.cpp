@@ -284,6 +284,18 @@ void Directory::add_replacement(std::uint64_t old_ssin, std::uint64_t new_ssin) 
   repl_filter_add(new_ssin);
 }
 
+void Directory::remove_replacement(std::uint64_t old_ssin) {
+  auto it = replaced_by_.find(old_ssin);
+  if (it == replaced_by_.end()) return;
+  if (auto r = replaces_.find(it->second); r != replaces_.end()) {
+    auto& olds = r->second;
+    olds.erase(std::remove(olds.begin(), olds.end(), old_ssin), olds.end());
+    if (olds.empty()) replaces_.erase(r);
+  }
+  replaced_by_.erase(it);
+  // The filter keeps the numbers: a false positive costs a map lookup, never a wrong route.
+}
+
 void Directory::related(std::uint64_t ssin, std::vector<std::uint64_t>& out) const {
   out.clear();
   out.push_back(ssin);

@@ -70,7 +70,8 @@ void apply(Directory& d, const Change& c) {
       d.upsert(Entry{c.ssin, c.id, d.cpas_index(c.cbe), c.quality, c.start, c.end});
       break;
     case Change::Kind::replacement:
-      d.add_replacement(c.ssin, c.new_ssin);
+      if (c.active) d.add_replacement(c.ssin, c.new_ssin);
+      else d.remove_replacement(c.ssin);
       break;
   }
 }
@@ -93,7 +94,7 @@ std::int64_t load_all(pg::Connection& conn, Directory& d) {
                     d.bulk_add(Entry{c.ssin, c.id, d.cpas_index(c.cbe), c.quality, c.start, c.end});
                   });
     d.finish_bulk();
-    auto rep = conn.exec("SELECT old_ssin, new_ssin FROM ssin_replacements");
+    auto rep = conn.exec("SELECT old_ssin, new_ssin FROM ssin_replacements WHERE active");
     for (int i = 0; i < rep.rows(); ++i)
       d.add_replacement(ssin_key(rep.get(i, 0)).value_or(0), ssin_key(rep.get(i, 1)).value_or(0));
     conn.exec("COMMIT");
@@ -135,7 +136,7 @@ std::vector<Change> changes_since(pg::Connection& conn, std::int64_t after, int 
   for (int i = 0; i < in.rows(); ++i)
     out.push_back(integration_from(in.get(i, 0), in.get(i, 1), in.get(i, 2), in.get(i, 3), in.get(i, 4),
                                    in.get(i, 5), in.get(i, 6)));
-  auto rp = conn.exec("SELECT old_ssin, new_ssin, change_seq FROM ssin_replacements WHERE change_seq > $1 "
+  auto rp = conn.exec("SELECT old_ssin, new_ssin, change_seq, active FROM ssin_replacements WHERE change_seq > $1 "
                       "ORDER BY change_seq LIMIT $2",
                       {a, l});
   for (int i = 0; i < rp.rows(); ++i) {
@@ -143,6 +144,7 @@ std::vector<Change> changes_since(pg::Connection& conn, std::int64_t after, int 
     c.ssin = ssin_key(rp.get(i, 0)).value_or(0);
     c.new_ssin = ssin_key(rp.get(i, 1)).value_or(0);
     c.seq = rp.integer(i, 2);
+    c.active = rp.get(i, 3) == std::string_view("t");
     out.push_back(std::move(c));
   }
   // One ordered stream; when a kind hit the limit, stop before its last seq so nothing is skipped.

@@ -43,6 +43,13 @@ std::string event_name(const v1::Notification& n) {
   const auto* v = body.GetReflection()->GetEnum(body, ev);
   return v ? v->name() : std::string{};
 }
+
+// The National Register announcing an SSIN replacement: the only notification whose
+// replaces_ssin routing follows (routing::Subject).
+bool announces_replacement(const v1::Notification& n) {
+  return n.body_case() == v1::Notification::kNotifyPerson &&
+         n.notify_person().event() == v1::NotifyPerson::SSIN_REPLACED;
+}
 }  // namespace
 
 class Engine::Impl : public RdKafka::RebalanceCb {
@@ -482,9 +489,9 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     if (!journal(j)) return false;
     j.clear_replaces_ssin();
 
-    std::optional<std::uint64_t> replaces;
-    if (!env.replaces_ssin().empty()) replaces = directory::ssin_key(env.replaces_ssin());
-    routing::decide(*ssin, replaces, day->days, e_.dir_, decision_);
+    routing::Subject subject{*ssin, std::nullopt, announces_replacement(n)};
+    if (!env.replaces_ssin().empty()) subject.replaces_ssin = directory::ssin_key(env.replaces_ssin());
+    routing::decide(subject, day->days, e_.dir_, decision_);
     if (decision_.targets.empty()) {
       auto reason = std::string(routing::reason_name(decision_.drop));
       dropped_.with({flow, reason}).inc();

@@ -4,10 +4,13 @@
 #include <vector>
 
 #include "relais/codec/flow.hpp"
+#include "relais/common/log.hpp"
+#include "relais/directory/replacements.hpp"
 #include "relais/v1/records.pb.h"
 
 namespace relais::router {
 namespace {
+const log::Logger logger{"journal"};
 
 std::string kind_name(v1::JournalEntry::Kind k) {
   switch (k) {
@@ -43,13 +46,20 @@ JournalSink::JournalSink(JournalSinkOptions o, metrics::Registry& m)
       batch_seconds_(m.histogram("relais_journal_batch_duration_seconds", "Time to write one journal batch", {},
                                  metrics::latency_buckets())
                          .with()),
+      replacements_(m.counter("relais_journal_ssin_replacements_total",
+                              "SSIN_REPLACED notifications applied to the directory, by outcome "
+                              "(record, unchanged, conflict, cycle, error)",
+                              {"outcome"})),
       sink_(sink_options(o, m), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
             m.counter("relais_journal_write_failures_total", "Failed journal batch writes (retried)").with()) {}
 
 void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
   using sink::copy_field;
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::pair<std::string, std::string>> replacements;
+  struct Replacement {
+    std::string old_ssin, new_ssin, ticket;
+  };
+  std::vector<Replacement> replacements;
   std::string rows;
   rows.reserve(batch.size() * 160);
   auto add = [&](const v1::JournalEntry& j) {
@@ -68,8 +78,9 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
     sink::copy_timestamp_us(rows, j.accepted_at_us());
     copy_field(rows, j.source());
     copy_field(rows, j.alert_id(), true);
-    if (j.kind() == v1::JournalEntry::ACCEPTED && !j.replaces_ssin().empty() && j.event() == "SSIN_REPLACED")
-      replacements.emplace_back(j.replaces_ssin(), j.ssin());
+    if (j.kind() == v1::JournalEntry::ACCEPTED && j.flow() == v1::FLOW_NOTIFY_PERSON &&
+        !j.replaces_ssin().empty() && j.event() == "SSIN_REPLACED")
+      replacements.push_back({j.replaces_ssin(), j.ssin(), j.ticket()});
   };
   for (const auto& m : batch) {
     if (m->key() && m->key()->starts_with("batch/")) {
@@ -95,16 +106,56 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
       "INSERT INTO journal (at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
       "accepted_at, source, alert_id) SELECT at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, "
       "quality_code, reason, accepted_at, source, alert_id FROM journal_in ON CONFLICT DO NOTHING");
-  // SSIN replacements seen in notify-person SSIN_REPLACED notifications join the directory.
-  for (const auto& [old_ssin, new_ssin] : replacements) {
-    conn.exec(
-        "INSERT INTO ssin_replacements (old_ssin, new_ssin, source) VALUES ($1, $2, 'notify-person') "
-        "ON CONFLICT (old_ssin) DO UPDATE SET new_ssin = EXCLUDED.new_ssin, source = EXCLUDED.source "
-        "WHERE ssin_replacements.new_ssin <> EXCLUDED.new_ssin",
-        {old_ssin, new_ssin});
+  // SSIN replacements announced by the National Register (notify-person SSIN_REPLACED) join
+  // the directory, in the same transaction as the journal rows.
+  // One that cannot be recorded (a database error other than an outage) must not stop the
+  // journal: it is rolled back alone, counted and logged, and the batch goes on.
+  for (const auto& r : replacements) {
+    conn.exec("SAVEPOINT replacement");
+    try {
+      record_replacement(conn, r.old_ssin, r.new_ssin, r.ticket);
+      conn.exec("RELEASE SAVEPOINT replacement");
+    } catch (const pg::Error& e) {
+      if (e.retryable() || !conn.ok()) throw;
+      conn.exec("ROLLBACK TO SAVEPOINT replacement");
+      replacements_.with({"error"}).inc();
+      logger.error("SSIN_REPLACED not recorded in the directory", {{"ticket", r.ticket}, {"error", e.what()}});
+    }
   }
   written_.inc(static_cast<double>(r.affected()));
   batch_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+// The register's word is authoritative, but it never silently overwrites a recorded
+// replacement: a conflict flags the recorded row for review (relaisctl directory
+// audit-replacements) and a loop is refused; both are journaled in directory_journal.
+void JournalSink::record_replacement(pg::Connection& conn, const std::string& old_ssin, const std::string& new_ssin,
+                                     const std::string& ticket) {
+  using directory::ReplacementVerdict;
+  const std::string who = "notify-person:" + ticket;
+  auto state = directory::load_replacement_state(conn, old_ssin, new_ssin);
+  auto verdict = directory::judge_replacement(old_ssin, new_ssin, state, false);
+  replacements_.with({std::string(directory::verdict_name(verdict))}).inc();
+  switch (verdict) {
+    case ReplacementVerdict::record:
+    case ReplacementVerdict::correct:  // not reached: the register never corrects
+      directory::write_replacement(conn, {old_ssin, new_ssin, "register", who, std::nullopt});
+      return;
+    case ReplacementVerdict::unchanged:
+      return;
+    case ReplacementVerdict::conflict:
+      logger.warn("SSIN_REPLACED conflicts with the recorded replacement: not applied, flagged for review",
+                  {{"ticket", ticket}});
+      directory::flag_replacement_conflict(conn, old_ssin, new_ssin, who);
+      return;
+    case ReplacementVerdict::cycle:
+      logger.warn("SSIN_REPLACED would close a loop of replacements: not applied", {{"ticket", ticket}});
+      conn.exec(
+          "INSERT INTO directory_journal (actor, action, ssin, detail) VALUES ($1, 'replacement-refused', $2::text, "
+          "jsonb_build_object('old_ssin', $2::text, 'new_ssin', $3::text, 'reason', 'cycle'))",
+          {who, old_ssin, new_ssin});
+      return;
+  }
 }
 
 }  // namespace relais::router

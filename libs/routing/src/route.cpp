@@ -70,4 +70,8 @@ void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std:
   std::sort(out.targets.begin(), out.targets.end(), [](const Target& a, const Target& b) { return a.cpas < b.cpas; });
 }
 
+void decide(const Subject& s, std::int32_t effective_day, const directory::Directory& dir, Decision& out) {
+  decide(s.ssin, s.announces_replacement ? s.replaces_ssin : std::nullopt, effective_day, dir, out);
+}
+
 }  // namespace relais::routing

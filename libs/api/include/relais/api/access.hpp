@@ -36,12 +36,23 @@ enum class Policy {
 // Where the journal finds the SSIN of a call.
 enum class SsinFrom { none, path, query, request_body, response_body, alert };
 
+// Calls of a CPAS route that only the operator may make, told by their body.
+enum class OperatorOnlyWhen {
+  never,
+  records_ssin_replacement,  // an integration line with quality code 999 (SSIN replaced)
+};
+
 struct RoutePolicy {
   http::verb method;
   std::string pattern;
   Policy policy;
   SsinFrom ssin = SsinFrom::none;
+  OperatorOnlyWhen operator_only_when = OperatorOnlyWhen::never;
 };
+
+// True when a JSON body is an integration line recording an SSIN replacement (quality code 999).
+// Pure; the handler still validates the body (a malformed one is its 400).
+bool records_ssin_replacement(std::string_view json_body);
 
 // relais-api's routes and their policies.
 const std::vector<RoutePolicy>& api_policies();

@@ -1,5 +1,6 @@
-// relais-api's directory routes: the CPAS the data centre serves and their
-// integrations (register, unregister, list, bulk import). PostgreSQL is the
+// relais-api's directory routes: the CPAS the data centre serves, their
+// integrations (register, unregister, list, bulk import) and the SSIN
+// replacements recorded by an operator (replacements.hpp). PostgreSQL is the
 // source of truth; every write is journaled by trigger in the same transaction.
 #pragma once
 
@@ -39,6 +40,9 @@ class Service {
   boost::asio::awaitable<http::Response> unregister_integration(http::Request& req);
   boost::asio::awaitable<http::Response> list_integrations(http::Request& req);
   boost::asio::awaitable<http::Response> import_integrations(http::Request& req);
+  // SSIN replacements, operator only (replacements.cpp)
+  boost::asio::awaitable<http::Response> put_replacement(http::Request& req);
+  boost::asio::awaitable<http::Response> get_replacement(http::Request& req);
 
   Options o_;
   pg::Pool& pool_;

@@ -39,6 +39,7 @@ enum class Refusal {
   expired,
   cpas_out_of_scope,    // valid credential, another CPAS's resource
   operator_only,        // valid CPAS credential on an operator route
+  replacement_operator_only,  // valid CPAS credential recording an SSIN replacement (quality code 999)
   journal_unavailable,  // the access journal cannot take the record (fail closed)
 };
 std::string_view to_string(Refusal r);

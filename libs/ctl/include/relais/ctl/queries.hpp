@@ -37,6 +37,24 @@ Rows query_reactions(pg::Connection& db, const ReactionQuery& q);
 // sender right now are left alone. Returns the number of outbox rows made due.
 long long retry_reactions(pg::Connection& db, const std::string& reaction_id);
 
+// SSIN replacements to review (docs/operations.md "Reviewing SSIN replacements"): the rows
+// recorded through the former CPAS path (source legacy_cpas) and those a register SSIN_REPLACED
+// contradicted (conflicting_ssin), with the CPAS that integrated each number; `all`: every
+// active replacement.
+struct ReplacementAudit {
+  bool all = false;
+  int limit = 1000;
+};
+Rows audit_replacements(pg::Connection& db, const ReplacementAudit& q);
+
+// An operator's review of one replacement, journaled by trigger in directory_journal with the
+// actor and the reason. confirm: keep it (clears needs_review and a register conflict); drop:
+// the routers stop following it (active = false). False when old_ssin has no active replacement
+// (for confirm: none that needs review).
+enum class ReviewAction { confirm, drop };
+bool review_replacement(pg::Connection& db, ReviewAction action, const std::string& old_ssin,
+                        const std::string& actor, const std::string& reason);
+
 bool is_uuid(const std::string& s);
 // RFC 3339 timestamp or YYYY-MM-DD (midnight UTC).
 bool is_timestamp(const std::string& s);

@@ -84,8 +84,10 @@ class Directory {
   // Inserts or replaces the entry with the same id.
   void upsert(const Entry& e);
 
-  // SSIN replacement: old -> new.
+  // SSIN replacement: old -> new (replaces a previous replacement of old).
   void add_replacement(std::uint64_t old_ssin, std::uint64_t new_ssin);
+  // Forgets the replacement of old (an operator dropped it).
+  void remove_replacement(std::uint64_t old_ssin);
 
   // Calls fn(const Entry&) for each entry of `ssin` (exactly that number).
   template <typename F>

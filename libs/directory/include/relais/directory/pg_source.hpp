@@ -24,8 +24,9 @@ struct Change {
   // cpas
   std::string name;
   std::vector<std::string> municipalities;
-  // replacement
+  // replacement (ssin = the old number); active = false: dropped by an operator
   std::uint64_t new_ssin = 0;
+  bool active = true;
 };
 
 void apply(Directory& d, const Change& c);

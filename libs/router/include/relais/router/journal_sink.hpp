@@ -33,8 +33,12 @@ class JournalSink {
 
  private:
   void write(pg::Connection& conn, const sink::Batch& batch);
+  void record_replacement(pg::Connection& conn, const std::string& old_ssin, const std::string& new_ssin,
+                          const std::string& ticket);
+
   metrics::Counter& written_;
   metrics::Histogram& batch_seconds_;
+  metrics::Family<metrics::Counter>& replacements_;
   sink::KafkaToPg sink_;
 };
 

@@ -35,12 +35,26 @@ struct Decision {
   }
 };
 
-// Every CPAS with an integration of the person (the SSIN, the SSIN it replaces,
-// and any number linked to them by a recorded replacement) whose period
+// Every CPAS with an integration of the person (the SSIN, `replaces_ssin` when
+// given, and any number linked to them by a recorded replacement) whose period
 // contains `effective_day` (start and end inclusive, open end = active).
 // When a CPAS holds several covering lines, the one that started last wins,
-// then the lowest quality code.
+// then the lowest quality code. `replaces_ssin` is trusted as given: callers
+// pass it only for a replacement announced by the authentic source (Subject).
 void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std::int32_t effective_day,
             const directory::Directory& dir, Decision& out);
+
+// Who a notification is about, as the router reads it.
+struct Subject {
+  std::uint64_t ssin = 0;
+  std::optional<std::uint64_t> replaces_ssin;  // the envelope's replaces_ssin, if any
+  // The notification announces the replacement: a notify-person SSIN_REPLACED from the
+  // National Register. Only then is replaces_ssin followed; on every other event it is the
+  // sender's claim, and the person's numbers are the recorded replacements only (a claim
+  // would otherwise reach the CPAS of any number named in it).
+  bool announces_replacement = false;
+};
+
+void decide(const Subject& s, std::int32_t effective_day, const directory::Directory& dir, Decision& out);
 
 }  // namespace relais::routing
