@@ -111,7 +111,10 @@ def test_a_cpas_cannot_make_another_cpas_receive_a_person(relais, db, brokers, w
     rows = wait_for(journaled, 15, what="the refusals in the access journal")
     assert (rows[rid]["status"], rows[rid]["refusal"]) == (403, "replacement_operator_only"), rows[rid]
     assert rows[rid]["credential_id"] == w["tok_a"]["id"] and rows[rid]["ssin"] == x, rows[rid]
-    assert (rows[rid2]["status"], rows[rid2]["refusal"], rows[rid2]["ssin"]) == (403, "operator_only", y), rows[rid2]
+    # The operator route's journal names both numbers: the new one and the one it would replace.
+    assert (rows[rid2]["status"], rows[rid2]["refusal"], rows[rid2]["ssin"], rows[rid2]["replaces_ssin"]) == \
+        (403, "operator_only", x, y), rows[rid2]
+    assert rows[rid]["replaces_ssin"] == y, rows[rid]
 
     # 3. A still integrates persons with ordinary quality codes: it integrates X.
     r = requests.put(f"{url}/v1/cpas/{a}/integrations", json={"ssin": x, "quality_code": 2, "start_date": "2020-01-01"},
