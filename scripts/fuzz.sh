@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [--build DIR] [--work DIR] [--seconds N] [TARGET...]
 #
 # TARGET is a name of fuzz/ (json, protobuf, ndjson, import, url, config, rules,
-# reaction_codes); all by default. Each target starts from its working corpus
+# reaction_codes, text); all by default. Each target starts from its working corpus
 # (WORK/corpus/TARGET, kept between runs), the seed corpus fuzz/corpus/TARGET and the
 # regression inputs fuzz/regressions/TARGET (all replayed first), with its dictionary when
 # there is one. A crash, leak, timeout, out-of-memory or sanitizer report leaves its input under
@@ -17,7 +17,7 @@ BUILD="$REPO/build-fuzz"
 WORK="$REPO/var/fuzz"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
 RSS_MB="${FUZZ_RSS_MB:-2048}"
-ALL=(json protobuf ndjson import url config rules reaction_codes)
+ALL=(json protobuf ndjson import url config rules reaction_codes text)
 
 targets=()
 while (($#)); do
