@@ -13,8 +13,10 @@ import random
 
 import requests
 
-from e2e_util import cpas_topic, end_offsets, fresh_cbes, fresh_ssins, headers_of, read_topic, read_until, wait_for
-from relais_harness import api_headers, api_import, api_put_cpas, new_ticket, notification
+from e2e_util import (cpas_topic, end_offsets, fresh_cbes, fresh_ssins, headers_of, ndjson, read_topic, read_until,
+                      wait_for)
+from relais_harness import (api_headers, api_import, api_put_cpas, new_ticket, notification,
+                            post_batch_until_accepted)
 
 
 def post(relais, body):
@@ -22,14 +24,20 @@ def post(relais, body):
     assert r.status_code == 202, r.text
 
 
-def test_reused_ticket_is_never_merged_nor_lost(relais, db, brokers, pb):
-    rng = random.Random()
+def two_persons_at_one_cpas(relais, db, rng, name: str) -> tuple[str, str, str]:
+    """A new CPAS integrating two new persons (quality 2), known to the router."""
     (cbe,) = fresh_cbes(rng, 1)
-    api_put_cpas(relais.api.url, cbe, "CPAS e2e ticket reuse", ["21004"])
+    api_put_cpas(relais.api.url, cbe, name, ["21004"])
     p1, p2 = fresh_ssins(db, rng, 2, bis_ratio=0)
     assert api_import(relais.api.url, cbe, [(p1, 2, "2020-01-01", None), (p2, 2, "2020-01-01", None)]).status_code == 200
     wait_for(lambda: relais.router.metrics().get(f'relais_directory_integrations{{cpas="{cbe}"}}') == 2, 10,
              what="router directory")
+    return cbe, p1, p2
+
+
+def test_reused_ticket_is_never_merged_nor_lost(relais, db, brokers, pb):
+    rng = random.Random()
+    cbe, p1, p2 = two_persons_at_one_cpas(relais, db, rng, "CPAS e2e ticket reuse")
     dlq_start = end_offsets(brokers, "relais.dlq.v1")
 
     t = new_ticket()
@@ -84,3 +92,24 @@ def test_reused_ticket_is_never_merged_nor_lost(relais, db, brokers, pb):
                             ("alert", p2), ("dead_letter", p1), ("duplicate", p1)]), rows
     assert [r for k, s, r in rows if k == "dead_letter"][0].startswith("TICKET_REUSED")
     assert relais.router.metrics().get('relais_router_dlq_total{reason="TICKET_REUSED"}', 0) >= 1
+
+
+def test_reused_ticket_inside_one_batch(relais, db, brokers):
+    """Inside one NDJSON batch: the same ticket for another person is another notification
+    (accepted and delivered; before, reported as a duplicate and dropped), for the same person
+    with other content a 400 TICKET_REUSED line, with the same content a duplicate."""
+    rng = random.Random()
+    cbe, p1, p2 = two_persons_at_one_cpas(relais, db, rng, "CPAS e2e ticket reuse in a batch")
+    t = new_ticket()
+    first = notification("notify-person", t, p1, "2026-11-01", rng, event="DEATH")
+    lines = [first, notification("notify-person", t, p2, "2026-11-01", rng, event="DEATH"),
+             dict(first, date_of_death="2026-10-30", effective_date="2026-10-30"), first]
+    rep = post_batch_until_accepted(relais.ingest.url, "notify-person", ndjson(lines))
+    assert (rep["accepted"], rep["duplicates"], rep["rejected"]) == (2, 1, 1), rep
+    items = rep["items"]
+    assert [it["status"] for it in items] == [202, 202, 400, 202], items
+    assert items[2]["error"]["code"] == "TICKET_REUSED" and items[2]["error"]["field"] == "ticket", items
+    assert items[3].get("duplicate") is True and not items[1].get("duplicate"), items
+    recs = read_until(brokers, cpas_topic(cbe), lambda rs: {m.key() for m in rs} >= {p1.encode(), p2.encode()},
+                      timeout=60)
+    assert sorted(m.key().decode() for m in recs if headers_of(m).get("ticket") == t) == sorted([p1, p2])

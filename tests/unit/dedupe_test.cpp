@@ -4,7 +4,7 @@
 
 #include "relais/codec/samples.hpp"
 #include "relais/router/dedupe.hpp"
-#include "relais/router/fingerprint.hpp"
+#include "relais/fingerprint/fingerprint.hpp"
 
 using namespace relais;
 using router::Mark;
@@ -87,8 +87,8 @@ v1::Notification death(const std::string& ticket, const std::string& ssin, const
 TEST(Fingerprint, ContentCountsTransportDoesNot) {
   const std::string t = "123e4567-e89b-12d3-a456-426614174000";
   auto n = death(t, "68060105329", "2026-11-01");
-  const auto fp = router::content_fingerprint(n);
-  EXPECT_EQ(fp, router::content_fingerprint(n)) << "stable";
+  const auto fp = fingerprint::content(n);
+  EXPECT_EQ(fp, fingerprint::content(n)) << "stable";
 
   auto resent = n;  // the same message sent again: other transport fields, ticket in capitals
   resent.set_accepted_at_us(n.accepted_at_us() + 5'000'000);
@@ -97,14 +97,14 @@ TEST(Fingerprint, ContentCountsTransportDoesNot) {
   resent.mutable_notify_person()->set_sequence_number(99);
   resent.mutable_notify_person()->set_ticket("123E4567-E89B-12D3-A456-426614174000");
   resent.mutable_envelope()->set_sent_at("2026-11-02T06:00:00Z");
-  EXPECT_EQ(router::content_fingerprint(resent), fp);
+  EXPECT_EQ(fingerprint::content(resent), fp);
 
-  EXPECT_NE(router::content_fingerprint(death(t, "93051822361", "2026-11-01")), fp) << "another person";
-  EXPECT_NE(router::content_fingerprint(death(t, "68060105329", "2026-11-02")), fp) << "another date";
+  EXPECT_NE(fingerprint::content(death(t, "93051822361", "2026-11-01")), fp) << "another person";
+  EXPECT_NE(fingerprint::content(death(t, "68060105329", "2026-11-02")), fp) << "another date";
   auto other_flow = codec::sample_notification(v1::FLOW_PERSONNEL_FILE, t, "68060105329", "2026-11-01");
-  EXPECT_NE(router::content_fingerprint(other_flow), fp);
+  EXPECT_NE(fingerprint::content(other_flow), fp);
   v1::Notification empty;
-  EXPECT_NE(router::content_fingerprint(empty), fp);
+  EXPECT_NE(fingerprint::content(empty), fp);
 }
 
 TEST(Fingerprint, KnownValue) {
@@ -119,5 +119,5 @@ TEST(Fingerprint, KnownValue) {
   p->set_event(v1::NotifyPerson::DEATH);
   p->set_date_of_death("2026-11-01");
   // Computed apart: sha256("relais-content/1\n1\n" + the body's bytes without the ticket)[0:8].
-  EXPECT_EQ(router::content_fingerprint(n), 0xfdf0aabedf9b16ceULL) << std::hex << router::content_fingerprint(n);
+  EXPECT_EQ(fingerprint::content(n), 0xfdf0aabedf9b16ceULL) << std::hex << fingerprint::content(n);
 }

@@ -8,7 +8,7 @@
 #include "relais/codec/flow.hpp"
 #include "relais/common/log.hpp"
 #include "relais/kafka/stats.hpp"
-#include "relais/router/fingerprint.hpp"
+#include "relais/fingerprint/fingerprint.hpp"
 #include "relais/routing/route.hpp"
 #include "relais/v1/records.pb.h"
 #include "relais/validation/date.hpp"
@@ -479,7 +479,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     j.set_effective_date(env.effective_date());
     j.set_accepted_at_us(n.accepted_at_us());
     j.set_source(source_of(m));
-    const Mark mark{*ticket, *ssin, content_fingerprint(n)};
+    const Mark mark{*ticket, *ssin, fingerprint::content(n)};
     switch (dedupe_.insert(m.partition(), mark, now)) {
       case Seen::kNew:
         break;

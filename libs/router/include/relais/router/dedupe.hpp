@@ -7,7 +7,7 @@
 // A notification is identified by (ticket, SSIN): the same ticket for another
 // person is another notification (it may land on any partition, and is routed
 // on its own). For each one the set remembers when it was processed and a
-// fingerprint of its content (content_fingerprint), so that the same ticket
+// fingerprint of its content (fingerprint::content), so that the same ticket
 // for the same person with other content is told apart from an exact re-post
 // and never merged into it.
 #pragma once
@@ -34,7 +34,7 @@ std::optional<TicketId> parse_ticket(std::string_view uuid);
 struct Mark {
   TicketId ticket;
   std::uint64_t ssin = 0;     // directory::ssin_key of the envelope's SSIN
-  std::uint64_t content = 0;  // content_fingerprint of the notification
+  std::uint64_t content = 0;  // fingerprint::content of the notification
 };
 
 // The 128-bit key of (ticket, SSIN): the ticket's low half XOR a bijective mix

@@ -1,12 +1,13 @@
 // The content fingerprint of a notification: what tells an exact re-post of a
-// ticket from the same ticket reused for other content.
+// ticket from the same ticket reused for other content (relais-ingest inside a
+// batch, relais-router across everything it processed).
 #pragma once
 
 #include <cstdint>
 
 #include "relais/v1/records.pb.h"
 
-namespace relais::router {
+namespace relais::fingerprint {
 
 // The first 64 bits (big-endian) of SHA-256 over the flow and the body's
 // deterministic protobuf bytes, with the ticket (deduplication compares it
@@ -16,6 +17,6 @@ namespace relais::router {
 // and envelope copy are not read. Every other field counts, the SSIN included.
 // Stable across processes and versions (it is stored in relais.dedupe.v1 and
 // names alerts). A notification without a body gives the hash of the flow alone.
-std::uint64_t content_fingerprint(const v1::Notification& n);
+std::uint64_t content(const v1::Notification& n);
 
-}  // namespace relais::router
+}  // namespace relais::fingerprint

@@ -1,4 +1,4 @@
-#include "relais/router/fingerprint.hpp"
+#include "relais/fingerprint/fingerprint.hpp"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -8,9 +8,9 @@
 
 #include "relais/codec/flow.hpp"
 
-namespace relais::router {
+namespace relais::fingerprint {
 
-std::uint64_t content_fingerprint(const v1::Notification& n) {
+std::uint64_t content(const v1::Notification& n) {
   std::string bytes = "relais-content/1\n";
   bytes += std::to_string(static_cast<int>(n.flow()));
   bytes += '\n';
@@ -35,4 +35,4 @@ std::uint64_t content_fingerprint(const v1::Notification& n) {
   return v;
 }
 
-}  // namespace relais::router
+}  // namespace relais::fingerprint
