@@ -332,17 +332,26 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     Request req;
     req.remote_address = s.remote;
     req.client_identity = s.identity;
-    // 2a. Obs-fold is refused (400): Beast would unfold it, so the raw header is checked first.
-    // Reading on until the header's end is buffered (or max_header_bytes) changes nothing else:
-    // a read error here is met again, and answered, by the header read below.
+    // 2a. Obs-fold is refused (400): Beast would unfold it, so the raw header is checked first,
+    // once it is buffered whole (or max_header_bytes of it: the header read below answers 431).
+    // A read error ends the connection as it would in the header read (EOF, reset: quietly;
+    // the header timeout: counted).
     {
       auto raw = [&] { return std::string_view(static_cast<const char*>(s.buffer.data().data()), s.buffer.size()); };
       auto block = header_block_size(raw());
+      beast::error_code read_error;
       while (block == std::string_view::npos && s.buffer.size() <= o.max_header_bytes) {
         auto [ec, n] = co_await io.async_read_some(s.buffer.prepare(beast::read_size(s.buffer, 65536)), nothrow);
-        if (ec) break;
+        if (ec) {
+          read_error = ec;
+          break;
+        }
         s.buffer.commit(n);
         block = header_block_size(raw());
+      }
+      if (read_error) {
+        if (read_error == beast::error::timeout) impl.refuse("header_timeout", s.remote);
+        break;
       }
       if (block != std::string_view::npos && has_obs_fold(raw().substr(0, block))) {
         co_await fail_request(s, io, req, json_error(400, "BAD_REQUEST", "obs-fold (folded header line) not allowed"),
