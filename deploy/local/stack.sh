@@ -4,7 +4,10 @@
 # listening on 127.0.0.1 only. Kafka authenticates every client (SASL: SCRAM-SHA-512, and
 # PLAIN for Relais's own services) and authorizes with the KRaft StandardAuthorizer and the
 # ACLs of deploy/kafka/acls.txt; the passwords are generated at the first 'up' under
-# $RELAIS_STACK_DIR/secrets/kafka.
+# $RELAIS_STACK_DIR/secrets/kafka. PostgreSQL authenticates with SCRAM-SHA-256 (no trust, not
+# even on loopback: any local user could otherwise mint an operator token); the password is
+# generated at the first 'up' under $RELAIS_STACK_DIR/secrets/pg, with a libpq passfile that
+# the DSN names (passfile=...), so the password is never in the DSN, a log or a command line.
 # See deploy/local/README.md.
 #
 #   stack.sh up        start (idempotent), wait until ready, create topics, migrate
@@ -57,6 +60,9 @@ K_TOPICS_STAMP="$K_DIR/topics.stamp"
 K_ACLS_STAMP="$K_DIR/acls.stamp"
 K_ADMIN_CONF="$K_CONF/admin.properties"
 SECRETS_DIR="$STACK_DIR/secrets/kafka"
+PG_SECRETS_DIR="$STACK_DIR/secrets/pg"
+PG_PASSWORD_FILE="$PG_SECRETS_DIR/relais.password"
+PG_PASSFILE="$PG_SECRETS_DIR/pgpass" # libpq passfile (mode 0600), named by the DSN
 ACLS_FILE="$REPO/deploy/kafka/acls.txt"
 # Kafka principals of the stack (each a SCRAM user and a PLAIN user): the broker itself (inter-broker and controller links), the
 # administrator (this script, the tests' own clients), one per service and the operator (relaisctl).
@@ -65,7 +71,8 @@ KAFKA_PRINCIPALS=(relais-broker relais-admin relais-ingest relais-router relais-
 KAFKA_SUPER_USERS="User:relais-broker;User:relais-admin"
 SASL_MECHANISM=SCRAM-SHA-512
 
-PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=$DB_NAME user=$DB_USER"
+PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=$DB_NAME user=$DB_USER passfile=$PG_PASSFILE"
+export PGPASSFILE="$PG_PASSFILE" # this script's own psql calls
 KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -131,13 +138,39 @@ plain_users() { # the static SASL/PLAIN users of the client listener: every stac
 kafka_secrets() { # one random password per principal, generated once, mode 0600
   (umask 077 && mkdir -p "$SECRETS_DIR")
   chmod 700 "$STACK_DIR/secrets" "$SECRETS_DIR"
-  local p f pw
+  local p f
   for p in "${KAFKA_PRINCIPALS[@]}"; do
     f="$SECRETS_DIR/$p.password"
     [[ -s "$f" ]] && continue
-    pw="$(head -c 48 /dev/urandom | base64 | LC_ALL=C tr -dc 'A-Za-z0-9')"
-    (umask 077 && printf '%s' "${pw:0:32}" >"$f.tmp" && mv "$f.tmp" "$f")
+    (umask 077 && random_password >"$f.tmp" && mv "$f.tmp" "$f")
   done
+}
+
+random_password() { local pw; pw="$(head -c 48 /dev/urandom | base64 | LC_ALL=C tr -dc 'A-Za-z0-9')"; printf '%s' "${pw:0:32}"; }
+
+pg_secrets() { # the database password and its passfile, generated once, mode 0600
+  if [[ -f "$PG_DATA/PG_VERSION" && ! -s "$PG_PASSWORD_FILE" ]] && ! pg_trusting; then
+    die "the password of $PG_DATA is gone ($PG_PASSWORD_FILE): run 'RELAIS_STACK_RESET=1 $0 up' once"
+  fi
+  (umask 077 && mkdir -p "$PG_SECRETS_DIR")
+  chmod 700 "$STACK_DIR/secrets" "$PG_SECRETS_DIR"
+  if [[ ! -s "$PG_PASSWORD_FILE" ]]; then
+    (umask 077 && random_password >"$PG_PASSWORD_FILE.tmp" && mv "$PG_PASSWORD_FILE.tmp" "$PG_PASSWORD_FILE")
+  fi
+  # any host and port: the fault suite and the e2e outage test reach the database through a relay
+  (umask 077 && printf '*:*:*:%s:%s\n' "$DB_USER" "$(cat "$PG_PASSWORD_FILE")" >"$PG_PASSFILE.tmp" &&
+    mv "$PG_PASSFILE.tmp" "$PG_PASSFILE")
+}
+
+pg_hba_scram() { # pg_hba.conf of the stack: SCRAM-SHA-256 for everyone, loopback + own socket only
+  cat >"$PG_DATA/pg_hba.conf.tmp" <<EOF
+# Relais local stack: password (SCRAM-SHA-256) for every connection, loopback + the stack's own
+# unix socket only. The password: $PG_PASSWORD_FILE (passfile $PG_PASSFILE).
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
+EOF
+  if [[ $EUID -eq 0 ]]; then chown "$PG_OS_USER": "$PG_DATA/pg_hba.conf.tmp"; fi
+  mv "$PG_DATA/pg_hba.conf.tmp" "$PG_DATA/pg_hba.conf"
 }
 
 kafka_tool() { # run a Kafka CLI class with a quiet, fast-starting JVM
@@ -162,6 +195,7 @@ check_ports_differ() {
 pg_init() {
   [[ -x "$PG_BIN/initdb" ]] || die "$PG_BIN/initdb not found (run scripts/install-deps.sh)"
   mkdir -p "$PG_DIR"
+  pg_secrets
   if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
     log "postgres: initdb in $PG_DATA"
     rm -rf "$PG_DATA"
@@ -172,13 +206,15 @@ pg_init() {
         die "user '$PG_OS_USER' cannot write $PG_DATA: every parent of RELAIS_STACK_DIR must be traversable (o+x), e.g. chmod 755 on a mktemp -d dir"
     fi
     chmod 700 "$PG_DATA"
-    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U "$DB_USER" --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_DIR/log/initdb.log" 2>&1 ||
-      { tail_log "$PG_DIR/log/initdb.log" initdb; die "initdb failed"; }
-    cat >"$PG_DATA/pg_hba.conf" <<EOF
-# Relais local stack: trust, loopback + the stack's own unix socket only.
-local   all   all                  trust
-host    all   all   127.0.0.1/32   trust
-EOF
+    # initdb reads the password from a file the cluster's OS user can read, removed at once
+    local pwfile="$PG_DIR/initdb.pw"
+    (umask 077 && cp "$PG_PASSWORD_FILE" "$pwfile")
+    if [[ $EUID -eq 0 ]]; then chown "$PG_OS_USER": "$pwfile"; fi
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U "$DB_USER" --pwfile="$pwfile" --auth=scram-sha-256 -E UTF8 \
+      --locale=C.UTF-8 >"$PG_DIR/log/initdb.log" 2>&1 ||
+      { rm -f "$pwfile"; tail_log "$PG_DIR/log/initdb.log" initdb; die "initdb failed"; }
+    rm -f "$pwfile"
+    pg_hba_scram
     echo "include_if_exists = 'relais.conf'" >>"$PG_DATA/postgresql.conf"
   fi
   # regenerated on every start so that port changes are honoured
@@ -198,10 +234,24 @@ EOF
   mv "$tmp" "$PG_DATA/relais.conf"
 }
 
+pg_trusting() { grep -Eq '^[^#]*[[:space:]]trust[[:space:]]*$' "$PG_DATA/pg_hba.conf"; }
+
+pg_require_password() { # a cluster made when the stack trusted loopback: switch it to SCRAM
+  pg_trusting || return 0
+  log "postgres: switching from trust to SCRAM-SHA-256 password authentication"
+  # the password on psql's stdin, not on a command line
+  printf "SET password_encryption = 'scram-sha-256';\nALTER ROLE \"%s\" PASSWORD '%s';\n" \
+    "$DB_USER" "$(cat "$PG_PASSWORD_FILE")" | psql_q -d postgres -f - >/dev/null
+  pg_hba_scram
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null
+}
+
 pg_up() {
   if pg_running; then
     pg_ready || die "postgres is running (pid file in $PG_DATA) but not answering on 127.0.0.1:$PG_PORT -- was the port changed? run '$0 down' first"
     log "postgres: already running on 127.0.0.1:$PG_PORT"
+    pg_secrets
+    pg_require_password
     return 0
   fi
   if port_open "$PG_PORT"; then die "port 127.0.0.1:$PG_PORT is already in use by something else (set RELAIS_PG_PORT)"; fi
@@ -216,6 +266,7 @@ pg_up() {
     ((SECONDS < deadline)) || { tail_log "$PG_LOG" postgres; die "postgres not ready after ${PG_WAIT_S}s"; }
     sleep 0.2
   done
+  pg_require_password
   if ! psql_q -d postgres -tAc "select 1 from pg_database where datname='$DB_NAME'" | grep -q 1; then
     log "postgres: creating database $DB_NAME"
     psql_q -d postgres -c "create database $DB_NAME" >/dev/null
@@ -568,6 +619,7 @@ export RELAIS_PG_PORT='$PG_PORT'
 export RELAIS_KAFKA_PORT='$KAFKA_PORT'
 export RELAIS_KAFKA_CONTROLLER_PORT='$KAFKA_CONTROLLER_PORT'
 export RELAIS_PG_DSN='$PG_DSN'
+export PGPASSFILE='$PG_PASSFILE'
 export RELAIS_KAFKA_BROKERS='$KAFKA_BROKERS'
 export RELAIS_KAFKA_SECURITY_PROTOCOL='SASL_PLAINTEXT'
 export RELAIS_KAFKA_SASL_MECHANISM='PLAIN'

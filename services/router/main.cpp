@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   router::JournalSinkOptions jo;
   jo.kafka = ks;
   jo.dsn = cfg.str("pg.dsn");
+  jo.instance_id = eo.transactional_id + "-journal";  // static membership, stable per replica
   router::JournalSink sink(jo, registry);
 
   http::Router routes;

@@ -21,3 +21,11 @@ add_test(NAME e2e_tls COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cachepr
          ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_tls.py)
 set_tests_properties(e2e_tls PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
                      ENVIRONMENT "RELAIS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
+# Issue 21: a reused ticket never loses data; a router restarted at once does not wait.
+foreach(name ticket_reuse router_restart)
+  add_test(NAME e2e_${name}
+           COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cacheprovider
+                   ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_${name}.py)
+  set_tests_properties(e2e_${name} PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
+                       ENVIRONMENT "RELAIS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
+endforeach()

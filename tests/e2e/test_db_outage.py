@@ -26,6 +26,8 @@ def proxied_api(stack, run_dir):
     host_port = dict(kv.split("=", 1) for kv in stack["RELAIS_PG_DSN"].split())
     proxy = TcpProxy(("127.0.0.1", int(host_port["port"]))).start()
     dsn = f"host=127.0.0.1 port={proxy.port} dbname={host_port['dbname']} user={host_port['user']} connect_timeout=3"
+    if "passfile" in host_port:  # the stack's password (SCRAM authentication)
+        dsn += f" passfile={host_port['passfile']}"
     r = Relais(stack=dict(stack, RELAIS_PG_DSN=dsn), run_dir=run_dir / "db-outage")
     r.add("api").start()
     try:

@@ -112,8 +112,10 @@ class Run:
         self.db = Db(self.stack["RELAIS_PG_DSN"])
         pg_port = int(self.stack["RELAIS_PG_PORT"])
         self.proxy = TcpProxy(("127.0.0.1", pg_port)).start()
-        proxied = dict(self.stack, RELAIS_PG_DSN=f"host=127.0.0.1 port={self.proxy.port} dbname=relais user=relais "
-                                                 "connect_timeout=5")
+        # the stack's DSN (its passfile: password authentication) with the relay's port
+        proxied = dict(self.stack, RELAIS_PG_DSN=self.stack["RELAIS_PG_DSN"].replace(f"port={pg_port}",
+                                                                                     f"port={self.proxy.port}")
+                       + " connect_timeout=5")
         # the upstream stand-in
         self.standin_log = open(self.run_dir / "standin.log", "ab")
         self.standin = subprocess.Popen([sys.executable, str(REPO / "tests/harness/upstream_standin.py"),

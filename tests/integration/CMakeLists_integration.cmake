@@ -28,7 +28,8 @@ relais_integration_test(relais_itest_api
   DEPS relais::api Boost::json)
 relais_integration_test(relais_itest_router
   SOURCES ${RELAIS_ITEST_DIR}/engine_test.cpp
-  DEPS relais::router relais::codec relais::proto)
+  DEPS relais::router relais::api relais::codec relais::proto)
+target_compile_definitions(relais_itest_router PRIVATE RELAIS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 relais_integration_test(relais_itest_alerts
   SOURCES ${RELAIS_ITEST_DIR}/alerts_test.cpp
   DEPS relais::api relais::outbox relais::alerts relais::proto Boost::json)

@@ -224,6 +224,17 @@ TEST_F(ApiTest, ListPaginatesWithoutGapsOrRepeats) {
   auto one = api.call_json(verb::get, base + "?ssin=" + *ssins.begin(), 200);
   ASSERT_EQ(one.at("integrations").as_array().size(), 1u);
   EXPECT_EQ(code_of(api.call_json(verb::get, base + "?limit=0", 400)), "INVALID_LIMIT");
+  // Parsed strictly (issue 21: "5abc" was taken as 5, "2x" as 2): 400 naming the parameter.
+  for (const char* bad : {"?limit=5abc", "?limit=3%20", "?limit=", "?limit=-1"}) {
+    auto v = api.call_json(verb::get, base + bad, 400);
+    EXPECT_EQ(code_of(v), "INVALID_LIMIT") << bad;
+    EXPECT_EQ(field_of(v), "limit") << bad;
+  }
+  for (const char* bad : {"?after=2x", "?after=", "?after=-3"}) {
+    auto v = api.call_json(verb::get, base + bad, 400);
+    EXPECT_EQ(code_of(v), "INVALID_CURSOR") << bad;
+    EXPECT_EQ(field_of(v), "after") << bad;
+  }
 }
 
 TEST_F(ApiTest, ImportsOneHundredThousandCsvLinesAndNdjson) {

@@ -397,7 +397,9 @@ TEST_F(DirectoryFeedTest, WrongDsnKeepsTheLastDirectoryAndReportsUnhealthy) {
 TEST_F(DirectoryFeedTest, DatabaseLossKeepsTheDirectoryThenCatchesUp) {
   pg::Connection admin(pg_dsn());
   auto role = "itest_feed_" + std::to_string(random_below(1000000000));
-  admin.exec("CREATE ROLE " + role + " LOGIN");
+  // The stack requires a password (SCRAM), even on loopback: the role gets one of its own.
+  auto password = "pw" + std::to_string(random_below(1000000000));
+  admin.exec("CREATE ROLE " + role + " LOGIN PASSWORD '" + password + "'");
   admin.exec("GRANT SELECT ON cpas, integrations, ssin_replacements TO " + role);
   struct Cleanup {
     pg::Connection& c;
@@ -417,7 +419,7 @@ TEST_F(DirectoryFeedTest, DatabaseLossKeepsTheDirectoryThenCatchesUp) {
   insert_integration(admin, cbe, s1, 1, "2024-01-01", std::nullopt);
 
   std::string dsn = pg_dsn();
-  dsn = std::regex_replace(dsn, std::regex(R"(user=\S+)"), "user=" + role);
+  dsn = std::regex_replace(dsn, std::regex(R"(user=\S+)"), "user=" + role) + " password=" + password;
   ASSERT_NE(dsn.find("user=" + role), std::string::npos) << "RELAIS_TEST_PG_DSN must name a user";
   router::DirectoryFeed feed(dsn, 100ms);
   Directory d;

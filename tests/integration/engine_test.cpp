@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include "relais/alerts/rules.hpp"
+#include "relais/api/alert_store.hpp"
 #include "relais/codec/samples.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/router/directory_feed.hpp"
@@ -269,6 +271,191 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   ASSERT_EQ(run2.wait_for(30s), std::future_status::ready);
   EXPECT_EQ(run2.get(), 0);
   feed2.stop();
+}
+
+// Issue 21: a ticket reused for two persons (one on another inbound partition, one on the same)
+// gives three deliveries and three PERSON_DECEASED alerts with three ids, all stored by the alert
+// store (before: the same-partition one was dropped as a duplicate, and the alert ids collided,
+// so the store kept one). The same ticket for the same person with other content is refused to
+// the DLQ (TICKET_REUSED) with a journal entry, also after a restart (the fingerprint is
+// restored from relais.dedupe.v1); an exact re-post (new transport fields) stays one copy.
+TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c);
+  c.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest', 'itest')", {cbe});
+  auto s1 = unique_ssin(c), s2 = unique_ssin(c), s3 = unique_ssin(c);
+  for (const auto& s : {s1, s2, s3})
+    c.exec("INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
+           "VALUES ($1, $2, 2, '2020-01-01', 'itest', 'itest')",
+           {s, cbe});
+  auto inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"), journal = unique_topic("journal"),
+       dlq = unique_topic("dlq");
+  create_topics({inbound}, 2);
+  create_topics({dedupe}, 2);
+  create_topics({journal}, 1);
+  create_topics({"cpas." + cbe + ".alerts.v1"}, 1);
+
+  metrics::Registry registry;
+  api::AlertStoreOptions so;
+  so.kafka = kafka_settings();
+  so.dsn = pg_dsn();
+  so.group_id = "itest-alert-store-" + unique_suffix();
+  so.topic_regex = "^cpas\\." + cbe + "\\.alerts\\.v1$";
+  so.metadata_refresh_ms = 500;
+  so.linger = 100ms;
+  api::AlertStore store(so, registry);
+  ASSERT_FALSE(store.start());
+  struct StoreGuard {
+    api::AlertStore& s;
+    ~StoreGuard() { s.stop(); }
+  } store_guard{store};
+
+  auto rules = alerts::load_rules(RELAIS_SOURCE_DIR "/deploy/rules/clignotants.yaml");
+  ASSERT_TRUE(std::holds_alternative<alerts::Ruleset>(rules)) << std::get<std::string>(rules);
+  auto eo = engine_options(inbound, dedupe, journal, dlq);
+  eo.rules = std::make_shared<const alerts::Ruleset>(std::get<alerts::Ruleset>(std::move(rules)));
+  auto start_engine = [&](router::DirectoryFeed& feed) {
+    auto e = std::make_unique<router::Engine>(eo, feed, registry);
+    feed.initial_load(e->directory_for_load());
+    feed.start();
+    auto err = e->start();
+    EXPECT_FALSE(err.has_value()) << *err;
+    return e;
+  };
+  auto feed = std::make_unique<router::DirectoryFeed>(pg_dsn(), 100ms);
+  auto engine = start_engine(*feed);
+  auto run = std::async(std::launch::async, [&] { return engine->run(); });
+  struct RunGuard {  // stops whichever engine runs when the test ends, even on a failed ASSERT
+    std::unique_ptr<router::Engine>& e;
+    std::future<int>& f;
+    std::unique_ptr<router::DirectoryFeed>& feed;
+    ~RunGuard() {
+      if (e) e->stop();
+      if (f.valid()) f.wait_for(30s);
+      if (feed) feed->stop();
+    }
+  } run_guard{engine, run, feed};
+
+  std::string perr;
+  auto producer = kafka::Producer::create(kafka_settings({{"linger.ms", "5"}}), perr);
+  ASSERT_TRUE(producer) << perr;
+  std::atomic<int> delivered{0};
+  int sent = 0;
+  const std::string ticket = uuid();
+  // A DEATH notice of `ssin` under `ticket`, written to inbound `partition` (key = SSIN as ingest
+  // does; the partition is chosen so that both cases, same and other partition, are certain).
+  auto death = [&](const std::string& ssin, int32_t partition, const std::string& day, const std::string& sent_at) {
+    auto n = codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket, ssin, "2026-11-01");
+    auto* p = n.mutable_notify_person();
+    p->set_event(v1::NotifyPerson::DEATH);
+    p->set_date_of_death(day);
+    p->set_sent_at(sent_at);
+    n.mutable_envelope()->set_sent_at(sent_at);
+    n.set_accepted_at_us(std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count());
+    ASSERT_EQ(producer->produce(inbound, partition, ssin, n.SerializeAsString(),
+                                {{"flow", "notify-person"}, {"ticket", ticket}, {"content-type", "application/x-protobuf"}},
+                                [&](const kafka::DeliveryResult& r) {
+                                  if (r.ok()) delivered.fetch_add(1);
+                                }),
+              RdKafka::ERR_NO_ERROR);
+    ++sent;
+    ASSERT_EQ(producer->flush(10s), 0);
+    ASSERT_EQ(delivered.load(), sent);
+  };
+  death(s1, 0, "2026-11-01", "2026-11-01T06:00:00Z");
+  death(s2, 1, "2026-11-01", "2026-11-01T06:00:00Z");  // another person, another partition
+  death(s3, 0, "2026-11-01", "2026-11-01T06:00:00Z");  // another person, the same partition
+  death(s1, 0, "2026-10-30", "2026-11-01T06:00:00Z");  // s1 again, another date of death: reused
+  death(s1, 0, "2026-11-01", "2026-11-03T09:00:00Z");  // s1 re-sent as it was (new sent_at): duplicate
+
+  auto journal_of = [&] {
+    std::map<std::string, std::multiset<int>> by_ssin;  // ssin -> kinds
+    for (const auto& j : journal_entries(journal))
+      if (j.ticket() == ticket) by_ssin[j.ssin()].insert(j.kind());
+    return by_ssin;
+  };
+  std::map<std::string, std::multiset<int>> kinds;
+  ASSERT_TRUE(eventually(
+      [&] {
+        kinds = journal_of();
+        return kinds[s1].count(v1::JournalEntry::DUPLICATE) == 1 && kinds[s1].count(v1::JournalEntry::DEAD_LETTER) == 1 &&
+               kinds[s2].contains(v1::JournalEntry::ALERT) && kinds[s3].contains(v1::JournalEntry::ALERT);
+      },
+      45s, 200ms))
+      << "the router did not journal the five notices";
+  for (const auto& s : {s1, s2, s3}) {
+    EXPECT_EQ(kinds[s].count(v1::JournalEntry::ACCEPTED), 1u) << s;
+    EXPECT_EQ(kinds[s].count(v1::JournalEntry::ROUTED), 1u) << s;
+    EXPECT_EQ(kinds[s].count(v1::JournalEntry::ALERT), 1u) << s;
+  }
+
+  // Three deliveries, the first date of death for s1.
+  std::map<std::string, std::string> delivered_to;  // ssin -> date of death
+  for (const auto& r : read_topic("cpas." + cbe + ".notifications.v1")) {
+    v1::RoutedNotification rn;
+    ASSERT_TRUE(rn.ParseFromString(r.value));
+    EXPECT_TRUE(delivered_to.emplace(r.key, rn.notification().notify_person().date_of_death()).second)
+        << "delivered twice: " << r.key;
+  }
+  EXPECT_EQ(delivered_to, (std::map<std::string, std::string>{
+                              {s1, "2026-11-01"}, {s2, "2026-11-01"}, {s3, "2026-11-01"}}));
+
+  // Three alerts, three ids, all three stored.
+  std::set<std::string> ids;
+  for (const auto& r : read_topic("cpas." + cbe + ".alerts.v1")) {
+    v1::Alert a;
+    ASSERT_TRUE(a.ParseFromString(r.value));
+    EXPECT_EQ(a.type(), "PERSON_DECEASED");
+    ids.insert(a.alert_id());
+  }
+  EXPECT_EQ(ids.size(), 3u);
+  auto stored = [&] { return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1 AND ticket = $2", {cbe, ticket}); };
+  EXPECT_TRUE(eventually([&] { return stored() >= 3; }, 30s, 100ms)) << "stored " << stored();
+  EXPECT_EQ(count(c, "SELECT count(DISTINCT ssin) FROM alerts WHERE cpas_cbe = $1 AND ticket = $2", {cbe, ticket}), 3);
+
+  // The reused one is in the DLQ, intact, with its reason.
+  auto dead = read_topic(dlq);
+  ASSERT_EQ(dead.size(), 1u);
+  v1::DeadLetter d;
+  ASSERT_TRUE(d.ParseFromString(dead[0].value));
+  EXPECT_TRUE(d.reason().starts_with("TICKET_REUSED")) << d.reason();
+  v1::Notification refused;
+  ASSERT_TRUE(refused.ParseFromString(d.value()));
+  EXPECT_EQ(refused.notify_person().date_of_death(), "2026-10-30");
+  EXPECT_EQ(d.key(), s1);
+
+  // The dedupe records carry each notification's SSIN and content fingerprint.
+  std::size_t with_content = 0;
+  for (const auto& r : read_topic(dedupe)) {
+    v1::DedupeBatch b;
+    ASSERT_TRUE(b.ParseFromString(r.value));
+    EXPECT_EQ(b.ssin_size(), b.ticket_hi_size());
+    EXPECT_EQ(b.content_fp_size(), b.ticket_hi_size());
+    with_content += static_cast<std::size_t>(b.content_fp_size());
+  }
+  EXPECT_EQ(with_content, 3u);
+
+  // After a restart, the state restored from relais.dedupe.v1 still tells them apart.
+  engine->stop();
+  ASSERT_EQ(run.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(run.get(), 0);
+  feed->stop();
+  feed = std::make_unique<router::DirectoryFeed>(pg_dsn(), 100ms);
+  engine = start_engine(*feed);
+  run = std::async(std::launch::async, [&] { return engine->run(); });
+  death(s1, 0, "2026-10-30", "2026-11-04T06:00:00Z");  // reused again
+  death(s2, 1, "2026-11-01", "2026-11-04T06:00:00Z");  // exact re-post
+  ASSERT_TRUE(eventually(
+      [&] {
+        kinds = journal_of();
+        return kinds[s1].count(v1::JournalEntry::DEAD_LETTER) == 2 && kinds[s2].count(v1::JournalEntry::DUPLICATE) == 1;
+      },
+      45s, 200ms))
+      << "the restarted router did not refuse the reused ticket again";
+  EXPECT_EQ(read_topic("cpas." + cbe + ".notifications.v1").size(), 3u);
+  EXPECT_EQ(read_topic(dlq).size(), 2u);
 }
 
 // A backlog (the router was down, or a nightly batch arrives faster than it routes): once a

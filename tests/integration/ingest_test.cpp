@@ -136,16 +136,17 @@ TEST_F(IngestTest, BatchReportsCountsAndWritesEveryValidLine) {
   o.topic = topic;
   Ingest in(kafka_settings({{"linger.ms", "5"}}), o);
 
-  std::vector<std::string> tickets;
+  std::vector<std::string> tickets, lines;
   std::string body;
   for (int i = 0; i < 3; ++i) {
     tickets.push_back(uuid());
-    body += one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, tickets.back(), random_ssin(), "2024-05-01")) + "\n";
+    lines.push_back(one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, tickets.back(), random_ssin(), "2024-05-01")));
+    body += lines.back() + "\n";
   }
   auto bad_ticket = uuid();
   body += one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, bad_ticket, "12345678901", "2024-05-01")) + "\n";  // line 4
-  body += one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, tickets[0], random_ssin(), "2024-05-01")) + "\n";  // line 5: dup
-  body += "{not json\n";                                                                                    // line 6
+  body += lines[0] + "\n";  // line 5: line 1 again (same ticket, person and content): a duplicate
+  body += "{not json\n";    // line 6
   auto r = in.post("/v1/notifications/notify-person:batch", body, "application/x-ndjson");
   ASSERT_EQ(r.status, 200u) << r.body;
   auto rep = json::parse(r.body).as_object();

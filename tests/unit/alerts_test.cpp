@@ -135,10 +135,13 @@ TEST(Rules, NonScalarKeysAreErrors) {
 }
 
 TEST(Rules, AlertIdIsStableAndDistinct) {
-  auto a = alerts::alert_id("t1", "0212344876", "person-deceased");
-  EXPECT_EQ(a, alerts::alert_id("t1", "0212344876", "person-deceased"));
-  EXPECT_NE(a, alerts::alert_id("t1", "0207350189", "person-deceased"));
-  EXPECT_NE(a, alerts::alert_id("t2", "0212344876", "person-deceased"));
-  EXPECT_NE(a, alerts::alert_id("t1", "0212344876", "moved-abroad"));
+  auto a = alerts::alert_id("t1", 42, "0212344876", "person-deceased");
+  EXPECT_EQ(a, alerts::alert_id("t1", 42, "0212344876", "person-deceased"));
+  EXPECT_NE(a, alerts::alert_id("t1", 42, "0207350189", "person-deceased"));
+  EXPECT_NE(a, alerts::alert_id("t2", 42, "0212344876", "person-deceased"));
+  EXPECT_NE(a, alerts::alert_id("t1", 42, "0212344876", "moved-abroad"));
+  // The same ticket for other content (another person, another death): another alert,
+  // never one id for two notifications (issue 21: the alert store kept only the first).
+  EXPECT_NE(a, alerts::alert_id("t1", 43, "0212344876", "person-deceased"));
   EXPECT_TRUE(std::regex_match(a, std::regex("^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"))) << a;
 }

@@ -345,6 +345,43 @@ TEST(HttpServer, MalformedRequestsGet400AndClose) {
   }
 }
 
+// Issue 21: an obs-fold (a header line continued by a line starting with a space or a tab) was
+// unfolded by Beast and accepted, e.g. "Transfer-Encoding: chunked" folded so that a proxy in
+// front reads another header: refused with 400 and the connection closed (RFC 9112 §5.2).
+TEST(HttpServer, ObsFoldIsRefused) {
+  TestServer s;
+  for (std::string bad :
+       {std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\tidentity\r\n\r\n0\r\n\r\n"),
+        std::string("GET /echo HTTP/1.1\r\nHost: x\r\nX-Long: a\r\n b\r\n\r\n")}) {
+    Raw raw(s.port());
+    raw.send(bad);
+    auto resp = raw.read_response();
+    EXPECT_EQ(resp.rfind("HTTP/1.1 400", 0), 0u) << bad << " -> " << resp;
+    EXPECT_NE(resp.find("obs-fold"), std::string::npos) << resp;
+    EXPECT_NE(resp.find("Connection: close"), std::string::npos) << resp;
+    EXPECT_TRUE(raw.closed_within(3s)) << bad;
+  }
+  // Sent in pieces (the fold arrives after the first read) and after a good request on the same
+  // connection: refused all the same.
+  {
+    Raw raw(s.port());
+    raw.send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n");
+    EXPECT_EQ(raw.read_response().rfind("HTTP/1.1 200", 0), 0u);
+    std::this_thread::sleep_for(50ms);
+    raw.send("\t2\r\n\r\n");
+    auto resp = raw.read_response();
+    EXPECT_EQ(resp.rfind("HTTP/1.1 400", 0), 0u) << resp;
+  }
+  // Spaces inside values and a body starting with a space are not folds.
+  {
+    Raw raw(s.port());
+    raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nX-A: a b\t c\r\nContent-Length: 3\r\n\r\n a\n");
+    auto resp = raw.read_response();
+    EXPECT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
+  }
+}
+
 TEST(HttpServer, HandlerExceptionIs500WithoutDetails) {
   TestServer s;
   auto r = get(s, "/throw");

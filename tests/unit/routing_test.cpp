@@ -2,7 +2,6 @@
 
 #include "relais/directory/replacements.hpp"
 #include "relais/routing/route.hpp"
-#include "relais/router/dedupe.hpp"
 
 using namespace relais;
 using directory::Directory;
@@ -158,19 +157,4 @@ TEST_F(RoutingTest, DirectoryChangeChangesRouting) {
   EXPECT_EQ(route(400, 50), std::vector<std::string>{"0212344876"});
   d.upsert({400, 10, a, 2, 50, 49});  // cancelled
   EXPECT_TRUE(route(400, 50).empty());
-}
-
-TEST(Dedupe, TicketsPerPartitionWithWindow) {
-  router::DedupeSet s(1000);
-  auto t = router::parse_ticket("123e4567-e89b-12d3-a456-426614174000");
-  auto u = router::parse_ticket("123E4567-E89B-12D3-A456-426614174000");
-  ASSERT_TRUE(t && u);
-  EXPECT_EQ(*t, *u);
-  EXPECT_FALSE(router::parse_ticket("123e4567e89b12d3a456426614174000"));
-  EXPECT_TRUE(s.insert(0, *t, 100));
-  EXPECT_FALSE(s.insert(0, *u, 200));
-  EXPECT_TRUE(s.insert(1, *t, 100));
-  EXPECT_EQ(s.prune(1050), 0u);
-  EXPECT_EQ(s.prune(1101), 2u);
-  EXPECT_FALSE(s.contains(0, *t));
 }

@@ -294,9 +294,13 @@ void evaluate(const Ruleset& rules, const Context& ctx, std::vector<const Rule*>
   }
 }
 
-std::string alert_id(std::string_view ticket, std::string_view cbe, std::string_view rule_id) {
-  std::string name = "relais-alert\n";
+std::string alert_id(std::string_view ticket, std::uint64_t content, std::string_view cbe, std::string_view rule_id) {
+  std::string name = "relais-alert/2\n";
   name += ticket;
+  name += '\n';
+  char fp[17];
+  std::snprintf(fp, sizeof fp, "%016llx", static_cast<unsigned long long>(content));
+  name += fp;
   name += '\n';
   name += cbe;
   name += '\n';

@@ -413,14 +413,15 @@ asio::awaitable<http::Response> Service::list_integrations(http::Request& req) {
   std::size_t limit = 1000;
   if (auto l = req.query_param("limit")) {
     auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-    if (ec != std::errc{} || limit == 0 || limit > o_.list_limit_max)
+    if (ec != std::errc{} || p != l->data() + l->size() || limit == 0 || limit > o_.list_limit_max)
       co_return bad("INVALID_LIMIT", "limit must be between 1 and " + std::to_string(o_.list_limit_max), "limit");
   }
   std::string after = "0";
   if (auto a = req.query_param("after")) {
     long long v = 0;
     auto [p, ec] = std::from_chars(a->data(), a->data() + a->size(), v);
-    if (ec != std::errc{} || v < 0) co_return bad("INVALID_CURSOR", "after must be an id", "after");
+    if (ec != std::errc{} || p != a->data() + a->size() || v < 0)
+      co_return bad("INVALID_CURSOR", "after must be an id", "after");
     after = std::to_string(v);
   }
   std::string cbe = req.params["cbe"];

@@ -81,6 +81,24 @@ bool is_field_value(std::string_view s) {
   return true;
 }
 
+// The length of the header block at the start of `data` (request line and fields, up to and
+// including the CRLF of the last field line, without the empty line), or npos if its end has
+// not arrived yet.
+std::size_t header_block_size(std::string_view data) {
+  auto end = data.find("\r\n\r\n");
+  return end == std::string_view::npos ? end : end + 2;
+}
+
+// True if a line of the header block starts with a space or a tab: an obs-fold (a field value
+// continued on the next line, RFC 9112 §5.2). Beast joins such lines into one value, a proxy in
+// front may not: the two would read different headers (request smuggling), so it is refused.
+bool has_obs_fold(std::string_view header_block) {
+  for (auto i = header_block.find('\n'); i != std::string_view::npos && i + 1 < header_block.size();
+       i = header_block.find('\n', i + 1))
+    if (header_block[i + 1] == ' ' || header_block[i + 1] == '\t') return true;
+  return false;
+}
+
 bool is_quiet_error(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
          ec == beast::error::timeout || ec == asio::error::operation_aborted ||
@@ -320,6 +338,33 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     Request req;
     req.remote_address = s.remote;
     req.client_identity = s.identity;
+    // 2a. Obs-fold is refused (400): Beast would unfold it, so the raw header is checked first,
+    // once it is buffered whole (or max_header_bytes of it: the header read below answers 431).
+    // A read error ends the connection as it would in the header read (EOF, reset: quietly;
+    // the header timeout: counted).
+    {
+      auto raw = [&] { return std::string_view(static_cast<const char*>(s.buffer.data().data()), s.buffer.size()); };
+      auto block = header_block_size(raw());
+      beast::error_code read_error;
+      while (block == std::string_view::npos && s.buffer.size() <= o.max_header_bytes) {
+        auto [ec, n] = co_await io.async_read_some(s.buffer.prepare(beast::read_size(s.buffer, 65536)), nothrow);
+        if (ec) {
+          read_error = ec;
+          break;
+        }
+        s.buffer.commit(n);
+        block = header_block_size(raw());
+      }
+      if (read_error) {
+        if (read_error == beast::error::timeout) impl.refuse("header_timeout", s.remote);
+        break;
+      }
+      if (block != std::string_view::npos && has_obs_fold(raw().substr(0, block))) {
+        co_await fail_request(s, io, req, json_error(400, "BAD_REQUEST", "obs-fold (folded header line) not allowed"),
+                              11, Clock::now(), "bad_request");
+        break;
+      }
+    }
     {
       auto [ec, n] = co_await bhttp::async_read_header(io, s.buffer, parser, nothrow);
       (void)n;

@@ -7,12 +7,13 @@
 #include <boost/json.hpp>
 
 #include <mutex>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "relais/codec/encode.hpp"
 #include "relais/codec/flow.hpp"
 #include "relais/codec/ndjson.hpp"
 #include "relais/common/log.hpp"
+#include "relais/fingerprint/fingerprint.hpp"
 #include "relais/validation/error.hpp"
 #include "relais/validation/ids.hpp"
 
@@ -20,6 +21,9 @@ namespace relais::ingest {
 namespace asio = boost::asio;
 namespace {
 const log::Logger logger{"ingest"};
+// A batch line repeating an earlier line's ticket and SSIN with other content (the router's
+// dead-letter reason for the same case across batches has the same name).
+constexpr std::string_view kTicketReused = "TICKET_REUSED";
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -235,7 +239,11 @@ asio::awaitable<http::Response> Service::batch(http::Request& req, relais::v1::F
   items.reserve(lines.size());
   std::vector<Record> records;
   records.reserve(lines.size());
-  std::unordered_set<std::string> seen;
+  // Lines already taken, by (ticket, SSIN), with their content fingerprint: the same ticket for
+  // another person is another notification (produced); for the same person with the same
+  // content, a duplicate (produced once); with other content, refused (TICKET_REUSED), never
+  // merged into the first (issue 21), as the router refuses it across batches.
+  std::unordered_map<std::string, std::uint64_t> seen;
   std::size_t rejected = 0, dupes = 0;
   for (const auto& line : lines) {
     relais::v1::Notification n;
@@ -249,15 +257,25 @@ asio::awaitable<http::Response> Service::batch(http::Request& req, relais::v1::F
       if (it.ticket.empty()) it.ticket = ticket_of_line(line.text, o_.max_body_bytes);
     } else {
       it.ticket = n.envelope().ticket();
-      std::string lower = it.ticket;
-      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (!seen.insert(lower).second) {
+      std::string key = it.ticket;
+      for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      key += '/';
+      key += n.envelope().ssin();
+      const auto content = fingerprint::content(n);
+      auto [pos, first] = seen.try_emplace(std::move(key), content);
+      if (first) {
+        it.record = static_cast<int>(records.size());
+        records.push_back(make_record(n, fid, ct));
+      } else if (pos->second == content) {
         it.duplicate = true;
         ++dupes;
         duplicates_.inc();
       } else {
-        it.record = static_cast<int>(records.size());
-        records.push_back(make_record(n, fid, ct));
+        it.error = validation::Error{std::string(kTicketReused),
+                                     "an earlier line of this batch has this ticket for this person with other content",
+                                     "ticket"};
+        rejected_.with({std::string(fid), it.error->code}).inc();
+        ++rejected;
       }
     }
     items.push_back(std::move(it));

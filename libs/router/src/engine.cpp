@@ -8,6 +8,7 @@
 #include "relais/codec/flow.hpp"
 #include "relais/common/log.hpp"
 #include "relais/kafka/stats.hpp"
+#include "relais/fingerprint/fingerprint.hpp"
 #include "relais/routing/route.hpp"
 #include "relais/v1/records.pb.h"
 #include "relais/validation/date.hpp"
@@ -183,9 +184,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
                                           if (!b.ParseFromArray(m.payload(), static_cast<int>(m.len())) ||
                                               b.processed_at_us() < cutoff || b.ticket_hi_size() != b.ticket_lo_size())
                                             return;
-                                          for (int i = 0; i < b.ticket_hi_size(); ++i)
-                                            dedupe_.insert(m.partition(), TicketId{b.ticket_hi(i), b.ticket_lo(i)},
-                                                           b.processed_at_us());
+                                          restore_batch(m.partition(), b);
                                           n += static_cast<std::size_t>(b.ticket_hi_size());
                                           return;
                                         }
@@ -194,7 +193,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
                                         v1::DedupeMark mark;
                                         if (!t || !mark.ParseFromArray(m.payload(), static_cast<int>(m.len()))) return;
                                         if (mark.processed_at_us() < cutoff) return;
-                                        dedupe_.insert(m.partition(), *t, mark.processed_at_us());
+                                        dedupe_.insert_legacy(m.partition(), *t, mark.processed_at_us());
                                         ++n;
                                       });
       if (!e) {
@@ -208,6 +207,19 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       while (e_.running_.load() && std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (!e_.running_.load()) return false;
+    }
+  }
+
+  // One DedupeBatch into the dedupe state. Records of routers before content
+  // fingerprints (no ssin/content_fp) give legacy entries: duplicates whatever
+  // their SSIN and content, as those routers decided.
+  void restore_batch(std::int32_t partition, const v1::DedupeBatch& b) {
+    const int n = b.ticket_hi_size();
+    const bool full = b.ssin_size() == n && b.content_fp_size() == n;
+    for (int i = 0; i < n; ++i) {
+      TicketId t{b.ticket_hi(i), b.ticket_lo(i)};
+      if (full) dedupe_.insert(partition, Mark{t, b.ssin(i), b.content_fp(i)}, b.processed_at_us());
+      else dedupe_.insert_legacy(partition, t, b.processed_at_us());
     }
   }
 
@@ -421,7 +433,9 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   }
 
   // False on a hard produce error (the transaction must abort).
-  bool dead_letter(const RdKafka::Message& m, const std::string& reason, const std::string& ticket) {
+  // `base`, when given, is the notification's journal entry (ticket, SSIN, flow…).
+  bool dead_letter(const RdKafka::Message& m, const std::string& reason, const std::string& ticket,
+                   const v1::JournalEntry* base = nullptr) {
     v1::DeadLetter d;
     d.set_source_topic(m.topic_name());
     d.set_source_partition(m.partition());
@@ -438,6 +452,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     auto code = reason.substr(0, reason.find(':'));
     dlq_.with({code}).inc();
     v1::JournalEntry j;
+    if (base) j = *base;
     j.set_kind(v1::JournalEntry::DEAD_LETTER);
     j.set_ticket(ticket.empty() ? source_of(m) : ticket);
     j.set_reason(reason);
@@ -448,7 +463,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   }
 
   // Returns false on a hard produce error (the transaction must abort).
-  bool process(const RdKafka::Message& m, std::vector<std::pair<int32_t, TicketId>>& added) {
+  bool process(const RdKafka::Message& m, std::vector<std::pair<int32_t, Mark>>& added) {
     consumed_.inc();
     v1::Notification n;
     if (!n.ParseFromArray(m.payload(), static_cast<int>(m.len())))
@@ -471,17 +486,28 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     j.set_effective_date(env.effective_date());
     j.set_accepted_at_us(n.accepted_at_us());
     j.set_source(source_of(m));
-    if (!dedupe_.insert(m.partition(), *ticket, now)) {
-      dupes_.inc();
-      j.set_kind(v1::JournalEntry::DUPLICATE);
-      logger.debug("duplicate ticket ignored", {{"ticket", env.ticket()}});
-      return journal(j);
+    const Mark mark{*ticket, *ssin, fingerprint::content(n)};
+    switch (dedupe_.insert(m.partition(), mark, now)) {
+      case Seen::kNew:
+        break;
+      case Seen::kDuplicate:
+        dupes_.inc();
+        j.set_kind(v1::JournalEntry::DUPLICATE);
+        logger.debug("duplicate ticket ignored", {{"ticket", env.ticket()}});
+        return journal(j);
+      case Seen::kTicketReused:
+        // Never merged into the first notification, never routed under a ticket the
+        // CPAS already holds for other content: kept in the DLQ for the operator.
+        return dead_letter(m, "TICKET_REUSED: ticket already processed for this SSIN with other content",
+                           env.ticket(), &j);
     }
-    added.emplace_back(m.partition(), *ticket);
+    added.emplace_back(m.partition(), mark);
     {
       auto& b = dedupe_batches_[m.partition()];
       b.add_ticket_hi(ticket->hi);
       b.add_ticket_lo(ticket->lo);
+      b.add_ssin(mark.ssin);
+      b.add_content_fp(mark.content);
       if (b.ticket_hi_size() >= kTicketsPerRecord && !flush_dedupe(m.partition(), b)) return false;
     }
     j.set_kind(v1::JournalEntry::ACCEPTED);
@@ -525,7 +551,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       j.set_cpas_cbe(cpas.cbe);
       j.set_quality_code(t.integration.quality);
       if (!journal(j)) return false;
-      if (o_.rules && !raise_alerts(r, t, cpas, event, now, j)) return false;
+      if (o_.rules && !raise_alerts(r, mark.content, t, cpas, event, now, j)) return false;
     }
     if (n.accepted_at_us() > 0) pending_e2e_.push_back(static_cast<double>(now - n.accepted_at_us()) / 1e6);
     return true;
@@ -537,7 +563,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   // Returns 0, or an exit code on a fatal error.
   // Evaluates the clignotant rules for one forwarding and produces the alerts
   // (same transaction). Returns false on a hard produce error.
-  bool raise_alerts(const v1::RoutedNotification& r, const routing::Target& t, const directory::Cpas& cpas,
+  bool raise_alerts(const v1::RoutedNotification& r, std::uint64_t content, const routing::Target& t,
+                    const directory::Cpas& cpas,
                     const std::string& event, std::int64_t now, v1::JournalEntry j) {
     fired_.clear();
     alerts::evaluate(*o_.rules, alerts::Context{r.notification(), t.qualities, cpas.municipalities}, fired_);
@@ -548,7 +575,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     auto today = validation::Date{static_cast<std::int32_t>(now / 1000000 / 86400)};
     for (const auto* rule : fired_) {
       v1::Alert a;
-      a.set_alert_id(alerts::alert_id(env.ticket(), cpas.cbe, rule->id));
+      a.set_alert_id(alerts::alert_id(env.ticket(), content, cpas.cbe, rule->id));
       a.set_rule_id(rule->id);
       a.set_type(rule->alert_type);
       a.set_severity(std::string(alerts::severity_name(rule->severity)));
@@ -582,7 +609,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
 
   int process_batch(std::vector<Owned>& batch) {
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::pair<int32_t, TicketId>> added;
+    std::vector<std::pair<int32_t, Mark>> added;
     pending_e2e_.clear();
     journal_batch_.Clear();
     for (auto& [p, b] : dedupe_batches_) b.Clear();

@@ -73,7 +73,9 @@ struct Context {
 void evaluate(const Ruleset& rules, const Context& ctx, std::vector<const Rule*>& out);
 
 // The alert id: a UUID (version 8, name-based on SHA-256) derived from
-// (ticket, CPAS, rule), so a replay or a re-posted ticket gives the same id.
-std::string alert_id(std::string_view ticket, std::string_view cbe, std::string_view rule_id);
+// (ticket, content fingerprint of the notification, CPAS, rule), so a replay or
+// an exact re-post gives the same id, and two different notifications sharing a
+// ticket (two persons, or other content) never share an alert id.
+std::string alert_id(std::string_view ticket, std::uint64_t content, std::string_view cbe, std::string_view rule_id);
 
 }  // namespace relais::alerts

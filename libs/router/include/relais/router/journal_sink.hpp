@@ -20,6 +20,14 @@ struct JournalSinkOptions {
   std::string dsn;
   std::string topic = "relais.journal.v1";
   std::string group_id = "relais-journal";
+  // Static membership (group.instance.id), stable per router replica: a replica restarted right
+  // after it stopped, or after a kill -9, takes its partitions back at once. Without it the
+  // consumer was a dynamic member with librdkafka's defaults (45 s session, 300 s rebalance
+  // timeout): a member that did not get its LeaveGroup through (killed, or stopped while its
+  // JoinGroup was still in flight: the LeaveGroup queues behind it and times out) stayed in the
+  // group, and the next replica's JoinGroup waited up to 300 s for it (issue 21: a second
+  // `make run` waited five minutes for its journal). Empty: dynamic membership.
+  std::string instance_id;
   std::size_t batch_max = 5000;
   std::chrono::milliseconds linger{200};
 };
