@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   for (auto& o : service::http_options("127.0.0.1:8081")) spec.push_back(o);
   for (auto& o : service::kafka_options()) spec.push_back(o);
   spec.insert(spec.end(), {
-      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais", "PostgreSQL connection string"},
+      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais passfile=var/stack/secrets/pg/pgpass",
+       "PostgreSQL connection string (default: the local stack of make run, run from the repository root)"},
       {"pg.pool_size", Type::integer, "4", "PostgreSQL connections (and worker threads)"},
       {"api.cpas_topic_partitions", Type::integer, "1", "partitions of the topics of a new CPAS"},
       {"api.replication_factor", Type::integer, "1", "replication factor of the topics of a new CPAS"},

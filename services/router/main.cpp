@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   for (auto& o : service::http_options("127.0.0.1:8082")) spec.push_back(o);
   for (auto& o : service::kafka_options()) spec.push_back(o);
   spec.insert(spec.end(), {
-      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais", "PostgreSQL connection string"},
+      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais passfile=var/stack/secrets/pg/pgpass",
+       "PostgreSQL connection string (default: the local stack of make run, run from the repository root)"},
       {"router.instance_id", Type::string, "0", "stable id of this replica (its transactional.id suffix)"},
       {"router.group_id", Type::string, "relais-router", "consumer group of the routers"},
       {"router.batch_max", Type::integer, "1000", "records per transaction at most while the router keeps up"},

@@ -13,8 +13,12 @@ std::vector<config::Option> options() {
   std::vector<config::Option> v{
       {"kafka.brokers", Type::string, "127.0.0.1:59092", "Kafka bootstrap servers"},
       {"kafka.extra", Type::string, "", "extra librdkafka settings k=v,k=v (never credentials: see kafka.sasl_*)"},
-      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais",
-       "libpq connection string (default: the local stack of make run, as for the services)"},
+      // The local stack of `make run`, its password from the stack's passfile (a relative path:
+      // from the repository's root, as the README runs it; libpq ignores a passfile that does not
+      // exist, and PGPASSFILE or a DSN of one's own take over elsewhere).
+      {"pg.dsn", Type::string,
+       "host=127.0.0.1 port=55432 dbname=relais user=relais passfile=var/stack/secrets/pg/pgpass",
+       "libpq connection string (default: the local stack of make run)"},
       {"ingest.url", Type::string, "http://127.0.0.1:8080", "relais-ingest base URL"},
       {"api.url", Type::string, "http://127.0.0.1:8081", "relais-api base URL"},
       {"router.url", Type::string, "http://127.0.0.1:8082", "relais-router base URL (ops endpoints)"},
