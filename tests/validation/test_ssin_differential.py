@@ -293,3 +293,11 @@ def test_test_vectors_of_domain_md():
                          text=True, check=True).stdout
     assert out.splitlines() == ["ok nr"] * len(vectors)
     assert all(stdnum_nn.is_valid(v) and ssin_type(v) and t_ssin(v) for v in vectors)
+
+
+def test_documented_sections_exist():
+    doc = (REPO / "docs" / "validation.md").read_text(encoding="utf-8")
+    anchors = {"#" + re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", doc, re.M)}
+    for name, section, _ in DOCUMENTED_STDNUM + DOCUMENTED_XSD:
+        assert section in anchors, f"{name}: {section} is no heading of docs/validation.md"
