@@ -77,6 +77,8 @@ TEST(Ssin, FutureBirthYearRefusesThe2000sReading) {
   // 02040500244 is a 2002 birth: refused when the current year is 2001.
   EXPECT_EQ(check_ssin("02040500244", 2001), SsinCheck::bad_checksum);
   EXPECT_EQ(check_ssin("02040500244", 2002), SsinCheck::ok);
+  EXPECT_EQ(ssin_kind("02040500244", 2001), std::nullopt);
+  EXPECT_EQ(ssin_kind("02040500244", 2002), SsinKind::national_register);
 }
 
 TEST(Ssin, BothCenturies) {
@@ -113,10 +115,25 @@ TEST(Ssin, BisMonths) {
 TEST(Ssin, FormatRules) {
   EXPECT_EQ(check_ssin(make_ssin("850000123", false), 2025), SsinCheck::ok);  // unknown date
   EXPECT_EQ(check_ssin(make_ssin("850132123", false), 2025), SsinCheck::bad_format);  // day 32
+  EXPECT_EQ(check_ssin(make_ssin("850230123", false), 2025), SsinCheck::ok);  // no calendar check
+  EXPECT_EQ(check_ssin(make_ssin("850015123", false), 2025), SsinCheck::ok);  // month unknown
+  EXPECT_EQ(check_ssin(make_ssin("851300123", false), 2025), SsinCheck::bad_format);  // month 13
+  // Serials as the CommonV3 SsinType has them (docs/validation.md): National Register 001-999,
+  // BIS any serial 000-999.
   EXPECT_EQ(check_ssin(make_ssin("850115000", false), 2025), SsinCheck::bad_format);  // serial 0
-  EXPECT_EQ(check_ssin(make_ssin("850115999", false), 2025), SsinCheck::bad_format);
-  EXPECT_EQ(check_ssin(make_ssin("850115001", false), 2025), SsinCheck::ok);
-  EXPECT_EQ(check_ssin(make_ssin("850115998", false), 2025), SsinCheck::ok);
+  EXPECT_EQ(check_ssin(make_ssin("850000000", false), 2025), SsinCheck::bad_format);
+  for (const char* nr_ok : {"850115001", "850115997", "850115998", "850115999", "850000999"}) {
+    EXPECT_EQ(check_ssin(make_ssin(nr_ok, false), 2025), SsinCheck::ok) << nr_ok;
+  }
+  for (const char* bis_ok : {"852115000", "854115000", "852000000", "854000999", "853231999"}) {
+    const std::string s = make_ssin(bis_ok, false);
+    EXPECT_EQ(check_ssin(s, 2025), SsinCheck::ok) << s;
+    EXPECT_EQ(ssin_kind(s), SsinKind::bis) << s;
+  }
+  EXPECT_EQ(check_ssin(make_ssin("052115000", true), 2025), SsinCheck::ok);  // BIS 2005, serial 0
+  EXPECT_EQ(check_ssin(make_ssin("853215123", false), 2025), SsinCheck::ok);  // BIS month 12 + 20
+  EXPECT_EQ(check_ssin(make_ssin("853315123", false), 2025), SsinCheck::bad_format);
+  EXPECT_EQ(check_ssin(make_ssin("854132000", false), 2025), SsinCheck::bad_format);  // day 32
   for (const char* bad : {"", "6806010532", "680601053290", "68060105A29", "68.06.01-053.29",
                           " 68060105329", "6806010532 "}) {
     EXPECT_EQ(check_ssin(bad, 2025), SsinCheck::bad_format) << bad;

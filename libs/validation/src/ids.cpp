@@ -67,8 +67,12 @@ SsinCheck check_ssin(std::string_view s, int current_year) noexcept {
   const auto month = digits(s, 2, 2);
   const auto day = digits(s, 4, 2);
   const auto serial = digits(s, 6, 3);
-  const bool month_ok = month <= 12 || (month >= 20 && month <= 32) || (month >= 40 && month <= 52);
-  if (!month_ok || day > 31 || serial < 1 || serial > 998) return SsinCheck::bad_format;
+  // CommonV3 SsinType (docs/validation.md): National Register months 00-12 with serials
+  // 001-999; BIS months 20-32 (sex unknown) and 40-52 (sex known) with any serial 000-999.
+  const bool national_register = month <= 12;
+  const bool bis = (month >= 20 && month <= 32) || (month >= 40 && month <= 52);
+  if (!(national_register || bis) || day > 31) return SsinCheck::bad_format;
+  if (national_register && serial == 0) return SsinCheck::bad_format;
 
   const auto base = digits(s, 0, 9);
   const auto check = digits(s, 9, 2);
@@ -84,9 +88,13 @@ SsinCheck check_ssin(std::string_view s) noexcept { return check_ssin(s, current
 
 bool is_valid_ssin(std::string_view s) noexcept { return check_ssin(s) == SsinCheck::ok; }
 
-std::optional<SsinKind> ssin_kind(std::string_view s) noexcept {
-  if (!is_valid_ssin(s)) return std::nullopt;
+std::optional<SsinKind> ssin_kind(std::string_view s, int current_year) noexcept {
+  if (check_ssin(s, current_year) != SsinCheck::ok) return std::nullopt;
   return digits(s, 2, 2) <= 12 ? SsinKind::national_register : SsinKind::bis;
+}
+
+std::optional<SsinKind> ssin_kind(std::string_view s) noexcept {
+  return ssin_kind(s, current_year_utc());
 }
 
 std::optional<Error> validate_ssin(std::string_view s, std::string_view field) {

@@ -21,8 +21,10 @@ enum class SsinCheck {
   bad_checksum,  // well formed, but the check digits match no plausible century
 };
 
-// 11 digits YYMMDD sss cc. Month 00-12 (National Register), 20-32 or 40-52 (BIS), day 00-31,
-// serial 001-998; cc = 97 - (first 9 digits mod 97), or the same with "2" prefixed to the
+// 11 ASCII digits YYMMDD sss cc, the public CommonV3 SsinType plus the check digits
+// (docs/validation.md). Month 00-12 (National Register, serial 001-999) or 20-32 / 40-52 (BIS,
+// any serial 000-999); day 00-31 (00 and month 00 / 20 / 40: part of the birth date unknown; no
+// calendar check); cc = 97 - (first 9 digits mod 97), or the same with "2" prefixed to the
 // 9 digits for people born in 2000 or later. Either century is accepted, except that the 2000s
 // reading is refused when 20YY would lie after `current_year` (nobody is born in the future).
 SsinCheck check_ssin(std::string_view ssin, int current_year) noexcept;
@@ -31,6 +33,8 @@ bool is_valid_ssin(std::string_view ssin) noexcept;
 
 // National Register or BIS number; std::nullopt unless is_valid_ssin().
 std::optional<SsinKind> ssin_kind(std::string_view ssin) noexcept;
+// The same with the current year given (check_ssin(ssin, current_year) == ok).
+std::optional<SsinKind> ssin_kind(std::string_view ssin, int current_year) noexcept;
 
 // std::nullopt when valid, else INVALID_SSIN (format) or INVALID_SSIN_CHECKSUM naming `field`.
 // An empty value is MISSING_FIELD.
