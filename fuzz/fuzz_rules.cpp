@@ -39,7 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   for (const auto* r : fired) {
     RELAIS_FUZZ_CHECK(!r->id.empty());
-    (void)alerts::alert_id(notifications.front().envelope().ticket(), "0212344876", r->id);
+    // Two contents under one ticket never share an id (issue 21, finding 5).
+    const auto& ticket = notifications.front().envelope().ticket();
+    RELAIS_FUZZ_CHECK(alerts::alert_id(ticket, 1, "0212344876", r->id) != alerts::alert_id(ticket, 2, "0212344876", r->id));
   }
   return 0;
 }
