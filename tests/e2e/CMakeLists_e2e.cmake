@@ -4,7 +4,8 @@
 # pytest file; they share the stack, so they run one at a time. Without the
 # stack they fail (never skip).
 set(RELAIS_E2E_PYTHON ${CMAKE_SOURCE_DIR}/var/venv/bin/python)
-foreach(name routing_10k crash idempotency bad_input hostile_input directory_latency dlq shutdown clignotants reactions status_page openapi prometheus relaisctl kafka_acls db_outage replacements)
+foreach(name routing_10k crash idempotency bad_input hostile_input directory_latency dlq shutdown clignotants reactions status_page openapi prometheus relaisctl kafka_acls db_outage replacements
+             ticket_reuse router_restart)
   add_test(NAME e2e_${name}
            COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cacheprovider
                    ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_${name}.py)
@@ -21,11 +22,3 @@ add_test(NAME e2e_tls COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cachepr
          ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_tls.py)
 set_tests_properties(e2e_tls PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
                      ENVIRONMENT "RELAIS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
-# Issue 21: a reused ticket never loses data; a router restarted at once does not wait.
-foreach(name ticket_reuse router_restart)
-  add_test(NAME e2e_${name}
-           COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cacheprovider
-                   ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_${name}.py)
-  set_tests_properties(e2e_${name} PROPERTIES LABELS e2e TIMEOUT 900 RUN_SERIAL TRUE
-                       ENVIRONMENT "RELAIS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
-endforeach()
