@@ -12,6 +12,7 @@
 #include "relais/outbox/sender.hpp"
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
+#include "relais/service/readiness.hpp"
 #include "relais/service/runtime.hpp"
 #include "relais/service/status.hpp"
 
@@ -153,8 +154,10 @@ int main(int argc, char** argv) {
                  "last batch or idle poll " + std::to_string(static_cast<long long>(store_age)) + " s ago"});
     return c;
   };
-  service::add_ops_routes(router, registry, "api", ready);
-  service::add_status_routes(router, registry, "api", ready, {
+  // The checks run on the probe's thread: a slow PostgreSQL or Kafka never blocks the loop.
+  service::ReadinessProbe readiness(ready);
+  service::add_ops_routes(router, registry, "api", readiness.cached());
+  service::add_status_routes(router, registry, "api", readiness.cached(), {
       {"HTTP requests/s", "relais_http_requests_total", service::Figure::Kind::rate},
       {"directory changes/s", "relais_api_directory_changes_total", service::Figure::Kind::rate},
       {"import lines/s", "relais_api_import_lines_total", service::Figure::Kind::rate},

@@ -8,6 +8,7 @@
 #include "relais/common/log.hpp"
 #include "relais/ingest/service.hpp"
 #include "relais/kafka/stats.hpp"
+#include "relais/service/readiness.hpp"
 #include "relais/service/runtime.hpp"
 #include "relais/service/status.hpp"
 
@@ -75,8 +76,10 @@ int main(int argc, char** argv) {
                                                : "broker or topic unreachable"});
     return c;
   };
-  service::add_ops_routes(router, registry, "ingest", ready);
-  service::add_status_routes(router, registry, "ingest", ready, {
+  // The checks run on the probe's thread: a slow PostgreSQL or Kafka never blocks the loop.
+  service::ReadinessProbe readiness(ready);
+  service::add_ops_routes(router, registry, "ingest", readiness.cached());
+  service::add_status_routes(router, registry, "ingest", readiness.cached(), {
       {"HTTP requests/s", "relais_http_requests_total", service::Figure::Kind::rate},
       {"accepted/s", "relais_ingest_accepted_total", service::Figure::Kind::rate},
       {"rejected/s", "relais_ingest_rejected_total", service::Figure::Kind::rate},

@@ -11,6 +11,7 @@
 #include "relais/common/log.hpp"
 #include "relais/router/engine.hpp"
 #include "relais/router/journal_sink.hpp"
+#include "relais/service/readiness.hpp"
 #include "relais/service/runtime.hpp"
 #include "relais/service/status.hpp"
 
@@ -101,8 +102,10 @@ int main(int argc, char** argv) {
     }
     return c;
   };
-  service::add_ops_routes(routes, registry, "router", ready);
-  service::add_status_routes(routes, registry, "router", ready, {
+  // The checks run on the probe's thread: a slow PostgreSQL or Kafka never blocks the loop.
+  service::ReadinessProbe readiness(ready);
+  service::add_ops_routes(routes, registry, "router", readiness.cached());
+  service::add_status_routes(routes, registry, "router", readiness.cached(), {
       {"consumed/s", "relais_router_records_consumed_total", service::Figure::Kind::rate},
       {"routed/s", "relais_router_routed_total", service::Figure::Kind::rate},
       {"dropped/s", "relais_router_dropped_total", service::Figure::Kind::rate},

@@ -5,9 +5,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include "relais/common/log.hpp"
 #include "relais/common/metrics.hpp"
+#include "relais/service/readiness.hpp"
 #include "relais/service/status.hpp"
 
 using namespace relais;
@@ -107,4 +113,74 @@ TEST(StatusPage, RendersEscapedAndSelfContained) {
   auto doc = get("/openapi.yaml");
   EXPECT_EQ(doc.content_type, "application/yaml");
   EXPECT_EQ(doc.body.rfind("openapi: 3", 0), 0u);
+}
+
+// Readiness never blocks: the checks run on the probe's thread, /readyz reads the cached result.
+TEST(Readiness, CachedViewBeforeTheFirstRun) {
+  auto v = service::cached_view(std::nullopt, 3s, 10000ms);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].name, "startup");
+  EXPECT_FALSE(v[0].ok);
+}
+
+TEST(Readiness, CachedViewFreshAndStale) {
+  std::vector<service::Check> last{{"postgresql", true, "SELECT 1 ok"}};
+  auto fresh = service::cached_view(last, 2s, 10000ms);
+  ASSERT_EQ(fresh.size(), 1u);
+  EXPECT_TRUE(fresh[0].ok);
+  auto stale = service::cached_view(last, 11s, 10000ms);
+  ASSERT_EQ(stale.size(), 2u);
+  EXPECT_TRUE(stale[0].ok);
+  EXPECT_EQ(stale[1].name, "readiness");
+  EXPECT_FALSE(stale[1].ok);
+  EXPECT_NE(stale[1].detail.find("11 s ago"), std::string::npos);
+}
+
+TEST(Readiness, AHangingCheckDoesNotBlockTheReader) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> runs{0};
+  {
+    service::ReadinessProbe probe(
+        [&] {
+          if (runs.fetch_add(1) == 0) return std::vector<service::Check>{{"kafka", true, "ok"}};
+          std::unique_lock lock(m);  // the second run hangs until released
+          cv.wait(lock, [&] { return release; });
+          return std::vector<service::Check>{{"kafka", true, "ok"}};
+        },
+        {.interval = 10ms, .stale_after = 200ms});
+    // current() answers while the check hangs, and turns not ready once the result is stale.
+    bool saw_ok = false, saw_stale = false;
+    for (int i = 0; i < 500 && !saw_stale; ++i) {
+      auto fut = std::async(std::launch::async, [&] { return probe.current(); });
+      ASSERT_EQ(fut.wait_for(5s), std::future_status::ready) << "current() blocked on a check";
+      auto v = fut.get();
+      if (v.size() == 1 && v[0].name == "kafka" && v[0].ok) saw_ok = true;
+      if (v.size() == 2 && v[1].name == "readiness" && !v[1].ok) saw_stale = true;
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_TRUE(saw_ok);
+    EXPECT_TRUE(saw_stale);
+    {
+      std::lock_guard lock(m);
+      release = true;
+    }
+    cv.notify_all();
+  }  // the destructor stops and joins the thread
+  EXPECT_GE(runs.load(), 2);
+}
+
+TEST(Readiness, AThrowingCheckIsNotReady) {
+  service::ReadinessProbe probe([]() -> std::vector<service::Check> { throw std::runtime_error("boom"); },
+                                {.interval = 10ms, .stale_after = 10000ms});
+  std::vector<service::Check> v;
+  for (int i = 0; i < 500; ++i) {
+    v = probe.current();
+    if (v.size() == 1 && v[0].name == "readiness") break;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_FALSE(v[0].ok);
+  EXPECT_NE(v[0].detail.find("boom"), std::string::npos);
 }
