@@ -5,7 +5,8 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps build build-services bench run test fuzz fuzz-build test-unit test-integration test-e2e stack-up stack-down stack-status clean test-asan test-faults format
+.PHONY: deps build build-services bench run test fuzz fuzz-build stack-up stack-down stack-status clean \
+        test-asan test-tsan test-faults format format-check lint
 
 deps:
 	@scripts/install-deps.sh
@@ -84,5 +85,25 @@ test-faults: deps $(BUILD)/build.ninja
 	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES) relaisctl
 	@var/venv/bin/python tests/faults/run_faults.py --faults $(FAULTS_COUNT) $(if $(FAULTS_SEED),--seed $(FAULTS_SEED))
 
+# The unit and integration tiers built with ThreadSanitizer (RelWithDebInfo, in build-tsan):
+# the concurrent code (HTTP server, journal writer, readiness probe, router engine and sinks
+# against the real broker and PostgreSQL). Suppressions for uninstrumented libraries (librdkafka,
+# libpq) in tests/sanitizers/tsan.supp.
+test-tsan:
+	@$(MAKE) --no-print-directory build BUILD=build-tsan CMAKE_FLAGS="-DRELAIS_TSAN=ON"
+	@CTEST_ARGS="-L unit|integration $(CTEST_ARGS)" scripts/run-tests.sh build-tsan
+
+# Style (README "Developing"): clang-format with .clang-format over the project's C++ files
+# (`format` rewrites, `format-check` only checks), clang-tidy with .clang-tidy over libs/ and
+# services/ (LINT_CHANGED=1: only the files changed since origin/main, as `make test` does).
+format: deps
+	@scripts/format.sh
+
+format-check: deps
+	@scripts/format.sh --check
+
+lint: deps $(BUILD)/build.ninja
+	@scripts/lint.sh $(if $(LINT_CHANGED),--changed) $(BUILD)
+
 clean:
-	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)
+	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)

@@ -13,6 +13,7 @@ PACKAGES=(
   librdkafka-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libpq-dev libyaml-cpp-dev libssl-dev
+  clang-format clang-tidy   # make format-check and make lint (Debian 12: version 14)
   clang libclang-rt-14-dev   # the fuzz targets (libFuzzer and the sanitizers come with clang 14's runtime)
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven

@@ -22,6 +22,11 @@ if grep -q '^RELAIS_SANITIZE:BOOL=ON$' "$BUILD/CMakeCache.txt" 2>/dev/null; then
   source "$REPO/tests/sanitizers/env.sh"
   echo "== ASan+UBSan build: ASAN_OPTIONS=$ASAN_OPTIONS"
 fi
+# The ThreadSanitizer build (make test-tsan): a data race fails the test (exitcode 66).
+if grep -q '^RELAIS_TSAN:BOOL=ON$' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$REPO/tests/sanitizers/tsan.supp"
+  echo "== ThreadSanitizer build: TSAN_OPTIONS=$TSAN_OPTIONS"
+fi
 
 cd "$BUILD"
 echo "== ctest: unit, integration and e2e tiers"

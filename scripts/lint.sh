@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# clang-tidy (Debian's, with the committed .clang-tidy) over the project's translation units,
+# using the compile commands of a configured build directory.
+#   scripts/lint.sh [--changed] [BUILD_DIR]
+# --changed: only the .cpp files changed since the merge base with origin/main (what `make test`
+# runs). Fails on any finding. A justified exception is a `// NOLINT(check): why` on its line.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+changed=()
+build=build
+for a in "$@"; do
+  case "$a" in
+    --changed) changed=(--changed) ;;
+    *) build="$a" ;;
+  esac
+done
+CLANG_TIDY="${CLANG_TIDY:-clang-tidy}"
+command -v "$CLANG_TIDY" >/dev/null || { echo "lint: $CLANG_TIDY not found (make deps installs it)" >&2; exit 2; }
+[[ -f "$build/compile_commands.json" ]] || { echo "lint: $build/compile_commands.json missing (configure first)" >&2; exit 2; }
+mapfile -t files < <(scripts/cxx-files.sh --sources "${changed[@]}" | grep -E '^(libs|services)/' || true)
+if ((${#files[@]} == 0)); then echo "lint: no files to check"; exit 0; fi
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+# One clang-tidy per core; each prints its findings, we fail if any.
+printf '%s\0' "${files[@]}" | xargs -0 -r -n 4 -P "${JOBS:-$(nproc)}" "$CLANG_TIDY" -p "$build" --quiet \
+  >"$out" 2>/dev/null || true
+if grep -qE '(warning|error): ' "$out"; then
+  grep -E -A3 '(warning|error): ' "$out" >&2
+  echo "lint: $(grep -cE '(warning|error): ' "$out") findings in ${#files[@]} files" >&2
+  exit 1
+fi
+echo "lint: ${#files[@]} files, no findings"
