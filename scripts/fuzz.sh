@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [--build DIR] [--work DIR] [--seconds N] [TARGET...]
 #
 # TARGET is a name of fuzz/ (json, protobuf, ndjson, import, url, config, rules,
-# reaction_codes, text); all by default. Each target starts from its working corpus
+# reaction_codes, text, xml); all by default. Each target starts from its working corpus
 # (WORK/corpus/TARGET, kept between runs), the seed corpus fuzz/corpus/TARGET and the
 # regression inputs fuzz/regressions/TARGET (all replayed first), with its dictionary when
 # there is one. A crash, leak, timeout, out-of-memory or sanitizer report leaves its input under

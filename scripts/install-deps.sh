@@ -13,6 +13,7 @@ PACKAGES=(
   librdkafka-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libpq-dev libyaml-cpp-dev libssl-dev
+  libxml2-dev libxml2-utils   # libs/xml; xmllint is the reference in the XSD differential test
   clang-format clang-tidy   # make format-check and make lint (Debian 12: version 14)
   clang libclang-rt-14-dev   # the fuzz targets (libFuzzer and the sanitizers come with clang 14's runtime)
   postgresql-15 postgresql-client-15
@@ -84,3 +85,6 @@ if [[ "$("$REPO/var/node/node_modules/.bin/buf" --version 2>/dev/null)" != "$BUF
   mkdir -p "$REPO/var/node"
   npm install --prefix "$REPO/var/node" --no-audit --no-fund --silent "@bufbuild/buf@$BUF_VERSION"
 fi
+
+# The public BCSS XSDs for the XML tests (var/bcss, checksum pinned, never committed).
+"$REPO/scripts/fetch-bcss-xsd.sh"
