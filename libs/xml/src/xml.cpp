@@ -336,6 +336,26 @@ std::vector<_xmlNode*> children(_xmlNode* parent, std::string_view ns, std::stri
   return out;
 }
 
+std::vector<_xmlNode*> element_children(_xmlNode* parent) {
+  std::vector<_xmlNode*> out;
+  if (parent == nullptr) return out;
+  for (xmlNodePtr c = parent->children; c != nullptr; c = c->next) {
+    if (c->type == XML_ELEMENT_NODE) out.push_back(c);
+  }
+  return out;
+}
+
+std::string attribute(_xmlNode* node, std::string_view ns, std::string_view name) {
+  if (node == nullptr) return {};
+  const std::string n(name), u(ns);
+  xmlChar* v = u.empty() ? xmlGetNoNsProp(node, reinterpret_cast<const xmlChar*>(n.c_str()))
+                         : xmlGetNsProp(node, reinterpret_cast<const xmlChar*>(n.c_str()),
+                                        reinterpret_cast<const xmlChar*>(u.c_str()));
+  std::string out = v ? reinterpret_cast<const char*>(v) : "";
+  if (v) xmlFree(v);
+  return out;
+}
+
 std::string text(_xmlNode* node) {
   if (node == nullptr) return {};
   xmlChar* t = xmlNodeGetContent(node);

@@ -92,6 +92,10 @@ class Schema {
 // Element helpers over a parsed tree (namespace URI + local name; nullptr/empty when absent).
 _xmlNode* first_child(_xmlNode* parent, std::string_view ns, std::string_view name);
 std::vector<_xmlNode*> children(_xmlNode* parent, std::string_view ns, std::string_view name);
+// Every child element, in order.
+std::vector<_xmlNode*> element_children(_xmlNode* parent);
+// An attribute's value (`ns` empty: an attribute without namespace); empty when absent.
+std::string attribute(_xmlNode* node, std::string_view ns, std::string_view name);
 std::string text(_xmlNode* node);  // the concatenated text content
 std::string_view local_name(_xmlNode* node);
 std::string_view namespace_uri(_xmlNode* node);
