@@ -7,6 +7,8 @@
 #include <ctime>
 #include <limits>
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -23,6 +25,8 @@
 #include "relais/codec/flow.hpp"
 #include "relais/ctl/dlq.hpp"
 #include "relais/ctl/import.hpp"
+#include "relais/ctl/ingest_file.hpp"
+#include "relais/validation/text.hpp"
 #include "relais/ctl/queries.hpp"
 #include "relais/ctl/settings.hpp"
 #include "relais/ctl/status.hpp"
@@ -45,6 +49,7 @@ commands:
   dlq show <partition>:<offset>            one dead letter, decoded, as JSON
   dlq replay <p>:<o>... | --all-since OFF  re-produce dead letters to relais.inbound.v1
   directory import <cbe> <file>            bulk-load integrations (CSV or NDJSON) through relais-api
+  ingest-file <flow> <file.ndjson>         deliver a BCSS batch file to relais-ingest (resumable, idempotent)
   directory audit-replacements [...]       SSIN replacements to review; --confirm/--drop one
   journal [filters]                        query the notification journal
   reactions [--cpas CBE] [--status S]      reaction delivery status
@@ -278,6 +283,22 @@ int cmd_dlq(Ctx& c, const std::vector<std::string>& w) {
   throw UsageError("unknown dlq command '" + w[0] + "' (list, show, replay)");
 }
 
+// Progress of a long upload on stderr: a bar redrawn in place on a terminal, otherwise one plain
+// line a second.
+std::function<void(const ImportProgress&)> progress_printer(std::ostream& err, bool tty) {
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now() -
+                                                                       std::chrono::seconds(10));
+  return [&err, tty, last](const ImportProgress& p) {
+    auto now = std::chrono::steady_clock::now();
+    if (tty) {
+      err << "\r" << progress_line(p, true) << "\x1b[K" << std::flush;
+    } else if (now - *last >= std::chrono::seconds(1)) {
+      err << progress_line(p, false) << "\n" << std::flush;
+      *last = now;
+    }
+  };
+}
+
 constexpr const char* kImportHelp = R"(usage: relaisctl directory import <cbe> <file.csv|file.ndjson> [--chunk N]
 
 Streams the file to relais-api (POST /v1/cpas/{cbe}/integrations:import) in chunks of N lines
@@ -289,6 +310,58 @@ in, the errors are printed with the file's line numbers, and re-running the fixe
 every second; then a summary.
 exit codes: 0 imported, 1 stopped on an error, 2 usage error.
 )";
+
+constexpr const char* kIngestFileHelp = R"(usage: relaisctl ingest-file <flow> <file.ndjson> [--chunk N] [--file-id ID] [--again]
+
+Delivers a batch file (one notification of <flow> per line, the JSON form of relais-ingest) to
+relais-ingest (POST /v1/notifications/{flow}:batch) in chunks of N lines (default 1000). Each
+line keeps its source_file_id, sequence_number and ticket; a line without them gets the file id
+(default: the file name and the start of its SHA-256), its line number, and a ticket derived from
+both, so that delivering a line twice never publishes it twice.
+Per-line results: <file>.results.ndjson ({"line", "ticket", "status": accepted|rejected, "code",
+"message", "field"}). Progress: <file>.progress; after a crash or an interrupted run, the same
+command resumes at the first chunk not recorded. A completed file is not delivered again unless
+--again (then again under the same tickets: nothing is published twice). Busy answers (429, 503)
+are retried after their Retry-After.
+exit codes: 0 delivered (rejected lines are in the results), 1 stopped (run it again to resume),
+2 usage error.
+)";
+
+int cmd_ingest_file(Ctx& c, const std::vector<std::string>& w) {
+  auto a = parse(w, {"--chunk", "--file-id", "--stop-after-chunks"}, {"--again"});
+  if (a.help) return c.out << kIngestFileHelp, kExitOk;
+  if (a.positional.size() != 2) throw UsageError("ingest-file takes <flow> <file>");
+  IngestFileOptions o;
+  o.flow = a.positional[0];
+  if (auto n = a.get("--chunk")) o.chunk = static_cast<std::size_t>(to_int("--chunk", *n, 1, 100000));
+  if (auto id = a.get("--file-id")) {
+    if (auto e = validation::validate_text(*id, "--file-id", {128, false})) throw UsageError(e->message);
+    o.file_id = *id;
+  }
+  o.again = a.flag("--again");
+  if (auto n = a.get("--stop-after-chunks")) o.stop_after_chunks = static_cast<std::uint64_t>(to_int("--stop-after-chunks", *n, 1, 1000000));
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  IngestFileSummary sum;
+  try {
+    sum = ingest_file(c.s, a.positional[1], o, progress_printer(c.err, tty));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (tty) c.err << "\n";
+  if (sum.already_complete) {
+    c.out << "already delivered: " << sum.accepted << " accepted, " << sum.rejected
+          << " rejected (see the .results.ndjson file; --again to deliver it again)\n";
+    return kExitOk;
+  }
+  c.out << (sum.ok ? "delivered" : "stopped") << (sum.resumed ? " (resumed at line " + std::to_string(sum.from_line) + ")" : "")
+        << ": " << sum.accepted << " accepted, " << sum.rejected << " rejected, " << sum.chunks << " chunks in "
+        << static_cast<long long>(sum.seconds) << " s\n";
+  if (!sum.ok) {
+    c.err << "relaisctl ingest-file: " << sum.error << " (run the same command again to resume)\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
 
 constexpr const char* kAuditHelp = R"(usage:
   relaisctl directory audit-replacements [--all] [--limit N] [--json]
@@ -349,18 +422,9 @@ int cmd_directory(Ctx& c, const std::vector<std::string>& w) {
   if (auto e = validation::validate_cbe(cbe, "cbe")) throw UsageError("<cbe>: " + e->message);
   int chunk = a.get("--chunk") ? to_int("--chunk", *a.get("--chunk"), 1, 1000000) : 10000;
   bool tty = ::isatty(STDERR_FILENO) == 1;
-  auto last = std::chrono::steady_clock::now() - std::chrono::seconds(10);
   ImportSummary sum;
   try {
-    sum = import_directory(c.s, cbe, a.positional[1], static_cast<std::size_t>(chunk), [&](const ImportProgress& p) {
-      auto now = std::chrono::steady_clock::now();
-      if (tty) {
-        c.err << "\r" << progress_line(p, true) << "\x1b[K" << std::flush;
-      } else if (now - last >= std::chrono::seconds(1)) {
-        c.err << progress_line(p, false) << "\n" << std::flush;
-        last = now;
-      }
-    });
+    sum = import_directory(c.s, cbe, a.positional[1], static_cast<std::size_t>(chunk), progress_printer(c.err, tty));
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
@@ -644,6 +708,7 @@ int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err)
     if (cmd == "status") return cmd_status(c, rest);
     if (cmd == "dlq") return cmd_dlq(c, rest);
     if (cmd == "directory") return cmd_directory(c, rest);
+    if (cmd == "ingest-file") return cmd_ingest_file(c, rest);
     if (cmd == "journal") return cmd_journal(c, rest);
     if (cmd == "reactions") return cmd_reactions(c, rest);
     if (cmd == "credentials") return cmd_credentials(c, rest);

@@ -1,0 +1,343 @@
+#include "relais/ctl/ingest_file.hpp"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <boost/beast/http/verb.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "relais/codec/flow.hpp"
+#include "relais/http/client.hpp"
+
+namespace relais::ctl {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(std::string_view s) { EVP_DigestUpdate(ctx_, s.data(), s.size()); }
+  std::string hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(ctx_, md, &n);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < n; ++i) {
+      out += digits[md[i] >> 4];
+      out += digits[md[i] & 15];
+    }
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+std::string file_sha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument(path + ": cannot open");
+  Sha256 h;
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    h.update(std::string_view(buf.data(), static_cast<std::size_t>(in.gcount())));
+  }
+  return h.hex();
+}
+
+std::string str_of(const json::object& o, const char* k) {
+  auto it = o.find(k);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string{};
+}
+
+// Written to a temporary file, flushed to disk, then renamed over the old one: a crash leaves
+// either the old progress or the new one, never a torn file.
+void write_atomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) throw std::runtime_error(tmp + ": cannot write");
+  const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size() && std::fflush(f) == 0 &&
+                  ::fsync(fileno(f)) == 0;
+  std::fclose(f);
+  if (!ok) throw std::runtime_error(tmp + ": write failed");
+  fs::rename(tmp, path);
+}
+
+json::object result_line(const PreparedLine& p, bool accepted, const LineError* e) {
+  json::object o{{"line", p.line}, {"status", accepted ? "accepted" : "rejected"}};
+  if (!p.ticket.empty()) o["ticket"] = p.ticket;
+  if (e != nullptr) {
+    o["code"] = e->code;
+    o["message"] = e->message;
+    if (!e->field.empty()) o["field"] = e->field;
+  }
+  return o;
+}
+
+}  // namespace
+
+std::string to_json(const FileProgress& p) {
+  return json::serialize(json::object{{"sha256", p.sha256},
+                                      {"file_id", p.file_id},
+                                      {"next_line", p.next_line},
+                                      {"accepted", p.accepted},
+                                      {"rejected", p.rejected},
+                                      {"results_bytes", p.results_bytes},
+                                      {"complete", p.complete}});
+}
+
+std::optional<FileProgress> progress_from_json(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.as_object();
+  FileProgress p;
+  try {
+    p.sha256 = std::string(o.at("sha256").as_string());
+    p.file_id = std::string(o.at("file_id").as_string());
+    p.next_line = o.at("next_line").to_number<std::uint64_t>();
+    p.accepted = o.at("accepted").to_number<std::uint64_t>();
+    p.rejected = o.at("rejected").to_number<std::uint64_t>();
+    p.results_bytes = o.at("results_bytes").to_number<std::uint64_t>();
+    p.complete = o.at("complete").as_bool();
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (p.sha256.size() != 64 || p.next_line == 0) return std::nullopt;
+  return p;
+}
+
+std::string derived_ticket(std::string_view file_id, std::uint64_t line) {
+  Sha256 h;
+  h.update(file_id);
+  h.update(":");
+  h.update(std::to_string(line));
+  std::string x = h.hex().substr(0, 32);
+  x[12] = '8';                                                  // version 8 (custom)
+  x[16] = "89ab"[std::stoi(x.substr(16, 1), nullptr, 16) & 3];  // RFC 9562 variant
+  return x.substr(0, 8) + "-" + x.substr(8, 4) + "-" + x.substr(12, 4) + "-" + x.substr(16, 4) + "-" + x.substr(20);
+}
+
+PreparedLine prepare_line(std::string_view text, std::uint64_t line, std::string_view file_id) {
+  PreparedLine p;
+  p.line = line;
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    p.error = LineError{line, "MALFORMED_JSON", "the line is not one JSON object", ""};
+    return p;
+  }
+  auto& o = v.as_object();
+  if (!o.contains("source_file_id") && !o.contains("sourceFileId")) o["source_file_id"] = file_id;
+  const json::value* seq = o.if_contains("sequence_number");
+  if (seq == nullptr) seq = o.if_contains("sequenceNumber");
+  if (seq == nullptr) {
+    o["sequence_number"] = line;
+  } else {
+    // The file's own numbering is kept when it is this line's number; any other value would
+    // make two deliveries of the file disagree about which record is which.
+    const bool same = (seq->is_uint64() && seq->as_uint64() == line) || (seq->is_int64() && seq->as_int64() >= 0 &&
+                       static_cast<std::uint64_t>(seq->as_int64()) == line) ||
+                      (seq->is_string() && seq->as_string() == std::to_string(line));
+    if (!same) {
+      p.error = LineError{line, "SEQUENCE_MISMATCH", "sequence_number differs from the line number in the file",
+                          "sequence_number"};
+      return p;
+    }
+  }
+  if (auto t = o.if_contains("ticket"); t != nullptr && t->is_string()) {
+    p.ticket = std::string(t->as_string());
+  } else if (t == nullptr) {
+    p.ticket = derived_ticket(file_id, line);
+    o["ticket"] = p.ticket;
+  }
+  p.body = json::serialize(o);
+  return p;
+}
+
+IngestFileSummary ingest_file(const Settings& s, const std::string& path, const IngestFileOptions& o,
+                              const std::function<void(const ImportProgress&)>& on_progress) {
+  if (!codec::flow_from_id(o.flow)) throw std::invalid_argument("unknown flow '" + o.flow + "'");
+  auto url = parse_url(s.ingest_url);
+  if (!url) throw std::invalid_argument("ingest.url: not an http://host:port URL: " + s.ingest_url);
+  if (!fs::is_regular_file(path)) throw std::invalid_argument(path + ": not a readable file");
+  const std::string progress_path = path + ".progress", results_path = path + ".results.ndjson";
+  IngestFileSummary sum;
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+
+  FileProgress prog;
+  prog.sha256 = file_sha256(path);
+  prog.file_id = !o.file_id.empty() ? o.file_id : fs::path(path).filename().string() + "-" + prog.sha256.substr(0, 16);
+  if (std::ifstream pin(progress_path); pin) {
+    std::string text((std::istreambuf_iterator<char>(pin)), std::istreambuf_iterator<char>());
+    auto old = progress_from_json(text);
+    if (!old) throw std::invalid_argument(progress_path + ": unreadable; move it away to deliver the file anew");
+    if (old->sha256 != prog.sha256) {
+      throw std::invalid_argument(path + " changed since the run recorded in " + progress_path +
+                                  "; move the .progress and .results.ndjson files away to deliver it as a new file");
+    }
+    if (!o.file_id.empty() && o.file_id != old->file_id) {
+      throw std::invalid_argument("--file-id differs from the one of the recorded run (" + old->file_id + ")");
+    }
+    if (old->complete && !o.again) {
+      sum.ok = sum.already_complete = true;
+      sum.accepted = old->accepted;
+      sum.rejected = old->rejected;
+      return sum;
+    }
+    if (!old->complete) {
+      prog = *old;
+      sum.resumed = true;
+    } else {
+      prog.file_id = old->file_id;  // delivered again: same file id, same tickets
+    }
+  }
+  sum.from_line = prog.next_line;
+  // Results written after the last recorded chunk belong to a chunk that is sent again.
+  {
+    std::error_code ec;
+    if (!fs::exists(results_path)) std::ofstream(results_path, std::ios::binary);
+    fs::resize_file(results_path, prog.results_bytes, ec);
+    if (ec) throw std::runtime_error(results_path + ": " + ec.message());
+  }
+  std::ofstream results(results_path, std::ios::binary | std::ios::app);
+  std::ifstream in(path, std::ios::binary);
+  http::Client client(url->host, url->port, std::chrono::milliseconds(s.timeout_ms));
+  const std::string target = url->base_path + "/v1/notifications/" + o.flow + ":batch";
+
+  ImportProgress ip;
+  ip.total_bytes = fs::file_size(path);
+  std::vector<PreparedLine> chunk;
+  std::size_t to_send = 0;
+  std::uint64_t lineno = 0, bytes = 0;
+
+  // Sends the chunk's valid lines (retrying busy answers), then records every line's result
+  // and the progress. False when the run must stop (error set).
+  auto flush = [&](std::uint64_t next_line) -> bool {
+    std::vector<std::optional<LineError>> verdicts(chunk.size());
+    std::vector<bool> accepted(chunk.size(), false);
+    if (to_send > 0) {
+      std::string body;
+      std::vector<std::size_t> index;  // body line (0-based) -> chunk position
+      for (std::size_t i = 0; i < chunk.size(); ++i) {
+        if (chunk[i].error) continue;
+        body += chunk[i].body;
+        body += '\n';
+        index.push_back(i);
+      }
+      http::ClientResponse r;
+      for (int attempt = 0;; ++attempt) {
+        try {
+          r = client.request(boost::beast::http::verb::post, target, body, "application/x-ndjson", {});
+        } catch (const std::exception& e) {
+          if (attempt >= 10) {
+            sum.error = std::string("relais-ingest unreachable: ") + e.what();
+            return false;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(500) * (attempt + 1));
+          continue;
+        }
+        if ((r.status == 429 || r.status == 503) && attempt < 600) {
+          const int wait = std::max(1, std::atoi(r.header("retry-after").c_str()));
+          std::this_thread::sleep_for(std::chrono::seconds(std::min(wait, 30)));
+          continue;
+        }
+        break;
+      }
+      if (r.status != 200) {
+        sum.error = "HTTP " + std::to_string(r.status) + " for the chunk starting at line " +
+                    std::to_string(chunk.front().line) + ": " + r.body.substr(0, 300);
+        return false;
+      }
+      boost::system::error_code ec;
+      auto v = json::parse(r.body, ec);
+      if (ec || !v.is_object() || !v.as_object().contains("items")) {
+        sum.error = "relais-ingest answered an unreadable report";
+        return false;
+      }
+      for (const auto& item : v.as_object().at("items").as_array()) {
+        const auto& it = item.as_object();
+        const auto n = it.at("line").to_number<std::uint64_t>();
+        if (n == 0 || n > index.size()) continue;
+        const std::size_t pos = index[n - 1];
+        if (it.at("status").to_number<int>() == 202) {
+          accepted[pos] = true;
+        } else if (auto e = it.if_contains("error"); e != nullptr && e->is_object()) {
+          verdicts[pos] = LineError{chunk[pos].line, str_of(e->as_object(), "code"), str_of(e->as_object(), "message"),
+                                    str_of(e->as_object(), "field")};
+        } else {
+          verdicts[pos] = LineError{chunk[pos].line, "REJECTED", "refused by relais-ingest", ""};
+        }
+      }
+    }
+    ++sum.chunks;
+    // Tests: a crash after relais-ingest (and so Kafka) acknowledged the chunk, before this
+    // run recorded it: the resumed run sends it again, under the same tickets.
+    if (o.stop_after_chunks > 0 && sum.chunks >= o.stop_after_chunks) {
+      sum.error = "stopped after " + std::to_string(sum.chunks) + " chunks (--stop-after-chunks)";
+      return false;
+    }
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      const LineError* e = chunk[i].error ? &*chunk[i].error : (verdicts[i] ? &*verdicts[i] : nullptr);
+      const bool ok = e == nullptr && accepted[i];
+      LineError missing{chunk[i].line, "NO_VERDICT", "relais-ingest's report did not mention the line", ""};
+      if (!ok && e == nullptr) e = &missing;
+      results << json::serialize(result_line(chunk[i], ok, e)) << '\n';
+      (ok ? prog.accepted : prog.rejected) += 1;
+    }
+    results.flush();
+    if (!results) throw std::runtime_error(results_path + ": write failed");
+    prog.next_line = next_line;
+    prog.results_bytes = fs::file_size(results_path);
+    write_atomically(progress_path, to_json(prog));
+    chunk.clear();
+    to_send = 0;
+    ip.lines = prog.accepted + prog.rejected;
+    ip.bytes = bytes;
+    ip.seconds = elapsed();
+    if (on_progress) on_progress(ip);
+    return true;
+  };
+
+  std::string line;
+  bool stopped = false;
+  while (std::getline(in, line)) {
+    ++lineno;
+    bytes += line.size() + 1;
+    if (lineno < prog.next_line) continue;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    chunk.push_back(prepare_line(line, lineno, prog.file_id));
+    if (!chunk.back().error) ++to_send;
+    if (chunk.size() >= o.chunk && !flush(lineno + 1)) {
+      stopped = true;
+      break;
+    }
+  }
+  if (!stopped && !chunk.empty() && !flush(lineno + 1)) stopped = true;
+  sum.accepted = prog.accepted;
+  sum.rejected = prog.rejected;
+  sum.seconds = elapsed();
+  if (stopped) return sum;
+  prog.complete = true;
+  prog.next_line = lineno + 1;
+  write_atomically(progress_path, to_json(prog));
+  sum.ok = true;
+  return sum;
+}
+
+}  // namespace relais::ctl
