@@ -1,8 +1,12 @@
 // relais-ingest: receives BCSS notifications over HTTP and writes them to
 // relais.inbound.v1, answering 2xx only once Kafka has acknowledged them.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include <algorithm>
+#include <csignal>
+#include <functional>
+#include <memory>
 
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
@@ -27,6 +31,13 @@ int main(int argc, char** argv) {
       {"ingest.max_batch_lines", Type::integer, "100000", "most lines in one batch"},
       {"ingest.delivery_timeout_ms", Type::integer, "30000", "give up on the broker after this (then 503)"},
       {"ingest.retry_after_seconds", Type::integer, "2", "Retry-After sent with 429 and 503"},
+      {"ingest.soap.enabled", Type::boolean, "false", "serve POST /v1/soap (SOAP 1.1/1.2 notifications, docs/bcss.md)"},
+      {"ingest.soap.xsd_files", Type::string,
+       "var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd,deploy/xsd/relais/notifications.xsd",
+       "XSDs of the SOAP bodies, comma-separated, in import order (common types first)"},
+      {"ingest.soap.xsd_roots", Type::string, "var/bcss/cbss/XSD,deploy/xsd/relais",
+       "the only folders XSDs (and what they include) may be read from, comma-separated"},
+      {"ingest.soap.mappings_dir", Type::string, "deploy/mappings", "one XML -> JSON mapping per flow (*.yaml)"},
   });
   config::Config cfg;
   if (auto rc = config::bootstrap(argc, argv, "relais-ingest",
@@ -65,6 +76,33 @@ int main(int argc, char** argv) {
   io.max_batch_lines = static_cast<std::size_t>(cfg.integer("ingest.max_batch_lines"));
   io.retry_after_seconds = static_cast<int>(cfg.integer("ingest.retry_after_seconds"));
   ingest::Service svc(io, *producer, registry);
+  // The SOAP boundary: XSD set and mappings loaded now, again on SIGHUP (a failed reload keeps
+  // the previous ones).
+  std::unique_ptr<ingest::SoapGateway> soap;
+  if (cfg.boolean("ingest.soap.enabled")) {
+    auto split = [](const std::string& text) {
+      std::vector<std::string> out;
+      std::size_t start = 0;
+      while (start <= text.size()) {
+        auto end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        if (end > start) out.push_back(text.substr(start, end - start));
+        start = end + 1;
+      }
+      return out;
+    };
+    ingest::SoapConfig sc;
+    sc.xsd_files = split(cfg.str("ingest.soap.xsd_files"));
+    sc.xsd_roots = split(cfg.str("ingest.soap.xsd_roots"));
+    sc.mappings_dir = cfg.str("ingest.soap.mappings_dir");
+    sc.limits.max_bytes = io.max_body_bytes;
+    soap = ingest::SoapGateway::create(sc, err);
+    if (!soap) {
+      logger.error("configuration error", {{"error", "ingest.soap: " + err}});
+      return 2;
+    }
+    svc.set_soap(soap.get());
+  }
 
   http::Router router;
   svc.add_routes(router);
@@ -107,6 +145,21 @@ int main(int argc, char** argv) {
   }
   logger.info("relais-ingest listening", {{"listen", so->address + ":" + std::to_string(server.port())},
                                           {"kafka", cfg.str("kafka.brokers")}, {"topic", io.topic}});
+  boost::asio::signal_set hup(ioc, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (soap) {
+        if (auto e = soap->reload()) {
+          logger.error("SOAP schemas and mappings not reloaded; the previous ones stay in use", {{"error", *e}});
+        } else {
+          logger.info("SOAP schemas and mappings reloaded");
+        }
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
   service::run_until_signal(ioc, server, static_cast<int>(cfg.integer("http.threads")),
                             std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr, [&] {
                               int left = producer->flush(std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")));

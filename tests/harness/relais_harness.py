@@ -241,6 +241,8 @@ class Relais:
             "RELAIS_ROUTER_GROUP_ID": self.group_id,
             "RELAIS_ROUTER_RULES_FILE": str(REPO / "deploy/rules/clignotants.yaml"),
             "RELAIS_API_REACTION_CODES_FILE": str(REPO / "deploy/rules/reaction-codes.yaml"),
+            # POST /v1/soap with the public BCSS Common XSD (var/bcss) and Relais's own XSDs.
+            "RELAIS_INGEST_SOAP_ENABLED": "true",
         })
         # The PCSAAAlertReaction endpoint: tests start tests/harness/upstream_standin.py and pass
         # RELAIS_UPSTREAM_URL (and RELAIS_UPSTREAM_* tuning) in extra_env.

@@ -187,3 +187,18 @@ TEST(XmlSchema, ConcurrentValidationIsSafe) {
   EXPECT_EQ(valid.load(), 400);
   EXPECT_EQ(invalid.load(), 400);
 }
+
+TEST(XmlSchema, ValidatesOneElementInsideAnEnvelope) {
+  auto schema = person_schema();
+  ASSERT_TRUE(schema);
+  auto d = xml::parse(R"(<e:Envelope xmlns:e="urn:envelope"><e:Body><Person xmlns="urn:relais:test:person"><SSIN>68060105329</SSIN><Name>A</Name></Person></e:Body></e:Envelope>)");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_FALSE(schema->validate(*d).empty());  // the envelope is not in the set
+  auto* person = xml::element_children(xml::first_child(d->root(), "urn:envelope", "Body")).front();
+  EXPECT_TRUE(schema->validate_element(person).empty());
+  auto bad = xml::parse(R"(<e:Envelope xmlns:e="urn:envelope"><e:Body><Person xmlns="urn:relais:test:person"><SSIN>1</SSIN></Person></e:Body></e:Envelope>)");
+  ASSERT_TRUE(bad.has_value());
+  auto errors = schema->validate_element(xml::element_children(xml::first_child(bad->root(), "urn:envelope", "Body")).front());
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0].path, "/Envelope/Body/Person/SSIN");
+}

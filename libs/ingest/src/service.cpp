@@ -100,7 +100,8 @@ std::string ticket_of_line(std::string_view text, std::size_t max_bytes) {
   return std::string(t->as_string());
 }
 
-Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type) {
+Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type,
+                   std::string_view raw) {
   n.set_accepted_at_us(now_us());
   Record r;
   r.key = n.envelope().ssin();
@@ -109,6 +110,7 @@ Record make_record(relais::v1::Notification& n, std::string_view flow, std::stri
                {"ticket", n.envelope().ticket()},
                {"content-type", "application/x-protobuf"},
                {"source-content-type", std::string(content_type)}};
+  if (!raw.empty()) r.headers.push_back({"raw", std::string(raw)});
   return r;
 }
 
@@ -137,6 +139,9 @@ void Service::add_routes(http::Router& router) {
              [this](http::Request& r) -> asio::awaitable<http::Response> { return post(r); });
   router.add(http::verb::post, "/v1/notifications/{flow}:batch",
              [this](http::Request& r) -> asio::awaitable<http::Response> { return post(r); });
+  if (soap_ != nullptr) {
+    router.add(http::verb::post, "/v1/soap", [this](http::Request& r) -> asio::awaitable<http::Response> { return soap(r); });
+  }
 }
 
 http::Response Service::reject(unsigned status, std::string_view code, std::string_view message,
@@ -188,32 +193,78 @@ asio::awaitable<http::Response> Service::single(http::Request& req, relais::v1::
     logger.debug("notification refused", {{"flow", fid}, {"code", err->code}, {"field", err->field}});
     co_return reject(400, err->code, err->message, err->field, fid);
   }
-  if (producer_.brokers_down())
-    co_return busy(503, "KAFKA_UNAVAILABLE", "the message broker is unreachable; retry later", fid);
+  if (auto refused = co_await deliver_one(n, fid, ct, {})) {
+    co_return busy(refused->status, refused->code, refused->message, fid);
+  }
+  boost::json::object body{{"ticket", n.envelope().ticket()}, {"status", "accepted"}};
+  http::Response resp;
+  resp.status = 202;
+  resp.body = boost::json::serialize(body);
+  co_return resp;
+}
+
+asio::awaitable<std::optional<Service::Refusal>> Service::deliver_one(relais::v1::Notification& n, std::string_view fid,
+                                                                      std::string_view content_type,
+                                                                      std::string_view raw) {
+  if (producer_.brokers_down()) co_return Refusal{503, "KAFKA_UNAVAILABLE", "the message broker is unreachable; retry later"};
   if (in_flight_.fetch_add(1) + 1 > o_.max_in_flight) {
     in_flight_.fetch_sub(1);
-    co_return busy(429, "TOO_MANY_IN_FLIGHT", "too many notifications waiting for the broker; retry later", fid);
+    co_return Refusal{429, "TOO_MANY_IN_FLIGHT", "too many notifications waiting for the broker; retry later"};
   }
   in_flight_gauge_.inc();
   auto t0 = std::chrono::steady_clock::now();
   std::vector<Record> records;
-  records.push_back(make_record(n, fid, ct));
+  records.push_back(make_record(n, fid, content_type, raw));
   auto results = co_await deliver_all(producer_, o_.topic, std::move(records));
   in_flight_.fetch_sub(1);
   in_flight_gauge_.dec();
   const auto& r = results.front();
   if (!r.ok()) {
     logger.warn("broker did not acknowledge", {{"ticket", n.envelope().ticket()}, {"error", r.message}});
-    co_return busy(503, "KAFKA_UNAVAILABLE", "the message broker did not acknowledge the notification; retry later",
-                   fid);
+    co_return Refusal{503, "KAFKA_UNAVAILABLE", "the message broker did not acknowledge the notification; retry later"};
   }
   ack_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   accepted_.with({std::string(fid)}).inc();
   logger.debug("notification accepted", {{"ticket", n.envelope().ticket()}, {"flow", fid}});
-  boost::json::object body{{"ticket", n.envelope().ticket()}, {"status", "accepted"}};
+  co_return std::nullopt;
+}
+
+asio::awaitable<http::Response> Service::soap(http::Request& req) {
+  const auto ct = req.content_type();
   http::Response resp;
-  resp.status = 202;
-  resp.body = boost::json::serialize(body);
+  auto count = [&](std::string_view flow) {
+    requests_.with({flow.empty() ? std::string("unknown") : std::string(flow), "soap", std::to_string(resp.status)}).inc();
+  };
+  // SOAP 1.1 is text/xml, SOAP 1.2 application/soap+xml; application/xml is taken too.
+  if (ct != "text/xml" && ct != "application/soap+xml" && ct != "application/xml") {
+    resp = reject(415, "UNSUPPORTED_MEDIA_TYPE", "SOAP requests are text/xml (1.1) or application/soap+xml (1.2)",
+                  "Content-Type", "unknown");
+    count({});
+    co_return resp;
+  }
+  codec::Limits limits;
+  limits.max_body = o_.max_body_bytes;
+  auto d = soap_->decode(req.body, limits,
+                         ct == "application/soap+xml" ? soap::Version::soap12 : soap::Version::soap11);
+  resp.content_type = std::string(soap::content_type(d.version));
+  if (!d.ok) {
+    rejected_.with({d.flow_id.empty() ? std::string("unknown") : d.flow_id, d.code}).inc();
+    resp.status = d.status;
+    resp.body = std::move(d.answer);
+    count(d.flow_id);
+    co_return resp;
+  }
+  if (auto refused = co_await deliver_one(d.notification, d.flow_id, "application/soap+xml", req.body)) {
+    backpressure_.with({refused->code}).inc();
+    resp.status = refused->status;
+    resp.body = SoapGateway::busy(d.version, refused->code, refused->message);
+    resp = retry_after(std::move(resp), o_.retry_after_seconds);
+    count(d.flow_id);
+    co_return resp;
+  }
+  resp.status = 200;
+  resp.body = SoapGateway::accepted(d.version, d.notification.envelope().ticket());
+  count(d.flow_id);
   co_return resp;
 }
 

@@ -8,10 +8,11 @@
 #include <libxml/xmlschemas.h>
 #include <libxml/xmlstring.h>
 
+#include <algorithm>
 #include <climits>
+#include <mutex>
 #include <cstdlib>
 #include <filesystem>
-#include <mutex>
 #include <string>
 #include <utility>
 
@@ -33,17 +34,25 @@ Error make(errc code, std::string message, int line = 0, std::string path = {}) 
   return Error{code, std::move(message), line, std::move(path)};
 }
 
-// The folders XSDs may be read from (Schema::load registers its root). Append-only.
-std::mutex g_roots_mu;
-std::vector<std::string> g_roots;
+// The folders XSDs may be read from: set by Schema::load on its own thread for the time it
+// compiles a set (libxml2 calls the loader synchronously), unset everywhere else, so that
+// outside a schema load nothing at all can be read.
+thread_local const std::vector<std::string>* t_roots = nullptr;
+
+struct RootsScope {
+  explicit RootsScope(const std::vector<std::string>& roots) { t_roots = &roots; }
+  ~RootsScope() { t_roots = nullptr; }
+  RootsScope(const RootsScope&) = delete;
+  RootsScope& operator=(const RootsScope&) = delete;
+};
 
 bool under_allowed_root(const std::string& path) {
+  if (t_roots == nullptr) return false;
   std::error_code ec;
   auto canonical = std::filesystem::weakly_canonical(path, ec);
   if (ec) return false;
   const std::string c = canonical.string();
-  std::lock_guard lock(g_roots_mu);
-  for (const auto& r : g_roots) {
+  for (const auto& r : *t_roots) {
     if (c.size() > r.size() && c.compare(0, r.size(), r) == 0 && c[r.size()] == '/') return true;
   }
   return false;
@@ -243,22 +252,30 @@ void collect(void* data, xmlErrorPtr e) {
 
 boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(const std::vector<std::string>& files,
                                                                         const std::string& root_dir) {
+  return load(files, std::vector<std::string>{root_dir});
+}
+
+boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(const std::vector<std::string>& files,
+                                                                        const std::vector<std::string>& root_dirs) {
   init_once();
   std::error_code ec;
-  const auto root = std::filesystem::weakly_canonical(root_dir, ec);
-  if (ec || !std::filesystem::is_directory(root)) {
-    return make(errc::schema_load_failed, "schema folder " + root_dir + " is not a readable directory");
+  std::string roots_text;
+  std::vector<std::string> roots;
+  for (const auto& root_dir : root_dirs) {
+    const auto root = std::filesystem::weakly_canonical(root_dir, ec);
+    if (ec || !std::filesystem::is_directory(root)) {
+      return make(errc::schema_load_failed, "schema folder " + root_dir + " is not a readable directory");
+    }
+    roots.push_back(root.string());
+    roots_text += (roots_text.empty() ? "" : ", ") + root.string();
   }
-  {
-    std::lock_guard lock(g_roots_mu);
-    g_roots.push_back(root.string());
-  }
+  const RootsScope scope(roots);
   std::string wrapper =
       "<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" elementFormDefault=\"qualified\">";
   for (const auto& f : files) {
     const auto path = std::filesystem::weakly_canonical(std::filesystem::absolute(f), ec);
     if (ec || !under_allowed_root(path.string()) || !std::filesystem::is_regular_file(path)) {
-      return make(errc::schema_load_failed, "schema file " + f + " is not a file under " + root.string());
+      return make(errc::schema_load_failed, "schema file " + f + " is not a file under " + roots_text);
     }
     // The file's target namespace decides import (namespaced) or include (no namespace).
     xmlDocPtr xsd = xmlReadFile(path.c_str(), nullptr, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -298,25 +315,39 @@ Schema::~Schema() {
   if (schema_) xmlSchemaFree(schema_);
 }
 
-std::vector<Error> Schema::validate(const Document& doc, std::size_t max_errors) const {
+namespace {
+
+// Runs `validate` (xmlSchemaValidateDoc or xmlSchemaValidateOneElement) in a fresh context,
+// collecting at most `max_errors` problems.
+template <class Run>
+std::vector<Error> run_validation(xmlSchemaPtr schema, std::size_t max_errors, Run&& validate) {
   std::vector<Error> errors;
-  if (!doc) {
-    errors.push_back(make(errc::schema_invalid, "no document"));
-    return errors;
-  }
-  xmlSchemaValidCtxtPtr v = xmlSchemaNewValidCtxt(schema_);
+  xmlSchemaValidCtxtPtr v = xmlSchemaNewValidCtxt(schema);
   if (v == nullptr) {
     errors.push_back(make(errc::schema_invalid, "cannot create a validation context"));
     return errors;
   }
   Collected c{&errors, max_errors, errc::schema_invalid};
   xmlSchemaSetValidStructuredErrors(v, collect, &c);
-  const int rc = xmlSchemaValidateDoc(v, doc.get());
+  const int rc = validate(v);
   xmlSchemaFreeValidCtxt(v);
   if (rc != 0 && errors.empty()) {
     errors.push_back(make(errc::schema_invalid, rc < 0 ? "validation failed internally" : "not valid"));
   }
   return errors;
+}
+
+}  // namespace
+
+std::vector<Error> Schema::validate(const Document& doc, std::size_t max_errors) const {
+  if (!doc) return {make(errc::schema_invalid, "no document")};
+  return run_validation(schema_, max_errors, [&](xmlSchemaValidCtxtPtr v) { return xmlSchemaValidateDoc(v, doc.get()); });
+}
+
+std::vector<Error> Schema::validate_element(_xmlNode* element, std::size_t max_errors) const {
+  if (element == nullptr) return {make(errc::schema_invalid, "no element")};
+  return run_validation(schema_, max_errors,
+                        [&](xmlSchemaValidCtxtPtr v) { return xmlSchemaValidateOneElement(v, element); });
 }
 
 _xmlNode* first_child(_xmlNode* parent, std::string_view ns, std::string_view name) {

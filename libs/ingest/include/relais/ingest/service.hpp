@@ -9,6 +9,7 @@
 #include <string>
 
 #include "relais/codec/decode.hpp"
+#include "relais/ingest/soap.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/http/router.hpp"
 #include "relais/http/server.hpp"
@@ -23,7 +24,10 @@ struct Record {
   std::string value;
   std::vector<kafka::Header> headers;
 };
-Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type);
+// `raw` (when not empty): the request body as received, kept byte for byte in a "raw" header
+// (the SOAP form: what BCSS sent, readable by a CPAS application whatever Relais models).
+Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type,
+                   std::string_view raw = {});
 
 // The ticket of a refused batch line, read on its own (a plain JSON parse of the line, at most
 // `max_bytes`), so that the report names it even when decoding stopped before the envelope was
@@ -42,8 +46,10 @@ struct Options {
 class Service {
  public:
   Service(Options o, kafka::Producer& producer, metrics::Registry& m);
-  // Adds the ingest routes to `router`.
+  // Adds the ingest routes to `router` (POST /v1/soap too when a SOAP gateway is given).
   void add_routes(http::Router& router);
+  // The SOAP boundary (ingest.soap.*); must outlive the service.
+  void set_soap(const SoapGateway* gateway) { soap_ = gateway; }
   // Body limit for a request, from its path (batches get more).
   std::size_t body_limit(const http::Request& header_only) const;
   std::size_t in_flight() const { return in_flight_.load(); }
@@ -53,6 +59,15 @@ class Service {
 
  private:
   boost::asio::awaitable<http::Response> single(http::Request& req, relais::v1::Flow flow);
+  boost::asio::awaitable<http::Response> soap(http::Request& req);
+  // Produces one decoded notification and waits for the broker: nullopt once acknowledged,
+  // else the busy answer's code and message (KAFKA_UNAVAILABLE, TOO_MANY_IN_FLIGHT) and status.
+  struct Refusal {
+    unsigned status;
+    std::string code, message;
+  };
+  boost::asio::awaitable<std::optional<Refusal>> deliver_one(relais::v1::Notification& n, std::string_view fid,
+                                                             std::string_view content_type, std::string_view raw);
   boost::asio::awaitable<http::Response> batch(http::Request& req, relais::v1::Flow flow);
   http::Response reject(unsigned status, std::string_view code, std::string_view message, std::string_view field,
                         std::string_view flow);
@@ -60,6 +75,7 @@ class Service {
 
   Options o_;
   kafka::Producer& producer_;
+  const SoapGateway* soap_ = nullptr;
   std::atomic<std::size_t> in_flight_{0};
   metrics::Family<metrics::Counter>& requests_;
   metrics::Family<metrics::Counter>& accepted_;

@@ -77,12 +77,20 @@ class Schema {
   // `root_dir`; nothing is read from the network.
   static boost::system::result<std::shared_ptr<const Schema>, Error> load(
       const std::vector<std::string>& files, const std::string& root_dir);
+  // The same with several folders (e.g. the partner's XSDs and Relais's own): every file must
+  // lie under one of them. A schema may import a namespace without schemaLocation when an
+  // earlier file of the list provides it.
+  static boost::system::result<std::shared_ptr<const Schema>, Error> load(
+      const std::vector<std::string>& files, const std::vector<std::string>& root_dirs);
   ~Schema();
   Schema(const Schema&) = delete;
   Schema& operator=(const Schema&) = delete;
 
   // All the problems (at most `max_errors`), empty when valid.
   std::vector<Error> validate(const Document& doc, std::size_t max_errors = 10) const;
+  // The same for one element of a document and its subtree (e.g. the element inside a SOAP
+  // Body, whose envelope is not part of the set).
+  std::vector<Error> validate_element(_xmlNode* element, std::size_t max_errors = 10) const;
 
  private:
   Schema() = default;
