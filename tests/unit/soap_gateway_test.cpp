@@ -21,6 +21,7 @@ struct Folder {
   Folder() {
     fs::create_directories(dir);
     fs::copy_file(kRepo + "/deploy/mappings/notify-person.yaml", dir / "notify-person.yaml");
+    fs::copy_file(kRepo + "/deploy/mappings/_envelope.yaml", dir / "_envelope.yaml");
   }
   ~Folder() { fs::remove_all(dir); }
 };

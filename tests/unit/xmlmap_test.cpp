@@ -150,3 +150,23 @@ TEST(XmlMap, FolderCatalogFindsByRootAndRefusesDuplicates) {
   EXPECT_NE(dup.error().message.find("b.yaml"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
+
+TEST(XmlMap, IncludesComeFromTheMappingFolderOnly) {
+  const auto dir = std::filesystem::temp_directory_path() / ("xmlmap-inc-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "_common.yaml") << "namespaces: {t: \"urn:t\"}\nfields: [{path: t:Ticket, field: ticket}]\n";
+  const std::string m = "flow: f\nroot: {namespace: urn:t, element: E}\ninclude: [_common.yaml]\nfields: [{path: t:X, field: x}]\n";
+  auto with = xmlmap::load(m, dir.string());
+  ASSERT_TRUE(with.has_value()) << with.error().message;
+  ASSERT_EQ(with->fields.size(), 2u);
+  EXPECT_EQ(with->fields[0].field, "ticket");  // included fields first
+  EXPECT_FALSE(xmlmap::load(m).has_value());   // no folder, no include
+  auto escape = xmlmap::load("flow: f\nroot: {namespace: u, element: E}\ninclude: [../x.yaml]\nfields: []\n", dir.string());
+  ASSERT_FALSE(escape.has_value());
+  EXPECT_EQ(escape.error().code, "MAPPING_INVALID");
+  std::ofstream(dir / "main.yaml") << m;
+  auto c = xmlmap::load_folder(dir.string());  // _common.yaml is not a mapping of its own
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->by_root.size(), 1u);
+  std::filesystem::remove_all(dir);
+}

@@ -184,7 +184,7 @@ boost::system::result<boost::json::object, Error> map_fields(const std::vector<F
 
 }  // namespace
 
-boost::system::result<Mapping, Error> load(std::string_view yaml_text) {
+boost::system::result<Mapping, Error> load(std::string_view yaml_text, const std::string& folder) {
   YAML::Node doc;
   try {
     doc = YAML::Load(std::string(yaml_text));
@@ -198,14 +198,36 @@ boost::system::result<Mapping, Error> load(std::string_view yaml_text) {
     if (!doc["root"]["namespace"] || !doc["root"]["element"]) return bad_mapping("root needs namespace and element");
     m.root_ns = doc["root"]["namespace"].as<std::string>();
     m.root_element = doc["root"]["element"].as<std::string>();
-    std::map<std::string, std::string> ns;
-    if (auto n = doc["namespaces"]) {
-      if (!n.IsMap()) return bad_mapping("namespaces must be a map of prefix: URI");
-      for (const auto& kv : n) ns[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    // Included files first: their namespaces and fields.
+    std::vector<YAML::Node> parts;
+    if (auto inc = doc["include"]) {
+      if (!inc.IsSequence()) return bad_mapping("include must be a list of file names");
+      if (folder.empty()) return bad_mapping("include needs the mapping folder");
+      for (const auto& name_node : inc) {
+        const auto name = name_node.as<std::string>();
+        if (name.empty() || name.find('/') != std::string::npos || name.find("..") != std::string::npos) {
+          return bad_mapping("include '" + name + "': a file name of the mapping folder", name);
+        }
+        try {
+          parts.push_back(YAML::LoadFile(folder + "/" + name));
+        } catch (const YAML::Exception& e) {
+          return bad_mapping("include '" + name + "': " + e.what(), name);
+        }
+      }
     }
-    auto fields = parse_fields(doc["fields"], ns);
-    if (!fields) return fields.error();
-    m.fields = std::move(*fields);
+    parts.push_back(doc);
+    std::map<std::string, std::string> ns;
+    for (const auto& part : parts) {
+      if (auto n = part["namespaces"]) {
+        if (!n.IsMap()) return bad_mapping("namespaces must be a map of prefix: URI");
+        for (const auto& kv : n) ns[kv.first.as<std::string>()] = kv.second.as<std::string>();
+      }
+    }
+    for (const auto& part : parts) {
+      auto fields = parse_fields(part["fields"], ns);
+      if (!fields) return fields.error();
+      m.fields.insert(m.fields.end(), std::make_move_iterator(fields->begin()), std::make_move_iterator(fields->end()));
+    }
     return m;
   } catch (const YAML::Exception& e) {
     return bad_mapping(std::string("bad value: ") + e.what());
@@ -231,7 +253,9 @@ boost::system::result<Catalog, Error> load_folder(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) return bad_mapping("mapping folder " + dir + " is not a directory", dir);
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.is_regular_file() && e.path().extension() == ".yaml") files.push_back(e.path());
+    if (e.is_regular_file() && e.path().extension() == ".yaml" && !e.path().filename().string().starts_with("_")) {
+      files.push_back(e.path());
+    }
   }
   std::sort(files.begin(), files.end());
   Catalog c;
@@ -239,7 +263,7 @@ boost::system::result<Catalog, Error> load_folder(const std::string& dir) {
     std::ifstream in(f);
     std::stringstream ss;
     ss << in.rdbuf();
-    auto m = load(ss.str());
+    auto m = load(ss.str(), dir);
     if (!m) {
       auto e = m.error();
       e.message = f.filename().string() + ": " + e.message;

@@ -6,6 +6,7 @@
 //
 //   flow: notify-person
 //   root: {namespace: "urn:…", element: NotifyPerson}   # the SOAP body element it applies to
+//   include: [_envelope.yaml]                            # fields shared by several flows, first
 //   namespaces: {n: "urn:…", c: "http://www.ksz-bcss.fgov.be/XSD/SSDN/Common"}
 //   fields:
 //     - {path: n:Ticket, field: ticket}
@@ -63,13 +64,16 @@ struct Mapping {
 };
 
 // Parses a mapping file (YAML). Every prefix must be declared; every entry needs path and field.
-boost::system::result<Mapping, Error> load(std::string_view yaml_text);
+// `include` names files of `folder` (no path separator) whose namespaces and fields come first;
+// without a folder, an include is refused.
+boost::system::result<Mapping, Error> load(std::string_view yaml_text, const std::string& folder = {});
 
 // Maps `element` (the SOAP body's element; its name must be the mapping's root) to the JSON
 // object of the flow message.
 boost::system::result<boost::json::object, Error> apply(const Mapping& m, _xmlNode* element);
 
-// The mappings of a folder (every *.yaml), by (root namespace, root element). Two mappings for
+// The mappings of a folder (every *.yaml except those starting with "_", which are only
+// included), by (root namespace, root element). Two mappings for
 // the same root, or one that does not load, is an error naming the file.
 struct Catalog {
   std::map<std::pair<std::string, std::string>, Mapping> by_root;
