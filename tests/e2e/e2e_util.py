@@ -364,3 +364,16 @@ def wait_router_live(relais, db, timeout: float = 60.0) -> float:
     wait_for(lambda: any(x["kind"] == "dropped" for x in db.journal([t])), timeout, interval=0.1,
              what="the router's first decision")
     return time.monotonic() - t0
+
+
+def cpas_with_persons(relais, db, rng, name: str, count: int, quality: int = 2) -> tuple[str, list[str]]:
+    """A new CPAS integrating `count` new National Register persons since 2020-01-01, once the
+    router's directory knows them."""
+    from relais_harness import api_import, api_put_cpas
+    (cbe,) = fresh_cbes(rng, 1)
+    api_put_cpas(relais.api.url, cbe, name, ["21004"])
+    persons = fresh_ssins(db, rng, count, bis_ratio=0)
+    assert api_import(relais.api.url, cbe, [(p, quality, "2020-01-01", None) for p in persons]).status_code == 200
+    wait_for(lambda: relais.router.metrics().get(f'relais_directory_integrations{{cpas="{cbe}"}}') == count, 10,
+             what="router directory")
+    return cbe, persons

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import random
 
-from e2e_util import cpas_topic, fresh_cbes, fresh_ssins, headers_of, read_topic, wait_for
-from relais_harness import api_import, api_put_cpas, notification
+from e2e_util import cpas_topic, cpas_with_persons, headers_of, read_topic, wait_for
+from relais_harness import notification
 from test_relaisctl import ctl
 
 LINES, CHUNK, BAD_EVERY = 2000, 100, 100
@@ -26,12 +26,7 @@ LINES, CHUNK, BAD_EVERY = 2000, 100, 100
 
 def test_batch_file_crash_resume_redeliver(relais, stack, db, brokers, tmp_path):
     rng = random.Random()
-    (cbe,) = fresh_cbes(rng, 1)
-    api_put_cpas(relais.api.url, cbe, "CPAS e2e ingest-file", ["21004"])
-    persons = fresh_ssins(db, rng, 20, bis_ratio=0)
-    assert api_import(relais.api.url, cbe, [(p, 2, "2020-01-01", None) for p in persons]).status_code == 200
-    wait_for(lambda: relais.router.metrics().get(f'relais_directory_integrations{{cpas="{cbe}"}}') == 20, 10,
-             what="router directory")
+    cbe, persons = cpas_with_persons(relais, db, rng, "CPAS e2e ingest-file", 20)
 
     path = tmp_path / "bcss-batch.ndjson"
     bad_lines = set()

@@ -17,8 +17,8 @@ import xml.etree.ElementTree as ET
 
 import requests
 
-from e2e_util import cpas_topic, end_offsets, fresh_cbes, fresh_ssins, headers_of, read_topic, read_until, wait_for
-from relais_harness import api_import, api_put_cpas, new_ticket
+from e2e_util import cpas_topic, cpas_with_persons, end_offsets, headers_of, read_topic, read_until
+from relais_harness import new_ticket
 
 NS = "urn:be:relais:bcss:notifications:v1"
 COMMON = "http://www.ksz-bcss.fgov.be/XSD/SSDN/Common"
@@ -53,12 +53,7 @@ def summary(resp):
 
 def test_same_record_from_json_and_soap(relais, db, brokers, pb):
     rng = random.Random()
-    (cbe,) = fresh_cbes(rng, 1)
-    api_put_cpas(relais.api.url, cbe, "CPAS e2e soap", ["21004"])
-    (ssin,) = fresh_ssins(db, rng, 1, bis_ratio=0)
-    assert api_import(relais.api.url, cbe, [(ssin, 2, "2020-01-01", None)]).status_code == 200
-    wait_for(lambda: relais.router.metrics().get(f'relais_directory_integrations{{cpas="{cbe}"}}') == 1, 10,
-             what="router directory")
+    cbe, (ssin,) = cpas_with_persons(relais, db, rng, "CPAS e2e soap", 1)
     inbound_start = end_offsets(brokers, "relais.inbound.v1")
 
     t_json, t_11, t_12 = new_ticket(), new_ticket(), new_ticket()

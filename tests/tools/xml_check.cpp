@@ -1,6 +1,6 @@
 // Relais's XML verdict on documents, for the differential test against xmllint
 // (tests/xml/test_xsd_differential.py):
-//   relais_xml_check --root DIR --xsd FILE [--xsd FILE...] DOC...
+//   relais_xml_check --root DIR [--root DIR...] --xsd FILE [--xsd FILE...] DOC...
 // prints one JSON line per document: {"doc": path, "valid": bool, "code": ..., "path": ..., "message": ...}.
 #include <fstream>
 #include <iostream>
@@ -13,23 +13,22 @@
 #include "relais/xml/xml.hpp"
 
 int main(int argc, char** argv) {
-  std::string root;
-  std::vector<std::string> xsds, docs;
+  std::vector<std::string> roots, xsds, docs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--root" && i + 1 < argc) {
-      root = argv[++i];
+      roots.emplace_back(argv[++i]);
     } else if (a == "--xsd" && i + 1 < argc) {
       xsds.emplace_back(argv[++i]);
     } else {
       docs.push_back(a);
     }
   }
-  if (root.empty() || xsds.empty()) {
+  if (roots.empty() || xsds.empty()) {
     std::cerr << "usage: relais_xml_check --root DIR --xsd FILE [--xsd FILE...] DOC...\n";
     return 2;
   }
-  auto schema = relais::xml::Schema::load(xsds, root);
+  auto schema = relais::xml::Schema::load(xsds, roots);
   if (!schema.has_value()) {
     std::cerr << "schema: " << schema.error().message << "\n";
     return 1;
