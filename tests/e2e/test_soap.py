@@ -94,7 +94,6 @@ def test_same_record_from_json_and_soap(relais, db, brokers, pb):
 
 
 def test_refusals_are_soap_answers_and_reach_nothing(relais, brokers):
-    rng = random.Random()
     inbound_start = end_offsets(brokers, "relais.inbound.v1")
     ssin = "68060105329"
     bad_check = ssin[:9] + f"{(int(ssin[9:]) + 1) % 100:02d}"
