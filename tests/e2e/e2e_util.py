@@ -377,3 +377,17 @@ def cpas_with_persons(relais, db, rng, name: str, count: int, quality: int = 2) 
     wait_for(lambda: relais.router.metrics().get(f'relais_directory_integrations{{cpas="{cbe}"}}') == count, 10,
              what="router directory")
     return cbe, persons
+
+
+def journal_entries(relais, since: str, request_ids: set[str]) -> dict[str, dict]:
+    """The access journal rows of these calls (by X-Request-Id), read through the operator route."""
+    import requests
+    from relais_harness import api_headers
+
+    def fetch():
+        r = requests.get(f"{relais.api.url}/v1/access-journal", params={"since": since, "limit": 10000},
+                         headers=api_headers(), timeout=10)
+        assert r.status_code == 200, r.text
+        got = {e["request_id"]: e for e in r.json()["entries"] if e["request_id"] in request_ids}
+        return got if len(got) == len(request_ids) else None
+    return wait_for(fetch, 15, interval=0.2, what="the access journal rows of the calls")
