@@ -2,6 +2,7 @@
 
 #include "relais/directory/replacements.hpp"
 #include "relais/routing/route.hpp"
+#include "relais/validation/date.hpp"
 
 using namespace relais;
 using directory::Directory;
@@ -157,4 +158,122 @@ TEST_F(RoutingTest, DirectoryChangeChangesRouting) {
   EXPECT_EQ(route(400, 50), std::vector<std::string>{"0212344876"});
   d.upsert({400, 10, a, 2, 50, 49});  // cancelled
   EXPECT_TRUE(route(400, 50).empty());
+}
+
+// ---- Incomplete effective dates (CommonV3 t_IncompleteDate) --------------------------------------
+
+namespace {
+
+std::int32_t day_of(const char* iso) { return relais::validation::parse_iso_date(iso)->days; }
+
+routing::Days days_of(const char* incomplete) {
+  const auto d = relais::validation::parse_incomplete_date(incomplete);
+  EXPECT_TRUE(d) << incomplete;
+  return {d->first_day().days, d->last_day().days};
+}
+
+}  // namespace
+
+class IncompleteDateRouting : public ::testing::Test {
+ protected:
+  // One person per integration, so that each case reads one period alone.
+  std::uint64_t person(const char* start, const char* end) {
+    const auto ssin = next_++;
+    d.bulk_add({ssin, static_cast<std::uint32_t>(ssin), a, 1, day_of(start), end ? day_of(end) : kOpenEnd});
+    return ssin;
+  }
+  std::vector<std::string> route(std::uint64_t ssin, const char* date) {
+    routing::decide(routing::Subject{ssin, std::nullopt, false}, days_of(date), d, out);
+    std::vector<std::string> cbes;
+    for (const auto& t : out.targets) cbes.push_back(d.cpas(t.cpas).cbe);
+    return cbes;
+  }
+  Directory d;
+  std::uint16_t a = d.cpas_index("0212344876");
+  std::uint64_t next_ = 1000;
+  Decision out;
+};
+
+TEST_F(IncompleteDateRouting, MonthOnlyNeedsTheWholeMonth) {
+  const auto from_1st = person("2024-05-01", nullptr);
+  const auto from_2nd = person("2024-05-02", nullptr);
+  const auto to_last = person("2024-01-01", "2024-05-31");
+  const auto to_day_before = person("2024-01-01", "2024-05-30");
+  const auto feb_leap = person("2024-02-01", "2024-02-29");
+  const auto feb_common = person("2023-02-01", "2023-02-28");
+  const std::vector<std::string> to_a{"0212344876"};
+  d.finish_bulk();
+
+  EXPECT_EQ(route(from_1st, "2024-05-00"), to_a);
+  EXPECT_EQ(route(from_2nd, "2024-05-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::incomplete_date_not_covered);
+  EXPECT_EQ(routing::reason_name(out.drop), "incomplete_date_not_covered");
+  EXPECT_EQ(route(from_2nd, "2024-06-00"), to_a);  // the next month is wholly covered
+  EXPECT_EQ(route(from_2nd, "2024-04-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::outside_period);  // no part of April is covered
+  EXPECT_EQ(route(to_last, "2024-05-00"), to_a);
+  EXPECT_EQ(route(to_day_before, "2024-05-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::incomplete_date_not_covered);
+  EXPECT_EQ(route(to_day_before, "2024-04-00"), to_a);
+  EXPECT_EQ(route(to_day_before, "2024-06-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::outside_period);
+  EXPECT_EQ(route(feb_leap, "2024-02-00"), to_a);
+  EXPECT_EQ(route(feb_common, "2023-02-00"), to_a);
+  // The complete dates inside a partly covered month still route.
+  EXPECT_EQ(route(from_2nd, "2024-05-02"), to_a);
+  EXPECT_EQ(route(from_2nd, "2024-05-01"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::outside_period);
+}
+
+TEST_F(IncompleteDateRouting, YearOnlyNeedsTheWholeYear) {
+  const auto open_from_jan1 = person("2024-01-01", nullptr);
+  const auto open_from_jan2 = person("2024-01-02", nullptr);
+  const auto to_dec31 = person("2020-06-15", "2024-12-31");
+  const auto to_dec30 = person("2020-06-15", "2024-12-30");
+  const std::vector<std::string> to_a{"0212344876"};
+  d.finish_bulk();
+
+  EXPECT_EQ(route(open_from_jan1, "2024-00-00"), to_a);
+  EXPECT_EQ(route(open_from_jan1, "2199-00-00"), to_a);  // open end
+  EXPECT_EQ(route(open_from_jan1, "2023-00-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::outside_period);
+  EXPECT_EQ(route(open_from_jan2, "2024-00-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::incomplete_date_not_covered);
+  EXPECT_EQ(route(open_from_jan2, "2025-00-00"), to_a);
+  EXPECT_EQ(route(to_dec31, "2024-00-00"), to_a);
+  EXPECT_EQ(route(to_dec31, "2020-00-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::incomplete_date_not_covered);
+  EXPECT_EQ(route(to_dec30, "2024-00-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::incomplete_date_not_covered);
+  EXPECT_EQ(route(to_dec30, "2024-12-00"), std::vector<std::string>{});
+  EXPECT_EQ(route(to_dec30, "2024-11-00"), to_a);
+  EXPECT_EQ(route(to_dec30, "2025-00-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::outside_period);
+  EXPECT_EQ(route(999999, "2024-00-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::not_integrated);
+}
+
+TEST_F(IncompleteDateRouting, ConsecutiveLinesOfOneCpasDoNotAddUp) {
+  // Two lines of the same CPAS, one ending on 15 May, the next starting on 16 May: the month is
+  // covered only jointly, and the rule asks for one integration covering all of it.
+  const auto ssin = next_++;
+  d.bulk_add({ssin, 1, a, 1, day_of("2024-01-01"), day_of("2024-05-15")});
+  d.bulk_add({ssin, 2, a, 2, day_of("2024-05-16"), kOpenEnd});
+  d.finish_bulk();
+  EXPECT_EQ(route(ssin, "2024-05-00"), std::vector<std::string>{});
+  EXPECT_EQ(out.drop, DropReason::incomplete_date_not_covered);
+  EXPECT_EQ(route(ssin, "2024-05-15"), std::vector<std::string>{"0212344876"});
+  EXPECT_EQ(route(ssin, "2024-06-00"), std::vector<std::string>{"0212344876"});
+}
+
+TEST_F(IncompleteDateRouting, CompleteDateGivesTheSingleDayDecision) {
+  const auto ssin = person("2024-05-02", "2024-05-31");
+  d.finish_bulk();
+  for (const char* date : {"2024-05-01", "2024-05-02", "2024-05-31", "2024-06-01"}) {
+    Decision single;
+    routing::decide(routing::Subject{ssin, std::nullopt, false}, day_of(date), d, single);
+    route(ssin, date);
+    EXPECT_EQ(out.targets.size(), single.targets.size()) << date;
+    EXPECT_EQ(out.drop, single.drop) << date;
+  }
 }

@@ -94,7 +94,7 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
   long long inserted = 0;
   if (!rows.empty()) {
     conn.exec("CREATE TEMP TABLE IF NOT EXISTS alerts_in (alert_id uuid, cpas_cbe text, type text, "
-              "severity text, rule_id text, ssin text, ticket text, flow text, event text, effective_date date, "
+              "severity text, rule_id text, ssin text, ticket text, flow text, event text, effective_date text, "
               "quality_codes int[], deadline_days int, description text, raised_at timestamptz, due_date date, "
               "notification jsonb, source text) ON COMMIT DELETE ROWS");
     bool sent = false;

@@ -473,8 +473,10 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     const auto& env = n.envelope();
     auto ticket = parse_ticket(env.ticket());
     auto ssin = directory::ssin_key(env.ssin());
-    auto day = validation::parse_iso_date(env.effective_date());
-    if (!ticket || !ssin || !day) return dead_letter(m, "INVALID: envelope", env.ticket());
+    // A complete date is one day; an incomplete one (yyyy-mm-00, yyyy-00-00) the days it may
+    // designate, routed by the whole-interval rule of routing::decide.
+    auto date = validation::parse_incomplete_date(env.effective_date());
+    if (!ticket || !ssin || !date) return dead_letter(m, "INVALID: envelope", env.ticket());
     std::string flow(codec::flow_id(n.flow()));
     std::string event = event_name(n);
     auto now = now_us();
@@ -517,7 +519,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
 
     routing::Subject subject{*ssin, std::nullopt, announces_replacement(n)};
     if (!env.replaces_ssin().empty()) subject.replaces_ssin = directory::ssin_key(env.replaces_ssin());
-    routing::decide(subject, day->days, e_.dir_, decision_);
+    routing::decide(subject, routing::Days{date->first_day().days, date->last_day().days}, e_.dir_, decision_);
     if (decision_.targets.empty()) {
       auto reason = std::string(routing::reason_name(decision_.drop));
       dropped_.with({flow, reason}).inc();

@@ -9,12 +9,15 @@ std::string_view reason_name(DropReason r) {
     case DropReason::none: return "none";
     case DropReason::not_integrated: return "not_integrated";
     case DropReason::outside_period: return "outside_period";
+    case DropReason::incomplete_date_not_covered: return "incomplete_date_not_covered";
   }
   return "unknown";
 }
 
-void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std::int32_t effective_day,
-            const directory::Directory& dir, Decision& out) {
+namespace {
+
+void decide_days(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, Days days,
+                 const directory::Directory& dir, Decision& out) {
   // The quality lists of the previous decision's targets are kept for reuse,
   // so that a hit does not allocate (one small list per target otherwise).
   thread_local std::vector<std::vector<std::uint16_t>> spare;
@@ -25,10 +28,14 @@ void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std:
   }
   out.clear();
   bool any = false;
+  bool meets = false;  // some integration meets part of the interval without covering all of it
   auto visit = [&](std::uint64_t n) {
     dir.for_each(n, [&](const directory::Entry& e) {
       any = true;
-      if (!e.covers(effective_day)) return;
+      if (!(e.start <= days.first && days.last <= e.end)) {
+        if (e.start <= days.last && days.first <= e.end) meets = true;
+        return;
+      }
       auto it = std::find_if(out.targets.begin(), out.targets.end(), [&](const Target& t) { return t.cpas == e.cpas; });
       if (it == out.targets.end()) {
         Target t{e.cpas, e, {}};
@@ -64,14 +71,28 @@ void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std:
     for (auto n : numbers) visit(n);
   }
   if (out.targets.empty()) {
-    out.drop = any ? DropReason::outside_period : DropReason::not_integrated;
+    out.drop = !any   ? DropReason::not_integrated
+               : meets ? DropReason::incomplete_date_not_covered
+                       : DropReason::outside_period;
     return;
   }
   std::sort(out.targets.begin(), out.targets.end(), [](const Target& a, const Target& b) { return a.cpas < b.cpas; });
 }
 
+}  // namespace
+
+void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std::int32_t effective_day,
+            const directory::Directory& dir, Decision& out) {
+  decide_days(ssin, replaces_ssin, Days{effective_day, effective_day}, dir, out);
+}
+
 void decide(const Subject& s, std::int32_t effective_day, const directory::Directory& dir, Decision& out) {
-  decide(s.ssin, s.announces_replacement ? s.replaces_ssin : std::nullopt, effective_day, dir, out);
+  decide_days(s.ssin, s.announces_replacement ? s.replaces_ssin : std::nullopt, Days{effective_day, effective_day},
+              dir, out);
+}
+
+void decide(const Subject& s, Days days, const directory::Directory& dir, Decision& out) {
+  decide_days(s.ssin, s.announces_replacement ? s.replaces_ssin : std::nullopt, days, dir, out);
 }
 
 }  // namespace relais::routing

@@ -28,28 +28,6 @@ using relais::v1::SelfEmployedCareer;
 
 using Result = std::optional<Error>;
 
-// TEMPORARY until validation::parse_incomplete_date lands (date.hpp): removed at that merge.
-struct IncompleteDate {
-  int year = 0, month = 0, day = 0;
-  Date first_day() const { return *make_date(year, month == 0 ? 1 : month, day == 0 ? 1 : day); }
-  Date last_day() const {
-    if (month == 0) return *make_date(year, 12, 31);
-    if (day != 0) return first_day();
-    return Date{make_date(month == 12 ? year + 1 : year, month == 12 ? 1 : month + 1, 1)->days - 1};
-  }
-};
-std::optional<IncompleteDate> parse_incomplete_date(std::string_view t) {
-  if (auto d = parse_iso_date(t)) return IncompleteDate{std::stoi(std::string(t.substr(0, 4))),
-                                                        std::stoi(std::string(t.substr(5, 2))),
-                                                        std::stoi(std::string(t.substr(8, 2)))};
-  if (t.size() != 10 || t.substr(8) != "00") return std::nullopt;
-  std::string first(t);
-  const bool no_month = t.substr(5, 2) == "00";
-  first.replace(5, 5, no_month ? "01-01" : first.substr(5, 2) + "-01");
-  if (!parse_iso_date(first)) return std::nullopt;
-  return IncompleteDate{std::stoi(first.substr(0, 4)), no_month ? 0 : std::stoi(first.substr(5, 2)), 0};
-}
-
 std::string join(std::string_view prefix, std::string_view name) {
   std::string out;
   out.reserve(prefix.size() + name.size());

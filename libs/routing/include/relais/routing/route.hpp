@@ -15,7 +15,11 @@ namespace relais::routing {
 enum class DropReason {
   none,
   not_integrated,   // no CPAS has ever integrated this person (under any related SSIN)
-  outside_period,   // integrations exist, none covers the effective date
+  outside_period,   // integrations exist, none covers the effective date (none meets its interval)
+  // The effective date is incomplete (year, or year and month, only): an integration meets the
+  // interval of days it may designate, but none covers the whole interval, so Relais cannot
+  // tell whether the event falls within a CPAS's period (see Days).
+  incomplete_date_not_covered,
 };
 
 std::string_view reason_name(DropReason r);
@@ -56,5 +60,20 @@ struct Subject {
 };
 
 void decide(const Subject& s, std::int32_t effective_day, const directory::Directory& dir, Decision& out);
+
+// The days an effective date may designate, first and last inclusive: one day for a complete
+// date, the month or the year for an incomplete one ("2024-05-00", "2024-00-00").
+struct Days {
+  std::int32_t first = 0;
+  std::int32_t last = 0;
+};
+
+// The rule for an incomplete effective date, for finality: a CPAS receives the notification only
+// when one of its integrations covers the WHOLE interval (start <= first, last <= end), because
+// only then is the event within its period whatever the unknown day is. Otherwise it is dropped:
+// `incomplete_date_not_covered` when some integration meets part of the interval,
+// `outside_period` when none meets it, `not_integrated` when there is no integration at all.
+// With first == last this is exactly the single-day decide.
+void decide(const Subject& s, Days days, const directory::Directory& dir, Decision& out);
 
 }  // namespace relais::routing

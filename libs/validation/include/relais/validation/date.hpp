@@ -32,4 +32,29 @@ std::string to_string(Date date);
 // Today's date in UTC, from the system clock.
 Date today_utc() noexcept;
 
+// An incomplete date as the CommonV3 t_IncompleteDate and the National Register's Tx25 dates
+// carry it: "yyyy-mm-dd" where the month, or the month and the day, may be "00" (unknown).
+// The year is always known and within [kMinYear, kMaxYear]; a known day needs a known month.
+struct IncompleteDate {
+  int year = 0;
+  int month = 0;  // 1-12, 0 = unknown
+  int day = 0;    // 1-31, 0 = unknown (always 0 when the month is unknown)
+
+  bool is_complete() const noexcept { return month != 0 && day != 0; }
+  // The interval of days the date may designate: the day itself when complete, the whole month
+  // when only the month is known, the whole year when only the year is known.
+  Date first_day() const noexcept;
+  Date last_day() const noexcept;
+
+  friend constexpr bool operator==(const IncompleteDate&, const IncompleteDate&) = default;
+};
+
+// Exactly "YYYY-MM-DD" (10 ASCII characters): a complete real calendar day as parse_iso_date
+// accepts it, or "YYYY-MM-00" (month 01-12), or "YYYY-00-00". "YYYY-00-DD" with DD != 00, year
+// 0000 or outside [kMinYear, kMaxYear], and anything else are std::nullopt.
+std::optional<IncompleteDate> parse_incomplete_date(std::string_view text) noexcept;
+
+// "YYYY-MM-DD" with 00 for the unknown parts (the form parse_incomplete_date reads).
+std::string to_string(const IncompleteDate& date);
+
 }  // namespace relais::validation
