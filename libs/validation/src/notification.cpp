@@ -185,7 +185,9 @@ Result country_pair(std::uint32_t nr, std::string_view iso, std::string_view nr_
                             std::to_string(nr),
                         std::string(iso_field));
     }
-  } else if (!iso.empty() && !country_for_iso2(iso)) {
+  } else if (!iso.empty() && (!country_for_iso2(iso) ||
+                               iso2_for_country(*country_for_iso2(iso)) != std::optional(iso))) {
+    // Exact only when the ISO code maps to an NR code whose ISO code is this one again.
     return make_error(code::kNotMappable,
                       "no National Register country code for this ISO code: send " +
                           std::string(nr_field),
