@@ -8,6 +8,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include <functional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -499,6 +500,36 @@ TEST(Complete, MapsDeprecatedOnlyProducersToSourceCodes) {
   n = completed(n);
   EXPECT_EQ(n.notify_family_composition().members(0).role_code(), 1u);
   EXPECT_EQ(n.notify_family_composition().members(1).role(), FC::CHILD);
+
+  // 10 (sister-in-law) derives OTHER_RELATIVE; OTHER_RELATIVE alone has no one code.
+  n = family();
+  n.mutable_notify_family_composition()->mutable_members(1)->set_role_code(10);
+  n = completed(n);
+  EXPECT_EQ(n.notify_family_composition().members(1).role(), FC::OTHER_RELATIVE);
+}
+
+// The 2019 and 2025 mergers (Statbel REFNIS, data/refdata): an old code is accepted and the
+// municipality it belongs to today is derived.
+TEST(Complete, MunicipalityThroughTheMergers) {
+  const std::vector<std::pair<std::string, std::string>> merged = {
+      {"11007", "11002"},  // Borsbeek -> Antwerpen (2025)
+      {"11056", "46030"},  // Zwijndrecht -> Beveren-Kruibeke-Zwijndrecht (2025)
+      {"12034", "12041"},  // Sint-Amands -> Puurs-Sint-Amands (2019)
+      {"23024", "23106"},  // Gooik -> Pajottegem (2025)
+      {"21004", "21004"},  // Brussels: not merged
+  };
+  for (const auto& [old_code, today] : merged) {
+    Notification n = person(NP::ADDRESS_CHANGE);
+    n.mutable_notify_person()->mutable_address()->set_municipality_nis_code(old_code);
+    n = completed(n);
+    EXPECT_EQ(n.notify_person().address().current_municipality_nis_code(), today) << old_code;
+    EXPECT_EQ(n.notify_person().address().municipality_nis_code(), old_code);  // as the source said
+  }
+  for (const char* unknown : {"99999", "21000", "10000"}) {
+    Notification n = person(NP::ADDRESS_CHANGE);
+    n.mutable_notify_person()->mutable_address()->set_municipality_nis_code(unknown);
+    expect_error(n, code::kInvalidNisCode, "address.municipality_nis_code", unknown);
+  }
 }
 
 TEST(Complete, KeepsWhatTheSourceSaid) {

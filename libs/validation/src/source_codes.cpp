@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "relais/refdata/refdata.hpp"
+
 namespace relais::validation {
 namespace {
 
@@ -45,63 +47,85 @@ constexpr std::array<std::string_view, 2> kItHead{"IT140", "IT141"};
 constexpr std::array<std::string_view, 1> kItRegister{"IT210"};
 constexpr std::array<std::string_view, 1> kItAbsence{"IT026"};
 
-// PROVISIONAL until libs/refdata lands: the country codes bcss-schemas.md quotes (150 BE,
-// 103 DE), NIS codes by shape, the FamilyRole codes of the Lino Tx25 samples, DIMONA codes by shape.
-constexpr std::array<std::pair<std::uint32_t, std::string_view>, 2> kCountries{{{150, "BE"}, {103, "DE"}}};
-constexpr std::array<std::pair<std::uint32_t, relais::v1::NotifyFamilyComposition::Role>, 3> kRoles{{
-    {1, relais::v1::NotifyFamilyComposition::REFERENCE_PERSON},
-    {2, relais::v1::NotifyFamilyComposition::SPOUSE},
-    {3, relais::v1::NotifyFamilyComposition::CHILD},
+// Tx25 FamilyRole codes (libs/refdata: the codes of the public sample replies) and the relais.v1
+// role each derives. A code derives its role when the code's meaning falls inside the role
+// (10 sister-in-law is an OTHER_RELATIVE); a role maps back to a code only where that code is the
+// one code of the role (`exact`): the register's list is not public, so OTHER_RELATIVE,
+// NON_RELATIVE, PARENT (06 is a mother only) and LEGAL_COHABITANT have no exact code.
+struct RoleCode {
+  std::uint32_t code;
+  relais::v1::NotifyFamilyComposition::Role role;
+  bool exact;
+};
+constexpr std::array<RoleCode, 6> kRoles{{
+    {1, relais::v1::NotifyFamilyComposition::REFERENCE_PERSON, true},
+    {2, relais::v1::NotifyFamilyComposition::SPOUSE, true},
+    {3, relais::v1::NotifyFamilyComposition::CHILD, true},
+    {6, relais::v1::NotifyFamilyComposition::PARENT, false},
+    {10, relais::v1::NotifyFamilyComposition::OTHER_RELATIVE, false},
+    {12, relais::v1::NotifyFamilyComposition::NON_RELATIVE, false},
 }};
+
+std::optional<std::uint32_t> nis_number(std::string_view nis) noexcept {
+  if (nis.size() != 5 || nis[0] < '1' || nis[0] > '9') return std::nullopt;
+  std::uint32_t v = 0;
+  for (char c : nis) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return v;
+}
 
 }  // namespace
 
-bool is_country_nr_code(std::uint32_t code) noexcept {
-  for (const auto& [c, iso] : kCountries) {
-    if (c == code) return true;
-  }
-  return false;
+bool is_country_nr_code(std::uint32_t code) {
+  return refdata::country(code).has_value();
 }
 
-std::optional<std::string_view> iso2_for_country(std::uint32_t nr_code) noexcept {
-  for (const auto& [c, iso] : kCountries) {
-    if (c == nr_code && !iso.empty()) return iso;
-  }
-  return std::nullopt;
+std::optional<std::string_view> iso2_for_country(std::uint32_t nr_code) {
+  const auto c = refdata::country(nr_code);
+  if (!c || c->iso2.empty()) return std::nullopt;
+  return c->iso2;
 }
 
-std::optional<std::uint32_t> country_for_iso2(std::string_view iso2) noexcept {
-  for (const auto& [c, iso] : kCountries) {
-    if (iso == iso2) return c;
-  }
-  return std::nullopt;
+std::optional<std::uint32_t> country_for_iso2(std::string_view iso2) {
+  return refdata::country_code_for_iso2(iso2);
 }
 
-bool is_known_nis_code(std::string_view nis) noexcept {
-  return nis.size() == 5 && nis[0] >= '1' && nis[0] <= '9';
+bool is_known_nis_code(std::string_view nis) {
+  const auto n = nis_number(nis);
+  return n && refdata::municipality(*n).has_value();
 }
 
 std::string current_nis_code(std::string_view nis) {
-  return is_known_nis_code(nis) ? std::string(nis) : std::string();
+  const auto n = nis_number(nis);
+  if (!n) return {};
+  const auto current = refdata::current_municipality(*n);
+  return current ? std::to_string(*current) : std::string();
 }
 
-bool is_household_role_code(std::uint32_t code) noexcept { return code >= 1 && code <= 99; }
+bool is_household_role_code(std::uint32_t code) {
+  return refdata::is_household_role_code(code);
+}
 
 std::optional<relais::v1::NotifyFamilyComposition::Role> role_for_code(std::uint32_t code) noexcept {
-  for (const auto& [c, r] : kRoles) {
-    if (c == code) return r;
+  for (const auto& r : kRoles) {
+    if (r.code == code) return r.role;
   }
   return std::nullopt;
 }
 
 std::optional<std::uint32_t> code_for_role(relais::v1::NotifyFamilyComposition::Role role) noexcept {
-  for (const auto& [c, r] : kRoles) {
-    if (r == role) return c;
+  for (const auto& r : kRoles) {
+    if (r.role == role && r.exact) return r.code;
   }
   return std::nullopt;
 }
 
-bool is_dimona_worker_type(std::string_view code) noexcept {
+bool is_dimona_worker_type(std::string_view code) {
+  // libs/refdata ships no DIMONA list yet (data/refdata/README.md): while it knows not even OTH,
+  // a code is checked by its shape, three upper-case letters or digits (OTH, STU, A17...).
+  if (refdata::dimona_worker_type("OTH")) return refdata::dimona_worker_type(code).has_value();
   if (code.size() != 3) return false;
   for (char ch : code) {
     if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))) return false;
@@ -109,11 +133,10 @@ bool is_dimona_worker_type(std::string_view code) noexcept {
   return true;
 }
 
-bool is_civil_status_code(std::uint32_t code) noexcept {
-  for (const auto& [c, s] : kCivilStates) {
-    if (c == code) return true;
-  }
-  return false;
+bool is_gender_code(std::uint32_t code) { return refdata::is_gender_code(code); }
+
+bool is_civil_status_code(std::uint32_t code) {
+  return refdata::is_civil_status_code(code);
 }
 
 std::optional<NotifyPerson::CivilStatus> civil_status_for_code(std::uint32_t code) noexcept {
@@ -129,8 +152,6 @@ std::optional<std::uint32_t> code_for_civil_status(NotifyPerson::CivilStatus sta
   }
   return std::nullopt;
 }
-
-bool is_gender_code(std::uint32_t code) noexcept { return code <= 2; }
 
 PersonnelFile::WorkerType worker_type_for_dimona(std::string_view dimona,
                                                  bool cpas_article_60) noexcept {
