@@ -677,8 +677,8 @@ def routed_pb2():
     files = sorted(str(p.relative_to(proto)) for p in proto.rglob("*.proto"))
     subprocess.run(["protoc", f"-I{proto}", f"--python_out={out}", *files], check=True, cwd=proto)
     sys.path.insert(0, str(out))
-    from relais.v1 import records_pb2  # noqa: E402
-    return records_pb2
+    from relais.v1 import flows_pb2, records_pb2  # noqa: E402
+    return records_pb2, flows_pb2
 
 
 def show_source_codes() -> bool:
@@ -686,7 +686,7 @@ def show_source_codes() -> bool:
     own codes, and the deprecated relais.v1 fields Relais derives from them (docs/domain-model.md)."""
     step("What the CPAS topics carry: the source codes, and the relais.v1 fields Relais derives")
     try:
-        pb = routed_pb2()
+        pb, flows = routed_pb2()
     except (OSError, subprocess.CalledProcessError, ImportError) as e:
         info(f"{RED}cannot compile the schemas for Python ({e}){RESET}")
         return False
@@ -709,7 +709,7 @@ def show_source_codes() -> bool:
                     codes.append(f"NIS {a.municipality_nis_code} (today {a.current_municipality_nis_code})")
             if b.civil_status_code:
                 codes.append(f"civil status {b.civil_status_code}/"
-                             f"{pb.NotifyPerson.CivilStatus.Name(b.civil_status) if b.civil_status else '-'}")
+                             f"{flows.NotifyPerson.CivilStatus.Name(b.civil_status) if b.civil_status else '-'}")
             if b.nationality_nr_code:
                 codes.append(f"nationality {b.nationality_nr_code}/{b.nationality_code or '-'}")
             for f in ("partner_ssin", "household_head_ssin", "register_code", "absence_end_date", "birth_date"):
@@ -721,12 +721,12 @@ def show_source_codes() -> bool:
             b = n.personnel_file
             employer = f"CBE {b.employer_cbe}" if b.employer_cbe else f"NSSO {b.employer_nsso_number}"
             codes = [employer, f"DIMONA {b.dimona_worker_type}/"
-                     f"{pb.PersonnelFile.WorkerType.Name(b.worker_type) if b.worker_type else '-'}",
+                     f"{flows.PersonnelFile.WorkerType.Name(b.worker_type) if b.worker_type else '-'}",
                      f"article 60 {'yes' if b.cpas_article_60 else 'no'}"]
         else:
             b = n.notify_family_composition
             codes = ["roles " + ", ".join(f"{m.role_code:02d}/"
-                                          f"{pb.NotifyFamilyComposition.Role.Name(m.role) if m.role else '-'}"
+                                          f"{flows.NotifyFamilyComposition.Role.Name(m.role) if m.role else '-'}"
                                           for m in b.members)]
         shown[event] = [event, "; ".join(codes)]
     table(["event", "codes as the CPAS receives them (source/derived)"], list(shown.values()), align="ll")

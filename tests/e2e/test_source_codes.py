@@ -51,6 +51,8 @@ def test_source_codes_reach_the_cpas_intact(relais, db, brokers, pb):
         # A producer still on the deprecated relais.v1 fields only.
         ("notify-person", body("CIVIL_STATUS_CHANGE", civil_status="MARRIED")),
         ("notify-person", body("NATIONALITY_CHANGE", nationality_code="BE")),
+        # Borsbeek (11007) merged into Antwerpen (11002) on 2025-01-01; ISO country only.
+        ("notify-person", body("ADDRESS_CHANGE", address={"municipality_nis_code": "11007", "country_code": "BE"})),
         ("personnel-file", {"ticket": new_ticket(), "ssin": person, "effective_date": "2026-03-14",
                             "event": "DIMONA_IN", "employer_nsso_number": "123456749", "worker_type": "ARTICLE_60",
                             "period_start_date": "2026-03-14"}),
@@ -133,14 +135,19 @@ def test_source_codes_reach_the_cpas_intact(relais, db, brokers, pb):
     ((_, p),) = by_event["ADDRESS_ABROAD"]
     assert (p.address.country_nr_code, p.address.country_code) == (103, "DE")
 
+    ((_, p),) = by_event["ADDRESS_CHANGE"]
+    assert (p.address.municipality_nis_code, p.address.current_municipality_nis_code) == ("11007", "11002")
+    assert (p.address.country_nr_code, p.address.country_code, p.nr_information_type) == (150, "BE", "IT020")
+
+    from relais.v1 import flows_pb2  # compiled by the pb fixture, next to records_pb2
     # Civil status: 51 has no relais.v1 enum value; MARRIED alone maps to 20 (t_CivilStateCode).
     status = sorted((p.civil_status_code, p.civil_status) for _, p in by_event["CIVIL_STATUS_CHANGE"])
-    assert status == [(20, pb.NotifyPerson.MARRIED), (51, pb.NotifyPerson.CIVIL_STATUS_UNSPECIFIED)]
+    assert status == [(20, flows_pb2.NotifyPerson.MARRIED), (51, flows_pb2.NotifyPerson.CIVIL_STATUS_UNSPECIFIED)]
     ((_, p),) = by_event["NATIONALITY_CHANGE"]
     assert (p.nationality_nr_code, p.nationality_code) == (150, "BE")
 
     # DIMONA: ARTICLE_60 alone is OTH + the CPAS's flag; STU derives STUDENT; employer by NSSO number.
     dimona = sorted(((p.dimona_worker_type, p.cpas_article_60, p.worker_type, p.employer_nsso_number)
                      for _, p in by_event["DIMONA_IN"]))
-    assert dimona == [("OTH", True, pb.PersonnelFile.ARTICLE_60, "123456749"),
-                      ("STU", False, pb.PersonnelFile.STUDENT, "")]
+    assert dimona == [("OTH", True, flows_pb2.PersonnelFile.ARTICLE_60, "123456749"),
+                      ("STU", False, flows_pb2.PersonnelFile.STUDENT, "")]

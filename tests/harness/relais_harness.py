@@ -404,6 +404,9 @@ def headers_of(msg) -> dict[str, str]:
 
 # ------------------------------------------------------------ notifications
 NIS_CODES = ["21004", "21015", "62063", "44021", "11002", "92094", "52011", "25072"]
+# Codes the 2019 and 2025 mergers ended (Borsbeek -> Antwerpen 11002, Sint-Amands -> Puurs-Sint-Amands
+# 12041): the National Register may still send them; Relais derives today's municipality.
+MERGED_NIS_CODES = ["11007", "12034"]
 
 
 def other_ssin(rng: random.Random, ssin: str) -> str:
@@ -430,7 +433,7 @@ def notification(flow: str, ticket: str, ssin: str, effective_date: str, rng: ra
         n["gender_code"] = rng.choice([1, 2])
         n["birth_date"] = f"{rng.randint(1940, 2005)}-{rng.randint(1, 12):02d}-00"
         if ev in ("ADDRESS_CHANGE", "REFERENCE_ADDRESS"):
-            nis = rng.choice(NIS_CODES)
+            nis = rng.choice(NIS_CODES + MERGED_NIS_CODES)
             n["address"] = {"street": "Rue de la Loi", "house_number": str(rng.randint(1, 200)),
                             "postal_code": "1000", "municipality": "Bruxelles",
                             "municipality_nis_code": nis, "country_nr_code": 150}
