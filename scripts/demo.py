@@ -351,6 +351,11 @@ def load_directory(directory: Directory) -> None:
                          timeout=30)
         if r.status_code not in (200, 201):
             raise DemoError(f"PUT /v1/cpas/{c} answered {r.status_code}: {r.text[:300]}")
+        # Its identity: the municipality it serves, by which relais-api also finds it (/v1/cpas/<nis>/...).
+        r = requests.put(f"{API}/v1/cpas/{c}/identity", headers=h.api_headers(), timeout=30,
+                         json={"nis_codes": nis, "reason": "demo: the municipality this CPAS serves"})
+        if r.status_code not in (200, 201):
+            raise DemoError(f"PUT /v1/cpas/{c}/identity answered {r.status_code}: {r.text[:300]}")
     t0 = time.time()
     total_written = 0
     for c, name, nis in CPAS:

@@ -364,3 +364,17 @@ def wait_router_live(relais, db, timeout: float = 60.0) -> float:
     wait_for(lambda: any(x["kind"] == "dropped" for x in db.journal([t])), timeout, interval=0.1,
              what="the router's first decision")
     return time.monotonic() - t0
+
+
+def journal_entries(relais, since: str, request_ids: set[str]) -> dict[str, dict]:
+    """The access journal rows of these calls (by X-Request-Id), read through the operator route."""
+    import requests
+    from relais_harness import api_headers
+
+    def fetch():
+        r = requests.get(f"{relais.api.url}/v1/access-journal", params={"since": since, "limit": 10000},
+                         headers=api_headers(), timeout=10)
+        assert r.status_code == 200, r.text
+        got = {e["request_id"]: e for e in r.json()["entries"] if e["request_id"] in request_ids}
+        return got if len(got) == len(request_ids) else None
+    return wait_for(fetch, 15, interval=0.2, what="the access journal rows of the calls")

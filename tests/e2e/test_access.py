@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from e2e_util import fresh_cbes, fresh_ssins, ndjson, wait_for
+from e2e_util import fresh_cbes, fresh_ssins, journal_entries, ndjson, wait_for
 from relais_harness import (BUILD, api_headers, api_import, api_put_cpas, issue_token, new_ticket, notification,
                             post_batch_until_accepted)
 
@@ -70,17 +70,6 @@ def state(db, w) -> dict:
         "outbox": q(f"SELECT count(*) FROM outbox o JOIN reactions r ON r.id = o.reaction_id "
                     f"WHERE r.cpas_cbe IN ('{w['a']}', '{w['b']}')"),
     }
-
-
-def journal_entries(relais, since: str, request_ids: set[str]) -> dict[str, dict]:
-    """The access journal rows of these calls, read through the operator route."""
-    def fetch():
-        r = requests.get(f"{relais.api.url}/v1/access-journal", params={"since": since, "limit": 10000},
-                         headers=api_headers(), timeout=10)
-        assert r.status_code == 200, r.text
-        got = {e["request_id"]: e for e in r.json()["entries"] if e["request_id"] in request_ids}
-        return got if len(got) == len(request_ids) else None
-    return wait_for(fetch, 15, interval=0.2, what="the access journal rows of the refused calls")
 
 
 def test_every_refusal_is_refused_journaled_and_changes_nothing(relais, db, stack, world, run_dir):

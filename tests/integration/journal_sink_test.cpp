@@ -102,6 +102,13 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   rep.set_event("SSIN_REPLACED");
   rep.set_replaces_ssin(old_ssin);
   committed.push_back(rep);
+  // An incomplete effective date (CommonV3 yyyy-mm-00) dropped by the whole-interval rule.
+  auto inc_ticket = uuid();
+  tickets.push_back(inc_ticket);
+  auto inc = entry(v1::JournalEntry::DROPPED, inc_ticket, random_ssin(), "itest-inbound/1/1");
+  inc.set_effective_date("2024-05-00");
+  inc.set_reason("incomplete_date_not_covered");
+  committed.push_back(inc);
 
   // The first 24 entries in two batch records (the router's format), the
   // others one per record (the format of routers before batches).
@@ -131,8 +138,13 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   auto rows_for = [&](const std::vector<std::string>& ts) {
     return count(c, "SELECT count(*) FROM journal WHERE ticket = ANY($1::text[])", {array_of(ts)});
   };
-  ASSERT_TRUE(eventually([&] { return rows_for(tickets) == 41; }, 20s, 50ms))
-      << "journal rows for the committed entries: " << rows_for(tickets) << " of 41";
+  ASSERT_TRUE(eventually([&] { return rows_for(tickets) == 42; }, 20s, 50ms))
+      << "journal rows for the committed entries: " << rows_for(tickets) << " of 42";
+  // Kept as the source sent it (journal.effective_date is text since migration 0010).
+  auto dropped = c.exec("SELECT effective_date, reason FROM journal WHERE ticket = $1", {inc_ticket});
+  ASSERT_EQ(dropped.rows(), 1);
+  EXPECT_EQ(dropped.str(0, 0), "2024-05-00");
+  EXPECT_EQ(dropped.str(0, 1), "incomplete_date_not_covered");
 
   // Columns are mapped faithfully.
   auto r = c.exec(
@@ -200,7 +212,7 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   }
   tx.commit();
   ASSERT_TRUE(eventually([&] { return rows_for(sentinels) == 12; }, 20s, 50ms)) << "sentinels not journaled";
-  EXPECT_EQ(rows_for(tickets), 41) << "re-delivered entries must not create duplicate journal rows";
+  EXPECT_EQ(rows_for(tickets), 42) << "re-delivered entries must not create duplicate journal rows";
   EXPECT_EQ(rows_for(aborted_tickets), 0) << "entries of an aborted transaction must never be journaled";
   EXPECT_LT(sink.age_seconds(), 5.0);
   sink.stop();

@@ -145,8 +145,15 @@ TEST(ApiAccess, EveryRouteHasOnePolicyAndTheDataRoutesNeedACredential) {
     if (p.pattern.starts_with("/v1/")) {
       EXPECT_NE(p.policy, api::Policy::open) << p.pattern;
     }
-    if (p.pattern.find("{cbe}") != std::string::npos && p.pattern != "/v1/cpas/{cbe}") {
+    // A CPAS's own resources are CPAS-scoped; the CPAS row and its identity (NIS codes, BCSS
+    // sector/institution, by which the directory is also addressed) are the operator's to set.
+    const bool operator_data = p.pattern == "/v1/cpas/{cbe}" ||
+                               (p.pattern == "/v1/cpas/{cbe}/identity" && p.method == http::verb::put);
+    if (p.pattern.find("{cbe}") != std::string::npos && !operator_data) {
       EXPECT_EQ(p.policy, api::Policy::cpas) << p.pattern;
+    }
+    if (operator_data) {
+      EXPECT_EQ(p.policy, api::Policy::operator_only) << p.pattern;
     }
   }
 }

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "relais/common/log.hpp"
+#include "relais/directory/identity.hpp"
 #include "relais/validation/ids.hpp"
 #include "relais/validation/text.hpp"
 
@@ -100,6 +101,10 @@ const std::vector<RoutePolicy>& api_policies() {
       {verb::get, "/v1/access-journal", Policy::operator_only},
       {verb::put, "/v1/ssin-replacements/{old_ssin}", Policy::operator_only, SsinFrom::path},
       {verb::get, "/v1/ssin-replacements/{old_ssin}", Policy::operator_only, SsinFrom::path},
+      // A CPAS's identity (NIS codes, BCSS sector/institution) is the operator's data; the CPAS may read its own.
+      {verb::put, "/v1/cpas/{cbe}/identity", Policy::operator_only},
+      {verb::get, "/v1/cpas-identities", Policy::operator_only},
+      {verb::get, "/v1/cpas/{cbe}/identity", Policy::cpas},
       // One CPAS's resources.
       // Quality code 999 would record an SSIN replacement, which is global: the register's or
       // the operator's act, never a CPAS's (docs/security.md §7).
@@ -292,6 +297,45 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
     auto out = finish(std::move(matched), "");
     journal_.record(call.rec);
     co_return out;
+  }
+  // 3a. A CPAS addressed by the NIS code of a municipality it serves (5 digits; a CBE has 10):
+  // resolved, through the municipal mergers, to the CBE of the CPAS serving it now, before any
+  // scope check, so a CPAS credential is confined to its own CPAS whatever identifier it uses.
+  if (auto it = probe.params.find("cbe");
+      it != probe.params.end() && directory::cpas_ref_kind(it->second) == directory::CpasRef::nis) {
+    const std::string nis = it->second;
+    // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+    auto job = [nis](pg::Connection& c) {
+      return directory::serving_cpas(static_cast<std::uint32_t>(std::stoul(nis)), directory::load_nis_served(c));
+    };
+    auto serving = co_await pool_.run<directory::Serving>(std::move(job));
+    // The routers match the raw target: both it and the decoded path get the CBE. A segment
+    // that reached the same digits another way (percent-encoded) is not resolved.
+    const std::string prefix = "/v1/cpas/" + nis;
+    if (!req.path.starts_with(prefix) || !req.target.starts_with(prefix)) serving.cbes.clear();
+    if (serving.cbes.size() != 1) {
+      auto r = serving.cbes.empty()
+                   ? http::json_error(404, "CPAS_NOT_FOUND",
+                                      serving.municipality == 0
+                                          ? "NIS code " + nis + " is not a municipality of the official list"
+                                          : "no CPAS is recorded as serving municipality " + nis +
+                                                (std::to_string(serving.municipality) == nis
+                                                     ? std::string()
+                                                     : " (now part of " + std::to_string(serving.municipality) + ")"),
+                                      "cbe")
+                   : http::json_error(409, "CPAS_AMBIGUOUS",
+                                      "municipality " + nis + " is recorded for several CPAS (" + serving.cbes[0] +
+                                          ", " + serving.cbes[1] + "); address the CPAS by its CBE number",
+                                      "cbe");
+      auto out = finish(std::move(r), "");
+      journal_.record(call.rec);
+      co_return out;
+    }
+    const std::string& cbe = serving.cbes[0];
+    req.path = "/v1/cpas/" + cbe + req.path.substr(prefix.size());
+    req.target = "/v1/cpas/" + cbe + req.target.substr(prefix.size());
+    probe.params["cbe"] = cbe;
+    call.rec.cpas = cbe;
   }
   const auto& scopes = call.cred->scopes;
   if (policy->policy == Policy::operator_only && !scopes.op) {

@@ -230,6 +230,9 @@ void Service::add_routes(http::Router& r) {
         [this](http::Request& q) { return import_integrations(q); });
   r.add(verb::put, "/v1/ssin-replacements/{old_ssin}", [this](http::Request& q) { return put_replacement(q); });
   r.add(verb::get, "/v1/ssin-replacements/{old_ssin}", [this](http::Request& q) { return get_replacement(q); });
+  r.add(verb::put, "/v1/cpas/{cbe}/identity", [this](http::Request& q) { return put_identity(q); });
+  r.add(verb::get, "/v1/cpas/{cbe}/identity", [this](http::Request& q) { return get_identity(q); });
+  r.add(verb::get, "/v1/cpas-identities", [this](http::Request& q) { return list_identities(q); });
 }
 
 asio::awaitable<http::Response> Service::put_cpas(http::Request& req) {

@@ -22,6 +22,7 @@
 #include "relais/auth/journal.hpp"
 #include "relais/codec/flow.hpp"
 #include "relais/ctl/dlq.hpp"
+#include "relais/directory/identity.hpp"
 #include "relais/ctl/import.hpp"
 #include "relais/ctl/queries.hpp"
 #include "relais/ctl/settings.hpp"
@@ -46,6 +47,7 @@ commands:
   dlq replay <p>:<o>... | --all-since OFF  re-produce dead letters to relais.inbound.v1
   directory import <cbe> <file>            bulk-load integrations (CSV or NDJSON) through relais-api
   directory audit-replacements [...]       SSIN replacements to review; --confirm/--drop one
+  directory identity list|set              a CPAS's NIS codes and BCSS sector/institution
   journal [filters]                        query the notification journal
   reactions [--cpas CBE] [--status S]      reaction delivery status
   reactions retry <reaction-id>|--failing  make pending deliveries due now
@@ -336,11 +338,92 @@ int cmd_audit_replacements(Ctx& c, const std::vector<std::string>& w) {
   return kExitOk;
 }
 
+constexpr const char* kIdentityHelp = R"(usage:
+  relaisctl directory identity list [--cbe CBE] [--json]
+      each CPAS's identity in the BCSS network: the NIS codes of the municipalities it serves
+      (relais-api accepts one in the place of the CBE in /v1/cpas/{cbe}/...), its sector and
+      institution number.
+  relaisctl directory identity set <cbe> --nis CODE[,CODE...] [--sector N --institution N] --reason TEXT
+      replaces that CPAS's identity. A code ended by a municipal merger is stored as the
+      merged municipality's code; a municipality served by another CPAS is refused. --nis ""
+      clears the codes. Journaled in directory_journal (cpas-identity) with ctl.actor and the reason.
+exit codes: 0 done, 1 refused (no such CPAS, a code or the sector/institution taken), 2 usage error.
+)";
+
+int cmd_identity(Ctx& c, const std::vector<std::string>& w) {
+  if (w.empty() || w[0] == "--help" || w[0] == "-h") return c.out << kIdentityHelp, kExitOk;
+  if (w[0] == "list") {
+    auto a = parse({w.begin() + 1, w.end()}, {"--cbe"}, {"--json"});
+    if (a.help) return c.out << kIdentityHelp, kExitOk;
+    if (!a.positional.empty()) throw UsageError("identity list takes no positional argument");
+    std::optional<std::string> cbe = a.get("--cbe");
+    if (cbe)
+      if (auto e = validation::validate_cbe(*cbe, "cbe")) throw UsageError("--cbe: " + e->message);
+    pg::Connection db(c.s.pg_dsn);
+    Rows rows;
+    rows.columns = {"cbe", "nis_codes", "sector", "institution", "updated_by", "updated_at", "reason"};
+    for (const auto& id : directory::load_identities(db, cbe)) {
+      std::string nis;
+      for (auto n : id.nis) {
+        auto t = std::to_string(n);
+        nis += (nis.empty() ? "" : ",") + std::string(5 - std::min<std::size_t>(5, t.size()), '0') + t;
+      }
+      auto opt = [](const std::optional<unsigned>& v) {
+        return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
+      };
+      rows.rows.push_back({id.cbe, nis, opt(id.sector), opt(id.institution), id.updated_by, id.updated_at, id.reason});
+    }
+    c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
+    return kExitOk;
+  }
+  if (w[0] != "set") throw UsageError("usage: relaisctl directory identity list|set (see --help)");
+  auto a = parse({w.begin() + 1, w.end()}, {"--nis", "--sector", "--institution", "--reason"}, {});
+  if (a.help) return c.out << kIdentityHelp, kExitOk;
+  if (a.positional.size() != 1) throw UsageError("identity set takes <cbe>");
+  directory::CpasIdentity id;
+  id.cbe = a.positional[0];
+  if (auto e = validation::validate_cbe(id.cbe, "cbe")) throw UsageError("<cbe>: " + e->message);
+  auto nis = a.get("--nis");
+  if (!nis) throw UsageError("--nis is required (comma-separated NIS codes; \"\" clears them)");
+  std::vector<std::string> codes;
+  for (std::size_t pos = 0; !nis->empty() && pos <= nis->size();) {
+    auto comma = nis->find(',', pos);
+    codes.push_back(nis->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  if (auto v = a.get("--sector")) id.sector = static_cast<unsigned>(to_int("--sector", *v, 0, 999));
+  if (auto v = a.get("--institution")) id.institution = static_cast<unsigned>(to_int("--institution", *v, 0, 999));
+  auto reason = a.get("--reason").value_or("");
+  if (reason.find_first_not_of(" \t") == std::string::npos) throw UsageError("--reason is required (journaled)");
+  if (auto e = directory::normalize_identity(codes, id)) throw UsageError(e->field + ": " + e->message);
+  pg::Connection db(c.s.pg_dsn);
+  auto conflict = directory::write_identity(db, id, c.s.actor, reason);
+  switch (conflict.kind) {
+    case directory::IdentityConflict::no_cpas:
+      c.err << "relaisctl: no CPAS " << id.cbe << " (create it first: PUT /v1/cpas/{cbe})\n";
+      return kExitFailed;
+    case directory::IdentityConflict::nis_taken:
+      c.err << "relaisctl: municipality " << conflict.nis << " is already served by CPAS " << conflict.other_cbe << "\n";
+      return kExitFailed;
+    case directory::IdentityConflict::bcss_id_taken:
+      c.err << "relaisctl: this sector and institution identify CPAS " << conflict.other_cbe << "\n";
+      return kExitFailed;
+    case directory::IdentityConflict::none:
+      break;
+  }
+  c.out << "identity of " << id.cbe << " set: " << id.nis.size() << " NIS code(s)\n";
+  return kExitOk;
+}
+
 int cmd_directory(Ctx& c, const std::vector<std::string>& w) {
   if (!w.empty() && w[0] == "audit-replacements") return cmd_audit_replacements(c, {w.begin() + 1, w.end()});
+  if (!w.empty() && w[0] == "identity") return cmd_identity(c, {w.begin() + 1, w.end()});
   if (w.empty() || w[0] != "import") {
-    if (!w.empty() && (w[0] == "--help" || w[0] == "-h")) return c.out << kImportHelp << "\n" << kAuditHelp, kExitOk;
-    throw UsageError("usage: relaisctl directory import <cbe> <file> [--chunk N] | directory audit-replacements");
+    if (!w.empty() && (w[0] == "--help" || w[0] == "-h"))
+      return c.out << kImportHelp << "\n" << kAuditHelp << "\n" << kIdentityHelp, kExitOk;
+    throw UsageError(
+        "usage: relaisctl directory import <cbe> <file> [--chunk N] | directory audit-replacements | directory identity");
   }
   auto a = parse({w.begin() + 1, w.end()}, {"--chunk"}, {});
   if (a.help) return c.out << kImportHelp, kExitOk;

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
-#include "relais/validation/date.hpp"
 
 namespace relais::refdata {
 
@@ -47,6 +47,22 @@ std::string_view data_file(std::string_view name) {
 }
 
 namespace {
+
+// "YYYY-MM-DD", a real calendar day. Such dates order as text, so they are compared as text:
+// relais::refdata stays independent of relais::validation (which may use these lists).
+bool is_iso_day(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  int v[3] = {0, 0, 0};
+  const std::size_t at[3][2] = {{0, 4}, {5, 2}, {8, 2}};
+  for (int k = 0; k < 3; ++k) {
+    const char* b = s.data() + at[k][0];
+    auto [p, ec] = std::from_chars(b, b + at[k][1], v[k]);
+    if (ec != std::errc{} || p != b + at[k][1]) return false;
+  }
+  return std::chrono::year_month_day{std::chrono::year{v[0]}, std::chrono::month{static_cast<unsigned>(v[1])},
+                                     std::chrono::day{static_cast<unsigned>(v[2])}}
+      .ok();
+}
 
 // The data files are part of the build: a malformed one is a programming error, reported at the
 // first lookup (and by the unit tests) rather than silently skipped.
@@ -90,10 +106,10 @@ struct Municipalities {
     for (const auto& r : table("municipalities", 6)) {
       Municipality m{number("municipalities", r[0]), r[1], r[2], r[3], r[4],
                      r[5].empty() ? 0 : number("municipalities", r[5])};
-      if (!m.valid_from.empty() && !validation::parse_iso_date(m.valid_from))
+      if (!m.valid_from.empty() && !is_iso_day(m.valid_from))
         bad_data("municipalities", "a bad valid_from");
       if (m.nis < 10000 || m.nis > 99999) bad_data("municipalities", "a code is not 5 digits");
-      if (!m.valid_until.empty() && (!validation::parse_iso_date(m.valid_until) || m.successor == 0))
+      if (!m.valid_until.empty() && (!is_iso_day(m.valid_until) || m.successor == 0))
         bad_data("municipalities", "an ended code without a date or successor");
       list.push_back(m);
     }
@@ -164,20 +180,20 @@ std::optional<Municipality> municipality(std::uint32_t nis) {
 }
 
 std::optional<std::uint32_t> current_municipality(std::uint32_t nis, std::string_view on_date) {
-  std::optional<validation::Date> day;
+  std::optional<std::string_view> day;
   if (!on_date.empty()) {
-    day = validation::parse_iso_date(on_date);
-    if (!day) return std::nullopt;
+    if (!is_iso_day(on_date)) return std::nullopt;
+    day = on_date;
   }
   const auto& t = municipality_table();
   const auto* m = t.find(nis);
   if (!m) return std::nullopt;
   // Before a merger created the code, it designated nothing.
-  if (day && !m->valid_from.empty() && *day < *validation::parse_iso_date(m->valid_from)) return std::nullopt;
+  if (day && !m->valid_from.empty() && *day < m->valid_from) return std::nullopt;
   // A chain is at most a few links; the bound guards against a cycle in bad data.
   for (int hops = 0; hops < 16; ++hops) {
     if (m->current()) return m->nis;
-    if (day && *day <= *validation::parse_iso_date(m->valid_until)) return m->nis;
+    if (day && *day <= m->valid_until) return m->nis;
     const auto* next = t.find(m->successor);
     if (!next) bad_data("municipalities", "a successor that is not in the list");
     m = next;
@@ -202,12 +218,12 @@ std::vector<std::uint32_t> predecessors(std::uint32_t nis) {
 }
 
 std::size_t municipality_count_on(std::string_view on_date) {
-  auto day = validation::parse_iso_date(on_date);
-  if (!day) return 0;
+  if (!is_iso_day(on_date)) return 0;
+  const std::string_view day = on_date;
   std::size_t n = 0;
   for (const auto& m : municipalities()) {
-    if (!m.valid_from.empty() && *day < *validation::parse_iso_date(m.valid_from)) continue;
-    if (!m.valid_until.empty() && *validation::parse_iso_date(m.valid_until) < *day) continue;
+    if (!m.valid_from.empty() && day < m.valid_from) continue;
+    if (!m.valid_until.empty() && m.valid_until < day) continue;
     ++n;
   }
   return n;

@@ -1,6 +1,7 @@
 // relais-api's directory routes: the CPAS the data centre serves, their
-// integrations (register, unregister, list, bulk import) and the SSIN
-// replacements recorded by an operator (replacements.hpp). PostgreSQL is the
+// integrations (register, unregister, list, bulk import), the SSIN
+// replacements recorded by an operator (replacements.hpp) and each CPAS's
+// identity in the BCSS network (NIS codes served, sector/institution). PostgreSQL is the
 // source of truth; every write is journaled by trigger in the same transaction.
 #pragma once
 
@@ -43,6 +44,10 @@ class Service {
   // SSIN replacements, operator only (replacements.cpp)
   boost::asio::awaitable<http::Response> put_replacement(http::Request& req);
   boost::asio::awaitable<http::Response> get_replacement(http::Request& req);
+  // CPAS identity: NIS codes served, BCSS sector/institution (identity.cpp)
+  boost::asio::awaitable<http::Response> put_identity(http::Request& req);
+  boost::asio::awaitable<http::Response> get_identity(http::Request& req);
+  boost::asio::awaitable<http::Response> list_identities(http::Request& req);
 
   Options o_;
   pg::Pool& pool_;
