@@ -539,6 +539,8 @@ def read_topics(tickets: set[str], run_prefix: str) -> tuple[collections.Counter
                     seen.add(t)
                     if t in tickets:
                         counts[(cb, hd.get("flow", "?"))] += 1
+                        if hd.get("flow") in SOURCE_CODE_FLOWS:
+                            ROUTED_SAMPLES.append(m.value())
             if pending:
                 raise DemoError(f"could not read {topic} to its end within 60 s")
             c.unassign()
@@ -668,6 +670,74 @@ def report(stream: Stream, p: Progress, run_prefix: str, topic_counts, topic_dup
 UPSTREAM_CONTROL = os.environ.get("DEMO_UPSTREAM_CONTROL_URL", "")
 
 
+SOURCE_CODE_FLOWS = ("notify-person", "notify-family-composition", "personnel-file")
+ROUTED_SAMPLES: list[bytes] = []  # RoutedNotification values of this run, filled by read_topics
+
+
+def routed_pb2():
+    """The relais.v1 schemas compiled for Python (protoc), to read the CPAS topics as a CPAS does."""
+    out = Path(LOG_DIR) / "pb"
+    out.mkdir(parents=True, exist_ok=True)
+    proto = Path(__file__).resolve().parents[1] / "proto"
+    files = sorted(str(p.relative_to(proto)) for p in proto.rglob("*.proto"))
+    subprocess.run(["protoc", f"-I{proto}", f"--python_out={out}", *files], check=True, cwd=proto)
+    sys.path.insert(0, str(out))
+    from relais.v1 import flows_pb2, records_pb2  # noqa: E402
+    return records_pb2, flows_pb2
+
+
+def show_source_codes() -> bool:
+    """What a CPAS application reads on its topic: the National Register's, BCSS's and the NSSO's
+    own codes, and the deprecated relais.v1 fields Relais derives from them (docs/domain-model.md)."""
+    step("What the CPAS topics carry: the source codes, and the relais.v1 fields Relais derives")
+    try:
+        pb, flows = routed_pb2()
+    except (OSError, subprocess.CalledProcessError, ImportError) as e:
+        info(f"{RED}cannot compile the schemas for Python ({e}){RESET}")
+        return False
+    shown: dict[str, list] = {}
+    for value in ROUTED_SAMPLES:
+        r = pb.RoutedNotification()
+        r.ParseFromString(value)
+        n = r.notification
+        body = getattr(n, n.WhichOneof("body"))
+        event = body.DESCRIPTOR.fields_by_name["event"].enum_type.values_by_number[body.event].name
+        if event in shown:
+            continue
+        if n.HasField("notify_person"):
+            b = n.notify_person
+            codes = [f"IT {b.nr_information_type or '-'}"]
+            if b.HasField("address"):
+                a = b.address
+                codes.append(f"country {a.country_nr_code}/{a.country_code or '-'}")
+                if a.municipality_nis_code:
+                    codes.append(f"NIS {a.municipality_nis_code} (today {a.current_municipality_nis_code})")
+            if b.civil_status_code:
+                codes.append(f"civil status {b.civil_status_code}/"
+                             f"{flows.NotifyPerson.CivilStatus.Name(b.civil_status) if b.civil_status else '-'}")
+            if b.nationality_nr_code:
+                codes.append(f"nationality {b.nationality_nr_code}/{b.nationality_code or '-'}")
+            for f in ("partner_ssin", "household_head_ssin", "register_code", "absence_end_date", "birth_date"):
+                if getattr(b, f):
+                    codes.append(f"{f} {getattr(b, f)}")
+            if b.nr_raw_value:
+                codes.append(f"raw {b.nr_raw_value[:40]}")
+        elif n.HasField("personnel_file"):
+            b = n.personnel_file
+            employer = f"CBE {b.employer_cbe}" if b.employer_cbe else f"NSSO {b.employer_nsso_number}"
+            codes = [employer, f"DIMONA {b.dimona_worker_type}/"
+                     f"{flows.PersonnelFile.WorkerType.Name(b.worker_type) if b.worker_type else '-'}",
+                     f"article 60 {'yes' if b.cpas_article_60 else 'no'}"]
+        else:
+            b = n.notify_family_composition
+            codes = ["roles " + ", ".join(f"{m.role_code:02d}/"
+                                          f"{flows.NotifyFamilyComposition.Role.Name(m.role) if m.role else '-'}"
+                                          for m in b.members)]
+        shown[event] = [event, "; ".join(codes)]
+    table(["event", "codes as the CPAS receives them (source/derived)"], list(shown.values()), align="ll")
+    return bool(shown)
+
+
 def show_clignotants(directory: "Directory", run_prefix: str) -> bool:
     """Alerts raised by the router for this run (journal), stored by relais-api
     (its alert store), and one reaction travelling to the PCSAAAlertReaction
@@ -761,6 +831,8 @@ def main() -> int:
     wait_router(run_prefix, len(p.accepted_tickets))
     topic_counts, topic_dupes = read_topics(stream.tickets, run_prefix)
     ok = report(stream, p, run_prefix, topic_counts, topic_dupes)
+    print()
+    ok = show_source_codes() and ok
     print()
     ok = show_clignotants(directory, run_prefix) and ok
     print()

@@ -158,7 +158,7 @@ ${B}Relais is running${N}
 
   Post a notification (a person integrated by CPAS de Bruxelles):
     curl -si -H 'Content-Type: application/json' http://127.0.0.1:$INGEST_PORT/v1/notifications/notify-person \\
-      -d '{"ticket":"'\$(cat /proc/sys/kernel/random/uuid)'","ssin":"$EXAMPLE_SSIN","effective_date":"2026-01-15","event":"NATIONALITY_CHANGE","nationality_code":"BE"}'
+      -d '{"ticket":"'\$(cat /proc/sys/kernel/random/uuid)'","ssin":"$EXAMPLE_SSIN","effective_date":"2026-01-15","event":"NATIONALITY_CHANGE","nationality_nr_code":150}'
   List the integrations of a person (with a credential of that CPAS only, see docs/security.md):
     curl -s -H 'Authorization: Bearer $EXAMPLE_TOKEN' \\
       'http://127.0.0.1:$API_PORT/v1/cpas/$EXAMPLE_CBE/integrations?ssin=$EXAMPLE_SSIN'

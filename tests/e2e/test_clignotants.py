@@ -20,21 +20,23 @@ from relais_harness import api_headers, api_import, api_put_cpas, new_ticket, no
 # CPAS B: territory 44021, holds the same person with quality 7 (debt mediation).
 CASES = [
     # (rule, flow, event, extra fields, expected alert type, CPAS that get it)
-    ("employment-started", "personnel-file", "DIMONA_IN", {"worker_type": "OTHER"}, "EMPLOYMENT_STARTED", {"A"}),
+    ("employment-started", "personnel-file", "DIMONA_IN", {"dimona_worker_type": "OTH", "cpas_article_60": False},
+     "EMPLOYMENT_STARTED", {"A"}),
     ("pension-right-changed", "pension-register-mutation", "RIGHT_GRANTED", {}, "PENSION_RIGHT_CHANGED", {"A"}),
     ("self-employment-started", "self-employed-career", "CAREER_STARTED", {}, "SELF_EMPLOYMENT_STARTED", {"A"}),
     ("household-changed", "notify-family-composition", "MEMBER_ADDED", {}, "HOUSEHOLD_CHANGED", {"A"}),
     ("person-deceased", "notify-person", "DEATH", {}, "PERSON_DECEASED", {"A", "B"}),
     ("moved-out-of-territory", "notify-person", "ADDRESS_CHANGE",
      {"address": {"street": "Korenmarkt", "house_number": "1", "postal_code": "9000", "municipality": "Gent",
-                  "municipality_nis_code": "44021", "country_code": "BE"}},
+                  "municipality_nis_code": "44021", "country_nr_code": 150}},
      "MOVED_OUT_OF_TERRITORY", {"A"}),
     ("moved-abroad", "notify-person", "ADDRESS_ABROAD", {}, "MOVED_OUT_OF_TERRITORY", {"A", "B"}),
     ("mediprima-check", "ecarmed-calculation", "CALCULATION_CREATED", {}, "MEDIPRIMA_CHECK", {"B"}),
 ]
 # Notifications that must raise nothing anywhere (the rule's event or condition does not match).
 QUIET = [
-    ("personnel-file", "DIMONA_IN", {"worker_type": "ARTICLE_60"}),
+    # Article 60 (the CPAS's own flag beside DIMONA's OTH): the CPAS arranged the job itself.
+    ("personnel-file", "DIMONA_IN", {"dimona_worker_type": "OTH", "cpas_article_60": True}),
     ("personnel-file", "DIMONA_OUT", {}),
     ("pension-register-mutation", "RIGHT_ENDED", {}),
     ("ecarmed-calculation", "CALCULATION_CANCELLED", {}),

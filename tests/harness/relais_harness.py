@@ -406,6 +406,17 @@ def headers_of(msg) -> dict[str, str]:
 
 # ------------------------------------------------------------ notifications
 NIS_CODES = ["21004", "21015", "62063", "44021", "11002", "92094", "52011", "25072"]
+# Codes the 2019 and 2025 mergers ended (Borsbeek -> Antwerpen 11002, Sint-Amands -> Puurs-Sint-Amands
+# 12041): the National Register may still send them; Relais derives today's municipality.
+MERGED_NIS_CODES = ["11007", "12034"]
+
+
+def other_ssin(rng: random.Random, ssin: str) -> str:
+    """A valid SSIN other than `ssin` (a partner, a household head, a member)."""
+    while True:
+        other = make_ssin(rng)
+        if other != ssin:
+            return other
 
 
 def notification(flow: str, ticket: str, ssin: str, effective_date: str, rng: random.Random,
@@ -414,31 +425,50 @@ def notification(flow: str, ticket: str, ssin: str, effective_date: str, rng: ra
     n = {"ticket": ticket, "ssin": ssin, "effective_date": effective_date,
          "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if flow == "notify-person":
+        # The National Register's own codes (docs/domain-model.md); Relais derives the deprecated
+        # relais.v1 fields (country_code, civil_status, nationality_code) from them.
         ev = event or rng.choice(["ADDRESS_CHANGE", "CIVIL_STATUS_CHANGE", "NAME_CHANGE", "DEATH",
-                                  "NATIONALITY_CHANGE", "ADDRESS_ABROAD"])
+                                  "NATIONALITY_CHANGE", "ADDRESS_ABROAD", "REFERENCE_ADDRESS",
+                                  "LEGAL_COHABITATION_START", "LEGAL_COHABITATION_END",
+                                  "HOUSEHOLD_HEAD_CHANGE", "REGISTER_CHANGE", "TEMPORARY_ABSENCE"])
         n["event"] = ev
-        if ev == "ADDRESS_CHANGE":
+        n["gender_code"] = rng.choice([1, 2])
+        n["birth_date"] = f"{rng.randint(1940, 2005)}-{rng.randint(1, 12):02d}-00"
+        if ev in ("ADDRESS_CHANGE", "REFERENCE_ADDRESS"):
+            nis = rng.choice(NIS_CODES + MERGED_NIS_CODES)
             n["address"] = {"street": "Rue de la Loi", "house_number": str(rng.randint(1, 200)),
                             "postal_code": "1000", "municipality": "Bruxelles",
-                            "municipality_nis_code": rng.choice(NIS_CODES), "country_code": "BE"}
+                            "municipality_nis_code": nis, "country_nr_code": 150}
+            n["nr_raw_value"] = f"<Address><Municipality><Code>{nis}</Code></Municipality></Address>"
         elif ev == "ADDRESS_ABROAD":
-            n["address"] = {"street": "Rue de Rivoli", "house_number": "5", "postal_code": "75001",
-                            "municipality": "Paris", "country_code": "FR"}
+            n["address"] = {"street": "Theaterstrasse", "house_number": "5", "postal_code": "52062",
+                            "municipality": "Aachen", "country_nr_code": 103}
+            n["nr_information_type"] = "IT022"
         elif ev == "CIVIL_STATUS_CHANGE":
-            n["civil_status"] = rng.choice(["MARRIED", "DIVORCED", "WIDOWED", "LEGAL_COHABITATION"])
+            n["civil_status_code"] = rng.choice([20, 40, 30, 60, 51])
         elif ev == "NAME_CHANGE":
             n["last_name"], n["first_names"] = "Janssens", "Marie Louise"
         elif ev == "NATIONALITY_CHANGE":
-            n["nationality_code"] = "BE"
+            n["nationality_nr_code"] = 150
         elif ev == "DEATH":
             n["date_of_death"] = effective_date
+        elif ev in ("LEGAL_COHABITATION_START", "LEGAL_COHABITATION_END"):
+            n["partner_ssin"] = other_ssin(rng, ssin)
+        elif ev == "HOUSEHOLD_HEAD_CHANGE":
+            n["household_head_ssin"] = other_ssin(rng, ssin)
+        elif ev == "REGISTER_CHANGE":
+            n["register_code"], n["previous_register_code"] = 1, 7
+        elif ev == "TEMPORARY_ABSENCE":
+            n["absence_end_date"] = f"{int(effective_date[:4]) + 1}-00-00"
         elif ev == "SSIN_REPLACED":
             pass  # replaces_ssin given in extra
     elif flow == "notify-family-composition":
         n["event"] = event or rng.choice(["MEMBER_ADDED", "MEMBER_REMOVED", "COMPOSITION_CHANGED"])
         n["reference_person_ssin"] = ssin
-        n["members"] = [{"ssin": ssin, "role": "REFERENCE_PERSON"},
-                        {"ssin": make_ssin(rng), "role": rng.choice(["SPOUSE", "CHILD", "LEGAL_COHABITANT"])}]
+        # Tx25 FamilyRole codes: 01 head of household, 02 spouse, 03 child.
+        n["members"] = [{"ssin": ssin, "role_code": 1},
+                        {"ssin": other_ssin(rng, ssin), "role_code": rng.choice([2, 3]),
+                         "since": f"{effective_date[:7]}-00"}]
         n["municipality_nis_code"] = rng.choice(NIS_CODES)
     elif flow == "pension-register-mutation":
         ev = event or rng.choice(["RIGHT_GRANTED", "RIGHT_CHANGED", "RIGHT_ENDED"])
@@ -453,9 +483,16 @@ def notification(flow: str, ticket: str, ssin: str, effective_date: str, rng: ra
     elif flow == "personnel-file":
         ev = event or rng.choice(["DIMONA_IN", "DIMONA_OUT", "DIMONA_UPDATE"])
         n["event"] = ev
-        n["employer_cbe"] = "0403170701"
+        # An employer by CBE number or NSSO registration number; DIMONA's own worker-type codes,
+        # article 60 as the CPAS's own flag (docs/domain-model.md).
+        if rng.random() < 0.5:
+            n["employer_cbe"] = "0403170701"
+        else:
+            n["employer_nsso_number"] = "123456749"
         n["employer_name"] = "Exemple SA"
-        n["worker_type"] = rng.choice(["OTHER", "STUDENT", "FLEXI_JOB", "ARTICLE_60"])
+        n["dimona_worker_type"] = rng.choice(["OTH", "STU", "FLX", "OTH"])
+        if n["dimona_worker_type"] == "OTH" and rng.random() < 0.5:
+            n["cpas_article_60"] = True
         n["joint_committee"] = "200"
         n["period_start_date"] = effective_date
         if ev == "DIMONA_OUT":

@@ -348,6 +348,7 @@ TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
     auto n = codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket, ssin, "2026-11-01");
     auto* p = n.mutable_notify_person();
     p->set_event(v1::NotifyPerson::DEATH);
+    p->set_nr_information_type("IT150");  // the sample's IT020 is the address change's
     p->set_date_of_death(day);
     p->set_sent_at(sent_at);
     n.mutable_envelope()->set_sent_at(sent_at);

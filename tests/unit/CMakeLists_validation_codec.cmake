@@ -3,7 +3,8 @@
 include(GoogleTest)
 
 add_executable(relais_validation_test ${CMAKE_CURRENT_LIST_DIR}/validation_test.cpp ${CMAKE_CURRENT_LIST_DIR}/text_test.cpp
-                                      ${CMAKE_CURRENT_LIST_DIR}/date_test.cpp)
+                                      ${CMAKE_CURRENT_LIST_DIR}/date_test.cpp
+                                      ${CMAKE_CURRENT_LIST_DIR}/source_codes_test.cpp)
 target_link_libraries(relais_validation_test PRIVATE relais::validation GTest::gtest_main)
 relais_defaults(relais_validation_test)
 gtest_discover_tests(relais_validation_test PROPERTIES LABELS unit)

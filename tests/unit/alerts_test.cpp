@@ -48,9 +48,11 @@ TEST(Rules, EmploymentStartedOnlyForRisQualitiesAndNotArticle60) {
   EXPECT_EQ(fire(rs, n, {2}), std::vector<std::string>{"employment-started"});
   EXPECT_EQ(fire(rs, n, {1, 3}), std::vector<std::string>{"employment-started"});
   EXPECT_TRUE(fire(rs, n, {5}).empty());
-  n.mutable_personnel_file()->set_worker_type(v1::PersonnelFile::ARTICLE_60);
+  // Article 60 is the CPAS's own flag beside DIMONA's worker type (docs/domain-model.md).
+  n.mutable_personnel_file()->set_dimona_worker_type("OTH");
+  n.mutable_personnel_file()->set_cpas_article_60(true);
   EXPECT_TRUE(fire(rs, n, {2}).empty());
-  n.mutable_personnel_file()->set_worker_type(v1::PersonnelFile::OTHER);
+  n.mutable_personnel_file()->set_cpas_article_60(false);
   n.mutable_personnel_file()->set_event(v1::PersonnelFile::DIMONA_OUT);
   EXPECT_TRUE(fire(rs, n, {2}).empty());
 }
@@ -78,9 +80,10 @@ TEST(Rules, DeathForAnyQualityAndMoves) {
   b->set_event(v1::NotifyPerson::DEATH);
   EXPECT_EQ(fire(rs, n, {40}), std::vector<std::string>{"person-deceased"});
   b->set_event(v1::NotifyPerson::ADDRESS_CHANGE);
-  b->mutable_address()->set_municipality_nis_code("21004");
+  // The rule reads the municipality as it is today (after the mergers), which Relais derives.
+  b->mutable_address()->set_current_municipality_nis_code("21004");
   EXPECT_TRUE(fire(rs, n, {2}, {"21004", "21015"}).empty());
-  b->mutable_address()->set_municipality_nis_code("44021");
+  b->mutable_address()->set_current_municipality_nis_code("44021");
   EXPECT_EQ(fire(rs, n, {2}, {"21004", "21015"}), std::vector<std::string>{"moved-out-of-territory"});
   b->set_event(v1::NotifyPerson::ADDRESS_ABROAD);
   EXPECT_EQ(fire(rs, n, {2}), std::vector<std::string>{"moved-abroad"});

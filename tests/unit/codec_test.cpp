@@ -434,6 +434,103 @@ TEST(DecodeProtobuf, EmptyBodyDecodesButDoesNotValidate) {
                code::kMissingField, "ticket");
 }
 
+// ---- Source codes (docs/domain-model.md) ------------------------------------------------------
+
+// Every new relais.v1 field of notify-person, JSON -> protobuf -> JSON -> protobuf, with snake_case
+// and lowerCamel keys; the completed message (derived fields) survives both directions.
+TEST(SourceCodes, NotifyPersonJsonProtobufRoundTrip) {
+  // JSON escapes: a line feed, a tab and an e acute, as the register's text may hold them.
+  const std::string raw = R"(<ResidenceAbroad>\n\t<Date>2026-00-00</Date>\n</ResidenceAbroad> \u00e9)";
+  const std::string json = R"({"ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
+      "effective_date": "2026-03-00", "event": "ADDRESS_ABROAD",
+      "address": {"municipality": "Aachen", "countryNrCode": 103},
+      "nr_information_type": "IT023", "nrRawValue": ")" + raw + R"(",
+      "birth_date": "1993-05-00", "genderCode": 1, "civil_status_code": 51,
+      "nationalityNrCode": 150, "partner_ssin": "68060105329", "householdHeadSsin": "68060105329",
+      "register_code": 1, "previousRegisterCode": 7, "absence_end_date": "2027-00-00"})";
+  Notification n;
+  const auto e = decode_and_validate_json(relais::v1::FLOW_NOTIFY_PERSON, json, n);
+  ASSERT_EQ(e, std::nullopt) << e->code << " " << e->field << " " << e->message;
+  const auto& p = n.notify_person();
+  EXPECT_EQ(p.address().country_nr_code(), 103u);
+  EXPECT_EQ(p.address().country_code(), "DE");  // derived
+  EXPECT_EQ(p.nr_information_type(), "IT023");
+  EXPECT_EQ(p.nr_raw_value(), "<ResidenceAbroad>\n\t<Date>2026-00-00</Date>\n</ResidenceAbroad> \xc3\xa9");
+  EXPECT_EQ(p.birth_date(), "1993-05-00");
+  EXPECT_EQ(p.gender_code(), 1u);
+  EXPECT_EQ(p.civil_status_code(), 51u);
+  EXPECT_EQ(p.civil_status(), relais::v1::NotifyPerson::CIVIL_STATUS_UNSPECIFIED);
+  EXPECT_EQ(p.nationality_nr_code(), 150u);
+  EXPECT_EQ(p.nationality_code(), "BE");  // derived
+  EXPECT_EQ(p.partner_ssin(), "68060105329");
+  EXPECT_EQ(p.household_head_ssin(), "68060105329");
+  EXPECT_EQ(p.register_code(), 1u);
+  EXPECT_EQ(p.previous_register_code(), 7u);
+  EXPECT_EQ(p.absence_end_date(), "2027-00-00");
+  EXPECT_EQ(p.effective_date(), "2026-03-00");
+
+  // Back to JSON (proto names) and in again; and the protobuf bytes in again.
+  const std::string out = to_json(p);
+  for (const char* key : {"\"country_nr_code\":103", "\"nr_raw_value\"", "\"civil_status_code\":51",
+                          "\"absence_end_date\":\"2027-00-00\""}) {
+    EXPECT_NE(out.find(key), std::string::npos) << key << " in " << out;
+  }
+  Notification again;
+  ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_NOTIFY_PERSON, out, again), std::nullopt) << out;
+  EXPECT_TRUE(MessageDifferencer::Equals(again, n)) << out;
+  Notification from_bytes;
+  ASSERT_EQ(decode_and_validate_protobuf(relais::v1::FLOW_NOTIFY_PERSON, p.SerializeAsString(), from_bytes),
+            std::nullopt);
+  EXPECT_TRUE(MessageDifferencer::Equals(from_bytes, n));
+}
+
+TEST(SourceCodes, PersonnelAndFamilyRoundTrip) {
+  Notification n;
+  ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_PERSONNEL_FILE, R"({
+      "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
+      "effective_date": "2026-03-14", "event": "DIMONA_IN", "employerNssoNumber": "5000000120",
+      "worker_type": "ARTICLE_60", "period_start_date": "2026-03-14"})", n),
+            std::nullopt);
+  const auto& f = n.personnel_file();
+  EXPECT_EQ(f.employer_nsso_number(), "5000000120");
+  EXPECT_EQ(f.dimona_worker_type(), "OTH");  // mapped from the deprecated value
+  EXPECT_TRUE(f.cpas_article_60());
+  Notification again;
+  ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_PERSONNEL_FILE, to_json(f), again), std::nullopt);
+  EXPECT_TRUE(MessageDifferencer::Equals(again, n)) << to_json(f);
+  EXPECT_NE(to_json(f).find("\"cpas_article_60\":true"), std::string::npos) << to_json(f);
+
+  ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_NOTIFY_FAMILY_COMPOSITION, R"({
+      "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
+      "effective_date": "2026-00-00", "event": "MEMBER_ADDED",
+      "members": [{"ssin": "93051822361", "roleCode": 1}, {"ssin": "68060105329", "role": "SPOUSE",
+                   "since": "2026-02-00"}]})", n),
+            std::nullopt);
+  const auto& h = n.notify_family_composition();
+  EXPECT_EQ(h.members(0).role(), relais::v1::NotifyFamilyComposition::REFERENCE_PERSON);
+  EXPECT_EQ(h.members(1).role_code(), 2u);
+  ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_NOTIFY_FAMILY_COMPOSITION, to_json(h), again),
+            std::nullopt);
+  EXPECT_TRUE(MessageDifferencer::Equals(again, n)) << to_json(h);
+}
+
+TEST(SourceCodes, DecoderRefusesWhatValidationRefuses) {
+  Notification n;
+  expect_error(decode_and_validate_json(relais::v1::FLOW_NOTIFY_PERSON, R"({
+      "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
+      "effective_date": "2026-03-14", "event": "CIVIL_STATUS_CHANGE", "civil_status_code": "x"})", n),
+               code::kWrongType, "civil_status_code");
+  expect_error(decode_and_validate_json(relais::v1::FLOW_NOTIFY_PERSON, R"({
+      "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
+      "effective_date": "2026-03-14", "event": "CIVIL_STATUS_CHANGE", "civil_status_code": -20})", n),
+               code::kWrongType, "civil_status_code");
+  expect_error(decode_and_validate_json(relais::v1::FLOW_PERSONNEL_FILE, R"({
+      "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
+      "effective_date": "2026-03-14", "event": "DIMONA_IN", "employer_cbe": "0851234584",
+      "worker_type": "INTERIM", "period_start_date": "2026-03-14"})", n),
+               code::kNotMappable, "worker_type");
+}
+
 // ---- Encoding ---------------------------------------------------------------------------------
 
 TEST(Encode, ToJsonUsesProtoNames) {

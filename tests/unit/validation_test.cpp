@@ -543,7 +543,7 @@ const std::vector<Case>& cases() {
        },
        code::kInvalidNisCode, "address.municipality_nis_code"},
       {"address change abroad", kPerson,
-       [](auto& n) { n.mutable_notify_person()->mutable_address()->set_country_code("FR"); },
+       [](auto& n) { n.mutable_notify_person()->mutable_address()->set_country_code("DE"); },
        code::kInconsistent, "address.country_code"},
       {"bad country code", kPerson,
        [](auto& n) { n.mutable_notify_person()->mutable_address()->set_country_code("be"); },
@@ -556,7 +556,7 @@ const std::vector<Case>& cases() {
          n.mutable_notify_person()->set_event(NP::ADDRESS_ABROAD);
          n.mutable_notify_person()->mutable_address()->clear_country_code();
        },
-       code::kMissingField, "address.country_code"},
+       code::kMissingField, "address.country_nr_code"},
       {"death without date", kPerson,
        [](auto& n) { n.mutable_notify_person()->set_event(NP::DEATH); }, code::kMissingField,
        "date_of_death"},
@@ -568,13 +568,13 @@ const std::vector<Case>& cases() {
        code::kInvalidDate, "date_of_death"},
       {"civil status missing", kPerson,
        [](auto& n) { n.mutable_notify_person()->set_event(NP::CIVIL_STATUS_CHANGE); },
-       code::kMissingField, "civil_status"},
+       code::kMissingField, "civil_status_code"},
       {"name change without last name", kPerson,
        [](auto& n) { n.mutable_notify_person()->set_event(NP::NAME_CHANGE); }, code::kMissingField,
        "last_name"},
       {"nationality missing", kPerson,
        [](auto& n) { n.mutable_notify_person()->set_event(NP::NATIONALITY_CHANGE); },
-       code::kMissingField, "nationality_code"},
+       code::kMissingField, "nationality_nr_code"},
       {"bad nationality", kPerson,
        [](auto& n) {
          n.mutable_notify_person()->set_event(NP::NATIONALITY_CHANGE);
@@ -602,7 +602,7 @@ const std::vector<Case>& cases() {
        code::kMissingField, "members[0].ssin"},
       {"member role", kFamily,
        [](auto& n) { n.mutable_notify_family_composition()->mutable_members(1)->clear_role(); },
-       code::kMissingField, "members[1].role"},
+       code::kMissingField, "members[1].role_code"},
       {"member since", kFamily,
        [](auto& n) {
          n.mutable_notify_family_composition()->mutable_members(1)->set_since("2024-5-1");
@@ -643,7 +643,7 @@ const std::vector<Case>& cases() {
        code::kInvalidCbe, "employer_cbe"},
       {"no worker type", kPersonnel,
        [](auto& n) { n.mutable_personnel_file()->clear_worker_type(); }, code::kMissingField,
-       "worker_type"},
+       "dimona_worker_type"},
       {"no period start", kPersonnel,
        [](auto& n) { n.mutable_personnel_file()->clear_period_start_date(); }, code::kMissingField,
        "period_start_date"},
@@ -747,7 +747,7 @@ TEST(Validate, PerEventRulesAcceptTheirFields) {
   Notification n = valid(kPerson);
   auto& p = *n.mutable_notify_person();
   p.set_event(NP::ADDRESS_ABROAD);
-  p.mutable_address()->set_country_code("FR");
+  p.mutable_address()->set_country_code("DE");
   p.mutable_address()->clear_municipality_nis_code();
   EXPECT_EQ(validate(n), std::nullopt);
   p.set_event(NP::DEATH);

@@ -622,17 +622,27 @@ std::optional<Error> decode_protobuf(relais::v1::Flow flow, std::string_view byt
   return std::nullopt;
 }
 
+namespace {
+// Accepted notifications leave the decoder with what Relais derives from the source codes
+// (validation::complete): every consumer downstream sees the same completed message.
+std::optional<Error> validate_and_complete(relais::v1::Notification& n, const Limits& limits) {
+  if (auto e = validation::validate(n, limits.validation)) return e;
+  validation::complete(n);
+  return std::nullopt;
+}
+}  // namespace
+
 std::optional<Error> decode_and_validate_json(relais::v1::Flow flow, std::string_view json,
                                               relais::v1::Notification& out, const Limits& limits) {
   if (auto e = decode_json(flow, json, out, limits)) return e;
-  return validation::validate(out, limits.validation);
+  return validate_and_complete(out, limits);
 }
 
 std::optional<Error> decode_and_validate_protobuf(relais::v1::Flow flow, std::string_view bytes,
                                                   relais::v1::Notification& out,
                                                   const Limits& limits) {
   if (auto e = decode_protobuf(flow, bytes, out, limits)) return e;
-  return validation::validate(out, limits.validation);
+  return validate_and_complete(out, limits);
 }
 
 }  // namespace relais::codec

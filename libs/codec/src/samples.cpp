@@ -16,6 +16,8 @@ using relais::v1::Notification;
 constexpr std::string_view kCpasCbe = "0212000032";
 constexpr std::string_view kEmployerCbe = "0851234584";
 constexpr std::string_view kEnterpriseCbe = "0417497106";
+// A fictitious NSSO registration number, valid by the NSSO rule (mod 97 = 96).
+constexpr std::string_view kEmployerNsso = "123456749";
 
 // Verified SSINs (docs/domain.md) for other household members.
 constexpr std::array<std::string_view, 3> kOtherSsins{"68060105329", "93051822361", "12060105346"};
@@ -51,7 +53,11 @@ Notification sample_notification(relais::v1::Flow flow, std::string ticket, std:
       a.set_postal_code("1000");
       a.set_municipality("Bruxelles");
       a.set_municipality_nis_code("21004");
+      a.set_current_municipality_nis_code("21004");
+      a.set_country_nr_code(150);  // the National Register's code; "BE" is derived from it
       a.set_country_code("BE");
+      b.set_nr_information_type("IT020");
+      b.set_nr_raw_value("<MainAddress><Municipality><Code>21004</Code></Municipality></MainAddress>");
       break;
     }
     case relais::v1::FLOW_NOTIFY_FAMILY_COMPOSITION: {
@@ -62,14 +68,17 @@ Notification sample_notification(relais::v1::Flow flow, std::string ticket, std:
       b.set_municipality_nis_code("21004");
       auto* head = b.add_members();
       head->set_ssin(ssin);
+      head->set_role_code(1);  // Tx25 FamilyRole 01; the relais.v1 role is derived from it
       head->set_role(relais::v1::NotifyFamilyComposition::REFERENCE_PERSON);
       relais::v1::NotifyFamilyComposition::Role roles[] = {
           relais::v1::NotifyFamilyComposition::SPOUSE, relais::v1::NotifyFamilyComposition::CHILD};
+      const std::uint32_t role_codes[] = {2, 3};
       int added = 0;
       for (std::string_view other : kOtherSsins) {
         if (other == ssin || added == 2) continue;
         auto* m = b.add_members();
         m->set_ssin(std::string(other));
+        m->set_role_code(role_codes[added]);
         m->set_role(roles[added++]);
         m->set_since(date);
       }
@@ -89,7 +98,9 @@ Notification sample_notification(relais::v1::Flow flow, std::string ticket, std:
       auto& b = *n.mutable_personnel_file();
       b.set_event(relais::v1::PersonnelFile::DIMONA_IN);
       b.set_employer_cbe(std::string(kEmployerCbe));
+      b.set_employer_nsso_number(std::string(kEmployerNsso));
       b.set_employer_name("Boulangerie Dupont SRL");
+      b.set_dimona_worker_type("OTH");  // DIMONA's code; the relais.v1 worker_type is derived
       b.set_worker_type(relais::v1::PersonnelFile::OTHER);
       b.set_joint_committee("118");
       b.set_period_start_date(date);

@@ -131,6 +131,24 @@ std::optional<Error> validate_cbe(std::string_view s, std::string_view field) {
                     std::string(field));
 }
 
+bool is_valid_nsso_number(std::string_view s) noexcept {
+  if ((s.size() != 9 && s.size() != 10) || !all_digits(s)) return false;
+  std::uint64_t value = 0;
+  for (char c : s) value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  const bool in_range = s.size() == 9 ? value >= 100006 && value <= 199999934
+                                      : value >= 5000000120 && value <= 5999999989;
+  return in_range && value % 97 == 96;
+}
+
+std::optional<Error> validate_nsso_number(std::string_view s, std::string_view field) {
+  if (s.empty()) return make_error(code::kMissingField, std::string(field) + " is required", std::string(field));
+  if (is_valid_nsso_number(s)) return std::nullopt;
+  return make_error(code::kInvalidNssoNumber,
+                    "an NSSO number is 9 digits (definitive) or 10 digits starting with 5 "
+                    "(provisional), the number mod 97 being 96",
+                    std::string(field));
+}
+
 bool is_valid_nis_code(std::string_view s) noexcept {
   return s.size() == 5 && all_digits(s) && s[0] != '0';
 }

@@ -39,7 +39,8 @@ std::optional<validation::Error> decode_protobuf(relais::v1::Flow flow, std::str
                                                  relais::v1::Notification& out,
                                                  const Limits& limits = {});
 
-// decode_* followed by validation::validate(out, limits.validation).
+// decode_* followed by validation::validate(out, limits.validation) and, when valid,
+// validation::complete(out): what Relais derives from the source codes is filled in.
 std::optional<validation::Error> decode_and_validate_json(relais::v1::Flow flow,
                                                           std::string_view json,
                                                           relais::v1::Notification& out,

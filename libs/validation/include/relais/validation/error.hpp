@@ -41,6 +41,13 @@ inline constexpr std::string_view kDateOrder = "DATE_ORDER";
 inline constexpr std::string_view kInconsistent = "INCONSISTENT";
 inline constexpr std::string_view kDepthExceeded = "DEPTH_EXCEEDED";
 inline constexpr std::string_view kInvalidQualityCode = "INVALID_QUALITY_CODE";
+// A code outside its source code list (civil status, gender, household role, DIMONA worker type,
+// IT code, register code: docs/domain-model.md).
+inline constexpr std::string_view kInvalidCode = "INVALID_CODE";
+// Only a deprecated relais.v1 field was sent and it has no exact source code (e.g. worker_type
+// APPRENTICE, an ISO country the National Register list does not carry).
+inline constexpr std::string_view kNotMappable = "NOT_MAPPABLE";
+inline constexpr std::string_view kInvalidNssoNumber = "INVALID_NSSO_NUMBER";
 }  // namespace code
 
 inline Error make_error(std::string_view c, std::string message, std::string field = {}) {

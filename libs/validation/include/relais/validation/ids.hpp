@@ -46,6 +46,16 @@ std::optional<Error> validate_ssin(std::string_view ssin, std::string_view field
 bool is_valid_cbe(std::string_view cbe) noexcept;
 std::optional<Error> validate_cbe(std::string_view cbe, std::string_view field);
 
+// ---- NSSO employer registration number (RSZ-nummer / numéro ONSS) --------------------------
+
+// The NSSO glossary (zone 00011 NOSSRegistrationNbr, zone 00948 ProvisionalNSSONbr): a definitive
+// number written as 9 digits NNNNNNNCC in [000100006, 199999934], or a provisional one as
+// 10 digits in [5000000120, 5999999989]; in both the whole number mod 97 is 96 (CC = 96 -
+// (NNNNNNN x 100 mod 97)).
+bool is_valid_nsso_number(std::string_view nsso) noexcept;
+// std::nullopt when valid, else INVALID_NSSO_NUMBER naming `field`; empty is MISSING_FIELD.
+std::optional<Error> validate_nsso_number(std::string_view nsso, std::string_view field);
+
 // ---- NIS (INS) municipality code -------------------------------------------------------------
 
 // Exactly 5 ASCII digits, the first one 1-9.
