@@ -92,3 +92,65 @@ TEST(SoapGateway, RefusesToStartOnABadConfiguration) {
   EXPECT_FALSE(ingest::SoapGateway::create(config(f.dir), err));
   EXPECT_NE(err.find("unknown flow"), std::string::npos);
 }
+
+// Every field a shipped mapping writes exists in its flow's message (nested messages too), so a
+// typo in deploy/mappings is caught here rather than as UNKNOWN_FIELD on a partner's request.
+namespace {
+void expect_fields_exist(const std::vector<xmlmap::Field>& fields, const google::protobuf::Descriptor* d,
+                         const std::string& where) {
+  for (const auto& f : fields) {
+    const auto* fd = d->FindFieldByName(f.field);
+    ASSERT_NE(fd, nullptr) << where << ": " << f.field << " is not a field of " << d->full_name();
+    if (!f.fields.empty()) {
+      ASSERT_EQ(fd->cpp_type(), google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) << where << ": " << f.field;
+      expect_fields_exist(f.fields, fd->message_type(), where + "." + f.field);
+    }
+    EXPECT_EQ(fd->is_repeated(), f.repeated) << where << ": " << f.field;
+  }
+}
+}  // namespace
+
+TEST(SoapGateway, ShippedMappingsWriteOnlyRealFields) {
+  auto catalog = xmlmap::load_folder(kRepo + "/deploy/mappings");
+  ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
+  EXPECT_EQ(catalog->by_root.size(), 6u);  // the six flows
+  const auto* body = relais::v1::Notification::descriptor()->FindOneofByName("body");
+  ASSERT_NE(body, nullptr);
+  for (const auto& [root, m] : catalog->by_root) {
+    const google::protobuf::Descriptor* d = nullptr;
+    for (int i = 0; i < body->field_count(); ++i) {
+      if (body->field(i)->message_type()->name() == root.second) d = body->field(i)->message_type();
+    }
+    ASSERT_NE(d, nullptr) << root.second;
+    expect_fields_exist(m.fields, d, m.flow);
+  }
+}
+
+TEST(SoapGateway, SourceCodesTravelFromXmlToTheNotification) {
+  Folder f;
+  for (const auto* name : {"personnel-file.yaml"}) fs::copy_file(kRepo + "/deploy/mappings/" + name, f.dir / name);
+  std::string err;
+  auto g = ingest::SoapGateway::create(config(f.dir), err);
+  ASSERT_TRUE(g) << err;
+  const std::string head = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>)";
+  auto np = g->decode(head + R"(<NotifyPerson xmlns="urn:be:relais:bcss:notifications:v1"><Context><Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11</Ticket></Context>)"
+                      "<Person><SSIN>68060105329</SSIN></Person><EffectiveDate>2026-11-00</EffectiveDate><Event>ADDRESS_CHANGE</Event>"
+                      "<InformationType>IT020</InformationType><RawValue>raw register text</RawValue>"
+                      "<Address><Street>Rue</Street><HouseNumber>1</HouseNumber><PostalCode>1000</PostalCode><Municipality>Bruxelles</Municipality>"
+                      "<MunicipalityNisCode>21004</MunicipalityNisCode><CountryNrCode>150</CountryNrCode></Address>"
+                      "</NotifyPerson></s:Body></s:Envelope>", {});
+  ASSERT_TRUE(np.ok) << np.answer;
+  const auto& p = np.notification.notify_person();
+  EXPECT_EQ(p.nr_information_type(), "IT020");
+  EXPECT_EQ(p.nr_raw_value(), "raw register text");
+  EXPECT_EQ(p.address().country_nr_code(), 150u);
+  EXPECT_EQ(p.effective_date(), "2026-11-00");
+
+  auto pf = g->decode(head + R"(<PersonnelFile xmlns="urn:be:relais:bcss:notifications:v1"><Context><Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d12</Ticket></Context>)"
+                      "<Person><SSIN>68060105329</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate><Event>DIMONA_IN</Event>"
+                      "<EmployerCbe>0212344876</EmployerCbe><DimonaWorkerType>OTH</DimonaWorkerType><CpasArticle60>true</CpasArticle60>"
+                      "<PeriodStartDate>2026-11-01</PeriodStartDate></PersonnelFile></s:Body></s:Envelope>", {});
+  ASSERT_TRUE(pf.ok) << pf.answer;
+  EXPECT_EQ(pf.notification.personnel_file().dimona_worker_type(), "OTH");
+  EXPECT_TRUE(pf.notification.personnel_file().cpas_article_60());
+}
