@@ -29,7 +29,7 @@ check() {
       bad=1
     fi
   done < <(find "$root" \( -path "$root/build*" -o -path "$root/var" -o -path "$root/.git" -o -path "$root/node_modules" \) -prune \
-             -o -type f \( -name '*.cpp' -o -name '*.cc' -o -name '*.cxx' -o -name '*.hpp' -o -name '*.h' -o -name '*.ipp' \) -print0)
+             -o -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.cc' -o -name '*.cxx' -o -name '*.hpp' -o -name '*.h' -o -name '*.ipp' \) -print0)
   if ((bad)); then
     echo "librdkafka used outside libs/kafka (lines above): use the types of libs/kafka instead" >&2
     return 1
