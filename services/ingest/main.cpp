@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   service::Checks ready = [&] {
     std::vector<service::Check> c;
     bool up = !producer->brokers_down();
-    int parts = up ? kafka::partition_count(producer->raw(), io.topic, std::chrono::milliseconds(2000)) : -1;
+    int parts = up ? producer->partition_count(io.topic, std::chrono::milliseconds(2000)) : -1;
     c.push_back({"kafka", parts > 0, parts > 0 ? io.topic + " has " + std::to_string(parts) + " partitions"
                                                : "broker or topic unreachable"});
     return c;

@@ -161,24 +161,18 @@ void produce_alerts(const std::string& topic, const std::vector<v1::Alert>& aler
   std::string err;
   auto s = kafka_settings();
   s["transactional.id"] = "itest-alerts-" + unique_suffix();
-  auto conf = kafka::make_conf(s, err);
-  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
+  auto p = kafka::TransactionalProducer::create(s, nullptr, err);
   ASSERT_TRUE(p) << err;
-  auto check = [](RdKafka::Error* e) {
-    std::unique_ptr<RdKafka::Error> h(e);
-    ASSERT_FALSE(e) << e->str();
-  };
-  check(p->init_transactions(20000));
-  check(p->begin_transaction());
+  auto check = [](const kafka::Error& e) { ASSERT_FALSE(e) << e.message; };
+  check(p->init(20s));
+  check(p->begin());
   auto send = [&](const std::string& key, const std::string& v) {
-    auto rc = p->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(v.data()),
-                         v.size(), key.data(), key.size(), 0, nullptr);
-    ASSERT_EQ(rc, RdKafka::ERR_NO_ERROR);
+    check(p->send(topic, kafka::kAnyPartition, key, v, {}));
   };
   for (const auto& a : alerts) send(a.ssin(), a.SerializeAsString());
   for (const auto& r : raw) send("x", r);
-  if (commit) check(p->commit_transaction(20000));
-  else check(p->abort_transaction(20000));
+  if (commit) check(p->commit(20s));
+  else check(p->abort(20s));
 }
 
 v1::Alert make_alert(const std::string& cbe, const std::string& type) {

@@ -35,10 +35,10 @@ class CtlTest : public IntegrationTest {
     d.SerializeToString(&v);
     std::promise<kafka::DeliveryResult> done;
     auto f = done.get_future();
-    EXPECT_EQ(p->produce(s.dlq_topic, 1, d.key(), v, {}, [&](const kafka::DeliveryResult& r) { done.set_value(r); }),
-              RdKafka::ERR_NO_ERROR);
+    EXPECT_EQ(p->produce(s.dlq_topic, 1, d.key(), v, {}, [&](const kafka::DeliveryResult& r) { done.set_value(r); }).kind,
+              kafka::errc::none);
     auto r = f.get();
-    EXPECT_TRUE(r.ok()) << r.message;
+    EXPECT_TRUE(r.ok()) << r.error.message;
     return {r.partition, r.offset};
   }
 

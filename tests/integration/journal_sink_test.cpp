@@ -20,22 +20,17 @@ class TxProducer {
     s["transactional.id"] = "itest-journal-" + unique_suffix();
     s["enable.idempotence"] = "true";
     s["acks"] = "all";
-    auto conf = kafka::make_conf(s, err);
-    if (!conf) throw std::runtime_error(err);
-    p_.reset(RdKafka::Producer::create(conf.get(), err));
+    p_ = kafka::TransactionalProducer::create(s, nullptr, err);
     if (!p_) throw std::runtime_error(err);
-    std::unique_ptr<RdKafka::Error> e(p_->init_transactions(30000));
-    if (e) throw std::runtime_error("init_transactions: " + e->str());
+    check(p_->init(30s), "init_transactions");
   }
-  void begin() { check(p_->begin_transaction(), "begin"); }
-  void commit() { check(p_->commit_transaction(30000), "commit"); }
-  void abort() { check(p_->abort_transaction(30000), "abort"); }
-  void produce(const std::string& topic, const v1::JournalEntry& j, int32_t partition = RdKafka::Topic::PARTITION_UA) {
+  void begin() { check(p_->begin(), "begin"); }
+  void commit() { check(p_->commit(30s), "commit"); }
+  void abort() { check(p_->abort(30s), "abort"); }
+  void produce(const std::string& topic, const v1::JournalEntry& j, int32_t partition = kafka::kAnyPartition) {
     std::string v;
     j.SerializeToString(&v);
-    auto err = p_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY,
-                           const_cast<char*>(v.data()), v.size(), j.ticket().data(), j.ticket().size(), 0, nullptr);
-    if (err != RdKafka::ERR_NO_ERROR) throw std::runtime_error("produce: " + RdKafka::err2str(err));
+    check(p_->send(topic, partition, j.ticket(), v, {}), "produce");
   }
   // Several entries in one record, as the router writes them.
   void produce_batch(const std::string& topic, const std::string& key, const std::vector<v1::JournalEntry>& js) {
@@ -43,19 +38,16 @@ class TxProducer {
     for (const auto& j : js) *b.add_entries() = j;
     std::string v;
     b.SerializeToString(&v);
-    auto err = p_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                           const_cast<char*>(v.data()), v.size(), key.data(), key.size(), 0, nullptr);
-    if (err != RdKafka::ERR_NO_ERROR) throw std::runtime_error("produce: " + RdKafka::err2str(err));
+    check(p_->send(topic, kafka::kAnyPartition, key, v, {}), "produce");
   }
   // Waits until the records of the open transaction are delivered (so an abort really discards sent data).
-  void flush() { p_->flush(10000); }
+  void flush() { p_->flush(10s); }
 
  private:
-  static void check(RdKafka::Error* raw, const char* what) {
-    std::unique_ptr<RdKafka::Error> e(raw);
-    if (e) throw std::runtime_error(std::string(what) + ": " + e->str());
+  static void check(const kafka::Error& e, const char* what) {
+    if (e) throw std::runtime_error(std::string(what) + ": " + e.message);
   }
-  std::unique_ptr<RdKafka::Producer> p_;
+  std::unique_ptr<kafka::TransactionalProducer> p_;
 };
 
 v1::JournalEntry entry(v1::JournalEntry::Kind kind, const std::string& ticket, const std::string& ssin,

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <librdkafka/rdkafkacpp.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -26,6 +25,7 @@
 
 #include "relais/http/server.hpp"
 #include "relais/kafka/client.hpp"
+#include "relais/kafka/transaction.hpp"
 #include "relais/kafka/security.hpp"
 #include "relais/pg/pg.hpp"
 #include "relais/v1/records.pb.h"
@@ -168,11 +168,7 @@ inline void create_topics(const std::vector<std::string>& topics, int partitions
 }
 
 inline int partitions_of(const std::string& topic) {
-  std::string err;
-  auto conf = kafka::make_conf(kafka_settings(), err);
-  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
-  if (!p) return -1;
-  return kafka::partition_count(*p, topic, 10s);
+  return kafka::partition_count(kafka_settings(), topic, 10s);
 }
 
 struct Record {
@@ -193,16 +189,16 @@ inline std::vector<Record> read_topic(const std::string& topic, std::chrono::mil
   for (int i = 0; i < n; ++i) parts.push_back(i);
   auto settings = kafka_settings();
   settings["group.id"] = "itest-reader-" + unique_suffix();
-  auto err = kafka::read_partitions(settings, topic, parts, timeout, [&](const RdKafka::Message& m) {
+  auto err = kafka::read_partitions(settings, topic, parts, timeout, [&](const kafka::Record& m) {
     Record r;
     if (m.key()) r.key = *m.key();
-    r.value.assign(static_cast<const char*>(m.payload()), m.len());
+    r.value = m.value();
     r.partition = m.partition();
     r.offset = m.offset();
-    r.flow = kafka::header_value(m, "flow");
-    r.ticket = kafka::header_value(m, "ticket");
-    r.content_type = kafka::header_value(m, "content-type");
-    r.reason = kafka::header_value(m, "reason");
+    r.flow = m.header("flow");
+    r.ticket = m.header("ticket");
+    r.content_type = m.header("content-type");
+    r.reason = m.header("reason");
     out.push_back(std::move(r));
   });
   EXPECT_FALSE(err.has_value()) << "read_partitions(" << topic << "): " << *err;

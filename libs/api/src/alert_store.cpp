@@ -60,10 +60,10 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
   std::size_t bad = 0;
   for (const auto& m : batch) {
     v1::Alert a;
-    if (!a.ParseFromArray(m->payload(), static_cast<int>(m->len())) || !storable(a)) {
+    if (!a.ParseFromArray(m.value().data(), static_cast<int>(m.value().size())) || !storable(a)) {
       ++bad;
       logger.warn("alert record skipped: not a storable relais.v1.Alert",
-                  {{"topic", m->topic_name()}, {"partition", m->partition()}, {"offset", m->offset()}});
+                  {{"topic", m.topic()}, {"partition", m.partition()}, {"offset", m.offset()}});
       continue;
     }
     std::string q = "{";
@@ -88,7 +88,7 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
     sink::copy_timestamp_us(rows, a.raised_at_us());
     copy_field(rows, a.due_date());
     copy_field(rows, a.has_notification() ? codec::to_json(a.notification()) : std::string{});
-    copy_field(rows, sink::source_of(*m), true);
+    copy_field(rows, sink::source_of(m), true);
   }
   std::map<std::string, long long> by_type;
   long long inserted = 0;

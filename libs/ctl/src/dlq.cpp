@@ -1,7 +1,5 @@
 #include "relais/ctl/dlq.hpp"
 
-#include <librdkafka/rdkafkacpp.h>
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
@@ -35,40 +33,39 @@ std::optional<Coord> parse_coord(const std::string& text) {
 
 namespace {
 
-std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(const Settings& s) {
-  auto settings = s.kafka();
+std::unique_ptr<kafka::Consumer> make_consumer(const Settings& s) {
+  kafka::ConsumerOptions o;
+  auto& settings = o.settings;
+  settings = s.kafka();
   settings["group.id"] = "relaisctl";  // never joined: partitions are assigned, offsets never committed
   settings["enable.auto.commit"] = "false";
   settings["enable.partition.eof"] = "true";
   settings["isolation.level"] = "read_committed";
   std::string err;
-  auto conf = kafka::make_conf(settings, err);
-  if (!conf) throw std::runtime_error("kafka settings: " + err);
-  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
-  if (!c) throw std::runtime_error("cannot create a Kafka consumer: " + err);
+  auto c = kafka::Consumer::create(std::move(o), err);
+  if (!c) throw std::runtime_error("Kafka consumer: " + err);
   return c;
 }
 
 // Partition -> [low, high) of the topic.
-std::map<int32_t, std::pair<int64_t, int64_t>> watermarks(RdKafka::KafkaConsumer& c, const Settings& s) {
-  int n = kafka::partition_count(c, s.dlq_topic, std::chrono::milliseconds(s.timeout_ms));
+std::map<int32_t, std::pair<int64_t, int64_t>> watermarks(kafka::Consumer& c, const Settings& s) {
+  int n = c.partition_count(s.dlq_topic, std::chrono::milliseconds(s.timeout_ms));
   if (n < 0) throw std::runtime_error("cannot read the partitions of " + s.dlq_topic + " (is Kafka reachable?)");
   std::map<int32_t, std::pair<int64_t, int64_t>> out;
   for (int32_t p = 0; p < n; ++p) {
     int64_t lo = 0, hi = 0;
-    auto e = c.query_watermark_offsets(s.dlq_topic, p, &lo, &hi, s.timeout_ms);
-    if (e != RdKafka::ERR_NO_ERROR)
-      throw std::runtime_error("watermarks of " + s.dlq_topic + ": " + RdKafka::err2str(e));
+    if (auto e = c.query_watermarks(s.dlq_topic, p, std::chrono::milliseconds(s.timeout_ms), lo, hi))
+      throw std::runtime_error("watermarks of " + s.dlq_topic + ": " + e.message);
     out[p] = {lo, hi};
   }
   return out;
 }
 
-DlqRecord to_record(const RdKafka::Message& m) {
+DlqRecord to_record(const kafka::Record& m) {
   DlqRecord r;
   r.at = {m.partition(), m.offset()};
-  r.timestamp_ms = m.timestamp().timestamp;
-  r.parsed = r.letter.ParseFromArray(m.payload(), static_cast<int>(m.len()));
+  r.timestamp_ms = m.timestamp_ms();
+  r.parsed = r.letter.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()));
   return r;
 }
 
@@ -76,7 +73,7 @@ DlqRecord to_record(const RdKafka::Message& m) {
 std::vector<DlqRecord> read_ranges(const Settings& s, const std::map<int32_t, int64_t>& starts, int64_t only = -1) {
   auto c = make_consumer(s);
   auto wm = watermarks(*c, s);
-  std::vector<RdKafka::TopicPartition*> tps;
+  kafka::TopicPartitions tps;
   std::map<int32_t, int64_t> end;
   for (auto [p, start] : starts) {
     auto it = wm.find(p);
@@ -85,28 +82,27 @@ std::vector<DlqRecord> read_ranges(const Settings& s, const std::map<int32_t, in
     int64_t from = std::max(start, lo);
     if (from >= hi) continue;
     end[p] = hi;
-    tps.push_back(RdKafka::TopicPartition::create(s.dlq_topic, p, from));
+    tps.push_back({s.dlq_topic, p, from});
   }
   std::vector<DlqRecord> out;
   if (tps.empty()) return out;
-  auto err = c->assign(tps);
-  RdKafka::TopicPartition::destroy(tps);
-  if (err != RdKafka::ERR_NO_ERROR) throw std::runtime_error("assign: " + RdKafka::err2str(err));
+  if (auto err = c->assign(tps)) throw std::runtime_error("assign: " + err.message);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(s.timeout_ms);
   while (!end.empty()) {
     if (std::chrono::steady_clock::now() > deadline)
       throw std::runtime_error("timed out reading " + s.dlq_topic);
-    std::unique_ptr<RdKafka::Message> m(c->consume(200));
-    if (m->err() == RdKafka::ERR__TIMED_OUT) continue;
-    if (m->err() == RdKafka::ERR__PARTITION_EOF) {
-      end.erase(m->partition());
+    auto polled = c->poll(200ms);
+    if (polled.error.kind == kafka::errc::timed_out) continue;
+    if (polled.error.kind == kafka::errc::partition_eof) {
+      end.erase(polled.eof_partition);
       continue;
     }
-    if (m->err() != RdKafka::ERR_NO_ERROR) throw std::runtime_error("reading " + s.dlq_topic + ": " + m->errstr());
-    auto it = end.find(m->partition());
+    if (polled.error) throw std::runtime_error("reading " + s.dlq_topic + ": " + polled.error.message);
+    const auto& m = *polled.record;
+    auto it = end.find(m.partition());
     if (it == end.end()) continue;
-    if (only < 0 || m->offset() == only) out.push_back(to_record(*m));
-    if (m->offset() + 1 >= it->second || (only >= 0 && m->offset() >= only)) end.erase(it);
+    if (only < 0 || m.offset() == only) out.push_back(to_record(m));
+    if (m.offset() + 1 >= it->second || (only >= 0 && m.offset() >= only)) end.erase(it);
   }
   c->close();
   return out;
@@ -283,14 +279,14 @@ std::vector<ReplayOutcome> dlq_replay(const Settings& s, pg::Connection& db, con
         }
         std::promise<kafka::DeliveryResult> done;
         auto fut = done.get_future();
-        auto e = producer->produce(s.inbound_topic, RdKafka::Topic::PARTITION_UA, p.key, p.value, p.headers,
+        auto e = producer->produce(s.inbound_topic, kafka::kAnyPartition, p.key, p.value, p.headers,
                                    [&done](const kafka::DeliveryResult& d) { done.set_value(d); });
-        if (e != RdKafka::ERR_NO_ERROR) throw std::runtime_error("produce: " + RdKafka::err2str(e));
+        if (e) throw std::runtime_error("produce: " + e.message);
         if (fut.wait_for(std::chrono::milliseconds(s.timeout_ms) + 5s) != std::future_status::ready)
           throw std::runtime_error("no delivery report from Kafka in time (the record may still be delivered)");
         auto d = fut.get();
         if (!d.ok())
-          throw std::runtime_error("delivery failed: " + d.message +
+          throw std::runtime_error("delivery failed: " + d.error.message +
                                    (d.possibly_persisted ? " (possibly persisted: the router dedupes by ticket)" : ""));
         o.partition = d.partition;
         o.offset = d.offset;

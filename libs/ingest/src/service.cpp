@@ -64,13 +64,12 @@ asio::awaitable<std::vector<kafka::DeliveryResult>> deliver_all(kafka::Producer&
           if (done) done();
         };
         for (std::size_t i = 0; i < records.size(); ++i) {
-          auto err = producer.produce(topic, -1 /* RD_KAFKA_PARTITION_UA */, records[i].key, records[i].value,
+          auto err = producer.produce(topic, kafka::kAnyPartition, records[i].key, records[i].value,
                                       records[i].headers,
                                       [complete_one, i](const kafka::DeliveryResult& r) { complete_one(i, r); });
-          if (err != RdKafka::ERR_NO_ERROR) {
+          if (err) {
             kafka::DeliveryResult r;
-            r.error = err;
-            r.message = RdKafka::err2str(err);
+            r.error = std::move(err);
             complete_one(i, r);
           }
         }
@@ -220,7 +219,7 @@ asio::awaitable<std::optional<Service::Refusal>> Service::deliver_one(relais::v1
   in_flight_gauge_.dec();
   const auto& r = results.front();
   if (!r.ok()) {
-    logger.warn("broker did not acknowledge", {{"ticket", n.envelope().ticket()}, {"error", r.message}});
+    logger.warn("broker did not acknowledge", {{"ticket", n.envelope().ticket()}, {"error", r.error.message}});
     co_return Refusal{503, "KAFKA_UNAVAILABLE", "the message broker did not acknowledge the notification; retry later"};
   }
   ack_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

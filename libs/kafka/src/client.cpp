@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "internal.hpp"
+
 #include <mutex>
 #include <set>
 
@@ -34,6 +36,7 @@ bool parse_extra(const std::string& text, Settings& out, std::string& error) {
   return true;
 }
 
+namespace detail {
 std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings, std::string& error) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   for (const auto& [k, v] : settings) {
@@ -46,17 +49,61 @@ std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings, std::string& 
   return conf;
 }
 
+void StatsEvents::event_cb(RdKafka::Event& e) {
+  switch (e.type()) {
+    case RdKafka::Event::EVENT_STATS:
+      s_.on_statistics(e.str());
+      break;
+    case RdKafka::Event::EVENT_ERROR:
+      s_.on_error(RdKafka::err2str(e.err()), e.str());
+      break;
+    case RdKafka::Event::EVENT_LOG:
+      if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) s_.on_log(e.fac(), e.str());
+      break;
+    default:
+      break;
+  }
+}
+
+bool set_event_cb(RdKafka::Conf& conf, RdKafka::EventCb* cb, std::string& error) {
+  return conf.set("event_cb", cb, error) == RdKafka::Conf::CONF_OK;
+}
+
+Error take_error(RdKafka::Error* raw) {
+  std::unique_ptr<RdKafka::Error> e(raw);
+  if (!e) return {};
+  return make_error(ErrorFacts{static_cast<int>(e->code()), e->is_fatal(), e->is_retriable(), e->txn_requires_abort()},
+                    e->str());
+}
+
+std::vector<RdKafka::TopicPartition*> to_rd(const TopicPartitions& parts) {
+  std::vector<RdKafka::TopicPartition*> out;
+  out.reserve(parts.size());
+  for (const auto& tp : parts) out.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, tp.offset));
+  return out;
+}
+
+TopicPartitions from_rd(const std::vector<RdKafka::TopicPartition*>& parts) {
+  TopicPartitions out;
+  out.reserve(parts.size());
+  for (const auto* tp : parts) out.push_back({tp->topic(), tp->partition(), tp->offset()});
+  return out;
+}
+}  // namespace detail
+
+using detail::make_conf;
+
 class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
  public:
   explicit Callbacks(Producer* p) : p_(p) {}
   void dr_cb(RdKafka::Message& m) override {
     std::unique_ptr<Opaque> op(static_cast<Opaque*>(m.msg_opaque()));
     DeliveryResult r;
-    r.error = m.err();
+    r.error = detail::error_of(m.err());
     r.partition = m.partition();
     r.offset = m.offset();
     if (!r.ok()) {
-      r.message = m.errstr();
+      r.error.message = m.errstr();
       r.possibly_persisted = m.status() == RdKafka::Message::MSG_STATUS_POSSIBLY_PERSISTED;
     } else {
       p_->brokers_down_.store(false);
@@ -147,7 +194,13 @@ Producer::~Producer() {
   }
 }
 
-RdKafka::ErrorCode Producer::produce(const std::string& topic, int32_t partition, std::string_view key,
+int Producer::outq_len() const { return producer_->outq_len(); }
+
+int Producer::partition_count(const std::string& topic, std::chrono::milliseconds timeout) {
+  return detail::partition_count(*producer_, topic, timeout);
+}
+
+Error Producer::produce(const std::string& topic, int32_t partition, std::string_view key,
                                      std::string_view value, const std::vector<Header>& headers,
                                      DeliveryCallback cb) {
   RdKafka::Headers* h = RdKafka::Headers::create();
@@ -159,7 +212,7 @@ RdKafka::ErrorCode Producer::produce(const std::string& topic, int32_t partition
     delete h;  // ownership stays with us on failure
     delete op;
   }
-  return err;
+  return detail::error_of(err);
 }
 
 int Producer::flush(std::chrono::milliseconds timeout) {
@@ -227,7 +280,7 @@ std::optional<std::string> ensure_topics(const Settings& settings, const std::ve
   return result;
 }
 
-int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout) {
+int detail::partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout) {
   std::string err;
   std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&handle, topic, nullptr, err));
   if (!t) return -1;
@@ -240,57 +293,13 @@ int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chro
   return -1;
 }
 
-std::optional<std::string> read_partitions(const Settings& settings, const std::string& topic,
-                                           const std::vector<int32_t>& partitions, std::chrono::milliseconds timeout,
-                                           const std::function<void(const RdKafka::Message&)>& fn) {
-  if (partitions.empty()) return std::nullopt;
-  Settings s = settings;
-  s["enable.partition.eof"] = "true";
-  s["enable.auto.commit"] = "false";
-  s["isolation.level"] = "read_committed";
-  s.emplace("group.id", "relais-reader");  // required by the API; we never commit
-  std::string error;
-  auto conf = make_conf(s, error);
-  if (!conf) return error;
-  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), error));
-  if (!c) return "cannot create consumer: " + error;
-  std::vector<RdKafka::TopicPartition*> parts;
-  for (auto p : partitions) parts.push_back(RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
-  c->assign(parts);
-  RdKafka::TopicPartition::destroy(parts);
-  std::set<int32_t> open(partitions.begin(), partitions.end());
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::optional<std::string> result;
-  while (true) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      result = "timed out reading " + topic;
-      break;
-    }
-    std::unique_ptr<RdKafka::Message> m(c->consume(200));
-    if (m->err() == RdKafka::ERR__PARTITION_EOF) {
-      open.erase(m->partition());
-      if (open.empty()) break;
-      continue;
-    }
-    if (m->err() == RdKafka::ERR__TIMED_OUT) continue;
-    if (m->err() != RdKafka::ERR_NO_ERROR) {
-      if (m->err() == RdKafka::ERR__TRANSPORT || m->err() == RdKafka::ERR__ALL_BROKERS_DOWN) continue;
-      result = "reading " + topic + ": " + m->errstr();
-      break;
-    }
-    fn(*m);
-  }
-  c->close();
-  return result;
-}
-
-std::string header_value(const RdKafka::Message& m, const std::string& key) {
-  // librdkafka's accessor is not const-qualified; it does not modify the message.
-  RdKafka::Headers* h = const_cast<RdKafka::Message&>(m).headers();
-  if (!h) return {};
-  RdKafka::Headers::Header hd = h->get_last(key);
-  if (hd.err() != RdKafka::ERR_NO_ERROR || hd.value() == nullptr) return {};
-  return std::string(static_cast<const char*>(hd.value()), hd.value_size());
+int partition_count(const Settings& settings, const std::string& topic, std::chrono::milliseconds timeout) {
+  std::string err;
+  auto conf = make_conf(settings, err);
+  if (!conf) return -1;
+  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
+  if (!p) return -1;
+  return detail::partition_count(*p, topic, timeout);
 }
 
 }  // namespace relais::kafka

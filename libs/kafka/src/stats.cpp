@@ -124,22 +124,16 @@ bool StatsExporter::update(std::string_view text) {
   return true;
 }
 
-void StatsExporter::event_cb(RdKafka::Event& e) {
-  switch (e.type()) {
-    case RdKafka::Event::EVENT_STATS:
-      if (!update(e.str())) logger.warn("unparsable librdkafka statistics", {{"client", client_}});
-      break;
-    case RdKafka::Event::EVENT_ERROR:
-      logger.warn("kafka client error",
-                  {{"client", client_}, {"error", RdKafka::err2str(e.err())}, {"detail", e.str()}});
-      break;
-    case RdKafka::Event::EVENT_LOG:
-      if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
-        logger.warn("librdkafka", {{"client", client_}, {"facility", e.fac()}, {"detail", e.str()}});
-      break;
-    default:
-      break;
-  }
+void StatsExporter::on_statistics(std::string_view json) {
+  if (!update(json)) logger.warn("unparsable librdkafka statistics", {{"client", client_}});
+}
+
+void StatsExporter::on_error(const std::string& error, const std::string& detail) {
+  logger.warn("kafka client error", {{"client", client_}, {"error", error}, {"detail", detail}});
+}
+
+void StatsExporter::on_log(const std::string& facility, const std::string& detail) {
+  logger.warn("librdkafka", {{"client", client_}, {"facility", facility}, {"detail", detail}});
 }
 
 }  // namespace relais::kafka

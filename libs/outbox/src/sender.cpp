@@ -385,14 +385,14 @@ Attempt Sender::deliver_kafka(const Row& r) {
   msg.SerializeToString(&value);
   auto done = std::make_shared<std::promise<kafka::DeliveryResult>>();
   auto fut = done->get_future();
-  auto rc = producer_->produce(topic, RdKafka::Topic::PARTITION_UA, r.ssin, value,
+  auto rc = producer_->produce(topic, kafka::kAnyPartition, r.ssin, value,
                                {{"content-type", "application/x-protobuf"},
                                 {"alert-id", r.alert_id},
                                 {"reaction-id", r.reaction_id},
                                 {"idempotency-key", r.key}},
                                [done](const kafka::DeliveryResult& d) { done->set_value(d); });
-  if (rc != RdKafka::ERR_NO_ERROR) {
-    a.error = "produce: " + RdKafka::err2str(rc);
+  if (rc) {
+    a.error = "produce: " + rc.message;
     return a;
   }
   if (fut.wait_for(o_.kafka_timeout + std::chrono::seconds(5)) != std::future_status::ready) {
@@ -401,7 +401,7 @@ Attempt Sender::deliver_kafka(const Row& r) {
   }
   auto d = fut.get();
   if (!d.ok()) {
-    a.error = d.message.empty() ? RdKafka::err2str(d.error) : d.message;
+    a.error = d.error.message;
     return a;
   }
   a.delivered = true;

@@ -1,13 +1,12 @@
 #include "relais/router/engine.hpp"
 
-#include <librdkafka/rdkafkacpp.h>
-
 #include <map>
 #include <thread>
 
 #include "relais/codec/flow.hpp"
 #include "relais/common/log.hpp"
 #include "relais/kafka/stats.hpp"
+#include "relais/kafka/transaction.hpp"
 #include "relais/fingerprint/fingerprint.hpp"
 #include "relais/routing/route.hpp"
 #include "relais/v1/records.pb.h"
@@ -22,10 +21,6 @@ std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-struct Owned {
-  std::unique_ptr<RdKafka::Message> msg;
-};
 
 // Journal entries and dedupe tickets are written in batches: one record per
 // transaction (and inbound partition for the dedupe marks), split at these
@@ -53,7 +48,10 @@ bool announces_replacement(const v1::Notification& n) {
 }
 }  // namespace
 
-class Engine::Impl : public RdKafka::RebalanceCb {
+using namespace std::chrono_literals;
+using kafka::errc;
+
+class Engine::Impl {
  public:
   Impl(Engine& e, EngineOptions o, DirectoryFeed& feed, metrics::Registry& m)
       : e_(e), o_(std::move(o)), feed_(feed), dedupe_(o_.dedupe_window_us),
@@ -96,16 +94,17 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     pc.emplace("linger.ms", "5");
     pc.emplace("queue.buffering.max.messages", "1000000");
     pc.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
-    auto pconf = kafka::make_conf(pc, err);
-    if (!pconf) return err;
-    if (pconf->set("event_cb", static_cast<RdKafka::EventCb*>(&producer_stats_), err) != RdKafka::Conf::CONF_OK)
-      return err;
-    producer_.reset(RdKafka::Producer::create(pconf.get(), err));
-    if (!producer_) return "cannot create producer: " + err;
-    std::unique_ptr<RdKafka::Error> kerr(producer_->init_transactions(30000));
-    if (kerr) return "init_transactions: " + kerr->str();
+    producer_ = kafka::TransactionalProducer::create(pc, &producer_stats_, err);
+    if (!producer_) return err;
+    if (auto kerr = producer_->init(30s)) return "init_transactions: " + kerr.message;
 
-    kafka::Settings cc = o_.kafka;
+    kafka::ConsumerOptions co;
+    co.stats = &consumer_stats_;
+    co.on_rebalance = [this](kafka::Consumer& c, kafka::Rebalance r, const kafka::TopicPartitions& parts) {
+      rebalance(c, r, parts);
+    };
+    kafka::Settings& cc = co.settings;
+    cc = o_.kafka;
     cc["group.id"] = o_.group_id;
     cc["enable.auto.commit"] = "false";
     cc["isolation.level"] = "read_committed";
@@ -116,52 +115,45 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     // partitions back at once instead of waiting for a rebalance.
     cc.emplace("group.instance.id", o_.transactional_id);
     cc.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
-    auto cconf = kafka::make_conf(cc, err);
-    if (!cconf) return err;
-    if (cconf->set("event_cb", static_cast<RdKafka::EventCb*>(&consumer_stats_), err) != RdKafka::Conf::CONF_OK)
-      return err;
-    if (cconf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK) return err;
-    consumer_.reset(RdKafka::KafkaConsumer::create(cconf.get(), err));
-    if (!consumer_) return "cannot create consumer: " + err;
+    consumer_ = kafka::Consumer::create(std::move(co), err);
+    if (!consumer_) return err;
 
     if (auto e = kafka::ensure_topics(o_.kafka, {o_.dlq_topic}, 3, o_.replication_factor, std::chrono::seconds(15)))
       return *e;
-    int inbound = kafka::partition_count(*producer_, o_.inbound_topic, std::chrono::seconds(10));
-    int dedupe = kafka::partition_count(*producer_, o_.dedupe_topic, std::chrono::seconds(10));
+    int inbound = producer_->partition_count(o_.inbound_topic, 10s);
+    int dedupe = producer_->partition_count(o_.dedupe_topic, 10s);
     if (inbound <= 0) return "topic " + o_.inbound_topic + " not found";
     if (dedupe < inbound)
       return "topic " + o_.dedupe_topic + " must have at least as many partitions as " + o_.inbound_topic + " (" +
              std::to_string(dedupe) + " < " + std::to_string(inbound) + ")";
-    auto sub = consumer_->subscribe({o_.inbound_topic});
-    if (sub != RdKafka::ERR_NO_ERROR) return "subscribe: " + RdKafka::err2str(sub);
+    if (auto sub = consumer_->subscribe({o_.inbound_topic})) return "subscribe: " + sub.message;
     return std::nullopt;
   }
 
   // Rebalance: rebuild the dedupe state of assigned partitions before reading them.
-  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
-                    std::vector<RdKafka::TopicPartition*>& parts) override {
-    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+  void rebalance(kafka::Consumer& c, kafka::Rebalance r, const kafka::TopicPartitions& parts) {
+    if (r == kafka::Rebalance::assign) {
       std::vector<int32_t> ps;
-      for (auto* tp : parts) ps.push_back(tp->partition());
+      for (const auto& tp : parts) ps.push_back(tp.partition);
       if (!restore_dedupe(ps)) {
         // Stopping: never consume a partition whose dedupe state is not restored.
         logger.warn("stopping before the dedupe state was restored; partitions not consumed",
                     {{"count", parts.size()}});
         return;
       }
-      c->assign(parts);
+      c.assign(parts);
       // Ready once the group has given this replica its share (possibly none).
       e_.ready_.store(true);
       logger.info("partitions assigned", {{"count", parts.size()}});
     } else {
-      for (auto* tp : parts) {
-        auto p = tp->partition();
+      for (const auto& tp : parts) {
+        auto p = tp.partition;
         dedupe_.drop_partition(p);
         // Records of a revoked partition collected for the next transaction are
         // dropped: their offsets were not committed, the next owner reads them.
-        std::erase_if(batch_, [p](const Owned& o) { return o.msg->partition() == p; });
+        std::erase_if(batch_, [p](const kafka::Record& o) { return o.partition() == p; });
       }
-      c->unassign();
+      c.unassign();
       logger.info("partitions revoked", {{"count", parts.size()}});
     }
   }
@@ -177,11 +169,11 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       std::size_t n = 0;
       auto t0 = std::chrono::steady_clock::now();
       auto e = kafka::read_partitions(o_.kafka, o_.dedupe_topic, ps, std::chrono::seconds(120),
-                                      [&](const RdKafka::Message& m) {
+                                      [&](const kafka::Record& m) {
                                         if (!m.key()) return;
                                         if (m.key()->starts_with(kBatchKeyPrefix)) {
                                           v1::DedupeBatch b;
-                                          if (!b.ParseFromArray(m.payload(), static_cast<int>(m.len())) ||
+                                          if (!b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size())) ||
                                               b.processed_at_us() < cutoff || b.ticket_hi_size() != b.ticket_lo_size())
                                             return;
                                           restore_batch(m.partition(), b);
@@ -191,7 +183,8 @@ class Engine::Impl : public RdKafka::RebalanceCb {
                                         // One DedupeMark per ticket (the format before batches).
                                         auto t = parse_ticket(*m.key());
                                         v1::DedupeMark mark;
-                                        if (!t || !mark.ParseFromArray(m.payload(), static_cast<int>(m.len()))) return;
+                                        if (!t || !mark.ParseFromArray(m.value().data(), static_cast<int>(m.value().size())))
+                                          return;
                                         if (mark.processed_at_us() < cutoff) return;
                                         dedupe_.insert_legacy(m.partition(), *t, mark.processed_at_us());
                                         ++n;
@@ -238,18 +231,18 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       while (batch.size() < cap) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         int timeout = batch.empty() ? 100 : static_cast<int>(std::max<long long>(0, left.count()));
-        std::unique_ptr<RdKafka::Message> m(consumer_->consume(timeout));
-        if (m->err() == RdKafka::ERR__TIMED_OUT) break;
-        if (m->err() == RdKafka::ERR__PARTITION_EOF) continue;
-        if (m->err() != RdKafka::ERR_NO_ERROR) {
-          if (m->err() == RdKafka::ERR__FATAL) {
-            if (!restart_clients("consumer: " + m->errstr())) return 3;
+        auto m = consumer_->poll(std::chrono::milliseconds(timeout));
+        if (m.error.kind == errc::timed_out) break;
+        if (m.error.kind == errc::partition_eof) continue;
+        if (m.error) {
+          if (m.error.fatal()) {
+            if (!restart_clients("consumer: " + m.error.message)) return 3;
             break;
           }
-          logger.warn("consumer error", {{"error", m->errstr()}});
+          logger.warn("consumer error", {{"error", m.error.message}});
           break;
         }
-        batch.push_back(Owned{std::move(m)});
+        batch.push_back(std::move(*m.record));
       }
       // Catch-up: a batch that filled up while a backlog of at least catchup_batch_max records
       // waits lets the next one be twice as large. The backlog condition keeps a router that
@@ -273,7 +266,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
         last_prune = now;
       }
       if (now - last_lag > std::chrono::seconds(2)) {
-        producer_->poll(0);  // serves the producer's statistics events
+        producer_->poll(0ms);  // serves the producer's statistics events
         update_lag();
         last_lag = now;
       }
@@ -302,7 +295,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       ++restarts_in_a_row_;
       logger.error("fatal Kafka error; creating the Kafka clients again, as a restart would",
                    {{"error", why}, {"attempt", attempt}, {"wait_ms", std::chrono::milliseconds(wait).count()}});
-      if (producer_) producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+      if (producer_) producer_->purge();
       if (consumer_) consumer_->close();
       consumer_.reset();
       producer_.reset();
@@ -326,7 +319,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     if (closed_) return;
     closed_ = true;
     if (consumer_) consumer_->close();
-    if (producer_) producer_->flush(5000);
+    if (producer_) producer_->flush(5s);
   }
 
  private:
@@ -336,20 +329,17 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   }
 
   void update_lag() {
-    std::vector<RdKafka::TopicPartition*> parts;
-    if (consumer_->assignment(parts) != RdKafka::ERR_NO_ERROR) return;
-    consumer_->position(parts);
+    auto parts = consumer_->positions();
+    if (!parts) return;
     std::int64_t total = 0;
-    for (auto* tp : parts) {
+    for (const auto& tp : *parts) {
       int64_t lo = 0, hi = 0;
-      if (consumer_->get_watermark_offsets(tp->topic(), tp->partition(), &lo, &hi) == RdKafka::ERR_NO_ERROR &&
-          tp->offset() >= 0) {
-        auto lag = std::max<int64_t>(0, hi - tp->offset());
-        lag_gauge_.with({std::to_string(tp->partition())}).set(static_cast<double>(lag));
+      if (!consumer_->cached_watermarks(tp.topic, tp.partition, lo, hi) && tp.offset >= 0) {
+        auto lag = std::max<int64_t>(0, hi - tp.offset);
+        lag_gauge_.with({std::to_string(tp.partition)}).set(static_cast<double>(lag));
         total += lag;
       }
     }
-    RdKafka::TopicPartition::destroy(parts);
     e_.lag_.store(total);
     dedupe_size_.set(static_cast<double>(dedupe_.size()));
   }
@@ -366,23 +356,13 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     return true;
   }
 
-  // Produces with retries on a full local queue. Returns false on a hard error.
+  // Produces in the open transaction (waiting while the local queue is full). False on a hard error.
   bool produce(const std::string& topic, int32_t partition, const std::string& key, const std::string& value,
                const std::vector<kafka::Header>& headers) {
-    for (int attempt = 0; attempt < 1000; ++attempt) {
-      RdKafka::Headers* h = RdKafka::Headers::create();
-      for (const auto& hd : headers) h->add(hd.key, hd.value.data(), hd.value.size());
-      auto err = producer_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-                                    value.size(), key.data(), key.size(), 0, h, nullptr);
-      if (err == RdKafka::ERR_NO_ERROR) return true;
-      delete h;
-      if (err != RdKafka::ERR__QUEUE_FULL) {
-        logger.error("produce failed", {{"topic", topic}, {"error", RdKafka::err2str(err)}});
-        return false;
-      }
-      producer_->poll(10);
-    }
-    return false;
+    auto err = producer_->send(topic, partition, key, value, headers);
+    if (err && err.kind != errc::queue_full)
+      logger.error("produce failed", {{"topic", topic}, {"error", err.message}});
+    return !err;
   }
 
   // Adds an entry to the transaction's journal batch; a full batch is produced
@@ -406,7 +386,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     std::string v;
     journal_batch_.SerializeToString(&v);
     journal_batch_.Clear();
-    return produce(o_.journal_topic, RdKafka::Topic::PARTITION_UA, batch_key("j", journal_records_++), v,
+    return produce(o_.journal_topic, kafka::kAnyPartition, batch_key("j", journal_records_++), v,
                    {{"content-type", "application/x-protobuf; messageType=relais.v1.JournalBatch"}});
   }
 
@@ -428,25 +408,25 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     return true;
   }
 
-  std::string source_of(const RdKafka::Message& m) {
-    return m.topic_name() + "/" + std::to_string(m.partition()) + "/" + std::to_string(m.offset());
+  std::string source_of(const kafka::Record& m) {
+    return m.topic() + "/" + std::to_string(m.partition()) + "/" + std::to_string(m.offset());
   }
 
   // False on a hard produce error (the transaction must abort).
   // `base`, when given, is the notification's journal entry (ticket, SSIN, flow…).
-  bool dead_letter(const RdKafka::Message& m, const std::string& reason, const std::string& ticket,
+  bool dead_letter(const kafka::Record& m, const std::string& reason, const std::string& ticket,
                    const v1::JournalEntry* base = nullptr) {
     v1::DeadLetter d;
-    d.set_source_topic(m.topic_name());
+    d.set_source_topic(m.topic());
     d.set_source_partition(m.partition());
     d.set_source_offset(m.offset());
     if (m.key()) d.set_key(*m.key());
-    d.set_value(static_cast<const char*>(m.payload()), m.len());
+    d.set_value(m.value().data(), m.value().size());
     d.set_reason(reason);
     d.set_failed_at_us(now_us());
     std::string v;
     d.SerializeToString(&v);
-    if (!produce(o_.dlq_topic, RdKafka::Topic::PARTITION_UA, m.key() ? *m.key() : std::string{}, v,
+    if (!produce(o_.dlq_topic, kafka::kAnyPartition, m.key() ? *m.key() : std::string{}, v,
                  {{"reason", reason}, {"content-type", "application/x-protobuf"}}))
       return false;
     auto code = reason.substr(0, reason.find(':'));
@@ -463,10 +443,10 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   }
 
   // Returns false on a hard produce error (the transaction must abort).
-  bool process(const RdKafka::Message& m, std::vector<std::pair<int32_t, Mark>>& added) {
+  bool process(const kafka::Record& m, std::vector<std::pair<int32_t, Mark>>& added) {
     consumed_.inc();
     v1::Notification n;
-    if (!n.ParseFromArray(m.payload(), static_cast<int>(m.len())))
+    if (!n.ParseFromArray(m.value().data(), static_cast<int>(m.value().size())))
       return dead_letter(m, "UNDECODABLE: not a relais.v1.Notification", {});
     if (auto err = validation::validate(n))
       return dead_letter(m, "INVALID: " + err->code + " " + err->field, n.envelope().ticket());
@@ -545,7 +525,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       r.set_routed_at_us(now);
       std::string v;
       r.SerializeToString(&v);
-      if (!produce(topic, RdKafka::Topic::PARTITION_UA, env.ssin(), v,
+      if (!produce(topic, kafka::kAnyPartition, env.ssin(), v,
                    {{"flow", flow}, {"ticket", env.ticket()}, {"content-type", "application/x-protobuf"}}))
         return false;
       routed_.with({flow, cpas.cbe}).inc();
@@ -595,7 +575,7 @@ class Engine::Impl : public RdKafka::RebalanceCb {
       a.set_description(rule->description);
       std::string v;
       a.SerializeToString(&v);
-      if (!produce(topic, RdKafka::Topic::PARTITION_UA, env.ssin(), v,
+      if (!produce(topic, kafka::kAnyPartition, env.ssin(), v,
                    {{"ticket", env.ticket()}, {"alert-id", a.alert_id()}, {"alert-type", a.type()},
                     {"content-type", "application/x-protobuf"}}))
         return false;
@@ -609,43 +589,41 @@ class Engine::Impl : public RdKafka::RebalanceCb {
     return true;
   }
 
-  int process_batch(std::vector<Owned>& batch) {
+  int process_batch(std::vector<kafka::Record>& batch) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::pair<int32_t, Mark>> added;
     pending_e2e_.clear();
     journal_batch_.Clear();
     for (auto& [p, b] : dedupe_batches_) b.Clear();
     journal_records_ = dedupe_records_ = 0;
-    txn_origin_ = std::to_string(batch.front().msg->partition()) + "-" + std::to_string(batch.front().msg->offset());
-    std::unique_ptr<RdKafka::Error> err(producer_->begin_transaction());
+    txn_origin_ = std::to_string(batch.front().partition()) + "-" + std::to_string(batch.front().offset());
+    kafka::Error err = producer_->begin();
     if (err) {
-      logger.error("begin_transaction failed", {{"error", err->str()}});
+      logger.error("begin_transaction failed", {{"error", err.message}});
       return 4;
     }
     bool ok = true;
     std::map<int32_t, int64_t> next_offsets, first_offsets;
     for (const auto& o : batch) {
-      if (!process(*o.msg, added)) {
+      if (!process(o, added)) {
         ok = false;
         break;
       }
-      next_offsets[o.msg->partition()] = o.msg->offset() + 1;
-      first_offsets.try_emplace(o.msg->partition(), o.msg->offset());
+      next_offsets[o.partition()] = o.offset() + 1;
+      first_offsets.try_emplace(o.partition(), o.offset());
     }
     if (ok) ok = flush_batches();
     if (ok) {
-      std::vector<RdKafka::TopicPartition*> offsets;
-      for (auto [p, off] : next_offsets) offsets.push_back(RdKafka::TopicPartition::create(o_.inbound_topic, p, off));
-      std::unique_ptr<RdKafka::ConsumerGroupMetadata> gm(consumer_->groupMetadata());
+      kafka::TopicPartitions offsets;
+      for (auto [p, off] : next_offsets) offsets.push_back({o_.inbound_topic, p, off});
       for (int i = 0; i < 5; ++i) {
-        err.reset(producer_->send_offsets_to_transaction(offsets, gm.get(), 30000));
-        if (!err || !err->is_retriable()) break;
+        err = producer_->send_offsets(offsets, *consumer_, 30s);
+        if (err.kind != errc::retriable) break;
       }
-      RdKafka::TopicPartition::destroy(offsets);
       if (!err) {
         for (int i = 0; i < 5; ++i) {
-          err.reset(producer_->commit_transaction(60000));
-          if (!err || !err->is_retriable()) break;
+          err = producer_->commit(60s);
+          if (err.kind != errc::retriable) break;
         }
       }
       if (!err) {
@@ -656,28 +634,25 @@ class Engine::Impl : public RdKafka::RebalanceCb {
         return 0;
       }
     } else {
-      for (const auto& o : batch) first_offsets.try_emplace(o.msg->partition(), o.msg->offset());
+      for (const auto& o : batch) first_offsets.try_emplace(o.partition(), o.offset());
     }
     for (auto [p, t] : added) dedupe_.erase(p, t);
-    if (err && err->is_fatal()) {
+    if (err.fatal()) {
       logger.error("fatal transaction error (fenced or invalid state); exiting for a clean restart",
-                   {{"error", err->str()}});
+                   {{"error", err.message}, {"kind", std::string(kafka::errc_name(err.kind))}});
       return 5;
     }
     txns_.with({"aborted"}).inc();
     logger.warn("transaction failed; aborting, rewinding and retrying",
-                {{"error", err ? err->str() : std::string("produce failed")}, {"records", batch.size()}});
-    std::unique_ptr<RdKafka::Error> aerr(producer_->abort_transaction(60000));
-    if (aerr && aerr->is_fatal()) {
-      logger.error("fatal error while aborting", {{"error", aerr->str()}});
+                {{"error", err ? err.message : std::string("produce failed")}, {"records", batch.size()}});
+    if (auto aerr = producer_->abort(60s); aerr.fatal()) {
+      logger.error("fatal error while aborting", {{"error", aerr.message}});
       return 5;
     }
     for (auto [p, off] : first_offsets) {
-      std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(o_.inbound_topic, p, off));
-      auto serr = consumer_->seek(*tp, 5000);
-      if (serr != RdKafka::ERR_NO_ERROR)
+      if (auto serr = consumer_->seek({o_.inbound_topic, p, off}, 5s))
         logger.warn("rewind failed; the partition restarts from its committed offset",
-                    {{"partition", p}, {"error", RdKafka::err2str(serr)}});
+                    {{"partition", p}, {"error", serr.message}});
     }
     ++failures_in_a_row_;
     auto backoff = std::chrono::milliseconds(std::min(5000, 100 << std::min(failures_in_a_row_, 6)));
@@ -693,9 +668,9 @@ class Engine::Impl : public RdKafka::RebalanceCb {
   DedupeSet dedupe_;
   kafka::StatsExporter producer_stats_;  // before the clients: outlive them
   kafka::StatsExporter consumer_stats_;
-  std::unique_ptr<RdKafka::Producer> producer_;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::vector<Owned> batch_;  // the records of the transaction being built
+  std::unique_ptr<kafka::TransactionalProducer> producer_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::vector<kafka::Record> batch_;  // the records of the transaction being built
   std::set<std::string> known_topics_;
   routing::Decision decision_;
   std::vector<double> pending_e2e_;

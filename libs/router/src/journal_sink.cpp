@@ -41,7 +41,7 @@ sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
   s.linger = o.linger;
   // A batched record holds up to ~1,000 entries: weigh it by its size (an
   // entry is ~100-200 bytes) so that batch_max bounds entries, not records.
-  s.weight = [](const RdKafka::Message& m) { return std::max<std::size_t>(1, m.len() / 128); };
+  s.weight = [](const kafka::Record& m) { return std::max<std::size_t>(1, m.value().size() / 128); };
   return s;
 }
 }  // namespace
@@ -88,13 +88,13 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
       replacements.push_back({j.replaces_ssin(), j.ssin(), j.ticket()});
   };
   for (const auto& m : batch) {
-    if (m->key() && m->key()->starts_with("batch/")) {
+    if (m.key() && m.key()->starts_with("batch/")) {
       v1::JournalBatch b;
-      if (!b.ParseFromArray(m->payload(), static_cast<int>(m->len()))) continue;
+      if (!b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) continue;
       for (const auto& j : b.entries()) add(j);
     } else {
       v1::JournalEntry j;  // one entry per record (the format before batches)
-      if (j.ParseFromArray(m->payload(), static_cast<int>(m->len()))) add(j);
+      if (j.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) add(j);
     }
   }
   conn.exec("CREATE TEMP TABLE IF NOT EXISTS journal_in (LIKE journal INCLUDING DEFAULTS) ON COMMIT DELETE ROWS");

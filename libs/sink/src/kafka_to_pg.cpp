@@ -40,8 +40,8 @@ void copy_timestamp_us(std::string& out, std::int64_t us, bool last) {
   out.push_back(last ? '\n' : '\t');
 }
 
-std::string source_of(const RdKafka::Message& m) {
-  return m.topic_name() + "/" + std::to_string(m.partition()) + "/" + std::to_string(m.offset());
+std::string source_of(const kafka::Record& m) {
+  return m.topic() + "/" + std::to_string(m.partition()) + "/" + std::to_string(m.offset());
 }
 
 KafkaToPg::KafkaToPg(Options o, Writer w, metrics::Counter& failures)
@@ -51,18 +51,17 @@ KafkaToPg::~KafkaToPg() { stop(); }
 
 std::optional<std::string> KafkaToPg::start() {
   std::string err;
-  kafka::Settings cc = o_.kafka;
+  kafka::ConsumerOptions co;
+  kafka::Settings& cc = co.settings;
+  cc = o_.kafka;
   cc["group.id"] = o_.group_id;
   cc["enable.auto.commit"] = "false";
   cc["isolation.level"] = "read_committed";
   cc["auto.offset.reset"] = "earliest";
   if (o_.metadata_refresh_ms > 0) cc["topic.metadata.refresh.interval.ms"] = std::to_string(o_.metadata_refresh_ms);
-  auto conf = kafka::make_conf(cc, err);
-  if (!conf) return err;
-  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
-  if (!consumer_) return "cannot create the " + o_.name + " consumer: " + err;
-  if (auto e = consumer_->subscribe(o_.topics); e != RdKafka::ERR_NO_ERROR)
-    return o_.name + ": subscribe: " + RdKafka::err2str(e);
+  consumer_ = kafka::Consumer::create(std::move(co), err);
+  if (!consumer_) return o_.name + ": " + err;
+  if (auto e = consumer_->subscribe(o_.topics)) return o_.name + ": subscribe: " + e.message;
   stop_.store(false);
   thread_ = std::thread([this] { run(); });
   return std::nullopt;
@@ -93,15 +92,15 @@ void KafkaToPg::run() {
     while (weight < o_.batch_max && !stop_.load()) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
-      std::unique_ptr<RdKafka::Message> m(consumer_->consume(static_cast<int>(left.count())));
-      if (m->err() == RdKafka::ERR__TIMED_OUT) break;
-      if (m->err() != RdKafka::ERR_NO_ERROR) {
-        if (m->err() != RdKafka::ERR__PARTITION_EOF && m->err() != RdKafka::ERR_UNKNOWN_TOPIC_OR_PART)
-          logger.debug("consumer", {{"error", m->errstr()}});
+      auto m = consumer_->poll(left);
+      if (m.error.kind == kafka::errc::timed_out) break;
+      if (m.error) {
+        if (m.error.kind != kafka::errc::partition_eof && m.error.kind != kafka::errc::unknown_topic)
+          logger.debug("consumer", {{"error", m.error.message}});
         continue;
       }
-      weight += o_.weight ? o_.weight(*m) : 1;
-      batch.push_back(std::move(m));
+      weight += o_.weight ? o_.weight(*m.record) : 1;
+      batch.push_back(std::move(*m.record));
     }
     if (batch.empty()) {
       last_ok_us_.store(now_us());
@@ -127,22 +126,19 @@ void KafkaToPg::run() {
             write_(c, part);
           },
           [&](pg::Connection& c, std::size_t i, const pg::Error& e) {
-            const auto& m = *batch[i];
-            pg::dead_letter(c, o_.name, source_of(m),
-                            e, std::string_view(static_cast<const char*>(m.payload()), m.len()));
+            const auto& m = batch[i];
+            pg::dead_letter(c, o_.name, source_of(m), e, m.value());
             logger.error("record set aside in sink_dead_letters (PostgreSQL refused it)",
                          {{"source", source_of(m)}, {"sqlstate", e.sqlstate()}});
           });
       if (rejected && o_.dead_letters) o_.dead_letters->inc(static_cast<double>(rejected));
       // PostgreSQL has the rows: now the offsets.
       std::map<std::pair<std::string, int32_t>, int64_t> next;
-      for (const auto& m : batch) next[{m->topic_name(), m->partition()}] = m->offset() + 1;
-      std::vector<RdKafka::TopicPartition*> offs;
-      for (auto& [tp, off] : next) offs.push_back(RdKafka::TopicPartition::create(tp.first, tp.second, off));
-      auto cerr = consumer_->commitSync(offs);
-      RdKafka::TopicPartition::destroy(offs);
-      if (cerr != RdKafka::ERR_NO_ERROR)
-        logger.warn("offset commit failed; records may be re-read (idempotent)", {{"error", RdKafka::err2str(cerr)}});
+      for (const auto& m : batch) next[{m.topic(), m.partition()}] = m.offset() + 1;
+      kafka::TopicPartitions offs;
+      for (auto& [tp, off] : next) offs.push_back({tp.first, tp.second, off});
+      if (auto cerr = consumer_->commit_sync(offs))
+        logger.warn("offset commit failed; records may be re-read (idempotent)", {{"error", cerr.message}});
       batch.clear();
       weight = 0;
       last_ok_us_.store(now_us());

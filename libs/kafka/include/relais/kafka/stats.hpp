@@ -6,8 +6,6 @@
 // told apart by the `client` label; exporters of one process share families.
 #pragma once
 
-#include <librdkafka/rdkafkacpp.h>
-
 #include <map>
 #include <mutex>
 #include <string>
@@ -20,13 +18,18 @@ namespace relais::kafka {
 // Milliseconds between two statistics documents, used where clients are created.
 inline constexpr const char* kStatsIntervalMs = "5000";
 
-class StatsExporter : public RdKafka::EventCb {
+// Given to a client (ConsumerOptions::stats, TransactionalProducer::create, Producer::on_stats),
+// which hands it librdkafka's statistics, error and log events.
+class StatsExporter {
  public:
   StatsExporter(metrics::Registry& m, std::string client);
   // Parses one statistics document; returns false (and changes nothing) when it is not valid JSON.
   bool update(std::string_view json);
-  // Usable as a client's event_cb: exports EVENT_STATS, logs errors and warnings.
-  void event_cb(RdKafka::Event& e) override;
+  // A client's statistics document: exported (an unparsable one is logged).
+  void on_statistics(std::string_view json);
+  // A client's error event and its warning-or-worse log lines: logged with the client's name.
+  void on_error(const std::string& error, const std::string& detail);
+  void on_log(const std::string& facility, const std::string& detail);
 
  private:
   void add_to(metrics::Counter& c, double value);

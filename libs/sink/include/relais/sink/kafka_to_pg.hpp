@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "relais/common/metrics.hpp"
-#include "relais/kafka/client.hpp"
+#include "relais/kafka/consumer.hpp"
 #include "relais/pg/pg.hpp"
 
 namespace relais::sink {
@@ -33,13 +33,13 @@ struct Options {
   std::vector<std::string> topics;  // names, or one regex starting with '^'
   std::string group_id;
   std::size_t batch_max = 1000;     // total weight of a batch at most (records, unless `weight`)
-  std::function<std::size_t(const RdKafka::Message&)> weight;  // a record's weight (default 1)
+  std::function<std::size_t(const kafka::Record&)> weight;  // a record's weight (default 1)
   std::chrono::milliseconds linger{200};
   int metadata_refresh_ms = 0;      // > 0: topic.metadata.refresh.interval.ms (regex subscriptions)
   metrics::Counter* dead_letters = nullptr;  // records set aside in sink_dead_letters
 };
 
-using Batch = std::vector<std::unique_ptr<RdKafka::Message>>;
+using Batch = std::vector<kafka::Record>;
 // Stores a batch (or, after a data error, one record of it); called inside a
 // PostgreSQL transaction that commits when it returns. Throws to have the
 // batch retried (pg::Error not retryable: the record-by-record fallback).
@@ -59,7 +59,7 @@ class KafkaToPg {
   Options o_;
   Writer write_;
   metrics::Counter& failures_;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::unique_ptr<kafka::Consumer> consumer_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<std::int64_t> last_ok_us_{0};
@@ -73,6 +73,6 @@ void copy_field(std::string& out, std::string_view value, bool last = false);
 // A timestamptz from Unix microseconds (<= 0 = NULL).
 void copy_timestamp_us(std::string& out, std::int64_t us, bool last = false);
 // "topic/partition/offset" of a record.
-std::string source_of(const RdKafka::Message& m);
+std::string source_of(const kafka::Record& m);
 
 }  // namespace relais::sink
