@@ -2,7 +2,8 @@
 
 - The same notification posted as JSON and as SOAP (1.1 and 1.2) yields the same canonical
   record on the CPAS topic (ticket and reception time aside), read with a read_committed consumer;
-  the SOAP record on relais.inbound.v1 keeps the request body byte for byte (header "raw").
+  the SOAP record on relais.inbound.v1 keeps the request body byte for byte (header "raw"), and
+  the router forwards it with the record on the CPAS topic.
 - Answers: a ResultSummary ok="YES" with the ticket; a schema-invalid body, a schema-valid body
   with a wrong SSIN check digit, an unknown body: a reply with ok="NO", the reason code and the
   failing path; a DOCTYPE, a non-envelope, two body elements: a SOAP Fault; every answer is
@@ -91,6 +92,15 @@ def test_same_record_from_json_and_soap(relais, db, brokers, pb):
     raw = [m for m in read_topic(brokers, "relais.inbound.v1", inbound_start) if headers_of(m).get("ticket") == t_11]
     assert len(raw) == 1
     assert dict((k, v) for k, v in (raw[0].headers() or []))["raw"] == soap11.encode("utf-8")
+    # The CPAS record carries it too (the router forwards it); the JSON one has none.
+    for m in recs:
+        h = dict((k, v) for k, v in (m.headers() or []))
+        t = h.get("ticket", b"").decode()
+        if t == t_11:
+            assert h["raw"] == soap11.encode("utf-8")
+            assert h["source-content-type"] == b"application/soap+xml"
+        elif t == t_json:
+            assert "raw" not in h
 
 
 def test_refusals_are_soap_answers_and_reach_nothing(relais, brokers):

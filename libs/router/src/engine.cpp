@@ -508,6 +508,16 @@ class Engine::Impl {
       logger.debug("notification dropped", {{"ticket", env.ticket()}, {"reason", reason}});
       return journal(j);
     }
+    // The CPAS record's headers; a notification that came as SOAP also carries what its sender
+    // sent, byte for byte (relais-ingest's "raw" header), so a CPAS application can read it
+    // whatever Relais models (docs/bcss.md).
+    std::vector<kafka::Header> headers{{"flow", flow}, {"ticket", env.ticket()}, {"content-type", "application/x-protobuf"}};
+    if (!decision_.targets.empty()) {
+      if (auto raw = m.header("raw"); !raw.empty()) {
+        headers.push_back({"raw", std::move(raw)});
+        headers.push_back({"source-content-type", m.header("source-content-type")});
+      }
+    }
     for (const auto& t : decision_.targets) {
       const auto& cpas = e_.dir_.cpas(t.cpas);
       std::string topic = "cpas." + cpas.cbe + ".notifications.v1";
@@ -525,9 +535,7 @@ class Engine::Impl {
       r.set_routed_at_us(now);
       std::string v;
       r.SerializeToString(&v);
-      if (!produce(topic, kafka::kAnyPartition, env.ssin(), v,
-                   {{"flow", flow}, {"ticket", env.ticket()}, {"content-type", "application/x-protobuf"}}))
-        return false;
+      if (!produce(topic, kafka::kAnyPartition, env.ssin(), v, headers)) return false;
       routed_.with({flow, cpas.cbe}).inc();
       j.set_kind(v1::JournalEntry::ROUTED);
       j.set_cpas_cbe(cpas.cbe);
