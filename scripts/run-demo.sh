@@ -103,7 +103,7 @@ start() {  # name port
   # Each service authenticates to Kafka as its own principal (deploy/kafka/acls.txt).
   RELAIS_KAFKA_SASL_USERNAME="relais-$name" RELAIS_KAFKA_SASL_PASSWORD_FILE="$RELAIS_KAFKA_SECRETS_DIR/relais-$name.password" \
     RELAIS_HTTP_LISTEN="127.0.0.1:$port" RELAIS_ROUTER_RULES_FILE="$REPO/deploy/rules/clignotants.yaml" \
-    RELAIS_API_REACTION_CODES_FILE="$REPO/deploy/rules/reaction-codes.yaml" \
+    RELAIS_API_REACTION_CODES_FILE="$REPO/deploy/rules/reaction-codes.yaml" RELAIS_INGEST_SOAP_ENABLED=true \
     RELAIS_UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/pcsaa/alert-reactions" \
     setsid "$BUILD/services/relais-$name" >>"$LOG_DIR/$name.log" 2>&1 &
   PIDS[$name]=$!
@@ -151,7 +151,7 @@ EXAMPLE_SSIN=68060105329 EXAMPLE_CBE=0212345676 EXAMPLE_TOKEN='rls_…'
 cat <<EOF
 
 ${B}Relais is running${N}
-    relais-ingest   http://127.0.0.1:$INGEST_PORT    POST /v1/notifications/{flow}[:batch]
+    relais-ingest   http://127.0.0.1:$INGEST_PORT    POST /v1/notifications/{flow}[:batch], POST /v1/soap
     relais-api      http://127.0.0.1:$API_PORT    GET /v1/cpas, /v1/cpas/{cbe}/integrations, /v1/cpas/{cbe}/alerts
     relais-router   http://127.0.0.1:$ROUTER_PORT/metrics   http://127.0.0.1:$ROUTER_PORT/readyz
     logs            ${LOG_DIR#"$REPO/"}/{ingest,api,router}.log      journal: deploy/local/stack.sh psql
