@@ -86,12 +86,15 @@ test-faults: deps $(BUILD)/build.ninja
 	@var/venv/bin/python tests/faults/run_faults.py --faults $(FAULTS_COUNT) $(if $(FAULTS_SEED),--seed $(FAULTS_SEED))
 
 # The unit and integration tiers built with ThreadSanitizer (RelWithDebInfo, in build-tsan):
-# the concurrent code (HTTP server, journal writer, readiness probe, router engine and sinks
-# against the real broker and PostgreSQL). Suppressions for uninstrumented libraries (librdkafka,
-# libpq) in tests/sanitizers/tsan.supp.
+# the concurrent code (HTTP server and client, journal writer, readiness probe, directory feed,
+# PostgreSQL pool). Tests that start a librdkafka client are left out: Debian's librdkafka starts
+# its threads with C11 thrd_create, which GCC 12's TSan runtime does not intercept, and the first
+# such thread crashes inside TSan (docs/fuzzing.md, "ThreadSanitizer"). Suppressions in
+# tests/sanitizers/tsan.supp.
+TSAN_EXCLUDE := KafkaMockCluster|JournalSinkTest|IngestTest|ApiTest|EngineTest|AlertStoreTest|AlertRoutesTest|CtlTest
 test-tsan:
 	@$(MAKE) --no-print-directory build BUILD=build-tsan CMAKE_FLAGS="-DRELAIS_TSAN=ON"
-	@CTEST_ARGS="-L unit|integration $(CTEST_ARGS)" scripts/run-tests.sh build-tsan
+	@CTEST_ARGS="-L unit|integration -E '$(TSAN_EXCLUDE)' $(CTEST_ARGS)" scripts/run-tests.sh build-tsan
 
 # Style (README "Developing"): clang-format with .clang-format over the project's C++ files
 # (`format` rewrites, `format-check` only checks), clang-tidy with .clang-tidy over libs/ and
