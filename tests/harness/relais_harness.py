@@ -117,10 +117,21 @@ def stack_env(stack_dir: str | None = None) -> dict[str, str]:
     return result
 
 
+# Ports this process has handed out. A port from bind(0) is free only until someone binds it, and
+# services bind theirs a moment after they start: without this set, two services started one after
+# the other could be given the same port (the kernel may hand a just-closed port out again).
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that is free now and that this process has never handed out before."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 # ------------------------------------------------------------------- services
