@@ -8,6 +8,7 @@
 #include "relais/api/access.hpp"
 #include "relais/api/alert_store.hpp"
 #include "relais/api/alerts.hpp"
+#include "relais/api/manage_access.hpp"
 #include "relais/api/service.hpp"
 #include "relais/outbox/sender.hpp"
 #include "relais/common/config.hpp"
@@ -45,6 +46,18 @@ int main(int argc, char** argv) {
       {"upstream.concurrency", Type::integer, "4", "deliveries in flight (outbox worker threads)"},
       {"upstream.breaker_failures", Type::integer, "10", "consecutive failures that open the circuit breaker"},
       {"upstream.breaker_open_ms", Type::integer, "10000", "how long the breaker stays open before one trial call"},
+      {"manage_access.enabled", Type::boolean, "false",
+       "serve BCSS's ManageAccess on POST /v1/cpas/{cbe}/soap/manage-access (docs/bcss.md)"},
+      {"manage_access.mode", Type::string, "mirror",
+       "mirror: record in the directory only; proxy: forward to BCSS, record what BCSS accepted"},
+      {"manage_access.xsd_dir", Type::string, "var/bcss/cbss/XSD",
+       "the public BCSS XSD folder (SSDN/Service, SSDN/OCMW_CPAS/ManageAccess), read once at start"},
+      {"manage_access.bcss_url", Type::string, "", "proxy: BCSS's ManageAccess endpoint, http://host:port/path"},
+      {"manage_access.bcss_timeout_ms", Type::integer, "10000",
+       "proxy: timeout of each phase of the call to BCSS; a timeout answers 504 BCSS_TIMEOUT, directory unchanged"},
+      {"manage_access.user_id", Type::string, "00000000097",
+       "proxy: AuthorizedUser/UserID sent to BCSS when the caller's body has none (a bare ManageAccessRequest)"},
+      {"manage_access.email", Type::string, "relais@localhost", "proxy: AuthorizedUser/Email sent with it"},
       {"outbox.poll_ms", Type::integer, "200", "idle poll of the outbox"},
       {"outbox.kafka_timeout_ms", Type::integer, "10000", "delivery timeout of a reaction to its Kafka topic"},
       {"outbox.gauges_interval_ms", Type::integer, "5000", "refresh of the outbox and alert gauges from PostgreSQL"},
@@ -88,6 +101,26 @@ int main(int argc, char** argv) {
   ao.max_import_bytes = static_cast<std::size_t>(cfg.integer("api.max_import_bytes"));
   ao.max_import_lines = static_cast<std::size_t>(cfg.integer("api.max_import_lines"));
   api::Service svc(ao, pool, registry);
+  api::ManageAccessOptions mao;
+  mao.enabled = cfg.boolean("manage_access.enabled");
+  const std::string ma_mode = cfg.str("manage_access.mode");
+  if (ma_mode != "mirror" && ma_mode != "proxy") {
+    logger.error("configuration error", {{"error", "manage_access.mode: expected mirror or proxy"}});
+    return 2;
+  }
+  mao.proxy = ma_mode == "proxy";
+  mao.xsd_dir = cfg.str("manage_access.xsd_dir");
+  mao.bcss_url = cfg.str("manage_access.bcss_url");
+  mao.bcss_timeout = std::chrono::milliseconds(cfg.integer("manage_access.bcss_timeout_ms"));
+  mao.user_id = cfg.str("manage_access.user_id");
+  mao.email = cfg.str("manage_access.email");
+  std::unique_ptr<api::ManageAccessService> manage_access;
+  try {
+    manage_access = std::make_unique<api::ManageAccessService>(mao, pool, registry);
+  } catch (const std::exception& e) {
+    logger.error("configuration error", {{"error", e.what()}});
+    return 2;
+  }
 
   outbox::SenderOptions so_out;
   so_out.dsn = cfg.str("pg.dsn");
@@ -135,6 +168,7 @@ int main(int argc, char** argv) {
 
   http::Router router;
   svc.add_routes(router);
+  manage_access->add_routes(router);
   alerts_svc.add_routes(router);
   access.add_routes(router);
   const std::chrono::seconds stall(cfg.integer("readyz.sink_stall_s"));

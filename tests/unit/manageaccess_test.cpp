@@ -174,6 +174,15 @@ TEST(ManageAccessChange, MapsOntoDirectoryLines) {
   EXPECT_EQ(l->line.quality, 0);
 }
 
+TEST(ManageAccessChange, OverlapsOfPeriods) {
+  EXPECT_TRUE(ma::overlaps({"2026-01-01", ""}, {"2026-06-01", "2026-06-01"}));
+  EXPECT_TRUE(ma::overlaps({"2026-01-01", "2026-01-31"}, {"2026-01-31", ""}));
+  EXPECT_FALSE(ma::overlaps({"2026-01-01", "2026-01-31"}, {"2026-02-01", ""}));
+  EXPECT_FALSE(ma::overlaps({"2026-03-01", ""}, {"2026-01-01", "2026-02-28"}));
+  EXPECT_FALSE(ma::overlaps({"2026-03-01", "2026-02-28"}, {"2026-01-01", ""}));  // cancelled
+  EXPECT_FALSE(ma::overlaps({"garbage", ""}, {"2026-01-01", ""}));
+}
+
 TEST(ManageAccessReply, BuiltRepliesAreValidAgainstThePublicXsd) {
   ma::Outcome ok;
   ok.registrations = {{2, {"2026-01-01", ""}, "0212344876", ma::Register::primary},
@@ -299,7 +308,7 @@ TEST(ManageAccessDiff, EveryKindOfDifferenceAndItsRepairs) {
                                   {b, 3, "2026-01-01", ""},
                                   {a, 1, "2025-01-01", "2025-06-30"},   // missing at BCSS
                                   {a, 5, "2025-01-01", "2024-12-31"},   // cancelled: absent
-                                  {"80010100168", 2, "2026-01-01", ""}};  // not covered by the export
+                                  {"80010100107", 2, "2026-01-01", ""}};  // not covered by the export
   auto d = ma::diff(mirror, e);
   ASSERT_EQ(d.size(), 4u);
   EXPECT_EQ(d[0].kind, ma::DiffKind::missing_at_bcss);
@@ -323,5 +332,5 @@ TEST(ManageAccessDiff, EveryKindOfDifferenceAndItsRepairs) {
   e.complete = true;
   auto d2 = ma::diff(mirror, e);
   ASSERT_EQ(d2.size(), 1u);
-  EXPECT_EQ(d2[0].mirror->ssin, "80010100168");
+  EXPECT_EQ(d2[0].mirror->ssin, "80010100107");
 }

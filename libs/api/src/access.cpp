@@ -8,6 +8,7 @@
 
 #include "relais/common/log.hpp"
 #include "relais/directory/identity.hpp"
+#include "relais/manageaccess/manageaccess.hpp"
 #include "relais/validation/ids.hpp"
 #include "relais/validation/text.hpp"
 
@@ -113,6 +114,8 @@ const std::vector<RoutePolicy>& api_policies() {
       {verb::get, "/v1/cpas/{cbe}/integrations", Policy::cpas, SsinFrom::query},
       {verb::delete_, "/v1/cpas/{cbe}/integrations/{ssin}", Policy::cpas, SsinFrom::path},
       {verb::post, "/v1/cpas/{cbe}/integrations:import", Policy::cpas},
+      // BCSS's ManageAccess for the CPAS of the path (the body's OrgUnit is never used).
+      {verb::post, "/v1/cpas/{cbe}/soap/manage-access", Policy::cpas, SsinFrom::manage_access_body},
       {verb::get, "/v1/cpas/{cbe}/alerts", Policy::cpas},
       {verb::get, "/v1/cpas/{cbe}/alerts/{id}", Policy::cpas, SsinFrom::response_body},
       {verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", Policy::cpas, SsinFrom::alert},
@@ -254,6 +257,8 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
     call.rec.ssin = ssin_in_json(req.body);
     call.rec.replaces_ssin = ssin_in_json(req.body, "replaces_ssin");
   }
+
+  if (policy && policy->ssin == SsinFrom::manage_access_body) call.rec.ssin = manageaccess::ssin_of(req.body);
 
   // 2. Who is calling.
   Refusal refusal = Refusal::none;

@@ -159,6 +159,63 @@ bool cpas_exists(pg::Connection& c, const std::string& cbe) {
 
 }  // namespace
 
+std::pair<unsigned, std::string> write_integration(pg::Connection& c, const std::string& cbe,
+                                                   const IntegrationLine& l, const std::string& actor) {
+  return pg::transaction(c, [&]() -> std::pair<unsigned, std::string> {
+    if (!cpas_exists(c, cbe))
+      return {404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+    auto ins = c.exec(std::string("INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, "
+                                  "updated_by) VALUES ($1, $2, $3, $4, $5, $6, $6) "
+                                  "ON CONFLICT (cbe, ssin, quality_code, start_date) DO UPDATE SET "
+                                  "end_date = EXCLUDED.end_date, updated_by = EXCLUDED.updated_by "
+                                  "RETURNING ") + kCols + ", (xmax = 0)",
+                      {l.ssin, cbe, std::to_string(l.quality), l.start,
+                       l.end.empty() ? pg::Param{} : pg::Param{l.end}, actor});
+    bool created = ins.get(0, 8) == "t";
+    auto overl = c.exec(std::string("SELECT ") + kCols +
+                            " FROM integrations WHERE cbe = $1 AND ssin = $2 AND id <> $3 AND "
+                            // Plain comparisons, not daterange(): a cancelled line (end = start - 1)
+                            // is an empty period that overlaps nothing, and daterange() would throw on it.
+                            "start_date <= COALESCE($5::date, 'infinity') AND $4::date <= COALESCE(end_date, 'infinity') "
+                            "AND COALESCE(end_date, 'infinity') >= start_date AND COALESCE($5::date, 'infinity') >= $4::date "
+                            "ORDER BY start_date",
+                        {cbe, l.ssin, ins.str(0, 0), l.start, l.end.empty() ? pg::Param{} : pg::Param{l.end}});
+    json::array ov;
+    for (int i = 0; i < overl.rows(); ++i) ov.push_back(integration_json(overl, i));
+    return {created ? 201u : 200u,
+            json::serialize(json::object{{"integration", integration_json(ins, 0)}, {"overlapping", std::move(ov)}})};
+  });
+}
+
+std::pair<unsigned, std::string> close_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin,
+                                                    const std::optional<std::string>& quality, const std::string& end,
+                                                    const std::string& actor) {
+  if (!cpas_exists(c, cbe))
+    return std::pair<unsigned, std::string>{404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+  // Close every line of this person at this CPAS (of that quality) still active after `end`;
+  // a line starting after `end` is cancelled (end = start - 1).
+  auto r = c.exec(std::string("UPDATE integrations SET end_date = GREATEST($3::date, start_date - 1), updated_by = $5 "
+                              "WHERE cbe = $1 AND ssin = $2 AND ($4::int IS NULL OR quality_code = $4::int) "
+                              "AND (end_date IS NULL OR end_date > $3::date) RETURNING ") + kCols,
+                  {cbe, ssin, end, quality, actor});
+  if (r.rows() == 0)
+    return std::pair<unsigned, std::string>{
+        404, R"({"code":"INTEGRATION_NOT_FOUND","message":"no active integration of this person to close","field":"ssin"})"};
+  json::array a;
+  for (int i = 0; i < r.rows(); ++i) a.push_back(integration_json(r, i));
+  return std::pair<unsigned, std::string>{200, json::serialize(json::object{{"closed", std::move(a)}})};
+}
+
+std::pair<unsigned, std::string> person_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin) {
+  if (!cpas_exists(c, cbe))
+    return {404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+  auto r = c.exec(std::string("SELECT ") + kCols + " FROM integrations WHERE cbe = $1 AND ssin = $2 ORDER BY start_date, id",
+                  {cbe, ssin});
+  json::array a;
+  for (int i = 0; i < r.rows(); ++i) a.push_back(integration_json(r, i));
+  return {200, json::serialize(json::object{{"integrations", std::move(a)}})};
+}
+
 std::string actor_of(const http::Request& req) {
   auto a = req.header("X-Relais-Actor");
   if (!a.empty() && a.size() <= 100) return "api:" + a;
@@ -330,30 +387,7 @@ asio::awaitable<http::Response> Service::register_integration(http::Request& req
   std::string cbe = req.params["cbe"], actor = actor_of(req);
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job4 = [cbe, l, actor](pg::Connection& c) {
-    return pg::transaction(c, [&]() -> std::pair<unsigned, std::string> {
-      if (!cpas_exists(c, cbe))
-        return {404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
-      auto ins = c.exec(std::string("INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, "
-                                    "updated_by) VALUES ($1, $2, $3, $4, $5, $6, $6) "
-                                    "ON CONFLICT (cbe, ssin, quality_code, start_date) DO UPDATE SET "
-                                    "end_date = EXCLUDED.end_date, updated_by = EXCLUDED.updated_by "
-                                    "RETURNING ") + kCols + ", (xmax = 0)",
-                        {l.ssin, cbe, std::to_string(l.quality), l.start,
-                         l.end.empty() ? pg::Param{} : pg::Param{l.end}, actor});
-      bool created = ins.get(0, 8) == "t";
-      auto overl = c.exec(std::string("SELECT ") + kCols +
-                              " FROM integrations WHERE cbe = $1 AND ssin = $2 AND id <> $3 AND "
-                              // Plain comparisons, not daterange(): a cancelled line (end = start - 1)
-                              // is an empty period that overlaps nothing, and daterange() would throw on it.
-                              "start_date <= COALESCE($5::date, 'infinity') AND $4::date <= COALESCE(end_date, 'infinity') "
-                              "AND COALESCE(end_date, 'infinity') >= start_date AND COALESCE($5::date, 'infinity') >= $4::date "
-                              "ORDER BY start_date",
-                          {cbe, l.ssin, ins.str(0, 0), l.start, l.end.empty() ? pg::Param{} : pg::Param{l.end}});
-      json::array ov;
-      for (int i = 0; i < overl.rows(); ++i) ov.push_back(integration_json(overl, i));
-      return {created ? 201u : 200u,
-              json::serialize(json::object{{"integration", integration_json(ins, 0)}, {"overlapping", std::move(ov)}})};
-    });
+    return write_integration(c, cbe, IntegrationLine{l.ssin, l.quality, l.start, l.end}, actor);
   };
   auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job4));
   if (result.first < 300) changes_.with({"register"}).inc();
@@ -383,20 +417,7 @@ asio::awaitable<http::Response> Service::unregister_integration(http::Request& r
   std::string cbe = req.params["cbe"], actor = actor_of(req);
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job5 = [cbe, ssin, quality, end, actor](pg::Connection& c) {
-    if (!cpas_exists(c, cbe))
-      return std::pair<unsigned, std::string>{404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
-    // Close every line of this person at this CPAS (of that quality) still active after `end`;
-    // a line starting after `end` is cancelled (end = start - 1).
-    auto r = c.exec(std::string("UPDATE integrations SET end_date = GREATEST($3::date, start_date - 1), updated_by = $5 "
-                                "WHERE cbe = $1 AND ssin = $2 AND ($4::int IS NULL OR quality_code = $4::int) "
-                                "AND (end_date IS NULL OR end_date > $3::date) RETURNING ") + kCols,
-                    {cbe, ssin, end, quality, actor});
-    if (r.rows() == 0)
-      return std::pair<unsigned, std::string>{
-          404, R"({"code":"INTEGRATION_NOT_FOUND","message":"no active integration of this person to close","field":"ssin"})"};
-    json::array a;
-    for (int i = 0; i < r.rows(); ++i) a.push_back(integration_json(r, i));
-    return std::pair<unsigned, std::string>{200, json::serialize(json::object{{"closed", std::move(a)}})};
+    return close_integrations(c, cbe, ssin, quality, end, actor);
   };
   auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job5));
   if (result.first == 200) changes_.with({"unregister"}).inc();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <map>
 
 #include "relais/validation/date.hpp"
@@ -239,6 +240,19 @@ bool is_cpas_quality(long code) {
   return code > 0 && code < 900 && validation::is_known_quality_code(static_cast<int>(code));
 }
 
+bool overlaps(const Period& a, const Period& b) {
+  constexpr std::int32_t kOpen = std::numeric_limits<std::int32_t>::max();
+  auto days = [](const std::string& s, std::int32_t missing) -> std::optional<std::int32_t> {
+    if (s.empty()) return missing;
+    auto d = validation::parse_iso_date(s);
+    return d ? std::optional<std::int32_t>(d->days) : std::nullopt;
+  };
+  auto as = days(a.start, -1), ae = days(a.end, kOpen), bs = days(b.start, -1), be = days(b.end, kOpen);
+  if (!as || !ae || !bs || !be || a.start.empty() || b.start.empty()) return false;
+  if (*ae < *as || *be < *bs) return false;
+  return *as <= *be && *bs <= *ae;
+}
+
 boost::system::result<Request, Error> parse(_xmlNode* payload, const xml::Schema& schema) {
   Request r;
   _xmlNode* body = nullptr;
@@ -295,6 +309,24 @@ boost::system::result<Request, Error> parse(_xmlNode* payload, const xml::Schema
   if (r.purpose && !is_cpas_quality(*r.purpose))
     return Error{errc::invalid_quality_code, "Purpose is not a quality code of sector 17 (CPAS)", where + "/Purpose"};
   return r;
+}
+
+std::optional<std::string> ssin_of(std::string_view soap_body) {
+  auto doc = xml::parse(soap_body);
+  if (!doc) return std::nullopt;
+  std::vector<_xmlNode*> stack{doc->root()};
+  while (!stack.empty()) {
+    auto* n = stack.back();
+    stack.pop_back();
+    if (xml::local_name(n) == "SSIN" && xml::namespace_uri(n) == kNs) {
+      auto t = trimmed(text(n));
+      if (t.size() == 11 && t.find_first_not_of("0123456789") == std::string::npos) return t;
+      return std::nullopt;
+    }
+    auto kids = xml::element_children(n);
+    for (auto it = kids.rbegin(); it != kids.rend(); ++it) stack.push_back(*it);
+  }
+  return std::nullopt;
 }
 
 boost::system::result<Change, Error> to_change(const Request& r) {

@@ -34,7 +34,7 @@ enum class Policy {
 };
 
 // Where the journal finds the SSIN of a call.
-enum class SsinFrom { none, path, query, request_body, response_body, alert };
+enum class SsinFrom { none, path, query, request_body, response_body, alert, manage_access_body };
 
 // Calls of a CPAS route that only the operator may make, told by their body.
 enum class OperatorOnlyWhen {

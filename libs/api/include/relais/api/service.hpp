@@ -7,7 +7,9 @@
 
 #include <boost/json/array.hpp>
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "relais/codec/ndjson.hpp"
@@ -65,6 +67,24 @@ struct ImportCheck {
   boost::json::array errors;  // {line, code, message, field}; after 1000, one TOO_MANY_ERRORS entry
 };
 ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines);
+
+// The directory write path, shared by the JSON routes and ManageAccess (manage_access.hpp): one
+// transaction each, journaled by trigger; answers (HTTP status, JSON body) as the JSON routes do.
+struct IntegrationLine {
+  std::string ssin;
+  int quality = 0;
+  std::string start, end;  // end empty = open
+};
+// Upsert of (cbe, ssin, quality, start): 201 created / 200 updated {"integration", "overlapping"}; 404 CPAS_NOT_FOUND.
+std::pair<unsigned, std::string> write_integration(pg::Connection& c, const std::string& cbe,
+                                                   const IntegrationLine& l, const std::string& actor);
+// Closes the person's lines (of `quality`) still active after `end`: 200 {"closed"}; 404
+// CPAS_NOT_FOUND or INTEGRATION_NOT_FOUND.
+std::pair<unsigned, std::string> close_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin,
+                                                    const std::optional<std::string>& quality, const std::string& end,
+                                                    const std::string& actor);
+// Every line of one person at one CPAS: 200 {"integrations"}; 404 CPAS_NOT_FOUND.
+std::pair<unsigned, std::string> person_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin);
 
 // Who made a change, for the directory journal. Until credentials exist
 // (access-control issue) it is the X-Relais-Actor header or the peer address.

@@ -90,6 +90,10 @@ struct Request {
 // `payload`: the element of the SOAP Body. Validated against `schema` (schema_files()) first.
 boost::system::result<Request, Error> parse(_xmlNode* payload, const xml::Schema& schema);
 
+// The SSIN a ManageAccess SOAP body names (the first ManageAccess SSIN element; 11 digits), for
+// the access journal, before and whatever the handler decides. Not a validation.
+std::optional<std::string> ssin_of(std::string_view soap_body);
+
 // ---- onto Relais's directory
 
 // One line of a CPAS's directory, as relais-api stores it.
@@ -113,6 +117,9 @@ struct Change {
 boost::system::result<Change, Error> to_change(const Request& r);
 
 bool is_cpas_quality(long code);
+// Two periods (inclusive days, end empty = open) share a day; a cancelled one (end < start) or
+// one with an unreadable date overlaps nothing.
+bool overlaps(const Period& a, const Period& b);
 
 // ---- replies
 

@@ -1,0 +1,249 @@
+#include "relais/api/manage_access.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <ctime>
+#include <random>
+
+#include "relais/api/service.hpp"
+#include "relais/common/log.hpp"
+#include "relais/http/client.hpp"
+#include "relais/manageaccess/manageaccess.hpp"
+#include "relais/soap/soap.hpp"
+#include "relais/validation/date.hpp"
+
+namespace relais::api {
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace ma = relais::manageaccess;
+namespace {
+const log::Logger logger{"manage-access"};
+
+std::string now_utc() {  // t_DateTimeUTC: yyyyMMddThhmmss
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%S", &tm);
+  return buf;
+}
+
+std::string new_ticket() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[40];
+  auto a = rng(), b = rng();
+  std::snprintf(buf, sizeof buf, "%08llx-%04llx-4%03llx-a%03llx-%012llx", static_cast<unsigned long long>(a >> 32),
+                static_cast<unsigned long long>((a >> 16) & 0xffff), static_cast<unsigned long long>(a & 0xfff),
+                static_cast<unsigned long long>(b >> 52), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+http::Response soap_response(unsigned status, soap::Version v, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.content_type = std::string(soap::content_type(v));
+  r.body = std::move(body);
+  return r;
+}
+
+http::Response fault(unsigned status, soap::Version v, bool sender, std::string_view code, std::string message,
+                     std::string path = {}) {
+  auto r = soap_response(status, v, soap::fault(v, sender, message, soap::failure(std::string(code), message, path)));
+  if (status == 503 || status == 504) r.headers.emplace_back("Retry-After", "2");
+  return r;
+}
+
+// A stored line (integration_json) as a ManageAccess registration of this CPAS.
+ma::Registration registration_of(const json::value& v, const std::string& cbe) {
+  const auto& o = v.as_object();
+  ma::Registration g;
+  g.purpose = o.at("quality_code").as_int64();
+  g.period.start = std::string(o.at("start_date").as_string());
+  if (o.at("end_date").is_string()) g.period.end = std::string(o.at("end_date").as_string());
+  g.org_unit = cbe;
+  g.reg = ma::Register::primary;
+  return g;
+}
+
+// The change applied to the mirror through the directory's write path: the outcome to answer.
+ma::Outcome apply(pg::Connection& c, const std::string& cbe, const ma::Change& ch, const ma::Request& rq,
+                  const std::string& actor) {
+  ma::Outcome out;
+  std::pair<unsigned, std::string> r;
+  switch (ch.action) {
+    case ma::Action::register_:
+      r = write_integration(c, cbe, IntegrationLine{ch.line.ssin, ch.line.quality, ch.line.start, ch.line.end}, actor);
+      break;
+    case ma::Action::unregister:
+      r = close_integrations(c, cbe, ch.line.ssin, std::to_string(ch.line.quality), ch.close_end, actor);
+      break;
+    case ma::Action::list:
+      r = person_integrations(c, cbe, ch.line.ssin);
+      break;
+  }
+  auto v = json::parse(r.second);
+  if (r.first >= 300) {
+    const auto& o = v.as_object();
+    out.summary = soap::failure(std::string(o.at("code").as_string()), std::string(o.at("message").as_string()),
+                                o.contains("field") ? std::string(o.at("field").as_string()) : std::string{});
+    out.has_reply = false;
+    return out;
+  }
+  const auto& o = v.as_object();
+  if (ch.action == ma::Action::register_) {
+    out.registrations.push_back(registration_of(o.at("integration"), cbe));
+    for (const auto& x : o.at("overlapping").as_array()) out.registrations.push_back(registration_of(x, cbe));
+  } else if (ch.action == ma::Action::unregister) {
+    for (const auto& x : o.at("closed").as_array()) out.registrations.push_back(registration_of(x, cbe));
+  } else if (!ch.other_sector) {
+    for (const auto& x : o.at("integrations").as_array()) {
+      auto g = registration_of(x, cbe);
+      if ((!rq.purpose || g.purpose == *rq.purpose) && ma::overlaps(g.period, rq.period)) out.registrations.push_back(std::move(g));
+    }
+  }
+  return out;
+}
+
+struct BcssCall {
+  bool answered = false;
+  bool timed_out = false;
+  unsigned status = 0;
+  std::string body;
+  std::string error;
+};
+
+}  // namespace
+
+ManageAccessService::ManageAccessService(ManageAccessOptions o, pg::Pool& pool, metrics::Registry& m)
+    : o_(std::move(o)), pool_(pool),
+      calls_(m.counter("relais_api_manage_access_total", "ManageAccess calls by mode, action and result",
+                       {"mode", "action", "result"})) {
+  if (!o_.enabled) return;
+  auto s = xml::Schema::load(ma::schema_files(o_.xsd_dir), o_.xsd_dir);
+  if (!s) throw std::runtime_error("manage_access.xsd_dir: the ManageAccess XSD set does not load: " + s.error().message);
+  schema_ = *s;
+  if (o_.proxy) {
+    const std::string& u = o_.bcss_url;
+    if (!u.starts_with("http://"))
+      throw std::runtime_error("manage_access.bcss_url: expected http://host:port/path (TLS ends at the egress proxy)");
+    auto rest = u.substr(7);
+    auto slash = rest.find('/');
+    auto hostport = rest.substr(0, slash);
+    bcss_target_ = slash == std::string::npos ? "/" : rest.substr(slash);
+    auto colon = hostport.rfind(':');
+    bcss_host_ = hostport.substr(0, colon);
+    unsigned port = 80;
+    if (colon != std::string::npos) {
+      auto ps = hostport.substr(colon + 1);
+      auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+      if (ec != std::errc{} || p != ps.data() + ps.size() || port == 0 || port > 65535)
+        throw std::runtime_error("manage_access.bcss_url: bad port");
+    }
+    if (bcss_host_.empty()) throw std::runtime_error("manage_access.bcss_url: no host");
+    bcss_port_ = static_cast<unsigned short>(port);
+  }
+}
+
+ManageAccessService::~ManageAccessService() { bcss_calls_.join(); }
+
+void ManageAccessService::add_routes(http::Router& r) {
+  if (!o_.enabled) return;
+  r.add(http::verb::post, "/v1/cpas/{cbe}/soap/manage-access", [this](http::Request& q) { return handle(q); });
+}
+
+asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req) {
+  const std::string time_receive = now_utc();
+  auto ct = req.content_type();
+  soap::Version v = ct == "application/soap+xml" ? soap::Version::soap12 : soap::Version::soap11;
+  const std::string mode = o_.proxy ? "proxy" : "mirror";
+  if (ct != "text/xml" && ct != "application/soap+xml")
+    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE", "use text/xml (SOAP 1.1) or application/soap+xml (1.2)",
+                               "Content-Type");
+  auto doc = xml::parse(req.body);
+  if (!doc) {
+    calls_.with({mode, "-", "malformed"}).inc();
+    co_return fault(400, v, true, xml::code_name(doc.error().code), doc.error().message, doc.error().path);
+  }
+  auto env = soap::open(*doc);
+  if (!env) {
+    calls_.with({mode, "-", "malformed"}).inc();
+    co_return fault(400, v, true, soap::code_name(env.error().code), env.error().message);
+  }
+  v = env->version;
+  auto rq = ma::parse(env->payload, *schema_);
+  if (!rq) {
+    calls_.with({mode, "-", "refused"}).inc();
+    co_return fault(400, v, true, ma::code_name(rq.error().code), rq.error().message, rq.error().path);
+  }
+  auto ch = ma::to_change(*rq);
+  if (!ch) co_return fault(400, v, true, ma::code_name(ch.error().code), ch.error().message, ch.error().path);
+  // The CPAS is the path's, which the access guard matched against the caller's token scope.
+  const std::string cbe = req.params["cbe"], actor = actor_of(req), ticket = new_ticket();
+  const std::string action(ma::to_string(rq->action));
+  ma::Outcome outcome;
+  if (!o_.proxy) {
+    auto request = *rq;
+    auto change = *ch;
+    // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+    auto job = [cbe, change, request, actor](pg::Connection& c) { return apply(c, cbe, change, request, actor); };
+    outcome = co_await pool_.run<ma::Outcome>(std::move(job));
+  } else {
+    std::string body = ma::forward_xml(*rq, cbe, o_.user_id, o_.email);
+    std::string host = bcss_host_, target = bcss_target_;
+    unsigned short port = bcss_port_;
+    auto timeout = o_.bcss_timeout;
+    // The blocking client on its own threads, never on the event loop.
+    auto call = [host, port, target, body, timeout]() -> asio::awaitable<BcssCall> {
+      BcssCall c;
+      try {
+        auto r = http::request(host, port, http::verb::post, target, body, "text/xml; charset=utf-8",
+                               {{"SOAPAction", "\"\""}}, timeout);
+        c.answered = true;
+        c.status = r.status;
+        c.body = std::move(r.body);
+      } catch (const std::exception& e) {
+        c.error = e.what();
+        c.timed_out = c.error.find("timeout") != std::string::npos || c.error.find("timed out") != std::string::npos;
+      }
+      co_return c;
+    };
+    auto res = co_await asio::co_spawn(bcss_calls_.get_executor(), std::move(call), asio::use_awaitable);
+    if (!res.answered) {
+      calls_.with({mode, action, res.timed_out ? "bcss_timeout" : "bcss_unreachable"}).inc();
+      logger.warn("BCSS did not answer", {{"cbe", cbe}, {"error", res.error}});
+      co_return fault(res.timed_out ? 504 : 503, v, false, res.timed_out ? "BCSS_TIMEOUT" : "BCSS_UNAVAILABLE",
+                      std::string(res.timed_out ? "BCSS did not answer in time" : "BCSS cannot be reached") +
+                          "; the directory was not changed and the request can be sent again");
+    }
+    auto answer = ma::read_bcss_reply(res.body, *schema_);
+    if (!answer) {
+      calls_.with({mode, action, "bcss_bad_reply"}).inc();
+      logger.warn("BCSS's answer could not be read", {{"cbe", cbe}, {"status", res.status}, {"error", answer.error().message}});
+      co_return fault(502, v, false, ma::code_name(answer.error().code),
+                      answer.error().message + "; the directory was not changed", answer.error().path);
+    }
+    outcome = answer->outcome;
+    if (answer->accepted && rq->action != ma::Action::list) {
+      // BCSS accepted: the mirror follows. A repeated request writes the same line again (upsert),
+      // an UNREGISTER with nothing left to close changes nothing: both are fine here.
+      auto request = *rq;
+      auto change = *ch;
+      auto job = [cbe, change, request, actor](pg::Connection& c) { return apply(c, cbe, change, request, actor); };
+      auto mirrored = co_await pool_.run<ma::Outcome>(std::move(job));
+      if (mirrored.summary.ok == soap::Ok::no && !(rq->action == ma::Action::unregister &&
+                                                   mirrored.summary.details.front().reason_code == "INTEGRATION_NOT_FOUND"))
+        logger.error("BCSS accepted but the mirror refused the change",
+                     {{"cbe", cbe}, {"code", mirrored.summary.details.front().reason_code}});
+    }
+  }
+  calls_.with({mode, action, outcome.summary.ok == soap::Ok::no ? "refused" : "accepted"}).inc();
+  // A bare request refused is answered by a Fault (the bare reply has no ResultSummary): 400.
+  const bool fault_reply = rq->form == ma::Form::bare && (outcome.summary.ok == soap::Ok::no || !outcome.has_reply);
+  co_return soap_response(fault_reply ? 400 : 200, v,
+                          ma::soap_reply(v, *rq, outcome, ticket, time_receive, now_utc()));
+}
+
+}  // namespace relais::api
