@@ -27,6 +27,7 @@
 #include "relais/directory/identity.hpp"
 #include "relais/ctl/import.hpp"
 #include "relais/ctl/ingest_file.hpp"
+#include "relais/ctl/reconcile.hpp"
 #include "relais/validation/text.hpp"
 #include "relais/ctl/queries.hpp"
 #include "relais/ctl/settings.hpp"
@@ -53,6 +54,7 @@ commands:
   ingest-file <flow> <file.ndjson>         deliver a BCSS batch file to relais-ingest (resumable, idempotent)
   directory audit-replacements [...]       SSIN replacements to review; --confirm/--drop one
   directory identity list|set              a CPAS's NIS codes and BCSS sector/institution
+  directory reconcile --cpas <cbe> <file>  compare the mirror with a ManageAccess LIST export [--apply]
   journal [filters]                        query the notification journal
   reactions [--cpas CBE] [--status S]      reaction delivery status
   reactions retry <reaction-id>|--failing  make pending deliveries due now
@@ -489,12 +491,78 @@ int cmd_identity(Ctx& c, const std::vector<std::string>& w) {
   return kExitOk;
 }
 
+constexpr const char* kReconcileHelp = R"(usage: relaisctl directory reconcile --cpas <cbe> <file> [--apply] [--json]
+                                   [--org-unit ID[,ID...]] [--xsd-dir DIR]
+
+Compares the mirror of one CPAS (its integrations, read through relais-api) with a ManageAccess
+LIST export: an XML file holding the ManageAccessReply of one or more LIST calls (bare, in an
+SSDNReply or a SOAP envelope, or several in any wrapper element; validated against the public
+XSD in --xsd-dir, default var/bcss/cbss/XSD), or the CSV form ssin,quality_code,start_date[,end_date]
+(header line optional). An XML export covers only the persons its replies are about, and keeps
+only the registrations whose OrgUnit is the CPAS's CBE or one of --org-unit (e.g. its NIS code);
+a CSV export is the CPAS's whole list. Each difference is printed: missing_in_mirror,
+missing_at_bcss, period_differs, quality_differs (same person and start date). With --apply
+the mirror is repaired through PUT /v1/cpas/{cbe}/integrations (a line missing at BCSS is
+cancelled: end = start - 1), each repair journaled in directory_journal and the access journal
+with ctl.actor. Needs RELAIS_API_TOKEN (operator, or the CPAS's own credential).
+exit codes: 0 no difference (or every one repaired), 1 differences found without --apply, or a
+repair refused, 2 usage error or unreadable export.
+)";
+
+int cmd_reconcile(Ctx& c, const std::vector<std::string>& w) {
+  auto a = parse(w, {"--cpas", "--org-unit", "--xsd-dir"}, {"--apply", "--json"});
+  if (a.help) return c.out << kReconcileHelp, kExitOk;
+  if (a.positional.size() != 1) throw UsageError("directory reconcile takes --cpas <cbe> and one <file>");
+  ReconcileOptions o;
+  o.cbe = a.get("--cpas").value_or("");
+  if (auto e = validation::validate_cbe(o.cbe, "cbe")) throw UsageError("--cpas: " + e->message);
+  o.file = a.positional[0];
+  o.apply = a.flag("--apply");
+  if (auto d = a.get("--xsd-dir")) o.xsd_dir = *d;
+  if (auto u = a.get("--org-unit")) {
+    std::stringstream ss(*u);
+    for (std::string x; std::getline(ss, x, ',');)
+      if (!x.empty()) o.org_units.insert(x);
+  }
+  ReconcileReport rep;
+  try {
+    rep = reconcile(c.s, o);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  Rows rows;
+  rows.columns = {"difference", "ssin", "mirror", "bcss", "repair"};
+  auto describe = [](const std::optional<manageaccess::Line>& l) -> std::optional<std::string> {
+    if (!l) return std::nullopt;
+    return "quality " + std::to_string(l->quality) + " " + l->start + ".." + (l->end.empty() ? "" : l->end);
+  };
+  for (const auto& d : rep.differences) {
+    std::string repair;
+    for (const auto& r : d.repairs)
+      repair += (repair.empty() ? "" : "; ") + std::string("put quality ") + std::to_string(r.quality) + " " + r.start +
+                ".." + r.end;
+    rows.rows.push_back({std::string(manageaccess::to_string(d.kind)), (d.mirror ? d.mirror : d.bcss)->ssin,
+                         describe(d.mirror), describe(d.bcss), repair});
+  }
+  c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
+  c.err << "mirror " << rep.mirror_lines << " lines, export " << rep.export_lines << " lines, "
+        << rep.differences.size() << " difference(s)";
+  if (o.apply) c.err << ", " << rep.repaired << " repair(s) written";
+  c.err << "\n";
+  if (!rep.error.empty()) {
+    c.err << "relaisctl: " << rep.error << "\n";
+    return kExitFailed;
+  }
+  return rep.differences.empty() || o.apply ? kExitOk : kExitFailed;
+}
+
 int cmd_directory(Ctx& c, const std::vector<std::string>& w) {
+  if (!w.empty() && w[0] == "reconcile") return cmd_reconcile(c, {w.begin() + 1, w.end()});
   if (!w.empty() && w[0] == "audit-replacements") return cmd_audit_replacements(c, {w.begin() + 1, w.end()});
   if (!w.empty() && w[0] == "identity") return cmd_identity(c, {w.begin() + 1, w.end()});
   if (w.empty() || w[0] != "import") {
     if (!w.empty() && (w[0] == "--help" || w[0] == "-h"))
-      return c.out << kImportHelp << "\n" << kAuditHelp << "\n" << kIdentityHelp, kExitOk;
+      return c.out << kImportHelp << "\n" << kAuditHelp << "\n" << kIdentityHelp << "\n" << kReconcileHelp, kExitOk;
     throw UsageError(
         "usage: relaisctl directory import <cbe> <file> [--chunk N] | directory audit-replacements | directory identity");
   }
