@@ -117,7 +117,7 @@ def world(stack, run_dir, db, fake):
     api_put_cpas(url, b, "CPAS e2e ManageAccess B", [])
     tag = uuid.uuid4().hex[:8]
     yield {"mirror": apis["mirror"].url, "proxy": apis["proxy"].url, "a": a, "b": b,
-           "ssins": fresh_ssins(db, rng, 8, bis_ratio=0),
+           "ssins": fresh_ssins(db, rng, 9, bis_ratio=0),
            "tok_a": issue_token(stack["RELAIS_PG_DSN"], f"e2e-ma-a-{tag}", [a])["token"],
            "tok_b": issue_token(stack["RELAIS_PG_DSN"], f"e2e-ma-b-{tag}", [b])["token"]}
     r.stop_all()
@@ -314,3 +314,26 @@ def test_reconcile_reports_and_repairs_journaled(world, db, stack, tmp_path):
     bad.write_text(f"{s1},2,2026-13-01\n")
     r = ctl(stack, url, "directory", "reconcile", "--cpas", a, str(bad), "--apply", token=tok)
     assert r.returncode == 2 and "INVALID_DATE" in r.stderr, r.stderr
+
+
+def test_reconcile_against_the_list_reply_bcss_gave(world, db, stack, tmp_path, fake):
+    """The export is what a LIST through the proxy answered (an SSDNReply in a SOAP envelope)."""
+    w = world
+    a, tok = w["a"], w["tok_a"]
+    s = w["ssins"][8]
+    control(fake, mode="accept", delay_ms=0)
+    assert post(w["proxy"], a, tok, ssdn(ma_body("REGISTER", s, 6, "2026-02-01", "2026-08-31"), a)).status_code == 200
+    listed = post(w["proxy"], a, tok, ssdn(ma_body("LIST", s, None, "2000-01-01"), a))
+    assert listed.status_code == 200 and registrations(listed) == [(6, "2026-02-01", "2026-08-31", a)], listed.text
+    export = tmp_path / "bcss-list.xml"
+    export.write_bytes(listed.content)
+    r = ctl(stack, w["mirror"], "directory", "reconcile", "--cpas", a, str(export), "--xsd-dir", str(XSD), token=tok)
+    assert r.returncode == 0 and "0 difference(s)" in r.stderr, r.stdout + r.stderr
+    # The mirror drifts (a registration recorded in mirror mode only): reported, then repaired.
+    assert post(w["mirror"], a, tok, ssdn(ma_body("REGISTER", s, 1, "2026-09-01"), a)).status_code == 200
+    r = ctl(stack, w["mirror"], "directory", "reconcile", "--cpas", a, str(export), "--xsd-dir", str(XSD), token=tok)
+    assert r.returncode == 1 and "missing_at_bcss" in r.stdout, r.stdout + r.stderr
+    r = ctl(stack, w["mirror"], "directory", "reconcile", "--cpas", a, str(export), "--apply", "--xsd-dir", str(XSD),
+            token=tok)
+    assert r.returncode == 0, r.stderr
+    assert lines(db, a, s) == [("1", "2026-09-01", "2026-08-31"), ("6", "2026-02-01", "2026-08-31")]
