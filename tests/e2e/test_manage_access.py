@@ -167,6 +167,15 @@ def test_bare_requests_and_bad_bodies(world, db):
     assert "<ManageAccessReply" in r.text and "ResultSummary" not in r.text
     assert registrations(r) == [(7, "2026-02-01", "2026-12-31", a)]
     assert lines(db, a, s) == [("7", "2026-02-01", "2026-12-31")]
+    # SOAP 1.2: answered in SOAP 1.2.
+    env12 = ('<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>'
+             + ma_body("LIST", s, 7, "2026-03-01") + "</env:Body></env:Envelope>")
+    r = requests.post(f"{url}/v1/cpas/{a}/soap/manage-access", data=env12.encode(),
+                      headers=api_headers(tok, **{"Content-Type": "application/soap+xml"}), timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/soap+xml")
+    assert "http://www.w3.org/2003/05/soap-envelope" in r.text
+    assert registrations(r) == [(7, "2026-02-01", "2026-12-31", a)]
     before = lines(db, a, s)
     bad_ssin = s[:-1] + str((int(s[-1]) + 1) % 10)
     for xml, code in [(bare(ma_body("REGISTER", bad_ssin, 7, "2026-02-01")), "INVALID_SSIN"),
