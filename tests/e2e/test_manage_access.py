@@ -267,6 +267,18 @@ def test_proxy_timeout_is_a_clear_error_and_the_retry_is_safe(world, db, fake):
     regs = [x for x in requests.get(f"{fake}/_registrations", timeout=5).json()["registrations"] if x["ssin"] == s]
     assert len(regs) == 1
     assert db.query(f"SELECT count(*) FROM integrations WHERE ssin = '{s}'")[0][0] == "1"
+    # The same for UNREGISTER: timed out (BCSS closed it, Relais not), then sent again.
+    un = ssdn(ma_body("UNREGISTER", s, 9, "2026-07-01"), a)
+    try:
+        control(fake, delay_ms=TIMEOUT_MS * 3)
+        r = post(url, a, tok, un)
+        assert r.status_code == 504 and "BCSS_TIMEOUT" in r.text, r.text
+        assert lines(db, a, s) == [("9", "2026-01-01", "")]
+    finally:
+        control(fake, delay_ms=0)
+    r = post(url, a, tok, un)
+    assert r.status_code == 200 and ok_of(r) == ["WARNING", "WARNING"] and "ALREADY_UNREGISTERED" in r.text, r.text
+    assert lines(db, a, s) == [("9", "2026-01-01", "2026-06-30")]
 
 
 def ctl(stack, *args: str, token: str | None = None) -> subprocess.CompletedProcess:

@@ -11,7 +11,8 @@ It keeps its own register of (OrgUnit, SSIN, Purpose, StartDate) → EndDate.
       REGISTER    new line: ok="YES"; the same line again: ok="WARNING", ReturnCode 1,
                   Detail WARNING ReasonCode DUPLICATE_REGISTRATION (a duplicate), the line kept once
       UNREGISTER  the lines of (OrgUnit, SSIN, Purpose) active on StartDate end the day before;
-                  none: ok="NO", ReturnCode 10000, ReasonCode NOT_REGISTERED
+                  the same UNREGISTER again: ok="WARNING", ReasonCode ALREADY_UNREGISTERED;
+                  none at all: ok="NO", ReturnCode 10000, ReasonCode NOT_REGISTERED
       LIST        every registration of the SSIN overlapping the Period (every OrgUnit)
   POST /_control  JSON, every key optional:
       {"mode": "accept" | "refuse" | "fault",  refuse = ok="NO" ReasonCode REFUSED_BY_BCSS with
@@ -125,7 +126,13 @@ def handle_request(body: bytes) -> tuple[int, str, dict]:
                         if day(k[3]) < day(p_start) else (day(k[3]) - timedelta(days=1)).isoformat()
                     regs.append((k[2], k[3], STATE.register[k], k[0]))
                     closed += 1
-            if not closed:
+            done_before = [(k[2], k[3], e, k[0]) for k, e in STATE.register.items()
+                           if k[0] == org and k[1] == ssin and k[2] == purpose and e and
+                           day(e) == (day(p_start) if day(k[3]) < day(p_start) else day(k[3])) - timedelta(days=1)]
+            if not closed and done_before:  # the same UNREGISTER again: a warning, nothing changes
+                ok, code, sev, reason, diag = "WARNING", 1, "WARNING", "ALREADY_UNREGISTERED", "already unregistered"
+                regs = done_before
+            elif not closed:
                 ok, code, sev, reason, diag = "NO", 10000, "ERROR", "NOT_REGISTERED", "no such registration"
         else:  # LIST
             regs = [(k[2], k[3], e, k[0]) for k, e in STATE.register.items()
