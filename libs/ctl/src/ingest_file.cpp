@@ -9,12 +9,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "relais/codec/flow.hpp"
 #include "relais/http/client.hpp"
+#include "relais/ingest/soap.hpp"
+#include "relais/xml/stream.hpp"
 
 namespace relais::ctl {
 namespace json = boost::json;
@@ -76,8 +80,9 @@ void write_atomically(const std::string& path, const std::string& content) {
   fs::rename(tmp, path);
 }
 
-json::object result_line(const PreparedLine& p, bool accepted, const LineError* e) {
-  json::object o{{"line", p.line}, {"status", accepted ? "accepted" : "rejected"}};
+json::object result_line(const PreparedLine& p, bool accepted, const LineError* e, bool xml) {
+  json::object o{{xml ? "record" : "line", p.line}, {"status", accepted ? "accepted" : "rejected"}};
+  if (xml && !p.flow.empty()) o["flow"] = p.flow;
   if (!p.ticket.empty()) o["ticket"] = p.ticket;
   if (e != nullptr) {
     o["code"] = e->code;
@@ -87,7 +92,98 @@ json::object result_line(const PreparedLine& p, bool accepted, const LineError* 
   return o;
 }
 
+// An XML batch read as a stream: its header (FileId, Sender, CreatedAt in the batch namespace),
+// then one notification element per record, each mapped by the SOAP boundary's XSD set and
+// mappings.
+class XmlBatch {
+ public:
+  XmlBatch(const std::string& path, const IngestFileOptions& o) {
+    ingest::SoapConfig c;
+    c.xsd_files = o.xsd_files;
+    c.xsd_roots = o.xsd_roots;
+    c.mappings_dir = o.mappings_dir;
+    std::string err;
+    gateway_ = ingest::SoapGateway::for_files(c, err);
+    if (!gateway_) throw std::invalid_argument(err);
+    auto r = xml::StreamReader::open(path, o.max_file_bytes);
+    if (!r) throw std::invalid_argument(path + ": " + std::string(xml::code_name(r.error().code)) + ": " + r.error().message);
+    reader_ = std::move(*r);
+    if (reader_->root_ns() != kBatchNamespace || reader_->root_name() != "NotificationBatch") {
+      throw std::invalid_argument(path + ": the root is not {" + std::string(kBatchNamespace) + "}NotificationBatch");
+    }
+    // The header, up to the first record.
+    for (;;) {
+      auto c = reader_->next();
+      if (!c) throw std::invalid_argument(path + ": " + std::string(xml::code_name(c.error().code)) + ": " + c.error().message);
+      if (!*c) break;
+      if ((*c)->ns != kBatchNamespace) {
+        first_ = std::move(**c);
+        break;
+      }
+      auto doc = xml::parse((*c)->xml);
+      if (!doc) throw std::invalid_argument(path + ": the batch header: " + doc.error().message);
+      const std::string text = xml::text(doc->root());
+      if ((*c)->name == "FileId") file_id_ = text;
+      if ((*c)->name == "Sender") sender_ = text;
+    }
+    if (file_id_.empty() || file_id_.size() > 128 || sender_.empty()) {
+      throw std::invalid_argument(path + ": the batch header needs a FileId (at most 128 characters) and a Sender");
+    }
+  }
+  const std::string& file_id() const { return file_id_; }
+
+  // The next record (nullopt at the end); records before `from` are read but not mapped. A
+  // malformed file stops the run: the error is returned.
+  std::optional<PreparedLine> next(std::uint64_t from, const std::string& file_id, std::string& error,
+                                   std::uint64_t& bytes) {
+    for (;;) {
+      std::optional<xml::StreamChild> c;
+      if (first_) {
+        c = std::move(first_);
+        first_.reset();
+      } else {
+        auto n = reader_->next();
+        if (!n) {
+          error = "record " + std::to_string(seq_ + 1) + " (line " + std::to_string(n.error().line) +
+                  "): " + std::string(xml::code_name(n.error().code)) + ": " + n.error().message;
+          return std::nullopt;
+        }
+        c = std::move(*n);
+      }
+      if (!c) return std::nullopt;
+      ++seq_;
+      bytes += c->xml.size();
+      if (seq_ < from) continue;
+      const std::string ticket = derived_ticket(file_id, seq_);
+      auto m = gateway_->map_record(c->xml, ticket);
+      if (!m.ok) {
+        PreparedLine p;
+        p.line = seq_;
+        p.flow = m.flow_id;
+        p.error = LineError{seq_, m.code, m.message, m.path};
+        return p;
+      }
+      auto p = prepare_line(m.json, seq_, file_id);
+      p.flow = m.flow_id;
+      return p;
+    }
+  }
+
+ private:
+  std::unique_ptr<ingest::SoapGateway> gateway_;
+  std::unique_ptr<xml::StreamReader> reader_;
+  std::optional<xml::StreamChild> first_;
+  std::string file_id_, sender_;
+  std::uint64_t seq_ = 0;
+};
+
 }  // namespace
+
+bool looks_like_xml(std::string_view head) {
+  if (head.substr(0, 3) == "\xEF\xBB\xBF") head.remove_prefix(3);
+  const auto p = head.find_first_not_of(" \t\r\n");
+  return p != std::string_view::npos && head[p] == '<';
+}
 
 std::string to_json(const FileProgress& p) {
   return json::serialize(json::object{{"sha256", p.sha256},
@@ -170,7 +266,15 @@ PreparedLine prepare_line(std::string_view text, std::uint64_t line, std::string
 
 IngestFileSummary ingest_file(const Settings& s, const std::string& path, const IngestFileOptions& o,
                               const std::function<void(const ImportProgress&)>& on_progress) {
-  if (!codec::flow_from_id(o.flow)) throw std::invalid_argument("unknown flow '" + o.flow + "'");
+  bool is_xml = false;
+  {
+    std::ifstream head_in(path, std::ios::binary);
+    std::string head(4096, '\0');
+    head_in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<std::size_t>(head_in.gcount()));
+    is_xml = looks_like_xml(head);
+  }
+  if (!is_xml && !codec::flow_from_id(o.flow)) throw std::invalid_argument("unknown flow '" + o.flow + "'");
   auto url = parse_url(s.ingest_url);
   if (!url) throw std::invalid_argument("ingest.url: not an http://host:port URL: " + s.ingest_url);
   if (!fs::is_regular_file(path)) throw std::invalid_argument(path + ": not a readable file");
@@ -181,7 +285,11 @@ IngestFileSummary ingest_file(const Settings& s, const std::string& path, const 
 
   FileProgress prog;
   prog.sha256 = file_sha256(path);
-  prog.file_id = !o.file_id.empty() ? o.file_id : fs::path(path).filename().string() + "-" + prog.sha256.substr(0, 16);
+  std::unique_ptr<XmlBatch> batch;
+  if (is_xml) batch = std::make_unique<XmlBatch>(path, o);
+  prog.file_id = !o.file_id.empty() ? o.file_id
+                 : batch         ? batch->file_id()
+                                 : fs::path(path).filename().string() + "-" + prog.sha256.substr(0, 16);
   if (std::ifstream pin(progress_path); pin) {
     std::string text((std::istreambuf_iterator<char>(pin)), std::istreambuf_iterator<char>());
     auto old = progress_from_json(text);
@@ -217,12 +325,10 @@ IngestFileSummary ingest_file(const Settings& s, const std::string& path, const 
   std::ofstream results(results_path, std::ios::binary | std::ios::app);
   std::ifstream in(path, std::ios::binary);
   http::Client client(url->host, url->port, std::chrono::milliseconds(s.timeout_ms));
-  const std::string target = url->base_path + "/v1/notifications/" + o.flow + ":batch";
 
   ImportProgress ip;
   ip.total_bytes = fs::file_size(path);
   std::vector<PreparedLine> chunk;
-  std::size_t to_send = 0;
   std::uint64_t lineno = 0, bytes = 0;
 
   // Sends the chunk's valid lines (retrying busy answers), then records every line's result
@@ -230,15 +336,21 @@ IngestFileSummary ingest_file(const Settings& s, const std::string& path, const 
   auto flush = [&](std::uint64_t next_line) -> bool {
     std::vector<std::optional<LineError>> verdicts(chunk.size());
     std::vector<bool> accepted(chunk.size(), false);
-    if (to_send > 0) {
+    // One request per flow of the chunk (an NDJSON file has one; an XML batch may mix them).
+    std::vector<std::string> flows;
+    for (const auto& p : chunk) {
+      if (!p.error && std::find(flows.begin(), flows.end(), p.flow) == flows.end()) flows.push_back(p.flow);
+    }
+    for (const auto& flow : flows) {
       std::string body;
       std::vector<std::size_t> index;  // body line (0-based) -> chunk position
       for (std::size_t i = 0; i < chunk.size(); ++i) {
-        if (chunk[i].error) continue;
+        if (chunk[i].error || chunk[i].flow != flow) continue;
         body += chunk[i].body;
         body += '\n';
         index.push_back(i);
       }
+      const std::string target = url->base_path + "/v1/notifications/" + flow + ":batch";
       http::ClientResponse r;
       for (int attempt = 0;; ++attempt) {
         try {
@@ -259,7 +371,7 @@ IngestFileSummary ingest_file(const Settings& s, const std::string& path, const 
         break;
       }
       if (r.status != 200) {
-        sum.error = "HTTP " + std::to_string(r.status) + " for the chunk starting at line " +
+        sum.error = "HTTP " + std::to_string(r.status) + " for the chunk starting at " + (batch ? "record " : "line ") +
                     std::to_string(chunk.front().line) + ": " + r.body.substr(0, 300);
         return false;
       }
@@ -296,7 +408,7 @@ IngestFileSummary ingest_file(const Settings& s, const std::string& path, const 
       const bool ok = e == nullptr && accepted[i];
       LineError missing{chunk[i].line, "NO_VERDICT", "relais-ingest's report did not mention the line", ""};
       if (!ok && e == nullptr) e = &missing;
-      results << json::serialize(result_line(chunk[i], ok, e)) << '\n';
+      results << json::serialize(result_line(chunk[i], ok, e, batch != nullptr)) << '\n';
       (ok ? prog.accepted : prog.rejected) += 1;
     }
     results.flush();
@@ -305,7 +417,6 @@ IngestFileSummary ingest_file(const Settings& s, const std::string& path, const 
     prog.results_bytes = fs::file_size(results_path);
     write_atomically(progress_path, to_json(prog));
     chunk.clear();
-    to_send = 0;
     ip.lines = prog.accepted + prog.rejected;
     ip.bytes = bytes;
     ip.seconds = elapsed();
@@ -315,20 +426,37 @@ IngestFileSummary ingest_file(const Settings& s, const std::string& path, const 
 
   std::string line;
   bool stopped = false;
-  while (std::getline(in, line)) {
+  if (batch) {
+    std::string read_error;
+    while (auto p = batch->next(prog.next_line, prog.file_id, read_error, bytes)) {
+      lineno = p->line;
+      chunk.push_back(std::move(*p));
+      if (chunk.size() >= o.chunk && !flush(lineno + 1)) {
+        stopped = true;
+        break;
+      }
+    }
+    if (!stopped && !chunk.empty() && !flush(lineno + 1)) stopped = true;
+    if (!stopped && !read_error.empty()) {
+      sum.error = read_error;
+      stopped = true;
+    }
+    lineno = std::max<std::uint64_t>(lineno, prog.next_line - 1);
+  }
+  while (!batch && std::getline(in, line)) {
     ++lineno;
     bytes += line.size() + 1;
     if (lineno < prog.next_line) continue;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     chunk.push_back(prepare_line(line, lineno, prog.file_id));
-    if (!chunk.back().error) ++to_send;
+    chunk.back().flow = o.flow;
     if (chunk.size() >= o.chunk && !flush(lineno + 1)) {
       stopped = true;
       break;
     }
   }
-  if (!stopped && !chunk.empty() && !flush(lineno + 1)) stopped = true;
+  if (!batch && !stopped && !chunk.empty() && !flush(lineno + 1)) stopped = true;
   sum.accepted = prog.accepted;
   sum.rejected = prog.rejected;
   sum.seconds = elapsed();

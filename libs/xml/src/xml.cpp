@@ -426,4 +426,18 @@ std::string node_path(_xmlNode* node) {
   return out;
 }
 
+void prepend_child_text(_xmlNode* parent, std::string_view name, std::string_view text) {
+  if (parent == nullptr) return;
+  const std::string n(name), t(text);
+  xmlNodePtr c = xmlNewDocNode(parent->doc, parent->ns, reinterpret_cast<const xmlChar*>(n.c_str()), nullptr);
+  xmlNodeAddContentLen(c, reinterpret_cast<const xmlChar*>(t.data()), static_cast<int>(t.size()));
+  xmlNodePtr first = parent->children;
+  while (first != nullptr && first->type != XML_ELEMENT_NODE) first = first->next;
+  if (first != nullptr) {
+    xmlAddPrevSibling(first, c);
+  } else {
+    xmlAddChild(parent, c);
+  }
+}
+
 }  // namespace relais::xml

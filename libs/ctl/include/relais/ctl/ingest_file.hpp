@@ -1,4 +1,5 @@
-// `relaisctl ingest-file`: a BCSS batch file (NDJSON, one notification of one flow per line)
+// `relaisctl ingest-file`: a BCSS batch file (NDJSON, one notification of one flow per line; or
+// the XML batch form, read as a stream, each record validated and mapped like a SOAP body)
 // delivered to relais-ingest (POST /v1/notifications/{flow}:batch) in chunks, with:
 // - per-line results in FILE.results.ndjson ({"line", "ticket", "status": accepted | rejected,
 //   "code", "message", "field"}), one line per data line of the file;
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "relais/ctl/import.hpp"
 #include "relais/ctl/settings.hpp"
@@ -40,15 +42,27 @@ std::string derived_ticket(std::string_view file_id, std::uint64_t line);
 // filled when absent, or a local error (not a JSON object; a sequence_number that is not this
 // line's number) recorded in the results without sending.
 struct PreparedLine {
-  std::uint64_t line = 0;
+  std::uint64_t line = 0;  // NDJSON: the line number; XML batch: the record's sequence number
+  std::string flow;        // the flow whose :batch endpoint takes it
   std::string ticket;
   std::string body;
   std::optional<LineError> error;
 };
 PreparedLine prepare_line(std::string_view text, std::uint64_t line, std::string_view file_id);
 
+// The XML batch form (docs/bcss.md "Batch files", deploy/xsd/relais/batch.xsd): the batch's
+// own namespace, and whether a file is XML (its first non-blank byte, after a BOM, is '<').
+inline constexpr std::string_view kBatchNamespace = "urn:be:relais:bcss:batch:v1";
+bool looks_like_xml(std::string_view head);
+
 struct IngestFileOptions {
-  std::string flow;                 // notify-person, ...
+  std::string flow;                 // notify-person, ... (NDJSON; an XML record names its own)
+  // XML batches: the XSD set and mappings of relais-ingest's SOAP boundary (same defaults).
+  std::vector<std::string> xsd_files{"var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd",
+                                     "deploy/xsd/relais/notifications.xsd"};
+  std::vector<std::string> xsd_roots{"var/bcss/cbss/XSD", "deploy/xsd/relais"};
+  std::string mappings_dir = "deploy/mappings";
+  std::uint64_t max_file_bytes = 1ull << 30;  // XML batches: larger files are refused
   std::size_t chunk = 1000;         // lines per request
   std::string file_id;              // default: the file's name and the first 16 hex of its SHA-256
   bool again = false;               // deliver a completed file again (idempotent by tickets)

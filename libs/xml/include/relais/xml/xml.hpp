@@ -108,5 +108,7 @@ std::string text(_xmlNode* node);  // the concatenated text content
 std::string_view local_name(_xmlNode* node);
 std::string_view namespace_uri(_xmlNode* node);
 std::string node_path(_xmlNode* node);
+// Adds <name>text</name> (in the parent's namespace) as the parent's first child element.
+void prepend_child_text(_xmlNode* parent, std::string_view name, std::string_view text);
 
 }  // namespace relais::xml
