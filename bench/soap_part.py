@@ -4,7 +4,7 @@ ingest >= 0.5x JSON ingest throughput, measured in the same run).
 One relais-ingest (SOAP enabled: the public BCSS Common XSD from var/bcss and Relais's own
 notification XSD) takes the same notify-person NAME_CHANGE notifications, one per request, first
 as JSON (POST /v1/notifications/notify-person), then as SOAP 1.1 (POST /v1/soap), from the same
-client (`concurrency` keep-alive connections). Every answer is checked (202; ResultSummary
+client (`concurrency` keep-alive connections), after a warm-up of 500 of each. Every answer is checked (202; ResultSummary
 ok="YES"). Reported per form: requests/s, and relais-ingest's CPU time per notification (the
 client shares the machine's cores, so the CPU figure is the ratio that does not depend on it)."""
 from __future__ import annotations
@@ -86,6 +86,9 @@ def run(ingest_url: str, ingest_pid: int, ssins: list[str], n: int, concurrency:
         "soap": ("/v1/soap", "text/xml; charset=utf-8", _soap_body,
                  lambda status, data: status == 200 and b'ok="YES"' in data),
     }
+    for name, (path, ctype, make, ok) in forms.items():  # warm-up: connections, producer, metadata
+        _post_all(ingest_url, path, ctype, [make(str(uuid.uuid4()), ssins[i % len(ssins)]) for i in range(500)], ok,
+                  concurrency)
     for name, (path, ctype, make, ok) in forms.items():
         bodies = [make(str(uuid.uuid4()), ssins[i % len(ssins)]) for i in range(n)]
         cpu0 = _cpu_s(ingest_pid)

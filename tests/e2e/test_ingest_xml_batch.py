@@ -25,7 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
-from e2e_util import cpas_topic, cpas_with_persons, headers_of, read_topic, wait_for
+from e2e_util import cpas_topic, cpas_with_persons, headers_of, read_topic, wait_tickets_once
 from test_relaisctl import CTL, ctl, ctl_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,8 @@ XSD_ARGS = ["--xsd-files", f"{REPO}/var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.
             "--mappings", f"{REPO}/deploy/mappings"]
 
 
-def write_batch(path: Path, persons: list[str], rng: random.Random) -> tuple[dict[int, str], dict[int, str]]:
+def write_batch(path: Path, persons: list[str], rng: random.Random,
+                records: int = RECORDS) -> tuple[dict[int, str], dict[int, str]]:
     """The batch; returns {record: own ticket} and {bad record: expected code}."""
     own, bad = {}, {}
     with path.open("w", encoding="utf-8") as f:
@@ -46,7 +47,7 @@ def write_batch(path: Path, persons: list[str], rng: random.Random) -> tuple[dic
                 f'<b:NotificationBatch xmlns:b="urn:be:relais:bcss:batch:v1" xmlns="{NS}">\n'
                 f"<b:FileId>BCSS-E2E-{uuid.uuid4()}</b:FileId><b:Sender>BCSS</b:Sender>"
                 "<b:CreatedAt>2026-12-05T01:00:00Z</b:CreatedAt>\n")
-        for n in range(1, RECORDS + 1):
+        for n in range(1, records + 1):
             ssin = rng.choice(persons)
             ticket = ""
             if n % 7 == 0:
@@ -123,12 +124,7 @@ def test_xml_batch_killed_resumed_redelivered(relais, stack, db, brokers, tmp_pa
     # 4. Every good record on the CPAS topic exactly once, no bad one.
     topic = cpas_topic(cbe)
 
-    def delivered():
-        recs = [m for m in read_topic(brokers, topic) if headers_of(m).get("ticket") in good_tickets]
-        return recs if len({headers_of(m)["ticket"] for m in recs}) == len(good_tickets) else None
-    recs = wait_for(delivered, 300, interval=2, what="every good record on the CPAS topic")
-    tickets = [headers_of(m)["ticket"] for m in recs]
-    assert len(tickets) == len(set(tickets)) == len(good_tickets), "a record was published twice"
+    wait_tickets_once(brokers, topic, good_tickets)
     everything = {headers_of(m).get("ticket") for m in read_topic(brokers, topic)}
     bad_tickets = {r["ticket"] for r in rows if r["status"] == "rejected" and r.get("ticket")}
     assert not everything & bad_tickets, "a rejected record reached the CPAS topic"

@@ -4,9 +4,12 @@
 
 #include <boost/json.hpp>
 #include <regex>
+#include <chrono>
+#include <filesystem>
 #include <set>
 
 #include "relais/ctl/ingest_file.hpp"
+#include "relais/ingest/spool.hpp"
 
 using namespace relais;
 
@@ -76,4 +79,33 @@ TEST(IngestFile, ProgressRoundTripsAndRefusesGarbage) {
   EXPECT_FALSE(ctl::progress_from_json("{}"));
   EXPECT_FALSE(ctl::progress_from_json("not json"));
   EXPECT_FALSE(ctl::progress_from_json(R"({"sha256":"short","file_id":"f","next_line":1,"accepted":0,"rejected":0,"results_bytes":0,"complete":false})"));
+}
+
+// relais-ingest's spool directory, pure parts: which names are taken, an NDJSON file's flow from
+// its name, the oldest file first.
+TEST(Spool, NamesAndOrder) {
+  using ingest::SpoolName;
+  EXPECT_EQ(ingest::classify_spool_name("batch.xml"), SpoolName::xml);
+  EXPECT_EQ(ingest::classify_spool_name("notify-person.x.ndjson"), SpoolName::ndjson);
+  for (const char* n : {"batch.xml.tmp", ".hidden.xml", "batch.xml.progress", "batch.xml.results.ndjson",
+                        "batch.xml.progress.tmp", "readme.txt", ""}) {
+    EXPECT_EQ(ingest::classify_spool_name(n), SpoolName::ignored) << n;
+  }
+  EXPECT_EQ(ingest::flow_of_spool_name("notify-person.2026-12-05.ndjson"), "notify-person");
+  EXPECT_EQ(ingest::flow_of_spool_name("ecarmed-calculation.ndjson"), "ecarmed-calculation");
+  EXPECT_EQ(ingest::flow_of_spool_name("no-flow.ndjson"), "");
+  EXPECT_EQ(ingest::flow_of_spool_name("lines"), "");
+  const auto t0 = std::filesystem::file_time_type::clock::now();
+  const auto t1 = t0 + std::chrono::seconds(1);
+  EXPECT_EQ(ingest::next_spool_file({}), std::nullopt);
+  EXPECT_EQ(ingest::next_spool_file({{"b.xml", t1}, {"a.xml.tmp", t0}, {"c.xml", t1}}), "b.xml");
+  EXPECT_EQ(ingest::next_spool_file({{"b.xml", t1}, {"z.xml", t0}}), "z.xml");
+  EXPECT_EQ(ingest::next_spool_file({{"x.xml.progress", t0}, {"x.xml.results.ndjson", t0}}), std::nullopt);
+}
+
+TEST(IngestFile, RecognisesXmlByContent) {
+  EXPECT_TRUE(ctl::looks_like_xml("<?xml version=\"1.0\"?><b/>"));
+  EXPECT_TRUE(ctl::looks_like_xml("\xEF\xBB\xBF  \n<b/>"));
+  EXPECT_FALSE(ctl::looks_like_xml("{\"ssin\":\"x\"}\n"));
+  EXPECT_FALSE(ctl::looks_like_xml(""));
 }

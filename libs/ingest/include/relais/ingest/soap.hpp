@@ -67,11 +67,6 @@ class SoapGateway {
   // its Context has no Ticket, `ticket` is put there first (batch records get tickets derived
   // from the file id and their sequence number, as NDJSON lines do).
   MappedRecord map_record(std::string_view xml, std::string_view ticket) const;
-  // The same XSD set and mappings without a running relais-ingest (relaisctl ingest-file).
-  static std::unique_ptr<SoapGateway> for_files(SoapConfig config, std::string& error) {
-    return create(std::move(config), error);
-  }
-
   // The answer for an accepted notification: ResultSummary ok=YES with the ticket.
   static std::string accepted(soap::Version v, std::string_view ticket);
   // A Fault (Receiver/Server) for a broker that is unavailable or busy: retry later.
