@@ -252,6 +252,8 @@ TEST(XmlStream, ReadsRecordsOneByOne) {
     EXPECT_EQ(xml::text(doc->root()), std::to_string(n));
   }
   EXPECT_EQ(n, 3000);
+  EXPECT_GT((*r)->bytes_consumed(), body.size() / 2);  // the progress figure
+  EXPECT_LE((*r)->bytes_consumed(), body.size());
   std::filesystem::remove(path);
 }
 

@@ -153,7 +153,7 @@ class XmlBatch {
       }
       if (!c) return std::nullopt;
       ++seq_;
-      bytes += c->xml.size();
+      bytes = reader_->bytes_consumed();
       if (seq_ < from) continue;
       const std::string ticket = derived_ticket(file_id, seq_);
       auto m = gateway_->map_record(c->xml, ticket);

@@ -137,6 +137,11 @@ boost::system::result<std::unique_ptr<StreamReader>, Error> StreamReader::open(c
   }
 }
 
+std::uint64_t StreamReader::bytes_consumed() const {
+  const long n = xmlTextReaderByteConsumed(impl_->reader);
+  return n > 0 ? static_cast<std::uint64_t>(n) : 0;
+}
+
 boost::system::result<std::optional<StreamChild>, Error> StreamReader::next() {
   Impl& m = *impl_;
   if (m.done) return std::optional<StreamChild>{};

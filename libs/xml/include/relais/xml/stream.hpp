@@ -45,6 +45,8 @@ class StreamReader {
   // then read to its end, so a malformed tail is still an error). After an error the stream is
   // finished.
   boost::system::result<std::optional<StreamChild>, Error> next();
+  // Bytes of the file the parser has consumed so far (a progress figure).
+  std::uint64_t bytes_consumed() const;
 
  private:
   struct Impl;
