@@ -54,6 +54,10 @@ def run(coords: dict[str, str], quick: bool, date: str) -> dict:
     js = [r["json_decode_validate"] for r in out["codec_ns"].values() if "json_decode_validate" in r]
     if pb and js:
         out["protobuf_decode_validate_max_ns"], out["json_decode_validate_max_ns"] = max(pb), max(js)
+    soap = codec.get("BM_SoapDecodeValidateMap")
+    if soap and "p50_us" in soap:
+        out["soap_decode_validate_map"] = {"p50_us": round(soap["p50_us"], 2), "p99_us": round(soap["p99_us"], 2),
+                                           "mean_us": round(_ns(soap) / 1000, 2)}
     d = _medians(res / f"{date}-micro{tag}-directory.json")
     build = next((b for k, b in d.items() if k.startswith("BM_DirectoryBuild")), {})
     out["directory"] = {"bytes_per_integration": build.get("bytes_per_integration"),

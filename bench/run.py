@@ -37,6 +37,7 @@ import requests  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import micro_part  # noqa: E402
+import soap_part  # noqa: E402
 import peer  # noqa: E402
 
 BUILD = Path(os.environ.get("RELAIS_BUILD_DIR", REPO / "build"))
@@ -500,9 +501,9 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1000, help="lines per NDJSON batch (throughput run)")
     ap.add_argument("--concurrency", type=int, default=4, help="concurrent client connections")
     ap.add_argument("--latency-seconds", type=float, default=20.0)
-    ap.add_argument("--only", default="raw,java,e2e,latency,peer,micro",
-                    help="comma list among raw,java,e2e,latency,peer,micro (peer: the Kafka Streams comparison; "
-                         "micro: codec CPU and directory scale, bench/micro)")
+    ap.add_argument("--only", default="raw,java,e2e,latency,peer,soap,micro",
+                    help="comma list among raw,java,e2e,latency,peer,soap,micro (peer: the Kafka Streams comparison; "
+                         "soap: SOAP against JSON ingest; micro: codec CPU and directory scale, bench/micro)")
     ap.add_argument("--peer-threads", type=int, default=1, help="peer: Kafka Streams num.stream.threads")
     ap.add_argument("--peer-java-opts", default=None, help=f"peer: JVM options (default {peer.DEFAULT_JAVA_OPTS})")
     ap.add_argument("--name", default=None, help="results file name part (default quick|full)")
@@ -652,6 +653,20 @@ def main() -> int:
             os.environ.pop("RELAIS_API_TOKEN", None)  # a reset stack holds no credential yet
             H.ensure_operator_token(coords["RELAIS_PG_DSN"])
             results["peer"] = peer.bench_peer(sys.modules[__name__], args, rng, coords, tmp, pb, n, m)
+        if "soap" in only:
+            if relais:
+                relais.stop_all()
+            relais = H.Relais(coords, tmp / "logs-soap", group_id="relais-router-soap")
+            ingest = relais.add("ingest")
+            ingest.start()
+            ingest.wait_ready()
+            soap_n = 5_000 if args.quick else 50_000
+            log(f"SOAP against JSON ingest: {soap_n} notifications each, {args.concurrency} connections")
+            ssins = [H.make_ssin(rng) for _ in range(1000)]
+            results["soap_vs_json"] = soap_part.run(ingest.url, ingest.proc.pid, ssins, soap_n, args.concurrency)
+            log(f"  SOAP / JSON: {results['soap_vs_json']['throughput_ratio']:.2f}x")
+            relais.stop_all()
+            relais = None
         if "micro" in only:
             if relais:
                 relais.stop_all()
@@ -770,6 +785,7 @@ def print_summary(r: dict) -> None:
     rows += peer.summary_rows(r)
     if "micro" in r:
         rows.extend(micro_part.summary_rows(r["micro"]))
+    rows += soap_part.summary_rows(r)
     w = max(len(a) for a, _, _ in rows) if rows else 10
     print()
     print(f"{'benchmark':<{w}}  {'value':>12}  note")

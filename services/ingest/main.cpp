@@ -1,7 +1,10 @@
 // relais-ingest: receives BCSS notifications over HTTP and writes them to
 // relais.inbound.v1, answering 2xx only once Kafka has acknowledged them.
 #include <boost/asio/io_context.hpp>
+#include <boost/algorithm/string/predicate.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <algorithm>
 #include <csignal>
@@ -11,6 +14,7 @@
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
 #include "relais/ingest/service.hpp"
+#include "relais/ingest/spool.hpp"
 #include "relais/kafka/stats.hpp"
 #include "relais/service/readiness.hpp"
 #include "relais/service/runtime.hpp"
@@ -38,6 +42,11 @@ int main(int argc, char** argv) {
       {"ingest.soap.xsd_roots", Type::string, "var/bcss/cbss/XSD,deploy/xsd/relais",
        "the only folders XSDs (and what they include) may be read from, comma-separated"},
       {"ingest.soap.mappings_dir", Type::string, "deploy/mappings", "one XML -> JSON mapping per flow (*.yaml)"},
+      {"ingest.spool.dir", Type::string, "",
+       "spool directory of batch files (XML or NDJSON, docs/operations.md); empty: off"},
+      {"ingest.spool.poll_ms", Type::integer, "1000", "how often the spool directory is looked at"},
+      {"ingest.spool.max_file_bytes", Type::integer, "1073741824", "larger spool files go to failed/"},
+      {"ingest.spool.chunk", Type::integer, "1000", "spool records per batch call"},
   });
   config::Config cfg;
   if (auto rc = config::bootstrap(argc, argv, "relais-ingest",
@@ -145,6 +154,43 @@ int main(int argc, char** argv) {
   }
   logger.info("relais-ingest listening", {{"listen", so->address + ":" + std::to_string(server.port())},
                                           {"kafka", cfg.str("kafka.brokers")}, {"topic", io.topic}});
+  // The spool directory: its files go through the same batch handler as POST .../{flow}:batch,
+  // in process (one file at a time, on its own thread).
+  std::unique_ptr<ingest::Spool> spool;
+  if (!cfg.str("ingest.spool.dir").empty()) {
+    ingest::SpoolOptions spo;
+    spo.dir = cfg.str("ingest.spool.dir");
+    spo.poll = std::chrono::milliseconds(std::max<std::int64_t>(50, cfg.integer("ingest.spool.poll_ms")));
+    spo.max_file_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(1, cfg.integer("ingest.spool.max_file_bytes")));
+    spo.chunk = static_cast<std::size_t>(std::clamp<std::int64_t>(cfg.integer("ingest.spool.chunk"), 1, 100000));
+    auto send = [&ioc, &svc](const std::string& flow, const std::string& ndjson) {
+      auto req = std::make_shared<http::Request>();
+      req->method = boost::beast::http::verb::post;
+      req->method_string = "POST";
+      req->path = req->target = "/v1/notifications/" + flow + ":batch";
+      req->route = "/v1/notifications/{flow}:batch";
+      req->params["flow"] = flow;
+      req->headers.set(boost::beast::http::field::content_type, "application/x-ndjson");
+      req->body = ndjson;
+      req->remote_address = "spool";
+      auto fut = boost::asio::co_spawn(
+          ioc, [req, &svc]() -> boost::asio::awaitable<http::Response> { co_return co_await svc.post(*req); },
+          boost::asio::use_future);
+      auto r = fut.get();
+      int retry = 1;
+      for (const auto& [k, v] : r.headers) {
+        if (boost::iequals(k, "retry-after")) retry = std::max(1, std::atoi(v.c_str()));
+      }
+      return ingest::ChunkReply{r.status, std::move(r.body), retry};
+    };
+    try {
+      spool = std::make_unique<ingest::Spool>(spo, soap.get(), send, registry);
+    } catch (const std::exception& e) {
+      logger.error("configuration error", {{"error", std::string("ingest.spool.dir: ") + e.what()}});
+      return 2;
+    }
+    spool->start();
+  }
   boost::asio::signal_set hup(ioc, SIGHUP);
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
@@ -161,7 +207,12 @@ int main(int argc, char** argv) {
   };
   wait_hup();
   service::run_until_signal(ioc, server, static_cast<int>(cfg.integer("http.threads")),
-                            std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr, [&] {
+                            std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")),
+                            [&] {
+                              if (spool) spool->request_stop();  // on a loop thread: no waiting here
+                            },
+                            [&] {
+                              if (spool) spool->stop();  // after its chunk in progress (resumed at the next start)
                               int left = producer->flush(std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")));
                               if (left > 0) logger.warn("records not delivered at shutdown", {{"count", left}});
                             });

@@ -391,3 +391,15 @@ def journal_entries(relais, since: str, request_ids: set[str]) -> dict[str, dict
         got = {e["request_id"]: e for e in r.json()["entries"] if e["request_id"] in request_ids}
         return got if len(got) == len(request_ids) else None
     return wait_for(fetch, 15, interval=0.2, what="the access journal rows of the calls")
+
+
+def wait_tickets_once(brokers: str, topic: str, tickets: set[str], timeout: float = 300) -> list:
+    """The records of `topic` (read_committed) carrying one of `tickets`, once every ticket is
+    there; asserts that none of them is there twice."""
+    def delivered():
+        recs = [m for m in read_topic(brokers, topic) if headers_of(m).get("ticket") in tickets]
+        return recs if len({headers_of(m)["ticket"] for m in recs}) == len(tickets) else None
+    recs = wait_for(delivered, timeout, interval=1, what=f"{len(tickets)} tickets on {topic}")
+    seen = [headers_of(m)["ticket"] for m in recs]
+    assert len(seen) == len(set(seen)) == len(tickets), "a record was published twice"
+    return recs

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import random
 
-from e2e_util import cpas_topic, cpas_with_persons, headers_of, read_topic, wait_for
+from e2e_util import cpas_topic, cpas_with_persons, wait_tickets_once
 from relais_harness import notification
 from test_relaisctl import ctl
 
@@ -71,9 +71,4 @@ def test_batch_file_crash_resume_redeliver(relais, stack, db, brokers, tmp_path)
 
     topic = cpas_topic(cbe)
 
-    def delivered():
-        recs = [m for m in read_topic(brokers, topic) if headers_of(m).get("ticket") in good_tickets]
-        return recs if len({headers_of(m)["ticket"] for m in recs}) == len(good_tickets) else None
-    recs = wait_for(delivered, 120, interval=1, what="every good line on the CPAS topic")
-    tickets = [headers_of(m)["ticket"] for m in recs]
-    assert len(tickets) == len(set(tickets)) == len(good_tickets), "a line was published twice"
+    wait_tickets_once(brokers, topic, good_tickets)

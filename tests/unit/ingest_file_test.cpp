@@ -4,9 +4,16 @@
 
 #include <boost/json.hpp>
 #include <regex>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <set>
 
+#include <unistd.h>
+
 #include "relais/ctl/ingest_file.hpp"
+#include "relais/ingest/spool.hpp"
 
 using namespace relais;
 
@@ -76,4 +83,141 @@ TEST(IngestFile, ProgressRoundTripsAndRefusesGarbage) {
   EXPECT_FALSE(ctl::progress_from_json("{}"));
   EXPECT_FALSE(ctl::progress_from_json("not json"));
   EXPECT_FALSE(ctl::progress_from_json(R"({"sha256":"short","file_id":"f","next_line":1,"accepted":0,"rejected":0,"results_bytes":0,"complete":false})"));
+}
+
+// relais-ingest's spool directory, pure parts: which names are taken, an NDJSON file's flow from
+// its name, the oldest file first.
+TEST(Spool, NamesAndOrder) {
+  using ingest::SpoolName;
+  EXPECT_EQ(ingest::classify_spool_name("batch.xml"), SpoolName::xml);
+  EXPECT_EQ(ingest::classify_spool_name("notify-person.x.ndjson"), SpoolName::ndjson);
+  for (const char* n : {"batch.xml.tmp", ".hidden.xml", "batch.xml.progress", "batch.xml.results.ndjson",
+                        "batch.xml.progress.tmp", "readme.txt", ""}) {
+    EXPECT_EQ(ingest::classify_spool_name(n), SpoolName::ignored) << n;
+  }
+  EXPECT_EQ(ingest::flow_of_spool_name("notify-person.2026-12-05.ndjson"), "notify-person");
+  EXPECT_EQ(ingest::flow_of_spool_name("ecarmed-calculation.ndjson"), "ecarmed-calculation");
+  EXPECT_EQ(ingest::flow_of_spool_name("no-flow.ndjson"), "");
+  EXPECT_EQ(ingest::flow_of_spool_name("lines"), "");
+  const auto t0 = std::filesystem::file_time_type::clock::now();
+  const auto t1 = t0 + std::chrono::seconds(1);
+  EXPECT_EQ(ingest::next_spool_file({}), std::nullopt);
+  EXPECT_EQ(ingest::next_spool_file({{"b.xml", t1}, {"a.xml.tmp", t0}, {"c.xml", t1}}), "b.xml");
+  EXPECT_EQ(ingest::next_spool_file({{"b.xml", t1}, {"z.xml", t0}}), "z.xml");
+  EXPECT_EQ(ingest::next_spool_file({{"x.xml.progress", t0}, {"x.xml.results.ndjson", t0}}), std::nullopt);
+}
+
+TEST(IngestFile, RecognisesXmlByContent) {
+  EXPECT_TRUE(ctl::looks_like_xml("<?xml version=\"1.0\"?><b/>"));
+  EXPECT_TRUE(ctl::looks_like_xml("\xEF\xBB\xBF  \n<b/>"));
+  EXPECT_FALSE(ctl::looks_like_xml("{\"ssin\":\"x\"}\n"));
+  EXPECT_FALSE(ctl::looks_like_xml(""));
+}
+
+// The file-ingestion core on an XML batch, with a stand-in for relais-ingest's batch handler
+// (every line accepted, unless its last name is "Refused"): records of two flows in one chunk
+// go to their own flow's call; records refused locally are not sent; a run stopped halfway
+// resumes at the first unrecorded chunk and completes with one result per record; a second
+// delivery sends the same tickets.
+namespace {
+const std::string kRepo = RELAIS_SOURCE_DIR;
+
+std::string person(int n, const std::string& ssin = "68060105329", const std::string& last = "Janssens") {
+  return "<NotifyPerson><Context/><Person><SSIN>" + ssin + "</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate>"
+         "<Event>NAME_CHANGE</Event><LastName>" + last + std::to_string(n) + "</LastName></NotifyPerson>\n";
+}
+std::string personnel() {
+  return "<PersonnelFile><Context><SentAt>2026-11-02T10:00:00Z</SentAt></Context><Person><SSIN>68060105329</SSIN>"
+         "</Person><EffectiveDate>2026-11-01</EffectiveDate><Event>DIMONA_IN</Event><EmployerCbe>0212344876</EmployerCbe>"
+         "<DimonaWorkerType>OTH</DimonaWorkerType><PeriodStartDate>2026-11-01</PeriodStartDate></PersonnelFile>\n";
+}
+}  // namespace
+
+TEST(IngestFile, XmlBatchThroughTheCore) {
+  const auto path = std::filesystem::temp_directory_path() / ("core-" + std::to_string(::getpid()) + ".xml");
+  std::string doc = R"(<?xml version="1.0"?><b:NotificationBatch xmlns:b="urn:be:relais:bcss:batch:v1" )"
+                    R"(xmlns="urn:be:relais:bcss:notifications:v1"><b:FileId>CORE-1</b:FileId><b:Sender>BCSS</b:Sender>)";
+  for (int n = 1; n <= 40; ++n) {
+    if (n == 7) doc += person(n, "6806010532");            // schema-invalid: refused locally
+    else if (n == 9) doc += "<Unknown xmlns=\"urn:x\"/>";  // no mapping
+    else if (n == 13) doc += person(n, "68060105329", "Refused");
+    else if (n % 5 == 0) doc += personnel();
+    else doc += person(n);
+  }
+  doc += "</b:NotificationBatch>\n";
+  std::ofstream(path) << doc;
+  for (const char* suffix : {".progress", ".results.ndjson"}) std::filesystem::remove(path.string() + suffix);
+
+  std::vector<std::pair<std::string, std::size_t>> calls;  // flow, lines
+  std::set<std::string> sent_tickets;
+  ingest::ChunkSender send = [&](const std::string& flow, const std::string& ndjson) {
+    boost::json::array items;
+    std::size_t line = 0;
+    std::size_t start = 0;
+    while (start < ndjson.size()) {
+      const auto end = ndjson.find('\n', start);
+      auto o = boost::json::parse(ndjson.substr(start, end - start)).as_object();
+      start = end + 1;
+      ++line;
+      sent_tickets.insert(std::string(o.at("ticket").as_string()));
+      const bool refused = o.contains("last_name") && o.at("last_name").as_string().starts_with("Refused");
+      boost::json::object item{{"line", line}, {"status", refused ? 400 : 202}};
+      if (refused) item["error"] = boost::json::object{{"code", "TEST_REFUSED"}, {"message", "m"}, {"field", "last_name"}};
+      items.push_back(item);
+    }
+    calls.emplace_back(flow, line);
+    return ingest::ChunkReply{200, boost::json::serialize(boost::json::object{{"items", items}}), 1};
+  };
+  ingest::BatchFileOptions o;
+  o.chunk = 10;
+  o.xsd_files = {kRepo + "/var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd", kRepo + "/deploy/xsd/relais/notifications.xsd"};
+  o.xsd_roots = {kRepo + "/var/bcss/cbss/XSD", kRepo + "/deploy/xsd/relais"};
+  o.mappings_dir = kRepo + "/deploy/mappings";
+  o.stop_after_chunks = 2;
+  auto sum = ingest::ingest_batch_file(path.string(), o, send, nullptr);
+  EXPECT_FALSE(sum.ok);
+  ASSERT_EQ(calls.size(), 4u);  // two chunks, each with notify-person and personnel-file lines
+  EXPECT_EQ(calls[0].first, "notify-person");
+  EXPECT_EQ(calls[1].first, "personnel-file");
+  EXPECT_EQ(calls[0].second + calls[1].second, 8u);  // records 7 and 9 were not sent
+
+  o.stop_after_chunks = 0;
+  sum = ingest::ingest_batch_file(path.string(), o, send, nullptr);
+  ASSERT_TRUE(sum.ok) << sum.error;
+  EXPECT_TRUE(sum.resumed);
+  EXPECT_EQ(sum.from_line, 11u);  // the second chunk was not recorded: sent again
+  EXPECT_EQ(sum.accepted, 37u);
+  EXPECT_EQ(sum.rejected, 3u);
+  std::ifstream results(path.string() + ".results.ndjson");
+  std::string line;
+  std::uint64_t expect = 1;
+  std::set<std::string> accepted;
+  while (std::getline(results, line)) {
+    auto r = boost::json::parse(line).as_object();
+    EXPECT_EQ(r.at("record").to_number<std::uint64_t>(), expect) << line;
+    const bool ok = r.at("status").as_string() == "accepted";
+    const std::map<std::uint64_t, std::string> codes{{7, "XML_SCHEMA_INVALID"}, {9, "UNKNOWN_BODY"}, {13, "TEST_REFUSED"}};
+    if (auto c = codes.find(expect); c != codes.end()) {
+      EXPECT_EQ(r.at("code").as_string(), c->second) << line;
+    }
+    if (expect % 5 == 0) {
+      EXPECT_EQ(r.at("flow").as_string(), "personnel-file") << line;
+    }
+    EXPECT_EQ(ok, expect != 7 && expect != 9 && expect != 13) << line;
+    if (ok) {
+      EXPECT_EQ(r.at("ticket").as_string(), ctl::derived_ticket("CORE-1", expect));
+      accepted.insert(std::string(r.at("ticket").as_string()));
+    }
+    ++expect;
+  }
+  EXPECT_EQ(expect, 41u);
+
+  // Delivered again: the same tickets, nothing new.
+  sent_tickets.clear();
+  o.again = true;
+  sum = ingest::ingest_batch_file(path.string(), o, send, nullptr);
+  ASSERT_TRUE(sum.ok) << sum.error;
+  accepted.insert(ctl::derived_ticket("CORE-1", 13));  // sent (then refused) as well
+  EXPECT_EQ(sent_tickets, accepted);
+  for (const char* suffix : {"", ".progress", ".results.ndjson"}) std::filesystem::remove(path.string() + suffix);
 }

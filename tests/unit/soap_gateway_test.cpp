@@ -154,3 +154,40 @@ TEST(SoapGateway, SourceCodesTravelFromXmlToTheNotification) {
   EXPECT_EQ(pf.notification.personnel_file().dimona_worker_type(), "OTH");
   EXPECT_TRUE(pf.notification.personnel_file().cpas_article_60());
 }
+
+// A batch record (relaisctl ingest-file, the spool): one notification element on its own,
+// validated and mapped like a SOAP body; a record without a Ticket gets the one given.
+TEST(SoapGateway, MapsABatchRecordAndFillsItsTicket) {
+  Folder f;
+  std::string err;
+  auto g = ingest::SoapGateway::create(config(f.dir), err);
+  ASSERT_TRUE(g) << err;
+  const std::string derived = "11111111-2222-8333-9444-555555555555";
+  auto record = [](const std::string& ticket, const std::string& ssin) {
+    return R"(<NotifyPerson xmlns="urn:be:relais:bcss:notifications:v1"><Context>)" + ticket +
+           "</Context><Person><SSIN>" + ssin + "</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate>"
+           "<Event>DEATH</Event><DateOfDeath>2026-11-01</DateOfDeath></NotifyPerson>";
+  };
+  auto m = g->map_record(record("", "68060105329"), derived);
+  ASSERT_TRUE(m.ok) << m.code << ": " << m.message;
+  EXPECT_EQ(m.flow_id, "notify-person");
+  EXPECT_NE(m.json.find(R"("ticket":")" + derived + "\""), std::string::npos) << m.json;
+  EXPECT_NE(m.json.find(R"("ssin":"68060105329")"), std::string::npos) << m.json;
+
+  m = g->map_record(record("<Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11</Ticket>", "68060105329"), derived);
+  ASSERT_TRUE(m.ok) << m.message;
+  EXPECT_NE(m.json.find("0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11"), std::string::npos) << m.json;
+  EXPECT_EQ(m.json.find(derived), std::string::npos) << m.json;
+
+  m = g->map_record(record("", "6806010532"), derived);  // ten digits: the XSD refuses it
+  EXPECT_FALSE(m.ok);
+  EXPECT_EQ(m.code, "XML_SCHEMA_INVALID");
+  EXPECT_NE(m.path.find("SSIN"), std::string::npos) << m.path;
+
+  m = g->map_record(R"(<Unknown xmlns="urn:x"/>)", derived);
+  EXPECT_FALSE(m.ok);
+  EXPECT_EQ(m.code, "UNKNOWN_BODY");
+  m = g->map_record("<NotifyPerson", derived);
+  EXPECT_FALSE(m.ok);
+  EXPECT_EQ(m.code, "XML_MALFORMED");
+}

@@ -9,6 +9,9 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
+#include "relais/xml/stream.hpp"
 #include "relais/xml/xml.hpp"
 
 using namespace relais;
@@ -201,4 +204,104 @@ TEST(XmlSchema, ValidatesOneElementInsideAnEnvelope) {
   auto errors = schema->validate_element(xml::element_children(xml::first_child(bad->root(), "urn:envelope", "Body")).front());
   ASSERT_FALSE(errors.empty());
   EXPECT_EQ(errors[0].path, "/Envelope/Body/Person/SSIN");
+}
+
+// The streaming reader of batch files: the prolog is checked before libxml2 reads it, records
+// come one by one, self-contained (namespace declarations of the root included).
+TEST(XmlStream, ScansTheProlog) {
+  using xml::Prolog;
+  EXPECT_EQ(xml::scan_prolog("<?xml version=\"1.0\"?>\n<!-- c --><root/>"), Prolog::root);
+  EXPECT_EQ(xml::scan_prolog("\xEF\xBB\xBF<root/>"), Prolog::root);
+  EXPECT_EQ(xml::scan_prolog("<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"b\">]><r/>"), Prolog::doctype);
+  EXPECT_EQ(xml::scan_prolog("<!-- <r> --><!DOCTYPE r SYSTEM \"file:///etc/passwd\"><r/>"), Prolog::doctype);
+  EXPECT_EQ(xml::scan_prolog("<?xml version=\"1.0\"?><!-- unfinished"), Prolog::need_more);
+  EXPECT_EQ(xml::scan_prolog(std::string("<\0r\0", 4)), Prolog::unsupported);
+  EXPECT_EQ(xml::scan_prolog("\xFF\xFE<\0"), Prolog::unsupported);
+}
+
+namespace {
+std::string write_temp(const std::string& name, const std::string& content) {
+  const auto p = std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()));
+  std::ofstream(p, std::ios::binary) << content;
+  return p.string();
+}
+}  // namespace
+
+TEST(XmlStream, ReadsRecordsOneByOne) {
+  std::string body = "<?xml version=\"1.0\"?>\n<b:Batch xmlns:b=\"urn:b\" xmlns=\"urn:n\"><b:FileId>F</b:FileId>\n";
+  for (int i = 1; i <= 3000; ++i) body += "<R><V>" + std::to_string(i) + "</V></R>\n";
+  body += "</b:Batch>\n<!-- end -->\n";
+  const auto path = write_temp("stream-ok", body);
+  auto r = xml::StreamReader::open(path, 1u << 20);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)->root_ns(), "urn:b");
+  EXPECT_EQ((*r)->root_name(), "Batch");
+  auto first = (*r)->next();
+  ASSERT_TRUE(first && *first);
+  EXPECT_EQ((*first)->name, "FileId");
+  int n = 0;
+  for (;;) {
+    auto c = (*r)->next();
+    ASSERT_TRUE(c) << c.error().message;
+    if (!*c) break;
+    ++n;
+    EXPECT_EQ((*c)->ns, "urn:n");
+    auto doc = xml::parse((*c)->xml);  // self-contained
+    ASSERT_TRUE(doc) << (*c)->xml;
+    EXPECT_EQ(xml::namespace_uri(doc->root()), "urn:n");
+    EXPECT_EQ(xml::text(doc->root()), std::to_string(n));
+  }
+  EXPECT_EQ(n, 3000);
+  EXPECT_GT((*r)->bytes_consumed(), body.size() / 2);  // the progress figure
+  EXPECT_LE((*r)->bytes_consumed(), body.size());
+  std::filesystem::remove(path);
+}
+
+TEST(XmlStream, RefusesHostileFiles) {
+  const auto dtd = write_temp("stream-dtd",
+                              "<?xml version=\"1.0\"?><!DOCTYPE b [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;\">]><b>&b;</b>");
+  auto r = xml::StreamReader::open(dtd, 1u << 20);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, xml::errc::dtd_forbidden);
+
+  std::string big = "<b>";
+  for (int i = 0; i < 6000; ++i) big += "<r>0123456789</r>";  // past the 64 KiB prolog read
+  big += "</b>";
+  const auto large = write_temp("stream-large", big);
+  r = xml::StreamReader::open(large, 1000);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, xml::errc::too_large);
+    r = xml::StreamReader::open(large, big.size() - 1);
+  ASSERT_TRUE(r) << r.error().message;
+  bool failed = false;
+  for (int i = 0; i < 7000; ++i) {
+    auto c = (*r)->next();
+    if (!c) {
+      EXPECT_EQ(c.error().code, xml::errc::too_large);
+      failed = true;
+      break;
+    }
+    if (!*c) break;
+  }
+  EXPECT_TRUE(failed);
+
+  std::string bad = "<b>";
+  for (int i = 0; i < 6000; ++i) bad += "<r>0123456789</r>";
+  bad += "<r>2</x></b>";  // a malformed record far into the file: the records before it come first
+  const auto broken = write_temp("stream-broken", bad);
+  r = xml::StreamReader::open(broken, 1u << 20);
+  ASSERT_TRUE(r) << r.error().message;
+  int good = 0;
+  for (;;) {
+    auto c = (*r)->next();
+    if (!c) {
+      EXPECT_EQ(c.error().code, xml::errc::malformed);
+      break;
+    }
+    ASSERT_TRUE(*c) << "the malformed tail was not reported";
+    ++good;
+  }
+  EXPECT_GT(good, 1000);
+  EXPECT_LE(good, 6000);
+  for (const auto& p : {dtd, large, broken}) std::filesystem::remove(p);
 }

@@ -32,6 +32,8 @@ SETS = {
     "ssdn+manage-access": ["SSDN/Service/NamespaceRoot.xsd", "SSDN/OCMW_CPAS/ManageAccess/NamespaceRoot.xsd"],
     "ssdn+identify-person": ["SSDN/Service/NamespaceRoot.xsd", "SSDN/OCMW_CPAS/IdentifyPerson/NamespaceRoot.xsd"],
     "manage-access": ["SSDN/OCMW_CPAS/ManageAccess/ManageAccessRequest.xsd"],
+    "relais-batch": ["SSDN/Common/NamespaceRoot.xsd", str(RELAIS_XSD / "notifications.xsd"),
+                     str(RELAIS_XSD / "batch.xsd")],
 }
 
 
@@ -187,7 +189,35 @@ def relais_corpus():
         ("relais-year-only", S, relais_doc("NotifyPerson", "<Event>DEATH</Event>", date="2026-00-00")),
         ("relais-wrong-ns", S, relais_doc("NotifyPerson", "<Event>DEATH</Event>").replace(NOTIF, NOTIF + ":v2")),
     ]
-    return docs
+    return docs + batch_corpus()
+
+
+def batch_doc(header="<b:FileId>BCSS-1</b:FileId><b:Sender>BCSS</b:Sender>", records=None):
+    """A whole XML batch file (deploy/xsd/relais/batch.xsd)."""
+    def rec(body):
+        return relais_doc("NotifyPerson", body).replace('<?xml version="1.0"?>', "")
+    if records is None:
+        records = [rec("<Event>DEATH</Event>"), rec("<Event>NAME_CHANGE</Event><LastName>Janssens</LastName>")]
+    return (f'<?xml version="1.0"?><b:NotificationBatch xmlns:b="urn:be:relais:bcss:batch:v1">{header}'
+            + "".join(records) + "</b:NotificationBatch>")
+
+
+def batch_corpus():
+    S = "relais-batch"
+    one = relais_doc("NotifyPerson", "<Event>DEATH</Event>").replace('<?xml version="1.0"?>', "")
+    return [
+        ("batch-ok", S, batch_doc()),
+        ("batch-empty", S, batch_doc(records=[])),
+        ("batch-created-at", S, batch_doc(header="<b:FileId>F</b:FileId><b:Sender>BCSS</b:Sender>"
+                                                 "<b:CreatedAt>2026-12-05T01:00:00Z</b:CreatedAt>")),
+        ("batch-no-file-id", S, batch_doc(header="<b:Sender>BCSS</b:Sender>")),
+        ("batch-empty-file-id", S, batch_doc(header="<b:FileId></b:FileId><b:Sender>BCSS</b:Sender>")),
+        ("batch-header-after-record", S, batch_doc(header="", records=[
+            "<b:FileId>F</b:FileId>", one, "<b:Sender>BCSS</b:Sender>"])),
+        ("batch-bad-ssin", S, batch_doc(records=[one.replace("68060105329", "6806010532")])),
+        ("batch-unknown-record", S, batch_doc(records=['<Other xmlns="urn:relais:unknown"/>'])),
+        ("batch-wrong-ns", S, batch_doc().replace("urn:be:relais:bcss:batch:v1", "urn:be:relais:bcss:batch:v2")),
+    ]
 
 
 HOSTILE = {
@@ -273,7 +303,11 @@ def test_known_verdicts_from_the_schema_notes(workdir):
               "ma-bad-period-wrong-ns": False, "ma-ok-empty-proof": True, "ma-ok-no-purpose": True,
               "ma-ok-birthdate-19-39": True, "ma-ok-serial-000": True, "ma-ok-serial-999": True,
               "env-unknown-body": True,  # the request body is a lax wildcard
-              "reply-unknown-body": False}  # the reply body is strict
+              "reply-unknown-body": False,  # the reply body is strict
+              # deploy/xsd/relais/batch.xsd, as docs/bcss.md describes it
+              "batch-ok": True, "batch-empty": True, "batch-created-at": True, "batch-no-file-id": False,
+              "batch-empty-file-id": False, "batch-header-after-record": False, "batch-bad-ssin": False,
+              "batch-unknown-record": False, "batch-wrong-ns": False}
     for name, want in expect.items():
         set_name, text = docs[name]
         p = workdir / f"known-{name}.xml"

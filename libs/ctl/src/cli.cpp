@@ -51,7 +51,8 @@ commands:
   dlq show <partition>:<offset>            one dead letter, decoded, as JSON
   dlq replay <p>:<o>... | --all-since OFF  re-produce dead letters to relais.inbound.v1
   directory import <cbe> <file>            bulk-load integrations (CSV or NDJSON) through relais-api
-  ingest-file <flow> <file.ndjson>         deliver a BCSS batch file to relais-ingest (resumable, idempotent)
+  ingest-file <flow> <file.ndjson> | ingest-file <file.xml>
+                                           deliver a BCSS batch file to relais-ingest (resumable, idempotent)
   directory audit-replacements [...]       SSIN replacements to review; --confirm/--drop one
   directory identity list|set              a CPAS's NIS codes and BCSS sector/institution
   directory reconcile --cpas <cbe> <file>  compare the mirror with a ManageAccess LIST export [--apply]
@@ -316,6 +317,7 @@ exit codes: 0 imported, 1 stopped on an error, 2 usage error.
 )";
 
 constexpr const char* kIngestFileHelp = R"(usage: relaisctl ingest-file <flow> <file.ndjson> [--chunk N] [--file-id ID] [--again]
+       relaisctl ingest-file <file.xml> [--chunk N] [--xsd-files F,F] [--xsd-roots D,D] [--mappings DIR]
 
 Delivers a batch file (one notification of <flow> per line, the JSON form of relais-ingest) to
 relais-ingest (POST /v1/notifications/{flow}:batch) in chunks of N lines (default 1000). Each
@@ -327,16 +329,36 @@ Per-line results: <file>.results.ndjson ({"line", "ticket", "status": accepted|r
 command resumes at the first chunk not recorded. A completed file is not delivered again unless
 --again (then again under the same tickets: nothing is published twice). Busy answers (429, 503)
 are retried after their Retry-After.
+An XML batch (docs/bcss.md "Batch files", deploy/xsd/relais/batch.xsd; recognised by its
+content) is read as a stream: its FileId is the file id, each notification element is a record
+whose sequence number is its position, validated against the XSD set and mapped by
+deploy/mappings exactly like a SOAP body (--xsd-files, --xsd-roots, --mappings: as relais-ingest's
+ingest.soap.* settings, same defaults); results carry "record" and "flow" instead of "line".
 exit codes: 0 delivered (rejected lines are in the results), 1 stopped (run it again to resume),
 2 usage error.
 )";
 
 int cmd_ingest_file(Ctx& c, const std::vector<std::string>& w) {
-  auto a = parse(w, {"--chunk", "--file-id", "--stop-after-chunks"}, {"--again"});
+  auto a = parse(w, {"--chunk", "--file-id", "--stop-after-chunks", "--xsd-files", "--xsd-roots", "--mappings"},
+                 {"--again"});
   if (a.help) return c.out << kIngestFileHelp, kExitOk;
-  if (a.positional.size() != 2) throw UsageError("ingest-file takes <flow> <file>");
+  if (a.positional.size() == 1) a.positional.insert(a.positional.begin(), std::string());
+  if (a.positional.size() != 2) throw UsageError("ingest-file takes <flow> <file.ndjson>, or <file.xml>");
   IngestFileOptions o;
   o.flow = a.positional[0];
+  auto list = [](const std::string& v) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      const auto end = std::min(v.find(',', start), v.size());
+      if (end > start) out.push_back(v.substr(start, end - start));
+      start = end + 1;
+    }
+    return out;
+  };
+  if (auto v = a.get("--xsd-files")) o.xsd_files = list(*v);
+  if (auto v = a.get("--xsd-roots")) o.xsd_roots = list(*v);
+  if (auto v = a.get("--mappings")) o.mappings_dir = *v;
   if (auto n = a.get("--chunk")) o.chunk = static_cast<std::size_t>(to_int("--chunk", *n, 1, 100000));
   if (auto id = a.get("--file-id")) {
     if (auto e = validation::validate_text(*id, "--file-id", {128, false})) throw UsageError(e->message);

@@ -118,6 +118,41 @@ SoapDecoded SoapGateway::decode(std::string_view body, const codec::Limits& limi
   return d;
 }
 
+MappedRecord SoapGateway::map_record(std::string_view text, std::string_view ticket) const {
+  MappedRecord m;
+  auto fail = [&](std::string code, std::string message, std::string path) {
+    m.code = std::move(code);
+    m.message = std::move(message);
+    m.path = std::move(path);
+    return m;
+  };
+  auto doc = xml::parse(text, config_.limits);
+  if (!doc) return fail(std::string(xml::code_name(doc.error().code)), doc.error().message, doc.error().path);
+  auto* el = doc->root();
+  const auto st = state();
+  const auto* mapping = st->catalog.find(xml::namespace_uri(el), xml::local_name(el));
+  if (mapping == nullptr) {
+    return fail("UNKNOWN_BODY",
+                "no mapping for the element {" + std::string(xml::namespace_uri(el)) + "}" +
+                    std::string(xml::local_name(el)),
+                xml::node_path(el));
+  }
+  m.flow_id = mapping->flow;
+  const auto ns = xml::namespace_uri(el);
+  if (auto* ctx = xml::first_child(el, ns, "Context"); ctx != nullptr && !ticket.empty() &&
+                                                       xml::first_child(ctx, ns, "Ticket") == nullptr) {
+    xml::prepend_child_text(ctx, "Ticket", ticket);
+  }
+  if (auto errors = st->schema->validate_element(el); !errors.empty()) {
+    return fail(std::string(xml::code_name(errors.front().code)), errors.front().message, errors.front().path);
+  }
+  auto json = xmlmap::apply(*mapping, el);
+  if (!json) return fail(json.error().code, json.error().message, json.error().path);
+  m.json = boost::json::serialize(*json);
+  m.ok = true;
+  return m;
+}
+
 std::string SoapGateway::accepted(soap::Version v, std::string_view ticket) {
   soap::ResultSummary r = soap::success();
   soap::Detail detail;

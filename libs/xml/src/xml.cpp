@@ -312,17 +312,47 @@ boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(const s
 }
 
 Schema::~Schema() {
+  for (auto* v : pool_) xmlSchemaFreeValidCtxt(v);
   if (schema_) xmlSchemaFree(schema_);
 }
+
+// One validation context of a Schema's pool for the time of one validation.
+struct ValidCtxtLease {
+  const Schema& schema;
+  xmlSchemaValidCtxtPtr v = nullptr;
+  explicit ValidCtxtLease(const Schema& s) : schema(s) {
+    {
+      std::lock_guard lock(s.pool_mu_);
+      if (!s.pool_.empty()) {
+        v = s.pool_.back();
+        s.pool_.pop_back();
+      }
+    }
+    if (v == nullptr) v = xmlSchemaNewValidCtxt(s.schema_);
+  }
+  ~ValidCtxtLease() {
+    if (v == nullptr) return;
+    xmlSchemaSetValidStructuredErrors(v, nullptr, nullptr);
+    std::lock_guard lock(schema.pool_mu_);
+    if (schema.pool_.size() < 64) {
+      schema.pool_.push_back(v);
+    } else {
+      xmlSchemaFreeValidCtxt(v);
+    }
+  }
+  ValidCtxtLease(const ValidCtxtLease&) = delete;
+  ValidCtxtLease& operator=(const ValidCtxtLease&) = delete;
+};
 
 namespace {
 
 // Runs `validate` (xmlSchemaValidateDoc or xmlSchemaValidateOneElement) in a fresh context,
 // collecting at most `max_errors` problems.
 template <class Run>
-std::vector<Error> run_validation(xmlSchemaPtr schema, std::size_t max_errors, Run&& validate) {
+std::vector<Error> run_validation(const Schema& schema, std::size_t max_errors, Run&& validate) {
   std::vector<Error> errors;
-  xmlSchemaValidCtxtPtr v = xmlSchemaNewValidCtxt(schema);
+  ValidCtxtLease lease(schema);
+  xmlSchemaValidCtxtPtr v = lease.v;
   if (v == nullptr) {
     errors.push_back(make(errc::schema_invalid, "cannot create a validation context"));
     return errors;
@@ -330,7 +360,6 @@ std::vector<Error> run_validation(xmlSchemaPtr schema, std::size_t max_errors, R
   Collected c{&errors, max_errors, errc::schema_invalid};
   xmlSchemaSetValidStructuredErrors(v, collect, &c);
   const int rc = validate(v);
-  xmlSchemaFreeValidCtxt(v);
   if (rc != 0 && errors.empty()) {
     errors.push_back(make(errc::schema_invalid, rc < 0 ? "validation failed internally" : "not valid"));
   }
@@ -341,12 +370,12 @@ std::vector<Error> run_validation(xmlSchemaPtr schema, std::size_t max_errors, R
 
 std::vector<Error> Schema::validate(const Document& doc, std::size_t max_errors) const {
   if (!doc) return {make(errc::schema_invalid, "no document")};
-  return run_validation(schema_, max_errors, [&](xmlSchemaValidCtxtPtr v) { return xmlSchemaValidateDoc(v, doc.get()); });
+  return run_validation(*this, max_errors, [&](xmlSchemaValidCtxtPtr v) { return xmlSchemaValidateDoc(v, doc.get()); });
 }
 
 std::vector<Error> Schema::validate_element(_xmlNode* element, std::size_t max_errors) const {
   if (element == nullptr) return {make(errc::schema_invalid, "no element")};
-  return run_validation(schema_, max_errors,
+  return run_validation(*this, max_errors,
                         [&](xmlSchemaValidCtxtPtr v) { return xmlSchemaValidateOneElement(v, element); });
 }
 
@@ -424,6 +453,20 @@ std::string node_path(_xmlNode* node) {
   std::string out;
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) out += "/" + *it;
   return out;
+}
+
+void prepend_child_text(_xmlNode* parent, std::string_view name, std::string_view text) {
+  if (parent == nullptr) return;
+  const std::string n(name), t(text);
+  xmlNodePtr c = xmlNewDocNode(parent->doc, parent->ns, reinterpret_cast<const xmlChar*>(n.c_str()), nullptr);
+  xmlNodeAddContentLen(c, reinterpret_cast<const xmlChar*>(t.data()), static_cast<int>(t.size()));
+  xmlNodePtr first = parent->children;
+  while (first != nullptr && first->type != XML_ELEMENT_NODE) first = first->next;
+  if (first != nullptr) {
+    xmlAddPrevSibling(first, c);
+  } else {
+    xmlAddChild(parent, c);
+  }
 }
 
 }  // namespace relais::xml

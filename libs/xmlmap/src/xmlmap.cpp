@@ -115,13 +115,15 @@ Match follow(_xmlNode* from, const std::vector<Step>& path) {
   return m;
 }
 
-boost::system::result<boost::json::value, Error> scalar(const Field& f, std::string raw, const std::string& where) {
+// `at`: the node whose path names an error (computed only then: a path costs allocations).
+boost::system::result<boost::json::value, Error> scalar(const Field& f, std::string raw, _xmlNode* at) {
   std::string v = trim(std::move(raw));
+  auto where = [at] { return xml::node_path(at); };
   if (!f.codes.empty()) {
     auto it = f.codes.find(v);
     if (it == f.codes.end()) {
       return Error{"XML_UNKNOWN_CODE", "value '" + validation::sanitize_text(v, 64) + "' is not in the mapping's code list",
-                   where};
+                   where()};
     }
     v = it->second;
   }
@@ -130,14 +132,14 @@ boost::system::result<boost::json::value, Error> scalar(const Field& f, std::str
       std::int64_t n = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
       if (ec != std::errc() || p != v.data() + v.size()) {
-        return Error{"XML_BAD_VALUE", "'" + validation::sanitize_text(v, 64) + "' is not an integer", where};
+        return Error{"XML_BAD_VALUE", "'" + validation::sanitize_text(v, 64) + "' is not an integer", where()};
       }
       return boost::json::value(n);
     }
     case Field::Type::boolean:
       if (v == "true" || v == "1") return boost::json::value(true);
       if (v == "false" || v == "0") return boost::json::value(false);
-      return Error{"XML_BAD_VALUE", "'" + validation::sanitize_text(v, 64) + "' is not a boolean", where};
+      return Error{"XML_BAD_VALUE", "'" + validation::sanitize_text(v, 64) + "' is not a boolean", where()};
     case Field::Type::string:
       break;
   }
@@ -152,7 +154,7 @@ boost::system::result<boost::json::value, Error> one_value(const Field& f, _xmlN
     if (!o) return o.error();
     return boost::json::value(std::move(*o));
   }
-  return scalar(f, xml::text(node), xml::node_path(node));
+  return scalar(f, xml::text(node), node);
 }
 
 boost::system::result<boost::json::object, Error> map_fields(const std::vector<Field>& fields, _xmlNode* element) {
@@ -164,7 +166,7 @@ boost::system::result<boost::json::object, Error> map_fields(const std::vector<F
     if (f.repeated) {
       boost::json::array arr;
       for (std::size_t i = 0; i < count; ++i) {
-        auto v = f.path.back().attribute ? scalar(f, m.attributes[i], xml::node_path(element)) : one_value(f, m.elements[i]);
+        auto v = f.path.back().attribute ? scalar(f, m.attributes[i], element) : one_value(f, m.elements[i]);
         if (!v) return v.error();
         arr.push_back(std::move(*v));
       }
@@ -175,7 +177,7 @@ boost::system::result<boost::json::object, Error> map_fields(const std::vector<F
       return Error{"XML_AMBIGUOUS", std::to_string(count) + " values for '" + f.field + "', which takes one",
                    count && !m.elements.empty() ? xml::node_path(m.elements[1]) : xml::node_path(element)};
     }
-    auto v = f.path.back().attribute ? scalar(f, m.attributes[0], xml::node_path(element)) : one_value(f, m.elements[0]);
+    auto v = f.path.back().attribute ? scalar(f, m.attributes[0], element) : one_value(f, m.elements[0]);
     if (!v) return v.error();
     out[f.field] = std::move(*v);
   }

@@ -1,72 +1,29 @@
-// `relaisctl ingest-file`: a BCSS batch file (NDJSON, one notification of one flow per line)
-// delivered to relais-ingest (POST /v1/notifications/{flow}:batch) in chunks, with:
-// - per-line results in FILE.results.ndjson ({"line", "ticket", "status": accepted | rejected,
-//   "code", "message", "field"}), one line per data line of the file;
-// - resumption after a crash: FILE.progress (written atomically after each acknowledged chunk)
-//   holds the file's SHA-256, the next line to send and the size of the results file at that
-//   point; a resumed run truncates the results to that size and goes on from that line;
-// - idempotent re-delivery: every line keeps (or gets) the file id and its line number as
-//   source_file_id / sequence_number, and a line without a ticket gets one derived from (file id,
-//   line number), so a chunk sent twice (crash after Kafka had it, or the same file delivered
-//   again) carries the same tickets and the router's ticket deduplication keeps one copy.
+// `relaisctl ingest-file`: a BCSS batch file (NDJSON or the XML batch form) delivered to
+// relais-ingest over HTTP (POST /v1/notifications/{flow}:batch). The file-ingestion core (chunks,
+// results, progress and resumption, derived tickets, the XML stream) is relais::ingest's
+// batch_file, shared with relais-ingest's spool directory.
 #pragma once
 
-#include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
-#include <string_view>
 
 #include "relais/ctl/import.hpp"
 #include "relais/ctl/settings.hpp"
+#include "relais/ingest/batch_file.hpp"
 
 namespace relais::ctl {
 
-struct FileProgress {
-  std::string sha256;            // of the whole file: a changed file never resumes an old run
-  std::string file_id;           // source_file_id given to lines that have none
-  std::uint64_t next_line = 1;   // first line not yet acknowledged
-  std::uint64_t accepted = 0, rejected = 0;
-  std::uint64_t results_bytes = 0;  // size of FILE.results.ndjson when next_line was reached
-  bool complete = false;
-};
-std::string to_json(const FileProgress& p);
-std::optional<FileProgress> progress_from_json(std::string_view text);
+using ingest::derived_ticket;
+using ingest::FileProgress;
+using ingest::looks_like_xml;
+using ingest::prepare_line;
+using ingest::PreparedLine;
+using ingest::progress_from_json;
+using ingest::to_json;
+using IngestFileOptions = ingest::BatchFileOptions;
+using IngestFileSummary = ingest::BatchFileSummary;
 
-// A deterministic UUID (RFC 9562 version 8 layout) from SHA-256 of "file_id:line".
-std::string derived_ticket(std::string_view file_id, std::uint64_t line);
-
-// One data line made ready to send: its JSON with source_file_id / sequence_number / ticket
-// filled when absent, or a local error (not a JSON object; a sequence_number that is not this
-// line's number) recorded in the results without sending.
-struct PreparedLine {
-  std::uint64_t line = 0;
-  std::string ticket;
-  std::string body;
-  std::optional<LineError> error;
-};
-PreparedLine prepare_line(std::string_view text, std::uint64_t line, std::string_view file_id);
-
-struct IngestFileOptions {
-  std::string flow;                 // notify-person, ...
-  std::size_t chunk = 1000;         // lines per request
-  std::string file_id;              // default: the file's name and the first 16 hex of its SHA-256
-  bool again = false;               // deliver a completed file again (idempotent by tickets)
-  std::uint64_t stop_after_chunks = 0;  // tests: simulate a crash (return without completing)
-};
-
-struct IngestFileSummary {
-  bool ok = false;
-  bool already_complete = false;
-  bool resumed = false;
-  std::uint64_t from_line = 1;
-  std::uint64_t accepted = 0, rejected = 0, chunks = 0;
-  double seconds = 0;
-  std::string error;  // when !ok
-};
-
-// `on_progress` after each acknowledged chunk. Throws std::invalid_argument on a usage problem
-// (file missing, unknown flow). Busy answers (429/503) are retried after Retry-After.
+// Throws std::invalid_argument on a usage problem (file missing, unknown flow, bad ingest.url).
 IngestFileSummary ingest_file(const Settings& s, const std::string& path, const IngestFileOptions& o,
                               const std::function<void(const ImportProgress&)>& on_progress);
 

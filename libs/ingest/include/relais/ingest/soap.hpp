@@ -42,6 +42,15 @@ struct SoapDecoded {
   std::string code;
 };
 
+// One notification element of a batch file mapped to its flow's JSON form (not yet decoded:
+// relais-ingest decodes and validates that JSON as any JSON post).
+struct MappedRecord {
+  bool ok = false;
+  std::string flow_id;  // when the element's mapping is known
+  std::string json;     // when ok
+  std::string code, message, path;  // when !ok
+};
+
 class SoapGateway {
  public:
   // Loads the XSD set and the mappings; an error text when either fails.
@@ -53,6 +62,11 @@ class SoapGateway {
   SoapDecoded decode(std::string_view body, const codec::Limits& limits,
                      soap::Version hint = soap::Version::soap11) const;
 
+  // A batch record: `xml` is one notification element (relais::xml::StreamReader), parsed under
+  // the configured limits, validated against the XSD set, mapped by its root's mapping. When
+  // its Context has no Ticket, `ticket` is put there first (batch records get tickets derived
+  // from the file id and their sequence number, as NDJSON lines do).
+  MappedRecord map_record(std::string_view xml, std::string_view ticket) const;
   // The answer for an accepted notification: ResultSummary ok=YES with the ticket.
   static std::string accepted(soap::Version v, std::string_view ticket);
   // A Fault (Receiver/Server) for a broker that is unavailable or busy: retry later.

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,7 @@
 struct _xmlDoc;
 struct _xmlNode;
 struct _xmlSchema;
+struct _xmlSchemaValidCtxt;
 
 namespace relais::xml {
 
@@ -95,6 +97,11 @@ class Schema {
  private:
   Schema() = default;
   _xmlSchema* schema_ = nullptr;
+  // Validation contexts are reused (creating one per document costs as much as a small
+  // validation): taken from this pool for one call, given back after it, freed with the schema.
+  mutable std::mutex pool_mu_;
+  mutable std::vector<_xmlSchemaValidCtxt*> pool_;
+  friend struct ValidCtxtLease;
 };
 
 // Element helpers over a parsed tree (namespace URI + local name; nullptr/empty when absent).
@@ -108,5 +115,7 @@ std::string text(_xmlNode* node);  // the concatenated text content
 std::string_view local_name(_xmlNode* node);
 std::string_view namespace_uri(_xmlNode* node);
 std::string node_path(_xmlNode* node);
+// Adds <name>text</name> (in the parent's namespace) as the parent's first child element.
+void prepend_child_text(_xmlNode* parent, std::string_view name, std::string_view text);
 
 }  // namespace relais::xml
