@@ -57,6 +57,7 @@ void append_bytes_field(std::string& s, std::uint32_t field, std::string_view by
 }
 constexpr std::uint32_t kRoutedNotificationField = 1;  // RoutedNotification.notification
 constexpr std::uint32_t kAlertNotificationField = 15;  // Alert.notification
+constexpr std::uint32_t kJournalBatchEntriesField = 1;  // JournalBatch.entries
 
 std::string source_of(const InboundRecord& m) {
   std::string s(m.topic);
@@ -91,6 +92,7 @@ class Planner {
     const std::string flow(codec::flow_id(n.flow()));
     const std::string& event = event_name(n);
     v1::JournalEntry j;
+    j.set_at_us(ctx_.now_us);
     j.set_ticket(env.ticket());
     j.set_ssin(env.ssin());
     j.set_flow(n.flow());
@@ -127,7 +129,7 @@ class Planner {
                     decision_);
     if (decision_.targets.empty()) {
       auto reason = std::string(routing::reason_name(decision_.drop));
-      ++out_.counts.dropped[{flow, reason}];
+      ++dropped_[{n.flow(), decision_.drop}];
       j.set_kind(v1::JournalEntry::DROPPED);
       j.set_reason(reason);
       return journal(j);
@@ -141,6 +143,10 @@ class Planner {
   void finish() {
     flush_journal();
     for (auto& [p, b] : dedupe_) flush_dedupe(p, b);
+    for (const auto& [k, n] : routed_)
+      out_.counts.routed[{std::string(codec::flow_id(k.first)), ctx_.directory.cpas(k.second).cbe}] += n;
+    for (const auto& [k, n] : dropped_)
+      out_.counts.dropped[{std::string(codec::flow_id(k.first)), std::string(routing::reason_name(k.second))}] += n;
   }
 
  private:
@@ -176,7 +182,7 @@ class Planner {
         o.headers.push_back({"source-content-type", std::string(m.raw_content_type)});
       }
     }
-    ++out_.counts.routed[{flow, cpas.cbe}];
+    ++routed_[{n.flow(), t.cpas}];
     j.set_kind(v1::JournalEntry::ROUTED);
     j.set_cpas_cbe(cpas.cbe);
     j.set_quality_code(t.integration.quality);
@@ -249,6 +255,7 @@ class Planner {
     ++out_.counts.dead_letters[reason.substr(0, reason.find(':'))];
     v1::JournalEntry j;
     if (base) j = *base;
+    j.set_at_us(ctx_.now_us);
     j.set_kind(v1::JournalEntry::DEAD_LETTER);
     j.set_ticket(ticket.empty() ? source_of(m) : ticket);
     j.set_reason(reason);
@@ -257,11 +264,12 @@ class Planner {
     out_.dead_letter_notes.push_back(source_of(m) + ": " + reason);
   }
 
+  // The entry serialized straight into the batch record's bytes (a JournalBatch is its entries,
+  // each a length-delimited field 1): no message copy per entry.
   void journal(const v1::JournalEntry& j) {
-    auto* e = journal_.add_entries();
-    *e = j;
-    e->set_at_us(ctx_.now_us);
-    if (journal_.entries_size() >= kJournalPerRecord) flush_journal();
+    j.SerializeToString(&scratch_);
+    append_bytes_field(journal_bytes_, kJournalBatchEntriesField, scratch_);
+    if (++journal_entries_ >= kJournalPerRecord) flush_journal();
   }
 
   void add_ticket(std::int32_t partition, const Mark& mark) {
@@ -283,13 +291,14 @@ class Planner {
   }
 
   void flush_journal() {
-    if (journal_.entries_size() == 0) return;
+    if (journal_entries_ == 0) return;
     OutRecord& o = out_.records.emplace_back();
     o.topic = ctx_.topics.journal;
     o.key = batch_key("j", journal_records_++);
-    journal_.SerializeToString(&o.value);
+    o.value = std::move(journal_bytes_);
     o.headers = {{"content-type", "application/x-protobuf; messageType=relais.v1.JournalBatch"}};
-    journal_.Clear();
+    journal_bytes_.clear();
+    journal_entries_ = 0;
   }
 
   void flush_dedupe(std::int32_t partition, v1::DedupeBatch& b) {
@@ -310,9 +319,14 @@ class Planner {
   DedupeSet in_batch_;   // processed earlier in this batch
   routing::Decision decision_;
   std::vector<const alerts::Rule*> fired_;
-  v1::JournalBatch journal_;                    // entries not yet in a record
+  std::string journal_bytes_;  // entries not yet in a record, as JournalBatch bytes
+  int journal_entries_ = 0;
+  std::string scratch_;
   std::map<std::int32_t, v1::DedupeBatch> dedupe_;  // tickets not yet in a record, by inbound partition
   int journal_records_ = 0, dedupe_records_ = 0;
+  // Counted by number (flow, CPAS index, reason), named once in finish().
+  std::map<std::pair<v1::Flow, std::uint16_t>, std::uint64_t> routed_;
+  std::map<std::pair<v1::Flow, routing::DropReason>, std::uint64_t> dropped_;
 };
 
 }  // namespace
