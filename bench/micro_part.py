@@ -72,6 +72,18 @@ def run(coords: dict[str, str], quick: bool, date: str) -> dict:
                                  "bytes_per_integration": ld["load"]["bytes_per_integration"],
                                  "change_p50_ms": round(ld["change_propagation"]["p50_ms"], 1),
                                  "change_p99_ms": round(ld["change_propagation"]["p99_ms"], 1)}
+    plan_file = res / f"{date}-micro{tag}-plan.json"
+    if plan_file.exists():
+        pm = _medians(plan_file)
+
+        def per_record_ns(name: str) -> float | None:
+            b = pm.get(name)
+            return round(1e9 / b["items_per_second"], 1) if b and b.get("items_per_second") else None
+        out["router_plan"] = {"cpas": 565,
+                              "plan_ns_per_record": per_record_ns("BM_PlanBatch/0"),
+                              "plan_with_rules_ns_per_record": per_record_ns("BM_PlanBatch/1"),
+                              "decode_validate_ns_per_record": per_record_ns("BM_DecodeValidateOnly"),
+                              "reencode_baseline_ns_per_record": per_record_ns("BM_ReencodeBaseline")}
     return out
 
 
@@ -91,6 +103,14 @@ def summary_rows(m: dict) -> list[tuple[str, str, str]]:
         rows.append(("  lookup miss (ns)", f"{d['lookup_miss_ns']:,.0f}", ""))
         rows.append(("  bytes per integration", f"{d['bytes_per_integration']:.0f}",
                      f"target <= 48: {'met' if d['bytes_per_integration'] <= 48 else 'MISSED'}"))
+    rp = m.get("router_plan")
+    if rp and rp.get("plan_with_rules_ns_per_record"):
+        v = rp["plan_with_rules_ns_per_record"] / 1000
+        rows.append(("router::plan CPU per record, 565 CPAS, rules (µs)", f"{v:.1f}",
+                     f"target <= 10: {'met' if v <= 10 else 'MISSED'}"))
+        rows.append(("  without rules / decode+validate alone / re-encode per forwarding (µs)",
+                     f"{rp['plan_ns_per_record'] / 1000:.1f} / {rp['decode_validate_ns_per_record'] / 1000:.1f} / "
+                     f"{rp['reencode_baseline_ns_per_record'] / 1000:.1f}", ""))
     ld = m.get("directory_load")
     if ld:
         full = m["integrations"] >= 10_000_000

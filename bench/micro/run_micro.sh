@@ -3,10 +3,11 @@
 #   micro-codec.json           Google Benchmark JSON (codec_bench)
 #   micro-directory.json       Google Benchmark JSON (directory_bench)
 #   micro-directory-load.json  directory_load_bench's JSON (needs PostgreSQL)
+#   micro-plan.json            Google Benchmark JSON (plan_bench: router::plan per record)
 # The loader runs against the stack whose DSN is in RELAIS_BENCH_PG_DSN, or
 # RELAIS_PG_DSN (as printed by `deploy/local/stack.sh env`); skipped if neither.
 # Environment:
-#   MICRO_ONLY="codec directory load"   which ones to run (default all three)
+#   MICRO_ONLY="codec directory load plan"   which ones to run (default all four)
 #   MICRO_DIR_N=10000000                directory_bench size (integrations)
 #   MICRO_LOAD_N=10000000               directory_load_bench size
 #   MICRO_LOAD_ARGS="..."               extra loader flags (--rate, --seconds, --poll-ms, --reload)
@@ -22,7 +23,7 @@ BIN="$BUILD/bench/micro"
 OUT="$REPO/bench/results"
 DATE="$(date -u +%F)"
 TAG="${MICRO_TAG:+-$MICRO_TAG}"   # MICRO_TAG=quick: <date>-micro-quick-*.json (make bench in quick mode)
-ONLY="${MICRO_ONLY:-codec directory load}"
+ONLY="${MICRO_ONLY:-codec directory load plan}"
 MIN_TIME="${MICRO_MIN_TIME:-0.5}"
 GB_ARGS=(--benchmark_min_time="$MIN_TIME" --benchmark_repetitions="${MICRO_REPETITIONS:-3}"
   --benchmark_display_aggregates_only=true --benchmark_format=console --benchmark_out_format=json)
@@ -32,13 +33,19 @@ log() { echo "[micro $(date +%H:%M:%S)] $*" >&2; }
 if [[ "${MICRO_BUILD:-1}" != 0 ]]; then
   [[ -f "$BUILD/CMakeCache.txt" ]] || flock /tmp/relais-build.lock cmake -S "$REPO" -B "$BUILD"
   flock /tmp/relais-build.lock cmake --build "$BUILD" -j2 \
-    --target relais_codec_bench relais_directory_bench relais_directory_load_bench
+    --target relais_codec_bench relais_directory_bench relais_directory_load_bench relais_plan_bench
 fi
 
 if [[ " $ONLY " == *" codec "* ]]; then
   log "codec_bench"
   "$BIN/relais_codec_bench" "${GB_ARGS[@]}" --benchmark_out="$OUT/$DATE-micro$TAG-codec.json" >&2
   log "wrote $OUT/$DATE-micro$TAG-codec.json"
+fi
+
+if [[ " $ONLY " == *" plan "* ]]; then
+  log "plan_bench (router::plan, 565 CPAS)"
+  "$BIN/relais_plan_bench" "${GB_ARGS[@]}" --benchmark_out="$OUT/$DATE-micro$TAG-plan.json" >&2
+  log "wrote $OUT/$DATE-micro$TAG-plan.json"
 fi
 
 if [[ " $ONLY " == *" directory "* ]]; then

@@ -248,6 +248,8 @@ def test_hostile_corpus_through_every_flow_and_route(relais, db, brokers, world)
             if path == ("ticket",):
                 continue  # a bad ticket is INVALID_TICKET, covered by test_bad_input
             for name, value in list(HOSTILE_JSON.items()) + [("one_mb", ONE_MB)]:
+                if name == "newline" and path[-1] == "nr_raw_value":
+                    continue  # the register's raw text keeps its line breaks (libs/validation)
                 n = json.loads(json.dumps(sample))
                 n["ticket"] = new_ticket()
                 set_path(n, path, value)

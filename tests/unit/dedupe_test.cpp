@@ -2,6 +2,7 @@
 // "a reused ticket never loses data" (issue 21).
 #include <gtest/gtest.h>
 
+#include "relais/codec/flow.hpp"
 #include "relais/codec/samples.hpp"
 #include "relais/router/dedupe.hpp"
 #include "relais/fingerprint/fingerprint.hpp"
@@ -120,4 +121,20 @@ TEST(Fingerprint, KnownValue) {
   p->set_date_of_death("2026-11-01");
   // Computed apart: sha256("relais-content/1\n1\n" + the body's bytes without the ticket)[0:8].
   EXPECT_EQ(fingerprint::content(n), 0xfdf0aabedf9b16ceULL) << std::hex << fingerprint::content(n);
+}
+
+// The in-place fingerprint (no copy of the body) gives the value of the copying one, for every
+// flow and with every transport field set, and leaves the notification as it was.
+TEST(Fingerprint, InPlaceEqualsCopyingAndLeavesTheNotificationUnchanged) {
+  for (auto flow : codec::kAllFlows) {
+    auto n = codec::sample_notification(flow, "123e4567-e89b-12d3-a456-426614174000", "68060105329", "2026-11-01");
+    auto* body = codec::mutable_body(n, flow);
+    const auto* d = body->GetDescriptor();
+    body->GetReflection()->SetString(body, d->FindFieldByName("source_file_id"), "file-7");
+    body->GetReflection()->SetUInt64(body, d->FindFieldByName("sequence_number"), 42);
+    const v1::Notification before = n;
+    const auto copying = fingerprint::content(static_cast<const v1::Notification&>(n));
+    EXPECT_EQ(fingerprint::content(n), copying) << codec::flow_id(flow);
+    EXPECT_EQ(n.SerializeAsString(), before.SerializeAsString()) << codec::flow_id(flow);
+  }
 }

@@ -1,6 +1,5 @@
 #include "relais/alerts/rules.hpp"
 
-#include <openssl/sha.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <regex>
 
 #include "relais/codec/flow.hpp"
+#include "relais/fingerprint/sha256.hpp"
 #include "relais/validation/ids.hpp"
 
 namespace relais::alerts {
@@ -305,8 +305,7 @@ std::string alert_id(std::string_view ticket, std::uint64_t content, std::string
   name += cbe;
   name += '\n';
   name += rule_id;
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(name.data()), name.size(), d);
+  auto d = fingerprint::sha256(name);
   d[6] = static_cast<unsigned char>((d[6] & 0x0F) | 0x80);  // version 8
   d[8] = static_cast<unsigned char>((d[8] & 0x3F) | 0x80);  // RFC 4122 variant
   char out[37];

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include <librdkafka/rdkafka.h>
+
 #include "internal.hpp"
 
 namespace relais::kafka {
@@ -31,6 +33,21 @@ std::string Record::header(std::string_view name) const {
   RdKafka::Headers::Header hd = h->get_last(std::string(name));
   if (hd.err() != RdKafka::ERR_NO_ERROR || hd.value() == nullptr) return {};
   return std::string(static_cast<const char*>(hd.value()), hd.value_size());
+}
+
+std::string_view Record::topic_view() const {
+  const auto* c = static_cast<const rd_kafka_message_t*>(m_->c_ptr());
+  return c->rkt ? std::string_view(rd_kafka_topic_name(c->rkt)) : std::string_view{};
+}
+
+std::string_view Record::header_view(const char* name) const {
+  auto* c = static_cast<rd_kafka_message_t*>(m_->c_ptr());
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(c, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs) return {};
+  const void* value = nullptr;
+  std::size_t size = 0;
+  if (rd_kafka_header_get_last(hdrs, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !value) return {};
+  return {static_cast<const char*>(value), size};
 }
 
 class Consumer::Callbacks : public RdKafka::RebalanceCb {

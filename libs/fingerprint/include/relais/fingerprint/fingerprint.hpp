@@ -18,5 +18,8 @@ namespace relais::fingerprint {
 // Stable across processes and versions (it is stored in relais.dedupe.v1 and
 // names alerts). A notification without a body gives the hash of the flow alone.
 std::uint64_t content(const v1::Notification& n);
+// The same value, without copying the body: the transport fields are taken out of `n` for the
+// time of the serialization and put back (n is unchanged when it returns; not thread-safe on n).
+std::uint64_t content(v1::Notification& n);
 
 }  // namespace relais::fingerprint

@@ -54,6 +54,10 @@ class Record {
   std::string_view value() const;
   // The last value of header `name`, or empty.
   std::string header(std::string_view name) const;
+  // Views into the record (valid as long as it lives): the topic's name, and the last value of
+  // header `name` (empty when absent), without a copy.
+  std::string_view topic_view() const;
+  std::string_view header_view(const char* name) const;
   // The record's timestamp in Unix milliseconds (-1 when none).
   std::int64_t timestamp_ms() const;
 

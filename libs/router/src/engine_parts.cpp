@@ -1,0 +1,169 @@
+#include "engine_parts.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include "relais/common/log.hpp"
+#include "relais/kafka/consumer.hpp"
+#include "relais/kafka/stats.hpp"
+#include "relais/v1/records.pb.h"
+
+namespace relais::router::detail {
+namespace {
+const log::Logger logger{"router"};
+
+// One DedupeBatch into the dedupe state. Records of routers before content fingerprints (no
+// ssin/content_fp) give legacy entries: duplicates whatever their SSIN and content, as those
+// routers decided.
+void restore_batch(DedupeSet& set, std::int32_t partition, const v1::DedupeBatch& b) {
+  const int n = b.ticket_hi_size();
+  const bool full = b.ssin_size() == n && b.content_fp_size() == n;
+  for (int i = 0; i < n; ++i) {
+    TicketId t{b.ticket_hi(i), b.ticket_lo(i)};
+    if (full) set.insert(partition, Mark{t, b.ssin(i), b.content_fp(i)}, b.processed_at_us());
+    else set.insert_legacy(partition, t, b.processed_at_us());
+  }
+}
+}  // namespace
+
+kafka::Settings producer_settings(const EngineOptions& o) {
+  kafka::Settings pc = o.kafka;
+  pc["transactional.id"] = o.transactional_id;
+  pc["enable.idempotence"] = "true";
+  pc["acks"] = "all";
+  pc["transaction.timeout.ms"] = std::to_string(o.transaction_timeout.count());
+  pc.emplace("linger.ms", "5");
+  pc.emplace("queue.buffering.max.messages", "1000000");
+  pc.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
+  return pc;
+}
+
+kafka::Settings consumer_settings(const EngineOptions& o) {
+  kafka::Settings cc = o.kafka;
+  cc["group.id"] = o.group_id;
+  cc["enable.auto.commit"] = "false";
+  cc["isolation.level"] = "read_committed";
+  cc["auto.offset.reset"] = "earliest";
+  cc.emplace("max.poll.interval.ms", "60000");
+  cc.emplace("session.timeout.ms", "10000");
+  // Static membership: a replica restarted with the same instance id takes its partitions back
+  // at once instead of waiting for a rebalance.
+  cc.emplace("group.instance.id", o.transactional_id);
+  cc.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
+  return cc;
+}
+
+EngineMetrics::EngineMetrics(metrics::Registry& m)
+    : consumed(m.counter("relais_router_records_consumed_total", "Records read from the inbound topic").with()),
+      routed(m.counter("relais_router_routed_total", "Notifications forwarded to a CPAS topic", {"flow", "cpas"})),
+      dropped(m.counter("relais_router_dropped_total", "Notifications forwarded to no CPAS, by reason",
+                        {"flow", "reason"})),
+      dlq(m.counter("relais_router_dlq_total", "Records sent to the dead-letter topic, by reason", {"reason"})),
+      dupes(m.counter("relais_router_duplicates_total", "Notifications whose ticket was already processed").with()),
+      committed(m.counter("relais_router_transactions_total", "Kafka transactions, by result", {"result"})
+                    .with({"committed"})),
+      aborted(m.counter("relais_router_transactions_total", "Kafka transactions, by result", {"result"})
+                  .with({"aborted"})),
+      txn_seconds(m.histogram("relais_router_transaction_duration_seconds", "Time to commit one batch transaction",
+                              {}, metrics::latency_buckets())
+                      .with()),
+      e2e_seconds(m.histogram("relais_router_end_to_end_seconds", "Accepted by ingest to committed by the router", {},
+                              metrics::latency_buckets())
+                      .with()),
+      lag(m.gauge("relais_router_consumer_lag", "Records behind the end of the inbound partitions", {"partition"})),
+      dir_size(m.gauge("relais_directory_integrations", "Integration lines held in memory, by CPAS", {"cpas"})),
+      dir_age(m.gauge("relais_directory_refresh_age_seconds", "Seconds since the directory was last refreshed").with()),
+      dedupe_size(m.gauge("relais_router_dedupe_tickets", "Tickets remembered for deduplication").with()),
+      alerts(m.counter("relais_router_alerts_raised_total", "Clignotants raised, by type and CPAS", {"type", "cpas"})),
+      client_restarts(m.counter("relais_router_client_restarts_total",
+                                "Kafka clients created again after a fatal Kafka error (fenced)")
+                          .with()),
+      batch_cap(m.gauge("relais_router_batch_cap",
+                        "Records the next transaction may take (router.batch_max, up to "
+                        "router.catchup_batch_max while a backlog drains)")
+                    .with()) {}
+
+void EngineMetrics::apply(const Counts& c, const std::vector<double>& end_to_end_seconds) {
+  consumed.inc(static_cast<double>(c.consumed));
+  if (c.duplicates) dupes.inc(static_cast<double>(c.duplicates));
+  for (const auto& [k, n] : c.routed) routed.with({k.first, k.second}).inc(static_cast<double>(n));
+  for (const auto& [k, n] : c.dropped) dropped.with({k.first, k.second}).inc(static_cast<double>(n));
+  for (const auto& [k, n] : c.dead_letters) dlq.with({k}).inc(static_cast<double>(n));
+  for (const auto& [k, n] : c.alerts) alerts.with({k.first, k.second}).inc(static_cast<double>(n));
+  for (double s : end_to_end_seconds) e2e_seconds.observe(s);
+}
+
+void EngineMetrics::directory_sizes(const directory::Directory& dir) {
+  for (std::uint16_t i = 0; i < dir.cpas_count(); ++i)
+    dir_size.with({dir.cpas(i).cbe}).set(static_cast<double>(dir.size_for_cpas(i)));
+}
+
+bool ensure_topics_once(const EngineOptions& o, const std::set<std::string>& topics, std::set<std::string>& known) {
+  for (const auto& topic : topics) {
+    if (known.contains(topic)) continue;
+    if (auto e = kafka::ensure_topics(o.kafka, {topic}, o.cpas_topic_partitions, o.replication_factor,
+                                      std::chrono::seconds(15))) {
+      logger.error("cannot create CPAS topic", {{"topic", topic}, {"error", *e}});
+      return false;
+    }
+    known.insert(topic);
+  }
+  return true;
+}
+
+std::optional<std::int64_t> consumer_lag(kafka::Consumer& consumer, EngineMetrics& m) {
+  auto parts = consumer.positions();
+  if (!parts) return std::nullopt;
+  std::int64_t total = 0;
+  for (const auto& tp : *parts) {
+    std::int64_t lo = 0, hi = 0;
+    if (!consumer.cached_watermarks(tp.topic, tp.partition, lo, hi) && tp.offset >= 0) {
+      auto lag = std::max<std::int64_t>(0, hi - tp.offset);
+      m.lag.with({std::to_string(tp.partition)}).set(static_cast<double>(lag));
+      total += lag;
+    }
+  }
+  return total;
+}
+
+bool restore_dedupe(const kafka::Settings& settings, const std::string& topic, const std::vector<std::int32_t>& ps,
+                    DedupeSet& set, std::int64_t now_us, const std::atomic<bool>& running) {
+  const auto cutoff = now_us - set.window_us();
+  for (int attempt = 0;; ++attempt) {
+    for (auto p : ps) set.clear_partition(p);
+    std::size_t n = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    auto e = kafka::read_partitions(settings, topic, ps, std::chrono::seconds(120), [&](const kafka::Record& m) {
+      if (!m.key()) return;
+      if (m.key()->starts_with(kBatchKeyPrefix)) {
+        v1::DedupeBatch b;
+        if (!b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size())) ||
+            b.processed_at_us() < cutoff || b.ticket_hi_size() != b.ticket_lo_size())
+          return;
+        restore_batch(set, m.partition(), b);
+        n += static_cast<std::size_t>(b.ticket_hi_size());
+        return;
+      }
+      // One DedupeMark per ticket (the format before batches).
+      auto t = parse_ticket(*m.key());
+      v1::DedupeMark mark;
+      if (!t || !mark.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) return;
+      if (mark.processed_at_us() < cutoff) return;
+      set.insert_legacy(m.partition(), *t, mark.processed_at_us());
+      ++n;
+    });
+    if (!e) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      logger.info("dedupe state restored", {{"partitions", ps.size()}, {"tickets", n}, {"ms", ms}});
+      return true;
+    }
+    logger.warn("restoring dedupe state failed, retrying", {{"error", *e}, {"attempt", attempt}});
+    // Waits before the next attempt, but a stop request (SIGTERM) ends it at once.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(std::min(attempt + 1, 10));
+    while (running.load() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!running.load()) return false;
+  }
+}
+
+}  // namespace relais::router::detail
