@@ -94,8 +94,10 @@ void EngineMetrics::apply(const Counts& c, const std::vector<double>& end_to_end
 }
 
 void EngineMetrics::directory_sizes(const directory::Directory& dir) {
-  for (std::uint16_t i = 0; i < dir.cpas_count(); ++i)
-    dir_size.with({dir.cpas(i).cbe}).set(static_cast<double>(dir.size_for_cpas(i)));
+  for (std::size_t i = 0; i < dir.cpas_count(); ++i) {
+    const auto idx = static_cast<std::uint16_t>(i);  // the CPAS table is indexed by 16 bits
+    dir_size.with({dir.cpas(idx).cbe}).set(static_cast<double>(dir.size_for_cpas(idx)));
+  }
 }
 
 bool ensure_topics_once(const EngineOptions& o, const std::set<std::string>& topics, std::set<std::string>& known) {

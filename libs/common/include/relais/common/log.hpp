@@ -38,16 +38,19 @@ inline constexpr std::size_t kRecentProblems = 20;
 std::vector<std::string> recent_problems();
 
 // A logger bound to one module.
+// A component's logger. It keeps a view of the component's name: pass a string literal, or a
+// string that outlives the logger. Constructing one cannot throw, so namespace-scope loggers
+// are safe static objects.
 class Logger {
  public:
-  explicit Logger(std::string component) : component_(std::move(component)) {}
+  constexpr explicit Logger(std::string_view component) noexcept : component_(component) {}
   void debug(std::string_view m, Fields f = {}) const { write(Level::debug, component_, m, f); }
   void info(std::string_view m, Fields f = {}) const { write(Level::info, component_, m, f); }
   void warn(std::string_view m, Fields f = {}) const { write(Level::warn, component_, m, f); }
   void error(std::string_view m, Fields f = {}) const { write(Level::error, component_, m, f); }
 
  private:
-  std::string component_;
+  std::string_view component_;
 };
 
 }  // namespace relais::log
