@@ -1,7 +1,7 @@
 """The subscriber's side (docs/subscribers.md) on the real services and broker: `relaisctl cpas
 onboard` gives two applications of two CPAS their access (topics, SCRAM principal, ACLs, API
-token, connection bundle), idempotently; the reference consumer (examples/python/consumer.py)
-run on each bundle receives exactly its CPAS's records (compared with the journal), decoded,
+token, connection bundle), idempotently; the reference consumers (examples/python/consumer.py,
+and examples/java with Maven) run on the bundles receives exactly its CPAS's records (compared with the journal), decoded,
 de-duplicated on the ticket, offsets committed; each bundle is refused on the other CPAS's topic
 and group; `relaisctl cpas offboard` revokes the principal and the token (refused within 5 s);
 both are journaled in directory_journal."""
@@ -175,6 +175,42 @@ def test_usage_errors(stack, tmp_path):
     assert ctl(stack, "cpas", "onboard", "0212344875", "--app", "x").returncode == 2  # CBE check digits
     assert ctl(stack, "cpas", "onboard", "0212344876", "--app", "Bad_Name").returncode == 2
     assert ctl(stack, "cpas", "onboard", "0212344876").returncode == 2
+
+
+JAVA = REPO / "examples" / "java"
+
+
+@pytest.fixture(scope="module")
+def java_consumer():
+    """examples/java built with Maven (kafka-clients and protobuf-java from Maven Central or
+    ~/.m2). Skipped, saying so, only when Maven cannot resolve them (exit 3 of build.sh)."""
+    p = subprocess.run([str(JAVA / "build.sh")], capture_output=True, text=True, timeout=600)
+    if p.returncode == 3:
+        pytest.skip(f"Java reference consumer not built: Maven could not resolve its dependencies: {p.stderr[-500:]}")
+    assert p.returncode == 0, p.stdout + p.stderr
+    return JAVA / "run.sh"
+
+
+def test_java_consumer_gets_exactly_its_cpas_records_and_is_refused_elsewhere(world, db, java_consumer):
+    a, b, app = world["a"], world["b"], world["apps"][world["a"]]
+    bundle = world["bundles"][a]
+    p = subprocess.run([str(java_consumer), "--bundle", str(bundle), "--group", f"cpas.{a}.{app}-java", "--json",
+                        "--idle", "10"], capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+    routed = {r[0] for r in db.query(f"SELECT ticket FROM journal WHERE kind = 'routed' AND cpas_cbe = '{a}'")}
+    assert sorted(g["ticket"] for g in got) == sorted(routed) and routed == set(world["tickets"][a]), (got, routed)
+    assert {g["cpas"] for g in got} == {a} and {g["body"] for g in got} == {"notify_person"}
+    # committed after processing: the same group reads nothing new
+    again = subprocess.run([str(java_consumer), "--bundle", str(bundle), "--group", f"cpas.{a}.{app}-java",
+                            "--json", "--idle", "6"], capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0 and not [x for x in again.stdout.splitlines() if x.startswith("{")], again.stdout
+    refused_p = subprocess.run([str(java_consumer), "--bundle", str(bundle), "--topic", f"cpas.{b}.notifications.v1",
+                                "--idle", "20"], capture_output=True, text=True, timeout=180)
+    assert refused_p.returncode == 1 and "TopicAuthorizationException" in refused_p.stderr, refused_p.stderr[-2000:]
+    refused_g = subprocess.run([str(java_consumer), "--bundle", str(bundle), "--group", f"cpas.{b}.x",
+                                "--idle", "20"], capture_output=True, text=True, timeout=180)
+    assert refused_g.returncode == 1 and "GroupAuthorizationException" in refused_g.stderr, refused_g.stderr[-2000:]
 
 
 def test_offboard_refused_within_5s_and_journaled(world, stack, relais, db):
