@@ -86,5 +86,14 @@ if [[ "$("$REPO/var/node/node_modules/.bin/buf" --version 2>/dev/null)" != "$BUF
   npm install --prefix "$REPO/var/node" --no-audit --no-fund --silent "@bufbuild/buf@$BUF_VERSION"
 fi
 
+# The AsyncAPI CLI (validates docs/asyncapi/relais.yaml in make test), npm @asyncapi/cli under
+# var/asyncapi, pinned; its install scripts are not run (nothing is downloaded besides the packages).
+ASYNCAPI_VERSION=4.1.1
+if [[ "$(node -p "require('$REPO/var/asyncapi/node_modules/@asyncapi/cli/package.json').version" 2>/dev/null)" != "$ASYNCAPI_VERSION" ]]; then
+  echo "install-deps: installing @asyncapi/cli@$ASYNCAPI_VERSION under var/asyncapi" >&2
+  mkdir -p "$REPO/var/asyncapi"
+  npm install --prefix "$REPO/var/asyncapi" --no-audit --no-fund --silent --ignore-scripts "@asyncapi/cli@$ASYNCAPI_VERSION"
+fi
+
 # The public BCSS XSDs for the XML tests (var/bcss, checksum pinned, never committed).
 "$REPO/scripts/fetch-bcss-xsd.sh"

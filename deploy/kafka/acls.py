@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
-                                   AdminClient, ResourcePatternType, ResourceType, ScramCredentialInfo,
+                                   AdminClient, NewTopic, ResourcePatternType, ResourceType, ScramCredentialInfo,
                                    ScramMechanism, UserScramCredentialDeletion,
                                    UserScramCredentialUpsertion)
 
@@ -34,6 +34,9 @@ OPERATIONS = {"read": AclOperation.READ, "write": AclOperation.WRITE, "create": 
               "delete": AclOperation.DELETE, "alter": AclOperation.ALTER,
               "describeconfigs": AclOperation.DESCRIBE_CONFIGS}
 PASSWORD_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{12,}$")
+APP_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# The topics Relais writes for a CPAS and its applications read (created at onboarding).
+CPAS_TOPICS = ("notifications.v1", "alerts.v1")
 
 
 def die(msg: str) -> None:
@@ -67,8 +70,9 @@ def admin() -> AdminClient:
     return AdminClient(conf)
 
 
-def bindings(file: Path, cbe: str | None) -> list[AclBinding]:
-    """The ACLs of `file`: the service lines (cbe None) or the {cbe} template lines for `cbe`."""
+def bindings(file: Path, cbe: str | None, principal_of: str | None = None) -> list[AclBinding]:
+    """The ACLs of `file`: the service lines (cbe None) or the {cbe} template lines for `cbe`
+    (granted to `principal_of` instead of cpas-<cbe> when given: an application's principal)."""
     out = []
     for n, line in enumerate(file.read_text().splitlines(), 1):
         line = line.strip()
@@ -82,7 +86,7 @@ def bindings(file: Path, cbe: str | None) -> list[AclBinding]:
         if templ != (cbe is not None):
             continue
         if templ:
-            principal, name = principal.replace("{cbe}", cbe), name.replace("{cbe}", cbe)
+            principal, name = principal_of or principal.replace("{cbe}", cbe), name.replace("{cbe}", cbe)
         if resource not in RESOURCES or pattern not in PATTERNS:
             die(f"{file}:{n}: unknown resource type or pattern: {line}")
         for op in ops.split(","):
@@ -125,6 +129,52 @@ def set_password(a: AdminClient, principal: str, pwfile: str) -> None:
     print(f"acls.py: SCRAM user {principal} ({mech.name})", file=sys.stderr)
 
 
+def ensure_password_file(pwfile: Path, principal: str) -> None:
+    """Generates a password into `pwfile` (mode 0600) when it is missing or empty."""
+    if not pwfile.exists() or pwfile.stat().st_size == 0:
+        alphabet = string.ascii_letters + string.digits
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(secrets.choice(alphabet) for _ in range(32)))
+        print(f"acls.py: generated a password for {principal} in {pwfile} "
+              "(hand it to the CPAS over a secure channel)", file=sys.stderr)
+
+
+def delete_scram_user(a: AdminClient, principal: str) -> None:
+    mech = ScramMechanism[os.environ.get("RELAIS_SCRAM_MECHANISM", "SCRAM-SHA-512").replace("-", "_")]
+    futures = a.alter_user_scram_credentials([UserScramCredentialDeletion(principal, mech)], request_timeout=TIMEOUT)
+    for f in futures.values():
+        try:
+            f.result(timeout=TIMEOUT)
+        except Exception as e:  # noqa: BLE001 - an absent user is what we want
+            if "RESOURCE_NOT_FOUND" not in str(e) and "does not exist" not in str(e):
+                die(f"delete SCRAM user {principal} failed: {e}")
+
+
+def ensure_cpas_topics(a: AdminClient, cbe: str) -> None:
+    """cpas.<cbe>.notifications.v1 and .alerts.v1 (RELAIS_CPAS_TOPIC_PARTITIONS, default 6;
+    RELAIS_REPLICATION_FACTOR, default 1), left as they are when they exist."""
+    parts = int(os.environ.get("RELAIS_CPAS_TOPIC_PARTITIONS", "6"))
+    rf = int(os.environ.get("RELAIS_REPLICATION_FACTOR", "1"))
+    topics = [NewTopic(f"cpas.{cbe}.{t}", parts, rf) for t in CPAS_TOPICS]
+    errors = []
+    for name, f in a.create_topics(topics, request_timeout=TIMEOUT).items():
+        try:
+            f.result(timeout=TIMEOUT)
+        except Exception as e:  # noqa: BLE001
+            if "TOPIC_ALREADY_EXISTS" not in str(e) and "already exists" not in str(e):
+                errors.append(f"{name}: {e}")
+    if errors:
+        die("create topics failed:\n  " + "\n  ".join(errors))
+    print(f"acls.py: topics {', '.join(t.topic for t in topics)} present", file=sys.stderr)
+
+
+def valid_app(app: str) -> str:
+    if not APP_RE.fullmatch(app):
+        die(f"'{app}' is not an application name (1-40 of a-z, 0-9, '-', starting with a letter or digit)")
+    return app
+
+
 def valid_cbe(cbe: str) -> str:
     if not re.fullmatch(r"[0-9]{10}", cbe):
         die(f"'{cbe}' is not a CBE number (10 digits)")
@@ -144,13 +194,7 @@ def main(argv: list[str]) -> int:
         if len(args) < 2:
             die("cpas-add needs the password file to read (or create) as second argument")
         pwfile = Path(args[1])
-        if not pwfile.exists() or pwfile.stat().st_size == 0:
-            alphabet = string.ascii_letters + string.digits
-            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write("".join(secrets.choice(alphabet) for _ in range(32)))
-            print(f"acls.py: generated a password for cpas-{cbe} in {pwfile} "
-                  "(hand it to the CPAS over a secure channel)", file=sys.stderr)
+        ensure_password_file(pwfile, f"cpas-{cbe}")
         set_password(a, f"cpas-{cbe}", str(pwfile))
         add_acls(a, bindings(ACLS_FILE, cbe))
     elif cmd == "cpas-remove" and len(args) == 1:
@@ -159,6 +203,19 @@ def main(argv: list[str]) -> int:
         mech = ScramMechanism[os.environ.get("RELAIS_SCRAM_MECHANISM", "SCRAM-SHA-512").replace("-", "_")]
         wait_all(a.alter_user_scram_credentials([UserScramCredentialDeletion(f"cpas-{cbe}", mech)],
                                                 request_timeout=TIMEOUT), f"delete SCRAM user cpas-{cbe}")
+    elif cmd == "app-add" and len(args) == 3:
+        cbe, app = valid_cbe(args[0]), valid_app(args[1])
+        principal = f"cpas-{cbe}-{app}"
+        ensure_cpas_topics(a, cbe)
+        ensure_password_file(Path(args[2]), principal)
+        set_password(a, principal, args[2])
+        add_acls(a, bindings(ACLS_FILE, cbe, principal))
+    elif cmd == "app-remove" and len(args) == 2:
+        cbe, app = valid_cbe(args[0]), valid_app(args[1])
+        principal = f"cpas-{cbe}-{app}"
+        remove_acls(a, bindings(ACLS_FILE, cbe, principal))
+        delete_scram_user(a, principal)
+        print(f"acls.py: {principal} removed (ACLs and SCRAM user)", file=sys.stderr)
     elif cmd == "set-password" and len(args) == 2:
         set_password(a, args[0], args[1])
     elif cmd == "list" and len(args) <= 1:

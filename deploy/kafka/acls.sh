@@ -7,6 +7,10 @@
 #                                          PASSWORD_FILE, generated into it when missing or empty)
 #                                          and the {cbe} lines of acls.txt (its own cpas.CBE. prefix)
 #   acls.sh cpas-remove CBE                remove the CPAS's ACLs and SCRAM user
+#   acls.sh app-add CBE APP PASSWORD_FILE  onboard one application of a CPAS (`relaisctl cpas onboard`):
+#                                          topics cpas.CBE.notifications.v1 and .alerts.v1, SCRAM user
+#                                          cpas-CBE-APP (password as for cpas-add), the {cbe} lines for it
+#   acls.sh app-remove CBE APP             remove that application's ACLs and SCRAM user
 #   acls.sh set-password PRINCIPAL FILE    create a SCRAM user or change its password (rotation)
 #   acls.sh list [PRINCIPAL]               show the ACLs (of one principal)
 #
@@ -36,7 +40,7 @@ MECHANISM="${RELAIS_SCRAM_MECHANISM:-SCRAM-SHA-512}"
 ACLS_FILE_DEFAULT="$HERE/acls.txt"
 
 die() { printf 'acls.sh: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 case "${1:-}" in -h | --help | help | "") usage 0 ;; esac
 PY="${RELAIS_PYTHON:-$REPO/var/venv/bin/python}"
@@ -142,6 +146,9 @@ case "$cmd" in
     each_line "$ACLS_FILE_DEFAULT" template "$1" acl remove
     run_tool ConfigCommand --bootstrap-server "$BROKERS" --command-config "$ADMIN_CONFIG" --alter \
       --entity-type users --entity-name "cpas-$1" --delete-config "$MECHANISM" >/dev/null
+    ;;
+  app-add | app-remove)
+    die "$cmd needs the Admin API path: a Python with confluent_kafka (RELAIS_PYTHON or $REPO/var/venv), KAFKA_BIN unset"
     ;;
   set-password)
     [[ $# -eq 2 ]] || usage 2

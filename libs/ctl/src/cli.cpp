@@ -27,6 +27,7 @@
 #include "relais/directory/identity.hpp"
 #include "relais/ctl/import.hpp"
 #include "relais/ctl/ingest_file.hpp"
+#include "relais/ctl/onboard.hpp"
 #include "relais/ctl/reconcile.hpp"
 #include "relais/validation/text.hpp"
 #include "relais/ctl/queries.hpp"
@@ -60,6 +61,7 @@ commands:
   reactions [--cpas CBE] [--status S]      reaction delivery status
   reactions retry <reaction-id>|--failing  make pending deliveries due now
   credentials create|list|rotate|revoke    relais-api credentials (bearer tokens)
+  cpas onboard|offboard <cbe> --app NAME   a CPAS application's access: topics, Kafka principal, ACLs, token, bundle
   access-journal [filters]                 who called relais-api, accepted or refused
 
 `relaisctl <command> --help` describes each command. Settings come from --config FILE (YAML)
@@ -845,6 +847,59 @@ int cmd_access_journal(Ctx& c, const std::vector<std::string>& w) {
 
 }  // namespace
 
+constexpr const char* kCpasHelp = R"(usage:
+  relaisctl cpas onboard <cbe> --app NAME [--out DIR] [--name "CPAS NAME"] [--expires-in D]
+      gives one application of a CPAS its access, idempotently: the CPAS (created with --name,
+      default "CPAS <cbe>", when missing), its topics cpas.<cbe>.notifications.v1 and .alerts.v1,
+      the Kafka principal cpas-<cbe>-NAME (SCRAM-SHA-512) allowed to read the topics cpas.<cbe>.*
+      in consumer groups cpas.<cbe>.* and nothing else, and a relais-api token scoped to that CPAS
+      (--expires-in, default 180d; kept while the bundle's one is valid). Writes the connection
+      bundle DIR (default ./relais-<cbe>-NAME, mode 0700): client.properties (Java client and
+      librdkafka), kafka.password, api.token, ca.pem when the brokers speak TLS. Journaled in
+      directory_journal (app-onboard). Needs pg.dsn and the Kafka administrator's credentials
+      in the environment of the Kafka access tool (ctl.acls_tool, deploy/kafka/acls.sh).
+  relaisctl cpas offboard <cbe> --app NAME [--reason TEXT]
+      removes that application's ACLs and SCRAM user and revokes its tokens (refused by
+      relais-api within auth.cache_ttl_ms); journaled in directory_journal (app-offboard).
+Exit codes: 0 done, 1 a step failed (run the same command again), 2 usage error.
+)";
+
+int cmd_cpas(Ctx& c, const std::vector<std::string>& w) {
+  if (w.empty() || w[0] == "--help" || w[0] == "-h") return c.out << kCpasHelp, w.empty() ? kExitUsage : kExitOk;
+  if (w[0] != "onboard" && w[0] != "offboard") throw UsageError("unknown cpas command '" + w[0] + "' (onboard, offboard)");
+  auto a = parse({w.begin() + 1, w.end()}, {"--app", "--out", "--name", "--expires-in", "--reason"}, {});
+  if (a.help) return c.out << kCpasHelp, kExitOk;
+  if (a.positional.size() != 1) throw UsageError(w[0] + " takes one <cbe>");
+  const auto cbe = a.positional[0];
+  if (auto e = validation::validate_cbe(cbe, "cbe")) throw UsageError("<cbe>: " + e->message);
+  const auto app = a.get("--app").value_or("");
+  if (auto e = validate_app_name(app)) throw UsageError("--app: " + *e);
+  if (w[0] == "offboard") {
+    auto r = offboard(c.s, cbe, app, c.s.acls_tool, a.get("--reason").value_or("relaisctl cpas offboard"));
+    c.out << r.principal << " offboarded: ACLs and SCRAM user removed, " << r.revoked_credentials.size()
+          << " token(s) revoked\n";
+    return kExitOk;
+  }
+  OnboardOptions o;
+  o.cbe = cbe;
+  o.app = app;
+  o.cpas_name = a.get("--name").value_or("");
+  if (o.cpas_name.size() > 200) throw UsageError("--name: at most 200 bytes");
+  o.out_dir = a.get("--out").value_or("relais-" + cbe + "-" + app);
+  o.acls_tool = c.s.acls_tool;
+  if (auto d = a.get("--expires-in")) {
+    auto secs = auth::parse_duration_seconds(*d);
+    if (!secs || *secs <= 0) throw UsageError("--expires-in: expected a duration like 180d, 12h");
+    o.token_lifetime_seconds = *secs;
+  }
+  auto r = onboard(c.s, o);
+  c.out << r.principal << " onboarded for CPAS " << cbe << (r.cpas_created ? " (CPAS created)" : "")
+        << ": group " << r.group << ", token " << r.credential_id << (r.token_created ? " (new)" : " (kept)")
+        << ", bundle " << o.out_dir << "/\n"
+        << next_commands(o.out_dir, cbe);
+  return kExitOk;
+}
+
 int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err) {
   std::vector<std::string> words(argv + 1, argv + argc);
   std::string config_path;
@@ -886,6 +941,7 @@ int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err)
     if (cmd == "reactions") return cmd_reactions(c, rest);
     if (cmd == "credentials") return cmd_credentials(c, rest);
     if (cmd == "access-journal") return cmd_access_journal(c, rest);
+    if (cmd == "cpas") return cmd_cpas(c, rest);
     err << "relaisctl: unknown command '" << cmd << "' (relaisctl --help)\n";
     return kExitUsage;
   } catch (const UsageError& e) {

@@ -26,6 +26,8 @@ std::vector<config::Option> options() {
       {"topics.dlq", Type::string, "relais.dlq.v1", "dead-letter topic"},
       {"ctl.actor", Type::string, "", "who is operating (default: relaisctl:$USER)"},
       {"ctl.timeout_ms", Type::integer, "30000", "timeout of each HTTP request and Kafka wait"},
+      {"ctl.acls_tool", Type::string, "deploy/kafka/acls.sh",
+       "the Kafka access tool cpas onboard/offboard run (app-add, app-remove)"},
   };
   for (auto& o : kafka::security_options()) v.push_back(std::move(o));
   return v;
@@ -60,6 +62,7 @@ std::optional<std::string> load(const std::string& path, char** env, Settings& o
   out.inbound_topic = c.str("topics.inbound");
   out.dlq_topic = c.str("topics.dlq");
   out.actor = c.str("ctl.actor");
+  out.acls_tool = c.str("ctl.acls_tool");
   if (out.actor.empty()) {
     const char* u = std::getenv("USER");
     out.actor = std::string("relaisctl:") + (u && *u ? u : std::to_string(::getuid()));

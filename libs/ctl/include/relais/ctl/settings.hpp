@@ -24,6 +24,7 @@ struct Settings {
   std::string dlq_topic = "relais.dlq.v1";
   std::string actor;  // recorded with replays and sent as X-Relais-Actor
   int timeout_ms = 30000;
+  std::string acls_tool = "deploy/kafka/acls.sh";  // cpas onboard/offboard: the Kafka side
 
   // librdkafka settings (bootstrap.servers + kafka.extra + credentials, the password read from its
   // file); throws std::runtime_error on bad extra or credentials.
