@@ -12,7 +12,8 @@
 
 #include "relais/codec/ndjson.hpp"
 #include "relais/common/metrics.hpp"
-#include "relais/http/router.hpp"
+#include "relais/api/kafka_admin.hpp"
+#include "relais/api/routes.hpp"
 #include "relais/kafka/client.hpp"
 #include "relais/pg/pool.hpp"
 
@@ -31,26 +32,28 @@ struct Options {
 class Service {
  public:
   Service(Options o, pg::Pool& pool, metrics::Registry& m);
-  void add_routes(http::Router& router);
+  // The directory's routes, each with its policy (routes.hpp).
+  void add_routes(RouteTable& table);
   std::size_t body_limit(const http::Request& header_only) const;
 
  private:
-  boost::asio::awaitable<http::Response> put_cpas(http::Request& req);
-  boost::asio::awaitable<http::Response> list_cpas(http::Request& req);
-  boost::asio::awaitable<http::Response> register_integration(http::Request& req);
-  boost::asio::awaitable<http::Response> unregister_integration(http::Request& req);
-  boost::asio::awaitable<http::Response> list_integrations(http::Request& req);
-  boost::asio::awaitable<http::Response> import_integrations(http::Request& req);
+  boost::asio::awaitable<Reply> put_cpas(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> list_cpas(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> register_integration(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> unregister_integration(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> list_integrations(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> import_integrations(http::Request& req, const Caller& caller);
   // SSIN replacements, operator only (replacements.cpp)
-  boost::asio::awaitable<http::Response> put_replacement(http::Request& req);
-  boost::asio::awaitable<http::Response> get_replacement(http::Request& req);
+  boost::asio::awaitable<Reply> put_replacement(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> get_replacement(http::Request& req, const Caller& caller);
   // CPAS identity: NIS codes served, BCSS sector/institution (identity.cpp)
-  boost::asio::awaitable<http::Response> put_identity(http::Request& req);
-  boost::asio::awaitable<http::Response> get_identity(http::Request& req);
-  boost::asio::awaitable<http::Response> list_identities(http::Request& req);
+  boost::asio::awaitable<Reply> put_identity(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> get_identity(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> list_identities(http::Request& req, const Caller& caller);
 
   Options o_;
   pg::Pool& pool_;
+  KafkaAdmin admin_;  // Kafka admin calls: their own thread, not the PostgreSQL pool's
   metrics::Family<metrics::Counter>& changes_;
   metrics::Family<metrics::Counter>& import_lines_;
 };
@@ -65,9 +68,5 @@ struct ImportCheck {
   boost::json::array errors;  // {line, code, message, field}; after 1000, one TOO_MANY_ERRORS entry
 };
 ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines);
-
-// Who made a change, for the directory journal. Until credentials exist
-// (access-control issue) it is the X-Relais-Actor header or the peer address.
-std::string actor_of(const http::Request& req);
 
 }  // namespace relais::api

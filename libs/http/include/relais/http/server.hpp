@@ -100,6 +100,10 @@ struct ServerOptions {
   // the relais_http_refused_total label. Exceptions are swallowed.
   std::function<boost::asio::awaitable<void>(const Request& header_only, unsigned status, std::string reason)>
       on_refused;
+  // The body of the server's own error answers (400, 413, 429, 431, 500, 503 ...): by default
+  // json_error(); relais-api gives its problem mapper so that every error it answers is one
+  // problem document. Must not throw.
+  std::function<Response(unsigned status, std::string_view code, std::string_view message)> error_response;
   // Durations are milliseconds so that tests can use short values; seconds convert implicitly.
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // from first byte (or accept) to end of header
   std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};    // reading the body; also each response write
