@@ -1,6 +1,9 @@
 #include "relais/outbox/sender.hpp"
 #include "relais/validation/text.hpp"
 
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -16,11 +19,6 @@
 namespace relais::outbox {
 namespace {
 const log::Logger logger{"outbox"};
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // An error text for PostgreSQL (last_error, reaction_attempts.error): whatever bytes a transport
 // error carries, storable text cut on a character boundary (validation/text.hpp).
@@ -82,18 +80,20 @@ Attempt classify_status(int status) {
   return a;
 }
 
-Attempt classify_error(const std::string& message) {
+Attempt classify_error(const http::ClientError& e) {
+  namespace aerr = boost::asio::error;
+  using Stage = http::ClientError::Stage;
   Attempt a;
   a.breaker_failure = true;
-  a.error = truncate(message);
-  auto m = lower(message);
-  if (m.find("timeout") != std::string::npos || m.find("timed out") != std::string::npos)
+  a.error = truncate(e.what());
+  const auto& ec = e.code();
+  if (ec == boost::beast::error::timeout || ec == aerr::timed_out)
     a.outcome = "timeout";
-  else if (m.find(": connect:") != std::string::npos || m.find("refused") != std::string::npos ||
-           m.find(": resolve:") != std::string::npos)
+  else if (e.stage() == Stage::resolve || e.stage() == Stage::connect || ec == aerr::connection_refused)
     a.outcome = "connect_error";
-  else if (m.find("reset") != std::string::npos || m.find("end of stream") != std::string::npos ||
-           m.find("broken pipe") != std::string::npos || m.find("eof") != std::string::npos)
+  else if (ec == aerr::connection_reset || ec == aerr::connection_aborted || ec == aerr::broken_pipe ||
+           ec == aerr::eof || ec == boost::beast::http::error::end_of_stream ||
+           ec == boost::beast::http::error::partial_message)
     a.outcome = "reset";
   else
     a.outcome = "io_error";
@@ -341,8 +341,12 @@ Attempt Sender::deliver_upstream(const Row& r) {
                               {{"Idempotency-Key", r.key}, {"X-Relais-Reaction-Id", r.reaction_id}}, o_.timeout);
     a = classify_status(static_cast<int>(resp.status));
     if (!a.delivered && !resp.body.empty()) a.error += ": " + truncate(resp.body, 300);
+  } catch (const http::ClientError& e) {
+    a = classify_error(e);
   } catch (const std::exception& e) {
-    a = classify_error(e.what());
+    a.breaker_failure = true;
+    a.outcome = "io_error";
+    a.error = truncate(e.what());
   }
   if (a.breaker_failure)
     breaker_.on_failure(Clock::now());

@@ -12,6 +12,8 @@
 // journaled in `reaction_attempts`.
 #pragma once
 
+#include "relais/http/client.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -54,8 +56,10 @@ struct Attempt {
 // other 4xx is a refusal: not delivered, retried at the slow rate, not a
 // breaker failure (the upstream is up).
 Attempt classify_status(int status);
-// Classifies a transport error message of relais::http::request.
-Attempt classify_error(const std::string& message);
+// Classifies a transport failure of relais::http::request by its stage and error code (never
+// by its message): a timeout, a refused or unresolvable connection, a connection reset or closed
+// early, or another I/O error. All count against the breaker.
+Attempt classify_error(const http::ClientError& e);
 
 struct SenderOptions {
   std::string dsn;
