@@ -9,6 +9,7 @@
 #include "relais/api/service.hpp"
 #include "relais/codec/encode.hpp"
 #include "relais/common/log.hpp"
+#include "relais/outbox/store.hpp"
 #include "relais/v1/records.pb.h"
 #include "relais/validation/ids.hpp"
 
@@ -25,6 +26,7 @@ using detail::bad;
 using detail::check_cbe;
 using detail::reply;
 
+// The same refusal as outbox::record_reaction's.
 Problem alert_not_found() { return problem(errc::not_found, "ALERT_NOT_FOUND", "no such alert for this CPAS", "id"); }
 
 #define RELAIS_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
@@ -253,62 +255,49 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
     amendment = a->as_bool();
   }
   std::string cbe = req.params["cbe"], id = lower(req.params["id"]), actor = caller.actor, cd(code->as_string());
-  auto destinations = o_.destinations;
+  outbox::NewReaction n{id, cbe, cd, comment, amendment, actor, o_.destinations};
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
-  auto job = [cbe, id, actor, cd, comment, amendment, destinations](pg::Connection& c) {
-    return pg::transaction(c, [&]() -> Reply {
-      // The alert row lock serializes reactions to one alert (and the sender's status updates).
-      auto a = c.exec("SELECT type, ssin, ticket, status FROM alerts WHERE alert_id = $1::uuid AND cpas_cbe = $2 FOR UPDATE",
-                      {id, cbe});
-      if (a.rows() == 0) return alert_not_found();
-      auto prev = c.exec("SELECT id::text, seq FROM reactions WHERE alert_id = $1::uuid ORDER BY seq DESC LIMIT 1", {id});
-      int seq = prev.rows() ? static_cast<int>(prev.integer(0, 1)) + 1 : 1;
-      if (seq > 1 && !amendment) {
-        auto p = problem(errc::conflict, "REACTION_EXISTS",
-                         "this alert already has a reaction; send \"amendment\": true to correct it", "amendment");
-        p.extra["reaction_id"] = prev.str(0, 0);
-        return p;
-      }
-      if (seq > 100) return problem(errc::conflict, "TOO_MANY_AMENDMENTS", "at most 100 reactions per alert", "amendment");
-      auto r = c.exec(
-          "INSERT INTO reactions (alert_id, cpas_cbe, seq, code, comment, amendment, actor) "
-          "VALUES ($1::uuid, $2, $3::int, $4, $5, $6::boolean, $7) "
-          "RETURNING id::text, (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint, " RELAIS_TS("created_at"),
-          {id, cbe, std::to_string(seq), cd, comment, seq > 1 ? "true" : "false", actor});
-      std::string rid = r.str(0, 0);
+  auto job = [n](pg::Connection& c) -> Reply {
+    // The AlertReaction of the outbox rows (PCSAAAlertReaction upstream and the CPAS's topic).
+    auto payload = [&n](const outbox::RecordedReaction& r) {
       v1::AlertReaction m;
-      m.set_reaction_id(rid);
-      m.set_alert_id(id);
-      m.set_cpas_cbe(cbe);
-      m.set_alert_type(a.str(0, 0));
-      m.set_ssin(a.str(0, 1));
-      m.set_ticket(a.str(0, 2));
-      m.set_code(cd);
-      if (comment) m.set_comment(*comment);
-      m.set_amendment(seq > 1);
-      m.set_sequence(seq);
-      m.set_actor(actor);
-      m.set_reacted_at_us(r.integer(0, 1));
-      m.set_idempotency_key(rid);
-      std::string payload = codec::to_json(m);
-      if (payload.empty()) throw std::runtime_error("reaction not encodable");
-      for (const auto& d : destinations)
-        c.exec("INSERT INTO outbox (reaction_id, destination, payload, idempotency_key) VALUES ($1::uuid, $2, $3, $4)",
-               {rid, d, payload, rid});
-      c.exec("UPDATE alerts SET status = 'REACTED', updated_at = now() WHERE alert_id = $1::uuid", {id});
-      json::object out{{"reaction_id", rid},
-                       {"alert_id", id},
-                       {"sequence", seq},
-                       {"code", cd},
-                       {"comment", comment ? json::value(*comment) : json::value(nullptr)},
-                       {"amendment", seq > 1},
-                       {"actor", actor},
-                       {"created_at", r.str(0, 2)},
-                       {"delivery_status", "PENDING"},
-                       {"idempotency_key", rid},
-                       {"alert_status", "REACTED"}};
-      return reply(201, out);
-    });
+      m.set_reaction_id(r.reaction_id);
+      m.set_alert_id(n.alert_id);
+      m.set_cpas_cbe(n.cbe);
+      m.set_alert_type(r.alert_type);
+      m.set_ssin(r.ssin);
+      m.set_ticket(r.ticket);
+      m.set_code(n.code);
+      if (n.comment) m.set_comment(*n.comment);
+      m.set_amendment(r.sequence > 1);
+      m.set_sequence(r.sequence);
+      m.set_actor(n.actor);
+      m.set_reacted_at_us(r.reacted_at_us);
+      m.set_idempotency_key(r.reaction_id);
+      std::string json = codec::to_json(m);
+      if (json.empty()) throw std::runtime_error("reaction not encodable");
+      return json;
+    };
+    auto recorded = outbox::record_reaction(c, n, payload);
+    if (!recorded) {
+      const auto& e = recorded.error();
+      auto p = problem(e.kind, e.code, e.message, e.field);
+      if (!e.existing_reaction_id.empty()) p.extra["reaction_id"] = e.existing_reaction_id;
+      return p;
+    }
+    const auto& r = *recorded;
+    json::object out{{"reaction_id", r.reaction_id},
+                     {"alert_id", n.alert_id},
+                     {"sequence", r.sequence},
+                     {"code", n.code},
+                     {"comment", n.comment ? json::value(*n.comment) : json::value(nullptr)},
+                     {"amendment", r.sequence > 1},
+                     {"actor", n.actor},
+                     {"created_at", r.created_at},
+                     {"delivery_status", "PENDING"},
+                     {"idempotency_key", r.reaction_id},
+                     {"alert_status", "REACTED"}};
+    return reply(201, out);
   };
   auto result = co_await pool_.run<Reply>(std::move(job));
   if (result) {

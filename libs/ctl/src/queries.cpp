@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 
+#include "relais/outbox/store.hpp"
 #include "relais/validation/date.hpp"
 #include "relais/validation/ids.hpp"
 
@@ -129,12 +130,7 @@ Rows query_reactions(pg::Connection& db, const ReactionQuery& q) {
 }
 
 long long retry_reactions(pg::Connection& db, const std::string& reaction_id) {
-  auto res = db.exec(
-      "UPDATE outbox o SET next_attempt_at = now(), attempts = 0 FROM reactions r "
-      "WHERE o.reaction_id = r.id AND o.status = 'pending' AND (o.lease_until IS NULL OR o.lease_until < now()) "
-      "AND (($1::uuid IS NOT NULL AND r.id = $1::uuid) OR ($1::uuid IS NULL AND r.delivery_status = 'FAILING'))",
-      {reaction_id.empty() ? pg::Param() : pg::Param(reaction_id)});
-  return res.affected();
+  return outbox::retry_now(db, reaction_id);
 }
 
 Rows audit_replacements(pg::Connection& db, const ReplacementAudit& q) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "relais/http/client.hpp"
+#include "relais/outbox/store.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -41,16 +42,6 @@ struct HttpUrl {
 // until the hardening issue brings TLS.
 std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error);
 
-// What one delivery attempt gave. `outcome` is a journal/metric label:
-// sent | http_4xx | http_429 | http_5xx | timeout | connect_error | reset |
-// io_error | breaker_open | kafka_error.
-struct Attempt {
-  bool delivered = false;
-  bool breaker_failure = false;  // counts against the upstream breaker
-  std::string outcome;
-  int http_status = 0;
-  std::string error;
-};
 // Classifies an upstream HTTP answer: 2xx and 409 (already received) are
 // delivered; 408, 429 and 5xx are transient upstream failures (breaker); any
 // other 4xx is a refusal: not delivered, retried at the slow rate, not a
@@ -99,11 +90,10 @@ class Sender {
   std::chrono::milliseconds lease() const;
 
  private:
-  struct Row;
   void work(int index);
   void refresh_gauges();
-  Attempt deliver_upstream(const Row& r);
-  Attempt deliver_kafka(const Row& r);
+  Attempt deliver_upstream(const Claimed& r);
+  Attempt deliver_kafka(const Claimed& r);
   bool ensure_topic(const std::string& topic, std::string& error);
 
   SenderOptions o_;
