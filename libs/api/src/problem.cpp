@@ -6,12 +6,7 @@ namespace relais::api {
 namespace json = boost::json;
 
 Problem problem(errc kind, std::string code, std::string message, std::string field) {
-  Problem p;
-  p.kind = kind;
-  p.code = std::move(code);
-  p.message = std::move(message);
-  p.field = std::move(field);
-  return p;
+  return Problem{relais::make_error(kind, std::move(code), std::move(message), std::move(field))};
 }
 
 Problem problem(const validation::Error& e, errc kind) { return problem(kind, e.code, e.message, e.field); }

@@ -11,12 +11,7 @@ relais::result<RecordedReaction, ReactionError> record_reaction(
   using Out = relais::result<RecordedReaction, ReactionError>;
   return pg::transaction(c, [&]() -> Out {
     auto refuse = [](errc kind, std::string code, std::string message, std::string field) {
-      ReactionError e;
-      e.kind = kind;
-      e.code = std::move(code);
-      e.message = std::move(message);
-      e.field = std::move(field);
-      return e;
+      return ReactionError{make_error(kind, std::move(code), std::move(message), std::move(field))};
     };
     // The alert row lock serializes reactions to one alert (and the sender's status updates).
     auto a = c.exec("SELECT type, ssin, ticket, status FROM alerts WHERE alert_id = $1::uuid AND cpas_cbe = $2 FOR UPDATE",

@@ -65,6 +65,10 @@ struct Error {
   std::string field;    // the input at fault, "" when none
 };
 
+inline Error make_error(errc kind, std::string code, std::string message, std::string field = {}) {
+  return Error{kind, std::move(code), std::move(message), std::move(field)};
+}
+
 // A value or an error `E` (relais::Error unless a library extends it). The error is never empty:
 // a default-constructed result holds a default T.
 template <class T, class E = Error>
