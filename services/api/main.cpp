@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
   // 64 KiB of it. The token is verified from the header (cache, else PostgreSQL) before the body
   // is read, so a junk Authorization header does not lift the limit.
   so->body_limit_async = [&svc, &access](const http::Request& r) {
-    return access.body_limit(r, svc.body_limit(r), 64 * 1024);
+    return access.body_limit(r, svc.body_limit(r), std::size_t{64} * 1024);
   };
   so->error_response = api::server_error;  // every error of relais-api is a problem document
   so->on_refused = [&access](const http::Request& r, unsigned status, std::string reason) {

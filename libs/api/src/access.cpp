@@ -38,7 +38,7 @@ bool looks_like_ssin(std::string_view s) {
 }
 
 std::optional<std::string> ssin_in_json(std::string_view body, std::string_view key = "ssin") {
-  if (body.empty() || body.size() > 64 * 1024) return std::nullopt;
+  if (body.empty() || body.size() > std::size_t{64} * 1024) return std::nullopt;
   boost::system::error_code ec;
   auto v = json::parse(body, ec);
   if (ec || !v.is_object()) return std::nullopt;
@@ -87,7 +87,7 @@ asio::awaitable<http::Response> run(const RouteTable::Match& m, http::Request& r
 }  // namespace
 
 bool records_ssin_replacement(std::string_view json_body) {
-  if (json_body.empty() || json_body.size() > 64 * 1024) return false;
+  if (json_body.empty() || json_body.size() > std::size_t{64} * 1024) return false;
   boost::system::error_code ec;
   auto v = json::parse(json_body, ec);
   if (ec || !v.is_object()) return false;

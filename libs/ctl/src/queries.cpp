@@ -40,6 +40,7 @@ std::string render_table(const Rows& r) {
   line(r.columns);
   for (const auto& row : r.rows) {
     std::vector<std::string> cells;
+    cells.reserve(row.size());
     for (const auto& v : row) cells.push_back(v.value_or(""));
     line(cells);
   }
@@ -64,6 +65,7 @@ Rows to_rows(const pg::Result& res, std::vector<std::string> columns) {
   r.columns = std::move(columns);
   for (int i = 0; i < res.rows(); ++i) {
     std::vector<std::optional<std::string>> row;
+    row.reserve(static_cast<std::size_t>(res.columns()));
     for (int c = 0; c < res.columns(); ++c)
       row.push_back(res.is_null(i, c) ? std::nullopt : std::optional<std::string>(res.str(i, c)));
     r.rows.push_back(std::move(row));

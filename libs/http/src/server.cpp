@@ -57,7 +57,7 @@ Response error_of(const ServerOptions& o, unsigned status, std::string_view code
 namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t default_body_limit = 1024 * 1024;
+constexpr std::size_t default_body_limit = std::size_t{1024} * 1024;
 // After an error response sent before the request was fully read, keep reading (and discarding)
 // for at most this long so the peer sees the response rather than a reset.
 constexpr std::chrono::milliseconds linger_limit{2000};

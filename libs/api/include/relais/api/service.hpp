@@ -23,8 +23,8 @@ struct Options {
   kafka::Settings kafka;              // for creating CPAS topics
   int cpas_topic_partitions = 1;
   int replication_factor = 1;
-  std::size_t max_body_bytes = 64 * 1024;
-  std::size_t max_import_bytes = 64 * 1024 * 1024;
+  std::size_t max_body_bytes = std::size_t{64} * 1024;
+  std::size_t max_import_bytes = std::size_t{64} * 1024 * 1024;
   std::size_t max_import_lines = 1000000;
   std::size_t list_limit_max = 10000;
 };

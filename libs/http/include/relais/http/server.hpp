@@ -86,7 +86,7 @@ struct TlsOptions {
 struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 0;  // 0 = ephemeral (tests); see Server::port()
-  std::size_t max_header_bytes = 16 * 1024;  // request line + headers; over → 431 and close
+  std::size_t max_header_bytes = std::size_t{16} * 1024;  // request line + headers; over → 431 and close
   std::size_t max_header_count = 100;        // header fields; over → 431 and close
   // Decided per request once the header is read (Request has no body yet; params/route empty).
   // Over → 413 {"code":"BODY_TOO_LARGE"} and close. Empty function → 1 MiB.

@@ -20,8 +20,8 @@ namespace relais::pg {
 // hot path. `retryable` is true for connection loss and serialization failures.
 class Error : public std::runtime_error {
  public:
-  Error(std::string msg, std::string sqlstate, bool retryable)
-      : std::runtime_error(std::move(msg)), sqlstate_(std::move(sqlstate)), retryable_(retryable) {}
+  Error(const std::string& msg, std::string sqlstate, bool retryable)
+      : std::runtime_error(msg), sqlstate_(std::move(sqlstate)), retryable_(retryable) {}
   const std::string& sqlstate() const { return sqlstate_; }
   bool retryable() const { return retryable_; }
 
