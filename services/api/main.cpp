@@ -9,6 +9,7 @@
 #include "relais/api/alert_store.hpp"
 #include "relais/api/alerts.hpp"
 #include "relais/api/manage_access.hpp"
+#include "relais/api/problem.hpp"
 #include "relais/api/service.hpp"
 #include "relais/outbox/sender.hpp"
 #include "relais/common/config.hpp"
@@ -164,13 +165,15 @@ int main(int argc, char** argv) {
   auth::JournalWriter access_journal(jo, registry);
   api::AccessOptions aco;
   aco.cache_ttl = std::chrono::milliseconds(cfg.integer("auth.cache_ttl_ms"));
-  api::AccessControl access(aco, api::api_policies(), pool, access_journal, registry);
-
+  // relais-api's one table of routes: each route with its policy and handler (api/routes.hpp).
+  api::RouteTable routes;
+  api::AccessControl access(aco, routes, pool, access_journal, registry);
+  svc.add_routes(routes);
+  manage_access->add_routes(routes);
+  alerts_svc.add_routes(routes);
+  access.add_routes(routes);
+  // The operations routes (probes, metrics, status page, OpenAPI document): open, not journaled.
   http::Router router;
-  svc.add_routes(router);
-  manage_access->add_routes(router);
-  alerts_svc.add_routes(router);
-  access.add_routes(router);
   const std::chrono::seconds stall(cfg.integer("readyz.sink_stall_s"));
   service::Checks ready = [&] {
     std::vector<service::Check> c;
@@ -201,6 +204,7 @@ int main(int argc, char** argv) {
       {"outbox depth", "relais_outbox_depth", service::Figure::Kind::value},
   });
   service::add_openapi_route(router, service::openapi_api());
+  routes.add_open(router);
   std::string http_error;
   auto so = service::server_options(cfg, http_error);
   if (!so) {
@@ -211,13 +215,14 @@ int main(int argc, char** argv) {
   // 64 KiB of it. The token is verified from the header (cache, else PostgreSQL) before the body
   // is read, so a junk Authorization header does not lift the limit.
   so->body_limit_async = [&svc, &access](const http::Request& r) {
-    return access.body_limit(r, svc.body_limit(r), 64 * 1024);
+    return access.body_limit(r, svc.body_limit(r), std::size_t{64} * 1024);
   };
+  so->error_response = api::server_error;  // every error of relais-api is a problem document
   so->on_refused = [&access](const http::Request& r, unsigned status, std::string reason) {
     return access.refused_by_server(r, status, std::move(reason));
   };
   boost::asio::io_context ioc;
-  http::Server server(ioc, *so, access.front(router.handler()), &registry);
+  http::Server server(ioc, *so, access.handler(), &registry);
   if (auto e = server.start()) {
     logger.error("cannot listen", {{"listen", cfg.str("http.listen")}, {"error", *e}});
     return 1;

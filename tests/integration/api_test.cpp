@@ -29,7 +29,10 @@ struct Api {
     service = std::make_unique<api::Service>(o, pool, registry);
     service->add_routes(routes);
     auto* svc = service.get();
-    server = std::make_unique<InProcessServer>(routes.handler(),
+    api::Caller op;
+    op.op = true;
+    op.actor = "api:itest-operator";
+    server = std::make_unique<InProcessServer>(routes.handler_as(op),
                                                [svc](const http::Request& r) { return svc->body_limit(r); });
   }
   ~Api() {
@@ -39,7 +42,7 @@ struct Api {
   http::ClientResponse call(verb m, const std::string& target, const std::string& body = {},
                             const std::string& ct = "application/json") {
     return http::request("127.0.0.1", server->port(), m, target, body, body.empty() ? std::string{} : ct,
-                         {{"X-Relais-Actor", "itest-operator"}}, 120s);
+                         {}, 120s);
   }
   json::value call_json(verb m, const std::string& target, unsigned expected, const std::string& body = {},
                         const std::string& ct = "application/json") {
@@ -61,7 +64,7 @@ struct Api {
   metrics::Registry registry;
   pg::Pool pool;
   std::unique_ptr<api::Service> service;
-  http::Router routes;
+  api::RouteTable routes;
   std::unique_ptr<InProcessServer> server;
 };
 

@@ -244,23 +244,21 @@ struct Guarded {
     if (journal->start()) throw std::runtime_error("journal");
     api::AccessOptions ao;
     ao.cache_ttl = std::chrono::milliseconds(300);
-    std::vector<api::RoutePolicy> policies = {
-        {verb::get, "/healthz", api::Policy::open},
-        {verb::get, "/v1/cpas/{cbe}/things", api::Policy::cpas, api::SsinFrom::query},
-        {verb::get, "/v1/admin", api::Policy::operator_only},
-    };
-    access = std::make_unique<api::AccessControl>(ao, policies, pool, *journal, registry);
-    auto ok = [](http::Request& r) -> boost::asio::awaitable<http::Response> {
+    access = std::make_unique<api::AccessControl>(ao, routes, pool, *journal, registry);
+    // The handler shows what it was given: the verified caller, and what is left of the headers.
+    auto ok = [](http::Request& r, const api::Caller& c) -> boost::asio::awaitable<api::Reply> {
       http::Response resp;
-      resp.body = json::serialize(json::object{{"actor", r.header("X-Relais-Actor")},
+      resp.body = json::serialize(json::object{{"actor", c.actor},
+                                               {"declared", r.header("X-Relais-Actor")},
                                                {"authorization", r.header("Authorization")}});
       co_return resp;
     };
-    routes.add(verb::get, "/healthz", ok);
-    routes.add(verb::get, "/v1/cpas/{cbe}/things", ok);
-    routes.add(verb::get, "/v1/admin", ok);
-    routes.add(verb::get, "/v1/unlisted", ok);  // no policy: must be unreachable
-    server = std::make_unique<InProcessServer>(access->front(routes.handler()));
+    routes.add_open(verb::get, "/healthz", [](http::Request&) -> boost::asio::awaitable<http::Response> {
+      co_return http::Response{};
+    });
+    routes.add({verb::get, "/v1/cpas/{cbe}/things", api::Policy::cpas, api::SsinFrom::query}, ok);
+    routes.add({verb::get, "/v1/admin", api::Policy::operator_only}, ok);
+    server = std::make_unique<InProcessServer>(access->handler());
   }
   ~Guarded() {
     server.reset();
@@ -276,8 +274,8 @@ struct Guarded {
   metrics::Registry registry;
   pg::Pool pool;
   std::unique_ptr<auth::JournalWriter> journal;
+  api::RouteTable routes;
   std::unique_ptr<api::AccessControl> access;
-  http::Router routes;
   std::unique_ptr<InProcessServer> server;
 };
 
@@ -305,15 +303,18 @@ TEST_F(AccessControl, RefusesJournalsAndLetsTheRightCredentialThrough) {
   EXPECT_EQ(r.status, 403u);
   EXPECT_NE(r.body.find("OPERATOR_ONLY"), std::string::npos);
   r = g.get("/v1/unlisted", op.token, tag + "-4");
-  EXPECT_EQ(r.status, 404u) << "a route without a policy never runs";
+  EXPECT_EQ(r.status, 404u) << "a route outside the table never runs";
+  EXPECT_EQ(r.header("Content-Type"), "application/problem+json");
   r = g.get("/v1/cpas/" + a + "/things?ssin=68060105329", tok.token, tag + "-5");
   ASSERT_EQ(r.status, 200u);
   auto seen = json::parse(r.body).as_object();
   EXPECT_EQ(seen["authorization"].as_string(), "") << "handlers never see the token";
-  EXPECT_EQ(seen["actor"].as_string(), tok.name + "#" + tok.id) << "a CPAS credential cannot name someone else";
+  EXPECT_EQ(seen["actor"].as_string(), "api:" + tok.name + "#" + tok.id) << "a CPAS credential cannot name someone else";
   r = g.get("/v1/cpas/" + b + "/things", op.token, tag + "-6");
   ASSERT_EQ(r.status, 200u);
-  EXPECT_EQ(json::parse(r.body).as_object()["actor"].as_string(), op.name + "#" + op.id + ":someone");
+  // The header a caller sends about itself gains nothing, not even for the operator: the caller
+  // is the verified credential.
+  EXPECT_EQ(json::parse(r.body).as_object()["actor"].as_string(), "api:" + op.name + "#" + op.id);
 
   // Revocation takes effect within the cache period (300 ms here).
   ASSERT_TRUE(auth::revoke_credential(db, tok.id, "itest", ""));

@@ -1,5 +1,5 @@
 // relais::auth without I/O: token format, parsing, hashing, scopes, the token verdict, the
-// credential cache; relais-api's route policy table and actor string.
+// credential cache; relais-api's SSIN replacement request (the route table: api_routes_test.cpp).
 #include <gtest/gtest.h>
 
 #include <set>
@@ -138,48 +138,6 @@ TEST(AuthCache, BoundedUnderAFloodOfIds) {
   EXPECT_TRUE(cache.get("9999", t0 + 10s));  // the newest stay
 }
 
-TEST(ApiAccess, EveryRouteHasOnePolicyAndTheDataRoutesNeedACredential) {
-  std::set<std::pair<int, std::string>> seen;
-  for (const auto& p : api::api_policies()) {
-    EXPECT_TRUE(seen.insert({static_cast<int>(p.method), p.pattern}).second) << p.pattern;
-    if (p.pattern.starts_with("/v1/")) {
-      EXPECT_NE(p.policy, api::Policy::open) << p.pattern;
-    }
-    // A CPAS's own resources are CPAS-scoped; the CPAS row and its identity (NIS codes, BCSS
-    // sector/institution, by which the directory is also addressed) are the operator's to set.
-    const bool operator_data = p.pattern == "/v1/cpas/{cbe}" ||
-                               (p.pattern == "/v1/cpas/{cbe}/identity" && p.method == http::verb::put);
-    if (p.pattern.find("{cbe}") != std::string::npos && !operator_data) {
-      EXPECT_EQ(p.policy, api::Policy::cpas) << p.pattern;
-    }
-    if (operator_data) {
-      EXPECT_EQ(p.policy, api::Policy::operator_only) << p.pattern;
-    }
-  }
-}
-
-TEST(ApiAccess, RecordingAnSsinReplacementIsTheOperatorsOnTheIntegrationsRoute) {
-  using api::records_ssin_replacement;
-  EXPECT_TRUE(records_ssin_replacement(R"({"ssin":"68060105329","quality_code":999,"replaces_ssin":"93051822361"})"));
-  EXPECT_TRUE(records_ssin_replacement(R"({"quality_code":999})"));
-  EXPECT_FALSE(records_ssin_replacement(R"({"ssin":"68060105329","quality_code":2,"start_date":"2024-01-01"})"));
-  EXPECT_FALSE(records_ssin_replacement(R"({"quality_code":"999"})"));  // the handler's 400 WRONG_TYPE
-  EXPECT_FALSE(records_ssin_replacement("not json"));
-  EXPECT_FALSE(records_ssin_replacement(""));
-  bool declared = false;
-  for (const auto& p : api::api_policies()) {
-    if (p.method == http::verb::put && p.pattern == "/v1/cpas/{cbe}/integrations") {
-      declared = true;
-      EXPECT_EQ(p.operator_only_when, api::OperatorOnlyWhen::records_ssin_replacement);
-    }
-    if (p.pattern.starts_with("/v1/ssin-replacements")) {
-      EXPECT_EQ(p.policy, api::Policy::operator_only) << p.pattern;
-    }
-  }
-  EXPECT_TRUE(declared);
-  EXPECT_EQ(to_string(Refusal::replacement_operator_only), "replacement_operator_only");
-}
-
 TEST(ApiReplacements, TheOperatorsRequestNeedsAValidPairAndAReason) {
   using api::parse_replacement_request;
   const std::string old_ssin = "93051822361", by = "68060105329";
@@ -212,25 +170,16 @@ TEST(ApiReplacements, RefusalsNameBothNumbers) {
   directory::ReplacementState s{std::string("68060105329"), {"12060105317"}};
   auto r = api::replacement_refusal(V::conflict, "93051822361", "12060105317", s);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 409u);
-  EXPECT_NE(r->body.find("REPLACEMENT_CONFLICT"), std::string::npos);
-  EXPECT_NE(r->body.find("68060105329"), std::string::npos);
-  EXPECT_NE(r->body.find("12060105317"), std::string::npos);
+  EXPECT_EQ(r->kind, errc::conflict);
+  EXPECT_EQ(r->code, "REPLACEMENT_CONFLICT");
+  EXPECT_NE(r->message.find("68060105329"), std::string::npos);
+  EXPECT_NE(r->message.find("12060105317"), std::string::npos);
   s = {std::nullopt, {"68060105329", "93051822361"}};
   r = api::replacement_refusal(V::cycle, "93051822361", "68060105329", s);
   ASSERT_TRUE(r);
-  EXPECT_NE(r->body.find("REPLACEMENT_CYCLE"), std::string::npos);
+  EXPECT_EQ(r->code, "REPLACEMENT_CYCLE");
   EXPECT_FALSE(api::replacement_refusal(V::record, "93051822361", "68060105329", s));
   EXPECT_FALSE(api::replacement_refusal(V::unchanged, "93051822361", "68060105329", s));
-}
-
-TEST(ApiAccess, ActorNamesTheCredentialAndOnlyAnOperatorMayNameAPerson) {
-  Credential c{"0123456789abcdef", "app-a", {}, {}, {}, {}};
-  c.scopes.cpas.insert("0212344876");
-  EXPECT_EQ(api::actor_for(c, "mallory"), "app-a#0123456789abcdef");
-  c.scopes.op = true;
-  EXPECT_EQ(api::actor_for(c, "alice\n"), "app-a#0123456789abcdef:alice");
-  EXPECT_LE(api::actor_for(c, std::string(500, 'x')).size(), 100u);
 }
 
 }  // namespace

@@ -3,6 +3,10 @@
 // upstream answers, the upstream URL.
 #include <gtest/gtest.h>
 
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
+
 #include <set>
 
 #include "relais/alerts/reaction_codes.hpp"
@@ -159,11 +163,23 @@ TEST(Classify, UpstreamStatuses) {
 }
 
 TEST(Classify, TransportErrors) {
-  EXPECT_EQ(outbox::classify_error("http client 127.0.0.1:1: connect: Connection refused").outcome, "connect_error");
-  EXPECT_EQ(outbox::classify_error("http client h:1: read: The socket was closed due to a timeout").outcome, "timeout");
-  EXPECT_EQ(outbox::classify_error("http client h:1: read: Connection reset by peer").outcome, "reset");
-  EXPECT_EQ(outbox::classify_error("http client h:1: read: end of stream").outcome, "reset");
-  EXPECT_TRUE(outbox::classify_error("anything").breaker_failure);
+  using Stage = http::ClientError::Stage;
+  namespace aerr = boost::asio::error;
+  auto classify = [](Stage s, boost::system::error_code ec) {
+    return outbox::classify_error(http::ClientError(s, ec, "http client h:1: " + ec.message()));
+  };
+  EXPECT_EQ(classify(Stage::connect, aerr::connection_refused).outcome, "connect_error");
+  EXPECT_EQ(classify(Stage::resolve, aerr::host_not_found).outcome, "connect_error");
+  EXPECT_EQ(classify(Stage::connect, boost::beast::error::timeout).outcome, "timeout");
+  EXPECT_EQ(classify(Stage::read, boost::beast::error::timeout).outcome, "timeout");
+  EXPECT_EQ(classify(Stage::read, aerr::connection_reset).outcome, "reset");
+  EXPECT_EQ(classify(Stage::read, boost::beast::http::error::end_of_stream).outcome, "reset");
+  EXPECT_EQ(classify(Stage::write, aerr::broken_pipe).outcome, "reset");
+  EXPECT_EQ(classify(Stage::read, boost::beast::http::error::bad_version).outcome, "io_error");
+  // The message is never read: a "timeout" in the text of another error is no timeout.
+  EXPECT_EQ(outbox::classify_error(http::ClientError(Stage::read, aerr::connection_reset, "read: timeout?")).outcome,
+            "reset");
+  EXPECT_TRUE(classify(Stage::read, boost::beast::http::error::bad_version).breaker_failure);
 }
 
 TEST(UpstreamUrl, Parses) {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <limits>
 #include <random>
+#include <variant>
 
 #include "relais/common/log.hpp"
 #include "relais/directory/identity.hpp"
@@ -18,14 +19,6 @@ namespace json = boost::json;
 using auth::Refusal;
 namespace {
 const log::Logger logger{"access"};
-
-// The policy router's handlers answer with the index of their table entry.
-asio::awaitable<http::Response> policy_index(std::size_t i) {
-  http::Response r;
-  r.status = 200;
-  r.body = std::to_string(i);
-  co_return r;
-}
 
 bool request_id_ok(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
@@ -46,7 +39,7 @@ bool looks_like_ssin(std::string_view s) {
 }
 
 std::optional<std::string> ssin_in_json(std::string_view body, std::string_view key = "ssin") {
-  if (body.empty() || body.size() > 64 * 1024) return std::nullopt;
+  if (body.empty() || body.size() > std::size_t{64} * 1024) return std::nullopt;
   boost::system::error_code ec;
   auto v = json::parse(body, ec);
   if (ec || !v.is_object()) return std::nullopt;
@@ -55,7 +48,7 @@ std::optional<std::string> ssin_in_json(std::string_view body, std::string_view 
   return std::string(s->as_string());
 }
 
-http::Response unauthenticated(Refusal r, const std::string& realm) {
+Problem unauthenticated(Refusal r, const std::string& realm) {
   std::string code = "INVALID_TOKEN", message = "the bearer token is not valid";
   std::string challenge = "Bearer realm=\"" + realm + "\"";
   switch (r) {
@@ -78,54 +71,24 @@ http::Response unauthenticated(Refusal r, const std::string& realm) {
       break;
   }
   if (r != Refusal::missing_credentials) challenge += ", error=\"invalid_token\"";
-  auto resp = http::json_error(401, code, message);
-  resp.headers.emplace_back("WWW-Authenticate", std::move(challenge));
-  return resp;
+  auto p = problem(errc::unauthenticated, code, message);
+  p.headers.emplace_back("WWW-Authenticate", std::move(challenge));
+  return p;
+}
+
+// Runs a matched route's handler: the captures and the route label first.
+asio::awaitable<http::Response> run(const RouteTable::Match& m, http::Request& req, const Caller& caller) {
+  req.route = m.pattern;
+  for (const auto& [k, v] : m.params) req.params[k] = v;
+  // Named, not temporaries inside the co_await expression: GCC 12 mishandles those.
+  Reply reply = co_await m.route->handler(req, caller);
+  co_return to_response(std::move(reply));
 }
 
 }  // namespace
 
-const std::vector<RoutePolicy>& api_policies() {
-  using http::verb;
-  static const std::vector<RoutePolicy> p = {
-      // Operations: probes, Prometheus, the status page and the interface document carry no
-      // personal data (docs/security.md); they stay open for load balancers and scrapers.
-      {verb::get, "/healthz", Policy::open},
-      {verb::get, "/readyz", Policy::open},
-      {verb::get, "/metrics", Policy::open},
-      {verb::get, "/", Policy::open},
-      {verb::get, "/status.json", Policy::open},
-      {verb::get, "/openapi.yaml", Policy::open},
-      // The data centre's own routes.
-      {verb::put, "/v1/cpas/{cbe}", Policy::operator_only},
-      {verb::get, "/v1/cpas", Policy::operator_only},
-      {verb::get, "/v1/access-journal", Policy::operator_only},
-      {verb::put, "/v1/ssin-replacements/{old_ssin}", Policy::operator_only, SsinFrom::path},
-      {verb::get, "/v1/ssin-replacements/{old_ssin}", Policy::operator_only, SsinFrom::path},
-      // A CPAS's identity (NIS codes, BCSS sector/institution) is the operator's data; the CPAS may read its own.
-      {verb::put, "/v1/cpas/{cbe}/identity", Policy::operator_only},
-      {verb::get, "/v1/cpas-identities", Policy::operator_only},
-      {verb::get, "/v1/cpas/{cbe}/identity", Policy::cpas},
-      // One CPAS's resources.
-      // Quality code 999 would record an SSIN replacement, which is global: the register's or
-      // the operator's act, never a CPAS's (docs/security.md §7).
-      {verb::put, "/v1/cpas/{cbe}/integrations", Policy::cpas, SsinFrom::request_body,
-       OperatorOnlyWhen::records_ssin_replacement},
-      {verb::get, "/v1/cpas/{cbe}/integrations", Policy::cpas, SsinFrom::query},
-      {verb::delete_, "/v1/cpas/{cbe}/integrations/{ssin}", Policy::cpas, SsinFrom::path},
-      {verb::post, "/v1/cpas/{cbe}/integrations:import", Policy::cpas},
-      // BCSS's ManageAccess for the CPAS of the path (the body's OrgUnit is never used).
-      {verb::post, "/v1/cpas/{cbe}/soap/manage-access", Policy::cpas, SsinFrom::manage_access_body},
-      {verb::get, "/v1/cpas/{cbe}/alerts", Policy::cpas},
-      {verb::get, "/v1/cpas/{cbe}/alerts/{id}", Policy::cpas, SsinFrom::response_body},
-      {verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", Policy::cpas, SsinFrom::alert},
-      {verb::get, "/v1/reaction-codes", Policy::authenticated},
-  };
-  return p;
-}
-
 bool records_ssin_replacement(std::string_view json_body) {
-  if (json_body.empty() || json_body.size() > 64 * 1024) return false;
+  if (json_body.empty() || json_body.size() > std::size_t{64} * 1024) return false;
   boost::system::error_code ec;
   auto v = json::parse(json_body, ec);
   if (ec || !v.is_object()) return false;
@@ -136,17 +99,25 @@ bool records_ssin_replacement(std::string_view json_body) {
   return false;
 }
 
-std::string actor_for(const auth::Credential& c, std::string_view declared) {
-  std::string a = c.name + "#" + c.id;
-  if (c.scopes.op && !declared.empty()) {
-    std::string d;
-    for (char ch : declared)
-      if (std::isprint(static_cast<unsigned char>(ch))) d.push_back(ch);
-    a += ":" + d;
+std::optional<Refused> authorize(const RouteSpec& route, const Caller& caller,
+                                 const std::map<std::string, std::string>& params, const http::Request& req) {
+  if (route.policy == Policy::operator_only && !caller.op)
+    return Refused{problem(errc::forbidden, "OPERATOR_ONLY", "this route is for the data centre's operator credentials"),
+                   Refusal::operator_only};
+  if (route.policy == Policy::cpas) {
+    auto it = params.find("cbe");
+    if (it == params.end() || !caller.may_act_on(it->second))
+      return Refused{problem(errc::forbidden, "FORBIDDEN_CPAS", "this credential is not scoped to this CPAS", "cbe"),
+                     Refusal::cpas_out_of_scope};
   }
-  // X-Relais-Actor is at most 100 bytes (api::actor_of).
-  if (a.size() > 100) a.resize(100);
-  return a;
+  if (route.operator_only_when == OperatorOnlyWhen::records_ssin_replacement && !caller.op &&
+      req.content_type() == "application/json" && records_ssin_replacement(req.body))
+    return Refused{problem(errc::forbidden, "REPLACEMENT_OPERATOR_ONLY",
+                           "quality code 999 (SSIN replaced) is recorded from the National Register's "
+                           "SSIN_REPLACED notification or by the data centre's operator, never by a CPAS",
+                           "quality_code"),
+                   Refusal::replacement_operator_only};
+  return std::nullopt;
 }
 
 struct AccessControl::Call {
@@ -155,24 +126,16 @@ struct AccessControl::Call {
   std::string token;
 };
 
-AccessControl::AccessControl(AccessOptions o, std::vector<RoutePolicy> policies, pg::Pool& pool,
+AccessControl::AccessControl(AccessOptions o, const RouteTable& routes, pg::Pool& pool,
                              auth::JournalWriter& journal, metrics::Registry& m)
-    : o_(std::move(o)), pool_(pool), journal_(journal), cache_(o_.cache_ttl, o_.cache_max),
+    : o_(std::move(o)), routes_(routes), pool_(pool), journal_(journal), cache_(o_.cache_ttl, o_.cache_max),
       decisions_(m.counter("relais_api_access_total", "relais-api calls by access decision (allowed or the refusal)",
                            {"decision"})),
       lookups_(m.counter("relais_api_credential_lookups_total",
-                         "Credential lookups in PostgreSQL (cache misses)").with()) {
-  http::Router r;
-  auto table = std::make_shared<std::vector<RoutePolicy>>(std::move(policies));
-  for (std::size_t i = 0; i < table->size(); ++i)
-    r.add((*table)[i].method, (*table)[i].pattern, [i](http::Request&) { return policy_index(i); });
-  policy_match_ = r.handler();
-  policies_ = std::move(table);
-}
+                         "Credential lookups in PostgreSQL (cache misses)").with()) {}
 
-http::Handler AccessControl::front(http::Handler inner) {
-  auto shared = std::make_shared<http::Handler>(std::move(inner));
-  return [this, shared](http::Request& req) { return handle(req, shared); };
+http::Handler AccessControl::handler() {
+  return [this](http::Request& req) { return handle(req); };
 }
 
 asio::awaitable<Refusal> AccessControl::authenticate(const http::Request& req, Call& call) {
@@ -206,7 +169,7 @@ asio::awaitable<Refusal> AccessControl::authenticate(const http::Request& req, C
   co_return verdict;
 }
 
-asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::shared_ptr<http::Handler> inner) {
+asio::awaitable<http::Response> AccessControl::handle(http::Request& req) {
   auto t0 = std::chrono::steady_clock::now();
   Call call;
   call.rec.at = std::chrono::system_clock::now();
@@ -216,36 +179,27 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
   call.rec.method = req.method_string.empty() ? std::string(boost::beast::http::to_string(req.method)) : req.method_string;
   if (call.rec.method.size() > 16) call.rec.method.resize(16);
 
-  // 1. Which route, which policy (the same matching as the service router).
-  http::Request probe;
-  probe.method = req.method;
-  probe.method_string = req.method_string;
-  probe.target = req.target;
-  probe.path = req.path;
-  auto matched = co_await policy_match_(probe);
-  const RoutePolicy* policy = nullptr;
-  if (matched.status == 200 && !probe.route.empty()) {
-    std::size_t i = 0;
-    std::from_chars(matched.body.data(), matched.body.data() + matched.body.size(), i);
-    policy = &(*policies_)[i];
-  }
+  // 1. Which route, which policy: the route table.
+  auto matched = routes_.match(req);
+  const Route* policy = matched.route;
   if (policy && policy->policy == Policy::open) {
-    auto resp = co_await (*inner)(req);
-    co_return resp;
+    const Caller anonymous;
+    co_return co_await run(matched, req, anonymous);
   }
-  if (!probe.route.empty()) {
-    req.route = probe.route;  // metrics label even when the handler does not run
-    call.rec.route = probe.route;
+  if (!matched.pattern.empty()) {
+    req.route = matched.pattern;  // metrics label even when the handler does not run
+    call.rec.route = matched.pattern;
   }
+  auto& params = matched.params;
   // Whatever the caller put in the path, the journal gets storable text (validation/text.hpp):
   // a valid CBE as it is, anything else made safe and cut on a character boundary.
-  if (auto it = probe.params.find("cbe"); it != probe.params.end())
+  if (auto it = params.find("cbe"); it != params.end())
     call.rec.cpas = validation::is_valid_cbe(it->second) ? it->second : validation::sanitize_text(it->second, 32);
   if (policy && policy->ssin == SsinFrom::path) {
-    if (auto it = probe.params.find("ssin"); it != probe.params.end() && looks_like_ssin(it->second))
+    if (auto it = params.find("ssin"); it != params.end() && looks_like_ssin(it->second))
       call.rec.ssin = it->second;
     // PUT/GET /v1/ssin-replacements/{old_ssin}: the replaced number, and the new one of the body.
-    if (auto it = probe.params.find("old_ssin"); it != probe.params.end() && looks_like_ssin(it->second)) {
+    if (auto it = params.find("old_ssin"); it != params.end() && looks_like_ssin(it->second)) {
       call.rec.replaces_ssin = it->second;
       if (req.content_type() == "application/json") call.rec.ssin = ssin_in_json(req.body, "replaced_by");
       if (!call.rec.ssin) call.rec.ssin = it->second;
@@ -269,12 +223,11 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
     store_down = true;
     logger.error("credential lookup failed", {{"error", e.what()}, {"request_id", call.rec.request_id}});
   }
-  // Never passed on: handlers see the verified caller in X-Relais-Actor only.
-  auto declared = req.header("X-Relais-Actor");
+  // Never passed on: handlers see the verified Caller only.
   req.headers.erase("Authorization");
-  req.headers.erase("X-Relais-Actor");
 
-  auto finish = [&](http::Response r, std::string_view reason) {
+  auto finish = [&](const std::variant<Problem, http::Response>& answer, std::string_view reason) {
+    http::Response r = answer.index() == 0 ? to_response(std::get<0>(answer)) : std::get<1>(answer);
     r.headers.emplace_back("X-Request-Id", call.rec.request_id);
     call.rec.status = static_cast<int>(r.status);
     if (!reason.empty()) call.rec.refusal = std::string(reason);
@@ -284,9 +237,9 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
   };
 
   if (store_down) {
-    auto r = http::json_error(503, "AUTH_UNAVAILABLE", "credentials cannot be checked right now; retry later");
-    r.headers.emplace_back("Retry-After", "1");
-    auto out = finish(std::move(r), "credential_store_unavailable");
+    auto p = problem(errc::unavailable, "AUTH_UNAVAILABLE", "credentials cannot be checked right now; retry later");
+    p.headers.emplace_back("Retry-After", "1");
+    auto out = finish(p, "credential_store_unavailable");
     journal_.record(call.rec);
     co_return out;
   }
@@ -298,16 +251,16 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
 
   // 3. May this credential do this.
   if (!policy) {
-    // No such route (or method): the policy router's own 404/405, to an authenticated caller only.
-    auto out = finish(std::move(matched), "");
+    // No such route (or method): 404/405, to an authenticated caller only.
+    auto out = finish(no_route(matched), "");
     journal_.record(call.rec);
     co_return out;
   }
   // 3a. A CPAS addressed by the NIS code of a municipality it serves (5 digits; a CBE has 10):
   // resolved, through the municipal mergers, to the CBE of the CPAS serving it now, before any
   // scope check, so a CPAS credential is confined to its own CPAS whatever identifier it uses.
-  if (auto it = probe.params.find("cbe");
-      it != probe.params.end() && directory::cpas_ref_kind(it->second) == directory::CpasRef::nis) {
+  if (auto it = params.find("cbe");
+      it != params.end() && directory::cpas_ref_kind(it->second) == directory::CpasRef::nis) {
     const std::string nis = it->second;
     // A named job: GCC 12 mishandles temporaries inside co_await expressions.
     auto job = [nis](pg::Connection& c) {
@@ -320,7 +273,7 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
     if (!req.path.starts_with(prefix) || !req.target.starts_with(prefix)) serving.cbes.clear();
     if (serving.cbes.size() != 1) {
       auto r = serving.cbes.empty()
-                   ? http::json_error(404, "CPAS_NOT_FOUND",
+                   ? problem(errc::not_found, "CPAS_NOT_FOUND",
                                       serving.municipality == 0
                                           ? "NIS code " + nis + " is not a municipality of the official list"
                                           : "no CPAS is recorded as serving municipality " + nis +
@@ -328,7 +281,7 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
                                                      ? std::string()
                                                      : " (now part of " + std::to_string(serving.municipality) + ")"),
                                       "cbe")
-                   : http::json_error(409, "CPAS_AMBIGUOUS",
+                   : problem(errc::conflict, "CPAS_AMBIGUOUS",
                                       "municipality " + nis + " is recorded for several CPAS (" + serving.cbes[0] +
                                           ", " + serving.cbes[1] + "); address the CPAS by its CBE number",
                                       "cbe");
@@ -339,73 +292,52 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req, std::s
     const std::string& cbe = serving.cbes[0];
     req.path = "/v1/cpas/" + cbe + req.path.substr(prefix.size());
     req.target = "/v1/cpas/" + cbe + req.target.substr(prefix.size());
-    probe.params["cbe"] = cbe;
+    params["cbe"] = cbe;
     call.rec.cpas = cbe;
   }
-  const auto& scopes = call.cred->scopes;
-  if (policy->policy == Policy::operator_only && !scopes.op) {
-    auto out = finish(http::json_error(403, "OPERATOR_ONLY", "this route is for the data centre's operator credentials"),
-                      auth::to_string(Refusal::operator_only));
-    journal_.record(call.rec);
-    co_return out;
-  }
-  if (policy->policy == Policy::cpas) {
-    auto it = probe.params.find("cbe");
-    if (it == probe.params.end() || !scopes.allows_cpas(it->second)) {
-      auto out = finish(http::json_error(403, "FORBIDDEN_CPAS", "this credential is not scoped to this CPAS", "cbe"),
-                        auth::to_string(Refusal::cpas_out_of_scope));
-      journal_.record(call.rec);
-      co_return out;
-    }
-  }
-
-  if (policy->operator_only_when == OperatorOnlyWhen::records_ssin_replacement && !scopes.op &&
-      req.content_type() == "application/json" && records_ssin_replacement(req.body)) {
-    auto out = finish(http::json_error(403, "REPLACEMENT_OPERATOR_ONLY",
-                                       "quality code 999 (SSIN replaced) is recorded from the National Register's "
-                                       "SSIN_REPLACED notification or by the data centre's operator, never by a CPAS",
-                                       "quality_code"),
-                      auth::to_string(Refusal::replacement_operator_only));
+  const Caller caller = Caller::of(*call.cred);
+  if (auto refused = authorize(*policy, caller, params, req)) {
+    auto out = finish(refused->problem, auth::to_string(refused->refusal));
     journal_.record(call.rec);
     co_return out;
   }
 
   // 4. Text rules on every input value (an authorised caller learns which field is wrong).
-  if (auto bad = check_request_text(req, probe.params)) {
-    auto out = finish(std::move(*bad), "");
+  if (auto bad = check_request_text(req, params)) {
+    auto out = finish(*bad, "");
     journal_.record(call.rec);
     co_return out;
   }
 
   // 5. Run it, journaled: no data is served that could not be journaled.
   if (!journal_.reserve()) {
-    auto r = http::json_error(503, "JOURNAL_UNAVAILABLE", "the access journal is full; retry later");
-    r.headers.emplace_back("Retry-After", "1");
-    co_return finish(std::move(r), auth::to_string(Refusal::journal_unavailable));
+    auto p = problem(errc::unavailable, "JOURNAL_UNAVAILABLE", "the access journal is full; retry later");
+    p.headers.emplace_back("Retry-After", "1");
+    co_return finish(p, auth::to_string(Refusal::journal_unavailable));
   }
-  req.headers.set("X-Relais-Actor", actor_for(*call.cred, declared));
   http::Response resp;
   try {
-    resp = co_await (*inner)(req);
+    resp = co_await run(matched, req, caller);
   } catch (const pg::Error& e) {
     // The database restarting or unreachable: nothing was changed (each handler's writes are one
     // transaction), and a retry later will work. 503 + Retry-After, as for every outage, not 500.
     if (!e.retryable()) {
       logger.error("handler failed", {{"route", call.rec.route}, {"error", e.what()}, {"request_id", call.rec.request_id}});
-      resp = http::json_error(500, "INTERNAL", "internal error");
+      resp = to_response(problem(errc::internal, "INTERNAL", "internal error"));
     } else {
       logger.warn("database unavailable", {{"route", call.rec.route}, {"error", e.what()}, {"request_id", call.rec.request_id}});
-      resp = http::json_error(503, "DATABASE_UNAVAILABLE", "the database is unavailable; retry later");
-      resp.headers.emplace_back("Retry-After", "2");
+      auto p = problem(errc::unavailable, "DATABASE_UNAVAILABLE", "the database is unavailable; retry later");
+      p.headers.emplace_back("Retry-After", "2");
+      resp = to_response(p);
     }
   } catch (const std::exception& e) {
     // The server would turn it into a 500; journal it as such.
     logger.error("handler failed", {{"route", call.rec.route}, {"error", e.what()}, {"request_id", call.rec.request_id}});
-    resp = http::json_error(500, "INTERNAL", "internal error");
+    resp = to_response(problem(errc::internal, "INTERNAL", "internal error"));
   }
   if (policy->ssin == SsinFrom::response_body && resp.status == 200) call.rec.ssin = ssin_in_json(resp.body);
   if (policy->ssin == SsinFrom::alert && resp.status < 300 && call.rec.cpas) {
-    std::string cbe = *call.rec.cpas, id = probe.params["id"];
+    std::string cbe = *call.rec.cpas, id = params["id"];
     // A named job: GCC 12 mishandles temporaries inside co_await expressions.
     auto job = [cbe, id](pg::Connection& c) -> std::string {
       auto r = c.exec("SELECT ssin FROM alerts WHERE alert_id = $1::uuid AND cpas_cbe = $2", {id, cbe});
@@ -443,19 +375,15 @@ asio::awaitable<void> AccessControl::refused_by_server(const http::Request& req,
   rec.request_id = request_id_ok(rid) ? rid : new_request_id();
   rec.client_address = req.remote_address;
   rec.method = req.method_string.empty() ? std::string(boost::beast::http::to_string(req.method)) : req.method_string;
-  http::Request probe;
-  probe.method = req.method;
-  probe.method_string = req.method_string;
-  probe.target = req.target;
-  probe.path = req.path;
-  co_await policy_match_(probe);
-  if (!probe.route.empty()) rec.route = probe.route;
-  if (auto it = probe.params.find("cbe"); it != probe.params.end())
+  auto matched = routes_.match(req);
+  if (!matched.pattern.empty()) rec.route = matched.pattern;
+  if (auto it = matched.params.find("cbe"); it != matched.params.end())
     rec.cpas = validation::is_valid_cbe(it->second) ? it->second : validation::sanitize_text(it->second, 32);
   rec.status = static_cast<int>(status);
   rec.refusal = "http_" + reason;
   decisions_.with({*rec.refusal}).inc();
   journal_.record(std::move(rec));
+  co_return;
 }
 
 namespace {
@@ -488,11 +416,10 @@ std::optional<validation::Error> check_json_text(const json::value& v, std::stri
   }
 }
 
-http::Response text_error(const validation::Error& e) { return http::json_error(400, e.code, e.message, e.field); }
+Problem text_error(const validation::Error& e) { return problem(e); }
 }  // namespace
 
-std::optional<http::Response> check_request_text(const http::Request& req,
-                                                 const std::map<std::string, std::string>& params) {
+std::optional<Problem> check_request_text(const http::Request& req, const std::map<std::string, std::string>& params) {
   for (const auto& [k, v] : params)
     if (auto e = validation::validate_text(v, k, {kMaxParamBytes, false})) return text_error(*e);
   for (const auto& [k, v] : req.query) {
@@ -516,11 +443,12 @@ std::optional<http::Response> check_request_text(const http::Request& req,
   return std::nullopt;
 }
 
-void AccessControl::add_routes(http::Router& r) {
-  r.add(http::verb::get, "/v1/access-journal", [this](http::Request& q) { return query_journal(q); });
+void AccessControl::add_routes(RouteTable& r) {
+  r.add({http::verb::get, "/v1/access-journal", Policy::operator_only},
+        [this](http::Request& q, const Caller&) { return query_journal(q); });
 }
 
-asio::awaitable<http::Response> AccessControl::query_journal(http::Request& req) {
+asio::awaitable<Reply> AccessControl::query_journal(http::Request& req) {
   auth::AccessQuery q;
   for (const auto& [k, v] : req.query) {
     if (k == "credential") q.credential = v;
@@ -533,17 +461,17 @@ asio::awaitable<http::Response> AccessControl::query_journal(http::Request& req)
       long long n = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
       if (ec != std::errc{} || p != v.data() + v.size() || n < 0 || n > (1LL << 53))
-        co_return http::json_error(400, "INVALID_PARAMETER", "expected a non-negative integer", k);
+        co_return problem(errc::invalid, "INVALID_PARAMETER", "expected a non-negative integer", k);
       if (k == "after") q.after = n;
       else q.limit = static_cast<int>(std::min<long long>(n, auth::kAccessQueryMaxLimit + 1));
     } else {
-      co_return http::json_error(400, "UNKNOWN_PARAMETER",
+      co_return problem(errc::invalid, "UNKNOWN_PARAMETER",
                                  "known parameters: credential, cpas, ssin, since, until, status, after, limit", k);
     }
   }
   if (auto e = auth::validate(q)) {
     auto colon = e->find(':');
-    co_return http::json_error(400, "INVALID_PARAMETER", *e, e->substr(0, colon));
+    co_return problem(errc::invalid, "INVALID_PARAMETER", *e, e->substr(0, colon));
   }
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job = [q](pg::Connection& c) {

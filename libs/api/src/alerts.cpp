@@ -5,9 +5,11 @@
 #include <charconv>
 #include <regex>
 
+#include "handlers.hpp"
 #include "relais/api/service.hpp"
 #include "relais/codec/encode.hpp"
 #include "relais/common/log.hpp"
+#include "relais/outbox/store.hpp"
 #include "relais/v1/records.pb.h"
 #include "relais/validation/ids.hpp"
 
@@ -20,19 +22,12 @@ const log::Logger logger{"alerts"};
 const std::regex kType("^[A-Z][A-Z0-9_]{0,63}$");
 const std::regex kUuid("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 
-http::Response bad(std::string_view code, std::string_view message, std::string_view field) {
-  return http::json_error(400, code, message, field);
-}
+using detail::bad;
+using detail::check_cbe;
+using detail::reply;
 
-http::Response from_pair(std::pair<unsigned, std::string> p) {
-  http::Response r;
-  r.status = p.first;
-  r.body = std::move(p.second);
-  return r;
-}
-
-const char* kAlertNotFound =
-    R"({"code":"ALERT_NOT_FOUND","message":"no such alert for this CPAS","field":"id"})";
+// The same refusal as outbox::record_reaction's.
+Problem alert_not_found() { return problem(errc::not_found, "ALERT_NOT_FOUND", "no such alert for this CPAS", "id"); }
 
 #define RELAIS_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
@@ -68,17 +63,10 @@ json::object alert_json(const pg::Result& r, int i) {
                       {"delivery_status", text_or_null(r, i, 19)}};
 }
 
-std::optional<http::Response> check_cbe(const http::Request& req) {
-  auto it = req.params.find("cbe");
-  if (it == req.params.end() || !validation::is_valid_cbe(it->second))
-    return http::json_error(400, "INVALID_CBE", "not a valid enterprise number (10 digits, check digits)", "cbe");
-  return std::nullopt;
-}
-
-std::optional<http::Response> check_id(const http::Request& req) {
+std::optional<Problem> check_id(const http::Request& req) {
   auto it = req.params.find("id");
   if (it == req.params.end() || !std::regex_match(it->second, kUuid))
-    return http::json_error(400, "INVALID_ALERT_ID", "an alert id is a UUID", "id");
+    return bad("INVALID_ALERT_ID", "an alert id is a UUID", "id");
   return std::nullopt;
 }
 
@@ -99,15 +87,17 @@ AlertsService::AlertsService(AlertsOptions o, pg::Pool& pool, metrics::Registry&
     : o_(std::move(o)), pool_(pool), on_reaction_(std::move(on_reaction)),
       reactions_(m.counter("relais_api_reactions_total", "Reaction requests by result", {"result"})) {}
 
-void AlertsService::add_routes(http::Router& r) {
+void AlertsService::add_routes(RouteTable& t) {
   using http::verb;
-  r.add(verb::get, "/v1/cpas/{cbe}/alerts", [this](http::Request& q) { return list_alerts(q); });
-  r.add(verb::get, "/v1/cpas/{cbe}/alerts/{id}", [this](http::Request& q) { return get_alert(q); });
-  r.add(verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", [this](http::Request& q) { return post_reaction(q); });
-  r.add(verb::get, "/v1/reaction-codes", [this](http::Request& q) { return reaction_codes(q); });
+  using P = Policy;
+  auto h = [this](auto fn) { return [this, fn](http::Request& q, const Caller& c) { return (this->*fn)(q, c); }; };
+  t.add({verb::get, "/v1/cpas/{cbe}/alerts", P::cpas}, h(&AlertsService::list_alerts));
+  t.add({verb::get, "/v1/cpas/{cbe}/alerts/{id}", P::cpas, SsinFrom::response_body}, h(&AlertsService::get_alert));
+  t.add({verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", P::cpas, SsinFrom::alert}, h(&AlertsService::post_reaction));
+  t.add({verb::get, "/v1/reaction-codes", P::authenticated}, h(&AlertsService::reaction_codes));
 }
 
-asio::awaitable<http::Response> AlertsService::reaction_codes(http::Request&) {
+asio::awaitable<Reply> AlertsService::reaction_codes(http::Request&, const Caller&) {
   json::array a;
   for (const auto& c : o_.codes.codes)
     a.push_back(json::object{{"code", c.code},
@@ -118,7 +108,7 @@ asio::awaitable<http::Response> AlertsService::reaction_codes(http::Request&) {
   co_return resp;
 }
 
-asio::awaitable<http::Response> AlertsService::list_alerts(http::Request& req) {
+asio::awaitable<Reply> AlertsService::list_alerts(http::Request& req, const Caller& /*caller*/) {
   if (auto e = check_cbe(req)) co_return *e;
   for (const auto& [k, v] : req.query)
     if (k != "status" && k != "type" && k != "overdue" && k != "limit" && k != "after")
@@ -155,9 +145,7 @@ asio::awaitable<http::Response> AlertsService::list_alerts(http::Request& req) {
   std::string cbe = req.params["cbe"];
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job = [cbe, status, type, overdue, limit, after](pg::Connection& c) {
-    if (c.exec("SELECT 1 FROM cpas WHERE cbe = $1", {cbe}).rows() == 0)
-      return std::pair<unsigned, std::string>{
-          404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+    if (c.exec("SELECT 1 FROM cpas WHERE cbe = $1", {cbe}).rows() == 0) return Reply(detail::cpas_not_found());
     auto r = c.exec("SELECT " + kAlertCols +
                         " FROM alerts a WHERE a.cpas_cbe = $1 AND ($2::text IS NULL OR a.status = $2) "
                         "AND ($3::text IS NULL OR a.type = $3) "
@@ -168,13 +156,12 @@ asio::awaitable<http::Response> AlertsService::list_alerts(http::Request& req) {
     for (int i = 0; i < r.rows(); ++i) a.push_back(alert_json(r, i));
     json::object o{{"alerts", std::move(a)}};
     if (static_cast<std::size_t>(r.rows()) == limit) o["next_after"] = r.integer(r.rows() - 1, 1);
-    return std::pair<unsigned, std::string>{200, json::serialize(o)};
+    return Reply(reply(200, o));
   };
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job));
-  co_return from_pair(std::move(result));
+  co_return co_await pool_.run<Reply>(std::move(job));
 }
 
-asio::awaitable<http::Response> AlertsService::get_alert(http::Request& req) {
+asio::awaitable<Reply> AlertsService::get_alert(http::Request& req, const Caller& /*caller*/) {
   if (auto e = check_cbe(req)) co_return *e;
   if (auto e = check_id(req)) co_return *e;
   std::string cbe = req.params["cbe"], id = lower(req.params["id"]);
@@ -182,7 +169,7 @@ asio::awaitable<http::Response> AlertsService::get_alert(http::Request& req) {
   auto job = [cbe, id](pg::Connection& c) {
     auto r = c.exec("SELECT " + kAlertCols + ", a.notification::text FROM alerts a WHERE a.alert_id = $1::uuid AND a.cpas_cbe = $2",
                     {id, cbe});
-    if (r.rows() == 0) return std::pair<unsigned, std::string>{404, kAlertNotFound};
+    if (r.rows() == 0) return Reply(alert_not_found());
     auto o = alert_json(r, 0);
     o["notification"] = r.is_null(0, 20) ? json::value(nullptr) : json::parse(r.str(0, 20));
     auto rs = c.exec(
@@ -210,17 +197,16 @@ asio::awaitable<http::Response> AlertsService::get_alert(http::Request& req) {
                                        {"deliveries", rs.is_null(i, 11) ? json::value(json::array{})
                                                                         : json::parse(rs.str(i, 11))}});
     o["reactions"] = std::move(reactions);
-    return std::pair<unsigned, std::string>{200, json::serialize(o)};
+    return Reply(reply(200, o));
   };
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job));
-  co_return from_pair(std::move(result));
+  co_return co_await pool_.run<Reply>(std::move(job));
 }
 
-asio::awaitable<http::Response> AlertsService::post_reaction(http::Request& req) {
+asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Caller& caller) {
   if (auto e = check_cbe(req)) co_return *e;
   if (auto e = check_id(req)) co_return *e;
   if (req.content_type() != "application/json")
-    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE", "use application/json", "Content-Type");
+    co_return detail::unsupported_media_type("application/json");
   boost::system::error_code ec;
   json::value v = json::parse(req.body, ec);
   if (ec || !v.is_object()) {
@@ -268,73 +254,60 @@ asio::awaitable<http::Response> AlertsService::post_reaction(http::Request& req)
     }
     amendment = a->as_bool();
   }
-  std::string cbe = req.params["cbe"], id = lower(req.params["id"]), actor = actor_of(req), cd(code->as_string());
-  auto destinations = o_.destinations;
+  std::string cbe = req.params["cbe"], id = lower(req.params["id"]), actor = caller.actor, cd(code->as_string());
+  outbox::NewReaction n{id, cbe, cd, comment, amendment, actor, o_.destinations};
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
-  auto job = [cbe, id, actor, cd, comment, amendment, destinations](pg::Connection& c) {
-    return pg::transaction(c, [&]() -> std::pair<unsigned, std::string> {
-      // The alert row lock serializes reactions to one alert (and the sender's status updates).
-      auto a = c.exec("SELECT type, ssin, ticket, status FROM alerts WHERE alert_id = $1::uuid AND cpas_cbe = $2 FOR UPDATE",
-                      {id, cbe});
-      if (a.rows() == 0) return {404, kAlertNotFound};
-      auto prev = c.exec("SELECT id::text, seq FROM reactions WHERE alert_id = $1::uuid ORDER BY seq DESC LIMIT 1", {id});
-      int seq = prev.rows() ? static_cast<int>(prev.integer(0, 1)) + 1 : 1;
-      if (seq > 1 && !amendment)
-        return {409, json::serialize(json::object{
-                         {"code", "REACTION_EXISTS"},
-                         {"message", "this alert already has a reaction; send \"amendment\": true to correct it"},
-                         {"field", "amendment"},
-                         {"reaction_id", prev.str(0, 0)}})};
-      if (seq > 100) return {409, R"({"code":"TOO_MANY_AMENDMENTS","message":"at most 100 reactions per alert","field":"amendment"})"};
-      auto r = c.exec(
-          "INSERT INTO reactions (alert_id, cpas_cbe, seq, code, comment, amendment, actor) "
-          "VALUES ($1::uuid, $2, $3::int, $4, $5, $6::boolean, $7) "
-          "RETURNING id::text, (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint, " RELAIS_TS("created_at"),
-          {id, cbe, std::to_string(seq), cd, comment, seq > 1 ? "true" : "false", actor});
-      std::string rid = r.str(0, 0);
+  auto job = [n](pg::Connection& c) -> Reply {
+    // The AlertReaction of the outbox rows (PCSAAAlertReaction upstream and the CPAS's topic).
+    auto payload = [&n](const outbox::RecordedReaction& r) {
       v1::AlertReaction m;
-      m.set_reaction_id(rid);
-      m.set_alert_id(id);
-      m.set_cpas_cbe(cbe);
-      m.set_alert_type(a.str(0, 0));
-      m.set_ssin(a.str(0, 1));
-      m.set_ticket(a.str(0, 2));
-      m.set_code(cd);
-      if (comment) m.set_comment(*comment);
-      m.set_amendment(seq > 1);
-      m.set_sequence(seq);
-      m.set_actor(actor);
-      m.set_reacted_at_us(r.integer(0, 1));
-      m.set_idempotency_key(rid);
-      std::string payload = codec::to_json(m);
-      if (payload.empty()) throw std::runtime_error("reaction not encodable");
-      for (const auto& d : destinations)
-        c.exec("INSERT INTO outbox (reaction_id, destination, payload, idempotency_key) VALUES ($1::uuid, $2, $3, $4)",
-               {rid, d, payload, rid});
-      c.exec("UPDATE alerts SET status = 'REACTED', updated_at = now() WHERE alert_id = $1::uuid", {id});
-      json::object out{{"reaction_id", rid},
-                       {"alert_id", id},
-                       {"sequence", seq},
-                       {"code", cd},
-                       {"comment", comment ? json::value(*comment) : json::value(nullptr)},
-                       {"amendment", seq > 1},
-                       {"actor", actor},
-                       {"created_at", r.str(0, 2)},
-                       {"delivery_status", "PENDING"},
-                       {"idempotency_key", rid},
-                       {"alert_status", "REACTED"}};
-      return {201, json::serialize(out)};
-    });
+      m.set_reaction_id(r.reaction_id);
+      m.set_alert_id(n.alert_id);
+      m.set_cpas_cbe(n.cbe);
+      m.set_alert_type(r.alert_type);
+      m.set_ssin(r.ssin);
+      m.set_ticket(r.ticket);
+      m.set_code(n.code);
+      if (n.comment) m.set_comment(*n.comment);
+      m.set_amendment(r.sequence > 1);
+      m.set_sequence(r.sequence);
+      m.set_actor(n.actor);
+      m.set_reacted_at_us(r.reacted_at_us);
+      m.set_idempotency_key(r.reaction_id);
+      std::string json = codec::to_json(m);
+      if (json.empty()) throw std::runtime_error("reaction not encodable");
+      return json;
+    };
+    auto recorded = outbox::record_reaction(c, n, payload);
+    if (!recorded) {
+      const auto& e = recorded.error();
+      auto p = problem(e.kind, e.code, e.message, e.field);
+      if (!e.existing_reaction_id.empty()) p.extra["reaction_id"] = e.existing_reaction_id;
+      return p;
+    }
+    const auto& r = *recorded;
+    json::object out{{"reaction_id", r.reaction_id},
+                     {"alert_id", n.alert_id},
+                     {"sequence", r.sequence},
+                     {"code", n.code},
+                     {"comment", n.comment ? json::value(*n.comment) : json::value(nullptr)},
+                     {"amendment", r.sequence > 1},
+                     {"actor", n.actor},
+                     {"created_at", r.created_at},
+                     {"delivery_status", "PENDING"},
+                     {"idempotency_key", r.reaction_id},
+                     {"alert_status", "REACTED"}};
+    return reply(201, out);
   };
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job));
-  if (result.first == 201) {
+  auto result = co_await pool_.run<Reply>(std::move(job));
+  if (result) {
     reactions_.with({amendment ? "amendment" : "created"}).inc();
     logger.info("reaction recorded", {{"cpas", cbe}, {"alert_id", id}, {"code", cd}, {"actor", actor}});
     if (on_reaction_) on_reaction_();
   } else {
-    reactions_.with({result.first == 404 ? "not_found" : "conflict"}).inc();
+    reactions_.with({result.error().kind == errc::not_found ? "not_found" : "conflict"}).inc();
   }
-  co_return from_pair(std::move(result));
+  co_return result;
 }
 
 }  // namespace relais::api

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "handlers.hpp"
 #include "relais/api/service.hpp"
 #include "relais/directory/identity.hpp"
 #include "relais/refdata/refdata.hpp"
@@ -39,12 +40,6 @@ json::object identity_json(const directory::CpasIdentity& id) {
                       {"updated_at", id.updated_at}};
 }
 
-http::Response with_body(unsigned status, const json::value& v) {
-  http::Response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
 
 // The request body: {"nis_codes": [...], "sector"?, "institution"?, "reason"}.
 std::optional<validation::Error> parse_identity(std::string_view body, directory::CpasIdentity& id,
@@ -84,65 +79,63 @@ std::optional<validation::Error> parse_identity(std::string_view body, directory
 
 }  // namespace
 
-asio::awaitable<http::Response> Service::put_identity(http::Request& req) {
+asio::awaitable<Reply> Service::put_identity(http::Request& req, const Caller& caller) {
   std::string cbe = req.params["cbe"];
   if (!validation::is_valid_cbe(cbe))
-    co_return http::json_error(400, "INVALID_CBE", "not a valid enterprise number (10 digits, check digits)", "cbe");
-  if (req.content_type() != "application/json")
-    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE", "use application/json", "Content-Type");
+    co_return detail::invalid_cbe();
+  if (req.content_type() != "application/json") co_return detail::unsupported_media_type("application/json");
   directory::CpasIdentity id;
   id.cbe = cbe;
   std::vector<std::string> codes;
   std::string reason;
-  if (auto e = parse_identity(req.body, id, codes, reason)) co_return http::json_error(400, e->code, e->message, e->field);
-  std::string actor = actor_of(req);
+  if (auto e = parse_identity(req.body, id, codes, reason)) co_return problem(*e);
+  std::string actor = caller.actor;
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
-  auto job = [id, actor, reason](pg::Connection& c) -> http::Response {
+  auto job = [id, actor, reason](pg::Connection& c) -> Reply {
     const bool existed = !directory::load_identities(c, id.cbe).empty();
     auto conflict = directory::write_identity(c, id, actor, reason);
     switch (conflict.kind) {
       case directory::IdentityConflict::no_cpas:
-        return http::json_error(404, "CPAS_NOT_FOUND", "no CPAS with this CBE number; create it first (PUT /v1/cpas/{cbe})",
-                                "cbe");
+        return problem(errc::not_found, "CPAS_NOT_FOUND",
+                       "no CPAS with this CBE number; create it first (PUT /v1/cpas/{cbe})", "cbe");
       case directory::IdentityConflict::nis_taken:
-        return http::json_error(409, "NIS_CODE_TAKEN",
-                                "the municipality " + nis_text(conflict.nis) + " is already served by CPAS " +
-                                    conflict.other_cbe + "; remove it from that CPAS's identity first",
-                                "nis_codes");
+        return problem(errc::conflict, "NIS_CODE_TAKEN",
+                       "the municipality " + nis_text(conflict.nis) + " is already served by CPAS " +
+                           conflict.other_cbe + "; remove it from that CPAS's identity first",
+                       "nis_codes");
       case directory::IdentityConflict::bcss_id_taken:
-        return http::json_error(409, "BCSS_ID_TAKEN",
-                                "this sector and institution identify CPAS " + conflict.other_cbe, "institution");
+        return problem(errc::conflict, "BCSS_ID_TAKEN", "this sector and institution identify CPAS " + conflict.other_cbe,
+                       "institution");
       case directory::IdentityConflict::none:
         break;
     }
     auto stored = directory::load_identities(c, id.cbe);
-    return with_body(existed ? 200 : 201, json::object{{"identity", identity_json(stored.at(0))}});
+    return detail::reply(existed ? 200 : 201, json::object{{"identity", identity_json(stored.at(0))}});
   };
-  auto resp = co_await pool_.run<http::Response>(std::move(job));
-  if (resp.status < 300) changes_.with({"cpas-identity"}).inc();
+  auto resp = co_await pool_.run<Reply>(std::move(job));
+  if (resp) changes_.with({"cpas-identity"}).inc();
   co_return resp;
 }
 
-asio::awaitable<http::Response> Service::get_identity(http::Request& req) {
+asio::awaitable<Reply> Service::get_identity(http::Request& req, const Caller& /*caller*/) {
   std::string cbe = req.params["cbe"];
   if (!validation::is_valid_cbe(cbe))
-    co_return http::json_error(400, "INVALID_CBE", "not a valid enterprise number (10 digits, check digits)", "cbe");
+    co_return detail::invalid_cbe();
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
-  auto job = [cbe](pg::Connection& c) -> http::Response {
+  auto job = [cbe](pg::Connection& c) -> Reply {
     auto ids = directory::load_identities(c, cbe);
-    if (ids.empty())
-      return http::json_error(404, "IDENTITY_NOT_FOUND", "no identity is recorded for this CPAS", "cbe");
-    return with_body(200, json::object{{"identity", identity_json(ids[0])}});
+    if (ids.empty()) return problem(errc::not_found, "IDENTITY_NOT_FOUND", "no identity is recorded for this CPAS", "cbe");
+    return detail::reply(200, json::object{{"identity", identity_json(ids[0])}});
   };
-  co_return co_await pool_.run<http::Response>(std::move(job));
+  co_return co_await pool_.run<Reply>(std::move(job));
 }
 
-asio::awaitable<http::Response> Service::list_identities(http::Request&) {
+asio::awaitable<Reply> Service::list_identities(http::Request&, const Caller&) {
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job = [](pg::Connection& c) -> http::Response {
     json::array a;
     for (const auto& id : directory::load_identities(c)) a.push_back(identity_json(id));
-    return with_body(200, json::object{{"identities", std::move(a)}});
+    return detail::reply(200, json::object{{"identities", std::move(a)}});
   };
   co_return co_await pool_.run<http::Response>(std::move(job));
 }

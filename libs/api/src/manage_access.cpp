@@ -72,7 +72,7 @@ ma::Registration registration_of(const json::value& v, const std::string& cbe) {
 ma::Outcome apply(pg::Connection& c, const std::string& cbe, const ma::Change& ch, const ma::Request& rq,
                   const std::string& actor) {
   ma::Outcome out;
-  std::pair<unsigned, std::string> r;
+  Reply r = Reply(problem(errc::internal, "INTERNAL", "no action"));
   switch (ch.action) {
     case ma::Action::register_:
       r = write_integration(c, cbe, IntegrationLine{ch.line.ssin, ch.line.quality, ch.line.start, ch.line.end}, actor);
@@ -84,14 +84,13 @@ ma::Outcome apply(pg::Connection& c, const std::string& cbe, const ma::Change& c
       r = person_integrations(c, cbe, ch.line.ssin);
       break;
   }
-  auto v = json::parse(r.second);
-  if (r.first >= 300) {
-    const auto& o = v.as_object();
-    out.summary = soap::failure(std::string(o.at("code").as_string()), std::string(o.at("message").as_string()),
-                                o.contains("field") ? std::string(o.at("field").as_string()) : std::string{});
+  if (!r) {
+    const auto& e = r.error();
+    out.summary = soap::failure(e.code, e.message, e.field);
     out.has_reply = false;
     return out;
   }
+  auto v = json::parse(r->body);
   const auto& o = v.as_object();
   if (ch.action == ma::Action::register_) {
     out.registrations.push_back(registration_of(o.at("integration"), cbe));
@@ -149,12 +148,15 @@ ManageAccessService::ManageAccessService(ManageAccessOptions o, pg::Pool& pool, 
 
 ManageAccessService::~ManageAccessService() { bcss_calls_.join(); }
 
-void ManageAccessService::add_routes(http::Router& r) {
+void ManageAccessService::add_routes(RouteTable& t) {
   if (!o_.enabled) return;
-  r.add(http::verb::post, "/v1/cpas/{cbe}/soap/manage-access", [this](http::Request& q) { return handle(q); });
+  // BCSS's ManageAccess for the CPAS of the path (the body's OrgUnit is never used). Its answers
+  // are SOAP (replies and Faults), never problem documents: BCSS's clients read SOAP.
+  t.add({http::verb::post, "/v1/cpas/{cbe}/soap/manage-access", Policy::cpas, SsinFrom::manage_access_body},
+        [this](http::Request& q, const Caller& c) -> asio::awaitable<Reply> { co_return Reply(co_await handle(q, c)); });
 }
 
-asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req) {
+asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req, const Caller& caller) {
   const std::string time_receive = now_utc();
   auto ct = req.content_type();
   soap::Version v = ct == "application/soap+xml" ? soap::Version::soap12 : soap::Version::soap11;
@@ -181,7 +183,7 @@ asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req) 
   auto ch = ma::to_change(*rq);
   if (!ch) co_return fault(400, v, true, ma::code_name(ch.error().code), ch.error().message, ch.error().path);
   // The CPAS is the path's, which the access guard matched against the caller's token scope.
-  const std::string cbe = req.params["cbe"], actor = actor_of(req), ticket = new_ticket();
+  const std::string cbe = req.params["cbe"], actor = caller.actor, ticket = new_ticket();
   const std::string action(ma::to_string(rq->action));
   ma::Outcome outcome;
   if (!o_.proxy) {

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "handlers.hpp"
 #include "relais/api/service.hpp"
 #include "relais/validation/ids.hpp"
 
@@ -35,12 +36,6 @@ json::value replacement_json(pg::Connection& c, const std::string& old_ssin) {
                       {"conflicting_ssin", opt(8)},     {"chain", std::move(chain)}};
 }
 
-http::Response with_status(unsigned status, std::string body) {
-  http::Response r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
 
 }  // namespace
 
@@ -76,61 +71,60 @@ std::optional<validation::Error> parse_replacement_request(std::string_view old_
   return std::nullopt;
 }
 
-std::optional<http::Response> replacement_refusal(ReplacementVerdict v, std::string_view old_ssin,
+std::optional<Problem> replacement_refusal(ReplacementVerdict v, std::string_view old_ssin,
                                                   std::string_view new_ssin, const directory::ReplacementState& s) {
   if (v == ReplacementVerdict::conflict) {
-    return http::json_error(409, "REPLACEMENT_CONFLICT",
-                            std::string(old_ssin) + " is already replaced by " + s.current.value_or("") +
-                                ", not by " + std::string(new_ssin) +
-                                "; to replace the recorded one, send \"correct\": true with a reason",
-                            "replaced_by");
+    return problem(errc::conflict, "REPLACEMENT_CONFLICT",
+                   std::string(old_ssin) + " is already replaced by " + s.current.value_or("") + ", not by " +
+                       std::string(new_ssin) + "; to replace the recorded one, send \"correct\": true with a reason",
+                   "replaced_by");
   }
   if (v == ReplacementVerdict::cycle) {
     std::string chain;
     for (const auto& n : s.chain) chain += (chain.empty() ? "" : " -> ") + n;
-    return http::json_error(409, "REPLACEMENT_CYCLE",
-                            std::string(old_ssin) + " replaced by " + std::string(new_ssin) +
-                                " would close a loop: " + chain + " is recorded",
-                            "replaced_by");
+    return problem(errc::conflict, "REPLACEMENT_CYCLE",
+                   std::string(old_ssin) + " replaced by " + std::string(new_ssin) + " would close a loop: " + chain +
+                       " is recorded",
+                   "replaced_by");
   }
   return std::nullopt;
 }
 
-asio::awaitable<http::Response> Service::put_replacement(http::Request& req) {
+asio::awaitable<Reply> Service::put_replacement(http::Request& req, const Caller& caller) {
   if (req.content_type() != "application/json")
-    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE", "use application/json", "Content-Type");
+    co_return detail::unsupported_media_type("application/json");
   std::string old_ssin = req.params["old_ssin"];
   ReplacementRequest rq;
-  if (auto e = parse_replacement_request(old_ssin, req.body, rq)) co_return http::json_error(400, e->code, e->message, e->field);
-  std::string actor = actor_of(req);
+  if (auto e = parse_replacement_request(old_ssin, req.body, rq)) co_return problem(*e);
+  std::string actor = caller.actor;
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job = [old_ssin, rq, actor](pg::Connection& c) {
-    return pg::transaction(c, [&]() -> http::Response {
+    return pg::transaction(c, [&]() -> Reply {
       auto state = directory::load_replacement_state(c, old_ssin, rq.replaced_by);
       auto verdict = directory::judge_replacement(old_ssin, rq.replaced_by, state, rq.correct);
       if (auto refused = replacement_refusal(verdict, old_ssin, rq.replaced_by, state)) return *refused;
       if (verdict != ReplacementVerdict::unchanged)
         directory::write_replacement(c, {old_ssin, rq.replaced_by, "operator", actor, rq.reason});
       json::object out{{"outcome", directory::verdict_name(verdict)}, {"replacement", replacement_json(c, old_ssin)}};
-      return with_status(verdict == ReplacementVerdict::record ? 201 : 200, json::serialize(out));
+      return detail::reply(verdict == ReplacementVerdict::record ? 201 : 200, json::serialize(out));
     });
   };
-  auto resp = co_await pool_.run<http::Response>(std::move(job));
-  if (resp.status < 300) changes_.with({"ssin-replacement"}).inc();
+  auto resp = co_await pool_.run<Reply>(std::move(job));
+  if (resp) changes_.with({"ssin-replacement"}).inc();
   co_return resp;
 }
 
-asio::awaitable<http::Response> Service::get_replacement(http::Request& req) {
+asio::awaitable<Reply> Service::get_replacement(http::Request& req, const Caller& /*caller*/) {
   std::string old_ssin = req.params["old_ssin"];
-  if (auto e = validation::validate_ssin(old_ssin, "old_ssin")) co_return http::json_error(400, e->code, e->message, e->field);
+  if (auto e = validation::validate_ssin(old_ssin, "old_ssin")) co_return problem(*e);
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job = [old_ssin](pg::Connection& c) {
     auto v = replacement_json(c, old_ssin);
     if (v.is_null())
-      return http::json_error(404, "REPLACEMENT_NOT_FOUND", "no replacement of this number is recorded", "old_ssin");
-    return with_status(200, json::serialize(json::object{{"replacement", std::move(v)}}));
+      return Reply(problem(errc::not_found, "REPLACEMENT_NOT_FOUND", "no replacement of this number is recorded", "old_ssin"));
+    return Reply(detail::reply(200, json::serialize(json::object{{"replacement", std::move(v)}})));
   };
-  co_return co_await pool_.run<http::Response>(std::move(job));
+  co_return co_await pool_.run<Reply>(std::move(job));
 }
 
 }  // namespace relais::api

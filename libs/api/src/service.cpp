@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "handlers.hpp"
 #include "relais/codec/ndjson.hpp"
 #include "relais/common/log.hpp"
 #include "relais/directory/pg_source.hpp"
@@ -18,16 +19,10 @@ namespace json = boost::json;
 namespace {
 const log::Logger logger{"api"};
 
-http::Response json_response(unsigned status, const json::value& v) {
-  http::Response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
-http::Response bad(std::string_view code, std::string_view message, std::string_view field) {
-  return http::json_error(400, code, message, field);
-}
+using detail::bad;
+using detail::check_cbe;
+using detail::cpas_not_found;
+using detail::reply;
 
 bool is_sector17(int q) {
   switch (q) {
@@ -146,24 +141,15 @@ json::object integration_json(const pg::Result& r, int i) {
 
 const char* kCols = "id, ssin, cbe, quality_code, start_date::text, end_date::text, updated_by, updated_at::text";
 
-std::optional<http::Response> check_cbe(const http::Request& req) {
-  auto it = req.params.find("cbe");
-  if (it == req.params.end() || !validation::is_valid_cbe(it->second))
-    return http::json_error(400, "INVALID_CBE", "not a valid enterprise number (10 digits, check digits)", "cbe");
-  return std::nullopt;
-}
-
 bool cpas_exists(pg::Connection& c, const std::string& cbe) {
   return c.exec("SELECT 1 FROM cpas WHERE cbe = $1", {cbe}).rows() == 1;
 }
 
 }  // namespace
 
-std::pair<unsigned, std::string> write_integration(pg::Connection& c, const std::string& cbe,
-                                                   const IntegrationLine& l, const std::string& actor) {
-  return pg::transaction(c, [&]() -> std::pair<unsigned, std::string> {
-    if (!cpas_exists(c, cbe))
-      return {404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+Reply write_integration(pg::Connection& c, const std::string& cbe, const IntegrationLine& l, const std::string& actor) {
+  return pg::transaction(c, [&]() -> Reply {
+    if (!cpas_exists(c, cbe)) return cpas_not_found();
     auto ins = c.exec(std::string("INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, "
                                   "updated_by) VALUES ($1, $2, $3, $4, $5, $6, $6) "
                                   "ON CONFLICT (cbe, ssin, quality_code, start_date) DO UPDATE SET "
@@ -182,16 +168,14 @@ std::pair<unsigned, std::string> write_integration(pg::Connection& c, const std:
                         {cbe, l.ssin, ins.str(0, 0), l.start, l.end.empty() ? pg::Param{} : pg::Param{l.end}});
     json::array ov;
     for (int i = 0; i < overl.rows(); ++i) ov.push_back(integration_json(overl, i));
-    return {created ? 201u : 200u,
-            json::serialize(json::object{{"integration", integration_json(ins, 0)}, {"overlapping", std::move(ov)}})};
+    return reply(created ? 201 : 200,
+                 json::object{{"integration", integration_json(ins, 0)}, {"overlapping", std::move(ov)}});
   });
 }
 
-std::pair<unsigned, std::string> close_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin,
-                                                    const std::optional<std::string>& quality, const std::string& end,
-                                                    const std::string& actor) {
-  if (!cpas_exists(c, cbe))
-    return std::pair<unsigned, std::string>{404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+Reply close_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin,
+                         const std::optional<std::string>& quality, const std::string& end, const std::string& actor) {
+  if (!cpas_exists(c, cbe)) return Reply(cpas_not_found());
   // Close every line of this person at this CPAS (of that quality) still active after `end`;
   // a line starting after `end` is cancelled (end = start - 1).
   auto r = c.exec(std::string("UPDATE integrations SET end_date = GREATEST($3::date, start_date - 1), updated_by = $5 "
@@ -199,27 +183,19 @@ std::pair<unsigned, std::string> close_integrations(pg::Connection& c, const std
                               "AND (end_date IS NULL OR end_date > $3::date) RETURNING ") + kCols,
                   {cbe, ssin, end, quality, actor});
   if (r.rows() == 0)
-    return std::pair<unsigned, std::string>{
-        404, R"({"code":"INTEGRATION_NOT_FOUND","message":"no active integration of this person to close","field":"ssin"})"};
+    return Reply(problem(errc::not_found, "INTEGRATION_NOT_FOUND", "no active integration of this person to close", "ssin"));
   json::array a;
   for (int i = 0; i < r.rows(); ++i) a.push_back(integration_json(r, i));
-  return std::pair<unsigned, std::string>{200, json::serialize(json::object{{"closed", std::move(a)}})};
+  return Reply(reply(200, json::object{{"closed", std::move(a)}}));
 }
 
-std::pair<unsigned, std::string> person_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin) {
-  if (!cpas_exists(c, cbe))
-    return {404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+Reply person_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin) {
+  if (!cpas_exists(c, cbe)) return Reply(cpas_not_found());
   auto r = c.exec(std::string("SELECT ") + kCols + " FROM integrations WHERE cbe = $1 AND ssin = $2 ORDER BY start_date, id",
                   {cbe, ssin});
   json::array a;
   for (int i = 0; i < r.rows(); ++i) a.push_back(integration_json(r, i));
-  return {200, json::serialize(json::object{{"integrations", std::move(a)}})};
-}
-
-std::string actor_of(const http::Request& req) {
-  auto a = req.header("X-Relais-Actor");
-  if (!a.empty() && a.size() <= 100) return "api:" + a;
-  return "api@" + req.remote_address;
+  return Reply(reply(200, json::object{{"integrations", std::move(a)}}));
 }
 
 ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines) {
@@ -267,7 +243,7 @@ ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines) {
 }
 
 Service::Service(Options o, pg::Pool& pool, metrics::Registry& m)
-    : o_(std::move(o)), pool_(pool),
+    : o_(std::move(o)), pool_(pool), admin_(o_.kafka, o_.cpas_topic_partitions, o_.replication_factor),
       changes_(m.counter("relais_api_directory_changes_total", "Directory writes by kind", {"kind"})),
       import_lines_(m.counter("relais_api_import_lines_total", "Bulk import lines by result", {"result"})) {}
 
@@ -275,27 +251,32 @@ std::size_t Service::body_limit(const http::Request& req) const {
   return req.path.ends_with(":import") ? o_.max_import_bytes : o_.max_body_bytes;
 }
 
-void Service::add_routes(http::Router& r) {
+void Service::add_routes(RouteTable& t) {
   using http::verb;
-  r.add(verb::put, "/v1/cpas/{cbe}", [this](http::Request& q) { return put_cpas(q); });
-  r.add(verb::get, "/v1/cpas", [this](http::Request& q) { return list_cpas(q); });
-  r.add(verb::put, "/v1/cpas/{cbe}/integrations", [this](http::Request& q) { return register_integration(q); });
-  r.add(verb::get, "/v1/cpas/{cbe}/integrations", [this](http::Request& q) { return list_integrations(q); });
-  r.add(verb::delete_, "/v1/cpas/{cbe}/integrations/{ssin}",
-        [this](http::Request& q) { return unregister_integration(q); });
-  r.add(verb::post, "/v1/cpas/{cbe}/integrations:import",
-        [this](http::Request& q) { return import_integrations(q); });
-  r.add(verb::put, "/v1/ssin-replacements/{old_ssin}", [this](http::Request& q) { return put_replacement(q); });
-  r.add(verb::get, "/v1/ssin-replacements/{old_ssin}", [this](http::Request& q) { return get_replacement(q); });
-  r.add(verb::put, "/v1/cpas/{cbe}/identity", [this](http::Request& q) { return put_identity(q); });
-  r.add(verb::get, "/v1/cpas/{cbe}/identity", [this](http::Request& q) { return get_identity(q); });
-  r.add(verb::get, "/v1/cpas-identities", [this](http::Request& q) { return list_identities(q); });
+  using P = Policy;
+  using S = SsinFrom;
+  auto h = [this](auto fn) { return [this, fn](http::Request& q, const Caller& c) { return (this->*fn)(q, c); }; };
+  t.add({verb::put, "/v1/cpas/{cbe}", P::operator_only}, h(&Service::put_cpas));
+  t.add({verb::get, "/v1/cpas", P::operator_only}, h(&Service::list_cpas));
+  // Quality code 999 would record an SSIN replacement, which is global: the register's or the
+  // operator's act, never a CPAS's (docs/security.md §7).
+  t.add({verb::put, "/v1/cpas/{cbe}/integrations", P::cpas, S::request_body, OperatorOnlyWhen::records_ssin_replacement},
+        h(&Service::register_integration));
+  t.add({verb::get, "/v1/cpas/{cbe}/integrations", P::cpas, S::query}, h(&Service::list_integrations));
+  t.add({verb::delete_, "/v1/cpas/{cbe}/integrations/{ssin}", P::cpas, S::path}, h(&Service::unregister_integration));
+  t.add({verb::post, "/v1/cpas/{cbe}/integrations:import", P::cpas}, h(&Service::import_integrations));
+  t.add({verb::put, "/v1/ssin-replacements/{old_ssin}", P::operator_only, S::path}, h(&Service::put_replacement));
+  t.add({verb::get, "/v1/ssin-replacements/{old_ssin}", P::operator_only, S::path}, h(&Service::get_replacement));
+  // A CPAS's identity (NIS codes, BCSS sector/institution) is the operator's data; the CPAS may read its own.
+  t.add({verb::put, "/v1/cpas/{cbe}/identity", P::operator_only}, h(&Service::put_identity));
+  t.add({verb::get, "/v1/cpas/{cbe}/identity", P::cpas}, h(&Service::get_identity));
+  t.add({verb::get, "/v1/cpas-identities", P::operator_only}, h(&Service::list_identities));
 }
 
-asio::awaitable<http::Response> Service::put_cpas(http::Request& req) {
+asio::awaitable<Reply> Service::put_cpas(http::Request& req, const Caller& caller) {
   if (auto e = check_cbe(req)) co_return *e;
   if (req.content_type() != "application/json")
-    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE", "use application/json", "Content-Type");
+    co_return detail::unsupported_media_type("application/json");
   boost::system::error_code ec;
   json::value v = json::parse(req.body, ec);
   if (ec || !v.is_object()) co_return bad("MALFORMED_JSON", "expected a JSON object", "");
@@ -320,7 +301,7 @@ asio::awaitable<http::Response> Service::put_cpas(http::Request& req) {
     }
   }
   nis.push_back('}');
-  std::string cbe = req.params["cbe"], n(name->as_string()), actor = actor_of(req);
+  std::string cbe = req.params["cbe"], n(name->as_string()), actor = caller.actor;
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job1 = [cbe, n, nis, actor](pg::Connection& c) {
     auto r = c.exec(
@@ -331,23 +312,16 @@ asio::awaitable<http::Response> Service::put_cpas(http::Request& req) {
     return r.get(0, 0) == "t";
   };
   auto created = co_await pool_.run<bool>(std::move(job1));
-  // The CPAS topic exists before the first notification is routed to it.
-  auto kafka = o_.kafka;
-  int parts = o_.cpas_topic_partitions, rf = o_.replication_factor;
-  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
-  auto job2 = [kafka, cbe, parts, rf](pg::Connection&) {
-    auto e = kafka::ensure_topics(kafka, {"cpas." + cbe + ".notifications.v1"}, parts, rf, std::chrono::seconds(10));
-    return e.value_or(std::string{});
-  };
-  auto topic_error = co_await pool_.run<std::string>(std::move(job2));
-  if (!topic_error.empty()) logger.warn("CPAS topic not created yet (the router will retry)", {{"error", topic_error}});
+  // The CPAS topic exists before the first notification is routed to it (on the admin thread).
+  auto topic_error = co_await admin_.ensure_cpas_topic(cbe);
+  if (topic_error) logger.warn("CPAS topic not created yet (the router will retry)", {{"error", *topic_error}});
   changes_.with({created ? "cpas-create" : "cpas-update"}).inc();
   json::object out{{"cbe", cbe}, {"name", n}, {"municipalities", o.contains("municipalities") ? o.at("municipalities") : json::array{}},
                    {"created", created}};
-  co_return json_response(created ? 201 : 200, out);
+  co_return reply(created ? 201 : 200, out);
 }
 
-asio::awaitable<http::Response> Service::list_cpas(http::Request&) {
+asio::awaitable<Reply> Service::list_cpas(http::Request&, const Caller&) {
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job3 = [](pg::Connection& c) {
     auto r = c.exec(
@@ -363,15 +337,13 @@ asio::awaitable<http::Response> Service::list_cpas(http::Request&) {
     return json::serialize(json::object{{"cpas", std::move(a)}});
   };
   auto body = co_await pool_.run<std::string>(std::move(job3));
-  http::Response resp;
-  resp.body = std::move(body);
-  co_return resp;
+  co_return reply(200, std::move(body));
 }
 
-asio::awaitable<http::Response> Service::register_integration(http::Request& req) {
+asio::awaitable<Reply> Service::register_integration(http::Request& req, const Caller& caller) {
   if (auto e = check_cbe(req)) co_return *e;
   if (req.content_type() != "application/json")
-    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE", "use application/json", "Content-Type");
+    co_return detail::unsupported_media_type("application/json");
   boost::system::error_code ec;
   json::value v = json::parse(req.body, ec);
   if (ec) co_return bad("MALFORMED_JSON", "the body is not valid JSON", "");
@@ -384,20 +356,17 @@ asio::awaitable<http::Response> Service::register_integration(http::Request& req
                   "quality code 999 (SSIN replaced) is not an integration: record it with "
                   "PUT /v1/ssin-replacements/{old_ssin} and a reason",
                   "quality_code");
-  std::string cbe = req.params["cbe"], actor = actor_of(req);
+  std::string cbe = req.params["cbe"], actor = caller.actor;
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job4 = [cbe, l, actor](pg::Connection& c) {
     return write_integration(c, cbe, IntegrationLine{l.ssin, l.quality, l.start, l.end}, actor);
   };
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job4));
-  if (result.first < 300) changes_.with({"register"}).inc();
-  http::Response resp;
-  resp.status = result.first;
-  resp.body = std::move(result.second);
-  co_return resp;
+  auto result = co_await pool_.run<Reply>(std::move(job4));
+  if (result) changes_.with({"register"}).inc();
+  co_return result;
 }
 
-asio::awaitable<http::Response> Service::unregister_integration(http::Request& req) {
+asio::awaitable<Reply> Service::unregister_integration(http::Request& req, const Caller& caller) {
   if (auto e = check_cbe(req)) co_return *e;
   std::string ssin = req.params["ssin"];
   if (auto e = validation::validate_ssin(ssin, "ssin")) co_return bad(e->code, e->message, e->field);
@@ -414,20 +383,17 @@ asio::awaitable<http::Response> Service::unregister_integration(http::Request& r
     if (!validation::parse_iso_date(*e)) co_return bad("INVALID_DATE", "expected YYYY-MM-DD", "end_date");
     end = std::string(*e);
   }
-  std::string cbe = req.params["cbe"], actor = actor_of(req);
+  std::string cbe = req.params["cbe"], actor = caller.actor;
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job5 = [cbe, ssin, quality, end, actor](pg::Connection& c) {
     return close_integrations(c, cbe, ssin, quality, end, actor);
   };
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job5));
-  if (result.first == 200) changes_.with({"unregister"}).inc();
-  http::Response resp;
-  resp.status = result.first;
-  resp.body = std::move(result.second);
-  co_return resp;
+  auto result = co_await pool_.run<Reply>(std::move(job5));
+  if (result) changes_.with({"unregister"}).inc();
+  co_return result;
 }
 
-asio::awaitable<http::Response> Service::list_integrations(http::Request& req) {
+asio::awaitable<Reply> Service::list_integrations(http::Request& req, const Caller& /*caller*/) {
   if (auto e = check_cbe(req)) co_return *e;
   std::optional<std::string> ssin;
   if (auto s = req.query_param("ssin")) {
@@ -451,8 +417,7 @@ asio::awaitable<http::Response> Service::list_integrations(http::Request& req) {
   std::string cbe = req.params["cbe"];
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job6 = [cbe, ssin, limit, after](pg::Connection& c) {
-    if (!cpas_exists(c, cbe))
-      return std::pair<unsigned, std::string>{404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+    if (!cpas_exists(c, cbe)) return Reply(cpas_not_found());
     auto r = c.exec(std::string("SELECT ") + kCols +
                         " FROM integrations WHERE cbe = $1 AND ($2::text IS NULL OR ssin = $2) AND id > $3::bigint "
                         "ORDER BY id LIMIT $4",
@@ -461,44 +426,38 @@ asio::awaitable<http::Response> Service::list_integrations(http::Request& req) {
     for (int i = 0; i < r.rows(); ++i) a.push_back(integration_json(r, i));
     json::object o{{"integrations", std::move(a)}};
     if (static_cast<std::size_t>(r.rows()) == limit) o["next_after"] = r.integer(r.rows() - 1, 0);
-    return std::pair<unsigned, std::string>{200, json::serialize(o)};
+    return Reply(reply(200, o));
   };
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job6));
-  http::Response resp;
-  resp.status = result.first;
-  resp.body = std::move(result.second);
-  co_return resp;
+  co_return co_await pool_.run<Reply>(std::move(job6));
 }
 
-asio::awaitable<http::Response> Service::import_integrations(http::Request& req) {
+asio::awaitable<Reply> Service::import_integrations(http::Request& req, const Caller& caller) {
   if (auto e = check_cbe(req)) co_return *e;
   auto ct = req.content_type();
   bool csv = ct == "text/csv";
   if (!csv && ct != "application/x-ndjson")
-    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE", "use text/csv or application/x-ndjson", "Content-Type");
+    co_return detail::unsupported_media_type("text/csv or application/x-ndjson");
   std::vector<codec::Line> lines;
   if (auto e = codec::split_lines(req.body, o_.max_import_lines + 1, lines))
-    co_return http::json_error(413, e->code, e->message, e->field);
+    co_return problem(*e, errc::too_large);
   // Validate every line first: the import is all or nothing.
   auto checked = check_import(csv, lines);
   std::size_t ok = checked.valid;
   std::string copy = std::move(checked.copy);
   json::array errors = std::move(checked.errors);
   if (ok > o_.max_import_lines)
-    co_return http::json_error(413, "TOO_MANY_ITEMS", "at most " + std::to_string(o_.max_import_lines) + " lines", "");
+    co_return problem(errc::too_large, "TOO_MANY_ITEMS", "at most " + std::to_string(o_.max_import_lines) + " lines");
   if (!errors.empty()) {
     import_lines_.with({"rejected"}).inc(static_cast<double>(errors.size()));
-    co_return json_response(400, json::object{{"code", "IMPORT_REJECTED"},
-                                              {"message", "nothing was imported: fix the listed lines and re-send"},
-                                              {"valid_lines", ok},
-                                              {"errors", std::move(errors)}});
+    auto p = bad("IMPORT_REJECTED", "nothing was imported: fix the listed lines and re-send", "");
+    p.extra = json::object{{"valid_lines", ok}, {"errors", std::move(errors)}};
+    co_return p;
   }
-  std::string cbe = req.params["cbe"], actor = actor_of(req);
+  std::string cbe = req.params["cbe"], actor = caller.actor;
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job7 = [cbe, actor, copy = std::move(copy), ok](pg::Connection& c) mutable {
-    return pg::transaction(c, [&]() -> std::pair<unsigned, std::string> {
-      if (!cpas_exists(c, cbe))
-        return {404, R"({"code":"CPAS_NOT_FOUND","message":"this CPAS is not served here","field":"cbe"})"};
+    return pg::transaction(c, [&]() -> Reply {
+      if (!cpas_exists(c, cbe)) return cpas_not_found();
       c.exec("CREATE TEMP TABLE import_in (ssin char(11), quality_code int, start_date date, end_date date) "
              "ON COMMIT DROP");
       std::size_t off = 0;
@@ -520,15 +479,12 @@ asio::awaitable<http::Response> Service::import_integrations(http::Request& req)
           "ON CONFLICT (cbe, ssin, quality_code, start_date) DO UPDATE SET end_date = EXCLUDED.end_date, "
           "updated_by = EXCLUDED.updated_by WHERE integrations.end_date IS DISTINCT FROM EXCLUDED.end_date",
           {cbe, actor});
-      return {200, json::serialize(json::object{{"lines", ok}, {"written", r.affected()}, {"unchanged", static_cast<long long>(ok) - r.affected()}})};
+      return reply(200, json::object{{"lines", ok}, {"written", r.affected()}, {"unchanged", static_cast<long long>(ok) - r.affected()}});
     });
   };
-  auto result = co_await pool_.run<std::pair<unsigned, std::string>>(std::move(job7));
-  if (result.first == 200) import_lines_.with({"imported"}).inc(static_cast<double>(ok));
-  http::Response resp;
-  resp.status = result.first;
-  resp.body = std::move(result.second);
-  co_return resp;
+  auto result = co_await pool_.run<Reply>(std::move(job7));
+  if (result) import_lines_.with({"imported"}).inc(static_cast<double>(ok));
+  co_return result;
 }
 
 }  // namespace relais::api

@@ -29,7 +29,7 @@ ImportSummary import_directory(const Settings& s, const std::string& cbe, const 
   ImportSummary sum;
   auto url = parse_url(s.api_url);
   if (!url) throw std::invalid_argument("api.url: not an http://host:port URL: " + s.api_url);
-  bool csv;
+  bool csv = false;
   if (path.ends_with(".csv"))
     csv = true;
   else if (path.ends_with(".ndjson") || path.ends_with(".jsonl"))
@@ -48,7 +48,9 @@ ImportSummary import_directory(const Settings& s, const std::string& cbe, const 
   const std::string ctype = csv ? "text/csv" : "application/x-ndjson";
   // relais-api needs a bearer token (docs/security.md): RELAIS_API_TOKEN, never a command-line
   // argument (it would show in the process list and the shell history).
-  std::vector<std::pair<std::string, std::string>> headers{{"X-Relais-Actor", s.actor}};
+  // Who imports is the credential's name and id (relais-api's verified caller), nothing the request declares.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, before any thread of the import starts.
   if (const char* t = std::getenv("RELAIS_API_TOKEN"); t && *t) headers.emplace_back("Authorization", std::string("Bearer ") + t);
   auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };

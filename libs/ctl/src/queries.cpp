@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 
+#include "relais/outbox/store.hpp"
 #include "relais/validation/date.hpp"
 #include "relais/validation/ids.hpp"
 
@@ -39,6 +40,7 @@ std::string render_table(const Rows& r) {
   line(r.columns);
   for (const auto& row : r.rows) {
     std::vector<std::string> cells;
+    cells.reserve(row.size());
     for (const auto& v : row) cells.push_back(v.value_or(""));
     line(cells);
   }
@@ -63,6 +65,7 @@ Rows to_rows(const pg::Result& res, std::vector<std::string> columns) {
   r.columns = std::move(columns);
   for (int i = 0; i < res.rows(); ++i) {
     std::vector<std::optional<std::string>> row;
+    row.reserve(static_cast<std::size_t>(res.columns()));
     for (int c = 0; c < res.columns(); ++c)
       row.push_back(res.is_null(i, c) ? std::nullopt : std::optional<std::string>(res.str(i, c)));
     r.rows.push_back(std::move(row));
@@ -129,12 +132,7 @@ Rows query_reactions(pg::Connection& db, const ReactionQuery& q) {
 }
 
 long long retry_reactions(pg::Connection& db, const std::string& reaction_id) {
-  auto res = db.exec(
-      "UPDATE outbox o SET next_attempt_at = now(), attempts = 0 FROM reactions r "
-      "WHERE o.reaction_id = r.id AND o.status = 'pending' AND (o.lease_until IS NULL OR o.lease_until < now()) "
-      "AND (($1::uuid IS NOT NULL AND r.id = $1::uuid) OR ($1::uuid IS NULL AND r.delivery_status = 'FAILING'))",
-      {reaction_id.empty() ? pg::Param() : pg::Param(reaction_id)});
-  return res.affected();
+  return outbox::retry_now(db, reaction_id);
 }
 
 Rows audit_replacements(pg::Connection& db, const ReplacementAudit& q) {

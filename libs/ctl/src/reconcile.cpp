@@ -43,7 +43,8 @@ ReconcileReport reconcile(const Settings& s, const ReconcileOptions& o) {
 
   // The mirror, page by page.
   http::Client client(url->host, url->port, std::chrono::milliseconds(s.timeout_ms));
-  http::ClientHeaders headers{{"X-Relais-Actor", s.actor}};
+  // Who acts is the token's credential (relais-api journals it), never a header.
+  http::ClientHeaders headers;
   if (const char* t = std::getenv("RELAIS_API_TOKEN"); t && *t) headers.emplace_back("Authorization", std::string("Bearer ") + t);
   std::vector<ma::Line> mirror;
   std::string after = "0";

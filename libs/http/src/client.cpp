@@ -46,10 +46,10 @@ struct Client::Impl {
   beast::flat_buffer buffer;
   std::size_t connects = 0;
 
-  [[noreturn]] void fail(std::string_view what, const beast::error_code& ec) {
+  [[noreturn]] void fail(ClientError::Stage stage, std::string_view what, const beast::error_code& ec) {
     close();
-    throw std::runtime_error("http client " + host + ":" + std::to_string(port) + ": " + std::string(what) + ": " +
-                             ec.message());
+    throw ClientError(stage, ec,
+                      "http client " + host + ":" + std::to_string(port) + ": " + std::string(what) + ": " + ec.message());
   }
 
   void close() {
@@ -72,12 +72,12 @@ struct Client::Impl {
     beast::error_code ec;
     tcp::resolver resolver(ioc);
     auto results = resolver.resolve(host, std::to_string(port), ec);
-    if (ec) fail("resolve", ec);
+    if (ec) fail(ClientError::Stage::resolve, "resolve", ec);
     stream.emplace(ioc);
     stream->expires_after(timeout);
     stream->async_connect(results, [&](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
     run();
-    if (ec) fail("connect", ec);
+    if (ec) fail(ClientError::Stage::connect, "connect", ec);
     stream->socket().set_option(tcp::no_delay(true), ec);
     ++connects;
   }
@@ -98,7 +98,7 @@ struct Client::Impl {
     stream->expires_after(timeout);
     bhttp::async_write(*stream, req, [&](const beast::error_code& e, std::size_t) { ec = e; });
     run();
-    if (ec) fail("write", ec);
+    if (ec) fail(ClientError::Stage::write, "write", ec);
 
     bhttp::response_parser<bhttp::string_body> parser;
     parser.header_limit(1024 * 1024);
@@ -107,7 +107,7 @@ struct Client::Impl {
     stream->expires_after(timeout);
     bhttp::async_read(*stream, buffer, parser, [&](const beast::error_code& e, std::size_t) { ec = e; });
     run();
-    if (ec) fail("read", ec);
+    if (ec) fail(ClientError::Stage::read, "read", ec);
 
     auto& msg = parser.get();
     ClientResponse out;

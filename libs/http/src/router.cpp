@@ -101,31 +101,51 @@ boost::asio::awaitable<Response> method_not_allowed(std::string allow) {
   co_return r;
 }
 
-// Not a lambda: the table is a coroutine parameter, so it lives in the coroutine frame.
-boost::asio::awaitable<Response> dispatch(std::shared_ptr<const Router::Table> table, Request& req) {
+Router::Match match_in(const Router::Table& table, const Request& req) {
+  Router::Match m;
   std::vector<std::string> segments;
   if (auto parsed = detail::parse_target(req.target, true)) {
     segments = std::move(parsed->segments);
   } else {
-    co_return json_error(400, "BAD_REQUEST", "invalid request target");
+    m.status = 400;
+    return m;
   }
   const Route* best = nullptr;
   std::map<std::string, std::string> params;
-  std::map<std::string, std::string> best_params;
-  for (const auto& r : table->routes) {
+  for (const auto& r : table.routes) {
     if (!r.match(segments, params)) continue;
     if (!best || r.more_specific_than(*best)) {
       best = &r;
-      best_params.swap(params);
+      m.params.swap(params);
     }
   }
-  if (!best) co_return co_await not_found();
-  req.route = best->pattern;
+  if (!best) return m;
+  m.route = best->pattern;
+  m.method = req.method;
   auto it = best->handlers.find(req.method);
-  if (it == best->handlers.end() && req.method == verb::head) it = best->handlers.find(verb::get);
-  if (it == best->handlers.end()) co_return co_await method_not_allowed(best->allow());
-  for (auto& [k, v] : best_params) req.params[k] = std::move(v);
-  co_return co_await it->second(req);
+  if (it == best->handlers.end() && req.method == verb::head) {
+    it = best->handlers.find(verb::get);
+    m.method = verb::get;
+  }
+  if (it == best->handlers.end()) {
+    m.status = 405;
+    m.allow = best->allow();
+    return m;
+  }
+  m.status = 200;
+  m.handler = it->second;
+  return m;
+}
+
+// Not a lambda: the table is a coroutine parameter, so it lives in the coroutine frame.
+boost::asio::awaitable<Response> dispatch(std::shared_ptr<const Router::Table> table, Request& req) {
+  auto m = match_in(*table, req);
+  if (m.status == 400) co_return json_error(400, "BAD_REQUEST", "invalid request target");
+  if (m.status == 404) co_return co_await not_found();
+  req.route = m.route;
+  if (m.status == 405) co_return co_await method_not_allowed(m.allow);
+  for (auto& [k, v] : m.params) req.params[k] = std::move(v);
+  co_return co_await m.handler(req);
 }
 
 }  // namespace
@@ -171,6 +191,15 @@ void Router::add(verb method, std::string pattern, Handler handler) {
   route.handlers.emplace(method, std::move(handler));
   table->routes.push_back(std::move(route));
   table_ = std::move(table);
+}
+
+Router::Match Router::match(const Request& req) const { return match_in(*table_, req); }
+
+std::vector<std::pair<verb, std::string>> Router::list() const {
+  std::vector<std::pair<verb, std::string>> out;
+  for (const auto& r : table_->routes)
+    for (const auto& [m, h] : r.handlers) out.emplace_back(m, r.pattern);
+  return out;
 }
 
 Handler Router::handler() const {

@@ -48,9 +48,16 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+// The server's own error answers: the service's format when it gives one (ServerOptions::error_response).
+Response error_of(const ServerOptions& o, unsigned status, std::string_view code, std::string_view message) {
+  return o.error_response ? o.error_response(status, code, message) : json_error(status, code, message);
+}
+}  // namespace
+
+namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t default_body_limit = 1024 * 1024;
+constexpr std::size_t default_body_limit = std::size_t{1024} * 1024;
 // After an error response sent before the request was fully read, keep reading (and discarding)
 // for at most this long so the peer sees the response rather than a reset.
 constexpr std::chrono::milliseconds linger_limit{2000};
@@ -221,7 +228,7 @@ bhttp::response<bhttp::string_body> build_response(const Server::Impl& impl, Res
                                                    bool head, bool& keep, const std::string& target) {
   if (res.status < 200 || res.status > 599) {
     impl.log.error("handler returned an invalid status", {{"status", res.status}, {"target", target}});
-    res = json_error(500, "INTERNAL", "internal error");
+    res = error_of(impl.opts, 500, "INTERNAL", "internal error");
   }
   bhttp::response<bhttp::string_body> out;
   out.version(version);
@@ -360,7 +367,7 @@ asio::awaitable<void> serve(Session& s, IO& io) {
         break;
       }
       if (block != std::string_view::npos && has_obs_fold(raw().substr(0, block))) {
-        co_await fail_request(s, io, req, json_error(400, "BAD_REQUEST", "obs-fold (folded header line) not allowed"),
+        co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "obs-fold (folded header line) not allowed"),
                               11, Clock::now(), "bad_request");
         break;
       }
@@ -370,7 +377,7 @@ asio::awaitable<void> serve(Session& s, IO& io) {
       (void)n;
       const auto start = Clock::now();
       if (ec == bhttp::error::header_limit) {
-        co_await fail_request(s, io, req, json_error(431, "HEADER_TOO_LARGE", "request header too large"), 11, start,
+        co_await fail_request(s, io, req, error_of(impl.opts, 431, "HEADER_TOO_LARGE", "request header too large"), 11, start,
                               "header_too_large");
         break;
       }
@@ -378,7 +385,7 @@ asio::awaitable<void> serve(Session& s, IO& io) {
       if (ec) {
         if (!is_quiet_error(ec)) {
           impl.log.debug("malformed request", {{"remote", s.remote}, {"error", ec.message()}});
-          co_await fail_request(s, io, req, json_error(400, "BAD_REQUEST", "malformed HTTP request"), 11, start,
+          co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "malformed HTTP request"), 11, start,
                                 "bad_request");
         }
         break;
@@ -394,20 +401,20 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     req.headers = static_cast<const bhttp::fields&>(msg);
 
     if (static_cast<std::size_t>(std::distance(msg.begin(), msg.end())) > o.max_header_count) {
-      co_await fail_request(s, io, req, json_error(431, "HEADER_TOO_LARGE", "too many header fields"), version,
+      co_await fail_request(s, io, req, error_of(impl.opts, 431, "HEADER_TOO_LARGE", "too many header fields"), version,
                             start, "too_many_headers");
       break;
     }
     auto parsed = detail::parse_target(req.target, false);
     if (!parsed) {
-      co_await fail_request(s, io, req, json_error(400, "BAD_REQUEST", "invalid request target"), version, start,
+      co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "invalid request target"), version, start,
                             "bad_request");
       break;
     }
     req.path = std::move(parsed->path);
     req.query = std::move(parsed->query);
     if (version == 11 && msg.find(bhttp::field::host) == msg.end()) {
-      co_await fail_request(s, io, req, json_error(400, "BAD_REQUEST", "missing Host header"), version, start,
+      co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "missing Host header"), version, start,
                             "bad_request");
       break;
     }
@@ -416,13 +423,13 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     // body be read as the next request (smuggling): refuse anything but a plain "chunked".
     if (auto te = msg.find(bhttp::field::transfer_encoding); te != msg.end()) {
       if (!parser.chunked()) {
-        co_await fail_request(s, io, req, json_error(400, "BAD_REQUEST", "invalid Transfer-Encoding"), version,
+        co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "invalid Transfer-Encoding"), version,
                               start, "bad_request");
         break;
       }
       bhttp::token_list codings(te->value());
       if (std::next(codings.begin()) != codings.end()) {
-        co_await fail_request(s, io, req, json_error(501, "NOT_IMPLEMENTED", "unsupported Transfer-Encoding"),
+        co_await fail_request(s, io, req, error_of(impl.opts, 501, "NOT_IMPLEMENTED", "unsupported Transfer-Encoding"),
                               version, start, "bad_request");
         break;
       }
@@ -430,7 +437,7 @@ asio::awaitable<void> serve(Session& s, IO& io) {
 
     // Requests per second of this client (before reading any body).
     if (auto wait = impl.clients.admit(s.client_ip)) {
-      Response r = json_error(429, "RATE_LIMITED", "too many requests, retry later");
+      Response r = error_of(impl.opts, 429, "RATE_LIMITED", "too many requests, retry later");
       r.headers.emplace_back("Retry-After", std::to_string((wait->count() + 999) / 1000));
       co_await fail_request(s, io, req, std::move(r), version, start, "rate_limited");
       break;
@@ -451,11 +458,11 @@ asio::awaitable<void> serve(Session& s, IO& io) {
       }
     }
     if (limit_failed) {
-      co_await fail_request(s, io, req, json_error(500, "INTERNAL", "internal error"), version, start);
+      co_await fail_request(s, io, req, error_of(impl.opts, 500, "INTERNAL", "internal error"), version, start);
       break;
     }
     if (auto cl = parser.content_length(); cl && *cl > limit) {
-      co_await fail_request(s, io, req, json_error(413, "BODY_TOO_LARGE", "request body too large"), version, start,
+      co_await fail_request(s, io, req, error_of(impl.opts, 413, "BODY_TOO_LARGE", "request body too large"), version, start,
                             "body_too_large");
       break;
     }
@@ -473,14 +480,14 @@ asio::awaitable<void> serve(Session& s, IO& io) {
       auto [ec, n] = co_await bhttp::async_read(io, s.buffer, parser, nothrow);
       (void)n;
       if (ec == bhttp::error::body_limit) {
-        co_await fail_request(s, io, req, json_error(413, "BODY_TOO_LARGE", "request body too large"), version, start,
+        co_await fail_request(s, io, req, error_of(impl.opts, 413, "BODY_TOO_LARGE", "request body too large"), version, start,
                               "body_too_large");
         break;
       }
       if (ec == beast::error::timeout) impl.refuse("body_timeout", s.remote);
       if (ec) {
         if (!is_quiet_error(ec))
-          co_await fail_request(s, io, req, json_error(400, "BAD_REQUEST", "malformed HTTP request body"), version,
+          co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "malformed HTTP request body"), version,
                                 start, "bad_request");
         break;
       }
@@ -502,7 +509,7 @@ asio::awaitable<void> serve(Session& s, IO& io) {
       impl.log.error("handler threw", {{"method", req.method_string}, {"target", req.target}});
       failed = true;
     }
-    if (failed) res = json_error(500, "INTERNAL", "internal error");
+    if (failed) res = error_of(impl.opts, 500, "INTERNAL", "internal error");
 
     // 5. The response.
     ++served;
@@ -758,7 +765,7 @@ void Server::Impl::on_accepted(tcp::socket sock) {
   }
   if (client_full) {
     refuse("client_connection_limit", format_endpoint(ep));
-    reject(std::move(sock), json_error(429, "TOO_MANY_CONNECTIONS", "too many connections from this client"));
+    reject(std::move(sock), error_of(opts, 429, "TOO_MANY_CONNECTIONS", "too many connections from this client"));
     return;
   }
   if (!session) {
@@ -771,7 +778,7 @@ void Server::Impl::on_accepted(tcp::socket sock) {
         last_reject_log.compare_exchange_strong(last, now))
       log.warn("connection limit reached, rejecting",
                {{"remote", format_endpoint(ep)}, {"max_connections", opts.max_connections}});
-    reject(std::move(sock), json_error(503, "UNAVAILABLE", "too many connections, retry later"));
+    reject(std::move(sock), error_of(opts, 503, "UNAVAILABLE", "too many connections, retry later"));
     return;
   }
   if (connections_gauge) connections_gauge->inc();

@@ -1,6 +1,9 @@
 #include "relais/outbox/sender.hpp"
 #include "relais/validation/text.hpp"
 
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -16,11 +19,6 @@
 namespace relais::outbox {
 namespace {
 const log::Logger logger{"outbox"};
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // An error text for PostgreSQL (last_error, reaction_attempts.error): whatever bytes a transport
 // error carries, storable text cut on a character boundary (validation/text.hpp).
@@ -82,29 +80,25 @@ Attempt classify_status(int status) {
   return a;
 }
 
-Attempt classify_error(const std::string& message) {
+Attempt classify_error(const http::ClientError& e) {
+  namespace aerr = boost::asio::error;
+  using Stage = http::ClientError::Stage;
   Attempt a;
   a.breaker_failure = true;
-  a.error = truncate(message);
-  auto m = lower(message);
-  if (m.find("timeout") != std::string::npos || m.find("timed out") != std::string::npos)
+  a.error = truncate(e.what());
+  const auto& ec = e.code();
+  if (ec == boost::beast::error::timeout || ec == aerr::timed_out)
     a.outcome = "timeout";
-  else if (m.find(": connect:") != std::string::npos || m.find("refused") != std::string::npos ||
-           m.find(": resolve:") != std::string::npos)
+  else if (e.stage() == Stage::resolve || e.stage() == Stage::connect || ec == aerr::connection_refused)
     a.outcome = "connect_error";
-  else if (m.find("reset") != std::string::npos || m.find("end of stream") != std::string::npos ||
-           m.find("broken pipe") != std::string::npos || m.find("eof") != std::string::npos)
+  else if (ec == aerr::connection_reset || ec == aerr::connection_aborted || ec == aerr::broken_pipe ||
+           ec == aerr::eof || ec == boost::beast::http::error::end_of_stream ||
+           ec == boost::beast::http::error::partial_message)
     a.outcome = "reset";
   else
     a.outcome = "io_error";
   return a;
 }
-
-struct Sender::Row {
-  long long id = 0;
-  std::string reaction_id, destination, payload, key, cbe, ssin, alert_id;
-  int attempt = 0;
-};
 
 Sender::Sender(SenderOptions o, metrics::Registry& m)
     : o_(std::move(o)),
@@ -186,45 +180,20 @@ void Sender::wake() {
   cv_.notify_one();
 }
 
-namespace {
-const char* kClaim =
-    "WITH c AS (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now() "
-    "  AND (lease_until IS NULL OR lease_until < now()) AND destination = ANY($1::text[]) "
-    "  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
-    "u AS (UPDATE outbox o SET lease_until = now() + $3::int * interval '1 millisecond', attempts = o.attempts + 1 "
-    "  FROM c WHERE o.id = c.id "
-    "  RETURNING o.id, o.reaction_id, o.destination, o.payload, o.idempotency_key, o.attempts) "
-    "SELECT u.id, u.reaction_id::text, u.destination, u.payload, u.idempotency_key, u.attempts, r.cpas_cbe, "
-    "  a.ssin, r.alert_id::text "
-    "FROM u JOIN reactions r ON r.id = u.reaction_id JOIN alerts a ON a.alert_id = r.alert_id";
-}  // namespace
-
 void Sender::work(int index) {
   std::unique_ptr<pg::Connection> conn;
   std::mt19937_64 rng{std::random_device{}() ^ static_cast<std::uint64_t>(index)};
   auto db_backoff = std::chrono::milliseconds(200);
   while (!stop_.load()) {
-    std::vector<Row> rows;
+    std::vector<Claimed> rows;
     try {
       if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
       // Upstream rows only while the breaker lets calls through; one row for a half-open trial.
       auto st = breaker_.state(Clock::now());
-      std::string dests = st == CircuitBreaker::State::open ? "{kafka}" : "{upstream,kafka}";
+      std::vector<std::string> dests{"kafka"};
+      if (st != CircuitBreaker::State::open) dests.insert(dests.begin(), "upstream");
       // One row per claim: the lease then only has to cover one delivery.
-      auto r = conn->exec(kClaim, {dests, "1", std::to_string(lease().count())});
-      for (int i = 0; i < r.rows(); ++i) {
-        Row row;
-        row.id = r.integer(i, 0);
-        row.reaction_id = r.str(i, 1);
-        row.destination = r.str(i, 2);
-        row.payload = r.str(i, 3);
-        row.key = r.str(i, 4);
-        row.attempt = static_cast<int>(r.integer(i, 5));
-        row.cbe = r.str(i, 6);
-        row.ssin = r.str(i, 7);
-        row.alert_id = r.str(i, 8);
-        rows.push_back(std::move(row));
-      }
+      rows = claim(*conn, dests, 1, lease());
       db_backoff = std::chrono::milliseconds(200);
     } catch (const std::exception& e) {
       db_errors_.inc();
@@ -263,48 +232,7 @@ void Sender::work(int index) {
       for (int tries = 0; tries < 5 && (tries == 0 || !stop_.load()); ++tries) {
         try {
           if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
-          std::vector<pg::Param> attempt_params{std::to_string(row.id), row.reaction_id, row.destination,
-                                                std::to_string(row.attempt), a.outcome,
-                                                a.http_status ? pg::Param{std::to_string(a.http_status)} : pg::Param{},
-                                                std::to_string(ms.count()),
-                                                a.error.empty() ? pg::Param{} : pg::Param{a.error}, o_.instance};
-          pg::transaction(*conn, [&] {
-            // Lock order everywhere: alert, then reaction (the reaction POST takes the alert first).
-            conn->exec("SELECT 1 FROM alerts WHERE alert_id = $1::uuid FOR UPDATE", {row.alert_id});
-            conn->exec("SELECT 1 FROM reactions WHERE id = $1::uuid FOR UPDATE", {row.reaction_id});
-            conn->exec(
-                "INSERT INTO reaction_attempts (outbox_id, reaction_id, destination, attempt, outcome, http_status, "
-                "duration_ms, error, instance) VALUES ($1, $2::uuid, $3, $4, $5, $6::int, $7, $8, $9)",
-                attempt_params);
-            if (a.delivered) {
-              conn->exec("UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, done_at = now() "
-                         "WHERE id = $1 AND status = 'pending'",
-                         {std::to_string(row.id)});
-              conn->exec(
-                  "UPDATE reactions SET attempts = attempts + 1, "
-                  "  delivery_status = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid AND status = 'pending') "
-                  "    THEN delivery_status ELSE 'SENT' END, "
-                  "  sent_at = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid AND status = 'pending') "
-                  "    THEN sent_at ELSE now() END, "
-                  "  last_error = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid AND status = 'pending') "
-                  "    THEN last_error ELSE NULL END "
-                  "WHERE id = $1::uuid",
-                  {row.reaction_id});
-              conn->exec(
-                  "UPDATE alerts SET status = 'SENT', updated_at = now() WHERE alert_id = $1::uuid AND status <> 'SENT' "
-                  "AND NOT EXISTS (SELECT 1 FROM reactions WHERE alert_id = $1::uuid AND delivery_status <> 'SENT')",
-                  {row.alert_id});
-            } else {
-              conn->exec("UPDATE outbox SET next_attempt_at = now() + $2::int * interval '1 millisecond', "
-                         "lease_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'",
-                         {std::to_string(row.id), std::to_string(std::max<long long>(0, delay.count())),
-                          a.outcome + ": " + a.error});
-              conn->exec("UPDATE reactions SET attempts = attempts + 1, last_error = $2, "
-                         "delivery_status = CASE WHEN delivery_status = 'SENT' THEN 'SENT' ELSE 'FAILING' END "
-                         "WHERE id = $1::uuid",
-                         {row.reaction_id, row.destination + " " + a.outcome + ": " + a.error});
-            }
-          });
+          record_attempt(*conn, row, a, ms, delay, o_.instance);
           break;
         } catch (const std::exception& e) {
           db_errors_.inc();
@@ -325,7 +253,7 @@ void Sender::work(int index) {
   }
 }
 
-Attempt Sender::deliver_upstream(const Row& r) {
+Attempt Sender::deliver_upstream(const Claimed& r) {
   auto now = Clock::now();
   auto permit = breaker_.acquire(now);
   if (permit == CircuitBreaker::Permit::refused) {
@@ -341,8 +269,12 @@ Attempt Sender::deliver_upstream(const Row& r) {
                               {{"Idempotency-Key", r.key}, {"X-Relais-Reaction-Id", r.reaction_id}}, o_.timeout);
     a = classify_status(static_cast<int>(resp.status));
     if (!a.delivered && !resp.body.empty()) a.error += ": " + truncate(resp.body, 300);
+  } catch (const http::ClientError& e) {
+    a = classify_error(e);
   } catch (const std::exception& e) {
-    a = classify_error(e.what());
+    a.breaker_failure = true;
+    a.outcome = "io_error";
+    a.error = truncate(e.what());
   }
   if (a.breaker_failure)
     breaker_.on_failure(Clock::now());
@@ -366,7 +298,7 @@ bool Sender::ensure_topic(const std::string& topic, std::string& error) {
   return true;
 }
 
-Attempt Sender::deliver_kafka(const Row& r) {
+Attempt Sender::deliver_kafka(const Claimed& r) {
   Attempt a;
   a.outcome = "kafka_error";
   v1::AlertReaction msg;

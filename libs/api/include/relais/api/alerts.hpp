@@ -10,7 +10,7 @@
 
 #include "relais/alerts/reaction_codes.hpp"
 #include "relais/common/metrics.hpp"
-#include "relais/http/router.hpp"
+#include "relais/api/routes.hpp"
 #include "relais/pg/pool.hpp"
 
 namespace relais::api {
@@ -28,13 +28,14 @@ class AlertsService {
  public:
   // `on_reaction` runs after a reaction's transaction committed (wakes the sender).
   AlertsService(AlertsOptions o, pg::Pool& pool, metrics::Registry& m, std::function<void()> on_reaction = {});
-  void add_routes(http::Router& router);
+  // The clignotant routes, each with its policy (routes.hpp).
+  void add_routes(RouteTable& table);
 
  private:
-  boost::asio::awaitable<http::Response> list_alerts(http::Request& req);
-  boost::asio::awaitable<http::Response> get_alert(http::Request& req);
-  boost::asio::awaitable<http::Response> post_reaction(http::Request& req);
-  boost::asio::awaitable<http::Response> reaction_codes(http::Request& req);
+  boost::asio::awaitable<Reply> list_alerts(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> get_alert(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> post_reaction(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> reaction_codes(http::Request& req, const Caller& caller);
 
   AlertsOptions o_;
   pg::Pool& pool_;

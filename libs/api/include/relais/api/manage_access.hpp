@@ -12,6 +12,7 @@
 #include <string>
 
 #include "relais/common/metrics.hpp"
+#include "relais/api/routes.hpp"
 #include "relais/http/router.hpp"
 #include "relais/pg/pool.hpp"
 #include "relais/xml/xml.hpp"
@@ -33,10 +34,10 @@ class ManageAccessService {
   // Throws std::runtime_error when the XSD set does not compile or the BCSS URL is not usable.
   ManageAccessService(ManageAccessOptions o, pg::Pool& pool, metrics::Registry& m);
   ~ManageAccessService();
-  void add_routes(http::Router& router);
+  void add_routes(RouteTable& table);
 
  private:
-  boost::asio::awaitable<http::Response> handle(http::Request& req);
+  boost::asio::awaitable<http::Response> handle(http::Request& req, const Caller& caller);
   ManageAccessOptions o_;
   pg::Pool& pool_;
   std::shared_ptr<const xml::Schema> schema_;

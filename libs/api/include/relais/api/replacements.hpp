@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "relais/directory/replacements.hpp"
-#include "relais/http/server.hpp"
+#include "relais/api/problem.hpp"
 #include "relais/validation/error.hpp"
 
 namespace relais::api {
@@ -28,7 +28,7 @@ std::optional<validation::Error> parse_replacement_request(std::string_view old_
                                                            ReplacementRequest& out);
 
 // The 409 of a refused verdict (conflict, cycle), naming the numbers; nullopt for the others.
-std::optional<http::Response> replacement_refusal(directory::ReplacementVerdict v, std::string_view old_ssin,
+std::optional<Problem> replacement_refusal(directory::ReplacementVerdict v, std::string_view old_ssin,
                                                   std::string_view new_ssin,
                                                   const directory::ReplacementState& s);
 

@@ -14,7 +14,8 @@
 
 #include "relais/codec/ndjson.hpp"
 #include "relais/common/metrics.hpp"
-#include "relais/http/router.hpp"
+#include "relais/api/kafka_admin.hpp"
+#include "relais/api/routes.hpp"
 #include "relais/kafka/client.hpp"
 #include "relais/pg/pool.hpp"
 
@@ -24,8 +25,8 @@ struct Options {
   kafka::Settings kafka;              // for creating CPAS topics
   int cpas_topic_partitions = 1;
   int replication_factor = 1;
-  std::size_t max_body_bytes = 64 * 1024;
-  std::size_t max_import_bytes = 64 * 1024 * 1024;
+  std::size_t max_body_bytes = std::size_t{64} * 1024;
+  std::size_t max_import_bytes = std::size_t{64} * 1024 * 1024;
   std::size_t max_import_lines = 1000000;
   std::size_t list_limit_max = 10000;
 };
@@ -33,26 +34,28 @@ struct Options {
 class Service {
  public:
   Service(Options o, pg::Pool& pool, metrics::Registry& m);
-  void add_routes(http::Router& router);
+  // The directory's routes, each with its policy (routes.hpp).
+  void add_routes(RouteTable& table);
   std::size_t body_limit(const http::Request& header_only) const;
 
  private:
-  boost::asio::awaitable<http::Response> put_cpas(http::Request& req);
-  boost::asio::awaitable<http::Response> list_cpas(http::Request& req);
-  boost::asio::awaitable<http::Response> register_integration(http::Request& req);
-  boost::asio::awaitable<http::Response> unregister_integration(http::Request& req);
-  boost::asio::awaitable<http::Response> list_integrations(http::Request& req);
-  boost::asio::awaitable<http::Response> import_integrations(http::Request& req);
+  boost::asio::awaitable<Reply> put_cpas(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> list_cpas(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> register_integration(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> unregister_integration(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> list_integrations(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> import_integrations(http::Request& req, const Caller& caller);
   // SSIN replacements, operator only (replacements.cpp)
-  boost::asio::awaitable<http::Response> put_replacement(http::Request& req);
-  boost::asio::awaitable<http::Response> get_replacement(http::Request& req);
+  boost::asio::awaitable<Reply> put_replacement(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> get_replacement(http::Request& req, const Caller& caller);
   // CPAS identity: NIS codes served, BCSS sector/institution (identity.cpp)
-  boost::asio::awaitable<http::Response> put_identity(http::Request& req);
-  boost::asio::awaitable<http::Response> get_identity(http::Request& req);
-  boost::asio::awaitable<http::Response> list_identities(http::Request& req);
+  boost::asio::awaitable<Reply> put_identity(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> get_identity(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> list_identities(http::Request& req, const Caller& caller);
 
   Options o_;
   pg::Pool& pool_;
+  KafkaAdmin admin_;  // Kafka admin calls: their own thread, not the PostgreSQL pool's
   metrics::Family<metrics::Counter>& changes_;
   metrics::Family<metrics::Counter>& import_lines_;
 };
@@ -69,25 +72,19 @@ struct ImportCheck {
 ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines);
 
 // The directory write path, shared by the JSON routes and ManageAccess (manage_access.hpp): one
-// transaction each, journaled by trigger; answers (HTTP status, JSON body) as the JSON routes do.
+// transaction each, journaled by trigger; answers as the JSON routes do.
 struct IntegrationLine {
   std::string ssin;
   int quality = 0;
   std::string start, end;  // end empty = open
 };
-// Upsert of (cbe, ssin, quality, start): 201 created / 200 updated {"integration", "overlapping"}; 404 CPAS_NOT_FOUND.
-std::pair<unsigned, std::string> write_integration(pg::Connection& c, const std::string& cbe,
-                                                   const IntegrationLine& l, const std::string& actor);
-// Closes the person's lines (of `quality`) still active after `end`: 200 {"closed"}; 404
-// CPAS_NOT_FOUND or INTEGRATION_NOT_FOUND.
-std::pair<unsigned, std::string> close_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin,
-                                                    const std::optional<std::string>& quality, const std::string& end,
-                                                    const std::string& actor);
-// Every line of one person at one CPAS: 200 {"integrations"}; 404 CPAS_NOT_FOUND.
-std::pair<unsigned, std::string> person_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin);
-
-// Who made a change, for the directory journal. Until credentials exist
-// (access-control issue) it is the X-Relais-Actor header or the peer address.
-std::string actor_of(const http::Request& req);
+// Upsert of (cbe, ssin, quality, start): 201 created / 200 updated {"integration", "overlapping"}; CPAS_NOT_FOUND.
+Reply write_integration(pg::Connection& c, const std::string& cbe, const IntegrationLine& l, const std::string& actor);
+// Closes the person's lines (of `quality`) still active after `end`: 200 {"closed"}; CPAS_NOT_FOUND or
+// INTEGRATION_NOT_FOUND.
+Reply close_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin,
+                         const std::optional<std::string>& quality, const std::string& end, const std::string& actor);
+// Every line of one person at one CPAS: 200 {"integrations"}; CPAS_NOT_FOUND.
+Reply person_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin);
 
 }  // namespace relais::api

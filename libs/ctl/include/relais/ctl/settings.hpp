@@ -22,7 +22,7 @@ struct Settings {
   std::string router_url;
   std::string inbound_topic = "relais.inbound.v1";
   std::string dlq_topic = "relais.dlq.v1";
-  std::string actor;  // recorded with replays and sent as X-Relais-Actor
+  std::string actor;  // recorded with replays (relais-api records the credential, not this)
   int timeout_ms = 30000;
   std::string acls_tool = "deploy/kafka/acls.sh";  // cpas onboard/offboard: the Kafka side
 

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <boost/beast/http/verb.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <stdexcept>
 
 #include <chrono>
 #include <cstddef>
@@ -26,7 +29,22 @@ struct ClientResponse {
 
 using ClientHeaders = std::vector<std::pair<std::string, std::string>>;
 
-// One request on a fresh connection ("Connection: close"). Throws std::runtime_error on connection
+// A request that got no HTTP answer: where it failed and the error code, for callers to classify
+// (timeout, refused, reset...) without reading the message.
+class ClientError : public std::runtime_error {
+ public:
+  enum class Stage { resolve, connect, write, read };
+  ClientError(Stage stage, boost::system::error_code ec, const std::string& what)
+      : std::runtime_error(what), stage_(stage), ec_(ec) {}
+  Stage stage() const { return stage_; }
+  const boost::system::error_code& code() const { return ec_; }
+
+ private:
+  Stage stage_;
+  boost::system::error_code ec_;
+};
+
+// One request on a fresh connection ("Connection: close"). Throws ClientError on connection
 // failure, timeout, or an unreadable response. HTTP error statuses are returned, not thrown.
 ClientResponse request(std::string host, unsigned short port, boost::beast::http::verb method,
                        std::string target, std::string body = {}, std::string content_type = {},

@@ -15,6 +15,7 @@
 
 #include <relais/http/server.hpp>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,21 @@ class Router {
   // The dispatching handler. It holds an immutable snapshot: routes added later are not seen by
   // handlers obtained earlier. Safe to call concurrently from several threads.
   Handler handler() const;
+
+  // What dispatching would do for `req` (method, target), without running anything:
+  // status 200 (`handler` and `method` set; `method` is GET for a HEAD served by GET), 400 (bad
+  // target), 404 (no path match) or 405 (`allow` set). `route` and `params` are set from 405 on.
+  struct Match {
+    unsigned status = 404;
+    verb method = verb::unknown;
+    std::string route;
+    std::map<std::string, std::string> params;
+    Handler handler;
+    std::string allow;
+  };
+  Match match(const Request& req) const;
+  // The routes, (method, pattern), in the order they were added.
+  std::vector<std::pair<verb, std::string>> list() const;
 
   struct Table;
 

@@ -86,7 +86,7 @@ struct TlsOptions {
 struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 0;  // 0 = ephemeral (tests); see Server::port()
-  std::size_t max_header_bytes = 16 * 1024;  // request line + headers; over → 431 and close
+  std::size_t max_header_bytes = std::size_t{16} * 1024;  // request line + headers; over → 431 and close
   std::size_t max_header_count = 100;        // header fields; over → 431 and close
   // Decided per request once the header is read (Request has no body yet; params/route empty).
   // Over → 413 {"code":"BODY_TOO_LARGE"} and close. Empty function → 1 MiB.
@@ -100,6 +100,10 @@ struct ServerOptions {
   // the relais_http_refused_total label. Exceptions are swallowed.
   std::function<boost::asio::awaitable<void>(const Request& header_only, unsigned status, std::string reason)>
       on_refused;
+  // The body of the server's own error answers (400, 413, 429, 431, 500, 503 ...): by default
+  // json_error(); relais-api gives its problem mapper so that every error it answers is one
+  // problem document. Must not throw.
+  std::function<Response(unsigned status, std::string_view code, std::string_view message)> error_response;
   // Durations are milliseconds so that tests can use short values; seconds convert implicitly.
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // from first byte (or accept) to end of header
   std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};    // reading the body; also each response write

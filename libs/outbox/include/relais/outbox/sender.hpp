@@ -12,6 +12,9 @@
 // journaled in `reaction_attempts`.
 #pragma once
 
+#include "relais/http/client.hpp"
+#include "relais/outbox/store.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -39,23 +42,15 @@ struct HttpUrl {
 // until the hardening issue brings TLS.
 std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error);
 
-// What one delivery attempt gave. `outcome` is a journal/metric label:
-// sent | http_4xx | http_429 | http_5xx | timeout | connect_error | reset |
-// io_error | breaker_open | kafka_error.
-struct Attempt {
-  bool delivered = false;
-  bool breaker_failure = false;  // counts against the upstream breaker
-  std::string outcome;
-  int http_status = 0;
-  std::string error;
-};
 // Classifies an upstream HTTP answer: 2xx and 409 (already received) are
 // delivered; 408, 429 and 5xx are transient upstream failures (breaker); any
 // other 4xx is a refusal: not delivered, retried at the slow rate, not a
 // breaker failure (the upstream is up).
 Attempt classify_status(int status);
-// Classifies a transport error message of relais::http::request.
-Attempt classify_error(const std::string& message);
+// Classifies a transport failure of relais::http::request by its stage and error code (never
+// by its message): a timeout, a refused or unresolvable connection, a connection reset or closed
+// early, or another I/O error. All count against the breaker.
+Attempt classify_error(const http::ClientError& e);
 
 struct SenderOptions {
   std::string dsn;
@@ -95,11 +90,10 @@ class Sender {
   std::chrono::milliseconds lease() const;
 
  private:
-  struct Row;
   void work(int index);
   void refresh_gauges();
-  Attempt deliver_upstream(const Row& r);
-  Attempt deliver_kafka(const Row& r);
+  Attempt deliver_upstream(const Claimed& r);
+  Attempt deliver_kafka(const Claimed& r);
   bool ensure_topic(const std::string& topic, std::string& error);
 
   SenderOptions o_;
