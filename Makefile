@@ -62,9 +62,10 @@ fuzz-build: deps $(FUZZ_BUILD)/build.ninja
 fuzz: fuzz-build
 	@scripts/fuzz.sh --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# The test tiers, then a short run of each fuzz target (CTest label "fuzz": seeds, regression
+# The style check (clang-format, scripts/format.sh --check), the test tiers, then a short run of each fuzz target (CTest label "fuzz": seeds, regression
 # inputs, then 10 s of fuzzing each).
 test: build fuzz-build
+	@scripts/format.sh --check
 	@scripts/run-tests.sh $(BUILD)
 	@cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz -j 2
 

@@ -88,14 +88,17 @@ int main(int argc, char** argv) {
       {"queue.buffering.max.messages", "1000000"},
       {"message.timeout.ms", "30000"},
   };
-  if (const char* proto = std::getenv("RELAIS_KAFKA_SECURITY_PROTOCOL"); proto && std::strncmp(proto, "SASL", 4) == 0) {
+  if (const char* proto = std::getenv("RELAIS_KAFKA_SECURITY_PROTOCOL");
+      proto && std::strncmp(proto, "SASL", 4) == 0) {
     const char* mech = std::getenv("RELAIS_KAFKA_SASL_MECHANISM");
     const char* user = std::getenv("RELAIS_KAFKA_SASL_USERNAME");
     const char* file = std::getenv("RELAIS_KAFKA_SASL_PASSWORD_FILE");
     std::string password;
     if (file) std::getline(std::ifstream(file), password);
     if (!user || password.empty()) {
-      std::fprintf(stderr, "RELAIS_KAFKA_SASL_USERNAME and a readable RELAIS_KAFKA_SASL_PASSWORD_FILE are needed\n");
+      std::fprintf(
+          stderr,
+          "RELAIS_KAFKA_SASL_USERNAME and a readable RELAIS_KAFKA_SASL_PASSWORD_FILE are needed\n");
       return 2;
     }
     settings.insert(settings.end(), {{"security.protocol", proto},
@@ -111,7 +114,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&counter), err) != RdKafka::Conf::CONF_OK) {
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&counter), err) !=
+      RdKafka::Conf::CONF_OK) {
     std::fprintf(stderr, "dr_cb: %s\n", err.c_str());
     return 2;
   }
@@ -128,15 +132,16 @@ int main(int argc, char** argv) {
   char key[12];
 
   // Warm-up: metadata and producer id, not counted.
-  producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, payload.data(),
-                    payload.size(), "warmup", 6, 0, nullptr);
+  producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                    payload.data(), payload.size(), "warmup", 6, 0, nullptr);
   producer->flush(30000);
   counter.ok = 0;
   counter.failed = 0;
 
   auto t0 = std::chrono::steady_clock::now();
   for (std::int64_t i = 0; i < records;) {
-    std::snprintf(key, sizeof key, "%011llu", static_cast<unsigned long long>(rng() % 100000000000ULL));
+    std::snprintf(key, sizeof key, "%011llu",
+                  static_cast<unsigned long long>(rng() % 100000000000ULL));
     auto rc = producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
                                 payload.data(), payload.size(), key, 11, 0, nullptr);
     if (rc == RdKafka::ERR__QUEUE_FULL) {
@@ -158,11 +163,13 @@ int main(int argc, char** argv) {
   double enq = std::chrono::duration<double>(t_enqueued - t0).count();
   std::int64_t ok = counter.ok.load();
   std::printf(
-      "{\"records\": %lld, \"record_size\": %zu, \"acked\": %lld, \"failed\": %lld, \"seconds\": %.3f, "
+      "{\"records\": %lld, \"record_size\": %zu, \"acked\": %lld, \"failed\": %lld, \"seconds\": "
+      "%.3f, "
       "\"enqueue_seconds\": %.3f, \"records_per_s\": %.1f, \"mb_per_s\": %.2f, \"linger_ms\": %s, "
       "\"first_error\": \"%s\"}\n",
-      static_cast<long long>(records), size, static_cast<long long>(ok), static_cast<long long>(counter.failed.load()),
-      secs, enq, static_cast<double>(ok) / secs, static_cast<double>(ok) * static_cast<double>(size) / secs / 1e6,
-      linger.c_str(), counter.first_error.c_str());
+      static_cast<long long>(records), size, static_cast<long long>(ok),
+      static_cast<long long>(counter.failed.load()), secs, enq, static_cast<double>(ok) / secs,
+      static_cast<double>(ok) * static_cast<double>(size) / secs / 1e6, linger.c_str(),
+      counter.first_error.c_str());
   return counter.failed.load() == 0 ? 0 : 1;
 }

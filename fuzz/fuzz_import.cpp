@@ -4,7 +4,6 @@
 // route; every valid line must become exactly one well-formed COPY row (no tab, newline or
 // backslash smuggled in from the input).
 #include <boost/json.hpp>
-
 #include <set>
 #include <string>
 #include <vector>
@@ -51,7 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // NDJSON: each accepted line's row holds what the line said (no value read as another).
   if (csv || checked.errors.size() > 1000) return 0;
   std::set<std::uint64_t> refused;
-  for (const auto& e : checked.errors) refused.insert(e.as_object().at("line").to_number<std::uint64_t>());
+  for (const auto& e : checked.errors)
+    refused.insert(e.as_object().at("line").to_number<std::uint64_t>());
   std::size_t next = 0;
   for (const auto& line : lines) {
     if (refused.contains(line.number)) continue;

@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     RELAIS_FUZZ_CHECK(l->number > last);
     last = l->number;
     RELAIS_FUZZ_CHECK(l->text.find('\n') == std::string_view::npos);
-    RELAIS_FUZZ_CHECK(l->text.data() >= body.data() && l->text.data() + l->text.size() <= body.data() + body.size());
+    RELAIS_FUZZ_CHECK(l->text.data() >= body.data() &&
+                      l->text.data() + l->text.size() <= body.data() + body.size());
     one_by_one.push_back(*l);
   }
   RELAIS_FUZZ_CHECK(split_error.has_value() == splitter.error().has_value());

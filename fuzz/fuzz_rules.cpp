@@ -16,8 +16,8 @@ namespace {
 std::vector<v1::Notification> samples() {
   std::vector<v1::Notification> out;
   for (auto flow : codec::kAllFlows)
-    out.push_back(codec::sample_notification(flow, "6f1c1f8e-3b8a-4c5e-9d1e-2a7b9c0d4e5f", "68060105329",
-                                             "2026-11-01"));
+    out.push_back(codec::sample_notification(flow, "6f1c1f8e-3b8a-4c5e-9d1e-2a7b9c0d4e5f",
+                                             "68060105329", "2026-11-01"));
   return out;
 }
 }  // namespace
@@ -41,7 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     RELAIS_FUZZ_CHECK(!r->id.empty());
     // Two contents under one ticket never share an id (issue 21, finding 5).
     const auto& ticket = notifications.front().envelope().ticket();
-    RELAIS_FUZZ_CHECK(alerts::alert_id(ticket, 1, "0212344876", r->id) != alerts::alert_id(ticket, 2, "0212344876", r->id));
+    RELAIS_FUZZ_CHECK(alerts::alert_id(ticket, 1, "0212344876", r->id) !=
+                      alerts::alert_id(ticket, 2, "0212344876", r->id));
   }
   return 0;
 }

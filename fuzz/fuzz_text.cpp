@@ -20,11 +20,16 @@ bool reference_decode(std::string_view s, std::u32string& out) {
     const auto b = static_cast<unsigned char>(s[i]);
     int n;
     char32_t cp;
-    if (b <= 0x7F) n = 1, cp = b;
-    else if (b >= 0xC2 && b <= 0xDF) n = 2, cp = b & 0x1F;
-    else if (b >= 0xE0 && b <= 0xEF) n = 3, cp = b & 0x0F;
-    else if (b >= 0xF0 && b <= 0xF4) n = 4, cp = b & 0x07;
-    else return false;
+    if (b <= 0x7F)
+      n = 1, cp = b;
+    else if (b >= 0xC2 && b <= 0xDF)
+      n = 2, cp = b & 0x1F;
+    else if (b >= 0xE0 && b <= 0xEF)
+      n = 3, cp = b & 0x0F;
+    else if (b >= 0xF0 && b <= 0xF4)
+      n = 4, cp = b & 0x07;
+    else
+      return false;
     if (i + n > s.size()) return false;
     for (int k = 1; k < n; ++k) {
       const auto c = static_cast<unsigned char>(s[i + k]);
@@ -67,12 +72,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::string safe = sanitize_text(s, bound);
   if (safe.size() > bound || check_text(safe, {bound, false}) != TextProblem::none) std::abort();
-  if (s.size() <= bound && check_text(s, {bound, false}) == TextProblem::none && safe != s) std::abort();
+  if (s.size() <= bound && check_text(s, {bound, false}) == TextProblem::none && safe != s)
+    std::abort();
   if (reference_acceptable(s, true)) {
     const auto prefix = utf8_prefix(s, bound);
     if (prefix.size() > bound || s.substr(0, prefix.size()) != prefix) std::abort();
     if (!reference_acceptable(prefix, true)) std::abort();  // never ends inside a character
-    if (s.size() > bound && prefix.size() + 4 <= bound) std::abort();  // does not cut more than a character
+    if (s.size() > bound && prefix.size() + 4 <= bound)
+      std::abort();  // does not cut more than a character
   }
   return 0;
 }

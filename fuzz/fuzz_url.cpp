@@ -3,10 +3,9 @@
 // as the server does (decoded path and query), then dispatched by relais::http::Router over the
 // services' route patterns; the captures are checked by the validators the handlers use, and the
 // query parameters the handlers read are looked up.
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-
-#include <array>
 #include <exception>
 #include <optional>
 
@@ -43,8 +42,9 @@ constexpr std::array<std::pair<http::verb, const char*>, 18> kRoutes{{
     {http::verb::get, "/openapi.yaml"},
 }};
 
-constexpr std::array<http::verb, 6> kMethods{http::verb::get,    http::verb::head,    http::verb::post,
-                                             http::verb::put,    http::verb::delete_, http::verb::patch};
+constexpr std::array<http::verb, 6> kMethods{http::verb::get,     http::verb::head,
+                                             http::verb::post,    http::verb::put,
+                                             http::verb::delete_, http::verb::patch};
 
 asio::awaitable<http::Response> matched(http::Request& req) {
   // What the handlers check first.
@@ -54,7 +54,8 @@ asio::awaitable<http::Response> matched(http::Request& req) {
     if (name == "ssin") (void)validation::validate_ssin(value, "ssin");
     if (name == "id") (void)validation::is_valid_ticket(value);
   }
-  for (const char* key : {"status", "type", "overdue", "limit", "after", "quality_code"}) (void)req.query_param(key);
+  for (const char* key : {"status", "type", "overdue", "limit", "after", "quality_code"})
+    (void)req.query_param(key);
   if (auto v = req.query_param("ssin")) (void)validation::validate_ssin(*v, "ssin");
   if (auto v = req.query_param("end_date")) (void)validation::parse_iso_date(*v);
   co_return http::Response{};
@@ -92,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   io.run();
   if (failure) std::rethrow_exception(failure);  // the router never throws on input
   RELAIS_FUZZ_CHECK(resp.has_value());
-  RELAIS_FUZZ_CHECK(resp->status == 200 || resp->status == 400 || resp->status == 404 || resp->status == 405);
+  RELAIS_FUZZ_CHECK(resp->status == 200 || resp->status == 400 || resp->status == 404 ||
+                    resp->status == 405);
   if (resp->status == 200) RELAIS_FUZZ_CHECK(!req.route.empty());
   return 0;
 }

@@ -1,14 +1,14 @@
 // Helpers shared by the libFuzzer targets (see docs/fuzzing.md).
 #pragma once
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "relais/codec/decode.hpp"
 #include "relais/codec/encode.hpp"
@@ -34,14 +34,14 @@ inline relais::v1::Flow flow_of(std::uint8_t selector) {
 
 // protobuf logs every string with invalid UTF-8 it is given: keep the fuzzer output readable.
 // Defines the target's LLVMFuzzerInitialize.
-#define RELAIS_FUZZ_QUIET_PROTOBUF()                        \
-  extern "C" int LLVMFuzzerInitialize(int*, char***) {      \
-    google::protobuf::SetLogHandler(nullptr);               \
-    return 0;                                               \
+#define RELAIS_FUZZ_QUIET_PROTOBUF()                   \
+  extern "C" int LLVMFuzzerInitialize(int*, char***) { \
+    google::protobuf::SetLogHandler(nullptr);          \
+    return 0;                                          \
   }
 
-#define RELAIS_FUZZ_CHECK(cond)            \
-  do {                                     \
+#define RELAIS_FUZZ_CHECK(cond)               \
+  do {                                        \
     if (!(cond)) ::relais::fuzz::fail(#cond); \
   } while (0)
 
@@ -58,7 +58,9 @@ inline void check_round_trips(relais::v1::Flow flow, const relais::v1::Notificat
   RELAIS_FUZZ_CHECK(!json.empty());
   relais::v1::Notification from_json;
   auto err = codec::decode_and_validate_json(flow, json, from_json);
-  if (err) std::fprintf(stderr, "JSON form %s: %s %s\n", json.c_str(), err->code.c_str(), err->field.c_str());
+  if (err)
+    std::fprintf(stderr, "JSON form %s: %s %s\n", json.c_str(), err->code.c_str(),
+                 err->field.c_str());
   RELAIS_FUZZ_CHECK(!err);
   RELAIS_FUZZ_CHECK(from_json.SerializeAsString() == expected);
 

@@ -15,14 +15,18 @@ using namespace relais;
 
 namespace {
 
-constexpr xml::Limits kLimits{.max_bytes = 1 << 16, .max_depth = 12, .max_elements = 500,
-                              .max_attributes = 8, .max_text_bytes = 256};
+constexpr xml::Limits kLimits{.max_bytes = 1 << 16,
+                              .max_depth = 12,
+                              .max_elements = 500,
+                              .max_attributes = 8,
+                              .max_text_bytes = 256};
 
 void check_within(xmlNodePtr n, std::size_t depth, std::size_t& elements) {
   for (; n != nullptr; n = n->next) {
     if (n->type == XML_ENTITY_REF_NODE || n->type == XML_DTD_NODE) std::abort();
     if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
-      if (n->content && static_cast<std::size_t>(xmlStrlen(n->content)) > kLimits.max_text_bytes) std::abort();
+      if (n->content && static_cast<std::size_t>(xmlStrlen(n->content)) > kLimits.max_text_bytes)
+        std::abort();
     }
     if (n->type != XML_ELEMENT_NODE) continue;
     if (depth > kLimits.max_depth || ++elements > kLimits.max_elements) std::abort();

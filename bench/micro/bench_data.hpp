@@ -3,11 +3,12 @@
 // a deterministic directory layout shared by directory_bench and directory_load_bench.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 #include "relais/directory/directory.hpp"
 
@@ -17,8 +18,8 @@ namespace relais::bench {
 inline std::uint64_t ssin_of_person(std::uint64_t p) {
   // Scatter persons over birth dates so consecutive ids are not consecutive keys.
   constexpr std::uint64_t kDates = 60ull * 12 * 28;  // 1940-1999, months 1-12, days 1-28
-  std::uint64_t date = (p * 7919ull) % kDates;         // 7919 is prime, coprime with kDates
-  std::uint64_t serial = 1 + p / kDates;               // 001..998
+  std::uint64_t date = (p * 7919ull) % kDates;       // 7919 is prime, coprime with kDates
+  std::uint64_t serial = 1 + p / kDates;             // 001..998
   std::uint64_t yy = 40 + date / (12 * 28), mm = 1 + (date / 28) % 12, dd = 1 + date % 28;
   std::uint64_t first9 = ((yy * 100 + mm) * 100 + dd) * 1000 + serial;
   std::uint64_t cc = 97 - first9 % 97;
@@ -38,14 +39,16 @@ inline std::string cbe_of_cpas(unsigned i) {
 inline std::string uuid_of(std::uint64_t i) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%08llx-%04llx-4%03llx-8%03llx-%012llx",
-                static_cast<unsigned long long>(i & 0xffffffff), static_cast<unsigned long long>((i >> 32) & 0xffff),
-                static_cast<unsigned long long>(i % 0xfff), static_cast<unsigned long long>((i * 7) % 0xfff),
+                static_cast<unsigned long long>(i & 0xffffffff),
+                static_cast<unsigned long long>((i >> 32) & 0xffff),
+                static_cast<unsigned long long>(i % 0xfff),
+                static_cast<unsigned long long>((i * 7) % 0xfff),
                 static_cast<unsigned long long>(i * 2654435761ull & 0xffffffffffffull));
   return buf;
 }
 
 inline constexpr unsigned kCpas = 50;
-inline constexpr std::int32_t kDay2000 = 10957;  // 2000-01-01
+inline constexpr std::int32_t kDay2000 = 10957;       // 2000-01-01
 inline constexpr std::int32_t kEffectiveDay = 20468;  // 2026-01-15
 
 // Integration i of n: about 5 lines for 4 persons (every 5th line is a person's
@@ -68,7 +71,9 @@ inline Line line_of(std::uint64_t i) {
   return l;
 }
 // Number of distinct persons for n lines.
-inline std::uint64_t persons_for(std::uint64_t n) { return n == 0 ? 0 : (n - 1) - (n - 1) / 5 + 1; }
+inline std::uint64_t persons_for(std::uint64_t n) {
+  return n == 0 ? 0 : (n - 1) - (n - 1) / 5 + 1;
+}
 
 // Resident set size in bytes (/proc/self/statm).
 inline std::size_t rss_bytes() {

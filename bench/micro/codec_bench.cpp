@@ -13,20 +13,25 @@
 #include <vector>
 
 #include "bench_data.hpp"
-#include "relais/ingest/service.hpp"
 #include "relais/codec/decode.hpp"
 #include "relais/codec/flow.hpp"
 #include "relais/codec/ndjson.hpp"
 #include "relais/codec/samples.hpp"
-#include "relais/validation/notification.hpp"
+#include "relais/ingest/service.hpp"
 #include "relais/ingest/soap.hpp"
+#include "relais/validation/notification.hpp"
 
 namespace {
 using relais::v1::Flow;
 namespace codec = relais::codec;
 
-Flow flow_arg(const benchmark::State& st) { return codec::kAllFlows[static_cast<std::size_t>(st.range(0))]; }
-std::string ssin(int i) { return relais::directory::ssin_string(relais::bench::ssin_of_person(static_cast<std::uint64_t>(i))); }
+Flow flow_arg(const benchmark::State& st) {
+  return codec::kAllFlows[static_cast<std::size_t>(st.range(0))];
+}
+std::string ssin(int i) {
+  return relais::directory::ssin_string(
+      relais::bench::ssin_of_person(static_cast<std::uint64_t>(i)));
+}
 
 void label(benchmark::State& st, std::size_t bytes) {
   st.SetLabel(std::string(codec::flow_id(flow_arg(st))));
@@ -127,7 +132,8 @@ void BM_IngestNdjsonLine(benchmark::State& st) {
   constexpr int kLines = 1000;
   std::string batch;
   for (int i = 0; i < kLines; ++i) {
-    batch += codec::sample_json(flow, relais::bench::uuid_of(static_cast<std::uint64_t>(i)), ssin(i), "2026-01-15");
+    batch += codec::sample_json(flow, relais::bench::uuid_of(static_cast<std::uint64_t>(i)),
+                                ssin(i), "2026-01-15");
     batch += '\n';
   }
   auto fid = codec::flow_id(flow);
@@ -168,7 +174,8 @@ void BM_IngestNdjsonLine(benchmark::State& st) {
 void BM_SoapDecodeValidateMap(benchmark::State& st) {
   const std::string repo = RELAIS_SOURCE_DIR;
   relais::ingest::SoapConfig c;
-  c.xsd_files = {repo + "/var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd", repo + "/deploy/xsd/relais/notifications.xsd"};
+  c.xsd_files = {repo + "/var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd",
+                 repo + "/deploy/xsd/relais/notifications.xsd"};
   c.xsd_roots = {repo + "/var/bcss/cbss/XSD", repo + "/deploy/xsd/relais"};
   c.mappings_dir = repo + "/deploy/mappings";
   std::string err;
@@ -179,10 +186,12 @@ void BM_SoapDecodeValidateMap(benchmark::State& st) {
   }
   const std::string body =
       R"(<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>)"
-      R"(<NotifyPerson xmlns="urn:be:relais:bcss:notifications:v1"><Context><Ticket>)" + relais::bench::uuid_of(1) +
+      R"(<NotifyPerson xmlns="urn:be:relais:bcss:notifications:v1"><Context><Ticket>)" +
+      relais::bench::uuid_of(1) +
       "</Ticket><SentAt>2026-11-02T10:00:00Z</SentAt></Context><Person><SSIN>" + ssin(1) +
       "</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate><Event>NAME_CHANGE</Event>"
-      "<LastName>Janssens</LastName><FirstNames>Marie Louise</FirstNames></NotifyPerson></s:Body></s:Envelope>";
+      "<LastName>Janssens</LastName><FirstNames>Marie "
+      "Louise</FirstNames></NotifyPerson></s:Body></s:Envelope>";
   std::vector<double> us;
   us.reserve(1 << 20);
   for (auto _ : st) {
@@ -194,7 +203,8 @@ void BM_SoapDecodeValidateMap(benchmark::State& st) {
       break;
     }
     benchmark::DoNotOptimize(d);
-    if (us.size() < us.capacity()) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    if (us.size() < us.capacity())
+      us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
   st.SetItemsProcessed(st.iterations());
   st.counters["body_bytes"] = static_cast<double>(body.size());

@@ -44,8 +44,8 @@ Built build(std::uint64_t n) {
   }
   for (std::uint64_t i = 0; i < n; ++i) {
     auto l = rb::line_of(i);
-    b.d->bulk_add(dir::Entry{rb::ssin_of_person(l.person), static_cast<std::uint32_t>(i + 1), idx[l.cpas], l.quality,
-                             l.start, l.end});
+    b.d->bulk_add(dir::Entry{rb::ssin_of_person(l.person), static_cast<std::uint32_t>(i + 1),
+                             idx[l.cpas], l.quality, l.start, l.end});
   }
   b.d->finish_bulk();
   b.build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -76,7 +76,8 @@ void BM_DirectoryBuild(benchmark::State& st) {
 }
 
 // Random keys, so that the binary search goes to memory as in production.
-std::vector<std::uint64_t> keys(std::uint64_t from, std::uint64_t to, std::size_t count, unsigned seed) {
+std::vector<std::uint64_t> keys(std::uint64_t from, std::uint64_t to, std::size_t count,
+                                unsigned seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<std::uint64_t> dist(from, to - 1);
   std::vector<std::uint64_t> out(count);
@@ -96,8 +97,10 @@ void run_decide(benchmark::State& st, const std::vector<std::uint64_t>& ks) {
     benchmark::DoNotOptimize(out);
   }
   st.SetItemsProcessed(st.iterations());
-  st.counters["routed_fraction"] = static_cast<double>(routed) / static_cast<double>(st.iterations());
-  st.counters["targets_per_decision"] = static_cast<double>(targets) / static_cast<double>(st.iterations());
+  st.counters["routed_fraction"] =
+      static_cast<double>(routed) / static_cast<double>(st.iterations());
+  st.counters["targets_per_decision"] =
+      static_cast<double>(targets) / static_cast<double>(st.iterations());
   st.counters["integrations"] = static_cast<double>(b.n);
 }
 
@@ -169,12 +172,17 @@ void BM_Upsert(benchmark::State& st) {
     if (rng() % 5 == 0) {
       auto i = idist(rng);
       auto l = rb::line_of(i);
-      e = dir::Entry{rb::ssin_of_person(l.person), static_cast<std::uint32_t>(i + 1),
-                     static_cast<std::uint16_t>(l.cpas), l.quality, l.start, rb::kEffectiveDay - 1};
+      e = dir::Entry{rb::ssin_of_person(l.person),
+                     static_cast<std::uint32_t>(i + 1),
+                     static_cast<std::uint16_t>(l.cpas),
+                     l.quality,
+                     l.start,
+                     rb::kEffectiveDay - 1};
     } else {
       auto p = pdist(rng);
-      e = dir::Entry{rb::ssin_of_person(p), next_id++, static_cast<std::uint16_t>(p % rb::kCpas), 1,
-                     rb::kEffectiveDay, dir::kOpenEnd};
+      e = dir::Entry{
+          rb::ssin_of_person(p), next_id++,    static_cast<std::uint16_t>(p % rb::kCpas), 1,
+          rb::kEffectiveDay,     dir::kOpenEnd};
     }
     b.d->upsert(e);
     auto now = std::chrono::steady_clock::now();
@@ -192,7 +200,11 @@ void BM_Upsert(benchmark::State& st) {
       static_cast<double>(b.d->memory_bytes()) / static_cast<double>(b.d->size());
 }
 
-BENCHMARK(BM_DirectoryBuild)->Iterations(1)->Repetitions(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DirectoryBuild)
+    ->Iterations(1)
+    ->Repetitions(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecideHit)->Unit(benchmark::kNanosecond);
 BENCHMARK(BM_DecideMiss)->Unit(benchmark::kNanosecond);
 BENCHMARK(BM_DecideHitSmall)->Unit(benchmark::kNanosecond);

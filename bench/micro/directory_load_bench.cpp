@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,8 +28,6 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json.hpp>
-
 #include "bench_data.hpp"
 #include "relais/directory/pg_source.hpp"
 #include "relais/router/directory_feed.hpp"
@@ -38,7 +37,9 @@ namespace dir = relais::directory;
 namespace rb = relais::bench;
 using Clock = std::chrono::steady_clock;
 
-void note(const std::string& s) { std::cerr << "[directory_load_bench] " << s << std::endl; }
+void note(const std::string& s) {
+  std::cerr << "[directory_load_bench] " << s << std::endl;
+}
 
 std::size_t maxrss_bytes() {
   rusage ru{};
@@ -63,7 +64,9 @@ std::string date_of(std::int32_t z) {
   return buf;
 }
 
-double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double secs(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 double pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -89,15 +92,18 @@ double fill(relais::pg::Connection& c, std::uint64_t n) {
   }
   c.exec("TRUNCATE integrations, ssin_replacements, directory_journal, cpas CASCADE");
   for (unsigned i = 0; i < rb::kCpas; ++i)
-    c.exec("INSERT INTO cpas (cbe, name, municipalities, updated_by, change_seq) VALUES ($1, $2, '{21004}', "
-           "'bench', nextval('directory_change_seq'))",
-           {rb::cbe_of_cpas(i), "CPAS " + std::to_string(i)});
+    c.exec(
+        "INSERT INTO cpas (cbe, name, municipalities, updated_by, change_seq) VALUES ($1, $2, "
+        "'{21004}', "
+        "'bench', nextval('directory_change_seq'))",
+        {rb::cbe_of_cpas(i), "CPAS " + std::to_string(i)});
   auto seq0 = c.exec("SELECT nextval('directory_change_seq')").integer(0, 0);
   std::vector<std::string> cbes;
   for (unsigned i = 0; i < rb::kCpas; ++i) cbes.push_back(rb::cbe_of_cpas(i));
   std::uint64_t i = 0;
   c.copy_in(
-      "COPY integrations (id, ssin, cbe, quality_code, start_date, end_date, created_by, updated_by, change_seq) "
+      "COPY integrations (id, ssin, cbe, quality_code, start_date, end_date, created_by, "
+      "updated_by, change_seq) "
       "FROM STDIN",
       [&](std::string& buf) {
         std::uint64_t stop = std::min(n, i + 20000);
@@ -121,8 +127,10 @@ double fill(relais::pg::Connection& c, std::uint64_t n) {
         if (i % 1'000'000 == 0 && i > 0) note("copied " + std::to_string(i));
         return i < n;
       });
-  c.exec("SELECT setval('directory_change_seq', " + std::to_string(seq0 + static_cast<std::int64_t>(n) + 1) + ")");
-  c.exec("SELECT setval(pg_get_serial_sequence('integrations', 'id'), " + std::to_string(n + 1) + ")");
+  c.exec("SELECT setval('directory_change_seq', " +
+         std::to_string(seq0 + static_cast<std::int64_t>(n) + 1) + ")");
+  c.exec("SELECT setval(pg_get_serial_sequence('integrations', 'id'), " + std::to_string(n + 1) +
+         ")");
   c.exec("COMMIT");
   (void)replica;
   auto t1 = Clock::now();
@@ -147,13 +155,19 @@ int main(int argc, char** argv) {
       }
       return std::string(argv[++i]);
     };
-    if (a == "--n") n = std::stoull(val());
-    else if (a == "--reload") reload = true;
-    else if (a == "--rate") rate = std::stod(val());
-    else if (a == "--seconds") seconds = std::stod(val());
-    else if (a == "--poll-ms") poll_ms = std::stoi(val());
+    if (a == "--n")
+      n = std::stoull(val());
+    else if (a == "--reload")
+      reload = true;
+    else if (a == "--rate")
+      rate = std::stod(val());
+    else if (a == "--seconds")
+      seconds = std::stod(val());
+    else if (a == "--poll-ms")
+      poll_ms = std::stoi(val());
     else {
-      std::cerr << "usage: " << argv[0] << " [--n N] [--reload] [--rate R] [--seconds S] [--poll-ms P]\n";
+      std::cerr << "usage: " << argv[0]
+                << " [--n N] [--reload] [--rate R] [--seconds S] [--poll-ms P]\n";
       return 2;
     }
   }
@@ -163,15 +177,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string dsn = dsn_env;
-  boost::json::object out{{"benchmark", "directory_load"}, {"integrations", n}, {"cpas", rb::kCpas}};
+  boost::json::object out{
+      {"benchmark", "directory_load"}, {"integrations", n}, {"cpas", rb::kCpas}};
   try {
     relais::pg::Connection c(dsn);
     // Reuse the data when it is exactly ours (same count, same last line).
     auto have = c.exec("SELECT count(*), COALESCE(max(id), 0) FROM integrations");
-    bool same = have.integer(0, 0) == static_cast<long long>(n) && have.integer(0, 1) == static_cast<long long>(n);
+    bool same = have.integer(0, 0) == static_cast<long long>(n) &&
+                have.integer(0, 1) == static_cast<long long>(n);
     if (same && !reload) {
       auto last = c.exec("SELECT ssin FROM integrations WHERE id = $1", {std::to_string(n)});
-      same = last.rows() == 1 && last.get(0, 0) == dir::ssin_string(rb::ssin_of_person(rb::line_of(n - 1).person));
+      same = last.rows() == 1 &&
+             last.get(0, 0) == dir::ssin_string(rb::ssin_of_person(rb::line_of(n - 1).person));
     }
     if (!same || reload) {
       note("filling PostgreSQL with " + std::to_string(n) + " integrations");
@@ -222,7 +239,8 @@ int main(int argc, char** argv) {
     feed.start();
     std::thread writer([&] {
       relais::pg::Connection w(dsn);
-      auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
+      auto period =
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
       auto total = static_cast<std::size_t>(rate * seconds);
       auto next = Clock::now();
       for (std::size_t k = 0; k < total; ++k) {
@@ -231,9 +249,11 @@ int main(int argc, char** argv) {
         auto p = rb::persons_for(n) + 100 + k;  // new people: a fresh registration
         auto ssin = rb::ssin_of_person(p);
         auto r = w.exec(
-            "INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
+            "INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, "
+            "updated_by) "
             "VALUES ($1, $2, 1, $3, 'bench', 'bench') RETURNING id",
-            {dir::ssin_string(ssin), rb::cbe_of_cpas(static_cast<unsigned>(k % rb::kCpas)), date_of(rb::kEffectiveDay)});
+            {dir::ssin_string(ssin), rb::cbe_of_cpas(static_cast<unsigned>(k % rb::kCpas)),
+             date_of(rb::kEffectiveDay)});
         auto now = Clock::now();
         std::lock_guard lock(mu);
         pending.push_back(Pending{ssin, static_cast<std::uint32_t>(r.integer(0, 0)), now});
@@ -243,7 +263,8 @@ int main(int argc, char** argv) {
     });
     std::vector<double> lat_ms;
     std::size_t applied = 0, batches = 0;
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds + 10));
+    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(seconds + 10));
     // The routing thread: applies pending changes between batches (here every millisecond).
     while (Clock::now() < deadline) {
       auto k = feed.apply_pending(d);
@@ -255,7 +276,8 @@ int main(int argc, char** argv) {
         std::erase_if(pending, [&](const Pending& p) {
           bool seen = false;
           d.for_each(p.ssin, [&](const dir::Entry& e) { seen = seen || e.id == p.id; });
-          if (seen) lat_ms.push_back(std::chrono::duration<double, std::milli>(now - p.committed).count());
+          if (seen)
+            lat_ms.push_back(std::chrono::duration<double, std::milli>(now - p.committed).count());
           return seen;
         });
       }
@@ -286,7 +308,8 @@ int main(int argc, char** argv) {
     };
     // Leave the table as filled, so that the next run can reuse it.
     c.exec("DELETE FROM integrations WHERE id > $1", {std::to_string(n)});
-    c.exec("SELECT setval(pg_get_serial_sequence('integrations', 'id'), " + std::to_string(n + 1) + ")");
+    c.exec("SELECT setval(pg_get_serial_sequence('integrations', 'id'), " + std::to_string(n + 1) +
+           ")");
   } catch (const std::exception& e) {
     std::cerr << "directory_load_bench: " << e.what() << "\n";
     return 1;

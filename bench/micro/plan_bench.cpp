@@ -45,16 +45,18 @@ struct Fixture {
     // 100,000 persons, each integrated at one CPAS since 2000 (quality 1: the social integration
     // income, so the rules evaluate).
     for (std::uint64_t p = 0; p < 100'000; ++p)
-      dir.bulk_add(relais::directory::Entry{rb::ssin_of_person(p), static_cast<std::uint32_t>(p + 1),
-                                            idx[p % kCpasCount], 1, rb::kDay2000, relais::directory::kOpenEnd});
+      dir.bulk_add(relais::directory::Entry{rb::ssin_of_person(p),
+                                            static_cast<std::uint32_t>(p + 1), idx[p % kCpasCount],
+                                            1, rb::kDay2000, relais::directory::kOpenEnd});
     dir.finish_bulk();
     auto r = relais::alerts::load_rules(RELAIS_SOURCE_DIR "/deploy/rules/clignotants.yaml");
     if (auto* ok = std::get_if<relais::alerts::Ruleset>(&r)) rules = std::move(*ok);
     for (int i = 0; i < kBatch; ++i) {
-      auto flow = relais::codec::kAllFlows[static_cast<std::size_t>(i) % relais::codec::kAllFlows.size()];
-      auto n = relais::codec::sample_notification(flow, rb::uuid_of(static_cast<std::uint64_t>(i) + 1),
-                                                  relais::directory::ssin_string(rb::ssin_of_person(i * 97)),
-                                                  "2026-01-15");
+      auto flow =
+          relais::codec::kAllFlows[static_cast<std::size_t>(i) % relais::codec::kAllFlows.size()];
+      auto n = relais::codec::sample_notification(
+          flow, rb::uuid_of(static_cast<std::uint64_t>(i) + 1),
+          relais::directory::ssin_string(rb::ssin_of_person(i * 97)), "2026-01-15");
       values.push_back(n.SerializeAsString());
       keys.push_back(n.envelope().ssin());
     }
@@ -76,12 +78,14 @@ void BM_PlanBatch(benchmark::State& st) {
   relais::router::Plan plan;
   std::size_t produced = 0;
   for (auto _ : st) {
-    relais::router::plan(f.batch, {f.dir, processed, with_rules ? &f.rules : nullptr, {}, kNow}, plan);
+    relais::router::plan(f.batch, {f.dir, processed, with_rules ? &f.rules : nullptr, {}, kNow},
+                         plan);
     produced += plan.records.size();
     benchmark::DoNotOptimize(plan.records.data());
   }
   st.SetItemsProcessed(st.iterations() * kBatch);
-  st.counters["records_out_per_batch"] = static_cast<double>(produced) / static_cast<double>(st.iterations());
+  st.counters["records_out_per_batch"] =
+      static_cast<double>(produced) / static_cast<double>(st.iterations());
   st.SetLabel(with_rules ? "with the default rules" : "no rules");
 }
 BENCHMARK(BM_PlanBatch)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
@@ -104,7 +108,8 @@ BENCHMARK(BM_DecodeValidateOnly)->Unit(benchmark::kMicrosecond);
 void BM_ReencodeBaseline(benchmark::State& st) {
   const auto& f = fixture();
   std::vector<v1::Notification> decoded(f.batch.size());
-  for (std::size_t i = 0; i < f.batch.size(); ++i) decoded[i].ParseFromString(std::string(f.batch[i].value));
+  for (std::size_t i = 0; i < f.batch.size(); ++i)
+    decoded[i].ParseFromString(std::string(f.batch[i].value));
   for (auto _ : st) {
     for (const auto& n : decoded) {
       v1::RoutedNotification r;
@@ -113,7 +118,8 @@ void BM_ReencodeBaseline(benchmark::State& st) {
       r.set_routed_at_us(kNow);
       std::string v;
       r.SerializeToString(&v);
-      const auto* body_field = n.GetDescriptor()->FindFieldByNumber(static_cast<int>(n.body_case()));
+      const auto* body_field =
+          n.GetDescriptor()->FindFieldByNumber(static_cast<int>(n.body_case()));
       const auto& body = n.GetReflection()->GetMessage(n, body_field);
       const auto* ev = body.GetDescriptor()->FindFieldByName("event");
       benchmark::DoNotOptimize(body.GetReflection()->GetEnum(body, ev)->name());

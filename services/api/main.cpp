@@ -1,8 +1,8 @@
 // relais-api: the directory (CPAS, integrations) and the clignotants (alerts,
 // reactions) for CPAS applications and operators.
-#include <boost/asio/io_context.hpp>
-
 #include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
 
 #include "relais/alerts/reaction_codes.hpp"
 #include "relais/api/access.hpp"
@@ -11,9 +11,9 @@
 #include "relais/api/manage_access.hpp"
 #include "relais/api/problem.hpp"
 #include "relais/api/service.hpp"
-#include "relais/outbox/sender.hpp"
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
+#include "relais/outbox/sender.hpp"
 #include "relais/service/readiness.hpp"
 #include "relais/service/runtime.hpp"
 #include "relais/service/status.hpp"
@@ -25,58 +25,84 @@ int main(int argc, char** argv) {
   auto spec = config::common_options();
   for (auto& o : service::http_options("127.0.0.1:8081")) spec.push_back(o);
   for (auto& o : service::kafka_options()) spec.push_back(o);
-  spec.insert(spec.end(), {
-      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais passfile=var/stack/secrets/pg/pgpass",
-       "PostgreSQL connection string (default: the local stack of make run, run from the repository root)"},
-      {"pg.pool_size", Type::integer, "4", "PostgreSQL connections (and worker threads)"},
-      {"api.cpas_topic_partitions", Type::integer, "1", "partitions of the topics of a new CPAS"},
-      {"api.replication_factor", Type::integer, "1", "replication factor of the topics of a new CPAS"},
-      {"api.max_import_bytes", Type::integer, "67108864", "largest bulk import request"},
-      {"api.max_import_lines", Type::integer, "1000000", "most lines in one bulk import"},
-      {"api.reaction_codes_file", Type::string, "deploy/rules/reaction-codes.yaml",
-       "the reaction codes a CPAS may send (validated at start)"},
-      {"api.alerts_group_id", Type::string, "relais-api-alerts", "consumer group of the alert store"},
-      {"api.alerts_metadata_refresh_ms", Type::integer, "2000",
-       "how often the alert store looks for new cpas.<cbe>.alerts.v1 topics"},
-      {"upstream.url", Type::string, "http://127.0.0.1:8099/pcsaa/alert-reactions",
-       "PCSAAAlertReaction endpoint (http:// only until TLS comes with the hardening issue)"},
-      {"upstream.timeout_ms", Type::integer, "5000", "timeout of each phase of an upstream call (connect, write, read)"},
-      {"upstream.base_backoff_ms", Type::integer, "200", "first retry delay ceiling (doubles per failed attempt)"},
-      {"upstream.max_backoff_ms", Type::integer, "30000", "cap of the retry delay"},
-      {"upstream.refused_retry_ms", Type::integer, "60000", "retry delay after a 4xx refusal (not 408/409/429)"},
-      {"upstream.concurrency", Type::integer, "4", "deliveries in flight (outbox worker threads)"},
-      {"upstream.breaker_failures", Type::integer, "10", "consecutive failures that open the circuit breaker"},
-      {"upstream.breaker_open_ms", Type::integer, "10000", "how long the breaker stays open before one trial call"},
-      {"manage_access.enabled", Type::boolean, "false",
-       "serve BCSS's ManageAccess on POST /v1/cpas/{cbe}/soap/manage-access (docs/bcss.md)"},
-      {"manage_access.mode", Type::string, "mirror",
-       "mirror: record in the directory only; proxy: forward to BCSS, record what BCSS accepted"},
-      {"manage_access.xsd_dir", Type::string, "var/bcss/cbss/XSD",
-       "the public BCSS XSD folder (SSDN/Service, SSDN/OCMW_CPAS/ManageAccess), read once at start"},
-      {"manage_access.bcss_url", Type::string, "", "proxy: BCSS's ManageAccess endpoint, http://host:port/path"},
-      {"manage_access.bcss_timeout_ms", Type::integer, "10000",
-       "proxy: timeout of each phase of the call to BCSS; a timeout answers 504 BCSS_TIMEOUT, directory unchanged"},
-      {"manage_access.user_id", Type::string, "00000000097",
-       "proxy: AuthorizedUser/UserID sent to BCSS when the caller's body has none (a bare ManageAccessRequest)"},
-      {"manage_access.email", Type::string, "relais@localhost", "proxy: AuthorizedUser/Email sent with it"},
-      {"outbox.poll_ms", Type::integer, "200", "idle poll of the outbox"},
-      {"outbox.kafka_timeout_ms", Type::integer, "10000", "delivery timeout of a reaction to its Kafka topic"},
-      {"outbox.gauges_interval_ms", Type::integer, "5000", "refresh of the outbox and alert gauges from PostgreSQL"},
-      {"auth.cache_ttl_ms", Type::integer, "5000",
-       "how long a verified credential is trusted without asking PostgreSQL again (a revocation takes effect "
-       "within this delay)"},
-      {"auth.access_journal_capacity", Type::integer, "100000",
-       "access journal records waiting for PostgreSQL before calls are refused (503)"},
-      {"auth.access_journal_flush_ms", Type::integer, "200", "how often the access journal is written"},
-      {"readyz.sink_stall_s", Type::integer, "60",
-       "/readyz turns not ready when the access journal has had records waiting and no successful write for this "
-       "long (or is half full), or the alert store has not advanced for this long"},
-  });
+  spec.insert(
+      spec.end(),
+      {
+          {"pg.dsn", Type::string,
+           "host=127.0.0.1 port=55432 dbname=relais user=relais "
+           "passfile=var/stack/secrets/pg/pgpass",
+           "PostgreSQL connection string (default: the local stack of make run, run from the "
+           "repository root)"},
+          {"pg.pool_size", Type::integer, "4", "PostgreSQL connections (and worker threads)"},
+          {"api.cpas_topic_partitions", Type::integer, "1",
+           "partitions of the topics of a new CPAS"},
+          {"api.replication_factor", Type::integer, "1",
+           "replication factor of the topics of a new CPAS"},
+          {"api.max_import_bytes", Type::integer, "67108864", "largest bulk import request"},
+          {"api.max_import_lines", Type::integer, "1000000", "most lines in one bulk import"},
+          {"api.reaction_codes_file", Type::string, "deploy/rules/reaction-codes.yaml",
+           "the reaction codes a CPAS may send (validated at start)"},
+          {"api.alerts_group_id", Type::string, "relais-api-alerts",
+           "consumer group of the alert store"},
+          {"api.alerts_metadata_refresh_ms", Type::integer, "2000",
+           "how often the alert store looks for new cpas.<cbe>.alerts.v1 topics"},
+          {"upstream.url", Type::string, "http://127.0.0.1:8099/pcsaa/alert-reactions",
+           "PCSAAAlertReaction endpoint (http:// only until TLS comes with the hardening issue)"},
+          {"upstream.timeout_ms", Type::integer, "5000",
+           "timeout of each phase of an upstream call (connect, write, read)"},
+          {"upstream.base_backoff_ms", Type::integer, "200",
+           "first retry delay ceiling (doubles per failed attempt)"},
+          {"upstream.max_backoff_ms", Type::integer, "30000", "cap of the retry delay"},
+          {"upstream.refused_retry_ms", Type::integer, "60000",
+           "retry delay after a 4xx refusal (not 408/409/429)"},
+          {"upstream.concurrency", Type::integer, "4",
+           "deliveries in flight (outbox worker threads)"},
+          {"upstream.breaker_failures", Type::integer, "10",
+           "consecutive failures that open the circuit breaker"},
+          {"upstream.breaker_open_ms", Type::integer, "10000",
+           "how long the breaker stays open before one trial call"},
+          {"manage_access.enabled", Type::boolean, "false",
+           "serve BCSS's ManageAccess on POST /v1/cpas/{cbe}/soap/manage-access (docs/bcss.md)"},
+          {"manage_access.mode", Type::string, "mirror",
+           "mirror: record in the directory only; proxy: forward to BCSS, record what BCSS "
+           "accepted"},
+          {"manage_access.xsd_dir", Type::string, "var/bcss/cbss/XSD",
+           "the public BCSS XSD folder (SSDN/Service, SSDN/OCMW_CPAS/ManageAccess), read once at "
+           "start"},
+          {"manage_access.bcss_url", Type::string, "",
+           "proxy: BCSS's ManageAccess endpoint, http://host:port/path"},
+          {"manage_access.bcss_timeout_ms", Type::integer, "10000",
+           "proxy: timeout of each phase of the call to BCSS; a timeout answers 504 BCSS_TIMEOUT, "
+           "directory unchanged"},
+          {"manage_access.user_id", Type::string, "00000000097",
+           "proxy: AuthorizedUser/UserID sent to BCSS when the caller's body has none (a bare "
+           "ManageAccessRequest)"},
+          {"manage_access.email", Type::string, "relais@localhost",
+           "proxy: AuthorizedUser/Email sent with it"},
+          {"outbox.poll_ms", Type::integer, "200", "idle poll of the outbox"},
+          {"outbox.kafka_timeout_ms", Type::integer, "10000",
+           "delivery timeout of a reaction to its Kafka topic"},
+          {"outbox.gauges_interval_ms", Type::integer, "5000",
+           "refresh of the outbox and alert gauges from PostgreSQL"},
+          {"auth.cache_ttl_ms", Type::integer, "5000",
+           "how long a verified credential is trusted without asking PostgreSQL again (a "
+           "revocation takes effect "
+           "within this delay)"},
+          {"auth.access_journal_capacity", Type::integer, "100000",
+           "access journal records waiting for PostgreSQL before calls are refused (503)"},
+          {"auth.access_journal_flush_ms", Type::integer, "200",
+           "how often the access journal is written"},
+          {"readyz.sink_stall_s", Type::integer, "60",
+           "/readyz turns not ready when the access journal has had records waiting and no "
+           "successful write for this "
+           "long (or is half full), or the alert store has not advanced for this long"},
+      });
   config::Config cfg;
-  if (auto rc = config::bootstrap(argc, argv, "relais-api",
-                                  "Serves the directory of integrated persons (register, unregister, list, import) "
-                                  "and the clignotants (list, read, react); delivers reactions upstream.",
-                                  spec, cfg))
+  if (auto rc = config::bootstrap(
+          argc, argv, "relais-api",
+          "Serves the directory of integrated persons (register, unregister, list, import) "
+          "and the clignotants (list, read, react); delivers reactions upstream.",
+          spec, cfg))
     return *rc;
   service::route_protobuf_logs();
   log::Logger logger("api");
@@ -92,8 +118,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   metrics::Registry registry;
-  pg::Pool pool(cfg.str("pg.dsn") + " connect_timeout=5", static_cast<std::size_t>(cfg.integer("pg.pool_size")));
-  auto& pool_in_use = registry.gauge("relais_pg_pool_connections_in_use", "PostgreSQL connections in use").with();
+  pg::Pool pool(cfg.str("pg.dsn") + " connect_timeout=5",
+                static_cast<std::size_t>(cfg.integer("pg.pool_size")));
+  auto& pool_in_use =
+      registry.gauge("relais_pg_pool_connections_in_use", "PostgreSQL connections in use").with();
   registry.on_collect([&] { pool_in_use.set(static_cast<double>(pool.in_use())); });
   api::Options ao;
   ao.kafka = ks;
@@ -106,7 +134,8 @@ int main(int argc, char** argv) {
   mao.enabled = cfg.boolean("manage_access.enabled");
   const std::string ma_mode = cfg.str("manage_access.mode");
   if (ma_mode != "mirror" && ma_mode != "proxy") {
-    logger.error("configuration error", {{"error", "manage_access.mode: expected mirror or proxy"}});
+    logger.error("configuration error",
+                 {{"error", "manage_access.mode: expected mirror or proxy"}});
     return 2;
   }
   mao.proxy = ma_mode == "proxy";
@@ -148,7 +177,8 @@ int main(int argc, char** argv) {
 
   api::AlertsOptions alo;
   alo.codes = std::get<alerts::ReactionCodes>(std::move(codes));
-  logger.info("reaction codes loaded", {{"file", cfg.str("api.reaction_codes_file")}, {"codes", alo.codes.codes.size()}});
+  logger.info("reaction codes loaded",
+              {{"file", cfg.str("api.reaction_codes_file")}, {"codes", alo.codes.codes.size()}});
   api::AlertsService alerts_svc(std::move(alo), pool, registry, [&sender] { sender.wake(); });
 
   api::AlertStoreOptions aso;
@@ -184,25 +214,30 @@ int main(int argc, char** argv) {
     bool journal_ok = access_journal.keeping_up(stall);
     c.push_back({"access_journal", journal_ok,
                  std::to_string(access_journal.queued()) + " waiting, last write " +
-                     std::to_string(static_cast<long long>(access_journal.seconds_since_flush())) + " s ago"});
+                     std::to_string(static_cast<long long>(access_journal.seconds_since_flush())) +
+                     " s ago"});
     double store_age = store.age_seconds();
     bool store_ok = store_age < static_cast<double>(stall.count());
     c.push_back({"alert_store", store_ok,
-                 "last batch or idle poll " + std::to_string(static_cast<long long>(store_age)) + " s ago"});
+                 "last batch or idle poll " + std::to_string(static_cast<long long>(store_age)) +
+                     " s ago"});
     return c;
   };
   // The checks run on the probe's thread: a slow PostgreSQL or Kafka never blocks the loop.
   service::ReadinessProbe readiness(ready);
   service::add_ops_routes(router, registry, "api", readiness.cached());
-  service::add_status_routes(router, registry, "api", readiness.cached(), {
-      {"HTTP requests/s", "relais_http_requests_total", service::Figure::Kind::rate},
-      {"directory changes/s", "relais_api_directory_changes_total", service::Figure::Kind::rate},
-      {"import lines/s", "relais_api_import_lines_total", service::Figure::Kind::rate},
-      {"alerts stored/s", "relais_api_alerts_stored_total", service::Figure::Kind::rate},
-      {"reactions/s", "relais_api_reactions_total", service::Figure::Kind::rate},
-      {"outbox delivered/s", "relais_outbox_delivered_total", service::Figure::Kind::rate},
-      {"outbox depth", "relais_outbox_depth", service::Figure::Kind::value},
-  });
+  service::add_status_routes(
+      router, registry, "api", readiness.cached(),
+      {
+          {"HTTP requests/s", "relais_http_requests_total", service::Figure::Kind::rate},
+          {"directory changes/s", "relais_api_directory_changes_total",
+           service::Figure::Kind::rate},
+          {"import lines/s", "relais_api_import_lines_total", service::Figure::Kind::rate},
+          {"alerts stored/s", "relais_api_alerts_stored_total", service::Figure::Kind::rate},
+          {"reactions/s", "relais_api_reactions_total", service::Figure::Kind::rate},
+          {"outbox delivered/s", "relais_outbox_delivered_total", service::Figure::Kind::rate},
+          {"outbox depth", "relais_outbox_depth", service::Figure::Kind::value},
+      });
   service::add_openapi_route(router, service::openapi_api());
   routes.add_open(router);
   std::string http_error;
@@ -240,10 +275,12 @@ int main(int argc, char** argv) {
     store.stop();
     return 2;
   }
-  logger.info("relais-api listening", {{"listen", so->address + ":" + std::to_string(server.port())}});
+  logger.info("relais-api listening",
+              {{"listen", so->address + ":" + std::to_string(server.port())}});
   // Stopped in reverse order of start once the HTTP server has drained.
   service::run_until_signal(ioc, server, static_cast<int>(cfg.integer("http.threads")),
-                            std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr, [&] {
+                            std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr,
+                            [&] {
                               sender.stop();
                               store.stop();
                               access_journal.stop();

@@ -5,4 +5,6 @@
 
 extern char** environ;
 
-int main(int argc, char** argv) { return relais::ctl::run(argc, argv, environ, std::cout, std::cerr); }
+int main(int argc, char** argv) {
+  return relais::ctl::run(argc, argv, environ, std::cout, std::cerr);
+}

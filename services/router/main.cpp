@@ -22,29 +22,43 @@ int main(int argc, char** argv) {
   auto spec = config::common_options();
   for (auto& o : service::http_options("127.0.0.1:8082")) spec.push_back(o);
   for (auto& o : service::kafka_options()) spec.push_back(o);
-  spec.insert(spec.end(), {
-      {"pg.dsn", Type::string, "host=127.0.0.1 port=55432 dbname=relais user=relais passfile=var/stack/secrets/pg/pgpass",
-       "PostgreSQL connection string (default: the local stack of make run, run from the repository root)"},
-      {"router.instance_id", Type::string, "0", "stable id of this replica (its transactional.id suffix)"},
-      {"router.group_id", Type::string, "relais-router", "consumer group of the routers"},
-      {"router.batch_max", Type::integer, "1000", "records per transaction at most while the router keeps up"},
-      {"router.catchup_batch_max", Type::integer, "5000",
-       "records per transaction at most while records are waiting (a backlog); batch_max or less: off"},
-      {"router.batch_linger_ms", Type::integer, "20", "how long to wait to fill a batch"},
-      {"router.cpas_topic_partitions", Type::integer, "1", "partitions of CPAS topics created on demand"},
-      {"router.replication_factor", Type::integer, "1", "replication factor of topics created on demand"},
-      {"router.dedupe_window_hours", Type::integer, "168", "how long a ticket is remembered"},
-      {"router.directory_poll_ms", Type::integer, "200", "how often the directory is polled for changes"},
-      {"journal.enabled", Type::boolean, "true", "copy relais.journal.v1 to PostgreSQL in this process"},
-      {"readyz.sink_stall_s", Type::integer, "60", "/readyz turns not ready when the journal sink has not advanced for this long"},
-      {"router.rules_file", Type::string, "deploy/rules/clignotants.yaml",
-       "clignotant rule file (YAML, validated at start); empty = raise no clignotants"},
-  });
+  spec.insert(
+      spec.end(),
+      {
+          {"pg.dsn", Type::string,
+           "host=127.0.0.1 port=55432 dbname=relais user=relais "
+           "passfile=var/stack/secrets/pg/pgpass",
+           "PostgreSQL connection string (default: the local stack of make run, run from the "
+           "repository root)"},
+          {"router.instance_id", Type::string, "0",
+           "stable id of this replica (its transactional.id suffix)"},
+          {"router.group_id", Type::string, "relais-router", "consumer group of the routers"},
+          {"router.batch_max", Type::integer, "1000",
+           "records per transaction at most while the router keeps up"},
+          {"router.catchup_batch_max", Type::integer, "5000",
+           "records per transaction at most while records are waiting (a backlog); batch_max or "
+           "less: off"},
+          {"router.batch_linger_ms", Type::integer, "20", "how long to wait to fill a batch"},
+          {"router.cpas_topic_partitions", Type::integer, "1",
+           "partitions of CPAS topics created on demand"},
+          {"router.replication_factor", Type::integer, "1",
+           "replication factor of topics created on demand"},
+          {"router.dedupe_window_hours", Type::integer, "168", "how long a ticket is remembered"},
+          {"router.directory_poll_ms", Type::integer, "200",
+           "how often the directory is polled for changes"},
+          {"journal.enabled", Type::boolean, "true",
+           "copy relais.journal.v1 to PostgreSQL in this process"},
+          {"readyz.sink_stall_s", Type::integer, "60",
+           "/readyz turns not ready when the journal sink has not advanced for this long"},
+          {"router.rules_file", Type::string, "deploy/rules/clignotants.yaml",
+           "clignotant rule file (YAML, validated at start); empty = raise no clignotants"},
+      });
   config::Config cfg;
-  if (auto rc = config::bootstrap(argc, argv, "relais-router",
-                                  "Routes accepted notifications to the CPAS whose integration covers them,\n"
-                                  "exactly once (Kafka transactions), and journals every decision.",
-                                  spec, cfg))
+  if (auto rc = config::bootstrap(
+          argc, argv, "relais-router",
+          "Routes accepted notifications to the CPAS whose integration covers them,\n"
+          "exactly once (Kafka transactions), and journals every decision.",
+          spec, cfg))
     return *rc;
   service::route_protobuf_logs();
   log::Logger logger("router");
@@ -55,7 +69,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   metrics::Registry registry;
-  router::DirectoryFeed feed(cfg.str("pg.dsn"), std::chrono::milliseconds(cfg.integer("router.directory_poll_ms")));
+  router::DirectoryFeed feed(cfg.str("pg.dsn"),
+                             std::chrono::milliseconds(cfg.integer("router.directory_poll_ms")));
   router::EngineOptions eo;
   eo.kafka = ks;
   eo.group_id = cfg.str("router.group_id");
@@ -72,7 +87,8 @@ int main(int argc, char** argv) {
       logger.error("invalid clignotant rule file", {{"error", *e}});
       return 2;
     }
-    eo.rules = std::make_shared<const alerts::Ruleset>(std::get<alerts::Ruleset>(std::move(loaded)));
+    eo.rules =
+        std::make_shared<const alerts::Ruleset>(std::get<alerts::Ruleset>(std::move(loaded)));
     logger.info("clignotant rules loaded", {{"file", path}, {"rules", eo.rules->rules.size()}});
   } else {
     logger.warn("no clignotant rule file configured: no alerts will be raised");
@@ -105,16 +121,19 @@ int main(int argc, char** argv) {
   // The checks run on the probe's thread: a slow PostgreSQL or Kafka never blocks the loop.
   service::ReadinessProbe readiness(ready);
   service::add_ops_routes(routes, registry, "router", readiness.cached());
-  service::add_status_routes(routes, registry, "router", readiness.cached(), {
-      {"consumed/s", "relais_router_records_consumed_total", service::Figure::Kind::rate},
-      {"routed/s", "relais_router_routed_total", service::Figure::Kind::rate},
-      {"dropped/s", "relais_router_dropped_total", service::Figure::Kind::rate},
-      {"duplicates/s", "relais_router_duplicates_total", service::Figure::Kind::rate},
-      {"dead letters/s", "relais_router_dlq_total", service::Figure::Kind::rate},
-      {"alerts raised/s", "relais_router_alerts_raised_total", service::Figure::Kind::rate},
-      {"consumer lag (records)", "relais_router_consumer_lag", service::Figure::Kind::value},
-      {"directory age (s)", "relais_directory_refresh_age_seconds", service::Figure::Kind::value},
-  });
+  service::add_status_routes(
+      routes, registry, "router", readiness.cached(),
+      {
+          {"consumed/s", "relais_router_records_consumed_total", service::Figure::Kind::rate},
+          {"routed/s", "relais_router_routed_total", service::Figure::Kind::rate},
+          {"dropped/s", "relais_router_dropped_total", service::Figure::Kind::rate},
+          {"duplicates/s", "relais_router_duplicates_total", service::Figure::Kind::rate},
+          {"dead letters/s", "relais_router_dlq_total", service::Figure::Kind::rate},
+          {"alerts raised/s", "relais_router_alerts_raised_total", service::Figure::Kind::rate},
+          {"consumer lag (records)", "relais_router_consumer_lag", service::Figure::Kind::value},
+          {"directory age (s)", "relais_directory_refresh_age_seconds",
+           service::Figure::Kind::value},
+      });
   std::string http_error;
   auto so = service::server_options(cfg, http_error);
   if (!so) {
@@ -150,19 +169,22 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  logger.info("relais-router running", {{"listen", so->address + ":" + std::to_string(server.port())},
-                                        {"transactional_id", eo.transactional_id}});
+  logger.info("relais-router running",
+              {{"listen", so->address + ":" + std::to_string(server.port())},
+               {"transactional_id", eo.transactional_id}});
   int exit_code = 0;
   std::thread loop([&] {
     exit_code = engine.run();
     if (exit_code != 0) ::kill(::getpid(), SIGTERM);  // a fatal error stops the whole process
   });
-  service::run_until_signal(ioc, server, 1, std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")),
-                            [&] { engine.stop(); }, [&] {
-                              engine.stop();
-                              loop.join();
-                              sink.stop();
-                              feed.stop();
-                            });
+  service::run_until_signal(
+      ioc, server, 1, std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")),
+      [&] { engine.stop(); },
+      [&] {
+        engine.stop();
+        loop.join();
+        sink.stop();
+        feed.stop();
+      });
   return exit_code;
 }

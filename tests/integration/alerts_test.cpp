@@ -4,17 +4,17 @@
 // transaction with its outbox rows), and the outbox sender delivering to the
 // upstream stand-in (tests/harness/upstream_standin.py, a subprocess) and to
 // cpas.<cbe>.alert-reactions.v1, through failures, an outage and the breaker.
+#include "relais/api/alerts.hpp"
+
 #include <gtest/gtest.h>
-
-#include <boost/json.hpp>
-
-#include <csignal>
-#include <set>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <boost/json.hpp>
+#include <csignal>
+#include <set>
+
 #include "relais/api/alert_store.hpp"
-#include "relais/api/alerts.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/http/client.hpp"
 #include "relais/http/router.hpp"
@@ -42,13 +42,15 @@ class StandIn {
       ::close(fds[0]);
       std::string py = RELAIS_SOURCE_DIR "/var/venv/bin/python";
       std::string script = RELAIS_SOURCE_DIR "/tests/harness/upstream_standin.py";
-      ::execl(py.c_str(), py.c_str(), script.c_str(), "--port", "0", "--control-port", "0", nullptr);
+      ::execl(py.c_str(), py.c_str(), script.c_str(), "--port", "0", "--control-port", "0",
+              nullptr);
       ::_exit(127);
     }
     ::close(fds[1]);
     FILE* f = ::fdopen(fds[0], "r");
     unsigned p = 0, c = 0;
-    if (std::fscanf(f, "PORT %u CONTROL %u", &p, &c) != 2) throw std::runtime_error("stand-in did not start");
+    if (std::fscanf(f, "PORT %u CONTROL %u", &p, &c) != 2)
+      throw std::runtime_error("stand-in did not start");
     std::fclose(f);
     port_ = static_cast<unsigned short>(p);
     control_ = static_cast<unsigned short>(c);
@@ -57,9 +59,12 @@ class StandIn {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/pcsaa/alert-reactions"; }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/pcsaa/alert-reactions";
+  }
   json::value control(const std::string& body) {
-    auto r = http::request("127.0.0.1", control_, verb::post, "/_control", body, "application/json", {}, 10s);
+    auto r = http::request("127.0.0.1", control_, verb::post, "/_control", body, "application/json",
+                           {}, 10s);
     EXPECT_EQ(r.status, 200u) << r.body;
     return json::parse(r.body);
   }
@@ -82,17 +87,24 @@ alerts::ReactionCodes default_codes() {
 }
 
 // Inserts a CPAS and `n` alerts directly (the store is tested separately).
-std::vector<std::string> seed_alerts(pg::Connection& c, const std::string& cbe, int n, const std::string& type,
+std::vector<std::string> seed_alerts(pg::Connection& c, const std::string& cbe, int n,
+                                     const std::string& type,
                                      const std::string& due = "2099-01-01") {
-  c.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest alerts', 'itest') ON CONFLICT DO NOTHING", {cbe});
+  c.exec(
+      "INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest alerts', 'itest') ON "
+      "CONFLICT DO NOTHING",
+      {cbe});
   std::vector<std::string> ids;
   for (int i = 0; i < n; ++i) {
     auto id = uuid();
-    c.exec("INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, event, effective_date, "
-           "quality_codes, deadline_days, raised_at, due_date, notification, source) VALUES ($1::uuid, $2, $3, 'high', "
-           "'rule-x', $4, $5, 'notify-person', 'DEATH', '2024-01-01', '{2}', 7, now(), $6::date, "
-           "'{\"cpas_cbe\":\"x\"}', 'itest')",
-           {id, cbe, type, random_ssin(), uuid(), due});
+    c.exec(
+        "INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, "
+        "event, effective_date, "
+        "quality_codes, deadline_days, raised_at, due_date, notification, source) VALUES "
+        "($1::uuid, $2, $3, 'high', "
+        "'rule-x', $4, $5, 'notify-person', 'DEATH', '2024-01-01', '{2}', 7, now(), $6::date, "
+        "'{\"cpas_cbe\":\"x\"}', 'itest')",
+        {id, cbe, type, random_ssin(), uuid(), due});
     ids.push_back(id);
   }
   return ids;
@@ -115,8 +127,8 @@ struct AlertsApi {
   }
   http::ClientResponse call(verb m, const std::string& target, const std::string& body = {},
                             const std::string& ct = "application/json") {
-    return http::request("127.0.0.1", server->port(), m, target, body, body.empty() ? std::string{} : ct,
-                         {}, 60s);
+    return http::request("127.0.0.1", server->port(), m, target, body,
+                         body.empty() ? std::string{} : ct, {}, 60s);
   }
   pg::Pool pool;
   metrics::Registry registry;
@@ -174,8 +186,10 @@ void produce_alerts(const std::string& topic, const std::vector<v1::Alert>& aler
   };
   for (const auto& a : alerts) send(a.ssin(), a.SerializeAsString());
   for (const auto& r : raw) send("x", r);
-  if (commit) check(p->commit(20s));
-  else check(p->abort(20s));
+  if (commit)
+    check(p->commit(20s));
+  else
+    check(p->abort(20s));
 }
 
 v1::Alert make_alert(const std::string& cbe, const std::string& type) {
@@ -237,13 +251,16 @@ TEST_F(AlertStoreTest, ARecordPostgresRefusesIsSetAsideAndTheOthersAreStored) {
   ASSERT_FALSE(store.start());
   auto stored = [&] { return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1", {cbe}); };
   EXPECT_TRUE(eventually([&] { return stored() >= 10; }, 60s, 100ms)) << "stored " << stored();
-  EXPECT_EQ(count(c, "SELECT count(*) FROM alerts WHERE alert_id = $1::uuid", {poison.alert_id()}), 0);
-  auto dl = c.exec("SELECT source, sqlstate, reason, length(payload) FROM sink_dead_letters "
-                   "WHERE sink = 'alert-store' AND source LIKE $1",
-                   {topic + "/%"});
+  EXPECT_EQ(count(c, "SELECT count(*) FROM alerts WHERE alert_id = $1::uuid", {poison.alert_id()}),
+            0);
+  auto dl = c.exec(
+      "SELECT source, sqlstate, reason, length(payload) FROM sink_dead_letters "
+      "WHERE sink = 'alert-store' AND source LIKE $1",
+      {topic + "/%"});
   ASSERT_EQ(dl.rows(), 1);
   EXPECT_EQ(dl.str(0, 0), topic + "/0/5");
-  EXPECT_EQ(dl.str(0, 2).find("Dupont"), std::string::npos) << "no personal data in the reason: " << dl.str(0, 2);
+  EXPECT_EQ(dl.str(0, 2).find("Dupont"), std::string::npos)
+      << "no personal data in the reason: " << dl.str(0, 2);
   EXPECT_EQ(dl.integer(0, 3), static_cast<long long>(poison.SerializeAsString().size()));
 
   // The sink did not stop: later alerts are stored too.
@@ -252,7 +269,8 @@ TEST_F(AlertStoreTest, ARecordPostgresRefusesIsSetAsideAndTheOthersAreStored) {
   EXPECT_TRUE(eventually([&] { return stored() >= 13; }, 60s, 100ms)) << "stored " << stored();
   EXPECT_LT(store.age_seconds(), 10.0);
   store.stop();
-  EXPECT_NE(reg.render().find("relais_sink_dead_letters_total{sink=\"alert-store\"} 1"), std::string::npos)
+  EXPECT_NE(reg.render().find("relais_sink_dead_letters_total{sink=\"alert-store\"} 1"),
+            std::string::npos)
       << reg.render();
 }
 
@@ -267,7 +285,8 @@ TEST_F(AlertStoreTest, StoresCommittedAlertsOnceAndIgnoresAbortedOnes) {
   // The topic appears after the store subscribed: the regex picks it up.
   create_topics({topic}, 3);
   std::vector<v1::Alert> committed;
-  for (int i = 0; i < 40; ++i) committed.push_back(make_alert(cbe, i % 2 ? "PERSON_DECEASED" : "EMPLOYMENT_STARTED"));
+  for (int i = 0; i < 40; ++i)
+    committed.push_back(make_alert(cbe, i % 2 ? "PERSON_DECEASED" : "EMPLOYMENT_STARTED"));
   std::vector<v1::Alert> aborted{make_alert(cbe, "PERSON_DECEASED")};
   produce_alerts(topic, aborted, false);
   // A duplicate record and an undecodable one in the same committed transaction.
@@ -277,10 +296,13 @@ TEST_F(AlertStoreTest, StoresCommittedAlertsOnceAndIgnoresAbortedOnes) {
   auto stored = [&] { return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1", {cbe}); };
   EXPECT_TRUE(eventually([&] { return stored() >= 40; }, 60s, 100ms)) << "stored " << stored();
   EXPECT_EQ(stored(), 40);
-  EXPECT_EQ(count(c, "SELECT count(*) FROM alerts WHERE alert_id = $1::uuid", {aborted[0].alert_id()}), 0);
-  auto row = c.exec("SELECT type, status, ssin, flow, effective_date::text, quality_codes::text, due_date::text, "
-                    "notification->>'cpas_cbe' FROM alerts WHERE alert_id = $1::uuid",
-                    {committed[0].alert_id()});
+  EXPECT_EQ(
+      count(c, "SELECT count(*) FROM alerts WHERE alert_id = $1::uuid", {aborted[0].alert_id()}),
+      0);
+  auto row = c.exec(
+      "SELECT type, status, ssin, flow, effective_date::text, quality_codes::text, due_date::text, "
+      "notification->>'cpas_cbe' FROM alerts WHERE alert_id = $1::uuid",
+      {committed[0].alert_id()});
   ASSERT_EQ(row.rows(), 1);
   EXPECT_EQ(row.str(0, 0), "EMPLOYMENT_STARTED");
   EXPECT_EQ(row.str(0, 1), "OPEN");
@@ -292,7 +314,8 @@ TEST_F(AlertStoreTest, StoresCommittedAlertsOnceAndIgnoresAbortedOnes) {
   EXPECT_EQ(row.str(0, 7), cbe);
   store->stop();
   auto rendered = reg.render();
-  EXPECT_NE(rendered.find("relais_api_alerts_stored_total{type=\"PERSON_DECEASED\"}"), std::string::npos);
+  EXPECT_NE(rendered.find("relais_api_alerts_stored_total{type=\"PERSON_DECEASED\"}"),
+            std::string::npos);
   EXPECT_NE(rendered.find("relais_api_alerts_undecodable_total 1"), std::string::npos) << rendered;
 
   // Replay everything with a fresh group: nothing new.
@@ -336,13 +359,14 @@ TEST_F(AlertRoutesTest, ListReadAndValidate) {
   for (int page = 0; page < 10; ++page) {
     auto r = api.call(verb::get, base + "?limit=3" + (after.empty() ? "" : "&after=" + after));
     auto v = json::parse(r.body).as_object();
-    for (const auto& a : v.at("alerts").as_array()) seen.insert(std::string(a.at("alert_id").as_string()));
+    for (const auto& a : v.at("alerts").as_array())
+      seen.insert(std::string(a.at("alert_id").as_string()));
     if (!v.contains("next_after")) break;
     after = std::to_string(v.at("next_after").as_int64());
   }
   EXPECT_EQ(seen.size(), 8u);
-  for (const char* q : {"?status=DONE", "?overdue=yes", "?limit=0", "?limit=100000", "?after=x", "?type=lower",
-                        "?colour=red"}) {
+  for (const char* q : {"?status=DONE", "?overdue=yes", "?limit=0", "?limit=100000", "?after=x",
+                        "?type=lower", "?colour=red"}) {
     auto r = api.call(verb::get, base + q);
     EXPECT_EQ(r.status, 400u) << q << " " << r.body;
   }
@@ -371,7 +395,9 @@ TEST_F(AlertRoutesTest, ReactionValidationAndOneTransaction) {
   auto ids = seed_alerts(c, cbe, 2, "PERSON_DECEASED");
   auto foreign = seed_alerts(c, other, 1, "PERSON_DECEASED");
   AlertsApi api;
-  auto url = [&](const std::string& id) { return "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction"; };
+  auto url = [&](const std::string& id) {
+    return "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction";
+  };
   struct Case {
     std::string body;
     unsigned status;
@@ -386,7 +412,8 @@ TEST_F(AlertRoutesTest, ReactionValidationAndOneTransaction) {
       {R"({"code":"NO_IMPACT","extra":1})", 400, "UNKNOWN_FIELD", "extra"},
       {R"({"code":"NO_IMPACT","comment":5})", 400, "WRONG_TYPE", "comment"},
       {R"({"code":"NO_IMPACT","amendment":"yes"})", 400, "WRONG_TYPE", "amendment"},
-      {R"({"code":"NO_IMPACT","comment":")" + long_comment + R"("})", 400, "FIELD_TOO_LONG", "comment"},
+      {R"({"code":"NO_IMPACT","comment":")" + long_comment + R"("})", 400, "FIELD_TOO_LONG",
+       "comment"},
       {R"([1])", 400, "MALFORMED_JSON", ""},
       {R"({"code":"NO_IMPACT")", 400, "MALFORMED_JSON", ""},
   };
@@ -396,7 +423,8 @@ TEST_F(AlertRoutesTest, ReactionValidationAndOneTransaction) {
     EXPECT_EQ(code_of(r), k.code) << k.body;
     EXPECT_EQ(field_of(r), k.field) << k.body;
   }
-  EXPECT_EQ(api.call(verb::post, url(ids[0]), R"({"code":"NO_IMPACT"})", "text/plain").status, 415u);
+  EXPECT_EQ(api.call(verb::post, url(ids[0]), R"({"code":"NO_IMPACT"})", "text/plain").status,
+            415u);
   // Another CPAS's alert and an unknown alert: 404, nothing written.
   auto nf = api.call(verb::post, url(foreign[0]), R"({"code":"NO_IMPACT"})");
   EXPECT_EQ(nf.status, 404u);
@@ -407,12 +435,17 @@ TEST_F(AlertRoutesTest, ReactionValidationAndOneTransaction) {
   // A 1000-character comment (multi-byte) is fine.
   std::string comment;
   for (int i = 0; i < 1000; ++i) comment += "é";
-  auto ok = api.call(verb::post, url(ids[0]), R"({"code":"NO_IMPACT","comment":")" + comment + R"("})");
+  auto ok =
+      api.call(verb::post, url(ids[0]), R"({"code":"NO_IMPACT","comment":")" + comment + R"("})");
   ASSERT_EQ(ok.status, 201u) << ok.body;
   auto rid = std::string(json::parse(ok.body).at("reaction_id").as_string());
-  EXPECT_EQ(c.exec("SELECT status FROM alerts WHERE alert_id = $1::uuid", {ids[0]}).str(0, 0), "REACTED");
-  auto ob = c.exec("SELECT destination, idempotency_key, status, payload FROM outbox WHERE reaction_id = $1::uuid "
-                   "ORDER BY destination", {rid});
+  EXPECT_EQ(c.exec("SELECT status FROM alerts WHERE alert_id = $1::uuid", {ids[0]}).str(0, 0),
+            "REACTED");
+  auto ob = c.exec(
+      "SELECT destination, idempotency_key, status, payload FROM outbox WHERE reaction_id = "
+      "$1::uuid "
+      "ORDER BY destination",
+      {rid});
   ASSERT_EQ(ob.rows(), 2);
   EXPECT_EQ(ob.str(0, 0), "kafka");
   EXPECT_EQ(ob.str(1, 0), "upstream");
@@ -429,7 +462,9 @@ TEST_F(AlertRoutesTest, ReactionValidationAndOneTransaction) {
   auto amend = api.call(verb::post, url(ids[0]), R"({"code":"AID_REVISED","amendment":true})");
   ASSERT_EQ(amend.status, 201u) << amend.body;
   EXPECT_EQ(json::parse(amend.body).at("sequence").as_int64(), 2);
-  EXPECT_EQ(count(c, "SELECT count(*) FROM outbox o JOIN reactions r ON r.id = o.reaction_id WHERE r.alert_id = $1::uuid",
+  EXPECT_EQ(count(c,
+                  "SELECT count(*) FROM outbox o JOIN reactions r ON r.id = o.reaction_id WHERE "
+                  "r.alert_id = $1::uuid",
                   {ids[0]}),
             4);
   // Concurrent first reactions to one alert: exactly one wins.
@@ -445,7 +480,10 @@ TEST_F(AlertRoutesTest, ReactionValidationAndOneTransaction) {
   EXPECT_EQ(created.load(), 1);
   EXPECT_EQ(conflicts.load(), 5);
   // Nothing delivers here: leave no pending rows behind for other tests' senders.
-  c.exec("UPDATE outbox SET status = 'done' WHERE reaction_id IN (SELECT id FROM reactions WHERE cpas_cbe = $1)", {cbe});
+  c.exec(
+      "UPDATE outbox SET status = 'done' WHERE reaction_id IN (SELECT id FROM reactions WHERE "
+      "cpas_cbe = $1)",
+      {cbe});
 }
 
 TEST_F(AlertRoutesTest, SenderDeliversThroughFailuresOutageAndBreaker) {
@@ -458,7 +496,8 @@ TEST_F(AlertRoutesTest, SenderDeliversThroughFailuresOutageAndBreaker) {
   ASSERT_FALSE(sender.start());
   AlertsApi api([&sender] { sender.wake(); });
   auto react = [&](const std::string& id) {
-    auto r = api.call(verb::post, "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction", R"({"code":"NO_IMPACT"})");
+    auto r = api.call(verb::post, "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction",
+                      R"({"code":"NO_IMPACT"})");
     EXPECT_EQ(r.status, 201u) << r.body;
     return std::string(json::parse(r.body).at("reaction_id").as_string());
   };
@@ -468,7 +507,8 @@ TEST_F(AlertRoutesTest, SenderDeliversThroughFailuresOutageAndBreaker) {
   // 1. Healthy: delivered to both destinations, alert SENT, each key received once.
   auto r0 = react(ids[0]);
   ASSERT_TRUE(eventually([&] { return status_of(r0) == "SENT"; }, 20s, 50ms)) << status_of(r0);
-  EXPECT_EQ(c.exec("SELECT status FROM alerts WHERE alert_id = $1::uuid", {ids[0]}).str(0, 0), "SENT");
+  EXPECT_EQ(c.exec("SELECT status FROM alerts WHERE alert_id = $1::uuid", {ids[0]}).str(0, 0),
+            "SENT");
   EXPECT_EQ(up.received()[r0], 1);
   auto recs = read_topic("cpas." + cbe + ".alert-reactions.v1");
   ASSERT_EQ(recs.size(), 1u);
@@ -478,7 +518,8 @@ TEST_F(AlertRoutesTest, SenderDeliversThroughFailuresOutageAndBreaker) {
   EXPECT_EQ(ar.code(), "NO_IMPACT");
   EXPECT_EQ(recs[0].content_type, "application/x-protobuf");
 
-  // 2. Upstream answers 503: FAILING with the error, retried, journaled; then SENT once it recovers.
+  // 2. Upstream answers 503: FAILING with the error, retried, journaled; then SENT once it
+  // recovers.
   up.control(R"({"mode":"fail"})");
   auto r1 = react(ids[1]);
   ASSERT_TRUE(eventually([&] { return status_of(r1) == "FAILING"; }, 20s, 50ms));
@@ -487,32 +528,58 @@ TEST_F(AlertRoutesTest, SenderDeliversThroughFailuresOutageAndBreaker) {
   // 3. Down (connection refused): the breaker opens.
   up.control(R"({"mode":"ok","down":true})");
   auto r2 = react(ids[2]);
-  ASSERT_TRUE(eventually([&] { return sender.breaker_state() != outbox::CircuitBreaker::State::closed; }, 20s, 50ms));
-  EXPECT_TRUE(eventually([&] {
-    return count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id IN ($1::uuid, $2::uuid) AND outcome = "
-                    "'connect_error'", {r1, r2}) > 0;
-  }, 20s, 50ms));
+  ASSERT_TRUE(eventually(
+      [&] { return sender.breaker_state() != outbox::CircuitBreaker::State::closed; }, 20s, 50ms));
+  EXPECT_TRUE(eventually(
+      [&] {
+        return count(c,
+                     "SELECT count(*) FROM reaction_attempts WHERE reaction_id IN ($1::uuid, "
+                     "$2::uuid) AND outcome = "
+                     "'connect_error'",
+                     {r1, r2}) > 0;
+      },
+      20s, 50ms));
   up.control(R"({"down":false})");
-  ASSERT_TRUE(eventually([&] { return status_of(r1) == "SENT" && status_of(r2) == "SENT"; }, 30s, 100ms))
+  ASSERT_TRUE(
+      eventually([&] { return status_of(r1) == "SENT" && status_of(r2) == "SENT"; }, 30s, 100ms))
       << status_of(r1) << " " << status_of(r2);
   EXPECT_EQ(sender.breaker_state(), outbox::CircuitBreaker::State::closed);
   EXPECT_GE(up.received()[r1], 1);
-  EXPECT_GE(count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome = 'http_5xx'", {r1}), 1);
-  EXPECT_EQ(count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome = 'sent' "
-                     "AND destination = 'upstream'", {r1}), 1);
+  EXPECT_GE(count(c,
+                  "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome "
+                  "= 'http_5xx'",
+                  {r1}),
+            1);
+  EXPECT_EQ(count(c,
+                  "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome "
+                  "= 'sent' "
+                  "AND destination = 'upstream'",
+                  {r1}),
+            1);
   // 4. Resets and timeouts are retried too.
   up.control(R"({"reset":true})");
   auto r3 = react(ids[3]);
-  EXPECT_TRUE(eventually([&] {
-    return count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome = 'reset'", {r3}) > 0;
-  }, 20s, 50ms));
+  EXPECT_TRUE(eventually(
+      [&] {
+        return count(c,
+                     "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND "
+                     "outcome = 'reset'",
+                     {r3}) > 0;
+      },
+      20s, 50ms));
   up.control(R"({"reset":false,"timeout":true})");
   auto r4 = react(ids[4]);
-  EXPECT_TRUE(eventually([&] {
-    return count(c, "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND outcome = 'timeout'", {r4}) > 0;
-  }, 20s, 50ms));
+  EXPECT_TRUE(eventually(
+      [&] {
+        return count(c,
+                     "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND "
+                     "outcome = 'timeout'",
+                     {r4}) > 0;
+      },
+      20s, 50ms));
   up.control(R"({"timeout":false})");
-  ASSERT_TRUE(eventually([&] { return status_of(r3) == "SENT" && status_of(r4) == "SENT"; }, 30s, 100ms));
+  ASSERT_TRUE(
+      eventually([&] { return status_of(r3) == "SENT" && status_of(r4) == "SENT"; }, 30s, 100ms));
   // 5. A 4xx refusal stays visible (FAILING) and is retried at the slow pace.
   up.control(R"({"mode":"fail","status":422})");
   auto r5 = react(ids[5]);
@@ -521,7 +588,8 @@ TEST_F(AlertRoutesTest, SenderDeliversThroughFailuresOutageAndBreaker) {
   up.control(R"({"mode":"ok"})");
   ASSERT_TRUE(eventually([&] { return status_of(r5) == "SENT"; }, 20s, 100ms));
   auto m = sreg.render();
-  EXPECT_NE(m.find("relais_outbox_attempts_total{destination=\"upstream\",outcome=\"http_5xx\"}"), std::string::npos);
+  EXPECT_NE(m.find("relais_outbox_attempts_total{destination=\"upstream\",outcome=\"http_5xx\"}"),
+            std::string::npos);
   EXPECT_NE(m.find("relais_upstream_breaker_state"), std::string::npos);
   sender.stop();
 }
@@ -536,23 +604,31 @@ TEST_F(AlertRoutesTest, TwoSendersShareTheOutboxWithoutDoubleDelivery) {
   AlertsApi api;
   std::set<std::string> rids;
   for (const auto& id : ids) {
-    auto r = api.call(verb::post, "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction", R"({"code":"ALREADY_KNOWN"})");
+    auto r = api.call(verb::post, "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction",
+                      R"({"code":"ALREADY_KNOWN"})");
     ASSERT_EQ(r.status, 201u);
     rids.insert(std::string(json::parse(r.body).at("reaction_id").as_string()));
   }
   outbox::Sender a(sender_options(up.url()), r1), b(sender_options(up.url()), r2);
   ASSERT_FALSE(a.start());
   ASSERT_FALSE(b.start());
-  ASSERT_TRUE(eventually([&] {
-    return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1 AND status = 'SENT'", {cbe}) == 60;
-  }, 60s, 100ms));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1 AND status = 'SENT'",
+                     {cbe}) == 60;
+      },
+      60s, 100ms));
   a.stop();
   b.stop();
   auto got = up.received();
-  for (const auto& rid : rids) EXPECT_EQ(got[rid], 1) << rid;  // healthy upstream: each row claimed once
-  EXPECT_EQ(count(c, "SELECT count(*) FROM reaction_attempts a JOIN reactions r ON r.id = a.reaction_id "
-                     "WHERE r.cpas_cbe = $1", {cbe}),
-            120);
+  for (const auto& rid : rids)
+    EXPECT_EQ(got[rid], 1) << rid;  // healthy upstream: each row claimed once
+  EXPECT_EQ(
+      count(c,
+            "SELECT count(*) FROM reaction_attempts a JOIN reactions r ON r.id = a.reaction_id "
+            "WHERE r.cpas_cbe = $1",
+            {cbe}),
+      120);
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-
 #include <iostream>
 #include <set>
 
@@ -32,8 +31,8 @@ struct Api {
     api::Caller op;
     op.op = true;
     op.actor = "api:itest-operator";
-    server = std::make_unique<InProcessServer>(routes.handler_as(op),
-                                               [svc](const http::Request& r) { return svc->body_limit(r); });
+    server = std::make_unique<InProcessServer>(
+        routes.handler_as(op), [svc](const http::Request& r) { return svc->body_limit(r); });
   }
   ~Api() {
     server.reset();
@@ -41,11 +40,11 @@ struct Api {
   }
   http::ClientResponse call(verb m, const std::string& target, const std::string& body = {},
                             const std::string& ct = "application/json") {
-    return http::request("127.0.0.1", server->port(), m, target, body, body.empty() ? std::string{} : ct,
-                         {}, 120s);
+    return http::request("127.0.0.1", server->port(), m, target, body,
+                         body.empty() ? std::string{} : ct, {}, 120s);
   }
-  json::value call_json(verb m, const std::string& target, unsigned expected, const std::string& body = {},
-                        const std::string& ct = "application/json") {
+  json::value call_json(verb m, const std::string& target, unsigned expected,
+                        const std::string& body = {}, const std::string& ct = "application/json") {
     auto r = call(m, target, body, ct);
     EXPECT_EQ(r.status, expected) << json_str(m) << " " << target << " -> " << r.body;
     boost::system::error_code ec;
@@ -57,7 +56,8 @@ struct Api {
   // Creates a CPAS through the API; returns its CBE.
   std::string new_cpas(pg::Connection& c) {
     auto cbe = unique_cbe(c);
-    call_json(verb::put, "/v1/cpas/" + cbe, 201, R"({"name":"CPAS itest","municipalities":["21004"]})");
+    call_json(verb::put, "/v1/cpas/" + cbe, 201,
+              R"({"name":"CPAS itest","municipalities":["21004"]})");
     return cbe;
   }
 
@@ -68,7 +68,8 @@ struct Api {
   std::unique_ptr<InProcessServer> server;
 };
 
-std::string reg(const std::string& ssin, int q, const std::string& start, const std::string& end = {}) {
+std::string reg(const std::string& ssin, int q, const std::string& start,
+                const std::string& end = {}) {
   json::object o{{"ssin", ssin}, {"quality_code", q}, {"start_date", start}};
   if (!end.empty()) o["end_date"] = end;
   return json::serialize(o);
@@ -108,18 +109,23 @@ TEST_F(ApiTest, PutCpasCreatesThenUpdatesAndCreatesItsTopic) {
   Api api;
   pg::Connection c(pg_dsn());
   auto cbe = unique_cbe(c);
-  auto v = api.call_json(verb::put, "/v1/cpas/" + cbe, 201, R"({"name":"CPAS d'Anderlecht","municipalities":["21001"]})");
+  auto v = api.call_json(verb::put, "/v1/cpas/" + cbe, 201,
+                         R"({"name":"CPAS d'Anderlecht","municipalities":["21001"]})");
   EXPECT_TRUE(v.at("created").as_bool());
-  api.call_json(verb::put, "/v1/cpas/" + cbe, 200, R"({"name":"OCMW Anderlecht","municipalities":["21001","21004"]})");
+  api.call_json(verb::put, "/v1/cpas/" + cbe, 200,
+                R"({"name":"OCMW Anderlecht","municipalities":["21001","21004"]})");
   auto r = c.exec("SELECT name, municipalities::text, updated_by FROM cpas WHERE cbe = $1", {cbe});
   ASSERT_EQ(r.rows(), 1);
   EXPECT_EQ(r.str(0, 0), "OCMW Anderlecht");
   EXPECT_EQ(r.str(0, 1), "{21001,21004}");
   EXPECT_EQ(r.str(0, 2), "api:itest-operator");
-  EXPECT_EQ(count(c, "SELECT count(*) FROM directory_journal WHERE cbe = $1 AND actor = 'api:itest-operator' "
-                     "AND action IN ('cpas-create', 'cpas-update')",
-                  {cbe}),
-            2);
+  EXPECT_EQ(
+      count(
+          c,
+          "SELECT count(*) FROM directory_journal WHERE cbe = $1 AND actor = 'api:itest-operator' "
+          "AND action IN ('cpas-create', 'cpas-update')",
+          {cbe}),
+      2);
   EXPECT_GT(partitions_of("cpas." + cbe + ".notifications.v1"), 0) << "the CPAS topic should exist";
   auto list = api.call_json(verb::get, "/v1/cpas", 200);
   bool found = false;
@@ -129,7 +135,8 @@ TEST_F(ApiTest, PutCpasCreatesThenUpdatesAndCreatesItsTopic) {
   // Validation.
   auto bad = api.call_json(verb::put, "/v1/cpas/0123456788", 400, R"({"name":"x"})");
   EXPECT_EQ(code_of(bad), "INVALID_CBE");
-  auto nis = api.call_json(verb::put, "/v1/cpas/" + cbe, 400, R"({"name":"x","municipalities":["123"]})");
+  auto nis =
+      api.call_json(verb::put, "/v1/cpas/" + cbe, 400, R"({"name":"x","municipalities":["123"]})");
   EXPECT_EQ(code_of(nis), "INVALID_NIS_CODE");
 }
 
@@ -148,11 +155,14 @@ TEST_F(ApiTest, RegisterIsIdempotentAndReturnsOverlapsOfTheSameCpasOnly) {
 
   auto again = api.call_json(verb::put, base, 200, reg(ssin, 1, "2024-01-01"));
   EXPECT_EQ(again.at("integration").at("id").to_number<long long>(), id1) << "same line, same row";
-  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1 AND ssin = $2", {cbe, ssin}), 1);
+  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1 AND ssin = $2", {cbe, ssin}),
+            1);
 
   // The same person at another CPAS: that CPAS's answer must not leak this one's lines.
-  auto elsewhere = api.call_json(verb::put, "/v1/cpas/" + other + "/integrations", 201, reg(ssin, 2, "2024-03-01"));
-  EXPECT_EQ(elsewhere.at("overlapping").as_array().size(), 0u) << "overlaps of another CPAS leaked: " << elsewhere;
+  auto elsewhere = api.call_json(verb::put, "/v1/cpas/" + other + "/integrations", 201,
+                                 reg(ssin, 2, "2024-03-01"));
+  EXPECT_EQ(elsewhere.at("overlapping").as_array().size(), 0u)
+      << "overlaps of another CPAS leaked: " << elsewhere;
 
   // An overlapping line at the same CPAS is returned.
   auto second = api.call_json(verb::put, base, 201, reg(ssin, 2, "2024-06-01", "2024-12-31"));
@@ -165,30 +175,40 @@ TEST_F(ApiTest, RegisterIsIdempotentAndReturnsOverlapsOfTheSameCpasOnly) {
   EXPECT_EQ(before.at("overlapping").as_array().size(), 0u) << before;
 
   // Journal: who did what.
-  EXPECT_EQ(count(c, "SELECT count(*) FROM directory_journal WHERE cbe = $1 AND ssin = $2 AND action = 'register' "
-                     "AND actor = 'api:itest-operator'",
+  EXPECT_EQ(count(c,
+                  "SELECT count(*) FROM directory_journal WHERE cbe = $1 AND ssin = $2 AND action "
+                  "= 'register' "
+                  "AND actor = 'api:itest-operator'",
                   {cbe, ssin}),
             3);
 
   // Unregister closes the open line at the given date; nothing left to close → 404.
-  auto closed = api.call_json(verb::delete_, base + "/" + ssin + "?quality_code=1&end_date=2024-09-30", 200);
+  auto closed =
+      api.call_json(verb::delete_, base + "/" + ssin + "?quality_code=1&end_date=2024-09-30", 200);
   ASSERT_EQ(closed.at("closed").as_array().size(), 1u);
   EXPECT_EQ(closed.at("closed").as_array()[0].at("end_date").as_string(), "2024-09-30");
-  EXPECT_EQ(c.exec("SELECT end_date::text FROM integrations WHERE id = $1", {std::to_string(id1)}).str(0, 0),
+  EXPECT_EQ(c.exec("SELECT end_date::text FROM integrations WHERE id = $1", {std::to_string(id1)})
+                .str(0, 0),
             "2024-09-30");
-  auto none = api.call_json(verb::delete_, base + "/" + ssin + "?quality_code=1&end_date=2024-09-30", 404);
+  auto none =
+      api.call_json(verb::delete_, base + "/" + ssin + "?quality_code=1&end_date=2024-09-30", 404);
   EXPECT_EQ(code_of(none), "INTEGRATION_NOT_FOUND");
-  EXPECT_EQ(count(c, "SELECT count(*) FROM directory_journal WHERE cbe = $1 AND ssin = $2 AND action = 'unregister' "
-                     "AND actor = 'api:itest-operator' AND detail->>'end_date' = '2024-09-30'",
+  EXPECT_EQ(count(c,
+                  "SELECT count(*) FROM directory_journal WHERE cbe = $1 AND ssin = $2 AND action "
+                  "= 'unregister' "
+                  "AND actor = 'api:itest-operator' AND detail->>'end_date' = '2024-09-30'",
                   {cbe, ssin}),
             1);
   // The other CPAS's line is untouched.
-  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1 AND ssin = $2 AND end_date IS NULL",
-                  {other, ssin}),
-            1);
+  EXPECT_EQ(
+      count(c,
+            "SELECT count(*) FROM integrations WHERE cbe = $1 AND ssin = $2 AND end_date IS NULL",
+            {other, ssin}),
+      1);
   // Unknown CPAS.
   auto unknown = unique_cbe(c);
-  EXPECT_EQ(code_of(api.call_json(verb::put, "/v1/cpas/" + unknown + "/integrations", 404, reg(ssin, 1, "2024-01-01"))),
+  EXPECT_EQ(code_of(api.call_json(verb::put, "/v1/cpas/" + unknown + "/integrations", 404,
+                                  reg(ssin, 1, "2024-01-01"))),
             "CPAS_NOT_FOUND");
 }
 
@@ -208,7 +228,8 @@ TEST_F(ApiTest, ListPaginatesWithoutGapsOrRepeats) {
   std::string after;
   int pages = 0;
   for (; pages < 20; ++pages) {
-    auto v = api.call_json(verb::get, base + "?limit=3" + (after.empty() ? "" : "&after=" + after), 200);
+    auto v =
+        api.call_json(verb::get, base + "?limit=3" + (after.empty() ? "" : "&after=" + after), 200);
     for (const auto& x : v.at("integrations").as_array()) {
       ids.push_back(x.at("id").to_number<long long>());
       listed.insert(std::string(x.at("ssin").as_string()));
@@ -253,22 +274,30 @@ TEST_F(ApiTest, ImportsOneHundredThousandCsvLinesAndNdjson) {
     csv += i % 2 ? ",1,2024-01-01\n" : ",2,2023-07-01,2025-06-30\n";
   }
   auto t0 = std::chrono::steady_clock::now();
-  auto v = api.call_json(verb::post, "/v1/cpas/" + cbe + "/integrations:import", 200, csv, "text/csv");
+  auto v =
+      api.call_json(verb::post, "/v1/cpas/" + cbe + "/integrations:import", 200, csv, "text/csv");
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "[ MEASURE  ] CSV import of 100,000 lines (" << csv.size() << " bytes): " << secs << " s" << std::endl;
+  std::cout << "[ MEASURE  ] CSV import of 100,000 lines (" << csv.size() << " bytes): " << secs
+            << " s" << std::endl;
   RecordProperty("import_100k_csv_seconds", std::to_string(secs));
   EXPECT_EQ(v.at("lines").to_number<long long>(), 100000);
   EXPECT_EQ(v.at("written").to_number<long long>(), 100000);
   EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1", {cbe}), 100000);
-  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1 AND end_date = '2025-06-30'", {cbe}), 50000);
-  EXPECT_EQ(count(c, "SELECT count(*) FROM directory_journal WHERE cbe = $1 AND actor = 'api:itest-operator' "
-                     "AND action = 'register'",
+  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1 AND end_date = '2025-06-30'",
                   {cbe}),
-            100000);
+            50000);
+  EXPECT_EQ(
+      count(
+          c,
+          "SELECT count(*) FROM directory_journal WHERE cbe = $1 AND actor = 'api:itest-operator' "
+          "AND action = 'register'",
+          {cbe}),
+      100000);
   EXPECT_LT(secs, 60.0) << "a 100,000-line import should take seconds";
 
   // Re-importing the same file changes nothing.
-  auto again = api.call_json(verb::post, "/v1/cpas/" + cbe + "/integrations:import", 200, csv, "text/csv");
+  auto again =
+      api.call_json(verb::post, "/v1/cpas/" + cbe + "/integrations:import", 200, csv, "text/csv");
   EXPECT_EQ(again.at("written").to_number<long long>(), 0);
   EXPECT_EQ(again.at("unchanged").to_number<long long>(), 100000);
 
@@ -276,14 +305,21 @@ TEST_F(ApiTest, ImportsOneHundredThousandCsvLinesAndNdjson) {
   auto cbe2 = api.new_cpas(c);
   std::string nd;
   nd.reserve(8 * 1024 * 1024);
-  for (const auto& s : ssins) nd += R"({"ssin":")" + s + R"(","quality_code":4,"start_date":"2024-02-01"})" "\n";
+  for (const auto& s : ssins)
+    nd += R"({"ssin":")" + s +
+          R"(","quality_code":4,"start_date":"2024-02-01"})"
+          "\n";
   t0 = std::chrono::steady_clock::now();
-  auto w = api.call_json(verb::post, "/v1/cpas/" + cbe2 + "/integrations:import", 200, nd, "application/x-ndjson");
+  auto w = api.call_json(verb::post, "/v1/cpas/" + cbe2 + "/integrations:import", 200, nd,
+                         "application/x-ndjson");
   secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "[ MEASURE  ] NDJSON import of 100,000 lines (" << nd.size() << " bytes): " << secs << " s" << std::endl;
+  std::cout << "[ MEASURE  ] NDJSON import of 100,000 lines (" << nd.size() << " bytes): " << secs
+            << " s" << std::endl;
   RecordProperty("import_100k_ndjson_seconds", std::to_string(secs));
   EXPECT_EQ(w.at("written").to_number<long long>(), 100000);
-  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1 AND quality_code = 4", {cbe2}), 100000);
+  EXPECT_EQ(
+      count(c, "SELECT count(*) FROM integrations WHERE cbe = $1 AND quality_code = 4", {cbe2}),
+      100000);
   EXPECT_LT(secs, 60.0);
 }
 
@@ -299,7 +335,8 @@ TEST_F(ApiTest, ImportWithOneBadLineImportsNothing) {
     else
       csv += ssins[i] + ",1,2024-01-01\n";
   }
-  auto v = api.call_json(verb::post, "/v1/cpas/" + cbe + "/integrations:import", 400, csv, "text/csv");
+  auto v =
+      api.call_json(verb::post, "/v1/cpas/" + cbe + "/integrations:import", 400, csv, "text/csv");
   EXPECT_EQ(code_of(v), "IMPORT_REJECTED");
   ASSERT_EQ(v.at("errors").as_array().size(), 1u) << v;
   const auto& e = v.at("errors").as_array()[0];
@@ -307,19 +344,24 @@ TEST_F(ApiTest, ImportWithOneBadLineImportsNothing) {
   EXPECT_TRUE(e.at("code").as_string().starts_with("INVALID_SSIN")) << e;
   EXPECT_EQ(e.at("field").as_string(), "ssin");
   EXPECT_EQ(v.at("valid_lines").to_number<int>(), 9);
-  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1", {cbe}), 0) << "all or nothing";
+  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1", {cbe}), 0)
+      << "all or nothing";
 
   // NDJSON: a bad quality code on line 3.
   std::string nd;
   for (int i = 0; i < 4; ++i)
     nd += R"({"ssin":")" + ssins[i] + R"(","quality_code":)" + (i == 2 ? "50" : "1") +
-          R"(,"start_date":"2024-01-01"})" "\n";
-  auto w = api.call_json(verb::post, "/v1/cpas/" + cbe + "/integrations:import", 400, nd, "application/x-ndjson");
+          R"(,"start_date":"2024-01-01"})"
+          "\n";
+  auto w = api.call_json(verb::post, "/v1/cpas/" + cbe + "/integrations:import", 400, nd,
+                         "application/x-ndjson");
   ASSERT_EQ(w.at("errors").as_array().size(), 1u) << w;
   EXPECT_EQ(w.at("errors").as_array()[0].at("line").to_number<int>(), 3);
   EXPECT_EQ(w.at("errors").as_array()[0].at("code").as_string(), "INVALID_QUALITY_CODE");
   EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1", {cbe}), 0);
-  EXPECT_EQ(api.call(verb::post, "/v1/cpas/" + cbe + "/integrations:import", "x", "text/plain").status, 415u);
+  EXPECT_EQ(
+      api.call(verb::post, "/v1/cpas/" + cbe + "/integrations:import", "x", "text/plain").status,
+      415u);
 }
 
 TEST_F(ApiTest, QualityCode999IsNoIntegrationAndRecordsNothing) {
@@ -329,14 +371,19 @@ TEST_F(ApiTest, QualityCode999IsNoIntegrationAndRecordsNothing) {
   pg::Connection c(pg_dsn());
   auto cbe = api.new_cpas(c);
   auto old_ssin = unique_ssin(c), new_ssin = unique_ssin(c);
-  auto v = api.call_json(verb::put, "/v1/cpas/" + cbe + "/integrations", 400,
-                         json::serialize(json::object{{"ssin", new_ssin}, {"quality_code", 999}, {"replaces_ssin", old_ssin}}));
+  auto v =
+      api.call_json(verb::put, "/v1/cpas/" + cbe + "/integrations", 400,
+                    json::serialize(json::object{
+                        {"ssin", new_ssin}, {"quality_code", 999}, {"replaces_ssin", old_ssin}}));
   EXPECT_EQ(code_of(v), "USE_REPLACEMENT_ROUTE");
   EXPECT_EQ(field_of(v), "quality_code");
-  EXPECT_EQ(count(c, "SELECT count(*) FROM ssin_replacements WHERE old_ssin = $1 OR new_ssin = $1", {old_ssin}), 0);
+  EXPECT_EQ(count(c, "SELECT count(*) FROM ssin_replacements WHERE old_ssin = $1 OR new_ssin = $1",
+                  {old_ssin}),
+            0);
   // 999 without replaces_ssin is an error.
-  auto bad = api.call_json(verb::put, "/v1/cpas/" + cbe + "/integrations", 400,
-                           json::serialize(json::object{{"ssin", new_ssin}, {"quality_code", 999}}));
+  auto bad =
+      api.call_json(verb::put, "/v1/cpas/" + cbe + "/integrations", 400,
+                    json::serialize(json::object{{"ssin", new_ssin}, {"quality_code", 999}}));
   EXPECT_EQ(code_of(bad), "MISSING_FIELD");
   EXPECT_EQ(field_of(bad), "replaces_ssin");
 }
@@ -345,19 +392,23 @@ TEST_F(ApiTest, OperatorReplacementsAreJournaledNeverOverwrittenNeverALoop) {
   Api api;
   pg::Connection c(pg_dsn());
   auto y = unique_ssin(c), x = unique_ssin(c), w = unique_ssin(c), z = unique_ssin(c);
-  auto put = [&](const std::string& old_ssin, const std::string& by, unsigned status, bool correct = false,
-                 const std::string& reason = "RN extract 2026-11-02") {
+  auto put = [&](const std::string& old_ssin, const std::string& by, unsigned status,
+                 bool correct = false, const std::string& reason = "RN extract 2026-11-02") {
     json::object b{{"replaced_by", by}, {"reason", reason}};
     if (correct) b["correct"] = true;
-    return api.call_json(verb::put, "/v1/ssin-replacements/" + old_ssin, status, json::serialize(b));
+    return api.call_json(verb::put, "/v1/ssin-replacements/" + old_ssin, status,
+                         json::serialize(b));
   };
   auto rec = put(y, x, 201);
   EXPECT_EQ(rec.at("outcome").as_string(), "record");
   EXPECT_EQ(rec.at("replacement").at("source").as_string(), "operator");
   EXPECT_EQ(rec.at("replacement").at("recorded_by").as_string(), "api:itest-operator");
   EXPECT_EQ(rec.at("replacement").at("reason").as_string(), "RN extract 2026-11-02");
-  EXPECT_EQ(count(c, "SELECT count(*) FROM directory_journal WHERE ssin = $1 AND action = 'replacement-record' "
-                     "AND actor = 'api:itest-operator' AND detail->>'new_ssin' = $2 AND detail->>'reason' = $3",
+  EXPECT_EQ(count(c,
+                  "SELECT count(*) FROM directory_journal WHERE ssin = $1 AND action = "
+                  "'replacement-record' "
+                  "AND actor = 'api:itest-operator' AND detail->>'new_ssin' = $2 AND "
+                  "detail->>'reason' = $3",
                   {y, x, "RN extract 2026-11-02"}),
             1);
   EXPECT_EQ(put(y, x, 200).at("outcome").as_string(), "unchanged");
@@ -379,15 +430,18 @@ TEST_F(ApiTest, OperatorReplacementsAreJournaledNeverOverwrittenNeverALoop) {
   // The operator corrects it explicitly, journaled with the previous number.
   auto fixed = put(y, z, 200, true, "wrong BIS number typed");
   EXPECT_EQ(fixed.at("outcome").as_string(), "correct");
-  EXPECT_EQ(count(c, "SELECT count(*) FROM directory_journal WHERE ssin = $1 AND action = 'replacement-correct' "
-                     "AND detail->>'previous_new_ssin' = $2 AND detail->>'new_ssin' = $3",
+  EXPECT_EQ(count(c,
+                  "SELECT count(*) FROM directory_journal WHERE ssin = $1 AND action = "
+                  "'replacement-correct' "
+                  "AND detail->>'previous_new_ssin' = $2 AND detail->>'new_ssin' = $3",
                   {y, x, z}),
             1);
   // A reason is mandatory; unknown numbers are 404 on GET.
   EXPECT_EQ(field_of(api.call_json(verb::put, "/v1/ssin-replacements/" + w, 400,
                                    json::serialize(json::object{{"replaced_by", z}}))),
             "reason");
-  EXPECT_EQ(code_of(api.call_json(verb::get, "/v1/ssin-replacements/" + z, 404)), "REPLACEMENT_NOT_FOUND");
+  EXPECT_EQ(code_of(api.call_json(verb::get, "/v1/ssin-replacements/" + z, 404)),
+            "REPLACEMENT_NOT_FOUND");
 }
 
 TEST_F(ApiTest, ValidationErrorsAreJsonAndChangeNothing) {
@@ -412,8 +466,10 @@ TEST_F(ApiTest, ValidationErrorsAreJsonAndChangeNothing) {
       {base, reg(ssin, 902, "2024-01-01"), "INVALID_QUALITY_CODE", "quality_code"},
       {base, reg(ssin, 1, "2024-05-01", "2024-03-01"), "DATE_ORDER", "end_date"},
       {base, reg(ssin, 1, "2024-02-30"), "INVALID_DATE", "start_date"},
-      {base, R"({"ssin":")" + ssin + R"(","start_date":"2024-01-01"})", "MISSING_FIELD", "quality_code"},
-      {base, R"({"ssin":")" + ssin + R"(","quality_code":1,"start_date":"2024-01-01","x":1})", "UNKNOWN_FIELD", "x"},
+      {base, R"({"ssin":")" + ssin + R"(","start_date":"2024-01-01"})", "MISSING_FIELD",
+       "quality_code"},
+      {base, R"({"ssin":")" + ssin + R"(","quality_code":1,"start_date":"2024-01-01","x":1})",
+       "UNKNOWN_FIELD", "x"},
       {base, "{not json", "MALFORMED_JSON", "<none>"},
   };
   for (const auto& k : cases) {
@@ -422,16 +478,22 @@ TEST_F(ApiTest, ValidationErrorsAreJsonAndChangeNothing) {
     EXPECT_EQ(field_of(v), k.field) << k.target << " " << k.body;
     EXPECT_TRUE(v.as_object().contains("message"));
   }
-  EXPECT_EQ(code_of(api.call_json(verb::delete_, base + "/" + bad_ssin, 400)), "INVALID_SSIN_CHECKSUM");
-  EXPECT_EQ(code_of(api.call_json(verb::delete_, base + "/" + ssin + "?quality_code=999", 400)), "INVALID_QUALITY_CODE");
-  EXPECT_EQ(code_of(api.call_json(verb::delete_, base + "/" + ssin + "?end_date=2024-13-01", 400)), "INVALID_DATE");
+  EXPECT_EQ(code_of(api.call_json(verb::delete_, base + "/" + bad_ssin, 400)),
+            "INVALID_SSIN_CHECKSUM");
+  EXPECT_EQ(code_of(api.call_json(verb::delete_, base + "/" + ssin + "?quality_code=999", 400)),
+            "INVALID_QUALITY_CODE");
+  EXPECT_EQ(code_of(api.call_json(verb::delete_, base + "/" + ssin + "?end_date=2024-13-01", 400)),
+            "INVALID_DATE");
   EXPECT_EQ(api.call(verb::put, base, reg(ssin, 1, "2024-01-01"), "text/plain").status, 415u);
-  // The day before the start is allowed: it cancels the line (an empty period, overlapping nothing).
+  // The day before the start is allowed: it cancels the line (an empty period, overlapping
+  // nothing).
   api.call_json(verb::put, base, 201, reg(ssin, 1, "2024-05-01", "2024-04-30"));
-  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1", {cbe}), 1) << "only the valid request wrote";
+  EXPECT_EQ(count(c, "SELECT count(*) FROM integrations WHERE cbe = $1", {cbe}), 1)
+      << "only the valid request wrote";
   // Registering the same person again, over the cancelled line's dates, still works.
   auto next = api.call_json(verb::put, base, 201, reg(ssin, 2, "2024-01-01"));
-  EXPECT_EQ(next.at("overlapping").as_array().size(), 0u) << "a cancelled line overlaps nothing: " << next;
+  EXPECT_EQ(next.at("overlapping").as_array().size(), 0u)
+      << "a cancelled line overlaps nothing: " << next;
   auto third = api.call_json(verb::put, base, 201, reg(ssin, 3, "2024-03-01", "2024-02-29"));
   EXPECT_EQ(third.at("overlapping").as_array().size(), 0u) << third;
 }
@@ -446,10 +508,16 @@ TEST_F(ApiTest, PoolSurvivesConnectionsKilledWhileIdle) {
   auto base = "/v1/cpas/" + cbe + "/integrations";
   api.call_json(verb::put, base, 201, reg(unique_ssin(c), 1, "2024-01-01"));
   api.call_json(verb::get, base, 200);
-  ASSERT_GE(count(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", {app}), 1);
-  c.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", {app});
+  ASSERT_GE(count(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", {app}),
+            1);
+  c.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+         {app});
   ASSERT_TRUE(eventually(
-      [&] { return count(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", {app}) == 0; }, 5s));
+      [&] {
+        return count(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                     {app}) == 0;
+      },
+      5s));
   for (int i = 0; i < 3; ++i) {
     auto v = api.call_json(verb::get, base, 200);
     EXPECT_EQ(v.at("integrations").as_array().size(), 1u);

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-
 #include <map>
 
 #include "relais/api/access.hpp"
@@ -41,19 +40,24 @@ TEST_F(AuthStore, CreateStoresOnlyTheHashAndLoadsBack) {
   pg::Connection db(pg_dsn());
   auto cbe = unique_cbe(db);
   auto created = auth::create_credential(db, cpas_credential(cbe));
-  auto stored = db.exec("SELECT encode(token_sha256, 'hex'), scopes::text FROM credentials WHERE id = $1", {created.id});
+  auto stored =
+      db.exec("SELECT encode(token_sha256, 'hex'), scopes::text FROM credentials WHERE id = $1",
+              {created.id});
   ASSERT_EQ(stored.rows(), 1);
   EXPECT_EQ(stored.str(0, 0), auth::to_hex(auth::hash_token(created.token)));
   EXPECT_EQ(stored.str(0, 1), "{cpas:" + cbe + "}");
   auto row = db.exec("SELECT row_to_json(c)::text FROM credentials c WHERE id = $1", {created.id});
-  EXPECT_EQ(row.str(0, 0).find(created.token.substr(21)), std::string::npos) << "the secret is never stored";
+  EXPECT_EQ(row.str(0, 0).find(created.token.substr(21)), std::string::npos)
+      << "the secret is never stored";
 
   auto c = auth::load_credential(db, created.id, true);
   ASSERT_TRUE(c);
   EXPECT_EQ(auth::check_token(&*c, created.token, auth::Clock::now()), auth::Refusal::none);
   EXPECT_TRUE(c->scopes.allows_cpas(cbe));
   EXPECT_FALSE(c->scopes.op);
-  EXPECT_EQ(db.exec("SELECT last_used_at IS NOT NULL FROM credentials WHERE id = $1", {created.id}).str(0, 0), "t");
+  EXPECT_EQ(db.exec("SELECT last_used_at IS NOT NULL FROM credentials WHERE id = $1", {created.id})
+                .str(0, 0),
+            "t");
   EXPECT_FALSE(auth::load_credential(db, "0000000000000000", false));
 }
 
@@ -73,7 +77,8 @@ TEST_F(AuthStore, RevokeIsImmediateInTheStoreAndKeepsTheFirstRevocation) {
   ASSERT_NE(it, all.end());
   EXPECT_EQ(it->state, "revoked");
   auto active = auth::list_credentials(db, false, std::nullopt);
-  EXPECT_TRUE(std::none_of(active.begin(), active.end(), [&](const auto& x) { return x.id == created.id; }));
+  EXPECT_TRUE(std::none_of(active.begin(), active.end(),
+                           [&](const auto& x) { return x.id == created.id; }));
 }
 
 TEST_F(AuthStore, RotationKeepsNameAndScopesAndEndsTheOldToken) {
@@ -84,7 +89,9 @@ TEST_F(AuthStore, RotationKeepsNameAndScopesAndEndsTheOldToken) {
   EXPECT_EQ(rot.created.name, old.name);
   EXPECT_EQ(rot.created.scopes, old.scopes);
   EXPECT_NE(rot.created.token, old.token);
-  EXPECT_EQ(db.exec("SELECT rotated_from FROM credentials WHERE id = $1", {rot.created.id}).str(0, 0), old.id);
+  EXPECT_EQ(
+      db.exec("SELECT rotated_from FROM credentials WHERE id = $1", {rot.created.id}).str(0, 0),
+      old.id);
   // Grace: the old one now expires within 10 minutes, and still works meanwhile.
   auto o = auth::load_credential(db, old.id, false);
   EXPECT_LE(o->expires_at, auth::Clock::now() + std::chrono::seconds(601));
@@ -93,8 +100,10 @@ TEST_F(AuthStore, RotationKeepsNameAndScopesAndEndsTheOldToken) {
   auto rot2 = auth::rotate_credential(db, rot.created.id, 0, 3600, "itest");
   auto r = auth::load_credential(db, rot.created.id, false);
   EXPECT_EQ(auth::check_token(&*r, rot.created.token, auth::Clock::now()), auth::Refusal::revoked);
-  EXPECT_THROW(auth::rotate_credential(db, rot.created.id, 0, 3600, "itest"), std::invalid_argument);
-  EXPECT_THROW(auth::rotate_credential(db, "ffffffffffffffff", 0, 3600, "itest"), std::invalid_argument);
+  EXPECT_THROW(auth::rotate_credential(db, rot.created.id, 0, 3600, "itest"),
+               std::invalid_argument);
+  EXPECT_THROW(auth::rotate_credential(db, "ffffffffffffffff", 0, 3600, "itest"),
+               std::invalid_argument);
   auto mine = auth::list_credentials(db, false, cbe);
   ASSERT_EQ(mine.size(), 2u);  // rot2 and the old one in its grace period
 }
@@ -127,13 +136,14 @@ TEST_F(AccessJournal, WriterFlushesBatchesAndStopWritesTheRest) {
   ASSERT_FALSE(w.start());
   for (int i = 0; i < 1000; ++i) {
     ASSERT_TRUE(w.reserve());
-    w.commit(record("itest-" + std::to_string(i), cbe, i % 2 ? 200 : 403, i % 2 ? std::nullopt
-                                                                              : std::optional<std::string>("cpas_out_of_scope")));
+    w.commit(record("itest-" + std::to_string(i), cbe, i % 2 ? 200 : 403,
+                    i % 2 ? std::nullopt : std::optional<std::string>("cpas_out_of_scope")));
   }
   w.record(record("itest-refused", cbe, 401, "missing_credentials"));
   w.stop();
   EXPECT_EQ(w.queued(), 0u);
-  EXPECT_EQ(db.exec("SELECT count(*) FROM access_journal WHERE cpas_cbe = $1", {cbe}).integer(0, 0), 1001);
+  EXPECT_EQ(db.exec("SELECT count(*) FROM access_journal WHERE cpas_cbe = $1", {cbe}).integer(0, 0),
+            1001);
 
   auth::AccessQuery q;
   q.cpas = cbe;
@@ -171,25 +181,37 @@ TEST_F(AccessJournal, HostileFieldsAreJournaledSafelyAndNeverBlockTheWriter) {
   auth::JournalWriter w(o, m);
   ASSERT_FALSE(w.start());
   auto tag = unique_suffix();
-  const std::string hostile[] = {"€€€€€€€€€€€", std::string("0212\0", 5), "\xff\xfe", "\xed\xa0\x80",
-                                 "\x1b[2J", std::string(5000, 'x')};
+  const std::string hostile[] = {"€€€€€€€€€€€", std::string("0212\0", 5),
+                                 "\xff\xfe",    "\xed\xa0\x80",
+                                 "\x1b[2J",     std::string(5000, 'x')};
   int i = 0;
   for (const auto& h : hostile) {
-    auto r = record("itest-hostile-" + tag + "-" + std::to_string(i++), h, 401, "missing_credentials");
+    auto r =
+        record("itest-hostile-" + tag + "-" + std::to_string(i++), h, 401, "missing_credentials");
     r.client_address = h;
     r.method = h;
     w.record(r);
   }
   w.record(record("itest-after-" + tag, cbe, 403, "cpas_out_of_scope"));
-  EXPECT_TRUE(eventually([&] {
-    return count(db, "SELECT count(*) FROM access_journal WHERE request_id = $1", {"itest-after-" + tag}) == 1;
-  }, 10s, 50ms)) << "the record after the hostile ones was not journaled";
-  EXPECT_EQ(count(db, "SELECT count(*) FROM access_journal WHERE request_id LIKE $1", {"itest-hostile-" + tag + "-%"}), 6);
-  EXPECT_EQ(count(db, "SELECT count(*) FROM access_journal WHERE request_id LIKE $1 AND octet_length(cpas_cbe) > 40",
-                  {"itest-hostile-" + tag + "-%"}), 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return count(db, "SELECT count(*) FROM access_journal WHERE request_id = $1",
+                     {"itest-after-" + tag}) == 1;
+      },
+      10s, 50ms))
+      << "the record after the hostile ones was not journaled";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM access_journal WHERE request_id LIKE $1",
+                  {"itest-hostile-" + tag + "-%"}),
+            6);
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM access_journal WHERE request_id LIKE $1 AND "
+                  "octet_length(cpas_cbe) > 40",
+                  {"itest-hostile-" + tag + "-%"}),
+            0);
   w.stop();
   auto rendered = m.render();
-  EXPECT_NE(rendered.find("relais_api_access_journal_write_failures_total 0"), std::string::npos) << rendered;
+  EXPECT_NE(rendered.find("relais_api_access_journal_write_failures_total 0"), std::string::npos)
+      << rendered;
   EXPECT_TRUE(w.keeping_up(std::chrono::seconds(5)));
 }
 
@@ -203,14 +225,17 @@ TEST_F(AccessJournal, WriteRowsSetsAsideWhatPostgresRefuses) {
   auto rejected = pg::write_rows(
       db, rows.size(),
       [&](pg::Connection& c, std::size_t first, std::size_t last) {
-        for (auto k = first; k < last; ++k) c.exec("INSERT INTO itest_rows VALUES ($1::int)", {std::to_string(rows[k])});
+        for (auto k = first; k < last; ++k)
+          c.exec("INSERT INTO itest_rows VALUES ($1::int)", {std::to_string(rows[k])});
       },
       [&](pg::Connection& c, std::size_t k, const pg::Error& e) {
         pg::dead_letter(c, tag, "row/" + std::to_string(k), e, std::to_string(rows[k]));
       });
   EXPECT_EQ(rejected, 1u);
   EXPECT_EQ(count(db, "SELECT count(*) FROM itest_rows"), 4);
-  auto dl = db.exec("SELECT source, sqlstate, encode(payload, 'escape') FROM sink_dead_letters WHERE sink = $1", {tag});
+  auto dl = db.exec(
+      "SELECT source, sqlstate, encode(payload, 'escape') FROM sink_dead_letters WHERE sink = $1",
+      {tag});
   ASSERT_EQ(dl.rows(), 1);
   EXPECT_EQ(dl.str(0, 0), "row/2");
   EXPECT_EQ(dl.str(0, 1), "23514");
@@ -253,9 +278,10 @@ struct Guarded {
                                                {"authorization", r.header("Authorization")}});
       co_return resp;
     };
-    routes.add_open(verb::get, "/healthz", [](http::Request&) -> boost::asio::awaitable<http::Response> {
-      co_return http::Response{};
-    });
+    routes.add_open(verb::get, "/healthz",
+                    [](http::Request&) -> boost::asio::awaitable<http::Response> {
+                      co_return http::Response{};
+                    });
     routes.add({verb::get, "/v1/cpas/{cbe}/things", api::Policy::cpas, api::SsinFrom::query}, ok);
     routes.add({verb::get, "/v1/admin", api::Policy::operator_only}, ok);
     server = std::make_unique<InProcessServer>(access->handler());
@@ -264,7 +290,8 @@ struct Guarded {
     server.reset();
     journal->stop();
   }
-  http::ClientResponse get(const std::string& target, const std::string& token = {}, const std::string& rid = {}) {
+  http::ClientResponse get(const std::string& target, const std::string& token = {},
+                           const std::string& rid = {}) {
     http::ClientHeaders h;
     if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
     if (!rid.empty()) h.emplace_back("X-Request-Id", rid);
@@ -309,7 +336,8 @@ TEST_F(AccessControl, RefusesJournalsAndLetsTheRightCredentialThrough) {
   ASSERT_EQ(r.status, 200u);
   auto seen = json::parse(r.body).as_object();
   EXPECT_EQ(seen["authorization"].as_string(), "") << "handlers never see the token";
-  EXPECT_EQ(seen["actor"].as_string(), "api:" + tok.name + "#" + tok.id) << "a CPAS credential cannot name someone else";
+  EXPECT_EQ(seen["actor"].as_string(), "api:" + tok.name + "#" + tok.id)
+      << "a CPAS credential cannot name someone else";
   r = g.get("/v1/cpas/" + b + "/things", op.token, tag + "-6");
   ASSERT_EQ(r.status, 200u);
   // The header a caller sends about itself gains nothing, not even for the operator: the caller
@@ -327,15 +355,20 @@ TEST_F(AccessControl, RefusesJournalsAndLetsTheRightCredentialThrough) {
 
   // The journal has every call but the open route, with its reason.
   std::map<std::string, std::pair<int, std::string>> want = {
-      {tag + "-1", {401, "missing_credentials"}}, {tag + "-2", {403, "cpas_out_of_scope"}},
-      {tag + "-3", {403, "operator_only"}},       {tag + "-4", {404, ""}},
-      {tag + "-5", {200, ""}},                    {tag + "-6", {200, ""}},
+      {tag + "-1", {401, "missing_credentials"}},
+      {tag + "-2", {403, "cpas_out_of_scope"}},
+      {tag + "-3", {403, "operator_only"}},
+      {tag + "-4", {404, ""}},
+      {tag + "-5", {200, ""}},
+      {tag + "-6", {200, ""}},
       {tag + "-7", {401, "revoked"}}};
   pg::Result rows = db.exec("SELECT 1");
   for (int i = 0; i < 200; ++i) {
-    rows = db.exec("SELECT request_id, status, coalesce(refusal, ''), coalesce(ssin, ''), route, credential_name "
-                   "FROM access_journal WHERE request_id LIKE $1 ORDER BY request_id",
-                   {tag + "-%"});
+    rows = db.exec(
+        "SELECT request_id, status, coalesce(refusal, ''), coalesce(ssin, ''), route, "
+        "credential_name "
+        "FROM access_journal WHERE request_id LIKE $1 ORDER BY request_id",
+        {tag + "-%"});
     if (rows.rows() == static_cast<int>(want.size())) break;
     std::this_thread::sleep_for(20ms);
   }

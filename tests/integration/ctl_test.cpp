@@ -35,7 +35,9 @@ class CtlTest : public IntegrationTest {
     d.SerializeToString(&v);
     std::promise<kafka::DeliveryResult> done;
     auto f = done.get_future();
-    EXPECT_EQ(p->produce(s.dlq_topic, 1, d.key(), v, {}, [&](const kafka::DeliveryResult& r) { done.set_value(r); }).kind,
+    EXPECT_EQ(p->produce(s.dlq_topic, 1, d.key(), v, {},
+                         [&](const kafka::DeliveryResult& r) { done.set_value(r); })
+                  .kind,
               kafka::errc::none);
     auto r = f.get();
     EXPECT_TRUE(r.ok()) << r.error.message;
@@ -110,9 +112,10 @@ TEST_F(CtlTest, ReplaysOnceUnlessForced) {
     EXPECT_EQ(r.content_type, "application/x-protobuf");
   }
   EXPECT_EQ(count(db, "SELECT count(*) FROM dlq_replays WHERE dlq_topic = $1", {s.dlq_topic}), 2);
-  EXPECT_EQ(count(db, "SELECT count(*) FROM dlq_replays WHERE dlq_topic = $1 AND forced AND ticket = $2",
-                  {s.dlq_topic, ticket}),
-            1);
+  EXPECT_EQ(
+      count(db, "SELECT count(*) FROM dlq_replays WHERE dlq_topic = $1 AND forced AND ticket = $2",
+            {s.dlq_topic, ticket}),
+      1);
 }
 
 TEST_F(CtlTest, ReplaysACorrectedBody) {
@@ -135,14 +138,17 @@ TEST_F(CtlTest, ReplaysACorrectedBody) {
            R"(","effective_date":"2024-01-01","event":"DEATH","date_of_death":"2024-01-01"})";
   };
   // Still invalid, or another ticket: refused, nothing produced, nothing recorded.
-  auto bad = ctl::dlq_replay(s, db, {*rec}, false, ctl::Correction{body(ticket, typo), std::nullopt});
+  auto bad =
+      ctl::dlq_replay(s, db, {*rec}, false, ctl::Correction{body(ticket, typo), std::nullopt});
   EXPECT_EQ(bad[0].status, ctl::ReplayOutcome::Status::failed);
   EXPECT_NE(bad[0].detail.find("INVALID_SSIN_CHECKSUM"), std::string::npos) << bad[0].detail;
-  auto other = ctl::dlq_replay(s, db, {*rec}, false, ctl::Correction{body(uuid(), ssin), std::nullopt});
+  auto other =
+      ctl::dlq_replay(s, db, {*rec}, false, ctl::Correction{body(uuid(), ssin), std::nullopt});
   EXPECT_EQ(other[0].status, ctl::ReplayOutcome::Status::failed);
   EXPECT_EQ(count(db, "SELECT count(*) FROM dlq_replays WHERE dlq_topic = $1", {s.dlq_topic}), 0);
 
-  auto ok = ctl::dlq_replay(s, db, {*rec}, false, ctl::Correction{body(ticket, ssin), std::nullopt});
+  auto ok =
+      ctl::dlq_replay(s, db, {*rec}, false, ctl::Correction{body(ticket, ssin), std::nullopt});
   ASSERT_EQ(ok[0].status, ctl::ReplayOutcome::Status::replayed) << ok[0].detail;
   auto in = read_topic(s.inbound_topic);
   ASSERT_EQ(in.size(), 1u);
@@ -152,7 +158,9 @@ TEST_F(CtlTest, ReplaysACorrectedBody) {
   EXPECT_EQ(n.envelope().ssin(), ssin);
   EXPECT_EQ(n.envelope().ticket(), ticket);
   EXPECT_EQ(n.accepted_at_us(), 1);  // the original acceptance time is kept
-  EXPECT_EQ(count(db, "SELECT count(*) FROM dlq_replays WHERE dlq_topic = $1 AND corrected", {s.dlq_topic}), 1);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM dlq_replays WHERE dlq_topic = $1 AND corrected",
+                  {s.dlq_topic}),
+            1);
 }
 
 TEST_F(CtlTest, JournalQueryFilters) {
@@ -161,11 +169,12 @@ TEST_F(CtlTest, JournalQueryFilters) {
   auto ssin = random_ssin();
   auto cbe = unique_cbe(db);
   auto src = "itest/" + unique_suffix();
-  db.exec("INSERT INTO journal (at, kind, ticket, ssin, flow, cpas_cbe, source) VALUES "
-          "('2026-01-01T10:00:00Z', 'accepted', $1, $2, 'notify-person', NULL, $4), "
-          "('2026-01-01T10:00:01Z', 'routed', $1, $2, 'notify-person', $3, $4), "
-          "('2026-01-02T10:00:00Z', 'dropped', $1, $2, 'notify-person', NULL, $4 || 'x')",
-          {ticket, ssin, cbe, src});
+  db.exec(
+      "INSERT INTO journal (at, kind, ticket, ssin, flow, cpas_cbe, source) VALUES "
+      "('2026-01-01T10:00:00Z', 'accepted', $1, $2, 'notify-person', NULL, $4), "
+      "('2026-01-01T10:00:01Z', 'routed', $1, $2, 'notify-person', $3, $4), "
+      "('2026-01-02T10:00:00Z', 'dropped', $1, $2, 'notify-person', NULL, $4 || 'x')",
+      {ticket, ssin, cbe, src});
   ctl::JournalQuery q;
   q.ticket = ticket;
   EXPECT_EQ(ctl::query_journal(db, q).rows.size(), 3u);
@@ -202,17 +211,23 @@ TEST_F(CtlTest, RetryMakesFailingDeliveriesDue) {
   pg::Connection db(pg_dsn());
   auto cbe = unique_cbe(db);
   auto alert = uuid();
-  db.exec("INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, raised_at, source) "
-          "VALUES ($1::uuid, $2, 'T', 'info', 'r', $3, $4, 'notify-person', now(), 'itest')",
-          {alert, cbe, random_ssin(), uuid()});
-  auto rid = db.exec("INSERT INTO reactions (alert_id, cpas_cbe, seq, code, actor, delivery_status, attempts) "
-                     "VALUES ($1::uuid, $2, 1, 'X', 'itest', 'FAILING', 7) RETURNING id::text",
-                     {alert, cbe})
+  db.exec(
+      "INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, "
+      "raised_at, source) "
+      "VALUES ($1::uuid, $2, 'T', 'info', 'r', $3, $4, 'notify-person', now(), 'itest')",
+      {alert, cbe, random_ssin(), uuid()});
+  auto rid = db.exec(
+                   "INSERT INTO reactions (alert_id, cpas_cbe, seq, code, actor, delivery_status, "
+                   "attempts) "
+                   "VALUES ($1::uuid, $2, 1, 'X', 'itest', 'FAILING', 7) RETURNING id::text",
+                   {alert, cbe})
                  .str(0, 0);
-  db.exec("INSERT INTO outbox (reaction_id, destination, payload, idempotency_key, attempts, next_attempt_at) "
-          "VALUES ($1::uuid, 'upstream', '{}', $1, 7, now() + interval '1 hour'), "
-          "($1::uuid, 'kafka', '{}', $1, 7, now() + interval '1 hour')",
-          {rid});
+  db.exec(
+      "INSERT INTO outbox (reaction_id, destination, payload, idempotency_key, attempts, "
+      "next_attempt_at) "
+      "VALUES ($1::uuid, 'upstream', '{}', $1, 7, now() + interval '1 hour'), "
+      "($1::uuid, 'kafka', '{}', $1, 7, now() + interval '1 hour')",
+      {rid});
   ctl::ReactionQuery q;
   q.cpas = cbe;
   q.status = "FAILING";
@@ -220,8 +235,9 @@ TEST_F(CtlTest, RetryMakesFailingDeliveriesDue) {
   ASSERT_EQ(rows.rows.size(), 1u);
   EXPECT_EQ(rows.rows[0][0], rid);
   EXPECT_EQ(ctl::retry_reactions(db, rid), 2);
-  EXPECT_EQ(count(db, "SELECT count(*) FROM outbox WHERE reaction_id = $1::uuid AND attempts = 0 "
-                      "AND next_attempt_at <= now()",
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM outbox WHERE reaction_id = $1::uuid AND attempts = 0 "
+                  "AND next_attempt_at <= now()",
                   {rid}),
             2);
   EXPECT_EQ(ctl::retry_reactions(db, uuid()), 0);
@@ -229,7 +245,8 @@ TEST_F(CtlTest, RetryMakesFailingDeliveriesDue) {
 
 TEST_F(CtlTest, SumsMetrics) {
   auto m = ctl::sum_metrics(
-      "# HELP x_total X\n# TYPE x_total counter\nx_total{a=\"1 2\"} 3\nx_total{a=\"b\"} 4.5\ny 7\n");
+      "# HELP x_total X\n# TYPE x_total counter\nx_total{a=\"1 2\"} 3\nx_total{a=\"b\"} 4.5\ny "
+      "7\n");
   EXPECT_DOUBLE_EQ(m["x_total"], 7.5);
   EXPECT_DOUBLE_EQ(m["y"], 7);
 }

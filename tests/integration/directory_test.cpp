@@ -1,6 +1,8 @@
 // The directory read from the real PostgreSQL: load_all, changes_since (order,
 // pagination, concurrent writers), and the router's DirectoryFeed (latency,
 // health, behaviour when the database is unreachable).
+#include "relais/directory/directory.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 #include <regex>
 #include <set>
 
-#include "relais/directory/directory.hpp"
 #include "relais/directory/pg_source.hpp"
 #include "relais/router/directory_feed.hpp"
 #include "support.hpp"
@@ -29,15 +30,19 @@ std::vector<Entry> entries_of(const Directory& d, const std::string& ssin) {
   return out;
 }
 
-void insert_cpas(pg::Connection& c, const std::string& cbe, const std::string& name = "CPAS itest") {
-  c.exec("INSERT INTO cpas (cbe, name, municipalities, updated_by) VALUES ($1, $2, '{21004,21015}', 'itest')",
-         {cbe, name});
+void insert_cpas(pg::Connection& c, const std::string& cbe,
+                 const std::string& name = "CPAS itest") {
+  c.exec(
+      "INSERT INTO cpas (cbe, name, municipalities, updated_by) VALUES ($1, $2, '{21004,21015}', "
+      "'itest')",
+      {cbe, name});
 }
 
-long long insert_integration(pg::Connection& c, const std::string& cbe, const std::string& ssin, int q,
-                             const std::string& start, std::optional<std::string> end) {
+long long insert_integration(pg::Connection& c, const std::string& cbe, const std::string& ssin,
+                             int q, const std::string& start, std::optional<std::string> end) {
   auto r = c.exec(
-      "INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, updated_by) "
+      "INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, "
+      "updated_by) "
       "VALUES ($1, $2, $3, $4, $5, 'itest', 'itest') RETURNING id",
       {ssin, cbe, std::to_string(q), start, end});
   return r.integer(0, 0);
@@ -48,14 +53,16 @@ class DirectoryPg : public IntegrationTest {};
 TEST_F(DirectoryPg, LoadAllReadsEveryTableWithDaysAndOpenEnds) {
   pg::Connection c(pg_dsn());
   auto cbe = unique_cbe(c);
-  auto s1 = unique_ssin(c), s2 = unique_ssin(c), old_ssin = unique_ssin(c), new_ssin = unique_ssin(c);
+  auto s1 = unique_ssin(c), s2 = unique_ssin(c), old_ssin = unique_ssin(c),
+       new_ssin = unique_ssin(c);
   insert_cpas(c, cbe, "CPAS de Tubize");
   auto id_open = insert_integration(c, cbe, s1, 1, "2020-01-01", std::nullopt);
   auto id_closed = insert_integration(c, cbe, s1, 2, "1970-01-02", "2021-12-31");
   auto id_s2 = insert_integration(c, cbe, s2, 40, "1969-12-31", "2030-06-30");
-  c.exec("INSERT INTO ssin_replacements (old_ssin, new_ssin, source, recorded_by, updated_by) "
-         "VALUES ($1, $2, 'register', 'itest', 'itest')",
-         {old_ssin, new_ssin});
+  c.exec(
+      "INSERT INTO ssin_replacements (old_ssin, new_ssin, source, recorded_by, updated_by) "
+      "VALUES ($1, $2, 'register', 'itest', 'itest')",
+      {old_ssin, new_ssin});
   auto max_seq = count(c,
                        "SELECT GREATEST((SELECT max(change_seq) FROM integrations WHERE cbe = $1), "
                        "(SELECT change_seq FROM ssin_replacements WHERE old_ssin = $2))",
@@ -80,14 +87,14 @@ TEST_F(DirectoryPg, LoadAllReadsEveryTableWithDaysAndOpenEnds) {
   EXPECT_EQ(e1[0].end, directory::kOpenEnd);
   EXPECT_EQ(e1[1].id, static_cast<std::uint32_t>(id_closed));
   EXPECT_EQ(e1[1].quality, 2);
-  EXPECT_EQ(e1[1].start, 1);      // 1970-01-02
-  EXPECT_EQ(e1[1].end, 18992);    // 2021-12-31
+  EXPECT_EQ(e1[1].start, 1);    // 1970-01-02
+  EXPECT_EQ(e1[1].end, 18992);  // 2021-12-31
   auto e2 = entries_of(d, s2);
   ASSERT_EQ(e2.size(), 1u);
   EXPECT_EQ(e2[0].id, static_cast<std::uint32_t>(id_s2));
   EXPECT_EQ(e2[0].quality, 40);
-  EXPECT_EQ(e2[0].start, -1);     // 1969-12-31: before the epoch
-  EXPECT_EQ(e2[0].end, 22095);    // 2030-06-30
+  EXPECT_EQ(e2[0].start, -1);   // 1969-12-31: before the epoch
+  EXPECT_EQ(e2[0].end, 22095);  // 2030-06-30
   EXPECT_TRUE(e2[0].covers(0));
   EXPECT_FALSE(e2[0].covers(22096));
 
@@ -102,9 +109,10 @@ TEST_F(DirectoryPg, ADroppedReplacementLeavesTheRoutersDirectory) {
   Directory d;
   auto last = directory::load_all(c, d);
   auto old_ssin = unique_ssin(c), new_ssin = unique_ssin(c);
-  c.exec("INSERT INTO ssin_replacements (old_ssin, new_ssin, source, recorded_by, updated_by) "
-         "VALUES ($1, $2, 'register', 'itest', 'itest')",
-         {old_ssin, new_ssin});
+  c.exec(
+      "INSERT INTO ssin_replacements (old_ssin, new_ssin, source, recorded_by, updated_by) "
+      "VALUES ($1, $2, 'register', 'itest', 'itest')",
+      {old_ssin, new_ssin});
   auto o = *directory::ssin_key(old_ssin), n = *directory::ssin_key(new_ssin);
   for (const auto& ch : directory::changes_since(c, last, 100000)) {
     directory::apply(d, ch);
@@ -113,9 +121,12 @@ TEST_F(DirectoryPg, ADroppedReplacementLeavesTheRoutersDirectory) {
   std::vector<std::uint64_t> rel;
   d.related(n, rel);
   EXPECT_EQ(rel, (std::vector<std::uint64_t>{n, o}));
-  // An operator drops it (relaisctl directory audit-replacements --drop): an UPDATE, seen by the feed.
-  c.exec("UPDATE ssin_replacements SET active = false, updated_by = 'itest', reason = 'wrong' WHERE old_ssin = $1",
-         {old_ssin});
+  // An operator drops it (relaisctl directory audit-replacements --drop): an UPDATE, seen by the
+  // feed.
+  c.exec(
+      "UPDATE ssin_replacements SET active = false, updated_by = 'itest', reason = 'wrong' WHERE "
+      "old_ssin = $1",
+      {old_ssin});
   auto changes = directory::changes_since(c, last, 100000);
   auto it = std::find_if(changes.begin(), changes.end(), [&](const Change& ch) {
     return ch.kind == Change::Kind::replacement && ch.ssin == o;
@@ -130,7 +141,9 @@ TEST_F(DirectoryPg, ADroppedReplacementLeavesTheRoutersDirectory) {
   directory::load_all(c, fresh);
   fresh.related(n, rel);
   EXPECT_EQ(rel, std::vector<std::uint64_t>{n});
-  auto j = c.exec("SELECT action FROM directory_journal WHERE ssin = $1 AND actor = 'itest' ORDER BY id", {old_ssin});
+  auto j =
+      c.exec("SELECT action FROM directory_journal WHERE ssin = $1 AND actor = 'itest' ORDER BY id",
+             {old_ssin});
   ASSERT_EQ(j.rows(), 2);
   EXPECT_EQ(j.str(0, 0), "replacement-record");
   EXPECT_EQ(j.str(1, 0), "replacement-drop");
@@ -141,25 +154,29 @@ TEST_F(DirectoryPg, ChangesSinceReturnsLaterWritesInChangeSeqOrder) {
   Directory d;
   auto last = directory::load_all(c, d);
   auto cbe = unique_cbe(c);
-  auto sx = unique_ssin(c), sy = unique_ssin(c), old_ssin = unique_ssin(c), new_ssin = unique_ssin(c);
+  auto sx = unique_ssin(c), sy = unique_ssin(c), old_ssin = unique_ssin(c),
+       new_ssin = unique_ssin(c);
 
   insert_cpas(c, cbe, "first name");
   auto idx_x = insert_integration(c, cbe, sx, 1, "2024-01-01", std::nullopt);
   auto idx_y = insert_integration(c, cbe, sy, 3, "2024-02-01", std::nullopt);
   c.exec("UPDATE integrations SET end_date = '2024-12-31', updated_by = 'itest' WHERE id = $1",
          {std::to_string(idx_x)});
-  c.exec("INSERT INTO ssin_replacements (old_ssin, new_ssin, source, recorded_by, updated_by) "
-         "VALUES ($1, $2, 'register', 'itest', 'itest')",
-         {old_ssin, new_ssin});
+  c.exec(
+      "INSERT INTO ssin_replacements (old_ssin, new_ssin, source, recorded_by, updated_by) "
+      "VALUES ($1, $2, 'register', 'itest', 'itest')",
+      {old_ssin, new_ssin});
   c.exec("UPDATE cpas SET name = 'second name', updated_by = 'itest' WHERE cbe = $1", {cbe});
 
   auto changes = directory::changes_since(c, last, 1000);
   ASSERT_FALSE(changes.empty());
   for (std::size_t i = 1; i < changes.size(); ++i)
-    EXPECT_LT(changes[i - 1].seq, changes[i].seq) << "changes must come in strictly ascending change_seq";
+    EXPECT_LT(changes[i - 1].seq, changes[i].seq)
+        << "changes must come in strictly ascending change_seq";
   for (const auto& ch : changes) EXPECT_GT(ch.seq, last);
 
-  // Ours, in order: integration y, integration x (updated after y), the replacement, the cpas (renamed last).
+  // Ours, in order: integration y, integration x (updated after y), the replacement, the cpas
+  // (renamed last).
   std::vector<std::string> ours;
   for (const auto& ch : changes) {
     if (ch.kind == Change::Kind::cpas && ch.cbe == cbe) ours.push_back("cpas:" + ch.name);
@@ -170,9 +187,9 @@ TEST_F(DirectoryPg, ChangesSinceReturnsLaterWritesInChangeSeqOrder) {
       ours.push_back("rep");
     }
   }
-  EXPECT_EQ(ours, (std::vector<std::string>{"int:" + std::to_string(idx_y) + ":" + std::to_string(directory::kOpenEnd),
-                                            "int:" + std::to_string(idx_x) + ":20088", "rep",
-                                            "cpas:second name"}));
+  EXPECT_EQ(ours, (std::vector<std::string>{
+                      "int:" + std::to_string(idx_y) + ":" + std::to_string(directory::kOpenEnd),
+                      "int:" + std::to_string(idx_x) + ":20088", "rep", "cpas:second name"}));
 
   // Applying them gives the current state.
   for (const auto& ch : changes) directory::apply(d, ch);
@@ -224,21 +241,28 @@ TEST_F(DirectoryPg, OverlappingWritersNeverMakeChangesSinceSkipARow) {
   b.exec("BEGIN");
   b.exec("SELECT count(*) FROM integrations WHERE cbe = $1", {cbe});
   a.exec("BEGIN");
-  auto id_a = a.exec("INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
-                     "VALUES ($1, $2, 1, '2024-01-01', 'a', 'a') RETURNING id",
-                     {sa, cbe})
-                  .integer(0, 0);
+  auto id_a =
+      a.exec(
+           "INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
+           "VALUES ($1, $2, 1, '2024-01-01', 'a', 'a') RETURNING id",
+           {sa, cbe})
+          .integer(0, 0);
   // B now writes: it must wait for A's directory lock.
   auto b_insert = std::async(std::launch::async, [&] {
-    return b.exec("INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
-                  "VALUES ($1, $2, 1, '2024-01-01', 'b', 'b') RETURNING id",
-                  {sb, cbe})
+    return b
+        .exec(
+            "INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, "
+            "updated_by) "
+            "VALUES ($1, $2, 1, '2024-01-01', 'b', 'b') RETURNING id",
+            {sb, cbe})
         .integer(0, 0);
   });
   int b_pid = PQbackendPID(b.raw());
   EXPECT_TRUE(eventually(
       [&] {
-        return count(setup, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = $1",
+        return count(setup,
+                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                     "AND pid = $1",
                      {std::to_string(b_pid)}) == 1;
       },
       5s))
@@ -255,8 +279,10 @@ TEST_F(DirectoryPg, OverlappingWritersNeverMakeChangesSinceSkipARow) {
   b.exec("COMMIT");
   poll();
   EXPECT_EQ(seen, (std::set<long long>{id_a, id_b})) << "a row committed late was skipped";
-  auto seq_a = count(setup, "SELECT change_seq FROM integrations WHERE id = $1", {std::to_string(id_a)});
-  auto seq_b = count(setup, "SELECT change_seq FROM integrations WHERE id = $1", {std::to_string(id_b)});
+  auto seq_a =
+      count(setup, "SELECT change_seq FROM integrations WHERE id = $1", {std::to_string(id_a)});
+  auto seq_b =
+      count(setup, "SELECT change_seq FROM integrations WHERE id = $1", {std::to_string(id_b)});
   EXPECT_LT(seq_a, seq_b) << "change_seq order must be commit order";
 }
 
@@ -283,9 +309,11 @@ TEST_F(DirectoryPg, ConcurrentWritersAndAPollingReaderLoseNothing) {
       for (int i = 0; i < kPerWriter; ++i) {
         c.exec("BEGIN");
         std::this_thread::sleep_for(std::chrono::microseconds(r() % 2000));
-        auto id = c.exec("INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
-                         "VALUES ($1, $2, 1, '2024-01-01', 'w', 'w') RETURNING id",
-                         {ssins[w * kPerWriter + i], cbe})
+        auto id = c.exec(
+                       "INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, "
+                       "updated_by) "
+                       "VALUES ($1, $2, 1, '2024-01-01', 'w', 'w') RETURNING id",
+                       {ssins[w * kPerWriter + i], cbe})
                       .integer(0, 0);
         std::this_thread::sleep_for(std::chrono::microseconds(r() % 3000));
         c.exec("COMMIT");
@@ -311,7 +339,8 @@ TEST_F(DirectoryPg, ConcurrentWritersAndAPollingReaderLoseNothing) {
   for (auto& t : writers) t.join();
   for (int i = 0; i < 100 && seen.size() < written.size(); ++i) poll();  // drain the tail (paged)
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(kWriters * kPerWriter));
-  EXPECT_EQ(seen, written) << "the reader skipped rows committed while it was polling (" << polls << " polls)";
+  EXPECT_EQ(seen, written) << "the reader skipped rows committed while it was polling (" << polls
+                           << " polls)";
 }
 
 class DirectoryFeedTest : public IntegrationTest {};
@@ -344,7 +373,8 @@ TEST_F(DirectoryFeedTest, RowInsertedInPostgresIsVisibleWithinOneSecond) {
           return false;
         },
         3s, 5ms);
-    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    auto ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_TRUE(visible) << "integration " << id << " not seen by the feed after 3 s";
     latencies.push_back(ms);
     EXPECT_LT(ms, 1000.0) << "a directory change must reach routing within one second";
@@ -375,7 +405,8 @@ TEST_F(DirectoryFeedTest, WrongDsnKeepsTheLastDirectoryAndReportsUnhealthy) {
   auto size_before = d.size();
 
   // A port nobody listens on.
-  router::DirectoryFeed bad("host=127.0.0.1 port=1 dbname=relais user=relais connect_timeout=2", 50ms);
+  router::DirectoryFeed bad("host=127.0.0.1 port=1 dbname=relais user=relais connect_timeout=2",
+                            50ms);
   EXPECT_THROW(bad.initial_load(d), std::exception);
   EXPECT_EQ(d.size(), size_before) << "a failed load must not damage the directory";
   bad.start();
@@ -406,7 +437,8 @@ TEST_F(DirectoryFeedTest, DatabaseLossKeepsTheDirectoryThenCatchesUp) {
     std::string role;
     ~Cleanup() {
       try {
-        c.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + role + "'");
+        c.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + role +
+               "'");
         c.exec("DROP OWNED BY " + role);
         c.exec("DROP ROLE " + role);
       } catch (...) {
@@ -419,7 +451,8 @@ TEST_F(DirectoryFeedTest, DatabaseLossKeepsTheDirectoryThenCatchesUp) {
   insert_integration(admin, cbe, s1, 1, "2024-01-01", std::nullopt);
 
   std::string dsn = pg_dsn();
-  dsn = std::regex_replace(dsn, std::regex(R"(user=\S+)"), "user=" + role) + " password=" + password;
+  dsn =
+      std::regex_replace(dsn, std::regex(R"(user=\S+)"), "user=" + role) + " password=" + password;
   ASSERT_NE(dsn.find("user=" + role), std::string::npos) << "RELAIS_TEST_PG_DSN must name a user";
   router::DirectoryFeed feed(dsn, 100ms);
   Directory d;
@@ -429,10 +462,12 @@ TEST_F(DirectoryFeedTest, DatabaseLossKeepsTheDirectoryThenCatchesUp) {
   ASSERT_EQ(entries_of(d, s1).size(), 1u);
 
   admin.exec("ALTER ROLE " + role + " NOLOGIN");
-  admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + role + "'");
+  admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + role +
+             "'");
   auto id2 = insert_integration(admin, cbe, s2, 1, "2024-01-01", std::nullopt);
   // The health threshold is 10 s without a successful poll.
-  EXPECT_TRUE(eventually([&] { return !feed.healthy(); }, 15s, 100ms)) << "the feed should report unhealthy";
+  EXPECT_TRUE(eventually([&] { return !feed.healthy(); }, 15s, 100ms))
+      << "the feed should report unhealthy";
   feed.apply_pending(d);
   EXPECT_EQ(entries_of(d, s1).size(), 1u) << "the last directory must be kept";
 

@@ -1,6 +1,8 @@
 // The router's Engine against the real broker and the directory in the real
 // PostgreSQL: routing by period, deduplication, dead letters, the journal
 // written in the same transactions, and a clean stop.
+#include "relais/router/engine.hpp"
+
 #include <gtest/gtest.h>
 
 #include <future>
@@ -13,7 +15,6 @@
 #include "relais/codec/samples.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/router/directory_feed.hpp"
-#include "relais/router/engine.hpp"
 #include "relais/v1/records.pb.h"
 #include "support.hpp"
 
@@ -27,8 +28,8 @@ struct Sent {
 };
 
 // An engine's options on its own topics, group and transactional id.
-router::EngineOptions engine_options(const std::string& inbound, const std::string& dedupe, const std::string& journal,
-                                     const std::string& dlq) {
+router::EngineOptions engine_options(const std::string& inbound, const std::string& dedupe,
+                                     const std::string& journal, const std::string& dlq) {
   router::EngineOptions eo;
   eo.kafka = kafka_settings();
   eo.group_id = "itest-router-" + unique_suffix();
@@ -49,9 +50,11 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
        s_both = unique_ssin(c);
   auto ins = [&](const std::string& ssin, const std::string& cbe, int q, const std::string& start,
                  std::optional<std::string> end) {
-    c.exec("INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, updated_by) "
-           "VALUES ($1, $2, $3, $4, $5, 'itest', 'itest')",
-           {ssin, cbe, std::to_string(q), start, end});
+    c.exec(
+        "INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, "
+        "updated_by) "
+        "VALUES ($1, $2, $3, $4, $5, 'itest', 'itest')",
+        {ssin, cbe, std::to_string(q), start, end});
   };
   ins(s_a, cbe_a, 1, "2024-01-01", std::nullopt);
   ins(s_old, cbe_a, 1, "2020-01-01", "2020-12-31");  // period over before the event
@@ -59,8 +62,8 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   ins(s_both, cbe_a, 1, "2024-01-01", std::nullopt);
   ins(s_both, cbe_b, 4, "2022-01-01", "2025-12-31");
 
-  auto inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"), journal = unique_topic("journal"),
-       dlq = unique_topic("dlq");
+  auto inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"),
+       journal = unique_topic("journal"), dlq = unique_topic("dlq");
   create_topics({inbound}, 3);
   create_topics({dedupe}, 3);
   create_topics({journal}, 1);
@@ -89,9 +92,10 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   ASSERT_TRUE(producer) << perr;
   std::atomic<int> delivered{0}, failed{0};
   auto send = [&](const std::string& key, const std::string& value, const std::string& ticket) {
-    auto e = producer->produce(inbound, -1, key, value,
-                               {{"flow", "notify-person"}, {"ticket", ticket}, {"content-type", "application/x-protobuf"}},
-                               [&](const kafka::DeliveryResult& r) { (r.ok() ? delivered : failed).fetch_add(1); });
+    auto e = producer->produce(
+        inbound, -1, key, value,
+        {{"flow", "notify-person"}, {"ticket", ticket}, {"content-type", "application/x-protobuf"}},
+        [&](const kafka::DeliveryResult& r) { (r.ok() ? delivered : failed).fetch_add(1); });
     ASSERT_FALSE(e) << e.message;
   };
   auto notify = [&](const Sent& s) {
@@ -104,8 +108,9 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
     send(s.ssin, v, s.ticket);
   };
 
-  Sent to_a{uuid(), s_a, "2024-05-01"}, before_start{uuid(), s_a, "2023-12-31"}, ended{uuid(), s_old, "2024-05-01"},
-      to_b{uuid(), s_b, "2024-05-01"}, unknown{uuid(), s_none, "2024-05-01"}, to_both{uuid(), s_both, "2024-05-01"},
+  Sent to_a{uuid(), s_a, "2024-05-01"}, before_start{uuid(), s_a, "2023-12-31"},
+      ended{uuid(), s_old, "2024-05-01"}, to_b{uuid(), s_b, "2024-05-01"},
+      unknown{uuid(), s_none, "2024-05-01"}, to_both{uuid(), s_both, "2024-05-01"},
       both_then_b{uuid(), s_both, "2023-06-01"};
   std::vector<Sent> all = {to_a, before_start, ended, to_b, unknown, to_both, both_then_b};
   for (const auto& s : all) notify(s);
@@ -133,9 +138,10 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
       },
       45s, 200ms);
   ASSERT_TRUE(complete) << "the router did not journal every input in time";
-  std::cout << "[ MEASURE  ] router: 9 records routed and journaled (committed) after "
-            << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() << " ms"
-            << std::endl;
+  std::cout
+      << "[ MEASURE  ] router: 9 records routed and journaled (committed) after "
+      << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()
+      << " ms" << std::endl;
 
   auto tickets_of = [&](const std::string& cbe) {
     std::multiset<std::string> out;
@@ -161,7 +167,8 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   };
   EXPECT_EQ(tickets_of(cbe_a), (std::multiset<std::string>{to_a.ticket, to_both.ticket}))
       << "CPAS A must get exactly its covered notifications, the duplicate once";
-  EXPECT_EQ(tickets_of(cbe_b), (std::multiset<std::string>{to_b.ticket, to_both.ticket, both_then_b.ticket}));
+  EXPECT_EQ(tickets_of(cbe_b),
+            (std::multiset<std::string>{to_b.ticket, to_both.ticket, both_then_b.ticket}));
 
   // Journal: one DUPLICATE, drops with reasons, routes per CPAS.
   EXPECT_EQ(kinds[to_a.ticket].count(v1::JournalEntry::DUPLICATE), 1u);
@@ -195,7 +202,8 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
     ASSERT_TRUE(b.ParseFromString(r.value));
     ASSERT_EQ(b.ticket_hi_size(), b.ticket_lo_size());
     EXPECT_GT(b.processed_at_us(), 0);
-    for (int i = 0; i < b.ticket_hi_size(); ++i) marked.insert(ticket_string(b.ticket_hi(i), b.ticket_lo(i)));
+    for (int i = 0; i < b.ticket_hi_size(); ++i)
+      marked.insert(ticket_string(b.ticket_hi(i), b.ticket_lo(i)));
   }
   std::multiset<std::string> accepted;
   for (const auto& x : all) accepted.insert(x.ticket);
@@ -226,7 +234,8 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   // the dedupe partition its key lands on in the inbound topic.
   Sent legacy{uuid(), s_a, "2024-06-01"};
   {
-    auto n = inbound_partition.contains(to_a.ticket) ? inbound_partition[to_a.ticket] : -1;  // same SSIN key as to_a
+    auto n = inbound_partition.contains(to_a.ticket) ? inbound_partition[to_a.ticket]
+                                                     : -1;  // same SSIN key as to_a
     ASSERT_GE(n, 0);
     v1::DedupeMark mark;
     mark.set_processed_at_us(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -235,9 +244,13 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
     std::string v;
     mark.SerializeToString(&v);
     std::atomic<int> ok{0};
-    ASSERT_EQ(producer->produce(dedupe, n, legacy.ticket, v, {}, [&](const kafka::DeliveryResult& r) {
-      if (r.ok()) ok.fetch_add(1);
-    }).kind, kafka::errc::none);
+    ASSERT_EQ(producer
+                  ->produce(dedupe, n, legacy.ticket, v, {},
+                            [&](const kafka::DeliveryResult& r) {
+                              if (r.ok()) ok.fetch_add(1);
+                            })
+                  .kind,
+              kafka::errc::none);
     ASSERT_EQ(producer->flush(10s), 0);
     ASSERT_EQ(ok.load(), 1);
   }
@@ -264,9 +277,12 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
       },
       45s, 200ms);
   EXPECT_TRUE(second_wave) << "the restarted router did not process the second wave";
-  EXPECT_EQ(kinds[to_a.ticket].count(v1::JournalEntry::ROUTED), 1u) << "a re-posted ticket was routed again after a restart";
-  EXPECT_FALSE(kinds[legacy.ticket].contains(v1::JournalEntry::ROUTED)) << "a ticket marked in the per-ticket format was routed";
-  EXPECT_EQ(tickets_of(cbe_a), (std::multiset<std::string>{to_a.ticket, to_both.ticket, fresh.ticket}));
+  EXPECT_EQ(kinds[to_a.ticket].count(v1::JournalEntry::ROUTED), 1u)
+      << "a re-posted ticket was routed again after a restart";
+  EXPECT_FALSE(kinds[legacy.ticket].contains(v1::JournalEntry::ROUTED))
+      << "a ticket marked in the per-ticket format was routed";
+  EXPECT_EQ(tickets_of(cbe_a),
+            (std::multiset<std::string>{to_a.ticket, to_both.ticket, fresh.ticket}));
   engine2.stop();
   ASSERT_EQ(run2.wait_for(30s), std::future_status::ready);
   EXPECT_EQ(run2.get(), 0);
@@ -285,11 +301,12 @@ TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
   c.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest', 'itest')", {cbe});
   auto s1 = unique_ssin(c), s2 = unique_ssin(c), s3 = unique_ssin(c);
   for (const auto& s : {s1, s2, s3})
-    c.exec("INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
-           "VALUES ($1, $2, 2, '2020-01-01', 'itest', 'itest')",
-           {s, cbe});
-  auto inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"), journal = unique_topic("journal"),
-       dlq = unique_topic("dlq");
+    c.exec(
+        "INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
+        "VALUES ($1, $2, 2, '2020-01-01', 'itest', 'itest')",
+        {s, cbe});
+  auto inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"),
+       journal = unique_topic("journal"), dlq = unique_topic("dlq");
   create_topics({inbound}, 2);
   create_topics({dedupe}, 2);
   create_topics({journal}, 1);
@@ -344,7 +361,8 @@ TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
   const std::string ticket = uuid();
   // A DEATH notice of `ssin` under `ticket`, written to inbound `partition` (key = SSIN as ingest
   // does; the partition is chosen so that both cases, same and other partition, are certain).
-  auto death = [&](const std::string& ssin, int32_t partition, const std::string& day, const std::string& sent_at) {
+  auto death = [&](const std::string& ssin, int32_t partition, const std::string& day,
+                   const std::string& sent_at) {
     auto n = codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket, ssin, "2026-11-01");
     auto* p = n.mutable_notify_person();
     p->set_event(v1::NotifyPerson::DEATH);
@@ -355,11 +373,15 @@ TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
     n.set_accepted_at_us(std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count());
-    ASSERT_EQ(producer->produce(inbound, partition, ssin, n.SerializeAsString(),
-                                {{"flow", "notify-person"}, {"ticket", ticket}, {"content-type", "application/x-protobuf"}},
-                                [&](const kafka::DeliveryResult& r) {
-                                  if (r.ok()) delivered.fetch_add(1);
-                                }).kind,
+    ASSERT_EQ(producer
+                  ->produce(inbound, partition, ssin, n.SerializeAsString(),
+                            {{"flow", "notify-person"},
+                             {"ticket", ticket},
+                             {"content-type", "application/x-protobuf"}},
+                            [&](const kafka::DeliveryResult& r) {
+                              if (r.ok()) delivered.fetch_add(1);
+                            })
+                  .kind,
               kafka::errc::none);
     ++sent;
     ASSERT_EQ(producer->flush(10s), 0);
@@ -369,7 +391,8 @@ TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
   death(s2, 1, "2026-11-01", "2026-11-01T06:00:00Z");  // another person, another partition
   death(s3, 0, "2026-11-01", "2026-11-01T06:00:00Z");  // another person, the same partition
   death(s1, 0, "2026-10-30", "2026-11-01T06:00:00Z");  // s1 again, another date of death: reused
-  death(s1, 0, "2026-11-01", "2026-11-03T09:00:00Z");  // s1 re-sent as it was (new sent_at): duplicate
+  death(s1, 0, "2026-11-01",
+        "2026-11-03T09:00:00Z");  // s1 re-sent as it was (new sent_at): duplicate
 
   auto journal_of = [&] {
     std::map<std::string, std::multiset<int>> by_ssin;  // ssin -> kinds
@@ -381,8 +404,10 @@ TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
   ASSERT_TRUE(eventually(
       [&] {
         kinds = journal_of();
-        return kinds[s1].count(v1::JournalEntry::DUPLICATE) == 1 && kinds[s1].count(v1::JournalEntry::DEAD_LETTER) == 1 &&
-               kinds[s2].contains(v1::JournalEntry::ALERT) && kinds[s3].contains(v1::JournalEntry::ALERT);
+        return kinds[s1].count(v1::JournalEntry::DUPLICATE) == 1 &&
+               kinds[s1].count(v1::JournalEntry::DEAD_LETTER) == 1 &&
+               kinds[s2].contains(v1::JournalEntry::ALERT) &&
+               kinds[s3].contains(v1::JournalEntry::ALERT);
       },
       45s, 200ms))
       << "the router did not journal the five notices";
@@ -397,7 +422,8 @@ TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
   for (const auto& r : read_topic("cpas." + cbe + ".notifications.v1")) {
     v1::RoutedNotification rn;
     ASSERT_TRUE(rn.ParseFromString(r.value));
-    EXPECT_TRUE(delivered_to.emplace(r.key, rn.notification().notify_person().date_of_death()).second)
+    EXPECT_TRUE(
+        delivered_to.emplace(r.key, rn.notification().notify_person().date_of_death()).second)
         << "delivered twice: " << r.key;
   }
   EXPECT_EQ(delivered_to, (std::map<std::string, std::string>{
@@ -412,9 +438,14 @@ TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
     ids.insert(a.alert_id());
   }
   EXPECT_EQ(ids.size(), 3u);
-  auto stored = [&] { return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1 AND ticket = $2", {cbe, ticket}); };
+  auto stored = [&] {
+    return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1 AND ticket = $2",
+                 {cbe, ticket});
+  };
   EXPECT_TRUE(eventually([&] { return stored() >= 3; }, 30s, 100ms)) << "stored " << stored();
-  EXPECT_EQ(count(c, "SELECT count(DISTINCT ssin) FROM alerts WHERE cpas_cbe = $1 AND ticket = $2", {cbe, ticket}), 3);
+  EXPECT_EQ(count(c, "SELECT count(DISTINCT ssin) FROM alerts WHERE cpas_cbe = $1 AND ticket = $2",
+                  {cbe, ticket}),
+            3);
 
   // The reused one is in the DLQ, intact, with its reason.
   auto dead = read_topic(dlq);
@@ -451,7 +482,8 @@ TEST_F(EngineTest, ReusedTicketIsNeverMergedNorLost) {
   ASSERT_TRUE(eventually(
       [&] {
         kinds = journal_of();
-        return kinds[s1].count(v1::JournalEntry::DEAD_LETTER) == 2 && kinds[s2].count(v1::JournalEntry::DUPLICATE) == 1;
+        return kinds[s1].count(v1::JournalEntry::DEAD_LETTER) == 2 &&
+               kinds[s2].count(v1::JournalEntry::DUPLICATE) == 1;
       },
       45s, 200ms))
       << "the restarted router did not refuse the reused ticket again";
@@ -468,12 +500,14 @@ TEST_F(EngineTest, BacklogIsRoutedInLargerTransactions) {
   auto cbe = unique_cbe(c);
   c.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest', 'itest')", {cbe});
   auto ssin = unique_ssin(c);
-  c.exec("INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
-         "VALUES ($1, $2, 1, '2020-01-01', 'itest', 'itest')",
-         {ssin, cbe});
+  c.exec(
+      "INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
+      "VALUES ($1, $2, 1, '2020-01-01', 'itest', 'itest')",
+      {ssin, cbe});
   constexpr int kBacklog = 8000;
   auto committed_for = [&](std::size_t catchup) -> double {
-    auto inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"), journal = unique_topic("journal");
+    auto inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"),
+         journal = unique_topic("journal");
     create_topics({inbound}, 1);
     create_topics({dedupe}, 1);
     create_topics({journal}, 1);
@@ -486,11 +520,15 @@ TEST_F(EngineTest, BacklogIsRoutedInLargerTransactions) {
       auto n = codec::sample_notification(v1::FLOW_NOTIFY_PERSON, t, ssin, "2024-05-01");
       std::string v;
       n.SerializeToString(&v);
-      EXPECT_EQ(producer->produce(inbound, 0, ssin, v,
-                                  {{"flow", "notify-person"}, {"ticket", t}, {"content-type", "application/x-protobuf"}},
-                                  [&](const kafka::DeliveryResult& r) {
-                                    if (r.ok()) delivered.fetch_add(1);
-                                  }).kind,
+      EXPECT_EQ(producer
+                    ->produce(inbound, 0, ssin, v,
+                              {{"flow", "notify-person"},
+                               {"ticket", t},
+                               {"content-type", "application/x-protobuf"}},
+                              [&](const kafka::DeliveryResult& r) {
+                                if (r.ok()) delivered.fetch_add(1);
+                              })
+                    .kind,
                 kafka::errc::none);
     }
     EXPECT_EQ(producer->flush(30s), 0);
@@ -529,9 +567,11 @@ TEST_F(EngineTest, BacklogIsRoutedInLargerTransactions) {
   };
   double with_catchup = committed_for(4000);
   double without = committed_for(1000);
-  std::cout << "[ MEASURE  ] backlog of " << kBacklog << ": " << with_catchup << " transactions with catch-up (up to "
+  std::cout << "[ MEASURE  ] backlog of " << kBacklog << ": " << with_catchup
+            << " transactions with catch-up (up to "
             << "4,000 records), " << without << " without (1,000)" << std::endl;
-  EXPECT_GE(without, kBacklog / 1000) << "without catch-up a transaction takes at most batch_max records";
+  EXPECT_GE(without, kBacklog / 1000)
+      << "without catch-up a transaction takes at most batch_max records";
   EXPECT_LE(with_catchup, 6) << "a backlog should be routed in transactions of up to 4,000 records";
   EXPECT_LT(with_catchup, without);
 }

@@ -4,10 +4,9 @@
 // in-flight bound is reached.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
-
-#include <algorithm>
 #include <future>
 #include <iostream>
 #include <map>
@@ -36,16 +35,16 @@ struct Ingest {
     service = std::make_unique<ingest::Service>(o, *producer, registry);
     service->add_routes(routes);
     auto* svc = service.get();
-    server = std::make_unique<InProcessServer>(routes.handler(),
-                                               [svc](const http::Request& r) { return svc->body_limit(r); });
+    server = std::make_unique<InProcessServer>(
+        routes.handler(), [svc](const http::Request& r) { return svc->body_limit(r); });
   }
   ~Ingest() {
     server.reset();
     service.reset();
     producer.reset();
   }
-  http::ClientResponse post(const std::string& target, const std::string& body, const std::string& ct,
-                            std::chrono::milliseconds timeout = 30s) {
+  http::ClientResponse post(const std::string& target, const std::string& body,
+                            const std::string& ct, std::chrono::milliseconds timeout = 30s) {
     return http::request("127.0.0.1", server->port(), verb::post, target, body, ct, {}, timeout);
   }
   metrics::Registry registry;
@@ -81,8 +80,10 @@ TEST_F(IngestTest, AcceptedOnlyOnceTheRecordIsInKafka) {
   auto ticket = uuid(), ssin = random_ssin();
   auto t0 = std::chrono::steady_clock::now();
   auto r = in.post("/v1/notifications/notify-person",
-                   codec::sample_json(v1::FLOW_NOTIFY_PERSON, ticket, ssin, "2024-05-01"), "application/json");
-  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+                   codec::sample_json(v1::FLOW_NOTIFY_PERSON, ticket, ssin, "2024-05-01"),
+                   "application/json");
+  auto ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(r.status, 202u) << r.body;
   auto body = json::parse(r.body).as_object();
   EXPECT_EQ(body.at("ticket").as_string(), ticket);
@@ -106,7 +107,8 @@ TEST_F(IngestTest, AcceptedOnlyOnceTheRecordIsInKafka) {
   EXPECT_EQ(rec.key, ssin) << "the key is the SSIN";
   EXPECT_EQ(rec.flow, "notify-person");
   EXPECT_EQ(rec.content_type, "application/x-protobuf");
-  EXPECT_EQ(by_ticket[ticket2].partition, rec.partition) << "one person's events stay in one partition";
+  EXPECT_EQ(by_ticket[ticket2].partition, rec.partition)
+      << "one person's events stay in one partition";
   v1::Notification n;
   ASSERT_TRUE(n.ParseFromString(rec.value));
   EXPECT_EQ(n.flow(), v1::FLOW_NOTIFY_PERSON);
@@ -117,14 +119,17 @@ TEST_F(IngestTest, AcceptedOnlyOnceTheRecordIsInKafka) {
   EXPECT_GT(n.accepted_at_us(), 0);
 
   // Invalid input is refused and writes nothing.
-  auto bad = in.post("/v1/notifications/notify-person",
-                     codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), "12345678901", "2024-05-01"),
-                     "application/json");
+  auto bad =
+      in.post("/v1/notifications/notify-person",
+              codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), "12345678901", "2024-05-01"),
+              "application/json");
   EXPECT_EQ(bad.status, 400u);
   EXPECT_EQ(std::string(json::parse(bad.body).at("field").as_string()), "ssin") << bad.body;
   EXPECT_EQ(in.post("/v1/notifications/no-such-flow", "{}", "application/json").status, 404u);
   EXPECT_EQ(in.post("/v1/notifications/notify-person", "{}", "text/plain").status, 415u);
-  EXPECT_EQ(in.post("/v1/notifications/notify-person", std::string(o.max_body_bytes + 1, ' '), "application/json").status,
+  EXPECT_EQ(in.post("/v1/notifications/notify-person", std::string(o.max_body_bytes + 1, ' '),
+                    "application/json")
+                .status,
             413u);
   EXPECT_EQ(read_topic(topic).size(), 2u);
 }
@@ -140,11 +145,14 @@ TEST_F(IngestTest, BatchReportsCountsAndWritesEveryValidLine) {
   std::string body;
   for (int i = 0; i < 3; ++i) {
     tickets.push_back(uuid());
-    lines.push_back(one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, tickets.back(), random_ssin(), "2024-05-01")));
+    lines.push_back(one_line(
+        codec::sample_json(v1::FLOW_NOTIFY_PERSON, tickets.back(), random_ssin(), "2024-05-01")));
     body += lines.back() + "\n";
   }
   auto bad_ticket = uuid();
-  body += one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, bad_ticket, "12345678901", "2024-05-01")) + "\n";  // line 4
+  body += one_line(
+              codec::sample_json(v1::FLOW_NOTIFY_PERSON, bad_ticket, "12345678901", "2024-05-01")) +
+          "\n";             // line 4
   body += lines[0] + "\n";  // line 5: line 1 again (same ticket, person and content): a duplicate
   body += "{not json\n";    // line 6
   auto r = in.post("/v1/notifications/notify-person:batch", body, "application/x-ndjson");
@@ -180,25 +188,32 @@ TEST_F(IngestTest, DeadBrokerGets503WithRetryAfterNever2xx) {
   ingest::Options o;
   o.topic = topic;
   auto port = closed_port();
-  Ingest in({{"bootstrap.servers", "127.0.0.1:" + std::to_string(port)}, {"message.timeout.ms", "2000"}}, o);
+  Ingest in(
+      {{"bootstrap.servers", "127.0.0.1:" + std::to_string(port)}, {"message.timeout.ms", "2000"}},
+      o);
 
   for (int i = 0; i < 2; ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    auto r = in.post("/v1/notifications/notify-person",
-                     codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01"),
-                     "application/json", 15s);
-    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    EXPECT_FALSE(r.status >= 200 && r.status < 300) << "a notification the broker does not hold got " << r.status;
+    auto r =
+        in.post("/v1/notifications/notify-person",
+                codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01"),
+                "application/json", 15s);
+    auto ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_FALSE(r.status >= 200 && r.status < 300)
+        << "a notification the broker does not hold got " << r.status;
     EXPECT_EQ(r.status, 503u) << r.body;
     EXPECT_FALSE(r.header("Retry-After").empty()) << "503 must carry Retry-After";
     EXPECT_EQ(std::string(json::parse(r.body).at("code").as_string()), "KAFKA_UNAVAILABLE");
-    std::cout << "[ MEASURE  ] dead broker: attempt " << i + 1 << " answered " << r.status << " in " << ms << " ms"
-              << std::endl;
+    std::cout << "[ MEASURE  ] dead broker: attempt " << i + 1 << " answered " << r.status << " in "
+              << ms << " ms" << std::endl;
   }
   // A batch too.
   std::string body;
   for (int i = 0; i < 3; ++i)
-    body += one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01")) + "\n";
+    body +=
+        one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01")) +
+        "\n";
   auto b = in.post("/v1/notifications/notify-person:batch", body, "application/x-ndjson", 15s);
   EXPECT_EQ(b.status, 503u) << b.body;
   EXPECT_FALSE(b.header("Retry-After").empty());
@@ -231,34 +246,43 @@ TEST_F(IngestTest, SlowBrokerInFlightBoundGives429ThenTheHeldRequestGets503) {
   ingest::Options o;
   o.topic = unique_topic("inbound");
   o.max_in_flight = 1;
-  Ingest in({{"bootstrap.servers", "127.0.0.1:" + std::to_string(blackhole.local_endpoint().port())},
-             {"message.timeout.ms", "3000"}},
-            o);
+  Ingest in(
+      {{"bootstrap.servers", "127.0.0.1:" + std::to_string(blackhole.local_endpoint().port())},
+       {"message.timeout.ms", "3000"}},
+      o);
   auto t0 = std::chrono::steady_clock::now();
   auto first = std::async(std::launch::async, [&] {
     return in.post("/v1/notifications/notify-person",
                    codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01"),
                    "application/json", 15s);
   });
-  ASSERT_TRUE(eventually([&] { return in.service->in_flight() == 1u; }, 2s, 2ms)) << "the first request is not in flight";
-  auto second = in.post("/v1/notifications/notify-person",
-                        codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01"),
-                        "application/json", 15s);
+  ASSERT_TRUE(eventually([&] { return in.service->in_flight() == 1u; }, 2s, 2ms))
+      << "the first request is not in flight";
+  auto second =
+      in.post("/v1/notifications/notify-person",
+              codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01"),
+              "application/json", 15s);
   EXPECT_EQ(second.status, 429u) << second.body;
   EXPECT_FALSE(second.header("Retry-After").empty());
   std::string two;
   for (int i = 0; i < 2; ++i)
-    two += one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01")) + "\n";
+    two +=
+        one_line(codec::sample_json(v1::FLOW_NOTIFY_PERSON, uuid(), random_ssin(), "2024-05-01")) +
+        "\n";
   auto batch = in.post("/v1/notifications/notify-person:batch", two, "application/x-ndjson", 15s);
   EXPECT_EQ(batch.status, 429u) << batch.body;
   EXPECT_FALSE(batch.header("Retry-After").empty());
-  EXPECT_EQ(first.wait_for(0ms), std::future_status::timeout) << "the first request cannot have been answered yet";
+  EXPECT_EQ(first.wait_for(0ms), std::future_status::timeout)
+      << "the first request cannot have been answered yet";
   auto f = first.get();
-  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_FALSE(f.status >= 200 && f.status < 300) << "never 2xx for a record the broker does not hold";
+  auto ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_FALSE(f.status >= 200 && f.status < 300)
+      << "never 2xx for a record the broker does not hold";
   EXPECT_EQ(f.status, 503u) << f.body;
   EXPECT_FALSE(f.header("Retry-After").empty());
-  std::cout << "[ MEASURE  ] silent broker: held request answered " << f.status << " after " << ms << " ms" << std::endl;
+  std::cout << "[ MEASURE  ] silent broker: held request answered " << f.status << " after " << ms
+            << " ms" << std::endl;
   EXPECT_EQ(in.service->in_flight(), 0u);
 }
 

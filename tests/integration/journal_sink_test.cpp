@@ -1,10 +1,11 @@
 // The JournalSink copying a real Kafka journal topic (read_committed) into the
 // real PostgreSQL journal table: rows appear, re-delivery adds nothing, aborted
 // transactions never appear, SSIN_REPLACED creates directory replacements.
+#include "relais/router/journal_sink.hpp"
+
 #include <gtest/gtest.h>
 
 #include "relais/common/metrics.hpp"
-#include "relais/router/journal_sink.hpp"
 #include "relais/v1/records.pb.h"
 #include "support.hpp"
 
@@ -27,20 +28,23 @@ class TxProducer {
   void begin() { check(p_->begin(), "begin"); }
   void commit() { check(p_->commit(30s), "commit"); }
   void abort() { check(p_->abort(30s), "abort"); }
-  void produce(const std::string& topic, const v1::JournalEntry& j, int32_t partition = kafka::kAnyPartition) {
+  void produce(const std::string& topic, const v1::JournalEntry& j,
+               int32_t partition = kafka::kAnyPartition) {
     std::string v;
     j.SerializeToString(&v);
     check(p_->send(topic, partition, j.ticket(), v, {}), "produce");
   }
   // Several entries in one record, as the router writes them.
-  void produce_batch(const std::string& topic, const std::string& key, const std::vector<v1::JournalEntry>& js) {
+  void produce_batch(const std::string& topic, const std::string& key,
+                     const std::vector<v1::JournalEntry>& js) {
     v1::JournalBatch b;
     for (const auto& j : js) *b.add_entries() = j;
     std::string v;
     b.SerializeToString(&v);
     check(p_->send(topic, kafka::kAnyPartition, key, v, {}), "produce");
   }
-  // Waits until the records of the open transaction are delivered (so an abort really discards sent data).
+  // Waits until the records of the open transaction are delivered (so an abort really discards sent
+  // data).
   void flush() { p_->flush(10s); }
 
  private:
@@ -50,8 +54,8 @@ class TxProducer {
   std::unique_ptr<kafka::TransactionalProducer> p_;
 };
 
-v1::JournalEntry entry(v1::JournalEntry::Kind kind, const std::string& ticket, const std::string& ssin,
-                       const std::string& source) {
+v1::JournalEntry entry(v1::JournalEntry::Kind kind, const std::string& ticket,
+                       const std::string& ssin, const std::string& source) {
   v1::JournalEntry j;
   j.set_kind(kind);
   j.set_ticket(ticket);
@@ -59,8 +63,8 @@ v1::JournalEntry entry(v1::JournalEntry::Kind kind, const std::string& ticket, c
   j.set_flow(v1::FLOW_NOTIFY_PERSON);
   j.set_event("ADDRESS_CHANGE");
   j.set_effective_date("2024-05-01");
-  j.set_at_us(1714550400000000LL + 123456);       // 2024-05-01T08:00:00.123456Z
-  j.set_accepted_at_us(1714550399000000LL);        // one second earlier
+  j.set_at_us(1714550400000000LL + 123456);  // 2024-05-01T08:00:00.123456Z
+  j.set_accepted_at_us(1714550399000000LL);  // one second earlier
   j.set_source(source);
   return j;
 }
@@ -81,7 +85,8 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
     auto t = uuid();
     tickets.push_back(t);
     auto ssin = random_ssin();
-    committed.push_back(entry(v1::JournalEntry::ACCEPTED, t, ssin, "itest-inbound/0/" + std::to_string(i)));
+    committed.push_back(
+        entry(v1::JournalEntry::ACCEPTED, t, ssin, "itest-inbound/0/" + std::to_string(i)));
     auto r = entry(v1::JournalEntry::ROUTED, t, ssin, "itest-inbound/0/" + std::to_string(i));
     r.set_cpas_cbe(cbe);
     r.set_quality_code(1);
@@ -133,7 +138,8 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   ASSERT_TRUE(eventually([&] { return rows_for(tickets) == 42; }, 20s, 50ms))
       << "journal rows for the committed entries: " << rows_for(tickets) << " of 42";
   // Kept as the source sent it (journal.effective_date is text since migration 0010).
-  auto dropped = c.exec("SELECT effective_date, reason FROM journal WHERE ticket = $1", {inc_ticket});
+  auto dropped =
+      c.exec("SELECT effective_date, reason FROM journal WHERE ticket = $1", {inc_ticket});
   ASSERT_EQ(dropped.rows(), 1);
   EXPECT_EQ(dropped.str(0, 0), "2024-05-00");
   EXPECT_EQ(dropped.str(0, 1), "incomplete_date_not_covered");
@@ -141,7 +147,8 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   // Columns are mapped faithfully.
   auto r = c.exec(
       "SELECT kind, ssin, flow, event, effective_date::text, cpas_cbe, quality_code, source, "
-      "(extract(epoch FROM at) * 1000000)::bigint, (extract(epoch FROM accepted_at) * 1000000)::bigint "
+      "(extract(epoch FROM at) * 1000000)::bigint, (extract(epoch FROM accepted_at) * "
+      "1000000)::bigint "
       "FROM journal WHERE ticket = $1 AND kind = 'routed'",
       {tickets[3]});
   ASSERT_EQ(r.rows(), 1);
@@ -155,23 +162,28 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   EXPECT_EQ(r.str(0, 7), "itest-inbound/0/3");
   EXPECT_EQ(r.integer(0, 8), 1714550400123456LL);
   EXPECT_EQ(r.integer(0, 9), 1714550399000000LL);
-  auto acc = c.exec("SELECT cpas_cbe IS NULL, quality_code IS NULL, reason IS NULL FROM journal "
-                    "WHERE ticket = $1 AND kind = 'accepted'",
-                    {tickets[3]});
+  auto acc = c.exec(
+      "SELECT cpas_cbe IS NULL, quality_code IS NULL, reason IS NULL FROM journal "
+      "WHERE ticket = $1 AND kind = 'accepted'",
+      {tickets[3]});
   ASSERT_EQ(acc.rows(), 1);
   EXPECT_EQ(acc.str(0, 0), "t");
   EXPECT_EQ(acc.str(0, 1), "t");
   EXPECT_EQ(acc.str(0, 2), "t");
 
   // The SSIN_REPLACED acceptance recorded the replacement in the directory.
-  auto repl = c.exec("SELECT new_ssin, source, recorded_by, needs_review FROM ssin_replacements WHERE old_ssin = $1",
-                     {old_ssin});
-  ASSERT_EQ(repl.rows(), 1) << "SSIN_REPLACED did not create the replacement " << old_ssin << " -> " << new_ssin;
+  auto repl = c.exec(
+      "SELECT new_ssin, source, recorded_by, needs_review FROM ssin_replacements WHERE old_ssin = "
+      "$1",
+      {old_ssin});
+  ASSERT_EQ(repl.rows(), 1) << "SSIN_REPLACED did not create the replacement " << old_ssin << " -> "
+                            << new_ssin;
   EXPECT_EQ(repl.str(0, 0), new_ssin);
   EXPECT_EQ(repl.str(0, 1), "register");
   EXPECT_EQ(repl.str(0, 2), "notify-person:" + rep_ticket);
   EXPECT_EQ(repl.str(0, 3), "f");
-  EXPECT_EQ(c.exec("SELECT count(*) FROM directory_journal WHERE ssin = $1 AND action = 'replacement-record' "
+  EXPECT_EQ(c.exec("SELECT count(*) FROM directory_journal WHERE ssin = $1 AND action = "
+                   "'replacement-record' "
                    "AND actor = $2",
                    {old_ssin, "notify-person:" + rep_ticket})
                 .integer(0, 0),
@@ -188,7 +200,8 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   for (int i = 0; i < 10; ++i) {
     auto t = uuid();
     aborted_tickets.push_back(t);
-    tx.produce(topic, entry(v1::JournalEntry::ACCEPTED, t, random_ssin(), "itest-aborted/0/" + std::to_string(i)));
+    tx.produce(topic, entry(v1::JournalEntry::ACCEPTED, t, random_ssin(),
+                            "itest-aborted/0/" + std::to_string(i)));
   }
   tx.flush();  // the broker holds them, uncommitted
   tx.abort();
@@ -199,13 +212,17 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   for (int i = 0; i < 12; ++i) {
     auto t = i == 0 ? sentinel : uuid();
     sentinels.push_back(t);
-    tx.produce(topic, entry(v1::JournalEntry::ACCEPTED, t, random_ssin(), "itest-sentinel/0/" + std::to_string(i)),
+    tx.produce(topic,
+               entry(v1::JournalEntry::ACCEPTED, t, random_ssin(),
+                     "itest-sentinel/0/" + std::to_string(i)),
                i % 3);
   }
   tx.commit();
-  ASSERT_TRUE(eventually([&] { return rows_for(sentinels) == 12; }, 20s, 50ms)) << "sentinels not journaled";
+  ASSERT_TRUE(eventually([&] { return rows_for(sentinels) == 12; }, 20s, 50ms))
+      << "sentinels not journaled";
   EXPECT_EQ(rows_for(tickets), 42) << "re-delivered entries must not create duplicate journal rows";
-  EXPECT_EQ(rows_for(aborted_tickets), 0) << "entries of an aborted transaction must never be journaled";
+  EXPECT_EQ(rows_for(aborted_tickets), 0)
+      << "entries of an aborted transaction must never be journaled";
   EXPECT_LT(sink.age_seconds(), 5.0);
   sink.stop();
 }

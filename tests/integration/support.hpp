@@ -5,11 +5,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
+#include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,13 +20,12 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "relais/http/server.hpp"
 #include "relais/kafka/client.hpp"
-#include "relais/kafka/transaction.hpp"
 #include "relais/kafka/security.hpp"
+#include "relais/kafka/transaction.hpp"
 #include "relais/pg/pg.hpp"
 #include "relais/v1/records.pb.h"
 
@@ -39,8 +38,12 @@ inline std::string env(const char* name) {
   return v ? std::string(v) : std::string{};
 }
 
-inline std::string pg_dsn() { return env("RELAIS_TEST_PG_DSN"); }
-inline std::string kafka_brokers() { return env("RELAIS_TEST_KAFKA"); }
+inline std::string pg_dsn() {
+  return env("RELAIS_TEST_PG_DSN");
+}
+inline std::string kafka_brokers() {
+  return env("RELAIS_TEST_KAFKA");
+}
 
 // The credentials `deploy/local/stack.sh env` exports (RELAIS_KAFKA_SECURITY_PROTOCOL,
 // RELAIS_KAFKA_SASL_*): the stack's administrator, a super user, so that the tests' own clients
@@ -60,10 +63,12 @@ inline kafka::Security kafka_security(const std::string& principal = {}) {
 }
 
 // bootstrap.servers, the credentials and `extra`.
-inline kafka::Settings kafka_settings(const kafka::Settings& extra = {}, const std::string& principal = {}) {
+inline kafka::Settings kafka_settings(const kafka::Settings& extra = {},
+                                      const std::string& principal = {}) {
   kafka::Settings s{{"bootstrap.servers", kafka_brokers()}};
   for (const auto& [k, v] : extra) s[k] = v;
-  if (auto e = kafka::apply_security(kafka_security(principal), s)) throw std::runtime_error("kafka credentials: " + *e);
+  if (auto e = kafka::apply_security(kafka_security(principal), s))
+    throw std::runtime_error("kafka credentials: " + *e);
   return s;
 }
 
@@ -73,28 +78,34 @@ class IntegrationTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_FALSE(pg_dsn().empty())
         << "RELAIS_TEST_PG_DSN is not set: the integration tier needs the local stack "
-           "(run scripts/run-tests.sh, or deploy/local/stack.sh up and export RELAIS_TEST_PG_DSN=$RELAIS_PG_DSN)";
+           "(run scripts/run-tests.sh, or deploy/local/stack.sh up and export "
+           "RELAIS_TEST_PG_DSN=$RELAIS_PG_DSN)";
     ASSERT_FALSE(kafka_brokers().empty())
         << "RELAIS_TEST_KAFKA is not set: the integration tier needs the local stack "
-           "(run scripts/run-tests.sh, or deploy/local/stack.sh up and export RELAIS_TEST_KAFKA=$RELAIS_KAFKA_BROKERS)";
+           "(run scripts/run-tests.sh, or deploy/local/stack.sh up and export "
+           "RELAIS_TEST_KAFKA=$RELAIS_KAFKA_BROKERS)";
   }
 };
 
 inline std::mt19937_64& rng() {
-  static std::mt19937_64 r{std::random_device{}() ^ (static_cast<std::uint64_t>(::getpid()) << 32) ^
-                           static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+  static std::mt19937_64 r{
+      std::random_device{}() ^ (static_cast<std::uint64_t>(::getpid()) << 32) ^
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
   return r;
 }
 
-inline std::uint64_t random_below(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng()); }
+inline std::uint64_t random_below(std::uint64_t n) {
+  return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng());
+}
 
 // A string unique across runs and processes: for topic names, group ids, transactional ids.
 inline std::string unique_suffix() {
   static std::atomic<int> counter{0};
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%d-%lld-%d-%llu", static_cast<int>(::getpid()),
-                static_cast<long long>(std::chrono::system_clock::now().time_since_epoch().count() / 1000),
-                counter.fetch_add(1), static_cast<unsigned long long>(random_below(1000000)));
+  std::snprintf(
+      buf, sizeof buf, "%d-%lld-%d-%llu", static_cast<int>(::getpid()),
+      static_cast<long long>(std::chrono::system_clock::now().time_since_epoch().count() / 1000),
+      counter.fetch_add(1), static_cast<unsigned long long>(random_below(1000000)));
   return buf;
 }
 
@@ -140,9 +151,10 @@ inline std::string random_ssin() {
 inline std::string unique_ssin(pg::Connection& c) {
   for (;;) {
     auto s = random_ssin();
-    if (c.exec("SELECT 1 FROM integrations WHERE ssin = $1 UNION ALL SELECT 1 FROM ssin_replacements "
-               "WHERE old_ssin = $1 OR new_ssin = $1",
-               {s})
+    if (c.exec(
+             "SELECT 1 FROM integrations WHERE ssin = $1 UNION ALL SELECT 1 FROM ssin_replacements "
+             "WHERE old_ssin = $1 OR new_ssin = $1",
+             {s})
             .rows() == 0)
       return s;
   }
@@ -160,7 +172,9 @@ inline std::string uuid() {
   return s;
 }
 
-inline std::string unique_topic(const std::string& what) { return "itest." + what + "." + unique_suffix(); }
+inline std::string unique_topic(const std::string& what) {
+  return "itest." + what + "." + unique_suffix();
+}
 
 inline void create_topics(const std::vector<std::string>& topics, int partitions) {
   auto e = kafka::ensure_topics(kafka_settings(), topics, partitions, 1, 15s);
@@ -180,7 +194,8 @@ struct Record {
 };
 
 // Every committed record of `topic` (read_committed), from the beginning.
-inline std::vector<Record> read_topic(const std::string& topic, std::chrono::milliseconds timeout = 20s) {
+inline std::vector<Record> read_topic(const std::string& topic,
+                                      std::chrono::milliseconds timeout = 20s) {
   std::vector<Record> out;
   int n = partitions_of(topic);
   EXPECT_GT(n, 0) << "topic " << topic << " not found";
@@ -223,9 +238,12 @@ inline std::vector<v1::JournalEntry> journal_entries(const std::string& topic) {
 // The canonical (lower-case) text of a ticket UUID held as two 64-bit halves.
 inline std::string ticket_string(std::uint64_t hi, std::uint64_t lo) {
   char buf[37];
-  std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx", static_cast<unsigned long long>(hi >> 32),
-                static_cast<unsigned long long>((hi >> 16) & 0xffff), static_cast<unsigned long long>(hi & 0xffff),
-                static_cast<unsigned long long>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx",
+                static_cast<unsigned long long>(hi >> 32),
+                static_cast<unsigned long long>((hi >> 16) & 0xffff),
+                static_cast<unsigned long long>(hi & 0xffff),
+                static_cast<unsigned long long>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return buf;
 }
 
@@ -240,15 +258,16 @@ bool eventually(F&& cond, std::chrono::milliseconds limit, std::chrono::millisec
   return cond();
 }
 
-inline long long count(pg::Connection& c, const std::string& sql, const std::vector<pg::Param>& params = {}) {
+inline long long count(pg::Connection& c, const std::string& sql,
+                       const std::vector<pg::Param>& params = {}) {
   return c.exec(sql, params).integer(0, 0);
 }
 
 // An http::Server on 127.0.0.1, ephemeral port, run by background threads.
 class InProcessServer {
  public:
-  InProcessServer(http::Handler handler, std::function<std::size_t(const http::Request&)> body_limit = {},
-                  int threads = 2)
+  InProcessServer(http::Handler handler,
+                  std::function<std::size_t(const http::Request&)> body_limit = {}, int threads = 2)
       : work_(boost::asio::make_work_guard(ioc_)) {
     http::ServerOptions o;
     o.address = "127.0.0.1";

@@ -1,14 +1,14 @@
 // Relais's XML verdict on documents, for the differential test against xmllint
 // (tests/xml/test_xsd_differential.py):
 //   relais_xml_check --root DIR [--root DIR...] --xsd FILE [--xsd FILE...] DOC...
-// prints one JSON line per document: {"doc": path, "valid": bool, "code": ..., "path": ..., "message": ...}.
+// prints one JSON line per document: {"doc": path, "valid": bool, "code": ..., "path": ...,
+// "message": ...}.
+#include <boost/json.hpp>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "relais/xml/xml.hpp"
 

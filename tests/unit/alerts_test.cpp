@@ -16,10 +16,12 @@ alerts::Ruleset default_rules() {
 }
 
 v1::Notification make(v1::Flow flow) {
-  return codec::sample_notification(flow, "123e4567-e89b-12d3-a456-426614174000", "68060105329", "2026-11-01");
+  return codec::sample_notification(flow, "123e4567-e89b-12d3-a456-426614174000", "68060105329",
+                                    "2026-11-01");
 }
 
-std::vector<std::string> fire(const alerts::Ruleset& rs, const v1::Notification& n, std::vector<std::uint16_t> q,
+std::vector<std::string> fire(const alerts::Ruleset& rs, const v1::Notification& n,
+                              std::vector<std::uint16_t> q,
                               std::vector<std::string> territory = {"21004"}) {
   std::vector<const Rule*> out;
   alerts::evaluate(rs, alerts::Context{n, q, territory}, out);
@@ -84,7 +86,8 @@ TEST(Rules, DeathForAnyQualityAndMoves) {
   b->mutable_address()->set_current_municipality_nis_code("21004");
   EXPECT_TRUE(fire(rs, n, {2}, {"21004", "21015"}).empty());
   b->mutable_address()->set_current_municipality_nis_code("44021");
-  EXPECT_EQ(fire(rs, n, {2}, {"21004", "21015"}), std::vector<std::string>{"moved-out-of-territory"});
+  EXPECT_EQ(fire(rs, n, {2}, {"21004", "21015"}),
+            std::vector<std::string>{"moved-out-of-territory"});
   b->set_event(v1::NotifyPerson::ADDRESS_ABROAD);
   EXPECT_EQ(fire(rs, n, {2}), std::vector<std::string>{"moved-abroad"});
 }
@@ -103,23 +106,34 @@ TEST(Rules, MediprimaCheckWhenNoMedicalAidQuality) {
 
 TEST(Rules, ErrorsNameTheRuleAndTheKey) {
   const char* head = "version: 1\nrules:\n  - id: r1\n    alert: X\n";
-  EXPECT_NE(error_of(std::string(head) + "    flow: nope\n").find("rule 'r1': flow"), std::string::npos);
+  EXPECT_NE(error_of(std::string(head) + "    flow: nope\n").find("rule 'r1': flow"),
+            std::string::npos);
   EXPECT_NE(error_of(std::string(head) + "    flow: personnel-file\n    events: [DIMONA_INN]\n")
                 .find("\"DIMONA_INN\" is not an event of personnel-file"),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(head) + "    flow: personnel-file\n    qualities: [13]\n").find("13 is not a known"),
+  EXPECT_NE(error_of(std::string(head) + "    flow: personnel-file\n    qualities: [13]\n")
+                .find("13 is not a known"),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(head) + "    flow: personnel-file\n    when:\n      - field: salary\n        present: true\n")
-                .find("unknown field \"salary\""),
+  EXPECT_NE(
+      error_of(
+          std::string(head) +
+          "    flow: personnel-file\n    when:\n      - field: salary\n        present: true\n")
+          .find("unknown field \"salary\""),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          std::string(head) +
+          "    flow: personnel-file\n    when:\n      - field: worker_type\n        in: [BOSS]\n")
+          .find("\"BOSS\" is not a value of worker_type"),
+      std::string::npos);
+  EXPECT_NE(error_of(std::string(head) + "    flow: personnel-file\n    colour: red\n")
+                .find("unknown key \"colour\""),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(head) + "    flow: personnel-file\n    when:\n      - field: worker_type\n        in: [BOSS]\n")
-                .find("\"BOSS\" is not a value of worker_type"),
+  EXPECT_NE(error_of(std::string(head) + "    flow: personnel-file\n    deadline_days: 0\n")
+                .find("deadline_days"),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(head) + "    flow: personnel-file\n    colour: red\n").find("unknown key \"colour\""),
-            std::string::npos);
-  EXPECT_NE(error_of(std::string(head) + "    flow: personnel-file\n    deadline_days: 0\n").find("deadline_days"),
-            std::string::npos);
-  EXPECT_NE(error_of("version: 1\nrules:\n  - {id: a, flow: personnel-file, alert: X}\n  - {id: a, flow: personnel-file, alert: Y}\n")
+  EXPECT_NE(error_of("version: 1\nrules:\n  - {id: a, flow: personnel-file, alert: X}\n  - {id: a, "
+                     "flow: personnel-file, alert: Y}\n")
                 .find("duplicate id"),
             std::string::npos);
   EXPECT_NE(error_of("rules: [").find("test.yaml"), std::string::npos);
@@ -132,9 +146,11 @@ TEST(Rules, NonScalarKeysAreErrors) {
   EXPECT_NE(error_of("version: 1\n? [a, b]\n: x\n").find("unknown key"), std::string::npos);
   EXPECT_NE(error_of("version: 1\nrules:\n  - id: r1\n    ? {a: 1}\n    : x\n").find("unknown key"),
             std::string::npos);
-  EXPECT_NE(error_of("version: 1\nrules:\n  - {id: r1, flow: personnel-file, alert: X, when: [{? [f]: x}]}\n")
-                .find("rule 'r1'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(
+          "version: 1\nrules:\n  - {id: r1, flow: personnel-file, alert: X, when: [{? [f]: x}]}\n")
+          .find("rule 'r1'"),
+      std::string::npos);
 }
 
 TEST(Rules, AlertIdIsStableAndDistinct) {
@@ -146,5 +162,7 @@ TEST(Rules, AlertIdIsStableAndDistinct) {
   // The same ticket for other content (another person, another death): another alert,
   // never one id for two notifications (issue 21: the alert store kept only the first).
   EXPECT_NE(a, alerts::alert_id("t1", 43, "0212344876", "person-deceased"));
-  EXPECT_TRUE(std::regex_match(a, std::regex("^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"))) << a;
+  EXPECT_TRUE(std::regex_match(
+      a, std::regex("^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")))
+      << a;
 }

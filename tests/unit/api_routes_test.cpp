@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-
 #include <map>
 #include <set>
 
@@ -77,8 +76,8 @@ TEST(ApiRoutes, EveryRouteIsDeclaredOnceWithItsPolicy) {
     EXPECT_NE(r.policy, Policy::open) << r.pattern;  // every data route needs a credential
     // A CPAS's own resources are CPAS-scoped; the CPAS row and its identity (NIS codes, BCSS
     // sector/institution, by which the directory is also addressed) are the operator's to set.
-    const bool operator_data =
-        r.pattern == "/v1/cpas/{cbe}" || (r.pattern == "/v1/cpas/{cbe}/identity" && r.method == verb::put);
+    const bool operator_data = r.pattern == "/v1/cpas/{cbe}" ||
+                               (r.pattern == "/v1/cpas/{cbe}/identity" && r.method == verb::put);
     if (r.pattern.find("{cbe}") != std::string::npos && !operator_data) {
       EXPECT_EQ(r.policy, Policy::cpas) << r.pattern;
     }
@@ -88,7 +87,9 @@ TEST(ApiRoutes, EveryRouteIsDeclaredOnceWithItsPolicy) {
   }
   EXPECT_EQ(seen.size(), 16u);  // the routes of docs/openapi/api.yaml under /v1/
   EXPECT_THROW(t.table.add({verb::get, "/v1/cpas", Policy::operator_only},
-                           [](http::Request&, const Caller&) -> boost::asio::awaitable<Reply> { co_return Reply{}; }),
+                           [](http::Request&, const Caller&) -> boost::asio::awaitable<Reply> {
+                             co_return Reply{};
+                           }),
                std::invalid_argument);
 }
 
@@ -131,19 +132,23 @@ TEST(ApiRoutes, MatchingFindsTheRouteTheCapturesAndRefusesUnknownRoutesAndMethod
 TEST(ApiRoutes, EachRouteEnforcesItsScope) {
   RealTable t;
   const std::string own = "0212344876", other = "0203430576";
-  auto check = [&](const Caller& c, verb m, const std::string& target, const std::string& body = {}) {
+  auto check = [&](const Caller& c, verb m, const std::string& target,
+                   const std::string& body = {}) {
     auto req = request(m, target, body);
     auto match = t.table.match(req);
     if (!match.route) return std::string("no route");
     auto refused = authorize(*match.route, c, match.params, req);
-    return refused ? refused->problem.code + "/" + std::string(auth::to_string(refused->refusal)) : std::string("ok");
+    return refused ? refused->problem.code + "/" + std::string(auth::to_string(refused->refusal))
+                   : std::string("ok");
   };
   const auto cpas = cpas_caller(own), op = operator_caller();
-  // Every route: the operator may; a CPAS credential only on its own CPAS and never the operator's routes.
+  // Every route: the operator may; a CPAS credential only on its own CPAS and never the operator's
+  // routes.
   for (const auto& r : t.table.routes()) {
     std::string target = r.pattern;
     auto fill = [&](const std::string& name, const std::string& v) {
-      if (auto p = target.find("{" + name + "}"); p != std::string::npos) target.replace(p, name.size() + 2, v);
+      if (auto p = target.find("{" + name + "}"); p != std::string::npos)
+        target.replace(p, name.size() + 2, v);
     };
     fill("cbe", own);
     fill("ssin", "68060105329");
@@ -151,7 +156,8 @@ TEST(ApiRoutes, EachRouteEnforcesItsScope) {
     fill("id", "00000000-0000-0000-0000-000000000001");
     EXPECT_EQ(check(op, r.method, target), "ok") << r.pattern;
     const std::string as_cpas = check(cpas, r.method, target);
-    EXPECT_EQ(as_cpas, r.policy == Policy::operator_only ? "OPERATOR_ONLY/operator_only" : "ok") << r.pattern;
+    EXPECT_EQ(as_cpas, r.policy == Policy::operator_only ? "OPERATOR_ONLY/operator_only" : "ok")
+        << r.pattern;
     if (r.policy == Policy::cpas) {
       std::string theirs = target;
       theirs.replace(theirs.find(own), own.size(), other);
@@ -160,7 +166,8 @@ TEST(ApiRoutes, EachRouteEnforcesItsScope) {
     }
   }
   // Quality code 999 on the integrations route: the operator's only.
-  const std::string replacement = R"({"ssin":"68060105329","quality_code":999,"replaces_ssin":"93051822361"})";
+  const std::string replacement =
+      R"({"ssin":"68060105329","quality_code":999,"replaces_ssin":"93051822361"})";
   EXPECT_EQ(check(cpas, verb::put, "/v1/cpas/" + own + "/integrations", replacement),
             "REPLACEMENT_OPERATOR_ONLY/replacement_operator_only");
   EXPECT_EQ(check(op, verb::put, "/v1/cpas/" + own + "/integrations", replacement), "ok");
@@ -170,10 +177,13 @@ TEST(ApiRoutes, EachRouteEnforcesItsScope) {
 }
 
 TEST(ApiRoutes, RecordsSsinReplacementIsToldByTheBody) {
-  EXPECT_TRUE(records_ssin_replacement(R"({"ssin":"68060105329","quality_code":999,"replaces_ssin":"93051822361"})"));
+  EXPECT_TRUE(records_ssin_replacement(
+      R"({"ssin":"68060105329","quality_code":999,"replaces_ssin":"93051822361"})"));
   EXPECT_TRUE(records_ssin_replacement(R"({"quality_code":999})"));
-  EXPECT_FALSE(records_ssin_replacement(R"({"ssin":"68060105329","quality_code":2,"start_date":"2024-01-01"})"));
-  EXPECT_FALSE(records_ssin_replacement(R"({"quality_code":"999"})"));  // the handler's 400 WRONG_TYPE
+  EXPECT_FALSE(records_ssin_replacement(
+      R"({"ssin":"68060105329","quality_code":2,"start_date":"2024-01-01"})"));
+  EXPECT_FALSE(
+      records_ssin_replacement(R"({"quality_code":"999"})"));  // the handler's 400 WRONG_TYPE
   EXPECT_FALSE(records_ssin_replacement("not json"));
   EXPECT_FALSE(records_ssin_replacement(""));
 }
@@ -196,10 +206,18 @@ TEST(ApiCaller, NamesTheVerifiedCredentialOnly) {
 
 TEST(ApiProblem, EveryErrcHasItsStatusTypeAndTitle) {
   const std::map<errc, unsigned> expected = {
-      {errc::invalid, 400},         {errc::unauthenticated, 401}, {errc::forbidden, 403},
-      {errc::not_found, 404},       {errc::method_not_allowed, 405}, {errc::conflict, 409},
-      {errc::too_large, 413},       {errc::unsupported_media_type, 415}, {errc::rate_limited, 429},
-      {errc::internal, 500},        {errc::refused, 502},         {errc::unavailable, 503},
+      {errc::invalid, 400},
+      {errc::unauthenticated, 401},
+      {errc::forbidden, 403},
+      {errc::not_found, 404},
+      {errc::method_not_allowed, 405},
+      {errc::conflict, 409},
+      {errc::too_large, 413},
+      {errc::unsupported_media_type, 415},
+      {errc::rate_limited, 429},
+      {errc::internal, 500},
+      {errc::refused, 502},
+      {errc::unavailable, 503},
       {errc::timeout, 504},
   };
   std::set<std::string> types;
@@ -222,7 +240,8 @@ TEST(ApiProblem, EveryErrcHasItsStatusTypeAndTitle) {
 }
 
 TEST(ApiProblem, TheDocumentCarriesDetailCodeFieldExtensionsAndHeaders) {
-  auto p = problem(errc::conflict, "REACTION_EXISTS", "this alert already has a reaction", "amendment");
+  auto p =
+      problem(errc::conflict, "REACTION_EXISTS", "this alert already has a reaction", "amendment");
   p.extra["reaction_id"] = "r-1";
   p.extra["status"] = 200;  // an extension never overrides a standard member
   p.headers.emplace_back("Retry-After", "1");
@@ -238,9 +257,12 @@ TEST(ApiProblem, TheDocumentCarriesDetailCodeFieldExtensionsAndHeaders) {
   ASSERT_EQ(r.headers.size(), 1u);
   EXPECT_EQ(r.headers[0].second, "1");
   // No field: no member.
-  EXPECT_FALSE(json::parse(to_response(problem(errc::internal, "INTERNAL", "internal error")).body).as_object().contains("field"));
+  EXPECT_FALSE(json::parse(to_response(problem(errc::internal, "INTERNAL", "internal error")).body)
+                   .as_object()
+                   .contains("field"));
   // A validation error keeps its code and field.
-  auto v = to_response(problem(validation::Error{"INVALID_SSIN_CHECKSUM", "bad check digits", "ssin"}));
+  auto v =
+      to_response(problem(validation::Error{"INVALID_SSIN_CHECKSUM", "bad check digits", "ssin"}));
   EXPECT_EQ(v.status, 400u);
   EXPECT_EQ(json::parse(v.body).at("field"), "ssin");
   // A value passes through untouched.

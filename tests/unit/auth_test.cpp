@@ -66,7 +66,8 @@ TEST(AuthToken, HashHexRoundTripAndConstantTimeCompare) {
   other[31] ^= 1;
   EXPECT_FALSE(hash_equal(h, other));
   // Known answer: SHA-256("abc").
-  EXPECT_EQ(to_hex(hash_token("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(to_hex(hash_token("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(AuthScopes, ParseAndAllow) {
@@ -79,7 +80,8 @@ TEST(AuthScopes, ParseAndAllow) {
   auto op = std::get<Scopes>(parse_scopes({"operator"}));
   EXPECT_TRUE(op.op && op.allows_cpas("0201234567"));
   EXPECT_TRUE(std::holds_alternative<std::string>(parse_scopes({})));
-  EXPECT_TRUE(std::holds_alternative<std::string>(parse_scopes({"cpas:0212344877"})));  // check digits
+  EXPECT_TRUE(
+      std::holds_alternative<std::string>(parse_scopes({"cpas:0212344877"})));  // check digits
   EXPECT_TRUE(std::holds_alternative<std::string>(parse_scopes({"admin"})));
   EXPECT_TRUE(std::holds_alternative<std::string>(parse_scopes({"cpas:"})));
 }
@@ -133,7 +135,8 @@ TEST(AuthCache, EntriesExpireAndUnknownIdsAreCachedToo) {
 TEST(AuthCache, BoundedUnderAFloodOfIds) {
   CredentialCache cache(1h, 100);
   auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < 10000; ++i) cache.put(std::to_string(i), nullptr, t0 + std::chrono::milliseconds(i));
+  for (int i = 0; i < 10000; ++i)
+    cache.put(std::to_string(i), nullptr, t0 + std::chrono::milliseconds(i));
   EXPECT_LE(cache.size(), 100u);
   EXPECT_TRUE(cache.get("9999", t0 + 10s));  // the newest stay
 }
@@ -142,11 +145,13 @@ TEST(ApiReplacements, TheOperatorsRequestNeedsAValidPairAndAReason) {
   using api::parse_replacement_request;
   const std::string old_ssin = "93051822361", by = "68060105329";
   api::ReplacementRequest r;
-  EXPECT_FALSE(parse_replacement_request(old_ssin, R"({"replaced_by":"68060105329","reason":"RN ticket 42"})", r));
+  EXPECT_FALSE(parse_replacement_request(
+      old_ssin, R"({"replaced_by":"68060105329","reason":"RN ticket 42"})", r));
   EXPECT_EQ(r.replaced_by, by);
   EXPECT_EQ(r.reason, "RN ticket 42");
   EXPECT_FALSE(r.correct);
-  EXPECT_FALSE(parse_replacement_request(old_ssin, R"({"replaced_by":"68060105329","reason":" x ","correct":true})", r));
+  EXPECT_FALSE(parse_replacement_request(
+      old_ssin, R"({"replaced_by":"68060105329","reason":" x ","correct":true})", r));
   EXPECT_TRUE(r.correct);
   EXPECT_EQ(r.reason, "x");
   auto field = [&](std::string_view old_n, std::string_view body) {
@@ -155,13 +160,19 @@ TEST(ApiReplacements, TheOperatorsRequestNeedsAValidPairAndAReason) {
     return e ? e->code + ":" + e->field : std::string("ok");
   };
   EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329"})"), "MISSING_FIELD:reason");
-  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329","reason":"  "})"), "MISSING_FIELD:reason");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329","reason":"  "})"),
+            "MISSING_FIELD:reason");
   EXPECT_EQ(field(old_ssin, R"({"reason":"r"})"), "MISSING_FIELD:replaced_by");
-  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"93051822361","reason":"r"})"), "INCONSISTENT:replaced_by");
-  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105328","reason":"r"})"), "INVALID_SSIN_CHECKSUM:replaced_by");
-  EXPECT_EQ(field("93051822362", R"({"replaced_by":"68060105329","reason":"r"})"), "INVALID_SSIN_CHECKSUM:old_ssin");
-  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329","reason":"r","correct":"yes"})"), "WRONG_TYPE:correct");
-  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329","reason":"r","cbe":"0212344876"})"), "UNKNOWN_FIELD:cbe");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"93051822361","reason":"r"})"),
+            "INCONSISTENT:replaced_by");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105328","reason":"r"})"),
+            "INVALID_SSIN_CHECKSUM:replaced_by");
+  EXPECT_EQ(field("93051822362", R"({"replaced_by":"68060105329","reason":"r"})"),
+            "INVALID_SSIN_CHECKSUM:old_ssin");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329","reason":"r","correct":"yes"})"),
+            "WRONG_TYPE:correct");
+  EXPECT_EQ(field(old_ssin, R"({"replaced_by":"68060105329","reason":"r","cbe":"0212344876"})"),
+            "UNKNOWN_FIELD:cbe");
   EXPECT_EQ(field(old_ssin, "[]"), "MALFORMED_JSON:");
 }
 

@@ -440,11 +440,14 @@ TEST(DecodeProtobuf, EmptyBodyDecodesButDoesNotValidate) {
 // and lowerCamel keys; the completed message (derived fields) survives both directions.
 TEST(SourceCodes, NotifyPersonJsonProtobufRoundTrip) {
   // JSON escapes: a line feed, a tab and an e acute, as the register's text may hold them.
-  const std::string raw = R"(<ResidenceAbroad>\n\t<Date>2026-00-00</Date>\n</ResidenceAbroad> \u00e9)";
-  const std::string json = R"({"ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
+  const std::string raw =
+      R"(<ResidenceAbroad>\n\t<Date>2026-00-00</Date>\n</ResidenceAbroad> \u00e9)";
+  const std::string json =
+      R"({"ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
       "effective_date": "2026-03-00", "event": "ADDRESS_ABROAD",
       "address": {"municipality": "Aachen", "countryNrCode": 103},
-      "nr_information_type": "IT023", "nrRawValue": ")" + raw + R"(",
+      "nr_information_type": "IT023", "nrRawValue": ")" +
+      raw + R"(",
       "birth_date": "1993-05-00", "genderCode": 1, "civil_status_code": 51,
       "nationalityNrCode": 150, "partner_ssin": "68060105329", "householdHeadSsin": "68060105329",
       "register_code": 1, "previousRegisterCode": 7, "absence_end_date": "2027-00-00"})";
@@ -455,7 +458,8 @@ TEST(SourceCodes, NotifyPersonJsonProtobufRoundTrip) {
   EXPECT_EQ(p.address().country_nr_code(), 103u);
   EXPECT_EQ(p.address().country_code(), "DE");  // derived
   EXPECT_EQ(p.nr_information_type(), "IT023");
-  EXPECT_EQ(p.nr_raw_value(), "<ResidenceAbroad>\n\t<Date>2026-00-00</Date>\n</ResidenceAbroad> \xc3\xa9");
+  EXPECT_EQ(p.nr_raw_value(),
+            "<ResidenceAbroad>\n\t<Date>2026-00-00</Date>\n</ResidenceAbroad> \xc3\xa9");
   EXPECT_EQ(p.birth_date(), "1993-05-00");
   EXPECT_EQ(p.gender_code(), 1u);
   EXPECT_EQ(p.civil_status_code(), 51u);
@@ -476,10 +480,12 @@ TEST(SourceCodes, NotifyPersonJsonProtobufRoundTrip) {
     EXPECT_NE(out.find(key), std::string::npos) << key << " in " << out;
   }
   Notification again;
-  ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_NOTIFY_PERSON, out, again), std::nullopt) << out;
+  ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_NOTIFY_PERSON, out, again), std::nullopt)
+      << out;
   EXPECT_TRUE(MessageDifferencer::Equals(again, n)) << out;
   Notification from_bytes;
-  ASSERT_EQ(decode_and_validate_protobuf(relais::v1::FLOW_NOTIFY_PERSON, p.SerializeAsString(), from_bytes),
+  ASSERT_EQ(decode_and_validate_protobuf(relais::v1::FLOW_NOTIFY_PERSON, p.SerializeAsString(),
+                                         from_bytes),
             std::nullopt);
   EXPECT_TRUE(MessageDifferencer::Equals(from_bytes, n));
 }
@@ -489,14 +495,16 @@ TEST(SourceCodes, PersonnelAndFamilyRoundTrip) {
   ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_PERSONNEL_FILE, R"({
       "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
       "effective_date": "2026-03-14", "event": "DIMONA_IN", "employerNssoNumber": "5000000120",
-      "worker_type": "ARTICLE_60", "period_start_date": "2026-03-14"})", n),
+      "worker_type": "ARTICLE_60", "period_start_date": "2026-03-14"})",
+                                     n),
             std::nullopt);
   const auto& f = n.personnel_file();
   EXPECT_EQ(f.employer_nsso_number(), "5000000120");
   EXPECT_EQ(f.dimona_worker_type(), "OTH");  // mapped from the deprecated value
   EXPECT_TRUE(f.cpas_article_60());
   Notification again;
-  ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_PERSONNEL_FILE, to_json(f), again), std::nullopt);
+  ASSERT_EQ(decode_and_validate_json(relais::v1::FLOW_PERSONNEL_FILE, to_json(f), again),
+            std::nullopt);
   EXPECT_TRUE(MessageDifferencer::Equals(again, n)) << to_json(f);
   EXPECT_NE(to_json(f).find("\"cpas_article_60\":true"), std::string::npos) << to_json(f);
 
@@ -504,7 +512,8 @@ TEST(SourceCodes, PersonnelAndFamilyRoundTrip) {
       "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
       "effective_date": "2026-00-00", "event": "MEMBER_ADDED",
       "members": [{"ssin": "93051822361", "roleCode": 1}, {"ssin": "68060105329", "role": "SPOUSE",
-                   "since": "2026-02-00"}]})", n),
+                   "since": "2026-02-00"}]})",
+                                     n),
             std::nullopt);
   const auto& h = n.notify_family_composition();
   EXPECT_EQ(h.members(0).role(), relais::v1::NotifyFamilyComposition::REFERENCE_PERSON);
@@ -518,16 +527,19 @@ TEST(SourceCodes, DecoderRefusesWhatValidationRefuses) {
   Notification n;
   expect_error(decode_and_validate_json(relais::v1::FLOW_NOTIFY_PERSON, R"({
       "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
-      "effective_date": "2026-03-14", "event": "CIVIL_STATUS_CHANGE", "civil_status_code": "x"})", n),
+      "effective_date": "2026-03-14", "event": "CIVIL_STATUS_CHANGE", "civil_status_code": "x"})",
+                                        n),
                code::kWrongType, "civil_status_code");
   expect_error(decode_and_validate_json(relais::v1::FLOW_NOTIFY_PERSON, R"({
       "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
-      "effective_date": "2026-03-14", "event": "CIVIL_STATUS_CHANGE", "civil_status_code": -20})", n),
+      "effective_date": "2026-03-14", "event": "CIVIL_STATUS_CHANGE", "civil_status_code": -20})",
+                                        n),
                code::kWrongType, "civil_status_code");
   expect_error(decode_and_validate_json(relais::v1::FLOW_PERSONNEL_FILE, R"({
       "ticket": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "ssin": "93051822361",
       "effective_date": "2026-03-14", "event": "DIMONA_IN", "employer_cbe": "0851234584",
-      "worker_type": "INTERIM", "period_start_date": "2026-03-14"})", n),
+      "worker_type": "INTERIM", "period_start_date": "2026-03-14"})",
+                                        n),
                code::kNotMappable, "worker_type");
 }
 

@@ -1,9 +1,9 @@
+#include "relais/common/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <fstream>
-
-#include "relais/common/config.hpp"
 
 using namespace relais::config;
 
@@ -73,8 +73,8 @@ TEST(Config, MalformedYamlNamesTheFile) {
 TEST(Config, NestedAliasesAreBounded) {
   std::string text = "x0: &a0 {p: 1, q: 1}\n";
   for (int i = 1; i <= 26; ++i)
-    text += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " {p: *a" + std::to_string(i - 1) + ", q: *a" +
-            std::to_string(i - 1) + "}\n";
+    text += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " {p: *a" +
+            std::to_string(i - 1) + ", q: *a" + std::to_string(i - 1) + "}\n";
   auto path = write_file(text);
   Config c;
   auto e = Config::load(spec(), path, nullptr, c);

@@ -1,10 +1,10 @@
 // Unit tests of relais::validation incomplete dates (CommonV3 t_IncompleteDate, Tx25 dates).
+#include "relais/validation/date.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <string>
-
-#include "relais/validation/date.hpp"
 
 using namespace relais::validation;
 
@@ -47,7 +47,8 @@ TEST(IncompleteDate, EveryMonthOfLeapAndCommonYears) {
       EXPECT_EQ(to_string(*d), ymd(y, m, 0));
       // The last real day is accepted complete, the day after is refused.
       EXPECT_TRUE(parse_incomplete_date(ymd(y, m, month_length(y, m))));
-      EXPECT_FALSE(parse_incomplete_date(ymd(y, m, month_length(y, m) + 1))) << ymd(y, m, month_length(y, m) + 1);
+      EXPECT_FALSE(parse_incomplete_date(ymd(y, m, month_length(y, m) + 1)))
+          << ymd(y, m, month_length(y, m) + 1);
     }
   }
 }
@@ -66,11 +67,34 @@ TEST(IncompleteDate, YearOnly) {
 }
 
 TEST(IncompleteDate, RefusesGarbage) {
-  for (const char* bad :
-       {"", "2024", "2024-00", "2024-01", "0000-00-00", "0000-01-01", "1799-12-31", "1799-00-00", "2200-00-00",
-        "2024-00-01", "2024-00-15", "2024-13-00", "2024-99-00", "2023-02-29", "2024-02-30", "2024-04-31",
-        "2024-1-00", "24-01-00", "2024/01/00", "2024-01-00 ", " 2024-01-00", "2024-01-0a", "2024-0a-00",
-        "abcd-00-00", "2024-01-000", "+024-01-00", "2024--1-00", "2024-01-32"}) {
+  for (const char* bad : {"",
+                          "2024",
+                          "2024-00",
+                          "2024-01",
+                          "0000-00-00",
+                          "0000-01-01",
+                          "1799-12-31",
+                          "1799-00-00",
+                          "2200-00-00",
+                          "2024-00-01",
+                          "2024-00-15",
+                          "2024-13-00",
+                          "2024-99-00",
+                          "2023-02-29",
+                          "2024-02-30",
+                          "2024-04-31",
+                          "2024-1-00",
+                          "24-01-00",
+                          "2024/01/00",
+                          "2024-01-00 ",
+                          " 2024-01-00",
+                          "2024-01-0a",
+                          "2024-0a-00",
+                          "abcd-00-00",
+                          "2024-01-000",
+                          "+024-01-00",
+                          "2024--1-00",
+                          "2024-01-32"}) {
     EXPECT_EQ(parse_incomplete_date(bad), std::nullopt) << '"' << bad << '"';
   }
 }

@@ -1,10 +1,11 @@
 // The router's deduplication state and the content fingerprint: pure parts of
 // "a reused ticket never loses data" (issue 21).
+#include "relais/router/dedupe.hpp"
+
 #include <gtest/gtest.h>
 
 #include "relais/codec/flow.hpp"
 #include "relais/codec/samples.hpp"
-#include "relais/router/dedupe.hpp"
 #include "relais/fingerprint/fingerprint.hpp"
 
 using namespace relais;
@@ -55,7 +56,8 @@ TEST(Dedupe, EraseUndoesAnAbortedInsert) {
   Mark m{kTicket, 68060105329, 7};
   EXPECT_EQ(s.insert(3, m, 100), Seen::kNew);
   s.erase(3, m);
-  EXPECT_EQ(s.insert(3, Mark{kTicket, 68060105329, 8}, 100), Seen::kNew) << "after an abort the retry is new";
+  EXPECT_EQ(s.insert(3, Mark{kTicket, 68060105329, 8}, 100), Seen::kNew)
+      << "after an abort the retry is new";
 }
 
 TEST(Dedupe, LegacyEntriesAreDuplicatesWhateverTheirContent) {
@@ -71,7 +73,8 @@ TEST(Dedupe, LegacyEntriesAreDuplicatesWhateverTheirContent) {
 TEST(Dedupe, IdentityTellsPersonsApart) {
   Mark a{kTicket, 68060105329, 0}, b{kTicket, 93051822361, 0};
   EXPECT_NE(router::identity(a), router::identity(b));
-  EXPECT_EQ(router::identity(a), router::identity(Mark{kTicket, 68060105329, 99})) << "content is not part of the key";
+  EXPECT_EQ(router::identity(a), router::identity(Mark{kTicket, 68060105329, 99}))
+      << "content is not part of the key";
   EXPECT_EQ(router::identity(a).hi, kTicket.hi);
 }
 
@@ -102,7 +105,8 @@ TEST(Fingerprint, ContentCountsTransportDoesNot) {
 
   EXPECT_NE(fingerprint::content(death(t, "93051822361", "2026-11-01")), fp) << "another person";
   EXPECT_NE(fingerprint::content(death(t, "68060105329", "2026-11-02")), fp) << "another date";
-  auto other_flow = codec::sample_notification(v1::FLOW_PERSONNEL_FILE, t, "68060105329", "2026-11-01");
+  auto other_flow =
+      codec::sample_notification(v1::FLOW_PERSONNEL_FILE, t, "68060105329", "2026-11-01");
   EXPECT_NE(fingerprint::content(other_flow), fp);
   v1::Notification empty;
   EXPECT_NE(fingerprint::content(empty), fp);
@@ -127,7 +131,8 @@ TEST(Fingerprint, KnownValue) {
 // flow and with every transport field set, and leaves the notification as it was.
 TEST(Fingerprint, InPlaceEqualsCopyingAndLeavesTheNotificationUnchanged) {
   for (auto flow : codec::kAllFlows) {
-    auto n = codec::sample_notification(flow, "123e4567-e89b-12d3-a456-426614174000", "68060105329", "2026-11-01");
+    auto n = codec::sample_notification(flow, "123e4567-e89b-12d3-a456-426614174000", "68060105329",
+                                        "2026-11-01");
     auto* body = codec::mutable_body(n, flow);
     const auto* d = body->GetDescriptor();
     body->GetReflection()->SetString(body, d->FindFieldByName("source_file_id"), "file-7");

@@ -1,3 +1,5 @@
+#include "relais/directory/directory.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -5,7 +7,6 @@
 #include <random>
 #include <set>
 
-#include "relais/directory/directory.hpp"
 #include "relais/directory/pg_source.hpp"
 
 using namespace relais::directory;
@@ -112,7 +113,8 @@ std::vector<std::uint32_t> ids_of(const Directory& d, std::uint64_t ssin) {
 
 // Every SSIN of the truth gives exactly its lines (same ids, same fields), and
 // `misses` give nothing.
-void expect_matches(const Directory& d, const Truth& truth, const std::vector<std::uint64_t>& misses) {
+void expect_matches(const Directory& d, const Truth& truth,
+                    const std::vector<std::uint64_t>& misses) {
   std::size_t total = 0;
   for (const auto& [ssin, lines] : truth) {
     auto got = entries_of(d, ssin);
@@ -147,7 +149,12 @@ void exercise(Directory& d, std::size_t persons, std::size_t upserts, std::uint6
     std::uint64_t ssin = 3 * (rng() % 100'000'000'000ull / 3);
     int n = 1 + static_cast<int>(rng() % 4);  // 1-4 lines
     for (int k = 0; k < n; ++k) {
-      Entry e{ssin, next_id++, a, static_cast<std::uint16_t>(k), static_cast<std::int32_t>(rng() % 1000), kOpenEnd};
+      Entry e{ssin,
+              next_id++,
+              a,
+              static_cast<std::uint16_t>(k),
+              static_cast<std::int32_t>(rng() % 1000),
+              kOpenEnd};
       d.bulk_add(e);
       truth[ssin][e.id] = e;
       ssin_of_id[e.id] = ssin;
@@ -170,7 +177,8 @@ void exercise(Directory& d, std::size_t persons, std::size_t upserts, std::uint6
       if (it == truth.end()) it = truth.begin();
       e = Entry{it->first, next_id++, a, 9, static_cast<std::int32_t>(i), kOpenEnd};
     } else {  // a new person
-      e = Entry{3 * (rng() % 100'000'000'000ull / 3), next_id++, a, 1, static_cast<std::int32_t>(i), kOpenEnd};
+      e = Entry{3 * (rng() % 100'000'000'000ull / 3), next_id++, a, 1,
+                static_cast<std::int32_t>(i),         kOpenEnd};
     }
     d.upsert(e);
     truth[e.ssin][e.id] = e;
@@ -180,8 +188,12 @@ void exercise(Directory& d, std::size_t persons, std::size_t upserts, std::uint6
   expect_matches(d, truth, misses);
 }
 
-std::uint64_t same_fingerprint(std::uint64_t x) { return (x * 0x9e3779b97f4a7c15ULL) & 0xffffffffULL; }  // fp = 0
-std::uint64_t same_everything(std::uint64_t) { return 42; }
+std::uint64_t same_fingerprint(std::uint64_t x) {
+  return (x * 0x9e3779b97f4a7c15ULL) & 0xffffffffULL;
+}  // fp = 0
+std::uint64_t same_everything(std::uint64_t) {
+  return 42;
+}
 }  // namespace
 
 TEST(DirectoryIndex, HitsMissesUpsertsAndCompactions) {
@@ -240,14 +252,16 @@ TEST(DirectoryIndex, MemoryPerIntegrationAtMost48Bytes) {
   Directory d;
   auto a = d.cpas_index("0212344876");
   const std::size_t n = static_cast<std::size_t>(0.7 * (1 << 18)) + 1;
-  for (std::size_t i = 0; i < n; ++i) d.bulk_add({i * 11 + 3, static_cast<std::uint32_t>(i + 1), a, 1, 0, kOpenEnd});
+  for (std::size_t i = 0; i < n; ++i)
+    d.bulk_add({i * 11 + 3, static_cast<std::uint32_t>(i + 1), a, 1, 0, kOpenEnd});
   d.finish_bulk();
   EXPECT_EQ(d.index_slots(), std::size_t{1} << 19);
   EXPECT_LE(static_cast<double>(d.memory_bytes()) / static_cast<double>(d.size()), 48.0);
   // The benchmark's shape: 5 lines for 4 persons.
   Directory e;
   auto b = e.cpas_index("0212344876");
-  for (std::uint32_t i = 0; i < 500'000; ++i) e.bulk_add({(i % 400'000) * 13ull + 5, i + 1, b, 1, 0, kOpenEnd});
+  for (std::uint32_t i = 0; i < 500'000; ++i)
+    e.bulk_add({(i % 400'000) * 13ull + 5, i + 1, b, 1, 0, kOpenEnd});
   e.finish_bulk();
   EXPECT_LE(static_cast<double>(e.memory_bytes()) / static_cast<double>(e.size()), 48.0);
 }

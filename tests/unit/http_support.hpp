@@ -1,19 +1,17 @@
-// Shared by the relais::http tests: a server on an ephemeral loopback port run by two threads, a raw
-// TCP peer for what a well-behaved client does not do, and bounded polling.
+// Shared by the relais::http tests: a server on an ephemeral loopback port run by two threads, a
+// raw TCP peer for what a well-behaved client does not do, and bounded polling.
 #pragma once
 
-#include <relais/common/metrics.hpp>
-#include <relais/http/server.hpp>
-
+#include <array>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
-
-#include <array>
 #include <cctype>
 #include <chrono>
 #include <memory>
+#include <relais/common/metrics.hpp>
+#include <relais/http/server.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -41,7 +39,8 @@ bool eventually(F&& condition, std::chrono::milliseconds limit = 3s) {
 class ServerFixture {
  public:
   ServerFixture(relais::http::ServerOptions opts, relais::http::Handler handler)
-      : server_(std::make_unique<relais::http::Server>(ioc_, std::move(opts), std::move(handler), &registry_)) {
+      : server_(std::make_unique<relais::http::Server>(ioc_, std::move(opts), std::move(handler),
+                                                       &registry_)) {
     if (auto err = server_->start()) throw std::runtime_error(*err);
     for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
   }
@@ -67,7 +66,9 @@ class ServerFixture {
 // Raw TCP connection for what the client deliberately does not do (bad requests, idle sockets).
 class Raw {
  public:
-  explicit Raw(unsigned short port) : sock_(ioc_) { sock_.connect(tcp::endpoint(asio::ip::make_address(kHost), port)); }
+  explicit Raw(unsigned short port) : sock_(ioc_) {
+    sock_.connect(tcp::endpoint(asio::ip::make_address(kHost), port));
+  }
   void send(std::string_view data) { asio::write(sock_, asio::buffer(data)); }
 
   // Reads until `done(data)` holds, the peer closes, or `limit` passes.
@@ -77,13 +78,14 @@ class Raw {
     while (!done(data_) && !closed_ && std::chrono::steady_clock::now() < deadline) {
       std::array<char, 8192> buf;
       bool finished = false;
-      sock_.async_read_some(asio::buffer(buf), [&](const boost::system::error_code& ec, std::size_t n) {
-        finished = true;
-        if (ec)
-          closed_ = true;
-        else
-          data_.append(buf.data(), n);
-      });
+      sock_.async_read_some(asio::buffer(buf),
+                            [&](const boost::system::error_code& ec, std::size_t n) {
+                              finished = true;
+                              if (ec)
+                                closed_ = true;
+                              else
+                                data_.append(buf.data(), n);
+                            });
       ioc_.restart();
       ioc_.run_until(deadline);
       if (!finished) {
@@ -109,7 +111,8 @@ class Raw {
     return closed_;
   }
 
-  // Length of the first response in `d` (header + Content-Length body); npos if the header is incomplete.
+  // Length of the first response in `d` (header + Content-Length body); npos if the header is
+  // incomplete.
   static std::size_t response_length(const std::string& d) {
     auto hdr_end = d.find("\r\n\r\n");
     if (hdr_end == std::string::npos) return std::string::npos;

@@ -1,13 +1,8 @@
 // relais::http against a real server on an ephemeral loopback port, io_context run by background
 // threads. Waits are bounded polls, never fixed sleeps used as assertions.
-#include <relais/common/metrics.hpp>
-#include <relais/http/client.hpp>
-#include <relais/http/limits.hpp>
-#include <relais/http/router.hpp>
-#include <relais/http/server.hpp>
+#include <gtest/gtest.h>
 
-#include "http_support.hpp"
-
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,17 +12,20 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
-
-#include <gtest/gtest.h>
-
-#include <atomic>
 #include <future>
 #include <memory>
 #include <optional>
+#include <relais/common/metrics.hpp>
+#include <relais/http/client.hpp>
+#include <relais/http/limits.hpp>
+#include <relais/http/router.hpp>
+#include <relais/http/server.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "http_support.hpp"
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -58,7 +56,8 @@ asio::awaitable<Response> echo(Request& req) {
   for (const auto& [k, v] : req.params) params[k] = v;
   o["params"] = std::move(params);
   json::array query;
-  for (const auto& [k, v] : req.query) query.push_back(json::array{json::string(k), json::string(v)});
+  for (const auto& [k, v] : req.query)
+    query.push_back(json::array{json::string(k), json::string(v)});
   o["query"] = std::move(query);
   auto a = req.query_param("a");
   o["a"] = a ? json::value(json::string(*a)) : json::value(nullptr);
@@ -66,14 +65,17 @@ asio::awaitable<Response> echo(Request& req) {
 }
 
 asio::awaitable<Response> batch(Request& req) {
-  co_return Response{200, "text/plain", "batch:" + req.params["flow"] + ":" + std::to_string(req.body.size()), {}};
+  co_return Response{
+      200, "text/plain", "batch:" + req.params["flow"] + ":" + std::to_string(req.body.size()), {}};
 }
 
 asio::awaitable<Response> single(Request& req) {
   co_return Response{202, "text/plain", "single:" + req.params["flow"], {}};
 }
 
-asio::awaitable<Response> hello(Request&) { co_return Response{200, "text/plain", "hello, world", {}}; }
+asio::awaitable<Response> hello(Request&) {
+  co_return Response{200, "text/plain", "hello, world", {}};
+}
 
 asio::awaitable<Response> thrower(Request&) {
   throw std::runtime_error("secret database password hunter2");
@@ -137,14 +139,18 @@ class TestServer : public relais::http::testing::ServerFixture {
       : ServerFixture(std::move(opts), std::move(handler)) {}
 };
 
-relais::http::ClientResponse get(const TestServer& s, std::string target, relais::http::ClientHeaders h = {}) {
-  return relais::http::request(kHost, s.port(), verb::get, std::move(target), {}, {}, std::move(h), 5s);
+relais::http::ClientResponse get(const TestServer& s, std::string target,
+                                 relais::http::ClientHeaders h = {}) {
+  return relais::http::request(kHost, s.port(), verb::get, std::move(target), {}, {}, std::move(h),
+                               5s);
 }
 
 using relais::http::testing::eventually;
 using relais::http::testing::Raw;
 
-json::value parse_json(const std::string& s) { return json::parse(s); }
+json::value parse_json(const std::string& s) {
+  return json::parse(s);
+}
 
 }  // namespace
 
@@ -197,12 +203,13 @@ TEST(HttpServer, RoutesWithDecodedCaptures) {
   EXPECT_EQ(v.at("remote").as_string().starts_with("127.0.0.1:"), true);
 
   // Literal suffix after a capture wins over a bare capture.
-  auto b = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person:batch", "{}\n{}\n",
-                                 "application/x-ndjson");
+  auto b =
+      relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person:batch",
+                            "{}\n{}\n", "application/x-ndjson");
   EXPECT_EQ(b.status, 200u);
   EXPECT_EQ(b.body, "batch:notify-person:6");
-  auto one = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person", "{}",
-                                   "application/json");
+  auto one = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person",
+                                   "{}", "application/json");
   EXPECT_EQ(one.status, 202u);
   EXPECT_EQ(one.body, "single:notify-person");
 }
@@ -246,7 +253,8 @@ TEST(HttpServer, DecodesQuery) {
   auto& q = v.at("query").as_array();
   ASSERT_EQ(q.size(), 6u);
   auto pair = [&](std::size_t i) {
-    return std::make_pair(std::string(q[i].as_array()[0].as_string()), std::string(q[i].as_array()[1].as_string()));
+    return std::make_pair(std::string(q[i].as_array()[0].as_string()),
+                          std::string(q[i].as_array()[1].as_string()));
   };
   EXPECT_EQ(pair(0), std::make_pair(std::string("a"), std::string("1")));
   EXPECT_EQ(pair(1), std::make_pair(std::string("b"), std::string("hello world")));
@@ -267,26 +275,30 @@ TEST(HttpServer, DecodesQuery) {
 TEST(HttpServer, BodyLimitDecidedFromPath) {
   TestServer s;
   const std::string two_k(2048, 'x');
-  auto big = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person", two_k,
-                                   "application/json");
+  auto big = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person",
+                                   two_k, "application/json");
   EXPECT_EQ(big.status, 413u);
   EXPECT_EQ(parse_json(big.body).at("code").as_string(), "BODY_TOO_LARGE");
   EXPECT_EQ(big.header("connection"), "close");
 
   // The same size is fine on the batch route.
-  auto ok = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person:batch", two_k,
-                                  "application/x-ndjson");
+  auto ok =
+      relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person:batch",
+                            two_k, "application/x-ndjson");
   EXPECT_EQ(ok.status, 200u);
   EXPECT_EQ(ok.body, "batch:notify-person:2048");
 
   // Far over the limit (the peer is still uploading when the 413 goes out): still a clean 413.
-  auto huge = relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person:batch",
-                                    std::string(2 * 1024 * 1024, 'y'), "application/x-ndjson");
+  auto huge =
+      relais::http::request(kHost, s.port(), verb::post, "/v1/notifications/notify-person:batch",
+                            std::string(2 * 1024 * 1024, 'y'), "application/x-ndjson");
   EXPECT_EQ(huge.status, 413u);
 
   // Chunked bodies have no Content-Length: the limit applies while reading.
   Raw raw(s.port());
-  raw.send("POST /v1/notifications/notify-person HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  raw.send(
+      "POST /v1/notifications/notify-person HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n");
   for (int i = 0; i < 4; ++i) raw.send("200\r\n" + std::string(512, 'z') + "\r\n");
   raw.send("0\r\n\r\n");
   auto resp = raw.read_response();
@@ -298,7 +310,9 @@ TEST(HttpServer, BodyLimitDecidedFromPath) {
 TEST(HttpServer, ExpectContinue) {
   TestServer s;
   Raw raw(s.port());
-  raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  raw.send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nExpect: "
+      "100-continue\r\n\r\n");
   auto interim = raw.read_response();
   EXPECT_EQ(interim.rfind("HTTP/1.1 100", 0), 0u) << interim;
   raw.send("hello");
@@ -308,7 +322,8 @@ TEST(HttpServer, ExpectContinue) {
 
   // Over the limit: 413 straight away, no 100 Continue.
   Raw raw2(s.port());
-  raw2.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\nExpect: 100-continue\r\n\r\n");
+  raw2.send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\nExpect: 100-continue\r\n\r\n");
   auto resp = raw2.read_response();
   EXPECT_EQ(resp.rfind("HTTP/1.1 413", 0), 0u) << resp;
 }
@@ -327,15 +342,19 @@ TEST(HttpServer, MalformedRequestsGet400AndClose) {
   TestServer s;
   {
     Raw raw(s.port());
-    raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    raw.send(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, "
+        "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
     auto resp = raw.read_response();
     EXPECT_EQ(resp.rfind("HTTP/1.1 501", 0), 0u) << resp;
   }
-  for (std::string bad : {std::string("GARBAGE\r\n\r\n"), std::string("GET /echo HTTP/9.9\r\nHost: x\r\n\r\n"),
-                          std::string("GET /echo HTTP/1.1\r\n\r\n"),  // no Host
-                          std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc"),
-                          std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc"),
-                          std::string("GET relative/path HTTP/1.1\r\nHost: x\r\n\r\n")}) {
+  for (std::string bad :
+       {std::string("GARBAGE\r\n\r\n"), std::string("GET /echo HTTP/9.9\r\nHost: x\r\n\r\n"),
+        std::string("GET /echo HTTP/1.1\r\n\r\n"),  // no Host
+        std::string(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc"),
+        std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc"),
+        std::string("GET relative/path HTTP/1.1\r\nHost: x\r\n\r\n")}) {
     Raw raw(s.port());
     raw.send(bad);
     auto resp = raw.read_response();
@@ -351,8 +370,10 @@ TEST(HttpServer, MalformedRequestsGet400AndClose) {
 TEST(HttpServer, ObsFoldIsRefused) {
   TestServer s;
   for (std::string bad :
-       {std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
-        std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\tidentity\r\n\r\n0\r\n\r\n"),
+       {std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n "
+                    "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                    "chunked\r\n\tidentity\r\n\r\n0\r\n\r\n"),
         std::string("GET /echo HTTP/1.1\r\nHost: x\r\nX-Long: a\r\n b\r\n\r\n")}) {
     Raw raw(s.port());
     raw.send(bad);
@@ -407,7 +428,8 @@ TEST(HttpServer, KeepAliveReusesOneConnection) {
   TestServer s;
   relais::http::Client c(kHost, s.port(), 5s);
   for (int i = 0; i < 5; ++i) {
-    auto r = c.request(verb::post, "/echo?i=" + std::to_string(i), "n" + std::to_string(i), "text/plain");
+    auto r = c.request(verb::post, "/echo?i=" + std::to_string(i), "n" + std::to_string(i),
+                       "text/plain");
     ASSERT_EQ(r.status, 200u);
     EXPECT_EQ(parse_json(r.body).at("body").as_string(), "n" + std::to_string(i));
     EXPECT_NE(r.header("connection"), "close");
@@ -432,7 +454,9 @@ TEST(HttpServer, MaxRequestsPerConnection) {
 TEST(HttpServer, PipelinedRequestsAnsweredInOrder) {
   TestServer s;
   Raw raw(s.port());
-  raw.send("GET /echo?a=first HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?a=second HTTP/1.1\r\nHost: x\r\n\r\n");
+  raw.send(
+      "GET /echo?a=first HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?a=second HTTP/1.1\r\nHost: "
+      "x\r\n\r\n");
   auto r1 = raw.read_response();
   auto r2 = raw.read_response();
   EXPECT_NE(r1.find("\"a\":\"first\""), std::string::npos) << r1;
@@ -474,7 +498,8 @@ TEST(HttpServer, ConnectionCapAnswers503) {
   EXPECT_EQ(r.header("retry-after"), "1");
   EXPECT_EQ(r.header("connection"), "close");
   EXPECT_EQ(parse_json(r.body).at("code").as_string(), "UNAVAILABLE");
-  EXPECT_NE(s.registry().render().find("relais_http_rejected_connections_total 1"), std::string::npos);
+  EXPECT_NE(s.registry().render().find("relais_http_rejected_connections_total 1"),
+            std::string::npos);
 
   a.reset();  // frees a slot
   ASSERT_TRUE(eventually([&] { return s.server().connections() == 1; }));
@@ -498,7 +523,9 @@ TEST(HttpServer, GracefulStopFinishesInFlightAndRefusesNew) {
 
   std::promise<bool> stopped;
   auto stopped_future = stopped.get_future();
-  s.server().stop(5s, [&stopped, finished_before] { stopped.set_value(slow_finished.load() > finished_before); });
+  s.server().stop(5s, [&stopped, finished_before] {
+    stopped.set_value(slow_finished.load() > finished_before);
+  });
 
   // New connections are refused once the acceptor is closed.
   EXPECT_TRUE(eventually([&] {
@@ -567,20 +594,26 @@ TEST(HttpServer, MetricsUseRoutePatterns) {
   EXPECT_EQ(get(s, "/nope/12345").status, 404u);
   EXPECT_EQ(get(s, "/throw").status, 500u);
   // A request is counted once its response is fully written, just after the client has it.
-  const std::string last = "relais_http_request_duration_seconds_count{method=\"GET\",route=\"/throw\"} 1";
+  const std::string last =
+      "relais_http_request_duration_seconds_count{method=\"GET\",route=\"/throw\"} 1";
   ASSERT_TRUE(eventually([&] { return s.registry().render().find(last) != std::string::npos; }))
       << s.registry().render();
   const std::string text = s.registry().render();
-  EXPECT_NE(text.find("relais_http_requests_total{method=\"GET\",route=\"/v1/cpas/{cbe}/integrations/{ssin}\","
-                      "status=\"200\"} 2"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          "relais_http_requests_total{method=\"GET\",route=\"/v1/cpas/{cbe}/integrations/{ssin}\","
+          "status=\"200\"} 2"),
+      std::string::npos)
       << text;
-  EXPECT_NE(text.find("relais_http_requests_total{method=\"GET\",route=\"none\",status=\"404\"} 1"), std::string::npos);
-  EXPECT_NE(text.find("relais_http_requests_total{method=\"GET\",route=\"/throw\",status=\"500\"} 1"),
+  EXPECT_NE(text.find("relais_http_requests_total{method=\"GET\",route=\"none\",status=\"404\"} 1"),
             std::string::npos);
+  EXPECT_NE(
+      text.find("relais_http_requests_total{method=\"GET\",route=\"/throw\",status=\"500\"} 1"),
+      std::string::npos);
   EXPECT_EQ(text.find("/nope/12345"), std::string::npos);  // raw paths never become labels
-  EXPECT_NE(text.find("relais_http_request_duration_seconds_count{method=\"GET\",route=\"/throw\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("relais_http_request_duration_seconds_count{method=\"GET\",route=\"/throw\"} 1"),
+      std::string::npos);
   EXPECT_NE(text.find("# TYPE relais_http_connections gauge"), std::string::npos);
 }
 
@@ -590,7 +623,8 @@ TEST(HttpClient, ThrowsOnConnectionFailure) {
     TestServer s;
     port = s.port();
   }  // closed: nothing listens there now
-  EXPECT_THROW(relais::http::request(kHost, port, verb::get, "/", {}, {}, {}, 2s), std::runtime_error);
+  EXPECT_THROW(relais::http::request(kHost, port, verb::get, "/", {}, {}, {}, 2s),
+               std::runtime_error);
 }
 
 // ---- per-client limits (bookkeeping, injected clock) ----
@@ -604,11 +638,11 @@ TEST(HttpLimits, TokenBucketRefillsAtItsRate) {
   EXPECT_FALSE(b.take(t0));
   auto wait = b.take(t0);
   ASSERT_TRUE(wait);
-  EXPECT_EQ(*wait, 500ms);              // one token every 500 ms
-  EXPECT_TRUE(b.take(t0 + 499ms));      // a refused call takes nothing...
-  EXPECT_FALSE(b.take(t0 + 500ms));     // ...so the token is there at 500 ms
+  EXPECT_EQ(*wait, 500ms);           // one token every 500 ms
+  EXPECT_TRUE(b.take(t0 + 499ms));   // a refused call takes nothing...
+  EXPECT_FALSE(b.take(t0 + 500ms));  // ...so the token is there at 500 ms
   EXPECT_FALSE(b.full(t0 + 500ms));
-  EXPECT_TRUE(b.full(t0 + 2000ms));     // never more than the burst
+  EXPECT_TRUE(b.full(t0 + 2000ms));  // never more than the burst
   EXPECT_FALSE(b.take(t0 + 10s));
   EXPECT_FALSE(b.take(t0 + 10s));
   EXPECT_FALSE(b.take(t0 + 10s));
@@ -626,8 +660,8 @@ TEST(HttpLimits, ConnectionsCountedPerClient) {
   t.close("10.0.0.1");
   t.close("10.0.0.1");
   t.close("10.0.0.2");
-  EXPECT_EQ(t.tracked(), 0u);        // forgotten once closed
-  EXPECT_FALSE(t.admit("10.0.0.1")); // no rate limit configured
+  EXPECT_EQ(t.tracked(), 0u);         // forgotten once closed
+  EXPECT_FALSE(t.admit("10.0.0.1"));  // no rate limit configured
 }
 
 TEST(HttpLimits, RateSurvivesReconnectUntilRefilled) {
@@ -678,7 +712,8 @@ TEST(HttpServer, RateLimitPerClientAnswers429WithRetryAfter) {
   EXPECT_EQ(r.status, 429u);
   EXPECT_EQ(parse_json(r.body).at("code").as_string(), "RATE_LIMITED");
   EXPECT_EQ(r.header("retry-after"), "1");
-  EXPECT_NE(s.registry().render().find("relais_http_refused_total{reason=\"rate_limited\"} 1"), std::string::npos);
+  EXPECT_NE(s.registry().render().find("relais_http_refused_total{reason=\"rate_limited\"} 1"),
+            std::string::npos);
   // The bucket refills: a token a second.
   EXPECT_TRUE(eventually([&] { return get(s, "/echo").status == 200u; }, 3s));
 }
@@ -694,8 +729,9 @@ TEST(HttpServer, ConnectionsPerClientAnswers429) {
   EXPECT_EQ(r.status, 429u);
   EXPECT_EQ(r.header("retry-after"), "1");
   EXPECT_EQ(parse_json(r.body).at("code").as_string(), "TOO_MANY_CONNECTIONS");
-  EXPECT_NE(s.registry().render().find("relais_http_refused_total{reason=\"client_connection_limit\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      s.registry().render().find("relais_http_refused_total{reason=\"client_connection_limit\"} 1"),
+      std::string::npos);
   a.reset();
   ASSERT_TRUE(eventually([&] { return s.server().connections() == 1; }));
   EXPECT_EQ(get(s, "/echo").status, 200u);
@@ -707,7 +743,8 @@ TEST(HttpServer, TricklingBodyCutByRequestTimeout) {
   o.request_timeout = 400ms;
   TestServer s(o);
   Raw raw(s.port());
-  raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n");
+  raw.send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n");
   const auto t0 = std::chrono::steady_clock::now();
   bool closed = false;
   for (int i = 0; i < 100 && !closed; ++i) {
@@ -721,7 +758,8 @@ TEST(HttpServer, TricklingBodyCutByRequestTimeout) {
   EXPECT_TRUE(closed || raw.closed_within(2s));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
   EXPECT_TRUE(eventually([&] {
-    return s.registry().render().find("relais_http_refused_total{reason=\"body_timeout\"} 1") != std::string::npos;
+    return s.registry().render().find("relais_http_refused_total{reason=\"body_timeout\"} 1") !=
+           std::string::npos;
   }));
 }
 
@@ -733,6 +771,7 @@ TEST(HttpServer, SlowHeaderCountedAsRefused) {
   raw.send("GET /echo HTTP/1.1\r\nHo");
   EXPECT_TRUE(raw.closed_within(3s));
   EXPECT_TRUE(eventually([&] {
-    return s.registry().render().find("relais_http_refused_total{reason=\"header_timeout\"} 1") != std::string::npos;
+    return s.registry().render().find("relais_http_refused_total{reason=\"header_timeout\"} 1") !=
+           std::string::npos;
   }));
 }

@@ -2,20 +2,18 @@
 // openssl at test time (tests/tls/make-certs.sh) in a temporary directory. Checks that only a
 // client certificate from the configured CA (and, when set, with an allowed name) gets through,
 // that every refusal is counted by reason, and that the handler never sees a refused client.
-#include <relais/common/metrics.hpp>
-#include <relais/http/router.hpp>
-#include <relais/http/server.hpp>
+#include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-
-#include <gtest/gtest.h>
-
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <relais/common/metrics.hpp>
+#include <relais/http/router.hpp>
+#include <relais/http/server.hpp>
 #include <string>
 
 #include "http_support.hpp"
@@ -48,7 +46,8 @@ class Certs {
     char tmpl[] = "/tmp/relais-tls-test-XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
-    const std::string cmd = "sh '" RELAIS_SOURCE_DIR "/tests/tls/make-certs.sh' '" + dir_.string() + "'";
+    const std::string cmd =
+        "sh '" RELAIS_SOURCE_DIR "/tests/tls/make-certs.sh' '" + dir_.string() + "'";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make-certs.sh failed");
   }
   ~Certs() {
@@ -69,8 +68,8 @@ const Certs& certs() {
 relais::http::ServerOptions tls_options(std::vector<std::string> names = {}) {
   relais::http::ServerOptions o;
   o.header_timeout = 2s;
-  o.tls = relais::http::TlsOptions{certs()("server.pem"), certs()("server.key"), certs()("ca.pem"), true,
-                                   std::move(names)};
+  o.tls = relais::http::TlsOptions{certs()("server.pem"), certs()("server.key"), certs()("ca.pem"),
+                                   true, std::move(names)};
   return o;
 }
 
@@ -173,7 +172,8 @@ TEST(HttpTls, OldProtocolVersionsAndPlainHttpAreRefused) {
   raw.send("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_TRUE(raw.closed_within(3s));
   EXPECT_TRUE(eventually([&] {
-    return s.registry().render().find("relais_http_tls_handshake_failures_total{reason=\"protocol\"} 2") !=
+    return s.registry().render().find(
+               "relais_http_tls_handshake_failures_total{reason=\"protocol\"} 2") !=
            std::string::npos;
   })) << s.registry().render();
 }

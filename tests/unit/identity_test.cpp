@@ -1,14 +1,15 @@
 // Unit tests of the CPAS identity rules (relais/directory/identity.hpp), pure parts.
-#include <gtest/gtest.h>
-
 #include "relais/directory/identity.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace relais::directory;
 
 TEST(CpasIdentity, ReferenceKindByLength) {
   EXPECT_EQ(cpas_ref_kind("0212344876"), CpasRef::cbe);
   EXPECT_EQ(cpas_ref_kind("45068"), CpasRef::nis);
-  for (const char* bad : {"", "4506", "450680", "021234487", "02123448761", "4506a", "45 68", "-4506"})
+  for (const char* bad :
+       {"", "4506", "450680", "021234487", "02123448761", "4506a", "45 68", "-4506"})
     EXPECT_EQ(cpas_ref_kind(bad), CpasRef::invalid) << bad;
 }
 
@@ -50,13 +51,15 @@ TEST(CpasIdentity, RefusesBadCodesAndPairs) {
 }
 
 TEST(CpasIdentity, ServingFollowsMergersBothWays) {
-  const std::vector<NisServed> served{{45068, "0212344876"}, {21004, "0207350189"}, {23023, "0216480532"}};
+  const std::vector<NisServed> served{
+      {45068, "0212344876"}, {21004, "0207350189"}, {23023, "0216480532"}};
   // An old code finds the CPAS of its merged municipality.
   auto s = serving_cpas(45017, served);
   EXPECT_EQ(s.cbes, std::vector<std::string>{"0212344876"});
   EXPECT_EQ(s.municipality, 45068u);
   EXPECT_EQ(serving_cpas(45068, served).cbes, std::vector<std::string>{"0212344876"});
-  // A code stored before a merger (Galmaarden) answers for the merged municipality and its other parts.
+  // A code stored before a merger (Galmaarden) answers for the merged municipality and its other
+  // parts.
   EXPECT_EQ(serving_cpas(23106, served).cbes, std::vector<std::string>{"0216480532"});
   EXPECT_EQ(serving_cpas(23024, served).cbes, std::vector<std::string>{"0216480532"});
   // Not served, unknown.
@@ -68,5 +71,6 @@ TEST(CpasIdentity, ServingFollowsMergersBothWays) {
   EXPECT_EQ(s.municipality, 0u);
   // Two CPAS that each served a part of what a merger joined: ambiguous, both named.
   const std::vector<NisServed> split{{23023, "0216480532"}, {23032, "0212344876"}};
-  EXPECT_EQ(serving_cpas(23106, split).cbes, (std::vector<std::string>{"0212344876", "0216480532"}));
+  EXPECT_EQ(serving_cpas(23106, split).cbes,
+            (std::vector<std::string>{"0212344876", "0216480532"}));
 }

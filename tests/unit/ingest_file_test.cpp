@@ -1,18 +1,18 @@
 // relaisctl ingest-file's pure parts: the line preparation that makes re-delivery idempotent,
 // derived tickets, and the progress record that makes a crash resumable.
+#include "relais/ctl/ingest_file.hpp"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
-#include <regex>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 
-#include <unistd.h>
-
-#include "relais/ctl/ingest_file.hpp"
 #include "relais/ingest/spool.hpp"
 
 using namespace relais;
@@ -20,7 +20,9 @@ using namespace relais;
 TEST(IngestFile, DerivedTicketsAreStableUuidsPerFileAndLine) {
   const auto t = ctl::derived_ticket("f1", 7);
   EXPECT_EQ(t, ctl::derived_ticket("f1", 7));
-  EXPECT_TRUE(std::regex_match(t, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"))) << t;
+  EXPECT_TRUE(std::regex_match(
+      t, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+      << t;
   std::set<std::string> seen;
   for (std::uint64_t line = 1; line <= 2000; ++line) seen.insert(ctl::derived_ticket("f1", line));
   for (std::uint64_t line = 1; line <= 2000; ++line) seen.insert(ctl::derived_ticket("f2", line));
@@ -41,7 +43,8 @@ TEST(IngestFile, PrepareFillsTheDeliveryFieldsWhenAbsent) {
 
 TEST(IngestFile, PrepareKeepsWhatTheFileSays) {
   auto p = ctl::prepare_line(
-      R"({"ticket":"0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11","source_file_id":"BCSS-1","sequence_number":"5"})", 5, "x");
+      R"({"ticket":"0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11","source_file_id":"BCSS-1","sequence_number":"5"})",
+      5, "x");
   ASSERT_FALSE(p.error);
   auto o = boost::json::parse(p.body).as_object();
   EXPECT_EQ(o.at("ticket").as_string(), "0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11");
@@ -82,7 +85,8 @@ TEST(IngestFile, ProgressRoundTripsAndRefusesGarbage) {
   EXPECT_FALSE(back->complete);
   EXPECT_FALSE(ctl::progress_from_json("{}"));
   EXPECT_FALSE(ctl::progress_from_json("not json"));
-  EXPECT_FALSE(ctl::progress_from_json(R"({"sha256":"short","file_id":"f","next_line":1,"accepted":0,"rejected":0,"results_bytes":0,"complete":false})"));
+  EXPECT_FALSE(ctl::progress_from_json(
+      R"({"sha256":"short","file_id":"f","next_line":1,"accepted":0,"rejected":0,"results_bytes":0,"complete":false})"));
 }
 
 // relais-ingest's spool directory, pure parts: which names are taken, an NDJSON file's flow from
@@ -91,8 +95,8 @@ TEST(Spool, NamesAndOrder) {
   using ingest::SpoolName;
   EXPECT_EQ(ingest::classify_spool_name("batch.xml"), SpoolName::xml);
   EXPECT_EQ(ingest::classify_spool_name("notify-person.x.ndjson"), SpoolName::ndjson);
-  for (const char* n : {"batch.xml.tmp", ".hidden.xml", "batch.xml.progress", "batch.xml.results.ndjson",
-                        "batch.xml.progress.tmp", "readme.txt", ""}) {
+  for (const char* n : {"batch.xml.tmp", ".hidden.xml", "batch.xml.progress",
+                        "batch.xml.results.ndjson", "batch.xml.progress.tmp", "readme.txt", ""}) {
     EXPECT_EQ(ingest::classify_spool_name(n), SpoolName::ignored) << n;
   }
   EXPECT_EQ(ingest::flow_of_spool_name("notify-person.2026-12-05.ndjson"), "notify-person");
@@ -104,7 +108,8 @@ TEST(Spool, NamesAndOrder) {
   EXPECT_EQ(ingest::next_spool_file({}), std::nullopt);
   EXPECT_EQ(ingest::next_spool_file({{"b.xml", t1}, {"a.xml.tmp", t0}, {"c.xml", t1}}), "b.xml");
   EXPECT_EQ(ingest::next_spool_file({{"b.xml", t1}, {"z.xml", t0}}), "z.xml");
-  EXPECT_EQ(ingest::next_spool_file({{"x.xml.progress", t0}, {"x.xml.results.ndjson", t0}}), std::nullopt);
+  EXPECT_EQ(ingest::next_spool_file({{"x.xml.progress", t0}, {"x.xml.results.ndjson", t0}}),
+            std::nullopt);
 }
 
 TEST(IngestFile, RecognisesXmlByContent) {
@@ -122,31 +127,45 @@ TEST(IngestFile, RecognisesXmlByContent) {
 namespace {
 const std::string kRepo = RELAIS_SOURCE_DIR;
 
-std::string person(int n, const std::string& ssin = "68060105329", const std::string& last = "Janssens") {
-  return "<NotifyPerson><Context/><Person><SSIN>" + ssin + "</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate>"
-         "<Event>NAME_CHANGE</Event><LastName>" + last + std::to_string(n) + "</LastName></NotifyPerson>\n";
+std::string person(int n, const std::string& ssin = "68060105329",
+                   const std::string& last = "Janssens") {
+  return "<NotifyPerson><Context/><Person><SSIN>" + ssin +
+         "</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate>"
+         "<Event>NAME_CHANGE</Event><LastName>" +
+         last + std::to_string(n) + "</LastName></NotifyPerson>\n";
 }
 std::string personnel() {
-  return "<PersonnelFile><Context><SentAt>2026-11-02T10:00:00Z</SentAt></Context><Person><SSIN>68060105329</SSIN>"
-         "</Person><EffectiveDate>2026-11-01</EffectiveDate><Event>DIMONA_IN</Event><EmployerCbe>0212344876</EmployerCbe>"
-         "<DimonaWorkerType>OTH</DimonaWorkerType><PeriodStartDate>2026-11-01</PeriodStartDate></PersonnelFile>\n";
+  return "<PersonnelFile><Context><SentAt>2026-11-02T10:00:00Z</SentAt></"
+         "Context><Person><SSIN>68060105329</SSIN>"
+         "</Person><EffectiveDate>2026-11-01</EffectiveDate><Event>DIMONA_IN</"
+         "Event><EmployerCbe>0212344876</EmployerCbe>"
+         "<DimonaWorkerType>OTH</DimonaWorkerType><PeriodStartDate>2026-11-01</PeriodStartDate></"
+         "PersonnelFile>\n";
 }
 }  // namespace
 
 TEST(IngestFile, XmlBatchThroughTheCore) {
-  const auto path = std::filesystem::temp_directory_path() / ("core-" + std::to_string(::getpid()) + ".xml");
-  std::string doc = R"(<?xml version="1.0"?><b:NotificationBatch xmlns:b="urn:be:relais:bcss:batch:v1" )"
-                    R"(xmlns="urn:be:relais:bcss:notifications:v1"><b:FileId>CORE-1</b:FileId><b:Sender>BCSS</b:Sender>)";
+  const auto path =
+      std::filesystem::temp_directory_path() / ("core-" + std::to_string(::getpid()) + ".xml");
+  std::string doc =
+      R"(<?xml version="1.0"?><b:NotificationBatch xmlns:b="urn:be:relais:bcss:batch:v1" )"
+      R"(xmlns="urn:be:relais:bcss:notifications:v1"><b:FileId>CORE-1</b:FileId><b:Sender>BCSS</b:Sender>)";
   for (int n = 1; n <= 40; ++n) {
-    if (n == 7) doc += person(n, "6806010532");            // schema-invalid: refused locally
-    else if (n == 9) doc += "<Unknown xmlns=\"urn:x\"/>";  // no mapping
-    else if (n == 13) doc += person(n, "68060105329", "Refused");
-    else if (n % 5 == 0) doc += personnel();
-    else doc += person(n);
+    if (n == 7)
+      doc += person(n, "6806010532");  // schema-invalid: refused locally
+    else if (n == 9)
+      doc += "<Unknown xmlns=\"urn:x\"/>";  // no mapping
+    else if (n == 13)
+      doc += person(n, "68060105329", "Refused");
+    else if (n % 5 == 0)
+      doc += personnel();
+    else
+      doc += person(n);
   }
   doc += "</b:NotificationBatch>\n";
   std::ofstream(path) << doc;
-  for (const char* suffix : {".progress", ".results.ndjson"}) std::filesystem::remove(path.string() + suffix);
+  for (const char* suffix : {".progress", ".results.ndjson"})
+    std::filesystem::remove(path.string() + suffix);
 
   std::vector<std::pair<std::string, std::size_t>> calls;  // flow, lines
   std::set<std::string> sent_tickets;
@@ -160,17 +179,22 @@ TEST(IngestFile, XmlBatchThroughTheCore) {
       start = end + 1;
       ++line;
       sent_tickets.insert(std::string(o.at("ticket").as_string()));
-      const bool refused = o.contains("last_name") && o.at("last_name").as_string().starts_with("Refused");
+      const bool refused =
+          o.contains("last_name") && o.at("last_name").as_string().starts_with("Refused");
       boost::json::object item{{"line", line}, {"status", refused ? 400 : 202}};
-      if (refused) item["error"] = boost::json::object{{"code", "TEST_REFUSED"}, {"message", "m"}, {"field", "last_name"}};
+      if (refused)
+        item["error"] =
+            boost::json::object{{"code", "TEST_REFUSED"}, {"message", "m"}, {"field", "last_name"}};
       items.push_back(item);
     }
     calls.emplace_back(flow, line);
-    return ingest::ChunkReply{200, boost::json::serialize(boost::json::object{{"items", items}}), 1};
+    return ingest::ChunkReply{200, boost::json::serialize(boost::json::object{{"items", items}}),
+                              1};
   };
   ingest::BatchFileOptions o;
   o.chunk = 10;
-  o.xsd_files = {kRepo + "/var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd", kRepo + "/deploy/xsd/relais/notifications.xsd"};
+  o.xsd_files = {kRepo + "/var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd",
+                 kRepo + "/deploy/xsd/relais/notifications.xsd"};
   o.xsd_roots = {kRepo + "/var/bcss/cbss/XSD", kRepo + "/deploy/xsd/relais"};
   o.mappings_dir = kRepo + "/deploy/mappings";
   o.stop_after_chunks = 2;
@@ -196,7 +220,8 @@ TEST(IngestFile, XmlBatchThroughTheCore) {
     auto r = boost::json::parse(line).as_object();
     EXPECT_EQ(r.at("record").to_number<std::uint64_t>(), expect) << line;
     const bool ok = r.at("status").as_string() == "accepted";
-    const std::map<std::uint64_t, std::string> codes{{7, "XML_SCHEMA_INVALID"}, {9, "UNKNOWN_BODY"}, {13, "TEST_REFUSED"}};
+    const std::map<std::uint64_t, std::string> codes{
+        {7, "XML_SCHEMA_INVALID"}, {9, "UNKNOWN_BODY"}, {13, "TEST_REFUSED"}};
     if (auto c = codes.find(expect); c != codes.end()) {
       EXPECT_EQ(r.at("code").as_string(), c->second) << line;
     }
@@ -219,5 +244,6 @@ TEST(IngestFile, XmlBatchThroughTheCore) {
   ASSERT_TRUE(sum.ok) << sum.error;
   accepted.insert(ctl::derived_ticket("CORE-1", 13));  // sent (then refused) as well
   EXPECT_EQ(sent_tickets, accepted);
-  for (const char* suffix : {"", ".progress", ".results.ndjson"}) std::filesystem::remove(path.string() + suffix);
+  for (const char* suffix : {"", ".progress", ".results.ndjson"})
+    std::filesystem::remove(path.string() + suffix);
 }

@@ -14,10 +14,12 @@ std::string doc(int txmsgs, int txerrs, int lag) {
       "127.0.0.1:9092/bootstrap":{"name":"127.0.0.1:9092/bootstrap","nodeid":-1,"state":"INIT"},
       "GroupCoordinator":{"name":"GroupCoordinator","nodeid":-1,"state":"UP"},
       "127.0.0.1:9092/1":{"name":"127.0.0.1:9092/1","nodeid":1,"state":"UP","outbuf_cnt":2,"waitresp_cnt":3,
-        "txerrs":)" + std::to_string(txerrs) + R"(,"rxerrs":0,"req_timeouts":1,
+        "txerrs":)" +
+         std::to_string(txerrs) + R"(,"rxerrs":0,"req_timeouts":1,
         "rtt":{"min":100,"max":9000,"avg":2500,"p99":8000}}},
     "topics":{"relais.inbound.v1":{"topic":"relais.inbound.v1","partitions":{
-      "0":{"partition":0,"consumer_lag":)" + std::to_string(lag) + R"(},
+      "0":{"partition":0,"consumer_lag":)" +
+         std::to_string(lag) + R"(},
       "1":{"partition":1,"consumer_lag":-1},
       "-1":{"partition":-1,"consumer_lag":-1}}}}})";
 }
@@ -39,11 +41,15 @@ TEST(KafkaStats, ExportsBrokerClientAndLagFigures) {
   EXPECT_NE(t.find("relais_kafka_broker_waitresp_requests" + lb + " 3\n"), std::string::npos);
   EXPECT_NE(t.find("relais_kafka_broker_tx_errors_total" + lb + " 3\n"), std::string::npos);
   EXPECT_NE(t.find("relais_kafka_broker_request_timeouts_total" + lb + " 1\n"), std::string::npos);
-  EXPECT_NE(t.find("relais_kafka_queue_messages{client=\"router-consumer\"} 7\n"), std::string::npos);
-  EXPECT_NE(t.find("relais_kafka_queue_bytes{client=\"router-consumer\"} 1234\n"), std::string::npos);
+  EXPECT_NE(t.find("relais_kafka_queue_messages{client=\"router-consumer\"} 7\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("relais_kafka_queue_bytes{client=\"router-consumer\"} 1234\n"),
+            std::string::npos);
   // Absolute figures from librdkafka become counters that never go down.
-  EXPECT_NE(t.find("relais_kafka_messages_sent_total{client=\"router-consumer\"} 25\n"), std::string::npos);
-  EXPECT_NE(t.find("relais_kafka_consumer_lag_messages{client=\"router-consumer\",topic=\"relais.inbound.v1\","
+  EXPECT_NE(t.find("relais_kafka_messages_sent_total{client=\"router-consumer\"} 25\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("relais_kafka_consumer_lag_messages{client=\"router-consumer\",topic=\"relais."
+                   "inbound.v1\","
                    "partition=\"0\"} 40\n"),
             std::string::npos);
   EXPECT_EQ(t.find("partition=\"1\""), std::string::npos);
@@ -55,7 +61,8 @@ TEST(KafkaStats, CounterResetKeepsCounting) {
   StatsExporter s(r, "ingest");
   ASSERT_TRUE(s.update(doc(100, 0, 0)));
   ASSERT_TRUE(s.update(doc(5, 0, 0)));  // client recreated
-  EXPECT_NE(r.render().find("relais_kafka_messages_sent_total{client=\"ingest\"} 105\n"), std::string::npos);
+  EXPECT_NE(r.render().find("relais_kafka_messages_sent_total{client=\"ingest\"} 105\n"),
+            std::string::npos);
 }
 
 TEST(KafkaStats, TwoClientsShareFamiliesAndBadJsonIsIgnored) {
@@ -71,6 +78,8 @@ TEST(KafkaStats, TwoClientsShareFamiliesAndBadJsonIsIgnored) {
        p = t.find("# HELP relais_kafka_broker_up ", p + 1))
     ++n;
   EXPECT_EQ(n, 1u);
-  EXPECT_NE(t.find("relais_kafka_messages_sent_total{client=\"router-producer\"} 1\n"), std::string::npos);
-  EXPECT_NE(t.find("relais_kafka_messages_sent_total{client=\"router-consumer\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("relais_kafka_messages_sent_total{client=\"router-producer\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("relais_kafka_messages_sent_total{client=\"router-consumer\"} 2\n"),
+            std::string::npos);
 }

@@ -1,11 +1,12 @@
 // libs/manageaccess: requests parsed against the public ManageAccess XSD (var/bcss,
 // scripts/fetch-bcss-xsd.sh), typed errors, the mapping onto directory lines, replies built and
 // validated against the same XSD, BCSS's answers read, LIST exports read and diffed.
+#include "relais/manageaccess/manageaccess.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "relais/manageaccess/manageaccess.hpp"
 #include "relais/soap/soap.hpp"
 #include "relais/xml/xml.hpp"
 
@@ -20,29 +21,37 @@ const std::string kCommon = std::string(soap::kBcssCommon);
 
 const xml::Schema& schema() {
   static const auto s = xml::Schema::load(ma::schema_files(kXsd), kXsd);
-  if (!s.has_value()) throw std::runtime_error("BCSS XSDs missing (scripts/fetch-bcss-xsd.sh): " + s.error().message);
+  if (!s.has_value())
+    throw std::runtime_error("BCSS XSDs missing (scripts/fetch-bcss-xsd.sh): " + s.error().message);
   return **s;
 }
 
-std::string body(const std::string& action, const std::string& purpose = "<Purpose>2</Purpose>",
-                 const std::string& period = "<Period><c:StartDate>2026-01-01</c:StartDate></Period>",
-                 const std::string& ssin = "68060105329", const std::string& extra = "") {
-  return "<ManageAccessRequest xmlns=\"" + kMa + "\" xmlns:c=\"" + kCommon + "\"><SSIN>" + ssin + "</SSIN>" + purpose +
-         period + "<Action>" + action + "</Action>" + extra +
-         "<ProofOfAuthentication><PersonData><LastName>Dupont</LastName><BirthDate>1968-06-01</BirthDate>"
+std::string body(
+    const std::string& action, const std::string& purpose = "<Purpose>2</Purpose>",
+    const std::string& period = "<Period><c:StartDate>2026-01-01</c:StartDate></Period>",
+    const std::string& ssin = "68060105329", const std::string& extra = "") {
+  return "<ManageAccessRequest xmlns=\"" + kMa + "\" xmlns:c=\"" + kCommon + "\"><SSIN>" + ssin +
+         "</SSIN>" + purpose + period + "<Action>" + action + "</Action>" + extra +
+         "<ProofOfAuthentication><PersonData><LastName>Dupont</LastName><BirthDate>1968-06-01</"
+         "BirthDate>"
          "</PersonData></ProofOfAuthentication></ManageAccessRequest>";
 }
 
 std::string ssdn(const std::string& ma_body, const std::string& org_unit = "0212344876",
-                 const std::string& service = "<ServiceId>OCMWCPASManageAccess</ServiceId><Version>20050930</Version>") {
+                 const std::string& service =
+                     "<ServiceId>OCMWCPASManageAccess</ServiceId><Version>20050930</Version>") {
   return "<SSDNRequest xmlns=\"" + std::string(ma::kServiceNs) +
-         "\"><RequestContext><AuthorizedUser><UserID>68060105329</UserID><Email>agent@cpas.example</Email><OrgUnit>" +
-         org_unit + "</OrgUnit><MatrixID>17</MatrixID><MatrixSubID>1</MatrixSubID></AuthorizedUser>"
+         "\"><RequestContext><AuthorizedUser><UserID>68060105329</"
+         "UserID><Email>agent@cpas.example</Email><OrgUnit>" +
+         org_unit +
+         "</OrgUnit><MatrixID>17</MatrixID><MatrixSubID>1</MatrixSubID></AuthorizedUser>"
          "<Message><Reference>REF-1</Reference></Message></RequestContext><ServiceRequest>" +
          service + ma_body + "</ServiceRequest></SSDNRequest>";
 }
 
-std::string soap11(const std::string& payload) { return soap::envelope(soap::Version::soap11, payload); }
+std::string soap11(const std::string& payload) {
+  return soap::envelope(soap::Version::soap11, payload);
+}
 
 struct Parsed {
   xml::Document doc;
@@ -78,9 +87,10 @@ std::vector<xml::Error> validate_reply(const std::string& soap_xml) {
 }  // namespace
 
 TEST(ManageAccessParse, BareAndSsdnFormsGiveTheSameTypedRequest) {
-  const auto b = body("REGISTER", "<Purpose>2</Purpose>",
-                      "<Period><c:StartDate>2026-01-01</c:StartDate><c:EndDate>2026-12-31</c:EndDate></Period>",
-                      "68060105329", "<Sector>17</Sector><QueryRegister>PRIMARY</QueryRegister>");
+  const auto b = body(
+      "REGISTER", "<Purpose>2</Purpose>",
+      "<Period><c:StartDate>2026-01-01</c:StartDate><c:EndDate>2026-12-31</c:EndDate></Period>",
+      "68060105329", "<Sector>17</Sector><QueryRegister>PRIMARY</QueryRegister>");
   for (const auto& payload : {b, ssdn(b)}) {
     auto p = parse(payload);
     ASSERT_TRUE(p.r.has_value()) << p.r.error().message << " at " << p.r.error().path;
@@ -111,13 +121,15 @@ TEST(ManageAccessParse, TheXsdRefusalsOfTheSchemaNotesAreTypedErrors) {
             ma::errc::schema_invalid);
   EXPECT_EQ(error_of(body("register")), ma::errc::schema_invalid);
   EXPECT_EQ(error_of(body("DELETE")), ma::errc::schema_invalid);
-  EXPECT_EQ(error_of(body("LIST", "", "<Period><c:StartDate>2026-01-01</c:StartDate></Period>", "68060105329",
-                          "<QueryRegister>BOTH</QueryRegister>")),
+  EXPECT_EQ(error_of(body("LIST", "", "<Period><c:StartDate>2026-01-01</c:StartDate></Period>",
+                          "68060105329", "<QueryRegister>BOTH</QueryRegister>")),
             ma::errc::schema_invalid);
   EXPECT_EQ(error_of(body("LIST", "", "")), ma::errc::schema_invalid);
   // Period children in the ManageAccess namespace instead of Common.
-  EXPECT_EQ(error_of(body("LIST", "", "<Period><StartDate>2026-01-01</StartDate></Period>")), ma::errc::schema_invalid);
-  // Inside the SSDN envelope too (its body is a lax wildcard: validated because the set loads ManageAccess).
+  EXPECT_EQ(error_of(body("LIST", "", "<Period><StartDate>2026-01-01</StartDate></Period>")),
+            ma::errc::schema_invalid);
+  // Inside the SSDN envelope too (its body is a lax wildcard: validated because the set loads
+  // ManageAccess).
   auto p = parse(ssdn(body("DELETE")));
   ASSERT_FALSE(p.r.has_value());
   EXPECT_EQ(p.r.error().code, ma::errc::schema_invalid);
@@ -134,11 +146,14 @@ TEST(ManageAccessParse, WhatTheXsdLeavesOpenIsCheckedByRelais) {
   EXPECT_EQ(error_of(body("UNREGISTER", "")), ma::errc::missing_purpose);
   EXPECT_EQ(error_of(body("REGISTER", "<Purpose>999</Purpose>")), ma::errc::invalid_quality_code);
   EXPECT_EQ(error_of(body("REGISTER", "<Purpose>10</Purpose>")), ma::errc::invalid_quality_code);
-  EXPECT_EQ(error_of(body("REGISTER", "<Purpose>99999999999999999999</Purpose>")), ma::errc::invalid_quality_code);
+  EXPECT_EQ(error_of(body("REGISTER", "<Purpose>99999999999999999999</Purpose>")),
+            ma::errc::invalid_quality_code);
   EXPECT_EQ(error_of(body("REGISTER", "<Purpose>2</Purpose>",
-                          "<Period><c:StartDate>2026-05-01</c:StartDate><c:EndDate>2026-04-01</c:EndDate></Period>")),
+                          "<Period><c:StartDate>2026-05-01</c:StartDate><c:EndDate>2026-04-01</"
+                          "c:EndDate></Period>")),
             ma::errc::date_order);
-  EXPECT_EQ(error_of(body("REGISTER", "<Purpose>2</Purpose>", "<Period><c:StartDate>1700-05-01</c:StartDate></Period>")),
+  EXPECT_EQ(error_of(body("REGISTER", "<Purpose>2</Purpose>",
+                          "<Period><c:StartDate>1700-05-01</c:StartDate></Period>")),
             ma::errc::invalid_date);
   // LIST without Purpose is fine; a timezone on xs:date is dropped.
   auto p = parse(body("LIST", "", "<Period><c:StartDate>2012-05-24+02:00</c:StartDate></Period>"));
@@ -149,25 +164,28 @@ TEST(ManageAccessParse, WhatTheXsdLeavesOpenIsCheckedByRelais) {
 
 TEST(ManageAccessParse, OtherBodiesAndServicesAreRefused) {
   EXPECT_EQ(error_of("<Other xmlns=\"urn:x\"/>"), ma::errc::unknown_body);
-  EXPECT_EQ(error_of(ssdn(body("LIST"), "0212344876",
-                          "<ServiceId>OCMWCPASIdentifyPerson</ServiceId><Version>20050930</Version>")),
-            ma::errc::wrong_service);
+  EXPECT_EQ(
+      error_of(ssdn(body("LIST"), "0212344876",
+                    "<ServiceId>OCMWCPASIdentifyPerson</ServiceId><Version>20050930</Version>")),
+      ma::errc::wrong_service);
   EXPECT_EQ(error_of(ssdn("<x:Other xmlns:x=\"urn:x\"/>")), ma::errc::unknown_body);
 }
 
 TEST(ManageAccessChange, MapsOntoDirectoryLines) {
-  auto reg = parse(body("REGISTER", "<Purpose>7</Purpose>",
-                        "<Period><c:StartDate>2026-03-01</c:StartDate><c:EndDate>2026-06-30</c:EndDate></Period>"));
+  auto reg = parse(body(
+      "REGISTER", "<Purpose>7</Purpose>",
+      "<Period><c:StartDate>2026-03-01</c:StartDate><c:EndDate>2026-06-30</c:EndDate></Period>"));
   auto c = ma::to_change(*reg.r);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->action, ma::Action::register_);
   EXPECT_EQ(c->line, (ma::Line{"68060105329", 7, "2026-03-01", "2026-06-30"}));
-  auto un = parse(body("UNREGISTER", "<Purpose>7</Purpose>", "<Period><c:StartDate>2026-03-01</c:StartDate></Period>"));
+  auto un = parse(body("UNREGISTER", "<Purpose>7</Purpose>",
+                       "<Period><c:StartDate>2026-03-01</c:StartDate></Period>"));
   auto u = ma::to_change(*un.r);
   ASSERT_TRUE(u.has_value());
   EXPECT_EQ(u->close_end, "2026-02-28");
-  auto ls = parse(body("LIST", "", "<Period><c:StartDate>2026-01-01</c:StartDate></Period>", "68060105329",
-                       "<Sector>6</Sector>"));
+  auto ls = parse(body("LIST", "", "<Period><c:StartDate>2026-01-01</c:StartDate></Period>",
+                       "68060105329", "<Sector>6</Sector>"));
   auto l = ma::to_change(*ls.r);
   ASSERT_TRUE(l.has_value());
   EXPECT_TRUE(l->other_sector);
@@ -188,28 +206,35 @@ TEST(ManageAccessReply, BuiltRepliesAreValidAgainstThePublicXsd) {
   ok.registrations = {{2, {"2026-01-01", ""}, "0212344876", ma::Register::primary},
                       {7, {"2025-01-01", "2025-12-31"}, "0212344876", ma::Register::secondary}};
   ma::Outcome refused;
-  refused.summary = soap::failure("INTEGRATION_NOT_FOUND", "no active integration <&> to close", "SSIN", "68060105329");
+  refused.summary = soap::failure("INTEGRATION_NOT_FOUND", "no active integration <&> to close",
+                                  "SSIN", "68060105329");
   refused.has_reply = false;
   ma::Outcome refused_with_reply = refused;
   refused_with_reply.has_reply = true;
-  for (const auto& b : {body("REGISTER"), body("LIST", ""), body("UNREGISTER", "<Purpose>2</Purpose>",
-                                                                    "<Period><c:StartDate>2026-01-01</c:StartDate>"
-                                                                    "<c:EndDate>2026-01-01</c:EndDate></Period>",
-                                                                    "68060105329", "<QueryRegister>ALL</QueryRegister>")}) {
+  for (const auto& b : {body("REGISTER"), body("LIST", ""),
+                        body("UNREGISTER", "<Purpose>2</Purpose>",
+                             "<Period><c:StartDate>2026-01-01</c:StartDate>"
+                             "<c:EndDate>2026-01-01</c:EndDate></Period>",
+                             "68060105329", "<QueryRegister>ALL</QueryRegister>")}) {
     auto p = parse(ssdn(b));
     ASSERT_TRUE(p.r.has_value());
     for (const auto& o : {ok, refused, refused_with_reply}) {
-      auto reply = ma::soap_reply(soap::Version::soap11, *p.r, o, "c0ffee-ticket", "20261205T010203", "20261205T010204");
+      auto reply = ma::soap_reply(soap::Version::soap11, *p.r, o, "c0ffee-ticket",
+                                  "20261205T010203", "20261205T010204");
       auto errs = validate_reply(reply);
-      EXPECT_TRUE(errs.empty()) << (errs.empty() ? "" : errs[0].message + " at " + errs[0].path) << "\n" << reply;
+      EXPECT_TRUE(errs.empty()) << (errs.empty() ? "" : errs[0].message + " at " + errs[0].path)
+                                << "\n"
+                                << reply;
     }
     // Bare: the ManageAccessReply itself.
     auto bare = parse(b);
-    auto reply = ma::soap_reply(soap::Version::soap11, *bare.r, ok, "t", "20261205T010203", "20261205T010204");
+    auto reply = ma::soap_reply(soap::Version::soap11, *bare.r, ok, "t", "20261205T010203",
+                                "20261205T010204");
     auto errs = validate_reply(reply);
     EXPECT_TRUE(errs.empty()) << (errs.empty() ? "" : errs[0].message) << "\n" << reply;
     EXPECT_NE(reply.find("<OrgUnit>0212344876</OrgUnit>"), std::string::npos);
-    auto fault = ma::soap_reply(soap::Version::soap11, *bare.r, refused, "t", "20261205T010203", "20261205T010204");
+    auto fault = ma::soap_reply(soap::Version::soap11, *bare.r, refused, "t", "20261205T010203",
+                                "20261205T010204");
     EXPECT_NE(fault.find("Fault"), std::string::npos);
     EXPECT_NE(fault.find("INTEGRATION_NOT_FOUND"), std::string::npos);
   }
@@ -222,7 +247,8 @@ TEST(ManageAccessForward, TheCpasIsTheAuthenticatedOneWhateverTheBodySays) {
   EXPECT_NE(fwd.find("<OrgUnit>0212344876</OrgUnit>"), std::string::npos) << fwd;
   EXPECT_EQ(fwd.find("0999999999"), std::string::npos) << fwd;
   // The forwarded request is a valid SSDNRequest with the same typed ManageAccessRequest.
-  auto again = parse(fwd.substr(fwd.find("<SSDNRequest"), fwd.find("</SSDNRequest>") + 14 - fwd.find("<SSDNRequest")));
+  auto again = parse(fwd.substr(fwd.find("<SSDNRequest"),
+                                fwd.find("</SSDNRequest>") + 14 - fwd.find("<SSDNRequest")));
   ASSERT_TRUE(again.r.has_value()) << again.r.error().message;
   EXPECT_EQ(again.r->ssin, p.r->ssin);
   EXPECT_EQ(again.r->purpose, p.r->purpose);
@@ -238,8 +264,9 @@ TEST(ManageAccessBcss, AcceptedRefusedFaultAndGarbage) {
   auto p = parse(ssdn(body("REGISTER")));
   ma::Outcome ok;
   ok.registrations = {{2, {"2026-01-01", ""}, "0212344876", ma::Register::primary}};
-  auto a = ma::read_bcss_reply(ma::soap_reply(soap::Version::soap11, *p.r, ok, "T", "20261205T010203", "20261205T010204"),
-                               schema());
+  auto a = ma::read_bcss_reply(
+      ma::soap_reply(soap::Version::soap11, *p.r, ok, "T", "20261205T010203", "20261205T010204"),
+      schema());
   ASSERT_TRUE(a.has_value()) << a.error().message;
   EXPECT_TRUE(a->accepted);
   ASSERT_EQ(a->outcome.registrations.size(), 1u);
@@ -247,33 +274,37 @@ TEST(ManageAccessBcss, AcceptedRefusedFaultAndGarbage) {
   ma::Outcome no;
   no.summary = soap::failure("MSG00008", "person unknown");
   no.has_reply = false;
-  auto r = ma::read_bcss_reply(ma::soap_reply(soap::Version::soap11, *p.r, no, "T", "20261205T010203", "20261205T010204"),
-                               schema());
+  auto r = ma::read_bcss_reply(
+      ma::soap_reply(soap::Version::soap11, *p.r, no, "T", "20261205T010203", "20261205T010204"),
+      schema());
   ASSERT_TRUE(r.has_value());
   EXPECT_FALSE(r->accepted);
   ASSERT_FALSE(r->outcome.summary.details.empty());
   EXPECT_EQ(r->outcome.summary.details[0].reason_code, "MSG00008");
-  auto f = ma::read_bcss_reply(soap::fault(soap::Version::soap11, false, "down", soap::failure("X", "y")), schema());
+  auto f = ma::read_bcss_reply(
+      soap::fault(soap::Version::soap11, false, "down", soap::failure("X", "y")), schema());
   ASSERT_TRUE(f.has_value());
   EXPECT_FALSE(f->accepted);
   auto g = ma::read_bcss_reply("<html>busy</html>", schema());
   ASSERT_FALSE(g.has_value());
   EXPECT_EQ(g.error().code, ma::errc::bad_reply);
   // Schema-invalid SSDNReply (no ReplyContext) is not believed.
-  auto h = ma::read_bcss_reply(soap11("<SSDNReply xmlns=\"" + std::string(ma::kServiceNs) + "\"/>"), schema());
+  auto h = ma::read_bcss_reply(soap11("<SSDNReply xmlns=\"" + std::string(ma::kServiceNs) + "\"/>"),
+                               schema());
   ASSERT_FALSE(h.has_value());
   EXPECT_EQ(h.error().code, ma::errc::bad_reply);
 }
 
 TEST(ManageAccessExport, XmlRepliesAndCsv) {
   auto p1 = parse(body("LIST", ""));
-  auto p2 = parse(body("LIST", "", "<Period><c:StartDate>2026-01-01</c:StartDate></Period>", "93051822361"));
+  auto p2 = parse(
+      body("LIST", "", "<Period><c:StartDate>2026-01-01</c:StartDate></Period>", "93051822361"));
   ma::Outcome o1, o2;
   o1.registrations = {{2, {"2026-01-01", ""}, "0212344876", ma::Register::primary},
                       {4, {"2026-01-01", ""}, "0999999999", ma::Register::primary}};
   o2.registrations = {{7, {"2025-01-01+01:00", "2025-12-31"}, "63023", ma::Register::secondary}};
-  std::string file = "<Export>" + ma::reply_xml(*p1.r, o1.registrations) + ma::reply_xml(*p2.r, o2.registrations) +
-                     "</Export>";
+  std::string file = "<Export>" + ma::reply_xml(*p1.r, o1.registrations) +
+                     ma::reply_xml(*p2.r, o2.registrations) + "</Export>";
   auto e = ma::read_export(file, {"0212344876", "63023"}, &schema());
   ASSERT_TRUE(e.has_value()) << e.error().message;
   EXPECT_FALSE(e->complete);
@@ -281,8 +312,10 @@ TEST(ManageAccessExport, XmlRepliesAndCsv) {
   ASSERT_EQ(e->lines.size(), 2u);  // the other CPAS's registration left out
   EXPECT_EQ(e->lines[0], (ma::Line{"68060105329", 2, "2026-01-01", ""}));
   EXPECT_EQ(e->lines[1], (ma::Line{"93051822361", 7, "2025-01-01", "2025-12-31"}));
-  auto csv = ma::read_export("ssin,quality_code,start_date,end_date\r\n68060105329,2,2026-01-01,\n\n93051822361,7,2025-01-01,2025-12-31\n",
-                             {}, nullptr);
+  auto csv = ma::read_export(
+      "ssin,quality_code,start_date,end_date\r\n68060105329,2,2026-01-01,\n\n93051822361,7,2025-01-"
+      "01,2025-12-31\n",
+      {}, nullptr);
   ASSERT_TRUE(csv.has_value()) << csv.error().message;
   EXPECT_TRUE(csv->complete);
   ASSERT_EQ(csv->lines.size(), 2u);
@@ -299,16 +332,17 @@ TEST(ManageAccessDiff, EveryKindOfDifferenceAndItsRepairs) {
   const std::string a = "68060105329", b = "93051822361";
   ma::Export e;
   e.ssins = {a, b};
-  e.lines = {{a, 2, "2026-01-01", ""},              // same in both
-             {a, 7, "2026-02-01", "2026-03-31"},    // period differs
-             {b, 4, "2026-01-01", ""},              // quality differs (mirror: 3)
-             {b, 9, "2026-05-01", ""}};             // missing in the mirror
-  std::vector<ma::Line> mirror = {{a, 2, "2026-01-01", ""},
-                                  {a, 7, "2026-02-01", ""},
-                                  {b, 3, "2026-01-01", ""},
-                                  {a, 1, "2025-01-01", "2025-06-30"},   // missing at BCSS
-                                  {a, 5, "2025-01-01", "2024-12-31"},   // cancelled: absent
-                                  {"80010100107", 2, "2026-01-01", ""}};  // not covered by the export
+  e.lines = {{a, 2, "2026-01-01", ""},            // same in both
+             {a, 7, "2026-02-01", "2026-03-31"},  // period differs
+             {b, 4, "2026-01-01", ""},            // quality differs (mirror: 3)
+             {b, 9, "2026-05-01", ""}};           // missing in the mirror
+  std::vector<ma::Line> mirror = {
+      {a, 2, "2026-01-01", ""},
+      {a, 7, "2026-02-01", ""},
+      {b, 3, "2026-01-01", ""},
+      {a, 1, "2025-01-01", "2025-06-30"},     // missing at BCSS
+      {a, 5, "2025-01-01", "2024-12-31"},     // cancelled: absent
+      {"80010100107", 2, "2026-01-01", ""}};  // not covered by the export
   auto d = ma::diff(mirror, e);
   ASSERT_EQ(d.size(), 4u);
   EXPECT_EQ(d[0].kind, ma::DiffKind::missing_at_bcss);
@@ -316,7 +350,8 @@ TEST(ManageAccessDiff, EveryKindOfDifferenceAndItsRepairs) {
   EXPECT_EQ(d[1].kind, ma::DiffKind::period_differs);
   EXPECT_EQ(d[1].repairs, (std::vector<ma::Line>{{a, 7, "2026-02-01", "2026-03-31"}}));
   EXPECT_EQ(d[2].kind, ma::DiffKind::quality_differs);
-  EXPECT_EQ(d[2].repairs, (std::vector<ma::Line>{{b, 3, "2026-01-01", "2025-12-31"}, {b, 4, "2026-01-01", ""}}));
+  EXPECT_EQ(d[2].repairs,
+            (std::vector<ma::Line>{{b, 3, "2026-01-01", "2025-12-31"}, {b, 4, "2026-01-01", ""}}));
   EXPECT_EQ(d[3].kind, ma::DiffKind::missing_in_mirror);
   EXPECT_EQ(d[3].repairs, (std::vector<ma::Line>{{b, 9, "2026-05-01", ""}}));
   // Applying the repairs to the mirror leaves no difference.

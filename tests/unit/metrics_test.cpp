@@ -1,7 +1,8 @@
-#include <gtest/gtest.h>
-#include <stdexcept>
-
 #include "relais/common/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
 
 using namespace relais::metrics;
 
@@ -16,7 +17,8 @@ TEST(Metrics, RendersPrometheusText) {
   h.observe(0.5);
   h.observe(5);
   auto text = r.render();
-  EXPECT_NE(text.find("# HELP relais_test_total A test counter\n# TYPE relais_test_total counter"), std::string::npos);
+  EXPECT_NE(text.find("# HELP relais_test_total A test counter\n# TYPE relais_test_total counter"),
+            std::string::npos);
   EXPECT_NE(text.find("relais_test_total{flow=\"notify-person\"} 3\n"), std::string::npos);
   EXPECT_NE(text.find("relais_test_total{flow=\"personnel-\\\"file\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("relais_test_seconds_bucket{le=\"0.1\"} 1\n"), std::string::npos);

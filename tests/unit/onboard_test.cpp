@@ -1,13 +1,13 @@
 // relaisctl cpas onboard's pure parts: application names, the principal, group and topics of an
 // application, and the bundle's client.properties (read by the Java client and, without its
 // java-only keys, by librdkafka).
+#include "relais/ctl/onboard.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <set>
 #include <sstream>
-
-#include "relais/ctl/onboard.hpp"
 
 using namespace relais;
 
@@ -46,12 +46,15 @@ TEST(Onboard, ApplicationNames) {
 TEST(Onboard, PrincipalGroupAndTopicsStayInsideTheCpasPrefix) {
   EXPECT_EQ(ctl::app_principal("0212344876", "social"), "cpas-0212344876-social");
   EXPECT_EQ(ctl::app_group("0212344876", "social"), "cpas.0212344876.social");
-  for (const auto& t : ctl::cpas_topics("0212344876")) EXPECT_TRUE(t.starts_with("cpas.0212344876.")) << t;
+  for (const auto& t : ctl::cpas_topics("0212344876"))
+    EXPECT_TRUE(t.starts_with("cpas.0212344876.")) << t;
   EXPECT_EQ(ctl::cpas_topics("0212344876").front(), "cpas.0212344876.notifications.v1");
 }
 
 TEST(Onboard, ClientPropertiesForBothClients) {
-  ctl::BundleSettings b{"0212344876", "social", "k1:9093,k2:9093", "SASL_PLAINTEXT", "SCRAM-SHA-512", "pw0123456789ab", false};
+  ctl::BundleSettings b{
+      "0212344876",     "social", "k1:9093,k2:9093", "SASL_PLAINTEXT", "SCRAM-SHA-512",
+      "pw0123456789ab", false};
   const auto props = ctl::render_client_properties(b);
   auto rd = librdkafka_view(props);
   EXPECT_EQ(rd["bootstrap.servers"], "k1:9093,k2:9093");
@@ -62,8 +65,9 @@ TEST(Onboard, ClientPropertiesForBothClients) {
   EXPECT_EQ(rd["sasl.password"], "pw0123456789ab");
   EXPECT_FALSE(rd.contains("sasl.jaas.config"));
   EXPECT_FALSE(rd.contains("ssl.ca.location"));
-  EXPECT_NE(props.find("sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-                       "username=\"cpas-0212344876-social\" password=\"pw0123456789ab\";\n"),
+  EXPECT_NE(props.find(
+                "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+                "username=\"cpas-0212344876-social\" password=\"pw0123456789ab\";\n"),
             std::string::npos);
   b.security_protocol = "SASL_SSL";
   b.with_ca = true;
@@ -72,7 +76,8 @@ TEST(Onboard, ClientPropertiesForBothClients) {
   EXPECT_EQ(rd["ssl.ca.location"], "ca.pem");
   EXPECT_EQ(rd["security.protocol"], "SASL_SSL");
   EXPECT_FALSE(rd.contains("ssl.truststore.location"));
-  EXPECT_NE(tls.find("ssl.truststore.type=PEM\nssl.truststore.location=ca.pem\n"), std::string::npos);
+  EXPECT_NE(tls.find("ssl.truststore.type=PEM\nssl.truststore.location=ca.pem\n"),
+            std::string::npos);
 }
 
 TEST(Onboard, NextCommandsNameTheBundleAndTheCpas) {

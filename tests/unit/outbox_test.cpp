@@ -6,7 +6,6 @@
 #include <boost/asio/error.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
-
 #include <set>
 
 #include "relais/alerts/reaction_codes.hpp"
@@ -39,8 +38,8 @@ TEST(ReactionCodes, DefaultFileLoads) {
   auto r = alerts::load_reaction_codes(RELAIS_SOURCE_DIR "/deploy/rules/reaction-codes.yaml");
   ASSERT_TRUE(std::holds_alternative<alerts::ReactionCodes>(r)) << std::get<std::string>(r);
   const auto& codes = std::get<alerts::ReactionCodes>(r);
-  for (const char* c : {"NO_IMPACT", "AID_REVISED", "RECOVERY_STARTED", "ALREADY_KNOWN", "UNDER_INVESTIGATION",
-                        "NOT_APPLICABLE"}) {
+  for (const char* c : {"NO_IMPACT", "AID_REVISED", "RECOVERY_STARTED", "ALREADY_KNOWN",
+                        "UNDER_INVESTIGATION", "NOT_APPLICABLE"}) {
     const auto* rc = codes.find(c);
     ASSERT_NE(rc, nullptr) << c;
     EXPECT_FALSE(rc->label_fr.empty());
@@ -58,10 +57,13 @@ TEST(ReactionCodes, ParsesAValidFile) {
 }
 
 TEST(ReactionCodes, RefusesBadFilesWithAClearError) {
-  EXPECT_NE(codes_error("version: 1\nreaction_codes: []\n").find("non-empty list"), std::string::npos);
-  EXPECT_NE(codes_error("reaction_codes: [{code: A1, description: x, labels: {fr: a, nl: b}}]\n").find("version"),
+  EXPECT_NE(codes_error("version: 1\nreaction_codes: []\n").find("non-empty list"),
             std::string::npos);
-  EXPECT_NE(codes_error("version: 1\ncodes: []\n").find("unknown key \"codes\""), std::string::npos);
+  EXPECT_NE(codes_error("reaction_codes: [{code: A1, description: x, labels: {fr: a, nl: b}}]\n")
+                .find("version"),
+            std::string::npos);
+  EXPECT_NE(codes_error("version: 1\ncodes: []\n").find("unknown key \"codes\""),
+            std::string::npos);
   auto dup = codes_error(R"(version: 1
 reaction_codes:
   - {code: NO_IMPACT, description: x, labels: {fr: a, nl: b}}
@@ -69,13 +71,18 @@ reaction_codes:
 )");
   EXPECT_NE(dup.find("duplicate code \"NO_IMPACT\""), std::string::npos) << dup;
   EXPECT_NE(dup.find("reaction_codes[1]"), std::string::npos) << dup;
-  auto lower = codes_error("version: 1\nreaction_codes: [{code: no_impact, description: x, labels: {fr: a, nl: b}}]\n");
+  auto lower = codes_error(
+      "version: 1\nreaction_codes: [{code: no_impact, description: x, labels: {fr: a, nl: b}}]\n");
   EXPECT_NE(lower.find("code must be"), std::string::npos) << lower;
-  auto nl = codes_error("version: 1\nreaction_codes: [{code: NO_IMPACT, description: x, labels: {fr: a}}]\n");
+  auto nl = codes_error(
+      "version: 1\nreaction_codes: [{code: NO_IMPACT, description: x, labels: {fr: a}}]\n");
   EXPECT_NE(nl.find("missing key \"nl\""), std::string::npos) << nl;
-  auto extra = codes_error("version: 1\nreaction_codes: [{code: NO_IMPACT, description: x, labels: {fr: a, nl: b}, deadline: 3}]\n");
+  auto extra = codes_error(
+      "version: 1\nreaction_codes: [{code: NO_IMPACT, description: x, labels: {fr: a, nl: b}, "
+      "deadline: 3}]\n");
   EXPECT_NE(extra.find("unknown key \"deadline\""), std::string::npos) << extra;
-  EXPECT_NE(codes_error("version: 1\nreaction_codes: [{code: NO_IMPACT}\n").find("not valid YAML"), std::string::npos);
+  EXPECT_NE(codes_error("version: 1\nreaction_codes: [{code: NO_IMPACT}\n").find("not valid YAML"),
+            std::string::npos);
   auto missing = alerts::load_reaction_codes("/nonexistent/codes.yaml");
   EXPECT_NE(std::get<std::string>(missing).find("cannot open"), std::string::npos);
 }
@@ -177,7 +184,9 @@ TEST(Classify, TransportErrors) {
   EXPECT_EQ(classify(Stage::write, aerr::broken_pipe).outcome, "reset");
   EXPECT_EQ(classify(Stage::read, boost::beast::http::error::bad_version).outcome, "io_error");
   // The message is never read: a "timeout" in the text of another error is no timeout.
-  EXPECT_EQ(outbox::classify_error(http::ClientError(Stage::read, aerr::connection_reset, "read: timeout?")).outcome,
+  EXPECT_EQ(outbox::classify_error(
+                http::ClientError(Stage::read, aerr::connection_reset, "read: timeout?"))
+                .outcome,
             "reset");
   EXPECT_TRUE(classify(Stage::read, boost::beast::http::error::bad_version).breaker_failure);
 }

@@ -1,12 +1,13 @@
 // pg::redacted_message: what an Error says, without the row's values (logs, status pages).
-#include <gtest/gtest.h>
-
 #include "relais/pg/pg.hpp"
+
+#include <gtest/gtest.h>
 
 using relais::pg::redacted_message;
 
 TEST(PgError, QuotedValuesAreElided) {
-  auto m = redacted_message("invalid input syntax for type uuid: \"Jean Dupont\"", "alerts_in", "alert_id", "", "22P02");
+  auto m = redacted_message("invalid input syntax for type uuid: \"Jean Dupont\"", "alerts_in",
+                            "alert_id", "", "22P02");
   EXPECT_EQ(m.find("Dupont"), std::string::npos) << m;
   EXPECT_NE(m.find("invalid input syntax for type uuid"), std::string::npos) << m;
   EXPECT_NE(m.find("[table alerts_in]"), std::string::npos) << m;

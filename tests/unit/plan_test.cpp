@@ -1,8 +1,10 @@
 // router::plan without Kafka: each outcome of a record (routed, dropped, duplicate, dead letter,
 // ticket reused, alerts), the batch records (journal, dedupe), and a property test against a
 // brute-force reference over random directories and batches.
-#include <gtest/gtest.h>
+#include "relais/router/plan.hpp"
+
 #include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
 
 #include <map>
 #include <random>
@@ -10,7 +12,6 @@
 
 #include "relais/alerts/rules.hpp"
 #include "relais/codec/samples.hpp"
-#include "relais/router/plan.hpp"
 #include "relais/v1/records.pb.h"
 #include "relais/validation/date.hpp"
 
@@ -25,7 +26,9 @@ constexpr std::int64_t kNow = 1'780'000'000'000'000;  // 2026-05-28, Unix µs
 constexpr std::int64_t kWindow = 7LL * 24 * 3600 * 1000000;
 const std::string kInbound = "relais.inbound.v1";
 
-std::int32_t day(const char* iso) { return validation::parse_iso_date(iso)->days; }
+std::int32_t day(const char* iso) {
+  return validation::parse_iso_date(iso)->days;
+}
 
 // A valid SSIN of someone born in the 1900s: YYMMDD sss cc, cc = 97 - (first nine mod 97).
 std::string ssin_of(std::uint64_t first9) {
@@ -37,7 +40,8 @@ std::string ssin_of(std::uint64_t first9) {
 
 std::string ticket_of(std::uint64_t n) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012llx", static_cast<unsigned long long>(n));
+  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012llx",
+                static_cast<unsigned long long>(n));
   return buf;
 }
 
@@ -55,7 +59,8 @@ struct Batch {
   std::span<const InboundRecord> view(std::int64_t first_offset = 100) {
     records.clear();
     for (std::size_t i = 0; i < values.size(); ++i)
-      records.push_back({kInbound, partitions[i], first_offset + static_cast<std::int64_t>(i), &keys[i], values[i]});
+      records.push_back({kInbound, partitions[i], first_offset + static_cast<std::int64_t>(i),
+                         &keys[i], values[i]});
     return records;
   }
   std::vector<std::int32_t> partitions;
@@ -98,8 +103,8 @@ class PlanTest : public ::testing::Test {
     dir.upsert_cpas("0212344876", "CPAS A", {"21004"});
     dir.upsert_cpas("0207500123", "CPAS B", {"21009"});
   }
-  void integrate(const std::string& ssin, std::uint16_t cpas, const char* start, const char* end = nullptr,
-                 std::uint16_t quality = 1) {
+  void integrate(const std::string& ssin, std::uint16_t cpas, const char* start,
+                 const char* end = nullptr, std::uint16_t quality = 1) {
     dir.upsert(directory::Entry{*directory::ssin_key(ssin), next_id++, cpas, quality, day(start),
                                 end ? day(end) : directory::kOpenEnd});
   }
@@ -135,7 +140,8 @@ TEST_F(PlanTest, RoutesToEveryCoveringCpasWithTheInboundBytesSpliced) {
     EXPECT_EQ(r.integration().quality_code(), quality);
     EXPECT_EQ(r.routed_at_us(), kNow);
   }
-  EXPECT_EQ(p.cpas_topics, (std::set<std::string>{"cpas.0207500123.notifications.v1", "cpas.0212344876.notifications.v1"}));
+  EXPECT_EQ(p.cpas_topics, (std::set<std::string>{"cpas.0207500123.notifications.v1",
+                                                  "cpas.0212344876.notifications.v1"}));
   auto j = journal_of(p);
   ASSERT_EQ(j.size(), 3u);
   EXPECT_EQ(j[0].kind(), v1::JournalEntry::ACCEPTED);
@@ -162,8 +168,10 @@ TEST_F(PlanTest, RoutesToEveryCoveringCpasWithTheInboundBytesSpliced) {
 TEST_F(PlanTest, DropsWithTheRoutingReason) {
   integrate(ssin, a, "2020-01-01", "2020-12-31");
   Batch batch;
-  batch.add_on(0, encode(codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(1), ssin, "2026-03-01")));
-  batch.add_on(0, encode(codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(2), ssin_of(700101001), "2026-03-01")));
+  batch.add_on(0, encode(codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(1), ssin,
+                                                    "2026-03-01")));
+  batch.add_on(0, encode(codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(2),
+                                                    ssin_of(700101001), "2026-03-01")));
   auto p = run(batch);
   EXPECT_TRUE(p.cpas_topics.empty());
   auto j = journal_of(p);
@@ -177,7 +185,8 @@ TEST_F(PlanTest, DropsWithTheRoutingReason) {
 
 TEST_F(PlanTest, UndecodableAndInvalidRecordsAreDeadLetters) {
   integrate(ssin, a, "2025-01-01");
-  auto bad_ssin = codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(2), ssin, "2026-03-01");
+  auto bad_ssin =
+      codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(2), ssin, "2026-03-01");
   bad_ssin.mutable_envelope()->set_ssin("68060105328");  // wrong check digits
   Batch batch;
   batch.add_on(1, "\xff\xff\xff not protobuf");
@@ -227,8 +236,9 @@ TEST_F(PlanTest, DuplicatesOfCommittedAndOfEarlierRecordsInTheBatch) {
   EXPECT_EQ(p.marks.size(), 1u);
   std::vector<v1::JournalEntry::Kind> kinds;
   for (const auto& e : journal_of(p)) kinds.push_back(e.kind());
-  EXPECT_EQ(kinds, (std::vector<v1::JournalEntry::Kind>{v1::JournalEntry::DUPLICATE, v1::JournalEntry::ACCEPTED,
-                                                        v1::JournalEntry::ROUTED, v1::JournalEntry::DUPLICATE}));
+  EXPECT_EQ(kinds, (std::vector<v1::JournalEntry::Kind>{
+                       v1::JournalEntry::DUPLICATE, v1::JournalEntry::ACCEPTED,
+                       v1::JournalEntry::ROUTED, v1::JournalEntry::DUPLICATE}));
 }
 
 TEST_F(PlanTest, ATicketReusedForOtherContentIsRefusedNeverMerged) {
@@ -253,13 +263,15 @@ TEST_F(PlanTest, TheSendersRawPayloadTravelsToEveryCpas) {
   integrate(ssin, a, "2025-01-01");
   integrate(ssin, b, "2025-01-01");
   Batch batch;
-  batch.add_on(0, encode(codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(1), ssin, "2026-03-01")));
+  batch.add_on(0, encode(codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(1), ssin,
+                                                    "2026-03-01")));
   auto view = batch.view();
   std::vector<InboundRecord> recs(view.begin(), view.end());
   recs[0].raw = "<soap:Envelope/>";
   recs[0].raw_content_type = "text/xml";
   auto p = router::plan(recs, router::PlanContext{dir, processed, nullptr, {}, kNow});
-  for (const char* topic : {"cpas.0212344876.notifications.v1", "cpas.0207500123.notifications.v1"}) {
+  for (const char* topic :
+       {"cpas.0212344876.notifications.v1", "cpas.0207500123.notifications.v1"}) {
     auto r = on_topic(p, topic);
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(header(*r[0], "raw"), "<soap:Envelope/>");
@@ -293,7 +305,8 @@ rules:
   EXPECT_EQ(alert.type(), "PERSON_CHANGED");
   EXPECT_EQ(alert.alert_id(), header(*al[0], "alert-id"));
   EXPECT_EQ(alert.notification().cpas_cbe(), "0212344876");
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(alert.notification().notification(), n));
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(alert.notification().notification(), n));
   EXPECT_EQ(alert.due_date(), "2026-06-07");  // kNow's day + 10
   EXPECT_EQ(p.cpas_topics.count("cpas.0212344876.alerts.v1"), 1u);
   auto j = journal_of(p);
@@ -306,20 +319,22 @@ rules:
 TEST_F(PlanTest, JournalBatchesSplitAtTheRecordSizeWithKeysUniquePerTransaction) {
   Batch batch;
   for (int i = 0; i < router::kJournalPerRecord + 10; ++i)
-    batch.add_on(i % 2, encode(codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(i + 1),
-                                                          ssin_of(700101001 + 1000 * (i / 900) + i % 900),
-                                                          "2026-03-01")));
+    batch.add_on(i % 2, encode(codec::sample_notification(
+                            v1::FLOW_NOTIFY_PERSON, ticket_of(i + 1),
+                            ssin_of(700101001 + 1000 * (i / 900) + i % 900), "2026-03-01")));
   auto p = router::plan(batch.view(42), router::PlanContext{dir, processed, nullptr, {}, kNow});
   auto j = on_topic(p, "relais.journal.v1");
-  ASSERT_EQ(j.size(), 3u);  // 2 entries per notification (ACCEPTED, DROPPED): 2068 = 1024 + 1024 + 20
+  ASSERT_EQ(j.size(),
+            3u);  // 2 entries per notification (ACCEPTED, DROPPED): 2068 = 1024 + 1024 + 20
   EXPECT_EQ(j[0]->key, "batch/0-42/j0");
   EXPECT_EQ(j[2]->key, "batch/0-42/j2");
   EXPECT_EQ(journal_of(p).size(), 2u * (router::kJournalPerRecord + 10));
   auto dd = on_topic(p, "relais.dedupe.v1");
   ASSERT_EQ(dd.size(), 2u);
   // 1034 records on partitions 0 and 1 alternately, from offset 42: the last are 1074 and 1075.
-  EXPECT_EQ(p.next_offsets, (std::map<std::int32_t, std::int64_t>{{0, 42 + router::kJournalPerRecord + 9},
-                                                                  {1, 42 + router::kJournalPerRecord + 10}}));
+  EXPECT_EQ(p.next_offsets,
+            (std::map<std::int32_t, std::int64_t>{{0, 42 + router::kJournalPerRecord + 9},
+                                                  {1, 42 + router::kJournalPerRecord + 10}}));
 }
 
 // ------------------------------------------------------------------ property test
@@ -345,7 +360,9 @@ struct Reference {
 TEST(PlanProperty, AgreesWithABruteForceReference) {
   std::mt19937_64 rng(20261205);
   std::map<int, std::size_t> outcomes;  // how often each outcome was exercised
-  auto below = [&](std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng); };
+  auto below = [&](std::uint64_t n) {
+    return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng);
+  };
   for (int round = 0; round < 40; ++round) {
     directory::Directory dir;
     Reference ref;
@@ -362,7 +379,8 @@ TEST(PlanProperty, AgreesWithABruteForceReference) {
       for (int k = static_cast<int>(below(4)); k > 0; --k) {
         auto cpas = static_cast<std::uint16_t>(below(ncpas));
         std::int32_t start = day("2024-01-01") + static_cast<std::int32_t>(below(900));
-        std::int32_t end = below(3) == 0 ? directory::kOpenEnd : start + static_cast<std::int32_t>(below(400));
+        std::int32_t end =
+            below(3) == 0 ? directory::kOpenEnd : start + static_cast<std::int32_t>(below(400));
         dir.upsert(directory::Entry{*directory::ssin_key(s), id++, cpas, 1, start, end});
         ref.lines.push_back({*directory::ssin_key(s), cpas, start, end});
       }
@@ -388,12 +406,14 @@ TEST(PlanProperty, AgreesWithABruteForceReference) {
           value = history[below(history.size())];  // an exact re-post
         } else {
           const auto& s = persons[below(persons.size())];
-          const std::string complete =
-              validation::to_string(validation::Date{day("2024-01-01") + static_cast<std::int32_t>(below(1200))});
+          const std::string complete = validation::to_string(
+              validation::Date{day("2024-01-01") + static_cast<std::int32_t>(below(1200))});
           std::string date = complete;
-          if (below(5) == 0) date = date.substr(0, 8) + "00";  // an incomplete date: the whole month
+          if (below(5) == 0)
+            date = date.substr(0, 8) + "00";  // an incomplete date: the whole month
           // Tickets from a small pool: the same ticket and person with another date is a reuse.
-          auto n = codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(below(150)), s, date);
+          auto n =
+              codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(below(150)), s, date);
           n.mutable_envelope()->set_sent_at(complete + "T06:00:00Z");
           n.mutable_notify_person()->set_sent_at(complete + "T06:00:00Z");
           value = encode(n);
@@ -413,7 +433,8 @@ TEST(PlanProperty, AgreesWithABruteForceReference) {
           } else {
             ref.seen.emplace(key, value);
             auto d = validation::parse_incomplete_date(n.envelope().effective_date());
-            for (auto c : ref.targets(*directory::ssin_key(n.envelope().ssin()), d->first_day().days, d->last_day().days))
+            for (auto c : ref.targets(*directory::ssin_key(n.envelope().ssin()),
+                                      d->first_day().days, d->last_day().days))
               e.cpas.insert(cbes[c]);
             e.what = e.cpas.empty() ? Expect::dropped : Expect::routed;
           }
@@ -421,10 +442,12 @@ TEST(PlanProperty, AgreesWithABruteForceReference) {
         expect.push_back(e);
         ++outcomes[e.what];
         // All records of one person on one partition, as the ingest's key partitioner does.
-        batch.add_on(static_cast<std::int32_t>(n.envelope().ssin().empty() ? 0 : n.envelope().ssin().back() % 3),
+        batch.add_on(static_cast<std::int32_t>(
+                         n.envelope().ssin().empty() ? 0 : n.envelope().ssin().back() % 3),
                      value);
       }
-      auto p = router::plan(batch.view(1000 * batch_no), router::PlanContext{dir, processed, nullptr, {}, kNow});
+      auto p = router::plan(batch.view(1000 * batch_no),
+                            router::PlanContext{dir, processed, nullptr, {}, kNow});
 
       // What the plan routed, by ticket.
       std::map<std::string, std::multiset<std::string>> routed;

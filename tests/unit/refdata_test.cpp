@@ -1,10 +1,10 @@
 // Unit tests of relais::refdata: the National Register code lists compiled from data/refdata.
+#include "relais/refdata/refdata.hpp"
+
 #include <gtest/gtest.h>
 
 #include <set>
 #include <utility>
-
-#include "relais/refdata/refdata.hpp"
 
 using namespace relais::refdata;
 
@@ -19,28 +19,51 @@ struct Merger {
 // read from the data file, so that a wrong row there fails here.
 const Merger kMergers[] = {
     // 1 January 2019
-    {12030, 12041, "2018-12-31"}, {12034, 12041, "2018-12-31"},  // Puurs, Sint-Amands -> Puurs-Sint-Amands
-    {44001, 44084, "2018-12-31"}, {44029, 44084, "2018-12-31"},  // Aalter, Knesselare -> Aalter
-    {44011, 44083, "2018-12-31"}, {44049, 44083, "2018-12-31"},  // Deinze, Nevele -> Deinze
-    {44036, 44085, "2018-12-31"}, {44072, 44085, "2018-12-31"}, {44080, 44085, "2018-12-31"},  // -> Lievegem
-    {45017, 45068, "2018-12-31"}, {45057, 45068, "2018-12-31"},  // Kruishoutem, Zingem -> Kruisem
-    {71047, 72042, "2018-12-31"}, {72040, 72042, "2018-12-31"},  // Opglabbeek, Meeuwen-Gruitrode -> Oudsbergen
-    {72025, 72043, "2018-12-31"}, {72029, 72043, "2018-12-31"},  // Neerpelt, Overpelt -> Pelt
+    {12030, 12041, "2018-12-31"},
+    {12034, 12041, "2018-12-31"},  // Puurs, Sint-Amands -> Puurs-Sint-Amands
+    {44001, 44084, "2018-12-31"},
+    {44029, 44084, "2018-12-31"},  // Aalter, Knesselare -> Aalter
+    {44011, 44083, "2018-12-31"},
+    {44049, 44083, "2018-12-31"},  // Deinze, Nevele -> Deinze
+    {44036, 44085, "2018-12-31"},
+    {44072, 44085, "2018-12-31"},
+    {44080, 44085, "2018-12-31"},  // -> Lievegem
+    {45017, 45068, "2018-12-31"},
+    {45057, 45068, "2018-12-31"},  // Kruishoutem, Zingem -> Kruisem
+    {71047, 72042, "2018-12-31"},
+    {72040, 72042, "2018-12-31"},  // Opglabbeek, Meeuwen-Gruitrode -> Oudsbergen
+    {72025, 72043, "2018-12-31"},
+    {72029, 72043, "2018-12-31"},  // Neerpelt, Overpelt -> Pelt
     // 1 January 2025
-    {11007, 11002, "2024-12-31"},                                                              // Borsbeek -> Antwerpen
-    {23023, 23106, "2024-12-31"}, {23024, 23106, "2024-12-31"}, {23032, 23106, "2024-12-31"},  // -> Pajottegem
-    {37012, 37021, "2024-12-31"}, {37018, 37021, "2024-12-31"},  // Ruiselede, Wingene -> Wingene
-    {37007, 37022, "2024-12-31"}, {37015, 37022, "2024-12-31"},  // Meulebeke, Tielt -> Tielt
-    {44012, 44086, "2024-12-31"}, {44048, 44086, "2024-12-31"},  // -> Nazareth-De Pinte
-    {44034, 44087, "2024-12-31"}, {44073, 44087, "2024-12-31"},  // Lochristi, Wachtebeke -> Lochristi
-    {46014, 46029, "2024-12-31"}, {44045, 46029, "2024-12-31"},  // Lokeren, Moerbeke -> Lokeren
-    {44040, 44088, "2024-12-31"}, {44043, 44088, "2024-12-31"},  // -> Merelbeke-Melle
-    {46003, 46030, "2024-12-31"}, {46013, 46030, "2024-12-31"}, {11056, 46030, "2024-12-31"},  // -> B-K-Z
-    {73006, 73110, "2024-12-31"}, {73032, 73110, "2024-12-31"},  // -> Bilzen-Hoeselt
-    {73009, 73111, "2024-12-31"}, {73083, 73111, "2024-12-31"},  // -> Tongeren-Borgloon
-    {71069, 71071, "2024-12-31"}, {71057, 71071, "2024-12-31"},  // -> Tessenderlo-Ham
-    {71022, 71072, "2024-12-31"}, {73040, 71072, "2024-12-31"},  // Hasselt, Kortessem -> Hasselt
-    {82003, 82039, "2024-12-31"}, {82005, 82039, "2024-12-31"},  // Bastogne, Bertogne -> Bastogne
+    {11007, 11002, "2024-12-31"},  // Borsbeek -> Antwerpen
+    {23023, 23106, "2024-12-31"},
+    {23024, 23106, "2024-12-31"},
+    {23032, 23106, "2024-12-31"},  // -> Pajottegem
+    {37012, 37021, "2024-12-31"},
+    {37018, 37021, "2024-12-31"},  // Ruiselede, Wingene -> Wingene
+    {37007, 37022, "2024-12-31"},
+    {37015, 37022, "2024-12-31"},  // Meulebeke, Tielt -> Tielt
+    {44012, 44086, "2024-12-31"},
+    {44048, 44086, "2024-12-31"},  // -> Nazareth-De Pinte
+    {44034, 44087, "2024-12-31"},
+    {44073, 44087, "2024-12-31"},  // Lochristi, Wachtebeke -> Lochristi
+    {46014, 46029, "2024-12-31"},
+    {44045, 46029, "2024-12-31"},  // Lokeren, Moerbeke -> Lokeren
+    {44040, 44088, "2024-12-31"},
+    {44043, 44088, "2024-12-31"},  // -> Merelbeke-Melle
+    {46003, 46030, "2024-12-31"},
+    {46013, 46030, "2024-12-31"},
+    {11056, 46030, "2024-12-31"},  // -> B-K-Z
+    {73006, 73110, "2024-12-31"},
+    {73032, 73110, "2024-12-31"},  // -> Bilzen-Hoeselt
+    {73009, 73111, "2024-12-31"},
+    {73083, 73111, "2024-12-31"},  // -> Tongeren-Borgloon
+    {71069, 71071, "2024-12-31"},
+    {71057, 71071, "2024-12-31"},  // -> Tessenderlo-Ham
+    {71022, 71072, "2024-12-31"},
+    {73040, 71072, "2024-12-31"},  // Hasselt, Kortessem -> Hasselt
+    {82003, 82039, "2024-12-31"},
+    {82005, 82039, "2024-12-31"},  // Bastogne, Bertogne -> Bastogne
 };
 
 }  // namespace
@@ -54,11 +77,13 @@ TEST(RefdataCsv, SplitsRowsAndSkipsComments) {
 }
 
 TEST(RefdataCsv, EveryFileNamesItsSource) {
-  for (const char* f : {"countries", "municipalities", "civil_status", "gender", "household_roles"}) {
+  for (const char* f :
+       {"countries", "municipalities", "civil_status", "gender", "household_roles"}) {
     const auto text = data_file(f);
     ASSERT_FALSE(text.empty()) << f;
     EXPECT_EQ(text.substr(0, 2), "# ") << f;
-    EXPECT_NE(text.find("2026-12-04"), std::string_view::npos) << f << ": the date the data was taken";
+    EXPECT_NE(text.find("2026-12-04"), std::string_view::npos)
+        << f << ": the date the data was taken";
   }
   EXPECT_TRUE(data_file("nope").empty());
 }
@@ -115,7 +140,8 @@ TEST(Municipalities, NamesCodesAndUnknowns) {
   EXPECT_EQ(municipality(63023)->name_nl, "Eupen");  // the OrgUnit of the BCSS ManageAccess sample
   EXPECT_EQ(current_municipality(21004), 21004u);
   EXPECT_EQ(current_municipality(11002, "2020-06-01"), 11002u);  // Antwerpen before and after 2025
-  EXPECT_EQ(current_municipality(23106, "2024-06-01"), std::nullopt);  // Pajottegem did not exist yet
+  EXPECT_EQ(current_municipality(23106, "2024-06-01"),
+            std::nullopt);  // Pajottegem did not exist yet
   EXPECT_EQ(current_municipality(23106, "2025-01-01"), 23106u);
   EXPECT_EQ(current_municipality(11007, "2025-13-01"), std::nullopt);
   for (std::uint32_t unknown : {0u, 150u, 10000u, 11000u, 99999u, 99991u, 123456u}) {
@@ -138,8 +164,14 @@ TEST(Countries, BelgiumAndTheIsoRoundTrip) {
   EXPECT_EQ(be->name_nl, "België");
   EXPECT_EQ(country_code_for_iso2("BE"), 150u);
   EXPECT_EQ(country_code_for_iso2("DE"), 103u);  // 103, 134 and 173 all carry DE: the lowest
-  for (auto [code, iso] : std::initializer_list<std::pair<std::uint32_t, const char*>>{
-           {111, "FR"}, {113, "LU"}, {129, "NL"}, {128, "IT"}, {112, "GB"}, {127, "CH"}, {145, "RU"}}) {
+  for (auto [code, iso] :
+       std::initializer_list<std::pair<std::uint32_t, const char*>>{{111, "FR"},
+                                                                    {113, "LU"},
+                                                                    {129, "NL"},
+                                                                    {128, "IT"},
+                                                                    {112, "GB"},
+                                                                    {127, "CH"},
+                                                                    {145, "RU"}}) {
     ASSERT_TRUE(country(code)) << code;
     EXPECT_EQ(country(code)->iso2, iso) << code;
     EXPECT_EQ(country_code_for_iso2(iso), code) << iso;
@@ -159,8 +191,10 @@ TEST(Countries, BelgiumAndTheIsoRoundTrip) {
 }
 
 TEST(Countries, UnknownsRefused) {
-  for (std::uint32_t code : {0u, 1u, 100u, 998u, 1000u, 99999u}) EXPECT_EQ(country(code), std::nullopt) << code;
-  for (const char* iso : {"", "B", "be", "XX", "BEL", "ZZ"}) EXPECT_EQ(country_code_for_iso2(iso), std::nullopt) << iso;
+  for (std::uint32_t code : {0u, 1u, 100u, 998u, 1000u, 99999u})
+    EXPECT_EQ(country(code), std::nullopt) << code;
+  for (const char* iso : {"", "B", "be", "XX", "BEL", "ZZ"})
+    EXPECT_EQ(country_code_for_iso2(iso), std::nullopt) << iso;
   ASSERT_TRUE(country(999));  // "undetermined" is a code of the list, without ISO code
   EXPECT_TRUE(country(999)->iso2.empty());
 }

@@ -27,7 +27,8 @@ class RoutingTest : public ::testing::Test {
     d.bulk_add({300, 5, a, 3, 0, kOpenEnd});
     d.finish_bulk();
   }
-  std::vector<std::string> route(std::uint64_t ssin, std::int32_t day, std::optional<std::uint64_t> rep = {}) {
+  std::vector<std::string> route(std::uint64_t ssin, std::int32_t day,
+                                 std::optional<std::uint64_t> rep = {}) {
     routing::decide(ssin, rep, day, d, out);
     std::vector<std::string> cbes;
     for (const auto& t : out.targets) cbes.push_back(d.cpas(t.cpas).cbe);
@@ -55,7 +56,8 @@ TEST_F(RoutingTest, FanOutToSeveralCpasOncePerCpas) {
   EXPECT_EQ(route(200, 40), std::vector<std::string>{"0216480532"});
   ASSERT_EQ(out.targets.size(), 1u);
   EXPECT_EQ(out.targets[0].integration.quality, 2);
-  EXPECT_EQ(out.targets[0].qualities, (std::vector<std::uint16_t>{1, 2}));  // every covering line, for the rules
+  EXPECT_EQ(out.targets[0].qualities,
+            (std::vector<std::uint16_t>{1, 2}));  // every covering line, for the rules
   EXPECT_EQ(route(200, 5), std::vector<std::string>{"0216480532"});
   EXPECT_EQ(out.targets[0].integration.quality, 1);
 }
@@ -104,7 +106,8 @@ TEST_F(RoutingTest, ChainsOfReplacementsAreFollowedBothWays) {
   d.add_replacement(300, 301);
   d.add_replacement(301, 302);
   d.upsert({302, 11, c, 2, 0, kOpenEnd});
-  for (std::uint64_t n : {300, 301, 302}) EXPECT_EQ(route(n, 10), (std::vector<std::string>{"0212344876", "0216480532"})) << n;
+  for (std::uint64_t n : {300, 301, 302})
+    EXPECT_EQ(route(n, 10), (std::vector<std::string>{"0212344876", "0216480532"})) << n;
   // An operator drops 301 -> 302: 302 is C's alone again, 300 and 301 A's.
   d.remove_replacement(301);
   EXPECT_EQ(route(302, 10), std::vector<std::string>{"0216480532"});
@@ -160,11 +163,14 @@ TEST_F(RoutingTest, DirectoryChangeChangesRouting) {
   EXPECT_TRUE(route(400, 50).empty());
 }
 
-// ---- Incomplete effective dates (CommonV3 t_IncompleteDate) --------------------------------------
+// ---- Incomplete effective dates (CommonV3 t_IncompleteDate)
+// --------------------------------------
 
 namespace {
 
-std::int32_t day_of(const char* iso) { return relais::validation::parse_iso_date(iso)->days; }
+std::int32_t day_of(const char* iso) {
+  return relais::validation::parse_iso_date(iso)->days;
+}
 
 routing::Days days_of(const char* incomplete) {
   const auto d = relais::validation::parse_incomplete_date(incomplete);
@@ -179,7 +185,8 @@ class IncompleteDateRouting : public ::testing::Test {
   // One person per integration, so that each case reads one period alone.
   std::uint64_t person(const char* start, const char* end) {
     const auto ssin = next_++;
-    d.bulk_add({ssin, static_cast<std::uint32_t>(ssin), a, 1, day_of(start), end ? day_of(end) : kOpenEnd});
+    d.bulk_add({ssin, static_cast<std::uint32_t>(ssin), a, 1, day_of(start),
+                end ? day_of(end) : kOpenEnd});
     return ssin;
   }
   std::vector<std::string> route(std::uint64_t ssin, const char* date) {

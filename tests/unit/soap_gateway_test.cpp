@@ -2,10 +2,10 @@
 // validation) gives the canonical notification or the right answer, and a reload that fails
 // keeps the previous XSD set and mappings.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "relais/ingest/soap.hpp"
 
@@ -28,7 +28,8 @@ struct Folder {
 
 ingest::SoapConfig config(const fs::path& mappings) {
   ingest::SoapConfig c;
-  c.xsd_files = {kRepo + "/var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd", kRepo + "/deploy/xsd/relais/notifications.xsd"};
+  c.xsd_files = {kRepo + "/var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd",
+                 kRepo + "/deploy/xsd/relais/notifications.xsd"};
   c.xsd_roots = {kRepo + "/var/bcss/cbss/XSD", kRepo + "/deploy/xsd/relais"};
   c.mappings_dir = mappings.string();
   return c;
@@ -37,7 +38,9 @@ ingest::SoapConfig config(const fs::path& mappings) {
 std::string request(const std::string& ssin = "68060105329") {
   return R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>)"
          R"(<NotifyPerson xmlns="urn:be:relais:bcss:notifications:v1"><Context><Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11</Ticket></Context>)"
-         "<Person><SSIN>" + ssin + "</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate><Event>DEATH</Event>"
+         "<Person><SSIN>" +
+         ssin +
+         "</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate><Event>DEATH</Event>"
          "<DateOfDeath>2026-11-01</DateOfDeath></NotifyPerson></s:Body></s:Envelope>";
 }
 
@@ -67,7 +70,8 @@ TEST(SoapGateway, AFailedReloadKeepsThePreviousSet) {
   std::string err;
   auto g = ingest::SoapGateway::create(config(f.dir), err);
   ASSERT_TRUE(g) << err;
-  std::ofstream(f.dir / "broken.yaml") << "flow: notify-person\nroot: {namespace: u, element: E}\nfields: [{path: x:Y, field: y}]\n";
+  std::ofstream(f.dir / "broken.yaml")
+      << "flow: notify-person\nroot: {namespace: u, element: E}\nfields: [{path: x:Y, field: y}]\n";
   auto e = g->reload();
   ASSERT_TRUE(e);
   EXPECT_NE(e->find("broken.yaml"), std::string::npos);
@@ -88,7 +92,8 @@ TEST(SoapGateway, RefusesToStartOnABadConfiguration) {
   c.xsd_roots = {kRepo + "/deploy/xsd/relais"};  // the Common XSD is outside every root
   EXPECT_FALSE(ingest::SoapGateway::create(c, err));
   EXPECT_NE(err.find("XSD set"), std::string::npos);
-  std::ofstream(f.dir / "x.yaml") << "flow: no-such-flow\nroot: {namespace: u, element: E}\nfields: []\n";
+  std::ofstream(f.dir / "x.yaml")
+      << "flow: no-such-flow\nroot: {namespace: u, element: E}\nfields: []\n";
   EXPECT_FALSE(ingest::SoapGateway::create(config(f.dir), err));
   EXPECT_NE(err.find("unknown flow"), std::string::npos);
 }
@@ -96,13 +101,14 @@ TEST(SoapGateway, RefusesToStartOnABadConfiguration) {
 // Every field a shipped mapping writes exists in its flow's message (nested messages too), so a
 // typo in deploy/mappings is caught here rather than as UNKNOWN_FIELD on a partner's request.
 namespace {
-void expect_fields_exist(const std::vector<xmlmap::Field>& fields, const google::protobuf::Descriptor* d,
-                         const std::string& where) {
+void expect_fields_exist(const std::vector<xmlmap::Field>& fields,
+                         const google::protobuf::Descriptor* d, const std::string& where) {
   for (const auto& f : fields) {
     const auto* fd = d->FindFieldByName(f.field);
     ASSERT_NE(fd, nullptr) << where << ": " << f.field << " is not a field of " << d->full_name();
     if (!f.fields.empty()) {
-      ASSERT_EQ(fd->cpp_type(), google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) << where << ": " << f.field;
+      ASSERT_EQ(fd->cpp_type(), google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE)
+          << where << ": " << f.field;
       expect_fields_exist(f.fields, fd->message_type(), where + "." + f.field);
     }
     EXPECT_EQ(fd->is_repeated(), f.repeated) << where << ": " << f.field;
@@ -128,17 +134,25 @@ TEST(SoapGateway, ShippedMappingsWriteOnlyRealFields) {
 
 TEST(SoapGateway, SourceCodesTravelFromXmlToTheNotification) {
   Folder f;
-  for (const auto* name : {"personnel-file.yaml"}) fs::copy_file(kRepo + "/deploy/mappings/" + name, f.dir / name);
+  for (const auto* name : {"personnel-file.yaml"})
+    fs::copy_file(kRepo + "/deploy/mappings/" + name, f.dir / name);
   std::string err;
   auto g = ingest::SoapGateway::create(config(f.dir), err);
   ASSERT_TRUE(g) << err;
-  const std::string head = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>)";
-  auto np = g->decode(head + R"(<NotifyPerson xmlns="urn:be:relais:bcss:notifications:v1"><Context><Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11</Ticket></Context>)"
-                      "<Person><SSIN>68060105329</SSIN></Person><EffectiveDate>2026-11-00</EffectiveDate><Event>ADDRESS_CHANGE</Event>"
-                      "<InformationType>IT020</InformationType><RawValue>raw register text</RawValue>"
-                      "<Address><Street>Rue</Street><HouseNumber>1</HouseNumber><PostalCode>1000</PostalCode><Municipality>Bruxelles</Municipality>"
-                      "<MunicipalityNisCode>21004</MunicipalityNisCode><CountryNrCode>150</CountryNrCode></Address>"
-                      "</NotifyPerson></s:Body></s:Envelope>", {});
+  const std::string head =
+      R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>)";
+  auto np = g->decode(
+      head +
+          R"(<NotifyPerson xmlns="urn:be:relais:bcss:notifications:v1"><Context><Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11</Ticket></Context>)"
+          "<Person><SSIN>68060105329</SSIN></Person><EffectiveDate>2026-11-00</"
+          "EffectiveDate><Event>ADDRESS_CHANGE</Event>"
+          "<InformationType>IT020</InformationType><RawValue>raw register text</RawValue>"
+          "<Address><Street>Rue</Street><HouseNumber>1</HouseNumber><PostalCode>1000</"
+          "PostalCode><Municipality>Bruxelles</Municipality>"
+          "<MunicipalityNisCode>21004</MunicipalityNisCode><CountryNrCode>150</CountryNrCode></"
+          "Address>"
+          "</NotifyPerson></s:Body></s:Envelope>",
+      {});
   ASSERT_TRUE(np.ok) << np.answer;
   const auto& p = np.notification.notify_person();
   EXPECT_EQ(p.nr_information_type(), "IT020");
@@ -146,10 +160,15 @@ TEST(SoapGateway, SourceCodesTravelFromXmlToTheNotification) {
   EXPECT_EQ(p.address().country_nr_code(), 150u);
   EXPECT_EQ(p.effective_date(), "2026-11-00");
 
-  auto pf = g->decode(head + R"(<PersonnelFile xmlns="urn:be:relais:bcss:notifications:v1"><Context><Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d12</Ticket></Context>)"
-                      "<Person><SSIN>68060105329</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate><Event>DIMONA_IN</Event>"
-                      "<EmployerCbe>0212344876</EmployerCbe><DimonaWorkerType>OTH</DimonaWorkerType><CpasArticle60>true</CpasArticle60>"
-                      "<PeriodStartDate>2026-11-01</PeriodStartDate></PersonnelFile></s:Body></s:Envelope>", {});
+  auto pf = g->decode(
+      head +
+          R"(<PersonnelFile xmlns="urn:be:relais:bcss:notifications:v1"><Context><Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d12</Ticket></Context>)"
+          "<Person><SSIN>68060105329</SSIN></Person><EffectiveDate>2026-11-01</"
+          "EffectiveDate><Event>DIMONA_IN</Event>"
+          "<EmployerCbe>0212344876</EmployerCbe><DimonaWorkerType>OTH</"
+          "DimonaWorkerType><CpasArticle60>true</CpasArticle60>"
+          "<PeriodStartDate>2026-11-01</PeriodStartDate></PersonnelFile></s:Body></s:Envelope>",
+      {});
   ASSERT_TRUE(pf.ok) << pf.answer;
   EXPECT_EQ(pf.notification.personnel_file().dimona_worker_type(), "OTH");
   EXPECT_TRUE(pf.notification.personnel_file().cpas_article_60());
@@ -165,7 +184,8 @@ TEST(SoapGateway, MapsABatchRecordAndFillsItsTicket) {
   const std::string derived = "11111111-2222-8333-9444-555555555555";
   auto record = [](const std::string& ticket, const std::string& ssin) {
     return R"(<NotifyPerson xmlns="urn:be:relais:bcss:notifications:v1"><Context>)" + ticket +
-           "</Context><Person><SSIN>" + ssin + "</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate>"
+           "</Context><Person><SSIN>" + ssin +
+           "</SSIN></Person><EffectiveDate>2026-11-01</EffectiveDate>"
            "<Event>DEATH</Event><DateOfDeath>2026-11-01</DateOfDeath></NotifyPerson>";
   };
   auto m = g->map_record(record("", "68060105329"), derived);
@@ -174,7 +194,8 @@ TEST(SoapGateway, MapsABatchRecordAndFillsItsTicket) {
   EXPECT_NE(m.json.find(R"("ticket":")" + derived + "\""), std::string::npos) << m.json;
   EXPECT_NE(m.json.find(R"("ssin":"68060105329")"), std::string::npos) << m.json;
 
-  m = g->map_record(record("<Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11</Ticket>", "68060105329"), derived);
+  m = g->map_record(record("<Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11</Ticket>", "68060105329"),
+                    derived);
   ASSERT_TRUE(m.ok) << m.message;
   EXPECT_NE(m.json.find("0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11"), std::string::npos) << m.json;
   EXPECT_EQ(m.json.find(derived), std::string::npos) << m.json;

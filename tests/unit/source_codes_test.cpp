@@ -3,19 +3,19 @@
 // relais.v1 fields and events, and validation::complete (what Relais derives from the source
 // codes). Expectations are written from the public sources (docs/domain-model.md), not computed
 // with the code under test.
-#include <gtest/gtest.h>
+#include "relais/validation/source_codes.hpp"
 
 #include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
 
 #include <functional>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "relais/validation/error.hpp"
 #include "relais/validation/ids.hpp"
 #include "relais/validation/notification.hpp"
-#include "relais/validation/source_codes.hpp"
 
 namespace {
 
@@ -181,7 +181,8 @@ TEST(NssoNumber, GlossaryBoundsAndCheckDigits) {
       EXPECT_FALSE(is_valid_nsso_number(m)) << m;
     }
   }
-  EXPECT_EQ(validate_nsso_number("123456748", "employer_nsso_number")->code, code::kInvalidNssoNumber);
+  EXPECT_EQ(validate_nsso_number("123456748", "employer_nsso_number")->code,
+            code::kInvalidNssoNumber);
   EXPECT_EQ(validate_nsso_number("", "employer_nsso_number")->code, code::kMissingField);
 }
 
@@ -192,7 +193,8 @@ TEST(SourceFields, NewEventsAcceptTheirFields) {
   n.mutable_notify_person()->mutable_address()->set_municipality_nis_code("21004");
   n.mutable_notify_person()->mutable_address()->set_country_nr_code(150);
   n.mutable_notify_person()->set_nr_information_type("IT024");
-  n.mutable_notify_person()->set_nr_raw_value("<AddressReference>\n  <Date>2025-03-14</Date>\n</AddressReference>");
+  n.mutable_notify_person()->set_nr_raw_value(
+      "<AddressReference>\n  <Date>2025-03-14</Date>\n</AddressReference>");
   EXPECT_EQ(validate(n), std::nullopt);
 
   n = person(NP::LEGAL_COHABITATION_START);
@@ -212,7 +214,7 @@ TEST(SourceFields, NewEventsAcceptTheirFields) {
   EXPECT_EQ(validate(n), std::nullopt);
 
   n = person(NP::TEMPORARY_ABSENCE);
-  EXPECT_EQ(validate(n), std::nullopt);  // end optional
+  EXPECT_EQ(validate(n), std::nullopt);                           // end optional
   n.mutable_notify_person()->set_absence_end_date("2025-03-00");  // same month: may end after
   EXPECT_EQ(validate(n), std::nullopt);
 
@@ -263,153 +265,220 @@ TEST(SourceFields, EachRuleRefusesItsWrongInput) {
   const std::vector<Case> cases = {
       {"reference address without address", with(person(NP::REFERENCE_ADDRESS), [](auto&) {}),
        code::kMissingField, "address"},
-      {"reference address without NIS", with(reference, [](auto& n) {
-         n.mutable_notify_person()->mutable_address()->clear_municipality_nis_code();
-       }), code::kMissingField, "address.municipality_nis_code"},
-      {"reference address abroad", with(reference, [](auto& n) {
-         n.mutable_notify_person()->mutable_address()->set_country_nr_code(103);
-       }), code::kInconsistent, "address.country_nr_code"},
+      {"reference address without NIS",
+       with(reference,
+            [](auto& n) {
+              n.mutable_notify_person()->mutable_address()->clear_municipality_nis_code();
+            }),
+       code::kMissingField, "address.municipality_nis_code"},
+      {"reference address abroad",
+       with(
+           reference,
+           [](auto& n) { n.mutable_notify_person()->mutable_address()->set_country_nr_code(103); }),
+       code::kInconsistent, "address.country_nr_code"},
       {"cohabitation without partner", with(person(NP::LEGAL_COHABITATION_START), [](auto&) {}),
        code::kMissingField, "partner_ssin"},
       {"cohabitation end without partner", with(person(NP::LEGAL_COHABITATION_END), [](auto&) {}),
        code::kMissingField, "partner_ssin"},
-      {"partner checksum", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_partner_ssin("93051822362");
-       }), code::kInvalidSsinChecksum, "partner_ssin"},
-      {"partner is the person", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_partner_ssin(kSsin);
-       }), code::kInconsistent, "partner_ssin"},
+      {"partner checksum",
+       with(cohab, [](auto& n) { n.mutable_notify_person()->set_partner_ssin("93051822362"); }),
+       code::kInvalidSsinChecksum, "partner_ssin"},
+      {"partner is the person",
+       with(cohab, [](auto& n) { n.mutable_notify_person()->set_partner_ssin(kSsin); }),
+       code::kInconsistent, "partner_ssin"},
       {"household head missing", with(person(NP::HOUSEHOLD_HEAD_CHANGE), [](auto&) {}),
        code::kMissingField, "household_head_ssin"},
-      {"household head format", with(person(NP::HOUSEHOLD_HEAD_CHANGE), [](auto& n) {
-         n.mutable_notify_person()->set_household_head_ssin("6806010532");
-       }), code::kInvalidSsin, "household_head_ssin"},
+      {"household head format",
+       with(person(NP::HOUSEHOLD_HEAD_CHANGE),
+            [](auto& n) { n.mutable_notify_person()->set_household_head_ssin("6806010532"); }),
+       code::kInvalidSsin, "household_head_ssin"},
       {"register missing", with(person(NP::REGISTER_CHANGE), [](auto&) {}), code::kMissingField,
        "register_code"},
-      {"register out of range", with(person(NP::REGISTER_CHANGE), [](auto& n) {
-         n.mutable_notify_person()->set_register_code(100);
-       }), code::kInvalidCode, "register_code"},
-      {"register unchanged", with(person(NP::REGISTER_CHANGE), [](auto& n) {
-         n.mutable_notify_person()->set_register_code(1);
-         n.mutable_notify_person()->set_previous_register_code(1);
-       }), code::kInconsistent, "previous_register_code"},
-      {"absence ends before it starts", with(person(NP::TEMPORARY_ABSENCE), [](auto& n) {
-         n.mutable_notify_person()->set_absence_end_date("2025-02-00");
-       }), code::kDateOrder, "absence_end_date"},
-      {"absence end malformed", with(person(NP::TEMPORARY_ABSENCE), [](auto& n) {
-         n.mutable_notify_person()->set_absence_end_date("2025-00-14");
-       }), code::kInvalidDate, "absence_end_date"},
-      {"abroad in Belgium by NR code", with(person(NP::ADDRESS_ABROAD), [](auto& n) {
-         n.mutable_notify_person()->mutable_address()->set_country_nr_code(150);
-       }), code::kInconsistent, "address.country_nr_code"},
-      {"abroad without country", with(person(NP::ADDRESS_ABROAD), [](auto& n) {
-         n.mutable_notify_person()->mutable_address()->set_street("Theaterstrasse");
-       }), code::kMissingField, "address.country_nr_code"},
-      {"unknown NR country", with(person(NP::ADDRESS_ABROAD), [](auto& n) {
-         n.mutable_notify_person()->mutable_address()->set_country_nr_code(1);
-       }), code::kInvalidCountryCode, "address.country_nr_code"},
-      {"ISO and NR disagree", with(person(NP::ADDRESS_ABROAD), [](auto& n) {
-         n.mutable_notify_person()->mutable_address()->set_country_nr_code(103);
-         n.mutable_notify_person()->mutable_address()->set_country_code("BE");
-       }), code::kInconsistent, "address.country_code"},
-      {"ISO only without NR code", with(person(NP::ADDRESS_ABROAD), [](auto& n) {
-         n.mutable_notify_person()->mutable_address()->set_country_code("ZZ");
-       }), code::kNotMappable, "address.country_code"},
-      {"current municipality sent wrong", with(reference, [](auto& n) {
-         n.mutable_notify_person()->mutable_address()->set_current_municipality_nis_code("44021");
-       }), code::kInconsistent, "address.current_municipality_nis_code"},
-      {"civil status code outside the list", with(person(NP::CIVIL_STATUS_CHANGE), [](auto& n) {
-         n.mutable_notify_person()->set_civil_status_code(11);
-       }), code::kInvalidCode, "civil_status_code"},
-      {"civil status code and enum disagree", with(person(NP::CIVIL_STATUS_CHANGE), [](auto& n) {
-         n.mutable_notify_person()->set_civil_status_code(20);
-         n.mutable_notify_person()->set_civil_status(NP::DIVORCED);
-       }), code::kInconsistent, "civil_status"},
-      {"civil status 51 with an enum", with(person(NP::CIVIL_STATUS_CHANGE), [](auto& n) {
-         n.mutable_notify_person()->set_civil_status_code(51);
-         n.mutable_notify_person()->set_civil_status(NP::SEPARATED);
-       }), code::kInconsistent, "civil_status"},
-      {"nationality NR unknown", with(person(NP::NATIONALITY_CHANGE), [](auto& n) {
-         n.mutable_notify_person()->set_nationality_nr_code(1000);
-       }), code::kInvalidCountryCode, "nationality_nr_code"},
-      {"nationality ISO and NR disagree", with(person(NP::NATIONALITY_CHANGE), [](auto& n) {
-         n.mutable_notify_person()->set_nationality_nr_code(150);
-         n.mutable_notify_person()->set_nationality_code("DE");
-       }), code::kInconsistent, "nationality_code"},
-      {"gender code", with(person(NP::DEATH), [](auto& n) {
-         n.mutable_notify_person()->set_gender_code(3);
-       }), code::kInvalidCode, "gender_code"},
-      {"birth date", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_birth_date("1968-13-00");
-       }), code::kInvalidDate, "birth_date"},
-      {"effective date day without month", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_effective_date("2025-00-14");
-       }), code::kInvalidDate, "effective_date"},
-      {"incomplete date outside the NR flows", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->set_effective_date("2025-03-00");
-       }), code::kInvalidDate, "effective_date"},
-      {"IT code malformed", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_nr_information_type("IT12");
-       }), code::kInvalidCode, "nr_information_type"},
-      {"IT code of another event", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_nr_information_type("IT020");
-       }), code::kInconsistent, "nr_information_type"},
-      {"raw value with NUL", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_nr_raw_value(std::string("a\0b", 3));
-       }), code::kInvalidText, "nr_raw_value"},
-      {"raw value with bidi override", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_nr_raw_value("name \xE2\x80\xAE");
-       }), code::kInvalidText, "nr_raw_value"},
-      {"raw value not UTF-8", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_nr_raw_value("Li\xE8ge");
-       }), code::kInvalidText, "nr_raw_value"},
-      {"raw value too long", with(cohab, [](auto& n) {
-         n.mutable_notify_person()->set_nr_raw_value(std::string(4097, 'x'));
-       }), code::kFieldTooLong, "nr_raw_value"},
-      {"member role code", with(family(), [](auto& n) {
-         n.mutable_notify_family_composition()->mutable_members(1)->set_role_code(100);
-       }), code::kInvalidCode, "members[1].role_code"},
-      {"member role and code disagree", with(family(), [](auto& n) {
-         n.mutable_notify_family_composition()->mutable_members(1)->set_role(FC::SPOUSE);
-       }), code::kInconsistent, "members[1].role"},
-      {"member role without code mapping", with(family(), [](auto& n) {
-         n.mutable_notify_family_composition()->mutable_members(1)->clear_role_code();
-         n.mutable_notify_family_composition()->mutable_members(1)->set_role(FC::NON_RELATIVE);
-       }), code::kNotMappable, "members[1].role"},
-      {"member since", with(family(), [](auto& n) {
-         n.mutable_notify_family_composition()->mutable_members(1)->set_since("2025-02-30");
-       }), code::kInvalidDate, "members[1].since"},
-      {"no employer at all", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->clear_employer_nsso_number();
-       }), code::kMissingField, "employer_cbe"},
-      {"NSSO number check", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->set_employer_nsso_number("123456794");
-       }), code::kInvalidNssoNumber, "employer_nsso_number"},
-      {"CBE beside a good NSSO number", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->set_employer_cbe("0851234585");
-       }), code::kInvalidCbe, "employer_cbe"},
-      {"DIMONA code malformed", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->set_dimona_worker_type("stu");
-       }), code::kInvalidCode, "dimona_worker_type"},
-      {"worker type and DIMONA disagree", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->set_worker_type(PF::FLEXI_JOB);
-       }), code::kInconsistent, "worker_type"},
-      {"apprentice alone", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->clear_dimona_worker_type();
-         n.mutable_personnel_file()->set_worker_type(PF::APPRENTICE);
-       }), code::kNotMappable, "worker_type"},
-      {"interim alone", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->clear_dimona_worker_type();
-         n.mutable_personnel_file()->set_worker_type(PF::INTERIM);
-       }), code::kNotMappable, "worker_type"},
-      {"OTHER flagged article 60", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->clear_dimona_worker_type();
-         n.mutable_personnel_file()->set_worker_type(PF::OTHER);
-         n.mutable_personnel_file()->set_cpas_article_60(true);
-       }), code::kInconsistent, "cpas_article_60"},
-      {"ARTICLE_60 beside STU", with(personnel(), [](auto& n) {
-         n.mutable_personnel_file()->set_worker_type(PF::ARTICLE_60);
-       }), code::kInconsistent, "worker_type"},
+      {"register out of range",
+       with(person(NP::REGISTER_CHANGE),
+            [](auto& n) { n.mutable_notify_person()->set_register_code(100); }),
+       code::kInvalidCode, "register_code"},
+      {"register unchanged",
+       with(person(NP::REGISTER_CHANGE),
+            [](auto& n) {
+              n.mutable_notify_person()->set_register_code(1);
+              n.mutable_notify_person()->set_previous_register_code(1);
+            }),
+       code::kInconsistent, "previous_register_code"},
+      {"absence ends before it starts",
+       with(person(NP::TEMPORARY_ABSENCE),
+            [](auto& n) { n.mutable_notify_person()->set_absence_end_date("2025-02-00"); }),
+       code::kDateOrder, "absence_end_date"},
+      {"absence end malformed",
+       with(person(NP::TEMPORARY_ABSENCE),
+            [](auto& n) { n.mutable_notify_person()->set_absence_end_date("2025-00-14"); }),
+       code::kInvalidDate, "absence_end_date"},
+      {"abroad in Belgium by NR code",
+       with(
+           person(NP::ADDRESS_ABROAD),
+           [](auto& n) { n.mutable_notify_person()->mutable_address()->set_country_nr_code(150); }),
+       code::kInconsistent, "address.country_nr_code"},
+      {"abroad without country",
+       with(person(NP::ADDRESS_ABROAD),
+            [](auto& n) {
+              n.mutable_notify_person()->mutable_address()->set_street("Theaterstrasse");
+            }),
+       code::kMissingField, "address.country_nr_code"},
+      {"unknown NR country",
+       with(person(NP::ADDRESS_ABROAD),
+            [](auto& n) { n.mutable_notify_person()->mutable_address()->set_country_nr_code(1); }),
+       code::kInvalidCountryCode, "address.country_nr_code"},
+      {"ISO and NR disagree",
+       with(person(NP::ADDRESS_ABROAD),
+            [](auto& n) {
+              n.mutable_notify_person()->mutable_address()->set_country_nr_code(103);
+              n.mutable_notify_person()->mutable_address()->set_country_code("BE");
+            }),
+       code::kInconsistent, "address.country_code"},
+      {"ISO only without NR code",
+       with(person(NP::ADDRESS_ABROAD),
+            [](auto& n) { n.mutable_notify_person()->mutable_address()->set_country_code("ZZ"); }),
+       code::kNotMappable, "address.country_code"},
+      {"current municipality sent wrong",
+       with(reference,
+            [](auto& n) {
+              n.mutable_notify_person()->mutable_address()->set_current_municipality_nis_code(
+                  "44021");
+            }),
+       code::kInconsistent, "address.current_municipality_nis_code"},
+      {"civil status code outside the list",
+       with(person(NP::CIVIL_STATUS_CHANGE),
+            [](auto& n) { n.mutable_notify_person()->set_civil_status_code(11); }),
+       code::kInvalidCode, "civil_status_code"},
+      {"civil status code and enum disagree",
+       with(person(NP::CIVIL_STATUS_CHANGE),
+            [](auto& n) {
+              n.mutable_notify_person()->set_civil_status_code(20);
+              n.mutable_notify_person()->set_civil_status(NP::DIVORCED);
+            }),
+       code::kInconsistent, "civil_status"},
+      {"civil status 51 with an enum",
+       with(person(NP::CIVIL_STATUS_CHANGE),
+            [](auto& n) {
+              n.mutable_notify_person()->set_civil_status_code(51);
+              n.mutable_notify_person()->set_civil_status(NP::SEPARATED);
+            }),
+       code::kInconsistent, "civil_status"},
+      {"nationality NR unknown",
+       with(person(NP::NATIONALITY_CHANGE),
+            [](auto& n) { n.mutable_notify_person()->set_nationality_nr_code(1000); }),
+       code::kInvalidCountryCode, "nationality_nr_code"},
+      {"nationality ISO and NR disagree",
+       with(person(NP::NATIONALITY_CHANGE),
+            [](auto& n) {
+              n.mutable_notify_person()->set_nationality_nr_code(150);
+              n.mutable_notify_person()->set_nationality_code("DE");
+            }),
+       code::kInconsistent, "nationality_code"},
+      {"gender code",
+       with(person(NP::DEATH), [](auto& n) { n.mutable_notify_person()->set_gender_code(3); }),
+       code::kInvalidCode, "gender_code"},
+      {"birth date",
+       with(cohab, [](auto& n) { n.mutable_notify_person()->set_birth_date("1968-13-00"); }),
+       code::kInvalidDate, "birth_date"},
+      {"effective date day without month",
+       with(cohab, [](auto& n) { n.mutable_notify_person()->set_effective_date("2025-00-14"); }),
+       code::kInvalidDate, "effective_date"},
+      {"incomplete date outside the NR flows",
+       with(personnel(),
+            [](auto& n) { n.mutable_personnel_file()->set_effective_date("2025-03-00"); }),
+       code::kInvalidDate, "effective_date"},
+      {"IT code malformed",
+       with(cohab, [](auto& n) { n.mutable_notify_person()->set_nr_information_type("IT12"); }),
+       code::kInvalidCode, "nr_information_type"},
+      {"IT code of another event",
+       with(cohab, [](auto& n) { n.mutable_notify_person()->set_nr_information_type("IT020"); }),
+       code::kInconsistent, "nr_information_type"},
+      {"raw value with NUL",
+       with(cohab,
+            [](auto& n) { n.mutable_notify_person()->set_nr_raw_value(std::string("a\0b", 3)); }),
+       code::kInvalidText, "nr_raw_value"},
+      {"raw value with bidi override",
+       with(cohab,
+            [](auto& n) { n.mutable_notify_person()->set_nr_raw_value("name \xE2\x80\xAE"); }),
+       code::kInvalidText, "nr_raw_value"},
+      {"raw value not UTF-8",
+       with(cohab, [](auto& n) { n.mutable_notify_person()->set_nr_raw_value("Li\xE8ge"); }),
+       code::kInvalidText, "nr_raw_value"},
+      {"raw value too long",
+       with(cohab,
+            [](auto& n) { n.mutable_notify_person()->set_nr_raw_value(std::string(4097, 'x')); }),
+       code::kFieldTooLong, "nr_raw_value"},
+      {"member role code",
+       with(family(),
+            [](auto& n) {
+              n.mutable_notify_family_composition()->mutable_members(1)->set_role_code(100);
+            }),
+       code::kInvalidCode, "members[1].role_code"},
+      {"member role and code disagree",
+       with(family(),
+            [](auto& n) {
+              n.mutable_notify_family_composition()->mutable_members(1)->set_role(FC::SPOUSE);
+            }),
+       code::kInconsistent, "members[1].role"},
+      {"member role without code mapping",
+       with(family(),
+            [](auto& n) {
+              n.mutable_notify_family_composition()->mutable_members(1)->clear_role_code();
+              n.mutable_notify_family_composition()->mutable_members(1)->set_role(FC::NON_RELATIVE);
+            }),
+       code::kNotMappable, "members[1].role"},
+      {"member since",
+       with(family(),
+            [](auto& n) {
+              n.mutable_notify_family_composition()->mutable_members(1)->set_since("2025-02-30");
+            }),
+       code::kInvalidDate, "members[1].since"},
+      {"no employer at all",
+       with(personnel(), [](auto& n) { n.mutable_personnel_file()->clear_employer_nsso_number(); }),
+       code::kMissingField, "employer_cbe"},
+      {"NSSO number check",
+       with(personnel(),
+            [](auto& n) { n.mutable_personnel_file()->set_employer_nsso_number("123456794"); }),
+       code::kInvalidNssoNumber, "employer_nsso_number"},
+      {"CBE beside a good NSSO number",
+       with(personnel(),
+            [](auto& n) { n.mutable_personnel_file()->set_employer_cbe("0851234585"); }),
+       code::kInvalidCbe, "employer_cbe"},
+      {"DIMONA code malformed",
+       with(personnel(),
+            [](auto& n) { n.mutable_personnel_file()->set_dimona_worker_type("stu"); }),
+       code::kInvalidCode, "dimona_worker_type"},
+      {"worker type and DIMONA disagree",
+       with(personnel(),
+            [](auto& n) { n.mutable_personnel_file()->set_worker_type(PF::FLEXI_JOB); }),
+       code::kInconsistent, "worker_type"},
+      {"apprentice alone",
+       with(personnel(),
+            [](auto& n) {
+              n.mutable_personnel_file()->clear_dimona_worker_type();
+              n.mutable_personnel_file()->set_worker_type(PF::APPRENTICE);
+            }),
+       code::kNotMappable, "worker_type"},
+      {"interim alone",
+       with(personnel(),
+            [](auto& n) {
+              n.mutable_personnel_file()->clear_dimona_worker_type();
+              n.mutable_personnel_file()->set_worker_type(PF::INTERIM);
+            }),
+       code::kNotMappable, "worker_type"},
+      {"OTHER flagged article 60",
+       with(personnel(),
+            [](auto& n) {
+              n.mutable_personnel_file()->clear_dimona_worker_type();
+              n.mutable_personnel_file()->set_worker_type(PF::OTHER);
+              n.mutable_personnel_file()->set_cpas_article_60(true);
+            }),
+       code::kInconsistent, "cpas_article_60"},
+      {"ARTICLE_60 beside STU",
+       with(personnel(),
+            [](auto& n) { n.mutable_personnel_file()->set_worker_type(PF::ARTICLE_60); }),
+       code::kInconsistent, "worker_type"},
   };
   for (const auto& c : cases) expect_error(c.make(), c.code, c.field, c.name);
 }
@@ -537,7 +606,8 @@ TEST(Complete, KeepsWhatTheSourceSaid) {
   auto& b = *n.mutable_notify_person();
   b.set_household_head_ssin(kOther);
   b.set_nr_information_type("IT141");
-  const std::string raw = "<HeadOfFamily Type=\"141\">\n\t<FamilyRole><Code>03</Code></FamilyRole>\n</HeadOfFamily>";
+  const std::string raw =
+      "<HeadOfFamily Type=\"141\">\n\t<FamilyRole><Code>03</Code></FamilyRole>\n</HeadOfFamily>";
   b.set_nr_raw_value(raw);
   n = completed(n);
   EXPECT_EQ(n.notify_person().nr_information_type(), "IT141");  // not replaced by the default

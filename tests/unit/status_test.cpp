@@ -1,11 +1,13 @@
 // The status page's building blocks: rate tracker, HTML escaping, the log's ring of recent
 // problems, registry sums, and the page itself (escaped, self-contained).
+#include "relais/service/status.hpp"
+
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -14,7 +16,6 @@
 #include "relais/common/log.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/service/readiness.hpp"
-#include "relais/service/status.hpp"
 
 using namespace relais;
 using namespace std::chrono_literals;
@@ -29,10 +30,10 @@ TEST(RateTracker, UsesTheWindow) {
   auto t0 = service::RateTracker::Clock::now();
   service::RateTracker r(10s, t0);
   r.rate("a", 0, t0 + 1s);
-  r.rate("a", 100, t0 + 11s);   // 100 over 10 s
-  EXPECT_NEAR(r.rate("a", 100, t0 + 21s), 0.0, 1e-9);  // nothing new in the last 10 s
+  r.rate("a", 100, t0 + 11s);                                  // 100 over 10 s
+  EXPECT_NEAR(r.rate("a", 100, t0 + 21s), 0.0, 1e-9);          // nothing new in the last 10 s
   EXPECT_NEAR(r.rate("a", 150, t0 + 26s), 50.0 / 15.0, 1e-9);  // since the sample at 11 s
-  EXPECT_EQ(r.rate("b", 5, t0), 0.0);  // no elapsed time
+  EXPECT_EQ(r.rate("b", 5, t0), 0.0);                          // no elapsed time
 }
 
 TEST(RateTracker, CounterResetGivesZero) {
@@ -77,22 +78,27 @@ TEST(StatusPage, RendersEscapedAndSelfContained) {
   metrics::Registry m;
   m.counter("relais_test_total", "t").with().inc(4);
   http::Router r;
-  service::add_status_routes(r, m, "test", [] {
-    return std::vector<service::Check>{{"kafka", true, "<ok>"}};
-  }, {{"things/s", "relais_test_total"}});
+  service::add_status_routes(r, m, "test",
+                             [] {
+                               return std::vector<service::Check>{{"kafka", true, "<ok>"}};
+                             },
+                             {{"things/s", "relais_test_total"}});
   service::add_openapi_route(r, service::openapi_ingest());
   log::Logger("status-test").warn("<img src=x onerror=alert(1)>");
   auto h = r.handler();
   boost::asio::io_context ioc;
   auto get = [&](std::string path) {
     http::Response out;
-    boost::asio::co_spawn(ioc, [&, path]() -> boost::asio::awaitable<void> {
-      http::Request q;
-      q.method = http::verb::get;
-      q.target = path;
-      q.path = path;
-      out = co_await h(q);
-    }, boost::asio::detached);
+    boost::asio::co_spawn(
+        ioc,
+        [&, path]() -> boost::asio::awaitable<void> {
+          http::Request q;
+          q.method = http::verb::get;
+          q.target = path;
+          q.path = path;
+          out = co_await h(q);
+        },
+        boost::asio::detached);
     ioc.run();
     ioc.restart();
     return out;
@@ -172,8 +178,9 @@ TEST(Readiness, AHangingCheckDoesNotBlockTheReader) {
 }
 
 TEST(Readiness, AThrowingCheckIsNotReady) {
-  service::ReadinessProbe probe([]() -> std::vector<service::Check> { throw std::runtime_error("boom"); },
-                                {.interval = 10ms, .stale_after = 10000ms});
+  service::ReadinessProbe probe(
+      []() -> std::vector<service::Check> { throw std::runtime_error("boom"); },
+      {.interval = 10ms, .stale_after = 10000ms});
   std::vector<service::Check> v;
   for (int i = 0; i < 500; ++i) {
     v = probe.current();

@@ -1,9 +1,9 @@
 // validation/text.hpp: the one rule for text at every boundary, and sanitize_text for journals.
+#include "relais/validation/text.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "relais/validation/text.hpp"
 
 using namespace relais::validation;
 using namespace std::string_literals;
@@ -18,8 +18,9 @@ TEST(Text, AcceptsOrdinaryNamesInEveryScript) {
   EXPECT_EQ(check("Dupont"), TextProblem::none);
   EXPECT_EQ(check("Van den Bossche-D'Hondt"), TextProblem::none);
   EXPECT_EQ(check("Müller Øster ĆĐ"), TextProblem::none);
-  EXPECT_EQ(check("محمد"), TextProblem::none);               // right to left, no override needed
-  EXPECT_EQ(check("张伟 👩‍⚕️"), TextProblem::none);         // CJK, emoji with ZWJ (4-byte sequences)
+  EXPECT_EQ(check("محمد"), TextProblem::none);  // right to left, no override needed
+  EXPECT_EQ(check("张伟 👩‍⚕️"),
+            TextProblem::none);  // CJK, emoji with ZWJ (4-byte sequences)
   EXPECT_EQ(check(""), TextProblem::none);
 }
 
@@ -37,8 +38,9 @@ TEST(Text, RefusesNulAndControls) {
 }
 
 TEST(Text, RefusesBidiOverridesAndIsolates) {
-  for (const char* s : {"\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae",
-                        "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9"})
+  for (const char* s :
+       {"\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae",
+        "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9"})
     EXPECT_EQ(check("x"s + s + "y"), TextProblem::bidi_control) << s;
   EXPECT_EQ(check("x\xe2\x80\x8fy"), TextProblem::none);  // U+200F RLM is a mark, not an override
 }
@@ -57,8 +59,8 @@ TEST(Text, RefusesEveryKindOfInvalidUtf8) {
   EXPECT_EQ(check("\xed\xbf\xbf"), TextProblem::invalid_utf8);      // lone low surrogate U+DFFF
   EXPECT_EQ(check("\xf4\x90\x80\x80"), TextProblem::invalid_utf8);  // U+110000
   EXPECT_EQ(check("\xf5\x80\x80\x80"), TextProblem::invalid_utf8);
-  EXPECT_EQ(check("\xef\xbf\xbd"), TextProblem::none);              // U+FFFD itself is fine
-  EXPECT_EQ(check("\xf4\x8f\xbf\xbf"), TextProblem::none);          // U+10FFFF
+  EXPECT_EQ(check("\xef\xbf\xbd"), TextProblem::none);      // U+FFFD itself is fine
+  EXPECT_EQ(check("\xf4\x8f\xbf\xbf"), TextProblem::none);  // U+10FFFF
 }
 
 TEST(Text, BoundsLengthInBytes) {
@@ -80,7 +82,8 @@ TEST(Text, ErrorNamesTheFieldNeverTheBytes) {
 }
 
 TEST(Text, PrefixCutsOnCharacterBoundaries) {
-  const std::string euros = "€€€€€€€€€€€";  // 11 x 3 bytes: the access journal's old 32-byte cut split one
+  const std::string euros =
+      "€€€€€€€€€€€";  // 11 x 3 bytes: the access journal's old 32-byte cut split one
   auto p = utf8_prefix(euros, 32);
   EXPECT_EQ(p.size(), 30u);
   EXPECT_EQ(check(p), TextProblem::none);
@@ -90,15 +93,19 @@ TEST(Text, PrefixCutsOnCharacterBoundaries) {
 }
 
 TEST(Text, SanitizedTextIsAlwaysAcceptable) {
-  const std::string hostile[] = {"\0"s, "\xff\xfe", "a\x1b]0;x\x07", "\xed\xa0\x80", "\xc0\x80", "x\xe2\x80\xaey",
-                                 std::string(1000, '\x01'), "€€€€€€€€€€€", "ok"};
+  const std::string hostile[] = {
+      "\0"s,      "\xff\xfe",       "a\x1b]0;x\x07",           "\xed\xa0\x80",
+      "\xc0\x80", "x\xe2\x80\xaey", std::string(1000, '\x01'), "€€€€€€€€€€€",
+      "ok"};
   for (const auto& h : hostile) {
     auto s = sanitize_text(h, 32);
     EXPECT_LE(s.size(), 32u);
     EXPECT_EQ(check(s), TextProblem::none) << "from " << h.size() << " bytes";
   }
   EXPECT_EQ(sanitize_text("Dupont", 32), "Dupont");
-  EXPECT_EQ(sanitize_text("a\0b"s, 32), "a\xef\xbf\xbd" "b");
+  EXPECT_EQ(sanitize_text("a\0b"s, 32),
+            "a\xef\xbf\xbd"
+            "b");
 }
 
 // Every 1- and 2-byte string: check_text and sanitize_text agree with a reference decoder.

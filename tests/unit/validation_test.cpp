@@ -130,7 +130,7 @@ TEST(Ssin, FormatRules) {
     EXPECT_EQ(check_ssin(s, 2025), SsinCheck::ok) << s;
     EXPECT_EQ(ssin_kind(s), SsinKind::bis) << s;
   }
-  EXPECT_EQ(check_ssin(make_ssin("052115000", true), 2025), SsinCheck::ok);  // BIS 2005, serial 0
+  EXPECT_EQ(check_ssin(make_ssin("052115000", true), 2025), SsinCheck::ok);   // BIS 2005, serial 0
   EXPECT_EQ(check_ssin(make_ssin("853215123", false), 2025), SsinCheck::ok);  // BIS month 12 + 20
   EXPECT_EQ(check_ssin(make_ssin("853315123", false), 2025), SsinCheck::bad_format);
   EXPECT_EQ(check_ssin(make_ssin("854132000", false), 2025), SsinCheck::bad_format);  // day 32
@@ -524,7 +524,9 @@ const std::vector<Case>& cases() {
        [](auto& n) { n.mutable_notify_person()->mutable_address()->set_street("Rue \xff"); },
        code::kInvalidText, "address.street"},
       {"bidi override in a nested field", kPerson,
-       [](auto& n) { n.mutable_notify_person()->mutable_address()->set_street("Rue \xe2\x80\xae"); },
+       [](auto& n) {
+         n.mutable_notify_person()->mutable_address()->set_street("Rue \xe2\x80\xae");
+       },
        code::kInvalidText, "address.street"},
       {"nested string too long", kPerson,
        [](auto& n) {
@@ -719,8 +721,8 @@ TEST(Validate, EveryFailureCodeIsExercised) {
   for (auto c :
        {code::kInvalidEnum, code::kMissingField, code::kInvalidSsin, code::kInvalidSsinChecksum,
         code::kInvalidDate, code::kInvalidTimestamp, code::kInvalidCbe, code::kInvalidTicket,
-        code::kInvalidNisCode, code::kInvalidCountryCode, code::kInvalidAmount, code::kFieldTooLong, code::kInvalidText,
-        code::kTooManyItems, code::kDateOrder, code::kInconsistent}) {
+        code::kInvalidNisCode, code::kInvalidCountryCode, code::kInvalidAmount, code::kFieldTooLong,
+        code::kInvalidText, code::kTooManyItems, code::kDateOrder, code::kInconsistent}) {
     EXPECT_EQ(seen.count(c), 1u) << c;
   }
 }

@@ -1,7 +1,10 @@
 // libs/xml: hostile documents get a typed error and nothing else happens (no entity expanded,
 // no file or network read); XSD sets load only local files under their folder and report the
 // failing path.
+#include "relais/xml/xml.hpp"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -9,10 +12,7 @@
 #include <string>
 #include <thread>
 
-#include <unistd.h>
-
 #include "relais/xml/stream.hpp"
-#include "relais/xml/xml.hpp"
 
 using namespace relais;
 
@@ -35,7 +35,8 @@ std::shared_ptr<const xml::Schema> person_schema() {
 }  // namespace
 
 TEST(XmlParse, AcceptsAWellFormedDocument) {
-  auto r = xml::parse(R"(<?xml version="1.0"?><p:Person xmlns:p="urn:relais:test:person"><p:SSIN>68060105329</p:SSIN><p:Name>A &amp; B</p:Name></p:Person>)");
+  auto r = xml::parse(
+      R"(<?xml version="1.0"?><p:Person xmlns:p="urn:relais:test:person"><p:SSIN>68060105329</p:SSIN><p:Name>A &amp; B</p:Name></p:Person>)");
   ASSERT_TRUE(r.has_value()) << r.error().message;
   auto* root = r->root();
   EXPECT_EQ(xml::local_name(root), "Person");
@@ -61,7 +62,8 @@ TEST(XmlParse, RefusesEveryDoctype) {
   std::string laughs = R"(<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">)";
   for (int i = 1; i <= 9; ++i) {
     laughs += "<!ENTITY lol" + std::to_string(i) + " \"";
-    for (int j = 0; j < 10; ++j) laughs += "&lol" + (i == 1 ? std::string() : std::to_string(i - 1)) + ";";
+    for (int j = 0; j < 10; ++j)
+      laughs += "&lol" + (i == 1 ? std::string() : std::to_string(i - 1)) + ";";
     laughs += "\">";
   }
   laughs += "]><lolz>&lol9;</lolz>";
@@ -71,7 +73,8 @@ TEST(XmlParse, RefusesEveryDoctype) {
             xml::errc::dtd_forbidden);
   EXPECT_EQ(parse_error(R"(<!DOCTYPE a [<!ENTITY x SYSTEM "http://127.0.0.1:9/x">]><a>&x;</a>)"),
             xml::errc::dtd_forbidden);
-  EXPECT_EQ(parse_error(R"(<!DOCTYPE a SYSTEM "http://127.0.0.1:9/a.dtd"><a/>)"), xml::errc::dtd_forbidden);
+  EXPECT_EQ(parse_error(R"(<!DOCTYPE a SYSTEM "http://127.0.0.1:9/a.dtd"><a/>)"),
+            xml::errc::dtd_forbidden);
   EXPECT_EQ(parse_error(R"(<!DOCTYPE a><a/>)"), xml::errc::dtd_forbidden);
   // Parameter entities.
   EXPECT_EQ(parse_error(R"(<!DOCTYPE a [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]><a/>)"),
@@ -111,13 +114,15 @@ TEST(XmlParse, EnforcesTheLimits) {
   l = {};
   l.max_attributes = 3;
   EXPECT_EQ(parse_error(R"(<a x="1" y="2" z="3" w="4"/>)", l), xml::errc::too_many_attributes);
-  EXPECT_EQ(parse_error(R"(<a xmlns:p="u1" xmlns:q="u2" x="1" y="2"/>)", l), xml::errc::too_many_attributes);
+  EXPECT_EQ(parse_error(R"(<a xmlns:p="u1" xmlns:q="u2" x="1" y="2"/>)", l),
+            xml::errc::too_many_attributes);
 
   l = {};
   l.max_text_bytes = 16;
   EXPECT_EQ(parse_error("<a>" + std::string(17, 'x') + "</a>", l), xml::errc::text_too_long);
   EXPECT_EQ(parse_error("<a x=\"" + std::string(17, 'x') + "\"/>", l), xml::errc::text_too_long);
-  EXPECT_EQ(parse_error("<a><![CDATA[" + std::string(17, 'x') + "]]></a>", l), xml::errc::text_too_long);
+  EXPECT_EQ(parse_error("<a><![CDATA[" + std::string(17, 'x') + "]]></a>", l),
+            xml::errc::text_too_long);
   EXPECT_TRUE(xml::parse("<a>" + std::string(16, 'x') + "</a>", l).has_value());
 }
 
@@ -138,7 +143,9 @@ TEST(XmlSchema, ValidatesAndNamesTheFailingPath) {
   auto schema = person_schema();
   ASSERT_TRUE(schema);
   const std::string ns = R"(<Person xmlns="urn:relais:test:person">)";
-  EXPECT_TRUE(schema_errors(*schema, ns + "<SSIN>68060105329</SSIN><Name>A</Name><Name>B</Name></Person>").empty());
+  EXPECT_TRUE(
+      schema_errors(*schema, ns + "<SSIN>68060105329</SSIN><Name>A</Name><Name>B</Name></Person>")
+          .empty());
 
   auto errors = schema_errors(*schema, ns + "<SSIN>6806010532</SSIN><Name>A</Name></Person>");
   ASSERT_FALSE(errors.empty());
@@ -146,9 +153,14 @@ TEST(XmlSchema, ValidatesAndNamesTheFailingPath) {
   EXPECT_EQ(errors[0].path, "/Person/SSIN");
   EXPECT_NE(errors[0].message.find("6806010532"), std::string::npos);
 
-  EXPECT_FALSE(schema_errors(*schema, R"(<Person xmlns="urn:relais:test:other"><SSIN>68060105329</SSIN><Name>A</Name></Person>)").empty());
+  EXPECT_FALSE(
+      schema_errors(
+          *schema,
+          R"(<Person xmlns="urn:relais:test:other"><SSIN>68060105329</SSIN><Name>A</Name></Person>)")
+          .empty());
 
-  auto e = schema_errors(*schema, ns + "<SSIN>68060105329</SSIN><Name>A</Name><Name>B</Name><Name>C</Name><Name>D</Name></Person>");
+  auto e = schema_errors(*schema, ns + "<SSIN>68060105329</SSIN><Name>A</Name><Name>B</"
+                                       "Name><Name>C</Name><Name>D</Name></Person>");
   ASSERT_FALSE(e.empty());
   EXPECT_EQ(e[0].path, "/Person/Name[4]");
 }
@@ -194,14 +206,17 @@ TEST(XmlSchema, ConcurrentValidationIsSafe) {
 TEST(XmlSchema, ValidatesOneElementInsideAnEnvelope) {
   auto schema = person_schema();
   ASSERT_TRUE(schema);
-  auto d = xml::parse(R"(<e:Envelope xmlns:e="urn:envelope"><e:Body><Person xmlns="urn:relais:test:person"><SSIN>68060105329</SSIN><Name>A</Name></Person></e:Body></e:Envelope>)");
+  auto d = xml::parse(
+      R"(<e:Envelope xmlns:e="urn:envelope"><e:Body><Person xmlns="urn:relais:test:person"><SSIN>68060105329</SSIN><Name>A</Name></Person></e:Body></e:Envelope>)");
   ASSERT_TRUE(d.has_value());
   EXPECT_FALSE(schema->validate(*d).empty());  // the envelope is not in the set
   auto* person = xml::element_children(xml::first_child(d->root(), "urn:envelope", "Body")).front();
   EXPECT_TRUE(schema->validate_element(person).empty());
-  auto bad = xml::parse(R"(<e:Envelope xmlns:e="urn:envelope"><e:Body><Person xmlns="urn:relais:test:person"><SSIN>1</SSIN></Person></e:Body></e:Envelope>)");
+  auto bad = xml::parse(
+      R"(<e:Envelope xmlns:e="urn:envelope"><e:Body><Person xmlns="urn:relais:test:person"><SSIN>1</SSIN></Person></e:Body></e:Envelope>)");
   ASSERT_TRUE(bad.has_value());
-  auto errors = schema->validate_element(xml::element_children(xml::first_child(bad->root(), "urn:envelope", "Body")).front());
+  auto errors = schema->validate_element(
+      xml::element_children(xml::first_child(bad->root(), "urn:envelope", "Body")).front());
   ASSERT_FALSE(errors.empty());
   EXPECT_EQ(errors[0].path, "/Envelope/Body/Person/SSIN");
 }
@@ -212,8 +227,10 @@ TEST(XmlStream, ScansTheProlog) {
   using xml::Prolog;
   EXPECT_EQ(xml::scan_prolog("<?xml version=\"1.0\"?>\n<!-- c --><root/>"), Prolog::root);
   EXPECT_EQ(xml::scan_prolog("\xEF\xBB\xBF<root/>"), Prolog::root);
-  EXPECT_EQ(xml::scan_prolog("<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"b\">]><r/>"), Prolog::doctype);
-  EXPECT_EQ(xml::scan_prolog("<!-- <r> --><!DOCTYPE r SYSTEM \"file:///etc/passwd\"><r/>"), Prolog::doctype);
+  EXPECT_EQ(xml::scan_prolog("<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"b\">]><r/>"),
+            Prolog::doctype);
+  EXPECT_EQ(xml::scan_prolog("<!-- <r> --><!DOCTYPE r SYSTEM \"file:///etc/passwd\"><r/>"),
+            Prolog::doctype);
   EXPECT_EQ(xml::scan_prolog("<?xml version=\"1.0\"?><!-- unfinished"), Prolog::need_more);
   EXPECT_EQ(xml::scan_prolog(std::string("<\0r\0", 4)), Prolog::unsupported);
   EXPECT_EQ(xml::scan_prolog("\xFF\xFE<\0"), Prolog::unsupported);
@@ -228,7 +245,9 @@ std::string write_temp(const std::string& name, const std::string& content) {
 }  // namespace
 
 TEST(XmlStream, ReadsRecordsOneByOne) {
-  std::string body = "<?xml version=\"1.0\"?>\n<b:Batch xmlns:b=\"urn:b\" xmlns=\"urn:n\"><b:FileId>F</b:FileId>\n";
+  std::string body =
+      "<?xml version=\"1.0\"?>\n<b:Batch xmlns:b=\"urn:b\" "
+      "xmlns=\"urn:n\"><b:FileId>F</b:FileId>\n";
   for (int i = 1; i <= 3000; ++i) body += "<R><V>" + std::to_string(i) + "</V></R>\n";
   body += "</b:Batch>\n<!-- end -->\n";
   const auto path = write_temp("stream-ok", body);
@@ -259,7 +278,8 @@ TEST(XmlStream, ReadsRecordsOneByOne) {
 
 TEST(XmlStream, RefusesHostileFiles) {
   const auto dtd = write_temp("stream-dtd",
-                              "<?xml version=\"1.0\"?><!DOCTYPE b [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;\">]><b>&b;</b>");
+                              "<?xml version=\"1.0\"?><!DOCTYPE b [<!ENTITY a \"aaaa\"><!ENTITY b "
+                              "\"&a;&a;&a;\">]><b>&b;</b>");
   auto r = xml::StreamReader::open(dtd, 1u << 20);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, xml::errc::dtd_forbidden);
@@ -271,7 +291,7 @@ TEST(XmlStream, RefusesHostileFiles) {
   r = xml::StreamReader::open(large, 1000);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, xml::errc::too_large);
-    r = xml::StreamReader::open(large, big.size() - 1);
+  r = xml::StreamReader::open(large, big.size() - 1);
   ASSERT_TRUE(r) << r.error().message;
   bool failed = false;
   for (int i = 0; i < 7000; ++i) {

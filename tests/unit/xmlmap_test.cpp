@@ -1,15 +1,16 @@
 // libs/xmlmap: a declarative mapping turns a partner's XML body into the JSON form of a flow
 // message; mapping files are checked when loaded, and every ambiguity or unknown code in a
 // document is a typed error naming the XML path.
+#include "relais/xmlmap/xmlmap.hpp"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "relais/xml/xml.hpp"
-#include "relais/xmlmap/xmlmap.hpp"
 
 using namespace relais;
 namespace json = boost::json;
@@ -59,7 +60,9 @@ const std::string kHead = R"(<Household xmlns="urn:t" xmlns:c="urn:c" event="01"
 }  // namespace
 
 TEST(XmlMap, MapsScalarsNestedListsAttributesAndCodes) {
-  auto r = map(kHead + R"(<Ticket> 0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11 </Ticket><Person><c:SSIN>68060105329</c:SSIN></Person>
+  auto r = map(
+      kHead +
+      R"(<Ticket> 0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11 </Ticket><Person><c:SSIN>68060105329</c:SSIN></Person>
       <Nis>21004</Nis><Count>3</Count><Flag>true</Flag>
       <Member><c:SSIN>68060105329</c:SSIN><Role>1</Role></Member><Member><c:SSIN>12060105317</c:SSIN><Role>3</Role></Member>
       <Unmapped>ignored</Unmapped></Household>)");
@@ -83,7 +86,9 @@ TEST(XmlMap, AbsentElementsLeaveTheFieldAbsent) {
 }
 
 TEST(XmlMap, NamespacesMatter) {
-  auto r = map(kHead + R"(<Person><SSIN>68060105329</SSIN></Person></Household>)");  // SSIN in urn:t, not urn:c
+  auto r =
+      map(kHead +
+          R"(<Person><SSIN>68060105329</SSIN></Person></Household>)");  // SSIN in urn:t, not urn:c
   ASSERT_TRUE(r.out.has_value());
   EXPECT_FALSE(r.out->contains("ssin"));
 }
@@ -125,17 +130,19 @@ TEST(XmlMap, BadMappingFilesAreRefusedWhenLoaded) {
   const std::string head = "flow: f\nroot: {namespace: u, element: E}\nnamespaces: {p: u}\n";
   EXPECT_EQ(bad("not: [yaml"), "MAPPING_INVALID");
   EXPECT_EQ(bad("flow: f\n"), "MAPPING_INVALID");
-  EXPECT_EQ(bad(head + "fields: [{path: q:X, field: x}]"), "MAPPING_INVALID");      // undeclared prefix
-  EXPECT_EQ(bad(head + "fields: [{path: X, field: x}]"), "MAPPING_INVALID");        // no prefix
-  EXPECT_EQ(bad(head + "fields: [{path: \"@a/p:X\", field: x}]"), "MAPPING_INVALID");  // attribute not last
-  EXPECT_EQ(bad(head + "fields: [{path: p:X}]"), "MAPPING_INVALID");                // no field
+  EXPECT_EQ(bad(head + "fields: [{path: q:X, field: x}]"), "MAPPING_INVALID");  // undeclared prefix
+  EXPECT_EQ(bad(head + "fields: [{path: X, field: x}]"), "MAPPING_INVALID");    // no prefix
+  EXPECT_EQ(bad(head + "fields: [{path: \"@a/p:X\", field: x}]"),
+            "MAPPING_INVALID");                                       // attribute not last
+  EXPECT_EQ(bad(head + "fields: [{path: p:X}]"), "MAPPING_INVALID");  // no field
   EXPECT_EQ(bad(head + "fields: [{path: p:X, field: x, type: float}]"), "MAPPING_INVALID");
   EXPECT_EQ(bad(head + "fields: [{path: p:X//p:Y, field: x}]"), "MAPPING_INVALID");
   EXPECT_TRUE(xmlmap::load(head + "fields: [{path: p:X/@a, field: x}]").has_value());
 }
 
 TEST(XmlMap, FolderCatalogFindsByRootAndRefusesDuplicates) {
-  const auto dir = std::filesystem::temp_directory_path() / ("xmlmap-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("xmlmap-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "a.yaml") << kMapping;
   std::ofstream(dir / "notes.txt") << "not a mapping";
@@ -152,16 +159,22 @@ TEST(XmlMap, FolderCatalogFindsByRootAndRefusesDuplicates) {
 }
 
 TEST(XmlMap, IncludesComeFromTheMappingFolderOnly) {
-  const auto dir = std::filesystem::temp_directory_path() / ("xmlmap-inc-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("xmlmap-inc-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  std::ofstream(dir / "_common.yaml") << "namespaces: {t: \"urn:t\"}\nfields: [{path: t:Ticket, field: ticket}]\n";
-  const std::string m = "flow: f\nroot: {namespace: urn:t, element: E}\ninclude: [_common.yaml]\nfields: [{path: t:X, field: x}]\n";
+  std::ofstream(dir / "_common.yaml")
+      << "namespaces: {t: \"urn:t\"}\nfields: [{path: t:Ticket, field: ticket}]\n";
+  const std::string m =
+      "flow: f\nroot: {namespace: urn:t, element: E}\ninclude: [_common.yaml]\nfields: [{path: "
+      "t:X, field: x}]\n";
   auto with = xmlmap::load(m, dir.string());
   ASSERT_TRUE(with.has_value()) << with.error().message;
   ASSERT_EQ(with->fields.size(), 2u);
   EXPECT_EQ(with->fields[0].field, "ticket");  // included fields first
   EXPECT_FALSE(xmlmap::load(m).has_value());   // no folder, no include
-  auto escape = xmlmap::load("flow: f\nroot: {namespace: u, element: E}\ninclude: [../x.yaml]\nfields: []\n", dir.string());
+  auto escape =
+      xmlmap::load("flow: f\nroot: {namespace: u, element: E}\ninclude: [../x.yaml]\nfields: []\n",
+                   dir.string());
   ASSERT_FALSE(escape.has_value());
   EXPECT_EQ(escape.error().code, "MAPPING_INVALID");
   std::ofstream(dir / "main.yaml") << m;

@@ -17,7 +17,8 @@ std::string where_of(const YAML::Node& n) {
 }
 
 // A required non-empty scalar string of at most 200 bytes.
-bool text(const YAML::Node& parent, const char* key, std::string& out, std::string& err, const std::string& ctx) {
+bool text(const YAML::Node& parent, const char* key, std::string& out, std::string& err,
+          const std::string& ctx) {
   auto n = parent[key];
   if (!n) {
     err = ctx + ": missing key \"" + key + "\"";
@@ -42,7 +43,8 @@ const ReactionCode* ReactionCodes::find(std::string_view code) const {
   return nullptr;
 }
 
-std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view yaml, std::string_view source) {
+std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view yaml,
+                                                              std::string_view source) {
   const std::string src(source);
   YAML::Node root;
   try {
@@ -53,7 +55,8 @@ std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view y
   if (!root.IsMap()) return src + ": expected a mapping with \"version\" and \"reaction_codes\"";
   for (const auto& kv : root) {
     auto k = kv.first.as<std::string>("");
-    if (k != "version" && k != "reaction_codes") return src + ": unknown key \"" + k + "\"" + where_of(kv.first);
+    if (k != "version" && k != "reaction_codes")
+      return src + ": unknown key \"" + k + "\"" + where_of(kv.first);
   }
   if (!root["version"] || !root["version"].IsScalar() || root["version"].Scalar() != "1")
     return src + ": \"version\" must be 1";
@@ -70,21 +73,25 @@ std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view y
     if (e["code"] && e["code"].IsScalar()) ctx += " (" + e["code"].Scalar() + ")";
     for (const auto& kv : e) {
       auto k = kv.first.as<std::string>("");
-      if (k != "code" && k != "description" && k != "labels") return ctx + ": unknown key \"" + k + "\"" + where_of(kv.first);
+      if (k != "code" && k != "description" && k != "labels")
+        return ctx + ": unknown key \"" + k + "\"" + where_of(kv.first);
     }
     ReactionCode c;
     std::string err;
     if (!text(e, "code", c.code, err, ctx)) return err;
     if (!std::regex_match(c.code, kCode))
-      return ctx + ": code must be 2-40 characters of A-Z, 0-9 and _, starting with a letter" + where_of(e["code"]);
-    if (!seen.insert(c.code).second) return ctx + ": duplicate code \"" + c.code + "\"" + where_of(e["code"]);
+      return ctx + ": code must be 2-40 characters of A-Z, 0-9 and _, starting with a letter" +
+             where_of(e["code"]);
+    if (!seen.insert(c.code).second)
+      return ctx + ": duplicate code \"" + c.code + "\"" + where_of(e["code"]);
     if (!text(e, "description", c.description, err, ctx)) return err;
     auto labels = e["labels"];
     if (!labels || !labels.IsMap()) return ctx + ": \"labels\" must be a mapping with fr and nl";
     for (const auto& kv : labels) {
       auto k = kv.first.as<std::string>("");
       if (k != "fr" && k != "nl" && k != "de" && k != "en")
-        return ctx + ": labels: unknown language \"" + k + "\" (fr, nl, de, en)" + where_of(kv.first);
+        return ctx + ": labels: unknown language \"" + k + "\" (fr, nl, de, en)" +
+               where_of(kv.first);
     }
     if (!text(labels, "fr", c.label_fr, err, ctx + ": labels")) return err;
     if (!text(labels, "nl", c.label_nl, err, ctx + ": labels")) return err;

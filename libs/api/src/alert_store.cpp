@@ -24,12 +24,11 @@ const std::regex kDate("^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
 // cannot block the batch (it is counted and skipped, never retried forever).
 bool storable(const v1::Alert& a) {
   return std::regex_match(a.alert_id(), kUuid) && std::regex_match(a.cpas_cbe(), kCbe) &&
-         std::regex_match(a.ssin(), kSsin) && !a.type().empty() && !a.rule_id().empty() && !a.ticket().empty() &&
-         !codec::flow_id(a.flow()).empty() &&
+         std::regex_match(a.ssin(), kSsin) && !a.type().empty() && !a.rule_id().empty() &&
+         !a.ticket().empty() && !codec::flow_id(a.flow()).empty() &&
          (a.effective_date().empty() || std::regex_match(a.effective_date(), kDate)) &&
          (a.due_date().empty() || std::regex_match(a.due_date(), kDate)) && a.raised_at_us() > 0;
 }
-
 
 sink::Options sink_options(const AlertStoreOptions& o, metrics::Registry& m) {
   sink::Options s;
@@ -47,11 +46,18 @@ sink::Options sink_options(const AlertStoreOptions& o, metrics::Registry& m) {
 }  // namespace
 
 AlertStore::AlertStore(AlertStoreOptions o, metrics::Registry& m)
-    : stored_(m.counter("relais_api_alerts_stored_total", "Alerts copied from the alert topics, by type", {"type"})),
-      duplicates_(m.counter("relais_api_alerts_duplicates_total", "Alert records already stored (replays)").with()),
-      undecodable_(m.counter("relais_api_alerts_undecodable_total", "Alert records that could not be stored (skipped)").with()),
-      sink_(sink_options(o, m), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
-            m.counter("relais_api_alert_store_failures_total", "Failed alert batch writes (retried)").with()) {}
+    : stored_(m.counter("relais_api_alerts_stored_total",
+                        "Alerts copied from the alert topics, by type", {"type"})),
+      duplicates_(
+          m.counter("relais_api_alerts_duplicates_total", "Alert records already stored (replays)")
+              .with()),
+      undecodable_(m.counter("relais_api_alerts_undecodable_total",
+                             "Alert records that could not be stored (skipped)")
+                       .with()),
+      sink_(
+          sink_options(o, m), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
+          m.counter("relais_api_alert_store_failures_total", "Failed alert batch writes (retried)")
+              .with()) {}
 
 void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
   using sink::copy_field;
@@ -93,10 +99,13 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
   std::map<std::string, long long> by_type;
   long long inserted = 0;
   if (!rows.empty()) {
-    conn.exec("CREATE TEMP TABLE IF NOT EXISTS alerts_in (alert_id uuid, cpas_cbe text, type text, "
-              "severity text, rule_id text, ssin text, ticket text, flow text, event text, effective_date text, "
-              "quality_codes int[], deadline_days int, description text, raised_at timestamptz, due_date date, "
-              "notification jsonb, source text) ON COMMIT DELETE ROWS");
+    conn.exec(
+        "CREATE TEMP TABLE IF NOT EXISTS alerts_in (alert_id uuid, cpas_cbe text, type text, "
+        "severity text, rule_id text, ssin text, ticket text, flow text, event text, "
+        "effective_date text, "
+        "quality_codes int[], deadline_days int, description text, raised_at timestamptz, due_date "
+        "date, "
+        "notification jsonb, source text) ON COMMIT DELETE ROWS");
     bool sent = false;
     conn.copy_in("COPY alerts_in FROM STDIN", [&](std::string& buf) {
       if (!sent) buf.swap(rows);
@@ -105,10 +114,14 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
     });
     // DISTINCT ON: the same alert twice in one batch (a replayed record) is one row.
     auto r = conn.exec(
-        "INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, event, "
-        "effective_date, quality_codes, deadline_days, description, raised_at, due_date, notification, source) "
-        "SELECT DISTINCT ON (alert_id) alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, event, "
-        "effective_date, quality_codes, deadline_days, description, raised_at, due_date, notification, source "
+        "INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, "
+        "event, "
+        "effective_date, quality_codes, deadline_days, description, raised_at, due_date, "
+        "notification, source) "
+        "SELECT DISTINCT ON (alert_id) alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, "
+        "flow, event, "
+        "effective_date, quality_codes, deadline_days, description, raised_at, due_date, "
+        "notification, source "
         "FROM alerts_in ORDER BY alert_id ON CONFLICT (alert_id) DO NOTHING RETURNING type");
     for (int i = 0; i < r.rows(); ++i) ++by_type[r.str(i, 0)];
     inserted = r.rows();

@@ -1,7 +1,6 @@
 #include "relais/api/alerts.hpp"
 
 #include <boost/json.hpp>
-
 #include <charconv>
 #include <regex>
 
@@ -20,14 +19,17 @@ namespace {
 const log::Logger logger{"alerts"};
 
 const std::regex kType("^[A-Z][A-Z0-9_]{0,63}$");
-const std::regex kUuid("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+const std::regex kUuid(
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 
 using detail::bad;
 using detail::check_cbe;
 using detail::reply;
 
 // The same refusal as outbox::record_reaction's.
-Problem alert_not_found() { return problem(errc::not_found, "ALERT_NOT_FOUND", "no such alert for this CPAS", "id"); }
+Problem alert_not_found() {
+  return problem(errc::not_found, "ALERT_NOT_FOUND", "no such alert for this CPAS", "id");
+}
 
 #define RELAIS_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
@@ -42,25 +44,26 @@ json::value text_or_null(const pg::Result& r, int i, int c) {
 }
 
 json::object alert_json(const pg::Result& r, int i) {
-  return json::object{{"alert_id", r.str(i, 0)},
-                      {"cpas_cbe", r.str(i, 2)},
-                      {"type", r.str(i, 3)},
-                      {"severity", r.str(i, 4)},
-                      {"rule_id", r.str(i, 5)},
-                      {"ssin", r.str(i, 6)},
-                      {"ticket", r.str(i, 7)},
-                      {"flow", r.str(i, 8)},
-                      {"event", text_or_null(r, i, 9)},
-                      {"effective_date", text_or_null(r, i, 10)},
-                      {"quality_codes", json::parse(r.str(i, 11))},
-                      {"deadline_days", r.is_null(i, 12) ? json::value(nullptr) : json::value(r.integer(i, 12))},
-                      {"description", text_or_null(r, i, 13)},
-                      {"raised_at", r.str(i, 14)},
-                      {"due_date", text_or_null(r, i, 15)},
-                      {"status", r.str(i, 16)},
-                      {"overdue", r.get(i, 17) == "t"},
-                      {"updated_at", r.str(i, 18)},
-                      {"delivery_status", text_or_null(r, i, 19)}};
+  return json::object{
+      {"alert_id", r.str(i, 0)},
+      {"cpas_cbe", r.str(i, 2)},
+      {"type", r.str(i, 3)},
+      {"severity", r.str(i, 4)},
+      {"rule_id", r.str(i, 5)},
+      {"ssin", r.str(i, 6)},
+      {"ticket", r.str(i, 7)},
+      {"flow", r.str(i, 8)},
+      {"event", text_or_null(r, i, 9)},
+      {"effective_date", text_or_null(r, i, 10)},
+      {"quality_codes", json::parse(r.str(i, 11))},
+      {"deadline_days", r.is_null(i, 12) ? json::value(nullptr) : json::value(r.integer(i, 12))},
+      {"description", text_or_null(r, i, 13)},
+      {"raised_at", r.str(i, 14)},
+      {"due_date", text_or_null(r, i, 15)},
+      {"status", r.str(i, 16)},
+      {"overdue", r.get(i, 17) == "t"},
+      {"updated_at", r.str(i, 18)},
+      {"delivery_status", text_or_null(r, i, 19)}};
 }
 
 std::optional<Problem> check_id(const http::Request& req) {
@@ -83,17 +86,25 @@ std::size_t utf8_length(std::string_view s) {
   return n;
 }
 
-AlertsService::AlertsService(AlertsOptions o, pg::Pool& pool, metrics::Registry& m, std::function<void()> on_reaction)
-    : o_(std::move(o)), pool_(pool), on_reaction_(std::move(on_reaction)),
-      reactions_(m.counter("relais_api_reactions_total", "Reaction requests by result", {"result"})) {}
+AlertsService::AlertsService(AlertsOptions o, pg::Pool& pool, metrics::Registry& m,
+                             std::function<void()> on_reaction)
+    : o_(std::move(o)),
+      pool_(pool),
+      on_reaction_(std::move(on_reaction)),
+      reactions_(
+          m.counter("relais_api_reactions_total", "Reaction requests by result", {"result"})) {}
 
 void AlertsService::add_routes(RouteTable& t) {
   using http::verb;
   using P = Policy;
-  auto h = [this](auto fn) { return [this, fn](http::Request& q, const Caller& c) { return (this->*fn)(q, c); }; };
+  auto h = [this](auto fn) {
+    return [this, fn](http::Request& q, const Caller& c) { return (this->*fn)(q, c); };
+  };
   t.add({verb::get, "/v1/cpas/{cbe}/alerts", P::cpas}, h(&AlertsService::list_alerts));
-  t.add({verb::get, "/v1/cpas/{cbe}/alerts/{id}", P::cpas, SsinFrom::response_body}, h(&AlertsService::get_alert));
-  t.add({verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", P::cpas, SsinFrom::alert}, h(&AlertsService::post_reaction));
+  t.add({verb::get, "/v1/cpas/{cbe}/alerts/{id}", P::cpas, SsinFrom::response_body},
+        h(&AlertsService::get_alert));
+  t.add({verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", P::cpas, SsinFrom::alert},
+        h(&AlertsService::post_reaction));
   t.add({verb::get, "/v1/reaction-codes", P::authenticated}, h(&AlertsService::reaction_codes));
 }
 
@@ -112,7 +123,8 @@ asio::awaitable<Reply> AlertsService::list_alerts(http::Request& req, const Call
   if (auto e = check_cbe(req)) co_return *e;
   for (const auto& [k, v] : req.query)
     if (k != "status" && k != "type" && k != "overdue" && k != "limit" && k != "after")
-      co_return bad("UNKNOWN_PARAMETER", "known parameters: status, type, overdue, limit, after", k);
+      co_return bad("UNKNOWN_PARAMETER", "known parameters: status, type, overdue, limit, after",
+                    k);
   std::optional<std::string> status, type, overdue;
   if (auto s = req.query_param("status")) {
     if (*s != "OPEN" && *s != "REACTED" && *s != "SENT")
@@ -125,14 +137,16 @@ asio::awaitable<Reply> AlertsService::list_alerts(http::Request& req, const Call
     type = std::string(*t);
   }
   if (auto o = req.query_param("overdue")) {
-    if (*o != "true" && *o != "false") co_return bad("INVALID_OVERDUE", "overdue is true or false", "overdue");
+    if (*o != "true" && *o != "false")
+      co_return bad("INVALID_OVERDUE", "overdue is true or false", "overdue");
     overdue = std::string(*o);
   }
   std::size_t limit = o_.list_limit_default;
   if (auto l = req.query_param("limit")) {
     auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
     if (ec != std::errc{} || p != l->data() + l->size() || limit == 0 || limit > o_.list_limit_max)
-      co_return bad("INVALID_LIMIT", "limit must be between 1 and " + std::to_string(o_.list_limit_max), "limit");
+      co_return bad("INVALID_LIMIT",
+                    "limit must be between 1 and " + std::to_string(o_.list_limit_max), "limit");
   }
   std::string after = "0";
   if (auto a = req.query_param("after")) {
@@ -145,13 +159,16 @@ asio::awaitable<Reply> AlertsService::list_alerts(http::Request& req, const Call
   std::string cbe = req.params["cbe"];
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job = [cbe, status, type, overdue, limit, after](pg::Connection& c) {
-    if (c.exec("SELECT 1 FROM cpas WHERE cbe = $1", {cbe}).rows() == 0) return Reply(detail::cpas_not_found());
-    auto r = c.exec("SELECT " + kAlertCols +
-                        " FROM alerts a WHERE a.cpas_cbe = $1 AND ($2::text IS NULL OR a.status = $2) "
-                        "AND ($3::text IS NULL OR a.type = $3) "
-                        "AND ($4::boolean IS NULL OR (a.status = 'OPEN' AND a.due_date < current_date) = $4::boolean) "
-                        "AND a.seq > $5::bigint ORDER BY a.seq LIMIT $6",
-                    {cbe, status, type, overdue, after, std::to_string(limit)});
+    if (c.exec("SELECT 1 FROM cpas WHERE cbe = $1", {cbe}).rows() == 0)
+      return Reply(detail::cpas_not_found());
+    auto r =
+        c.exec("SELECT " + kAlertCols +
+                   " FROM alerts a WHERE a.cpas_cbe = $1 AND ($2::text IS NULL OR a.status = $2) "
+                   "AND ($3::text IS NULL OR a.type = $3) "
+                   "AND ($4::boolean IS NULL OR (a.status = 'OPEN' AND a.due_date < current_date) "
+                   "= $4::boolean) "
+                   "AND a.seq > $5::bigint ORDER BY a.seq LIMIT $6",
+               {cbe, status, type, overdue, after, std::to_string(limit)});
     json::array a;
     for (int i = 0; i < r.rows(); ++i) a.push_back(alert_json(r, i));
     json::object o{{"alerts", std::move(a)}};
@@ -167,8 +184,10 @@ asio::awaitable<Reply> AlertsService::get_alert(http::Request& req, const Caller
   std::string cbe = req.params["cbe"], id = lower(req.params["id"]);
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job = [cbe, id](pg::Connection& c) {
-    auto r = c.exec("SELECT " + kAlertCols + ", a.notification::text FROM alerts a WHERE a.alert_id = $1::uuid AND a.cpas_cbe = $2",
-                    {id, cbe});
+    auto r = c.exec(
+        "SELECT " + kAlertCols +
+            ", a.notification::text FROM alerts a WHERE a.alert_id = $1::uuid AND a.cpas_cbe = $2",
+        {id, cbe});
     if (r.rows() == 0) return Reply(alert_not_found());
     auto o = alert_json(r, 0);
     o["notification"] = r.is_null(0, 20) ? json::value(nullptr) : json::parse(r.str(0, 20));
@@ -182,20 +201,21 @@ asio::awaitable<Reply> AlertsService::get_alert(http::Request& req, const Caller
         {id});
     json::array reactions;
     for (int i = 0; i < rs.rows(); ++i)
-      reactions.push_back(json::object{{"reaction_id", rs.str(i, 0)},
-                                       {"sequence", rs.integer(i, 1)},
-                                       {"code", rs.str(i, 2)},
-                                       {"comment", text_or_null(rs, i, 3)},
-                                       {"amendment", rs.get(i, 4) == "t"},
-                                       {"actor", rs.str(i, 5)},
-                                       {"created_at", rs.str(i, 6)},
-                                       {"delivery_status", rs.str(i, 7)},
-                                       {"attempts", rs.integer(i, 8)},
-                                       {"last_error", text_or_null(rs, i, 9)},
-                                       {"sent_at", text_or_null(rs, i, 10)},
-                                       {"idempotency_key", rs.str(i, 0)},
-                                       {"deliveries", rs.is_null(i, 11) ? json::value(json::array{})
-                                                                        : json::parse(rs.str(i, 11))}});
+      reactions.push_back(
+          json::object{{"reaction_id", rs.str(i, 0)},
+                       {"sequence", rs.integer(i, 1)},
+                       {"code", rs.str(i, 2)},
+                       {"comment", text_or_null(rs, i, 3)},
+                       {"amendment", rs.get(i, 4) == "t"},
+                       {"actor", rs.str(i, 5)},
+                       {"created_at", rs.str(i, 6)},
+                       {"delivery_status", rs.str(i, 7)},
+                       {"attempts", rs.integer(i, 8)},
+                       {"last_error", text_or_null(rs, i, 9)},
+                       {"sent_at", text_or_null(rs, i, 10)},
+                       {"idempotency_key", rs.str(i, 0)},
+                       {"deliveries", rs.is_null(i, 11) ? json::value(json::array{})
+                                                        : json::parse(rs.str(i, 11))}});
     o["reactions"] = std::move(reactions);
     return Reply(reply(200, o));
   };
@@ -242,7 +262,8 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
     }
     if (utf8_length(c->as_string()) > o_.comment_max_chars) {
       reactions_.with({"invalid"}).inc();
-      co_return bad("FIELD_TOO_LONG", "at most " + std::to_string(o_.comment_max_chars) + " characters", "comment");
+      co_return bad("FIELD_TOO_LONG",
+                    "at most " + std::to_string(o_.comment_max_chars) + " characters", "comment");
     }
     comment = std::string(c->as_string());
   }
@@ -254,7 +275,8 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
     }
     amendment = a->as_bool();
   }
-  std::string cbe = req.params["cbe"], id = lower(req.params["id"]), actor = caller.actor, cd(code->as_string());
+  std::string cbe = req.params["cbe"], id = lower(req.params["id"]), actor = caller.actor,
+              cd(code->as_string());
   outbox::NewReaction n{id, cbe, cd, comment, amendment, actor, o_.destinations};
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job = [n](pg::Connection& c) -> Reply {
@@ -302,7 +324,8 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
   auto result = co_await pool_.run<Reply>(std::move(job));
   if (result) {
     reactions_.with({amendment ? "amendment" : "created"}).inc();
-    logger.info("reaction recorded", {{"cpas", cbe}, {"alert_id", id}, {"code", cd}, {"actor", actor}});
+    logger.info("reaction recorded",
+                {{"cpas", cbe}, {"alert_id", id}, {"code", cd}, {"actor", actor}});
     if (on_reaction_) on_reaction_();
   } else {
     reactions_.with({result.error().kind == errc::not_found ? "not_found" : "conflict"}).inc();

@@ -11,10 +11,15 @@ namespace asio = boost::asio;
 
 KafkaAdmin::KafkaAdmin(kafka::Settings settings, int partitions, int replication_factor,
                        std::chrono::milliseconds timeout, std::size_t threads)
-    : settings_(std::move(settings)), partitions_(partitions), replication_factor_(replication_factor),
-      timeout_(timeout), threads_(threads) {}
+    : settings_(std::move(settings)),
+      partitions_(partitions),
+      replication_factor_(replication_factor),
+      timeout_(timeout),
+      threads_(threads) {}
 
-KafkaAdmin::~KafkaAdmin() { threads_.join(); }
+KafkaAdmin::~KafkaAdmin() {
+  threads_.join();
+}
 
 asio::awaitable<std::optional<std::string>> KafkaAdmin::ensure_cpas_topic(const std::string& cbe) {
   using Result = std::optional<std::string>;
@@ -25,13 +30,15 @@ asio::awaitable<std::optional<std::string>> KafkaAdmin::ensure_cpas_topic(const 
                               work = std::move(work)]() mutable {
           Result error;
           try {
-            error = kafka::ensure_topics(settings_, {topic}, partitions_, replication_factor_, timeout_);
+            error = kafka::ensure_topics(settings_, {topic}, partitions_, replication_factor_,
+                                         timeout_);
           } catch (const std::exception& e) {
             error = e.what();
           }
-          asio::post(work.get_executor(), [handler = std::move(handler), error = std::move(error)]() mutable {
-            std::move(handler)(std::move(error));
-          });
+          asio::post(work.get_executor(),
+                     [handler = std::move(handler), error = std::move(error)]() mutable {
+                       std::move(handler)(std::move(error));
+                     });
         });
       },
       asio::use_awaitable, "cpas." + cbe + ".notifications.v1");

@@ -3,7 +3,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-
 #include <charconv>
 #include <ctime>
 #include <random>
@@ -35,9 +34,11 @@ std::string new_ticket() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[40];
   auto a = rng(), b = rng();
-  std::snprintf(buf, sizeof buf, "%08llx-%04llx-4%03llx-a%03llx-%012llx", static_cast<unsigned long long>(a >> 32),
-                static_cast<unsigned long long>((a >> 16) & 0xffff), static_cast<unsigned long long>(a & 0xfff),
-                static_cast<unsigned long long>(b >> 52), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  std::snprintf(
+      buf, sizeof buf, "%08llx-%04llx-4%03llx-a%03llx-%012llx",
+      static_cast<unsigned long long>(a >> 32), static_cast<unsigned long long>((a >> 16) & 0xffff),
+      static_cast<unsigned long long>(a & 0xfff), static_cast<unsigned long long>(b >> 52),
+      static_cast<unsigned long long>(b & 0xffffffffffffULL));
   return buf;
 }
 
@@ -49,9 +50,10 @@ http::Response soap_response(unsigned status, soap::Version v, std::string body)
   return r;
 }
 
-http::Response fault(unsigned status, soap::Version v, bool sender, std::string_view code, std::string message,
-                     std::string path = {}) {
-  auto r = soap_response(status, v, soap::fault(v, sender, message, soap::failure(std::string(code), message, path)));
+http::Response fault(unsigned status, soap::Version v, bool sender, std::string_view code,
+                     std::string message, std::string path = {}) {
+  auto r = soap_response(
+      status, v, soap::fault(v, sender, message, soap::failure(std::string(code), message, path)));
   if (status == 503 || status == 504) r.headers.emplace_back("Retry-After", "2");
   return r;
 }
@@ -69,16 +71,19 @@ ma::Registration registration_of(const json::value& v, const std::string& cbe) {
 }
 
 // The change applied to the mirror through the directory's write path: the outcome to answer.
-ma::Outcome apply(pg::Connection& c, const std::string& cbe, const ma::Change& ch, const ma::Request& rq,
-                  const std::string& actor) {
+ma::Outcome apply(pg::Connection& c, const std::string& cbe, const ma::Change& ch,
+                  const ma::Request& rq, const std::string& actor) {
   ma::Outcome out;
   Reply r = Reply(problem(errc::internal, "INTERNAL", "no action"));
   switch (ch.action) {
     case ma::Action::register_:
-      r = write_integration(c, cbe, IntegrationLine{ch.line.ssin, ch.line.quality, ch.line.start, ch.line.end}, actor);
+      r = write_integration(
+          c, cbe, IntegrationLine{ch.line.ssin, ch.line.quality, ch.line.start, ch.line.end},
+          actor);
       break;
     case ma::Action::unregister:
-      r = close_integrations(c, cbe, ch.line.ssin, std::to_string(ch.line.quality), ch.close_end, actor);
+      r = close_integrations(c, cbe, ch.line.ssin, std::to_string(ch.line.quality), ch.close_end,
+                             actor);
       break;
     case ma::Action::list:
       r = person_integrations(c, cbe, ch.line.ssin);
@@ -94,13 +99,16 @@ ma::Outcome apply(pg::Connection& c, const std::string& cbe, const ma::Change& c
   const auto& o = v.as_object();
   if (ch.action == ma::Action::register_) {
     out.registrations.push_back(registration_of(o.at("integration"), cbe));
-    for (const auto& x : o.at("overlapping").as_array()) out.registrations.push_back(registration_of(x, cbe));
+    for (const auto& x : o.at("overlapping").as_array())
+      out.registrations.push_back(registration_of(x, cbe));
   } else if (ch.action == ma::Action::unregister) {
-    for (const auto& x : o.at("closed").as_array()) out.registrations.push_back(registration_of(x, cbe));
+    for (const auto& x : o.at("closed").as_array())
+      out.registrations.push_back(registration_of(x, cbe));
   } else if (!ch.other_sector) {
     for (const auto& x : o.at("integrations").as_array()) {
       auto g = registration_of(x, cbe);
-      if ((!rq.purpose || g.purpose == *rq.purpose) && ma::overlaps(g.period, rq.period)) out.registrations.push_back(std::move(g));
+      if ((!rq.purpose || g.purpose == *rq.purpose) && ma::overlaps(g.period, rq.period))
+        out.registrations.push_back(std::move(g));
     }
   }
   return out;
@@ -116,18 +124,24 @@ struct BcssCall {
 
 }  // namespace
 
-ManageAccessService::ManageAccessService(ManageAccessOptions o, pg::Pool& pool, metrics::Registry& m)
-    : o_(std::move(o)), pool_(pool),
-      calls_(m.counter("relais_api_manage_access_total", "ManageAccess calls by mode, action and result",
+ManageAccessService::ManageAccessService(ManageAccessOptions o, pg::Pool& pool,
+                                         metrics::Registry& m)
+    : o_(std::move(o)),
+      pool_(pool),
+      calls_(m.counter("relais_api_manage_access_total",
+                       "ManageAccess calls by mode, action and result",
                        {"mode", "action", "result"})) {
   if (!o_.enabled) return;
   auto s = xml::Schema::load(ma::schema_files(o_.xsd_dir), o_.xsd_dir);
-  if (!s) throw std::runtime_error("manage_access.xsd_dir: the ManageAccess XSD set does not load: " + s.error().message);
+  if (!s)
+    throw std::runtime_error("manage_access.xsd_dir: the ManageAccess XSD set does not load: " +
+                             s.error().message);
   schema_ = *s;
   if (o_.proxy) {
     const std::string& u = o_.bcss_url;
     if (!u.starts_with("http://"))
-      throw std::runtime_error("manage_access.bcss_url: expected http://host:port/path (TLS ends at the egress proxy)");
+      throw std::runtime_error(
+          "manage_access.bcss_url: expected http://host:port/path (TLS ends at the egress proxy)");
     auto rest = u.substr(7);
     auto slash = rest.find('/');
     auto hostport = rest.substr(0, slash);
@@ -146,28 +160,36 @@ ManageAccessService::ManageAccessService(ManageAccessOptions o, pg::Pool& pool, 
   }
 }
 
-ManageAccessService::~ManageAccessService() { bcss_calls_.join(); }
+ManageAccessService::~ManageAccessService() {
+  bcss_calls_.join();
+}
 
 void ManageAccessService::add_routes(RouteTable& t) {
   if (!o_.enabled) return;
   // BCSS's ManageAccess for the CPAS of the path (the body's OrgUnit is never used). Its answers
   // are SOAP (replies and Faults), never problem documents: BCSS's clients read SOAP.
-  t.add({http::verb::post, "/v1/cpas/{cbe}/soap/manage-access", Policy::cpas, SsinFrom::manage_access_body},
-        [this](http::Request& q, const Caller& c) -> asio::awaitable<Reply> { co_return Reply(co_await handle(q, c)); });
+  t.add({http::verb::post, "/v1/cpas/{cbe}/soap/manage-access", Policy::cpas,
+         SsinFrom::manage_access_body},
+        [this](http::Request& q, const Caller& c) -> asio::awaitable<Reply> {
+          co_return Reply(co_await handle(q, c));
+        });
 }
 
-asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req, const Caller& caller) {
+asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req,
+                                                            const Caller& caller) {
   const std::string time_receive = now_utc();
   auto ct = req.content_type();
   soap::Version v = ct == "application/soap+xml" ? soap::Version::soap12 : soap::Version::soap11;
   const std::string mode = o_.proxy ? "proxy" : "mirror";
   if (ct != "text/xml" && ct != "application/soap+xml")
-    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE", "use text/xml (SOAP 1.1) or application/soap+xml (1.2)",
+    co_return http::json_error(415, "UNSUPPORTED_MEDIA_TYPE",
+                               "use text/xml (SOAP 1.1) or application/soap+xml (1.2)",
                                "Content-Type");
   auto doc = xml::parse(req.body);
   if (!doc) {
     calls_.with({mode, "-", "malformed"}).inc();
-    co_return fault(400, v, true, xml::code_name(doc.error().code), doc.error().message, doc.error().path);
+    co_return fault(400, v, true, xml::code_name(doc.error().code), doc.error().message,
+                    doc.error().path);
   }
   auto env = soap::open(*doc);
   if (!env) {
@@ -178,10 +200,13 @@ asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req, 
   auto rq = ma::parse(env->payload, *schema_);
   if (!rq) {
     calls_.with({mode, "-", "refused"}).inc();
-    co_return fault(400, v, true, ma::code_name(rq.error().code), rq.error().message, rq.error().path);
+    co_return fault(400, v, true, ma::code_name(rq.error().code), rq.error().message,
+                    rq.error().path);
   }
   auto ch = ma::to_change(*rq);
-  if (!ch) co_return fault(400, v, true, ma::code_name(ch.error().code), ch.error().message, ch.error().path);
+  if (!ch)
+    co_return fault(400, v, true, ma::code_name(ch.error().code), ch.error().message,
+                    ch.error().path);
   // The CPAS is the path's, which the access guard matched against the caller's token scope.
   const std::string cbe = req.params["cbe"], actor = caller.actor, ticket = new_ticket();
   const std::string action(ma::to_string(rq->action));
@@ -190,7 +215,9 @@ asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req, 
     auto request = *rq;
     auto change = *ch;
     // A named job: GCC 12 mishandles temporaries inside co_await expressions.
-    auto job = [cbe, change, request, actor](pg::Connection& c) { return apply(c, cbe, change, request, actor); };
+    auto job = [cbe, change, request, actor](pg::Connection& c) {
+      return apply(c, cbe, change, request, actor);
+    };
     outcome = co_await pool_.run<ma::Outcome>(std::move(job));
   } else {
     std::string body = ma::forward_xml(*rq, cbe, o_.user_id, o_.email);
@@ -201,31 +228,36 @@ asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req, 
     auto call = [host, port, target, body, timeout]() -> asio::awaitable<BcssCall> {
       BcssCall c;
       try {
-        auto r = http::request(host, port, http::verb::post, target, body, "text/xml; charset=utf-8",
-                               {{"SOAPAction", "\"\""}}, timeout);
+        auto r = http::request(host, port, http::verb::post, target, body,
+                               "text/xml; charset=utf-8", {{"SOAPAction", "\"\""}}, timeout);
         c.answered = true;
         c.status = r.status;
         c.body = std::move(r.body);
       } catch (const std::exception& e) {
         c.error = e.what();
-        c.timed_out = c.error.find("timeout") != std::string::npos || c.error.find("timed out") != std::string::npos;
+        c.timed_out = c.error.find("timeout") != std::string::npos ||
+                      c.error.find("timed out") != std::string::npos;
       }
       co_return c;
     };
-    auto res = co_await asio::co_spawn(bcss_calls_.get_executor(), std::move(call), asio::use_awaitable);
+    auto res =
+        co_await asio::co_spawn(bcss_calls_.get_executor(), std::move(call), asio::use_awaitable);
     if (!res.answered) {
       calls_.with({mode, action, res.timed_out ? "bcss_timeout" : "bcss_unreachable"}).inc();
       logger.warn("BCSS did not answer", {{"cbe", cbe}, {"error", res.error}});
-      co_return fault(res.timed_out ? 504 : 503, v, false, res.timed_out ? "BCSS_TIMEOUT" : "BCSS_UNAVAILABLE",
-                      std::string(res.timed_out ? "BCSS did not answer in time" : "BCSS cannot be reached") +
-                          "; the directory was not changed and the request can be sent again");
+      co_return fault(
+          res.timed_out ? 504 : 503, v, false, res.timed_out ? "BCSS_TIMEOUT" : "BCSS_UNAVAILABLE",
+          std::string(res.timed_out ? "BCSS did not answer in time" : "BCSS cannot be reached") +
+              "; the directory was not changed and the request can be sent again");
     }
     auto answer = ma::read_bcss_reply(res.body, *schema_);
     if (!answer) {
       calls_.with({mode, action, "bcss_bad_reply"}).inc();
-      logger.warn("BCSS's answer could not be read", {{"cbe", cbe}, {"status", res.status}, {"error", answer.error().message}});
+      logger.warn("BCSS's answer could not be read",
+                  {{"cbe", cbe}, {"status", res.status}, {"error", answer.error().message}});
       co_return fault(502, v, false, ma::code_name(answer.error().code),
-                      answer.error().message + "; the directory was not changed", answer.error().path);
+                      answer.error().message + "; the directory was not changed",
+                      answer.error().path);
     }
     outcome = answer->outcome;
     if (answer->accepted && rq->action != ma::Action::list) {
@@ -233,17 +265,21 @@ asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req, 
       // an UNREGISTER with nothing left to close changes nothing: both are fine here.
       auto request = *rq;
       auto change = *ch;
-      auto job = [cbe, change, request, actor](pg::Connection& c) { return apply(c, cbe, change, request, actor); };
+      auto job = [cbe, change, request, actor](pg::Connection& c) {
+        return apply(c, cbe, change, request, actor);
+      };
       auto mirrored = co_await pool_.run<ma::Outcome>(std::move(job));
-      if (mirrored.summary.ok == soap::Ok::no && !(rq->action == ma::Action::unregister &&
-                                                   mirrored.summary.details.front().reason_code == "INTEGRATION_NOT_FOUND"))
+      if (mirrored.summary.ok == soap::Ok::no &&
+          !(rq->action == ma::Action::unregister &&
+            mirrored.summary.details.front().reason_code == "INTEGRATION_NOT_FOUND"))
         logger.error("BCSS accepted but the mirror refused the change",
                      {{"cbe", cbe}, {"code", mirrored.summary.details.front().reason_code}});
     }
   }
   calls_.with({mode, action, outcome.summary.ok == soap::Ok::no ? "refused" : "accepted"}).inc();
   // A bare request refused is answered by a Fault (the bare reply has no ResultSummary): 400.
-  const bool fault_reply = rq->form == ma::Form::bare && (outcome.summary.ok == soap::Ok::no || !outcome.has_reply);
+  const bool fault_reply =
+      rq->form == ma::Form::bare && (outcome.summary.ok == soap::Ok::no || !outcome.has_reply);
   co_return soap_response(fault_reply ? 400 : 200, v,
                           ma::soap_reply(v, *rq, outcome, ticket, time_receive, now_utc()));
 }

@@ -9,23 +9,38 @@ Problem problem(errc kind, std::string code, std::string message, std::string fi
   return Problem{relais::make_error(kind, std::move(code), std::move(message), std::move(field))};
 }
 
-Problem problem(const validation::Error& e, errc kind) { return problem(kind, e.code, e.message, e.field); }
+Problem problem(const validation::Error& e, errc kind) {
+  return problem(kind, e.code, e.message, e.field);
+}
 
 unsigned status_of(errc e) {
   switch (e) {
-    case errc::invalid: return 400;
-    case errc::unauthenticated: return 401;
-    case errc::forbidden: return 403;
-    case errc::not_found: return 404;
-    case errc::method_not_allowed: return 405;
-    case errc::conflict: return 409;
-    case errc::too_large: return 413;
-    case errc::unsupported_media_type: return 415;
-    case errc::rate_limited: return 429;
-    case errc::unavailable: return 503;
-    case errc::timeout: return 504;
-    case errc::refused: return 502;
-    case errc::internal: return 500;
+    case errc::invalid:
+      return 400;
+    case errc::unauthenticated:
+      return 401;
+    case errc::forbidden:
+      return 403;
+    case errc::not_found:
+      return 404;
+    case errc::method_not_allowed:
+      return 405;
+    case errc::conflict:
+      return 409;
+    case errc::too_large:
+      return 413;
+    case errc::unsupported_media_type:
+      return 415;
+    case errc::rate_limited:
+      return 429;
+    case errc::unavailable:
+      return 503;
+    case errc::timeout:
+      return 504;
+    case errc::refused:
+      return 502;
+    case errc::internal:
+      return 500;
   }
   return 500;
 }
@@ -38,19 +53,32 @@ std::string type_of(errc e) {
 
 std::string_view title_of(errc e) {
   switch (e) {
-    case errc::invalid: return "Invalid request";
-    case errc::unauthenticated: return "Unauthenticated";
-    case errc::forbidden: return "Forbidden";
-    case errc::not_found: return "Not found";
-    case errc::method_not_allowed: return "Method not allowed";
-    case errc::conflict: return "Conflict";
-    case errc::too_large: return "Too large";
-    case errc::unsupported_media_type: return "Unsupported media type";
-    case errc::rate_limited: return "Too many requests";
-    case errc::unavailable: return "Service unavailable";
-    case errc::timeout: return "Upstream timeout";
-    case errc::refused: return "Upstream refused";
-    case errc::internal: return "Internal error";
+    case errc::invalid:
+      return "Invalid request";
+    case errc::unauthenticated:
+      return "Unauthenticated";
+    case errc::forbidden:
+      return "Forbidden";
+    case errc::not_found:
+      return "Not found";
+    case errc::method_not_allowed:
+      return "Method not allowed";
+    case errc::conflict:
+      return "Conflict";
+    case errc::too_large:
+      return "Too large";
+    case errc::unsupported_media_type:
+      return "Unsupported media type";
+    case errc::rate_limited:
+      return "Too many requests";
+    case errc::unavailable:
+      return "Service unavailable";
+    case errc::timeout:
+      return "Upstream timeout";
+    case errc::refused:
+      return "Upstream refused";
+    case errc::internal:
+      return "Internal error";
   }
   return "Internal error";
 }

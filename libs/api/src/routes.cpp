@@ -21,7 +21,9 @@ Caller Caller::of(const auth::Credential& c) {
 
 namespace {
 // The matching router's handlers are never run: the table dispatches itself.
-asio::awaitable<http::Response> never_run(http::Request&) { co_return http::Response{}; }
+asio::awaitable<http::Response> never_run(http::Request&) {
+  co_return http::Response{};
+}
 
 // Not a lambda: the handler is a coroutine parameter, so it lives in the coroutine frame.
 asio::awaitable<Reply> serve_open(std::shared_ptr<http::Handler> h, http::Request& req) {
@@ -33,7 +35,8 @@ asio::awaitable<Reply> serve_open(std::shared_ptr<http::Handler> h, http::Reques
 RouteTable::RouteTable() : routes_(std::make_shared<std::vector<Route>>()) {}
 
 void RouteTable::add(RouteSpec spec, RouteHandler handler) {
-  if (!handler) throw std::invalid_argument("api routes: empty handler for \"" + spec.pattern + "\"");
+  if (!handler)
+    throw std::invalid_argument("api routes: empty handler for \"" + spec.pattern + "\"");
   router_.add(spec.method, spec.pattern, never_run);  // validates the pattern, refuses duplicates
   index_[{static_cast<int>(spec.method), spec.pattern}] = routes_->size();
   Route r;
@@ -60,14 +63,16 @@ RouteTable::Match RouteTable::match(const http::Request& req) const {
   out.pattern = std::move(m.route);
   out.params = std::move(m.params);
   out.allow = std::move(m.allow);
-  if (m.status == 200) out.route = &(*routes_)[index_.at({static_cast<int>(m.method), out.pattern})];
+  if (m.status == 200)
+    out.route = &(*routes_)[index_.at({static_cast<int>(m.method), out.pattern})];
   return out;
 }
 
 Problem no_route(const RouteTable::Match& m) {
   if (m.status == 400) return problem(errc::invalid, "BAD_REQUEST", "invalid request target");
   if (m.status == 405) {
-    auto p = problem(errc::method_not_allowed, "METHOD_NOT_ALLOWED", "method not allowed for this resource");
+    auto p = problem(errc::method_not_allowed, "METHOD_NOT_ALLOWED",
+                     "method not allowed for this resource");
     p.headers.emplace_back("Allow", m.allow);
     return p;
   }
@@ -75,7 +80,8 @@ Problem no_route(const RouteTable::Match& m) {
 }
 
 namespace {
-asio::awaitable<http::Response> dispatch_as(const RouteTable* table, std::shared_ptr<const Caller> caller,
+asio::awaitable<http::Response> dispatch_as(const RouteTable* table,
+                                            std::shared_ptr<const Caller> caller,
                                             http::Request& req) {
   auto m = table->match(req);
   if (!m.route) co_return to_response(no_route(m));

@@ -1,8 +1,7 @@
 #include "relais/api/service.hpp"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
 
 #include "handlers.hpp"
@@ -26,8 +25,20 @@ using detail::reply;
 
 bool is_sector17(int q) {
   switch (q) {
-    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8: case 9:
-    case 11: case 12: case 20: case 21: case 40:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 7:
+    case 8:
+    case 9:
+    case 11:
+    case 12:
+    case 20:
+    case 21:
+    case 40:
       return true;
     default:
       return false;
@@ -47,9 +58,11 @@ std::optional<validation::Error> check_line(Line& l) {
   if (auto e = validation::validate_ssin(l.ssin, "ssin")) return e;
   if (l.quality == validation::kQualitySsinReplaced) {
     if (l.replaces_ssin.empty())
-      return Error{"MISSING_FIELD", "quality code 999 (SSIN replaced) needs replaces_ssin", "replaces_ssin"};
+      return Error{"MISSING_FIELD", "quality code 999 (SSIN replaced) needs replaces_ssin",
+                   "replaces_ssin"};
     if (auto e = validation::validate_ssin(l.replaces_ssin, "replaces_ssin")) return e;
-    if (l.replaces_ssin == l.ssin) return Error{"INCONSISTENT", "replaces_ssin equals ssin", "replaces_ssin"};
+    if (l.replaces_ssin == l.ssin)
+      return Error{"INCONSISTENT", "replaces_ssin equals ssin", "replaces_ssin"};
     return std::nullopt;
   }
   if (!is_sector17(l.quality))
@@ -60,7 +73,8 @@ std::optional<validation::Error> check_line(Line& l) {
     auto e = validation::parse_iso_date(l.end);
     if (!e) return Error{"INVALID_DATE", "expected YYYY-MM-DD", "end_date"};
     if (e->days < s->days - 1)
-      return Error{"DATE_ORDER", "end_date is before start_date (the day before start cancels the line)",
+      return Error{"DATE_ORDER",
+                   "end_date is before start_date (the day before start cancels the line)",
                    "end_date"};
   }
   return std::nullopt;
@@ -72,7 +86,8 @@ std::optional<validation::Error> line_from_json(const json::value& v, Line& l) {
   const auto& o = v.as_object();
   for (const auto& kv : o) {
     auto k = kv.key();
-    if (k != "ssin" && k != "quality_code" && k != "start_date" && k != "end_date" && k != "replaces_ssin")
+    if (k != "ssin" && k != "quality_code" && k != "start_date" && k != "end_date" &&
+        k != "replaces_ssin")
       return Error{"UNKNOWN_FIELD", "unknown field", std::string(k)};
   }
   auto str = [&](std::string_view k, std::string& out, bool required) -> std::optional<Error> {
@@ -90,9 +105,12 @@ std::optional<validation::Error> line_from_json(const json::value& v, Line& l) {
   auto* q = o.if_contains("quality_code");
   if (!q) return Error{"MISSING_FIELD", "required", "quality_code"};
   // Clamped, not truncated: 4294967298 must not become quality code 2.
-  if (q->is_int64()) l.quality = static_cast<int>(std::clamp<std::int64_t>(q->as_int64(), -1, 100000));
-  else if (q->is_uint64()) l.quality = static_cast<int>(std::min<std::uint64_t>(q->as_uint64(), 100000));
-  else return Error{"WRONG_TYPE", "expected an integer", "quality_code"};
+  if (q->is_int64())
+    l.quality = static_cast<int>(std::clamp<std::int64_t>(q->as_int64(), -1, 100000));
+  else if (q->is_uint64())
+    l.quality = static_cast<int>(std::min<std::uint64_t>(q->as_uint64(), 100000));
+  else
+    return Error{"WRONG_TYPE", "expected an integer", "quality_code"};
   if (auto e = str("replaces_ssin", l.replaces_ssin, false)) return e;
   if (auto e = str("start_date", l.start, l.quality != validation::kQualitySsinReplaced)) return e;
   if (auto e = str("end_date", l.end, false)) return e;
@@ -119,9 +137,11 @@ std::optional<validation::Error> line_from_csv(std::string_view text, Line& l) {
   l.ssin = trim(f[0]);
   auto q = trim(f[1]);
   auto [p, ec] = std::from_chars(q.data(), q.data() + q.size(), l.quality);
-  if (ec != std::errc{} || p != q.data() + q.size()) return Error{"WRONG_TYPE", "expected an integer", "quality_code"};
+  if (ec != std::errc{} || p != q.data() + q.size())
+    return Error{"WRONG_TYPE", "expected an integer", "quality_code"};
   if (l.quality == validation::kQualitySsinReplaced)
-    return Error{"INVALID_QUALITY_CODE", "SSIN replacements are registered one by one, not imported", "quality_code"};
+    return Error{"INVALID_QUALITY_CODE",
+                 "SSIN replacements are registered one by one, not imported", "quality_code"};
   l.start = trim(f[2]);
   if (f.size() == 4) l.end = trim(f[3]);
   return check_line(l);
@@ -139,7 +159,8 @@ json::object integration_json(const pg::Result& r, int i) {
   return o;
 }
 
-const char* kCols = "id, ssin, cbe, quality_code, start_date::text, end_date::text, updated_by, updated_at::text";
+const char* kCols =
+    "id, ssin, cbe, quality_code, start_date::text, end_date::text, updated_by, updated_at::text";
 
 bool cpas_exists(pg::Connection& c, const std::string& cbe) {
   return c.exec("SELECT 1 FROM cpas WHERE cbe = $1", {cbe}).rows() == 1;
@@ -147,43 +168,55 @@ bool cpas_exists(pg::Connection& c, const std::string& cbe) {
 
 }  // namespace
 
-Reply write_integration(pg::Connection& c, const std::string& cbe, const IntegrationLine& l, const std::string& actor) {
+Reply write_integration(pg::Connection& c, const std::string& cbe, const IntegrationLine& l,
+                        const std::string& actor) {
   return pg::transaction(c, [&]() -> Reply {
     if (!cpas_exists(c, cbe)) return cpas_not_found();
-    auto ins = c.exec(std::string("INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, "
-                                  "updated_by) VALUES ($1, $2, $3, $4, $5, $6, $6) "
-                                  "ON CONFLICT (cbe, ssin, quality_code, start_date) DO UPDATE SET "
-                                  "end_date = EXCLUDED.end_date, updated_by = EXCLUDED.updated_by "
-                                  "RETURNING ") + kCols + ", (xmax = 0)",
-                      {l.ssin, cbe, std::to_string(l.quality), l.start,
-                       l.end.empty() ? pg::Param{} : pg::Param{l.end}, actor});
+    auto ins = c.exec(
+        std::string(
+            "INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, "
+            "updated_by) VALUES ($1, $2, $3, $4, $5, $6, $6) "
+            "ON CONFLICT (cbe, ssin, quality_code, start_date) DO UPDATE SET "
+            "end_date = EXCLUDED.end_date, updated_by = EXCLUDED.updated_by "
+            "RETURNING ") +
+            kCols + ", (xmax = 0)",
+        {l.ssin, cbe, std::to_string(l.quality), l.start,
+         l.end.empty() ? pg::Param{} : pg::Param{l.end}, actor});
     bool created = ins.get(0, 8) == "t";
-    auto overl = c.exec(std::string("SELECT ") + kCols +
-                            " FROM integrations WHERE cbe = $1 AND ssin = $2 AND id <> $3 AND "
-                            // Plain comparisons, not daterange(): a cancelled line (end = start - 1)
-                            // is an empty period that overlaps nothing, and daterange() would throw on it.
-                            "start_date <= COALESCE($5::date, 'infinity') AND $4::date <= COALESCE(end_date, 'infinity') "
-                            "AND COALESCE(end_date, 'infinity') >= start_date AND COALESCE($5::date, 'infinity') >= $4::date "
-                            "ORDER BY start_date",
-                        {cbe, l.ssin, ins.str(0, 0), l.start, l.end.empty() ? pg::Param{} : pg::Param{l.end}});
+    auto overl = c.exec(
+        std::string("SELECT ") + kCols +
+            " FROM integrations WHERE cbe = $1 AND ssin = $2 AND id <> $3 AND "
+            // Plain comparisons, not daterange(): a cancelled line (end = start - 1)
+            // is an empty period that overlaps nothing, and daterange() would throw on it.
+            "start_date <= COALESCE($5::date, 'infinity') AND $4::date <= COALESCE(end_date, "
+            "'infinity') "
+            "AND COALESCE(end_date, 'infinity') >= start_date AND COALESCE($5::date, 'infinity') "
+            ">= $4::date "
+            "ORDER BY start_date",
+        {cbe, l.ssin, ins.str(0, 0), l.start, l.end.empty() ? pg::Param{} : pg::Param{l.end}});
     json::array ov;
     for (int i = 0; i < overl.rows(); ++i) ov.push_back(integration_json(overl, i));
-    return reply(created ? 201 : 200,
-                 json::object{{"integration", integration_json(ins, 0)}, {"overlapping", std::move(ov)}});
+    return reply(created ? 201 : 200, json::object{{"integration", integration_json(ins, 0)},
+                                                   {"overlapping", std::move(ov)}});
   });
 }
 
 Reply close_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin,
-                         const std::optional<std::string>& quality, const std::string& end, const std::string& actor) {
+                         const std::optional<std::string>& quality, const std::string& end,
+                         const std::string& actor) {
   if (!cpas_exists(c, cbe)) return Reply(cpas_not_found());
   // Close every line of this person at this CPAS (of that quality) still active after `end`;
   // a line starting after `end` is cancelled (end = start - 1).
-  auto r = c.exec(std::string("UPDATE integrations SET end_date = GREATEST($3::date, start_date - 1), updated_by = $5 "
-                              "WHERE cbe = $1 AND ssin = $2 AND ($4::int IS NULL OR quality_code = $4::int) "
-                              "AND (end_date IS NULL OR end_date > $3::date) RETURNING ") + kCols,
-                  {cbe, ssin, end, quality, actor});
+  auto r = c.exec(
+      std::string(
+          "UPDATE integrations SET end_date = GREATEST($3::date, start_date - 1), updated_by = $5 "
+          "WHERE cbe = $1 AND ssin = $2 AND ($4::int IS NULL OR quality_code = $4::int) "
+          "AND (end_date IS NULL OR end_date > $3::date) RETURNING ") +
+          kCols,
+      {cbe, ssin, end, quality, actor});
   if (r.rows() == 0)
-    return Reply(problem(errc::not_found, "INTEGRATION_NOT_FOUND", "no active integration of this person to close", "ssin"));
+    return Reply(problem(errc::not_found, "INTEGRATION_NOT_FOUND",
+                         "no active integration of this person to close", "ssin"));
   json::array a;
   for (int i = 0; i < r.rows(); ++i) a.push_back(integration_json(r, i));
   return Reply(reply(200, json::object{{"closed", std::move(a)}}));
@@ -191,7 +224,8 @@ Reply close_integrations(pg::Connection& c, const std::string& cbe, const std::s
 
 Reply person_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin) {
   if (!cpas_exists(c, cbe)) return Reply(cpas_not_found());
-  auto r = c.exec(std::string("SELECT ") + kCols + " FROM integrations WHERE cbe = $1 AND ssin = $2 ORDER BY start_date, id",
+  auto r = c.exec(std::string("SELECT ") + kCols +
+                      " FROM integrations WHERE cbe = $1 AND ssin = $2 ORDER BY start_date, id",
                   {cbe, ssin});
   json::array a;
   for (int i = 0; i < r.rows(); ++i) a.push_back(integration_json(r, i));
@@ -217,16 +251,23 @@ ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines) {
     } else {
       boost::system::error_code ec;
       auto v = json::parse(line.text, ec);
-      e = ec ? validation::Error{"MALFORMED_JSON", "the line is not valid JSON", ""} : line_from_json(v, l);
+      e = ec ? validation::Error{"MALFORMED_JSON", "the line is not valid JSON", ""}
+             : line_from_json(v, l);
       if (!e && l.quality == validation::kQualitySsinReplaced)
-        e = validation::Error{"INVALID_QUALITY_CODE", "SSIN replacements are registered one by one, not imported",
+        e = validation::Error{"INVALID_QUALITY_CODE",
+                              "SSIN replacements are registered one by one, not imported",
                               "quality_code"};
     }
     if (e) {
       if (errors.size() < 1000)
-        errors.push_back(json::object{{"line", line.number}, {"code", e->code}, {"message", e->message}, {"field", e->field}});
+        errors.push_back(json::object{{"line", line.number},
+                                      {"code", e->code},
+                                      {"message", e->message},
+                                      {"field", e->field}});
       else if (errors.size() == 1000)
-        errors.push_back(json::object{{"line", line.number}, {"code", "TOO_MANY_ERRORS"}, {"message", "further errors not listed"}});
+        errors.push_back(json::object{{"line", line.number},
+                                      {"code", "TOO_MANY_ERRORS"},
+                                      {"message", "further errors not listed"}});
       continue;
     }
     ++ok;
@@ -243,9 +284,13 @@ ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines) {
 }
 
 Service::Service(Options o, pg::Pool& pool, metrics::Registry& m)
-    : o_(std::move(o)), pool_(pool), admin_(o_.kafka, o_.cpas_topic_partitions, o_.replication_factor),
-      changes_(m.counter("relais_api_directory_changes_total", "Directory writes by kind", {"kind"})),
-      import_lines_(m.counter("relais_api_import_lines_total", "Bulk import lines by result", {"result"})) {}
+    : o_(std::move(o)),
+      pool_(pool),
+      admin_(o_.kafka, o_.cpas_topic_partitions, o_.replication_factor),
+      changes_(
+          m.counter("relais_api_directory_changes_total", "Directory writes by kind", {"kind"})),
+      import_lines_(
+          m.counter("relais_api_import_lines_total", "Bulk import lines by result", {"result"})) {}
 
 std::size_t Service::body_limit(const http::Request& req) const {
   return req.path.ends_with(":import") ? o_.max_import_bytes : o_.max_body_bytes;
@@ -255,19 +300,28 @@ void Service::add_routes(RouteTable& t) {
   using http::verb;
   using P = Policy;
   using S = SsinFrom;
-  auto h = [this](auto fn) { return [this, fn](http::Request& q, const Caller& c) { return (this->*fn)(q, c); }; };
+  auto h = [this](auto fn) {
+    return [this, fn](http::Request& q, const Caller& c) { return (this->*fn)(q, c); };
+  };
   t.add({verb::put, "/v1/cpas/{cbe}", P::operator_only}, h(&Service::put_cpas));
   t.add({verb::get, "/v1/cpas", P::operator_only}, h(&Service::list_cpas));
   // Quality code 999 would record an SSIN replacement, which is global: the register's or the
   // operator's act, never a CPAS's (docs/security.md §7).
-  t.add({verb::put, "/v1/cpas/{cbe}/integrations", P::cpas, S::request_body, OperatorOnlyWhen::records_ssin_replacement},
+  t.add({verb::put, "/v1/cpas/{cbe}/integrations", P::cpas, S::request_body,
+         OperatorOnlyWhen::records_ssin_replacement},
         h(&Service::register_integration));
-  t.add({verb::get, "/v1/cpas/{cbe}/integrations", P::cpas, S::query}, h(&Service::list_integrations));
-  t.add({verb::delete_, "/v1/cpas/{cbe}/integrations/{ssin}", P::cpas, S::path}, h(&Service::unregister_integration));
-  t.add({verb::post, "/v1/cpas/{cbe}/integrations:import", P::cpas}, h(&Service::import_integrations));
-  t.add({verb::put, "/v1/ssin-replacements/{old_ssin}", P::operator_only, S::path}, h(&Service::put_replacement));
-  t.add({verb::get, "/v1/ssin-replacements/{old_ssin}", P::operator_only, S::path}, h(&Service::get_replacement));
-  // A CPAS's identity (NIS codes, BCSS sector/institution) is the operator's data; the CPAS may read its own.
+  t.add({verb::get, "/v1/cpas/{cbe}/integrations", P::cpas, S::query},
+        h(&Service::list_integrations));
+  t.add({verb::delete_, "/v1/cpas/{cbe}/integrations/{ssin}", P::cpas, S::path},
+        h(&Service::unregister_integration));
+  t.add({verb::post, "/v1/cpas/{cbe}/integrations:import", P::cpas},
+        h(&Service::import_integrations));
+  t.add({verb::put, "/v1/ssin-replacements/{old_ssin}", P::operator_only, S::path},
+        h(&Service::put_replacement));
+  t.add({verb::get, "/v1/ssin-replacements/{old_ssin}", P::operator_only, S::path},
+        h(&Service::get_replacement));
+  // A CPAS's identity (NIS codes, BCSS sector/institution) is the operator's data; the CPAS may
+  // read its own.
   t.add({verb::put, "/v1/cpas/{cbe}/identity", P::operator_only}, h(&Service::put_identity));
   t.add({verb::get, "/v1/cpas/{cbe}/identity", P::cpas}, h(&Service::get_identity));
   t.add({verb::get, "/v1/cpas-identities", P::operator_only}, h(&Service::list_identities));
@@ -282,15 +336,18 @@ asio::awaitable<Reply> Service::put_cpas(http::Request& req, const Caller& calle
   if (ec || !v.is_object()) co_return bad("MALFORMED_JSON", "expected a JSON object", "");
   const auto& o = v.as_object();
   for (const auto& kv : o)
-    if (kv.key() != "name" && kv.key() != "municipalities") co_return bad("UNKNOWN_FIELD", "unknown field", kv.key());
+    if (kv.key() != "name" && kv.key() != "municipalities")
+      co_return bad("UNKNOWN_FIELD", "unknown field", kv.key());
   auto* name = o.if_contains("name");
   if (!name || !name->is_string() || name->as_string().empty())
     co_return bad("MISSING_FIELD", "name is required", "name");
   if (name->as_string().size() > 200) co_return bad("FIELD_TOO_LONG", "at most 200 bytes", "name");
   std::string nis = "{";
   if (auto* m = o.if_contains("municipalities")) {
-    if (!m->is_array()) co_return bad("WRONG_TYPE", "expected an array of NIS codes", "municipalities");
-    if (m->as_array().size() > 100) co_return bad("TOO_MANY_ITEMS", "at most 100 municipalities", "municipalities");
+    if (!m->is_array())
+      co_return bad("WRONG_TYPE", "expected an array of NIS codes", "municipalities");
+    if (m->as_array().size() > 100)
+      co_return bad("TOO_MANY_ITEMS", "at most 100 municipalities", "municipalities");
     std::size_t i = 0;
     for (const auto& x : m->as_array()) {
       std::string field = "municipalities[" + std::to_string(i++) + "]";
@@ -306,7 +363,8 @@ asio::awaitable<Reply> Service::put_cpas(http::Request& req, const Caller& calle
   auto job1 = [cbe, n, nis, actor](pg::Connection& c) {
     auto r = c.exec(
         "INSERT INTO cpas (cbe, name, municipalities, updated_by) VALUES ($1, $2, $3::text[], $4) "
-        "ON CONFLICT (cbe) DO UPDATE SET name = EXCLUDED.name, municipalities = EXCLUDED.municipalities, "
+        "ON CONFLICT (cbe) DO UPDATE SET name = EXCLUDED.name, municipalities = "
+        "EXCLUDED.municipalities, "
         "updated_by = EXCLUDED.updated_by RETURNING (xmax = 0)",
         {cbe, n, nis, actor});
     return r.get(0, 0) == "t";
@@ -314,10 +372,14 @@ asio::awaitable<Reply> Service::put_cpas(http::Request& req, const Caller& calle
   auto created = co_await pool_.run<bool>(std::move(job1));
   // The CPAS topic exists before the first notification is routed to it (on the admin thread).
   auto topic_error = co_await admin_.ensure_cpas_topic(cbe);
-  if (topic_error) logger.warn("CPAS topic not created yet (the router will retry)", {{"error", *topic_error}});
+  if (topic_error)
+    logger.warn("CPAS topic not created yet (the router will retry)", {{"error", *topic_error}});
   changes_.with({created ? "cpas-create" : "cpas-update"}).inc();
-  json::object out{{"cbe", cbe}, {"name", n}, {"municipalities", o.contains("municipalities") ? o.at("municipalities") : json::array{}},
-                   {"created", created}};
+  json::object out{
+      {"cbe", cbe},
+      {"name", n},
+      {"municipalities", o.contains("municipalities") ? o.at("municipalities") : json::array{}},
+      {"created", created}};
   co_return reply(created ? 201 : 200, out);
 }
 
@@ -326,7 +388,8 @@ asio::awaitable<Reply> Service::list_cpas(http::Request&, const Caller&) {
   auto job3 = [](pg::Connection& c) {
     auto r = c.exec(
         "SELECT c.cbe, c.name, array_to_json(c.municipalities)::text, "
-        "(SELECT count(*) FROM integrations i WHERE i.cbe = c.cbe AND (i.end_date IS NULL OR i.end_date >= current_date)) "
+        "(SELECT count(*) FROM integrations i WHERE i.cbe = c.cbe AND (i.end_date IS NULL OR "
+        "i.end_date >= current_date)) "
         "FROM cpas c ORDER BY c.cbe");
     json::array a;
     for (int i = 0; i < r.rows(); ++i)
@@ -369,18 +432,21 @@ asio::awaitable<Reply> Service::register_integration(http::Request& req, const C
 asio::awaitable<Reply> Service::unregister_integration(http::Request& req, const Caller& caller) {
   if (auto e = check_cbe(req)) co_return *e;
   std::string ssin = req.params["ssin"];
-  if (auto e = validation::validate_ssin(ssin, "ssin")) co_return bad(e->code, e->message, e->field);
+  if (auto e = validation::validate_ssin(ssin, "ssin"))
+    co_return bad(e->code, e->message, e->field);
   std::optional<std::string> quality;
   if (auto q = req.query_param("quality_code")) {
     int qv = 0;
     auto [p, ec] = std::from_chars(q->data(), q->data() + q->size(), qv);
     if (ec != std::errc{} || p != q->data() + q->size() || !is_sector17(qv))
-      co_return bad("INVALID_QUALITY_CODE", "not a quality code of sector 17 (CPAS)", "quality_code");
+      co_return bad("INVALID_QUALITY_CODE", "not a quality code of sector 17 (CPAS)",
+                    "quality_code");
     quality = std::to_string(qv);
   }
   std::string end = validation::to_string(validation::today_utc());
   if (auto e = req.query_param("end_date")) {
-    if (!validation::parse_iso_date(*e)) co_return bad("INVALID_DATE", "expected YYYY-MM-DD", "end_date");
+    if (!validation::parse_iso_date(*e))
+      co_return bad("INVALID_DATE", "expected YYYY-MM-DD", "end_date");
     end = std::string(*e);
   }
   std::string cbe = req.params["cbe"], actor = caller.actor;
@@ -397,14 +463,16 @@ asio::awaitable<Reply> Service::list_integrations(http::Request& req, const Call
   if (auto e = check_cbe(req)) co_return *e;
   std::optional<std::string> ssin;
   if (auto s = req.query_param("ssin")) {
-    if (auto e = validation::validate_ssin(*s, "ssin")) co_return bad(e->code, e->message, e->field);
+    if (auto e = validation::validate_ssin(*s, "ssin"))
+      co_return bad(e->code, e->message, e->field);
     ssin = std::string(*s);
   }
   std::size_t limit = 1000;
   if (auto l = req.query_param("limit")) {
     auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
     if (ec != std::errc{} || p != l->data() + l->size() || limit == 0 || limit > o_.list_limit_max)
-      co_return bad("INVALID_LIMIT", "limit must be between 1 and " + std::to_string(o_.list_limit_max), "limit");
+      co_return bad("INVALID_LIMIT",
+                    "limit must be between 1 and " + std::to_string(o_.list_limit_max), "limit");
   }
   std::string after = "0";
   if (auto a = req.query_param("after")) {
@@ -419,7 +487,8 @@ asio::awaitable<Reply> Service::list_integrations(http::Request& req, const Call
   auto job6 = [cbe, ssin, limit, after](pg::Connection& c) {
     if (!cpas_exists(c, cbe)) return Reply(cpas_not_found());
     auto r = c.exec(std::string("SELECT ") + kCols +
-                        " FROM integrations WHERE cbe = $1 AND ($2::text IS NULL OR ssin = $2) AND id > $3::bigint "
+                        " FROM integrations WHERE cbe = $1 AND ($2::text IS NULL OR ssin = $2) AND "
+                        "id > $3::bigint "
                         "ORDER BY id LIMIT $4",
                     {cbe, ssin, after, std::to_string(limit)});
     json::array a;
@@ -446,7 +515,8 @@ asio::awaitable<Reply> Service::import_integrations(http::Request& req, const Ca
   std::string copy = std::move(checked.copy);
   json::array errors = std::move(checked.errors);
   if (ok > o_.max_import_lines)
-    co_return problem(errc::too_large, "TOO_MANY_ITEMS", "at most " + std::to_string(o_.max_import_lines) + " lines");
+    co_return problem(errc::too_large, "TOO_MANY_ITEMS",
+                      "at most " + std::to_string(o_.max_import_lines) + " lines");
   if (!errors.empty()) {
     import_lines_.with({"rejected"}).inc(static_cast<double>(errors.size()));
     auto p = bad("IMPORT_REJECTED", "nothing was imported: fix the listed lines and re-send", "");
@@ -458,8 +528,10 @@ asio::awaitable<Reply> Service::import_integrations(http::Request& req, const Ca
   auto job7 = [cbe, actor, copy = std::move(copy), ok](pg::Connection& c) mutable {
     return pg::transaction(c, [&]() -> Reply {
       if (!cpas_exists(c, cbe)) return cpas_not_found();
-      c.exec("CREATE TEMP TABLE import_in (ssin char(11), quality_code int, start_date date, end_date date) "
-             "ON COMMIT DROP");
+      c.exec(
+          "CREATE TEMP TABLE import_in (ssin char(11), quality_code int, start_date date, end_date "
+          "date) "
+          "ON COMMIT DROP");
       std::size_t off = 0;
       c.copy_in("COPY import_in FROM STDIN", [&](std::string& buf) {
         std::size_t n = std::min<std::size_t>(1 << 20, copy.size() - off);
@@ -473,13 +545,19 @@ asio::awaitable<Reply> Service::import_integrations(http::Request& req, const Ca
         return off < copy.size();
       });
       auto r = c.exec(
-          "INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, updated_by) "
-          "SELECT DISTINCT ON (ssin, quality_code, start_date) ssin, $1, quality_code, start_date, end_date, $2, $2 "
+          "INSERT INTO integrations (ssin, cbe, quality_code, start_date, end_date, created_by, "
+          "updated_by) "
+          "SELECT DISTINCT ON (ssin, quality_code, start_date) ssin, $1, quality_code, start_date, "
+          "end_date, $2, $2 "
           "FROM import_in ORDER BY ssin, quality_code, start_date "
-          "ON CONFLICT (cbe, ssin, quality_code, start_date) DO UPDATE SET end_date = EXCLUDED.end_date, "
-          "updated_by = EXCLUDED.updated_by WHERE integrations.end_date IS DISTINCT FROM EXCLUDED.end_date",
+          "ON CONFLICT (cbe, ssin, quality_code, start_date) DO UPDATE SET end_date = "
+          "EXCLUDED.end_date, "
+          "updated_by = EXCLUDED.updated_by WHERE integrations.end_date IS DISTINCT FROM "
+          "EXCLUDED.end_date",
           {cbe, actor});
-      return reply(200, json::object{{"lines", ok}, {"written", r.affected()}, {"unchanged", static_cast<long long>(ok) - r.affected()}});
+      return reply(200, json::object{{"lines", ok},
+                                     {"written", r.affected()},
+                                     {"unchanged", static_cast<long long>(ok) - r.affected()}});
     });
   };
   auto result = co_await pool_.run<Reply>(std::move(job7));

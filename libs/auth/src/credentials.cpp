@@ -10,11 +10,14 @@ namespace {
 
 #define RELAIS_AUTH_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-Clock::time_point from_us(long long us) { return Clock::time_point(std::chrono::microseconds(us)); }
+Clock::time_point from_us(long long us) {
+  return Clock::time_point(std::chrono::microseconds(us));
+}
 
 std::string pg_array(const std::vector<std::string>& items) {
   std::string out = "{";
-  for (const auto& s : items) out += (out.size() > 1 ? "," : "") + s;  // scope strings: [a-z0-9:] only
+  for (const auto& s : items)
+    out += (out.size() > 1 ? "," : "") + s;  // scope strings: [a-z0-9:] only
   return out + "}";
 }
 
@@ -34,17 +37,28 @@ std::vector<std::string> split_commas(std::string_view s) {
 
 std::string_view to_string(Refusal r) {
   switch (r) {
-    case Refusal::none: return "";
-    case Refusal::missing_credentials: return "missing_credentials";
-    case Refusal::malformed: return "malformed_credentials";
-    case Refusal::unknown_credential: return "unknown_credential";
-    case Refusal::bad_secret: return "bad_secret";
-    case Refusal::revoked: return "revoked";
-    case Refusal::expired: return "expired";
-    case Refusal::cpas_out_of_scope: return "cpas_out_of_scope";
-    case Refusal::operator_only: return "operator_only";
-    case Refusal::replacement_operator_only: return "replacement_operator_only";
-    case Refusal::journal_unavailable: return "journal_unavailable";
+    case Refusal::none:
+      return "";
+    case Refusal::missing_credentials:
+      return "missing_credentials";
+    case Refusal::malformed:
+      return "malformed_credentials";
+    case Refusal::unknown_credential:
+      return "unknown_credential";
+    case Refusal::bad_secret:
+      return "bad_secret";
+    case Refusal::revoked:
+      return "revoked";
+    case Refusal::expired:
+      return "expired";
+    case Refusal::cpas_out_of_scope:
+      return "cpas_out_of_scope";
+    case Refusal::operator_only:
+      return "operator_only";
+    case Refusal::replacement_operator_only:
+      return "replacement_operator_only";
+    case Refusal::journal_unavailable:
+      return "journal_unavailable";
   }
   return "unknown";
 }
@@ -60,9 +74,12 @@ Refusal check_token(const Credential* stored, std::string_view token, Clock::tim
 std::optional<Credential> load_credential(pg::Connection& db, const std::string& id, bool touch) {
   const std::string cols =
       "id, name, encode(token_sha256, 'hex'), array_to_string(scopes, ','), "
-      "(extract(epoch FROM expires_at) * 1000000)::bigint, (extract(epoch FROM revoked_at) * 1000000)::bigint";
-  auto r = touch ? db.exec("UPDATE credentials SET last_used_at = now() WHERE id = $1 RETURNING " + cols, {id})
-                 : db.exec("SELECT " + cols + " FROM credentials WHERE id = $1", {id});
+      "(extract(epoch FROM expires_at) * 1000000)::bigint, (extract(epoch FROM revoked_at) * "
+      "1000000)::bigint";
+  auto r =
+      touch ? db.exec("UPDATE credentials SET last_used_at = now() WHERE id = $1 RETURNING " + cols,
+                      {id})
+            : db.exec("SELECT " + cols + " FROM credentials WHERE id = $1", {id});
   if (r.rows() == 0) return std::nullopt;
   Credential c;
   c.id = r.str(0, 0);
@@ -78,15 +95,16 @@ std::optional<Credential> load_credential(pg::Connection& db, const std::string&
   return c;
 }
 
-std::optional<CredentialCache::Entry> CredentialCache::get(const std::string& id,
-                                                           std::chrono::steady_clock::time_point now) const {
+std::optional<CredentialCache::Entry> CredentialCache::get(
+    const std::string& id, std::chrono::steady_clock::time_point now) const {
   std::lock_guard lock(mu_);
   auto it = map_.find(id);
   if (it == map_.end() || now - it->second.at >= ttl_) return std::nullopt;
   return it->second.entry;
 }
 
-void CredentialCache::put(const std::string& id, Entry e, std::chrono::steady_clock::time_point now) {
+void CredentialCache::put(const std::string& id, Entry e,
+                          std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mu_);
   if (map_.size() >= max_ && !map_.contains(id)) {
     // Drop what is stale, then (under a flood of made-up ids) the oldest half.
@@ -94,7 +112,8 @@ void CredentialCache::put(const std::string& id, Entry e, std::chrono::steady_cl
     if (map_.size() >= max_) {
       std::vector<std::chrono::steady_clock::time_point> ats;
       for (const auto& kv : map_) ats.push_back(kv.second.at);
-      std::nth_element(ats.begin(), ats.begin() + static_cast<std::ptrdiff_t>(ats.size() / 2), ats.end());
+      std::nth_element(ats.begin(), ats.begin() + static_cast<std::ptrdiff_t>(ats.size() / 2),
+                       ats.end());
       auto median = ats[ats.size() / 2];
       std::erase_if(map_, [&](const auto& kv) { return kv.second.at <= median; });
     }
@@ -109,13 +128,15 @@ std::size_t CredentialCache::size() const {
 
 bool is_credential_id(std::string_view s) {
   if (s.size() != kIdChars) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::optional<std::string> validate(const NewCredential& c) {
   if (c.name.empty() || c.name.size() > 64) return "the name is 1 to 64 characters";
   for (char ch : c.name)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.' || ch == '@'))
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.' ||
+          ch == '@'))
       return "the name is letters, digits and - _ . @ only";
   if (c.lifetime_seconds <= 0 || c.lifetime_seconds > 3LL * 366 * 86400)
     return "the lifetime is between 1 second and 3 years";
@@ -128,7 +149,8 @@ Created create_credential(pg::Connection& db, const NewCredential& c) {
   auto issued = generate_token();
   auto r = db.exec(
       "INSERT INTO credentials (id, name, token_sha256, scopes, created_by, expires_at) "
-      "VALUES ($1, $2, decode($3, 'hex'), $4::text[], $5, now() + make_interval(secs => $6::bigint)) "
+      "VALUES ($1, $2, decode($3, 'hex'), $4::text[], $5, now() + make_interval(secs => "
+      "$6::bigint)) "
       "RETURNING " RELAIS_AUTH_TS("expires_at"),
       {issued.id, c.name, to_hex(issued.hash), pg_array(c.scopes.to_strings()), c.created_by,
        std::to_string(c.lifetime_seconds)});
@@ -137,7 +159,8 @@ Created create_credential(pg::Connection& db, const NewCredential& c) {
 
 Rotation rotate_credential(pg::Connection& db, const std::string& id, long long grace_seconds,
                            long long lifetime_seconds, const std::string& actor) {
-  if (grace_seconds < 0 || grace_seconds > 30LL * 86400) throw std::invalid_argument("the grace period is 0 to 30 days");
+  if (grace_seconds < 0 || grace_seconds > 30LL * 86400)
+    throw std::invalid_argument("the grace period is 0 to 30 days");
   return pg::transaction(db, [&] {
     auto old = db.exec(
         "SELECT name, array_to_string(scopes, ','), revoked_at IS NOT NULL, expires_at <= now() "
@@ -145,11 +168,13 @@ Rotation rotate_credential(pg::Connection& db, const std::string& id, long long 
         {id});
     if (old.rows() == 0) throw std::invalid_argument("no credential " + id);
     if (old.get(0, 2) == "t") throw std::invalid_argument("credential " + id + " is revoked");
-    if (old.get(0, 3) == "t") throw std::invalid_argument("credential " + id + " has expired: create a new one");
+    if (old.get(0, 3) == "t")
+      throw std::invalid_argument("credential " + id + " has expired: create a new one");
     NewCredential n;
     n.name = old.str(0, 0);
     auto sc = parse_scopes(split_commas(old.get(0, 1)));
-    if (auto* e = std::get_if<std::string>(&sc)) throw std::invalid_argument("credential " + id + ": " + *e);
+    if (auto* e = std::get_if<std::string>(&sc))
+      throw std::invalid_argument("credential " + id + ": " + *e);
     n.scopes = std::get<Scopes>(sc);
     n.lifetime_seconds = lifetime_seconds;
     n.created_by = actor;
@@ -157,27 +182,34 @@ Rotation rotate_credential(pg::Connection& db, const std::string& id, long long 
     rot.created = create_credential(db, n);
     db.exec("UPDATE credentials SET rotated_from = $1 WHERE id = $2", {id, rot.created.id});
     pg::Result r = grace_seconds == 0
-                       ? db.exec("UPDATE credentials SET revoked_at = now(), revoked_by = $2, revoke_reason = 'rotated' "
-                                 "WHERE id = $1 RETURNING " RELAIS_AUTH_TS("revoked_at"),
-                                 {id, actor})
-                       : db.exec("UPDATE credentials SET expires_at = LEAST(expires_at, now() + make_interval(secs => "
-                                 "$2::bigint)) WHERE id = $1 RETURNING " RELAIS_AUTH_TS("expires_at"),
-                                 {id, std::to_string(grace_seconds)});
+                       ? db.exec(
+                             "UPDATE credentials SET revoked_at = now(), revoked_by = $2, "
+                             "revoke_reason = 'rotated' "
+                             "WHERE id = $1 RETURNING " RELAIS_AUTH_TS("revoked_at"),
+                             {id, actor})
+                       : db.exec(
+                             "UPDATE credentials SET expires_at = LEAST(expires_at, now() + "
+                             "make_interval(secs => "
+                             "$2::bigint)) WHERE id = $1 RETURNING " RELAIS_AUTH_TS("expires_at"),
+                             {id, std::to_string(grace_seconds)});
     rot.old_id = id;
     rot.old_valid_until = r.str(0, 0);
     return rot;
   });
 }
 
-bool revoke_credential(pg::Connection& db, const std::string& id, const std::string& actor, const std::string& reason) {
+bool revoke_credential(pg::Connection& db, const std::string& id, const std::string& actor,
+                       const std::string& reason) {
   auto r = db.exec(
-      "UPDATE credentials SET revoked_at = COALESCE(revoked_at, now()), revoked_by = COALESCE(revoked_by, $2), "
+      "UPDATE credentials SET revoked_at = COALESCE(revoked_at, now()), revoked_by = "
+      "COALESCE(revoked_by, $2), "
       "revoke_reason = COALESCE(revoke_reason, $3) WHERE id = $1",
       {id, actor, reason.empty() ? pg::Param{} : pg::Param{reason}});
   return r.affected() > 0;
 }
 
-std::vector<CredentialRow> list_credentials(pg::Connection& db, bool all, const std::optional<std::string>& cpas) {
+std::vector<CredentialRow> list_credentials(pg::Connection& db, bool all,
+                                            const std::optional<std::string>& cpas) {
   auto r = db.exec(
       "SELECT id, name, array_to_string(scopes, ','), " RELAIS_AUTH_TS("created_at") ", created_by, "
       RELAIS_AUTH_TS("expires_at") ", CASE WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN expires_at <= now() "
@@ -186,10 +218,12 @@ std::vector<CredentialRow> list_credentials(pg::Connection& db, bool all, const 
       "AND ($2::text IS NULL OR scopes @> ARRAY['cpas:' || $2]) ORDER BY created_at DESC, id",
       {all ? "true" : "false", cpas});
   std::vector<CredentialRow> out;
-  auto opt = [&](int i, int c) { return r.is_null(i, c) ? std::nullopt : std::optional<std::string>(r.str(i, c)); };
+  auto opt = [&](int i, int c) {
+    return r.is_null(i, c) ? std::nullopt : std::optional<std::string>(r.str(i, c));
+  };
   for (int i = 0; i < r.rows(); ++i)
-    out.push_back(CredentialRow{r.str(i, 0), r.str(i, 1), r.str(i, 2), r.str(i, 3), r.str(i, 4), r.str(i, 5),
-                                r.str(i, 6), opt(i, 7), opt(i, 8), opt(i, 9)});
+    out.push_back(CredentialRow{r.str(i, 0), r.str(i, 1), r.str(i, 2), r.str(i, 3), r.str(i, 4),
+                                r.str(i, 5), r.str(i, 6), opt(i, 7), opt(i, 8), opt(i, 9)});
   return out;
 }
 

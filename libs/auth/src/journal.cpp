@@ -14,7 +14,8 @@ namespace {
 const log::Logger logger{"access-journal"};
 
 long long now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -24,35 +25,48 @@ std::string timestamp(std::chrono::system_clock::time_point t) {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[48];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us % 1000000));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(us % 1000000));
   return buf;
 }
 
-
 bool is_timestamp(const std::string& s) {
-  return validation::is_valid_rfc3339(s) || (s.size() == 10 && validation::parse_iso_date(s).has_value());
+  return validation::is_valid_rfc3339(s) ||
+         (s.size() == 10 && validation::parse_iso_date(s).has_value());
 }
 
 }  // namespace
 
 JournalWriter::JournalWriter(JournalWriterOptions o, metrics::Registry& m)
     : o_(std::move(o)),
-      written_(m.counter("relais_api_access_journal_written_total", "Access journal records written to PostgreSQL").with()),
-      dropped_(m.counter("relais_api_access_journal_dropped_total",
-                         "Access journal records of refused calls dropped because the queue was full").with()),
+      written_(m.counter("relais_api_access_journal_written_total",
+                         "Access journal records written to PostgreSQL")
+                   .with()),
+      dropped_(
+          m.counter("relais_api_access_journal_dropped_total",
+                    "Access journal records of refused calls dropped because the queue was full")
+              .with()),
       refused_full_(m.counter("relais_api_access_journal_full_total",
-                              "Calls refused (503) because the access journal queue was full").with()),
+                              "Calls refused (503) because the access journal queue was full")
+                        .with()),
       failures_(m.counter("relais_api_access_journal_write_failures_total",
-                          "Failed access journal batch writes (retried)").with()),
+                          "Failed access journal batch writes (retried)")
+                    .with()),
       dead_letters_(m.counter("relais_sink_dead_letters_total",
-                              "Records PostgreSQL refused, set aside in sink_dead_letters instead of blocking their sink",
-                              {"sink"}).with({"access-journal"})),
-      depth_(m.gauge("relais_api_access_journal_queue", "Access journal records waiting to be written").with()) {
+                              "Records PostgreSQL refused, set aside in sink_dead_letters instead "
+                              "of blocking their sink",
+                              {"sink"})
+                        .with({"access-journal"})),
+      depth_(
+          m.gauge("relais_api_access_journal_queue", "Access journal records waiting to be written")
+              .with()) {
   m.on_collect([this] { depth_.set(static_cast<double>(pending_.load())); });
 }
 
-JournalWriter::~JournalWriter() { stop(); }
+JournalWriter::~JournalWriter() {
+  stop();
+}
 
 std::optional<std::string> JournalWriter::start() {
   if (thread_.joinable()) return "already started";
@@ -91,7 +105,9 @@ void JournalWriter::commit(AccessRecord r) {
   if (wake) cv_.notify_one();
 }
 
-void JournalWriter::cancel() { pending_.fetch_sub(1); }
+void JournalWriter::cancel() {
+  pending_.fetch_sub(1);
+}
 
 void JournalWriter::record(AccessRecord r) {
   if (pending_.fetch_add(1) >= o_.capacity) {
@@ -110,7 +126,9 @@ void JournalWriter::overflow() {
                  {{"capacity", o_.capacity}});
 }
 
-std::size_t JournalWriter::queued() const { return pending_.load(); }
+std::size_t JournalWriter::queued() const {
+  return pending_.load();
+}
 
 bool JournalWriter::keeping_up(std::chrono::seconds stall) const {
   const auto q = pending_.load();
@@ -118,21 +136,28 @@ bool JournalWriter::keeping_up(std::chrono::seconds stall) const {
   return q == 0 || seconds_since_flush() < static_cast<double>(stall.count());
 }
 
-double JournalWriter::seconds_since_flush() const { return static_cast<double>(now_ms() - last_flush_ms_.load()) / 1000.0; }
+double JournalWriter::seconds_since_flush() const {
+  return static_cast<double>(now_ms() - last_flush_ms_.load()) / 1000.0;
+}
 
 namespace {
 // Every text column gets storable text whatever the caller put in the record (validation/text.hpp):
 // the access journal is written from values an unauthenticated client controls.
 void text_field(std::string& out, std::string_view v, std::size_t max_bytes) {
-  if (validation::check_text(v, {max_bytes, false}) == validation::TextProblem::none) pg::copy_escape(out, v);
-  else pg::copy_escape(out, validation::sanitize_text(v, max_bytes));
+  if (validation::check_text(v, {max_bytes, false}) == validation::TextProblem::none)
+    pg::copy_escape(out, v);
+  else
+    pg::copy_escape(out, validation::sanitize_text(v, max_bytes));
 }
 void opt_text_field(std::string& out, const std::optional<std::string>& v, std::size_t max_bytes) {
-  if (v) text_field(out, *v, max_bytes);
-  else out += "\\N";
+  if (v)
+    text_field(out, *v, max_bytes);
+  else
+    out += "\\N";
 }
 
-void copy_rows(pg::Connection& db, const std::vector<AccessRecord>& rows, std::size_t first, std::size_t last) {
+void copy_rows(pg::Connection& db, const std::vector<AccessRecord>& rows, std::size_t first,
+               std::size_t last) {
   std::string copy;
   copy.reserve((last - first) * 200);
   for (std::size_t i = first; i < last; ++i) {
@@ -168,7 +193,8 @@ void copy_rows(pg::Connection& db, const std::vector<AccessRecord>& rows, std::s
   }
   bool sent = false;
   db.copy_in(
-      "COPY access_journal (at, credential_id, credential_name, client_address, method, route, cpas_cbe, ssin, "
+      "COPY access_journal (at, credential_id, credential_name, client_address, method, route, "
+      "cpas_cbe, ssin, "
       "replaces_ssin, status, refusal, request_id, duration_ms) FROM STDIN",
       [&](std::string& buf) {
         if (!sent) buf.swap(copy);
@@ -182,7 +208,10 @@ std::size_t JournalWriter::write(pg::Connection& db, const std::vector<AccessRec
   // A record PostgreSQL still refuses is set aside in sink_dead_letters (with the reason and the
   // record's fields made safe), never retried for ever: it cannot stop the journal.
   return pg::write_rows(
-      db, rows.size(), [&](pg::Connection& c, std::size_t first, std::size_t last) { copy_rows(c, rows, first, last); },
+      db, rows.size(),
+      [&](pg::Connection& c, std::size_t first, std::size_t last) {
+        copy_rows(c, rows, first, last);
+      },
       [&](pg::Connection& c, std::size_t i, const pg::Error& e) {
         const auto& r = rows[i];
         std::string safe = "request_id=" + validation::sanitize_text(r.request_id, 64) +
@@ -202,7 +231,8 @@ void JournalWriter::run() {
     {
       std::unique_lock lock(mu_);
       if (batch.empty()) {
-        cv_.wait_for(lock, o_.flush_every, [&] { return stopping_ || queue_.size() >= o_.batch_max; });
+        cv_.wait_for(lock, o_.flush_every,
+                     [&] { return stopping_ || queue_.size() >= o_.batch_max; });
         while (!queue_.empty() && batch.size() < o_.batch_max) {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
@@ -218,12 +248,15 @@ void JournalWriter::run() {
       continue;
     }
     try {
-      if (!db) db = std::make_unique<pg::Connection>(o_.dsn);
-      else if (!db->ok() && !db->reset()) throw pg::Error("connection lost", "08000", true);
+      if (!db)
+        db = std::make_unique<pg::Connection>(o_.dsn);
+      else if (!db->ok() && !db->reset())
+        throw pg::Error("connection lost", "08000", true);
       if (auto rejected = write(*db, batch)) {
         dead_letters_.inc(static_cast<double>(rejected));
-        logger.error("access journal records set aside in sink_dead_letters (PostgreSQL refused them)",
-                     {{"records", rejected}});
+        logger.error(
+            "access journal records set aside in sink_dead_letters (PostgreSQL refused them)",
+            {{"records", rejected}});
       }
       written_.inc(static_cast<double>(batch.size()));
       pending_.fetch_sub(batch.size());
@@ -232,15 +265,18 @@ void JournalWriter::run() {
       backoff = std::chrono::milliseconds(100);
     } catch (const std::exception& e) {
       failures_.inc();
-      logger.warn("access journal write failed, retrying", {{"error", e.what()}, {"records", batch.size()}});
+      logger.warn("access journal write failed, retrying",
+                  {{"error", e.what()}, {"records", batch.size()}});
       if (stopping && std::chrono::steady_clock::now() >= stop_deadline) {
         std::size_t lost;
         {
           std::lock_guard lock(mu_);
           lost = batch.size() + queue_.size();
         }
-        logger.error("access journal records lost at stop (PostgreSQL did not answer before the stop deadline)",
-                     {{"records", lost}, {"error", e.what()}});
+        logger.error(
+            "access journal records lost at stop (PostgreSQL did not answer before the stop "
+            "deadline)",
+            {{"records", lost}, {"error", e.what()}});
         return;
       }
       std::unique_lock lock(mu_);
@@ -251,15 +287,27 @@ void JournalWriter::run() {
 }
 
 const std::vector<std::string>& access_journal_columns() {
-  static const std::vector<std::string> cols = {"id",     "at",   "credential_id", "credential_name", "client_address",
-                                                "method", "route", "cpas",         "ssin",            "status",
-                                                "refusal", "request_id", "duration_ms", "replaces_ssin"};
+  static const std::vector<std::string> cols = {"id",
+                                                "at",
+                                                "credential_id",
+                                                "credential_name",
+                                                "client_address",
+                                                "method",
+                                                "route",
+                                                "cpas",
+                                                "ssin",
+                                                "status",
+                                                "refusal",
+                                                "request_id",
+                                                "duration_ms",
+                                                "replaces_ssin"};
   return cols;
 }
 
 std::optional<std::string> validate(const AccessQuery& q) {
   if (q.credential && q.credential->empty()) return "credential: empty";
-  if (q.credential && q.credential->size() > 64) return "credential: an id or a name (at most 64 characters)";
+  if (q.credential && q.credential->size() > 64)
+    return "credential: an id or a name (at most 64 characters)";
   if (q.cpas && !validation::is_valid_cbe(*q.cpas)) return "cpas: not a valid enterprise number";
   if (q.ssin)
     if (auto e = validation::validate_ssin(*q.ssin, "ssin")) return "ssin: " + e->message;
@@ -280,20 +328,27 @@ std::optional<std::string> validate(const AccessQuery& q) {
 pg::Result query_access_journal(pg::Connection& db, const AccessQuery& q) {
   auto opt = [](const std::optional<std::string>& v) { return v ? pg::Param(*v) : pg::Param{}; };
   std::optional<std::string> status_code, refused;
-  if (q.status == "refused") refused = "true";
-  else if (q.status == "allowed") refused = "false";
-  else if (q.status) status_code = *q.status;
+  if (q.status == "refused")
+    refused = "true";
+  else if (q.status == "allowed")
+    refused = "false";
+  else if (q.status)
+    status_code = *q.status;
   return db.exec(
-      "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), credential_id, credential_name, "
-      "client_address, method, route, cpas_cbe, ssin, status, refusal, request_id, round(duration_ms::numeric, 3)::text, "
+      "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+      "credential_id, credential_name, "
+      "client_address, method, route, cpas_cbe, ssin, status, refusal, request_id, "
+      "round(duration_ms::numeric, 3)::text, "
       "replaces_ssin "
       "FROM access_journal WHERE ($1::text IS NULL OR credential_id = $1 OR credential_name = $1) "
       "AND ($2::text IS NULL OR cpas_cbe = $2) AND ($3::text IS NULL OR ssin = $3) "
-      "AND ($4::timestamptz IS NULL OR at >= $4::timestamptz) AND ($5::timestamptz IS NULL OR at < $5::timestamptz) "
-      "AND ($6::int IS NULL OR status = $6::int) AND ($7::boolean IS NULL OR (refusal IS NOT NULL) = $7::boolean) "
+      "AND ($4::timestamptz IS NULL OR at >= $4::timestamptz) AND ($5::timestamptz IS NULL OR at < "
+      "$5::timestamptz) "
+      "AND ($6::int IS NULL OR status = $6::int) AND ($7::boolean IS NULL OR (refusal IS NOT NULL) "
+      "= $7::boolean) "
       "AND ($8::bigint = 0 OR id < $8::bigint) ORDER BY id DESC LIMIT $9::int",
-      {opt(q.credential), opt(q.cpas), opt(q.ssin), opt(q.since), opt(q.until), opt(status_code), opt(refused),
-       std::to_string(q.after), std::to_string(q.limit)});
+      {opt(q.credential), opt(q.cpas), opt(q.ssin), opt(q.since), opt(q.until), opt(status_code),
+       opt(refused), std::to_string(q.after), std::to_string(q.limit)});
 }
 
 }  // namespace relais::auth

@@ -17,7 +17,8 @@ constexpr char kHex[] = "0123456789abcdef";
 
 std::string random_hex(std::size_t chars) {
   std::vector<unsigned char> b(chars / 2);
-  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1)
+    throw std::runtime_error("RAND_bytes failed");
   std::string out;
   out.reserve(chars);
   for (auto c : b) {
@@ -57,7 +58,8 @@ std::optional<std::string_view> bearer_token(std::string_view h) {
   constexpr std::string_view kScheme = "bearer";
   if (h.size() <= kScheme.size()) return std::nullopt;
   for (std::size_t i = 0; i < kScheme.size(); ++i)
-    if (static_cast<char>(std::tolower(static_cast<unsigned char>(h[i]))) != kScheme[i]) return std::nullopt;
+    if (static_cast<char>(std::tolower(static_cast<unsigned char>(h[i]))) != kScheme[i])
+      return std::nullopt;
   if (h[kScheme.size()] != ' ') return std::nullopt;
   h.remove_prefix(kScheme.size());
   while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
@@ -72,7 +74,9 @@ Hash hash_token(std::string_view token) {
   return h;
 }
 
-bool hash_equal(const Hash& a, const Hash& b) { return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0; }
+bool hash_equal(const Hash& a, const Hash& b) {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 std::string to_hex(const Hash& h) {
   std::string out;
@@ -109,7 +113,8 @@ std::string Scopes::describe() const {
 
 std::variant<Scopes, std::string> parse_scopes(const std::vector<std::string>& items) {
   Scopes s;
-  if (items.empty()) return std::string("a credential needs at least one scope (operator or cpas:<cbe>)");
+  if (items.empty())
+    return std::string("a credential needs at least one scope (operator or cpas:<cbe>)");
   if (items.size() > 1000) return std::string("at most 1000 scopes per credential");
   for (const auto& it : items) {
     if (it == "operator") {
@@ -117,7 +122,8 @@ std::variant<Scopes, std::string> parse_scopes(const std::vector<std::string>& i
     } else if (it.starts_with("cpas:") && validation::is_valid_cbe(it.substr(5))) {
       s.cpas.insert(it.substr(5));
     } else {
-      return "bad scope '" + it + "': expected operator or cpas:<cbe> (10 digits, valid check digits)";
+      return "bad scope '" + it +
+             "': expected operator or cpas:<cbe> (10 digits, valid check digits)";
     }
   }
   return s;
@@ -131,11 +137,16 @@ std::optional<long long> parse_duration_seconds(std::string_view s) {
   auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
   if (ec != std::errc{} || p != num.data() + num.size() || n < 0 || n > 100000) return std::nullopt;
   switch (s.back()) {
-    case 'd': return n * 86400;
-    case 'h': return n * 3600;
-    case 'm': return n * 60;
-    case 's': return n;
-    default: return std::nullopt;
+    case 'd':
+      return n * 86400;
+    case 'h':
+      return n * 3600;
+    case 'm':
+      return n * 60;
+    case 's':
+      return n;
+    default:
+      return std::nullopt;
   }
 }
 

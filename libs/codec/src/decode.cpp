@@ -1,5 +1,4 @@
 #include "relais/codec/decode.hpp"
-#include "relais/validation/text.hpp"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "relais/codec/flow.hpp"
+#include "relais/validation/text.hpp"
 
 namespace relais::codec {
 namespace {
@@ -29,7 +29,9 @@ constexpr std::size_t kMaxNameInError = 128;
 
 // `s` made safe to echo in an error message (validation/text.hpp: invalid bytes and controls
 // replaced, cut on a character boundary to kMaxNameInError bytes).
-std::string clip(std::string_view s) { return validation::sanitize_text(s, kMaxNameInError); }
+std::string clip(std::string_view s) {
+  return validation::sanitize_text(s, kMaxNameInError);
+}
 
 const char* expected(const pb::FieldDescriptor* f) {
   if (f->is_map()) return "a map (not supported)";

@@ -1,8 +1,8 @@
 #include "relais/codec/flow.hpp"
 
-#include "relais/validation/notification.hpp"
-
 #include <google/protobuf/message.h>
+
+#include "relais/validation/notification.hpp"
 
 namespace relais::codec {
 namespace {
@@ -109,7 +109,9 @@ const google::protobuf::Message* body(const Notification& n) {
   return nullptr;
 }
 
-Flow body_flow(const Notification& n) noexcept { return validation::body_flow(n); }
+Flow body_flow(const Notification& n) noexcept {
+  return validation::body_flow(n);
+}
 
 void sync_envelope(Notification& n) {
   switch (n.body_case()) {

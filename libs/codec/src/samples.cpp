@@ -57,7 +57,8 @@ Notification sample_notification(relais::v1::Flow flow, std::string ticket, std:
       a.set_country_nr_code(150);  // the National Register's code; "BE" is derived from it
       a.set_country_code("BE");
       b.set_nr_information_type("IT020");
-      b.set_nr_raw_value("<MainAddress><Municipality><Code>21004</Code></Municipality></MainAddress>");
+      b.set_nr_raw_value(
+          "<MainAddress><Municipality><Code>21004</Code></Municipality></MainAddress>");
       break;
     }
     case relais::v1::FLOW_NOTIFY_FAMILY_COMPOSITION: {

@@ -32,12 +32,14 @@ bool parse_double(const std::string& s, double& v) {
   return end == s.c_str() + s.size();
 }
 
-std::optional<std::string> check_type(const Option& o, const std::string& value, const std::string& source) {
+std::optional<std::string> check_type(const Option& o, const std::string& value,
+                                      const std::string& source) {
   std::int64_t i;
   bool b;
   double d;
   switch (o.type) {
-    case Type::string: return std::nullopt;
+    case Type::string:
+      return std::nullopt;
     case Type::integer:
       if (parse_int(value, i)) return std::nullopt;
       return o.key + ": expected an integer, got \"" + value + "\" (" + source + ")";
@@ -57,15 +59,17 @@ std::optional<std::string> check_type(const Option& o, const std::string& value,
 constexpr std::size_t kMaxConfigNodes = 10000;
 constexpr int kMaxConfigDepth = 16;
 
-void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out,
-             std::vector<std::string>& errors, std::size_t& visited, int depth = 0) {
+void flatten(const YAML::Node& node, const std::string& prefix,
+             std::map<std::string, std::string>& out, std::vector<std::string>& errors,
+             std::size_t& visited, int depth = 0) {
   if (!errors.empty()) return;
   if (++visited > kMaxConfigNodes) {
     errors.push_back("more than " + std::to_string(kMaxConfigNodes) + " values (nested aliases?)");
     return;
   }
   if (depth > kMaxConfigDepth) {
-    errors.push_back(prefix + ": nested deeper than " + std::to_string(kMaxConfigDepth) + " levels (recursive alias?)");
+    errors.push_back(prefix + ": nested deeper than " + std::to_string(kMaxConfigDepth) +
+                     " levels (recursive alias?)");
     return;
   }
   if (node.IsMap()) {
@@ -92,7 +96,8 @@ void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::st
 }
 
 bool is_secret(std::string_view key) {
-  return key.find("password") != std::string_view::npos || key.find("secret") != std::string_view::npos ||
+  return key.find("password") != std::string_view::npos ||
+         key.find("secret") != std::string_view::npos ||
          key.find("token") != std::string_view::npos;
 }
 }  // namespace
@@ -103,8 +108,8 @@ std::string env_name(std::string_view key) {
   return out;
 }
 
-std::optional<std::string> Config::load(const std::vector<Option>& spec, const std::string& path, char** env,
-                                        Config& out) {
+std::optional<std::string> Config::load(const std::vector<Option>& spec, const std::string& path,
+                                        char** env, Config& out) {
   out.values_.clear();
   for (const auto& o : spec) out.values_[o.key] = {o.default_value, "default"};
 
@@ -173,11 +178,13 @@ double Config::number(std::string_view key) const {
 std::string Config::describe() const {
   std::ostringstream os;
   for (const auto& [k, v] : values_)
-    os << k << "=" << (is_secret(k) && !v.text.empty() ? "****" : v.text) << " (" << v.source << ")\n";
+    os << k << "=" << (is_secret(k) && !v.text.empty() ? "****" : v.text) << " (" << v.source
+       << ")\n";
   return os.str();
 }
 
-std::string help_text(std::string_view program, std::string_view summary, const std::vector<Option>& spec) {
+std::string help_text(std::string_view program, std::string_view summary,
+                      const std::vector<Option>& spec) {
   std::ostringstream os;
   os << "Usage: " << program << " [--config FILE] [--print-config] [--version] [--help]\n\n"
      << summary << "\n\nOptions (YAML key, environment variable, default):\n";
@@ -195,8 +202,9 @@ std::vector<Option> common_options() {
   };
 }
 
-std::optional<int> bootstrap(int argc, char** argv, std::string_view program, std::string_view summary,
-                             const std::vector<Option>& spec, Config& out) {
+std::optional<int> bootstrap(int argc, char** argv, std::string_view program,
+                             std::string_view summary, const std::vector<Option>& spec,
+                             Config& out) {
   std::string path;
   bool print = false;
   for (int i = 1; i < argc; ++i) {

@@ -21,7 +21,8 @@ void Histogram::observe(double v) {
   count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Histogram::snapshot(std::vector<std::uint64_t>& buckets, double& sum, std::uint64_t& count) const {
+void Histogram::snapshot(std::vector<std::uint64_t>& buckets, double& sum,
+                         std::uint64_t& count) const {
   buckets.assign(bounds_.size() + 1, 0);
   std::uint64_t acc = 0;
   for (std::size_t i = 0; i <= bounds_.size(); ++i) {
@@ -65,30 +66,36 @@ Family<T>* find_family(const std::vector<std::unique_ptr<Family<T>>>& fams, cons
                        const std::vector<std::string>& labels) {
   for (const auto& f : fams) {
     if (f->name() != name) continue;
-    if (f->label_names() != labels) throw std::logic_error("metric " + name + " registered with other labels");
+    if (f->label_names() != labels)
+      throw std::logic_error("metric " + name + " registered with other labels");
     return f.get();
   }
   return nullptr;
 }
 }  // namespace
 
-Family<Counter>& Registry::counter(std::string name, std::string help, std::vector<std::string> labels) {
+Family<Counter>& Registry::counter(std::string name, std::string help,
+                                   std::vector<std::string> labels) {
   std::lock_guard lock(mu_);
   if (auto* f = find_family(counters_, name, labels)) return *f;
-  counters_.push_back(std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels),
-                                                         [] { return std::make_unique<Counter>(); }));
+  counters_.push_back(
+      std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels),
+                                        [] { return std::make_unique<Counter>(); }));
   return *counters_.back();
 }
 
-Family<Gauge>& Registry::gauge(std::string name, std::string help, std::vector<std::string> labels) {
+Family<Gauge>& Registry::gauge(std::string name, std::string help,
+                               std::vector<std::string> labels) {
   std::lock_guard lock(mu_);
   if (auto* f = find_family(gauges_, name, labels)) return *f;
-  gauges_.push_back(std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels),
-                                                     [] { return std::make_unique<Gauge>(); }));
+  gauges_.push_back(std::make_unique<Family<Gauge>>(std::move(name), std::move(help),
+                                                    std::move(labels),
+                                                    [] { return std::make_unique<Gauge>(); }));
   return *gauges_.back();
 }
 
-Family<Histogram>& Registry::histogram(std::string name, std::string help, std::vector<std::string> labels,
+Family<Histogram>& Registry::histogram(std::string name, std::string help,
+                                       std::vector<std::string> labels,
                                        std::vector<double> bounds) {
   std::lock_guard lock(mu_);
   if (auto* f = find_family(histograms_, name, labels)) return *f;
@@ -107,16 +114,20 @@ namespace {
 std::string escape_label(const std::string& v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
   }
   return out;
 }
 
-std::string label_text(const std::vector<std::string>& names, const std::vector<std::string>& values,
-                       const std::string& extra = {}) {
+std::string label_text(const std::vector<std::string>& names,
+                       const std::vector<std::string>& values, const std::string& extra = {}) {
   std::string out;
   for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) {
     if (!out.empty()) out.push_back(',');
@@ -206,7 +217,8 @@ std::string Registry::render() const {
                num(static_cast<double>(b[i])) + "\n";
       }
       out += f->name() + "_sum" + label_text(f->label_names(), lv) + " " + num(sum) + "\n";
-      out += f->name() + "_count" + label_text(f->label_names(), lv) + " " + num(static_cast<double>(count)) + "\n";
+      out += f->name() + "_count" + label_text(f->label_names(), lv) + " " +
+             num(static_cast<double>(count)) + "\n";
     });
   }
   return out;

@@ -3,37 +3,36 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
-#include <ctime>
-#include <limits>
 #include <chrono>
-#include <functional>
-#include <memory>
+#include <ctime>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <boost/json.hpp>
-
 #include "relais/auth/credentials.hpp"
 #include "relais/auth/journal.hpp"
 #include "relais/codec/flow.hpp"
 #include "relais/ctl/dlq.hpp"
-#include "relais/directory/identity.hpp"
 #include "relais/ctl/import.hpp"
 #include "relais/ctl/ingest_file.hpp"
 #include "relais/ctl/onboard.hpp"
-#include "relais/ctl/reconcile.hpp"
-#include "relais/validation/text.hpp"
 #include "relais/ctl/queries.hpp"
+#include "relais/ctl/reconcile.hpp"
 #include "relais/ctl/settings.hpp"
 #include "relais/ctl/status.hpp"
+#include "relais/directory/identity.hpp"
 #include "relais/validation/ids.hpp"
+#include "relais/validation/text.hpp"
 
 namespace relais::ctl {
 namespace {
@@ -80,7 +79,8 @@ struct Args {
   }
 };
 
-// Parses the words after the command. `with_value` lists options taking a value; `flags` those without.
+// Parses the words after the command. `with_value` lists options taking a value; `flags` those
+// without.
 Args parse(const std::vector<std::string>& words, const std::vector<std::string>& with_value,
            const std::vector<std::string>& flags) {
   Args a;
@@ -116,8 +116,8 @@ int to_int(const std::string& opt, const std::string& v, long long lo, long long
   long long n = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc{} || p != v.data() + v.size() || n < lo || n > hi)
-    throw UsageError(opt + ": expected an integer between " + std::to_string(lo) + " and " + std::to_string(hi) +
-                     ", got '" + v + "'");
+    throw UsageError(opt + ": expected an integer between " + std::to_string(lo) + " and " +
+                     std::to_string(hi) + ", got '" + v + "'");
   return static_cast<int>(n);
 }
 
@@ -130,9 +130,12 @@ struct Ctx {
 int cmd_status(Ctx& c, const std::vector<std::string>& w) {
   auto a = parse(w, {}, {"--json"});
   if (a.help) {
-    c.out << "usage: relaisctl status [--json]\n\nGETs /readyz and /metrics of relais-ingest, relais-router and "
-             "relais-api (ingest.url, router.url, api.url) and prints one table: readiness, accepted, routed, "
-             "dropped, dead-lettered (totals since start), consumer lag and outbox depth.\nExit code 1 when a "
+    c.out << "usage: relaisctl status [--json]\n\nGETs /readyz and /metrics of relais-ingest, "
+             "relais-router and "
+             "relais-api (ingest.url, router.url, api.url) and prints one table: readiness, "
+             "accepted, routed, "
+             "dropped, dead-lettered (totals since start), consumer lag and outbox depth.\nExit "
+             "code 1 when a "
              "service is down or not ready.\n";
     return kExitOk;
   }
@@ -187,14 +190,16 @@ int cmd_dlq(Ctx& c, const std::vector<std::string>& w) {
     rows.columns = {"dlq", "time", "reason", "source", "ticket", "replayed"};
     for (auto& r : recs) {
       relais::v1::Notification n;
-      std::string ticket = r.parsed && n.ParseFromString(r.letter.value()) ? n.envelope().ticket() : "";
+      std::string ticket =
+          r.parsed && n.ParseFromString(r.letter.value()) ? n.envelope().ticket() : "";
       auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(r.timestamp_ms));
       auto tt = std::chrono::system_clock::to_time_t(t);
       char buf[32];
       std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
-      rows.rows.push_back({std::to_string(r.at.partition) + ":" + std::to_string(r.at.offset), std::string(buf),
-                           r.parsed ? r.letter.reason() : "(not a DeadLetter)",
-                           r.letter.source_topic() + "/" + std::to_string(r.letter.source_partition()) + "/" +
+      rows.rows.push_back({std::to_string(r.at.partition) + ":" + std::to_string(r.at.offset),
+                           std::string(buf), r.parsed ? r.letter.reason() : "(not a DeadLetter)",
+                           r.letter.source_topic() + "/" +
+                               std::to_string(r.letter.source_partition()) + "/" +
                                std::to_string(r.letter.source_offset()),
                            ticket, std::nullopt});
     }
@@ -202,8 +207,11 @@ int cmd_dlq(Ctx& c, const std::vector<std::string>& w) {
     try {
       pg::Connection db(c.s.pg_dsn);
       for (std::size_t i = 0; i < recs.size(); ++i) {
-        auto res = db.exec("SELECT count(*) FROM dlq_replays WHERE dlq_topic = $1 AND dlq_partition = $2 AND dlq_offset = $3",
-                           {c.s.dlq_topic, std::to_string(recs[i].at.partition), std::to_string(recs[i].at.offset)});
+        auto res = db.exec(
+            "SELECT count(*) FROM dlq_replays WHERE dlq_topic = $1 AND dlq_partition = $2 AND "
+            "dlq_offset = $3",
+            {c.s.dlq_topic, std::to_string(recs[i].at.partition),
+             std::to_string(recs[i].at.offset)});
         rows.rows[i][5] = res.integer(0, 0) > 0 ? "yes" : "no";
       }
     } catch (const std::exception& e) {
@@ -236,8 +244,10 @@ int cmd_dlq(Ctx& c, const std::vector<std::string>& w) {
       coords.push_back(*at);
     }
     auto since = a.get("--all-since");
-    if (since && !coords.empty()) throw UsageError("give either coordinates or --all-since, not both");
-    if (!since && coords.empty()) throw UsageError("dlq replay needs <partition>:<offset>... or --all-since <offset>");
+    if (since && !coords.empty())
+      throw UsageError("give either coordinates or --all-since, not both");
+    if (!since && coords.empty())
+      throw UsageError("dlq replay needs <partition>:<offset>... or --all-since <offset>");
     std::optional<Correction> corr;
     if (auto f = a.get("--edit")) {
       if (coords.size() != 1) throw UsageError("--edit replays exactly one <partition>:<offset>");
@@ -262,7 +272,8 @@ int cmd_dlq(Ctx& c, const std::vector<std::string>& w) {
       for (auto at : coords) {
         auto r = dlq_get(c.s, at);
         if (!r) {
-          c.err << "relaisctl: no record at " << at.partition << ":" << at.offset << " in " << c.s.dlq_topic << "\n";
+          c.err << "relaisctl: no record at " << at.partition << ":" << at.offset << " in "
+                << c.s.dlq_topic << "\n";
           rc = kExitFailed;
           continue;
         }
@@ -273,16 +284,19 @@ int cmd_dlq(Ctx& c, const std::vector<std::string>& w) {
     auto outcomes = dlq_replay(c.s, db, recs, a.flag("--force"), corr);
     std::size_t replayed = 0, skipped = 0, failed = 0;
     for (auto& o : outcomes) {
-      const char* st = o.status == ReplayOutcome::Status::replayed ? "replayed"
+      const char* st = o.status == ReplayOutcome::Status::replayed           ? "replayed"
                        : o.status == ReplayOutcome::Status::already_replayed ? "skipped"
-                                                                              : "FAILED";
+                                                                             : "FAILED";
       c.out << o.dlq.partition << ":" << o.dlq.offset << " " << st << ": " << o.detail;
       if (o.status == ReplayOutcome::Status::replayed)
         c.out << " -> " << c.s.inbound_topic << "/" << o.partition << "/" << o.offset;
       c.out << "\n";
-      if (o.status == ReplayOutcome::Status::replayed) ++replayed;
-      else if (o.status == ReplayOutcome::Status::already_replayed) ++skipped;
-      else ++failed;
+      if (o.status == ReplayOutcome::Status::replayed)
+        ++replayed;
+      else if (o.status == ReplayOutcome::Status::already_replayed)
+        ++skipped;
+      else
+        ++failed;
     }
     c.out << "replayed " << replayed << ", skipped " << skipped << ", failed " << failed << "\n";
     return failed > 0 ? kExitFailed : rc;
@@ -293,8 +307,8 @@ int cmd_dlq(Ctx& c, const std::vector<std::string>& w) {
 // Progress of a long upload on stderr: a bar redrawn in place on a terminal, otherwise one plain
 // line a second.
 std::function<void(const ImportProgress&)> progress_printer(std::ostream& err, bool tty) {
-  auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now() -
-                                                                       std::chrono::seconds(10));
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>(
+      std::chrono::steady_clock::now() - std::chrono::seconds(10));
   return [&err, tty, last](const ImportProgress& p) {
     auto now = std::chrono::steady_clock::now();
     if (tty) {
@@ -306,7 +320,8 @@ std::function<void(const ImportProgress&)> progress_printer(std::ostream& err, b
   };
 }
 
-constexpr const char* kImportHelp = R"(usage: relaisctl directory import <cbe> <file.csv|file.ndjson> [--chunk N]
+constexpr const char* kImportHelp =
+    R"(usage: relaisctl directory import <cbe> <file.csv|file.ndjson> [--chunk N]
 
 Streams the file to relais-api (POST /v1/cpas/{cbe}/integrations:import) in chunks of N lines
 (default 10000). CSV: ssin,quality_code,start_date,end_date with an optional header line
@@ -318,7 +333,8 @@ every second; then a summary.
 exit codes: 0 imported, 1 stopped on an error, 2 usage error.
 )";
 
-constexpr const char* kIngestFileHelp = R"(usage: relaisctl ingest-file <flow> <file.ndjson> [--chunk N] [--file-id ID] [--again]
+constexpr const char* kIngestFileHelp =
+    R"(usage: relaisctl ingest-file <flow> <file.ndjson> [--chunk N] [--file-id ID] [--again]
        relaisctl ingest-file <file.xml> [--chunk N] [--xsd-files F,F] [--xsd-roots D,D] [--mappings DIR]
 
 Delivers a batch file (one notification of <flow> per line, the JSON form of relais-ingest) to
@@ -341,11 +357,14 @@ exit codes: 0 delivered (rejected lines are in the results), 1 stopped (run it a
 )";
 
 int cmd_ingest_file(Ctx& c, const std::vector<std::string>& w) {
-  auto a = parse(w, {"--chunk", "--file-id", "--stop-after-chunks", "--xsd-files", "--xsd-roots", "--mappings"},
-                 {"--again"});
+  auto a = parse(
+      w,
+      {"--chunk", "--file-id", "--stop-after-chunks", "--xsd-files", "--xsd-roots", "--mappings"},
+      {"--again"});
   if (a.help) return c.out << kIngestFileHelp, kExitOk;
   if (a.positional.size() == 1) a.positional.insert(a.positional.begin(), std::string());
-  if (a.positional.size() != 2) throw UsageError("ingest-file takes <flow> <file.ndjson>, or <file.xml>");
+  if (a.positional.size() != 2)
+    throw UsageError("ingest-file takes <flow> <file.ndjson>, or <file.xml>");
   IngestFileOptions o;
   o.flow = a.positional[0];
   auto list = [](const std::string& v) {
@@ -361,13 +380,16 @@ int cmd_ingest_file(Ctx& c, const std::vector<std::string>& w) {
   if (auto v = a.get("--xsd-files")) o.xsd_files = list(*v);
   if (auto v = a.get("--xsd-roots")) o.xsd_roots = list(*v);
   if (auto v = a.get("--mappings")) o.mappings_dir = *v;
-  if (auto n = a.get("--chunk")) o.chunk = static_cast<std::size_t>(to_int("--chunk", *n, 1, 100000));
+  if (auto n = a.get("--chunk"))
+    o.chunk = static_cast<std::size_t>(to_int("--chunk", *n, 1, 100000));
   if (auto id = a.get("--file-id")) {
-    if (auto e = validation::validate_text(*id, "--file-id", {128, false})) throw UsageError(e->message);
+    if (auto e = validation::validate_text(*id, "--file-id", {128, false}))
+      throw UsageError(e->message);
     o.file_id = *id;
   }
   o.again = a.flag("--again");
-  if (auto n = a.get("--stop-after-chunks")) o.stop_after_chunks = static_cast<std::uint64_t>(to_int("--stop-after-chunks", *n, 1, 1000000));
+  if (auto n = a.get("--stop-after-chunks"))
+    o.stop_after_chunks = static_cast<std::uint64_t>(to_int("--stop-after-chunks", *n, 1, 1000000));
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   IngestFileSummary sum;
   try {
@@ -381,9 +403,10 @@ int cmd_ingest_file(Ctx& c, const std::vector<std::string>& w) {
           << " rejected (see the .results.ndjson file; --again to deliver it again)\n";
     return kExitOk;
   }
-  c.out << (sum.ok ? "delivered" : "stopped") << (sum.resumed ? " (resumed at line " + std::to_string(sum.from_line) + ")" : "")
-        << ": " << sum.accepted << " accepted, " << sum.rejected << " rejected, " << sum.chunks << " chunks in "
-        << static_cast<long long>(sum.seconds) << " s\n";
+  c.out << (sum.ok ? "delivered" : "stopped")
+        << (sum.resumed ? " (resumed at line " + std::to_string(sum.from_line) + ")" : "") << ": "
+        << sum.accepted << " accepted, " << sum.rejected << " rejected, " << sum.chunks
+        << " chunks in " << static_cast<long long>(sum.seconds) << " s\n";
   if (!sum.ok) {
     c.err << "relaisctl ingest-file: " << sum.error << " (run the same command again to resume)\n";
     return kExitFailed;
@@ -415,13 +438,16 @@ int cmd_audit_replacements(Ctx& c, const std::vector<std::string>& w) {
   if (confirm && drop) throw UsageError("give --confirm or --drop, not both");
   if (confirm || drop) {
     const auto& old_ssin = confirm ? *confirm : *drop;
-    if (auto e = validation::validate_ssin(old_ssin, "old_ssin")) throw UsageError("<old_ssin>: " + e->message);
+    if (auto e = validation::validate_ssin(old_ssin, "old_ssin"))
+      throw UsageError("<old_ssin>: " + e->message);
     auto reason = a.get("--reason").value_or("");
-    if (reason.find_first_not_of(" \t") == std::string::npos) throw UsageError("--reason is required (journaled)");
+    if (reason.find_first_not_of(" \t") == std::string::npos)
+      throw UsageError("--reason is required (journaled)");
     pg::Connection db(c.s.pg_dsn);
     auto action = confirm ? ReviewAction::confirm : ReviewAction::drop;
     if (!review_replacement(db, action, old_ssin, c.s.actor, reason)) {
-      c.err << "relaisctl: no active replacement of " << old_ssin << (confirm ? " needs review" : "") << "\n";
+      c.err << "relaisctl: no active replacement of " << old_ssin
+            << (confirm ? " needs review" : "") << "\n";
       return kExitFailed;
     }
     c.out << (confirm ? "confirmed " : "dropped ") << old_ssin << "\n";
@@ -460,17 +486,20 @@ int cmd_identity(Ctx& c, const std::vector<std::string>& w) {
       if (auto e = validation::validate_cbe(*cbe, "cbe")) throw UsageError("--cbe: " + e->message);
     pg::Connection db(c.s.pg_dsn);
     Rows rows;
-    rows.columns = {"cbe", "nis_codes", "sector", "institution", "updated_by", "updated_at", "reason"};
+    rows.columns = {"cbe",        "nis_codes",  "sector", "institution",
+                    "updated_by", "updated_at", "reason"};
     for (const auto& id : directory::load_identities(db, cbe)) {
       std::string nis;
       for (auto n : id.nis) {
         auto t = std::to_string(n);
-        nis += (nis.empty() ? "" : ",") + std::string(5 - std::min<std::size_t>(5, t.size()), '0') + t;
+        nis +=
+            (nis.empty() ? "" : ",") + std::string(5 - std::min<std::size_t>(5, t.size()), '0') + t;
       }
       auto opt = [](const std::optional<unsigned>& v) {
         return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
       };
-      rows.rows.push_back({id.cbe, nis, opt(id.sector), opt(id.institution), id.updated_by, id.updated_at, id.reason});
+      rows.rows.push_back({id.cbe, nis, opt(id.sector), opt(id.institution), id.updated_by,
+                           id.updated_at, id.reason});
     }
     c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
     return kExitOk;
@@ -492,10 +521,13 @@ int cmd_identity(Ctx& c, const std::vector<std::string>& w) {
     pos = comma + 1;
   }
   if (auto v = a.get("--sector")) id.sector = static_cast<unsigned>(to_int("--sector", *v, 0, 999));
-  if (auto v = a.get("--institution")) id.institution = static_cast<unsigned>(to_int("--institution", *v, 0, 999));
+  if (auto v = a.get("--institution"))
+    id.institution = static_cast<unsigned>(to_int("--institution", *v, 0, 999));
   auto reason = a.get("--reason").value_or("");
-  if (reason.find_first_not_of(" \t") == std::string::npos) throw UsageError("--reason is required (journaled)");
-  if (auto e = directory::normalize_identity(codes, id)) throw UsageError(e->field + ": " + e->message);
+  if (reason.find_first_not_of(" \t") == std::string::npos)
+    throw UsageError("--reason is required (journaled)");
+  if (auto e = directory::normalize_identity(codes, id))
+    throw UsageError(e->field + ": " + e->message);
   pg::Connection db(c.s.pg_dsn);
   auto conflict = directory::write_identity(db, id, c.s.actor, reason);
   switch (conflict.kind) {
@@ -503,10 +535,12 @@ int cmd_identity(Ctx& c, const std::vector<std::string>& w) {
       c.err << "relaisctl: no CPAS " << id.cbe << " (create it first: PUT /v1/cpas/{cbe})\n";
       return kExitFailed;
     case directory::IdentityConflict::nis_taken:
-      c.err << "relaisctl: municipality " << conflict.nis << " is already served by CPAS " << conflict.other_cbe << "\n";
+      c.err << "relaisctl: municipality " << conflict.nis << " is already served by CPAS "
+            << conflict.other_cbe << "\n";
       return kExitFailed;
     case directory::IdentityConflict::bcss_id_taken:
-      c.err << "relaisctl: this sector and institution identify CPAS " << conflict.other_cbe << "\n";
+      c.err << "relaisctl: this sector and institution identify CPAS " << conflict.other_cbe
+            << "\n";
       return kExitFailed;
     case directory::IdentityConflict::none:
       break;
@@ -515,7 +549,8 @@ int cmd_identity(Ctx& c, const std::vector<std::string>& w) {
   return kExitOk;
 }
 
-constexpr const char* kReconcileHelp = R"(usage: relaisctl directory reconcile --cpas <cbe> <file> [--apply] [--json]
+constexpr const char* kReconcileHelp =
+    R"(usage: relaisctl directory reconcile --cpas <cbe> <file> [--apply] [--json]
                                    [--org-unit ID[,ID...]] [--xsd-dir DIR]
 
 Compares the mirror of one CPAS (its integrations, read through relais-api) with a ManageAccess
@@ -536,7 +571,8 @@ repair refused, 2 usage error or unreadable export.
 int cmd_reconcile(Ctx& c, const std::vector<std::string>& w) {
   auto a = parse(w, {"--cpas", "--org-unit", "--xsd-dir"}, {"--apply", "--json"});
   if (a.help) return c.out << kReconcileHelp, kExitOk;
-  if (a.positional.size() != 1) throw UsageError("directory reconcile takes --cpas <cbe> and one <file>");
+  if (a.positional.size() != 1)
+    throw UsageError("directory reconcile takes --cpas <cbe> and one <file>");
   ReconcileOptions o;
   o.cbe = a.get("--cpas").value_or("");
   if (auto e = validation::validate_cbe(o.cbe, "cbe")) throw UsageError("--cpas: " + e->message);
@@ -558,15 +594,17 @@ int cmd_reconcile(Ctx& c, const std::vector<std::string>& w) {
   rows.columns = {"difference", "ssin", "mirror", "bcss", "repair"};
   auto describe = [](const std::optional<manageaccess::Line>& l) -> std::optional<std::string> {
     if (!l) return std::nullopt;
-    return "quality " + std::to_string(l->quality) + " " + l->start + ".." + (l->end.empty() ? "" : l->end);
+    return "quality " + std::to_string(l->quality) + " " + l->start + ".." +
+           (l->end.empty() ? "" : l->end);
   };
   for (const auto& d : rep.differences) {
     std::string repair;
     for (const auto& r : d.repairs)
-      repair += (repair.empty() ? "" : "; ") + std::string("put quality ") + std::to_string(r.quality) + " " + r.start +
-                ".." + r.end;
-    rows.rows.push_back({std::string(manageaccess::to_string(d.kind)), (d.mirror ? d.mirror : d.bcss)->ssin,
-                         describe(d.mirror), describe(d.bcss), repair});
+      repair += (repair.empty() ? "" : "; ") + std::string("put quality ") +
+                std::to_string(r.quality) + " " + r.start + ".." + r.end;
+    rows.rows.push_back({std::string(manageaccess::to_string(d.kind)),
+                         (d.mirror ? d.mirror : d.bcss)->ssin, describe(d.mirror), describe(d.bcss),
+                         repair});
   }
   c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
   c.err << "mirror " << rep.mirror_lines << " lines, export " << rep.export_lines << " lines, "
@@ -582,13 +620,19 @@ int cmd_reconcile(Ctx& c, const std::vector<std::string>& w) {
 
 int cmd_directory(Ctx& c, const std::vector<std::string>& w) {
   if (!w.empty() && w[0] == "reconcile") return cmd_reconcile(c, {w.begin() + 1, w.end()});
-  if (!w.empty() && w[0] == "audit-replacements") return cmd_audit_replacements(c, {w.begin() + 1, w.end()});
+  if (!w.empty() && w[0] == "audit-replacements")
+    return cmd_audit_replacements(c, {w.begin() + 1, w.end()});
   if (!w.empty() && w[0] == "identity") return cmd_identity(c, {w.begin() + 1, w.end()});
   if (w.empty() || w[0] != "import") {
     if (!w.empty() && (w[0] == "--help" || w[0] == "-h"))
-      return c.out << kImportHelp << "\n" << kAuditHelp << "\n" << kIdentityHelp << "\n" << kReconcileHelp, kExitOk;
+      return c.out << kImportHelp << "\n"
+                   << kAuditHelp << "\n"
+                   << kIdentityHelp << "\n"
+                   << kReconcileHelp,
+             kExitOk;
     throw UsageError(
-        "usage: relaisctl directory import <cbe> <file> [--chunk N] | directory audit-replacements | directory identity");
+        "usage: relaisctl directory import <cbe> <file> [--chunk N] | directory audit-replacements "
+        "| directory identity");
   }
   auto a = parse({w.begin() + 1, w.end()}, {"--chunk"}, {});
   if (a.help) return c.out << kImportHelp, kExitOk;
@@ -599,29 +643,33 @@ int cmd_directory(Ctx& c, const std::vector<std::string>& w) {
   bool tty = ::isatty(STDERR_FILENO) == 1;
   ImportSummary sum;
   try {
-    sum = import_directory(c.s, cbe, a.positional[1], static_cast<std::size_t>(chunk), progress_printer(c.err, tty));
+    sum = import_directory(c.s, cbe, a.positional[1], static_cast<std::size_t>(chunk),
+                           progress_printer(c.err, tty));
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
   if (tty) c.err << "\n";
   char buf[256];
-  std::snprintf(buf, sizeof buf, "lines %llu, written %llu, unchanged %llu, in %.1fs (%.0f lines/s)\n",
-                static_cast<unsigned long long>(sum.lines), static_cast<unsigned long long>(sum.written),
-                static_cast<unsigned long long>(sum.unchanged), sum.seconds,
-                sum.seconds > 0 ? static_cast<double>(sum.lines) / sum.seconds : 0.0);
+  std::snprintf(
+      buf, sizeof buf, "lines %llu, written %llu, unchanged %llu, in %.1fs (%.0f lines/s)\n",
+      static_cast<unsigned long long>(sum.lines), static_cast<unsigned long long>(sum.written),
+      static_cast<unsigned long long>(sum.unchanged), sum.seconds,
+      sum.seconds > 0 ? static_cast<double>(sum.lines) / sum.seconds : 0.0);
   if (sum.ok) {
     c.out << "imported " << buf;
     return kExitOk;
   }
-  c.out << "stopped: " << sum.error << "\nthe chunk starting at line " << sum.failed_chunk_first_line
+  c.out << "stopped: " << sum.error << "\nthe chunk starting at line "
+        << sum.failed_chunk_first_line
         << " was rejected (nothing of it was written); before it: " << buf;
   for (auto& e : sum.errors)
-    c.out << "  line " << e.line << ": " << e.code << (e.field.empty() ? "" : " (" + e.field + ")") << ": " << e.message
-          << "\n";
+    c.out << "  line " << e.line << ": " << e.code << (e.field.empty() ? "" : " (" + e.field + ")")
+          << ": " << e.message << "\n";
   return kExitFailed;
 }
 
-constexpr const char* kJournalHelp = R"(usage: relaisctl journal [--ticket T] [--ssin S] [--cpas CBE] [--since TIME] [--until TIME]
+constexpr const char* kJournalHelp =
+    R"(usage: relaisctl journal [--ticket T] [--ssin S] [--cpas CBE] [--since TIME] [--until TIME]
                          [--kind K] [--limit N] [--json]
 
 Newest first (default limit 100). TIME is RFC 3339 (2026-11-01T10:00:00Z) or a date
@@ -630,11 +678,17 @@ routed, dropped, duplicate, dead_letter, alert.
 )";
 
 int cmd_journal(Ctx& c, const std::vector<std::string>& w) {
-  auto a = parse(w, {"--ticket", "--ssin", "--cpas", "--since", "--until", "--kind", "--limit"}, {"--json"});
+  auto a = parse(w, {"--ticket", "--ssin", "--cpas", "--since", "--until", "--kind", "--limit"},
+                 {"--json"});
   if (a.help) return c.out << kJournalHelp, kExitOk;
   if (!a.positional.empty()) throw UsageError("journal takes no positional argument");
-  JournalQuery q{a.get("--ticket"), a.get("--ssin"), a.get("--cpas"), a.get("--since"),
-                 a.get("--until"), a.get("--kind"), 100};
+  JournalQuery q{a.get("--ticket"),
+                 a.get("--ssin"),
+                 a.get("--cpas"),
+                 a.get("--since"),
+                 a.get("--until"),
+                 a.get("--kind"),
+                 100};
   if (auto l = a.get("--limit")) q.limit = to_int("--limit", *l, 1, 100000);
   if (auto e = validate(q)) throw UsageError(*e);
   pg::Connection db(c.s.pg_dsn);
@@ -661,7 +715,8 @@ int cmd_reactions(Ctx& c, const std::vector<std::string>& w) {
     if (a.flag("--failing")) {
       if (!a.positional.empty()) throw UsageError("give either <reaction-id> or --failing");
     } else {
-      if (a.positional.size() != 1) throw UsageError("reactions retry takes <reaction-id> or --failing");
+      if (a.positional.size() != 1)
+        throw UsageError("reactions retry takes <reaction-id> or --failing");
       id = a.positional[0];
       if (!is_uuid(id)) throw UsageError("<reaction-id>: not a UUID: " + id);
     }
@@ -672,7 +727,8 @@ int cmd_reactions(Ctx& c, const std::vector<std::string>& w) {
   }
   auto a = parse(w, {"--cpas", "--status", "--limit"}, {"--json"});
   if (a.help) return c.out << kReactionsHelp, kExitOk;
-  if (!a.positional.empty()) throw UsageError("unknown reactions command '" + a.positional[0] + "'");
+  if (!a.positional.empty())
+    throw UsageError("unknown reactions command '" + a.positional[0] + "'");
   ReactionQuery q{a.get("--cpas"), a.get("--status"), 100};
   if (auto l = a.get("--limit")) q.limit = to_int("--limit", *l, 1, 100000);
   if (auto e = validate(q)) throw UsageError(*e);
@@ -699,13 +755,16 @@ exit codes: 0 done, 1 not found or database error, 2 usage error.
 
 void print_created(Ctx& c, const auth::Created& cr, bool as_json, const std::string& extra = {}) {
   if (as_json) {
-    boost::json::object o{{"id", cr.id}, {"name", cr.name}, {"scopes", cr.scopes}, {"expires_at", cr.expires_at},
+    boost::json::object o{{"id", cr.id},
+                          {"name", cr.name},
+                          {"scopes", cr.scopes},
+                          {"expires_at", cr.expires_at},
                           {"token", cr.token}};
     c.out << boost::json::serialize(o) << "\n";
     return;
   }
-  c.err << "credential " << cr.id << " (" << cr.name << ", " << cr.scopes << "), expires " << cr.expires_at << extra
-        << "\nthe token is shown once: keep it in a secret store\n";
+  c.err << "credential " << cr.id << " (" << cr.name << ", " << cr.scopes << "), expires "
+        << cr.expires_at << extra << "\nthe token is shown once: keep it in a secret store\n";
   c.out << cr.token << "\n";
 }
 
@@ -717,7 +776,8 @@ int cmd_credentials(Ctx& c, const std::vector<std::string>& w) {
   std::vector<std::string> rest(w.begin() + 1, w.end());
   auto duration = [](const std::string& opt, const std::string& v) {
     auto d = auth::parse_duration_seconds(v);
-    if (!d) throw UsageError(opt + ": expected a duration like 90d, 12h, 30m, 45s or 0, got '" + v + "'");
+    if (!d)
+      throw UsageError(opt + ": expected a duration like 90d, 12h, 30m, 45s or 0, got '" + v + "'");
     return *d;
   };
   if (w[0] == "create") {
@@ -750,7 +810,8 @@ int cmd_credentials(Ctx& c, const std::vector<std::string>& w) {
     n.name = a.get("--name").value_or("");
     if (n.name.empty()) throw UsageError("--name is required");
     auto sc = auth::parse_scopes(scopes);
-    if (auto* e = std::get_if<std::string>(&sc)) throw UsageError(*e + " (give --operator and/or --cpas CBE)");
+    if (auto* e = std::get_if<std::string>(&sc))
+      throw UsageError(*e + " (give --operator and/or --cpas CBE)");
     n.scopes = std::get<auth::Scopes>(sc);
     if (auto d = a.get("--expires-in")) n.lifetime_seconds = duration("--expires-in", *d);
     n.created_by = c.s.actor;
@@ -763,14 +824,15 @@ int cmd_credentials(Ctx& c, const std::vector<std::string>& w) {
     auto a = parse(rest, {"--cpas"}, {"--all", "--json"});
     if (a.help) return c.out << kCredentialsHelp, kExitOk;
     if (!a.positional.empty()) throw UsageError("credentials list takes no positional argument");
-    if (auto cb = a.get("--cpas"); cb && !validation::is_valid_cbe(*cb)) throw UsageError("--cpas: not a valid CBE");
+    if (auto cb = a.get("--cpas"); cb && !validation::is_valid_cbe(*cb))
+      throw UsageError("--cpas: not a valid CBE");
     pg::Connection db(c.s.pg_dsn);
     Rows rows;
-    rows.columns = {"id", "name", "scopes", "state", "created_at", "created_by", "expires_at", "revoked_at",
-                    "rotated_from", "last_used_at"};
+    rows.columns = {"id",         "name",       "scopes",     "state",        "created_at",
+                    "created_by", "expires_at", "revoked_at", "rotated_from", "last_used_at"};
     for (auto& r : auth::list_credentials(db, a.flag("--all"), a.get("--cpas")))
-      rows.rows.push_back({r.id, r.name, r.scopes, r.state, r.created_at, r.created_by, r.expires_at, r.revoked_at,
-                           r.rotated_from, r.last_used_at});
+      rows.rows.push_back({r.id, r.name, r.scopes, r.state, r.created_at, r.created_by,
+                           r.expires_at, r.revoked_at, r.rotated_from, r.last_used_at});
     c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
     return kExitOk;
   }
@@ -780,12 +842,14 @@ int cmd_credentials(Ctx& c, const std::vector<std::string>& w) {
     if (a.positional.size() != 1 || !auth::is_credential_id(a.positional[0]))
       throw UsageError("credentials rotate takes one credential id (16 hex digits)");
     long long grace = a.get("--grace") ? duration("--grace", *a.get("--grace")) : 3600;
-    long long life = a.get("--expires-in") ? duration("--expires-in", *a.get("--expires-in")) : 90LL * 86400;
+    long long life =
+        a.get("--expires-in") ? duration("--expires-in", *a.get("--expires-in")) : 90LL * 86400;
     pg::Connection db(c.s.pg_dsn);
     try {
       auto rot = auth::rotate_credential(db, a.positional[0], grace, life, c.s.actor);
       print_created(c, rot.created, a.flag("--json"),
-                    "; replaces " + rot.old_id + ", which " + (grace == 0 ? "was revoked at " : "stays valid until ") +
+                    "; replaces " + rot.old_id + ", which " +
+                        (grace == 0 ? "was revoked at " : "stays valid until ") +
                         rot.old_valid_until);
     } catch (const std::invalid_argument& e) {
       c.err << "relaisctl credentials rotate: " << e.what() << "\n";
@@ -803,13 +867,15 @@ int cmd_credentials(Ctx& c, const std::vector<std::string>& w) {
       c.err << "relaisctl credentials revoke: no credential " << a.positional[0] << "\n";
       return kExitFailed;
     }
-    c.out << "revoked " << a.positional[0] << " (relais-api refuses it within its auth.cache_ttl_ms)\n";
+    c.out << "revoked " << a.positional[0]
+          << " (relais-api refuses it within its auth.cache_ttl_ms)\n";
     return kExitOk;
   }
   throw UsageError("unknown credentials command '" + w[0] + "' (create, list, rotate, revoke)");
 }
 
-constexpr const char* kAccessJournalHelp = R"(usage: relaisctl access-journal [--credential ID|NAME] [--cpas CBE] [--ssin S]
+constexpr const char* kAccessJournalHelp =
+    R"(usage: relaisctl access-journal [--credential ID|NAME] [--cpas CBE] [--ssin S]
                                 [--since TIME] [--until TIME] [--status CODE|refused|allowed]
                                 [--limit N] [--json]
 
@@ -819,7 +885,9 @@ RFC 3339 or a date (midnight UTC); --since inclusive, --until exclusive.
 )";
 
 int cmd_access_journal(Ctx& c, const std::vector<std::string>& w) {
-  auto a = parse(w, {"--credential", "--cpas", "--ssin", "--since", "--until", "--status", "--limit"}, {"--json"});
+  auto a =
+      parse(w, {"--credential", "--cpas", "--ssin", "--since", "--until", "--status", "--limit"},
+            {"--json"});
   if (a.help) return c.out << kAccessJournalHelp, kExitOk;
   if (!a.positional.empty()) throw UsageError("access-journal takes no positional argument");
   auth::AccessQuery q;
@@ -865,9 +933,12 @@ Exit codes: 0 done, 1 a step failed (run the same command again), 2 usage error.
 )";
 
 int cmd_cpas(Ctx& c, const std::vector<std::string>& w) {
-  if (w.empty() || w[0] == "--help" || w[0] == "-h") return c.out << kCpasHelp, w.empty() ? kExitUsage : kExitOk;
-  if (w[0] != "onboard" && w[0] != "offboard") throw UsageError("unknown cpas command '" + w[0] + "' (onboard, offboard)");
-  auto a = parse({w.begin() + 1, w.end()}, {"--app", "--out", "--name", "--expires-in", "--reason"}, {});
+  if (w.empty() || w[0] == "--help" || w[0] == "-h")
+    return c.out << kCpasHelp, w.empty() ? kExitUsage : kExitOk;
+  if (w[0] != "onboard" && w[0] != "offboard")
+    throw UsageError("unknown cpas command '" + w[0] + "' (onboard, offboard)");
+  auto a =
+      parse({w.begin() + 1, w.end()}, {"--app", "--out", "--name", "--expires-in", "--reason"}, {});
   if (a.help) return c.out << kCpasHelp, kExitOk;
   if (a.positional.size() != 1) throw UsageError(w[0] + " takes one <cbe>");
   const auto cbe = a.positional[0];
@@ -875,9 +946,10 @@ int cmd_cpas(Ctx& c, const std::vector<std::string>& w) {
   const auto app = a.get("--app").value_or("");
   if (auto e = validate_app_name(app)) throw UsageError("--app: " + *e);
   if (w[0] == "offboard") {
-    auto r = offboard(c.s, cbe, app, c.s.acls_tool, a.get("--reason").value_or("relaisctl cpas offboard"));
-    c.out << r.principal << " offboarded: ACLs and SCRAM user removed, " << r.revoked_credentials.size()
-          << " token(s) revoked\n";
+    auto r = offboard(c.s, cbe, app, c.s.acls_tool,
+                      a.get("--reason").value_or("relaisctl cpas offboard"));
+    c.out << r.principal << " offboarded: ACLs and SCRAM user removed, "
+          << r.revoked_credentials.size() << " token(s) revoked\n";
     return kExitOk;
   }
   OnboardOptions o;
@@ -894,8 +966,8 @@ int cmd_cpas(Ctx& c, const std::vector<std::string>& w) {
   }
   auto r = onboard(c.s, o);
   c.out << r.principal << " onboarded for CPAS " << cbe << (r.cpas_created ? " (CPAS created)" : "")
-        << ": group " << r.group << ", token " << r.credential_id << (r.token_created ? " (new)" : " (kept)")
-        << ", bundle " << o.out_dir << "/\n"
+        << ": group " << r.group << ", token " << r.credential_id
+        << (r.token_created ? " (new)" : " (kept)") << ", bundle " << o.out_dir << "/\n"
         << next_commands(o.out_dir, cbe);
   return kExitOk;
 }
@@ -914,8 +986,8 @@ int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err)
     } else if (words[i] == "--help" || words[i] == "-h") {
       out << kMainHelp;
       for (const auto& o : options())
-        out << "  " << o.key << " (" << config::env_name(o.key) << ", default '" << o.default_value << "'): " << o.help
-            << "\n";
+        out << "  " << o.key << " (" << config::env_name(o.key) << ", default '" << o.default_value
+            << "'): " << o.help << "\n";
       return kExitOk;
     } else {
       break;

@@ -19,12 +19,14 @@ namespace {
 
 std::string errors_field(const json::object& o, const char* k) {
   auto it = o.find(k);
-  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string{};
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string())
+                                                  : std::string{};
 }
 
 }  // namespace
 
-ImportSummary import_directory(const Settings& s, const std::string& cbe, const std::string& path, std::size_t chunk,
+ImportSummary import_directory(const Settings& s, const std::string& cbe, const std::string& path,
+                               std::size_t chunk,
                                const std::function<void(const ImportProgress&)>& on_progress) {
   ImportSummary sum;
   auto url = parse_url(s.api_url);
@@ -48,12 +50,16 @@ ImportSummary import_directory(const Settings& s, const std::string& cbe, const 
   const std::string ctype = csv ? "text/csv" : "application/x-ndjson";
   // relais-api needs a bearer token (docs/security.md): RELAIS_API_TOKEN, never a command-line
   // argument (it would show in the process list and the shell history).
-  // Who imports is the credential's name and id (relais-api's verified caller), nothing the request declares.
+  // Who imports is the credential's name and id (relais-api's verified caller), nothing the request
+  // declares.
   std::vector<std::pair<std::string, std::string>> headers;
   // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, before any thread of the import starts.
-  if (const char* t = std::getenv("RELAIS_API_TOKEN"); t && *t) headers.emplace_back("Authorization", std::string("Bearer ") + t);
+  if (const char* t = std::getenv("RELAIS_API_TOKEN"); t && *t)
+    headers.emplace_back("Authorization", std::string("Bearer ") + t);
   auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
 
   std::string header;  // CSV header line, repeated at the top of every chunk
   std::string body;
@@ -64,7 +70,8 @@ ImportSummary import_directory(const Settings& s, const std::string& cbe, const 
   auto send = [&]() -> bool {
     if (numbers.empty()) return true;
     std::string payload = header.empty() ? body : header + "\n" + body;
-    auto r = client.request(boost::beast::http::verb::post, target, std::move(payload), ctype, headers);
+    auto r =
+        client.request(boost::beast::http::verb::post, target, std::move(payload), ctype, headers);
     ++sum.chunks;
     if (r.status == 200) {
       auto v = json::parse(r.body);
@@ -88,14 +95,17 @@ ImportSummary import_directory(const Settings& s, const std::string& cbe, const 
       return false;
     }
     auto& o = v.as_object();
-    sum.error = "HTTP " + std::to_string(r.status) + " " + errors_field(o, "code") + ": " + errors_field(o, "message");
+    sum.error = "HTTP " + std::to_string(r.status) + " " + errors_field(o, "code") + ": " +
+                errors_field(o, "message");
     if (auto it = o.find("errors"); it != o.end() && it->value().is_array()) {
       std::size_t offset = header.empty() ? 1 : 2;  // API line 1 = the repeated header in CSV
       for (auto& e : it->value().as_array()) {
         if (!e.is_object()) continue;
         auto& eo = e.as_object();
         LineError le;
-        auto n = eo.contains("line") ? static_cast<std::size_t>(eo.at("line").to_number<long long>()) : 0;
+        auto n = eo.contains("line")
+                     ? static_cast<std::size_t>(eo.at("line").to_number<long long>())
+                     : 0;
         le.line = n >= offset && n - offset < numbers.size() ? numbers[n - offset] : 0;
         le.code = errors_field(eo, "code");
         le.message = errors_field(eo, "message");
@@ -134,7 +144,10 @@ ImportSummary import_directory(const Settings& s, const std::string& cbe, const 
 
 std::string progress_line(const ImportProgress& p, bool tty) {
   double rate = p.seconds > 0 ? static_cast<double>(p.lines) / p.seconds : 0;
-  double frac = p.total_bytes > 0 ? std::min(1.0, static_cast<double>(p.bytes) / static_cast<double>(p.total_bytes)) : 0;
+  double frac =
+      p.total_bytes > 0
+          ? std::min(1.0, static_cast<double>(p.bytes) / static_cast<double>(p.total_bytes))
+          : 0;
   double eta = frac > 0 ? p.seconds * (1 - frac) / frac : 0;
   char buf[256];
   if (tty) {
@@ -142,8 +155,8 @@ std::string progress_line(const ImportProgress& p, bool tty) {
     int filled = static_cast<int>(std::lround(frac * width));
     std::string bar(static_cast<std::size_t>(filled), '#');
     bar.append(static_cast<std::size_t>(width - filled), '-');
-    std::snprintf(buf, sizeof buf, "[%s] %3.0f%% %llu lines %.0f lines/s ETA %.0fs", bar.c_str(), frac * 100,
-                  static_cast<unsigned long long>(p.lines), rate, eta);
+    std::snprintf(buf, sizeof buf, "[%s] %3.0f%% %llu lines %.0f lines/s ETA %.0fs", bar.c_str(),
+                  frac * 100, static_cast<unsigned long long>(p.lines), rate, eta);
   } else {
     std::snprintf(buf, sizeof buf, "progress: %llu lines (%.0f%%), %.0f lines/s, ETA %.0fs",
                   static_cast<unsigned long long>(p.lines), frac * 100, rate, eta);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <boost/json.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -12,8 +13,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <variant>
-
-#include <boost/json.hpp>
 
 #include "relais/auth/credentials.hpp"
 #include "relais/pg/pg.hpp"
@@ -31,8 +30,12 @@ std::optional<std::string> validate_app_name(const std::string& app) {
   return std::nullopt;
 }
 
-std::string app_principal(const std::string& cbe, const std::string& app) { return "cpas-" + cbe + "-" + app; }
-std::string app_group(const std::string& cbe, const std::string& app) { return "cpas." + cbe + "." + app; }
+std::string app_principal(const std::string& cbe, const std::string& app) {
+  return "cpas-" + cbe + "-" + app;
+}
+std::string app_group(const std::string& cbe, const std::string& app) {
+  return "cpas." + cbe + "." + app;
+}
 std::vector<std::string> cpas_topics(const std::string& cbe) {
   return {"cpas." + cbe + ".notifications.v1", "cpas." + cbe + ".alerts.v1"};
 }
@@ -42,7 +45,8 @@ std::string render_client_properties(const BundleSettings& b) {
   std::ostringstream o;
   o << "# Relais connection bundle of " << principal << " (relaisctl cpas onboard): CPAS " << b.cbe
     << ", application " << b.app << ".\n"
-    << "# Usable as is by the Java client; librdkafka-based clients skip the java-only keys below.\n"
+    << "# Usable as is by the Java client; librdkafka-based clients skip the java-only keys "
+       "below.\n"
     << "# Secret: keep this file readable by the application only.\n"
     << "bootstrap.servers=" << b.brokers << "\n"
     << "security.protocol=" << b.security_protocol << "\n"
@@ -58,9 +62,11 @@ std::string render_client_properties(const BundleSettings& b) {
     << "sasl.username=" << principal << "\n"
     << "sasl.password=" << b.password << "\n";
   if (b.with_ca) o << "ssl.ca.location=ca.pem\n";
-  o << "# java-only: sasl.jaas.config" << (b.with_ca ? " ssl.truststore.type ssl.truststore.location" : "") << "\n"
-    << "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"" << principal
-    << "\" password=\"" << b.password << "\";\n";
+  o << "# java-only: sasl.jaas.config"
+    << (b.with_ca ? " ssl.truststore.type ssl.truststore.location" : "") << "\n"
+    << "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+       "username=\""
+    << principal << "\" password=\"" << b.password << "\";\n";
   if (b.with_ca) o << "ssl.truststore.type=PEM\nssl.truststore.location=ca.pem\n";
   return o.str();
 }
@@ -68,11 +74,12 @@ std::string render_client_properties(const BundleSettings& b) {
 std::string next_commands(const std::string& dir, const std::string& cbe) {
   std::ostringstream o;
   o << "next:\n"
-    << "  1. hand " << dir << "/ to the application's team over a secure channel (it holds secrets)\n"
+    << "  1. hand " << dir
+    << "/ to the application's team over a secure channel (it holds secrets)\n"
     << "  2. cd " << dir << " && python3 <relais>/examples/python/consumer.py --bundle . --max 10"
     << "    # read cpas." << cbe << ".notifications.v1\n"
-    << "  3. curl -H \"Authorization: Bearer $(cat " << dir << "/api.token)\" <relais-api>/v1/cpas/" << cbe
-    << "    # the API with the application's token\n";
+    << "  3. curl -H \"Authorization: Bearer $(cat " << dir << "/api.token)\" <relais-api>/v1/cpas/"
+    << cbe << "    # the API with the application's token\n";
   return o.str();
 }
 
@@ -88,7 +95,8 @@ void run_tool(const std::string& tool, const std::vector<std::string>& args) {
   argv.push_back(nullptr);
   pid_t pid = 0;
   if (int e = ::posix_spawnp(&pid, tool.c_str(), nullptr, nullptr, argv.data(), environ); e != 0)
-    throw std::runtime_error("cannot run the Kafka access tool " + tool + " (ctl.acls_tool): " + std::strerror(e));
+    throw std::runtime_error("cannot run the Kafka access tool " + tool +
+                             " (ctl.acls_tool): " + std::strerror(e));
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) throw std::runtime_error("waitpid failed");
@@ -117,14 +125,16 @@ std::string read_first_line(const fs::path& p) {
   return line;
 }
 
-void journal(pg::Connection& db, const std::string& actor, const std::string& action, const std::string& cbe,
-             const boost::json::object& detail) {
-  db.exec("INSERT INTO directory_journal (actor, action, cbe, detail) VALUES ($1, $2, $3, $4::jsonb)",
-          {actor, action, cbe, boost::json::serialize(detail)});
+void journal(pg::Connection& db, const std::string& actor, const std::string& action,
+             const std::string& cbe, const boost::json::object& detail) {
+  db.exec(
+      "INSERT INTO directory_journal (actor, action, cbe, detail) VALUES ($1, $2, $3, $4::jsonb)",
+      {actor, action, cbe, boost::json::serialize(detail)});
 }
 
 // The active credentials of this application (by name, scoped to its CPAS).
-std::vector<auth::CredentialRow> app_credentials(pg::Connection& db, const std::string& cbe, const std::string& name) {
+std::vector<auth::CredentialRow> app_credentials(pg::Connection& db, const std::string& cbe,
+                                                 const std::string& name) {
   std::vector<auth::CredentialRow> out;
   for (auto& r : auth::list_credentials(db, false, cbe))
     if (r.name == name) out.push_back(std::move(r));
@@ -142,9 +152,12 @@ OnboardResult onboard(const Settings& s, const OnboardOptions& o) {
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
 
   pg::Connection db(s.pg_dsn);
-  // 1. The CPAS, when missing (the row relais-api's PUT /v1/cpas/{cbe} writes; journaled cpas-create).
-  r.cpas_created = db.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, $2, $3) ON CONFLICT (cbe) DO NOTHING",
-                           {o.cbe, o.cpas_name.empty() ? "CPAS " + o.cbe : o.cpas_name, s.actor})
+  // 1. The CPAS, when missing (the row relais-api's PUT /v1/cpas/{cbe} writes; journaled
+  // cpas-create).
+  r.cpas_created = db.exec(
+                         "INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, $2, $3) ON CONFLICT "
+                         "(cbe) DO NOTHING",
+                         {o.cbe, o.cpas_name.empty() ? "CPAS " + o.cbe : o.cpas_name, s.actor})
                        .affected() == 1;
   // 2. Kafka: its topics, the application's SCRAM user (password kept in the bundle), its ACLs.
   const auto pwfile = dir / "kafka.password";
@@ -167,16 +180,20 @@ OnboardResult onboard(const Settings& s, const OnboardOptions& o) {
     r.credential_id = created.id;
     r.token_created = true;
     for (const auto& c : active)
-      auth::revoke_credential(db, c.id, s.actor, "replaced by " + created.id + " (relaisctl cpas onboard)");
+      auth::revoke_credential(db, c.id, s.actor,
+                              "replaced by " + created.id + " (relaisctl cpas onboard)");
   }
   // 4. The bundle: client.properties (and the CA when the brokers speak TLS).
-  BundleSettings b{o.cbe, o.app, s.kafka_brokers, "SASL_PLAINTEXT", "SCRAM-SHA-512", read_first_line(pwfile), false};
+  BundleSettings b{
+      o.cbe, o.app, s.kafka_brokers, "SASL_PLAINTEXT", "SCRAM-SHA-512", read_first_line(pwfile),
+      false};
   auto proto = s.kafka_security.protocol;
   for (auto& ch : proto) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   if (proto == "SSL" || proto == "SASL_SSL") {
     b.security_protocol = "SASL_SSL";
     if (!s.kafka_security.ssl_ca_file.empty()) {
-      fs::copy_file(s.kafka_security.ssl_ca_file, dir / "ca.pem", fs::copy_options::overwrite_existing);
+      fs::copy_file(s.kafka_security.ssl_ca_file, dir / "ca.pem",
+                    fs::copy_options::overwrite_existing);
       b.with_ca = true;
     }
   }
@@ -184,14 +201,19 @@ OnboardResult onboard(const Settings& s, const OnboardOptions& o) {
   boost::json::array topics;
   for (const auto& t : cpas_topics(o.cbe)) topics.emplace_back(t);
   journal(db, s.actor, "app-onboard", o.cbe,
-          {{"app", o.app}, {"principal", r.principal}, {"group_prefix", "cpas." + o.cbe + "."},
-           {"group", r.group}, {"topics", topics}, {"credential_id", r.credential_id},
-           {"token_created", r.token_created}, {"cpas_created", r.cpas_created}});
+          {{"app", o.app},
+           {"principal", r.principal},
+           {"group_prefix", "cpas." + o.cbe + "."},
+           {"group", r.group},
+           {"topics", topics},
+           {"credential_id", r.credential_id},
+           {"token_created", r.token_created},
+           {"cpas_created", r.cpas_created}});
   return r;
 }
 
-OffboardResult offboard(const Settings& s, const std::string& cbe, const std::string& app, const std::string& acls_tool,
-                        const std::string& reason) {
+OffboardResult offboard(const Settings& s, const std::string& cbe, const std::string& app,
+                        const std::string& acls_tool, const std::string& reason) {
   OffboardResult r;
   r.principal = app_principal(cbe, app);
   run_tool(acls_tool, {"app-remove", cbe, app});
@@ -203,7 +225,10 @@ OffboardResult offboard(const Settings& s, const std::string& cbe, const std::st
   boost::json::array revoked;
   for (const auto& id : r.revoked_credentials) revoked.emplace_back(id);
   journal(db, s.actor, "app-offboard", cbe,
-          {{"app", app}, {"principal", r.principal}, {"revoked_credentials", revoked}, {"reason", reason}});
+          {{"app", app},
+           {"principal", r.principal},
+           {"revoked_credentials", revoked},
+           {"reason", reason}});
   return r;
 }
 

@@ -21,7 +21,8 @@ bool is_uuid(const std::string& s) {
 }
 
 bool is_timestamp(const std::string& s) {
-  return validation::is_valid_rfc3339(s) || (s.size() == 10 && validation::parse_iso_date(s).has_value());
+  return validation::is_valid_rfc3339(s) ||
+         (s.size() == 10 && validation::parse_iso_date(s).has_value());
 }
 
 std::string render_table(const Rows& r) {
@@ -73,19 +74,25 @@ Rows to_rows(const pg::Result& res, std::vector<std::string> columns) {
   return r;
 }
 
-pg::Param opt(const std::optional<std::string>& v) { return v ? pg::Param(*v) : std::nullopt; }
+pg::Param opt(const std::optional<std::string>& v) {
+  return v ? pg::Param(*v) : std::nullopt;
+}
 
 }  // namespace
 
 std::optional<std::string> validate(const JournalQuery& q) {
-  if (q.ticket && !validation::is_valid_ticket(*q.ticket)) return "--ticket: not a UUID: " + *q.ticket;
+  if (q.ticket && !validation::is_valid_ticket(*q.ticket))
+    return "--ticket: not a UUID: " + *q.ticket;
   if (q.ssin)
     if (auto e = validation::validate_ssin(*q.ssin, "ssin")) return "--ssin: " + e->message;
   if (q.cpas)
     if (auto e = validation::validate_cbe(*q.cpas, "cpas")) return "--cpas: " + e->message;
-  if (q.since && !is_timestamp(*q.since)) return "--since: not an RFC 3339 timestamp or YYYY-MM-DD: " + *q.since;
-  if (q.until && !is_timestamp(*q.until)) return "--until: not an RFC 3339 timestamp or YYYY-MM-DD: " + *q.until;
-  static const std::vector<std::string> kinds{"accepted", "routed", "dropped", "duplicate", "dead_letter", "alert"};
+  if (q.since && !is_timestamp(*q.since))
+    return "--since: not an RFC 3339 timestamp or YYYY-MM-DD: " + *q.since;
+  if (q.until && !is_timestamp(*q.until))
+    return "--until: not an RFC 3339 timestamp or YYYY-MM-DD: " + *q.until;
+  static const std::vector<std::string> kinds{"accepted",  "routed",      "dropped",
+                                              "duplicate", "dead_letter", "alert"};
   if (q.kind && std::find(kinds.begin(), kinds.end(), *q.kind) == kinds.end())
     return "--kind: one of accepted, routed, dropped, duplicate, dead_letter, alert";
   if (q.limit < 1 || q.limit > 100000) return "--limit: between 1 and 100000";
@@ -93,17 +100,20 @@ std::optional<std::string> validate(const JournalQuery& q) {
 }
 
 Rows query_journal(pg::Connection& db, const JournalQuery& q) {
-  std::optional<std::string> ticket = q.ticket ? std::optional(validation::normalize_ticket(*q.ticket)) : std::nullopt;
+  std::optional<std::string> ticket =
+      q.ticket ? std::optional(validation::normalize_ticket(*q.ticket)) : std::nullopt;
   auto res = db.exec(
-      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), kind, ticket, ssin, flow, event, "
+      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), kind, ticket, "
+      "ssin, flow, event, "
       "effective_date::text, cpas_cbe, quality_code::text, reason, source "
       "FROM journal WHERE ($1::text IS NULL OR ticket = $1) AND ($2::text IS NULL OR ssin = $2) "
       "AND ($3::text IS NULL OR cpas_cbe = $3) AND ($4::timestamptz IS NULL OR at >= $4) "
       "AND ($5::timestamptz IS NULL OR at < $5) AND ($6::text IS NULL OR kind = $6) "
       "ORDER BY at DESC, id DESC LIMIT $7",
-      {opt(ticket), opt(q.ssin), opt(q.cpas), opt(q.since), opt(q.until), opt(q.kind), std::to_string(q.limit)});
-  return to_rows(res, {"at", "kind", "ticket", "ssin", "flow", "event", "effective_date", "cpas", "quality_code",
-                       "reason", "source"});
+      {opt(ticket), opt(q.ssin), opt(q.cpas), opt(q.since), opt(q.until), opt(q.kind),
+       std::to_string(q.limit)});
+  return to_rows(res, {"at", "kind", "ticket", "ssin", "flow", "event", "effective_date", "cpas",
+                       "quality_code", "reason", "source"});
 }
 
 std::optional<std::string> validate(const ReactionQuery& q) {
@@ -117,18 +127,22 @@ std::optional<std::string> validate(const ReactionQuery& q) {
 
 Rows query_reactions(pg::Connection& db, const ReactionQuery& q) {
   auto res = db.exec(
-      "SELECT r.id::text, r.cpas_cbe, r.alert_id::text, r.code, r.delivery_status, r.attempts::text, "
+      "SELECT r.id::text, r.cpas_cbe, r.alert_id::text, r.code, r.delivery_status, "
+      "r.attempts::text, "
       "to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
       "(SELECT string_agg(o.destination || ':' || o.status || CASE WHEN o.status = 'pending' THEN "
-      "   '@' || to_char(o.next_attempt_at AT TIME ZONE 'UTC', 'HH24:MI:SS') ELSE '' END, ' ' ORDER BY o.destination) "
+      "   '@' || to_char(o.next_attempt_at AT TIME ZONE 'UTC', 'HH24:MI:SS') ELSE '' END, ' ' "
+      "ORDER BY o.destination) "
       " FROM outbox o WHERE o.reaction_id = r.id), "
-      "(SELECT a.outcome FROM reaction_attempts a WHERE a.reaction_id = r.id ORDER BY a.at DESC, a.id DESC LIMIT 1), "
+      "(SELECT a.outcome FROM reaction_attempts a WHERE a.reaction_id = r.id ORDER BY a.at DESC, "
+      "a.id DESC LIMIT 1), "
       "r.last_error "
-      "FROM reactions r WHERE ($1::text IS NULL OR r.cpas_cbe = $1) AND ($2::text IS NULL OR r.delivery_status = $2) "
+      "FROM reactions r WHERE ($1::text IS NULL OR r.cpas_cbe = $1) AND ($2::text IS NULL OR "
+      "r.delivery_status = $2) "
       "ORDER BY r.created_at DESC LIMIT $3",
       {opt(q.cpas), opt(q.status), std::to_string(q.limit)});
-  return to_rows(res, {"reaction", "cpas", "alert", "code", "status", "attempts", "created", "outbox",
-                       "last_outcome", "last_error"});
+  return to_rows(res, {"reaction", "cpas", "alert", "code", "status", "attempts", "created",
+                       "outbox", "last_outcome", "last_error"});
 }
 
 long long retry_reactions(pg::Connection& db, const std::string& reaction_id) {
@@ -138,26 +152,32 @@ long long retry_reactions(pg::Connection& db, const std::string& reaction_id) {
 Rows audit_replacements(pg::Connection& db, const ReplacementAudit& q) {
   auto res = db.exec(
       "SELECT r.old_ssin, r.new_ssin, r.source, r.recorded_by, "
-      "to_char(r.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), r.needs_review::text, "
+      "to_char(r.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+      "r.needs_review::text, "
       "r.conflicting_ssin, "
       "(SELECT string_agg(DISTINCT i.cbe, ',') FROM integrations i WHERE i.ssin = r.old_ssin), "
-      "(SELECT string_agg(DISTINCT i.cbe, ',') FROM integrations i WHERE i.ssin = r.new_ssin), r.reason "
+      "(SELECT string_agg(DISTINCT i.cbe, ',') FROM integrations i WHERE i.ssin = r.new_ssin), "
+      "r.reason "
       "FROM ssin_replacements r WHERE r.active AND ($1::bool OR r.needs_review) "
       "ORDER BY r.recorded_at, r.old_ssin LIMIT $2",
       {q.all ? "true" : "false", std::to_string(q.limit)});
-  return to_rows(res, {"old_ssin", "new_ssin", "source", "recorded_by", "recorded_at", "needs_review",
-                       "register_says", "cpas_old", "cpas_new", "reason"});
+  return to_rows(res, {"old_ssin", "new_ssin", "source", "recorded_by", "recorded_at",
+                       "needs_review", "register_says", "cpas_old", "cpas_new", "reason"});
 }
 
 bool review_replacement(pg::Connection& db, ReviewAction action, const std::string& old_ssin,
                         const std::string& actor, const std::string& reason) {
-  auto res = action == ReviewAction::confirm
-                 ? db.exec("UPDATE ssin_replacements SET needs_review = false, conflicting_ssin = NULL, "
-                           "updated_by = $2, reason = $3 WHERE old_ssin = $1 AND active AND needs_review",
-                           {old_ssin, actor, reason})
-                 : db.exec("UPDATE ssin_replacements SET active = false, needs_review = false, updated_by = $2, "
-                           "reason = $3 WHERE old_ssin = $1 AND active",
-                           {old_ssin, actor, reason});
+  auto res =
+      action == ReviewAction::confirm
+          ? db.exec(
+                "UPDATE ssin_replacements SET needs_review = false, conflicting_ssin = NULL, "
+                "updated_by = $2, reason = $3 WHERE old_ssin = $1 AND active AND needs_review",
+                {old_ssin, actor, reason})
+          : db.exec(
+                "UPDATE ssin_replacements SET active = false, needs_review = false, updated_by = "
+                "$2, "
+                "reason = $3 WHERE old_ssin = $1 AND active",
+                {old_ssin, actor, reason});
   return res.affected() == 1;
 }
 

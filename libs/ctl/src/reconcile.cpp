@@ -2,7 +2,6 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
-
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -30,14 +29,17 @@ ReconcileReport reconcile(const Settings& s, const ReconcileOptions& o) {
   if (content.find_first_not_of(" \t\r\n\xEF\xBB\xBF") != std::string::npos &&
       content[content.find_first_not_of(" \t\r\n\xEF\xBB\xBF")] == '<') {
     auto sc = xml::Schema::load(ma::schema_files(o.xsd_dir), o.xsd_dir);
-    if (!sc) throw std::invalid_argument("--xsd-dir " + o.xsd_dir + ": the ManageAccess XSDs do not load: " + sc.error().message);
+    if (!sc)
+      throw std::invalid_argument("--xsd-dir " + o.xsd_dir +
+                                  ": the ManageAccess XSDs do not load: " + sc.error().message);
     schema = *sc;
   }
   auto units = o.org_units;
   units.insert(o.cbe);
   auto exp = ma::read_export(content, units, schema.get());
   if (!exp)
-    throw std::invalid_argument(o.file + ": " + std::string(ma::code_name(exp.error().code)) + ": " + exp.error().message +
+    throw std::invalid_argument(o.file + ": " + std::string(ma::code_name(exp.error().code)) +
+                                ": " + exp.error().message +
                                 (exp.error().path.empty() ? "" : " (" + exp.error().path + ")"));
   rep.export_lines = exp->lines.size();
 
@@ -45,19 +47,25 @@ ReconcileReport reconcile(const Settings& s, const ReconcileOptions& o) {
   http::Client client(url->host, url->port, std::chrono::milliseconds(s.timeout_ms));
   // Who acts is the token's credential (relais-api journals it), never a header.
   http::ClientHeaders headers;
-  if (const char* t = std::getenv("RELAIS_API_TOKEN"); t && *t) headers.emplace_back("Authorization", std::string("Bearer ") + t);
+  if (const char* t = std::getenv("RELAIS_API_TOKEN"); t && *t)
+    headers.emplace_back("Authorization", std::string("Bearer ") + t);
   std::vector<ma::Line> mirror;
   std::string after = "0";
   while (true) {
-    auto r = client.request(verb::get, url->base_path + "/v1/cpas/" + o.cbe + "/integrations?limit=1000&after=" + after, {},
-                            {}, headers);
-    if (r.status != 200) throw std::runtime_error("relais-api GET integrations: HTTP " + std::to_string(r.status) + " " + r.body);
+    auto r = client.request(
+        verb::get, url->base_path + "/v1/cpas/" + o.cbe + "/integrations?limit=1000&after=" + after,
+        {}, {}, headers);
+    if (r.status != 200)
+      throw std::runtime_error("relais-api GET integrations: HTTP " + std::to_string(r.status) +
+                               " " + r.body);
     auto v = json::parse(r.body).as_object();
     for (const auto& x : v.at("integrations").as_array()) {
       const auto& l = x.as_object();
-      mirror.push_back(ma::Line{std::string(l.at("ssin").as_string()), static_cast<int>(l.at("quality_code").as_int64()),
-                                std::string(l.at("start_date").as_string()),
-                                l.at("end_date").is_string() ? std::string(l.at("end_date").as_string()) : std::string{}});
+      mirror.push_back(ma::Line{
+          std::string(l.at("ssin").as_string()), static_cast<int>(l.at("quality_code").as_int64()),
+          std::string(l.at("start_date").as_string()),
+          l.at("end_date").is_string() ? std::string(l.at("end_date").as_string())
+                                       : std::string{}});
     }
     if (!v.contains("next_after")) break;
     after = std::to_string(v.at("next_after").as_int64());
@@ -69,11 +77,11 @@ ReconcileReport reconcile(const Settings& s, const ReconcileOptions& o) {
     for (const auto& l : d.repairs) {
       json::object body{{"ssin", l.ssin}, {"quality_code", l.quality}, {"start_date", l.start}};
       if (!l.end.empty()) body["end_date"] = l.end;
-      auto r = client.request(verb::put, url->base_path + "/v1/cpas/" + o.cbe + "/integrations", json::serialize(body),
-                              "application/json", headers);
+      auto r = client.request(verb::put, url->base_path + "/v1/cpas/" + o.cbe + "/integrations",
+                              json::serialize(body), "application/json", headers);
       if (r.status != 200 && r.status != 201) {
-        rep.error = "repair of " + l.ssin + " (quality " + std::to_string(l.quality) + ", " + l.start + ") refused: HTTP " +
-                    std::to_string(r.status) + " " + r.body;
+        rep.error = "repair of " + l.ssin + " (quality " + std::to_string(l.quality) + ", " +
+                    l.start + ") refused: HTTP " + std::to_string(r.status) + " " + r.body;
         return rep;
       }
       ++rep.repaired;

@@ -12,7 +12,8 @@ std::vector<config::Option> options() {
   using config::Type;
   std::vector<config::Option> v{
       {"kafka.brokers", Type::string, "127.0.0.1:59092", "Kafka bootstrap servers"},
-      {"kafka.extra", Type::string, "", "extra librdkafka settings k=v,k=v (never credentials: see kafka.sasl_*)"},
+      {"kafka.extra", Type::string, "",
+       "extra librdkafka settings k=v,k=v (never credentials: see kafka.sasl_*)"},
       // The local stack of `make run`, its password from the stack's passfile (a relative path:
       // from the repository's root, as the README runs it; libpq ignores a passfile that does not
       // exist, and PGPASSFILE or a DSN of one's own take over elsewhere).
@@ -21,7 +22,8 @@ std::vector<config::Option> options() {
        "libpq connection string (default: the local stack of make run)"},
       {"ingest.url", Type::string, "http://127.0.0.1:8080", "relais-ingest base URL"},
       {"api.url", Type::string, "http://127.0.0.1:8081", "relais-api base URL"},
-      {"router.url", Type::string, "http://127.0.0.1:8082", "relais-router base URL (ops endpoints)"},
+      {"router.url", Type::string, "http://127.0.0.1:8082",
+       "relais-router base URL (ops endpoints)"},
       {"topics.inbound", Type::string, "relais.inbound.v1", "inbound topic (replay target)"},
       {"topics.dlq", Type::string, "relais.dlq.v1", "dead-letter topic"},
       {"ctl.actor", Type::string, "", "who is operating (default: relaisctl:$USER)"},
@@ -52,7 +54,8 @@ std::optional<std::string> load(const std::string& path, char** env, Settings& o
     // refuse bad credentials settings at load time, not at the first Kafka command
     kafka::Settings probe;
     std::string err;
-    if (!out.kafka_extra.empty() && !kafka::parse_extra(out.kafka_extra, probe, err)) return "kafka.extra: " + err;
+    if (!out.kafka_extra.empty() && !kafka::parse_extra(out.kafka_extra, probe, err))
+      return "kafka.extra: " + err;
     if (auto e = kafka::apply_security(out.kafka_security, probe)) return *e;
   }
   out.pg_dsn = c.str("pg.dsn");
@@ -93,7 +96,8 @@ std::optional<Url> parse_url(const std::string& url) {
   if (rest.empty()) return std::nullopt;
   unsigned p = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc{} || ptr != port.data() + port.size() || p == 0 || p > 65535) return std::nullopt;
+  if (ec != std::errc{} || ptr != port.data() + port.size() || p == 0 || p > 65535)
+    return std::nullopt;
   u.host = rest;
   u.port = static_cast<unsigned short>(p);
   return u;

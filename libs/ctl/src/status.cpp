@@ -60,7 +60,8 @@ std::vector<ServiceStatus> collect_status(const Settings& s) {
 
 Rows status_rows(const std::vector<ServiceStatus>& st) {
   Rows r;
-  r.columns = {"service", "url", "ready", "accepted", "routed", "dropped", "dlq", "lag", "outbox", "error"};
+  r.columns = {"service", "url", "ready", "accepted", "routed",
+               "dropped", "dlq", "lag",   "outbox",   "error"};
   auto fig = [](const ServiceStatus& s, const char* name) -> std::optional<std::string> {
     auto it = s.metrics.find(name);
     if (it == s.metrics.end()) return std::nullopt;
@@ -69,7 +70,10 @@ Rows status_rows(const std::vector<ServiceStatus>& st) {
     return std::string(buf);
   };
   for (const auto& s : st) {
-    r.rows.push_back({s.name, s.url, std::string(!s.reachable ? "DOWN" : s.ready ? "yes" : "NO"),
+    r.rows.push_back({s.name, s.url,
+                      std::string(!s.reachable ? "DOWN"
+                                  : s.ready    ? "yes"
+                                               : "NO"),
                       fig(s, "relais_ingest_accepted_total"), fig(s, "relais_router_routed_total"),
                       fig(s, "relais_router_dropped_total"), fig(s, "relais_router_dlq_total"),
                       fig(s, "relais_router_consumer_lag"), fig(s, "relais_outbox_depth"),

@@ -22,7 +22,9 @@ void* big_alloc(std::size_t bytes) {
   ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: no error if the kernel has THP off
   return p;
 }
-void big_free(void* p) noexcept { std::free(p); }
+void big_free(void* p) noexcept {
+  std::free(p);
+}
 }  // namespace detail
 
 std::optional<std::uint64_t> ssin_key(std::string_view ssin) {
@@ -60,14 +62,17 @@ std::optional<std::uint16_t> Directory::find_cpas(std::string_view cbe) const {
   return it->second;
 }
 
-void Directory::upsert_cpas(std::string_view cbe, std::string name, std::vector<std::string> municipalities) {
+void Directory::upsert_cpas(std::string_view cbe, std::string name,
+                            std::vector<std::string> municipalities) {
   auto idx = cpas_index(cbe);
   cpas_[idx].name = std::move(name);
   cpas_[idx].municipalities = std::move(municipalities);
 }
 
 namespace {
-bool by_key(const Entry& a, const Entry& b) { return a.ssin != b.ssin ? a.ssin < b.ssin : a.id < b.id; }
+bool by_key(const Entry& a, const Entry& b) {
+  return a.ssin != b.ssin ? a.ssin < b.ssin : a.id < b.id;
+}
 
 // murmur3's 64-bit finaliser: every input bit moves every output bit, so the
 // low bits (slot) and the high 32 bits (fingerprint) are both well mixed.
@@ -84,8 +89,12 @@ constexpr double kLoadAfterBuild = 0.7;  // the index is sized so that at most 7
 constexpr double kMaxLoad = 0.8;         // new SSINs upserted past this rebuild it larger
 }  // namespace
 
-std::uint64_t Directory::key_hash(std::uint64_t ssin) const { return hash_ ? hash_(ssin) : mix64(ssin); }
-std::uint64_t Directory::repl_hash(std::uint64_t ssin) { return mix64(ssin ^ 0x9e3779b97f4a7c15ULL); }
+std::uint64_t Directory::key_hash(std::uint64_t ssin) const {
+  return hash_ ? hash_(ssin) : mix64(ssin);
+}
+std::uint64_t Directory::repl_hash(std::uint64_t ssin) {
+  return mix64(ssin ^ 0x9e3779b97f4a7c15ULL);
+}
 
 void Directory::count(const Entry& e, int delta) {
   if (e.cpas >= per_cpas_.size()) per_cpas_.resize(e.cpas + 1u, 0);
@@ -96,9 +105,10 @@ void Directory::count(const Entry& e, int delta) {
 void Directory::finish_bulk() {
   std::sort(base_.begin(), base_.end(), by_key);
   // Keep the last occurrence of an id (bulk loads are by id, so this only guards misuse).
-  base_.erase(std::unique(base_.begin(), base_.end(),
-                          [](const Entry& a, const Entry& b) { return a.ssin == b.ssin && a.id == b.id; }),
-              base_.end());
+  base_.erase(
+      std::unique(base_.begin(), base_.end(),
+                  [](const Entry& a, const Entry& b) { return a.ssin == b.ssin && a.id == b.id; }),
+      base_.end());
   base_.shrink_to_fit();
   size_ = 0;
   std::fill(per_cpas_.begin(), per_cpas_.end(), 0);
@@ -151,7 +161,8 @@ std::pair<const Entry*, const Entry*> Directory::lines(std::uint64_t ssin) const
 // Sized for every SSIN of base_ and overlay_ at <= 70% load; base SSINs point
 // at their first entry, overlay SSINs are marked kInOverlay.
 void Directory::build_index() {
-  if (base_.size() >= kInOverlay - 1) throw std::length_error("directory: too many entries for the index");
+  if (base_.size() >= kInOverlay - 1)
+    throw std::length_error("directory: too many entries for the index");
   std::size_t keys = overlay_.size();
   for (std::size_t i = 0; i < base_.size(); ++i)
     if (i == 0 || base_[i].ssin != base_[i - 1].ssin) ++keys;
@@ -185,7 +196,8 @@ void Directory::build_index() {
     r = Pending{h, static_cast<std::uint32_t>(i + 1)};
     ++queued;
   }
-  for (std::size_t k = queued > kAhead ? queued - kAhead : 0; k < queued; ++k) place(ring[k % kAhead]);
+  for (std::size_t k = queued > kAhead ? queued - kAhead : 0; k < queued; ++k)
+    place(ring[k % kAhead]);
   for (const auto& [k, v] : overlay_) mark_in_overlay(k, false);
 }
 
@@ -200,7 +212,8 @@ void Directory::mark_in_overlay(std::uint64_t ssin, bool may_grow) {
   for (std::size_t i = h & mask;; i = (i + 1) & mask) {
     auto& s = slots_[i];
     if (s.ref == 0) {
-      if (may_grow && static_cast<double>(index_used_ + 1) > kMaxLoad * static_cast<double>(slots_.size()))
+      if (may_grow &&
+          static_cast<double>(index_used_ + 1) > kMaxLoad * static_cast<double>(slots_.size()))
         return build_index();
       s = Slot{fp, kInOverlay};
       ++index_used_;
@@ -314,8 +327,10 @@ void Directory::related(std::uint64_t ssin, std::vector<std::uint64_t>& out) con
 
 std::size_t Directory::memory_bytes() const {
   std::size_t n = base_.capacity() * sizeof(Entry) + slots_.capacity() * sizeof(Slot);
-  n += overlay_.size() * (sizeof(std::uint64_t) + sizeof(std::vector<Entry>) + 16) + overlay_entries_ * sizeof(Entry);
-  n += replaced_by_.size() * 48 + replaces_.size() * 64 + repl_bits_.capacity() * sizeof(std::uint64_t);
+  n += overlay_.size() * (sizeof(std::uint64_t) + sizeof(std::vector<Entry>) + 16) +
+       overlay_entries_ * sizeof(Entry);
+  n += replaced_by_.size() * 48 + replaces_.size() * 64 +
+       repl_bits_.capacity() * sizeof(std::uint64_t);
   return n;
 }
 

@@ -26,8 +26,9 @@ T num(std::string_view s) {
   return v;
 }
 
-Change integration_from(std::string_view id, std::string_view ssin, std::string_view cbe, std::string_view q,
-                        std::string_view start, std::string_view end, std::string_view seq) {
+Change integration_from(std::string_view id, std::string_view ssin, std::string_view cbe,
+                        std::string_view q, std::string_view start, std::string_view end,
+                        std::string_view seq) {
   Change c{Change::Kind::integration};
   c.id = num<std::uint32_t>(id);
   c.ssin = ssin_key(ssin).value_or(0);
@@ -51,7 +52,8 @@ std::vector<std::string> parse_text_array(std::string_view s) {
   std::size_t pos = 0;
   while (pos < s.size()) {
     auto c = s.find(',', pos);
-    std::string_view item = s.substr(pos, c == std::string_view::npos ? std::string_view::npos : c - pos);
+    std::string_view item =
+        s.substr(pos, c == std::string_view::npos ? std::string_view::npos : c - pos);
     if (!item.empty() && item.front() == '"' && item.back() == '"' && item.size() >= 2)
       item = item.substr(1, item.size() - 2);
     out.emplace_back(item);
@@ -70,8 +72,10 @@ void apply(Directory& d, const Change& c) {
       d.upsert(Entry{c.ssin, c.id, d.cpas_index(c.cbe), c.quality, c.start, c.end});
       break;
     case Change::Kind::replacement:
-      if (c.active) d.add_replacement(c.ssin, c.new_ssin);
-      else d.remove_replacement(c.ssin);
+      if (c.active)
+        d.add_replacement(c.ssin, c.new_ssin);
+      else
+        d.remove_replacement(c.ssin);
       break;
   }
 }
@@ -85,7 +89,8 @@ std::int64_t load_all(pg::Connection& conn, Directory& d) {
         " (SELECT COALESCE(max(change_seq),0) FROM ssin_replacements))");
     std::int64_t max_seq = m.integer(0, 0);
     auto cp = conn.exec("SELECT cbe, name, municipalities::text FROM cpas ORDER BY cbe");
-    for (int i = 0; i < cp.rows(); ++i) d.upsert_cpas(cp.get(i, 0), cp.str(i, 1), parse_text_array(cp.get(i, 2)));
+    for (int i = 0; i < cp.rows(); ++i)
+      d.upsert_cpas(cp.get(i, 0), cp.str(i, 1), parse_text_array(cp.get(i, 2)));
     conn.copy_out(std::string("COPY (SELECT ") + kIntegrationCols + " FROM integrations) TO STDOUT",
                   [&](std::string_view line) {
                     auto f = split_tabs(line);
@@ -119,9 +124,10 @@ std::vector<Change> changes_since(pg::Connection& conn, std::int64_t after, int 
       }
     }
   } guard{conn};
-  auto cp = conn.exec("SELECT cbe, name, municipalities::text, change_seq FROM cpas WHERE change_seq > $1 "
-                      "ORDER BY change_seq LIMIT $2",
-                      {a, l});
+  auto cp = conn.exec(
+      "SELECT cbe, name, municipalities::text, change_seq FROM cpas WHERE change_seq > $1 "
+      "ORDER BY change_seq LIMIT $2",
+      {a, l});
   for (int i = 0; i < cp.rows(); ++i) {
     Change c{Change::Kind::cpas};
     c.cbe = cp.str(i, 0);
@@ -134,11 +140,12 @@ std::vector<Change> changes_since(pg::Connection& conn, std::int64_t after, int 
                           " FROM integrations WHERE change_seq > $1 ORDER BY change_seq LIMIT $2",
                       {a, l});
   for (int i = 0; i < in.rows(); ++i)
-    out.push_back(integration_from(in.get(i, 0), in.get(i, 1), in.get(i, 2), in.get(i, 3), in.get(i, 4),
-                                   in.get(i, 5), in.get(i, 6)));
-  auto rp = conn.exec("SELECT old_ssin, new_ssin, change_seq, active FROM ssin_replacements WHERE change_seq > $1 "
-                      "ORDER BY change_seq LIMIT $2",
-                      {a, l});
+    out.push_back(integration_from(in.get(i, 0), in.get(i, 1), in.get(i, 2), in.get(i, 3),
+                                   in.get(i, 4), in.get(i, 5), in.get(i, 6)));
+  auto rp = conn.exec(
+      "SELECT old_ssin, new_ssin, change_seq, active FROM ssin_replacements WHERE change_seq > $1 "
+      "ORDER BY change_seq LIMIT $2",
+      {a, l});
   for (int i = 0; i < rp.rows(); ++i) {
     Change c{Change::Kind::replacement};
     c.ssin = ssin_key(rp.get(i, 0)).value_or(0);
@@ -153,7 +160,8 @@ std::vector<Change> changes_since(pg::Connection& conn, std::int64_t after, int 
   if (cp.rows() == limit) cut = std::min<std::int64_t>(cut, cp.integer(limit - 1, 3));
   if (in.rows() == limit) cut = std::min<std::int64_t>(cut, in.integer(limit - 1, 6));
   if (rp.rows() == limit) cut = std::min<std::int64_t>(cut, rp.integer(limit - 1, 2));
-  out.erase(std::remove_if(out.begin(), out.end(), [&](const Change& c) { return c.seq > cut; }), out.end());
+  out.erase(std::remove_if(out.begin(), out.end(), [&](const Change& c) { return c.seq > cut; }),
+            out.end());
   return out;
 }
 

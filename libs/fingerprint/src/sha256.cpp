@@ -22,8 +22,8 @@ std::array<unsigned char, 32> sha256(std::string_view bytes) {
   unsigned int n = 0;
   const EVP_MD* md = algorithm();
   if (!md || !ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), out.data(), &n) != 1 ||
-      n != out.size())
+      EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), out.data(), &n) != 1 || n != out.size())
     throw std::runtime_error("SHA-256 unavailable from OpenSSL");
   return out;
 }

@@ -1,5 +1,4 @@
-#include <relais/http/client.hpp>
-
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,10 +9,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-
-#include <algorithm>
 #include <cctype>
 #include <optional>
+#include <relais/http/client.hpp>
 #include <stdexcept>
 
 namespace relais::http {
@@ -46,10 +44,12 @@ struct Client::Impl {
   beast::flat_buffer buffer;
   std::size_t connects = 0;
 
-  [[noreturn]] void fail(ClientError::Stage stage, std::string_view what, const beast::error_code& ec) {
+  [[noreturn]] void fail(ClientError::Stage stage, std::string_view what,
+                         const beast::error_code& ec) {
     close();
     throw ClientError(stage, ec,
-                      "http client " + host + ":" + std::to_string(port) + ": " + std::string(what) + ": " + ec.message());
+                      "http client " + host + ":" + std::to_string(port) + ": " +
+                          std::string(what) + ": " + ec.message());
   }
 
   void close() {
@@ -75,22 +75,24 @@ struct Client::Impl {
     if (ec) fail(ClientError::Stage::resolve, "resolve", ec);
     stream.emplace(ioc);
     stream->expires_after(timeout);
-    stream->async_connect(results, [&](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
+    stream->async_connect(results,
+                          [&](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
     run();
     if (ec) fail(ClientError::Stage::connect, "connect", ec);
     stream->socket().set_option(tcp::no_delay(true), ec);
     ++connects;
   }
 
-  ClientResponse request(bhttp::verb method, std::string target, std::string body, std::string content_type,
-                         const ClientHeaders& headers) {
+  ClientResponse request(bhttp::verb method, std::string target, std::string body,
+                         std::string content_type, const ClientHeaders& headers) {
     if (!stream) connect();
     bhttp::request<bhttp::string_body> req{method, target, 11};
     req.set(bhttp::field::host, host + ":" + std::to_string(port));
     req.set(bhttp::field::user_agent, "relais-http-client");
     if (!content_type.empty()) req.set(bhttp::field::content_type, content_type);
     for (const auto& [k, v] : headers) req.insert(k, v);
-    const bool has_body = !body.empty() || method == bhttp::verb::post || method == bhttp::verb::put || method == bhttp::verb::patch;
+    const bool has_body = !body.empty() || method == bhttp::verb::post ||
+                          method == bhttp::verb::put || method == bhttp::verb::patch;
     req.body() = std::move(body);
     if (has_body) req.prepare_payload();
 
@@ -105,7 +107,8 @@ struct Client::Impl {
     parser.body_limit(boost::none);
     if (method == bhttp::verb::head) parser.skip(true);
     stream->expires_after(timeout);
-    bhttp::async_read(*stream, buffer, parser, [&](const beast::error_code& e, std::size_t) { ec = e; });
+    bhttp::async_read(*stream, buffer, parser,
+                      [&](const beast::error_code& e, std::size_t) { ec = e; });
     run();
     if (ec) fail(ClientError::Stage::read, "read", ec);
 
@@ -136,20 +139,29 @@ Client::~Client() {
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
-ClientResponse Client::request(bhttp::verb method, std::string target, std::string body, std::string content_type,
-                               ClientHeaders headers) {
-  return impl_->request(method, std::move(target), std::move(body), std::move(content_type), headers);
+ClientResponse Client::request(bhttp::verb method, std::string target, std::string body,
+                               std::string content_type, ClientHeaders headers) {
+  return impl_->request(method, std::move(target), std::move(body), std::move(content_type),
+                        headers);
 }
 
-void Client::close() { impl_->close(); }
-bool Client::connected() const { return impl_->stream.has_value(); }
-std::size_t Client::connects() const { return impl_->connects; }
+void Client::close() {
+  impl_->close();
+}
+bool Client::connected() const {
+  return impl_->stream.has_value();
+}
+std::size_t Client::connects() const {
+  return impl_->connects;
+}
 
-ClientResponse request(std::string host, unsigned short port, bhttp::verb method, std::string target, std::string body,
-                       std::string content_type, ClientHeaders headers, std::chrono::milliseconds timeout) {
+ClientResponse request(std::string host, unsigned short port, bhttp::verb method,
+                       std::string target, std::string body, std::string content_type,
+                       ClientHeaders headers, std::chrono::milliseconds timeout) {
   Client client(std::move(host), port, timeout);
   headers.emplace_back("Connection", "close");
-  return client.request(method, std::move(target), std::move(body), std::move(content_type), std::move(headers));
+  return client.request(method, std::move(target), std::move(body), std::move(content_type),
+                        std::move(headers));
 }
 
 }  // namespace relais::http

@@ -1,7 +1,6 @@
-#include <relais/http/limits.hpp>
-
 #include <algorithm>
 #include <cmath>
+#include <relais/http/limits.hpp>
 
 namespace relais::http {
 
@@ -14,7 +13,8 @@ TokenBucket::TokenBucket(double rate, double burst, Clock::time_point now)
 
 std::optional<std::chrono::milliseconds> TokenBucket::take(Clock::time_point now) {
   if (now > last_) {
-    tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+    tokens_ =
+        std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
     last_ = now;
   }
   if (tokens_ >= 1.0) {
@@ -51,11 +51,14 @@ void ClientTable::close(const std::string& client, Clock::time_point now) {
   if (e.connections == 0 && (!e.bucket || e.bucket->full(now))) clients_.erase(it);
 }
 
-std::optional<std::chrono::milliseconds> ClientTable::admit(const std::string& client, Clock::time_point now) {
+std::optional<std::chrono::milliseconds> ClientTable::admit(const std::string& client,
+                                                            Clock::time_point now) {
   if (limits_.rate <= 0) return std::nullopt;
   std::lock_guard lock(mu_);
   Entry& e = clients_[client];
-  if (!e.bucket) e.bucket.emplace(limits_.rate, limits_.burst >= 1 ? limits_.burst : std::max(1.0, limits_.rate), now);
+  if (!e.bucket)
+    e.bucket.emplace(limits_.rate, limits_.burst >= 1 ? limits_.burst : std::max(1.0, limits_.rate),
+                     now);
   return e.bucket->take(now);
 }
 

@@ -1,13 +1,10 @@
-#include <relais/http/server.hpp>
-
-#include <relais/http/target.hpp>
-
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-
-#include <algorithm>
 #include <cctype>
+#include <relais/http/server.hpp>
+#include <relais/http/target.hpp>
 
 namespace relais::http {
 

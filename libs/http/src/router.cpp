@@ -1,9 +1,7 @@
-#include <relais/http/router.hpp>
-
-#include <relais/http/target.hpp>
-
 #include <algorithm>
 #include <map>
+#include <relais/http/router.hpp>
+#include <relais/http/target.hpp>
 #include <set>
 #include <stdexcept>
 
@@ -47,7 +45,8 @@ Segment parse_segment(const std::string& pattern, std::string_view text) {
   seg.prefix = std::string(text.substr(0, open));
   seg.name = std::string(text.substr(open + 1, close - open - 1));
   seg.suffix = std::string(text.substr(close + 1));
-  seg.kind = seg.prefix.empty() && seg.suffix.empty() ? Segment::bare_capture : Segment::affixed_capture;
+  seg.kind =
+      seg.prefix.empty() && seg.suffix.empty() ? Segment::bare_capture : Segment::affixed_capture;
   return seg;
 }
 
@@ -57,7 +56,8 @@ struct Route {
   std::vector<Segment> segments;
   std::map<verb, Handler> handlers;
 
-  bool match(const std::vector<std::string>& path, std::map<std::string, std::string>& params) const {
+  bool match(const std::vector<std::string>& path,
+             std::map<std::string, std::string>& params) const {
     if (path.size() != segments.size()) return false;
     params.clear();
     for (std::size_t i = 0; i < path.size(); ++i)
@@ -138,7 +138,8 @@ Router::Match match_in(const Router::Table& table, const Request& req) {
 }
 
 // Not a lambda: the table is a coroutine parameter, so it lives in the coroutine frame.
-boost::asio::awaitable<Response> dispatch(std::shared_ptr<const Router::Table> table, Request& req) {
+boost::asio::awaitable<Response> dispatch(std::shared_ptr<const Router::Table> table,
+                                          Request& req) {
   auto m = match_in(*table, req);
   if (m.status == 400) co_return json_error(400, "BAD_REQUEST", "invalid request target");
   if (m.status == 404) co_return co_await not_found();
@@ -169,7 +170,8 @@ void Router::add(verb method, std::string pattern, Handler handler) {
       auto slash = rest.find('/');
       auto seg = parse_segment(pattern, rest.substr(0, slash));
       if (seg.kind != Segment::literal && !names.insert(seg.name).second)
-        throw std::invalid_argument("http router: duplicate capture \"" + seg.name + "\" in \"" + pattern + "\"");
+        throw std::invalid_argument("http router: duplicate capture \"" + seg.name + "\" in \"" +
+                                    pattern + "\"");
       route.shape += "/" + seg.shape();
       route.segments.push_back(std::move(seg));
       if (slash == std::string_view::npos) break;
@@ -181,10 +183,12 @@ void Router::add(verb method, std::string pattern, Handler handler) {
   for (auto& r : table->routes) {
     if (r.shape != route.shape) continue;
     if (r.pattern != route.pattern)
-      throw std::invalid_argument("http router: \"" + pattern + "\" conflicts with \"" + r.pattern + "\"");
+      throw std::invalid_argument("http router: \"" + pattern + "\" conflicts with \"" + r.pattern +
+                                  "\"");
     if (!r.handlers.emplace(method, std::move(handler)).second)
-      throw std::invalid_argument("http router: duplicate " + std::string(boost::beast::http::to_string(method)) +
-                                  " " + pattern);
+      throw std::invalid_argument("http router: duplicate " +
+                                  std::string(boost::beast::http::to_string(method)) + " " +
+                                  pattern);
     table_ = std::move(table);
     return;
   }
@@ -193,7 +197,9 @@ void Router::add(verb method, std::string pattern, Handler handler) {
   table_ = std::move(table);
 }
 
-Router::Match Router::match(const Request& req) const { return match_in(*table_, req); }
+Router::Match Router::match(const Request& req) const {
+  return match_in(*table_, req);
+}
 
 std::vector<std::pair<verb, std::string>> Router::list() const {
   std::vector<std::pair<verb, std::string>> out;

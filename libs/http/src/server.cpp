@@ -1,11 +1,9 @@
-#include <relais/http/server.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
-#include <relais/http/limits.hpp>
-#include <relais/http/target.hpp>
-
-#include <relais/common/log.hpp>
-#include <relais/common/metrics.hpp>
-
+#include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -29,15 +27,13 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
-#include <array>
-#include <atomic>
 #include <limits>
 #include <mutex>
+#include <relais/common/log.hpp>
+#include <relais/common/metrics.hpp>
+#include <relais/http/limits.hpp>
+#include <relais/http/server.hpp>
+#include <relais/http/target.hpp>
 
 namespace relais::http {
 
@@ -48,9 +44,12 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-// The server's own error answers: the service's format when it gives one (ServerOptions::error_response).
-Response error_of(const ServerOptions& o, unsigned status, std::string_view code, std::string_view message) {
-  return o.error_response ? o.error_response(status, code, message) : json_error(status, code, message);
+// The server's own error answers: the service's format when it gives one
+// (ServerOptions::error_response).
+Response error_of(const ServerOptions& o, unsigned status, std::string_view code,
+                  std::string_view message) {
+  return o.error_response ? o.error_response(status, code, message)
+                          : json_error(status, code, message);
 }
 }  // namespace
 
@@ -62,7 +61,7 @@ constexpr std::size_t default_body_limit = std::size_t{1024} * 1024;
 // for at most this long so the peer sees the response rather than a reset.
 constexpr std::chrono::milliseconds linger_limit{2000};
 constexpr std::chrono::milliseconds reject_write_timeout{1000};
-constexpr std::size_t max_rejecting = 64;  // concurrent 503 answers; beyond, just close
+constexpr std::size_t max_rejecting = 64;         // concurrent 503 answers; beyond, just close
 constexpr int max_refusal_lines_per_second = 20;  // log lines about refusals; the metrics count all
 
 struct Session;
@@ -77,7 +76,8 @@ bool is_token(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s) {
     if (std::isalnum(c)) continue;
-    if (std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) == std::string_view::npos) return false;
+    if (std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) == std::string_view::npos)
+      return false;
   }
   return true;
 }
@@ -116,19 +116,25 @@ bool is_quiet_error(const beast::error_code& ec) {
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(asio::io_context& ctx, ServerOptions o, Handler h, metrics::Registry* reg)
-      : ioc(ctx), opts(std::move(o)), handler(std::move(h)), strand(asio::make_strand(ctx)),
-        acceptor(strand), grace_timer(strand) {
+      : ioc(ctx),
+        opts(std::move(o)),
+        handler(std::move(h)),
+        strand(asio::make_strand(ctx)),
+        acceptor(strand),
+        grace_timer(strand) {
     if (reg) {
       requests = &reg->counter("relais_http_requests_total",
                                "HTTP responses sent, by method, matched route pattern and status",
                                {"method", "route", "status"});
-      duration = &reg->histogram("relais_http_request_duration_seconds",
-                                 "Time from a complete request header to the response written, in seconds",
-                                 {"method", "route"}, metrics::latency_buckets());
+      duration =
+          &reg->histogram("relais_http_request_duration_seconds",
+                          "Time from a complete request header to the response written, in seconds",
+                          {"method", "route"}, metrics::latency_buckets());
       connections_gauge = &reg->gauge("relais_http_connections", "Open HTTP connections").with();
-      rejected = &reg->counter("relais_http_rejected_connections_total",
-                               "Connections answered 503 and closed because max_connections was reached")
-                      .with();
+      rejected =
+          &reg->counter("relais_http_rejected_connections_total",
+                        "Connections answered 503 and closed because max_connections was reached")
+               .with();
       refused = &reg->counter("relais_http_refused_total",
                               "Requests or connections refused by a limit of the server, by reason",
                               {"reason"});
@@ -192,8 +198,13 @@ namespace {
 
 // One connection. Everything below runs on the session's strand (the stream's executor).
 struct Session {
-  Session(std::shared_ptr<Server::Impl> s, std::uint64_t i, tcp::socket sock, std::string r, std::string ip)
-      : server(std::move(s)), id(i), stream(std::move(sock)), remote(std::move(r)), client_ip(std::move(ip)),
+  Session(std::shared_ptr<Server::Impl> s, std::uint64_t i, tcp::socket sock, std::string r,
+          std::string ip)
+      : server(std::move(s)),
+        id(i),
+        stream(std::move(sock)),
+        remote(std::move(r)),
+        client_ip(std::move(ip)),
         accepted_at(Clock::now()) {}
 
   void on_stop() {
@@ -210,13 +221,14 @@ struct Session {
 
   std::shared_ptr<Server::Impl> server;
   std::uint64_t id;
-  beast::tcp_stream stream;  // timeouts, cancellation and close; the bytes go through `tls` when set
+  beast::tcp_stream
+      stream;  // timeouts, cancellation and close; the bytes go through `tls` when set
   std::unique_ptr<asio::ssl::stream<beast::tcp_stream&>> tls;
   beast::flat_buffer buffer;
   asio::cancellation_signal cancel;
   std::string remote;
-  std::string client_ip;  // key of the per-client limits
-  std::string identity;   // verified client certificate subject
+  std::string client_ip;                              // key of the per-client limits
+  std::string identity;                               // verified client certificate subject
   std::string peer_subject, tls_refusal, tls_detail;  // filled while verifying a client certificate
   Clock::time_point accepted_at;
   bool idle = false;
@@ -224,10 +236,12 @@ struct Session {
 };
 
 // Turns a handler Response into the wire message. `keep` may be cleared (Connection: close).
-bhttp::response<bhttp::string_body> build_response(const Server::Impl& impl, Response& res, unsigned version,
-                                                   bool head, bool& keep, const std::string& target) {
+bhttp::response<bhttp::string_body> build_response(const Server::Impl& impl, Response& res,
+                                                   unsigned version, bool head, bool& keep,
+                                                   const std::string& target) {
   if (res.status < 200 || res.status > 599) {
-    impl.log.error("handler returned an invalid status", {{"status", res.status}, {"target", target}});
+    impl.log.error("handler returned an invalid status",
+                   {{"status", res.status}, {"target", target}});
     res = error_of(impl.opts, 500, "INTERNAL", "internal error");
   }
   bhttp::response<bhttp::string_body> out;
@@ -239,7 +253,8 @@ bhttp::response<bhttp::string_body> build_response(const Server::Impl& impl, Res
       impl.log.warn("dropping invalid response header", {{"target", target}});
       continue;
     }
-    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding")) continue;
+    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding"))
+      continue;
     if (beast::iequals(name, "connection")) {
       if (bhttp::token_list(value).exists("close")) keep = false;
       continue;
@@ -261,8 +276,8 @@ bhttp::response<bhttp::string_body> build_response(const Server::Impl& impl, Res
 
 // IO is the session's byte stream: its beast::tcp_stream, or the TLS stream over it.
 template <class IO>
-asio::awaitable<bool> write_response(Session& s, IO& io, Response res, unsigned version, bool head, bool& keep,
-                                     const std::string& target) {
+asio::awaitable<bool> write_response(Session& s, IO& io, Response res, unsigned version, bool head,
+                                     bool& keep, const std::string& target) {
   auto out = build_response(*s.server, res, version, head, keep, target);
   s.stream.expires_after(s.server->opts.body_timeout);
   auto [ec, n] = co_await bhttp::async_write(io, out, nothrow);
@@ -297,11 +312,13 @@ asio::awaitable<void> fail_request(Session& s, IO& io, Request& req, Response re
   const unsigned status = res.status;
   if (s.server->opts.on_refused && !req.target.empty()) {
     try {
-      co_await s.server->opts.on_refused(req, status, std::string(reason.empty() ? "server_error" : reason));
+      co_await s.server->opts.on_refused(req, status,
+                                         std::string(reason.empty() ? "server_error" : reason));
     } catch (...) {
     }
   }
-  if (co_await write_response(s, io, std::move(res), version, req.method == verb::head, keep, req.target))
+  if (co_await write_response(s, io, std::move(res), version, req.method == verb::head, keep,
+                              req.target))
     co_await linger_close(s.stream, std::min(linger_limit, s.server->opts.body_timeout));
   s.server->record(req, status, start);
 }
@@ -323,7 +340,8 @@ asio::awaitable<void> serve(Session& s, IO& io) {
       else
         s.stream.expires_after(o.idle_timeout);
       s.idle = true;
-      auto [ec, n] = co_await io.async_read_some(s.buffer.prepare(beast::read_size(s.buffer, 65536)), nothrow);
+      auto [ec, n] =
+          co_await io.async_read_some(s.buffer.prepare(beast::read_size(s.buffer, 65536)), nothrow);
       s.idle = false;
       if (ec) {  // EOF, idle/header timeout, reset, or closed by stop()
         if (first && ec == beast::error::timeout) impl.refuse("header_timeout", s.remote);
@@ -350,11 +368,14 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     // A read error ends the connection as it would in the header read (EOF, reset: quietly;
     // the header timeout: counted).
     {
-      auto raw = [&] { return std::string_view(static_cast<const char*>(s.buffer.data().data()), s.buffer.size()); };
+      auto raw = [&] {
+        return std::string_view(static_cast<const char*>(s.buffer.data().data()), s.buffer.size());
+      };
       auto block = header_block_size(raw());
       beast::error_code read_error;
       while (block == std::string_view::npos && s.buffer.size() <= o.max_header_bytes) {
-        auto [ec, n] = co_await io.async_read_some(s.buffer.prepare(beast::read_size(s.buffer, 65536)), nothrow);
+        auto [ec, n] = co_await io.async_read_some(
+            s.buffer.prepare(beast::read_size(s.buffer, 65536)), nothrow);
         if (ec) {
           read_error = ec;
           break;
@@ -367,8 +388,10 @@ asio::awaitable<void> serve(Session& s, IO& io) {
         break;
       }
       if (block != std::string_view::npos && has_obs_fold(raw().substr(0, block))) {
-        co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "obs-fold (folded header line) not allowed"),
-                              11, Clock::now(), "bad_request");
+        co_await fail_request(
+            s, io, req,
+            error_of(impl.opts, 400, "BAD_REQUEST", "obs-fold (folded header line) not allowed"),
+            11, Clock::now(), "bad_request");
         break;
       }
     }
@@ -377,16 +400,18 @@ asio::awaitable<void> serve(Session& s, IO& io) {
       (void)n;
       const auto start = Clock::now();
       if (ec == bhttp::error::header_limit) {
-        co_await fail_request(s, io, req, error_of(impl.opts, 431, "HEADER_TOO_LARGE", "request header too large"), 11, start,
-                              "header_too_large");
+        co_await fail_request(
+            s, io, req, error_of(impl.opts, 431, "HEADER_TOO_LARGE", "request header too large"),
+            11, start, "header_too_large");
         break;
       }
       if (ec == beast::error::timeout) impl.refuse("header_timeout", s.remote);
       if (ec) {
         if (!is_quiet_error(ec)) {
           impl.log.debug("malformed request", {{"remote", s.remote}, {"error", ec.message()}});
-          co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "malformed HTTP request"), 11, start,
-                                "bad_request");
+          co_await fail_request(s, io, req,
+                                error_of(impl.opts, 400, "BAD_REQUEST", "malformed HTTP request"),
+                                11, start, "bad_request");
         }
         break;
       }
@@ -401,21 +426,24 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     req.headers = static_cast<const bhttp::fields&>(msg);
 
     if (static_cast<std::size_t>(std::distance(msg.begin(), msg.end())) > o.max_header_count) {
-      co_await fail_request(s, io, req, error_of(impl.opts, 431, "HEADER_TOO_LARGE", "too many header fields"), version,
-                            start, "too_many_headers");
+      co_await fail_request(s, io, req,
+                            error_of(impl.opts, 431, "HEADER_TOO_LARGE", "too many header fields"),
+                            version, start, "too_many_headers");
       break;
     }
     auto parsed = detail::parse_target(req.target, false);
     if (!parsed) {
-      co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "invalid request target"), version, start,
-                            "bad_request");
+      co_await fail_request(s, io, req,
+                            error_of(impl.opts, 400, "BAD_REQUEST", "invalid request target"),
+                            version, start, "bad_request");
       break;
     }
     req.path = std::move(parsed->path);
     req.query = std::move(parsed->query);
     if (version == 11 && msg.find(bhttp::field::host) == msg.end()) {
-      co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "missing Host header"), version, start,
-                            "bad_request");
+      co_await fail_request(s, io, req,
+                            error_of(impl.opts, 400, "BAD_REQUEST", "missing Host header"), version,
+                            start, "bad_request");
       break;
     }
 
@@ -423,14 +451,17 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     // body be read as the next request (smuggling): refuse anything but a plain "chunked".
     if (auto te = msg.find(bhttp::field::transfer_encoding); te != msg.end()) {
       if (!parser.chunked()) {
-        co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "invalid Transfer-Encoding"), version,
-                              start, "bad_request");
+        co_await fail_request(s, io, req,
+                              error_of(impl.opts, 400, "BAD_REQUEST", "invalid Transfer-Encoding"),
+                              version, start, "bad_request");
         break;
       }
       bhttp::token_list codings(te->value());
       if (std::next(codings.begin()) != codings.end()) {
-        co_await fail_request(s, io, req, error_of(impl.opts, 501, "NOT_IMPLEMENTED", "unsupported Transfer-Encoding"),
-                              version, start, "bad_request");
+        co_await fail_request(
+            s, io, req,
+            error_of(impl.opts, 501, "NOT_IMPLEMENTED", "unsupported Transfer-Encoding"), version,
+            start, "bad_request");
         break;
       }
     }
@@ -458,12 +489,14 @@ asio::awaitable<void> serve(Session& s, IO& io) {
       }
     }
     if (limit_failed) {
-      co_await fail_request(s, io, req, error_of(impl.opts, 500, "INTERNAL", "internal error"), version, start);
+      co_await fail_request(s, io, req, error_of(impl.opts, 500, "INTERNAL", "internal error"),
+                            version, start);
       break;
     }
     if (auto cl = parser.content_length(); cl && *cl > limit) {
-      co_await fail_request(s, io, req, error_of(impl.opts, 413, "BODY_TOO_LARGE", "request body too large"), version, start,
-                            "body_too_large");
+      co_await fail_request(s, io, req,
+                            error_of(impl.opts, 413, "BODY_TOO_LARGE", "request body too large"),
+                            version, start, "body_too_large");
       break;
     }
     parser.body_limit(static_cast<std::uint64_t>(limit));
@@ -476,19 +509,22 @@ asio::awaitable<void> serve(Session& s, IO& io) {
         if (ec) break;
       }
       // The body within body_timeout, and the whole request within request_timeout.
-      s.stream.expires_at(std::min(Clock::now() + o.body_timeout, request_start + o.request_timeout));
+      s.stream.expires_at(
+          std::min(Clock::now() + o.body_timeout, request_start + o.request_timeout));
       auto [ec, n] = co_await bhttp::async_read(io, s.buffer, parser, nothrow);
       (void)n;
       if (ec == bhttp::error::body_limit) {
-        co_await fail_request(s, io, req, error_of(impl.opts, 413, "BODY_TOO_LARGE", "request body too large"), version, start,
-                              "body_too_large");
+        co_await fail_request(s, io, req,
+                              error_of(impl.opts, 413, "BODY_TOO_LARGE", "request body too large"),
+                              version, start, "body_too_large");
         break;
       }
       if (ec == beast::error::timeout) impl.refuse("body_timeout", s.remote);
       if (ec) {
         if (!is_quiet_error(ec))
-          co_await fail_request(s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "malformed HTTP request body"), version,
-                                start, "bad_request");
+          co_await fail_request(
+              s, io, req, error_of(impl.opts, 400, "BAD_REQUEST", "malformed HTTP request body"),
+              version, start, "bad_request");
         break;
       }
     }
@@ -515,8 +551,8 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     ++served;
     if (s.stopping || impl.stopping.load() || served >= o.max_requests_per_connection) keep = false;
     const unsigned status = res.status < 200 || res.status > 599 ? 500 : res.status;
-    const bool ok =
-        co_await write_response(s, io, std::move(res), version, req.method == verb::head, keep, req.target);
+    const bool ok = co_await write_response(s, io, std::move(res), version,
+                                            req.method == verb::head, keep, req.target);
     impl.record(req, status, start);
     if (!ok) break;
     if (!keep) {
@@ -541,15 +577,19 @@ std::string subject_of(X509* cert) {
 
 // The certificate's subject CN or one of its DNS SANs is in `names`.
 bool name_allowed(X509* cert, const std::vector<std::string>& names) {
-  auto listed = [&](std::string_view v) { return std::find(names.begin(), names.end(), v) != names.end(); };
+  auto listed = [&](std::string_view v) {
+    return std::find(names.begin(), names.end(), v) != names.end();
+  };
   X509_NAME* subject = X509_get_subject_name(cert);
   for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
        i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
     ASN1_STRING* v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
-    if (listed({reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)), static_cast<std::size_t>(ASN1_STRING_length(v))}))
+    if (listed({reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+                static_cast<std::size_t>(ASN1_STRING_length(v))}))
       return true;
   }
-  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   bool found = false;
   for (int i = 0; sans && !found && i < sk_GENERAL_NAME_num(sans); ++i) {
     const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
@@ -562,7 +602,8 @@ bool name_allowed(X509* cert, const std::vector<std::string>& names) {
 }
 
 // The TLS handshake, within header_timeout of the accept. Refusals are counted and logged (the
-// journal of a listener without an access journal); a verified client is logged once per connection.
+// journal of a listener without an access journal); a verified client is logged once per
+// connection.
 asio::awaitable<bool> handshake(Session& s) {
   Server::Impl& impl = *s.server;
   const TlsOptions& t = *impl.opts.tls;
@@ -579,7 +620,8 @@ asio::awaitable<bool> handshake(Session& s) {
       }
       return false;
     }
-    if (depth == 0 && !t.allowed_client_names.empty() && !name_allowed(cert, t.allowed_client_names)) {
+    if (depth == 0 && !t.allowed_client_names.empty() &&
+        !name_allowed(cert, t.allowed_client_names)) {
       s.tls_refusal = "client_name_not_allowed";
       return false;
     }
@@ -592,14 +634,16 @@ asio::awaitable<bool> handshake(Session& s) {
     if (ec == beast::error::timeout)
       reason = "timeout";
     else if (reason.empty() && ec.category() == asio::error::get_ssl_category() &&
-             ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+             ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
+                 SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
       reason = "no_client_cert";
     else if (reason.empty() && (ec == asio::error::eof || ec == asio::error::connection_reset ||
                                 ec == asio::ssl::error::stream_truncated))
       reason = "closed";
     else if (reason.empty())
       reason = "protocol";
-    if (!(s.stopping || impl.stopping.load())) impl.tls_refused(reason, s.remote, s.peer_subject, s.tls_detail);
+    if (!(s.stopping || impl.stopping.load()))
+      impl.tls_refused(reason, s.remote, s.peer_subject, s.tls_detail);
     co_return false;
   }
   X509* peer = SSL_get_peer_certificate(s.tls->native_handle());
@@ -630,9 +674,11 @@ struct SessionDone {
         std::rethrow_exception(e);
       } catch (const boost::system::system_error& se) {
         if (se.code() != asio::error::operation_aborted)
-          session->server->log.error("session failed", {{"remote", session->remote}, {"error", se.what()}});
+          session->server->log.error("session failed",
+                                     {{"remote", session->remote}, {"error", se.what()}});
       } catch (const std::exception& ex) {
-        session->server->log.error("session failed", {{"remote", session->remote}, {"error", ex.what()}});
+        session->server->log.error("session failed",
+                                   {{"remote", session->remote}, {"error", ex.what()}});
       } catch (...) {
         session->server->log.error("session failed", {{"remote", session->remote}});
       }
@@ -642,8 +688,10 @@ struct SessionDone {
   }
 };
 
-// Over max_connections (503) or max_connections_per_client (429): answer with Retry-After and close.
-asio::awaitable<void> reject_connection(std::shared_ptr<Server::Impl> impl, tcp::socket sock, Response r) {
+// Over max_connections (503) or max_connections_per_client (429): answer with Retry-After and
+// close.
+asio::awaitable<void> reject_connection(std::shared_ptr<Server::Impl> impl, tcp::socket sock,
+                                        Response r) {
   beast::tcp_stream stream(std::move(sock));
   r.headers.emplace_back("Retry-After", "1");
   bool keep = false;
@@ -700,9 +748,11 @@ std::string ssl_reason(const beast::error_code& ec) {
   return r;
 }
 
-std::optional<std::string> make_tls_context(const TlsOptions& t, std::unique_ptr<asio::ssl::context>& out) {
+std::optional<std::string> make_tls_context(const TlsOptions& t,
+                                            std::unique_ptr<asio::ssl::context>& out) {
   if (t.cert_file.empty() || t.key_file.empty()) return "cert_file and key_file are both required";
-  if (t.require_client_cert && t.client_ca_file.empty()) return "require_client_cert needs client_ca_file";
+  if (t.require_client_cert && t.client_ca_file.empty())
+    return "require_client_cert needs client_ca_file";
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
   beast::error_code ec;
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -756,7 +806,8 @@ void Server::Impl::on_accepted(tcp::socket sock) {
     if (stopping.load()) return;
     if (sessions.size() < opts.max_connections) {
       if (clients.open(ip)) {
-        session = std::make_shared<Session>(shared_from_this(), next_id++, std::move(sock), format_endpoint(ep), ip);
+        session = std::make_shared<Session>(shared_from_this(), next_id++, std::move(sock),
+                                            format_endpoint(ep), ip);
         sessions.emplace(session->id, session);
       } else {
         client_full = true;
@@ -765,7 +816,8 @@ void Server::Impl::on_accepted(tcp::socket sock) {
   }
   if (client_full) {
     refuse("client_connection_limit", format_endpoint(ep));
-    reject(std::move(sock), error_of(opts, 429, "TOO_MANY_CONNECTIONS", "too many connections from this client"));
+    reject(std::move(sock),
+           error_of(opts, 429, "TOO_MANY_CONNECTIONS", "too many connections from this client"));
     return;
   }
   if (!session) {
@@ -774,16 +826,19 @@ void Server::Impl::on_accepted(tcp::socket sock) {
     // At most one line per second under a flood; the counter has the exact number.
     const auto now = Clock::now().time_since_epoch().count();
     auto last = last_reject_log.load();
-    if (now - last >= std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count() &&
+    if (now - last >=
+            std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count() &&
         last_reject_log.compare_exchange_strong(last, now))
       log.warn("connection limit reached, rejecting",
                {{"remote", format_endpoint(ep)}, {"max_connections", opts.max_connections}});
-    reject(std::move(sock), error_of(opts, 503, "UNAVAILABLE", "too many connections, retry later"));
+    reject(std::move(sock),
+           error_of(opts, 503, "UNAVAILABLE", "too many connections, retry later"));
     return;
   }
   if (connections_gauge) connections_gauge->inc();
   auto ex = session->stream.get_executor();
-  asio::co_spawn(ex, run_session(session), asio::bind_cancellation_slot(session->cancel.slot(), SessionDone{session}));
+  asio::co_spawn(ex, run_session(session),
+                 asio::bind_cancellation_slot(session->cancel.slot(), SessionDone{session}));
 }
 
 void Server::Impl::reject(tcp::socket sock, Response r) {
@@ -882,7 +937,8 @@ void Server::Impl::force_all() {
     for (auto& [id, w] : sessions)
       if (auto sp = w.lock()) live.push_back(std::move(sp));
   }
-  if (!live.empty()) log.warn("grace period over, closing connections", {{"connections", live.size()}});
+  if (!live.empty())
+    log.warn("grace period over, closing connections", {{"connections", live.size()}});
   for (auto& s : live) asio::post(s->stream.get_executor(), [s] { s->force_close(); });
 }
 
@@ -901,13 +957,15 @@ void Server::Impl::refuse(std::string_view reason, const std::string& remote) {
   if (may_log_refusal()) log.info("request refused", {{"reason", reason}, {"remote", remote}});
 }
 
-void Server::Impl::tls_refused(std::string_view reason, const std::string& remote, const std::string& subject,
-                               const std::string& detail) {
+void Server::Impl::tls_refused(std::string_view reason, const std::string& remote,
+                               const std::string& subject, const std::string& detail) {
   if (tls_failures) tls_failures->with({std::string(reason)}).inc();
-  // A peer that connects and closes without a word is a TCP health check or a port scan: counted only.
+  // A peer that connects and closes without a word is a TCP health check or a port scan: counted
+  // only.
   if (reason == "closed" || !may_log_refusal()) return;
   // `client` is the subject the peer presented (unverified when refused), "" without a certificate.
-  log.warn("TLS handshake refused", {{"reason", reason}, {"remote", remote}, {"client", subject}, {"detail", detail}});
+  log.warn("TLS handshake refused",
+           {{"reason", reason}, {"remote", remote}, {"client", subject}, {"detail", detail}});
 }
 
 void Server::Impl::record(const Request& req, unsigned status, Clock::time_point start) const {
@@ -927,10 +985,13 @@ void Server::Impl::record(const Request& req, unsigned status, Clock::time_point
   duration->with({std::move(method), route}).observe(seconds);
 }
 
-Server::Server(asio::io_context& ioc, ServerOptions opts, Handler handler, metrics::Registry* metrics)
+Server::Server(asio::io_context& ioc, ServerOptions opts, Handler handler,
+               metrics::Registry* metrics)
     : impl_(std::make_shared<Impl>(ioc, std::move(opts), std::move(handler), metrics)) {}
 
-Server::~Server() { stop(std::chrono::milliseconds(0)); }
+Server::~Server() {
+  stop(std::chrono::milliseconds(0));
+}
 
 std::optional<std::string> Server::start() {
   Impl& i = *impl_;
@@ -946,14 +1007,15 @@ std::optional<std::string> Server::start() {
     i.acceptor.close(ignored);
     std::lock_guard lock(i.mu);
     i.started = false;
-    return "http listen on " + i.opts.address + ":" + std::to_string(i.opts.port) + ": " + std::string(what) +
-           ": " + ec.message();
+    return "http listen on " + i.opts.address + ":" + std::to_string(i.opts.port) + ": " +
+           std::string(what) + ": " + ec.message();
   };
   if (i.opts.tls) {
     if (auto e = make_tls_context(*i.opts.tls, i.tls)) {
       std::lock_guard lock(i.mu);
       i.started = false;
-      return "http listen on " + i.opts.address + ":" + std::to_string(i.opts.port) + ": TLS: " + *e;
+      return "http listen on " + i.opts.address + ":" + std::to_string(i.opts.port) +
+             ": TLS: " + *e;
     }
   }
   auto addr = asio::ip::make_address(i.opts.address, ec);
@@ -970,14 +1032,18 @@ std::optional<std::string> Server::start() {
   auto local = i.acceptor.local_endpoint(ec);
   if (ec) return fail("local_endpoint");
   i.bound_port.store(local.port());
-  i.log.info("listening", {{"address", format_endpoint(local)},
-                           {"tls", i.opts.tls ? (i.opts.tls->require_client_cert ? "client certificate required" : "on")
-                                              : "off"}});
+  i.log.info(
+      "listening",
+      {{"address", format_endpoint(local)},
+       {"tls", i.opts.tls ? (i.opts.tls->require_client_cert ? "client certificate required" : "on")
+                          : "off"}});
   asio::co_spawn(i.strand, accept_loop(impl_), AcceptDone{impl_});
   return std::nullopt;
 }
 
-unsigned short Server::port() const { return impl_->bound_port.load(); }
+unsigned short Server::port() const {
+  return impl_->bound_port.load();
+}
 
 std::size_t Server::connections() const {
   std::lock_guard lock(impl_->mu);

@@ -3,8 +3,8 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -61,7 +61,8 @@ std::string file_sha256(const std::string& path) {
 
 std::string str_of(const json::object& o, const char* k) {
   auto it = o.find(k);
-  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string{};
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string())
+                                                  : std::string{};
 }
 
 // Written to a temporary file, flushed to disk, then renamed over the old one: a crash leaves
@@ -70,8 +71,8 @@ void write_atomically(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) throw std::runtime_error(tmp + ": cannot write");
-  const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size() && std::fflush(f) == 0 &&
-                  ::fsync(fileno(f)) == 0;
+  const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size() &&
+                  std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
   std::fclose(f);
   if (!ok) throw std::runtime_error(tmp + ": write failed");
   fs::rename(tmp, path);
@@ -107,15 +108,20 @@ class XmlBatch {
       gateway_ = own_.get();
     }
     auto r = xml::StreamReader::open(path, o.max_file_bytes);
-    if (!r) throw std::invalid_argument(path + ": " + std::string(xml::code_name(r.error().code)) + ": " + r.error().message);
+    if (!r)
+      throw std::invalid_argument(path + ": " + std::string(xml::code_name(r.error().code)) + ": " +
+                                  r.error().message);
     reader_ = std::move(*r);
     if (reader_->root_ns() != kBatchNamespace || reader_->root_name() != "NotificationBatch") {
-      throw std::invalid_argument(path + ": the root is not {" + std::string(kBatchNamespace) + "}NotificationBatch");
+      throw std::invalid_argument(path + ": the root is not {" + std::string(kBatchNamespace) +
+                                  "}NotificationBatch");
     }
     // The header, up to the first record.
     for (;;) {
       auto c = reader_->next();
-      if (!c) throw std::invalid_argument(path + ": " + std::string(xml::code_name(c.error().code)) + ": " + c.error().message);
+      if (!c)
+        throw std::invalid_argument(path + ": " + std::string(xml::code_name(c.error().code)) +
+                                    ": " + c.error().message);
       if (!*c) break;
       if ((*c)->ns != kBatchNamespace) {
         first_ = std::move(**c);
@@ -128,15 +134,16 @@ class XmlBatch {
       if ((*c)->name == "Sender") sender_ = text;
     }
     if (file_id_.empty() || file_id_.size() > 128 || sender_.empty()) {
-      throw std::invalid_argument(path + ": the batch header needs a FileId (at most 128 characters) and a Sender");
+      throw std::invalid_argument(
+          path + ": the batch header needs a FileId (at most 128 characters) and a Sender");
     }
   }
   const std::string& file_id() const { return file_id_; }
 
   // The next record (nullopt at the end); records before `from` are read but not mapped. A
   // malformed file stops the run: the error is returned.
-  std::optional<PreparedLine> next(std::uint64_t from, const std::string& file_id, std::string& error,
-                                   std::uint64_t& bytes) {
+  std::optional<PreparedLine> next(std::uint64_t from, const std::string& file_id,
+                                   std::string& error, std::uint64_t& bytes) {
     for (;;) {
       std::optional<xml::StreamChild> c;
       if (first_) {
@@ -145,7 +152,8 @@ class XmlBatch {
       } else {
         auto n = reader_->next();
         if (!n) {
-          error = "record " + std::to_string(seq_ + 1) + " (line " + std::to_string(n.error().line) +
+          error = "record " + std::to_string(seq_ + 1) + " (line " +
+                  std::to_string(n.error().line) +
                   "): " + std::string(xml::code_name(n.error().code)) + ": " + n.error().message;
           return std::nullopt;
         }
@@ -226,7 +234,8 @@ std::string derived_ticket(std::string_view file_id, std::uint64_t line) {
   std::string x = h.hex().substr(0, 32);
   x[12] = '8';                                                  // version 8 (custom)
   x[16] = "89ab"[std::stoi(x.substr(16, 1), nullptr, 16) & 3];  // RFC 9562 variant
-  return x.substr(0, 8) + "-" + x.substr(8, 4) + "-" + x.substr(12, 4) + "-" + x.substr(16, 4) + "-" + x.substr(20);
+  return x.substr(0, 8) + "-" + x.substr(8, 4) + "-" + x.substr(12, 4) + "-" + x.substr(16, 4) +
+         "-" + x.substr(20);
 }
 
 PreparedLine prepare_line(std::string_view text, std::uint64_t line, std::string_view file_id) {
@@ -247,12 +256,14 @@ PreparedLine prepare_line(std::string_view text, std::uint64_t line, std::string
   } else {
     // The file's own numbering is kept when it is this line's number; any other value would
     // make two deliveries of the file disagree about which record is which.
-    const bool same = (seq->is_uint64() && seq->as_uint64() == line) || (seq->is_int64() && seq->as_int64() >= 0 &&
+    const bool same = (seq->is_uint64() && seq->as_uint64() == line) ||
+                      (seq->is_int64() && seq->as_int64() >= 0 &&
                        static_cast<std::uint64_t>(seq->as_int64()) == line) ||
                       (seq->is_string() && seq->as_string() == std::to_string(line));
     if (!same) {
-      p.error = RecordError{line, "SEQUENCE_MISMATCH", "sequence_number differs from the line number in the file",
-                          "sequence_number"};
+      p.error = RecordError{line, "SEQUENCE_MISMATCH",
+                            "sequence_number differs from the line number in the file",
+                            "sequence_number"};
       return p;
     }
   }
@@ -266,8 +277,9 @@ PreparedLine prepare_line(std::string_view text, std::uint64_t line, std::string
   return p;
 }
 
-BatchFileSummary ingest_batch_file(const std::string& path, const BatchFileOptions& o, const ChunkSender& send,
-                                   const std::function<void(const BatchFileProgress&)>& on_progress) {
+BatchFileSummary ingest_batch_file(
+    const std::string& path, const BatchFileOptions& o, const ChunkSender& send,
+    const std::function<void(const BatchFileProgress&)>& on_progress) {
   bool is_xml = false;
   {
     std::ifstream head_in(path, std::ios::binary);
@@ -276,30 +288,37 @@ BatchFileSummary ingest_batch_file(const std::string& path, const BatchFileOptio
     head.resize(static_cast<std::size_t>(head_in.gcount()));
     is_xml = looks_like_xml(head);
   }
-  if (!is_xml && !codec::flow_from_id(o.flow)) throw std::invalid_argument("unknown flow '" + o.flow + "'");
+  if (!is_xml && !codec::flow_from_id(o.flow))
+    throw std::invalid_argument("unknown flow '" + o.flow + "'");
   if (!fs::is_regular_file(path)) throw std::invalid_argument(path + ": not a readable file");
   const std::string progress_path = path + ".progress", results_path = path + ".results.ndjson";
   BatchFileSummary sum;
   auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
 
   FileProgress prog;
   prog.sha256 = file_sha256(path);
   std::unique_ptr<XmlBatch> batch;
   if (is_xml) batch = std::make_unique<XmlBatch>(path, o);
   prog.file_id = !o.file_id.empty() ? o.file_id
-                 : batch         ? batch->file_id()
-                                 : fs::path(path).filename().string() + "-" + prog.sha256.substr(0, 16);
+                 : batch            ? batch->file_id()
+                         : fs::path(path).filename().string() + "-" + prog.sha256.substr(0, 16);
   if (std::ifstream pin(progress_path); pin) {
     std::string text((std::istreambuf_iterator<char>(pin)), std::istreambuf_iterator<char>());
     auto old = progress_from_json(text);
-    if (!old) throw std::invalid_argument(progress_path + ": unreadable; move it away to deliver the file anew");
+    if (!old)
+      throw std::invalid_argument(progress_path +
+                                  ": unreadable; move it away to deliver the file anew");
     if (old->sha256 != prog.sha256) {
-      throw std::invalid_argument(path + " changed since the run recorded in " + progress_path +
-                                  "; move the .progress and .results.ndjson files away to deliver it as a new file");
+      throw std::invalid_argument(
+          path + " changed since the run recorded in " + progress_path +
+          "; move the .progress and .results.ndjson files away to deliver it as a new file");
     }
     if (!o.file_id.empty() && o.file_id != old->file_id) {
-      throw std::invalid_argument("--file-id differs from the one of the recorded run (" + old->file_id + ")");
+      throw std::invalid_argument("--file-id differs from the one of the recorded run (" +
+                                  old->file_id + ")");
     }
     if (old->complete && !o.again) {
       sum.ok = sum.already_complete = true;
@@ -338,7 +357,8 @@ BatchFileSummary ingest_batch_file(const std::string& path, const BatchFileOptio
     // One request per flow of the chunk (an NDJSON file has one; an XML batch may mix them).
     std::vector<std::string> flows;
     for (const auto& p : chunk) {
-      if (!p.error && std::find(flows.begin(), flows.end(), p.flow) == flows.end()) flows.push_back(p.flow);
+      if (!p.error && std::find(flows.begin(), flows.end(), p.flow) == flows.end())
+        flows.push_back(p.flow);
     }
     for (const auto& flow : flows) {
       std::string body;
@@ -352,7 +372,8 @@ BatchFileSummary ingest_batch_file(const std::string& path, const BatchFileOptio
       ChunkReply r;
       for (int attempt = 0;; ++attempt) {
         if (o.stop && o.stop()) {
-          sum.error = "stopped before the chunk starting at " + std::string(batch ? "record " : "line ") +
+          sum.error = "stopped before the chunk starting at " +
+                      std::string(batch ? "record " : "line ") +
                       std::to_string(chunk.front().line) + " was acknowledged";
           return false;
         }
@@ -367,14 +388,16 @@ BatchFileSummary ingest_batch_file(const std::string& path, const BatchFileOptio
           continue;
         }
         if ((r.status == 429 || r.status == 503) && attempt < 600) {
-          std::this_thread::sleep_for(std::chrono::seconds(std::clamp(r.retry_after_seconds, 1, 30)));
+          std::this_thread::sleep_for(
+              std::chrono::seconds(std::clamp(r.retry_after_seconds, 1, 30)));
           continue;
         }
         break;
       }
       if (r.status != 200) {
-        sum.error = "HTTP " + std::to_string(r.status) + " for the chunk starting at " + (batch ? "record " : "line ") +
-                    std::to_string(chunk.front().line) + ": " + r.body.substr(0, 300);
+        sum.error = "HTTP " + std::to_string(r.status) + " for the chunk starting at " +
+                    (batch ? "record " : "line ") + std::to_string(chunk.front().line) + ": " +
+                    r.body.substr(0, 300);
         return false;
       }
       boost::system::error_code ec;
@@ -391,8 +414,9 @@ BatchFileSummary ingest_batch_file(const std::string& path, const BatchFileOptio
         if (it.at("status").to_number<int>() == 202) {
           accepted[pos] = true;
         } else if (auto e = it.if_contains("error"); e != nullptr && e->is_object()) {
-          verdicts[pos] = RecordError{chunk[pos].line, str_of(e->as_object(), "code"), str_of(e->as_object(), "message"),
-                                    str_of(e->as_object(), "field")};
+          verdicts[pos] =
+              RecordError{chunk[pos].line, str_of(e->as_object(), "code"),
+                          str_of(e->as_object(), "message"), str_of(e->as_object(), "field")};
         } else {
           verdicts[pos] = RecordError{chunk[pos].line, "REJECTED", "refused by relais-ingest", ""};
         }
@@ -406,9 +430,11 @@ BatchFileSummary ingest_batch_file(const std::string& path, const BatchFileOptio
       return false;
     }
     for (std::size_t i = 0; i < chunk.size(); ++i) {
-      const RecordError* e = chunk[i].error ? &*chunk[i].error : (verdicts[i] ? &*verdicts[i] : nullptr);
+      const RecordError* e =
+          chunk[i].error ? &*chunk[i].error : (verdicts[i] ? &*verdicts[i] : nullptr);
       const bool ok = e == nullptr && accepted[i];
-      RecordError missing{chunk[i].line, "NO_VERDICT", "relais-ingest's report did not mention the line", ""};
+      RecordError missing{chunk[i].line, "NO_VERDICT",
+                          "relais-ingest's report did not mention the line", ""};
       if (!ok && e == nullptr) e = &missing;
       results << json::serialize(result_line(chunk[i], ok, e, batch != nullptr)) << '\n';
       (ok ? prog.accepted : prog.rejected) += 1;

@@ -5,7 +5,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-
 #include <mutex>
 #include <unordered_map>
 
@@ -26,7 +25,8 @@ const log::Logger logger{"ingest"};
 constexpr std::string_view kTicketReused = "TICKET_REUSED";
 
 std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -40,7 +40,8 @@ struct Pending {
 
 // Produces every record and completes once each has a delivery report. A
 // record that could not even be enqueued gets a failed result at once.
-asio::awaitable<std::vector<kafka::DeliveryResult>> deliver_all(kafka::Producer& producer, const std::string& topic,
+asio::awaitable<std::vector<kafka::DeliveryResult>> deliver_all(kafka::Producer& producer,
+                                                                const std::string& topic,
                                                                 std::vector<Record> records) {
   auto state = std::make_shared<Pending>();
   state->left = records.size();
@@ -64,9 +65,9 @@ asio::awaitable<std::vector<kafka::DeliveryResult>> deliver_all(kafka::Producer&
           if (done) done();
         };
         for (std::size_t i = 0; i < records.size(); ++i) {
-          auto err = producer.produce(topic, kafka::kAnyPartition, records[i].key, records[i].value,
-                                      records[i].headers,
-                                      [complete_one, i](const kafka::DeliveryResult& r) { complete_one(i, r); });
+          auto err = producer.produce(
+              topic, kafka::kAnyPartition, records[i].key, records[i].value, records[i].headers,
+              [complete_one, i](const kafka::DeliveryResult& r) { complete_one(i, r); });
           if (err) {
             kafka::DeliveryResult r;
             r.error = std::move(err);
@@ -77,7 +78,6 @@ asio::awaitable<std::vector<kafka::DeliveryResult>> deliver_all(kafka::Producer&
       asio::use_awaitable);
   co_return std::move(state->results);
 }
-
 
 http::Response retry_after(http::Response r, int seconds) {
   r.headers.emplace_back("Retry-After", std::to_string(seconds));
@@ -99,8 +99,8 @@ std::string ticket_of_line(std::string_view text, std::size_t max_bytes) {
   return std::string(t->as_string());
 }
 
-Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type,
-                   std::string_view raw) {
+Record make_record(relais::v1::Notification& n, std::string_view flow,
+                   std::string_view content_type, std::string_view raw) {
   n.set_accepted_at_us(now_us());
   Record r;
   r.key = n.envelope().ssin();
@@ -114,19 +114,27 @@ Record make_record(relais::v1::Notification& n, std::string_view flow, std::stri
 }
 
 Service::Service(Options o, kafka::Producer& producer, metrics::Registry& m)
-    : o_(std::move(o)), producer_(producer),
-      requests_(m.counter("relais_ingest_requests_total", "Ingest HTTP requests by flow, kind and status",
+    : o_(std::move(o)),
+      producer_(producer),
+      requests_(m.counter("relais_ingest_requests_total",
+                          "Ingest HTTP requests by flow, kind and status",
                           {"flow", "kind", "status"})),
-      accepted_(m.counter("relais_ingest_accepted_total", "Notifications acknowledged by Kafka, by flow", {"flow"})),
-      rejected_(m.counter("relais_ingest_rejected_total", "Notifications refused, by flow and error code",
-                          {"flow", "code"})),
+      accepted_(m.counter("relais_ingest_accepted_total",
+                          "Notifications acknowledged by Kafka, by flow", {"flow"})),
+      rejected_(m.counter("relais_ingest_rejected_total",
+                          "Notifications refused, by flow and error code", {"flow", "code"})),
       backpressure_(m.counter("relais_ingest_backpressure_total",
-                              "Requests refused with 429/503 because Kafka is slow or unreachable", {"reason"})),
-      duplicates_(m.counter("relais_ingest_batch_duplicates_total", "Batch lines repeating a ticket of the same batch")
+                              "Requests refused with 429/503 because Kafka is slow or unreachable",
+                              {"reason"})),
+      duplicates_(m.counter("relais_ingest_batch_duplicates_total",
+                            "Batch lines repeating a ticket of the same batch")
                       .with()),
-      in_flight_gauge_(m.gauge("relais_ingest_in_flight", "Notifications waiting for the broker's acknowledgement").with()),
-      ack_seconds_(m.histogram("relais_ingest_ack_duration_seconds", "Time from request to broker acknowledgement",
-                               {}, metrics::latency_buckets())
+      in_flight_gauge_(m.gauge("relais_ingest_in_flight",
+                               "Notifications waiting for the broker's acknowledgement")
+                           .with()),
+      ack_seconds_(m.histogram("relais_ingest_ack_duration_seconds",
+                               "Time from request to broker acknowledgement", {},
+                               metrics::latency_buckets())
                        .with()) {}
 
 std::size_t Service::body_limit(const http::Request& req) const {
@@ -139,7 +147,8 @@ void Service::add_routes(http::Router& router) {
   router.add(http::verb::post, "/v1/notifications/{flow}:batch",
              [this](http::Request& r) -> asio::awaitable<http::Response> { return post(r); });
   if (soap_ != nullptr) {
-    router.add(http::verb::post, "/v1/soap", [this](http::Request& r) -> asio::awaitable<http::Response> { return soap(r); });
+    router.add(http::verb::post, "/v1/soap",
+               [this](http::Request& r) -> asio::awaitable<http::Response> { return soap(r); });
   }
 }
 
@@ -162,13 +171,16 @@ asio::awaitable<http::Response> Service::post(http::Request& req) {
   auto flow = codec::flow_from_id(flow_text);
   http::Response resp;
   if (!flow) {
-    resp = reject(404, "UNKNOWN_FLOW", "unknown flow; expected one of the six BCSS flow ids", "flow", "unknown");
+    resp = reject(404, "UNKNOWN_FLOW", "unknown flow; expected one of the six BCSS flow ids",
+                  "flow", "unknown");
   } else if (is_batch) {
     resp = co_await batch(req, *flow);
   } else {
     resp = co_await single(req, *flow);
   }
-  requests_.with({flow ? flow_text : std::string("unknown"), is_batch ? "batch" : "single", std::to_string(resp.status)})
+  requests_
+      .with({flow ? flow_text : std::string("unknown"), is_batch ? "batch" : "single",
+             std::to_string(resp.status)})
       .inc();
   co_return resp;
 }
@@ -185,11 +197,12 @@ asio::awaitable<http::Response> Service::single(http::Request& req, relais::v1::
   } else if (ct == "application/x-protobuf" || ct == "application/protobuf") {
     err = codec::decode_and_validate_protobuf(flow, req.body, n, limits);
   } else {
-    co_return reject(415, "UNSUPPORTED_MEDIA_TYPE", "use application/json or application/x-protobuf", "Content-Type",
-                     fid);
+    co_return reject(415, "UNSUPPORTED_MEDIA_TYPE",
+                     "use application/json or application/x-protobuf", "Content-Type", fid);
   }
   if (err) {
-    logger.debug("notification refused", {{"flow", fid}, {"code", err->code}, {"field", err->field}});
+    logger.debug("notification refused",
+                 {{"flow", fid}, {"code", err->code}, {"field", err->field}});
     co_return reject(400, err->code, err->message, err->field, fid);
   }
   if (auto refused = co_await deliver_one(n, fid, ct, {})) {
@@ -202,13 +215,16 @@ asio::awaitable<http::Response> Service::single(http::Request& req, relais::v1::
   co_return resp;
 }
 
-asio::awaitable<std::optional<Service::Refusal>> Service::deliver_one(relais::v1::Notification& n, std::string_view fid,
+asio::awaitable<std::optional<Service::Refusal>> Service::deliver_one(relais::v1::Notification& n,
+                                                                      std::string_view fid,
                                                                       std::string_view content_type,
                                                                       std::string_view raw) {
-  if (producer_.brokers_down()) co_return Refusal{503, "KAFKA_UNAVAILABLE", "the message broker is unreachable; retry later"};
+  if (producer_.brokers_down())
+    co_return Refusal{503, "KAFKA_UNAVAILABLE", "the message broker is unreachable; retry later"};
   if (in_flight_.fetch_add(1) + 1 > o_.max_in_flight) {
     in_flight_.fetch_sub(1);
-    co_return Refusal{429, "TOO_MANY_IN_FLIGHT", "too many notifications waiting for the broker; retry later"};
+    co_return Refusal{429, "TOO_MANY_IN_FLIGHT",
+                      "too many notifications waiting for the broker; retry later"};
   }
   in_flight_gauge_.inc();
   auto t0 = std::chrono::steady_clock::now();
@@ -219,10 +235,13 @@ asio::awaitable<std::optional<Service::Refusal>> Service::deliver_one(relais::v1
   in_flight_gauge_.dec();
   const auto& r = results.front();
   if (!r.ok()) {
-    logger.warn("broker did not acknowledge", {{"ticket", n.envelope().ticket()}, {"error", r.error.message}});
-    co_return Refusal{503, "KAFKA_UNAVAILABLE", "the message broker did not acknowledge the notification; retry later"};
+    logger.warn("broker did not acknowledge",
+                {{"ticket", n.envelope().ticket()}, {"error", r.error.message}});
+    co_return Refusal{503, "KAFKA_UNAVAILABLE",
+                      "the message broker did not acknowledge the notification; retry later"};
   }
-  ack_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  ack_seconds_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   accepted_.with({std::string(fid)}).inc();
   logger.debug("notification accepted", {{"ticket", n.envelope().ticket()}, {"flow", fid}});
   co_return std::nullopt;
@@ -232,19 +251,24 @@ asio::awaitable<http::Response> Service::soap(http::Request& req) {
   const auto ct = req.content_type();
   http::Response resp;
   auto count = [&](std::string_view flow) {
-    requests_.with({flow.empty() ? std::string("unknown") : std::string(flow), "soap", std::to_string(resp.status)}).inc();
+    requests_
+        .with({flow.empty() ? std::string("unknown") : std::string(flow), "soap",
+               std::to_string(resp.status)})
+        .inc();
   };
   // SOAP 1.1 is text/xml, SOAP 1.2 application/soap+xml; application/xml is taken too.
   if (ct != "text/xml" && ct != "application/soap+xml" && ct != "application/xml") {
-    resp = reject(415, "UNSUPPORTED_MEDIA_TYPE", "SOAP requests are text/xml (1.1) or application/soap+xml (1.2)",
-                  "Content-Type", "unknown");
+    resp = reject(415, "UNSUPPORTED_MEDIA_TYPE",
+                  "SOAP requests are text/xml (1.1) or application/soap+xml (1.2)", "Content-Type",
+                  "unknown");
     count({});
     co_return resp;
   }
   codec::Limits limits;
   limits.max_body = o_.max_body_bytes;
-  auto d = soap_->decode(req.body, limits,
-                         ct == "application/soap+xml" ? soap::Version::soap12 : soap::Version::soap11);
+  auto d =
+      soap_->decode(req.body, limits,
+                    ct == "application/soap+xml" ? soap::Version::soap12 : soap::Version::soap11);
   resp.content_type = std::string(soap::content_type(d.version));
   if (!d.ok) {
     rejected_.with({d.flow_id.empty() ? std::string("unknown") : d.flow_id, d.code}).inc();
@@ -253,7 +277,8 @@ asio::awaitable<http::Response> Service::soap(http::Request& req) {
     count(d.flow_id);
     co_return resp;
   }
-  if (auto refused = co_await deliver_one(d.notification, d.flow_id, "application/soap+xml", req.body)) {
+  if (auto refused =
+          co_await deliver_one(d.notification, d.flow_id, "application/soap+xml", req.body)) {
     backpressure_.with({refused->code}).inc();
     resp.status = refused->status;
     resp.body = SoapGateway::busy(d.version, refused->code, refused->message);
@@ -271,7 +296,8 @@ asio::awaitable<http::Response> Service::batch(http::Request& req, relais::v1::F
   std::string_view fid = codec::flow_id(flow);
   auto ct = req.content_type();
   if (ct != "application/x-ndjson" && ct != "application/jsonl")
-    co_return reject(415, "UNSUPPORTED_MEDIA_TYPE", "batches are application/x-ndjson", "Content-Type", fid);
+    co_return reject(415, "UNSUPPORTED_MEDIA_TYPE", "batches are application/x-ndjson",
+                     "Content-Type", fid);
   std::vector<codec::Line> lines;
   if (auto e = codec::split_lines(req.body, o_.max_batch_lines, lines))
     co_return reject(413, e->code, e->message, e->field, fid);
@@ -321,9 +347,10 @@ asio::awaitable<http::Response> Service::batch(http::Request& req, relais::v1::F
         ++dupes;
         duplicates_.inc();
       } else {
-        it.error = validation::Error{std::string(kTicketReused),
-                                     "an earlier line of this batch has this ticket for this person with other content",
-                                     "ticket"};
+        it.error = validation::Error{
+            std::string(kTicketReused),
+            "an earlier line of this batch has this ticket for this person with other content",
+            "ticket"};
         rejected_.with({std::string(fid), it.error->code}).inc();
         ++rejected;
       }
@@ -332,12 +359,14 @@ asio::awaitable<http::Response> Service::batch(http::Request& req, relais::v1::F
   }
   if (!records.empty()) {
     if (producer_.brokers_down())
-      co_return busy(503, "KAFKA_UNAVAILABLE", "the message broker is unreachable; retry later", fid);
+      co_return busy(503, "KAFKA_UNAVAILABLE", "the message broker is unreachable; retry later",
+                     fid);
     // A batch larger than the bound is still taken when nothing else is waiting.
     auto before = in_flight_.fetch_add(records.size());
     if (before > 0 && before + records.size() > o_.max_in_flight) {
       in_flight_.fetch_sub(records.size());
-      co_return busy(429, "TOO_MANY_IN_FLIGHT", "too many notifications waiting for the broker; retry later", fid);
+      co_return busy(429, "TOO_MANY_IN_FLIGHT",
+                     "too many notifications waiting for the broker; retry later", fid);
     }
   }
   std::size_t n_records = records.size();
@@ -351,9 +380,12 @@ asio::awaitable<http::Response> Service::batch(http::Request& req, relais::v1::F
   if (failed > 0) {
     // Some lines may be in Kafka, some not: the client re-posts the whole
     // batch, and the tickets already accepted are deduplicated by the router.
-    logger.warn("batch not fully acknowledged", {{"flow", fid}, {"failed", failed}, {"lines", lines.size()}});
+    logger.warn("batch not fully acknowledged",
+                {{"flow", fid}, {"failed", failed}, {"lines", lines.size()}});
     co_return busy(503, "KAFKA_UNAVAILABLE",
-                   "the message broker did not acknowledge every line; re-post the batch (tickets make it safe)", fid);
+                   "the message broker did not acknowledge every line; re-post the batch (tickets "
+                   "make it safe)",
+                   fid);
   }
   accepted_.with({std::string(fid)}).inc(static_cast<double>(n_records));
   boost::json::array arr;

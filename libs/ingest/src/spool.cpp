@@ -19,8 +19,8 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }  // namespace
 
 SpoolName classify_spool_name(std::string_view name) {
-  if (name.empty() || name.front() == '.' || ends_with(name, ".tmp") || ends_with(name, ".progress") ||
-      ends_with(name, ".results.ndjson")) {
+  if (name.empty() || name.front() == '.' || ends_with(name, ".tmp") ||
+      ends_with(name, ".progress") || ends_with(name, ".results.ndjson")) {
     return SpoolName::ignored;
   }
   if (ends_with(name, ".xml")) return SpoolName::xml;
@@ -39,7 +39,8 @@ std::optional<std::string> next_spool_file(const std::vector<SpoolEntry>& entrie
   const SpoolEntry* best = nullptr;
   for (const auto& e : entries) {
     if (classify_spool_name(e.name) == SpoolName::ignored) continue;
-    if (best == nullptr || e.mtime < best->mtime || (e.mtime == best->mtime && e.name < best->name)) best = &e;
+    if (best == nullptr || e.mtime < best->mtime || (e.mtime == best->mtime && e.name < best->name))
+      best = &e;
   }
   if (best == nullptr) return std::nullopt;
   return best->name;
@@ -49,16 +50,19 @@ Spool::Spool(SpoolOptions o, const SoapGateway* gateway, ChunkSender send, metri
     : o_(std::move(o)),
       gateway_(gateway),
       send_(std::move(send)),
-      files_(m.counter("relais_ingest_spool_files_total", "Spool files handled, by outcome (done, failed)",
-                       {"outcome"})),
-      records_(m.counter("relais_ingest_spool_records_total", "Spool records with a result, by status",
-                         {"status"})),
-      pending_(m.gauge("relais_ingest_spool_pending_files", "Files waiting in the spool directory").with()) {
+      files_(m.counter("relais_ingest_spool_files_total",
+                       "Spool files handled, by outcome (done, failed)", {"outcome"})),
+      records_(m.counter("relais_ingest_spool_records_total",
+                         "Spool records with a result, by status", {"status"})),
+      pending_(m.gauge("relais_ingest_spool_pending_files", "Files waiting in the spool directory")
+                   .with()) {
   fs::create_directories(fs::path(o_.dir) / "done");
   fs::create_directories(fs::path(o_.dir) / "failed");
 }
 
-Spool::~Spool() { stop(); }
+Spool::~Spool() {
+  stop();
+}
 
 void Spool::start() {
   thread_ = std::thread([this] {
@@ -89,7 +93,8 @@ void Spool::stop() {
 void Spool::finish(const fs::path& file, const std::string& to, const std::string& error) {
   const fs::path dir = fs::path(o_.dir) / to;
   std::string name = file.filename().string();
-  for (int n = 1; fs::exists(dir / name); ++n) name = file.filename().string() + "." + std::to_string(n);
+  for (int n = 1; fs::exists(dir / name); ++n)
+    name = file.filename().string() + "." + std::to_string(n);
   const fs::path results = file.string() + ".results.ndjson";
   if (fs::exists(results)) fs::rename(results, dir / (name + ".results.ndjson"));
   if (!error.empty()) std::ofstream(dir / (name + ".error")) << error << "\n";
@@ -107,17 +112,21 @@ bool Spool::run_once() {
     entries.push_back({e.path().filename().string(), e.last_write_time(ec)});
   }
   const auto pick = next_spool_file(entries);
-  pending_.set(static_cast<double>(std::count_if(entries.begin(), entries.end(), [](const SpoolEntry& e) {
-    return classify_spool_name(e.name) != SpoolName::ignored;
-  })));
+  pending_.set(
+      static_cast<double>(std::count_if(entries.begin(), entries.end(), [](const SpoolEntry& e) {
+        return classify_spool_name(e.name) != SpoolName::ignored;
+      })));
   if (!pick) return false;
   const fs::path file = fs::path(o_.dir) / *pick;
   std::error_code ec;
   const auto size = fs::file_size(file, ec);
   if (ec) return false;  // gone meanwhile
   if (size > o_.max_file_bytes) {
-    logger.warn("spool file too large", {{"file", *pick}, {"bytes", size}, {"max", o_.max_file_bytes}});
-    finish(file, "failed", "FILE_TOO_LARGE: " + std::to_string(size) + " bytes, more than ingest.spool.max_file_bytes");
+    logger.warn("spool file too large",
+                {{"file", *pick}, {"bytes", size}, {"max", o_.max_file_bytes}});
+    finish(file, "failed",
+           "FILE_TOO_LARGE: " + std::to_string(size) +
+               " bytes, more than ingest.spool.max_file_bytes");
     return true;
   }
   BatchFileOptions bo;
@@ -132,7 +141,8 @@ bool Spool::run_once() {
       return true;
     }
   } else if (gateway_ == nullptr) {
-    finish(file, "failed", "SOAP_DISABLED: XML batches need ingest.soap.enabled (the XSD set and mappings)");
+    finish(file, "failed",
+           "SOAP_DISABLED: XML batches need ingest.soap.enabled (the XSD set and mappings)");
     return true;
   }
   logger.info("spool file taken", {{"file", *pick}, {"bytes", size}});
@@ -164,8 +174,11 @@ bool Spool::run_once() {
     records_.with({"accepted"}).inc(static_cast<double>(sum.accepted));
     records_.with({"rejected"}).inc(static_cast<double>(sum.rejected));
   }
-  logger.info("spool file delivered", {{"file", *pick}, {"accepted", sum.accepted}, {"rejected", sum.rejected},
-                                       {"resumed", sum.resumed ? "yes" : "no"}, {"seconds", sum.seconds}});
+  logger.info("spool file delivered", {{"file", *pick},
+                                       {"accepted", sum.accepted},
+                                       {"rejected", sum.rejected},
+                                       {"resumed", sum.resumed ? "yes" : "no"},
+                                       {"seconds", sum.seconds}});
   finish(file, "done", "");
   return true;
 }

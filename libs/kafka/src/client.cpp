@@ -2,11 +2,10 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "internal.hpp"
-
 #include <mutex>
 #include <set>
 
+#include "internal.hpp"
 #include "relais/common/log.hpp"
 
 namespace relais::kafka {
@@ -72,14 +71,16 @@ bool set_event_cb(RdKafka::Conf& conf, RdKafka::EventCb* cb, std::string& error)
 Error take_error(RdKafka::Error* raw) {
   std::unique_ptr<RdKafka::Error> e(raw);
   if (!e) return {};
-  return make_error(ErrorFacts{static_cast<int>(e->code()), e->is_fatal(), e->is_retriable(), e->txn_requires_abort()},
+  return make_error(ErrorFacts{static_cast<int>(e->code()), e->is_fatal(), e->is_retriable(),
+                               e->txn_requires_abort()},
                     e->str());
 }
 
 std::vector<RdKafka::TopicPartition*> to_rd(const TopicPartitions& parts) {
   std::vector<RdKafka::TopicPartition*> out;
   out.reserve(parts.size());
-  for (const auto& tp : parts) out.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, tp.offset));
+  for (const auto& tp : parts)
+    out.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, tp.offset));
   return out;
 }
 
@@ -155,8 +156,10 @@ std::unique_ptr<Producer> Producer::create(const Settings& settings, std::string
   auto conf = make_conf(s, error);
   if (!conf) return nullptr;
   std::string err;
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(p->callbacks_.get()), err) != RdKafka::Conf::CONF_OK ||
-      conf->set("event_cb", static_cast<RdKafka::EventCb*>(p->callbacks_.get()), err) != RdKafka::Conf::CONF_OK) {
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(p->callbacks_.get()), err) !=
+          RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(p->callbacks_.get()), err) !=
+          RdKafka::Conf::CONF_OK) {
     error = err;
     return nullptr;
   }
@@ -171,7 +174,8 @@ std::unique_ptr<Producer> Producer::create(const Settings& settings, std::string
       raw->producer_->poll(50);
       // While the brokers are believed down no record is produced (ingest answers
       // 503), so no delivery report can clear the flag: probe with a metadata request.
-      if (raw->brokers_down_.load() && std::chrono::steady_clock::now() - last_probe > std::chrono::seconds(1)) {
+      if (raw->brokers_down_.load() &&
+          std::chrono::steady_clock::now() - last_probe > std::chrono::seconds(1)) {
         last_probe = std::chrono::steady_clock::now();
         RdKafka::Metadata* md = nullptr;
         if (raw->producer_->metadata(false, nullptr, &md, 1000) == RdKafka::ERR_NO_ERROR) {
@@ -194,20 +198,23 @@ Producer::~Producer() {
   }
 }
 
-int Producer::outq_len() const { return producer_->outq_len(); }
+int Producer::outq_len() const {
+  return producer_->outq_len();
+}
 
 int Producer::partition_count(const std::string& topic, std::chrono::milliseconds timeout) {
   return detail::partition_count(*producer_, topic, timeout);
 }
 
 Error Producer::produce(const std::string& topic, int32_t partition, std::string_view key,
-                                     std::string_view value, const std::vector<Header>& headers,
-                                     DeliveryCallback cb) {
+                        std::string_view value, const std::vector<Header>& headers,
+                        DeliveryCallback cb) {
   RdKafka::Headers* h = RdKafka::Headers::create();
   for (const auto& hd : headers) h->add(hd.key, hd.value.data(), hd.value.size());
   auto* op = new Opaque{std::move(cb)};
-  auto err = producer_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-                                value.size(), key.data(), key.size(), 0, h, op);
+  auto err = producer_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY,
+                                const_cast<char*>(value.data()), value.size(), key.data(),
+                                key.size(), 0, h, op);
   if (err != RdKafka::ERR_NO_ERROR) {
     delete h;  // ownership stays with us on failure
     delete op;
@@ -220,12 +227,17 @@ int Producer::flush(std::chrono::milliseconds timeout) {
   return producer_->outq_len();
 }
 
-std::string Producer::last_stats() const { return callbacks_->stats(); }
+std::string Producer::last_stats() const {
+  return callbacks_->stats();
+}
 
-void Producer::on_stats(std::function<void(const std::string&)> fn) { callbacks_->set_on_stats(std::move(fn)); }
+void Producer::on_stats(std::function<void(const std::string&)> fn) {
+  callbacks_->set_on_stats(std::move(fn));
+}
 
-std::optional<std::string> ensure_topics(const Settings& settings, const std::vector<std::string>& topics,
-                                         int partitions, int replication_factor, std::chrono::milliseconds timeout,
+std::optional<std::string> ensure_topics(const Settings& settings,
+                                         const std::vector<std::string>& topics, int partitions,
+                                         int replication_factor, std::chrono::milliseconds timeout,
                                          const std::map<std::string, std::string>& topic_config) {
   if (topics.empty()) return std::nullopt;
   std::string error;
@@ -243,14 +255,17 @@ std::optional<std::string> ensure_topics(const Settings& settings, const std::ve
   if (!rk) return std::string("cannot create admin client: ") + errstr;
   std::vector<rd_kafka_NewTopic_t*> nts;
   for (const auto& t : topics) {
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(t.c_str(), partitions, replication_factor, errstr, sizeof errstr);
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(t.c_str(), partitions, replication_factor, errstr, sizeof errstr);
     for (const auto& [k, v] : topic_config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
     nts.push_back(nt);
   }
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), errstr, sizeof errstr);
-  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), errstr, sizeof errstr);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), errstr,
+                                              sizeof errstr);
+  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), errstr,
+                                            sizeof errstr);
   rd_kafka_CreateTopics(rk, nts.data(), nts.size(), opts, q);
   std::optional<std::string> result;
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
@@ -265,9 +280,10 @@ std::optional<std::string> ensure_topics(const Settings& settings, const std::ve
     for (size_t i = 0; i < n; ++i) {
       auto e = rd_kafka_topic_result_error(trs[i]);
       if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        result = std::string("create topic ") + rd_kafka_topic_result_name(trs[i]) + ": " +
-                 (rd_kafka_topic_result_error_string(trs[i]) ? rd_kafka_topic_result_error_string(trs[i])
-                                                             : rd_kafka_err2str(e));
+        result =
+            std::string("create topic ") + rd_kafka_topic_result_name(trs[i]) + ": " +
+            (rd_kafka_topic_result_error_string(trs[i]) ? rd_kafka_topic_result_error_string(trs[i])
+                                                        : rd_kafka_err2str(e));
         break;
       }
     }
@@ -280,20 +296,25 @@ std::optional<std::string> ensure_topics(const Settings& settings, const std::ve
   return result;
 }
 
-int detail::partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout) {
+int detail::partition_count(RdKafka::Handle& handle, const std::string& topic,
+                            std::chrono::milliseconds timeout) {
   std::string err;
   std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&handle, topic, nullptr, err));
   if (!t) return -1;
   RdKafka::Metadata* md = nullptr;
-  if (handle.metadata(false, t.get(), &md, static_cast<int>(timeout.count())) != RdKafka::ERR_NO_ERROR) return -1;
+  if (handle.metadata(false, t.get(), &md, static_cast<int>(timeout.count())) !=
+      RdKafka::ERR_NO_ERROR)
+    return -1;
   std::unique_ptr<RdKafka::Metadata> holder(md);
   for (const auto* tm : *md->topics()) {
-    if (tm->topic() == topic && tm->err() == RdKafka::ERR_NO_ERROR) return static_cast<int>(tm->partitions()->size());
+    if (tm->topic() == topic && tm->err() == RdKafka::ERR_NO_ERROR)
+      return static_cast<int>(tm->partitions()->size());
   }
   return -1;
 }
 
-int partition_count(const Settings& settings, const std::string& topic, std::chrono::milliseconds timeout) {
+int partition_count(const Settings& settings, const std::string& topic,
+                    std::chrono::milliseconds timeout) {
   std::string err;
   auto conf = make_conf(settings, err);
   if (!conf) return -1;

@@ -1,8 +1,8 @@
 #include "relais/kafka/consumer.hpp"
 
-#include <set>
-
 #include <librdkafka/rdkafka.h>
+
+#include <set>
 
 #include "internal.hpp"
 
@@ -11,17 +11,29 @@ using detail::error_of;
 using detail::from_rd;
 using detail::to_rd;
 
-void Record::Deleter::operator()(RdKafka::Message* m) const { delete m; }
+void Record::Deleter::operator()(RdKafka::Message* m) const {
+  delete m;
+}
 Record::Record(RdKafka::Message* m) : m_(m) {}
 Record::Record(Record&&) noexcept = default;
 Record& Record::operator=(Record&&) noexcept = default;
 Record::~Record() = default;
 
-std::string Record::topic() const { return m_->topic_name(); }
-std::int32_t Record::partition() const { return m_->partition(); }
-std::int64_t Record::offset() const { return m_->offset(); }
-const std::string* Record::key() const { return m_->key(); }
-std::string_view Record::value() const { return {static_cast<const char*>(m_->payload()), m_->len()}; }
+std::string Record::topic() const {
+  return m_->topic_name();
+}
+std::int32_t Record::partition() const {
+  return m_->partition();
+}
+std::int64_t Record::offset() const {
+  return m_->offset();
+}
+const std::string* Record::key() const {
+  return m_->key();
+}
+std::string_view Record::value() const {
+  return {static_cast<const char*>(m_->payload()), m_->len()};
+}
 std::int64_t Record::timestamp_ms() const {
   auto ts = m_->timestamp();
   return ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? -1 : ts.timestamp;
@@ -46,7 +58,8 @@ std::string_view Record::header_view(const char* name) const {
   if (rd_kafka_message_headers(c, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs) return {};
   const void* value = nullptr;
   std::size_t size = 0;
-  if (rd_kafka_header_get_last(hdrs, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !value) return {};
+  if (rd_kafka_header_get_last(hdrs, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !value)
+    return {};
   return {static_cast<const char*>(value), size};
 }
 
@@ -57,7 +70,8 @@ class Consumer::Callbacks : public RdKafka::RebalanceCb {
   }
   void rebalance_cb(RdKafka::KafkaConsumer*, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
-    handler_(c_, err == RdKafka::ERR__ASSIGN_PARTITIONS ? Rebalance::assign : Rebalance::revoke, from_rd(parts));
+    handler_(c_, err == RdKafka::ERR__ASSIGN_PARTITIONS ? Rebalance::assign : Rebalance::revoke,
+             from_rd(parts));
   }
   bool has_handler() const { return static_cast<bool>(handler_); }
   detail::StatsEvents* events() { return events_ ? &*events_ : nullptr; }
@@ -73,7 +87,8 @@ std::unique_ptr<Consumer> Consumer::create(ConsumerOptions o, std::string& error
   c->callbacks_ = std::make_unique<Callbacks>(*c, std::move(o.on_rebalance), o.stats);
   auto conf = detail::make_conf(o.settings, error);
   if (!conf) return nullptr;
-  if (auto* ev = c->callbacks_->events(); ev && !detail::set_event_cb(*conf, ev, error)) return nullptr;
+  if (auto* ev = c->callbacks_->events(); ev && !detail::set_event_cb(*conf, ev, error))
+    return nullptr;
   if (c->callbacks_->has_handler() &&
       conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(c->callbacks_.get()), error) !=
           RdKafka::Conf::CONF_OK)
@@ -97,7 +112,9 @@ void Consumer::close() {
   c_->close();
 }
 
-Error Consumer::subscribe(const std::vector<std::string>& topics) { return error_of(c_->subscribe(topics)); }
+Error Consumer::subscribe(const std::vector<std::string>& topics) {
+  return error_of(c_->subscribe(topics));
+}
 
 namespace {
 template <class F>
@@ -112,7 +129,9 @@ Error with_rd(const TopicPartitions& parts, F&& f) {
 Error Consumer::assign(const TopicPartitions& parts) {
   return with_rd(parts, [&](auto& rd) { return error_of(c_->assign(rd)); });
 }
-Error Consumer::unassign() { return error_of(c_->unassign()); }
+Error Consumer::unassign() {
+  return error_of(c_->unassign());
+}
 Error Consumer::incremental_assign(const TopicPartitions& parts) {
   return with_rd(parts, [&](auto& rd) { return detail::take_error(c_->incremental_assign(rd)); });
 }
@@ -139,7 +158,8 @@ Polled Consumer::poll(std::chrono::milliseconds timeout) {
 }
 
 Error Consumer::seek(const TopicPartition& to, std::chrono::milliseconds timeout) {
-  std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(to.topic, to.partition, to.offset));
+  std::unique_ptr<RdKafka::TopicPartition> tp(
+      RdKafka::TopicPartition::create(to.topic, to.partition, to.offset));
   return error_of(c_->seek(*tp, detail::ms(timeout)));
 }
 
@@ -154,7 +174,8 @@ std::optional<TopicPartitions> Consumer::positions(Error* error) {
   return out;
 }
 
-std::optional<TopicPartitions> Consumer::committed(const TopicPartitions& parts, std::chrono::milliseconds timeout,
+std::optional<TopicPartitions> Consumer::committed(const TopicPartitions& parts,
+                                                   std::chrono::milliseconds timeout,
                                                    Error* error) {
   auto rd = to_rd(parts);
   Error e = error_of(c_->committed(rd, detail::ms(timeout)));
@@ -165,13 +186,14 @@ std::optional<TopicPartitions> Consumer::committed(const TopicPartitions& parts,
   return out;
 }
 
-Error Consumer::cached_watermarks(const std::string& topic, std::int32_t partition, std::int64_t& low,
-                                  std::int64_t& high) {
+Error Consumer::cached_watermarks(const std::string& topic, std::int32_t partition,
+                                  std::int64_t& low, std::int64_t& high) {
   return error_of(c_->get_watermark_offsets(topic, partition, &low, &high));
 }
 
-Error Consumer::query_watermarks(const std::string& topic, std::int32_t partition, std::chrono::milliseconds timeout,
-                                 std::int64_t& low, std::int64_t& high) {
+Error Consumer::query_watermarks(const std::string& topic, std::int32_t partition,
+                                 std::chrono::milliseconds timeout, std::int64_t& low,
+                                 std::int64_t& high) {
   return error_of(c_->query_watermark_offsets(topic, partition, &low, &high, detail::ms(timeout)));
 }
 
@@ -180,7 +202,8 @@ int Consumer::partition_count(const std::string& topic, std::chrono::millisecond
 }
 
 std::optional<std::string> read_partitions(const Settings& settings, const std::string& topic,
-                                           const std::vector<int32_t>& partitions, std::chrono::milliseconds timeout,
+                                           const std::vector<int32_t>& partitions,
+                                           std::chrono::milliseconds timeout,
                                            const std::function<void(const Record&)>& fn) {
   if (partitions.empty()) return std::nullopt;
   ConsumerOptions o;

@@ -6,19 +6,32 @@ namespace relais::kafka {
 
 std::string_view errc_name(errc e) {
   switch (e) {
-    case errc::none: return "none";
-    case errc::timed_out: return "timed_out";
-    case errc::partition_eof: return "partition_eof";
-    case errc::queue_full: return "queue_full";
-    case errc::retriable: return "retriable";
-    case errc::abortable: return "abortable";
-    case errc::fenced: return "fenced";
-    case errc::fatal: return "fatal";
-    case errc::unknown_topic: return "unknown_topic";
-    case errc::brokers_down: return "brokers_down";
-    case errc::transport: return "transport";
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::other: return "other";
+    case errc::none:
+      return "none";
+    case errc::timed_out:
+      return "timed_out";
+    case errc::partition_eof:
+      return "partition_eof";
+    case errc::queue_full:
+      return "queue_full";
+    case errc::retriable:
+      return "retriable";
+    case errc::abortable:
+      return "abortable";
+    case errc::fenced:
+      return "fenced";
+    case errc::fatal:
+      return "fatal";
+    case errc::unknown_topic:
+      return "unknown_topic";
+    case errc::brokers_down:
+      return "brokers_down";
+    case errc::transport:
+      return "transport";
+    case errc::invalid_argument:
+      return "invalid_argument";
+    case errc::other:
+      return "other";
   }
   return "other";
 }
@@ -66,7 +79,9 @@ errc classify(const ErrorFacts& f) {
   }
 }
 
-std::string code_text(int code) { return rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code)); }
+std::string code_text(int code) {
+  return rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
+}
 
 Error make_error(const ErrorFacts& f, std::string message) {
   Error e{classify(f), f.code, std::move(message)};
@@ -74,6 +89,8 @@ Error make_error(const ErrorFacts& f, std::string message) {
   return e;
 }
 
-Error make_error(int code, std::string message) { return make_error(ErrorFacts{code}, std::move(message)); }
+Error make_error(int code, std::string message) {
+  return make_error(ErrorFacts{code}, std::move(message));
+}
 
 }  // namespace relais::kafka

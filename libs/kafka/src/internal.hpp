@@ -29,15 +29,20 @@ class StatsEvents : public RdKafka::EventCb {
 // Sets "event_cb" on `conf`; false (and `error`) when refused.
 bool set_event_cb(RdKafka::Conf& conf, RdKafka::EventCb* cb, std::string& error);
 
-int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout);
+int partition_count(RdKafka::Handle& handle, const std::string& topic,
+                    std::chrono::milliseconds timeout);
 
-inline Error error_of(RdKafka::ErrorCode code) { return make_error(static_cast<int>(code)); }
+inline Error error_of(RdKafka::ErrorCode code) {
+  return make_error(static_cast<int>(code));
+}
 // Takes ownership of a librdkafka error object (null: success).
 Error take_error(RdKafka::Error* e);
 
 std::vector<RdKafka::TopicPartition*> to_rd(const TopicPartitions& parts);
 TopicPartitions from_rd(const std::vector<RdKafka::TopicPartition*>& parts);
 
-inline int ms(std::chrono::milliseconds t) { return static_cast<int>(t.count()); }
+inline int ms(std::chrono::milliseconds t) {
+  return static_cast<int>(t.count());
+}
 
 }  // namespace relais::kafka::detail

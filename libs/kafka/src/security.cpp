@@ -15,10 +15,14 @@ std::vector<config::Option> security_options() {
   return {
       {"kafka.security_protocol", Type::string, "plaintext",
        "plaintext, ssl, sasl_plaintext (loopback only) or sasl_ssl (production)"},
-      {"kafka.sasl_mechanism", Type::string, "SCRAM-SHA-512", "SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"},
-      {"kafka.sasl_username", Type::string, "", "SASL user: this program's own Kafka principal (e.g. relais-router)"},
-      {"kafka.sasl_password_file", Type::string, "", "file holding the SASL password (first line; keep it mode 0600)"},
-      {"kafka.ssl_ca_file", Type::string, "", "PEM CA bundle to verify the brokers (ssl, sasl_ssl; empty: system store)"},
+      {"kafka.sasl_mechanism", Type::string, "SCRAM-SHA-512",
+       "SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"},
+      {"kafka.sasl_username", Type::string, "",
+       "SASL user: this program's own Kafka principal (e.g. relais-router)"},
+      {"kafka.sasl_password_file", Type::string, "",
+       "file holding the SASL password (first line; keep it mode 0600)"},
+      {"kafka.ssl_ca_file", Type::string, "",
+       "PEM CA bundle to verify the brokers (ssl, sasl_ssl; empty: system store)"},
   };
 }
 
@@ -37,46 +41,56 @@ std::optional<std::string> apply_security(const Security& sec, Settings& out) {
     for (auto& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     return t;
   };
-  for (const char* k : {"sasl.password", "sasl.username", "sasl.jaas.config", "ssl.key.password",
-                        "ssl.keystore.password", "security.protocol", "sasl.mechanism", "sasl.mechanisms"}) {
+  for (const char* k :
+       {"sasl.password", "sasl.username", "sasl.jaas.config", "ssl.key.password",
+        "ssl.keystore.password", "security.protocol", "sasl.mechanism", "sasl.mechanisms"}) {
     if (out.count(k))
       return std::string("kafka.extra must not set ") + k +
-             " (use kafka.security_protocol, kafka.sasl_mechanism, kafka.sasl_username, kafka.sasl_password_file)";
+             " (use kafka.security_protocol, kafka.sasl_mechanism, kafka.sasl_username, "
+             "kafka.sasl_password_file)";
   }
   const std::string proto = lower(sec.protocol);
   if (proto != "plaintext" && proto != "ssl" && proto != "sasl_plaintext" && proto != "sasl_ssl")
-    return "kafka.security_protocol: expected plaintext, ssl, sasl_plaintext or sasl_ssl, got \"" + sec.protocol + "\"";
+    return "kafka.security_protocol: expected plaintext, ssl, sasl_plaintext or sasl_ssl, got \"" +
+           sec.protocol + "\"";
   const bool sasl = proto.starts_with("sasl_");
   if (!sasl) {
     if (!sec.username.empty() || !sec.password_file.empty())
-      return "kafka.sasl_username/kafka.sasl_password_file are set but kafka.security_protocol is " + proto +
-             " (use sasl_ssl, or sasl_plaintext on loopback)";
+      return "kafka.sasl_username/kafka.sasl_password_file are set but kafka.security_protocol "
+             "is " +
+             proto + " (use sasl_ssl, or sasl_plaintext on loopback)";
   } else {
     const std::string mech = sec.mechanism;
     if (mech != "SCRAM-SHA-512" && mech != "SCRAM-SHA-256" && mech != "PLAIN")
-      return "kafka.sasl_mechanism: expected SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN, got \"" + mech + "\"";
-    if (sec.username.empty()) return "kafka.security_protocol is " + proto + " but kafka.sasl_username is empty";
+      return "kafka.sasl_mechanism: expected SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN, got \"" + mech +
+             "\"";
+    if (sec.username.empty())
+      return "kafka.security_protocol is " + proto + " but kafka.sasl_username is empty";
     if (sec.password_file.empty())
       return "kafka.security_protocol is " + proto + " but kafka.sasl_password_file is empty";
     std::ifstream in(sec.password_file);
     if (!in) return "kafka.sasl_password_file: cannot read " + sec.password_file;
     std::string password;
     std::getline(in, password);
-    while (!password.empty() && (password.back() == '\r' || password.back() == ' ' || password.back() == '\t'))
+    while (!password.empty() &&
+           (password.back() == '\r' || password.back() == ' ' || password.back() == '\t'))
       password.pop_back();
     if (password.empty()) return "kafka.sasl_password_file: " + sec.password_file + " is empty";
     // librdkafka before 2.6.1 computes a SCRAM proof that Kafka 4 brokers reject
     // (confluentinc/librdkafka#4895): say so once instead of leaving "invalid credentials".
     static std::atomic<bool> warned{false};
     if (mech.starts_with("SCRAM") && rd_kafka_version() < 0x020601ff && !warned.exchange(true))
-      log::Logger("kafka").warn("SCRAM with this librdkafka fails against Kafka 4 brokers; use kafka.sasl_mechanism=PLAIN over sasl_ssl",
-                                {{"librdkafka", std::string(rd_kafka_version_str())}});
+      log::Logger("kafka").warn(
+          "SCRAM with this librdkafka fails against Kafka 4 brokers; use "
+          "kafka.sasl_mechanism=PLAIN over sasl_ssl",
+          {{"librdkafka", std::string(rd_kafka_version_str())}});
     out["sasl.mechanism"] = mech;
     out["sasl.username"] = sec.username;
     out["sasl.password"] = std::move(password);
   }
   if (!sec.ssl_ca_file.empty()) {
-    if (!proto.ends_with("ssl")) return "kafka.ssl_ca_file is set but kafka.security_protocol is " + proto;
+    if (!proto.ends_with("ssl"))
+      return "kafka.ssl_ca_file is set but kafka.security_protocol is " + proto;
     if (!std::ifstream(sec.ssl_ca_file)) return "kafka.ssl_ca_file: cannot read " + sec.ssl_ca_file;
     out["ssl.ca.location"] = sec.ssl_ca_file;
   }

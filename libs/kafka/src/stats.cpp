@@ -1,7 +1,6 @@
 #include "relais/kafka/stats.hpp"
 
 #include <boost/json.hpp>
-
 #include <chrono>
 
 #include "relais/common/log.hpp"
@@ -28,35 +27,41 @@ std::string str(const json::object& o, std::string_view key) {
 
 StatsExporter::StatsExporter(metrics::Registry& m, std::string client)
     : client_(std::move(client)),
-      broker_up_(m.gauge("relais_kafka_broker_up", "1 when the client's connection to the broker is UP",
+      broker_up_(m.gauge("relais_kafka_broker_up",
+                         "1 when the client's connection to the broker is UP",
                          {"client", "broker"})),
-      rtt_avg_(m.gauge("relais_kafka_broker_rtt_avg_seconds", "Average broker round-trip time (last window)",
+      rtt_avg_(m.gauge("relais_kafka_broker_rtt_avg_seconds",
+                       "Average broker round-trip time (last window)", {"client", "broker"})),
+      rtt_p99_(m.gauge("relais_kafka_broker_rtt_p99_seconds",
+                       "99th percentile broker round-trip time (last window)",
                        {"client", "broker"})),
-      rtt_p99_(m.gauge("relais_kafka_broker_rtt_p99_seconds", "99th percentile broker round-trip time (last window)",
-                       {"client", "broker"})),
-      outbuf_(m.gauge("relais_kafka_broker_outbuf_requests", "Requests waiting to be sent to the broker",
-                      {"client", "broker"})),
-      waitresp_(m.gauge("relais_kafka_broker_waitresp_requests", "Requests sent, waiting for the broker's response",
-                        {"client", "broker"})),
-      tx_errors_(m.counter("relais_kafka_broker_tx_errors_total", "Transmission errors towards the broker",
-                           {"client", "broker"})),
-      rx_errors_(m.counter("relais_kafka_broker_rx_errors_total", "Errors receiving from the broker",
-                           {"client", "broker"})),
-      timeouts_(m.counter("relais_kafka_broker_request_timeouts_total", "Requests to the broker that timed out",
-                          {"client", "broker"})),
-      queue_messages_(m.gauge("relais_kafka_queue_messages", "Messages in the client's producer queues", {"client"})
+      outbuf_(m.gauge("relais_kafka_broker_outbuf_requests",
+                      "Requests waiting to be sent to the broker", {"client", "broker"})),
+      waitresp_(m.gauge("relais_kafka_broker_waitresp_requests",
+                        "Requests sent, waiting for the broker's response", {"client", "broker"})),
+      tx_errors_(m.counter("relais_kafka_broker_tx_errors_total",
+                           "Transmission errors towards the broker", {"client", "broker"})),
+      rx_errors_(m.counter("relais_kafka_broker_rx_errors_total",
+                           "Errors receiving from the broker", {"client", "broker"})),
+      timeouts_(m.counter("relais_kafka_broker_request_timeouts_total",
+                          "Requests to the broker that timed out", {"client", "broker"})),
+      queue_messages_(m.gauge("relais_kafka_queue_messages",
+                              "Messages in the client's producer queues", {"client"})
                           .with({client_})),
-      queue_bytes_(
-          m.gauge("relais_kafka_queue_bytes", "Size of the messages in the client's producer queues", {"client"})
-              .with({client_})),
-      sent_(m.counter("relais_kafka_messages_sent_total", "Messages transmitted to brokers", {"client"})
+      queue_bytes_(m.gauge("relais_kafka_queue_bytes",
+                           "Size of the messages in the client's producer queues", {"client"})
+                       .with({client_})),
+      sent_(m.counter("relais_kafka_messages_sent_total", "Messages transmitted to brokers",
+                      {"client"})
                 .with({client_})),
-      received_(m.counter("relais_kafka_messages_received_total", "Messages received from brokers", {"client"})
+      received_(m.counter("relais_kafka_messages_received_total", "Messages received from brokers",
+                          {"client"})
                     .with({client_})),
       consumer_lag_(m.gauge("relais_kafka_consumer_lag_messages",
-                            "Consumer lag per assigned partition as seen by librdkafka", {"client", "topic", "partition"})),
-      last_update_(m.gauge("relais_kafka_stats_timestamp_seconds", "Unix time of the last statistics document",
-                           {"client"})
+                            "Consumer lag per assigned partition as seen by librdkafka",
+                            {"client", "topic", "partition"})),
+      last_update_(m.gauge("relais_kafka_stats_timestamp_seconds",
+                           "Unix time of the last statistics document", {"client"})
                        .with({client_})) {}
 
 void StatsExporter::add_to(metrics::Counter& c, double value) {
@@ -116,10 +121,9 @@ bool StatsExporter::update(std::string_view text) {
       }
     }
   }
-  last_update_.set(static_cast<double>(
-                       std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count()) /
+  last_update_.set(static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count()) /
                    1000.0);
   return true;
 }

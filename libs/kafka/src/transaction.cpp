@@ -7,9 +7,12 @@ using detail::ms;
 using detail::take_error;
 
 TransactionalProducer::TransactionalProducer() = default;
-TransactionalProducer::~TransactionalProducer() { p_.reset(); }
+TransactionalProducer::~TransactionalProducer() {
+  p_.reset();
+}
 
-std::unique_ptr<TransactionalProducer> TransactionalProducer::create(const Settings& settings, StatsExporter* stats,
+std::unique_ptr<TransactionalProducer> TransactionalProducer::create(const Settings& settings,
+                                                                     StatsExporter* stats,
                                                                      std::string& error) {
   std::unique_ptr<TransactionalProducer> t(new TransactionalProducer());
   auto conf = detail::make_conf(settings, error);
@@ -29,7 +32,9 @@ std::unique_ptr<TransactionalProducer> TransactionalProducer::create(const Setti
 Error TransactionalProducer::init(std::chrono::milliseconds timeout) {
   return take_error(p_->init_transactions(ms(timeout)));
 }
-Error TransactionalProducer::begin() { return take_error(p_->begin_transaction()); }
+Error TransactionalProducer::begin() {
+  return take_error(p_->begin_transaction());
+}
 Error TransactionalProducer::commit(std::chrono::milliseconds timeout) {
   return take_error(p_->commit_transaction(ms(timeout)));
 }
@@ -37,14 +42,16 @@ Error TransactionalProducer::abort(std::chrono::milliseconds timeout) {
   return take_error(p_->abort_transaction(ms(timeout)));
 }
 
-Error TransactionalProducer::send(const std::string& topic, std::int32_t partition, std::string_view key,
-                                  std::string_view value, const std::vector<Header>& headers) {
+Error TransactionalProducer::send(const std::string& topic, std::int32_t partition,
+                                  std::string_view key, std::string_view value,
+                                  const std::vector<Header>& headers) {
   RdKafka::ErrorCode err = RdKafka::ERR__QUEUE_FULL;
   for (int attempt = 0; attempt < 1000; ++attempt) {
     RdKafka::Headers* h = RdKafka::Headers::create();
     for (const auto& hd : headers) h->add(hd.key, hd.value.data(), hd.value.size());
-    err = p_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-                      value.size(), key.data(), key.size(), 0, h, nullptr);
+    err = p_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY,
+                      const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, h,
+                      nullptr);
     if (err == RdKafka::ERR_NO_ERROR) return {};
     delete h;  // ownership stays with us on failure
     if (err != RdKafka::ERR__QUEUE_FULL) break;
@@ -62,7 +69,9 @@ Error TransactionalProducer::send_offsets(const TopicPartitions& offsets, Consum
   return e;
 }
 
-void TransactionalProducer::poll(std::chrono::milliseconds timeout) { p_->poll(ms(timeout)); }
+void TransactionalProducer::poll(std::chrono::milliseconds timeout) {
+  p_->poll(ms(timeout));
+}
 
 void TransactionalProducer::purge() {
   p_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
@@ -73,7 +82,8 @@ int TransactionalProducer::flush(std::chrono::milliseconds timeout) {
   return p_->outq_len();
 }
 
-int TransactionalProducer::partition_count(const std::string& topic, std::chrono::milliseconds timeout) {
+int TransactionalProducer::partition_count(const std::string& topic,
+                                           std::chrono::milliseconds timeout) {
   return detail::partition_count(*p_, topic, timeout);
 }
 

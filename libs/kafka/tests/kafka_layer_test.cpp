@@ -17,7 +17,9 @@
 namespace relais::kafka {
 // For gtest's messages.
 void PrintTo(const TopicPartition& tp, std::ostream* os);
-void PrintTo(const TopicPartition& tp, std::ostream* os) { *os << tp.topic << "/" << tp.partition << "@" << tp.offset; }
+void PrintTo(const TopicPartition& tp, std::ostream* os) {
+  *os << tp.topic << "/" << tp.partition << "@" << tp.offset;
+}
 
 namespace {
 using namespace std::chrono_literals;
@@ -48,11 +50,13 @@ TEST(KafkaErrc, FencingFirstThenFatalAbortableRetriable) {
   EXPECT_EQ(classify({RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH, true}), errc::fenced);
   EXPECT_EQ(classify({RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID, true}), errc::fenced);
   // … and otherwise follow the flags (librdkafka may make an epoch error abortable).
-  EXPECT_EQ(classify({RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH, false, false, true}), errc::abortable);
+  EXPECT_EQ(classify({RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH, false, false, true}),
+            errc::abortable);
   EXPECT_EQ(classify({RD_KAFKA_RESP_ERR_PRODUCER_FENCED}), errc::other);
   // Fatal wins over abortable and retriable; abortable over retriable.
   EXPECT_EQ(classify({RD_KAFKA_RESP_ERR__STATE, true, true, true}), errc::fatal);
-  EXPECT_EQ(classify({RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, false, true, true}), errc::abortable);
+  EXPECT_EQ(classify({RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, false, true, true}),
+            errc::abortable);
   // A transactional call that timed out is retriable (call it again), not a plain timeout.
   EXPECT_EQ(classify({RD_KAFKA_RESP_ERR__TIMED_OUT, false, true}), errc::retriable);
 }
@@ -91,10 +95,13 @@ class KafkaMockCluster : public ::testing::Test {
     if (rk_) rd_kafka_destroy(rk_);
   }
   Settings settings() const {
-    return {{"bootstrap.servers", bootstraps_}, {"log_level", "0"}, {"topic.metadata.refresh.interval.ms", "500"}};
+    return {{"bootstrap.servers", bootstraps_},
+            {"log_level", "0"},
+            {"topic.metadata.refresh.interval.ms", "500"}};
   }
   void topic(const std::string& name, int partitions) {
-    ASSERT_EQ(rd_kafka_mock_topic_create(mc_, name.c_str(), partitions, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(rd_kafka_mock_topic_create(mc_, name.c_str(), partitions, 1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
   }
   std::unique_ptr<TransactionalProducer> session(const std::string& id) {
     auto s = settings();
@@ -178,12 +185,14 @@ TEST_F(KafkaMockCluster, SessionCommitsAndAborts) {
 }
 
 TEST_F(KafkaMockCluster, SessionClassifiesAbortableThenRecovers) {
-  topic("refused", 1);  // librdkafka remembers the refusal for this topic until its metadata is refreshed
+  topic("refused",
+        1);  // librdkafka remembers the refusal for this topic until its metadata is refreshed
   topic("out", 1);
   auto s = session("relais-test-abortable");
   ASSERT_TRUE(s);
   // The broker refuses the produce request: the transaction must be aborted.
-  rd_kafka_mock_push_request_errors(mc_, kApiProduce, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  rd_kafka_mock_push_request_errors(mc_, kApiProduce, 1,
+                                    RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
   ASSERT_FALSE(s->begin());
   ASSERT_FALSE(s->send("refused", 0, "x", "lost", {}));
   auto e = s->commit(10s);
@@ -233,8 +242,10 @@ TEST_F(KafkaMockCluster, GroupConsumerRebalancesAndCommitsOffsetsInTheTransactio
   co.settings["isolation.level"] = "read_committed";
   co.on_rebalance = [&](Consumer& c, Rebalance r, const TopicPartitions& parts) {
     events.emplace_back(r, parts);
-    if (r == Rebalance::assign) EXPECT_FALSE(c.assign(parts));
-    else EXPECT_FALSE(c.unassign());
+    if (r == Rebalance::assign)
+      EXPECT_FALSE(c.assign(parts));
+    else
+      EXPECT_FALSE(c.unassign());
   };
   std::string err;
   auto c = Consumer::create(co, err);
@@ -244,8 +255,11 @@ TEST_F(KafkaMockCluster, GroupConsumerRebalancesAndCommitsOffsetsInTheTransactio
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (got.size() < 4 && std::chrono::steady_clock::now() < deadline) {
     auto m = c->poll(200ms);
-    if (m.record) got.push_back(std::move(*m.record));
-    else EXPECT_TRUE(m.error.kind == errc::timed_out || m.error.kind == errc::partition_eof) << m.error.message;
+    if (m.record)
+      got.push_back(std::move(*m.record));
+    else
+      EXPECT_TRUE(m.error.kind == errc::timed_out || m.error.kind == errc::partition_eof)
+          << m.error.message;
   }
   ASSERT_EQ(got.size(), 4u);
   ASSERT_FALSE(events.empty());

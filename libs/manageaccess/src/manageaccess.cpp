@@ -34,12 +34,15 @@ std::optional<long> child_long(_xmlNode* parent, std::string_view ns, std::strin
   if (t.front() == '+') t.erase(0, 1);
   long v = 0;
   auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-  if (ec != std::errc{} || p != t.data() + t.size()) return -1;  // schema-valid but huge: refused later
+  if (ec != std::errc{} || p != t.data() + t.size())
+    return -1;  // schema-valid but huge: refused later
   return v;
 }
 
 // xs:date may carry a timezone ("2012-05-24+02:00", "2012-05-24Z"): the day is the first 10.
-std::string date_of(const std::string& s) { return s.size() > 10 ? s.substr(0, 10) : s; }
+std::string date_of(const std::string& s) {
+  return s.size() > 10 ? s.substr(0, 10) : s;
+}
 
 Period period_of(_xmlNode* p) {
   Period out;
@@ -60,7 +63,9 @@ Error schema_error(const std::vector<xml::Error>& errs) {
   return Error{errc::schema_invalid, e.message, e.path};
 }
 
-std::string esc(std::string_view s) { return soap::escape(s, 4096); }
+std::string esc(std::string_view s) {
+  return soap::escape(s, 4096);
+}
 
 std::string el(std::string_view name, std::string_view value) {
   return "<" + std::string(name) + ">" + esc(value) + "</" + std::string(name) + ">";
@@ -73,7 +78,8 @@ std::string period_xml(const Period& p) {
 }
 
 std::string ma_open(std::string_view name) {
-  return "<" + std::string(name) + " xmlns=\"" + std::string(kNs) + "\" xmlns:c=\"" + std::string(kCommon) + "\">";
+  return "<" + std::string(name) + " xmlns=\"" + std::string(kNs) + "\" xmlns:c=\"" +
+         std::string(kCommon) + "\">";
 }
 
 std::string request_xml(const Request& r) {
@@ -84,7 +90,8 @@ std::string request_xml(const Request& r) {
   if (r.query_register) out += el("QueryRegister", to_string(*r.query_register));
   out += "<ProofOfAuthentication>";
   if (!r.proof.sis_card_number.empty()) out += el("SISCardNumber", r.proof.sis_card_number);
-  if (!r.proof.identity_card_number.empty()) out += el("IdentityCardNumber", r.proof.identity_card_number);
+  if (!r.proof.identity_card_number.empty())
+    out += el("IdentityCardNumber", r.proof.identity_card_number);
   if (r.proof.person) {
     out += "<PersonData>" + el("LastName", r.proof.person->last_name);
     if (!r.proof.person->first_name.empty()) out += el("FirstName", r.proof.person->first_name);
@@ -109,7 +116,8 @@ std::vector<soap::Detail> details_of(_xmlNode* summary) {
     x.reason_code = child_text(d, kCommon, "ReasonCode");
     x.diagnostic = child_text(d, kCommon, "Diagnostic");
     for (auto* i : xml::children(d, kCommon, "Information"))
-      x.information.push_back({child_text(i, kCommon, "FieldName"), child_text(i, kCommon, "FieldValue")});
+      x.information.push_back(
+          {child_text(i, kCommon, "FieldName"), child_text(i, kCommon, "FieldValue")});
     out.push_back(std::move(x));
   }
   return out;
@@ -158,12 +166,17 @@ std::string day_before(const std::string& iso) {
 
 std::optional<Error> check_dates(const Period& p, std::string_view where) {
   auto s = validation::parse_iso_date(p.start);
-  if (!s) return Error{errc::invalid_date, "StartDate is not a day Relais can record", std::string(where) + "/StartDate"};
+  if (!s)
+    return Error{errc::invalid_date, "StartDate is not a day Relais can record",
+                 std::string(where) + "/StartDate"};
   if (!p.end.empty()) {
     auto e = validation::parse_iso_date(p.end);
-    if (!e) return Error{errc::invalid_date, "EndDate is not a day Relais can record", std::string(where) + "/EndDate"};
+    if (!e)
+      return Error{errc::invalid_date, "EndDate is not a day Relais can record",
+                   std::string(where) + "/EndDate"};
     if (e->days < s->days - 1)
-      return Error{errc::date_order, "EndDate is before StartDate", std::string(where) + "/EndDate"};
+      return Error{errc::date_order, "EndDate is before StartDate",
+                   std::string(where) + "/EndDate"};
   }
   return std::nullopt;
 }
@@ -173,7 +186,8 @@ std::optional<Line> csv_line(std::string_view text) {
   std::size_t pos = 0;
   while (true) {
     auto c = text.find(',', pos);
-    f.push_back(trimmed(std::string(text.substr(pos, c == std::string_view::npos ? std::string_view::npos : c - pos))));
+    f.push_back(trimmed(std::string(
+        text.substr(pos, c == std::string_view::npos ? std::string_view::npos : c - pos))));
     if (c == std::string_view::npos) break;
     pos = c + 1;
   }
@@ -190,48 +204,68 @@ std::optional<Line> csv_line(std::string_view text) {
 }  // namespace
 
 std::vector<std::string> schema_files(const std::string& xsd_dir) {
-  return {xsd_dir + "/SSDN/Service/NamespaceRoot.xsd", xsd_dir + "/SSDN/OCMW_CPAS/ManageAccess/NamespaceRoot.xsd"};
+  return {xsd_dir + "/SSDN/Service/NamespaceRoot.xsd",
+          xsd_dir + "/SSDN/OCMW_CPAS/ManageAccess/NamespaceRoot.xsd"};
 }
 
 std::string_view code_name(errc e) {
   switch (e) {
-    case errc::unknown_body: return "MANAGE_ACCESS_UNKNOWN_BODY";
-    case errc::schema_invalid: return "XML_SCHEMA_INVALID";
-    case errc::wrong_service: return "MANAGE_ACCESS_WRONG_SERVICE";
-    case errc::invalid_ssin: return "INVALID_SSIN";
-    case errc::missing_purpose: return "MISSING_FIELD";
-    case errc::invalid_quality_code: return "INVALID_QUALITY_CODE";
-    case errc::invalid_date: return "INVALID_DATE";
-    case errc::date_order: return "DATE_ORDER";
-    case errc::bad_reply: return "BCSS_BAD_REPLY";
+    case errc::unknown_body:
+      return "MANAGE_ACCESS_UNKNOWN_BODY";
+    case errc::schema_invalid:
+      return "XML_SCHEMA_INVALID";
+    case errc::wrong_service:
+      return "MANAGE_ACCESS_WRONG_SERVICE";
+    case errc::invalid_ssin:
+      return "INVALID_SSIN";
+    case errc::missing_purpose:
+      return "MISSING_FIELD";
+    case errc::invalid_quality_code:
+      return "INVALID_QUALITY_CODE";
+    case errc::invalid_date:
+      return "INVALID_DATE";
+    case errc::date_order:
+      return "DATE_ORDER";
+    case errc::bad_reply:
+      return "BCSS_BAD_REPLY";
   }
   return "MANAGE_ACCESS_ERROR";
 }
 
 std::string_view to_string(Action a) {
   switch (a) {
-    case Action::register_: return "REGISTER";
-    case Action::unregister: return "UNREGISTER";
-    case Action::list: return "LIST";
+    case Action::register_:
+      return "REGISTER";
+    case Action::unregister:
+      return "UNREGISTER";
+    case Action::list:
+      return "LIST";
   }
   return "LIST";
 }
 
 std::string_view to_string(Register r) {
   switch (r) {
-    case Register::primary: return "PRIMARY";
-    case Register::secondary: return "SECONDARY";
-    case Register::all: return "ALL";
+    case Register::primary:
+      return "PRIMARY";
+    case Register::secondary:
+      return "SECONDARY";
+    case Register::all:
+      return "ALL";
   }
   return "ALL";
 }
 
 std::string_view to_string(DiffKind k) {
   switch (k) {
-    case DiffKind::missing_in_mirror: return "missing_in_mirror";
-    case DiffKind::missing_at_bcss: return "missing_at_bcss";
-    case DiffKind::period_differs: return "period_differs";
-    case DiffKind::quality_differs: return "quality_differs";
+    case DiffKind::missing_in_mirror:
+      return "missing_in_mirror";
+    case DiffKind::missing_at_bcss:
+      return "missing_at_bcss";
+    case DiffKind::period_differs:
+      return "period_differs";
+    case DiffKind::quality_differs:
+      return "quality_differs";
   }
   return "?";
 }
@@ -247,7 +281,8 @@ bool overlaps(const Period& a, const Period& b) {
     auto d = validation::parse_iso_date(s);
     return d ? std::optional<std::int32_t>(d->days) : std::nullopt;
   };
-  auto as = days(a.start, -1), ae = days(a.end, kOpen), bs = days(b.start, -1), be = days(b.end, kOpen);
+  auto as = days(a.start, -1), ae = days(a.end, kOpen), bs = days(b.start, -1),
+       be = days(b.end, kOpen);
   if (!as || !ae || !bs || !be || a.start.empty() || b.start.empty()) return false;
   if (*ae < *as || *be < *bs) return false;
   return *as <= *be && *bs <= *ae;
@@ -259,39 +294,50 @@ boost::system::result<Request, Error> parse(_xmlNode* payload, const xml::Schema
   if (xml::local_name(payload) == "ManageAccessRequest" && xml::namespace_uri(payload) == kNs) {
     r.form = Form::bare;
     body = payload;
-  } else if (xml::local_name(payload) == "SSDNRequest" && xml::namespace_uri(payload) == kServiceNs) {
+  } else if (xml::local_name(payload) == "SSDNRequest" &&
+             xml::namespace_uri(payload) == kServiceNs) {
     r.form = Form::ssdn;
   } else {
-    return Error{errc::unknown_body, "expected a ManageAccessRequest or an SSDNRequest carrying one",
+    return Error{errc::unknown_body,
+                 "expected a ManageAccessRequest or an SSDNRequest carrying one",
                  xml::node_path(payload)};
   }
   if (auto errs = schema.validate_element(payload); !errs.empty()) return schema_error(errs);
   if (r.form == Form::ssdn) {
-    auto* user = first_child(first_child(payload, kServiceNs, "RequestContext"), kServiceNs, "AuthorizedUser");
+    auto* user = first_child(first_child(payload, kServiceNs, "RequestContext"), kServiceNs,
+                             "AuthorizedUser");
     r.context.user_id = child_text(user, kServiceNs, "UserID");
     r.context.email = child_text(user, kServiceNs, "Email");
     r.context.org_unit = child_text(user, kServiceNs, "OrgUnit");
     r.context.matrix_id = child_long(user, kServiceNs, "MatrixID").value_or(kSectorCpas);
     r.context.matrix_sub_id = child_long(user, kServiceNs, "MatrixSubID");
-    auto* msg = first_child(first_child(payload, kServiceNs, "RequestContext"), kServiceNs, "Message");
+    auto* msg =
+        first_child(first_child(payload, kServiceNs, "RequestContext"), kServiceNs, "Message");
     r.context.reference = child_text(msg, kServiceNs, "Reference");
     auto services = xml::children(payload, kServiceNs, "ServiceRequest");
     if (services.size() != 1)
-      return Error{errc::wrong_service, "exactly one ServiceRequest per ManageAccess call", xml::node_path(payload)};
+      return Error{errc::wrong_service, "exactly one ServiceRequest per ManageAccess call",
+                   xml::node_path(payload)};
     auto* sr = services.front();
-    if (child_text(sr, kServiceNs, "ServiceId") != kServiceId || child_text(sr, kServiceNs, "Version") != kVersion)
+    if (child_text(sr, kServiceNs, "ServiceId") != kServiceId ||
+        child_text(sr, kServiceNs, "Version") != kVersion)
       return Error{errc::wrong_service,
-                   "this endpoint serves ServiceId " + std::string(kServiceId) + " version " + std::string(kVersion),
+                   "this endpoint serves ServiceId " + std::string(kServiceId) + " version " +
+                       std::string(kVersion),
                    xml::node_path(sr) + "/ServiceId"};
     body = first_child(sr, kNs, "ManageAccessRequest");
-    if (!body) return Error{errc::unknown_body, "the ServiceRequest holds no ManageAccessRequest", xml::node_path(sr)};
+    if (!body)
+      return Error{errc::unknown_body, "the ServiceRequest holds no ManageAccessRequest",
+                   xml::node_path(sr)};
   }
   const std::string where = xml::node_path(body);
   r.ssin = child_text(body, kNs, "SSIN");
   r.purpose = child_long(body, kNs, "Purpose");
   r.period = period_of(first_child(body, kNs, "Period"));
   auto action = child_text(body, kNs, "Action");
-  r.action = action == "REGISTER" ? Action::register_ : action == "UNREGISTER" ? Action::unregister : Action::list;
+  r.action = action == "REGISTER"     ? Action::register_
+             : action == "UNREGISTER" ? Action::unregister
+                                      : Action::list;
   r.sector = child_long(body, kNs, "Sector");
   r.query_register = register_of(child_text(body, kNs, "QueryRegister"));
   auto* proof = first_child(body, kNs, "ProofOfAuthentication");
@@ -301,13 +347,16 @@ boost::system::result<Request, Error> parse(_xmlNode* payload, const xml::Schema
     r.proof.person = PersonData{child_text(pd, kNs, "LastName"), child_text(pd, kNs, "FirstName"),
                                 child_text(pd, kNs, "BirthDate")};
   // What the XSD leaves open and Relais's directory needs.
-  if (auto e = validation::validate_ssin(r.ssin, "SSIN")) return Error{errc::invalid_ssin, e->message, where + "/SSIN"};
+  if (auto e = validation::validate_ssin(r.ssin, "SSIN"))
+    return Error{errc::invalid_ssin, e->message, where + "/SSIN"};
   if (auto e = check_dates(r.period, where + "/Period")) return *e;
   if (r.action != Action::list && !r.purpose)
-    return Error{errc::missing_purpose, "Purpose (the quality code) is required for REGISTER and UNREGISTER",
+    return Error{errc::missing_purpose,
+                 "Purpose (the quality code) is required for REGISTER and UNREGISTER",
                  where + "/Purpose"};
   if (r.purpose && !is_cpas_quality(*r.purpose))
-    return Error{errc::invalid_quality_code, "Purpose is not a quality code of sector 17 (CPAS)", where + "/Purpose"};
+    return Error{errc::invalid_quality_code, "Purpose is not a quality code of sector 17 (CPAS)",
+                 where + "/Purpose"};
   return r;
 }
 
@@ -339,7 +388,8 @@ boost::system::result<Change, Error> to_change(const Request& r) {
   if (r.action == Action::unregister) c.close_end = day_before(r.period.start);
   if (r.action == Action::list && r.sector && *r.sector != kSectorCpas) c.other_sector = true;
   if (r.action != Action::list && c.line.quality == 0)
-    return Error{errc::missing_purpose, "Purpose is required for REGISTER and UNREGISTER", "Purpose"};
+    return Error{errc::missing_purpose, "Purpose is required for REGISTER and UNREGISTER",
+                 "Purpose"};
   return c;
 }
 
@@ -359,39 +409,48 @@ std::string soap_reply(soap::Version v, const Request& r, const Outcome& o, std:
                        std::string_view time_receive, std::string_view time_response) {
   if (r.form == Form::bare) {
     if (o.summary.ok == soap::Ok::no || !o.has_reply)
-      return soap::fault(v, true, o.summary.details.empty() ? "refused" : o.summary.details.front().diagnostic, o.summary);
+      return soap::fault(
+          v, true, o.summary.details.empty() ? "refused" : o.summary.details.front().diagnostic,
+          o.summary);
     return soap::envelope(v, reply_xml(r, o.registrations));
   }
   const std::string summary = soap::result_summary_xml(o.summary);
-  std::string out = "<SSDNReply xmlns=\"" + std::string(kServiceNs) + "\"><ReplyContext>" + summary +
-                    authorized_user_xml(r.context) + "<Message>";
+  std::string out = "<SSDNReply xmlns=\"" + std::string(kServiceNs) + "\"><ReplyContext>" +
+                    summary + authorized_user_xml(r.context) + "<Message>";
   if (!r.context.reference.empty()) out += el("Reference", r.context.reference);
-  out += el("Ticket", ticket) + el("TimeReceive", time_receive) + el("TimeResponse", time_response) +
-         "</Message></ReplyContext><ServiceReply>" + summary + el("ServiceId", kServiceId) + el("Version", kVersion);
+  out += el("Ticket", ticket) + el("TimeReceive", time_receive) +
+         el("TimeResponse", time_response) + "</Message></ReplyContext><ServiceReply>" + summary +
+         el("ServiceId", kServiceId) + el("Version", kVersion);
   if (o.has_reply) out += reply_xml(r, o.registrations);
   return soap::envelope(v, out + "</ServiceReply></SSDNReply>");
 }
 
-std::string forward_xml(const Request& r, std::string_view cpas_cbe, std::string_view default_user_id,
-                        std::string_view default_email) {
+std::string forward_xml(const Request& r, std::string_view cpas_cbe,
+                        std::string_view default_user_id, std::string_view default_email) {
   Context c = r.context;
   if (r.form == Form::bare || c.user_id.empty()) c.user_id = default_user_id;
   if (r.form == Form::bare || c.email.empty()) c.email = default_email;
   c.org_unit = cpas_cbe;  // the authenticated CPAS, whatever the body named
   c.matrix_id = kSectorCpas;
   c.matrix_sub_id = 1;
-  std::string out = "<SSDNRequest xmlns=\"" + std::string(kServiceNs) + "\"><RequestContext>" + authorized_user_xml(c);
+  std::string out = "<SSDNRequest xmlns=\"" + std::string(kServiceNs) + "\"><RequestContext>" +
+                    authorized_user_xml(c);
   if (!c.reference.empty()) out += "<Message>" + el("Reference", c.reference) + "</Message>";
-  out += "</RequestContext><ServiceRequest>" + el("ServiceId", kServiceId) + el("Version", kVersion) + request_xml(r) +
-         "</ServiceRequest></SSDNRequest>";
+  out += "</RequestContext><ServiceRequest>" + el("ServiceId", kServiceId) +
+         el("Version", kVersion) + request_xml(r) + "</ServiceRequest></SSDNRequest>";
   return soap::envelope(soap::Version::soap11, out);
 }
 
-boost::system::result<BcssAnswer, Error> read_bcss_reply(std::string_view body, const xml::Schema& schema) {
+boost::system::result<BcssAnswer, Error> read_bcss_reply(std::string_view body,
+                                                         const xml::Schema& schema) {
   auto doc = xml::parse(body);
-  if (!doc) return Error{errc::bad_reply, "BCSS's answer is not XML: " + doc.error().message, doc.error().path};
+  if (!doc)
+    return Error{errc::bad_reply, "BCSS's answer is not XML: " + doc.error().message,
+                 doc.error().path};
   auto env = soap::open(*doc);
-  if (!env) return Error{errc::bad_reply, "BCSS's answer is not a SOAP envelope: " + env.error().message, ""};
+  if (!env)
+    return Error{errc::bad_reply, "BCSS's answer is not a SOAP envelope: " + env.error().message,
+                 ""};
   BcssAnswer a;
   auto* p = env->payload;
   if (xml::local_name(p) == "Fault") {
@@ -421,7 +480,8 @@ boost::system::result<BcssAnswer, Error> read_bcss_reply(std::string_view body, 
     e.message = "BCSS's answer does not match the public XSD: " + e.message;
     return e;
   }
-  auto ctx = summary_of(first_child(first_child(p, kServiceNs, "ReplyContext"), kCommon, "ResultSummary"));
+  auto ctx =
+      summary_of(first_child(first_child(p, kServiceNs, "ReplyContext"), kCommon, "ResultSummary"));
   auto* sr = first_child(p, kServiceNs, "ServiceReply");
   auto svc = sr ? summary_of(first_child(sr, kCommon, "ResultSummary")) : ctx;
   // The refusal of either level is the answer; details of both kept.
@@ -434,7 +494,8 @@ boost::system::result<BcssAnswer, Error> read_bcss_reply(std::string_view body, 
   return a;
 }
 
-boost::system::result<Export, Error> read_export(std::string_view text_in, const std::set<std::string>& org_units,
+boost::system::result<Export, Error> read_export(std::string_view text_in,
+                                                 const std::set<std::string>& org_units,
                                                  const xml::Schema* schema) {
   Export out;
   auto first = text_in.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
@@ -460,7 +521,8 @@ boost::system::result<Export, Error> read_export(std::string_view text_in, const
   std::size_t pos = 0, number = 0;
   while (pos < text_in.size()) {
     auto nl = text_in.find('\n', pos);
-    auto line = text_in.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    auto line =
+        text_in.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? text_in.size() : nl + 1;
     ++number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -468,8 +530,10 @@ boost::system::result<Export, Error> read_export(std::string_view text_in, const
     if (number == 1 && line.starts_with("ssin")) continue;
     auto l = csv_line(line);
     const std::string at = "line " + std::to_string(number);
-    if (!l) return Error{errc::unknown_body, "expected ssin,quality_code,start_date[,end_date]", at};
-    if (auto e = validation::validate_ssin(l->ssin, "ssin")) return Error{errc::invalid_ssin, e->message, at};
+    if (!l)
+      return Error{errc::unknown_body, "expected ssin,quality_code,start_date[,end_date]", at};
+    if (auto e = validation::validate_ssin(l->ssin, "ssin"))
+      return Error{errc::invalid_ssin, e->message, at};
     if (auto e = check_dates(Period{l->start, l->end}, at)) return *e;
     out.ssins.insert(l->ssin);
     out.lines.push_back(std::move(*l));
@@ -481,15 +545,18 @@ std::vector<Difference> diff(const std::vector<Line>& mirror, const Export& bcss
   using Key = std::tuple<std::string, int, std::string>;  // ssin, quality, start
   std::map<Key, Line> m, b;
   for (const auto& l : mirror)
-    if (!cancelled(l) && (bcss.complete || bcss.ssins.contains(l.ssin))) m[{l.ssin, l.quality, l.start}] = l;
+    if (!cancelled(l) && (bcss.complete || bcss.ssins.contains(l.ssin)))
+      m[{l.ssin, l.quality, l.start}] = l;
   for (const auto& l : bcss.lines)
     if (!cancelled(l)) b[{l.ssin, l.quality, l.start}] = l;
   std::vector<Difference> out;
   std::vector<Line> only_mirror, only_bcss;
   for (const auto& [k, l] : m) {
     auto it = b.find(k);
-    if (it == b.end()) only_mirror.push_back(l);
-    else if (it->second.end != l.end) out.push_back({DiffKind::period_differs, l, it->second, {it->second}});
+    if (it == b.end())
+      only_mirror.push_back(l);
+    else if (it->second.end != l.end)
+      out.push_back({DiffKind::period_differs, l, it->second, {it->second}});
   }
   for (const auto& [k, l] : b)
     if (!m.contains(k)) only_bcss.push_back(l);
@@ -507,12 +574,14 @@ std::vector<Difference> diff(const std::vector<Line>& mirror, const Export& bcss
     if (!found) out.push_back({DiffKind::missing_at_bcss, ml, std::nullopt, {cancel}});
   }
   for (std::size_t i = 0; i < only_bcss.size(); ++i)
-    if (!paired[i]) out.push_back({DiffKind::missing_in_mirror, std::nullopt, only_bcss[i], {only_bcss[i]}});
+    if (!paired[i])
+      out.push_back({DiffKind::missing_in_mirror, std::nullopt, only_bcss[i], {only_bcss[i]}});
   auto key = [](const Difference& d) {
     const Line& l = d.mirror ? *d.mirror : *d.bcss;
     return std::tie(l.ssin, l.start, l.quality);
   };
-  std::sort(out.begin(), out.end(), [&](const Difference& x, const Difference& y) { return key(x) < key(y); });
+  std::sort(out.begin(), out.end(),
+            [&](const Difference& x, const Difference& y) { return key(x) < key(y); });
   return out;
 }
 

@@ -23,8 +23,10 @@ CircuitBreaker::Permit CircuitBreaker::acquire(Clock::time_point now) {
   std::lock_guard lock(mu_);
   if (state_ == State::open && now - opened_at_ >= open_for_) state_ = State::half_open;
   switch (state_) {
-    case State::closed: return Permit::call;
-    case State::open: return Permit::refused;
+    case State::closed:
+      return Permit::call;
+    case State::open:
+      return Permit::refused;
     case State::half_open:
       if (trial_in_flight_) return Permit::refused;
       trial_in_flight_ = true;
@@ -78,9 +80,12 @@ int CircuitBreaker::consecutive_failures() const {
 
 std::string_view state_name(CircuitBreaker::State s) {
   switch (s) {
-    case CircuitBreaker::State::closed: return "closed";
-    case CircuitBreaker::State::open: return "open";
-    case CircuitBreaker::State::half_open: return "half_open";
+    case CircuitBreaker::State::closed:
+      return "closed";
+    case CircuitBreaker::State::open:
+      return "open";
+    case CircuitBreaker::State::half_open:
+      return "half_open";
   }
   return "";
 }

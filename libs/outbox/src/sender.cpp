@@ -1,12 +1,11 @@
 #include "relais/outbox/sender.hpp"
-#include "relais/validation/text.hpp"
 
-#include <boost/asio/error.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http/error.hpp>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
 #include <charconv>
 #include <future>
 #include <map>
@@ -15,6 +14,7 @@
 #include "relais/http/client.hpp"
 #include "relais/pg/pg.hpp"
 #include "relais/v1/records.pb.h"
+#include "relais/validation/text.hpp"
 
 namespace relais::outbox {
 namespace {
@@ -22,13 +22,16 @@ const log::Logger logger{"outbox"};
 
 // An error text for PostgreSQL (last_error, reaction_attempts.error): whatever bytes a transport
 // error carries, storable text cut on a character boundary (validation/text.hpp).
-std::string truncate(const std::string& s, std::size_t n = 500) { return validation::sanitize_text(s, n); }
+std::string truncate(const std::string& s, std::size_t n = 500) {
+  return validation::sanitize_text(s, n);
+}
 }  // namespace
 
 std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error) {
   const std::string scheme = "http://";
   if (url.rfind("https://", 0) == 0) {
-    error = "https upstream URLs need TLS, which comes with the hardening issue: use http:// for now";
+    error =
+        "https upstream URLs need TLS, which comes with the hardening issue: use http:// for now";
     return std::nullopt;
   }
   if (url.rfind(scheme, 0) != 0) {
@@ -89,10 +92,12 @@ Attempt classify_error(const http::ClientError& e) {
   const auto& ec = e.code();
   if (ec == boost::beast::error::timeout || ec == aerr::timed_out)
     a.outcome = "timeout";
-  else if (e.stage() == Stage::resolve || e.stage() == Stage::connect || ec == aerr::connection_refused)
+  else if (e.stage() == Stage::resolve || e.stage() == Stage::connect ||
+           ec == aerr::connection_refused)
     a.outcome = "connect_error";
-  else if (ec == aerr::connection_reset || ec == aerr::connection_aborted || ec == aerr::broken_pipe ||
-           ec == aerr::eof || ec == boost::beast::http::error::end_of_stream ||
+  else if (ec == aerr::connection_reset || ec == aerr::connection_aborted ||
+           ec == aerr::broken_pipe || ec == aerr::eof ||
+           ec == boost::beast::http::error::end_of_stream ||
            ec == boost::beast::http::error::partial_message)
     a.outcome = "reset";
   else
@@ -103,25 +108,38 @@ Attempt classify_error(const http::ClientError& e) {
 Sender::Sender(SenderOptions o, metrics::Registry& m)
     : o_(std::move(o)),
       breaker_(o_.breaker_failures, o_.breaker_open),
-      attempts_(m.counter("relais_outbox_attempts_total", "Reaction delivery attempts by destination and outcome",
+      attempts_(m.counter("relais_outbox_attempts_total",
+                          "Reaction delivery attempts by destination and outcome",
                           {"destination", "outcome"})),
-      delivered_(m.counter("relais_outbox_delivered_total", "Reactions delivered, by destination", {"destination"})),
-      duration_(m.histogram("relais_outbox_attempt_duration_seconds", "Duration of one delivery attempt",
-                            {"destination"}, metrics::latency_buckets())),
-      depth_(m.gauge("relais_outbox_depth", "Outbox rows not yet delivered, by destination", {"destination"})),
-      oldest_(m.gauge("relais_outbox_oldest_pending_seconds", "Age of the oldest undelivered outbox row",
-                      {"destination"})),
+      delivered_(m.counter("relais_outbox_delivered_total", "Reactions delivered, by destination",
+                           {"destination"})),
+      duration_(m.histogram("relais_outbox_attempt_duration_seconds",
+                            "Duration of one delivery attempt", {"destination"},
+                            metrics::latency_buckets())),
+      depth_(m.gauge("relais_outbox_depth", "Outbox rows not yet delivered, by destination",
+                     {"destination"})),
+      oldest_(m.gauge("relais_outbox_oldest_pending_seconds",
+                      "Age of the oldest undelivered outbox row", {"destination"})),
       breaker_gauge_(m.gauge("relais_upstream_breaker_state",
                              "PCSAAAlertReaction circuit breaker: 0 closed, 1 open, 2 half-open")),
-      alerts_open_(m.gauge("relais_alerts_open", "Alerts without a reaction (OPEN), by CPAS", {"cpas"})),
-      alerts_overdue_(m.gauge("relais_alerts_overdue", "OPEN alerts past their due date, by CPAS", {"cpas"})),
-      reactions_failing_(m.gauge("relais_reactions_failing", "Reactions whose delivery is failing (retried)").with()),
-      db_errors_(m.counter("relais_outbox_db_errors_total", "PostgreSQL errors in the outbox sender (retried)").with()),
+      alerts_open_(
+          m.gauge("relais_alerts_open", "Alerts without a reaction (OPEN), by CPAS", {"cpas"})),
+      alerts_overdue_(
+          m.gauge("relais_alerts_overdue", "OPEN alerts past their due date, by CPAS", {"cpas"})),
+      reactions_failing_(
+          m.gauge("relais_reactions_failing", "Reactions whose delivery is failing (retried)")
+              .with()),
+      db_errors_(m.counter("relais_outbox_db_errors_total",
+                           "PostgreSQL errors in the outbox sender (retried)")
+                     .with()),
       kafka_stats_(std::make_shared<kafka::StatsExporter>(m, "outbox")) {
-  m.on_collect([this] { breaker_gauge_.with().set(static_cast<double>(breaker_.state(Clock::now()))); });
+  m.on_collect(
+      [this] { breaker_gauge_.with().set(static_cast<double>(breaker_.state(Clock::now()))); });
 }
 
-Sender::~Sender() { stop(); }
+Sender::~Sender() {
+  stop();
+}
 
 std::chrono::milliseconds Sender::lease() const {
   // A claimed row is delivered once: the HTTP call is bounded by 3 timeouts
@@ -134,7 +152,8 @@ std::optional<std::string> Sender::start() {
   auto u = parse_http_url(o_.upstream_url, err);
   if (!u) return "upstream.url: " + err;
   url_ = *u;
-  if (o_.concurrency < 1 || o_.concurrency > 256) return "upstream.concurrency must be between 1 and 256";
+  if (o_.concurrency < 1 || o_.concurrency > 256)
+    return "upstream.concurrency must be between 1 and 256";
   kafka::Settings ks = o_.kafka;
   ks["message.timeout.ms"] = std::to_string(o_.kafka_timeout.count());
   ks.emplace("linger.ms", "5");
@@ -151,8 +170,9 @@ std::optional<std::string> Sender::start() {
       cv_.wait_for(lock, o_.gauges_every, [this] { return stop_.load(); });
     }
   });
-  logger.info("outbox sender started", {{"upstream", o_.upstream_url}, {"workers", o_.concurrency},
-                                        {"lease_ms", lease().count()}});
+  logger.info(
+      "outbox sender started",
+      {{"upstream", o_.upstream_url}, {"workers", o_.concurrency}, {"lease_ms", lease().count()}});
   return std::nullopt;
 }
 
@@ -187,7 +207,8 @@ void Sender::work(int index) {
   while (!stop_.load()) {
     std::vector<Claimed> rows;
     try {
-      if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
+      if (!conn || !conn->ok())
+        conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
       // Upstream rows only while the breaker lets calls through; one row for a half-open trial.
       auto st = breaker_.state(Clock::now());
       std::vector<std::string> dests{"kafka"};
@@ -213,13 +234,15 @@ void Sender::work(int index) {
     for (const auto& row : rows) {
       auto t0 = std::chrono::steady_clock::now();
       Attempt a = row.destination == "upstream" ? deliver_upstream(row) : deliver_kafka(row);
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - t0);
       duration_.with({row.destination}).observe(static_cast<double>(ms.count()) / 1000.0);
       attempts_.with({row.destination, a.outcome}).inc();
       std::chrono::milliseconds delay{0};
       if (!a.delivered) {
         if (a.outcome == "breaker_open") {
-          delay = std::chrono::duration_cast<std::chrono::milliseconds>(breaker_.retry_at(Clock::now()) - Clock::now()) +
+          delay = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      breaker_.retry_at(Clock::now()) - Clock::now()) +
                   o_.backoff.delay(1, rng);
         } else if (a.outcome == "http_4xx") {
           delay = o_.refused_retry;
@@ -227,27 +250,34 @@ void Sender::work(int index) {
           delay = o_.backoff.delay(row.attempt, rng);
         }
       }
-      // Record the result; PostgreSQL errors are retried here (the lease covers us), then left to the lease.
-      // At least one try even while stopping: a delivered row left unrecorded would be resent.
+      // Record the result; PostgreSQL errors are retried here (the lease covers us), then left to
+      // the lease. At least one try even while stopping: a delivered row left unrecorded would be
+      // resent.
       for (int tries = 0; tries < 5 && (tries == 0 || !stop_.load()); ++tries) {
         try {
-          if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
+          if (!conn || !conn->ok())
+            conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
           record_attempt(*conn, row, a, ms, delay, o_.instance);
           break;
         } catch (const std::exception& e) {
           db_errors_.inc();
-          logger.warn("outbox result not recorded, retrying", {{"error", e.what()}, {"outbox_id", row.id}});
+          logger.warn("outbox result not recorded, retrying",
+                      {{"error", e.what()}, {"outbox_id", row.id}});
           conn.reset();
           std::this_thread::sleep_for(std::chrono::milliseconds(200 << tries));
         }
       }
       if (a.delivered) delivered_.with({row.destination}).inc();
       if (!a.delivered)
-        logger.info("reaction delivery failed, will retry",
-                    {{"reaction_id", row.reaction_id}, {"destination", row.destination}, {"outcome", a.outcome},
-                     {"attempt", row.attempt}, {"retry_in_ms", delay.count()}, {"error", a.error}});
+        logger.info("reaction delivery failed, will retry", {{"reaction_id", row.reaction_id},
+                                                             {"destination", row.destination},
+                                                             {"outcome", a.outcome},
+                                                             {"attempt", row.attempt},
+                                                             {"retry_in_ms", delay.count()},
+                                                             {"error", a.error}});
       else
-        logger.debug("reaction delivered", {{"reaction_id", row.reaction_id}, {"destination", row.destination},
+        logger.debug("reaction delivered", {{"reaction_id", row.reaction_id},
+                                            {"destination", row.destination},
                                             {"attempt", row.attempt}});
     }
   }
@@ -264,9 +294,10 @@ Attempt Sender::deliver_upstream(const Claimed& r) {
   }
   Attempt a;
   try {
-    auto resp = http::request(url_.host, url_.port, boost::beast::http::verb::post, url_.target, r.payload,
-                              "application/json",
-                              {{"Idempotency-Key", r.key}, {"X-Relais-Reaction-Id", r.reaction_id}}, o_.timeout);
+    auto resp = http::request(url_.host, url_.port, boost::beast::http::verb::post, url_.target,
+                              r.payload, "application/json",
+                              {{"Idempotency-Key", r.key}, {"X-Relais-Reaction-Id", r.reaction_id}},
+                              o_.timeout);
     a = classify_status(static_cast<int>(resp.status));
     if (!a.delivered && !resp.body.empty()) a.error += ": " + truncate(resp.body, 300);
   } catch (const http::ClientError& e) {
@@ -288,7 +319,8 @@ bool Sender::ensure_topic(const std::string& topic, std::string& error) {
     std::lock_guard lock(topics_mu_);
     if (topics_ok_.count(topic)) return true;
   }
-  auto e = kafka::ensure_topics(o_.kafka, {topic}, o_.topic_partitions, o_.replication_factor, o_.kafka_timeout);
+  auto e = kafka::ensure_topics(o_.kafka, {topic}, o_.topic_partitions, o_.replication_factor,
+                                o_.kafka_timeout);
   if (e) {
     error = *e;
     return false;
@@ -345,11 +377,14 @@ void Sender::refresh_gauges() {
   static thread_local std::unique_ptr<pg::Connection> conn;
   static thread_local std::set<std::string> seen_cbes;
   try {
-    if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
+    if (!conn || !conn->ok())
+      conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=5");
     auto r = conn->exec(
-        "SELECT d.destination, count(o.id), COALESCE(EXTRACT(EPOCH FROM now() - min(o.created_at)), 0) "
+        "SELECT d.destination, count(o.id), COALESCE(EXTRACT(EPOCH FROM now() - "
+        "min(o.created_at)), 0) "
         "FROM (VALUES ('upstream'), ('kafka')) d(destination) "
-        "LEFT JOIN outbox o ON o.destination = d.destination AND o.status = 'pending' GROUP BY d.destination");
+        "LEFT JOIN outbox o ON o.destination = d.destination AND o.status = 'pending' GROUP BY "
+        "d.destination");
     for (int i = 0; i < r.rows(); ++i) {
       depth_.with({r.str(i, 0)}).set(static_cast<double>(r.integer(i, 1)));
       oldest_.with({r.str(i, 0)}).set(std::strtod(r.str(i, 2).c_str(), nullptr));

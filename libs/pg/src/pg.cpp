@@ -8,12 +8,14 @@ namespace relais::pg {
 namespace {
 bool retryable_state(const std::string& s) {
   // 08: connection exceptions; 40001 serialization; 40P01 deadlock; 57P01 admin shutdown.
-  return s.rfind("08", 0) == 0 || s == "40001" || s == "40P01" || s == "57P01" || s == "57P02" || s == "57P03";
+  return s.rfind("08", 0) == 0 || s == "40001" || s == "40P01" || s == "57P01" || s == "57P02" ||
+         s == "57P03";
 }
 }  // namespace
 
-std::string redacted_message(std::string_view primary, std::string_view table, std::string_view column,
-                             std::string_view constraint, std::string_view sqlstate) {
+std::string redacted_message(std::string_view primary, std::string_view table,
+                             std::string_view column, std::string_view constraint,
+                             std::string_view sqlstate) {
   std::string out;
   out.reserve(primary.size() + 64);
   bool quoted = false;
@@ -55,7 +57,9 @@ Error result_error(const PGresult* r, PGconn* conn, const std::string& fallback_
 }
 }  // namespace
 
-long long Result::integer(int row, int col) const { return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10); }
+long long Result::integer(int row, int col) const {
+  return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10);
+}
 
 long long Result::affected() const {
   const char* n = PQcmdTuples(r_.get());
@@ -88,7 +92,9 @@ Connection::~Connection() {
   if (conn_) PQfinish(conn_);
 }
 
-bool Connection::ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+bool Connection::ok() const {
+  return conn_ && PQstatus(conn_) == CONNECTION_OK;
+}
 
 bool Connection::reset() {
   if (!conn_) {
@@ -101,7 +107,9 @@ bool Connection::reset() {
 
 void Connection::check(PGresult* r, const std::string& sql) {
   auto st = PQresultStatus(r);
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN || st == PGRES_COPY_OUT) return;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN ||
+      st == PGRES_COPY_OUT)
+    return;
   auto e = result_error(r, conn_, ok() ? "XX000" : "08006");
   PQclear(r);
   (void)sql;
@@ -120,13 +128,14 @@ Result Connection::exec(const std::string& sql, const std::vector<Param>& params
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), nullptr,
-                             nullptr, 0);
+  PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0);
   check(r, sql);
   return Result(r);
 }
 
-long long Connection::copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& produce) {
+long long Connection::copy_in(const std::string& copy_sql,
+                              const std::function<bool(std::string&)>& produce) {
   PGresult* r = PQexec(conn_, copy_sql.c_str());
   check(r, copy_sql);
   PQclear(r);
@@ -139,7 +148,8 @@ long long Connection::copy_in(const std::string& copy_sql, const std::function<b
       throw Error(std::string("COPY failed: ") + PQerrorMessage(conn_), "08006", true);
     }
   }
-  if (PQputCopyEnd(conn_, nullptr) != 1) throw Error(std::string("COPY end failed: ") + PQerrorMessage(conn_), "08006", true);
+  if (PQputCopyEnd(conn_, nullptr) != 1)
+    throw Error(std::string("COPY end failed: ") + PQerrorMessage(conn_), "08006", true);
   long long n = 0;
   while (PGresult* res = PQgetResult(conn_)) {
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -156,7 +166,8 @@ long long Connection::copy_in(const std::string& copy_sql, const std::function<b
   return n;
 }
 
-void Connection::copy_out(const std::string& copy_sql, const std::function<void(std::string_view)>& consume) {
+void Connection::copy_out(const std::string& copy_sql,
+                          const std::function<void(std::string_view)>& consume) {
   PGresult* r = PQexec(conn_, copy_sql.c_str());
   check(r, copy_sql);
   PQclear(r);
@@ -183,11 +194,20 @@ void Connection::copy_out(const std::string& copy_sql, const std::function<void(
 void copy_escape(std::string& out, std::string_view field) {
   for (char c : field) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out.push_back(c);
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out.push_back(c);
     }
   }
 }
@@ -206,9 +226,11 @@ void dead_letter(Connection& c, std::string_view sink, std::string_view source, 
     hex.push_back(kHex[ch >> 4]);
     hex.push_back(kHex[ch & 15]);
   }
-  c.exec("INSERT INTO sink_dead_letters (sink, source, sqlstate, reason, payload) VALUES ($1, $2, $3, $4, $5::bytea)",
-         {std::string(sink), source.empty() ? Param{} : Param(std::string(source)), e.sqlstate(), std::string(e.what()),
-          hex});
+  c.exec(
+      "INSERT INTO sink_dead_letters (sink, source, sqlstate, reason, payload) VALUES ($1, $2, $3, "
+      "$4, $5::bytea)",
+      {std::string(sink), source.empty() ? Param{} : Param(std::string(source)), e.sqlstate(),
+       std::string(e.what()), hex});
 }
 
 std::size_t write_rows(Connection& c, std::size_t n,

@@ -6,7 +6,9 @@ namespace relais::pg {
 
 Pool::Pool(std::string dsn, std::size_t size) : dsn_(std::move(dsn)), size_(size), workers_(size) {}
 
-Pool::~Pool() { workers_.join(); }
+Pool::~Pool() {
+  workers_.join();
+}
 
 namespace {
 // A connection the server closed while it sat idle (restart, failover,
@@ -49,7 +51,9 @@ void Pool::release(std::unique_ptr<Connection> c) {
   if (idle_.size() < size_) idle_.push_back(std::move(c));
 }
 
-Pool::Lease::Lease(Pool& p) : pool_(p), conn_(p.acquire()) { pool_.in_use_.fetch_add(1); }
+Pool::Lease::Lease(Pool& p) : pool_(p), conn_(p.acquire()) {
+  pool_.in_use_.fetch_add(1);
+}
 
 Pool::Lease::~Lease() {
   pool_.in_use_.fetch_sub(1);

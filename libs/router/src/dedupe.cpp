@@ -13,12 +13,18 @@ std::optional<TicketId> parse_ticket(std::string_view s) {
       continue;
     }
     std::uint64_t v;
-    if (c >= '0' && c <= '9') v = static_cast<std::uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') v = static_cast<std::uint64_t>(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v = static_cast<std::uint64_t>(c - 'A' + 10);
-    else return std::nullopt;
-    if (nibbles < 16) t.hi = (t.hi << 4) | v;
-    else t.lo = (t.lo << 4) | v;
+    if (c >= '0' && c <= '9')
+      v = static_cast<std::uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v = static_cast<std::uint64_t>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+      v = static_cast<std::uint64_t>(c - 'A' + 10);
+    else
+      return std::nullopt;
+    if (nibbles < 16)
+      t.hi = (t.hi << 4) | v;
+    else
+      t.lo = (t.lo << 4) | v;
     ++nibbles;
   }
   return t;
@@ -64,8 +70,10 @@ void DedupeSet::erase(std::int32_t partition, const Mark& m) {
 std::size_t DedupeSet::prune(std::int64_t now_us) {
   std::size_t n = 0;
   for (auto& [p, part] : parts_) {
-    n += std::erase_if(part.seen, [&](const auto& kv) { return now_us - kv.second.at_us > window_us_; });
-    n += std::erase_if(part.legacy, [&](const auto& kv) { return now_us - kv.second > window_us_; });
+    n += std::erase_if(part.seen,
+                       [&](const auto& kv) { return now_us - kv.second.at_us > window_us_; });
+    n +=
+        std::erase_if(part.legacy, [&](const auto& kv) { return now_us - kv.second > window_us_; });
   }
   return n;
 }

@@ -8,7 +8,8 @@ namespace relais::router {
 namespace {
 const log::Logger logger{"directory"};
 std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 }  // namespace
@@ -18,7 +19,9 @@ void DirectoryFeed::initial_load(directory::Directory& d) {
   auto t0 = std::chrono::steady_clock::now();
   last_seq_.store(directory::load_all(conn, d));
   last_ok_us_.store(now_us());
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   logger.info("directory loaded", {{"integrations", d.size()},
                                    {"cpas", d.cpas_count()},
                                    {"change_seq", last_seq_.load()},
@@ -57,7 +60,8 @@ void DirectoryFeed::run() {
   auto backoff = interval_;
   while (!stop_.load()) {
     try {
-      if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(dsn_ + " connect_timeout=3");
+      if (!conn || !conn->ok())
+        conn = std::make_unique<pg::Connection>(dsn_ + " connect_timeout=3");
       bool more = true;
       while (more && !stop_.load()) {
         auto changes = directory::changes_since(*conn, last_seq_.load(), 20000);

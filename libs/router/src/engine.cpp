@@ -13,7 +13,8 @@ namespace {
 const log::Logger logger{"router"};
 
 std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -34,30 +35,38 @@ using kafka::errc;
 class Engine::Impl {
  public:
   Impl(Engine& e, EngineOptions o, DirectoryFeed& feed, metrics::Registry& m)
-      : e_(e), o_(std::move(o)), feed_(feed), dedupe_(o_.dedupe_window_us), producer_stats_(m, "router-producer"),
-        consumer_stats_(m, "router-consumer"), m_(m), cap_(std::max<std::size_t>(1, o_.batch_max)) {}
+      : e_(e),
+        o_(std::move(o)),
+        feed_(feed),
+        dedupe_(o_.dedupe_window_us),
+        producer_stats_(m, "router-producer"),
+        consumer_stats_(m, "router-consumer"),
+        m_(m),
+        cap_(std::max<std::size_t>(1, o_.batch_max)) {}
 
   std::optional<std::string> start() {
     std::string err;
-    producer_ = kafka::TransactionalProducer::create(detail::producer_settings(o_), &producer_stats_, err);
+    producer_ =
+        kafka::TransactionalProducer::create(detail::producer_settings(o_), &producer_stats_, err);
     if (!producer_) return err;
     if (auto kerr = producer_->init(30s)) return "init_transactions: " + kerr.message;
     kafka::ConsumerOptions co;
     co.stats = &consumer_stats_;
-    co.on_rebalance = [this](kafka::Consumer& c, kafka::Rebalance r, const kafka::TopicPartitions& parts) {
-      rebalance(c, r, parts);
-    };
+    co.on_rebalance = [this](kafka::Consumer& c, kafka::Rebalance r,
+                             const kafka::TopicPartitions& parts) { rebalance(c, r, parts); };
     co.settings = detail::consumer_settings(o_);
     consumer_ = kafka::Consumer::create(std::move(co), err);
     if (!consumer_) return err;
-    if (auto e = kafka::ensure_topics(o_.kafka, {o_.dlq_topic}, 3, o_.replication_factor, std::chrono::seconds(15)))
+    if (auto e = kafka::ensure_topics(o_.kafka, {o_.dlq_topic}, 3, o_.replication_factor,
+                                      std::chrono::seconds(15)))
       return *e;
     int inbound = producer_->partition_count(o_.inbound_topic, 10s);
     int dedupe = producer_->partition_count(o_.dedupe_topic, 10s);
     if (inbound <= 0) return "topic " + o_.inbound_topic + " not found";
     if (dedupe < inbound)
-      return "topic " + o_.dedupe_topic + " must have at least as many partitions as " + o_.inbound_topic + " (" +
-             std::to_string(dedupe) + " < " + std::to_string(inbound) + ")";
+      return "topic " + o_.dedupe_topic + " must have at least as many partitions as " +
+             o_.inbound_topic + " (" + std::to_string(dedupe) + " < " + std::to_string(inbound) +
+             ")";
     if (auto sub = consumer_->subscribe({o_.inbound_topic})) return "subscribe: " + sub.message;
     return std::nullopt;
   }
@@ -81,7 +90,8 @@ class Engine::Impl {
       dedupe_.drop_partition(tp.partition);
       // Records of a revoked partition collected for the next transaction are dropped: their
       // offsets were not committed, the next owner reads them.
-      std::erase_if(batch_, [p = tp.partition](const kafka::Record& o) { return o.partition() == p; });
+      std::erase_if(batch_,
+                    [p = tp.partition](const kafka::Record& o) { return o.partition() == p; });
     }
     c.unassign();
     logger.info("partitions revoked", {{"count", parts.size()}});
@@ -133,7 +143,8 @@ class Engine::Impl {
     auto deadline = std::chrono::steady_clock::now() + o_.batch_linger;
     const std::size_t cap = cap_;
     while (batch_.size() < cap) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       auto m = consumer_->poll(batch_.empty() ? 100ms : std::max(0ms, left));
       if (m.error.kind == errc::timed_out) break;
       if (m.error.kind == errc::partition_eof) continue;
@@ -162,8 +173,8 @@ class Engine::Impl {
     auto t0 = std::chrono::steady_clock::now();
     inbound_.clear();
     for (const auto& r : batch_)
-      inbound_.push_back({r.topic_view(), r.partition(), r.offset(), r.key(), r.value(), r.header_view("raw"),
-                          r.header_view("source-content-type")});
+      inbound_.push_back({r.topic_view(), r.partition(), r.offset(), r.key(), r.value(),
+                          r.header_view("raw"), r.header_view("source-content-type")});
     planned_at_us_ = now_us();
     plan(inbound_, PlanContext{e_.dir_, dedupe_, o_.rules.get(), topics_, planned_at_us_}, plan_);
     kafka::Error err = producer_->begin();
@@ -184,7 +195,8 @@ class Engine::Impl {
       kafka::TopicPartitions offsets;
       for (auto [p, off] : plan_.next_offsets) offsets.push_back({o_.inbound_topic, p, off});
       for (int i = 0; i < 5; ++i)
-        if ((err = producer_->send_offsets(offsets, *consumer_, 30s)).kind != errc::retriable) break;
+        if ((err = producer_->send_offsets(offsets, *consumer_, 30s)).kind != errc::retriable)
+          break;
       for (int i = 0; !err && i < 5; ++i)
         if ((err = producer_->commit(60s)).kind != errc::retriable) break;
       if (!err) return committed(t0);
@@ -195,8 +207,9 @@ class Engine::Impl {
       return 5;
     }
     m_.aborted.inc();
-    logger.warn("transaction failed; aborting, rewinding and retrying",
-                {{"error", err ? err.message : std::string("produce failed")}, {"records", batch_.size()}});
+    logger.warn(
+        "transaction failed; aborting, rewinding and retrying",
+        {{"error", err ? err.message : std::string("produce failed")}, {"records", batch_.size()}});
     if (auto aerr = producer_->abort(60s); aerr.fatal()) {
       logger.error("fatal error while aborting", {{"error", aerr.message}});
       return 5;
@@ -208,7 +221,8 @@ class Engine::Impl {
         logger.warn("rewind failed; the partition restarts from its committed offset",
                     {{"partition", p}, {"error", serr.message}});
     ++failures_in_a_row_;
-    wait_while(e_.running_, std::chrono::milliseconds(std::min(5000, 100 << std::min(failures_in_a_row_, 6))));
+    wait_while(e_.running_,
+               std::chrono::milliseconds(std::min(5000, 100 << std::min(failures_in_a_row_, 6))));
     return 0;
   }
 
@@ -216,13 +230,17 @@ class Engine::Impl {
     for (const auto& [p, mark] : plan_.marks) dedupe_.insert(p, mark, planned_at_us_);
     m_.apply(plan_.counts, plan_.end_to_end_seconds);
     m_.committed.inc();
-    m_.txn_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    for (const auto& note : plan_.dead_letter_notes) logger.warn("record sent to the dead-letter topic", {{"record", note}});
+    m_.txn_seconds.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    for (const auto& note : plan_.dead_letter_notes)
+      logger.warn("record sent to the dead-letter topic", {{"record", note}});
     failures_in_a_row_ = 0;
     return 0;
   }
 
-  bool ensure_cpas_topics() { return detail::ensure_topics_once(o_, plan_.cpas_topics, known_topics_); }
+  bool ensure_cpas_topics() {
+    return detail::ensure_topics_once(o_, plan_.cpas_topics, known_topics_);
+  }
 
   void update_lag() {
     if (auto total = detail::consumer_lag(*consumer_, m_)) e_.lag_.store(*total);
@@ -237,11 +255,14 @@ class Engine::Impl {
     e_.ready_.store(false);
     batch_.clear();
     for (int attempt = 0; e_.running_.load(); ++attempt) {
-      if (std::chrono::steady_clock::now() - last_restart_ > std::chrono::minutes(5)) restarts_in_a_row_ = 0;
+      if (std::chrono::steady_clock::now() - last_restart_ > std::chrono::minutes(5))
+        restarts_in_a_row_ = 0;
       auto wait = std::chrono::seconds(std::min(30, 1 << std::min(restarts_in_a_row_, 5)));
       ++restarts_in_a_row_;
       logger.error("fatal Kafka error; creating the Kafka clients again, as a restart would",
-                   {{"error", why}, {"attempt", attempt}, {"wait_ms", std::chrono::milliseconds(wait).count()}});
+                   {{"error", why},
+                    {"attempt", attempt},
+                    {"wait_ms", std::chrono::milliseconds(wait).count()}});
       if (producer_) producer_->purge();
       if (consumer_) consumer_->close();
       consumer_.reset();
@@ -262,14 +283,14 @@ class Engine::Impl {
   Engine& e_;
   EngineOptions o_;
   DirectoryFeed& feed_;
-  DedupeSet dedupe_;                       // what committed transactions processed
-  kafka::StatsExporter producer_stats_;    // before the clients: outlive them
+  DedupeSet dedupe_;                     // what committed transactions processed
+  kafka::StatsExporter producer_stats_;  // before the clients: outlive them
   kafka::StatsExporter consumer_stats_;
   detail::EngineMetrics m_;
   std::unique_ptr<kafka::TransactionalProducer> producer_;
   std::unique_ptr<kafka::Consumer> consumer_;
-  std::vector<kafka::Record> batch_;       // the records of the transaction being built
-  std::vector<InboundRecord> inbound_;     // views of batch_ for plan()
+  std::vector<kafka::Record> batch_;    // the records of the transaction being built
+  std::vector<InboundRecord> inbound_;  // views of batch_ for plan()
   Plan plan_;
   std::int64_t planned_at_us_ = 0;
   PlanTopics topics_{o_.journal_topic, o_.dedupe_topic, o_.dlq_topic};
@@ -289,7 +310,9 @@ Engine::~Engine() {
   if (impl_) impl_->shutdown();
 }
 
-std::optional<std::string> Engine::start() { return impl_->start(); }
+std::optional<std::string> Engine::start() {
+  return impl_->start();
+}
 
 int Engine::run() {
   int rc = impl_->run();

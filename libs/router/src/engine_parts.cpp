@@ -20,8 +20,10 @@ void restore_batch(DedupeSet& set, std::int32_t partition, const v1::DedupeBatch
   const bool full = b.ssin_size() == n && b.content_fp_size() == n;
   for (int i = 0; i < n; ++i) {
     TicketId t{b.ticket_hi(i), b.ticket_lo(i)};
-    if (full) set.insert(partition, Mark{t, b.ssin(i), b.content_fp(i)}, b.processed_at_us());
-    else set.insert_legacy(partition, t, b.processed_at_us());
+    if (full)
+      set.insert(partition, Mark{t, b.ssin(i), b.content_fp(i)}, b.processed_at_us());
+    else
+      set.insert_legacy(partition, t, b.processed_at_us());
   }
 }
 }  // namespace
@@ -54,27 +56,43 @@ kafka::Settings consumer_settings(const EngineOptions& o) {
 }
 
 EngineMetrics::EngineMetrics(metrics::Registry& m)
-    : consumed(m.counter("relais_router_records_consumed_total", "Records read from the inbound topic").with()),
-      routed(m.counter("relais_router_routed_total", "Notifications forwarded to a CPAS topic", {"flow", "cpas"})),
-      dropped(m.counter("relais_router_dropped_total", "Notifications forwarded to no CPAS, by reason",
-                        {"flow", "reason"})),
-      dlq(m.counter("relais_router_dlq_total", "Records sent to the dead-letter topic, by reason", {"reason"})),
-      dupes(m.counter("relais_router_duplicates_total", "Notifications whose ticket was already processed").with()),
-      committed(m.counter("relais_router_transactions_total", "Kafka transactions, by result", {"result"})
-                    .with({"committed"})),
-      aborted(m.counter("relais_router_transactions_total", "Kafka transactions, by result", {"result"})
-                  .with({"aborted"})),
-      txn_seconds(m.histogram("relais_router_transaction_duration_seconds", "Time to commit one batch transaction",
-                              {}, metrics::latency_buckets())
-                      .with()),
-      e2e_seconds(m.histogram("relais_router_end_to_end_seconds", "Accepted by ingest to committed by the router", {},
+    : consumed(
+          m.counter("relais_router_records_consumed_total", "Records read from the inbound topic")
+              .with()),
+      routed(m.counter("relais_router_routed_total", "Notifications forwarded to a CPAS topic",
+                       {"flow", "cpas"})),
+      dropped(m.counter("relais_router_dropped_total",
+                        "Notifications forwarded to no CPAS, by reason", {"flow", "reason"})),
+      dlq(m.counter("relais_router_dlq_total", "Records sent to the dead-letter topic, by reason",
+                    {"reason"})),
+      dupes(m.counter("relais_router_duplicates_total",
+                      "Notifications whose ticket was already processed")
+                .with()),
+      committed(
+          m.counter("relais_router_transactions_total", "Kafka transactions, by result", {"result"})
+              .with({"committed"})),
+      aborted(
+          m.counter("relais_router_transactions_total", "Kafka transactions, by result", {"result"})
+              .with({"aborted"})),
+      txn_seconds(m.histogram("relais_router_transaction_duration_seconds",
+                              "Time to commit one batch transaction", {},
                               metrics::latency_buckets())
                       .with()),
-      lag(m.gauge("relais_router_consumer_lag", "Records behind the end of the inbound partitions", {"partition"})),
-      dir_size(m.gauge("relais_directory_integrations", "Integration lines held in memory, by CPAS", {"cpas"})),
-      dir_age(m.gauge("relais_directory_refresh_age_seconds", "Seconds since the directory was last refreshed").with()),
-      dedupe_size(m.gauge("relais_router_dedupe_tickets", "Tickets remembered for deduplication").with()),
-      alerts(m.counter("relais_router_alerts_raised_total", "Clignotants raised, by type and CPAS", {"type", "cpas"})),
+      e2e_seconds(m.histogram("relais_router_end_to_end_seconds",
+                              "Accepted by ingest to committed by the router", {},
+                              metrics::latency_buckets())
+                      .with()),
+      lag(m.gauge("relais_router_consumer_lag", "Records behind the end of the inbound partitions",
+                  {"partition"})),
+      dir_size(m.gauge("relais_directory_integrations", "Integration lines held in memory, by CPAS",
+                       {"cpas"})),
+      dir_age(m.gauge("relais_directory_refresh_age_seconds",
+                      "Seconds since the directory was last refreshed")
+                  .with()),
+      dedupe_size(
+          m.gauge("relais_router_dedupe_tickets", "Tickets remembered for deduplication").with()),
+      alerts(m.counter("relais_router_alerts_raised_total", "Clignotants raised, by type and CPAS",
+                       {"type", "cpas"})),
       client_restarts(m.counter("relais_router_client_restarts_total",
                                 "Kafka clients created again after a fatal Kafka error (fenced)")
                           .with()),
@@ -87,7 +105,8 @@ void EngineMetrics::apply(const Counts& c, const std::vector<double>& end_to_end
   consumed.inc(static_cast<double>(c.consumed));
   if (c.duplicates) dupes.inc(static_cast<double>(c.duplicates));
   for (const auto& [k, n] : c.routed) routed.with({k.first, k.second}).inc(static_cast<double>(n));
-  for (const auto& [k, n] : c.dropped) dropped.with({k.first, k.second}).inc(static_cast<double>(n));
+  for (const auto& [k, n] : c.dropped)
+    dropped.with({k.first, k.second}).inc(static_cast<double>(n));
   for (const auto& [k, n] : c.dead_letters) dlq.with({k}).inc(static_cast<double>(n));
   for (const auto& [k, n] : c.alerts) alerts.with({k.first, k.second}).inc(static_cast<double>(n));
   for (double s : end_to_end_seconds) e2e_seconds.observe(s);
@@ -100,11 +119,12 @@ void EngineMetrics::directory_sizes(const directory::Directory& dir) {
   }
 }
 
-bool ensure_topics_once(const EngineOptions& o, const std::set<std::string>& topics, std::set<std::string>& known) {
+bool ensure_topics_once(const EngineOptions& o, const std::set<std::string>& topics,
+                        std::set<std::string>& known) {
   for (const auto& topic : topics) {
     if (known.contains(topic)) continue;
-    if (auto e = kafka::ensure_topics(o.kafka, {topic}, o.cpas_topic_partitions, o.replication_factor,
-                                      std::chrono::seconds(15))) {
+    if (auto e = kafka::ensure_topics(o.kafka, {topic}, o.cpas_topic_partitions,
+                                      o.replication_factor, std::chrono::seconds(15))) {
       logger.error("cannot create CPAS topic", {{"topic", topic}, {"error", *e}});
       return false;
     }
@@ -128,34 +148,39 @@ std::optional<std::int64_t> consumer_lag(kafka::Consumer& consumer, EngineMetric
   return total;
 }
 
-bool restore_dedupe(const kafka::Settings& settings, const std::string& topic, const std::vector<std::int32_t>& ps,
-                    DedupeSet& set, std::int64_t now_us, const std::atomic<bool>& running) {
+bool restore_dedupe(const kafka::Settings& settings, const std::string& topic,
+                    const std::vector<std::int32_t>& ps, DedupeSet& set, std::int64_t now_us,
+                    const std::atomic<bool>& running) {
   const auto cutoff = now_us - set.window_us();
   for (int attempt = 0;; ++attempt) {
     for (auto p : ps) set.clear_partition(p);
     std::size_t n = 0;
     auto t0 = std::chrono::steady_clock::now();
-    auto e = kafka::read_partitions(settings, topic, ps, std::chrono::seconds(120), [&](const kafka::Record& m) {
-      if (!m.key()) return;
-      if (m.key()->starts_with(kBatchKeyPrefix)) {
-        v1::DedupeBatch b;
-        if (!b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size())) ||
-            b.processed_at_us() < cutoff || b.ticket_hi_size() != b.ticket_lo_size())
-          return;
-        restore_batch(set, m.partition(), b);
-        n += static_cast<std::size_t>(b.ticket_hi_size());
-        return;
-      }
-      // One DedupeMark per ticket (the format before batches).
-      auto t = parse_ticket(*m.key());
-      v1::DedupeMark mark;
-      if (!t || !mark.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) return;
-      if (mark.processed_at_us() < cutoff) return;
-      set.insert_legacy(m.partition(), *t, mark.processed_at_us());
-      ++n;
-    });
+    auto e = kafka::read_partitions(
+        settings, topic, ps, std::chrono::seconds(120), [&](const kafka::Record& m) {
+          if (!m.key()) return;
+          if (m.key()->starts_with(kBatchKeyPrefix)) {
+            v1::DedupeBatch b;
+            if (!b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size())) ||
+                b.processed_at_us() < cutoff || b.ticket_hi_size() != b.ticket_lo_size())
+              return;
+            restore_batch(set, m.partition(), b);
+            n += static_cast<std::size_t>(b.ticket_hi_size());
+            return;
+          }
+          // One DedupeMark per ticket (the format before batches).
+          auto t = parse_ticket(*m.key());
+          v1::DedupeMark mark;
+          if (!t || !mark.ParseFromArray(m.value().data(), static_cast<int>(m.value().size())))
+            return;
+          if (mark.processed_at_us() < cutoff) return;
+          set.insert_legacy(m.partition(), *t, mark.processed_at_us());
+          ++n;
+        });
     if (!e) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - t0)
+                    .count();
       logger.info("dedupe state restored", {{"partitions", ps.size()}, {"tickets", n}, {"ms", ms}});
       return true;
     }

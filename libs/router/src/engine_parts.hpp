@@ -50,7 +50,8 @@ struct EngineMetrics {
 };
 
 // Creates the CPAS topics among `topics` not in `known` (then added to it). False on failure.
-bool ensure_topics_once(const EngineOptions& o, const std::set<std::string>& topics, std::set<std::string>& known);
+bool ensure_topics_once(const EngineOptions& o, const std::set<std::string>& topics,
+                        std::set<std::string>& known);
 
 // The consumer's lag, in total (nullopt when its positions are unknown) and per partition in
 // the relais_router_consumer_lag gauge.
@@ -60,7 +61,8 @@ std::optional<std::int64_t> consumer_lag(kafka::Consumer& consumer, EngineMetric
 // (dedupe partition p holds the tickets of inbound partition p), retrying until it succeeds or
 // `running` turns false (then false: the partitions must not be consumed, routing without
 // their state could duplicate).
-bool restore_dedupe(const kafka::Settings& settings, const std::string& topic, const std::vector<std::int32_t>& ps,
-                    DedupeSet& set, std::int64_t now_us, const std::atomic<bool>& running);
+bool restore_dedupe(const kafka::Settings& settings, const std::string& topic,
+                    const std::vector<std::int32_t>& ps, DedupeSet& set, std::int64_t now_us,
+                    const std::atomic<bool>& running);
 
 }  // namespace relais::router::detail

@@ -14,13 +14,20 @@ const log::Logger logger{"journal"};
 
 std::string kind_name(v1::JournalEntry::Kind k) {
   switch (k) {
-    case v1::JournalEntry::ACCEPTED: return "accepted";
-    case v1::JournalEntry::ROUTED: return "routed";
-    case v1::JournalEntry::DROPPED: return "dropped";
-    case v1::JournalEntry::DUPLICATE: return "duplicate";
-    case v1::JournalEntry::DEAD_LETTER: return "dead_letter";
-    case v1::JournalEntry::ALERT: return "alert";
-    default: return "";
+    case v1::JournalEntry::ACCEPTED:
+      return "accepted";
+    case v1::JournalEntry::ROUTED:
+      return "routed";
+    case v1::JournalEntry::DROPPED:
+      return "dropped";
+    case v1::JournalEntry::DUPLICATE:
+      return "duplicate";
+    case v1::JournalEntry::DEAD_LETTER:
+      return "dead_letter";
+    case v1::JournalEntry::ALERT:
+      return "alert";
+    default:
+      return "";
   }
 }
 
@@ -41,22 +48,28 @@ sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
   s.linger = o.linger;
   // A batched record holds up to ~1,000 entries: weigh it by its size (an
   // entry is ~100-200 bytes) so that batch_max bounds entries, not records.
-  s.weight = [](const kafka::Record& m) { return std::max<std::size_t>(1, m.value().size() / 128); };
+  s.weight = [](const kafka::Record& m) {
+    return std::max<std::size_t>(1, m.value().size() / 128);
+  };
   return s;
 }
 }  // namespace
 
 JournalSink::JournalSink(JournalSinkOptions o, metrics::Registry& m)
-    : written_(m.counter("relais_journal_rows_written_total", "Journal entries copied to PostgreSQL").with()),
-      batch_seconds_(m.histogram("relais_journal_batch_duration_seconds", "Time to write one journal batch", {},
-                                 metrics::latency_buckets())
+    : written_(
+          m.counter("relais_journal_rows_written_total", "Journal entries copied to PostgreSQL")
+              .with()),
+      batch_seconds_(m.histogram("relais_journal_batch_duration_seconds",
+                                 "Time to write one journal batch", {}, metrics::latency_buckets())
                          .with()),
       replacements_(m.counter("relais_journal_ssin_replacements_total",
                               "SSIN_REPLACED notifications applied to the directory, by outcome "
                               "(record, unchanged, conflict, cycle, error)",
                               {"outcome"})),
-      sink_(sink_options(o, m), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
-            m.counter("relais_journal_write_failures_total", "Failed journal batch writes (retried)").with()) {}
+      sink_(
+          sink_options(o, m), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
+          m.counter("relais_journal_write_failures_total", "Failed journal batch writes (retried)")
+              .with()) {}
 
 void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
   using sink::copy_field;
@@ -74,7 +87,8 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
     copy_field(rows, kind);
     copy_field(rows, j.ticket());
     copy_field(rows, j.ssin());
-    copy_field(rows, j.flow() == v1::FLOW_UNSPECIFIED ? std::string_view{} : codec::flow_id(j.flow()));
+    copy_field(rows,
+               j.flow() == v1::FLOW_UNSPECIFIED ? std::string_view{} : codec::flow_id(j.flow()));
     copy_field(rows, j.event());
     copy_field(rows, j.effective_date());
     copy_field(rows, j.cpas_cbe());
@@ -97,10 +111,13 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
       if (j.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) add(j);
     }
   }
-  conn.exec("CREATE TEMP TABLE IF NOT EXISTS journal_in (LIKE journal INCLUDING DEFAULTS) ON COMMIT DELETE ROWS");
+  conn.exec(
+      "CREATE TEMP TABLE IF NOT EXISTS journal_in (LIKE journal INCLUDING DEFAULTS) ON COMMIT "
+      "DELETE ROWS");
   bool sent = false;
   conn.copy_in(
-      "COPY journal_in (at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
+      "COPY journal_in (at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, "
+      "quality_code, reason, "
       "accepted_at, source, alert_id) FROM STDIN",
       [&](std::string& buf) {
         if (!sent) buf.swap(rows);
@@ -108,8 +125,10 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
         return false;
       });
   auto r = conn.exec(
-      "INSERT INTO journal (at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
-      "accepted_at, source, alert_id) SELECT at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, "
+      "INSERT INTO journal (at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, "
+      "quality_code, reason, "
+      "accepted_at, source, alert_id) SELECT at, kind, ticket, ssin, flow, event, effective_date, "
+      "cpas_cbe, "
       "quality_code, reason, accepted_at, source, alert_id FROM journal_in ON CONFLICT DO NOTHING");
   // SSIN replacements announced by the National Register (notify-person SSIN_REPLACED) join
   // the directory, in the same transaction as the journal rows.
@@ -124,18 +143,20 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
       if (e.retryable() || !conn.ok()) throw;
       conn.exec("ROLLBACK TO SAVEPOINT replacement");
       replacements_.with({"error"}).inc();
-      logger.error("SSIN_REPLACED not recorded in the directory", {{"ticket", r.ticket}, {"error", e.what()}});
+      logger.error("SSIN_REPLACED not recorded in the directory",
+                   {{"ticket", r.ticket}, {"error", e.what()}});
     }
   }
   written_.inc(static_cast<double>(r.affected()));
-  batch_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  batch_seconds_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 // The register's word is authoritative, but it never silently overwrites a recorded
 // replacement: a conflict flags the recorded row for review (relaisctl directory
 // audit-replacements) and a loop is refused; both are journaled in directory_journal.
-void JournalSink::record_replacement(pg::Connection& conn, const std::string& old_ssin, const std::string& new_ssin,
-                                     const std::string& ticket) {
+void JournalSink::record_replacement(pg::Connection& conn, const std::string& old_ssin,
+                                     const std::string& new_ssin, const std::string& ticket) {
   using directory::ReplacementVerdict;
   const std::string who = "notify-person:" + ticket;
   auto state = directory::load_replacement_state(conn, old_ssin, new_ssin);
@@ -149,14 +170,17 @@ void JournalSink::record_replacement(pg::Connection& conn, const std::string& ol
     case ReplacementVerdict::unchanged:
       return;
     case ReplacementVerdict::conflict:
-      logger.warn("SSIN_REPLACED conflicts with the recorded replacement: not applied, flagged for review",
-                  {{"ticket", ticket}});
+      logger.warn(
+          "SSIN_REPLACED conflicts with the recorded replacement: not applied, flagged for review",
+          {{"ticket", ticket}});
       directory::flag_replacement_conflict(conn, old_ssin, new_ssin, who);
       return;
     case ReplacementVerdict::cycle:
-      logger.warn("SSIN_REPLACED would close a loop of replacements: not applied", {{"ticket", ticket}});
+      logger.warn("SSIN_REPLACED would close a loop of replacements: not applied",
+                  {{"ticket", ticket}});
       conn.exec(
-          "INSERT INTO directory_journal (actor, action, ssin, detail) VALUES ($1, 'replacement-refused', $2::text, "
+          "INSERT INTO directory_journal (actor, action, ssin, detail) VALUES ($1, "
+          "'replacement-refused', $2::text, "
           "jsonb_build_object('old_ssin', $2::text, 'new_ssin', $3::text, 'reason', 'cycle'))",
           {who, old_ssin, new_ssin});
       return;

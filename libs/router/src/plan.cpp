@@ -55,8 +55,8 @@ void append_bytes_field(std::string& s, std::uint32_t field, std::string_view by
   append_varint(s, bytes.size());
   s.append(bytes);
 }
-constexpr std::uint32_t kRoutedNotificationField = 1;  // RoutedNotification.notification
-constexpr std::uint32_t kAlertNotificationField = 15;  // Alert.notification
+constexpr std::uint32_t kRoutedNotificationField = 1;   // RoutedNotification.notification
+constexpr std::uint32_t kAlertNotificationField = 15;   // Alert.notification
 constexpr std::uint32_t kJournalBatchEntriesField = 1;  // JournalBatch.entries
 
 std::string source_of(const InboundRecord& m) {
@@ -81,14 +81,16 @@ class Planner {
     if (!n.ParseFromArray(m.value.data(), static_cast<int>(m.value.size())))
       return dead_letter(m, "UNDECODABLE: not a relais.v1.Notification", {}, nullptr);
     if (auto err = validation::validate(n))
-      return dead_letter(m, "INVALID: " + err->code + " " + err->field, n.envelope().ticket(), nullptr);
+      return dead_letter(m, "INVALID: " + err->code + " " + err->field, n.envelope().ticket(),
+                         nullptr);
     const auto& env = n.envelope();
     auto ticket = parse_ticket(env.ticket());
     auto ssin = directory::ssin_key(env.ssin());
     // A complete date is one day; an incomplete one (yyyy-mm-00, yyyy-00-00) the days it may
     // designate, routed by the whole-interval rule of routing::decide.
     auto date = validation::parse_incomplete_date(env.effective_date());
-    if (!ticket || !ssin || !date) return dead_letter(m, "INVALID: envelope", env.ticket(), nullptr);
+    if (!ticket || !ssin || !date)
+      return dead_letter(m, "INVALID: envelope", env.ticket(), nullptr);
     const std::string flow(codec::flow_id(n.flow()));
     const std::string& event = event_name(n);
     v1::JournalEntry j;
@@ -113,8 +115,9 @@ class Planner {
       case Seen::kTicketReused:
         // Never merged into the first notification, never routed under a ticket the CPAS
         // already holds for other content: kept in the DLQ for the operator.
-        return dead_letter(m, "TICKET_REUSED: ticket already processed for this SSIN with other content",
-                           env.ticket(), &j);
+        return dead_letter(
+            m, "TICKET_REUSED: ticket already processed for this SSIN with other content",
+            env.ticket(), &j);
     }
     out_.marks.emplace_back(m.partition, mark);
     add_ticket(m.partition, mark);
@@ -124,9 +127,10 @@ class Planner {
     j.clear_replaces_ssin();
 
     routing::Subject subject{*ssin, std::nullopt, announces_replacement(n)};
-    if (!env.replaces_ssin().empty()) subject.replaces_ssin = directory::ssin_key(env.replaces_ssin());
-    routing::decide(subject, routing::Days{date->first_day().days, date->last_day().days}, ctx_.directory,
-                    decision_);
+    if (!env.replaces_ssin().empty())
+      subject.replaces_ssin = directory::ssin_key(env.replaces_ssin());
+    routing::decide(subject, routing::Days{date->first_day().days, date->last_day().days},
+                    ctx_.directory, decision_);
     if (decision_.targets.empty()) {
       auto reason = std::string(routing::reason_name(decision_.drop));
       ++dropped_[{n.flow(), decision_.drop}];
@@ -136,7 +140,8 @@ class Planner {
     }
     for (const auto& t : decision_.targets) route(m, n, flow, event, mark, t, j);
     if (n.accepted_at_us() > 0)
-      out_.end_to_end_seconds.push_back(static_cast<double>(ctx_.now_us - n.accepted_at_us()) / 1e6);
+      out_.end_to_end_seconds.push_back(static_cast<double>(ctx_.now_us - n.accepted_at_us()) /
+                                        1e6);
   }
 
   // Produces what the batches still hold.
@@ -144,14 +149,17 @@ class Planner {
     flush_journal();
     for (auto& [p, b] : dedupe_) flush_dedupe(p, b);
     for (const auto& [k, n] : routed_)
-      out_.counts.routed[{std::string(codec::flow_id(k.first)), ctx_.directory.cpas(k.second).cbe}] += n;
+      out_.counts
+          .routed[{std::string(codec::flow_id(k.first)), ctx_.directory.cpas(k.second).cbe}] += n;
     for (const auto& [k, n] : dropped_)
-      out_.counts.dropped[{std::string(codec::flow_id(k.first)), std::string(routing::reason_name(k.second))}] += n;
+      out_.counts.dropped[{std::string(codec::flow_id(k.first)),
+                           std::string(routing::reason_name(k.second))}] += n;
   }
 
  private:
-  void route(const InboundRecord& m, const v1::Notification& n, const std::string& flow, const std::string& event,
-             const Mark& mark, const routing::Target& t, v1::JournalEntry& j) {
+  void route(const InboundRecord& m, const v1::Notification& n, const std::string& flow,
+             const std::string& event, const Mark& mark, const routing::Target& t,
+             v1::JournalEntry& j) {
     const auto& cpas = ctx_.directory.cpas(t.cpas);
     std::string topic = "cpas." + cpas.cbe + ".notifications.v1";
     out_.cpas_topics.insert(topic);
@@ -176,7 +184,8 @@ class Planner {
       OutRecord& o = out_.records.emplace_back();
       o.topic = std::move(topic);
       o.key = env.ssin();
-      o.headers = {{"flow", flow}, {"ticket", env.ticket()}, {"content-type", "application/x-protobuf"}};
+      o.headers = {
+          {"flow", flow}, {"ticket", env.ticket()}, {"content-type", "application/x-protobuf"}};
       if (!m.raw.empty()) {
         o.headers.push_back({"raw", std::string(m.raw)});
         o.headers.push_back({"source-content-type", std::string(m.raw_content_type)});
@@ -315,14 +324,15 @@ class Planner {
 
   const PlanContext& ctx_;
   Plan& out_;
-  std::string origin_;   // "partition-offset" of the batch's first record
-  DedupeSet in_batch_;   // processed earlier in this batch
+  std::string origin_;  // "partition-offset" of the batch's first record
+  DedupeSet in_batch_;  // processed earlier in this batch
   routing::Decision decision_;
   std::vector<const alerts::Rule*> fired_;
   std::string journal_bytes_;  // entries not yet in a record, as JournalBatch bytes
   int journal_entries_ = 0;
   std::string scratch_;
-  std::map<std::int32_t, v1::DedupeBatch> dedupe_;  // tickets not yet in a record, by inbound partition
+  std::map<std::int32_t, v1::DedupeBatch>
+      dedupe_;  // tickets not yet in a record, by inbound partition
   int journal_records_ = 0, dedupe_records_ = 0;
   // Counted by number (flow, CPAS index, reason), named once in finish().
   std::map<std::pair<v1::Flow, std::uint16_t>, std::uint64_t> routed_;
@@ -344,7 +354,8 @@ void Plan::clear() {
 void plan(std::span<const InboundRecord> batch, const PlanContext& ctx, Plan& out) {
   out.clear();
   if (batch.empty()) return;
-  Planner p(ctx, out, std::to_string(batch.front().partition) + "-" + std::to_string(batch.front().offset));
+  Planner p(ctx, out,
+            std::to_string(batch.front().partition) + "-" + std::to_string(batch.front().offset));
   for (const auto& m : batch) p.record(m);
   p.finish();
 }

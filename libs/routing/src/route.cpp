@@ -6,10 +6,14 @@ namespace relais::routing {
 
 std::string_view reason_name(DropReason r) {
   switch (r) {
-    case DropReason::none: return "none";
-    case DropReason::not_integrated: return "not_integrated";
-    case DropReason::outside_period: return "outside_period";
-    case DropReason::incomplete_date_not_covered: return "incomplete_date_not_covered";
+    case DropReason::none:
+      return "none";
+    case DropReason::not_integrated:
+      return "not_integrated";
+    case DropReason::outside_period:
+      return "outside_period";
+    case DropReason::incomplete_date_not_covered:
+      return "incomplete_date_not_covered";
   }
   return "unknown";
 }
@@ -36,7 +40,8 @@ void decide_days(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin,
         if (e.start <= days.last && days.first <= e.end) meets = true;
         return;
       }
-      auto it = std::find_if(out.targets.begin(), out.targets.end(), [&](const Target& t) { return t.cpas == e.cpas; });
+      auto it = std::find_if(out.targets.begin(), out.targets.end(),
+                             [&](const Target& t) { return t.cpas == e.cpas; });
       if (it == out.targets.end()) {
         Target t{e.cpas, e, {}};
         if (!spare.empty()) {
@@ -71,24 +76,26 @@ void decide_days(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin,
     for (auto n : numbers) visit(n);
   }
   if (out.targets.empty()) {
-    out.drop = !any   ? DropReason::not_integrated
+    out.drop = !any    ? DropReason::not_integrated
                : meets ? DropReason::incomplete_date_not_covered
                        : DropReason::outside_period;
     return;
   }
-  std::sort(out.targets.begin(), out.targets.end(), [](const Target& a, const Target& b) { return a.cpas < b.cpas; });
+  std::sort(out.targets.begin(), out.targets.end(),
+            [](const Target& a, const Target& b) { return a.cpas < b.cpas; });
 }
 
 }  // namespace
 
-void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std::int32_t effective_day,
-            const directory::Directory& dir, Decision& out) {
+void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin,
+            std::int32_t effective_day, const directory::Directory& dir, Decision& out) {
   decide_days(ssin, replaces_ssin, Days{effective_day, effective_day}, dir, out);
 }
 
-void decide(const Subject& s, std::int32_t effective_day, const directory::Directory& dir, Decision& out) {
-  decide_days(s.ssin, s.announces_replacement ? s.replaces_ssin : std::nullopt, Days{effective_day, effective_day},
-              dir, out);
+void decide(const Subject& s, std::int32_t effective_day, const directory::Directory& dir,
+            Decision& out) {
+  decide_days(s.ssin, s.announces_replacement ? s.replaces_ssin : std::nullopt,
+              Days{effective_day, effective_day}, dir, out);
 }
 
 void decide(const Subject& s, Days days, const directory::Directory& dir, Decision& out) {

@@ -8,15 +8,15 @@ namespace relais::service {
 std::vector<Check> cached_view(const std::optional<std::vector<Check>>& last,
                                std::chrono::steady_clock::duration age,
                                std::chrono::milliseconds stale_after) {
-  const auto age_s = std::to_string(
-      std::chrono::duration_cast<std::chrono::seconds>(age).count());
+  const auto age_s = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count());
   if (!last) {
     return {{"startup", false, "readiness checks not completed yet (" + age_s + " s since start)"}};
   }
   std::vector<Check> out = *last;
   if (age > stale_after) {
-    out.push_back({"readiness", false,
-                   "last completed check run " + age_s + " s ago: a check is hanging on a slow dependency"});
+    out.push_back(
+        {"readiness", false,
+         "last completed check run " + age_s + " s ago: a check is hanging on a slow dependency"});
   }
   return out;
 }

@@ -1,16 +1,15 @@
 #include "relais/service/runtime.hpp"
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
-
 #include <charconv>
 #include <chrono>
 #include <future>
 #include <thread>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "relais/common/log.hpp"
 #include "relais/kafka/security.hpp"
@@ -24,37 +23,50 @@ const auto g_started = std::chrono::steady_clock::now();
 std::vector<config::Option> http_options(std::string default_listen) {
   using config::Type;
   return {
-      {"http.listen", Type::string, std::move(default_listen), "address:port the HTTP server listens on"},
+      {"http.listen", Type::string, std::move(default_listen),
+       "address:port the HTTP server listens on"},
       {"http.threads", Type::integer, "2", "threads running the HTTP event loop"},
-      {"http.max_header_bytes", Type::integer, "16384", "request line and header fields, in bytes (over: 431)"},
+      {"http.max_header_bytes", Type::integer, "16384",
+       "request line and header fields, in bytes (over: 431)"},
       {"http.max_header_count", Type::integer, "100", "header fields per request (over: 431)"},
       {"http.header_timeout_ms", Type::integer, "10000",
-       "from a new connection (or a request's first byte) to its complete header; TLS handshake included"},
-      {"http.body_timeout_ms", Type::integer, "60000", "reading a request body; also each response write"},
-      {"http.request_timeout_ms", Type::integer, "120000", "a whole request, first byte to end of body"},
-      {"http.idle_timeout_ms", Type::integer, "30000", "an idle keep-alive connection is closed after this"},
+       "from a new connection (or a request's first byte) to its complete header; TLS handshake "
+       "included"},
+      {"http.body_timeout_ms", Type::integer, "60000",
+       "reading a request body; also each response write"},
+      {"http.request_timeout_ms", Type::integer, "120000",
+       "a whole request, first byte to end of body"},
+      {"http.idle_timeout_ms", Type::integer, "30000",
+       "an idle keep-alive connection is closed after this"},
       {"http.max_connections", Type::integer, "1024", "open connections (over: 503 + Retry-After)"},
       {"http.max_connections_per_client", Type::integer, "256",
        "open connections per client IP address (over: 429 + Retry-After), 0 = no limit"},
       {"http.rate_limit_per_client", Type::number, "1000",
        "requests per second per client IP address (over: 429 + Retry-After), 0 = no limit"},
-      {"http.rate_limit_burst", Type::number, "2000", "requests a client may send at once above its rate"},
-      {"http.tls.cert_file", Type::string, "", "TLS: server certificate chain (PEM); empty = plain HTTP"},
+      {"http.rate_limit_burst", Type::number, "2000",
+       "requests a client may send at once above its rate"},
+      {"http.tls.cert_file", Type::string, "",
+       "TLS: server certificate chain (PEM); empty = plain HTTP"},
       {"http.tls.key_file", Type::string, "", "TLS: the server certificate's private key (PEM)"},
-      {"http.tls.client_ca_file", Type::string, "", "TLS: CA certificates (PEM) client certificates must chain to"},
+      {"http.tls.client_ca_file", Type::string, "",
+       "TLS: CA certificates (PEM) client certificates must chain to"},
       {"http.tls.require_client_cert", Type::boolean, "false",
        "TLS: refuse the handshake without a client certificate from client_ca_file"},
       {"http.tls.allowed_client_names", Type::string, "",
-       "TLS: comma-separated client certificate names (subject CN or DNS SAN) accepted; empty = any"},
-      {"shutdown.grace_ms", Type::integer, "10000", "on SIGTERM, how long in-flight requests may take to finish"},
+       "TLS: comma-separated client certificate names (subject CN or DNS SAN) accepted; empty = "
+       "any"},
+      {"shutdown.grace_ms", Type::integer, "10000",
+       "on SIGTERM, how long in-flight requests may take to finish"},
   };
 }
 
 std::vector<config::Option> kafka_options() {
   using config::Type;
   std::vector<config::Option> v{
-      {"kafka.brokers", Type::string, "127.0.0.1:59092", "Kafka bootstrap servers (comma-separated host:port)"},
-      {"kafka.extra", Type::string, "", "extra librdkafka settings, k=v,k=v (never credentials: see kafka.sasl_*)"},
+      {"kafka.brokers", Type::string, "127.0.0.1:59092",
+       "Kafka bootstrap servers (comma-separated host:port)"},
+      {"kafka.extra", Type::string, "",
+       "extra librdkafka settings, k=v,k=v (never credentials: see kafka.sasl_*)"},
   };
   for (auto& o : kafka::security_options()) v.push_back(std::move(o));
   return v;
@@ -69,7 +81,8 @@ std::optional<http::ServerOptions> listen_options(const std::string& listen) {
   if (ec != std::errc{} || p != ps.data() + ps.size() || port > 65535) return std::nullopt;
   http::ServerOptions o;
   o.address = listen.substr(0, colon);
-  if (o.address.size() > 2 && o.address.front() == '[') o.address = o.address.substr(1, o.address.size() - 2);
+  if (o.address.size() > 2 && o.address.front() == '[')
+    o.address = o.address.substr(1, o.address.size() - 2);
   o.port = static_cast<unsigned short>(port);
   return o;
 }
@@ -96,7 +109,8 @@ std::optional<http::ServerOptions> server_options(const config::Config& c, std::
   const auto idle_ms = positive("http.idle_timeout_ms");
   const auto conns = positive("http.max_connections");
   const auto per_client = positive("http.max_connections_per_client", true);
-  if (!header_bytes || !header_count || !header_ms || !body_ms || !request_ms || !idle_ms || !conns || !per_client)
+  if (!header_bytes || !header_count || !header_ms || !body_ms || !request_ms || !idle_ms ||
+      !conns || !per_client)
     return std::nullopt;
   o->max_header_bytes = static_cast<std::size_t>(*header_bytes);
   o->max_header_count = static_cast<std::size_t>(*header_count);
@@ -119,8 +133,10 @@ std::optional<http::ServerOptions> server_options(const config::Config& c, std::
   const auto& names = c.str("http.tls.allowed_client_names");
   if (cert.empty() && key.empty()) {
     if (!ca.empty() || require || !names.empty()) {
-      error = "http.tls.client_ca_file, require_client_cert and allowed_client_names need http.tls.cert_file and "
-              "http.tls.key_file";
+      error =
+          "http.tls.client_ca_file, require_client_cert and allowed_client_names need "
+          "http.tls.cert_file and "
+          "http.tls.key_file";
       return std::nullopt;
     }
     return o;
@@ -156,8 +172,10 @@ std::optional<std::string> require_authenticated_clients(const http::ServerOptio
   const auto addr = boost::asio::ip::make_address(o.address, ec);
   if (!ec && addr.is_loopback()) return std::nullopt;
   if (o.tls && o.tls->require_client_cert) return std::nullopt;
-  return "http.listen " + o.address + " is not a loopback address: set http.tls.cert_file, http.tls.key_file, "
-         "http.tls.client_ca_file and http.tls.require_client_cert=true (plain HTTP, or TLS without client "
+  return "http.listen " + o.address +
+         " is not a loopback address: set http.tls.cert_file, http.tls.key_file, "
+         "http.tls.client_ca_file and http.tls.require_client_cert=true (plain HTTP, or TLS "
+         "without client "
          "certificates, is only for a loopback listener in development)";
 }
 
@@ -178,41 +196,46 @@ void add_ops_routes(http::Router& r, metrics::Registry& m, std::string service, 
   m.on_collect([&uptime] {
     uptime.set(std::chrono::duration<double>(std::chrono::steady_clock::now() - g_started).count());
   });
-  r.add(http::verb::get, "/metrics", [&m](http::Request&) -> boost::asio::awaitable<http::Response> {
-    http::Response resp;
-    resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    resp.body = m.render();
-    co_return resp;
-  });
-  r.add(http::verb::get, "/healthz", [service](http::Request&) -> boost::asio::awaitable<http::Response> {
-    http::Response resp;
-    resp.body = boost::json::serialize(boost::json::object{{"status", "ok"}, {"service", service}});
-    co_return resp;
-  });
-  r.add(http::verb::get, "/readyz", [ready](http::Request&) -> boost::asio::awaitable<http::Response> {
-    auto checks = ready();
-    bool all = true;
-    boost::json::object o;
-    for (const auto& c : checks) {
-      all = all && c.ok;
-      o[c.name] = boost::json::object{{"ok", c.ok}, {"detail", c.detail}};
-    }
-    http::Response resp;
-    resp.status = all ? 200 : 503;
-    resp.body = boost::json::serialize(boost::json::object{{"ready", all}, {"checks", std::move(o)}});
-    co_return resp;
-  });
+  r.add(http::verb::get, "/metrics",
+        [&m](http::Request&) -> boost::asio::awaitable<http::Response> {
+          http::Response resp;
+          resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          resp.body = m.render();
+          co_return resp;
+        });
+  r.add(http::verb::get, "/healthz",
+        [service](http::Request&) -> boost::asio::awaitable<http::Response> {
+          http::Response resp;
+          resp.body =
+              boost::json::serialize(boost::json::object{{"status", "ok"}, {"service", service}});
+          co_return resp;
+        });
+  r.add(http::verb::get, "/readyz",
+        [ready](http::Request&) -> boost::asio::awaitable<http::Response> {
+          auto checks = ready();
+          bool all = true;
+          boost::json::object o;
+          for (const auto& c : checks) {
+            all = all && c.ok;
+            o[c.name] = boost::json::object{{"ok", c.ok}, {"detail", c.detail}};
+          }
+          http::Response resp;
+          resp.status = all ? 200 : 503;
+          resp.body =
+              boost::json::serialize(boost::json::object{{"ready", all}, {"checks", std::move(o)}});
+          co_return resp;
+        });
 }
 
 void route_protobuf_logs() {
-  google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* file, int line,
-                                     const std::string& message) {
-    static const log::Logger pb{"protobuf"};
-    if (level >= google::protobuf::LOGLEVEL_ERROR)
-      pb.warn(message, {{"at", std::string(file) + ":" + std::to_string(line)}});
-    else
-      pb.debug(message);
-  });
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+        static const log::Logger pb{"protobuf"};
+        if (level >= google::protobuf::LOGLEVEL_ERROR)
+          pb.warn(message, {{"at", std::string(file) + ":" + std::to_string(line)}});
+        else
+          pb.debug(message);
+      });
 }
 
 void run_until_signal(boost::asio::io_context& ioc, http::Server& server, int threads,

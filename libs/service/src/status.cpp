@@ -1,7 +1,6 @@
 #include "relais/service/status.hpp"
 
 #include <boost/json.hpp>
-
 #include <cstdio>
 #include <memory>
 
@@ -56,7 +55,8 @@ boost::json::object snapshot(StatusState& st) {
     double v = st.registry->sum(f.metric, f.match);
     if (f.kind == Figure::Kind::rate) {
       double r = st.rates.rate(std::to_string(i), v, now);
-      figures.push_back(json::object{{"label", f.label}, {"kind", "rate"}, {"rate", r}, {"total", v}});
+      figures.push_back(
+          json::object{{"label", f.label}, {"kind", "rate"}, {"rate", r}, {"total", v}});
     } else {
       figures.push_back(json::object{{"label", f.label}, {"kind", "value"}, {"value", v}});
     }
@@ -87,7 +87,8 @@ std::string render_page(const boost::json::object& s) {
   out.reserve(8192);
   out += R"(<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>relais-)" + svc + R"( status</title>
+<title>relais-)" +
+         svc + R"( status</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em 2em;color:#222;background:#fafafa}
 h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em;color:#444}
@@ -97,28 +98,39 @@ td,th{border:1px solid #ddd;padding:.3em .7em;text-align:left}td.num{text-align:
 ol#errors{font:12px/1.4 monospace;background:#fff;border:1px solid #ddd;padding:.5em 2.5em;max-width:100%;overflow-x:auto}
 ol#errors li{white-space:pre-wrap;word-break:break-all}ol#errors li.none{list-style:none;color:#666}#conn{color:#666}
 </style></head><body>
-<h1>relais-<span id="service">)" + svc + R"(</span></h1>
-<p class="meta"><span>version <b id="version">)" + html_escape(str(s.at("version"))) + R"(</b></span>)";
-  out += "<span>up <b id=\"uptime\">" + duration_text(s.at("uptime_seconds").to_number<double>()) + "</b></span>";
+<h1>relais-<span id="service">)" +
+         svc + R"(</span></h1>
+<p class="meta"><span>version <b id="version">)" +
+         html_escape(str(s.at("version"))) + R"(</b></span>)";
+  out += "<span>up <b id=\"uptime\">" + duration_text(s.at("uptime_seconds").to_number<double>()) +
+         "</b></span>";
   bool ready = s.at("ready").as_bool();
-  out += std::string("<span id=\"ready\" class=\"") + (ready ? "ok" : "bad") + "\">" + (ready ? "READY" : "NOT READY") +
-         "</span><span id=\"conn\">server-rendered</span> <span>refreshes: <b id=\"refreshes\">0</b></span></p>\n";
-  out += "<h2>Dependencies</h2>\n<table><thead><tr><th>check</th><th>state</th><th>detail</th></tr></thead><tbody id=\"checks\">";
+  out += std::string("<span id=\"ready\" class=\"") + (ready ? "ok" : "bad") + "\">" +
+         (ready ? "READY" : "NOT READY") +
+         "</span><span id=\"conn\">server-rendered</span> <span>refreshes: <b "
+         "id=\"refreshes\">0</b></span></p>\n";
+  out +=
+      "<h2>Dependencies</h2>\n<table><thead><tr><th>check</th><th>state</th><th>detail</th></tr></"
+      "thead><tbody id=\"checks\">";
   for (const auto& cv : s.at("checks").as_array()) {
     const auto& c = cv.as_object();
     bool ok = c.at("ok").as_bool();
-    out += "<tr><td>" + html_escape(str(c.at("name"))) + "</td><td class=\"" + (ok ? "ok" : "bad") + "\">" +
-           (ok ? "OK" : "FAILING") + "</td><td>" + html_escape(str(c.at("detail"))) + "</td></tr>";
+    out += "<tr><td>" + html_escape(str(c.at("name"))) + "</td><td class=\"" + (ok ? "ok" : "bad") +
+           "\">" + (ok ? "OK" : "FAILING") + "</td><td>" + html_escape(str(c.at("detail"))) +
+           "</td></tr>";
   }
-  out += "</tbody></table>\n<h2>Figures</h2>\n<table><thead><tr><th>figure</th><th>now (last 10 s)</th><th>total</th></tr></thead><tbody id=\"figures\">";
+  out +=
+      "</tbody></table>\n<h2>Figures</h2>\n<table><thead><tr><th>figure</th><th>now (last 10 "
+      "s)</th><th>total</th></tr></thead><tbody id=\"figures\">";
   for (const auto& fv : s.at("figures").as_array()) {
     const auto& f = fv.as_object();
     out += "<tr><td>" + html_escape(str(f.at("label"))) + "</td>";
     if (str(f.at("kind")) == "rate")
-      out += "<td class=\"num\">" + fixed(f.at("rate").to_number<double>(), 2) + "</td><td class=\"num\">" +
-             fixed(f.at("total").to_number<double>(), 0) + "</td></tr>";
+      out += "<td class=\"num\">" + fixed(f.at("rate").to_number<double>(), 2) +
+             "</td><td class=\"num\">" + fixed(f.at("total").to_number<double>(), 0) + "</td></tr>";
     else
-      out += "<td class=\"num\">" + fixed(f.at("value").to_number<double>(), 0) + "</td><td></td></tr>";
+      out += "<td class=\"num\">" + fixed(f.at("value").to_number<double>(), 0) +
+             "</td><td></td></tr>";
   }
   out += "</tbody></table>\n<h2>Last warnings and errors</h2>\n<ol id=\"errors\">";
   for (const auto& e : s.at("errors").as_array()) out += "<li>" + html_escape(str(e)) + "</li>";
@@ -174,12 +186,23 @@ std::string html_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -199,21 +222,23 @@ void add_status_routes(http::Router& r, metrics::Registry& m, std::string servic
     resp.headers.emplace_back("Cache-Control", "no-store");
     co_return resp;
   });
-  r.add(http::verb::get, "/status.json", [st](http::Request&) -> boost::asio::awaitable<http::Response> {
-    http::Response resp;
-    resp.body = boost::json::serialize(snapshot(*st));
-    resp.headers.emplace_back("Cache-Control", "no-store");
-    co_return resp;
-  });
+  r.add(http::verb::get, "/status.json",
+        [st](http::Request&) -> boost::asio::awaitable<http::Response> {
+          http::Response resp;
+          resp.body = boost::json::serialize(snapshot(*st));
+          resp.headers.emplace_back("Cache-Control", "no-store");
+          co_return resp;
+        });
 }
 
 void add_openapi_route(http::Router& r, std::string_view document) {
-  r.add(http::verb::get, "/openapi.yaml", [document](http::Request&) -> boost::asio::awaitable<http::Response> {
-    http::Response resp;
-    resp.content_type = "application/yaml";
-    resp.body = std::string(document);
-    co_return resp;
-  });
+  r.add(http::verb::get, "/openapi.yaml",
+        [document](http::Request&) -> boost::asio::awaitable<http::Response> {
+          http::Response resp;
+          resp.content_type = "application/yaml";
+          resp.body = std::string(document);
+          co_return resp;
+        });
 }
 
 }  // namespace relais::service

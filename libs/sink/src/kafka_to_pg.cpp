@@ -8,20 +8,26 @@
 namespace relais::sink {
 namespace {
 std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 }  // namespace
 
 metrics::Counter& dead_letter_counter(metrics::Registry& m, const std::string& sink) {
-  return m.counter("relais_sink_dead_letters_total",
-                   "Records PostgreSQL refused, set aside in sink_dead_letters instead of blocking their sink", {"sink"})
+  return m
+      .counter("relais_sink_dead_letters_total",
+               "Records PostgreSQL refused, set aside in sink_dead_letters instead of blocking "
+               "their sink",
+               {"sink"})
       .with({sink});
 }
 
 void copy_field(std::string& out, std::string_view value, bool last) {
-  if (value.empty()) out += "\\N";
-  else pg::copy_escape(out, value);
+  if (value.empty())
+    out += "\\N";
+  else
+    pg::copy_escape(out, value);
   out.push_back(last ? '\n' : '\t');
 }
 
@@ -33,8 +39,9 @@ void copy_timestamp_us(std::string& out, std::int64_t us, bool last) {
     std::tm tm{};
     gmtime_r(&s, &tm);
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us % 1000000));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<long long>(us % 1000000));
     out += buf;
   }
   out.push_back(last ? '\n' : '\t');
@@ -47,7 +54,9 @@ std::string source_of(const kafka::Record& m) {
 KafkaToPg::KafkaToPg(Options o, Writer w, metrics::Counter& failures)
     : o_(std::move(o)), write_(std::move(w)), failures_(failures) {}
 
-KafkaToPg::~KafkaToPg() { stop(); }
+KafkaToPg::~KafkaToPg() {
+  stop();
+}
 
 std::optional<std::string> KafkaToPg::start() {
   std::string err;
@@ -58,7 +67,8 @@ std::optional<std::string> KafkaToPg::start() {
   cc["enable.auto.commit"] = "false";
   cc["isolation.level"] = "read_committed";
   cc["auto.offset.reset"] = "earliest";
-  if (o_.metadata_refresh_ms > 0) cc["topic.metadata.refresh.interval.ms"] = std::to_string(o_.metadata_refresh_ms);
+  if (o_.metadata_refresh_ms > 0)
+    cc["topic.metadata.refresh.interval.ms"] = std::to_string(o_.metadata_refresh_ms);
   consumer_ = kafka::Consumer::create(std::move(co), err);
   if (!consumer_) return o_.name + ": " + err;
   if (auto e = consumer_->subscribe(o_.topics)) return o_.name + ": subscribe: " + e.message;
@@ -90,12 +100,14 @@ void KafkaToPg::run() {
   while (!stop_.load()) {
     auto deadline = std::chrono::steady_clock::now() + o_.linger;
     while (weight < o_.batch_max && !stop_.load()) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       auto m = consumer_->poll(left);
       if (m.error.kind == kafka::errc::timed_out) break;
       if (m.error) {
-        if (m.error.kind != kafka::errc::partition_eof && m.error.kind != kafka::errc::unknown_topic)
+        if (m.error.kind != kafka::errc::partition_eof &&
+            m.error.kind != kafka::errc::unknown_topic)
           logger.debug("consumer", {{"error", m.error.message}});
         continue;
       }
@@ -107,7 +119,8 @@ void KafkaToPg::run() {
       continue;
     }
     try {
-      if (!conn || !conn->ok()) conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=3");
+      if (!conn || !conn->ok())
+        conn = std::make_unique<pg::Connection>(o_.dsn + " connect_timeout=3");
       auto rejected = pg::write_rows(
           *conn, batch.size(),
           [&](pg::Connection& c, std::size_t first, std::size_t last) {
@@ -138,7 +151,8 @@ void KafkaToPg::run() {
       kafka::TopicPartitions offs;
       for (auto& [tp, off] : next) offs.push_back({tp.first, tp.second, off});
       if (auto cerr = consumer_->commit_sync(offs))
-        logger.warn("offset commit failed; records may be re-read (idempotent)", {{"error", cerr.message}});
+        logger.warn("offset commit failed; records may be re-read (idempotent)",
+                    {{"error", cerr.message}});
       batch.clear();
       weight = 0;
       last_ok_us_.store(now_us());

@@ -7,15 +7,22 @@
 namespace relais::soap {
 namespace {
 
-std::string_view ns_of(Version v) { return v == Version::soap11 ? kSoap11 : kSoap12; }
+std::string_view ns_of(Version v) {
+  return v == Version::soap11 ? kSoap11 : kSoap12;
+}
 
-bool is_true(const std::string& s) { return s == "1" || s == "true"; }
+bool is_true(const std::string& s) {
+  return s == "1" || s == "true";
+}
 
 std::string_view ok_text(Ok ok) {
   switch (ok) {
-    case Ok::yes: return "YES";
-    case Ok::no: return "NO";
-    case Ok::warning: return "WARNING";
+    case Ok::yes:
+      return "YES";
+    case Ok::no:
+      return "NO";
+    case Ok::warning:
+      return "WARNING";
   }
   return "NO";
 }
@@ -24,11 +31,16 @@ std::string_view ok_text(Ok ok) {
 
 std::string_view code_name(errc e) {
   switch (e) {
-    case errc::not_an_envelope: return "SOAP_NOT_AN_ENVELOPE";
-    case errc::no_body: return "SOAP_NO_BODY";
-    case errc::empty_body: return "SOAP_EMPTY_BODY";
-    case errc::several_body_elements: return "SOAP_SEVERAL_BODY_ELEMENTS";
-    case errc::must_understand: return "SOAP_MUST_UNDERSTAND";
+    case errc::not_an_envelope:
+      return "SOAP_NOT_AN_ENVELOPE";
+    case errc::no_body:
+      return "SOAP_NO_BODY";
+    case errc::empty_body:
+      return "SOAP_EMPTY_BODY";
+    case errc::several_body_elements:
+      return "SOAP_SEVERAL_BODY_ELEMENTS";
+    case errc::must_understand:
+      return "SOAP_MUST_UNDERSTAND";
   }
   return "SOAP_ERROR";
 }
@@ -59,13 +71,16 @@ boost::system::result<Envelope, Error> open(const xml::Document& doc,
   const auto elements = xml::element_children(body);
   if (elements.empty()) return Error{errc::empty_body, "the Body holds no element"};
   if (elements.size() > 1) {
-    return Error{errc::several_body_elements, "the Body holds more than one element (one message per request)"};
+    return Error{errc::several_body_elements,
+                 "the Body holds more than one element (one message per request)"};
   }
   env.payload = elements.front();
   return env;
 }
 
-ResultSummary success() { return ResultSummary{}; }
+ResultSummary success() {
+  return ResultSummary{};
+}
 
 ResultSummary failure(std::string reason_code, std::string diagnostic, std::string field_name,
                       std::string field_value) {
@@ -75,7 +90,8 @@ ResultSummary failure(std::string reason_code, std::string diagnostic, std::stri
   Detail d;
   d.reason_code = std::move(reason_code);
   d.diagnostic = std::move(diagnostic);
-  if (!field_name.empty() || !field_value.empty()) d.information.push_back({std::move(field_name), std::move(field_value)});
+  if (!field_name.empty() || !field_value.empty())
+    d.information.push_back({std::move(field_name), std::move(field_value)});
   r.details.push_back(std::move(d));
   return r;
 }
@@ -87,20 +103,32 @@ std::string escape(std::string_view s, std::size_t max_bytes) {
   out.reserve(safe.size());
   for (char c : safe) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
 }
 
 std::string result_summary_xml(const ResultSummary& r) {
-  std::string out = "<ResultSummary xmlns=\"" + std::string(kBcssCommon) + "\" ok=\"" + std::string(ok_text(r.ok)) +
-                    "\"><ReturnCode>" + std::to_string(r.return_code) + "</ReturnCode>";
+  std::string out = "<ResultSummary xmlns=\"" + std::string(kBcssCommon) + "\" ok=\"" +
+                    std::string(ok_text(r.ok)) + "\"><ReturnCode>" + std::to_string(r.return_code) +
+                    "</ReturnCode>";
   const std::size_t details = std::min<std::size_t>(r.details.size(), 30);
   for (std::size_t i = 0; i < details; ++i) {
     const Detail& d = r.details[i];
@@ -110,8 +138,10 @@ std::string result_summary_xml(const ResultSummary& r) {
     const std::size_t infos = std::min<std::size_t>(d.information.size(), 5);
     for (std::size_t k = 0; k < infos; ++k) {
       out += "<Information>";
-      if (!d.information[k].field_name.empty()) out += "<FieldName>" + escape(d.information[k].field_name, 256) + "</FieldName>";
-      if (!d.information[k].field_value.empty()) out += "<FieldValue>" + escape(d.information[k].field_value, 256) + "</FieldValue>";
+      if (!d.information[k].field_name.empty())
+        out += "<FieldName>" + escape(d.information[k].field_name, 256) + "</FieldName>";
+      if (!d.information[k].field_value.empty())
+        out += "<FieldValue>" + escape(d.information[k].field_value, 256) + "</FieldValue>";
       out += "</Information>";
     }
     out += "</Detail>";
@@ -120,20 +150,24 @@ std::string result_summary_xml(const ResultSummary& r) {
 }
 
 std::string envelope(Version v, std::string_view body_xml) {
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"" + std::string(ns_of(v)) +
-         "\"><soap:Body>" + std::string(body_xml) + "</soap:Body></soap:Envelope>";
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"" +
+         std::string(ns_of(v)) + "\"><soap:Body>" + std::string(body_xml) +
+         "</soap:Body></soap:Envelope>";
 }
 
-std::string fault(Version v, bool sender_fault, std::string_view reason, const ResultSummary& detail) {
+std::string fault(Version v, bool sender_fault, std::string_view reason,
+                  const ResultSummary& detail) {
   std::string body;
   if (v == Version::soap11) {
     body = std::string("<soap:Fault><faultcode>soap:") + (sender_fault ? "Client" : "Server") +
-           "</faultcode><faultstring>" + escape(reason) + "</faultstring><detail>" + result_summary_xml(detail) +
-           "</detail></soap:Fault>";
+           "</faultcode><faultstring>" + escape(reason) + "</faultstring><detail>" +
+           result_summary_xml(detail) + "</detail></soap:Fault>";
   } else {
-    body = std::string("<soap:Fault><soap:Code><soap:Value>soap:") + (sender_fault ? "Sender" : "Receiver") +
+    body = std::string("<soap:Fault><soap:Code><soap:Value>soap:") +
+           (sender_fault ? "Sender" : "Receiver") +
            "</soap:Value></soap:Code><soap:Reason><soap:Text xml:lang=\"en\">" + escape(reason) +
-           "</soap:Text></soap:Reason><soap:Detail>" + result_summary_xml(detail) + "</soap:Detail></soap:Fault>";
+           "</soap:Text></soap:Reason><soap:Detail>" + result_summary_xml(detail) +
+           "</soap:Detail></soap:Fault>";
   }
   return envelope(v, body);
 }

@@ -6,7 +6,9 @@
 namespace relais::validation {
 namespace {
 
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
 
 }  // namespace
 
@@ -70,9 +72,11 @@ Date IncompleteDate::first_day() const noexcept {
 Date IncompleteDate::last_day() const noexcept {
   if (month == 0) return make_date(year, 12, 31).value_or(Date{});
   if (day != 0) return first_day();
-  const std::chrono::year_month_day_last ymdl{std::chrono::year{year} / std::chrono::month{static_cast<unsigned>(month)} /
+  const std::chrono::year_month_day_last ymdl{std::chrono::year{year} /
+                                              std::chrono::month{static_cast<unsigned>(month)} /
                                               std::chrono::last};
-  return make_date(year, month, static_cast<int>(static_cast<unsigned>(ymdl.day()))).value_or(Date{});
+  return make_date(year, month, static_cast<int>(static_cast<unsigned>(ymdl.day())))
+      .value_or(Date{});
 }
 
 std::string to_string(const IncompleteDate& date) {

@@ -8,7 +8,9 @@
 namespace relais::validation {
 namespace {
 
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
 
 constexpr bool all_digits(std::string_view s) noexcept {
   for (char c : s) {
@@ -84,9 +86,13 @@ SsinCheck check_ssin(std::string_view s, int current_year) noexcept {
   return SsinCheck::bad_checksum;
 }
 
-SsinCheck check_ssin(std::string_view s) noexcept { return check_ssin(s, current_year_utc()); }
+SsinCheck check_ssin(std::string_view s) noexcept {
+  return check_ssin(s, current_year_utc());
+}
 
-bool is_valid_ssin(std::string_view s) noexcept { return check_ssin(s) == SsinCheck::ok; }
+bool is_valid_ssin(std::string_view s) noexcept {
+  return check_ssin(s) == SsinCheck::ok;
+}
 
 std::optional<SsinKind> ssin_kind(std::string_view s, int current_year) noexcept {
   if (check_ssin(s, current_year) != SsinCheck::ok) return std::nullopt;
@@ -141,7 +147,8 @@ bool is_valid_nsso_number(std::string_view s) noexcept {
 }
 
 std::optional<Error> validate_nsso_number(std::string_view s, std::string_view field) {
-  if (s.empty()) return make_error(code::kMissingField, std::string(field) + " is required", std::string(field));
+  if (s.empty())
+    return make_error(code::kMissingField, std::string(field) + " is required", std::string(field));
   if (is_valid_nsso_number(s)) return std::nullopt;
   return make_error(code::kInvalidNssoNumber,
                     "an NSSO number is 9 digits (definitive) or 10 digits starting with 5 "
@@ -228,9 +235,13 @@ std::optional<std::int64_t> parse_rfc3339_us(std::string_view s) noexcept {
   return (local_seconds - offset_minutes * 60) * 1'000'000 + micros;
 }
 
-bool is_valid_rfc3339(std::string_view s) noexcept { return parse_rfc3339_us(s).has_value(); }
+bool is_valid_rfc3339(std::string_view s) noexcept {
+  return parse_rfc3339_us(s).has_value();
+}
 
-bool is_known_quality_code(int c) noexcept { return quality_code_label(c).has_value(); }
+bool is_known_quality_code(int c) noexcept {
+  return quality_code_label(c).has_value();
+}
 
 std::optional<QualityLabel> quality_code_label(int c) noexcept {
   for (const auto& e : kQualityCodes) {

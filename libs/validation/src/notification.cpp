@@ -1,5 +1,4 @@
 #include "relais/validation/notification.hpp"
-#include "relais/validation/text.hpp"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
@@ -12,6 +11,7 @@
 #include "relais/validation/date.hpp"
 #include "relais/validation/ids.hpp"
 #include "relais/validation/source_codes.hpp"
+#include "relais/validation/text.hpp"
 
 namespace relais::validation {
 namespace {
@@ -60,8 +60,8 @@ Result check_strings_and_enums(const pb::Message& m, const Limits& limits,
           // nr_raw_value, the register's own text: longer, and line breaks allowed.
           const bool raw = f->number() == NotifyPerson::kNrRawValueFieldNumber &&
                            f->containing_type() == NotifyPerson::descriptor();
-          const TextRules rules = raw ? TextRules{limits.max_raw_value, true}
-                                      : TextRules{limits.max_string, false};
+          const TextRules rules =
+              raw ? TextRules{limits.max_raw_value, true} : TextRules{limits.max_string, false};
           if (auto e = validate_text(v, "", rules)) {
             e->field = path();
             return e;
@@ -180,18 +180,18 @@ Result country_pair(std::uint32_t nr, std::string_view iso, std::string_view nr_
                         std::string(nr_field));
     }
     if (!iso.empty() && iso2_for_country(nr) != std::optional<std::string_view>(iso)) {
-      return make_error(code::kInconsistent,
-                        "the ISO code does not match the National Register code " +
-                            std::to_string(nr),
-                        std::string(iso_field));
+      return make_error(
+          code::kInconsistent,
+          "the ISO code does not match the National Register code " + std::to_string(nr),
+          std::string(iso_field));
     }
   } else if (!iso.empty() && (!country_for_iso2(iso) ||
-                               iso2_for_country(*country_for_iso2(iso)) != std::optional(iso))) {
+                              iso2_for_country(*country_for_iso2(iso)) != std::optional(iso))) {
     // Exact only when the ISO code maps to an NR code whose ISO code is this one again.
-    return make_error(code::kNotMappable,
-                      "no National Register country code for this ISO code: send " +
-                          std::string(nr_field),
-                      std::string(iso_field));
+    return make_error(
+        code::kNotMappable,
+        "no National Register country code for this ISO code: send " + std::string(nr_field),
+        std::string(iso_field));
   }
   return std::nullopt;
 }
@@ -225,12 +225,13 @@ Result check_envelope(const Body& b, const Notification& n) {
   // The National Register's flows carry t_IncompleteDate event dates (month, or month and day,
   // 00 when unknown); routing::decide defines how an incomplete date is routed. The other
   // sources always date their events to the day.
-  constexpr bool national_register = std::is_same_v<Body, NotifyPerson> ||
-                                     std::is_same_v<Body, NotifyFamilyComposition>;
+  constexpr bool national_register =
+      std::is_same_v<Body, NotifyPerson> || std::is_same_v<Body, NotifyFamilyComposition>;
   if constexpr (national_register) {
     if (b.effective_date().empty()) return missing("effective_date");
     std::optional<IncompleteDate> effective;
-    if (auto e = optional_incomplete_date(b.effective_date(), "effective_date", effective)) return e;
+    if (auto e = optional_incomplete_date(b.effective_date(), "effective_date", effective))
+      return e;
   } else {
     std::optional<Date> effective;
     if (auto e = required_date(b.effective_date(), "effective_date", effective)) return e;
@@ -279,9 +280,9 @@ Result belgian_address(const NotifyPerson& b, std::string_view event) {
   if (a.municipality_nis_code().empty()) return missing("address.municipality_nis_code");
   const std::uint32_t country = country_of(a.country_nr_code(), a.country_code());
   if (country != 0 && country != kBelgium) {
-    return make_error(code::kInconsistent,
-                      std::string(event) + " is an address in Belgium (country 150, BE)",
-                      a.country_nr_code() != 0 ? "address.country_nr_code" : "address.country_code");
+    return make_error(
+        code::kInconsistent, std::string(event) + " is an address in Belgium (country 150, BE)",
+        a.country_nr_code() != 0 ? "address.country_nr_code" : "address.country_code");
   }
   return std::nullopt;
 }
@@ -354,15 +355,15 @@ Result check_flow(const NotifyPerson& b, const Limits&) {
       const std::uint32_t country = country_of(a.country_nr_code(), a.country_code());
       if (country == 0) return missing("address.country_nr_code");
       if (country == kBelgium) {
-        return make_error(code::kInconsistent,
-                          "ADDRESS_ABROAD needs a country other than Belgium (150, BE)",
-                          a.country_nr_code() != 0 ? "address.country_nr_code"
-                                                   : "address.country_code");
+        return make_error(
+            code::kInconsistent, "ADDRESS_ABROAD needs a country other than Belgium (150, BE)",
+            a.country_nr_code() != 0 ? "address.country_nr_code" : "address.country_code");
       }
       break;
     }
     case NotifyPerson::CIVIL_STATUS_CHANGE:
-      if (b.civil_status_code() == 0 && b.civil_status() == NotifyPerson::CIVIL_STATUS_UNSPECIFIED) {
+      if (b.civil_status_code() == 0 &&
+          b.civil_status() == NotifyPerson::CIVIL_STATUS_UNSPECIFIED) {
         return missing("civil_status_code");
       }
       break;
@@ -425,7 +426,8 @@ Result check_flow(const NotifyFamilyComposition& b, const Limits& limits) {
     if (auto e = validate_ssin(m.ssin(), prefix + "ssin")) return e;
     if (m.role_code() != 0) {
       if (!is_household_role_code(m.role_code())) {
-        return code_error(prefix + "role_code", "not a household role code of the Tx25 FamilyRole list");
+        return code_error(prefix + "role_code",
+                          "not a household role code of the Tx25 FamilyRole list");
       }
       if (m.role() != NotifyFamilyComposition::ROLE_UNSPECIFIED &&
           role_for_code(m.role_code()) != m.role()) {
@@ -555,8 +557,8 @@ void complete_country(std::uint32_t& nr, std::string& iso, std::uint32_t nr_valu
 void complete_body(NotifyPerson& b) {
   if (b.has_address()) {
     auto& a = *b.mutable_address();
-    const bool in_belgium = b.event() == NotifyPerson::ADDRESS_CHANGE ||
-                            b.event() == NotifyPerson::REFERENCE_ADDRESS;
+    const bool in_belgium =
+        b.event() == NotifyPerson::ADDRESS_CHANGE || b.event() == NotifyPerson::REFERENCE_ADDRESS;
     if (in_belgium && a.country_nr_code() == 0 && a.country_code().empty()) {
       a.set_country_nr_code(kBelgium);
     }

@@ -108,14 +108,16 @@ bool is_household_role_code(std::uint32_t code) {
   return refdata::is_household_role_code(code);
 }
 
-std::optional<relais::v1::NotifyFamilyComposition::Role> role_for_code(std::uint32_t code) noexcept {
+std::optional<relais::v1::NotifyFamilyComposition::Role> role_for_code(
+    std::uint32_t code) noexcept {
   for (const auto& r : kRoles) {
     if (r.code == code) return r.role;
   }
   return std::nullopt;
 }
 
-std::optional<std::uint32_t> code_for_role(relais::v1::NotifyFamilyComposition::Role role) noexcept {
+std::optional<std::uint32_t> code_for_role(
+    relais::v1::NotifyFamilyComposition::Role role) noexcept {
   for (const auto& r : kRoles) {
     if (r.role == role && r.exact) return r.code;
   }
@@ -133,7 +135,9 @@ bool is_dimona_worker_type(std::string_view code) {
   return true;
 }
 
-bool is_gender_code(std::uint32_t code) { return refdata::is_gender_code(code); }
+bool is_gender_code(std::uint32_t code) {
+  return refdata::is_gender_code(code);
+}
 
 bool is_civil_status_code(std::uint32_t code) {
   return refdata::is_civil_status_code(code);
@@ -180,22 +184,36 @@ bool is_information_type(std::string_view it) noexcept {
 
 std::span<const std::string_view> information_types_for(NotifyPerson::Event e) noexcept {
   switch (e) {
-    case NotifyPerson::ADDRESS_CHANGE: return kItAddress;
-    case NotifyPerson::ADDRESS_ABROAD: return kItAbroad;
-    case NotifyPerson::CIVIL_STATUS_CHANGE: return kItCivil;
-    case NotifyPerson::NAME_CHANGE: return kItName;
-    case NotifyPerson::NATIONALITY_CHANGE: return kItNationality;
-    case NotifyPerson::DEATH: return kItDeath;
-    case NotifyPerson::REFERENCE_ADDRESS: return kItReference;
+    case NotifyPerson::ADDRESS_CHANGE:
+      return kItAddress;
+    case NotifyPerson::ADDRESS_ABROAD:
+      return kItAbroad;
+    case NotifyPerson::CIVIL_STATUS_CHANGE:
+      return kItCivil;
+    case NotifyPerson::NAME_CHANGE:
+      return kItName;
+    case NotifyPerson::NATIONALITY_CHANGE:
+      return kItNationality;
+    case NotifyPerson::DEATH:
+      return kItDeath;
+    case NotifyPerson::REFERENCE_ADDRESS:
+      return kItReference;
     case NotifyPerson::LEGAL_COHABITATION_START:
-    case NotifyPerson::LEGAL_COHABITATION_END: return kItCohabitation;
-    case NotifyPerson::HOUSEHOLD_HEAD_CHANGE: return kItHead;
-    case NotifyPerson::REGISTER_CHANGE: return kItRegister;
-    case NotifyPerson::TEMPORARY_ABSENCE: return kItAbsence;
-    default: return {};
+    case NotifyPerson::LEGAL_COHABITATION_END:
+      return kItCohabitation;
+    case NotifyPerson::HOUSEHOLD_HEAD_CHANGE:
+      return kItHead;
+    case NotifyPerson::REGISTER_CHANGE:
+      return kItRegister;
+    case NotifyPerson::TEMPORARY_ABSENCE:
+      return kItAbsence;
+    default:
+      return {};
   }
 }
 
-bool is_register_code(std::uint32_t code) noexcept { return code >= 1 && code <= 99; }
+bool is_register_code(std::uint32_t code) noexcept {
+  return code >= 1 && code <= 99;
+}
 
 }  // namespace relais::validation

@@ -35,10 +35,12 @@ std::size_t decode(std::string_view s, std::size_t i, char32_t& cp) noexcept {
 
 TextProblem classify(char32_t cp, bool multiline) noexcept {
   if (cp == 0) return TextProblem::nul;
-  if (cp < 0x20) return (multiline && (cp == '\t' || cp == '\n' || cp == '\r')) ? TextProblem::none
-                                                                                 : TextProblem::control;
+  if (cp < 0x20)
+    return (multiline && (cp == '\t' || cp == '\n' || cp == '\r')) ? TextProblem::none
+                                                                   : TextProblem::control;
   if (cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return TextProblem::control;
-  if ((cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) return TextProblem::bidi_control;
+  if ((cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069))
+    return TextProblem::bidi_control;
   return TextProblem::none;
 }
 
@@ -58,21 +60,29 @@ TextProblem check_text(std::string_view s, const TextRules& rules) noexcept {
 
 std::string_view describe(TextProblem p) noexcept {
   switch (p) {
-    case TextProblem::none: return "is acceptable text";
-    case TextProblem::invalid_utf8: return "is not valid UTF-8";
-    case TextProblem::nul: return "contains a NUL character";
-    case TextProblem::control: return "contains a control character";
-    case TextProblem::bidi_control: return "contains a bidirectional override or isolate character";
-    case TextProblem::too_long: return "is too long";
+    case TextProblem::none:
+      return "is acceptable text";
+    case TextProblem::invalid_utf8:
+      return "is not valid UTF-8";
+    case TextProblem::nul:
+      return "contains a NUL character";
+    case TextProblem::control:
+      return "contains a control character";
+    case TextProblem::bidi_control:
+      return "contains a bidirectional override or isolate character";
+    case TextProblem::too_long:
+      return "is too long";
   }
   return "is not acceptable text";
 }
 
-std::optional<Error> validate_text(std::string_view s, std::string_view field, const TextRules& rules) {
+std::optional<Error> validate_text(std::string_view s, std::string_view field,
+                                   const TextRules& rules) {
   const auto p = check_text(s, rules);
   if (p == TextProblem::none) return std::nullopt;
   if (p == TextProblem::too_long)
-    return make_error(code::kFieldTooLong, "longer than " + std::to_string(rules.max_bytes) + " bytes",
+    return make_error(code::kFieldTooLong,
+                      "longer than " + std::to_string(rules.max_bytes) + " bytes",
                       std::string(field));
   return make_error(code::kInvalidText, std::string(describe(p)), std::string(field));
 }
@@ -83,7 +93,8 @@ std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept
   // Step back over continuation bytes to the start of the character the cut falls in; keep that
   // character only if it fits whole.
   std::size_t start = end;
-  while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 && end - start < 4) --start;
+  while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 && end - start < 4)
+    --start;
   if (start < end && (static_cast<unsigned char>(s[start]) & 0xC0) != 0x80) {
     char32_t cp = 0;
     const std::size_t n = decode(s, start, cp);

@@ -14,12 +14,15 @@ namespace relais::xml {
 namespace {
 constexpr std::size_t kHeadBytes = 64 * 1024;  // the prolog must end within this
 
-bool starts(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 }  // namespace
 
 Prolog scan_prolog(std::string_view s) {
   if (starts(s, "\xEF\xBB\xBF")) s.remove_prefix(3);
-  if (starts(s, "\xFE\xFF") || starts(s, "\xFF\xFE") || (s.size() >= 2 && (s[0] == '\0' || s[1] == '\0'))) {
+  if (starts(s, "\xFE\xFF") || starts(s, "\xFF\xFE") ||
+      (s.size() >= 2 && (s[0] == '\0' || s[1] == '\0'))) {
     return Prolog::unsupported;
   }
   for (;;) {
@@ -62,7 +65,8 @@ struct StreamReader::Impl {
   static int read_cb(void* ctx, char* buf, int len) {
     auto* self = static_cast<Impl*>(ctx);
     if (self->head_pos < self->head.size()) {
-      const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(len), self->head.size() - self->head_pos);
+      const std::size_t n =
+          std::min<std::size_t>(static_cast<std::size_t>(len), self->head.size() - self->head_pos);
       std::memcpy(buf, self->head.data() + self->head_pos, n);
       self->head_pos += n;
       return static_cast<int>(n);
@@ -79,7 +83,9 @@ struct StreamReader::Impl {
   static int close_cb(void*) { return 0; }
 
   Error failure(errc fallback, const std::string& what) const {
-    if (too_large) return Error{errc::too_large, "file larger than " + std::to_string(max_bytes) + " bytes", 0, {}};
+    if (too_large)
+      return Error{
+          errc::too_large, "file larger than " + std::to_string(max_bytes) + " bytes", 0, {}};
     Error e{fallback, what, 0, {}};
     if (const xmlError* x = xmlGetLastError(); x != nullptr && x->message != nullptr) {
       std::string_view m(x->message);
@@ -94,8 +100,8 @@ struct StreamReader::Impl {
 StreamReader::StreamReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 StreamReader::~StreamReader() = default;
 
-boost::system::result<std::unique_ptr<StreamReader>, Error> StreamReader::open(const std::string& path,
-                                                                              std::uint64_t max_file_bytes) {
+boost::system::result<std::unique_ptr<StreamReader>, Error> StreamReader::open(
+    const std::string& path, std::uint64_t max_file_bytes) {
   auto impl = std::make_unique<Impl>();
   impl->max_bytes = max_file_bytes;
   impl->file = std::fopen(path.c_str(), "rb");
@@ -106,7 +112,8 @@ boost::system::result<std::unique_ptr<StreamReader>, Error> StreamReader::open(c
   impl->head.resize(n);
   impl->read = n;
   if (impl->read > max_file_bytes) {
-    return Error{errc::too_large, "file larger than " + std::to_string(max_file_bytes) + " bytes", 0, {}};
+    return Error{
+        errc::too_large, "file larger than " + std::to_string(max_file_bytes) + " bytes", 0, {}};
   }
   switch (scan_prolog(impl->head)) {
     case Prolog::doctype:
@@ -114,7 +121,10 @@ boost::system::result<std::unique_ptr<StreamReader>, Error> StreamReader::open(c
     case Prolog::unsupported:
       return Error{errc::malformed, "batch files are UTF-8", 0, {}};
     case Prolog::need_more:
-      return Error{errc::malformed, "no root element in the first " + std::to_string(kHeadBytes) + " bytes", 0, {}};
+      return Error{errc::malformed,
+                   "no root element in the first " + std::to_string(kHeadBytes) + " bytes",
+                   0,
+                   {}};
     case Prolog::root:
       break;
   }
@@ -126,9 +136,12 @@ boost::system::result<std::unique_ptr<StreamReader>, Error> StreamReader::open(c
     const int r = xmlTextReaderRead(impl->reader);
     if (r != 1) return impl->failure(errc::malformed, "no root element");
     const int type = xmlTextReaderNodeType(impl->reader);
-    if (type == XML_READER_TYPE_DOCUMENT_TYPE) return Error{errc::dtd_forbidden, "a DOCTYPE is not accepted", 0, {}};
+    if (type == XML_READER_TYPE_DOCUMENT_TYPE)
+      return Error{errc::dtd_forbidden, "a DOCTYPE is not accepted", 0, {}};
     if (type != XML_READER_TYPE_ELEMENT) continue;
-    auto str = [](const xmlChar* s) { return s ? std::string(reinterpret_cast<const char*>(s)) : std::string(); };
+    auto str = [](const xmlChar* s) {
+      return s ? std::string(reinterpret_cast<const char*>(s)) : std::string();
+    };
     std::unique_ptr<StreamReader> out(new StreamReader(std::move(impl)));
     out->root_ns_ = str(xmlTextReaderConstNamespaceUri(out->impl_->reader));
     out->root_name_ = str(xmlTextReaderConstLocalName(out->impl_->reader));
@@ -168,11 +181,16 @@ boost::system::result<std::optional<StreamChild>, Error> StreamReader::next() {
     }
     if (type == XML_READER_TYPE_ENTITY_REFERENCE) {
       m.done = true;
-      return Error{errc::dtd_forbidden, "entity references are not accepted", xmlTextReaderGetParserLineNumber(m.reader), {}};
+      return Error{errc::dtd_forbidden,
+                   "entity references are not accepted",
+                   xmlTextReaderGetParserLineNumber(m.reader),
+                   {}};
     }
     if (type != XML_READER_TYPE_ELEMENT || depth != 1) continue;
     StreamChild c;
-    auto str = [](const xmlChar* s) { return s ? std::string(reinterpret_cast<const char*>(s)) : std::string(); };
+    auto str = [](const xmlChar* s) {
+      return s ? std::string(reinterpret_cast<const char*>(s)) : std::string();
+    };
     c.ns = str(xmlTextReaderConstNamespaceUri(m.reader));
     c.name = str(xmlTextReaderConstLocalName(m.reader));
     c.line = xmlTextReaderGetParserLineNumber(m.reader);

@@ -10,9 +10,9 @@
 
 #include <algorithm>
 #include <climits>
-#include <mutex>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -26,7 +26,8 @@ constexpr std::size_t kMaxMessage = 300;
 std::string clean(const char* s) {
   if (s == nullptr) return {};
   std::string_view v(s);
-  while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.remove_suffix(1);
+  while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' '))
+    v.remove_suffix(1);
   return validation::sanitize_text(v, kMaxMessage);
 }
 
@@ -93,7 +94,8 @@ struct ParseState {
 
 // SAX hook: a DOCTYPE stops the parser before its internal subset is read, so no entity is
 // ever declared, expanded or fetched.
-void on_internal_subset(void* ctx, const xmlChar* /*name*/, const xmlChar* /*ext*/, const xmlChar* /*sys*/) {
+void on_internal_subset(void* ctx, const xmlChar* /*name*/, const xmlChar* /*ext*/,
+                        const xmlChar* /*sys*/) {
   auto* ctxt = static_cast<xmlParserCtxtPtr>(ctx);
   static_cast<ParseState*>(ctxt->_private)->dtd = true;
   xmlStopParser(ctxt);
@@ -112,11 +114,13 @@ std::optional<Error> check_tree(xmlNodePtr root, const Limits& limits) {
     switch (n->type) {
       case XML_ELEMENT_NODE: {
         if (depth > limits.max_depth) {
-          return make(errc::too_deep, "elements nested deeper than " + std::to_string(limits.max_depth),
+          return make(errc::too_deep,
+                      "elements nested deeper than " + std::to_string(limits.max_depth),
                       static_cast<int>(xmlGetLineNo(n)));
         }
         if (++elements > limits.max_elements) {
-          return make(errc::too_many_nodes, "more than " + std::to_string(limits.max_elements) + " elements",
+          return make(errc::too_many_nodes,
+                      "more than " + std::to_string(limits.max_elements) + " elements",
                       static_cast<int>(xmlGetLineNo(n)));
         }
         std::size_t attrs = 0;
@@ -126,29 +130,35 @@ std::optional<Error> check_tree(xmlNodePtr root, const Limits& limits) {
           if (a->children != nullptr && a->children->content != nullptr &&
               xmlStrlen(a->children->content) > static_cast<int>(limits.max_text_bytes)) {
             return make(errc::text_too_long,
-                        "an attribute value is longer than " + std::to_string(limits.max_text_bytes) + " bytes",
+                        "an attribute value is longer than " +
+                            std::to_string(limits.max_text_bytes) + " bytes",
                         static_cast<int>(xmlGetLineNo(n)), node_path(n));
           }
         }
         if (attrs > limits.max_attributes) {
-          return make(errc::too_many_attributes,
-                      "an element has more than " + std::to_string(limits.max_attributes) + " attributes",
-                      static_cast<int>(xmlGetLineNo(n)), node_path(n));
+          return make(
+              errc::too_many_attributes,
+              "an element has more than " + std::to_string(limits.max_attributes) + " attributes",
+              static_cast<int>(xmlGetLineNo(n)), node_path(n));
         }
         for (xmlNodePtr c = n->children; c != nullptr; c = c->next) stack.push_back({c, depth + 1});
         break;
       }
       case XML_TEXT_NODE:
       case XML_CDATA_SECTION_NODE:
-        if (n->content != nullptr && static_cast<std::size_t>(xmlStrlen(n->content)) > limits.max_text_bytes) {
-          return make(errc::text_too_long, "a text is longer than " + std::to_string(limits.max_text_bytes) + " bytes",
-                      static_cast<int>(xmlGetLineNo(n)), n->parent ? node_path(n->parent) : std::string());
+        if (n->content != nullptr &&
+            static_cast<std::size_t>(xmlStrlen(n->content)) > limits.max_text_bytes) {
+          return make(errc::text_too_long,
+                      "a text is longer than " + std::to_string(limits.max_text_bytes) + " bytes",
+                      static_cast<int>(xmlGetLineNo(n)),
+                      n->parent ? node_path(n->parent) : std::string());
         }
         break;
       case XML_ENTITY_REF_NODE:
       case XML_ENTITY_NODE:
       case XML_DTD_NODE:
-        return make(errc::dtd_forbidden, "entity references are not accepted", static_cast<int>(xmlGetLineNo(n)));
+        return make(errc::dtd_forbidden, "entity references are not accepted",
+                    static_cast<int>(xmlGetLineNo(n)));
       default:
         break;
     }
@@ -160,29 +170,44 @@ std::optional<Error> check_tree(xmlNodePtr root, const Limits& limits) {
 
 std::string_view code_name(errc e) {
   switch (e) {
-    case errc::too_large: return "XML_TOO_LARGE";
-    case errc::malformed: return "XML_MALFORMED";
-    case errc::dtd_forbidden: return "XML_DTD_FORBIDDEN";
-    case errc::too_deep: return "XML_TOO_DEEP";
-    case errc::too_many_nodes: return "XML_TOO_MANY_NODES";
-    case errc::too_many_attributes: return "XML_TOO_MANY_ATTRIBUTES";
-    case errc::text_too_long: return "XML_TEXT_TOO_LONG";
-    case errc::schema_invalid: return "XML_SCHEMA_INVALID";
-    case errc::schema_load_failed: return "XML_SCHEMA_LOAD_FAILED";
+    case errc::too_large:
+      return "XML_TOO_LARGE";
+    case errc::malformed:
+      return "XML_MALFORMED";
+    case errc::dtd_forbidden:
+      return "XML_DTD_FORBIDDEN";
+    case errc::too_deep:
+      return "XML_TOO_DEEP";
+    case errc::too_many_nodes:
+      return "XML_TOO_MANY_NODES";
+    case errc::too_many_attributes:
+      return "XML_TOO_MANY_ATTRIBUTES";
+    case errc::text_too_long:
+      return "XML_TEXT_TOO_LONG";
+    case errc::schema_invalid:
+      return "XML_SCHEMA_INVALID";
+    case errc::schema_load_failed:
+      return "XML_SCHEMA_LOAD_FAILED";
   }
   return "XML_ERROR";
 }
 
 Document::Document(_xmlDoc* doc) : doc_(doc) {}
-void Document::Free::operator()(_xmlDoc* d) const { xmlFreeDoc(d); }
-_xmlNode* Document::root() const { return doc_ ? xmlDocGetRootElement(doc_.get()) : nullptr; }
+void Document::Free::operator()(_xmlDoc* d) const {
+  xmlFreeDoc(d);
+}
+_xmlNode* Document::root() const {
+  return doc_ ? xmlDocGetRootElement(doc_.get()) : nullptr;
+}
 
 boost::system::result<Document, Error> parse(std::string_view bytes, const Limits& limits) {
   init_once();
   if (bytes.size() > limits.max_bytes) {
-    return make(errc::too_large, "document larger than " + std::to_string(limits.max_bytes) + " bytes");
+    return make(errc::too_large,
+                "document larger than " + std::to_string(limits.max_bytes) + " bytes");
   }
-  if (bytes.size() > static_cast<std::size_t>(INT_MAX)) return make(errc::too_large, "document too large");
+  if (bytes.size() > static_cast<std::size_t>(INT_MAX))
+    return make(errc::too_large, "document too large");
   xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(bytes.data(), static_cast<int>(bytes.size()));
   if (ctxt == nullptr) return make(errc::malformed, "empty or unreadable document");
   ParseState state;
@@ -191,7 +216,8 @@ boost::system::result<Document, Error> parse(std::string_view bytes, const Limit
   ctxt->sax->externalSubset = nullptr;
   // No NOENT (entities never substituted), no DTDLOAD/DTDATTR/DTDVALID, no XINCLUDE, no HUGE
   // (libxml2's own depth and amplification limits stay on), and no network at all.
-  xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
+  xmlCtxtUseOptions(ctxt,
+                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
   xmlParseDocument(ctxt);
   xmlDocPtr raw = ctxt->myDoc;
   ctxt->myDoc = nullptr;
@@ -215,10 +241,17 @@ std::string attr_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '<': out += "&lt;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -250,13 +283,13 @@ void collect(void* data, xmlErrorPtr e) {
 
 }  // namespace
 
-boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(const std::vector<std::string>& files,
-                                                                        const std::string& root_dir) {
+boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(
+    const std::vector<std::string>& files, const std::string& root_dir) {
   return load(files, std::vector<std::string>{root_dir});
 }
 
-boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(const std::vector<std::string>& files,
-                                                                        const std::vector<std::string>& root_dirs) {
+boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(
+    const std::vector<std::string>& files, const std::vector<std::string>& root_dirs) {
   init_once();
   std::error_code ec;
   std::string roots_text;
@@ -264,7 +297,8 @@ boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(const s
   for (const auto& root_dir : root_dirs) {
     const auto root = std::filesystem::weakly_canonical(root_dir, ec);
     if (ec || !std::filesystem::is_directory(root)) {
-      return make(errc::schema_load_failed, "schema folder " + root_dir + " is not a readable directory");
+      return make(errc::schema_load_failed,
+                  "schema folder " + root_dir + " is not a readable directory");
     }
     roots.push_back(root.string());
     roots_text += (roots_text.empty() ? "" : ", ") + root.string();
@@ -275,15 +309,18 @@ boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(const s
   for (const auto& f : files) {
     const auto path = std::filesystem::weakly_canonical(std::filesystem::absolute(f), ec);
     if (ec || !under_allowed_root(path.string()) || !std::filesystem::is_regular_file(path)) {
-      return make(errc::schema_load_failed, "schema file " + f + " is not a file under " + roots_text);
+      return make(errc::schema_load_failed,
+                  "schema file " + f + " is not a file under " + roots_text);
     }
     // The file's target namespace decides import (namespaced) or include (no namespace).
-    xmlDocPtr xsd = xmlReadFile(path.c_str(), nullptr, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlDocPtr xsd = xmlReadFile(path.c_str(), nullptr,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (xsd == nullptr || xmlDocGetRootElement(xsd) == nullptr) {
       if (xsd) xmlFreeDoc(xsd);
       return make(errc::schema_load_failed, "schema file " + f + " is not well-formed XML");
     }
-    xmlChar* tns = xmlGetProp(xmlDocGetRootElement(xsd), reinterpret_cast<const xmlChar*>("targetNamespace"));
+    xmlChar* tns =
+        xmlGetProp(xmlDocGetRootElement(xsd), reinterpret_cast<const xmlChar*>("targetNamespace"));
     std::string ns = tns ? reinterpret_cast<const char*>(tns) : "";
     if (tns) xmlFree(tns);
     xmlFreeDoc(xsd);
@@ -297,7 +334,8 @@ boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(const s
   wrapper += "</xs:schema>";
   std::vector<Error> errors;
   Collected c{&errors, 5, errc::schema_load_failed};
-  xmlSchemaParserCtxtPtr pctxt = xmlSchemaNewMemParserCtxt(wrapper.data(), static_cast<int>(wrapper.size()));
+  xmlSchemaParserCtxtPtr pctxt =
+      xmlSchemaNewMemParserCtxt(wrapper.data(), static_cast<int>(wrapper.size()));
   if (pctxt == nullptr) return make(errc::schema_load_failed, "cannot create the schema parser");
   xmlSchemaSetParserStructuredErrors(pctxt, collect, &c);
   xmlSchemaPtr compiled = xmlSchemaParse(pctxt);
@@ -361,7 +399,8 @@ std::vector<Error> run_validation(const Schema& schema, std::size_t max_errors, 
   xmlSchemaSetValidStructuredErrors(v, collect, &c);
   const int rc = validate(v);
   if (rc != 0 && errors.empty()) {
-    errors.push_back(make(errc::schema_invalid, rc < 0 ? "validation failed internally" : "not valid"));
+    errors.push_back(
+        make(errc::schema_invalid, rc < 0 ? "validation failed internally" : "not valid"));
   }
   return errors;
 }
@@ -370,13 +409,16 @@ std::vector<Error> run_validation(const Schema& schema, std::size_t max_errors, 
 
 std::vector<Error> Schema::validate(const Document& doc, std::size_t max_errors) const {
   if (!doc) return {make(errc::schema_invalid, "no document")};
-  return run_validation(*this, max_errors, [&](xmlSchemaValidCtxtPtr v) { return xmlSchemaValidateDoc(v, doc.get()); });
+  return run_validation(*this, max_errors, [&](xmlSchemaValidCtxtPtr v) {
+    return xmlSchemaValidateDoc(v, doc.get());
+  });
 }
 
 std::vector<Error> Schema::validate_element(_xmlNode* element, std::size_t max_errors) const {
   if (element == nullptr) return {make(errc::schema_invalid, "no element")};
-  return run_validation(*this, max_errors,
-                        [&](xmlSchemaValidCtxtPtr v) { return xmlSchemaValidateOneElement(v, element); });
+  return run_validation(*this, max_errors, [&](xmlSchemaValidCtxtPtr v) {
+    return xmlSchemaValidateOneElement(v, element);
+  });
 }
 
 _xmlNode* first_child(_xmlNode* parent, std::string_view ns, std::string_view name) {
@@ -391,7 +433,8 @@ std::vector<_xmlNode*> children(_xmlNode* parent, std::string_view ns, std::stri
   std::vector<_xmlNode*> out;
   if (parent == nullptr) return out;
   for (xmlNodePtr c = parent->children; c != nullptr; c = c->next) {
-    if (c->type == XML_ELEMENT_NODE && local_name(c) == name && namespace_uri(c) == ns) out.push_back(c);
+    if (c->type == XML_ELEMENT_NODE && local_name(c) == name && namespace_uri(c) == ns)
+      out.push_back(c);
   }
   return out;
 }
@@ -425,12 +468,14 @@ std::string text(_xmlNode* node) {
 }
 
 std::string_view local_name(_xmlNode* node) {
-  return node && node->name ? std::string_view(reinterpret_cast<const char*>(node->name)) : std::string_view();
+  return node && node->name ? std::string_view(reinterpret_cast<const char*>(node->name))
+                            : std::string_view();
 }
 
 std::string_view namespace_uri(_xmlNode* node) {
-  return node && node->ns && node->ns->href ? std::string_view(reinterpret_cast<const char*>(node->ns->href))
-                                            : std::string_view();
+  return node && node->ns && node->ns->href
+             ? std::string_view(reinterpret_cast<const char*>(node->ns->href))
+             : std::string_view();
 }
 
 // "/SSDNRequest/ServiceRequest[2]/Version": local names, with the position among same-named
@@ -458,7 +503,8 @@ std::string node_path(_xmlNode* node) {
 void prepend_child_text(_xmlNode* parent, std::string_view name, std::string_view text) {
   if (parent == nullptr) return;
   const std::string n(name), t(text);
-  xmlNodePtr c = xmlNewDocNode(parent->doc, parent->ns, reinterpret_cast<const xmlChar*>(n.c_str()), nullptr);
+  xmlNodePtr c =
+      xmlNewDocNode(parent->doc, parent->ns, reinterpret_cast<const xmlChar*>(n.c_str()), nullptr);
   xmlNodeAddContentLen(c, reinterpret_cast<const xmlChar*>(t.data()), static_cast<int>(t.size()));
   xmlNodePtr first = parent->children;
   while (first != nullptr && first->type != XML_ELEMENT_NODE) first = first->next;

@@ -25,21 +25,23 @@ std::string trim(std::string s) {
   return s.substr(b, e - b + 1);
 }
 
-boost::system::result<std::vector<Step>, Error> parse_path(const std::string& text,
-                                                           const std::map<std::string, std::string>& ns) {
+boost::system::result<std::vector<Step>, Error> parse_path(
+    const std::string& text, const std::map<std::string, std::string>& ns) {
   std::vector<Step> steps;
   std::stringstream ss(text);
   std::string part;
   while (std::getline(ss, part, '/')) {
     if (part.empty()) return bad_mapping("empty step in path '" + text + "'", text);
-    if (!steps.empty() && steps.back().attribute) return bad_mapping("an attribute must be the last step", text);
+    if (!steps.empty() && steps.back().attribute)
+      return bad_mapping("an attribute must be the last step", text);
     Step st;
     if (part[0] == '@') {
       st.attribute = true;
       st.local = part.substr(1);
     } else {
       const auto colon = part.find(':');
-      if (colon == std::string::npos) return bad_mapping("step '" + part + "' needs a namespace prefix", text);
+      if (colon == std::string::npos)
+        return bad_mapping("step '" + part + "' needs a namespace prefix", text);
       auto it = ns.find(part.substr(0, colon));
       if (it == ns.end()) return bad_mapping("undeclared prefix in '" + part + "'", text);
       st.ns = it->second;
@@ -52,12 +54,13 @@ boost::system::result<std::vector<Step>, Error> parse_path(const std::string& te
   return steps;
 }
 
-boost::system::result<std::vector<Field>, Error> parse_fields(const YAML::Node& list,
-                                                              const std::map<std::string, std::string>& ns) {
+boost::system::result<std::vector<Field>, Error> parse_fields(
+    const YAML::Node& list, const std::map<std::string, std::string>& ns) {
   if (!list || !list.IsSequence()) return bad_mapping("fields must be a list");
   std::vector<Field> out;
   for (const auto& e : list) {
-    if (!e.IsMap() || !e["path"] || !e["field"]) return bad_mapping("every entry needs path and field");
+    if (!e.IsMap() || !e["path"] || !e["field"])
+      return bad_mapping("every entry needs path and field");
     Field f;
     const auto path_text = e["path"].as<std::string>();
     auto path = parse_path(path_text, ns);
@@ -66,9 +69,12 @@ boost::system::result<std::vector<Field>, Error> parse_fields(const YAML::Node& 
     f.field = e["field"].as<std::string>();
     if (auto t = e["type"]) {
       const auto type = t.as<std::string>();
-      if (type == "integer") f.type = Field::Type::integer;
-      else if (type == "boolean") f.type = Field::Type::boolean;
-      else if (type != "string") return bad_mapping("unknown type '" + type + "'", path_text);
+      if (type == "integer")
+        f.type = Field::Type::integer;
+      else if (type == "boolean")
+        f.type = Field::Type::boolean;
+      else if (type != "string")
+        return bad_mapping("unknown type '" + type + "'", path_text);
     }
     if (auto c = e["codes"]) {
       if (!c.IsMap()) return bad_mapping("codes must be a map", path_text);
@@ -79,7 +85,8 @@ boost::system::result<std::vector<Field>, Error> parse_fields(const YAML::Node& 
       auto nested = parse_fields(sub, ns);
       if (!nested) return nested.error();
       f.fields = std::move(*nested);
-      if (f.path.back().attribute) return bad_mapping("an object cannot come from an attribute", path_text);
+      if (f.path.back().attribute)
+        return bad_mapping("an object cannot come from an attribute", path_text);
     }
     out.push_back(std::move(f));
   }
@@ -116,14 +123,17 @@ Match follow(_xmlNode* from, const std::vector<Step>& path) {
 }
 
 // `at`: the node whose path names an error (computed only then: a path costs allocations).
-boost::system::result<boost::json::value, Error> scalar(const Field& f, std::string raw, _xmlNode* at) {
+boost::system::result<boost::json::value, Error> scalar(const Field& f, std::string raw,
+                                                        _xmlNode* at) {
   std::string v = trim(std::move(raw));
   auto where = [at] { return xml::node_path(at); };
   if (!f.codes.empty()) {
     auto it = f.codes.find(v);
     if (it == f.codes.end()) {
-      return Error{"XML_UNKNOWN_CODE", "value '" + validation::sanitize_text(v, 64) + "' is not in the mapping's code list",
-                   where()};
+      return Error{
+          "XML_UNKNOWN_CODE",
+          "value '" + validation::sanitize_text(v, 64) + "' is not in the mapping's code list",
+          where()};
     }
     v = it->second;
   }
@@ -132,21 +142,24 @@ boost::system::result<boost::json::value, Error> scalar(const Field& f, std::str
       std::int64_t n = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
       if (ec != std::errc() || p != v.data() + v.size()) {
-        return Error{"XML_BAD_VALUE", "'" + validation::sanitize_text(v, 64) + "' is not an integer", where()};
+        return Error{"XML_BAD_VALUE",
+                     "'" + validation::sanitize_text(v, 64) + "' is not an integer", where()};
       }
       return boost::json::value(n);
     }
     case Field::Type::boolean:
       if (v == "true" || v == "1") return boost::json::value(true);
       if (v == "false" || v == "0") return boost::json::value(false);
-      return Error{"XML_BAD_VALUE", "'" + validation::sanitize_text(v, 64) + "' is not a boolean", where()};
+      return Error{"XML_BAD_VALUE", "'" + validation::sanitize_text(v, 64) + "' is not a boolean",
+                   where()};
     case Field::Type::string:
       break;
   }
   return boost::json::value(v);
 }
 
-boost::system::result<boost::json::object, Error> map_fields(const std::vector<Field>& fields, _xmlNode* element);
+boost::system::result<boost::json::object, Error> map_fields(const std::vector<Field>& fields,
+                                                             _xmlNode* element);
 
 boost::system::result<boost::json::value, Error> one_value(const Field& f, _xmlNode* node) {
   if (!f.fields.empty()) {
@@ -157,7 +170,8 @@ boost::system::result<boost::json::value, Error> one_value(const Field& f, _xmlN
   return scalar(f, xml::text(node), node);
 }
 
-boost::system::result<boost::json::object, Error> map_fields(const std::vector<Field>& fields, _xmlNode* element) {
+boost::system::result<boost::json::object, Error> map_fields(const std::vector<Field>& fields,
+                                                             _xmlNode* element) {
   boost::json::object out;
   for (const auto& f : fields) {
     Match m = follow(element, f.path);
@@ -166,7 +180,8 @@ boost::system::result<boost::json::object, Error> map_fields(const std::vector<F
     if (f.repeated) {
       boost::json::array arr;
       for (std::size_t i = 0; i < count; ++i) {
-        auto v = f.path.back().attribute ? scalar(f, m.attributes[i], element) : one_value(f, m.elements[i]);
+        auto v = f.path.back().attribute ? scalar(f, m.attributes[i], element)
+                                         : one_value(f, m.elements[i]);
         if (!v) return v.error();
         arr.push_back(std::move(*v));
       }
@@ -174,10 +189,12 @@ boost::system::result<boost::json::object, Error> map_fields(const std::vector<F
       continue;
     }
     if (count > 1) {
-      return Error{"XML_AMBIGUOUS", std::to_string(count) + " values for '" + f.field + "', which takes one",
-                   count && !m.elements.empty() ? xml::node_path(m.elements[1]) : xml::node_path(element)};
+      return Error{
+          "XML_AMBIGUOUS", std::to_string(count) + " values for '" + f.field + "', which takes one",
+          count && !m.elements.empty() ? xml::node_path(m.elements[1]) : xml::node_path(element)};
     }
-    auto v = f.path.back().attribute ? scalar(f, m.attributes[0], element) : one_value(f, m.elements[0]);
+    auto v =
+        f.path.back().attribute ? scalar(f, m.attributes[0], element) : one_value(f, m.elements[0]);
     if (!v) return v.error();
     out[f.field] = std::move(*v);
   }
@@ -194,10 +211,12 @@ boost::system::result<Mapping, Error> load(std::string_view yaml_text, const std
     return bad_mapping(std::string("not YAML: ") + e.what());
   }
   try {
-    if (!doc.IsMap() || !doc["flow"] || !doc["root"] || !doc["fields"]) return bad_mapping("needs flow, root and fields");
+    if (!doc.IsMap() || !doc["flow"] || !doc["root"] || !doc["fields"])
+      return bad_mapping("needs flow, root and fields");
     Mapping m;
     m.flow = doc["flow"].as<std::string>();
-    if (!doc["root"]["namespace"] || !doc["root"]["element"]) return bad_mapping("root needs namespace and element");
+    if (!doc["root"]["namespace"] || !doc["root"]["element"])
+      return bad_mapping("root needs namespace and element");
     m.root_ns = doc["root"]["namespace"].as<std::string>();
     m.root_element = doc["root"]["element"].as<std::string>();
     // Included files first: their namespaces and fields.
@@ -207,7 +226,8 @@ boost::system::result<Mapping, Error> load(std::string_view yaml_text, const std
       if (folder.empty()) return bad_mapping("include needs the mapping folder");
       for (const auto& name_node : inc) {
         const auto name = name_node.as<std::string>();
-        if (name.empty() || name.find('/') != std::string::npos || name.find("..") != std::string::npos) {
+        if (name.empty() || name.find('/') != std::string::npos ||
+            name.find("..") != std::string::npos) {
           return bad_mapping("include '" + name + "': a file name of the mapping folder", name);
         }
         try {
@@ -228,7 +248,8 @@ boost::system::result<Mapping, Error> load(std::string_view yaml_text, const std
     for (const auto& part : parts) {
       auto fields = parse_fields(part["fields"], ns);
       if (!fields) return fields.error();
-      m.fields.insert(m.fields.end(), std::make_move_iterator(fields->begin()), std::make_move_iterator(fields->end()));
+      m.fields.insert(m.fields.end(), std::make_move_iterator(fields->begin()),
+                      std::make_move_iterator(fields->end()));
     }
     return m;
   } catch (const YAML::Exception& e) {
@@ -237,8 +258,10 @@ boost::system::result<Mapping, Error> load(std::string_view yaml_text, const std
 }
 
 boost::system::result<boost::json::object, Error> apply(const Mapping& m, _xmlNode* element) {
-  if (element == nullptr || xml::local_name(element) != m.root_element || xml::namespace_uri(element) != m.root_ns) {
-    return Error{"MAPPING_INVALID", "the element is not the mapping's root {" + m.root_ns + "}" + m.root_element,
+  if (element == nullptr || xml::local_name(element) != m.root_element ||
+      xml::namespace_uri(element) != m.root_ns) {
+    return Error{"MAPPING_INVALID",
+                 "the element is not the mapping's root {" + m.root_ns + "}" + m.root_element,
                  xml::node_path(element)};
   }
   return map_fields(m.fields, element);
@@ -252,10 +275,12 @@ const Mapping* Catalog::find(std::string_view ns, std::string_view element) cons
 boost::system::result<Catalog, Error> load_folder(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return bad_mapping("mapping folder " + dir + " is not a directory", dir);
+  if (!fs::is_directory(dir, ec))
+    return bad_mapping("mapping folder " + dir + " is not a directory", dir);
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.is_regular_file() && e.path().extension() == ".yaml" && !e.path().filename().string().starts_with("_")) {
+    if (e.is_regular_file() && e.path().extension() == ".yaml" &&
+        !e.path().filename().string().starts_with("_")) {
       files.push_back(e.path());
     }
   }
@@ -272,7 +297,9 @@ boost::system::result<Catalog, Error> load_folder(const std::string& dir) {
       return e;
     }
     auto key = std::make_pair(m->root_ns, m->root_element);
-    if (c.by_root.count(key)) return bad_mapping(f.filename().string() + ": a second mapping for " + m->root_element, f.string());
+    if (c.by_root.count(key))
+      return bad_mapping(f.filename().string() + ": a second mapping for " + m->root_element,
+                         f.string());
     c.by_root.emplace(key, std::move(*m));
   }
   return c;

@@ -29,7 +29,8 @@ struct ReactionCodes {
 // and a non-empty `reaction_codes` list; each entry has exactly `code`,
 // `description` and `labels: {fr, nl}` (all non-empty, at most 200 bytes);
 // codes are unique; unknown keys are errors.
-std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view yaml, std::string_view source);
+std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view yaml,
+                                                              std::string_view source);
 std::variant<ReactionCodes, std::string> load_reaction_codes(const std::string& path);
 
 }  // namespace relais::alerts

@@ -31,7 +31,7 @@ enum class Op {
 
 struct Condition {
   std::vector<const google::protobuf::FieldDescriptor*> path;  // resolved at load
-  std::string field;                                           // as written, e.g. address.municipality_nis_code
+  std::string field;  // as written, e.g. address.municipality_nis_code
   Op op = Op::present;
   std::vector<std::string> values;
 };
@@ -49,7 +49,7 @@ struct Rule {
   std::string alert_type;        // e.g. EMPLOYMENT_STARTED
   Severity severity = Severity::medium;
   int deadline_days = 30;
-  std::vector<Condition> when;   // all must hold
+  std::vector<Condition> when;  // all must hold
 };
 
 struct Ruleset {
@@ -65,8 +65,9 @@ std::variant<Ruleset, std::string> load_rules(const std::string& path);
 // What the router knows about one forwarding.
 struct Context {
   const relais::v1::Notification& notification;
-  std::span<const std::uint16_t> qualities;       // quality codes of every line of this CPAS covering the date
-  std::span<const std::string> territory;         // NIS codes of the CPAS's municipalities
+  std::span<const std::uint16_t>
+      qualities;  // quality codes of every line of this CPAS covering the date
+  std::span<const std::string> territory;  // NIS codes of the CPAS's municipalities
 };
 
 // Appends to `out` the rules that fire.
@@ -76,6 +77,7 @@ void evaluate(const Ruleset& rules, const Context& ctx, std::vector<const Rule*>
 // (ticket, content fingerprint of the notification, CPAS, rule), so a replay or
 // an exact re-post gives the same id, and two different notifications sharing a
 // ticket (two persons, or other content) never share an alert id.
-std::string alert_id(std::string_view ticket, std::uint64_t content, std::string_view cbe, std::string_view rule_id);
+std::string alert_id(std::string_view ticket, std::uint64_t content, std::string_view cbe,
+                     std::string_view rule_id);
 
 }  // namespace relais::alerts

@@ -11,17 +11,16 @@
 // Open routes (/healthz, /readyz, /metrics, the status page, /openapi.yaml) are not journaled.
 #pragma once
 
-#include <map>
-
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "relais/api/routes.hpp"
 #include "relais/auth/credentials.hpp"
 #include "relais/auth/journal.hpp"
 #include "relais/common/metrics.hpp"
-#include "relais/api/routes.hpp"
 #include "relais/http/router.hpp"
 #include "relais/pg/pool.hpp"
 
@@ -38,7 +37,8 @@ struct Refused {
   auth::Refusal refusal;
 };
 std::optional<Refused> authorize(const RouteSpec& route, const Caller& caller,
-                                 const std::map<std::string, std::string>& params, const http::Request& req);
+                                 const std::map<std::string, std::string>& params,
+                                 const http::Request& req);
 
 struct AccessOptions {
   std::chrono::milliseconds cache_ttl{5000};  // bound on how long a revoked credential still works
@@ -49,8 +49,8 @@ struct AccessOptions {
 class AccessControl {
  public:
   // `routes` is read at each call: it must outlive this object and be complete before serving.
-  AccessControl(AccessOptions o, const RouteTable& routes, pg::Pool& pool, auth::JournalWriter& journal,
-                metrics::Registry& m);
+  AccessControl(AccessOptions o, const RouteTable& routes, pg::Pool& pool,
+                auth::JournalWriter& journal, metrics::Registry& m);
   // The handler to give the HTTP server: the route table behind the access control.
   http::Handler handler();
   // GET /v1/access-journal (operator).
@@ -58,7 +58,8 @@ class AccessControl {
   // The body limit of a request, decided from its header before any byte of the body is read:
   // `limit` when it carries a bearer token that verifies (cache or PostgreSQL), else at most
   // `unauthenticated_limit` (a junk Authorization header gets no more than none at all).
-  boost::asio::awaitable<std::size_t> body_limit(const http::Request& header_only, std::size_t limit,
+  boost::asio::awaitable<std::size_t> body_limit(const http::Request& header_only,
+                                                 std::size_t limit,
                                                  std::size_t unauthenticated_limit);
   // A call the HTTP server refused itself (body too large, rate limited, bad header...): journaled
   // like any refused call, with the refusal "http_<reason>" (http::ServerOptions::on_refused).
@@ -83,6 +84,7 @@ class AccessControl {
 // Text rules of relais-api's inputs (validation/text.hpp): every path parameter and query value,
 // every key and string of a JSON body (line breaks only in the free-text fields "comment" and
 // "reason"), and the whole of a CSV or NDJSON import. The first problem, as the 400 to answer.
-std::optional<Problem> check_request_text(const http::Request& req, const std::map<std::string, std::string>& params);
+std::optional<Problem> check_request_text(const http::Request& req,
+                                          const std::map<std::string, std::string>& params);
 
 }  // namespace relais::api

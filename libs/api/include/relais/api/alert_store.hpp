@@ -33,7 +33,9 @@ class AlertStore {
   AlertStore(AlertStoreOptions o, metrics::Registry& m);
   std::optional<std::string> start() { return sink_.start(); }
   void stop() { sink_.stop(); }
-  double age_seconds() const { return sink_.age_seconds(); }  // since the last successful batch or idle poll
+  double age_seconds() const {
+    return sink_.age_seconds();
+  }  // since the last successful batch or idle poll
 
  private:
   void write(pg::Connection& conn, const sink::Batch& batch);

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "relais/alerts/reaction_codes.hpp"
-#include "relais/common/metrics.hpp"
 #include "relais/api/routes.hpp"
+#include "relais/common/metrics.hpp"
 #include "relais/pg/pool.hpp"
 
 namespace relais::api {
@@ -27,7 +27,8 @@ struct AlertsOptions {
 class AlertsService {
  public:
   // `on_reaction` runs after a reaction's transaction committed (wakes the sender).
-  AlertsService(AlertsOptions o, pg::Pool& pool, metrics::Registry& m, std::function<void()> on_reaction = {});
+  AlertsService(AlertsOptions o, pg::Pool& pool, metrics::Registry& m,
+                std::function<void()> on_reaction = {});
   // The clignotant routes, each with its policy (routes.hpp).
   void add_routes(RouteTable& table);
 

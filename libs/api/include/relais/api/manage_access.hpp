@@ -6,13 +6,12 @@
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
-
 #include <chrono>
 #include <memory>
 #include <string>
 
-#include "relais/common/metrics.hpp"
 #include "relais/api/routes.hpp"
+#include "relais/common/metrics.hpp"
 #include "relais/http/router.hpp"
 #include "relais/pg/pool.hpp"
 #include "relais/xml/xml.hpp"
@@ -21,8 +20,8 @@ namespace relais::api {
 
 struct ManageAccessOptions {
   bool enabled = false;
-  bool proxy = false;  // false: mirror
-  std::string xsd_dir;  // the public BCSS XSD folder (…/XSD)
+  bool proxy = false;    // false: mirror
+  std::string xsd_dir;   // the public BCSS XSD folder (…/XSD)
   std::string bcss_url;  // proxy: http://host:port/path of BCSS's endpoint
   std::chrono::milliseconds bcss_timeout{10000};
   std::string user_id;  // proxy: AuthorizedUser/UserID and Email sent when the caller gave none

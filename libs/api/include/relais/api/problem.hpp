@@ -11,7 +11,6 @@
 #pragma once
 
 #include <boost/json/object.hpp>
-
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,8 +25,8 @@ namespace relais::api {
 using relais::errc;
 
 struct Problem : relais::Error {
-  unsigned status = 0;                                       // 0: status_of(kind); else an HTTP refusal's own
-  boost::json::object extra;                                 // extension members
+  unsigned status = 0;        // 0: status_of(kind); else an HTTP refusal's own
+  boost::json::object extra;  // extension members
   std::vector<std::pair<std::string, std::string>> headers;  // Retry-After, Allow, WWW-Authenticate
 };
 

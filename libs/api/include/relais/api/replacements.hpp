@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "relais/directory/replacements.hpp"
 #include "relais/api/problem.hpp"
+#include "relais/directory/replacements.hpp"
 #include "relais/validation/error.hpp"
 
 namespace relais::api {
@@ -24,12 +24,13 @@ struct ReplacementRequest {
 };
 
 // Validates the path's old_ssin and the JSON body. Pure.
-std::optional<validation::Error> parse_replacement_request(std::string_view old_ssin, std::string_view body,
+std::optional<validation::Error> parse_replacement_request(std::string_view old_ssin,
+                                                           std::string_view body,
                                                            ReplacementRequest& out);
 
 // The 409 of a refused verdict (conflict, cycle), naming the numbers; nullopt for the others.
-std::optional<Problem> replacement_refusal(directory::ReplacementVerdict v, std::string_view old_ssin,
-                                                  std::string_view new_ssin,
-                                                  const directory::ReplacementState& s);
+std::optional<Problem> replacement_refusal(directory::ReplacementVerdict v,
+                                           std::string_view old_ssin, std::string_view new_ssin,
+                                           const directory::ReplacementState& s);
 
 }  // namespace relais::api

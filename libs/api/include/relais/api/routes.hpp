@@ -2,14 +2,14 @@
 // pattern, policy (who may call it), where the access journal finds its SSIN, and the handler.
 // The router, the access control's policy lookup and the route listing all come from it.
 //
-//   table.add({verb::get, "/v1/cpas/{cbe}/alerts", Policy::cpas}, [this](auto& q, auto& c) { ... });
+//   table.add({verb::get, "/v1/cpas/{cbe}/alerts", Policy::cpas}, [this](auto& q, auto& c) { ...
+//   });
 //
 // Handlers receive the verified `Caller` (never a header) and return `result<http::Response>`;
 // an error becomes a problem document in api::to_response (problem.hpp), nowhere else.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-
 #include <functional>
 #include <map>
 #include <memory>
@@ -45,10 +45,10 @@ enum class OperatorOnlyWhen {
 // Who is calling, as verified by AccessControl from the bearer token. Handlers take it from
 // here; nothing the request says about itself (no header) can change it.
 struct Caller {
-  std::string credential_id;    // "" for an open route
+  std::string credential_id;  // "" for an open route
   std::string credential_name;
-  bool op = false;              // the operator scope
-  std::set<std::string> cpas;   // the CPAS (CBE) a CPAS credential is scoped to
+  bool op = false;             // the operator scope
+  std::set<std::string> cpas;  // the CPAS (CBE) a CPAS credential is scoped to
   // The "who" of journals and reactions: "api:<name>#<id>" (at most 104 bytes).
   std::string actor;
 
@@ -100,7 +100,7 @@ class RouteTable {
 
  private:
   std::shared_ptr<std::vector<Route>> routes_;
-  http::Router router_;                           // matching only
+  http::Router router_;                                       // matching only
   std::map<std::pair<int, std::string>, std::size_t> index_;  // (method, pattern) → routes_
 };
 

@@ -6,23 +6,22 @@
 #pragma once
 
 #include <boost/json/array.hpp>
-
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "relais/codec/ndjson.hpp"
-#include "relais/common/metrics.hpp"
 #include "relais/api/kafka_admin.hpp"
 #include "relais/api/routes.hpp"
+#include "relais/codec/ndjson.hpp"
+#include "relais/common/metrics.hpp"
 #include "relais/kafka/client.hpp"
 #include "relais/pg/pool.hpp"
 
 namespace relais::api {
 
 struct Options {
-  kafka::Settings kafka;              // for creating CPAS topics
+  kafka::Settings kafka;  // for creating CPAS topics
   int cpas_topic_partitions = 1;
   int replication_factor = 1;
   std::size_t max_body_bytes = std::size_t{64} * 1024;
@@ -65,8 +64,9 @@ class Service {
 // line starting with "ssin", or one JSON object per NDJSON line) is checked; the import goes on
 // only when `errors` is empty.
 struct ImportCheck {
-  std::size_t valid = 0;      // lines that passed
-  std::string copy;           // the valid lines as COPY text rows: ssin, quality_code, start_date, end_date (\N)
+  std::size_t valid = 0;  // lines that passed
+  std::string
+      copy;  // the valid lines as COPY text rows: ssin, quality_code, start_date, end_date (\N)
   boost::json::array errors;  // {line, code, message, field}; after 1000, one TOO_MANY_ERRORS entry
 };
 ImportCheck check_import(bool csv, const std::vector<codec::Line>& lines);
@@ -78,12 +78,15 @@ struct IntegrationLine {
   int quality = 0;
   std::string start, end;  // end empty = open
 };
-// Upsert of (cbe, ssin, quality, start): 201 created / 200 updated {"integration", "overlapping"}; CPAS_NOT_FOUND.
-Reply write_integration(pg::Connection& c, const std::string& cbe, const IntegrationLine& l, const std::string& actor);
-// Closes the person's lines (of `quality`) still active after `end`: 200 {"closed"}; CPAS_NOT_FOUND or
-// INTEGRATION_NOT_FOUND.
+// Upsert of (cbe, ssin, quality, start): 201 created / 200 updated {"integration", "overlapping"};
+// CPAS_NOT_FOUND.
+Reply write_integration(pg::Connection& c, const std::string& cbe, const IntegrationLine& l,
+                        const std::string& actor);
+// Closes the person's lines (of `quality`) still active after `end`: 200 {"closed"}; CPAS_NOT_FOUND
+// or INTEGRATION_NOT_FOUND.
 Reply close_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin,
-                         const std::optional<std::string>& quality, const std::string& end, const std::string& actor);
+                         const std::optional<std::string>& quality, const std::string& end,
+                         const std::string& actor);
 // Every line of one person at one CPAS: 200 {"integrations"}; CPAS_NOT_FOUND.
 Reply person_integrations(pg::Connection& c, const std::string& cbe, const std::string& ssin);
 

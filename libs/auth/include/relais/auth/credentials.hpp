@@ -37,10 +37,11 @@ enum class Refusal {
   bad_secret,           // the id exists, the token's hash differs
   revoked,
   expired,
-  cpas_out_of_scope,    // valid credential, another CPAS's resource
-  operator_only,        // valid CPAS credential on an operator route
-  replacement_operator_only,  // valid CPAS credential recording an SSIN replacement (quality code 999)
-  journal_unavailable,  // the access journal cannot take the record (fail closed)
+  cpas_out_of_scope,          // valid credential, another CPAS's resource
+  operator_only,              // valid CPAS credential on an operator route
+  replacement_operator_only,  // valid CPAS credential recording an SSIN replacement (quality code
+                              // 999)
+  journal_unavailable,        // the access journal cannot take the record (fail closed)
 };
 std::string_view to_string(Refusal r);
 
@@ -57,7 +58,8 @@ std::optional<Credential> load_credential(pg::Connection& db, const std::string&
 class CredentialCache {
  public:
   using Entry = std::shared_ptr<const Credential>;  // null = no such credential
-  CredentialCache(std::chrono::milliseconds ttl, std::size_t max_entries) : ttl_(ttl), max_(max_entries) {}
+  CredentialCache(std::chrono::milliseconds ttl, std::size_t max_entries)
+      : ttl_(ttl), max_(max_entries) {}
   // Fresh entry for `id`, or std::nullopt when the database must be asked.
   std::optional<Entry> get(const std::string& id, std::chrono::steady_clock::time_point now) const;
   void put(const std::string& id, Entry e, std::chrono::steady_clock::time_point now);
@@ -109,14 +111,17 @@ Rotation rotate_credential(pg::Connection& db, const std::string& id, long long 
 
 // Revokes `id`. Returns false when there is no such credential; revoking twice keeps the first
 // revocation.
-bool revoke_credential(pg::Connection& db, const std::string& id, const std::string& actor, const std::string& reason);
+bool revoke_credential(pg::Connection& db, const std::string& id, const std::string& actor,
+                       const std::string& reason);
 
 struct CredentialRow {
-  std::string id, name, scopes, created_at, created_by, expires_at, state;  // state: active|expired|revoked
+  std::string id, name, scopes, created_at, created_by, expires_at,
+      state;  // state: active|expired|revoked
   std::optional<std::string> revoked_at, rotated_from, last_used_at;
 };
 // Newest first; without `all`, only credentials that are neither revoked nor expired.
-std::vector<CredentialRow> list_credentials(pg::Connection& db, bool all, const std::optional<std::string>& cpas);
+std::vector<CredentialRow> list_credentials(pg::Connection& db, bool all,
+                                            const std::optional<std::string>& cpas);
 
 bool is_credential_id(std::string_view s);
 

@@ -61,7 +61,8 @@ class JournalWriter {
   void commit(AccessRecord r);
   // Gives a reserved slot back without a record.
   void cancel();
-  // For a record without a reservation (a refusal): queued if there is room, else dropped and counted.
+  // For a record without a reservation (a refusal): queued if there is room, else dropped and
+  // counted.
   void record(AccessRecord r);
 
   std::size_t queued() const;

@@ -12,8 +12,9 @@ namespace relais::codec {
 // Events: ADDRESS_CHANGE, COMPOSITION_CHANGED, RIGHT_GRANTED, DIMONA_IN, CAREER_STARTED,
 // CALCULATION_CREATED. They carry the source codes (NR country 150, IT020 with a raw value,
 // FamilyRole codes, DIMONA OTH, an NSSO number) and what Relais derives from them, so
-// validation::complete leaves them unchanged. The body's dates follow effective_date; sent_at is effective_date at
-// 06:00Z; n.envelope is filled. A non-flow value gives a Notification with flow and body unset.
+// validation::complete leaves them unchanged. The body's dates follow effective_date; sent_at is
+// effective_date at 06:00Z; n.envelope is filled. A non-flow value gives a Notification with flow
+// and body unset.
 relais::v1::Notification sample_notification(relais::v1::Flow flow, std::string ticket,
                                              std::string ssin, std::string effective_date);
 

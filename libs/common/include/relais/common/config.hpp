@@ -34,7 +34,9 @@ class Config {
   double number(std::string_view key) const;
   // "key=value (source)" lines, secrets (keys containing "password", "secret" or "token") masked.
   std::string describe() const;
-  void set(std::string key, std::string value) { values_[std::move(key)] = {std::move(value), "override"}; }
+  void set(std::string key, std::string value) {
+    values_[std::move(key)] = {std::move(value), "override"};
+  }
 
  private:
   struct Value {
@@ -45,13 +47,15 @@ class Config {
 };
 
 std::string env_name(std::string_view key);
-std::string help_text(std::string_view program, std::string_view summary, const std::vector<Option>& spec);
+std::string help_text(std::string_view program, std::string_view summary,
+                      const std::vector<Option>& spec);
 
 // Parses "--config FILE", "--help", "--version", "--print-config". Loads the
 // config and the log settings ("log.level", "log.format" must be in spec).
 // Returns an exit code to return from main, or nullopt to go on.
-std::optional<int> bootstrap(int argc, char** argv, std::string_view program, std::string_view summary,
-                             const std::vector<Option>& spec, Config& out);
+std::optional<int> bootstrap(int argc, char** argv, std::string_view program,
+                             std::string_view summary, const std::vector<Option>& spec,
+                             Config& out);
 
 // Options every service has.
 std::vector<Option> common_options();

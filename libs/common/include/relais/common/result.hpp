@@ -28,34 +28,56 @@ enum class errc {
 };
 
 // Every errc, in declaration order (for exhaustive tests and tables).
-inline constexpr errc kAllErrc[] = {errc::invalid,   errc::unauthenticated,       errc::forbidden,
-                                    errc::not_found, errc::method_not_allowed,    errc::conflict,
-                                    errc::too_large, errc::unsupported_media_type, errc::rate_limited,
-                                    errc::unavailable, errc::timeout,             errc::refused,
+inline constexpr errc kAllErrc[] = {errc::invalid,
+                                    errc::unauthenticated,
+                                    errc::forbidden,
+                                    errc::not_found,
+                                    errc::method_not_allowed,
+                                    errc::conflict,
+                                    errc::too_large,
+                                    errc::unsupported_media_type,
+                                    errc::rate_limited,
+                                    errc::unavailable,
+                                    errc::timeout,
+                                    errc::refused,
                                     errc::internal};
 
 constexpr std::string_view to_string(errc e) {
   switch (e) {
-    case errc::invalid: return "invalid";
-    case errc::unauthenticated: return "unauthenticated";
-    case errc::forbidden: return "forbidden";
-    case errc::not_found: return "not_found";
-    case errc::method_not_allowed: return "method_not_allowed";
-    case errc::conflict: return "conflict";
-    case errc::too_large: return "too_large";
-    case errc::unsupported_media_type: return "unsupported_media_type";
-    case errc::rate_limited: return "rate_limited";
-    case errc::unavailable: return "unavailable";
-    case errc::timeout: return "timeout";
-    case errc::refused: return "refused";
-    case errc::internal: return "internal";
+    case errc::invalid:
+      return "invalid";
+    case errc::unauthenticated:
+      return "unauthenticated";
+    case errc::forbidden:
+      return "forbidden";
+    case errc::not_found:
+      return "not_found";
+    case errc::method_not_allowed:
+      return "method_not_allowed";
+    case errc::conflict:
+      return "conflict";
+    case errc::too_large:
+      return "too_large";
+    case errc::unsupported_media_type:
+      return "unsupported_media_type";
+    case errc::rate_limited:
+      return "rate_limited";
+    case errc::unavailable:
+      return "unavailable";
+    case errc::timeout:
+      return "timeout";
+    case errc::refused:
+      return "refused";
+    case errc::internal:
+      return "internal";
   }
   return "internal";
 }
 
 // Worth trying again later, unchanged.
 constexpr bool retryable(errc e) {
-  return e == errc::unavailable || e == errc::timeout || e == errc::rate_limited || e == errc::refused;
+  return e == errc::unavailable || e == errc::timeout || e == errc::rate_limited ||
+         e == errc::refused;
 }
 
 struct Error {
@@ -75,8 +97,8 @@ template <class T, class E = Error>
 class result {
  public:
   result() : v_(std::in_place_index<0>) {}
-  result(T v) : v_(std::in_place_index<0>, std::move(v)) {}                 // NOLINT(google-explicit-constructor)
-  result(E e) : v_(std::in_place_index<1>, std::move(e)) {}                 // NOLINT(google-explicit-constructor)
+  result(T v) : v_(std::in_place_index<0>, std::move(v)) {}  // NOLINT(google-explicit-constructor)
+  result(E e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT(google-explicit-constructor)
   bool has_value() const { return v_.index() == 0; }
   explicit operator bool() const { return has_value(); }
   T& value() { return std::get<0>(v_); }

@@ -37,11 +37,12 @@ std::vector<DlqRecord> dlq_since(const Settings& s, int64_t since);
 // One record; nullopt when there is none at that offset.
 std::optional<DlqRecord> dlq_get(const Settings& s, Coord at);
 
-// {"dlq": "p:o", "reason", "failed_at", "source": {...}, "key", "value_base64", "notification"?, "decode_error"?}
+// {"dlq": "p:o", "reason", "failed_at", "source": {...}, "key", "value_base64", "notification"?,
+// "decode_error"?}
 std::string dlq_json(const DlqRecord& r);
 
 struct Correction {
-  std::string json;                       // the flow message's JSON, as relais-ingest accepts it
+  std::string json;                      // the flow message's JSON, as relais-ingest accepts it
   std::optional<relais::v1::Flow> flow;  // default: the original's flow
 };
 
@@ -57,7 +58,8 @@ struct ReplayOutcome {
 // idempotent producer. A replay and its `dlq_replays` row are made under a transaction-scoped
 // advisory lock on the DLQ coordinates, so two operators cannot replay the same record twice.
 // With `correction` (one record only) the value is the corrected, validated notification.
-std::vector<ReplayOutcome> dlq_replay(const Settings& s, pg::Connection& db, const std::vector<DlqRecord>& records,
-                                      bool force, const std::optional<Correction>& correction);
+std::vector<ReplayOutcome> dlq_replay(const Settings& s, pg::Connection& db,
+                                      const std::vector<DlqRecord>& records, bool force,
+                                      const std::optional<Correction>& correction);
 
 }  // namespace relais::ctl

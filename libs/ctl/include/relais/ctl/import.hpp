@@ -35,7 +35,8 @@ struct ImportSummary {
 };
 
 // `on_progress` is called after each accepted chunk.
-ImportSummary import_directory(const Settings& s, const std::string& cbe, const std::string& path, std::size_t chunk,
+ImportSummary import_directory(const Settings& s, const std::string& cbe, const std::string& path,
+                               std::size_t chunk,
                                const std::function<void(const ImportProgress&)>& on_progress);
 
 // One progress line: a bar when `tty`, otherwise a plain sentence.

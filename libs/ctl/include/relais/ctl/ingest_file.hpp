@@ -24,7 +24,8 @@ using IngestFileOptions = ingest::BatchFileOptions;
 using IngestFileSummary = ingest::BatchFileSummary;
 
 // Throws std::invalid_argument on a usage problem (file missing, unknown flow, bad ingest.url).
-IngestFileSummary ingest_file(const Settings& s, const std::string& path, const IngestFileOptions& o,
+IngestFileSummary ingest_file(const Settings& s, const std::string& path,
+                              const IngestFileOptions& o,
                               const std::function<void(const ImportProgress&)>& on_progress);
 
 }  // namespace relais::ctl

@@ -41,9 +41,9 @@ std::string next_commands(const std::string& dir, const std::string& cbe);
 
 struct OnboardOptions {
   std::string cbe, app;
-  std::string cpas_name;        // used only when the CPAS is created
-  std::string out_dir;          // the bundle directory
-  std::string acls_tool;        // deploy/kafka/acls.sh
+  std::string cpas_name;  // used only when the CPAS is created
+  std::string out_dir;    // the bundle directory
+  std::string acls_tool;  // deploy/kafka/acls.sh
   long long token_lifetime_seconds = 180LL * 86400;
 };
 
@@ -61,7 +61,7 @@ struct OffboardResult {
   std::vector<std::string> revoked_credentials;
   std::string principal;
 };
-OffboardResult offboard(const Settings& s, const std::string& cbe, const std::string& app, const std::string& acls_tool,
-                        const std::string& reason);
+OffboardResult offboard(const Settings& s, const std::string& cbe, const std::string& app,
+                        const std::string& acls_tool, const std::string& reason);
 
 }  // namespace relais::ctl

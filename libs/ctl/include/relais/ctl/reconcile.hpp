@@ -19,7 +19,7 @@ struct ReconcileOptions {
   std::string file;
   bool apply = false;
   std::string xsd_dir = "var/bcss/cbss/XSD";  // validates an XML export against the public XSD
-  std::set<std::string> org_units;            // OrgUnit values of this CPAS in the export (its CBE added)
+  std::set<std::string> org_units;  // OrgUnit values of this CPAS in the export (its CBE added)
 };
 
 struct ReconcileReport {

@@ -114,7 +114,9 @@ class Directory {
 
   std::size_t size() const { return size_; }
   std::size_t overlay_size() const { return overlay_.size(); }
-  std::size_t size_for_cpas(std::uint16_t idx) const { return idx < per_cpas_.size() ? per_cpas_[idx] : 0; }
+  std::size_t size_for_cpas(std::uint16_t idx) const {
+    return idx < per_cpas_.size() ? per_cpas_[idx] : 0;
+  }
   std::size_t memory_bytes() const;
   std::size_t index_slots() const { return slots_.size(); }
   std::size_t index_used() const { return index_used_; }
@@ -131,7 +133,9 @@ class Directory {
 
   std::uint64_t key_hash(std::uint64_t ssin) const;
   static std::uint64_t repl_hash(std::uint64_t ssin);
-  static std::uint64_t repl_mask(std::uint64_t h) { return (1ull << ((h >> 32) & 63)) | (1ull << ((h >> 40) & 63)); }
+  static std::uint64_t repl_mask(std::uint64_t h) {
+    return (1ull << ((h >> 32) & 63)) | (1ull << ((h >> 40) & 63));
+  }
   std::pair<const Entry*, const Entry*> base_run(std::size_t first) const;
   std::pair<const Entry*, const Entry*> base_search(std::uint64_t ssin) const;  // binary search
   void build_index();
@@ -142,8 +146,9 @@ class Directory {
 
   KeyHash hash_ = nullptr;
   using Entries = std::vector<Entry, detail::BigAllocator<Entry>>;
-  Entries base_;                                         // sorted by (ssin, id)
-  std::vector<Slot, detail::BigAllocator<Slot>> slots_;  // power of two; every SSIN of base_ and overlay_
+  Entries base_;  // sorted by (ssin, id)
+  std::vector<Slot, detail::BigAllocator<Slot>>
+      slots_;  // power of two; every SSIN of base_ and overlay_
   std::size_t index_used_ = 0;
   std::vector<std::uint64_t> repl_bits_;  // filter over the numbers of both replacement maps
   std::size_t repl_numbers_ = 0;          // numbers added to the filter since it was sized
@@ -153,7 +158,7 @@ class Directory {
   std::vector<std::size_t> per_cpas_;
   std::vector<Cpas> cpas_;
   std::unordered_map<std::string, std::uint16_t> cpas_by_cbe_;
-  std::unordered_map<std::uint64_t, std::uint64_t> replaced_by_;           // old -> new
+  std::unordered_map<std::uint64_t, std::uint64_t> replaced_by_;            // old -> new
   std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> replaces_;  // new -> olds
 };
 

@@ -5,7 +5,8 @@
 // directory_journal. The directory can be addressed by either: a 5-digit NIS code in the place of
 // a CBE number is resolved, through the municipal mergers, to the CPAS serving it now.
 //
-// normalize_identity() and serving_cpas() are the rules, pure; load/write are their PostgreSQL shell.
+// normalize_identity() and serving_cpas() are the rules, pure; load/write are their PostgreSQL
+// shell.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +38,8 @@ CpasRef cpas_ref_kind(std::string_view text);
 // code becomes its merger's code); duplicates after that are one; at most 50 codes; sector and
 // institution both or neither, each 0-999 (CommonV3 OrganizationIdentificationType). `codes` are
 // the texts as given (for the error's field, `nis_codes[i]`).
-std::optional<validation::Error> normalize_identity(const std::vector<std::string>& codes, CpasIdentity& out);
+std::optional<validation::Error> normalize_identity(const std::vector<std::string>& codes,
+                                                    CpasIdentity& out);
 
 // One stored "NIS code -> CPAS" pair.
 struct NisServed {
@@ -46,8 +48,10 @@ struct NisServed {
 };
 
 struct Serving {
-  std::vector<std::string> cbes;  // none: not served; one: the CPAS; several: ambiguous (a later merger joined them)
-  std::uint32_t municipality = 0; // the current municipality the asked code designates (0: unknown code)
+  std::vector<std::string>
+      cbes;  // none: not served; one: the CPAS; several: ambiguous (a later merger joined them)
+  std::uint32_t municipality =
+      0;  // the current municipality the asked code designates (0: unknown code)
 };
 // Which CPAS serve the municipality a NIS code designates today: the stored codes and the asked
 // one are both followed through the mergers, so an old code finds the CPAS of its new
@@ -59,7 +63,8 @@ Serving serving_cpas(std::uint32_t nis, const std::vector<NisServed>& served);
 // Every stored NIS code and its CPAS.
 std::vector<NisServed> load_nis_served(pg::Connection& c);
 // The identities, of one CPAS (`cbe`) or of all, ordered by CBE. A CPAS without identity is absent.
-std::vector<CpasIdentity> load_identities(pg::Connection& c, const std::optional<std::string>& cbe = {});
+std::vector<CpasIdentity> load_identities(pg::Connection& c,
+                                          const std::optional<std::string>& cbe = {});
 
 struct IdentityConflict {
   enum Kind { none, no_cpas, nis_taken, bcss_id_taken } kind = none;

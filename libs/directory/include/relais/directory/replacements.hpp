@@ -20,7 +20,8 @@ namespace relais::directory {
 // What is recorded around old -> new before recording it.
 struct ReplacementState {
   std::optional<std::string> current;  // the active replacement of `old`, if any
-  std::vector<std::string> chain;      // `new`, then the numbers reached by following recorded replacements
+  std::vector<std::string>
+      chain;  // `new`, then the numbers reached by following recorded replacements
 };
 
 enum class ReplacementVerdict {
@@ -33,14 +34,15 @@ enum class ReplacementVerdict {
 std::string_view verdict_name(ReplacementVerdict v);
 
 // The rule. `correct` is an operator's explicit correction of a known replacement.
-ReplacementVerdict judge_replacement(std::string_view old_ssin, std::string_view new_ssin, const ReplacementState& s,
-                                     bool correct);
+ReplacementVerdict judge_replacement(std::string_view old_ssin, std::string_view new_ssin,
+                                     const ReplacementState& s, bool correct);
 
 // --- PostgreSQL (call inside a transaction) ---
 
 // Takes the directory's write lock (the advisory lock of directory_stamp, so that two writers
 // cannot build a cycle between them) and reads the state of old -> new.
-ReplacementState load_replacement_state(pg::Connection& c, const std::string& old_ssin, const std::string& new_ssin);
+ReplacementState load_replacement_state(pg::Connection& c, const std::string& old_ssin,
+                                        const std::string& new_ssin);
 
 // `from`, then the numbers reached by following the active replacements (old -> new), bounded.
 std::vector<std::string> replacement_chain(pg::Connection& c, const std::string& from);
@@ -57,7 +59,7 @@ void write_replacement(pg::Connection& c, const ReplacementWrite& w);
 
 // A register SSIN_REPLACED that conflicts with the recorded replacement: not applied; the
 // recorded row is flagged for review with the register's number (journaled by trigger).
-void flag_replacement_conflict(pg::Connection& c, const std::string& old_ssin, const std::string& claimed_new,
-                               const std::string& who);
+void flag_replacement_conflict(pg::Connection& c, const std::string& old_ssin,
+                               const std::string& claimed_new, const std::string& who);
 
 }  // namespace relais::directory

@@ -4,13 +4,11 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <boost/system/error_code.hpp>
-
-#include <stdexcept>
-
 #include <chrono>
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>

@@ -49,7 +49,8 @@ class ClientTable {
   void close(const std::string& client, Clock::time_point now = Clock::now());
   // One request of `client` (which has an open connection): std::nullopt when admitted, otherwise
   // how long to wait (Retry-After).
-  std::optional<std::chrono::milliseconds> admit(const std::string& client, Clock::time_point now = Clock::now());
+  std::optional<std::chrono::milliseconds> admit(const std::string& client,
+                                                 Clock::time_point now = Clock::now());
   // Clients tracked right now (for tests).
   std::size_t tracked() const;
 

@@ -8,15 +8,14 @@
 // ".../notify-person:batch". Matching is exact: no trailing-slash or case folding.
 //
 // No path match → 404 {"code":"NOT_FOUND"}; path match without the method → 405
-// {"code":"METHOD_NOT_ALLOWED"} with an Allow header. HEAD falls back to the GET handler (the server
-// drops the body). The matched pattern goes to Request::route (metrics label), captures to
+// {"code":"METHOD_NOT_ALLOWED"} with an Allow header. HEAD falls back to the GET handler (the
+// server drops the body). The matched pattern goes to Request::route (metrics label), captures to
 // Request::params.
 #pragma once
 
-#include <relais/http/server.hpp>
-
 #include <map>
 #include <memory>
+#include <relais/http/server.hpp>
 #include <string>
 #include <vector>
 

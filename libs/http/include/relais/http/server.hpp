@@ -1,15 +1,14 @@
 // HTTP/1.1 server for the Relais services: one coroutine per connection on its
 // own strand, optional TLS (with client-certificate verification), keep-alive,
 // timeouts on every read and write, header/body limits, connection caps (total
-// and per client), a per-client request rate, metrics, and a graceful stop. Knows nothing about business
-// logic: a Handler (usually Router::handler()) turns a Request into a Response.
+// and per client), a per-client request rate, metrics, and a graceful stop. Knows nothing about
+// business logic: a Handler (usually Router::handler()) turns a Request into a Response.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/verb.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -33,8 +32,8 @@ struct Request {
   verb method = verb::unknown;
   std::string method_string;  // as sent (useful when method == verb::unknown)
   std::string target;         // raw request target
-  std::string path;           // percent-decoded path, no query (a decoded "%2F" is ambiguous here; Router
-                              // matches on decoded *segments*, so captures may contain '/')
+  std::string path;  // percent-decoded path, no query (a decoded "%2F" is ambiguous here; Router
+                     // matches on decoded *segments*, so captures may contain '/')
   std::vector<std::pair<std::string, std::string>> query;  // decoded ('+' is a space), in order
   boost::beast::http::fields headers;                      // case-insensitive lookup
   std::string body;
@@ -74,9 +73,10 @@ using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
 // TLS for a listener (OpenSSL through Boost.Asio): TLS 1.2 and 1.3 only, PEM files read at start().
 struct TlsOptions {
-  std::string cert_file;       // server certificate chain (leaf first)
-  std::string key_file;        // its private key (unencrypted PEM)
-  std::string client_ca_file;  // CA(s) client certificates must chain to; "" = no client verification
+  std::string cert_file;  // server certificate chain (leaf first)
+  std::string key_file;   // its private key (unencrypted PEM)
+  std::string
+      client_ca_file;  // CA(s) client certificates must chain to; "" = no client verification
   bool require_client_cert = false;  // refuse the handshake without a valid client certificate
   // When not empty, the verified client certificate's subject CN or one of its DNS SANs must be one
   // of these (exact match), or the handshake is refused.
@@ -86,8 +86,9 @@ struct TlsOptions {
 struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 0;  // 0 = ephemeral (tests); see Server::port()
-  std::size_t max_header_bytes = std::size_t{16} * 1024;  // request line + headers; over → 431 and close
-  std::size_t max_header_count = 100;        // header fields; over → 431 and close
+  std::size_t max_header_bytes =
+      std::size_t{16} * 1024;          // request line + headers; over → 431 and close
+  std::size_t max_header_count = 100;  // header fields; over → 431 and close
   // Decided per request once the header is read (Request has no body yet; params/route empty).
   // Over → 413 {"code":"BODY_TOO_LARGE"} and close. Empty function → 1 MiB.
   std::function<std::size_t(const Request& header_only)> body_limit;
@@ -98,23 +99,30 @@ struct ServerOptions {
   // Called for every request the server itself refuses once its request line is known (413, 429,
   // 431, 400 ...), before the answer is written: relais-api journals these calls too. `reason` is
   // the relais_http_refused_total label. Exceptions are swallowed.
-  std::function<boost::asio::awaitable<void>(const Request& header_only, unsigned status, std::string reason)>
+  std::function<boost::asio::awaitable<void>(const Request& header_only, unsigned status,
+                                             std::string reason)>
       on_refused;
   // The body of the server's own error answers (400, 413, 429, 431, 500, 503 ...): by default
   // json_error(); relais-api gives its problem mapper so that every error it answers is one
   // problem document. Must not throw.
-  std::function<Response(unsigned status, std::string_view code, std::string_view message)> error_response;
+  std::function<Response(unsigned status, std::string_view code, std::string_view message)>
+      error_response;
   // Durations are milliseconds so that tests can use short values; seconds convert implicitly.
-  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // from first byte (or accept) to end of header
-  std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};    // reading the body; also each response write
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(30)};    // keep-alive wait for the next request
-  // Whole request (first byte to end of body); bounds a client trickling a body within body_timeout.
+  std::chrono::milliseconds header_timeout{
+      std::chrono::seconds(10)};  // from first byte (or accept) to end of header
+  std::chrono::milliseconds body_timeout{
+      std::chrono::seconds(60)};  // reading the body; also each response write
+  std::chrono::milliseconds idle_timeout{
+      std::chrono::seconds(30)};  // keep-alive wait for the next request
+  // Whole request (first byte to end of body); bounds a client trickling a body within
+  // body_timeout.
   std::chrono::milliseconds request_timeout{std::chrono::seconds(120)};
-  std::size_t max_connections = 1024;              // beyond: accept, answer 503 + Retry-After: 1, close
-  std::size_t max_connections_per_client = 256;    // per client IP; beyond: 429 + Retry-After: 1, close. 0 = off
-  double rate_limit_per_client = 0;                // requests/s per client IP; beyond: 429 + Retry-After. 0 = off
-  double rate_limit_burst = 0;                     // token bucket size (below 1: max(1, rate))
-  std::optional<TlsOptions> tls;                   // none: plain HTTP
+  std::size_t max_connections = 1024;  // beyond: accept, answer 503 + Retry-After: 1, close
+  std::size_t max_connections_per_client =
+      256;                           // per client IP; beyond: 429 + Retry-After: 1, close. 0 = off
+  double rate_limit_per_client = 0;  // requests/s per client IP; beyond: 429 + Retry-After. 0 = off
+  double rate_limit_burst = 0;       // token bucket size (below 1: max(1, rate))
+  std::optional<TlsOptions> tls;     // none: plain HTTP
   std::size_t max_requests_per_connection = 10000;  // then "Connection: close"
   std::string server_name = "relais";               // Server header
 };

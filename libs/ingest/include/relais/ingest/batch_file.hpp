@@ -31,9 +31,9 @@ struct RecordError {
 };
 
 struct FileProgress {
-  std::string sha256;            // of the whole file: a changed file never resumes an old run
-  std::string file_id;           // source_file_id given to lines that have none
-  std::uint64_t next_line = 1;   // first line not yet acknowledged
+  std::string sha256;           // of the whole file: a changed file never resumes an old run
+  std::string file_id;          // source_file_id given to lines that have none
+  std::uint64_t next_line = 1;  // first line not yet acknowledged
   std::uint64_t accepted = 0, rejected = 0;
   std::uint64_t results_bytes = 0;  // size of FILE.results.ndjson when next_line was reached
   bool complete = false;
@@ -62,19 +62,20 @@ inline constexpr std::string_view kBatchNamespace = "urn:be:relais:bcss:batch:v1
 bool looks_like_xml(std::string_view head);
 
 struct BatchFileOptions {
-  std::string flow;                 // notify-person, ... (NDJSON; an XML record names its own)
+  std::string flow;  // notify-person, ... (NDJSON; an XML record names its own)
   // XML batches: the XSD set and mappings of relais-ingest's SOAP boundary (same defaults).
   std::vector<std::string> xsd_files{"var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd",
                                      "deploy/xsd/relais/notifications.xsd"};
   std::vector<std::string> xsd_roots{"var/bcss/cbss/XSD", "deploy/xsd/relais"};
   std::string mappings_dir = "deploy/mappings";
   std::uint64_t max_file_bytes = 1ull << 30;  // XML batches: larger files are refused
-  std::size_t chunk = 1000;         // lines per request
-  std::string file_id;              // default: the file's name and the first 16 hex of its SHA-256
-  bool again = false;               // deliver a completed file again (idempotent by tickets)
+  std::size_t chunk = 1000;                   // lines per request
+  std::string file_id;  // default: the file's name and the first 16 hex of its SHA-256
+  bool again = false;   // deliver a completed file again (idempotent by tickets)
   std::uint64_t stop_after_chunks = 0;  // tests: simulate a crash (return without completing)
-  const SoapGateway* gateway = nullptr;  // XML: use this one (relais-ingest's) instead of loading the XSDs
-  std::function<bool()> stop;           // polled before each chunk: stop (resumable) when true
+  const SoapGateway* gateway =
+      nullptr;                 // XML: use this one (relais-ingest's) instead of loading the XSDs
+  std::function<bool()> stop;  // polled before each chunk: stop (resumable) when true
 };
 
 // One chunk of NDJSON lines of `flow` sent to the batch handler: its status, its JSON report
@@ -107,7 +108,8 @@ struct BatchFileSummary {
 // `on_progress` after each acknowledged chunk. Throws std::invalid_argument on a problem of the
 // file as a whole (missing, unknown flow, an XML batch whose header is wrong or unreadable).
 // Busy answers (429/503) are retried after Retry-After.
-BatchFileSummary ingest_batch_file(const std::string& path, const BatchFileOptions& o, const ChunkSender& send,
-                                   const std::function<void(const BatchFileProgress&)>& on_progress);
+BatchFileSummary ingest_batch_file(
+    const std::string& path, const BatchFileOptions& o, const ChunkSender& send,
+    const std::function<void(const BatchFileProgress&)>& on_progress);
 
 }  // namespace relais::ingest

@@ -9,10 +9,10 @@
 #include <string>
 
 #include "relais/codec/decode.hpp"
-#include "relais/ingest/soap.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/http/router.hpp"
 #include "relais/http/server.hpp"
+#include "relais/ingest/soap.hpp"
 #include "relais/kafka/client.hpp"
 
 namespace relais::ingest {
@@ -26,8 +26,8 @@ struct Record {
 };
 // `raw` (when not empty): the request body as received, kept byte for byte in a "raw" header
 // (the SOAP form: what BCSS sent, readable by a CPAS application whatever Relais models).
-Record make_record(relais::v1::Notification& n, std::string_view flow, std::string_view content_type,
-                   std::string_view raw = {});
+Record make_record(relais::v1::Notification& n, std::string_view flow,
+                   std::string_view content_type, std::string_view raw = {});
 
 // The ticket of a refused batch line, read on its own (a plain JSON parse of the line, at most
 // `max_bytes`), so that the report names it even when decoding stopped before the envelope was
@@ -39,7 +39,7 @@ struct Options {
   std::size_t max_body_bytes = 64 * 1024;          // one notification
   std::size_t max_batch_bytes = 32 * 1024 * 1024;  // one NDJSON batch
   std::size_t max_batch_lines = 100000;
-  std::size_t max_in_flight = 200000;               // records waiting for the broker
+  std::size_t max_in_flight = 200000;  // records waiting for the broker
   int retry_after_seconds = 2;
 };
 
@@ -66,12 +66,15 @@ class Service {
     unsigned status;
     std::string code, message;
   };
-  boost::asio::awaitable<std::optional<Refusal>> deliver_one(relais::v1::Notification& n, std::string_view fid,
-                                                             std::string_view content_type, std::string_view raw);
+  boost::asio::awaitable<std::optional<Refusal>> deliver_one(relais::v1::Notification& n,
+                                                             std::string_view fid,
+                                                             std::string_view content_type,
+                                                             std::string_view raw);
   boost::asio::awaitable<http::Response> batch(http::Request& req, relais::v1::Flow flow);
-  http::Response reject(unsigned status, std::string_view code, std::string_view message, std::string_view field,
-                        std::string_view flow);
-  http::Response busy(unsigned status, std::string_view code, std::string_view message, std::string_view flow);
+  http::Response reject(unsigned status, std::string_view code, std::string_view message,
+                        std::string_view field, std::string_view flow);
+  http::Response busy(unsigned status, std::string_view code, std::string_view message,
+                      std::string_view flow);
 
   Options o_;
   kafka::Producer& producer_;

@@ -31,7 +31,7 @@ struct SoapConfig {
 // The outcome of decoding one SOAP request.
 struct SoapDecoded {
   soap::Version version = soap::Version::soap11;
-  std::string flow_id;              // empty until the body's mapping is known
+  std::string flow_id;  // empty until the body's mapping is known
   relais::v1::Notification notification;
   bool ok = false;
   // When !ok: the HTTP status and the SOAP document to answer (a Fault for what is not a
@@ -46,8 +46,8 @@ struct SoapDecoded {
 // relais-ingest decodes and validates that JSON as any JSON post).
 struct MappedRecord {
   bool ok = false;
-  std::string flow_id;  // when the element's mapping is known
-  std::string json;     // when ok
+  std::string flow_id;              // when the element's mapping is known
+  std::string json;                 // when ok
   std::string code, message, path;  // when !ok
 };
 

@@ -49,7 +49,7 @@ class Producer {
   // Enqueues a record; `cb` runs on the poll thread once delivered or failed.
   // Returns no error or the enqueue error (e.g. errc::queue_full): then cb is not called.
   Error produce(const std::string& topic, int32_t partition, std::string_view key,
-                             std::string_view value, const std::vector<Header>& headers, DeliveryCallback cb);
+                std::string_view value, const std::vector<Header>& headers, DeliveryCallback cb);
   // Records waiting for delivery.
   int outq_len() const;
   // Flushes with a deadline; returns records still not delivered.
@@ -75,11 +75,13 @@ class Producer {
 
 // Creates topics that do not exist yet (already existing is success).
 // Returns an error message on failure.
-std::optional<std::string> ensure_topics(const Settings& settings, const std::vector<std::string>& topics,
-                                         int partitions, int replication_factor, std::chrono::milliseconds timeout,
-                                         const std::map<std::string, std::string>& topic_config = {});
+std::optional<std::string> ensure_topics(
+    const Settings& settings, const std::vector<std::string>& topics, int partitions,
+    int replication_factor, std::chrono::milliseconds timeout,
+    const std::map<std::string, std::string>& topic_config = {});
 
 // Number of partitions of a topic, or -1, asked with a short-lived client made from `settings`.
-int partition_count(const Settings& settings, const std::string& topic, std::chrono::milliseconds timeout);
+int partition_count(const Settings& settings, const std::string& topic,
+                    std::chrono::milliseconds timeout);
 
 }  // namespace relais::kafka

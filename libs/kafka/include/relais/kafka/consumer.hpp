@@ -38,9 +38,9 @@ enum class Rebalance { assign, revoke };
 using RebalanceHandler = std::function<void(Consumer&, Rebalance, const TopicPartitions&)>;
 
 struct ConsumerOptions {
-  Settings settings;                  // group.id, isolation.level… as librdkafka names them
-  RebalanceHandler on_rebalance;      // empty: librdkafka assigns and revokes by itself
-  StatsExporter* stats = nullptr;     // statistics and error events (must outlive the consumer)
+  Settings settings;               // group.id, isolation.level… as librdkafka names them
+  RebalanceHandler on_rebalance;   // empty: librdkafka assigns and revokes by itself
+  StatsExporter* stats = nullptr;  // statistics and error events (must outlive the consumer)
 };
 
 class Consumer {
@@ -61,12 +61,14 @@ class Consumer {
   // The assigned partitions with their current positions (kOffsetInvalid before the first fetch).
   std::optional<TopicPartitions> positions(Error* error = nullptr);
   // The group's committed offsets of `parts`.
-  std::optional<TopicPartitions> committed(const TopicPartitions& parts, std::chrono::milliseconds timeout,
+  std::optional<TopicPartitions> committed(const TopicPartitions& parts,
+                                           std::chrono::milliseconds timeout,
                                            Error* error = nullptr);
   // Low and high watermarks: cached from the last fetch (no request) or asked of the broker.
-  Error cached_watermarks(const std::string& topic, std::int32_t partition, std::int64_t& low, std::int64_t& high);
-  Error query_watermarks(const std::string& topic, std::int32_t partition, std::chrono::milliseconds timeout,
-                         std::int64_t& low, std::int64_t& high);
+  Error cached_watermarks(const std::string& topic, std::int32_t partition, std::int64_t& low,
+                          std::int64_t& high);
+  Error query_watermarks(const std::string& topic, std::int32_t partition,
+                         std::chrono::milliseconds timeout, std::int64_t& low, std::int64_t& high);
   // Number of partitions of a topic, or -1.
   int partition_count(const std::string& topic, std::chrono::milliseconds timeout);
   // Leaves the group (revoking through the handler); idempotent.

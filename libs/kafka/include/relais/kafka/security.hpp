@@ -13,7 +13,7 @@
 namespace relais::kafka {
 
 struct Security {
-  std::string protocol = "plaintext";       // plaintext | ssl | sasl_plaintext | sasl_ssl (any case)
+  std::string protocol = "plaintext";  // plaintext | ssl | sasl_plaintext | sasl_ssl (any case)
   std::string mechanism = "SCRAM-SHA-512";  // SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN
   std::string username;
   std::string password_file;

@@ -27,18 +27,19 @@ class TransactionalProducer {
  public:
   // `settings` carry transactional.id and the producer settings; `stats` (may be null) must
   // outlive the producer.
-  static std::unique_ptr<TransactionalProducer> create(const Settings& settings, StatsExporter* stats,
-                                                       std::string& error);
+  static std::unique_ptr<TransactionalProducer> create(const Settings& settings,
+                                                       StatsExporter* stats, std::string& error);
   ~TransactionalProducer();
 
   Error init(std::chrono::milliseconds timeout);
   Error begin();
   // Enqueues a copy of the record in the open transaction. While the local queue is full it
   // serves the producer and tries again (up to about 10 s); then errc::queue_full.
-  Error send(const std::string& topic, std::int32_t partition, std::string_view key, std::string_view value,
-             const std::vector<Header>& headers);
+  Error send(const std::string& topic, std::int32_t partition, std::string_view key,
+             std::string_view value, const std::vector<Header>& headers);
   // Adds the consumed `offsets` (next offsets to read) to the transaction, for `consumer`'s group.
-  Error send_offsets(const TopicPartitions& offsets, Consumer& consumer, std::chrono::milliseconds timeout);
+  Error send_offsets(const TopicPartitions& offsets, Consumer& consumer,
+                     std::chrono::milliseconds timeout);
   Error commit(std::chrono::milliseconds timeout);
   Error abort(std::chrono::milliseconds timeout);
   // Serves delivery reports and statistics events.

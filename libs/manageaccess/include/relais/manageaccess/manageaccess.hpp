@@ -7,7 +7,6 @@
 #pragma once
 
 #include <boost/system/result.hpp>
-
 #include <optional>
 #include <set>
 #include <string>
@@ -19,7 +18,8 @@
 
 namespace relais::manageaccess {
 
-inline constexpr std::string_view kNs = "http://www.ksz-bcss.fgov.be/XSD/SSDN/OCMW_CPAS/ManageAccess";
+inline constexpr std::string_view kNs =
+    "http://www.ksz-bcss.fgov.be/XSD/SSDN/OCMW_CPAS/ManageAccess";
 inline constexpr std::string_view kServiceNs = "http://www.ksz-bcss.fgov.be/XSD/SSDN/Service";
 inline constexpr std::string_view kServiceId = "OCMWCPASManageAccess";
 inline constexpr std::string_view kVersion = "20050930";
@@ -30,15 +30,15 @@ inline constexpr int kSectorCpas = 17;
 std::vector<std::string> schema_files(const std::string& xsd_dir);
 
 enum class errc {
-  unknown_body,        // neither a ManageAccessRequest nor an SSDNRequest carrying one
-  schema_invalid,      // the public XSD refuses it
-  wrong_service,       // an SSDNRequest for another ServiceId/Version, or several ServiceRequests
-  invalid_ssin,        // the XSD takes any 11 digits; Relais checks mod 97
-  missing_purpose,     // REGISTER/UNREGISTER without Purpose (documented as required)
+  unknown_body,          // neither a ManageAccessRequest nor an SSDNRequest carrying one
+  schema_invalid,        // the public XSD refuses it
+  wrong_service,         // an SSDNRequest for another ServiceId/Version, or several ServiceRequests
+  invalid_ssin,          // the XSD takes any 11 digits; Relais checks mod 97
+  missing_purpose,       // REGISTER/UNREGISTER without Purpose (documented as required)
   invalid_quality_code,  // Purpose not a sector 17 quality code
-  invalid_date,        // a Period date outside Relais's calendar range
-  date_order,          // EndDate before StartDate - 1
-  bad_reply,           // a BCSS reply Relais cannot read (proxy mode)
+  invalid_date,          // a Period date outside Relais's calendar range
+  date_order,            // EndDate before StartDate - 1
+  bad_reply,             // a BCSS reply Relais cannot read (proxy mode)
 };
 std::string_view code_name(errc e);  // "MANAGE_ACCESS_UNKNOWN_BODY"... (schema: XML_SCHEMA_INVALID)
 
@@ -110,9 +110,9 @@ struct Line {
 // overlapping the period (of `quality` when given).
 struct Change {
   Action action = Action::list;
-  Line line;                   // ssin, quality (0 = any, LIST), start, end
-  std::string close_end;       // UNREGISTER: the new end date (StartDate - 1)
-  bool other_sector = false;   // LIST for a sector other than 17: the mirror holds none
+  Line line;                  // ssin, quality (0 = any, LIST), start, end
+  std::string close_end;      // UNREGISTER: the new end date (StartDate - 1)
+  bool other_sector = false;  // LIST for a sector other than 17: the mirror holds none
 };
 boost::system::result<Change, Error> to_change(const Request& r);
 
@@ -151,8 +151,8 @@ std::string soap_reply(soap::Version v, const Request& r, const Outcome& o, std:
 // The request as Relais forwards it to BCSS (proxy mode): a SOAP 1.1 envelope holding an
 // SSDNRequest whose AuthorizedUser/OrgUnit is `cpas_cbe` (MatrixID 17, MatrixSubID 1), whatever
 // the caller's body said, and the ManageAccessRequest rebuilt from the typed request.
-std::string forward_xml(const Request& r, std::string_view cpas_cbe, std::string_view default_user_id,
-                        std::string_view default_email);
+std::string forward_xml(const Request& r, std::string_view cpas_cbe,
+                        std::string_view default_user_id, std::string_view default_email);
 
 // BCSS's answer (an SSDNReply in a SOAP envelope, or a SOAP Fault), validated against `schema`.
 // accepted = both ResultSummary ok YES or WARNING.
@@ -160,7 +160,8 @@ struct BcssAnswer {
   bool accepted = false;
   Outcome outcome;
 };
-boost::system::result<BcssAnswer, Error> read_bcss_reply(std::string_view body, const xml::Schema& schema);
+boost::system::result<BcssAnswer, Error> read_bcss_reply(std::string_view body,
+                                                         const xml::Schema& schema);
 
 // ---- LIST export and reconciliation
 
@@ -168,12 +169,13 @@ boost::system::result<BcssAnswer, Error> read_bcss_reply(std::string_view body, 
 // SOAP envelope or any wrapper holding several), or the CSV form
 // "ssin,quality_code,start_date[,end_date]" (header line optional), the whole CPAS.
 struct Export {
-  std::vector<Line> lines;  // the registrations of `cbe` (OrgUnit = the CBE), or every CSV line
+  std::vector<Line> lines;      // the registrations of `cbe` (OrgUnit = the CBE), or every CSV line
   std::set<std::string> ssins;  // the persons the export covers (XML: each OriginalRequest/SSIN)
   bool complete = false;        // CSV: the export is the CPAS's whole list
 };
 // `org_units`: the identifiers BCSS uses for this CPAS in OrgUnit (its CBE, its NIS codes).
-boost::system::result<Export, Error> read_export(std::string_view text, const std::set<std::string>& org_units,
+boost::system::result<Export, Error> read_export(std::string_view text,
+                                                 const std::set<std::string>& org_units,
                                                  const xml::Schema* schema);
 
 enum class DiffKind { missing_in_mirror, missing_at_bcss, period_differs, quality_differs };

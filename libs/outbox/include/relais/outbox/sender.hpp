@@ -12,9 +12,6 @@
 // journaled in `reaction_attempts`.
 #pragma once
 
-#include "relais/http/client.hpp"
-#include "relais/outbox/store.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -27,9 +24,11 @@
 #include <vector>
 
 #include "relais/common/metrics.hpp"
+#include "relais/http/client.hpp"
 #include "relais/kafka/client.hpp"
 #include "relais/kafka/stats.hpp"
 #include "relais/outbox/policy.hpp"
+#include "relais/outbox/store.hpp"
 
 namespace relais::outbox {
 
@@ -55,14 +54,14 @@ Attempt classify_error(const http::ClientError& e);
 struct SenderOptions {
   std::string dsn;
   std::string upstream_url = "http://127.0.0.1:8099/pcsaa/alert-reactions";
-  std::chrono::milliseconds timeout{5000};       // per HTTP phase (connect, write, read)
+  std::chrono::milliseconds timeout{5000};  // per HTTP phase (connect, write, read)
   BackoffPolicy backoff{};
   // Refused by the upstream (4xx other than 408/409/429): retried at this pace.
   std::chrono::milliseconds refused_retry{60000};
-  int concurrency = 4;                           // worker threads (deliveries in flight)
-  int breaker_failures = 10;                     // consecutive failures that open the breaker
-  std::chrono::milliseconds breaker_open{10000}; // how long it stays open before a trial
-  std::chrono::milliseconds poll{200};           // idle poll of the outbox
+  int concurrency = 4;                            // worker threads (deliveries in flight)
+  int breaker_failures = 10;                      // consecutive failures that open the breaker
+  std::chrono::milliseconds breaker_open{10000};  // how long it stays open before a trial
+  std::chrono::milliseconds poll{200};            // idle poll of the outbox
   kafka::Settings kafka;
   int topic_partitions = 3;
   int replication_factor = 1;

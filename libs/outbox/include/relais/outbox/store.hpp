@@ -1,7 +1,8 @@
 // The reaction state machine's SQL, in one place (docs/clignotants.md):
 //   alert OPEN --reaction--> REACTED (reaction PENDING, one outbox row per destination)
 //   outbox row pending --delivered--> done; reaction PENDING|FAILING --all rows done--> SENT;
-//   alert REACTED --every reaction SENT--> SENT; a failed attempt: row retried later, reaction FAILING.
+//   alert REACTED --every reaction SENT--> SENT; a failed attempt: row retried later, reaction
+//   FAILING.
 // relais-api records reactions here (record_reaction, in the caller's connection); the outbox
 // sender claims rows and records each attempt here. Every function runs in one transaction; the
 // lock order is always the alert, then the reaction.
@@ -55,7 +56,8 @@ struct ReactionError : relais::Error {
 // Records a reaction, its outbox rows (payload from `payload`, called inside the transaction) and
 // the alert's status REACTED, in one transaction. Throws pg::Error on a database failure.
 relais::result<RecordedReaction, ReactionError> record_reaction(
-    pg::Connection& c, const NewReaction& r, const std::function<std::string(const RecordedReaction&)>& payload);
+    pg::Connection& c, const NewReaction& r,
+    const std::function<std::string(const RecordedReaction&)>& payload);
 
 // An outbox row claimed for one delivery, under a committed lease.
 struct Claimed {
@@ -65,13 +67,14 @@ struct Claimed {
 };
 
 // Claims up to `limit` due rows of `destinations` (FOR UPDATE SKIP LOCKED), leased for `lease`.
-std::vector<Claimed> claim(pg::Connection& c, const std::vector<std::string>& destinations, int limit,
-                           std::chrono::milliseconds lease);
+std::vector<Claimed> claim(pg::Connection& c, const std::vector<std::string>& destinations,
+                           int limit, std::chrono::milliseconds lease);
 
 // Records an attempt (reaction_attempts) and its effect on the row, the reaction and the alert.
 // `retry_in`: when a failed row is due again.
-void record_attempt(pg::Connection& c, const Claimed& row, const Attempt& a, std::chrono::milliseconds took,
-                    std::chrono::milliseconds retry_in, const std::string& instance);
+void record_attempt(pg::Connection& c, const Claimed& row, const Attempt& a,
+                    std::chrono::milliseconds took, std::chrono::milliseconds retry_in,
+                    const std::string& instance);
 
 // An operator's retry (relaisctl reactions retry): the pending, unleased rows of one reaction, or
 // of every FAILING reaction when `reaction_id` is empty, become due now with their attempts reset.

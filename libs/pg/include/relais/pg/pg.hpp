@@ -37,7 +37,8 @@ class Result {
   int columns() const { return PQnfields(r_.get()); }
   bool is_null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
   std::string_view get(int row, int col) const {
-    return {PQgetvalue(r_.get(), row, col), static_cast<std::size_t>(PQgetlength(r_.get(), row, col))};
+    return {PQgetvalue(r_.get(), row, col),
+            static_cast<std::size_t>(PQgetlength(r_.get(), row, col))};
   }
   std::string str(int row, int col) const { return std::string(get(row, col)); }
   long long integer(int row, int col) const;
@@ -58,7 +59,8 @@ class Connection {
 
   Result exec(const std::string& sql);
   Result exec(const std::string& sql, const std::vector<Param>& params);
-  // COPY ... FROM STDIN: `produce` appends chunks of COPY text to its buffer and returns false at the end.
+  // COPY ... FROM STDIN: `produce` appends chunks of COPY text to its buffer and returns false at
+  // the end.
   long long copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& produce);
   // COPY ... TO STDOUT: `consume` gets each row line (without the newline).
   void copy_out(const std::string& copy_sql, const std::function<void(std::string_view)>& consume);
@@ -104,8 +106,9 @@ void copy_escape(std::string& out, std::string_view field);
 // ellipsis, then the table, column and constraint names and the SQLSTATE. Never a DETAIL or
 // CONTEXT line (they quote the row: "COPY t, line 3, column c: ..."), so an Error's what() can be
 // logged and shown on a status page without carrying personal data. Public for tests.
-std::string redacted_message(std::string_view primary, std::string_view table, std::string_view column,
-                             std::string_view constraint, std::string_view sqlstate);
+std::string redacted_message(std::string_view primary, std::string_view table,
+                             std::string_view column, std::string_view constraint,
+                             std::string_view sqlstate);
 
 // No poison pill (docs/reliability.md): writes rows [0, n) with `write(conn, first, last)` in one
 // transaction; if that fails with an error of the data (not retryable: a value PostgreSQL
@@ -119,8 +122,9 @@ std::string redacted_message(std::string_view primary, std::string_view table, s
 void dead_letter(Connection& c, std::string_view sink, std::string_view source, const Error& e,
                  std::string_view payload);
 
-std::size_t write_rows(Connection& c, std::size_t n,
-                       const std::function<void(Connection&, std::size_t first, std::size_t last)>& write,
-                       const std::function<void(Connection&, std::size_t i, const Error& e)>& reject);
+std::size_t write_rows(
+    Connection& c, std::size_t n,
+    const std::function<void(Connection&, std::size_t first, std::size_t last)>& write,
+    const std::function<void(Connection&, std::size_t i, const Error& e)>& reject);
 
 }  // namespace relais::pg

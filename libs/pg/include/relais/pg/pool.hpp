@@ -3,15 +3,14 @@
 // ever blocking the loop. Broken connections are re-established on next use.
 #pragma once
 
+#include <atomic>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/associated_executor.hpp>
-
-#include <atomic>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -33,8 +32,10 @@ class Pool {
   // coroutine itself: `fn` lives in the posted job, never in a coroutine frame.
   template <typename T, typename F>
   boost::asio::awaitable<T> run(F fn) {
-    static_assert(std::is_default_constructible_v<T>, "Pool::run needs a default-constructible result");
-    return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(std::exception_ptr, T)>(
+    static_assert(std::is_default_constructible_v<T>,
+                  "Pool::run needs a default-constructible result");
+    return boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                       void(std::exception_ptr, T)>(
         [this](auto handler, F f) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
           boost::asio::post(workers_, [this, f = std::move(f), handler = std::move(handler),
@@ -48,9 +49,10 @@ class Pool {
               eptr = std::current_exception();
             }
             auto ex = work.get_executor();
-            boost::asio::post(ex, [handler = std::move(handler), eptr, value = std::move(value)]() mutable {
-              std::move(handler)(eptr, std::move(value));
-            });
+            boost::asio::post(
+                ex, [handler = std::move(handler), eptr, value = std::move(value)]() mutable {
+                  std::move(handler)(eptr, std::move(value));
+                });
           });
         },
         boost::asio::use_awaitable, std::move(fn));

@@ -25,9 +25,9 @@ std::optional<std::uint32_t> country_code_for_iso2(std::string_view iso2);
 const std::vector<Country>& countries();
 
 struct Municipality {
-  std::uint32_t nis = 0;        // NIS/INS (REFNIS) code, 5 digits
+  std::uint32_t nis = 0;  // NIS/INS (REFNIS) code, 5 digits
   std::string_view name_nl, name_fr;
-  std::string_view valid_from;   // "YYYY-MM-DD": first day of a code a merger created; empty = older
+  std::string_view valid_from;  // "YYYY-MM-DD": first day of a code a merger created; empty = older
   std::string_view valid_until;  // "YYYY-MM-DD" (last day), empty = current
   std::uint32_t successor = 0;   // the municipality it merged into, from the next day; 0 = none
   bool current() const { return valid_until.empty(); }
@@ -48,10 +48,11 @@ std::size_t municipality_count_on(std::string_view on_date);
 
 struct Code {
   unsigned code = 0;
-  std::string_view label;  // English (the household roles also carry the register's own German label)
+  std::string_view
+      label;  // English (the household roles also carry the register's own German label)
 };
 
-bool is_civil_status_code(unsigned code);       // t_CivilStateCode: 10 20 25 26 30 40 41 50 51 60
+bool is_civil_status_code(unsigned code);  // t_CivilStateCode: 10 20 25 26 30 40 41 50 51 60
 std::string_view civil_status_label(unsigned code);  // empty when unknown or unlabelled
 const std::vector<Code>& civil_status_codes();
 

@@ -24,7 +24,9 @@ struct TicketId {
   bool operator==(const TicketId&) const = default;
 };
 struct TicketHash {
-  std::size_t operator()(const TicketId& t) const { return std::hash<std::uint64_t>{}(t.hi * 0x9E3779B97F4A7C15ULL ^ t.lo); }
+  std::size_t operator()(const TicketId& t) const {
+    return std::hash<std::uint64_t>{}(t.hi * 0x9E3779B97F4A7C15ULL ^ t.lo);
+  }
 };
 
 // Parses a canonical UUID (any case); nullopt when malformed.
@@ -78,7 +80,7 @@ class DedupeSet {
   // A node is 40 bytes (next pointer, key, entry): a 48-byte allocation, the
   // same as before the content was kept, plus 8 bytes of bucket per entry.
   struct Partition {
-    std::unordered_map<TicketId, Entry, TicketHash> seen;       // by identity()
+    std::unordered_map<TicketId, Entry, TicketHash> seen;           // by identity()
     std::unordered_map<TicketId, std::int64_t, TicketHash> legacy;  // by ticket
   };
   std::int64_t window_us_;

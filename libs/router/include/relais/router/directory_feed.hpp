@@ -18,7 +18,8 @@ namespace relais::router {
 
 class DirectoryFeed {
  public:
-  DirectoryFeed(std::string dsn, std::chrono::milliseconds interval) : dsn_(std::move(dsn)), interval_(interval) {}
+  DirectoryFeed(std::string dsn, std::chrono::milliseconds interval)
+      : dsn_(std::move(dsn)), interval_(interval) {}
   ~DirectoryFeed() { stop(); }
 
   // Loads the whole directory (blocking, retried by the caller on failure).

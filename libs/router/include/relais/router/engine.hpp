@@ -22,7 +22,7 @@
 namespace relais::router {
 
 struct EngineOptions {
-  kafka::Settings kafka;                  // bootstrap.servers and extras
+  kafka::Settings kafka;  // bootstrap.servers and extras
   std::string group_id = "relais-router";
   std::string transactional_id = "relais-router-0";  // stable per instance
   std::string inbound_topic = "relais.inbound.v1";

@@ -37,12 +37,14 @@ class JournalSink {
   JournalSink(JournalSinkOptions o, metrics::Registry& m);
   std::optional<std::string> start() { return sink_.start(); }
   void stop() { sink_.stop(); }
-  double age_seconds() const { return sink_.age_seconds(); }  // since the last successful write (or idle poll)
+  double age_seconds() const {
+    return sink_.age_seconds();
+  }  // since the last successful write (or idle poll)
 
  private:
   void write(pg::Connection& conn, const sink::Batch& batch);
-  void record_replacement(pg::Connection& conn, const std::string& old_ssin, const std::string& new_ssin,
-                          const std::string& ticket);
+  void record_replacement(pg::Connection& conn, const std::string& old_ssin,
+                          const std::string& new_ssin, const std::string& ticket);
 
   metrics::Counter& written_;
   metrics::Histogram& batch_seconds_;

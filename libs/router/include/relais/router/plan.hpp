@@ -88,10 +88,10 @@ struct PlanTopics {
 
 struct PlanContext {
   const directory::Directory& directory;
-  const DedupeSet& processed;                // what committed transactions processed
-  const alerts::Ruleset* rules = nullptr;    // clignotant rules; none: no alerts
+  const DedupeSet& processed;              // what committed transactions processed
+  const alerts::Ruleset* rules = nullptr;  // clignotant rules; none: no alerts
   PlanTopics topics;
-  std::int64_t now_us = 0;                   // the time written in records and journal entries
+  std::int64_t now_us = 0;  // the time written in records and journal entries
 };
 
 // Journal entries and dedupe tickets are written in batches: one record per transaction (and

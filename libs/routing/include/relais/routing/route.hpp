@@ -14,8 +14,8 @@ namespace relais::routing {
 
 enum class DropReason {
   none,
-  not_integrated,   // no CPAS has ever integrated this person (under any related SSIN)
-  outside_period,   // integrations exist, none covers the effective date (none meets its interval)
+  not_integrated,  // no CPAS has ever integrated this person (under any related SSIN)
+  outside_period,  // integrations exist, none covers the effective date (none meets its interval)
   // The effective date is incomplete (year, or year and month, only): an integration meets the
   // interval of days it may designate, but none covers the whole interval, so Relais cannot
   // tell whether the event falls within a CPAS's period (see Days).
@@ -26,8 +26,9 @@ std::string_view reason_name(DropReason r);
 
 struct Target {
   std::uint16_t cpas;
-  directory::Entry integration;          // the line that allowed it
-  std::vector<std::uint16_t> qualities;  // quality codes of every line of this CPAS covering the date
+  directory::Entry integration;  // the line that allowed it
+  std::vector<std::uint16_t>
+      qualities;  // quality codes of every line of this CPAS covering the date
 };
 
 struct Decision {
@@ -45,8 +46,8 @@ struct Decision {
 // When a CPAS holds several covering lines, the one that started last wins,
 // then the lowest quality code. `replaces_ssin` is trusted as given: callers
 // pass it only for a replacement announced by the authentic source (Subject).
-void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin, std::int32_t effective_day,
-            const directory::Directory& dir, Decision& out);
+void decide(std::uint64_t ssin, std::optional<std::uint64_t> replaces_ssin,
+            std::int32_t effective_day, const directory::Directory& dir, Decision& out);
 
 // Who a notification is about, as the router reads it.
 struct Subject {
@@ -59,7 +60,8 @@ struct Subject {
   bool announces_replacement = false;
 };
 
-void decide(const Subject& s, std::int32_t effective_day, const directory::Directory& dir, Decision& out);
+void decide(const Subject& s, std::int32_t effective_day, const directory::Directory& dir,
+            Decision& out);
 
 // The days an effective date may designate, first and last inclusive: one day for a complete
 // date, the month or the year for an incomplete one ("2024-05-00", "2024-00-00").

@@ -27,15 +27,15 @@
 namespace relais::sink {
 
 struct Options {
-  std::string name;                 // for logs, e.g. "journal"
+  std::string name;  // for logs, e.g. "journal"
   kafka::Settings kafka;
   std::string dsn;
   std::vector<std::string> topics;  // names, or one regex starting with '^'
   std::string group_id;
-  std::size_t batch_max = 1000;     // total weight of a batch at most (records, unless `weight`)
+  std::size_t batch_max = 1000;  // total weight of a batch at most (records, unless `weight`)
   std::function<std::size_t(const kafka::Record&)> weight;  // a record's weight (default 1)
   std::chrono::milliseconds linger{200};
-  int metadata_refresh_ms = 0;      // > 0: topic.metadata.refresh.interval.ms (regex subscriptions)
+  int metadata_refresh_ms = 0;  // > 0: topic.metadata.refresh.interval.ms (regex subscriptions)
   metrics::Counter* dead_letters = nullptr;  // records set aside in sink_dead_letters
 };
 

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <boost/system/result.hpp>
-
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,15 +52,15 @@ struct Information {
   std::string field_value;  // e.g. the offending value (bounded, sanitised)
 };
 struct Detail {
-  std::string severity = "ERROR";  // INFORMATION | WARNING | ERROR
-  std::string reason_code;         // Relais's stable code (e.g. INVALID_SSIN_CHECKSUM)
-  std::string diagnostic;          // for humans
+  std::string severity = "ERROR";        // INFORMATION | WARNING | ERROR
+  std::string reason_code;               // Relais's stable code (e.g. INVALID_SSIN_CHECKSUM)
+  std::string diagnostic;                // for humans
   std::vector<Information> information;  // at most 5 are written
 };
 enum class Ok { yes, no, warning };
 struct ResultSummary {
   Ok ok = Ok::yes;
-  int return_code = 0;  // 0 OK, 1 warning, 10000 error (the public schema's values)
+  int return_code = 0;          // 0 OK, 1 warning, 10000 error (the public schema's values)
   std::vector<Detail> details;  // at most 30 are written
 };
 ResultSummary success();
@@ -75,7 +74,8 @@ std::string result_summary_xml(const ResultSummary& r);
 std::string envelope(Version v, std::string_view body_xml);
 // A Fault (1.1: faultcode soap:Client/soap:Server + faultstring + detail; 1.2: Code/Value
 // Sender/Receiver + Reason/Text + Detail), with a ResultSummary in its detail.
-std::string fault(Version v, bool sender_fault, std::string_view reason, const ResultSummary& detail);
+std::string fault(Version v, bool sender_fault, std::string_view reason,
+                  const ResultSummary& detail);
 // The HTTP Content-Type of a reply in version `v`.
 std::string_view content_type(Version v);
 

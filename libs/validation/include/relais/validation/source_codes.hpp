@@ -20,10 +20,12 @@ namespace relais::validation {
 bool is_civil_status_code(std::uint32_t code);
 // The deprecated enum value a code derives; std::nullopt for 25, 26, 41 and 51 (no exact value)
 // and for unknown codes.
-std::optional<relais::v1::NotifyPerson::CivilStatus> civil_status_for_code(std::uint32_t code) noexcept;
+std::optional<relais::v1::NotifyPerson::CivilStatus> civil_status_for_code(
+    std::uint32_t code) noexcept;
 // The code an enum value stands for (10 SINGLE, 20 MARRIED, 30 WIDOWED, 40 DIVORCED,
 // 50 SEPARATED, 60 LEGAL_COHABITATION); std::nullopt for CIVIL_STATUS_UNSPECIFIED / unknown.
-std::optional<std::uint32_t> code_for_civil_status(relais::v1::NotifyPerson::CivilStatus s) noexcept;
+std::optional<std::uint32_t> code_for_civil_status(
+    relais::v1::NotifyPerson::CivilStatus s) noexcept;
 
 // ---- Countries and nationalities (National Register numeric codes, t_NISCode) --------------
 

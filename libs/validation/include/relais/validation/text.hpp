@@ -26,11 +26,11 @@ namespace relais::validation {
 
 enum class TextProblem {
   none,
-  invalid_utf8,   // not UTF-8: a bad byte, overlong form, surrogate, > U+10FFFF, truncated
-  nul,            // U+0000
-  control,        // another C0 control, DEL or a C1 control (line breaks unless multiline)
-  bidi_control,   // U+202A-U+202E, U+2066-U+2069
-  too_long,       // more than max_bytes bytes
+  invalid_utf8,  // not UTF-8: a bad byte, overlong form, surrogate, > U+10FFFF, truncated
+  nul,           // U+0000
+  control,       // another C0 control, DEL or a C1 control (line breaks unless multiline)
+  bidi_control,  // U+202A-U+202E, U+2066-U+2069
+  too_long,      // more than max_bytes bytes
 };
 
 struct TextRules {
@@ -46,7 +46,8 @@ std::string_view describe(TextProblem p) noexcept;
 
 // std::nullopt when acceptable; else INVALID_TEXT (or FIELD_TOO_LONG) naming `field`. The message
 // never repeats the offending bytes.
-std::optional<Error> validate_text(std::string_view s, std::string_view field, const TextRules& rules);
+std::optional<Error> validate_text(std::string_view s, std::string_view field,
+                                   const TextRules& rules);
 
 // The longest prefix of `s` of at most `max_bytes` bytes that does not end inside a UTF-8
 // sequence (for valid UTF-8 input: a cut on a character boundary).

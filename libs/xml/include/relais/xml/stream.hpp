@@ -6,7 +6,6 @@
 #pragma once
 
 #include <boost/system/result.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -24,17 +23,17 @@ enum class Prolog { root, doctype, need_more, unsupported };
 Prolog scan_prolog(std::string_view head);
 
 struct StreamChild {
-  std::string ns, name;   // namespace URI and local name
-  std::string xml;        // the element and its subtree, self-contained
-  int line = 0;           // where it starts in the file
+  std::string ns, name;  // namespace URI and local name
+  std::string xml;       // the element and its subtree, self-contained
+  int line = 0;          // where it starts in the file
 };
 
 class StreamReader {
  public:
   // Opens `path`; reads up to its root element. Errors: too_large (file over max_file_bytes),
   // dtd_forbidden, malformed (also: not UTF-8, no root element).
-  static boost::system::result<std::unique_ptr<StreamReader>, Error> open(const std::string& path,
-                                                                           std::uint64_t max_file_bytes);
+  static boost::system::result<std::unique_ptr<StreamReader>, Error> open(
+      const std::string& path, std::uint64_t max_file_bytes);
   ~StreamReader();
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <boost/system/result.hpp>
-
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -22,15 +21,15 @@ struct _xmlSchemaValidCtxt;
 namespace relais::xml {
 
 enum class errc {
-  too_large,             // more bytes than Limits::max_bytes
-  malformed,             // not well-formed XML (or not UTF-8)
-  dtd_forbidden,         // a DOCTYPE: DTDs and entities are never accepted
-  too_deep,              // element nesting over Limits::max_depth
-  too_many_nodes,        // more elements than Limits::max_elements
-  too_many_attributes,   // one element with more than Limits::max_attributes
-  text_too_long,         // one text or attribute value over Limits::max_text_bytes
-  schema_invalid,        // well-formed, but the XSD set refuses it
-  schema_load_failed,    // the XSD set itself does not compile (configuration)
+  too_large,            // more bytes than Limits::max_bytes
+  malformed,            // not well-formed XML (or not UTF-8)
+  dtd_forbidden,        // a DOCTYPE: DTDs and entities are never accepted
+  too_deep,             // element nesting over Limits::max_depth
+  too_many_nodes,       // more elements than Limits::max_elements
+  too_many_attributes,  // one element with more than Limits::max_attributes
+  text_too_long,        // one text or attribute value over Limits::max_text_bytes
+  schema_invalid,       // well-formed, but the XSD set refuses it
+  schema_load_failed,   // the XSD set itself does not compile (configuration)
 };
 
 // Stable UPPER_SNAKE names ("XML_DTD_FORBIDDEN"...), as they appear in answers and journals.
@@ -44,11 +43,11 @@ struct Error {
 };
 
 struct Limits {
-  std::size_t max_bytes = 4u << 20;        // the whole document
-  std::size_t max_depth = 64;              // element nesting
+  std::size_t max_bytes = 4u << 20;  // the whole document
+  std::size_t max_depth = 64;        // element nesting
   std::size_t max_elements = 100000;
-  std::size_t max_attributes = 64;         // per element (namespace declarations included)
-  std::size_t max_text_bytes = 1u << 16;   // one text node or attribute value
+  std::size_t max_attributes = 64;        // per element (namespace declarations included)
+  std::size_t max_text_bytes = 1u << 16;  // one text node or attribute value
 };
 
 // A parsed document (owns the libxml2 tree). Move-only.

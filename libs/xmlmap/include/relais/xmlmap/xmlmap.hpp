@@ -26,7 +26,6 @@
 
 #include <boost/json/object.hpp>
 #include <boost/system/result.hpp>
-
 #include <map>
 #include <memory>
 #include <string>
@@ -37,24 +36,25 @@ struct _xmlNode;
 namespace relais::xmlmap {
 
 struct Error {
-  std::string code;     // MAPPING_INVALID (a bad mapping file) | XML_AMBIGUOUS | XML_UNKNOWN_CODE | XML_BAD_VALUE
+  std::string code;  // MAPPING_INVALID (a bad mapping file) | XML_AMBIGUOUS | XML_UNKNOWN_CODE |
+                     // XML_BAD_VALUE
   std::string message;
-  std::string path;     // the XML element path (or the mapping entry) concerned
+  std::string path;  // the XML element path (or the mapping entry) concerned
 };
 
 struct Step {
-  std::string ns;     // namespace URI (empty for an attribute)
+  std::string ns;  // namespace URI (empty for an attribute)
   std::string local;
   bool attribute = false;
 };
 
 struct Field {
   std::vector<Step> path;
-  std::string field;                          // JSON name in the flow message
+  std::string field;  // JSON name in the flow message
   enum class Type { string, integer, boolean } type = Type::string;
   std::map<std::string, std::string> codes;  // source value -> JSON value (empty: as is)
   bool repeated = false;
-  std::vector<Field> fields;                  // nested object when not empty
+  std::vector<Field> fields;  // nested object when not empty
 };
 
 struct Mapping {
@@ -66,7 +66,8 @@ struct Mapping {
 // Parses a mapping file (YAML). Every prefix must be declared; every entry needs path and field.
 // `include` names files of `folder` (no path separator) whose namespaces and fields come first;
 // without a folder, an include is refused.
-boost::system::result<Mapping, Error> load(std::string_view yaml_text, const std::string& folder = {});
+boost::system::result<Mapping, Error> load(std::string_view yaml_text,
+                                           const std::string& folder = {});
 
 // Maps `element` (the SOAP body's element; its name must be the mapping's root) to the JSON
 // object of the flow message.
