@@ -182,25 +182,11 @@ class Engine::Impl {
       logger.error("begin_transaction failed", {{"error", err.message}});
       return 4;
     }
-    bool ok = ensure_cpas_topics();
-    for (auto& r : plan_.records) {
-      if (!ok) break;
-      headers_.clear();
-      for (auto& h : r.headers) headers_.push_back({std::move(h.key), std::move(h.value)});
-      err = producer_->send(r.topic, r.partition, r.key, r.value, headers_);
-      if (err) logger.error("produce failed", {{"topic", r.topic}, {"error", err.message}});
-      ok = !err;
-    }
-    if (ok) {
-      kafka::TopicPartitions offsets;
-      for (auto [p, off] : plan_.next_offsets) offsets.push_back({o_.inbound_topic, p, off});
-      for (int i = 0; i < 5; ++i)
-        if ((err = producer_->send_offsets(offsets, *consumer_, 30s)).kind != errc::retriable)
-          break;
-      for (int i = 0; !err && i < 5; ++i)
-        if ((err = producer_->commit(60s)).kind != errc::retriable) break;
-      if (!err) return committed(t0);
-    }
+    // Topic creation failing is a produce failure: the transaction aborts (err stays empty).
+    bool ok = detail::ensure_topics_once(o_, plan_.cpas_topics, known_topics_);
+    if (ok)
+      ok = !(err = detail::execute(*producer_, *consumer_, plan_, o_.inbound_topic, headers_));
+    if (ok) return committed(t0);
     if (err.fatal()) {
       logger.error("fatal transaction error (fenced or invalid state); exiting for a clean restart",
                    {{"error", err.message}, {"kind", std::string(kafka::errc_name(err.kind))}});
@@ -214,12 +200,7 @@ class Engine::Impl {
       logger.error("fatal error while aborting", {{"error", aerr.message}});
       return 5;
     }
-    std::map<std::int32_t, std::int64_t> first;
-    for (const auto& r : batch_) first.try_emplace(r.partition(), r.offset());
-    for (auto [p, off] : first)
-      if (auto serr = consumer_->seek({o_.inbound_topic, p, off}, 5s))
-        logger.warn("rewind failed; the partition restarts from its committed offset",
-                    {{"partition", p}, {"error", serr.message}});
+    detail::rewind(*consumer_, batch_, o_.inbound_topic);
     ++failures_in_a_row_;
     wait_while(e_.running_,
                std::chrono::milliseconds(std::min(5000, 100 << std::min(failures_in_a_row_, 6))));
@@ -236,10 +217,6 @@ class Engine::Impl {
       logger.warn("record sent to the dead-letter topic", {{"record", note}});
     failures_in_a_row_ = 0;
     return 0;
-  }
-
-  bool ensure_cpas_topics() {
-    return detail::ensure_topics_once(o_, plan_.cpas_topics, known_topics_);
   }
 
   void update_lag() {

@@ -1,6 +1,7 @@
 #include "engine_parts.hpp"
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "relais/common/log.hpp"
@@ -134,6 +135,37 @@ bool ensure_topics_once(const EngineOptions& o, const std::set<std::string>& top
     known.insert(topic);
   }
   return true;
+}
+
+kafka::Error execute(kafka::TransactionalProducer& producer, kafka::Consumer& consumer, Plan& plan,
+                     const std::string& inbound_topic, std::vector<kafka::Header>& scratch) {
+  using namespace std::chrono_literals;
+  for (auto& r : plan.records) {
+    scratch.clear();
+    for (auto& h : r.headers) scratch.push_back({std::move(h.key), std::move(h.value)});
+    if (auto err = producer.send(r.topic, r.partition, r.key, r.value, scratch)) {
+      logger.error("produce failed", {{"topic", r.topic}, {"error", err.message}});
+      return err;
+    }
+  }
+  kafka::TopicPartitions offsets;
+  for (auto [p, off] : plan.next_offsets) offsets.push_back({inbound_topic, p, off});
+  kafka::Error err;
+  for (int i = 0; i < 5; ++i)
+    if ((err = producer.send_offsets(offsets, consumer, 30s)).kind != kafka::errc::retriable) break;
+  for (int i = 0; !err && i < 5; ++i)
+    if ((err = producer.commit(60s)).kind != kafka::errc::retriable) break;
+  return err;
+}
+
+void rewind(kafka::Consumer& consumer, const std::vector<kafka::Record>& batch,
+            const std::string& topic) {
+  std::map<std::int32_t, std::int64_t> first;
+  for (const auto& r : batch) first.try_emplace(r.partition(), r.offset());
+  for (auto [p, off] : first)
+    if (auto err = consumer.seek({topic, p, off}, std::chrono::seconds(5)))
+      logger.warn("rewind failed; the partition restarts from its committed offset",
+                  {{"partition", p}, {"error", err.message}});
 }
 
 std::optional<std::int64_t> consumer_lag(kafka::Consumer& consumer, EngineMetrics& m) {

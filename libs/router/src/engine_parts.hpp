@@ -13,6 +13,7 @@
 #include "relais/directory/directory.hpp"
 #include "relais/kafka/client.hpp"
 #include "relais/kafka/consumer.hpp"
+#include "relais/kafka/transaction.hpp"
 #include "relais/router/dedupe.hpp"
 #include "relais/router/engine.hpp"
 #include "relais/router/plan.hpp"
@@ -52,6 +53,18 @@ struct EngineMetrics {
 // Creates the CPAS topics among `topics` not in `known` (then added to it). False on failure.
 bool ensure_topics_once(const EngineOptions& o, const std::set<std::string>& topics,
                         std::set<std::string>& known);
+
+// Executes `plan` in the open transaction: produces its records (their headers moved out, through
+// `scratch`), adds its offsets for `consumer`'s group, commits; a retriable error of those two
+// steps is retried up to 5 times. The first error, or none (committed).
+kafka::Error execute(kafka::TransactionalProducer& producer, kafka::Consumer& consumer, Plan& plan,
+                     const std::string& inbound_topic, std::vector<kafka::Header>& scratch);
+
+// Seeks each partition of `batch` back to its first record in it (after an abort: the records
+// are read and planned again). A failed seek is logged: the partition then restarts from its
+// committed offset, which is also correct.
+void rewind(kafka::Consumer& consumer, const std::vector<kafka::Record>& batch,
+            const std::string& topic);
 
 // The consumer's lag, in total (nullopt when its positions are unknown) and per partition in
 // the relais_router_consumer_lag gauge.
