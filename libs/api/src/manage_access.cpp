@@ -74,21 +74,20 @@ ma::Registration registration_of(const json::value& v, const std::string& cbe) {
 ma::Outcome apply(pg::Connection& c, const std::string& cbe, const ma::Change& ch,
                   const ma::Request& rq, const std::string& actor) {
   ma::Outcome out;
-  Reply r = Reply(problem(errc::internal, "INTERNAL", "no action"));
-  switch (ch.action) {
-    case ma::Action::register_:
-      r = write_integration(
-          c, cbe, IntegrationLine{ch.line.ssin, ch.line.quality, ch.line.start, ch.line.end},
-          actor);
-      break;
-    case ma::Action::unregister:
-      r = close_integrations(c, cbe, ch.line.ssin, std::to_string(ch.line.quality), ch.close_end,
-                             actor);
-      break;
-    case ma::Action::list:
-      r = person_integrations(c, cbe, ch.line.ssin);
-      break;
-  }
+  const Reply r = [&]() -> Reply {
+    switch (ch.action) {
+      case ma::Action::register_:
+        return write_integration(
+            c, cbe, IntegrationLine{ch.line.ssin, ch.line.quality, ch.line.start, ch.line.end},
+            actor);
+      case ma::Action::unregister:
+        return close_integrations(c, cbe, ch.line.ssin, std::to_string(ch.line.quality),
+                                  ch.close_end, actor);
+      case ma::Action::list:
+        break;
+    }
+    return person_integrations(c, cbe, ch.line.ssin);
+  }();
   if (!r) {
     const auto& e = r.error();
     out.summary = soap::failure(e.code, e.message, e.field);

@@ -40,11 +40,7 @@ std::int64_t Record::timestamp_ms() const {
 }
 
 std::string Record::header(std::string_view name) const {
-  RdKafka::Headers* h = m_->headers();
-  if (!h) return {};
-  RdKafka::Headers::Header hd = h->get_last(std::string(name));
-  if (hd.err() != RdKafka::ERR_NO_ERROR || hd.value() == nullptr) return {};
-  return std::string(static_cast<const char*>(hd.value()), hd.value_size());
+  return std::string(header_view(std::string(name).c_str()));
 }
 
 std::string_view Record::topic_view() const {

@@ -203,10 +203,11 @@ class Planner {
   // Evaluates the clignotant rules for one forwarding; the alerts go to cpas.<cbe>.alerts.v1.
   void raise_alerts(const v1::Notification& n, const std::string& routed, std::uint64_t content,
                     const routing::Target& t, const directory::Cpas& cpas, const std::string& event,
-                    v1::JournalEntry j) {
+                    const v1::JournalEntry& routed_entry) {
     fired_.clear();
     alerts::evaluate(*ctx_.rules, alerts::Context{n, t.qualities, cpas.municipalities}, fired_);
     if (fired_.empty()) return;
+    v1::JournalEntry j = routed_entry;  // copied only when a rule fired
     std::string topic = "cpas." + cpas.cbe + ".alerts.v1";
     out_.cpas_topics.insert(topic);
     const auto& env = n.envelope();
@@ -266,11 +267,12 @@ class Planner {
     if (base) j = *base;
     j.set_at_us(ctx_.now_us);
     j.set_kind(v1::JournalEntry::DEAD_LETTER);
-    j.set_ticket(ticket.empty() ? source_of(m) : ticket);
+    const std::string source = source_of(m);
+    j.set_ticket(ticket.empty() ? source : ticket);
     j.set_reason(reason);
-    j.set_source(source_of(m));
+    j.set_source(source);
     journal(j);
-    out_.dead_letter_notes.push_back(source_of(m) + ": " + reason);
+    out_.dead_letter_notes.push_back(source + ": " + reason);
   }
 
   // The entry serialized straight into the batch record's bytes (a JournalBatch is its entries,
