@@ -562,6 +562,20 @@ kafka_acls() { # the services' ACLs (deploy/kafka/acls.txt), applied again when 
 
 # --------------------------------------------------------------- commands ---
 
+# As root, PostgreSQL runs as $PG_OS_USER, which must traverse every parent of STACK_DIR. A clone
+# in a `mktemp -d` directory (mode 0700) is the usual case where it cannot: such a parent gets
+# o+x (traverse only, no listing of its entries), from the top down, and the log says which.
+pg_reach_stack_dir() {
+  local dirs=() d
+  d="$(cd "$STACK_DIR" && pwd -P)"
+  while [[ "$d" != / ]]; do dirs=("$d" "${dirs[@]}"); d="$(dirname "$d")"; done
+  for d in "${dirs[@]}"; do
+    runuser -u "$PG_OS_USER" -- test -x "$d" 2>/dev/null && continue
+    log "postgres: $d is not traversable by user '$PG_OS_USER': chmod o+x (traverse only)"
+    chmod o+x "$d"
+  done
+}
+
 cmd_up() {
   check_ports_differ
   local t0=$SECONDS
@@ -580,7 +594,10 @@ cmd_up() {
   fi
   mkdir -p "$STACK_DIR"
   # PostgreSQL (runs as a non-root user when we are root) must be able to reach its dir
-  if [[ $EUID -eq 0 ]]; then chmod 755 "$STACK_DIR"; fi
+  if [[ $EUID -eq 0 ]]; then
+    chmod 755 "$STACK_DIR"
+    pg_reach_stack_dir
+  fi
   pg_up
   kafka_up
   kafka_topics
