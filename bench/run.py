@@ -36,6 +36,7 @@ import relais_harness as H  # noqa: E402
 import requests  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import journal_part  # noqa: E402
 import micro_part  # noqa: E402
 import soap_part  # noqa: E402
 import peer  # noqa: E402
@@ -501,9 +502,10 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1000, help="lines per NDJSON batch (throughput run)")
     ap.add_argument("--concurrency", type=int, default=4, help="concurrent client connections")
     ap.add_argument("--latency-seconds", type=float, default=20.0)
-    ap.add_argument("--only", default="raw,java,e2e,latency,peer,soap,micro",
-                    help="comma list among raw,java,e2e,latency,peer,soap,micro (peer: the Kafka Streams comparison; "
-                         "soap: SOAP against JSON ingest; micro: codec CPU and directory scale, bench/micro)")
+    ap.add_argument("--only", default="raw,java,e2e,latency,peer,soap,journal,micro",
+                    help="comma list among raw,java,e2e,latency,peer,soap,journal,micro (peer: the Kafka Streams "
+                         "comparison; soap: SOAP against JSON ingest; journal: the journal's PostgreSQL CPU per "
+                         "notification, bench/journal_part.py; micro: codec CPU and directory scale, bench/micro)")
     ap.add_argument("--peer-threads", type=int, default=1, help="peer: Kafka Streams num.stream.threads")
     ap.add_argument("--peer-java-opts", default=None, help=f"peer: JVM options (default {peer.DEFAULT_JAVA_OPTS})")
     ap.add_argument("--name", default=None, help="results file name part (default quick|full)")
@@ -667,6 +669,17 @@ def main() -> int:
             log(f"  SOAP / JSON: {results['soap_vs_json']['throughput_ratio']:.2f}x")
             relais.stop_all()
             relais = None
+        if "journal" in only:
+            if relais:
+                relais.stop_all()
+                relais = None
+            jn = n  # --notifications, else 100,000 (quick) or 1,000,000
+            log(f"journal in PostgreSQL: {jn} notifications after {jn} already journaled, per schema variant")
+            pgpid = _pidfile(Path(STACK["RELAIS_STACK_DIR"]) / "pg" / "data" / "postmaster.pid")
+            results["journal"] = journal_part.run(
+                coords["RELAIS_PG_DSN"], lambda: {p: _cpu_ticks(p) for p in [pgpid, *_children(pgpid)]}, jn, jn)
+            for name, v in results["journal"]["variants"].items():
+                log(f"  {name}: {v['pg_cpu_us_per_notification']} us of PostgreSQL CPU per notification")
         if "micro" in only:
             if relais:
                 relais.stop_all()
@@ -786,6 +799,7 @@ def print_summary(r: dict) -> None:
     if "micro" in r:
         rows.extend(micro_part.summary_rows(r["micro"]))
     rows += soap_part.summary_rows(r)
+    rows += journal_part.summary_rows(r.get("journal", {}))
     w = max(len(a) for a, _, _ in rows) if rows else 10
     print()
     print(f"{'benchmark':<{w}}  {'value':>12}  note")

@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
            "records per transaction at most while records are waiting (a backlog); batch_max or "
            "less: off"},
           {"router.batch_linger_ms", Type::integer, "20", "how long to wait to fill a batch"},
+          {"router.lanes", Type::integer, "1",
+           "consume-plan-transact loops in this process (1-16), each a group member with its own "
+           "transactional producer: one commits while another plans"},
           {"router.cpas_topic_partitions", Type::integer, "1",
            "partitions of CPAS topics created on demand"},
           {"router.replication_factor", Type::integer, "1",
@@ -78,6 +81,11 @@ int main(int argc, char** argv) {
   eo.batch_max = static_cast<std::size_t>(cfg.integer("router.batch_max"));
   eo.catchup_batch_max = static_cast<std::size_t>(cfg.integer("router.catchup_batch_max"));
   eo.batch_linger = std::chrono::milliseconds(cfg.integer("router.batch_linger_ms"));
+  eo.lanes = static_cast<int>(cfg.integer("router.lanes"));
+  if (eo.lanes < 1 || eo.lanes > 16) {
+    logger.error("configuration error", {{"error", "router.lanes must be between 1 and 16"}});
+    return 2;
+  }
   eo.cpas_topic_partitions = static_cast<int>(cfg.integer("router.cpas_topic_partitions"));
   eo.replication_factor = static_cast<int>(cfg.integer("router.replication_factor"));
   eo.dedupe_window_us = cfg.integer("router.dedupe_window_hours") * 3600LL * 1000000LL;
@@ -171,7 +179,8 @@ int main(int argc, char** argv) {
   }
   logger.info("relais-router running",
               {{"listen", so->address + ":" + std::to_string(server.port())},
-               {"transactional_id", eo.transactional_id}});
+               {"transactional_id", eo.transactional_id},
+               {"lanes", eo.lanes}});
   int exit_code = 0;
   std::thread loop([&] {
     exit_code = engine.run();

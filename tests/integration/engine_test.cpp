@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "relais/alerts/rules.hpp"
 #include "relais/api/alert_store.hpp"
@@ -40,6 +41,50 @@ router::EngineOptions engine_options(const std::string& inbound, const std::stri
   eo.dlq_topic = dlq;
   return eo;
 }
+
+// An open integration line (quality 1, since 2020-01-01) of `ssin` with CPAS `cbe`.
+void integrate(pg::Connection& c, const std::string& ssin, const std::string& cbe) {
+  c.exec(
+      "INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
+      "VALUES ($1, $2, 1, '2020-01-01', 'itest', 'itest')",
+      {ssin, cbe});
+}
+
+// The engine's own topics, new: inbound and dedupe with `partitions`, the journal with one.
+struct EngineTopics {
+  std::string inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"),
+              journal = unique_topic("journal");
+  explicit EngineTopics(int partitions) {
+    create_topics({inbound}, partitions);
+    create_topics({dedupe}, partitions);
+    create_topics({journal}, 1);
+  }
+};
+
+// Loads the directory, starts the feed and the engine, and runs the engine on its own thread.
+std::future<int> run_engine(router::Engine& engine, router::DirectoryFeed& feed) {
+  feed.initial_load(engine.directory_for_load());
+  feed.start();
+  if (auto err = engine.start()) {
+    ADD_FAILURE() << "engine.start: " << *err;
+    std::promise<int> failed;
+    failed.set_value(-1);
+    return failed.get_future();
+  }
+  return std::async(std::launch::async, [&engine] { return engine.run(); });
+}
+
+// Stops an engine running on `f` (and its feed, when given) at the end of a test, failed or not.
+struct StopGuard {
+  router::Engine& e;
+  std::future<int>& f;
+  router::DirectoryFeed* feed = nullptr;
+  ~StopGuard() {
+    e.stop();
+    if (f.valid()) f.wait_for(30s);
+    if (feed) feed->stop();
+  }
+};
 
 TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   pg::Connection c(pg_dsn());
@@ -73,19 +118,8 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   auto eo = engine_options(inbound, dedupe, journal, dlq);
   eo.cpas_topic_partitions = 2;
   router::Engine engine(eo, feed, registry);
-  feed.initial_load(engine.directory_for_load());
-  feed.start();
-  auto err = engine.start();
-  ASSERT_FALSE(err.has_value()) << *err;
-  auto run = std::async(std::launch::async, [&] { return engine.run(); });
-  struct StopGuard {
-    router::Engine& e;
-    std::future<int>& f;
-    ~StopGuard() {
-      e.stop();
-      if (f.valid()) f.wait_for(30s);
-    }
-  } guard{engine, run};
+  auto run = run_engine(engine, feed);
+  StopGuard guard{engine, run};
 
   std::string perr;
   auto producer = kafka::Producer::create(kafka_settings({{"linger.ms", "5"}}), perr);
@@ -258,7 +292,7 @@ TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   router::Engine engine2(eo, feed2, registry);
   feed2.initial_load(engine2.directory_for_load());
   feed2.start();
-  err = engine2.start();
+  auto err = engine2.start();
   ASSERT_FALSE(err.has_value()) << *err;
   auto run2 = std::async(std::launch::async, [&] { return engine2.run(); });
   StopGuard guard2{engine2, run2};
@@ -500,17 +534,11 @@ TEST_F(EngineTest, BacklogIsRoutedInLargerTransactions) {
   auto cbe = unique_cbe(c);
   c.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest', 'itest')", {cbe});
   auto ssin = unique_ssin(c);
-  c.exec(
-      "INSERT INTO integrations (ssin, cbe, quality_code, start_date, created_by, updated_by) "
-      "VALUES ($1, $2, 1, '2020-01-01', 'itest', 'itest')",
-      {ssin, cbe});
+  integrate(c, ssin, cbe);
   constexpr int kBacklog = 8000;
   auto committed_for = [&](std::size_t catchup) -> double {
-    auto inbound = unique_topic("inbound"), dedupe = unique_topic("dedupe"),
-         journal = unique_topic("journal");
-    create_topics({inbound}, 1);
-    create_topics({dedupe}, 1);
-    create_topics({journal}, 1);
+    EngineTopics t(1);
+    const auto &inbound = t.inbound, &dedupe = t.dedupe, &journal = t.journal;
     std::string perr;
     auto producer = kafka::Producer::create(kafka_settings({{"linger.ms", "20"}}), perr);
     EXPECT_TRUE(producer) << perr;
@@ -574,6 +602,91 @@ TEST_F(EngineTest, BacklogIsRoutedInLargerTransactions) {
       << "without catch-up a transaction takes at most batch_max records";
   EXPECT_LE(with_catchup, 6) << "a backlog should be routed in transactions of up to 4,000 records";
   EXPECT_LT(with_catchup, without);
+}
+
+// Lanes (router.lanes): three consume-plan-transact loops in one engine share the six inbound
+// partitions (two each) and the directory. Every notification is routed exactly once, re-sent
+// tickets are duplicates whichever lane reads them, and a directory change made while the lanes
+// route (applied by lane 0 under the exclusive lock) reaches every lane.
+TEST_F(EngineTest, LanesShareThePartitionsAndRouteEachNotificationOnce) {
+  pg::Connection c(pg_dsn());
+  auto cbe_a = unique_cbe(c), cbe_b = unique_cbe(c);
+  for (const auto& cbe : {cbe_a, cbe_b})
+    c.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest', 'itest')", {cbe});
+  std::vector<std::string> persons;
+  for (int i = 0; i < 24; ++i) {
+    persons.push_back(unique_ssin(c));
+    integrate(c, persons.back(), i % 2 ? cbe_a : cbe_b);
+  }
+  auto late = unique_ssin(c);  // integrated while the lanes run
+  EngineTopics t(6);
+  const auto &inbound = t.inbound, &dedupe = t.dedupe, &journal = t.journal;
+
+  metrics::Registry registry;
+  router::DirectoryFeed feed(pg_dsn(), 100ms);
+  auto eo = engine_options(inbound, dedupe, journal, unique_topic("dlq"));
+  eo.lanes = 3;
+  router::Engine engine(eo, feed, registry);
+  auto run = run_engine(engine, feed);
+  StopGuard guard{engine, run, &feed};
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto per = engine.lane_partitions();
+        return engine.ready() && per == std::vector<std::size_t>{2, 2, 2};
+      },
+      60s, 200ms))
+      << "three lanes with two inbound partitions each";
+
+  std::string perr;
+  auto producer = kafka::Producer::create(kafka_settings({{"linger.ms", "5"}}), perr);
+  ASSERT_TRUE(producer) << perr;
+  std::atomic<int> delivered{0};
+  std::vector<std::string> tickets;
+  auto notify = [&](const std::string& ssin, const std::string& ticket) {
+    auto n = codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket, ssin, "2024-05-01");
+    std::string v;
+    n.SerializeToString(&v);
+    ASSERT_FALSE(producer->produce(
+        inbound, -1, ssin, v,
+        {{"flow", "notify-person"}, {"ticket", ticket}, {"content-type", "application/x-protobuf"}},
+        [&](const kafka::DeliveryResult& r) {
+          if (r.ok()) delivered.fetch_add(1);
+        }));
+  };
+  constexpr int kFirst = 3000;
+  for (int i = 0; i < kFirst; ++i) {
+    tickets.push_back(uuid());
+    notify(persons[static_cast<std::size_t>(i) % persons.size()], tickets.back());
+  }
+  for (int i = 0; i < 300; ++i)  // re-sent: duplicates
+    notify(persons[static_cast<std::size_t>(i) % persons.size()],
+           tickets[static_cast<std::size_t>(i)]);
+  integrate(c, late, cbe_a);
+  std::this_thread::sleep_for(1s);  // the feed polls every 100 ms
+  for (int i = 0; i < 200; ++i) notify(late, uuid());
+  ASSERT_EQ(producer->flush(30s), 0);
+  ASSERT_EQ(delivered.load(), kFirst + 300 + 200);
+
+  std::map<std::string, int> routed;
+  int dupes = 0;
+  ASSERT_TRUE(eventually(
+      [&] {
+        routed.clear();
+        dupes = 0;
+        for (const auto& j : journal_entries(journal)) {
+          if (j.kind() == v1::JournalEntry::ROUTED) ++routed[j.ticket()];
+          if (j.kind() == v1::JournalEntry::DUPLICATE) ++dupes;
+        }
+        return routed.size() >= static_cast<std::size_t>(kFirst + 200) && dupes >= 300;
+      },
+      120s, 500ms))
+      << "routed " << routed.size() << ", duplicates " << dupes;
+  for (const auto& [ticket, n] : routed) EXPECT_EQ(n, 1) << ticket << " routed more than once";
+  EXPECT_EQ(routed.size(), static_cast<std::size_t>(kFirst + 200));
+  EXPECT_EQ(dupes, 300);
+  std::size_t on_topics = read_topic("cpas." + cbe_a + ".notifications.v1", 10s).size() +
+                          read_topic("cpas." + cbe_b + ".notifications.v1", 10s).size();
+  EXPECT_EQ(on_topics, static_cast<std::size_t>(kFirst + 200));
 }
 
 }  // namespace

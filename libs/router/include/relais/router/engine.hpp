@@ -10,7 +10,9 @@
 #include <chrono>
 #include <memory>
 #include <set>
+#include <shared_mutex>
 #include <string>
+#include <vector>
 
 #include "relais/alerts/rules.hpp"
 #include "relais/common/metrics.hpp"
@@ -40,6 +42,11 @@ struct EngineOptions {
   std::chrono::milliseconds batch_linger{20};
   std::chrono::milliseconds transaction_timeout{15000};
   std::int64_t dedupe_window_us = 7LL * 24 * 3600 * 1000000;
+  // Lanes: this many consume-plan-transact loops in the process, each its own member of the
+  // consumer group (its share of the inbound partitions) with its own transactional producer
+  // (`transactional_id`, then `transactional_id`-l1, -l2 ...), sharing the directory. One lane's
+  // transaction commits while another plans and produces (libs/router/README.md, "Lanes").
+  int lanes = 1;
   // Clignotant rules evaluated for every forwarding; alerts go to cpas.<cbe>.alerts.v1.
   std::shared_ptr<const alerts::Ruleset> rules;
 };
@@ -53,19 +60,24 @@ class Engine {
   // Runs until stop() is called or a fatal error happens; returns 0 or an exit code.
   int run();
   void stop() { running_.store(false); }
-  bool ready() const { return ready_.load(); }
-  std::int64_t total_lag() const { return lag_.load(); }
-  const directory::Directory& directory() const { return dir_; }
+  // Every lane has had its share of the inbound partitions assigned (possibly none).
+  bool ready() const;
+  // Records behind the end of the inbound partitions, over every lane.
+  std::int64_t total_lag() const;
+  // Notifications remembered for deduplication, over every lane.
+  std::size_t dedupe_size() const;
+  // Inbound partitions assigned to each lane now.
+  std::vector<std::size_t> lane_partitions() const;
   // For the initial load only, before run().
   directory::Directory& directory_for_load() { return dir_; }
 
  private:
   class Impl;
-  std::unique_ptr<Impl> impl_;
+  std::vector<std::unique_ptr<Impl>> lanes_;
   directory::Directory dir_;
+  // Lanes plan under a shared lock; lane 0 applies the directory's changes under the exclusive one.
+  std::shared_mutex dir_mu_;
   std::atomic<bool> running_{true};
-  std::atomic<bool> ready_{false};
-  std::atomic<std::int64_t> lag_{0};
 };
 
 }  // namespace relais::router
