@@ -47,14 +47,23 @@ int main(int argc, char** argv) {
           {"api.alerts_metadata_refresh_ms", Type::integer, "2000",
            "how often the alert store looks for new cpas.<cbe>.alerts.v1 topics"},
           {"upstream.url", Type::string, "http://127.0.0.1:8099/pcsaa/alert-reactions",
-           "PCSAAAlertReaction endpoint (http:// only until TLS comes with the hardening issue)"},
+           "PCSAAAlertReaction endpoint of SPP IS: https://host[:port]/path (mTLS, upstream.tls.*) "
+           "or http:// (local stand-in)"},
+          {"upstream.tls.ca_file", Type::string, "",
+           "https: the CAs trusted for SPP IS's server certificate (PEM; empty = the system "
+           "store)"},
+          {"upstream.tls.cert_file", Type::string, "",
+           "https: relais-api's client certificate for SPP IS (PEM, chain allowed)"},
+          {"upstream.tls.key_file", Type::string, "", "https: the client certificate's key (PEM)"},
+          {"upstream.tls.server_name", Type::string, "",
+           "https: the name SPP IS's certificate must carry (and SNI); empty = the URL's host"},
+          {"upstream.tls.verify", Type::boolean, "true",
+           "https: verify SPP IS's certificate and name (false only for diagnostics)"},
           {"upstream.timeout_ms", Type::integer, "5000",
-           "timeout of each phase of an upstream call (connect, write, read)"},
+           "timeout of each phase of an upstream call (connect, TLS handshake, write, read)"},
           {"upstream.base_backoff_ms", Type::integer, "200",
            "first retry delay ceiling (doubles per failed attempt)"},
           {"upstream.max_backoff_ms", Type::integer, "30000", "cap of the retry delay"},
-          {"upstream.refused_retry_ms", Type::integer, "60000",
-           "retry delay after a 4xx refusal (not 408/409/429)"},
           {"upstream.concurrency", Type::integer, "4",
            "deliveries in flight (outbox worker threads)"},
           {"upstream.breaker_failures", Type::integer, "10",
@@ -158,7 +167,11 @@ int main(int argc, char** argv) {
   so_out.timeout = std::chrono::milliseconds(cfg.integer("upstream.timeout_ms"));
   so_out.backoff.base = std::chrono::milliseconds(cfg.integer("upstream.base_backoff_ms"));
   so_out.backoff.cap = std::chrono::milliseconds(cfg.integer("upstream.max_backoff_ms"));
-  so_out.refused_retry = std::chrono::milliseconds(cfg.integer("upstream.refused_retry_ms"));
+  so_out.tls.ca_file = cfg.str("upstream.tls.ca_file");
+  so_out.tls.cert_file = cfg.str("upstream.tls.cert_file");
+  so_out.tls.key_file = cfg.str("upstream.tls.key_file");
+  so_out.tls.server_name = cfg.str("upstream.tls.server_name");
+  so_out.tls.verify = cfg.boolean("upstream.tls.verify");
   so_out.concurrency = static_cast<int>(cfg.integer("upstream.concurrency"));
   so_out.breaker_failures = static_cast<int>(cfg.integer("upstream.breaker_failures"));
   so_out.breaker_open = std::chrono::milliseconds(cfg.integer("upstream.breaker_open_ms"));

@@ -4,6 +4,8 @@ deadlines. Nothing here comes from Relais itself."""
 
 from __future__ import annotations
 
+import contextlib
+
 import importlib
 import json
 import os
@@ -403,3 +405,20 @@ def wait_tickets_once(brokers: str, topic: str, tickets: set[str], timeout: floa
     seen = [headers_of(m)["ticket"] for m in recs]
     assert len(seen) == len(set(seen)) == len(tickets), "a record was published twice"
     return recs
+
+
+@contextlib.contextmanager
+def running_relais(stack, run_dir: Path, extra_env: dict[str, str]):
+    """The three services of a module of its own (its own settings in `extra_env`), stopped at
+    the end; their logs are dumped when they do not start."""
+    from relais_harness import Relais
+    r = Relais(stack=stack, run_dir=run_dir, extra_env=extra_env)
+    try:
+        r.start_all()
+    except Exception:
+        r.stop_all()
+        dump_logs(run_dir)
+        raise
+    yield r
+    codes = {k: s.stop() for k, s in r.services.items()}
+    print(f"\nrelais services stopped: {codes}; logs in {run_dir}")

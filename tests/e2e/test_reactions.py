@@ -35,16 +35,17 @@ from relais_harness import REPO, Relais, api_headers, api_import, api_put_cpas, 
 
 
 class StandIn:
-    """The upstream stand-in on ephemeral ports; the control port stays up while "down"."""
+    """The upstream stand-in on ephemeral ports; the control port stays up while "down".
+    `script` and `args`: another stand-in of the same control API (fake_sppis.py)."""
 
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, script: str = "upstream_standin.py", args: tuple[str, ...] = ()):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen([str(REPO / "var/venv/bin/python"), str(REPO / "tests/harness/upstream_standin.py"),
-                                      "--port", "0", "--control-port", "0"],
+        self.proc = subprocess.Popen([str(REPO / "var/venv/bin/python"), str(REPO / "tests/harness" / script),
+                                      "--port", "0", "--control-port", "0", *args],
                                      stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
         first = self.proc.stdout.readline().decode().split()
-        assert first[:1] == ["PORT"], f"stand-in did not start: {first}"
+        assert first[:1] == ["PORT"], f"{script} did not start: {first}"
         self.port, self.control_port = int(first[1]), int(first[3])
 
     @property
@@ -68,6 +69,17 @@ class StandIn:
         self.log.close()
 
 
+# relais-api's delivery settings for these tests: short timeouts, backoff and breaker periods.
+FAST_RETRIES = {
+    "RELAIS_UPSTREAM_TIMEOUT_MS": "2000",
+    "RELAIS_UPSTREAM_BASE_BACKOFF_MS": "200",
+    "RELAIS_UPSTREAM_MAX_BACKOFF_MS": "3000",
+    "RELAIS_UPSTREAM_BREAKER_OPEN_MS": "2000",
+    "RELAIS_UPSTREAM_CONCURRENCY": "8",
+    "RELAIS_OUTBOX_GAUGES_INTERVAL_MS": "1000",
+}
+
+
 @pytest.fixture(scope="module")
 def standin(run_dir):
     s = StandIn(run_dir / "standin.log")
@@ -79,14 +91,7 @@ def standin(run_dir):
 def relais_r(stack, run_dir, standin):
     r = Relais(stack=stack, run_dir=run_dir, extra_env={
         "RELAIS_LOG_LEVEL": os.environ.get("RELAIS_E2E_LOG_LEVEL", "info"),
-        "RELAIS_UPSTREAM_URL": standin.url,
-        "RELAIS_UPSTREAM_TIMEOUT_MS": "2000",
-        "RELAIS_UPSTREAM_BASE_BACKOFF_MS": "200",
-        "RELAIS_UPSTREAM_MAX_BACKOFF_MS": "3000",
-        "RELAIS_UPSTREAM_BREAKER_OPEN_MS": "2000",
-        "RELAIS_UPSTREAM_CONCURRENCY": "8",
-        "RELAIS_OUTBOX_GAUGES_INTERVAL_MS": "1000",
-    })
+        "RELAIS_UPSTREAM_URL": standin.url, **FAST_RETRIES})
     try:
         r.start_all()
     except Exception:

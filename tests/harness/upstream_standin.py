@@ -16,8 +16,10 @@ duplicate-tolerant service that can be told to misbehave:
        "timeout": true,         accept and read the request, never answer (until turned off)
        "reset": true,           close every reaction connection abruptly (RST)
        "down": true,            close the listening socket: connection refused (false reopens it)
+       "down_for_s": 20,        down now, and back by itself after that many seconds
        "clear": true}           forget what was received and the counters
   GET  /_received               {"received": [{"key", "body", "at", "status"}...]} (every request that was recorded)
+  GET  /_counts                 {"counts": {idempotency key: how many times it was received}}
   GET  /_stats                  counters: requests, accepted (new keys), duplicates, failed, resets, timed_out, keys, and the current mode
   GET  /_health                 200
 
@@ -109,6 +111,12 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pcsaa-standin/1"
     control_only = False  # set on the control listener's handler class
+    duplicate_status = 200  # the answer to a key already received (fake_sppis.py: 409)
+
+    def refusal(self):
+        """(status, body) refusing this caller before anything is recorded, or None (fake_sppis.py
+        checks the client certificate's name here)."""
+        return None
 
     def log_message(self, fmt, *args):  # quiet
         pass
@@ -132,6 +140,9 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/_stats":
             with STATE.lock:
                 self._send(200, dict(STATE.stats, keys=len(STATE.keys), **STATE.describe()))
+        elif self.path == "/_counts":
+            with STATE.lock:
+                self._send(200, {"counts": dict(STATE.keys)})
         elif self.path == "/_health":
             self._send(200, {"ok": True})
         else:
@@ -145,6 +156,11 @@ class Handler(BaseHTTPRequestHandler):
                 if not isinstance(c, dict):
                     raise ValueError("expected a JSON object")
                 down = c.pop("down", None)
+                down_for = c.pop("down_for_s", None)
+                if down_for is not None:  # unreachable for a window, then back by itself
+                    down = True
+                    standin = self.server.standin
+                    threading.Timer(float(down_for), lambda: standin.set_down(False)).start()
                 state = STATE.control(c)
                 if down is not None:
                     self.server.standin.set_down(bool(down))
@@ -155,6 +171,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         if self.path != REACTION_PATH or self.control_only:
             self._send(404, {"code": "NOT_FOUND"})
+            return
+        refused = self.refusal()
+        if refused:
+            with STATE.lock:
+                STATE.stats["refused_client"] = STATE.stats.get("refused_client", 0) + 1
+            self._send(*refused)
             return
         with STATE.lock:
             STATE.stats["requests"] += 1
@@ -188,11 +210,14 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             seen = key in STATE.keys
             STATE.keys[key] = STATE.keys.get(key, 0) + 1
-            status = 200 if seen else 201
+            status = self.duplicate_status if seen else 201
             STATE.stats["duplicates" if seen else "accepted"] += 1
             STATE.received.append({"key": key, "body": body.decode("utf-8", "replace"), "at": time.time(),
                                    "status": status})
-        self._send(status, {"received": True, "duplicate": seen, "idempotency_key": key})
+        if seen and status == 409:
+            self._send(status, {"code": "ALREADY_RECEIVED", "message": "already received", "idempotency_key": key})
+        else:
+            self._send(status, {"received": True, "duplicate": seen, "idempotency_key": key})
 
 
 class Server(ThreadingHTTPServer):
@@ -210,13 +235,16 @@ class StandIn:
         self.port = self.server.server_address[1]
         self.control = None
         if control_port is not None:
-            h = type("ControlHandler", (Handler,), {"control_only": True})
+            h = type("ControlHandler", (self.handler,), {"control_only": True})
             self.control = Server(("127.0.0.1", control_port), h)
             self.control.standin = self
             threading.Thread(target=self.control.serve_forever, daemon=True).start()
 
+    handler = Handler
+    server_class = Server
+
     def _open(self) -> None:
-        self.server = Server(("127.0.0.1", self.port), Handler)
+        self.server = self.server_class(("127.0.0.1", self.port), self.handler)
         self.server.standin = self
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -248,12 +276,8 @@ class StandIn:
             apply()
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--port", type=int, default=8099, help="reaction port (0 = any free port)")
-    ap.add_argument("--control-port", type=int, default=None, help="separate control port (0 = any free port)")
-    args = ap.parse_args()
-    s = StandIn(args.port, args.control_port)
+def run_forever(s: StandIn) -> int:
+    """Announces the ports ("PORT <n> CONTROL <m>") and serves until interrupted."""
     cport = s.control.server_address[1] if s.control else s.port
     print(f"PORT {s.port} CONTROL {cport}", flush=True)
     try:
@@ -261,6 +285,14 @@ def main() -> int:
             time.sleep(3600)
     except KeyboardInterrupt:
         return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--port", type=int, default=8099, help="reaction port (0 = any free port)")
+    ap.add_argument("--control-port", type=int, default=None, help="separate control port (0 = any free port)")
+    args = ap.parse_args()
+    return run_forever(StandIn(args.port, args.control_port))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@
 
 #include <boost/json.hpp>
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <set>
+#include <thread>
 
 #include "relais/api/alert_store.hpp"
 #include "relais/common/metrics.hpp"
@@ -29,10 +32,13 @@ namespace {
 namespace json = boost::json;
 using http::verb;
 
-// The upstream stand-in as a subprocess on ephemeral ports (reaction + control).
+// The upstream stand-in as a subprocess on ephemeral ports (reaction + control); `script` and
+// `args`: another stand-in with the same control API (fake_sppis.py, mutual TLS).
 class StandIn {
  public:
-  StandIn() {
+  explicit StandIn(std::string script = "upstream_standin.py", std::vector<std::string> args = {},
+                   std::string scheme = "http", std::string host = "127.0.0.1")
+      : scheme_(std::move(scheme)), host_(std::move(host)) {
     int fds[2];
     if (::pipe(fds) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -41,9 +47,13 @@ class StandIn {
       ::dup2(fds[1], 1);
       ::close(fds[0]);
       std::string py = RELAIS_SOURCE_DIR "/var/venv/bin/python";
-      std::string script = RELAIS_SOURCE_DIR "/tests/harness/upstream_standin.py";
-      ::execl(py.c_str(), py.c_str(), script.c_str(), "--port", "0", "--control-port", "0",
-              nullptr);
+      std::string path = RELAIS_SOURCE_DIR "/tests/harness/" + script;
+      std::vector<std::string> argv{py, path, "--port", "0", "--control-port", "0"};
+      argv.insert(argv.end(), args.begin(), args.end());
+      std::vector<char*> cargs;
+      for (auto& a : argv) cargs.push_back(a.data());
+      cargs.push_back(nullptr);
+      ::execv(py.c_str(), cargs.data());
       ::_exit(127);
     }
     ::close(fds[1]);
@@ -60,7 +70,7 @@ class StandIn {
     ::waitpid(pid_, nullptr, 0);
   }
   std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/pcsaa/alert-reactions";
+    return scheme_ + "://" + host_ + ":" + std::to_string(port_) + "/pcsaa/alert-reactions";
   }
   json::value control(const std::string& body) {
     auto r = http::request("127.0.0.1", control_, verb::post, "/_control", body, "application/json",
@@ -77,6 +87,7 @@ class StandIn {
   }
 
  private:
+  std::string scheme_, host_;
   pid_t pid_ = -1;
   unsigned short port_ = 0, control_ = 0;
 };
@@ -143,7 +154,6 @@ outbox::SenderOptions sender_options(const std::string& url) {
   o.upstream_url = url;
   o.timeout = 1000ms;
   o.backoff = {50ms, 500ms};
-  o.refused_retry = 500ms;
   o.concurrency = 4;
   o.breaker_failures = 3;
   o.breaker_open = 1000ms;
@@ -580,13 +590,39 @@ TEST_F(AlertRoutesTest, SenderDeliversThroughFailuresOutageAndBreaker) {
   up.control(R"({"timeout":false})");
   ASSERT_TRUE(
       eventually([&] { return status_of(r3) == "SENT" && status_of(r4) == "SENT"; }, 30s, 100ms));
-  // 5. A 4xx refusal stays visible (FAILING) and is retried at the slow pace.
+  // 5. A 4xx refusal: FAILED with the upstream's answer, never retried blindly; an operator's
+  // retry (relaisctl reactions retry) sends it again.
   up.control(R"({"mode":"fail","status":422})");
   auto r5 = react(ids[5]);
-  ASSERT_TRUE(eventually([&] { return status_of(r5) == "FAILING"; }, 20s, 50ms));
+  ASSERT_TRUE(eventually([&] { return status_of(r5) == "FAILED"; }, 20s, 50ms));
   EXPECT_EQ(sender.breaker_state(), outbox::CircuitBreaker::State::closed);
+  EXPECT_NE(c.exec("SELECT last_error FROM reactions WHERE id = $1::uuid", {r5})
+                .str(0, 0)
+                .find("upstream answered 422"),
+            std::string::npos);
   up.control(R"({"mode":"ok"})");
+  std::this_thread::sleep_for(2s);  // several backoff periods: nothing is retried by itself
+  EXPECT_EQ(status_of(r5), "FAILED");
+  EXPECT_EQ(count(c,
+                  "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND "
+                  "destination = 'upstream'",
+                  {r5}),
+            1);
+  EXPECT_EQ(c.exec("SELECT status FROM alerts WHERE alert_id = $1::uuid", {ids[5]}).str(0, 0),
+            "REACTED");
+  EXPECT_EQ(outbox::retry_now(c, r5), 1);
+  sender.wake();
   ASSERT_TRUE(eventually([&] { return status_of(r5) == "SENT"; }, 20s, 100ms));
+  // 6. SPP IS answers a key it already received with 409: delivered, not an error.
+  up.control(R"({"mode":"fail","status":409})");
+  auto r6 = react(ids[6]);
+  ASSERT_TRUE(eventually([&] { return status_of(r6) == "SENT"; }, 20s, 50ms));
+  EXPECT_EQ(count(c,
+                  "SELECT count(*) FROM reaction_attempts WHERE reaction_id = $1::uuid AND "
+                  "destination = 'upstream' AND outcome = 'duplicate'",
+                  {r6}),
+            1);
+  up.control(R"({"mode":"ok"})");
   auto m = sreg.render();
   EXPECT_NE(m.find("relais_outbox_attempts_total{destination=\"upstream\",outcome=\"http_5xx\"}"),
             std::string::npos);
@@ -629,6 +665,77 @@ TEST_F(AlertRoutesTest, TwoSendersShareTheOutboxWithoutDoubleDelivery) {
             "WHERE r.cpas_cbe = $1",
             {cbe}),
       120);
+}
+
+// Over HTTPS to the fake SPP IS (tests/harness/fake_sppis.py), which requires a client
+// certificate from the test CA named relais-api: with it, delivered; with the same name from
+// another CA, the handshake fails: FAILING with tls_error, retried, never lost.
+TEST_F(AlertRoutesTest, SenderUsesTheClientCertificateOverHttps) {
+  const std::string dir = "/tmp/relais-itest-sppis-" + uuid();
+  ASSERT_EQ(std::system(("sh " RELAIS_SOURCE_DIR "/tests/tls/make-certs.sh " + dir).c_str()), 0);
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c);
+  auto ids = seed_alerts(c, cbe, 2, "PERSON_DECEASED");
+  StandIn sppis("fake_sppis.py",
+                {"--cert", dir + "/server.pem", "--key", dir + "/server.key", "--client-ca",
+                 dir + "/ca.pem", "--allowed-clients", "relais-api"},
+                "https", "localhost");
+  auto with_cert = [&](const std::string& name) {
+    auto o = sender_options(sppis.url());
+    o.tls = {.ca_file = dir + "/ca.pem",
+             .cert_file = dir + "/" + name + ".pem",
+             .key_file = dir + "/" + name + ".key"};
+    return o;
+  };
+  auto status_of = [&](const std::string& rid) {
+    return c.exec("SELECT delivery_status FROM reactions WHERE id = $1::uuid", {rid}).str(0, 0);
+  };
+  AlertsApi api;
+  auto react = [&](const std::string& id) {
+    auto r = api.call(verb::post, "/v1/cpas/" + cbe + "/alerts/" + id + "/reaction",
+                      R"({"code":"NO_IMPACT"})");
+    EXPECT_EQ(r.status, 201u) << r.body;
+    return std::string(json::parse(r.body).at("reaction_id").as_string());
+  };
+  {
+    metrics::Registry reg;
+    outbox::Sender wrong(with_cert("relais-api-other"), reg);
+    ASSERT_FALSE(wrong.start());
+    auto r0 = react(ids[0]);
+    ASSERT_TRUE(eventually(
+        [&] {
+          return count(
+                     c,
+                     "SELECT count(*) FILTER (WHERE outcome = 'tls_error') FROM "
+                     "reaction_attempts WHERE reaction_id = $1::uuid AND destination = 'upstream'",
+                     {r0}) > 0;
+        },
+        20s, 50ms));
+    EXPECT_EQ(status_of(r0), "FAILING");
+    EXPECT_EQ(sppis.received().count(r0), 0u);
+    wrong.stop();
+    metrics::Registry reg2;
+    outbox::Sender right(with_cert("relais-api"), reg2);
+    ASSERT_FALSE(right.start());
+    auto r1 = react(ids[1]);
+    EXPECT_TRUE(
+        eventually([&] { return status_of(r0) == "SENT" && status_of(r1) == "SENT"; }, 30s, 100ms))
+        << status_of(r0) << " " << status_of(r1);
+    auto got = sppis.received();
+    EXPECT_EQ(got[r0], 1);
+    EXPECT_EQ(got[r1], 1);
+    right.stop();
+  }
+  // A key file that does not belong to the certificate: the sender does not start.
+  auto bad = with_cert("relais-api");
+  bad.tls.key_file = dir + "/client.key";
+  metrics::Registry reg3;
+  outbox::Sender mismatched(bad, reg3);
+  auto err = mismatched.start();
+  ASSERT_TRUE(err);
+  EXPECT_NE(err->find("upstream.tls: key_file \"" + dir + "/client.key\""), std::string::npos)
+      << *err;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

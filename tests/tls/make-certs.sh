@@ -6,6 +6,8 @@
 #   DIR/stranger.pem, stranger.key      a client certificate by ca, but with another name (CN stranger)
 #   DIR/other-ca.pem                    another CA
 #   DIR/other-client.pem, other-client.key  a client certificate named bcss-sender, by other-ca
+#   DIR/relais-api.pem, relais-api.key  relais-api's client certificate for SPP IS (CN relais-api), by ca
+#   DIR/relais-api-other.pem, .key      the same name by other-ca (fake_sppis.py must refuse it)
 # Usage: make-certs.sh DIR
 set -eu
 dir=$1
@@ -43,5 +45,11 @@ leaf stranger ca "/O=Relais test/CN=stranger" \
 extendedKeyUsage=clientAuth"
 leaf other-client other-ca "/O=BCSS/CN=bcss-sender" \
   "subjectAltName=DNS:bcss-sender
+extendedKeyUsage=clientAuth"
+leaf relais-api ca "/O=Relais test/CN=relais-api" \
+  "subjectAltName=DNS:relais-api
+extendedKeyUsage=clientAuth"
+leaf relais-api-other other-ca "/O=Relais test/CN=relais-api" \
+  "subjectAltName=DNS:relais-api
 extendedKeyUsage=clientAuth"
 chmod 644 ./*.pem

@@ -27,10 +27,12 @@ const char* kGood = R"(version: 1
 reaction_codes:
   - code: NO_IMPACT
     description: no impact
-    labels: {fr: Pas d'impact, nl: Geen impact}
+    labels: {fr: Pas d'impact, nl: Geen impact, de: Keine Auswirkung}
   - code: AID_REVISED
     description: revised
-    labels: {fr: Aide revue, nl: Hulp herzien}
+    labels: {fr: Aide revue, nl: Hulp herzien, de: Hilfe angepasst}
+    valid_from: 2024-01-01
+    valid_to: 2025-12-31
 )";
 }  // namespace
 
@@ -44,6 +46,7 @@ TEST(ReactionCodes, DefaultFileLoads) {
     ASSERT_NE(rc, nullptr) << c;
     EXPECT_FALSE(rc->label_fr.empty());
     EXPECT_FALSE(rc->label_nl.empty());
+    EXPECT_FALSE(rc->label_de.empty());
   }
   EXPECT_EQ(codes.find("no_impact"), nullptr);  // exact match only
 }
@@ -54,31 +57,79 @@ TEST(ReactionCodes, ParsesAValidFile) {
   const auto& c = std::get<alerts::ReactionCodes>(r);
   ASSERT_EQ(c.codes.size(), 2u);
   EXPECT_EQ(c.codes[1].label_nl, "Hulp herzien");
+  EXPECT_EQ(c.codes[1].label("de"), "Hilfe angepasst");
+  EXPECT_EQ(c.codes[1].label("en"), "revised");  // no en label: the description
+  EXPECT_EQ(c.codes[1].valid_from, "2024-01-01");
+  EXPECT_EQ(c.codes[1].valid_to, "2025-12-31");
+  EXPECT_TRUE(c.codes[0].valid_on("1900-01-01"));  // open-ended
+  EXPECT_FALSE(c.codes[1].valid_on("2023-12-31"));
+  EXPECT_TRUE(c.codes[1].valid_on("2024-01-01"));  // both bounds inclusive
+  EXPECT_TRUE(c.codes[1].valid_on("2025-12-31"));
+  EXPECT_FALSE(c.codes[1].valid_on("2026-01-01"));
+}
+
+TEST(ReactionCodes, ValidityAndLabelErrorsNameTheEntryAndTheKey) {
+  // One entry (its keys after "code: NO_IMPACT, description: x, ") and the error it must give.
+  const std::pair<const char*, const char*> cases[] = {
+      {"labels: {fr: a, nl: b}",
+       "codes.yaml: reaction_codes[0] (NO_IMPACT): labels: missing key \"de\""},
+      {"labels: {fr: a, nl: b, de: c}, valid_from: 2024-02-30",
+       "reaction_codes[0] (NO_IMPACT): \"valid_from\" must be a date YYYY-MM-DD"},
+      {"labels: {fr: a, nl: b, de: c}, valid_from: 2025-01-01, valid_to: 2024-01-01",
+       "\"valid_to\" (2024-01-01) is before \"valid_from\" (2025-01-01)"},
+      {"labels: {fr: a, nl: b, de: c, es: d}", "unknown language \"es\""},
+  };
+  for (const auto& [entry, want] : cases) {
+    auto err = codes_error(std::string("version: 1\nreaction_codes: [{code: NO_IMPACT, "
+                                       "description: x, ") +
+                           entry + "}]\n");
+    EXPECT_NE(err.find(want), std::string::npos) << entry << " -> " << err;
+  }
+}
+
+TEST(ReactionCodes, AReactionCodeIsCheckedAgainstTheReactionsDate) {
+  auto c = std::get<alerts::ReactionCodes>(alerts::parse_reaction_codes(kGood, "codes.yaml"));
+  EXPECT_FALSE(api::check_reaction_code(c, "AID_REVISED", "2025-06-01"));
+  EXPECT_FALSE(api::check_reaction_code(c, "NO_IMPACT", "2030-01-01"));
+  auto late = api::check_reaction_code(c, "AID_REVISED", "2026-01-01");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->code, "REACTION_CODE_NOT_VALID");
+  EXPECT_EQ(late->field, "code");
+  EXPECT_EQ(late->message,
+            "reaction code AID_REVISED is valid from 2024-01-01 until 2025-12-31, not on "
+            "2026-01-01; valid codes: NO_IMPACT");
+  auto unknown = api::check_reaction_code(c, "SOMETHING", "2025-06-01");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->code, "INVALID_REACTION_CODE");
+  EXPECT_NE(unknown->message.find("valid codes: NO_IMPACT, AID_REVISED"), std::string::npos);
 }
 
 TEST(ReactionCodes, RefusesBadFilesWithAClearError) {
   EXPECT_NE(codes_error("version: 1\nreaction_codes: []\n").find("non-empty list"),
             std::string::npos);
-  EXPECT_NE(codes_error("reaction_codes: [{code: A1, description: x, labels: {fr: a, nl: b}}]\n")
-                .find("version"),
-            std::string::npos);
+  EXPECT_NE(
+      codes_error("reaction_codes: [{code: A1, description: x, labels: {fr: a, nl: b, de: c}}]\n")
+          .find("version"),
+      std::string::npos);
   EXPECT_NE(codes_error("version: 1\ncodes: []\n").find("unknown key \"codes\""),
             std::string::npos);
   auto dup = codes_error(R"(version: 1
 reaction_codes:
-  - {code: NO_IMPACT, description: x, labels: {fr: a, nl: b}}
-  - {code: NO_IMPACT, description: y, labels: {fr: a, nl: b}}
+  - {code: NO_IMPACT, description: x, labels: {fr: a, nl: b, de: c}}
+  - {code: NO_IMPACT, description: y, labels: {fr: a, nl: b, de: c}}
 )");
   EXPECT_NE(dup.find("duplicate code \"NO_IMPACT\""), std::string::npos) << dup;
   EXPECT_NE(dup.find("reaction_codes[1]"), std::string::npos) << dup;
   auto lower = codes_error(
-      "version: 1\nreaction_codes: [{code: no_impact, description: x, labels: {fr: a, nl: b}}]\n");
+      "version: 1\nreaction_codes: [{code: no_impact, description: x, labels: {fr: a, nl: b, de: "
+      "c}}]\n");
   EXPECT_NE(lower.find("code must be"), std::string::npos) << lower;
   auto nl = codes_error(
       "version: 1\nreaction_codes: [{code: NO_IMPACT, description: x, labels: {fr: a}}]\n");
   EXPECT_NE(nl.find("missing key \"nl\""), std::string::npos) << nl;
   auto extra = codes_error(
-      "version: 1\nreaction_codes: [{code: NO_IMPACT, description: x, labels: {fr: a, nl: b}, "
+      "version: 1\nreaction_codes: [{code: NO_IMPACT, description: x, labels: {fr: a, nl: b, de: "
+      "c}, "
       "deadline: 3}]\n");
   EXPECT_NE(extra.find("unknown key \"deadline\""), std::string::npos) << extra;
   EXPECT_NE(codes_error("version: 1\nreaction_codes: [{code: NO_IMPACT}\n").find("not valid YAML"),
@@ -156,7 +207,10 @@ TEST(CircuitBreaker, AReleasedTrialLetsAnotherCallerProbe) {
 TEST(Classify, UpstreamStatuses) {
   EXPECT_TRUE(outbox::classify_status(201).delivered);
   EXPECT_TRUE(outbox::classify_status(200).delivered);
-  EXPECT_TRUE(outbox::classify_status(409).delivered);  // already received
+  auto dup = outbox::classify_status(409);  // SPP IS: "already received" (same key twice)
+  EXPECT_TRUE(dup.delivered);
+  EXPECT_FALSE(dup.breaker_failure);
+  EXPECT_EQ(dup.outcome, "duplicate");
   auto s5 = outbox::classify_status(503);
   EXPECT_FALSE(s5.delivered);
   EXPECT_TRUE(s5.breaker_failure);
@@ -166,7 +220,10 @@ TEST(Classify, UpstreamStatuses) {
   auto s4 = outbox::classify_status(422);
   EXPECT_FALSE(s4.delivered);
   EXPECT_FALSE(s4.breaker_failure);  // the upstream is up; it refused this one
+  EXPECT_TRUE(s4.refused);           // FAILED, not retried blindly
   EXPECT_EQ(s4.outcome, "http_4xx");
+  for (int st : {400, 401, 403, 404, 422}) EXPECT_TRUE(outbox::classify_status(st).refused) << st;
+  for (int st : {200, 408, 409, 429, 500, 503}) EXPECT_FALSE(outbox::classify_status(st).refused);
 }
 
 TEST(Classify, TransportErrors) {
@@ -183,6 +240,8 @@ TEST(Classify, TransportErrors) {
   EXPECT_EQ(classify(Stage::read, boost::beast::http::error::end_of_stream).outcome, "reset");
   EXPECT_EQ(classify(Stage::write, aerr::broken_pipe).outcome, "reset");
   EXPECT_EQ(classify(Stage::read, boost::beast::http::error::bad_version).outcome, "io_error");
+  EXPECT_EQ(classify(Stage::handshake, aerr::eof).outcome, "tls_error");
+  EXPECT_TRUE(classify(Stage::handshake, aerr::eof).breaker_failure);
   // The message is never read: a "timeout" in the text of another error is no timeout.
   EXPECT_EQ(outbox::classify_error(
                 http::ClientError(Stage::read, aerr::connection_reset, "read: timeout?"))
@@ -202,8 +261,15 @@ TEST(UpstreamUrl, Parses) {
   ASSERT_TRUE(u);
   EXPECT_EQ(u->port, 80);
   EXPECT_EQ(u->target, "/");
-  EXPECT_FALSE(outbox::parse_http_url("https://x/y", err));
-  EXPECT_NE(err.find("TLS"), std::string::npos);
+  EXPECT_FALSE(u->https);
+  u = outbox::parse_http_url("https://sppis.example/pcsaa/alert-reactions", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_TRUE(u->https);
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->target, "/pcsaa/alert-reactions");
+  u = outbox::parse_http_url("https://127.0.0.1:8443", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->port, 8443);
   EXPECT_FALSE(outbox::parse_http_url("ftp://x", err));
   EXPECT_FALSE(outbox::parse_http_url("http://x:99999/", err));
   EXPECT_FALSE(outbox::parse_http_url("http://:80/", err));
@@ -213,4 +279,17 @@ TEST(Comment, LengthCountsCharactersNotBytes) {
   EXPECT_EQ(api::utf8_length("abc"), 3u);
   EXPECT_EQ(api::utf8_length("été"), 3u);
   EXPECT_EQ(api::utf8_length(std::string(1000, 'x')), 1000u);
+}
+
+TEST(ClientTls, ABadFileIsNamed) {
+  std::string err;
+  EXPECT_FALSE(http::make_client_tls({.ca_file = "/nonexistent/ca.pem"}, err));
+  EXPECT_NE(err.find("ca_file \"/nonexistent/ca.pem\""), std::string::npos) << err;
+  EXPECT_FALSE(http::make_client_tls({.cert_file = "/nonexistent/c.pem"}, err));
+  EXPECT_NE(err.find("cert_file and key_file go together"), std::string::npos) << err;
+  EXPECT_FALSE(http::make_client_tls(
+      {.cert_file = RELAIS_SOURCE_DIR "/README.md", .key_file = RELAIS_SOURCE_DIR "/README.md"},
+      err));
+  EXPECT_NE(err.find("cert_file \"" RELAIS_SOURCE_DIR "/README.md\""), std::string::npos) << err;
+  EXPECT_TRUE(http::make_client_tls({}, err)) << err;  // the system store, no client certificate
 }

@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "relais/validation/date.hpp"
+
 namespace relais::alerts {
 namespace {
 const std::regex kCode("^[A-Z][A-Z0-9_]{1,39}$");
@@ -36,6 +38,27 @@ bool text(const YAML::Node& parent, const char* key, std::string& out, std::stri
   return true;
 }
 }  // namespace
+
+bool ReactionCode::valid_on(std::string_view iso_date) const {
+  // ISO dates compare as text.
+  return (valid_from.empty() || valid_from <= iso_date) &&
+         (valid_to.empty() || iso_date <= valid_to);
+}
+
+const std::string& ReactionCode::label(std::string_view lang) const {
+  if (lang == "fr") return label_fr;
+  if (lang == "nl") return label_nl;
+  if (lang == "de") return label_de;
+  if (lang == "en" && !label_en.empty()) return label_en;
+  return description;
+}
+
+std::string ReactionCode::validity_text() const {
+  std::string out;
+  if (!valid_from.empty()) out = "valid from " + valid_from;
+  if (!valid_to.empty()) out += (out.empty() ? "valid until " : " until ") + valid_to;
+  return out;
+}
 
 const ReactionCode* ReactionCodes::find(std::string_view code) const {
   for (const auto& c : codes)
@@ -73,7 +96,8 @@ std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view y
     if (e["code"] && e["code"].IsScalar()) ctx += " (" + e["code"].Scalar() + ")";
     for (const auto& kv : e) {
       auto k = kv.first.as<std::string>("");
-      if (k != "code" && k != "description" && k != "labels")
+      if (k != "code" && k != "description" && k != "labels" && k != "valid_from" &&
+          k != "valid_to")
         return ctx + ": unknown key \"" + k + "\"" + where_of(kv.first);
     }
     ReactionCode c;
@@ -86,7 +110,8 @@ std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view y
       return ctx + ": duplicate code \"" + c.code + "\"" + where_of(e["code"]);
     if (!text(e, "description", c.description, err, ctx)) return err;
     auto labels = e["labels"];
-    if (!labels || !labels.IsMap()) return ctx + ": \"labels\" must be a mapping with fr and nl";
+    if (!labels || !labels.IsMap())
+      return ctx + ": \"labels\" must be a mapping with fr, nl and de";
     for (const auto& kv : labels) {
       auto k = kv.first.as<std::string>("");
       if (k != "fr" && k != "nl" && k != "de" && k != "en")
@@ -95,6 +120,18 @@ std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view y
     }
     if (!text(labels, "fr", c.label_fr, err, ctx + ": labels")) return err;
     if (!text(labels, "nl", c.label_nl, err, ctx + ": labels")) return err;
+    if (!text(labels, "de", c.label_de, err, ctx + ": labels")) return err;
+    if (labels["en"] && !text(labels, "en", c.label_en, err, ctx + ": labels")) return err;
+    for (auto [key, out] : {std::pair{"valid_from", &c.valid_from}, {"valid_to", &c.valid_to}}) {
+      if (!e[key]) continue;
+      if (!text(e, key, *out, err, ctx)) return err;
+      if (!validation::parse_iso_date(*out))
+        return ctx + ": \"" + key + "\" must be a date YYYY-MM-DD, got \"" + *out + "\"" +
+               where_of(e[key]);
+    }
+    if (!c.valid_from.empty() && !c.valid_to.empty() && c.valid_to < c.valid_from)
+      return ctx + ": \"valid_to\" (" + c.valid_to + ") is before \"valid_from\" (" + c.valid_from +
+             ")" + where_of(e["valid_to"]);
     out.codes.push_back(std::move(c));
   }
   if (out.codes.size() > 200) return src + ": at most 200 reaction codes";

@@ -250,6 +250,8 @@ asio::awaitable<http::Response> AccessControl::handle(http::Request& req) {
 
   auto finish = [&](const std::variant<Problem, http::Response>& answer, std::string_view reason) {
     http::Response r = answer.index() == 0 ? to_response(std::get<0>(answer)) : std::get<1>(answer);
+    // Problem titles and details for people in the caller's language (Accept-Language).
+    r = localize(std::move(r), labels::negotiate(req.headers["Accept-Language"]));
     r.headers.emplace_back("X-Request-Id", call.rec.request_id);
     call.rec.status = static_cast<int>(r.status);
     if (!reason.empty()) call.rec.refusal = std::string(reason);

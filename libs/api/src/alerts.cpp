@@ -8,8 +8,10 @@
 #include "relais/api/service.hpp"
 #include "relais/codec/encode.hpp"
 #include "relais/common/log.hpp"
+#include "relais/labels/labels.hpp"
 #include "relais/outbox/store.hpp"
 #include "relais/v1/records.pb.h"
+#include "relais/validation/date.hpp"
 #include "relais/validation/ids.hpp"
 
 namespace relais::api {
@@ -43,8 +45,9 @@ json::value text_or_null(const pg::Result& r, int i, int c) {
   return r.is_null(i, c) ? json::value(nullptr) : json::value(r.str(i, c));
 }
 
-json::object alert_json(const pg::Result& r, int i) {
+json::object alert_json(const pg::Result& r, int i, labels::Lang lang) {
   return json::object{
+      {"type_label", labels::builtin().get("alert_types", r.str(i, 3), lang, r.str(i, 3))},
       {"alert_id", r.str(i, 0)},
       {"cpas_cbe", r.str(i, 2)},
       {"type", r.str(i, 3)},
@@ -79,6 +82,22 @@ std::string lower(std::string s) {
 }
 }  // namespace
 
+std::optional<Problem> check_reaction_code(const alerts::ReactionCodes& codes,
+                                           std::string_view code, std::string_view today) {
+  const auto* c = codes.find(code);
+  std::string valid;
+  for (const auto& k : codes.codes)
+    if (k.valid_on(today)) valid += (valid.empty() ? "" : ", ") + k.code;
+  if (!c)
+    return bad("INVALID_REACTION_CODE", "unknown reaction code; valid codes: " + valid, "code");
+  if (!c->valid_on(today))
+    return bad("REACTION_CODE_NOT_VALID",
+               "reaction code " + c->code + " is " + c->validity_text() + ", not on " +
+                   std::string(today) + "; valid codes: " + valid,
+               "code");
+  return std::nullopt;
+}
+
 std::size_t utf8_length(std::string_view s) {
   std::size_t n = 0;
   for (unsigned char c : s)
@@ -106,14 +125,36 @@ void AlertsService::add_routes(RouteTable& t) {
   t.add({verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", P::cpas, SsinFrom::alert},
         h(&AlertsService::post_reaction));
   t.add({verb::get, "/v1/reaction-codes", P::authenticated}, h(&AlertsService::reaction_codes));
+  t.add({verb::get, "/v1/labels", P::authenticated}, h(&AlertsService::labels));
 }
 
-asio::awaitable<Reply> AlertsService::reaction_codes(http::Request&, const Caller&) {
+asio::awaitable<Reply> AlertsService::labels(http::Request& req, const Caller&) {
+  const auto lang = labels::negotiate(req.headers["Accept-Language"]);
+  json::object out{{"lang", labels::name(lang)}};
+  for (const auto& [section, entries] : labels::builtin().sections) {
+    json::object sec;
+    for (const auto& [key, texts] : entries) sec[key] = texts[static_cast<int>(lang)];
+    out[section] = std::move(sec);
+  }
+  json::object codes;
+  for (const auto& c : o_.codes.codes) codes[c.code] = c.label(labels::name(lang));
+  out["reaction_codes"] = std::move(codes);
+  http::Response resp;
+  resp.body = json::serialize(out);
+  co_return resp;
+}
+
+asio::awaitable<Reply> AlertsService::reaction_codes(http::Request& req, const Caller&) {
+  const auto lang = labels::negotiate(req.headers["Accept-Language"]);
   json::array a;
   for (const auto& c : o_.codes.codes)
-    a.push_back(json::object{{"code", c.code},
-                             {"description", c.description},
-                             {"labels", json::object{{"fr", c.label_fr}, {"nl", c.label_nl}}}});
+    a.push_back(json::object{
+        {"code", c.code},
+        {"label", c.label(labels::name(lang))},
+        {"description", c.description},
+        {"labels", json::object{{"fr", c.label_fr}, {"nl", c.label_nl}, {"de", c.label_de}}},
+        {"valid_from", c.valid_from.empty() ? json::value(nullptr) : json::value(c.valid_from)},
+        {"valid_to", c.valid_to.empty() ? json::value(nullptr) : json::value(c.valid_to)}});
   http::Response resp;
   resp.body = json::serialize(json::object{{"reaction_codes", std::move(a)}});
   co_return resp;
@@ -157,8 +198,9 @@ asio::awaitable<Reply> AlertsService::list_alerts(http::Request& req, const Call
     after = std::to_string(v);
   }
   std::string cbe = req.params["cbe"];
+  const auto lang = labels::negotiate(req.headers["Accept-Language"]);
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
-  auto job = [cbe, status, type, overdue, limit, after](pg::Connection& c) {
+  auto job = [cbe, status, type, overdue, limit, after, lang](pg::Connection& c) {
     if (c.exec("SELECT 1 FROM cpas WHERE cbe = $1", {cbe}).rows() == 0)
       return Reply(detail::cpas_not_found());
     auto r =
@@ -170,7 +212,7 @@ asio::awaitable<Reply> AlertsService::list_alerts(http::Request& req, const Call
                    "AND a.seq > $5::bigint ORDER BY a.seq LIMIT $6",
                {cbe, status, type, overdue, after, std::to_string(limit)});
     json::array a;
-    for (int i = 0; i < r.rows(); ++i) a.push_back(alert_json(r, i));
+    for (int i = 0; i < r.rows(); ++i) a.push_back(alert_json(r, i, lang));
     json::object o{{"alerts", std::move(a)}};
     if (static_cast<std::size_t>(r.rows()) == limit) o["next_after"] = r.integer(r.rows() - 1, 1);
     return Reply(reply(200, o));
@@ -182,14 +224,15 @@ asio::awaitable<Reply> AlertsService::get_alert(http::Request& req, const Caller
   if (auto e = check_cbe(req)) co_return *e;
   if (auto e = check_id(req)) co_return *e;
   std::string cbe = req.params["cbe"], id = lower(req.params["id"]);
+  const auto lang = labels::negotiate(req.headers["Accept-Language"]);
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
-  auto job = [cbe, id](pg::Connection& c) {
+  auto job = [cbe, id, lang](pg::Connection& c) {
     auto r = c.exec(
         "SELECT " + kAlertCols +
             ", a.notification::text FROM alerts a WHERE a.alert_id = $1::uuid AND a.cpas_cbe = $2",
         {id, cbe});
     if (r.rows() == 0) return Reply(alert_not_found());
-    auto o = alert_json(r, 0);
+    auto o = alert_json(r, 0, lang);
     o["notification"] = r.is_null(0, 20) ? json::value(nullptr) : json::parse(r.str(0, 20));
     auto rs = c.exec(
         "SELECT r.id::text, r.seq, r.code, r.comment, r.amendment, r.actor, " RELAIS_TS("r.created_at") ", "
@@ -248,11 +291,10 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
     reactions_.with({"invalid"}).inc();
     co_return bad("WRONG_TYPE", "expected a string", "code");
   }
-  if (!o_.codes.find(code->as_string())) {
+  if (auto refused = check_reaction_code(o_.codes, code->as_string(),
+                                         validation::to_string(validation::today_utc()))) {
     reactions_.with({"invalid_code"}).inc();
-    std::string known;
-    for (const auto& c : o_.codes.codes) known += (known.empty() ? "" : ", ") + c.code;
-    co_return bad("INVALID_REACTION_CODE", "unknown reaction code; known codes: " + known, "code");
+    co_return *refused;
   }
   std::optional<std::string> comment;
   if (auto* c = o.if_contains("comment"); c && !c->is_null()) {

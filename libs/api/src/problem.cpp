@@ -116,4 +116,27 @@ http::Response server_error(unsigned status, std::string_view code, std::string_
   return to_response(p);
 }
 
+http::Response localize(http::Response r, labels::Lang lang) {
+  r.headers.emplace_back("Vary", "Accept-Language");
+  r.headers.emplace_back("Content-Language", std::string(labels::name(lang)));
+  if (lang == labels::Lang::en || r.content_type != "application/problem+json") return r;
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) return r;
+  auto& o = v.as_object();
+  const auto& l = labels::builtin();
+  if (auto* type = o.if_contains("type"); type && type->is_string()) {
+    std::string kind(type->as_string());
+    const std::string prefix = "urn:relais:problem:";
+    if (kind.rfind(prefix, 0) == 0) kind = kind.substr(prefix.size());
+    for (auto& c : kind) c = c == '-' ? '_' : c;
+    if (const auto* t = l.find("problem_titles", kind, lang)) o["title"] = *t;
+  }
+  if (auto* code = o.if_contains("code"); code && code->is_string())
+    if (const auto* d = l.find("errors", code->as_string(), lang)) o["detail"] = *d;
+  o["lang"] = labels::name(lang);
+  r.body = json::serialize(o);
+  return r;
+}
+
 }  // namespace relais::api

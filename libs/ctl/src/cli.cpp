@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "relais/alerts/reaction_codes.hpp"
 #include "relais/auth/credentials.hpp"
 #include "relais/auth/journal.hpp"
 #include "relais/codec/flow.hpp"
@@ -31,6 +32,7 @@
 #include "relais/ctl/settings.hpp"
 #include "relais/ctl/status.hpp"
 #include "relais/directory/identity.hpp"
+#include "relais/labels/labels.hpp"
 #include "relais/validation/ids.hpp"
 #include "relais/validation/text.hpp"
 
@@ -58,7 +60,8 @@ commands:
   directory reconcile --cpas <cbe> <file>  compare the mirror with a ManageAccess LIST export [--apply]
   journal [filters]                        query the notification journal
   reactions [--cpas CBE] [--status S]      reaction delivery status
-  reactions retry <reaction-id>|--failing  make pending deliveries due now
+  reactions retry <reaction-id>|--failing  make pending or refused deliveries due now
+  labels [--lang fr|nl|de|en] [--section S] labels for people: alert types, quality and reaction codes, errors
   credentials create|list|rotate|revoke    relais-api credentials (bearer tokens)
   cpas onboard|offboard <cbe> --app NAME   a CPAS application's access: topics, Kafka principal, ACLs, token, bundle
   access-journal [filters]                 who called relais-api, accepted or refused
@@ -698,13 +701,15 @@ int cmd_journal(Ctx& c, const std::vector<std::string>& w) {
 }
 
 constexpr const char* kReactionsHelp = R"(usage:
-  relaisctl reactions [--cpas CBE] [--status PENDING|FAILING|SENT] [--limit N] [--json]
+  relaisctl reactions [--cpas CBE] [--status PENDING|FAILING|FAILED|SENT] [--limit N] [--json]
       reactions, newest first: delivery status, attempts, outbox rows (destination:status@next
       attempt), last attempt outcome and error.
   relaisctl reactions retry <reaction-id> | --failing
-      makes the pending outbox rows of that reaction (or of every FAILING reaction) due now and
-      resets their backoff (outbox.attempts = 0; reaction_attempts keeps the history). Rows a
-      sender holds a lease on right now are left alone. The senders pick them up at their next poll.
+      makes the pending or failed outbox rows of that reaction (or of every FAILING or FAILED
+      reaction) pending and due now, and resets their backoff (outbox.attempts = 0;
+      reaction_attempts keeps the history). A FAILED reaction (refused by SPP IS) is retried only
+      this way, once the cause is fixed. Rows a sender holds a lease on right now are left alone.
+      The senders pick them up at their next poll.
 )";
 
 int cmd_reactions(Ctx& c, const std::vector<std::string>& w) {
@@ -735,6 +740,49 @@ int cmd_reactions(Ctx& c, const std::vector<std::string>& w) {
   pg::Connection db(c.s.pg_dsn);
   auto rows = query_reactions(db, q);
   c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
+  return kExitOk;
+}
+
+constexpr const char* kLabelsHelp = R"(usage:
+  relaisctl labels [--lang fr|nl|de|en] [--section SECTION] [--reaction-codes FILE] [--json]
+      the labels for people in one language (default en): alert_types, quality_codes,
+      reaction_codes (from FILE, default deploy/rules/reaction-codes.yaml), problem_titles, errors.
+      One "section<TAB>key<TAB>label" line each, or one JSON object of sections.
+)";
+
+int cmd_labels(Ctx& c, const std::vector<std::string>& w) {
+  auto a = parse(w, {"--lang", "--section", "--reaction-codes"}, {"--json"});
+  if (a.help) return c.out << kLabelsHelp, kExitOk;
+  if (!a.positional.empty()) throw UsageError("labels takes no argument");
+  auto lang = labels::parse_lang(a.get("--lang").value_or("en"));
+  if (!lang) throw UsageError("--lang: one of fr, nl, de, en");
+  auto file = a.get("--reaction-codes").value_or("deploy/rules/reaction-codes.yaml");
+  auto codes = alerts::load_reaction_codes(file);
+  if (auto* e = std::get_if<std::string>(&codes)) throw std::runtime_error(*e);
+  std::map<std::string, std::map<std::string, std::string>> out;
+  for (const auto& [section, entries] : labels::builtin().sections)
+    for (const auto& [key, texts] : entries) out[section][key] = texts[static_cast<int>(*lang)];
+  for (const auto& rc : std::get<alerts::ReactionCodes>(codes).codes)
+    out["reaction_codes"][rc.code] = rc.label(labels::name(*lang));
+  if (auto sec = a.get("--section")) {
+    if (!out.contains(*sec))
+      throw UsageError(
+          "--section: one of alert_types, quality_codes, reaction_codes, "
+          "problem_titles, errors");
+    out = {{*sec, out[*sec]}};
+  }
+  if (a.flag("--json")) {
+    boost::json::object o{{"lang", labels::name(*lang)}};
+    for (const auto& [section, entries] : out) {
+      boost::json::object sec;
+      for (const auto& [k, v] : entries) sec[k] = v;
+      o[section] = std::move(sec);
+    }
+    c.out << boost::json::serialize(o) << "\n";
+  } else {
+    for (const auto& [section, entries] : out)
+      for (const auto& [k, v] : entries) c.out << section << '\t' << k << '\t' << v << '\n';
+  }
   return kExitOk;
 }
 
@@ -1011,6 +1059,7 @@ int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err)
     if (cmd == "ingest-file") return cmd_ingest_file(c, rest);
     if (cmd == "journal") return cmd_journal(c, rest);
     if (cmd == "reactions") return cmd_reactions(c, rest);
+    if (cmd == "labels") return cmd_labels(c, rest);
     if (cmd == "credentials") return cmd_credentials(c, rest);
     if (cmd == "access-journal") return cmd_access_journal(c, rest);
     if (cmd == "cpas") return cmd_cpas(c, rest);

@@ -119,8 +119,9 @@ Rows query_journal(pg::Connection& db, const JournalQuery& q) {
 std::optional<std::string> validate(const ReactionQuery& q) {
   if (q.cpas)
     if (auto e = validation::validate_cbe(*q.cpas, "cpas")) return "--cpas: " + e->message;
-  if (q.status && *q.status != "PENDING" && *q.status != "FAILING" && *q.status != "SENT")
-    return "--status: one of PENDING, FAILING, SENT";
+  if (q.status && *q.status != "PENDING" && *q.status != "FAILING" && *q.status != "FAILED" &&
+      *q.status != "SENT")
+    return "--status: one of PENDING, FAILING, FAILED, SENT";
   if (q.limit < 1 || q.limit > 100000) return "--limit: between 1 and 100000";
   return std::nullopt;
 }

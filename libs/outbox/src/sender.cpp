@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/error.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <charconv>
@@ -28,20 +29,19 @@ std::string truncate(const std::string& s, std::size_t n = 500) {
 }  // namespace
 
 std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error) {
-  const std::string scheme = "http://";
+  HttpUrl out;
+  std::string scheme = "http://";
   if (url.rfind("https://", 0) == 0) {
-    error =
-        "https upstream URLs need TLS, which comes with the hardening issue: use http:// for now";
-    return std::nullopt;
-  }
-  if (url.rfind(scheme, 0) != 0) {
-    error = "expected http://host[:port][/path], got \"" + url + "\"";
+    scheme = "https://";
+    out.https = true;
+    out.port = 443;
+  } else if (url.rfind(scheme, 0) != 0) {
+    error = "expected http(s)://host[:port][/path], got \"" + url + "\"";
     return std::nullopt;
   }
   std::string rest = url.substr(scheme.size());
   auto slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
-  HttpUrl out;
   out.target = slash == std::string::npos ? "/" : rest.substr(slash);
   auto colon = authority.rfind(':');
   if (colon != std::string::npos) {
@@ -67,9 +67,12 @@ std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error
 Attempt classify_status(int status) {
   Attempt a;
   a.http_status = status;
-  if ((status >= 200 && status < 300) || status == 409) {
+  if (status >= 200 && status < 300) {
     a.delivered = true;
     a.outcome = "sent";
+  } else if (status == 409) {
+    a.delivered = true;  // SPP IS already received this idempotency key: delivered, not an error
+    a.outcome = "duplicate";
   } else if (status == 429 || status == 408) {
     a.outcome = status == 429 ? "http_429" : "timeout";
     a.breaker_failure = true;
@@ -77,7 +80,8 @@ Attempt classify_status(int status) {
     a.outcome = "http_5xx";
     a.breaker_failure = true;
   } else {
-    a.outcome = "http_4xx";  // refused: retried slowly, the upstream itself is up
+    a.outcome = "http_4xx";  // refused: FAILED, never retried blindly; the upstream itself is up
+    a.refused = true;
   }
   if (!a.delivered) a.error = "upstream answered " + std::to_string(status);
   return a;
@@ -92,6 +96,8 @@ Attempt classify_error(const http::ClientError& e) {
   const auto& ec = e.code();
   if (ec == boost::beast::error::timeout || ec == aerr::timed_out)
     a.outcome = "timeout";
+  else if (e.stage() == Stage::handshake || ec.category() == boost::asio::error::get_ssl_category())
+    a.outcome = "tls_error";
   else if (e.stage() == Stage::resolve || e.stage() == Stage::connect ||
            ec == aerr::connection_refused)
     a.outcome = "connect_error";
@@ -129,6 +135,10 @@ Sender::Sender(SenderOptions o, metrics::Registry& m)
       reactions_failing_(
           m.gauge("relais_reactions_failing", "Reactions whose delivery is failing (retried)")
               .with()),
+      reactions_failed_(m.gauge("relais_reactions_failed",
+                                "Reactions refused by the upstream (FAILED): retried only by an "
+                                "operator")
+                            .with()),
       db_errors_(m.counter("relais_outbox_db_errors_total",
                            "PostgreSQL errors in the outbox sender (retried)")
                      .with()),
@@ -142,9 +152,9 @@ Sender::~Sender() {
 }
 
 std::chrono::milliseconds Sender::lease() const {
-  // A claimed row is delivered once: the HTTP call is bounded by 3 timeouts
-  // (connect, write, read), the Kafka one by kafka_timeout; plus a margin.
-  return std::max(o_.timeout * 3, o_.kafka_timeout) + std::chrono::milliseconds(10000);
+  // A claimed row is delivered once: the HTTP call is bounded by 4 timeouts
+  // (connect, TLS handshake, write, read), the Kafka one by kafka_timeout; plus a margin.
+  return std::max(o_.timeout * 4, o_.kafka_timeout) + std::chrono::milliseconds(10000);
 }
 
 std::optional<std::string> Sender::start() {
@@ -152,6 +162,12 @@ std::optional<std::string> Sender::start() {
   auto u = parse_http_url(o_.upstream_url, err);
   if (!u) return "upstream.url: " + err;
   url_ = *u;
+  if (url_.https) {
+    tls_ = http::make_client_tls(o_.tls, err);
+    if (!tls_) return "upstream.tls: " + err;
+  } else if (!o_.tls.ca_file.empty() || !o_.tls.cert_file.empty()) {
+    return "upstream.tls is set but upstream.url is not https://";
+  }
   if (o_.concurrency < 1 || o_.concurrency > 256)
     return "upstream.concurrency must be between 1 and 256";
   kafka::Settings ks = o_.kafka;
@@ -244,8 +260,8 @@ void Sender::work(int index) {
           delay = std::chrono::duration_cast<std::chrono::milliseconds>(
                       breaker_.retry_at(Clock::now()) - Clock::now()) +
                   o_.backoff.delay(1, rng);
-        } else if (a.outcome == "http_4xx") {
-          delay = o_.refused_retry;
+        } else if (a.refused) {
+          delay = std::chrono::milliseconds(0);  // the row fails: no retry is scheduled
         } else {
           delay = o_.backoff.delay(row.attempt, rng);
         }
@@ -268,7 +284,13 @@ void Sender::work(int index) {
         }
       }
       if (a.delivered) delivered_.with({row.destination}).inc();
-      if (!a.delivered)
+      if (a.refused)
+        logger.warn("reaction refused by the upstream: FAILED, not retried",
+                    {{"reaction_id", row.reaction_id},
+                     {"destination", row.destination},
+                     {"http_status", a.http_status},
+                     {"error", a.error}});
+      else if (!a.delivered)
         logger.info("reaction delivery failed, will retry", {{"reaction_id", row.reaction_id},
                                                              {"destination", row.destination},
                                                              {"outcome", a.outcome},
@@ -294,10 +316,13 @@ Attempt Sender::deliver_upstream(const Claimed& r) {
   }
   Attempt a;
   try {
-    auto resp = http::request(url_.host, url_.port, boost::beast::http::verb::post, url_.target,
-                              r.payload, "application/json",
-                              {{"Idempotency-Key", r.key}, {"X-Relais-Reaction-Id", r.reaction_id}},
-                              o_.timeout);
+    http::ClientHeaders headers{{"Idempotency-Key", r.key},
+                                {"X-Relais-Reaction-Id", r.reaction_id}};
+    const auto post = boost::beast::http::verb::post;
+    auto resp = tls_ ? http::request(*tls_, url_.host, url_.port, post, url_.target, r.payload,
+                                     "application/json", std::move(headers), o_.timeout)
+                     : http::request(url_.host, url_.port, post, url_.target, r.payload,
+                                     "application/json", std::move(headers), o_.timeout);
     a = classify_status(static_cast<int>(resp.status));
     if (!a.delivered && !resp.body.empty()) a.error += ": " + truncate(resp.body, 300);
   } catch (const http::ClientError& e) {
@@ -405,8 +430,11 @@ void Sender::refresh_gauges() {
         alerts_overdue_.with({cbe}).set(0);
       }
     seen_cbes.insert(now_seen.begin(), now_seen.end());
-    auto f = conn->exec("SELECT count(*) FROM reactions WHERE delivery_status = 'FAILING'");
+    auto f = conn->exec(
+        "SELECT count(*) FILTER (WHERE delivery_status = 'FAILING'), count(*) FILTER (WHERE "
+        "delivery_status = 'FAILED') FROM reactions WHERE delivery_status <> 'SENT'");
     reactions_failing_.set(static_cast<double>(f.integer(0, 0)));
+    reactions_failed_.set(static_cast<double>(f.integer(0, 1)));
   } catch (const std::exception& e) {
     db_errors_.inc();
     conn.reset();

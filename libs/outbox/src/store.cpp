@@ -131,13 +131,14 @@ void record_attempt(pg::Connection& c, const Claimed& row, const Attempt& a,
       c.exec(
           "UPDATE reactions SET attempts = attempts + 1, "
           "  delivery_status = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid "
-          "AND status = 'pending') "
-          "    THEN delivery_status ELSE 'SENT' END, "
+          "AND status = 'failed') THEN 'FAILED' "
+          "    WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid AND status = "
+          "'pending') THEN delivery_status ELSE 'SENT' END, "
           "  sent_at = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid AND "
-          "status = 'pending') "
+          "status <> 'done') "
           "    THEN sent_at ELSE now() END, "
           "  last_error = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE reaction_id = $1::uuid AND "
-          "status = 'pending') "
+          "status <> 'done') "
           "    THEN last_error ELSE NULL END "
           "WHERE id = $1::uuid",
           {row.reaction_id});
@@ -148,29 +149,40 @@ void record_attempt(pg::Connection& c, const Claimed& row, const Attempt& a,
           "<> 'SENT')",
           {row.alert_id});
     } else {
+      // A refusal ends the row ('failed'): never retried until an operator asks (retry_now).
       c.exec(
           "UPDATE outbox SET next_attempt_at = now() + $2::int * interval '1 millisecond', "
-          "lease_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'",
+          "lease_until = NULL, last_error = $3, status = CASE WHEN $4::boolean THEN 'failed' ELSE "
+          "status END WHERE id = $1 AND status = 'pending'",
           {std::to_string(row.id), std::to_string(std::max<long long>(0, retry_in.count())),
-           a.outcome + ": " + a.error});
+           a.outcome + ": " + a.error, a.refused ? "true" : "false"});
       c.exec(
           "UPDATE reactions SET attempts = attempts + 1, last_error = $2, "
-          "delivery_status = CASE WHEN delivery_status = 'SENT' THEN 'SENT' ELSE 'FAILING' END "
+          "delivery_status = CASE WHEN delivery_status = 'SENT' THEN 'SENT' "
+          "  WHEN $3::boolean OR delivery_status = 'FAILED' THEN 'FAILED' ELSE 'FAILING' END "
           "WHERE id = $1::uuid",
-          {row.reaction_id, row.destination + " " + a.outcome + ": " + a.error});
+          {row.reaction_id, row.destination + " " + a.outcome + ": " + a.error,
+           a.refused ? "true" : "false"});
     }
   });
 }
 
 long long retry_now(pg::Connection& c, const std::string& reaction_id) {
-  auto res = c.exec(
-      "UPDATE outbox o SET next_attempt_at = now(), attempts = 0 FROM reactions r "
-      "WHERE o.reaction_id = r.id AND o.status = 'pending' AND (o.lease_until IS NULL OR "
-      "o.lease_until < now()) "
-      "AND (($1::uuid IS NOT NULL AND r.id = $1::uuid) OR ($1::uuid IS NULL AND r.delivery_status "
-      "= 'FAILING'))",
-      {reaction_id.empty() ? pg::Param() : pg::Param(reaction_id)});
-  return res.affected();
+  const pg::Param id = reaction_id.empty() ? pg::Param() : pg::Param(reaction_id);
+  return pg::transaction(c, [&] {
+    auto res = c.exec(
+        "UPDATE outbox o SET next_attempt_at = now(), attempts = 0, status = 'pending' FROM "
+        "reactions r WHERE o.reaction_id = r.id AND o.status IN ('pending', 'failed') AND "
+        "(o.lease_until IS NULL OR o.lease_until < now()) "
+        "AND (($1::uuid IS NOT NULL AND r.id = $1::uuid) OR ($1::uuid IS NULL AND "
+        "r.delivery_status IN ('FAILING', 'FAILED')))",
+        {id});
+    c.exec(
+        "UPDATE reactions SET delivery_status = 'FAILING' WHERE delivery_status = 'FAILED' AND "
+        "($1::uuid IS NULL OR id = $1::uuid)",
+        {id});
+    return res.affected();
+  });
 }
 
 }  // namespace relais::outbox

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "relais/alerts/reaction_codes.hpp"
+#include "relais/api/problem.hpp"
 #include "relais/api/routes.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/pg/pool.hpp"
@@ -37,12 +38,21 @@ class AlertsService {
   boost::asio::awaitable<Reply> get_alert(http::Request& req, const Caller& caller);
   boost::asio::awaitable<Reply> post_reaction(http::Request& req, const Caller& caller);
   boost::asio::awaitable<Reply> reaction_codes(http::Request& req, const Caller& caller);
+  // Every label for people in the caller's language (Accept-Language): alert types, quality
+  // codes, problem titles, error messages, reaction codes.
+  boost::asio::awaitable<Reply> labels(http::Request& req, const Caller& caller);
 
   AlertsOptions o_;
   pg::Pool& pool_;
   std::function<void()> on_reaction_;
   metrics::Family<metrics::Counter>& reactions_;
 };
+
+// A reaction's code against the code list on `today` (YYYY-MM-DD, UTC): 400
+// INVALID_REACTION_CODE when not listed, REACTION_CODE_NOT_VALID when listed but not valid that
+// day (both with field `code` and the codes valid that day); nullopt when accepted.
+std::optional<Problem> check_reaction_code(const alerts::ReactionCodes& codes,
+                                           std::string_view code, std::string_view today);
 
 // Number of Unicode code points of valid UTF-8 text.
 std::size_t utf8_length(std::string_view s);

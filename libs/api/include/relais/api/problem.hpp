@@ -18,6 +18,7 @@
 
 #include "relais/common/result.hpp"
 #include "relais/http/server.hpp"
+#include "relais/labels/labels.hpp"
 #include "relais/validation/error.hpp"
 
 namespace relais::api {
@@ -49,6 +50,13 @@ http::Response to_response(const Problem& p);
 // with the server's status (431, 501 ... have no errc of their own).
 errc errc_of_status(unsigned status);
 http::Response server_error(unsigned status, std::string_view code, std::string_view message);
+
+// A problem document in `lang` (docs/clignotants.md "Languages"): `title` from the labels'
+// problem_titles by its type, `detail` from the labels' errors by its code when there is one (the
+// English `detail` otherwise), `"lang"` added; `code`, `message` and `field` are left as they are
+// (English, stable for programs). Any response gets `Content-Language` and `Vary:
+// Accept-Language`; other responses are returned unchanged otherwise. English: unchanged.
+http::Response localize(http::Response r, labels::Lang lang);
 
 // The handler's answer: the value, or the problem document.
 inline http::Response to_response(result<http::Response> r) {

@@ -26,14 +26,15 @@ std::optional<std::string> validate(const JournalQuery& q);
 Rows query_journal(pg::Connection& db, const JournalQuery& q);
 
 struct ReactionQuery {
-  std::optional<std::string> cpas, status;  // status: PENDING | FAILING | SENT
+  std::optional<std::string> cpas, status;  // status: PENDING | FAILING | FAILED | SENT
   int limit = 100;
 };
 std::optional<std::string> validate(const ReactionQuery& q);
 Rows query_reactions(pg::Connection& db, const ReactionQuery& q);
 
-// Makes the pending outbox rows of one reaction (or of every FAILING reaction when
-// `reaction_id` is empty) due now, with their backoff reset (attempts = 0). Rows leased by a
+// Makes the pending or failed (refused) outbox rows of one reaction (or of every FAILING or FAILED
+// reaction when `reaction_id` is empty) pending and due now, with their backoff reset (attempts =
+// 0); a FAILED reaction becomes FAILING. Rows leased by a
 // sender right now are left alone. Returns the number of outbox rows made due.
 long long retry_reactions(pg::Connection& db, const std::string& reaction_id);
 

@@ -14,6 +14,10 @@
 #include <utility>
 #include <vector>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace relais::http {
 
 struct ClientResponse {
@@ -31,7 +35,7 @@ using ClientHeaders = std::vector<std::pair<std::string, std::string>>;
 // (timeout, refused, reset...) without reading the message.
 class ClientError : public std::runtime_error {
  public:
-  enum class Stage { resolve, connect, write, read };
+  enum class Stage { resolve, connect, handshake, write, read };
   ClientError(Stage stage, boost::system::error_code ec, const std::string& what)
       : std::runtime_error(what), stage_(stage), ec_(ec) {}
   Stage stage() const { return stage_; }
@@ -47,6 +51,35 @@ class ClientError : public std::runtime_error {
 ClientResponse request(std::string host, unsigned short port, boost::beast::http::verb method,
                        std::string target, std::string body = {}, std::string content_type = {},
                        ClientHeaders headers = {},
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// TLS for a client, e.g. towards an upstream that asks for a client certificate (mTLS).
+struct ClientTls {
+  std::string ca_file;      // PEM: the CAs trusted for the server's certificate; "" = system store
+  std::string cert_file;    // PEM: this client's certificate (chain), with key_file; "" = none
+  std::string key_file;     // PEM: its private key
+  std::string server_name;  // SNI and the name the server's certificate must carry; "" = the host
+  bool verify = true;       // check the server's certificate and name (off only for diagnostics)
+};
+
+// A client TLS context built once from ClientTls (the files are read here, not per request).
+struct ClientTlsContext {
+  std::shared_ptr<boost::asio::ssl::context> ssl;
+  std::string server_name;
+  bool verify = true;
+};
+
+// Builds the context (TLS 1.2 minimum). nullptr and `error` naming the file when a file cannot
+// be read or used, or when the key does not match the certificate.
+std::shared_ptr<ClientTlsContext> make_client_tls(const ClientTls& tls, std::string& error);
+
+// request() over TLS: the handshake (stage `handshake`) is bounded by the timeout like the other
+// phases; a server certificate that does not verify, or a refused client certificate, is a
+// ClientError at the handshake (or at the first read, TLS 1.3 reporting a refused client
+// certificate after the handshake).
+ClientResponse request(const ClientTlsContext& tls, std::string host, unsigned short port,
+                       boost::beast::http::verb method, std::string target, std::string body = {},
+                       std::string content_type = {}, ClientHeaders headers = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Keep-alive client: reuses one connection for many requests. Connects lazily, and reconnects

@@ -33,31 +33,33 @@
 namespace relais::outbox {
 
 struct HttpUrl {
+  bool https = false;
   std::string host;
-  unsigned short port = 80;
+  unsigned short port = 80;  // 443 by default for https
   std::string target = "/";
 };
-// "http://host[:port][/path]"; nullopt (and `error`) otherwise. https is refused
-// until the hardening issue brings TLS.
+// "http://host[:port][/path]" or "https://host[:port][/path]"; nullopt (and `error`) otherwise.
 std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error);
 
-// Classifies an upstream HTTP answer: 2xx and 409 (already received) are
-// delivered; 408, 429 and 5xx are transient upstream failures (breaker); any
-// other 4xx is a refusal: not delivered, retried at the slow rate, not a
-// breaker failure (the upstream is up).
+// Classifies an upstream HTTP answer: 2xx is delivered; 409 is SPP IS's "already received" (the
+// same idempotency key twice), delivered (outcome `duplicate`); 408, 429 and 5xx are transient
+// upstream failures (breaker); any other 4xx is a refusal: not delivered and not retried
+// (`refused`: the reaction is FAILED until an operator retries it), not a breaker failure (the
+// upstream is up).
 Attempt classify_status(int status);
 // Classifies a transport failure of relais::http::request by its stage and error code (never
-// by its message): a timeout, a refused or unresolvable connection, a connection reset or closed
-// early, or another I/O error. All count against the breaker.
+// by its message): a timeout, a refused or unresolvable connection, a failed TLS handshake
+// (`tls_error`), a connection reset or closed early, or another I/O error. All count against the
+// breaker and are retried.
 Attempt classify_error(const http::ClientError& e);
 
 struct SenderOptions {
   std::string dsn;
   std::string upstream_url = "http://127.0.0.1:8099/pcsaa/alert-reactions";
-  std::chrono::milliseconds timeout{5000};  // per HTTP phase (connect, write, read)
+  // https:// upstreams: the CAs trusted for the server, the client certificate (mTLS), the name.
+  http::ClientTls tls{};
+  std::chrono::milliseconds timeout{5000};  // per HTTP phase (connect, TLS handshake, write, read)
   BackoffPolicy backoff{};
-  // Refused by the upstream (4xx other than 408/409/429): retried at this pace.
-  std::chrono::milliseconds refused_retry{60000};
   int concurrency = 4;                            // worker threads (deliveries in flight)
   int breaker_failures = 10;                      // consecutive failures that open the breaker
   std::chrono::milliseconds breaker_open{10000};  // how long it stays open before a trial
@@ -97,6 +99,7 @@ class Sender {
 
   SenderOptions o_;
   HttpUrl url_;
+  std::shared_ptr<http::ClientTlsContext> tls_;  // https only
   CircuitBreaker breaker_;
   std::unique_ptr<kafka::Producer> producer_;
   std::vector<std::thread> workers_;
@@ -117,6 +120,7 @@ class Sender {
   metrics::Family<metrics::Gauge>& alerts_open_;
   metrics::Family<metrics::Gauge>& alerts_overdue_;
   metrics::Gauge& reactions_failing_;
+  metrics::Gauge& reactions_failed_;
   metrics::Counter& db_errors_;
   std::shared_ptr<kafka::StatsExporter> kafka_stats_;  // librdkafka statistics of producer_
 };

@@ -2,7 +2,8 @@
 //   alert OPEN --reaction--> REACTED (reaction PENDING, one outbox row per destination)
 //   outbox row pending --delivered--> done; reaction PENDING|FAILING --all rows done--> SENT;
 //   alert REACTED --every reaction SENT--> SENT; a failed attempt: row retried later, reaction
-//   FAILING.
+//   FAILING; a refusal by the upstream (4xx other than 408/409/429): row failed, reaction FAILED,
+//   not retried until an operator asks (retry_now).
 // relais-api records reactions here (record_reaction, in the caller's connection); the outbox
 // sender claims rows and records each attempt here. Every function runs in one transaction; the
 // lock order is always the alert, then the reaction.
@@ -20,11 +21,12 @@
 namespace relais::outbox {
 
 // What one delivery attempt gave. `outcome` is a journal/metric label:
-// sent | http_4xx | http_429 | http_5xx | timeout | connect_error | reset |
-// io_error | breaker_open | kafka_error.
+// sent | duplicate | http_4xx | http_429 | http_5xx | timeout | connect_error | reset |
+// tls_error | io_error | breaker_open | kafka_error.
 struct Attempt {
   bool delivered = false;
   bool breaker_failure = false;  // counts against the upstream breaker
+  bool refused = false;          // terminal: the row fails, the reaction is FAILED (no retry)
   std::string outcome;
   int http_status = 0;
   std::string error;
@@ -76,8 +78,9 @@ void record_attempt(pg::Connection& c, const Claimed& row, const Attempt& a,
                     std::chrono::milliseconds took, std::chrono::milliseconds retry_in,
                     const std::string& instance);
 
-// An operator's retry (relaisctl reactions retry): the pending, unleased rows of one reaction, or
-// of every FAILING reaction when `reaction_id` is empty, become due now with their attempts reset.
+// An operator's retry (relaisctl reactions retry): the pending or failed (refused), unleased rows
+// of one reaction, or of every FAILING or FAILED reaction when `reaction_id` is empty, become
+// pending and due now with their attempts reset; a FAILED reaction becomes FAILING again.
 // The number of rows.
 long long retry_now(pg::Connection& c, const std::string& reaction_id);
 
