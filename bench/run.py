@@ -678,8 +678,8 @@ def main() -> int:
             pgpid = _pidfile(Path(STACK["RELAIS_STACK_DIR"]) / "pg" / "data" / "postmaster.pid")
             results["journal"] = journal_part.run(
                 coords["RELAIS_PG_DSN"], lambda: {p: _cpu_ticks(p) for p in [pgpid, *_children(pgpid)]}, jn, jn)
-            for name, v in results["journal"]["variants"].items():
-                log(f"  {name}: {v['pg_cpu_us_per_notification']} us of PostgreSQL CPU per notification")
+            for variant, v in results["journal"]["variants"].items():
+                log(f"  {variant}: {v['pg_cpu_us_per_notification']} us of PostgreSQL CPU per notification")
         if "micro" in only:
             if relais:
                 relais.stop_all()
