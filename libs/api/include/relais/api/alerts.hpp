@@ -20,6 +20,7 @@ struct AlertsOptions {
   std::size_t list_limit_max = 1000;
   std::size_t list_limit_default = 100;
   std::size_t comment_max_chars = 1000;
+  std::size_t notes_max_chars = 4000;
   // Where each reaction goes: the PCSAAAlertReaction upstream and the CPAS's Kafka topic.
   std::vector<std::string> destinations = {"upstream", "kafka"};
 };
@@ -37,6 +38,8 @@ class AlertsService {
   boost::asio::awaitable<Reply> get_alert(http::Request& req, const Caller& caller);
   boost::asio::awaitable<Reply> post_reaction(http::Request& req, const Caller& caller);
   boost::asio::awaitable<Reply> reaction_codes(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> put_notes(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> backlog(http::Request& req, const Caller& caller);
 
   AlertsOptions o_;
   pg::Pool& pool_;
