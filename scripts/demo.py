@@ -807,7 +807,7 @@ def show_clignotants(directory: "Directory", run_prefix: str) -> bool:
         info(f"{RED}the SPP IS clignotant {sppis_id} was not linked to the early signal{RESET}")
         return False
     info(f"SPP IS clignotant {sppis_id} ({a['type']}) linked: Relais warned {BOLD}{a['lead_days']} days{RESET} "
-         f"earlier (relais_api_clignotant_lead_days)")
+         f"earlier (relais_api_clignotant_lead_seconds)")
     ok = ok and (a["lead_days"] or 0) > 0
     print()
     step(f"A social worker of {names[bxl]} reacts to the SPP IS clignotant (POST .../alerts/{{id}}/reaction)")

@@ -123,7 +123,7 @@ def test_early_signal_linked_to_the_sppis_clignotant_reacted_once(relais_r, db, 
     early_now = next(x for x in alerts_of(relais, a) if x["alert_id"] == early["alert_id"])
     assert early_now["linked_alert_id"] == clg["alert_id"]
     m = relais.api.metrics()
-    assert m.get("relais_api_clignotant_lead_days_count", 0) >= 1, m
+    assert m.get("relais_api_clignotant_lead_seconds_count", 0) >= 1, m
 
     wait_for(lambda: db.query(f"SELECT kind, reason, cpas_cbe FROM journal WHERE ticket = '{dropped_ticket}' "
                               f"AND kind = 'dropped'") or None, 30, what="the dropped clignotant journaled")

@@ -756,7 +756,7 @@ TEST_F(AlertStoreTest, SppisClignotantStoredOnceByItsIdentifierAndLinkedToItsEar
   EXPECT_TRUE(r.is_null(1, 0));
   store.stop();
   auto rendered = reg.render();
-  EXPECT_NE(rendered.find("relais_api_clignotant_lead_days_count 2"), std::string::npos)
+  EXPECT_NE(rendered.find("relais_api_clignotant_lead_seconds_count 2"), std::string::npos)
       << rendered;
 }
 

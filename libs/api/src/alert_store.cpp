@@ -117,10 +117,13 @@ AlertStore::AlertStore(AlertStoreOptions o, metrics::Registry& m)
       undecodable_(m.counter("relais_api_alerts_undecodable_total",
                              "Alert records that could not be stored (skipped)")
                        .with()),
-      lead_days_(m.histogram("relais_api_clignotant_lead_days",
-                             "Days by which an early signal preceded the SPP IS clignotant it was "
-                             "linked to",
-                             {}, {0, 1, 7, 14, 30, 60, 90, 180, 365, 730})
+      // In seconds, Prometheus's base unit (promtool refuses a "_days" name): lead_days x 86400.
+      lead_days_(m.histogram("relais_api_clignotant_lead_seconds",
+                             "Time by which an early signal preceded the SPP IS clignotant it was "
+                             "linked to (whole days, in seconds)",
+                             {},
+                             {0, 86400, 7 * 86400, 14 * 86400, 30 * 86400, 60 * 86400, 90 * 86400,
+                              180 * 86400, 365 * 86400, 730 * 86400})
                      .with({})),
       match_window_days_(o.match_window_days),
       sink_(
@@ -216,7 +219,7 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
   auto good = static_cast<long long>(batch.size() - bad);
   if (good > inserted) duplicates_.inc(static_cast<double>(good - inserted));
   if (bad) undecodable_.inc(static_cast<double>(bad));
-  for (double d : leads) lead_days_.observe(d);
+  for (double d : leads) lead_days_.observe(d * 86400);
   if (inserted) logger.debug("alerts stored", {{"stored", inserted}, {"records", batch.size()}});
 }
 
