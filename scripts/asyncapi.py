@@ -227,7 +227,10 @@ def document(fds: descriptor_pb2.FileDescriptorSet) -> dict:
                 "Alert": kafka_message("Alert", "an alert", ssin_key, {
                     "ticket": ticket,
                     "alert-id": header("the alert's id, stable for the same notification and rule", format="uuid"),
-                    "alert-type": header("the rule's type, e.g. EMPLOYMENT_STARTED"),
+                    "alert-type": header("the rule's type (e.g. EMPLOYMENT_STARTED), or SPP IS's clignotant type"),
+                    "alert-kind": header("EARLY_SIGNAL (raised by Relais) or SPPIS_CLIGNOTANT (issued by SPP IS); "
+                                         "absent from records of older routers (= EARLY_SIGNAL)",
+                                         enum=["EARLY_SIGNAL", "SPPIS_CLIGNOTANT"]),
                     "content-type": proto_ct,
                 }, ["ticket", "alert-id", "alert-type", "content-type"]),
                 "DeadLetter": kafka_message("DeadLetter", "a dead letter", {

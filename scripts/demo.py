@@ -769,15 +769,48 @@ def show_clignotants(directory: "Directory", run_prefix: str) -> bool:
     # The social worker's application holds a credential of its own CPAS only.
     cpas_auth = h.api_headers(h.issue_token(PG_DSN, f"demo-social-worker-{bxl}", [bxl])["token"])
     r = requests.get(f"{API}/v1/cpas/{bxl}/alerts", params={"status": "OPEN", "type": "EMPLOYMENT_STARTED",
-                                                                "limit": 1}, headers=cpas_auth, timeout=10)
+                                                                "limit": 500}, headers=cpas_auth, timeout=10)
     r.raise_for_status()
-    alerts = r.json()["alerts"]
+    # An early signal no SPP IS clignotant was linked to yet (an earlier run may have linked some).
+    alerts = [x for x in r.json()["alerts"] if x.get("kind") == "EARLY_SIGNAL" and not x.get("linked_alert_id")]
     if not alerts:
         info("no open EMPLOYMENT_STARTED alert to react to")
         return ok
-    a = alerts[0]
+    early = alerts[0]
     print()
-    step(f"A social worker of {names[bxl]} reacts to one alert (POST .../alerts/{{id}}/reaction)")
+    step(f"An early signal of {names[bxl]}, and the SPP IS clignotant that comes later for the same fact")
+    info(f"early signal {early['alert_id']}  {early['type']}  person {early['ssin']}  "
+         f"effective {early['effective_date']}  raised {early['raised_at'][:10]}")
+    refused = requests.post(f"{API}/v1/cpas/{bxl}/alerts/{early['alert_id']}/reaction",
+                            json={"code": "NO_IMPACT"}, headers=cpas_auth, timeout=10)
+    info(f"a reaction on it: {refused.status_code} {refused.json().get('code')} (SPP IS does not know it)")
+    ok = ok and refused.status_code == 409
+    # SPP IS crosses DIMONA with the CPAS's declarations weeks later: the demo dates the clignotant
+    # 47 days after the early signal (it cannot wait that long).
+    raised = dt.date.fromisoformat(early["raised_at"][:10])
+    effective = dt.date.fromisoformat(early["effective_date"][:10].replace("-00", "-01"))
+    sppis_id = f"CLG-DEMO-{run_prefix[:8].upper()}"
+    body = h.sppis_clignotant(str(uuid.uuid4()), early["ssin"], bxl, sppis_id,
+                              (raised + dt.timedelta(days=47)).isoformat(),
+                              period=(effective.isoformat(), effective.isoformat()))
+    r = requests.post(f"{INGEST}/v1/notifications/sppis-clignotant", json=body, timeout=10)
+    if r.status_code != 202:
+        info(f"{RED}the SPP IS clignotant was refused: {r.status_code} {r.text[:300]}{RESET}")
+        return False
+    a, deadline = None, time.time() + 30
+    while a is None and time.time() < deadline:
+        g = requests.get(f"{API}/v1/cpas/{bxl}/alerts/{early['alert_id']}", headers=cpas_auth, timeout=10).json()
+        a = g.get("linked_alert")
+        if a is None:
+            time.sleep(0.2)
+    if a is None:
+        info(f"{RED}the SPP IS clignotant {sppis_id} was not linked to the early signal{RESET}")
+        return False
+    info(f"SPP IS clignotant {sppis_id} ({a['type']}) linked: Relais warned {BOLD}{a['lead_days']} days{RESET} "
+         f"earlier (relais_api_clignotant_lead_seconds)")
+    ok = ok and (a["lead_days"] or 0) > 0
+    print()
+    step(f"A social worker of {names[bxl]} reacts to the SPP IS clignotant (POST .../alerts/{{id}}/reaction)")
     info(f"alert {a['alert_id']}  {a['type']}  person {a['ssin']}  due {a['due_date']}  status {a['status']}")
     rr = requests.post(f"{API}/v1/cpas/{bxl}/alerts/{a['alert_id']}/reaction",
                        json={"code": "UNDER_INVESTIGATION", "comment": "Contract checked with the employer."},

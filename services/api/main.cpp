@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
            "consumer group of the alert store"},
           {"api.alerts_metadata_refresh_ms", Type::integer, "2000",
            "how often the alert store looks for new cpas.<cbe>.alerts.v1 topics"},
+          {"api.clignotant_match_window_days", Type::integer, "31",
+           "days an early signal's date may lie outside an SPP IS clignotant's period and still "
+           "be linked to it"},
           {"upstream.url", Type::string, "http://127.0.0.1:8099/pcsaa/alert-reactions",
            "PCSAAAlertReaction endpoint of SPP IS: https://host[:port]/path (mTLS, upstream.tls.*) "
            "or http:// (local stand-in)"},
@@ -199,6 +202,7 @@ int main(int argc, char** argv) {
   aso.dsn = cfg.str("pg.dsn");
   aso.group_id = cfg.str("api.alerts_group_id");
   aso.metadata_refresh_ms = static_cast<int>(cfg.integer("api.alerts_metadata_refresh_ms"));
+  aso.match_window_days = static_cast<int>(cfg.integer("api.clignotant_match_window_days"));
   api::AlertStore store(aso, registry);
 
   auth::JournalWriterOptions jo;

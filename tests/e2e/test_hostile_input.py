@@ -28,7 +28,7 @@ import requests
 
 from e2e_util import cpas_topic, end_offsets, fresh_cbes, fresh_ssins, ndjson, read_until, wait_for
 from relais_harness import (api_headers, api_import, api_put_cpas, issue_token, new_ticket, notification,
-                            post_batch_until_accepted)
+                            post_batch_until_accepted, sppis_clignotant)
 
 FLOWS = ["notify-person", "notify-family-composition", "pension-register-mutation", "personnel-file",
          "self-employed-career", "ecarmed-calculation"]
@@ -203,12 +203,23 @@ def test_a_junk_authorization_header_keeps_the_small_body_limit(relais, world):
     assert answer.startswith(b"HTTP/1.1 100"), answer[:200]
 
 
+def sppis_alerts_of(relais, cbe: str, ssin: str) -> list:
+    r = requests.get(f"{relais.api.url}/v1/cpas/{cbe}/alerts", params={"type": "WORK_INCOME"},
+                     headers=api_headers(), timeout=10)
+    assert r.status_code == 200, r.text
+    return [x for x in r.json()["alerts"] if x.get("ssin") == ssin and x.get("kind") == "SPPIS_CLIGNOTANT"]
+
+
 # ------------------------------------------------------------------------------------ finding 6
 def test_a_nul_in_a_reaction_comment_is_refused_and_changes_nothing(relais, db, world):
-    if not alerts_of(relais, world["b"], world["ssin_b"]):
-        raise_death(relais, world["rng"], world["ssin_b"])
-    wait_for(lambda: alerts_of(relais, world["b"], world["ssin_b"]), 120, interval=0.5, what="an alert of B")
-    alert = alerts_of(relais, world["b"], world["ssin_b"])[0]["alert_id"]
+    # Reactions go to SPP IS clignotants only (an early signal's is refused): one for B's person.
+    if not sppis_alerts_of(relais, world["b"], world["ssin_b"]):
+        body = sppis_clignotant(new_ticket(), world["ssin_b"], world["b"], f"CLG-HOSTILE-{world['tag'].upper()}",
+                                "2024-06-01")
+        assert post_batch_until_accepted(relais.ingest.url, "sppis-clignotant", ndjson([body]))["rejected"] == 0
+    wait_for(lambda: sppis_alerts_of(relais, world["b"], world["ssin_b"]), 120, interval=0.5,
+             what="an SPP IS clignotant of B")
+    alert = sppis_alerts_of(relais, world["b"], world["ssin_b"])[0]["alert_id"]
     count = lambda: db.query(f"SELECT count(*) FROM reactions WHERE alert_id = '{alert}'")[0][0]  # noqa: E731
     before = count()
     for comment in ("checked\u0000 then deleted", "ok\u001b[2J", "x\u202e", "y" * 5000):

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,7 +32,8 @@ import requests
 
 import e2e_util
 from e2e_util import fresh_cbes, fresh_ssins, ndjson, read_topic, wait_for
-from relais_harness import REPO, Relais, api_headers, api_import, api_put_cpas, new_ticket, notification, post_batch_until_accepted
+from relais_harness import (REPO, Relais, api_headers, api_import, api_put_cpas, new_ticket,
+                            post_batch_until_accepted, sppis_clignotant)
 
 
 class StandIn:
@@ -104,8 +106,8 @@ def relais_r(stack, run_dir, standin):
 
 
 def make_alerts(relais, db, n: int, label: str):
-    """One CPAS, n persons integrated (quality 1), a DEATH notification for each:
-    the person-deceased rule raises one alert per person. Returns (cbe, alert ids)."""
+    """One CPAS, n persons integrated (quality 1), an SPP IS clignotant for each (flow
+    sppis-clignotant: only those take a reaction; docs/clignotants.md). Returns (cbe, alert ids)."""
     rng = random.Random()
     cbe = fresh_cbes(rng, 1)[0]
     ssins = fresh_ssins(db, rng, n)
@@ -113,15 +115,17 @@ def make_alerts(relais, db, n: int, label: str):
     assert api_import(relais.api.url, cbe, [(s, 1, "2020-01-01", None) for s in ssins]).status_code == 200
     wait_for(lambda: relais.router.metrics().get(f'relais_directory_integrations{{cpas="{cbe}"}}') == n, 30,
              what="router directory")
-    lines = ndjson([notification("notify-person", new_ticket(), s, "2024-05-01", rng, event="DEATH") for s in ssins])
+    tag = uuid.uuid4().hex[:8].upper()
+    lines = ndjson([sppis_clignotant(new_ticket(), s, cbe, f"CLG-{tag}-{i}", "2024-05-01")
+                    for i, s in enumerate(ssins)])
     for i in range(0, n, 500):
-        rep = post_batch_until_accepted(relais.ingest.url, "notify-person", lines[i:i + 500])
+        rep = post_batch_until_accepted(relais.ingest.url, "sppis-clignotant", lines[i:i + 500])
         assert rep["rejected"] == 0, rep
 
     def listed():
         out, after = [], None
         while True:
-            q = {"limit": 1000, "type": "PERSON_DECEASED"}
+            q = {"limit": 1000, "type": "WORK_INCOME"}
             if after:
                 q["after"] = after
             r = requests.get(f"{relais.api.url}/v1/cpas/{cbe}/alerts", params=q, headers=api_headers(), timeout=30)

@@ -534,3 +534,18 @@ def notification(flow: str, ticket: str, ssin: str, effective_date: str, rng: ra
         raise ValueError(flow)
     n.update(extra)
     return n
+
+
+def sppis_clignotant(ticket: str, ssin: str, cbe: str, sppis_id: str, issued_date: str,
+                     period: tuple[str, str] = ("2024-01-01", "2024-01-31"), type_code: str = "WORK_INCOME",
+                     **extra) -> dict:
+    """An SPP IS clignotant in the JSON mapping of the sppis-clignotant flow (docs/clignotants.md):
+    deadline 60 days after `issued_date`."""
+    import datetime as _dt
+    deadline = _dt.date.fromisoformat(issued_date) + _dt.timedelta(days=60)
+    n = {"ticket": ticket, "ssin": ssin, "effective_date": period[0], "event": "ISSUED", "sppis_id": sppis_id,
+         "type_code": type_code, "cpas_cbe": cbe, "period_end": period[1], "amount_declared_cents": 0,
+         "amount_observed_cents": 182500, "sources": [{"source": "DIMONA", "reference": f"DMN-{sppis_id}"}],
+         "issued_date": issued_date, "deadline_date": deadline.isoformat()}
+    n.update(extra)
+    return n

@@ -10,10 +10,13 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -24,6 +27,7 @@
 #include "relais/outbox/sender.hpp"
 #include "relais/pg/pool.hpp"
 #include "relais/v1/records.pb.h"
+#include "relais/validation/date.hpp"
 #include "support.hpp"
 
 namespace relais::itest {
@@ -97,10 +101,11 @@ alerts::ReactionCodes default_codes() {
   return std::get<alerts::ReactionCodes>(r);
 }
 
-// Inserts a CPAS and `n` alerts directly (the store is tested separately).
+// Inserts a CPAS and `n` alerts directly (the store is tested separately): SPP IS clignotants
+// (the only kind that takes a reaction), or early signals.
 std::vector<std::string> seed_alerts(pg::Connection& c, const std::string& cbe, int n,
-                                     const std::string& type,
-                                     const std::string& due = "2099-01-01") {
+                                     const std::string& type, const std::string& due = "2099-01-01",
+                                     const std::string& kind = "SPPIS_CLIGNOTANT") {
   c.exec(
       "INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest alerts', 'itest') ON "
       "CONFLICT DO NOTHING",
@@ -111,11 +116,12 @@ std::vector<std::string> seed_alerts(pg::Connection& c, const std::string& cbe, 
     c.exec(
         "INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, "
         "event, effective_date, "
-        "quality_codes, deadline_days, raised_at, due_date, notification, source) VALUES "
-        "($1::uuid, $2, $3, 'high', "
+        "quality_codes, deadline_days, raised_at, due_date, notification, source, kind, sppis_id) "
+        "VALUES ($1::uuid, $2, $3, 'high', "
         "'rule-x', $4, $5, 'notify-person', 'DEATH', '2024-01-01', '{2}', 7, now(), $6::date, "
-        "'{\"cpas_cbe\":\"x\"}', 'itest')",
-        {id, cbe, type, random_ssin(), uuid(), due});
+        "'{\"cpas_cbe\":\"x\"}', 'itest', $7, $8)",
+        {id, cbe, type, random_ssin(), uuid(), due, kind,
+         kind == "SPPIS_CLIGNOTANT" ? pg::Param("CLG-" + id) : std::nullopt});
     ids.push_back(id);
   }
   return ids;
@@ -736,6 +742,283 @@ TEST_F(AlertRoutesTest, SenderUsesTheClientCertificateOverHttps) {
   EXPECT_NE(err->find("upstream.tls: key_file \"" + dir + "/client.key\""), std::string::npos)
       << *err;
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace relais::itest
+
+namespace relais::itest {
+namespace {
+
+// ---- SPP IS clignotants (issue 16) -------------------------------------------------------------
+
+v1::Alert early_signal(const std::string& cbe, const std::string& ssin, const std::string& type,
+                       const std::string& effective, std::int64_t raised_at_us) {
+  auto a = make_alert(cbe, type);
+  a.set_kind("EARLY_SIGNAL");
+  a.set_ssin(ssin);
+  a.set_effective_date(effective);
+  a.set_raised_at_us(raised_at_us);
+  return a;
+}
+
+v1::Alert sppis_alert(const std::string& cbe, const std::string& ssin, const std::string& sppis_id,
+                      const std::string& type, const std::string& start, const std::string& end,
+                      const std::string& issued) {
+  auto a = make_alert(cbe, type);
+  a.set_kind("SPPIS_CLIGNOTANT");
+  a.set_sppis_id(sppis_id);
+  a.set_rule_id("sppis-clignotant");
+  a.set_ssin(ssin);
+  a.set_flow(v1::FLOW_SPPIS_CLIGNOTANT);
+  a.set_event("ISSUED");
+  a.set_effective_date(start);
+  a.set_period_end(end);
+  a.set_raised_at_us(1720000000000000LL);
+  auto& c = *a.mutable_notification()->mutable_notification()->mutable_sppis_clignotant();
+  c.set_sppis_id(sppis_id);
+  c.set_issued_date(issued);
+  return a;
+}
+
+TEST_F(AlertStoreTest, SppisClignotantStoredOnceByItsIdentifierAndLinkedToItsEarlySignal) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c);
+  std::string topic = "cpas." + cbe + ".alerts.v1";
+  create_topics({topic}, 1);
+  const auto person = random_ssin(), other = random_ssin();
+  constexpr std::int64_t kRaised = 1700000000000000LL;  // 2023-11-14 22:13 UTC
+  // The early signal of the fact; then signals that must NOT be linked: another type (not mapped
+  // from WORK_INCOME), a date far outside the period, another person. And one raised later, which
+  // matches too: the earliest wins.
+  auto early = early_signal(cbe, person, "EMPLOYMENT_STARTED", "2024-03-10", kRaised);
+  auto later =
+      early_signal(cbe, person, "EMPLOYMENT_STARTED", "2024-03-20", kRaised + 86400000000LL);
+  auto other_type = early_signal(cbe, person, "PERSON_DECEASED", "2024-03-10", kRaised - 1);
+  auto far = early_signal(cbe, person, "EMPLOYMENT_STARTED", "2023-01-10", kRaised - 2);
+  auto other_person = early_signal(cbe, other, "EMPLOYMENT_STARTED", "2024-03-10", kRaised - 3);
+  produce_alerts(topic, {early, later, other_type, far, other_person}, true);
+
+  metrics::Registry reg;
+  auto o = alert_store_options(cbe);
+  o.match_window_days = 31;
+  api::AlertStore store(o, reg);
+  ASSERT_FALSE(store.start());
+  auto stored = [&] { return count(c, "SELECT count(*) FROM alerts WHERE cpas_cbe = $1", {cbe}); };
+  ASSERT_TRUE(eventually([&] { return stored() >= 5; }, 60s, 100ms)) << stored();
+  EXPECT_EQ(count(c,
+                  "SELECT count(*) FROM alerts WHERE cpas_cbe = $1 AND kind = 'EARLY_SIGNAL' AND "
+                  "sppis_id IS NULL",
+                  {cbe}),
+            5);
+  c.exec("UPDATE alerts SET notes = 'called the employer' WHERE alert_id = $1::uuid",
+         {early.alert_id()});
+
+  // The clignotant: period 2024-02-01..2024-02-29, the early signal 10 days after it (within the
+  // 31-day window); the same SPP IS identifier again under another alert id (another ticket).
+  const std::string sppis_id = "CLG-IT-" + unique_suffix();
+  auto clg =
+      sppis_alert(cbe, person, sppis_id, "WORK_INCOME", "2024-02-01", "2024-02-29", "2024-05-01");
+  auto again = clg;
+  again.set_alert_id(uuid());
+  produce_alerts(topic, {clg, again}, true);
+  ASSERT_TRUE(eventually([&] { return stored() >= 6; }, 60s, 100ms)) << stored();
+  // One row for the identifier, whichever of the two alert ids came first.
+  auto r = c.exec(
+      "SELECT kind, sppis_id, linked_alert_id::text, lead_days, notes, period_end::text, "
+      "issued_date::text, alert_id::text FROM alerts WHERE sppis_id = $1",
+      {sppis_id});
+  ASSERT_EQ(r.rows(), 1);
+  EXPECT_EQ(r.str(0, 0), "SPPIS_CLIGNOTANT");
+  EXPECT_TRUE(r.str(0, 7) == clg.alert_id() || r.str(0, 7) == again.alert_id()) << r.str(0, 7);
+  EXPECT_EQ(r.str(0, 2), early.alert_id());
+  EXPECT_EQ(r.integer(0, 3), 169);  // 2023-11-14 -> 2024-05-01, counted by hand
+  EXPECT_EQ(r.str(0, 4), "called the employer");
+  EXPECT_EQ(r.str(0, 5), "2024-02-29");
+  EXPECT_EQ(r.str(0, 6), "2024-05-01");
+  EXPECT_EQ(count(c, "SELECT count(*) FROM alerts WHERE alert_id = $1::uuid OR alert_id = $2::uuid",
+                  {clg.alert_id(), again.alert_id()}),
+            1);
+  auto linked = c.exec(
+      "SELECT alert_id::text FROM alerts WHERE cpas_cbe = $1 AND kind = 'EARLY_SIGNAL' AND "
+      "linked_alert_id IS NOT NULL",
+      {cbe});
+  ASSERT_EQ(linked.rows(), 1);  // only the earliest matching one
+  EXPECT_EQ(linked.str(0, 0), early.alert_id());
+
+  // A second clignotant of the same fact links the next early signal; an unmapped type none.
+  auto clg2 = sppis_alert(cbe, person, sppis_id + "-2", "WORK_INCOME", "2024-03-01", "2024-03-31",
+                          "2024-04-01");
+  auto clg3 = sppis_alert(cbe, person, sppis_id + "-3", "CADASTRAL_INCOME", "2024-03-01",
+                          "2024-03-31", "2024-04-01");
+  produce_alerts(topic, {clg2, clg3}, true);
+  ASSERT_TRUE(eventually([&] { return stored() >= 8; }, 60s, 100ms)) << stored();
+  r = c.exec(
+      "SELECT linked_alert_id::text, lead_days FROM alerts WHERE alert_id = $1::uuid OR "
+      "alert_id = $2::uuid ORDER BY sppis_id",
+      {clg2.alert_id(), clg3.alert_id()});
+  ASSERT_EQ(r.rows(), 2);
+  EXPECT_EQ(r.str(0, 0), later.alert_id());
+  EXPECT_EQ(r.integer(0, 1), 138);  // 2023-11-15 -> 2024-04-01
+  EXPECT_TRUE(r.is_null(1, 0));
+  store.stop();
+  auto rendered = reg.render();
+  EXPECT_NE(rendered.find("relais_api_clignotant_lead_seconds_count 2"), std::string::npos)
+      << rendered;
+}
+
+TEST_F(AlertRoutesTest, AReactionOnAnEarlySignalIsRefusedOneOnAClignotantCarriesItsSppisId) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c);
+  auto early = seed_alerts(c, cbe, 1, "EMPLOYMENT_STARTED", "2099-01-01", "EARLY_SIGNAL");
+  auto clg = seed_alerts(c, cbe, 1, "WORK_INCOME");
+  AlertsApi api;
+  auto r = api.call(verb::post, "/v1/cpas/" + cbe + "/alerts/" + early[0] + "/reaction",
+                    R"({"code":"NO_IMPACT"})");
+  EXPECT_EQ(r.status, 409u) << r.body;
+  EXPECT_EQ(code_of(r), "EARLY_SIGNAL_NOT_REACTABLE") << r.body;
+  auto body = json::parse(r.body);
+  EXPECT_EQ(body.at("kind"), "EARLY_SIGNAL");
+  EXPECT_TRUE(body.at("linked_alert_id").is_null());
+  EXPECT_EQ(count(c, "SELECT count(*) FROM reactions WHERE alert_id = $1::uuid", {early[0]}), 0);
+  EXPECT_EQ(count(c, "SELECT count(*) FROM alerts WHERE alert_id = $1::uuid AND status = 'OPEN'",
+                  {early[0]}),
+            1);
+
+  r = api.call(verb::post, "/v1/cpas/" + cbe + "/alerts/" + clg[0] + "/reaction",
+               R"({"code":"NO_IMPACT"})");
+  ASSERT_EQ(r.status, 201u) << r.body;
+  EXPECT_EQ(json::parse(r.body).at("sppis_clignotant_id").as_string(), "CLG-" + clg[0]);
+  auto out = c.exec(
+      "SELECT o.payload::text FROM outbox o JOIN reactions r ON r.id = o.reaction_id "
+      "WHERE r.alert_id = $1::uuid",
+      {clg[0]});
+  ASSERT_EQ(out.rows(), 2);
+  for (int i = 0; i < out.rows(); ++i)
+    EXPECT_EQ(json::parse(out.str(i, 0)).at("sppis_clignotant_id").as_string(), "CLG-" + clg[0]);
+
+  // Notes on either kind; the API shows the kinds.
+  r = api.call(verb::put, "/v1/cpas/" + cbe + "/alerts/" + early[0] + "/notes",
+               R"({"notes":"line one\nline two"})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(json::parse(r.body).at("notes"), "line one\nline two");
+  EXPECT_EQ(json::parse(r.body).at("kind"), "EARLY_SIGNAL");
+  r = api.call(verb::put, "/v1/cpas/" + cbe + "/alerts/" + early[0] + "/notes",
+               "{\"notes\":\"" + std::string(4001, 'x') + "\"}");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_EQ(code_of(r), "FIELD_TOO_LONG");
+  r = api.call(verb::get, "/v1/cpas/" + cbe + "/alerts/" + clg[0]);
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(json::parse(r.body).at("kind"), "SPPIS_CLIGNOTANT");
+  EXPECT_EQ(json::parse(r.body).at("sppis_id").as_string(), "CLG-" + clg[0]);
+}
+
+// The backlog report through PostgreSQL and the route, over 10,500 clignotants of three CPAS with
+// random issue days and reactions, against counts computed here from the generated data.
+TEST_F(AlertRoutesTest, BacklogAgreesWithAnIndependentComputationOver10000Clignotants) {
+  pg::Connection c(pg_dsn());
+  std::vector<std::string> cbes = {unique_cbe(c), unique_cbe(c), unique_cbe(c)};
+  for (const auto& cbe : cbes)
+    c.exec(
+        "INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest backlog', 'itest') ON "
+        "CONFLICT DO NOTHING",
+        {cbe});
+  std::mt19937_64 rng(42);
+  const std::vector<std::string> types = {"WORK_INCOME", "PENSION", "CADASTRAL_INCOME"};
+  struct Gen {
+    std::string id, cbe, type;
+    int issued;        // days since 1970-01-01
+    int reacted = -1;  // day of the reaction, -1 = none
+  };
+  std::vector<Gen> gen;
+  const int base = 19723;  // 2024-01-01
+  std::string ids = "{", cpas = "{", tps = "{", issued = "{";
+  std::string r_ids = "{", r_cpas = "{", r_days = "{";
+  for (int i = 0; i < 10500; ++i) {
+    Gen g{uuid(), cbes[rng() % 3], types[rng() % 3], base + static_cast<int>(rng() % 1000)};
+    if (rng() % 2) g.reacted = g.issued + static_cast<int>(rng() % 400);
+    auto sep = [i](std::string& s) {
+      if (i) s.push_back(',');
+    };
+    sep(ids), ids += g.id;
+    sep(cpas), cpas += g.cbe;
+    sep(tps), tps += g.type;
+    sep(issued), issued += std::to_string(g.issued);
+    if (g.reacted >= 0) {
+      if (r_ids.size() > 1) r_ids += ',', r_cpas += ',', r_days += ',';
+      r_ids += g.id, r_cpas += g.cbe, r_days += std::to_string(g.reacted);
+    }
+    gen.push_back(std::move(g));
+  }
+  for (auto* s : {&ids, &cpas, &tps, &issued, &r_ids, &r_cpas, &r_days}) s->push_back('}');
+  c.exec(
+      "INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, "
+      "raised_at, source, kind, sppis_id, issued_date, due_date) "
+      "SELECT id, cbe, t, 'high', 'sppis-clignotant', '68060105329', id::text, 'sppis-clignotant', "
+      "now(), 'itest', 'SPPIS_CLIGNOTANT', 'CLG-' || id, DATE '1970-01-01' + d, "
+      "DATE '1970-01-01' + d + 60 "
+      "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[]) AS u(id, cbe, t, d)",
+      {ids, cpas, tps, issued});
+  c.exec(
+      "INSERT INTO reactions (alert_id, cpas_cbe, seq, code, actor, created_at, delivery_status) "
+      "SELECT id, cbe, 1, 'NO_IMPACT', 'itest', ((DATE '1970-01-01' + d) + time '13:00') AT TIME "
+      "ZONE 'UTC', 'SENT' FROM unnest($1::uuid[], $2::text[], $3::int[]) AS u(id, cbe, d)",
+      {r_ids, r_cpas, r_days});
+
+  AlertsApi api;
+  for (const std::string as_of : {"2024-10-01", "2025-03-01", "2026-08-31"}) {
+    const int day = validation::parse_iso_date(as_of)->days;
+    // Six calendar months earlier, written out for these three days.
+    const int cutoff = as_of == std::string("2024-10-01")   ? 19814   // 2024-04-01
+                       : as_of == std::string("2025-03-01") ? 19967   // 2024-09-01
+                                                            : 20512;  // 2026-02-28
+    for (const auto& cbe : cbes) {
+      std::map<std::pair<std::string, std::string>, std::int64_t> expect;  // (bucket, type)
+      std::int64_t open = 0, reminder = 0;
+      for (const auto& g : gen) {
+        if (g.cbe != cbe || g.issued > day || (g.reacted >= 0 && g.reacted <= day)) continue;
+        ++open;
+        const int age = day - g.issued;
+        const char* bucket = age < 30    ? "0-29"
+                             : age < 90  ? "30-89"
+                             : age < 180 ? "90-179"
+                             : age < 365 ? "180-364"
+                                         : "365+";
+        ++expect[{bucket, g.type}];
+        if (g.issued <= cutoff) ++reminder;
+      }
+      auto r = api.call(verb::get, "/v1/cpas/" + cbe + "/clignotants/backlog?as_of=" + as_of);
+      ASSERT_EQ(r.status, 200u) << r.body;
+      auto b = json::parse(r.body).as_object();
+      EXPECT_EQ(b.at("open").as_int64(), open) << cbe << " " << as_of;
+      EXPECT_EQ(b.at("reminder").at("count").as_int64(), reminder) << cbe << " " << as_of;
+      EXPECT_EQ(static_cast<std::int64_t>(b.at("reminder").at("clignotants").as_array().size()),
+                reminder);
+      std::map<std::pair<std::string, std::string>, std::int64_t> got;
+      for (const auto& bucket : b.at("by_age").as_array())
+        for (const auto& [t, n] : bucket.at("by_type").as_object())
+          got[{std::string(bucket.at("bucket").as_string()), std::string(t)}] = n.as_int64();
+      EXPECT_EQ(got, expect) << cbe << " " << as_of;
+      EXPECT_GT(open, 100);
+    }
+  }
+  // CSV: a header and one line per open clignotant.
+  auto r = api.call(verb::get,
+                    "/v1/cpas/" + cbes[0] + "/clignotants/backlog?as_of=2025-03-01&format=csv");
+  ASSERT_EQ(r.status, 200u);
+  auto b = json::parse(
+      api.call(verb::get, "/v1/cpas/" + cbes[0] + "/clignotants/backlog?as_of=2025-03-01").body);
+  EXPECT_EQ(static_cast<std::int64_t>(std::count(r.body.begin(), r.body.end(), '\n')),
+            b.at("open").as_int64() + 1);
+  // Refusals.
+  EXPECT_EQ(code_of(api.call(verb::get, "/v1/cpas/" + cbes[0] + "/clignotants/backlog")),
+            "MISSING_PARAMETER");
+  EXPECT_EQ(
+      code_of(api.call(verb::get, "/v1/cpas/" + cbes[0] + "/clignotants/backlog?as_of=2025-02-30")),
+      "INVALID_DATE");
+  EXPECT_EQ(code_of(api.call(verb::get, "/v1/cpas/" + cbes[0] +
+                                            "/clignotants/backlog?as_of=2025-02-01&format=xml")),
+            "INVALID_FORMAT");
 }
 
 }  // namespace

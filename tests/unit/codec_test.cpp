@@ -59,8 +59,9 @@ void expect_error(const std::optional<relais::validation::Error>& e, std::string
 
 TEST(Flow, IdsRoundTrip) {
   const std::vector<std::string_view> ids = {
-      "notify-person",  "notify-family-composition", "pension-register-mutation",
-      "personnel-file", "self-employed-career",      "ecarmed-calculation"};
+      "notify-person",   "notify-family-composition", "pension-register-mutation",
+      "personnel-file",  "self-employed-career",      "ecarmed-calculation",
+      "sppis-clignotant"};
   ASSERT_EQ(kAllFlows.size(), ids.size());
   std::set<relais::v1::Flow> flows;
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -71,7 +72,7 @@ TEST(Flow, IdsRoundTrip) {
     EXPECT_NE(flow_descriptor(*flow), nullptr);
     flows.insert(*flow);
   }
-  EXPECT_EQ(flows.size(), 6u);
+  EXPECT_EQ(flows.size(), 7u);
   for (const char* bad : {"", "Notify-Person", "notify_person", "notify-person ", "dlq"}) {
     EXPECT_EQ(flow_from_id(bad), std::nullopt) << bad;
   }

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "relais/alerts/rules.hpp"
+#include "relais/codec/flow.hpp"
 #include "relais/codec/samples.hpp"
 #include "relais/v1/records.pb.h"
 #include "relais/validation/date.hpp"
@@ -483,3 +484,143 @@ TEST(PlanProperty, AgreesWithABruteForceReference) {
 }
 
 }  // namespace
+
+// ---- SPP IS clignotants (flow sppis-clignotant) -------------------------------------------------
+
+static v1::Notification sppis_clignotant(const std::string& ticket, const std::string& ssin,
+                                         const std::string& cbe, const std::string& sppis_id) {
+  auto n = codec::sample_notification(v1::FLOW_SPPIS_CLIGNOTANT, ticket, ssin, "2026-01-01");
+  auto& c = *n.mutable_sppis_clignotant();
+  c.set_cpas_cbe(cbe);
+  c.set_sppis_id(sppis_id);
+  c.set_period_end("2026-03-31");
+  c.set_issued_date("2026-05-01");
+  c.set_deadline_date("2026-06-30");
+  codec::sync_envelope(n);
+  return n;
+}
+
+TEST_F(PlanTest, AnSppIsClignotantGoesOnlyToTheNamedCpasAsAnAlert) {
+  integrate(ssin, a, "2025-01-01", nullptr, 2);
+  integrate(ssin, b, "2025-01-01");  // covers too, but is not named
+  auto n = sppis_clignotant(ticket_of(1), ssin, "0212344876", "CLG-2026-000001");
+  Batch batch;
+  batch.add_on(0, encode(n));
+  auto p = run(batch);
+  EXPECT_TRUE(on_topic(p, "cpas.0212344876.notifications.v1").empty());
+  EXPECT_TRUE(on_topic(p, "cpas.0207500123.notifications.v1").empty());
+  EXPECT_TRUE(on_topic(p, "cpas.0207500123.alerts.v1").empty());
+  EXPECT_EQ(p.cpas_topics, (std::set<std::string>{"cpas.0212344876.alerts.v1"}));
+  auto al = on_topic(p, "cpas.0212344876.alerts.v1");
+  ASSERT_EQ(al.size(), 1u);
+  v1::Alert alert;
+  ASSERT_TRUE(alert.ParseFromString(al[0]->value));
+  EXPECT_EQ(alert.kind(), "SPPIS_CLIGNOTANT");
+  EXPECT_EQ(header(*al[0], "alert-kind"), "SPPIS_CLIGNOTANT");
+  EXPECT_EQ(alert.sppis_id(), "CLG-2026-000001");
+  EXPECT_EQ(alert.type(), "WORK_INCOME");
+  EXPECT_EQ(alert.rule_id(), "sppis-clignotant");
+  EXPECT_EQ(alert.cpas_cbe(), "0212344876");
+  EXPECT_EQ(alert.ssin(), ssin);
+  EXPECT_EQ(alert.effective_date(), "2026-01-01");
+  EXPECT_EQ(alert.period_end(), "2026-03-31");
+  EXPECT_EQ(alert.due_date(), "2026-06-30");
+  EXPECT_EQ(alert.deadline_days(), 60);
+  EXPECT_EQ(alert.quality_codes_size(), 1);
+  EXPECT_EQ(alert.quality_codes(0), 2);
+  EXPECT_FALSE(alert.description().empty());
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(alert.notification().notification(), n));
+  // The id derives from SPP IS's identifier and the CPAS, not from the ticket.
+  EXPECT_EQ(alert.alert_id(),
+            alerts::alert_id("CLG-2026-000001", 0, "0212344876", "sppis-clignotant"));
+  auto j = journal_of(p);
+  ASSERT_EQ(j.size(), 3u);
+  EXPECT_EQ(j[0].kind(), v1::JournalEntry::ACCEPTED);
+  EXPECT_EQ(j[1].kind(), v1::JournalEntry::ROUTED);
+  EXPECT_EQ(j[1].cpas_cbe(), "0212344876");
+  EXPECT_EQ(j[2].kind(), v1::JournalEntry::ALERT);
+  EXPECT_EQ(j[2].alert_id(), alert.alert_id());
+  EXPECT_EQ(j[2].reason(), "WORK_INCOME");
+  EXPECT_EQ((p.counts.routed.at({"sppis-clignotant", "0212344876"})), 1u);
+  EXPECT_EQ((p.counts.alerts.at({"WORK_INCOME", "0212344876"})), 1u);
+}
+
+TEST_F(PlanTest, AnSppIsClignotantWithoutACoveringIntegrationOfTheNamedCpasIsDropped) {
+  // B covers the period, A (named) only part of it: dropped, never delivered to B.
+  integrate(ssin, a, "2026-02-01");
+  integrate(ssin, b, "2025-01-01");
+  const std::string other = ssin_of(700101001);
+  Batch batch;
+  batch.add_on(0, encode(sppis_clignotant(ticket_of(1), ssin, "0212344876", "CLG-1")));
+  batch.add_on(0, encode(sppis_clignotant(ticket_of(2), ssin, "0207500123", "CLG-2")));
+  batch.add_on(0, encode(sppis_clignotant(ticket_of(3), other, "0212344876", "CLG-3")));
+  auto p = run(batch);
+  EXPECT_TRUE(on_topic(p, "cpas.0212344876.alerts.v1").empty());
+  EXPECT_TRUE(on_topic(p, "cpas.0212344876.notifications.v1").empty());
+  EXPECT_TRUE(on_topic(p, "cpas.0207500123.notifications.v1").empty());
+  ASSERT_EQ(on_topic(p, "cpas.0207500123.alerts.v1").size(), 1u);  // CLG-2 names B
+  auto j = journal_of(p);
+  ASSERT_EQ(j.size(), 7u);
+  EXPECT_EQ(j[1].kind(), v1::JournalEntry::DROPPED);
+  EXPECT_EQ(j[1].reason(), "named_cpas_not_covering");
+  EXPECT_EQ(j[1].cpas_cbe(), "0212344876");
+  EXPECT_EQ(j[3].kind(), v1::JournalEntry::ROUTED);
+  EXPECT_EQ(j[4].kind(), v1::JournalEntry::ALERT);
+  EXPECT_EQ(j[6].kind(), v1::JournalEntry::DROPPED);
+  EXPECT_EQ(j[6].reason(), "not_integrated");
+  EXPECT_EQ((p.counts.dropped.at({"sppis-clignotant", "named_cpas_not_covering"})), 1u);
+  EXPECT_EQ((p.counts.dropped.at({"sppis-clignotant", "not_integrated"})), 1u);
+}
+
+TEST_F(PlanTest, TheSameSppIsIdentifierUnderTwoTicketsIsTheSameAlert) {
+  integrate(ssin, a, "2025-01-01");
+  Batch batch;
+  batch.add_on(0, encode(sppis_clignotant(ticket_of(1), ssin, "0212344876", "CLG-9")));
+  batch.add_on(0, encode(sppis_clignotant(ticket_of(2), ssin, "0212344876", "CLG-9")));
+  batch.add_on(0, encode(sppis_clignotant(ticket_of(1), ssin, "0212344876", "CLG-9")));
+  auto p = run(batch);
+  auto al = on_topic(p, "cpas.0212344876.alerts.v1");
+  ASSERT_EQ(al.size(), 2u);  // the third is a duplicate ticket; the store keeps one of the two
+  EXPECT_EQ(header(*al[0], "alert-id"), header(*al[1], "alert-id"));
+  EXPECT_EQ(p.counts.duplicates, 1u);
+}
+
+TEST_F(PlanTest, EarlySignalsAreMarkedAsSuch) {
+  auto r = alerts::parse_rules(
+      "version: 1\nrules:\n  - {id: any, flow: notify-person, alert: PERSON_CHANGED, severity: "
+      "low, "
+      "deadline_days: 10}\n",
+      "test.yaml");
+  ASSERT_TRUE(std::holds_alternative<alerts::Ruleset>(r)) << std::get<std::string>(r);  // NOLINT
+  integrate(ssin, a, "2025-01-01");
+  Batch batch;
+  batch.add_on(0, encode(codec::sample_notification(v1::FLOW_NOTIFY_PERSON, ticket_of(1), ssin,
+                                                    "2026-03-01")));
+  batch.add_on(0, encode(sppis_clignotant(ticket_of(2), ssin, "0212344876", "CLG-5")));
+  auto p = run(batch, &std::get<alerts::Ruleset>(r));
+  auto al = on_topic(p, "cpas.0212344876.alerts.v1");
+  ASSERT_EQ(al.size(), 2u);  // the rules never run on an SPP IS clignotant
+  v1::Alert early, sppis;
+  ASSERT_TRUE(early.ParseFromString(al[0]->value));
+  ASSERT_TRUE(sppis.ParseFromString(al[1]->value));
+  EXPECT_EQ(early.kind(), "EARLY_SIGNAL");
+  EXPECT_TRUE(early.sppis_id().empty());
+  EXPECT_EQ(sppis.kind(), "SPPIS_CLIGNOTANT");
+}
+
+TEST(PlanRules, ARuleCannotNameTheSppIsClignotantFlow) {
+  auto r = alerts::parse_rules(R"(
+version: 1
+rules:
+  - id: sppis
+    flow: sppis-clignotant
+    alert: X
+    severity: low
+    deadline_days: 10
+)",
+                               "test.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::string>(r));
+  EXPECT_NE(std::get<std::string>(r).find("six BCSS flow ids"), std::string::npos)
+      << std::get<std::string>(r);
+}

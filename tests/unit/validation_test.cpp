@@ -381,6 +381,23 @@ Notification valid(relais::v1::Flow flow) {
       b.set_amount_cpas_cents(200);
       break;
     }
+    case relais::v1::FLOW_SPPIS_CLIGNOTANT: {
+      auto& b = *n.mutable_sppis_clignotant();
+      envelope(b);
+      b.set_event(relais::v1::SppIsClignotant::ISSUED);
+      b.set_sppis_id("CLG-2024-000042");
+      b.set_type_code("WORK_INCOME");
+      b.set_cpas_cbe("0212000032");
+      b.set_period_end("2024-07-31");
+      b.set_amount_declared_cents(0);
+      b.set_amount_observed_cents(250'000);
+      auto* s = b.add_sources();
+      s->set_source("DIMONA");
+      s->set_reference("DMN-1");
+      b.set_issued_date("2024-10-15");
+      b.set_deadline_date("2024-12-15");
+      break;
+    }
     default:
       break;
   }
@@ -400,7 +417,8 @@ const std::vector<relais::v1::Flow> kFlows = {relais::v1::FLOW_NOTIFY_PERSON,
                                               relais::v1::FLOW_PENSION_REGISTER_MUTATION,
                                               relais::v1::FLOW_PERSONNEL_FILE,
                                               relais::v1::FLOW_SELF_EMPLOYED_CAREER,
-                                              relais::v1::FLOW_ECARMED_CALCULATION};
+                                              relais::v1::FLOW_ECARMED_CALCULATION,
+                                              relais::v1::FLOW_SPPIS_CLIGNOTANT};
 
 TEST(Validate, HappyPathForEveryFlow) {
   for (auto flow : kFlows) {
@@ -448,6 +466,8 @@ void both(Notification& n, F&& f) {
       return f(*n.mutable_self_employed_career());
     case Notification::kEcarmedCalculation:
       return f(*n.mutable_ecarmed_calculation());
+    case Notification::kSppisClignotant:
+      return f(*n.mutable_sppis_clignotant());
     default:
       return;
   }
@@ -464,6 +484,10 @@ constexpr auto kPension = relais::v1::FLOW_PENSION_REGISTER_MUTATION;
 constexpr auto kPersonnel = relais::v1::FLOW_PERSONNEL_FILE;
 constexpr auto kSelf = relais::v1::FLOW_SELF_EMPLOYED_CAREER;
 constexpr auto kEcarmed = relais::v1::FLOW_ECARMED_CALCULATION;
+constexpr auto kSppis = relais::v1::FLOW_SPPIS_CLIGNOTANT;
+relais::v1::SppIsClignotant& clg(Notification& n) {
+  return *n.mutable_sppis_clignotant();
+}
 
 const std::vector<Case>& cases() {
   static const std::vector<Case> all = {
@@ -698,6 +722,63 @@ const std::vector<Case>& cases() {
       {"negative CPAS part", kEcarmed,
        [](auto& n) { n.mutable_ecarmed_calculation()->set_amount_cpas_cents(-1); },
        code::kInvalidAmount, "amount_cpas_cents"},
+      // sppis-clignotant.
+      {"no SPP IS id", kSppis, [](auto& n) { clg(n).clear_sppis_id(); }, code::kMissingField,
+       "sppis_id"},
+      {"SPP IS id too short", kSppis, [](auto& n) { clg(n).set_sppis_id("C-1"); },
+       code::kInvalidSppisId, "sppis_id"},
+      {"SPP IS id too long", kSppis, [](auto& n) { clg(n).set_sppis_id(std::string(41, 'A')); },
+       code::kInvalidSppisId, "sppis_id"},
+      {"SPP IS id lower case", kSppis, [](auto& n) { clg(n).set_sppis_id("clg-2024-1"); },
+       code::kInvalidSppisId, "sppis_id"},
+      {"SPP IS id with a space", kSppis, [](auto& n) { clg(n).set_sppis_id("CLG 2024 1"); },
+       code::kInvalidSppisId, "sppis_id"},
+      {"clignotant with replaces_ssin", kSppis,
+       [](auto& n) { both(n, [](auto& b) { b.set_replaces_ssin("93051822361"); }); },
+       code::kInconsistent, "replaces_ssin"},
+      {"no clignotant type", kSppis, [](auto& n) { clg(n).clear_type_code(); },
+       code::kMissingField, "type_code"},
+      {"unknown clignotant type", kSppis, [](auto& n) { clg(n).set_type_code("LOTTERY_WIN"); },
+       code::kInvalidCode, "type_code"},
+      {"no CPAS", kSppis, [](auto& n) { clg(n).clear_cpas_cbe(); }, code::kMissingField,
+       "cpas_cbe"},
+      {"bad CPAS", kSppis, [](auto& n) { clg(n).set_cpas_cbe("0212000033"); }, code::kInvalidCbe,
+       "cpas_cbe"},
+      {"no period end", kSppis, [](auto& n) { clg(n).clear_period_end(); }, code::kMissingField,
+       "period_end"},
+      {"period ends before it starts", kSppis, [](auto& n) { clg(n).set_period_end("2024-04-30"); },
+       code::kDateOrder, "period_end"},
+      {"period over ten years", kSppis, [](auto& n) { clg(n).set_period_end("2035-01-01"); },
+       code::kDateOrder, "period_end"},
+      {"no issued date", kSppis, [](auto& n) { clg(n).clear_issued_date(); },
+       code::kMissingField, "issued_date"},
+      {"bad deadline", kSppis, [](auto& n) { clg(n).set_deadline_date("2024-13-01"); },
+       code::kInvalidDate, "deadline_date"},
+      {"deadline before issue", kSppis, [](auto& n) { clg(n).set_deadline_date("2024-10-14"); },
+       code::kDateOrder, "deadline_date"},
+      {"negative amount", kSppis, [](auto& n) { clg(n).set_amount_declared_cents(-1); },
+       code::kInvalidAmount, "amount_declared_cents"},
+      {"amount beyond bound", kSppis,
+       [](auto& n) { clg(n).set_amount_observed_cents(100'000'000'001); }, code::kInvalidAmount,
+       "amount_observed_cents"},
+      {"no source", kSppis, [](auto& n) { clg(n).clear_sources(); }, code::kMissingField,
+       "sources"},
+      {"too many sources", kSppis,
+       [](auto& n) {
+         for (int i = 0; i < 20; ++i) *clg(n).add_sources() = clg(n).sources(0);
+       },
+       code::kTooManyItems, "sources"},
+      {"bad source name", kSppis,
+       [](auto& n) { clg(n).mutable_sources(0)->set_source("dimona"); }, code::kInvalidCode,
+       "sources[0].source"},
+      {"empty reference", kSppis, [](auto& n) { clg(n).mutable_sources(0)->clear_reference(); },
+       code::kInvalidCode, "sources[0].reference"},
+      {"reference with a space", kSppis,
+       [](auto& n) { clg(n).mutable_sources(0)->set_reference("DMN 1"); }, code::kInvalidCode,
+       "sources[0].reference"},
+      {"unknown clignotant event", kSppis,
+       [](auto& n) { clg(n).set_event(static_cast<relais::v1::SppIsClignotant::Event>(5)); },
+       code::kInvalidEnum, "event"},
   };
   return all;
 }
@@ -722,7 +803,8 @@ TEST(Validate, EveryFailureCodeIsExercised) {
        {code::kInvalidEnum, code::kMissingField, code::kInvalidSsin, code::kInvalidSsinChecksum,
         code::kInvalidDate, code::kInvalidTimestamp, code::kInvalidCbe, code::kInvalidTicket,
         code::kInvalidNisCode, code::kInvalidCountryCode, code::kInvalidAmount, code::kFieldTooLong,
-        code::kInvalidText, code::kTooManyItems, code::kDateOrder, code::kInconsistent}) {
+        code::kInvalidText, code::kTooManyItems, code::kDateOrder, code::kInconsistent,
+        code::kInvalidSppisId}) {
     EXPECT_EQ(seen.count(c), 1u) << c;
   }
 }

@@ -199,8 +199,9 @@ std::variant<Ruleset, std::string> parse_rules(std::string_view yaml, std::strin
     if (!ids.insert(r.id).second) rd.fail("duplicate id");
     r.description = n["description"] ? n["description"].as<std::string>("") : "";
     auto flow = codec::flow_from_id(n["flow"] ? n["flow"].as<std::string>("") : "");
-    if (!flow) {
-      rd.fail("flow must be one of the six flow ids");
+    if (!flow || *flow == relais::v1::FLOW_SPPIS_CLIGNOTANT) {
+      // SPP IS's clignotants are alerts already: early signals come from the six BCSS flows.
+      rd.fail("flow must be one of the six BCSS flow ids");
     } else {
       r.flow = *flow;
       const auto* desc = codec::flow_descriptor(*flow);

@@ -9,6 +9,7 @@
 #include "relais/codec/flow.hpp"
 #include "relais/common/log.hpp"
 #include "relais/pg/pg.hpp"
+#include "relais/refdata/refdata.hpp"
 #include "relais/v1/records.pb.h"
 
 namespace relais::api {
@@ -19,10 +20,72 @@ const std::regex kUuid("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 const std::regex kCbe("^[01][0-9]{9}$");
 const std::regex kSsin("^[0-9]{11}$");
 const std::regex kDate("^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
+constexpr std::string_view kEarlyKind = "EARLY_SIGNAL";
+constexpr std::string_view kSppisKind = "SPPIS_CLIGNOTANT";
+
+// The day SPP IS issued a clignotant, from the notification embedded in its alert.
+std::string issued_date(const v1::Alert& a) {
+  if (!a.has_notification() || !a.notification().notification().has_sppis_clignotant()) return {};
+  const auto& d = a.notification().notification().sppis_clignotant().issued_date();
+  return std::regex_match(d, kDate) ? d : std::string{};
+}
+
+// Links a newly stored SPP IS clignotant to the early signal that announced the same fact
+// (docs/clignotants.md, "Matching"): same CPAS, same SSIN, an early-signal type that the
+// clignotant's type maps to (data/refdata/sppis_clignotant_types.csv), the early signal's
+// effective date within the clignotant's period widened by `window` days, not linked yet; the
+// earliest raised wins. Both rows get the link; the clignotant gets lead_days (its issued day
+// minus the early signal's raised day, UTC) and the early signal's notes when it has none.
+// Returns lead_days when linked.
+std::optional<long long> link(pg::Connection& conn, const std::string& alert_id,
+                              const std::string& type, int window) {
+  const auto t = refdata::sppis_clignotant_type(type);
+  if (!t || t->early_signal_types.empty()) return std::nullopt;
+  std::string types = "{";
+  for (std::size_t i = 0; i < t->early_signal_types.size(); ++i) {
+    if (i) types.push_back(',');
+    types.append(t->early_signal_types[i]);
+  }
+  types.push_back('}');
+  // An early signal's effective date may be incomplete ("2024-05-00", "2024-00-00": migration
+  // 0010): it stands for the days it may designate, and overlaps when any of them does.
+  auto r = conn.exec(
+      "WITH c AS (SELECT alert_id, cpas_cbe, ssin, effective_date::date AS first_day, "
+      "coalesce(period_end, effective_date::date) AS last_day FROM alerts "
+      "WHERE alert_id = $1::uuid AND linked_alert_id IS NULL), "
+      "e AS (SELECT a.alert_id, a.raised_at, a.notes FROM alerts a, c "
+      "WHERE a.kind = 'EARLY_SIGNAL' AND a.linked_alert_id IS NULL AND a.cpas_cbe = c.cpas_cbe "
+      "AND a.ssin = c.ssin AND a.type = ANY($2::text[]) "
+      "AND CASE WHEN substr(a.effective_date, 6, 2) = '00' "
+      "  THEN (substr(a.effective_date, 1, 4) || '-01-01')::date "
+      "  WHEN substr(a.effective_date, 9, 2) = '00' THEN (substr(a.effective_date, 1, 7) || "
+      "'-01')::date "
+      "  ELSE a.effective_date::date END <= c.last_day + $3::int "
+      "AND CASE WHEN substr(a.effective_date, 6, 2) = '00' "
+      "  THEN (substr(a.effective_date, 1, 4) || '-12-31')::date "
+      "  WHEN substr(a.effective_date, 9, 2) = '00' "
+      "  THEN ((substr(a.effective_date, 1, 7) || '-01')::date + interval '1 month' - interval '1 "
+      "day')::date "
+      "  ELSE a.effective_date::date END >= c.first_day - $3::int "
+      "ORDER BY a.raised_at, a.seq LIMIT 1 FOR UPDATE OF a), "
+      "l AS (UPDATE alerts a SET linked_alert_id = $1::uuid, updated_at = now() FROM e "
+      "WHERE a.alert_id = e.alert_id RETURNING a.alert_id, e.raised_at, e.notes) "
+      "UPDATE alerts x SET linked_alert_id = l.alert_id, "
+      "lead_days = coalesce(x.issued_date, (x.raised_at AT TIME ZONE 'UTC')::date) "
+      "- (l.raised_at AT TIME ZONE 'UTC')::date, notes = coalesce(x.notes, l.notes), "
+      "updated_at = now() FROM l WHERE x.alert_id = $1::uuid RETURNING x.lead_days",
+      {alert_id, types, std::to_string(window)});
+  if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;
+  return r.integer(0, 0);
+}
 
 // Checks what PostgreSQL's column types would refuse, so that one bad record
 // cannot block the batch (it is counted and skipped, never retried forever).
 bool storable(const v1::Alert& a) {
+  const bool sppis = a.kind() == kSppisKind;
+  if (!(a.kind().empty() || a.kind() == kEarlyKind || sppis)) return false;
+  if (sppis != !a.sppis_id().empty()) return false;
+  if (!a.period_end().empty() && !std::regex_match(a.period_end(), kDate)) return false;
   return std::regex_match(a.alert_id(), kUuid) && std::regex_match(a.cpas_cbe(), kCbe) &&
          std::regex_match(a.ssin(), kSsin) && !a.type().empty() && !a.rule_id().empty() &&
          !a.ticket().empty() && !codec::flow_id(a.flow()).empty() &&
@@ -54,6 +117,15 @@ AlertStore::AlertStore(AlertStoreOptions o, metrics::Registry& m)
       undecodable_(m.counter("relais_api_alerts_undecodable_total",
                              "Alert records that could not be stored (skipped)")
                        .with()),
+      // In seconds, Prometheus's base unit (promtool refuses a "_days" name): lead_days x 86400.
+      lead_days_(m.histogram("relais_api_clignotant_lead_seconds",
+                             "Time by which an early signal preceded the SPP IS clignotant it was "
+                             "linked to (whole days, in seconds)",
+                             {},
+                             {0, 86400, 7 * 86400, 14 * 86400, 30 * 86400, 60 * 86400, 90 * 86400,
+                              180 * 86400, 365 * 86400, 730 * 86400})
+                     .with({})),
+      match_window_days_(o.match_window_days),
       sink_(
           sink_options(o, m), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
           m.counter("relais_api_alert_store_failures_total", "Failed alert batch writes (retried)")
@@ -94,9 +166,14 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
     sink::copy_timestamp_us(rows, a.raised_at_us());
     copy_field(rows, a.due_date());
     copy_field(rows, a.has_notification() ? codec::to_json(a.notification()) : std::string{});
-    copy_field(rows, sink::source_of(m), true);
+    copy_field(rows, sink::source_of(m));
+    copy_field(rows, a.kind().empty() ? kEarlyKind : a.kind());
+    copy_field(rows, a.sppis_id());  // empty: NULL
+    copy_field(rows, a.period_end());
+    copy_field(rows, issued_date(a), true);
   }
   std::map<std::string, long long> by_type;
+  std::vector<double> leads;
   long long inserted = 0;
   if (!rows.empty()) {
     conn.exec(
@@ -105,7 +182,8 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
         "effective_date text, "
         "quality_codes int[], deadline_days int, description text, raised_at timestamptz, due_date "
         "date, "
-        "notification jsonb, source text) ON COMMIT DELETE ROWS");
+        "notification jsonb, source text, kind text, sppis_id text, period_end date, issued_date "
+        "date) ON COMMIT DELETE ROWS");
     bool sent = false;
     conn.copy_in("COPY alerts_in FROM STDIN", [&](std::string& buf) {
       if (!sent) buf.swap(rows);
@@ -117,14 +195,23 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
         "INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, "
         "event, "
         "effective_date, quality_codes, deadline_days, description, raised_at, due_date, "
-        "notification, source) "
+        "notification, source, kind, sppis_id, period_end, issued_date) "
         "SELECT DISTINCT ON (alert_id) alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, "
         "flow, event, "
         "effective_date, quality_codes, deadline_days, description, raised_at, due_date, "
-        "notification, source "
-        "FROM alerts_in ORDER BY alert_id ON CONFLICT (alert_id) DO NOTHING RETURNING type");
+        "notification, source, kind, sppis_id, period_end, issued_date "
+        "FROM alerts_in ORDER BY alert_id "
+        // No conflict target: a repeat of an SPP IS identifier under another alert id (another
+        // ticket or CPAS) is dropped by alerts_sppis_id like a repeated alert id.
+        "ON CONFLICT DO NOTHING RETURNING type, kind, alert_id::text");
     for (int i = 0; i < r.rows(); ++i) ++by_type[r.str(i, 0)];
     inserted = r.rows();
+    // In the same transaction: early signals stored in this batch are there already.
+    for (int i = 0; i < r.rows(); ++i) {
+      if (r.get(i, 1) != kSppisKind) continue;
+      if (auto lead = link(conn, r.str(i, 2), r.str(i, 0), match_window_days_))
+        leads.push_back(static_cast<double>(*lead));
+    }
   }
   // Counted before the commit: if the commit itself fails, the retry counts the batch again
   // (metrics only; the rows are inserted once).
@@ -132,6 +219,7 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
   auto good = static_cast<long long>(batch.size() - bad);
   if (good > inserted) duplicates_.inc(static_cast<double>(good - inserted));
   if (bad) undecodable_.inc(static_cast<double>(bad));
+  for (double d : leads) lead_days_.observe(d * 86400);
   if (inserted) logger.debug("alerts stored", {{"stored", inserted}, {"records", batch.size()}});
 }
 

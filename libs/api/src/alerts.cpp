@@ -1,10 +1,13 @@
 #include "relais/api/alerts.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <regex>
 
 #include "handlers.hpp"
+#include "relais/alerts/backlog.hpp"
+#include "relais/api/backlog.hpp"
 #include "relais/api/service.hpp"
 #include "relais/codec/encode.hpp"
 #include "relais/common/log.hpp"
@@ -39,7 +42,8 @@ const std::string kAlertCols =
     "a.alert_id::text, a.seq, a.cpas_cbe, a.type, a.severity, a.rule_id, a.ssin, a.ticket, a.flow, a.event, "
     "a.effective_date::text, array_to_json(a.quality_codes)::text, a.deadline_days, a.description, " RELAIS_TS("a.raised_at")
     ", a.due_date::text, a.status, (a.status = 'OPEN' AND a.due_date < current_date), " RELAIS_TS("a.updated_at")
-    ", (SELECT r.delivery_status FROM reactions r WHERE r.alert_id = a.alert_id ORDER BY r.seq DESC LIMIT 1)";
+    ", (SELECT r.delivery_status FROM reactions r WHERE r.alert_id = a.alert_id ORDER BY r.seq DESC LIMIT 1)"
+    ", a.kind, a.sppis_id, a.period_end::text, a.issued_date::text, a.linked_alert_id::text, a.lead_days, a.notes";
 
 json::value text_or_null(const pg::Result& r, int i, int c) {
   return r.is_null(i, c) ? json::value(nullptr) : json::value(r.str(i, c));
@@ -66,13 +70,36 @@ json::object alert_json(const pg::Result& r, int i, labels::Lang lang) {
       {"status", r.str(i, 16)},
       {"overdue", r.get(i, 17) == "t"},
       {"updated_at", r.str(i, 18)},
-      {"delivery_status", text_or_null(r, i, 19)}};
+      {"delivery_status", text_or_null(r, i, 19)},
+      {"kind", r.str(i, 20)},
+      {"sppis_id", text_or_null(r, i, 21)},
+      {"period_end", text_or_null(r, i, 22)},
+      {"issued_date", text_or_null(r, i, 23)},
+      {"linked_alert_id", text_or_null(r, i, 24)},
+      {"lead_days", r.is_null(i, 25) ? json::value(nullptr) : json::value(r.integer(i, 25))},
+      {"notes", text_or_null(r, i, 26)}};
 }
+
+// The column after kAlertCols.
+constexpr int kAfterAlertCols = 27;
 
 std::optional<Problem> check_id(const http::Request& req) {
   auto it = req.params.find("id");
   if (it == req.params.end() || !std::regex_match(it->second, kUuid))
     return bad("INVALID_ALERT_ID", "an alert id is a UUID", "id");
+  return std::nullopt;
+}
+
+// A JSON object body with only `known` keys: the refusals of every JSON route of this file.
+std::optional<Problem> json_object_body(const http::Request& req, json::value& v,
+                                        std::initializer_list<std::string_view> known,
+                                        const char* known_text) {
+  boost::system::error_code ec;
+  v = json::parse(req.body, ec);
+  if (ec || !v.is_object()) return bad("MALFORMED_JSON", "expected a JSON object", "");
+  for (const auto& kv : v.as_object())
+    if (std::find(known.begin(), known.end(), kv.key()) == known.end())
+      return bad("UNKNOWN_FIELD", std::string("unknown field (") + known_text + ")", kv.key());
   return std::nullopt;
 }
 
@@ -124,6 +151,9 @@ void AlertsService::add_routes(RouteTable& t) {
         h(&AlertsService::get_alert));
   t.add({verb::post, "/v1/cpas/{cbe}/alerts/{id}/reaction", P::cpas, SsinFrom::alert},
         h(&AlertsService::post_reaction));
+  t.add({verb::put, "/v1/cpas/{cbe}/alerts/{id}/notes", P::cpas, SsinFrom::alert},
+        h(&AlertsService::put_notes));
+  t.add({verb::get, "/v1/cpas/{cbe}/clignotants/backlog", P::cpas}, h(&AlertsService::backlog));
   t.add({verb::get, "/v1/reaction-codes", P::authenticated}, h(&AlertsService::reaction_codes));
   t.add({verb::get, "/v1/labels", P::authenticated}, h(&AlertsService::labels));
 }
@@ -142,6 +172,78 @@ asio::awaitable<Reply> AlertsService::labels(http::Request& req, const Caller&) 
   http::Response resp;
   resp.body = json::serialize(out);
   co_return resp;
+}
+
+// The social worker's notes on an alert (replaced as a whole; null clears them). Carried over
+// from an early signal to the SPP IS clignotant it is linked to (alert store).
+asio::awaitable<Reply> AlertsService::put_notes(http::Request& req, const Caller& /*caller*/) {
+  if (auto e = check_cbe(req)) co_return *e;
+  if (auto e = check_id(req)) co_return *e;
+  if (req.content_type() != "application/json")
+    co_return detail::unsupported_media_type("application/json");
+  json::value v;
+  if (auto e = json_object_body(req, v, {"notes"}, "notes")) co_return *e;
+  const auto& o = v.as_object();
+  auto* n = o.if_contains("notes");
+  if (!n) co_return bad("MISSING_FIELD", "notes is required (null clears them)", "notes");
+  std::optional<std::string> notes;
+  if (!n->is_null()) {
+    if (!n->is_string()) co_return bad("WRONG_TYPE", "expected a string or null", "notes");
+    if (utf8_length(n->as_string()) > o_.notes_max_chars)
+      co_return bad("FIELD_TOO_LONG",
+                    "at most " + std::to_string(o_.notes_max_chars) + " characters", "notes");
+    notes = std::string(n->as_string());
+  }
+  std::string cbe = req.params["cbe"], id = lower(req.params["id"]);
+  const auto lang = labels::negotiate(req.headers["Accept-Language"]);
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job = [cbe, id, notes, lang](pg::Connection& c) {
+    auto r = c.exec(
+        "UPDATE alerts a SET notes = $3, updated_at = now() WHERE a.alert_id = $1::uuid AND "
+        "a.cpas_cbe = $2 RETURNING " +
+            kAlertCols,
+        {id, cbe, notes});
+    if (r.rows() == 0) return Reply(alert_not_found());
+    return Reply(reply(200, alert_json(r, 0, lang)));
+  };
+  co_return co_await pool_.run<Reply>(std::move(job));
+}
+
+// GET /v1/cpas/{cbe}/clignotants/backlog?as_of=YYYY-MM-DD[&format=json|csv]: the CPAS's SPP IS
+// clignotants without a reaction on that day (alerts::backlog).
+asio::awaitable<Reply> AlertsService::backlog(http::Request& req, const Caller& /*caller*/) {
+  if (auto e = check_cbe(req)) co_return *e;
+  for (const auto& [k, v] : req.query)
+    if (k != "as_of" && k != "format")
+      co_return bad("UNKNOWN_PARAMETER", "known parameters: as_of, format", k);
+  auto as_of_text = req.query_param("as_of");
+  if (!as_of_text) co_return bad("MISSING_PARAMETER", "as_of (YYYY-MM-DD) is required", "as_of");
+  auto as_of = validation::parse_iso_date(*as_of_text);
+  if (!as_of) co_return bad("INVALID_DATE", "as_of is a YYYY-MM-DD date", "as_of");
+  bool csv = false;
+  if (auto f = req.query_param("format")) {
+    if (*f != "json" && *f != "csv")
+      co_return bad("INVALID_FORMAT", "format is json or csv", "format");
+    csv = *f == "csv";
+  }
+  std::string cbe = req.params["cbe"];
+  const validation::Date day = *as_of;
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job = [cbe, day, csv](pg::Connection& c) {
+    if (c.exec("SELECT 1 FROM cpas WHERE cbe = $1", {cbe}).rows() == 0)
+      return Reply(detail::cpas_not_found());
+    auto rows = load_backlog_rows(c, cbe, day);
+    auto b = alerts::backlog(cbe, day, rows);
+    http::Response resp;
+    if (csv) {
+      resp.body = alerts::backlog_csv(b);
+      resp.content_type = "text/csv; charset=utf-8";
+    } else {
+      resp.body = alerts::backlog_json(b);
+    }
+    return Reply(std::move(resp));
+  };
+  co_return co_await pool_.run<Reply>(std::move(job));
 }
 
 asio::awaitable<Reply> AlertsService::reaction_codes(http::Request& req, const Caller&) {
@@ -233,7 +335,14 @@ asio::awaitable<Reply> AlertsService::get_alert(http::Request& req, const Caller
         {id, cbe});
     if (r.rows() == 0) return Reply(alert_not_found());
     auto o = alert_json(r, 0, lang);
-    o["notification"] = r.is_null(0, 20) ? json::value(nullptr) : json::parse(r.str(0, 20));
+    o["notification"] = r.is_null(0, kAfterAlertCols) ? json::value(nullptr)
+                                                      : json::parse(r.str(0, kAfterAlertCols));
+    // The alert it is linked to (an early signal's clignotant, a clignotant's early signal).
+    if (!r.is_null(0, 24)) {
+      auto l = c.exec("SELECT " + kAlertCols + " FROM alerts a WHERE a.alert_id = $1::uuid",
+                      {r.str(0, 24)});
+      if (l.rows() == 1) o["linked_alert"] = alert_json(l, 0, lang);
+    }
     auto rs = c.exec(
         "SELECT r.id::text, r.seq, r.code, r.comment, r.amendment, r.actor, " RELAIS_TS("r.created_at") ", "
         "r.delivery_status, r.attempts, r.last_error, " RELAIS_TS("r.sent_at") ", "
@@ -270,18 +379,13 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
   if (auto e = check_id(req)) co_return *e;
   if (req.content_type() != "application/json")
     co_return detail::unsupported_media_type("application/json");
-  boost::system::error_code ec;
-  json::value v = json::parse(req.body, ec);
-  if (ec || !v.is_object()) {
+  json::value v;
+  if (auto e =
+          json_object_body(req, v, {"code", "comment", "amendment"}, "code, comment, amendment")) {
     reactions_.with({"invalid"}).inc();
-    co_return bad("MALFORMED_JSON", "expected a JSON object", "");
+    co_return *e;
   }
   const auto& o = v.as_object();
-  for (const auto& kv : o)
-    if (kv.key() != "code" && kv.key() != "comment" && kv.key() != "amendment") {
-      reactions_.with({"invalid"}).inc();
-      co_return bad("UNKNOWN_FIELD", "unknown field (code, comment, amendment)", kv.key());
-    }
   auto* code = o.if_contains("code");
   if (!code || code->is_null()) {
     reactions_.with({"invalid"}).inc();
@@ -322,8 +426,28 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
   outbox::NewReaction n{id, cbe, cd, comment, amendment, actor, o_.destinations};
   // A named job: GCC 12 mishandles temporaries inside co_await expressions.
   auto job = [n](pg::Connection& c) -> Reply {
+    // Only SPP IS's clignotants are reacted to: an early signal is Relais's own and SPP IS could
+    // not match a reaction to it (docs/clignotants.md, "Reactions only on SPP IS clignotants").
+    // The kind never changes, so reading it before record_reaction's transaction is safe.
+    auto k = c.exec(
+        "SELECT kind, coalesce(sppis_id, ''), linked_alert_id::text FROM alerts "
+        "WHERE alert_id = $1::uuid AND cpas_cbe = $2",
+        {n.alert_id, n.cbe});
+    if (k.rows() == 0) return alert_not_found();
+    if (k.get(0, 0) != "SPPIS_CLIGNOTANT") {
+      auto p =
+          problem(errc::conflict, "EARLY_SIGNAL_NOT_REACTABLE",
+                  "this alert is an early signal raised by Relais, unknown to SPP IS: react to "
+                  "the SPP IS clignotant it is linked to when that arrives",
+                  "id");
+      p.extra["kind"] = "EARLY_SIGNAL";
+      p.extra["linked_alert_id"] =
+          k.is_null(0, 2) ? json::value(nullptr) : json::value(k.str(0, 2));
+      return p;
+    }
+    const std::string sppis_id = k.str(0, 1);
     // The AlertReaction of the outbox rows (PCSAAAlertReaction upstream and the CPAS's topic).
-    auto payload = [&n](const outbox::RecordedReaction& r) {
+    auto payload = [&n, &sppis_id](const outbox::RecordedReaction& r) {
       v1::AlertReaction m;
       m.set_reaction_id(r.reaction_id);
       m.set_alert_id(n.alert_id);
@@ -338,6 +462,7 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
       m.set_actor(n.actor);
       m.set_reacted_at_us(r.reacted_at_us);
       m.set_idempotency_key(r.reaction_id);
+      m.set_sppis_clignotant_id(sppis_id);
       std::string json = codec::to_json(m);
       if (json.empty()) throw std::runtime_error("reaction not encodable");
       return json;
@@ -352,6 +477,7 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
     const auto& r = *recorded;
     json::object out{{"reaction_id", r.reaction_id},
                      {"alert_id", n.alert_id},
+                     {"sppis_clignotant_id", sppis_id},
                      {"sequence", r.sequence},
                      {"code", n.code},
                      {"comment", n.comment ? json::value(*n.comment) : json::value(nullptr)},
@@ -370,7 +496,12 @@ asio::awaitable<Reply> AlertsService::post_reaction(http::Request& req, const Ca
                 {{"cpas", cbe}, {"alert_id", id}, {"code", cd}, {"actor", actor}});
     if (on_reaction_) on_reaction_();
   } else {
-    reactions_.with({result.error().kind == errc::not_found ? "not_found" : "conflict"}).inc();
+    const auto& e = result.error();
+    reactions_
+        .with({e.kind == errc::not_found                ? "not_found"
+               : e.code == "EARLY_SIGNAL_NOT_REACTABLE" ? "early_signal"
+                                                        : "conflict"})
+        .inc();
   }
   co_return result;
 }

@@ -15,13 +15,14 @@ struct FlowName {
   std::string_view id;
 };
 
-constexpr std::array<FlowName, 6> kNames{{
+constexpr std::array<FlowName, 7> kNames{{
     {relais::v1::FLOW_NOTIFY_PERSON, "notify-person"},
     {relais::v1::FLOW_NOTIFY_FAMILY_COMPOSITION, "notify-family-composition"},
     {relais::v1::FLOW_PENSION_REGISTER_MUTATION, "pension-register-mutation"},
     {relais::v1::FLOW_PERSONNEL_FILE, "personnel-file"},
     {relais::v1::FLOW_SELF_EMPLOYED_CAREER, "self-employed-career"},
     {relais::v1::FLOW_ECARMED_CALCULATION, "ecarmed-calculation"},
+    {relais::v1::FLOW_SPPIS_CLIGNOTANT, "sppis-clignotant"},
 }};
 
 template <class Body>
@@ -65,6 +66,8 @@ const google::protobuf::Descriptor* flow_descriptor(Flow flow) {
       return relais::v1::SelfEmployedCareer::descriptor();
     case relais::v1::FLOW_ECARMED_CALCULATION:
       return relais::v1::EcarmedCalculation::descriptor();
+    case relais::v1::FLOW_SPPIS_CLIGNOTANT:
+      return relais::v1::SppIsClignotant::descriptor();
     default:
       return nullptr;
   }
@@ -84,6 +87,8 @@ google::protobuf::Message* mutable_body(Notification& n, Flow flow) {
       return n.mutable_self_employed_career();
     case relais::v1::FLOW_ECARMED_CALCULATION:
       return n.mutable_ecarmed_calculation();
+    case relais::v1::FLOW_SPPIS_CLIGNOTANT:
+      return n.mutable_sppis_clignotant();
     default:
       return nullptr;
   }
@@ -103,6 +108,8 @@ const google::protobuf::Message* body(const Notification& n) {
       return &n.self_employed_career();
     case Notification::kEcarmedCalculation:
       return &n.ecarmed_calculation();
+    case Notification::kSppisClignotant:
+      return &n.sppis_clignotant();
     case Notification::BODY_NOT_SET:
       break;
   }
@@ -127,6 +134,8 @@ void sync_envelope(Notification& n) {
       return copy_envelope(n.self_employed_career(), *n.mutable_envelope());
     case Notification::kEcarmedCalculation:
       return copy_envelope(n.ecarmed_calculation(), *n.mutable_envelope());
+    case Notification::kSppisClignotant:
+      return copy_envelope(n.sppis_clignotant(), *n.mutable_envelope());
     case Notification::BODY_NOT_SET:
       break;
   }

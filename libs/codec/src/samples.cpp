@@ -131,6 +131,22 @@ Notification sample_notification(relais::v1::Flow flow, std::string ticket, std:
       b.set_care_provider_id("1-23456-78-901");
       break;
     }
+    case relais::v1::FLOW_SPPIS_CLIGNOTANT: {
+      auto& b = *n.mutable_sppis_clignotant();
+      b.set_event(relais::v1::SppIsClignotant::ISSUED);
+      b.set_sppis_id("CLG-2024-0004711");
+      b.set_type_code("WORK_INCOME");
+      b.set_cpas_cbe(std::string(kCpasCbe));
+      b.set_period_end(plus_days(date, 30));
+      b.set_amount_declared_cents(0);
+      b.set_amount_observed_cents(182'500);
+      auto* src = b.add_sources();
+      src->set_source("DIMONA");
+      src->set_reference("DMN-2024-0001234567");
+      b.set_issued_date(plus_days(date, 60));
+      b.set_deadline_date(plus_days(date, 120));
+      break;
+    }
     default:
       return n;
   }
@@ -155,6 +171,9 @@ Notification sample_notification(relais::v1::Flow flow, std::string ticket, std:
       break;
     case Notification::kEcarmedCalculation:
       fill_envelope(*n.mutable_ecarmed_calculation(), std::move(ticket), std::move(ssin), date);
+      break;
+    case Notification::kSppisClignotant:
+      fill_envelope(*n.mutable_sppis_clignotant(), std::move(ticket), std::move(ssin), date);
       break;
     case Notification::BODY_NOT_SET:
       break;

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "relais/alerts/reaction_codes.hpp"
+#include "relais/alerts/backlog.hpp"
+#include "relais/api/backlog.hpp"
 #include "relais/auth/credentials.hpp"
 #include "relais/auth/journal.hpp"
 #include "relais/codec/flow.hpp"
@@ -33,6 +35,7 @@
 #include "relais/ctl/status.hpp"
 #include "relais/directory/identity.hpp"
 #include "relais/labels/labels.hpp"
+#include "relais/validation/date.hpp"
 #include "relais/validation/ids.hpp"
 #include "relais/validation/text.hpp"
 
@@ -62,6 +65,7 @@ commands:
   reactions [--cpas CBE] [--status S]      reaction delivery status
   reactions retry <reaction-id>|--failing  make pending or refused deliveries due now
   labels [--lang fr|nl|de|en] [--section S] labels for people: alert types, quality and reaction codes, errors
+  alerts backlog --cpas CBE --as-of DATE   SPP IS clignotants without a reaction; six-month list
   credentials create|list|rotate|revoke    relais-api credentials (bearer tokens)
   cpas onboard|offboard <cbe> --app NAME   a CPAS application's access: topics, Kafka principal, ACLs, token, bundle
   access-journal [filters]                 who called relais-api, accepted or refused
@@ -783,6 +787,41 @@ int cmd_labels(Ctx& c, const std::vector<std::string>& w) {
     for (const auto& [section, entries] : out)
       for (const auto& [k, v] : entries) c.out << section << '\t' << k << '\t' << v << '\n';
   }
+constexpr const char* kAlertsHelp = R"(usage:
+  relaisctl alerts backlog --cpas CBE --as-of YYYY-MM-DD [--format json|csv]
+      the CPAS's SPP IS clignotants without a reaction on that day, by age bucket (days since
+      issue: 0-29, 30-89, 90-179, 180-364, 365+) and type, and the list SPP IS sends in March and
+      October: those issued at least six calendar months before the day and still without a
+      reaction. json (default): the report; csv: one line per open clignotant, oldest first.
+      Read from PostgreSQL (pg.dsn); the same report as GET /v1/cpas/{cbe}/clignotants/backlog.
+exit codes: 0 done, 1 unknown CPAS or database error, 2 usage error.
+)";
+
+int cmd_alerts(Ctx& c, const std::vector<std::string>& w) {
+  if (w.empty() || w[0] != "backlog") {
+    if (!w.empty() && (w[0] == "--help" || w[0] == "-h")) return c.out << kAlertsHelp, kExitOk;
+    throw UsageError(w.empty() ? "alerts needs a command (backlog)"
+                               : "unknown alerts command '" + w[0] + "'");
+  }
+  auto a = parse({w.begin() + 1, w.end()}, {"--cpas", "--as-of", "--format"}, {});
+  if (a.help) return c.out << kAlertsHelp, kExitOk;
+  if (!a.positional.empty()) throw UsageError("alerts backlog takes no positional argument");
+  auto cbe = a.get("--cpas");
+  if (!cbe || !validation::is_valid_cbe(*cbe))
+    throw UsageError("--cpas: a CBE number (10 digits) is required");
+  auto as_of_text = a.get("--as-of");
+  auto as_of = as_of_text ? validation::parse_iso_date(*as_of_text) : std::nullopt;
+  if (!as_of) throw UsageError("--as-of: a YYYY-MM-DD date is required");
+  const std::string format = a.get("--format").value_or("json");
+  if (format != "json" && format != "csv") throw UsageError("--format: json or csv");
+  pg::Connection db(c.s.pg_dsn);
+  if (db.exec("SELECT 1 FROM cpas WHERE cbe = $1", {*cbe}).rows() == 0) {
+    c.err << "relaisctl alerts backlog: no CPAS " << *cbe << "\n";
+    return kExitFailed;
+  }
+  auto rows = api::load_backlog_rows(db, *cbe, *as_of);
+  auto b = alerts::backlog(*cbe, *as_of, rows);
+  c.out << (format == "csv" ? alerts::backlog_csv(b) : alerts::backlog_json(b) + "\n");
   return kExitOk;
 }
 
@@ -1060,6 +1099,7 @@ int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err)
     if (cmd == "journal") return cmd_journal(c, rest);
     if (cmd == "reactions") return cmd_reactions(c, rest);
     if (cmd == "labels") return cmd_labels(c, rest);
+    if (cmd == "alerts") return cmd_alerts(c, rest);
     if (cmd == "credentials") return cmd_credentials(c, rest);
     if (cmd == "access-journal") return cmd_access_journal(c, rest);
     if (cmd == "cpas") return cmd_cpas(c, rest);

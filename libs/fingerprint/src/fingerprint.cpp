@@ -70,6 +70,9 @@ std::uint64_t content(v1::Notification& n) {
     case v1::Notification::kEcarmedCalculation:
       append_without_transport(*n.mutable_ecarmed_calculation(), bytes);
       break;
+    case v1::Notification::kSppisClignotant:
+      append_without_transport(*n.mutable_sppis_clignotant(), bytes);
+      break;
     case v1::Notification::BODY_NOT_SET:
       return content(static_cast<const v1::Notification&>(n));
   }

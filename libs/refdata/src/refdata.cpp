@@ -14,6 +14,7 @@ std::string_view municipalities();
 std::string_view civil_status();
 std::string_view gender();
 std::string_view household_roles();
+std::string_view sppis_clignotant_types();
 }  // namespace files
 
 std::vector<std::vector<std::string_view>> parse_csv(std::string_view text) {
@@ -42,6 +43,7 @@ std::string_view data_file(std::string_view name) {
   if (name == "civil_status") return files::civil_status();
   if (name == "gender") return files::gender();
   if (name == "household_roles") return files::household_roles();
+  if (name == "sppis_clignotant_types") return files::sppis_clignotant_types();
   return {};
 }
 
@@ -276,6 +278,36 @@ std::string_view household_role_label_de(unsigned code) {
 }
 
 std::optional<WorkerType> dimona_worker_type(std::string_view) {
+  return std::nullopt;
+}
+
+const std::vector<SppIsClignotantType>& sppis_clignotant_types() {
+  static const std::vector<SppIsClignotantType> t = [] {
+    constexpr std::string_view file = "sppis_clignotant_types";
+    std::vector<SppIsClignotantType> out;
+    auto rows = parse_csv(files::sppis_clignotant_types());
+    if (rows.empty() || rows.front().size() != 3) bad_data(file, "bad header");
+    for (std::size_t i = 1; i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      if (r.size() != 3 || r[0].empty()) bad_data(file, "bad row " + std::to_string(i));
+      SppIsClignotantType c{r[0], {}, r[2]};
+      for (std::string_view types = r[1]; !types.empty();) {
+        auto sp = types.find(' ');
+        if (sp != 0) c.early_signal_types.push_back(types.substr(0, sp));
+        types = sp == std::string_view::npos ? std::string_view{} : types.substr(sp + 1);
+      }
+      for (const auto& o : out)
+        if (o.code == c.code) bad_data(file, "duplicate code " + std::string(c.code));
+      out.push_back(std::move(c));
+    }
+    return out;
+  }();
+  return t;
+}
+
+std::optional<SppIsClignotantType> sppis_clignotant_type(std::string_view code) {
+  for (const auto& t : sppis_clignotant_types())
+    if (t.code == code) return t;
   return std::nullopt;
 }
 

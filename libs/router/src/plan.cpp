@@ -2,6 +2,7 @@
 
 #include "relais/codec/flow.hpp"
 #include "relais/fingerprint/fingerprint.hpp"
+#include "relais/refdata/refdata.hpp"
 #include "relais/routing/route.hpp"
 #include "relais/v1/records.pb.h"
 #include "relais/validation/date.hpp"
@@ -27,6 +28,8 @@ const std::string& event_name(const v1::Notification& n) {
       return v1::SelfEmployedCareer::Event_Name(n.self_employed_career().event());
     case v1::Notification::kEcarmedCalculation:
       return v1::EcarmedCalculation::Event_Name(n.ecarmed_calculation().event());
+    case v1::Notification::kSppisClignotant:
+      return v1::SppIsClignotant::Event_Name(n.sppis_clignotant().event());
     case v1::Notification::BODY_NOT_SET:
       break;
   }
@@ -58,6 +61,13 @@ void append_bytes_field(std::string& s, std::uint32_t field, std::string_view by
 constexpr std::uint32_t kRoutedNotificationField = 1;   // RoutedNotification.notification
 constexpr std::uint32_t kAlertNotificationField = 15;   // Alert.notification
 constexpr std::uint32_t kJournalBatchEntriesField = 1;  // JournalBatch.entries
+
+constexpr std::string_view kEarlySignal = "EARLY_SIGNAL";
+constexpr std::string_view kSppisClignotant = "SPPIS_CLIGNOTANT";
+constexpr std::string_view kSppisRule =
+    "sppis-clignotant";  // Alert.rule_id of SPP IS's clignotants
+// Dropped: integrations cover the period, but none of them is the named CPAS's.
+constexpr std::string_view kNamedCpasNotCovering = "named_cpas_not_covering";
 
 std::string source_of(const InboundRecord& m) {
   std::string s(m.topic);
@@ -129,8 +139,15 @@ class Planner {
     routing::Subject subject{*ssin, std::nullopt, announces_replacement(n)};
     if (!env.replaces_ssin().empty())
       subject.replaces_ssin = directory::ssin_key(env.replaces_ssin());
-    routing::decide(subject, routing::Days{date->first_day().days, date->last_day().days},
-                    ctx_.directory, decision_);
+    // An SPP IS clignotant concerns its whole period: the named CPAS must cover all of it.
+    routing::Days days{date->first_day().days, date->last_day().days};
+    const bool sppis = n.body_case() == v1::Notification::kSppisClignotant;
+    if (sppis) {
+      if (auto end = validation::parse_iso_date(n.sppis_clignotant().period_end()))
+        days.last = end->days;
+    }
+    routing::decide(subject, days, ctx_.directory, decision_);
+    if (sppis) return clignotant(m, n, flow, event, j);
     if (decision_.targets.empty()) {
       auto reason = std::string(routing::reason_name(decision_.drop));
       ++dropped_[{n.flow(), decision_.drop}];
@@ -157,12 +174,9 @@ class Planner {
   }
 
  private:
-  void route(const InboundRecord& m, const v1::Notification& n, const std::string& flow,
-             const std::string& event, const Mark& mark, const routing::Target& t,
-             v1::JournalEntry& j) {
-    const auto& cpas = ctx_.directory.cpas(t.cpas);
-    std::string topic = "cpas." + cpas.cbe + ".notifications.v1";
-    out_.cpas_topics.insert(topic);
+  // The RoutedNotification bytes for one target: the inbound bytes spliced in as they came.
+  std::string routed_bytes(const InboundRecord& m, const routing::Target& t,
+                           const directory::Cpas& cpas) const {
     v1::RoutedNotification r;
     r.set_cpas_cbe(cpas.cbe);
     auto* in = r.mutable_integration();
@@ -177,6 +191,16 @@ class Planner {
     routed.reserve(m.value.size() + 128);
     append_bytes_field(routed, kRoutedNotificationField, m.value);
     r.AppendToString(&routed);
+    return routed;
+  }
+
+  void route(const InboundRecord& m, const v1::Notification& n, const std::string& flow,
+             const std::string& event, const Mark& mark, const routing::Target& t,
+             v1::JournalEntry& j) {
+    const auto& cpas = ctx_.directory.cpas(t.cpas);
+    std::string topic = "cpas." + cpas.cbe + ".notifications.v1";
+    out_.cpas_topics.insert(topic);
+    std::string routed = routed_bytes(m, t, cpas);
     const auto& env = n.envelope();
     // By index: journal() and raise_alerts() append records (the vector may move).
     const std::size_t at = out_.records.size();
@@ -218,32 +242,99 @@ class Planner {
       a.set_rule_id(rule->id);
       a.set_type(rule->alert_type);
       a.set_severity(std::string(alerts::severity_name(rule->severity)));
-      a.set_cpas_cbe(cpas.cbe);
-      a.set_ssin(env.ssin());
-      a.set_ticket(env.ticket());
-      a.set_flow(n.flow());
-      a.set_event(event);
-      a.set_effective_date(env.effective_date());
-      for (auto q : t.qualities) a.add_quality_codes(q);
+      fill_alert(a, n, event, cpas, t);
       a.set_deadline_days(rule->deadline_days);
       a.set_due_date(validation::to_string(validation::Date{today.days + rule->deadline_days}));
-      a.set_raised_at_us(ctx_.now_us);
       a.set_description(rule->description);
-      OutRecord& o = out_.records.emplace_back();
-      o.topic = topic;
-      o.key = env.ssin();
-      a.SerializeToString(&o.value);
-      append_bytes_field(o.value, kAlertNotificationField, routed);
-      o.headers = {{"ticket", env.ticket()},
-                   {"alert-id", a.alert_id()},
-                   {"alert-type", a.type()},
-                   {"content-type", "application/x-protobuf"}};
-      ++out_.counts.alerts[{rule->alert_type, cpas.cbe}];
-      j.set_kind(v1::JournalEntry::ALERT);
-      j.set_reason(rule->alert_type);
-      j.set_alert_id(a.alert_id());
-      journal(j);
+      a.set_kind(std::string(kEarlySignal));
+      emit_alert(a, topic, routed, j);
     }
+  }
+
+  // What every alert says of the notification and the CPAS that raised it.
+  void fill_alert(v1::Alert& a, const v1::Notification& n, const std::string& event,
+                  const directory::Cpas& cpas, const routing::Target& t) const {
+    const auto& env = n.envelope();
+    a.set_cpas_cbe(cpas.cbe);
+    a.set_ssin(env.ssin());
+    a.set_ticket(env.ticket());
+    a.set_flow(n.flow());
+    a.set_event(event);
+    a.set_effective_date(env.effective_date());
+    for (auto q : t.qualities) a.add_quality_codes(q);
+    a.set_raised_at_us(ctx_.now_us);
+  }
+
+  // The alert record on cpas.<cbe>.alerts.v1 (the routed notification embedded) and its journal
+  // entry.
+  void emit_alert(const v1::Alert& a, const std::string& topic, const std::string& routed,
+                  v1::JournalEntry& j) {
+    OutRecord& o = out_.records.emplace_back();
+    o.topic = topic;
+    o.key = a.ssin();
+    a.SerializeToString(&o.value);
+    append_bytes_field(o.value, kAlertNotificationField, routed);
+    o.headers = {{"ticket", a.ticket()},
+                 {"alert-id", a.alert_id()},
+                 {"alert-type", a.type()},
+                 {"alert-kind", a.kind()},
+                 {"content-type", "application/x-protobuf"}};
+    ++out_.counts.alerts[{a.type(), a.cpas_cbe()}];
+    j.set_kind(v1::JournalEntry::ALERT);
+    j.set_reason(a.type());
+    j.set_alert_id(a.alert_id());
+    journal(j);
+  }
+
+  // An SPP IS clignotant: to the CPAS it names only, when an integration of that CPAS covers the
+  // whole period concerned (the finality rule), as an alert of kind SPPIS_CLIGNOTANT on its
+  // cpas.<cbe>.alerts.v1 (never as a notification, never to another CPAS). Otherwise dropped and
+  // journaled. The alert id derives from SPP IS's identifier and the CPAS: the same clignotant
+  // sent again (under any ticket) is the same alert, stored once.
+  void clignotant(const InboundRecord& m, const v1::Notification& n, const std::string& flow,
+                  const std::string& event, v1::JournalEntry& j) {
+    const auto& c = n.sppis_clignotant();
+    const routing::Target* target = nullptr;
+    for (const auto& t : decision_.targets)
+      if (ctx_.directory.cpas(t.cpas).cbe == c.cpas_cbe()) target = &t;
+    if (target == nullptr) {
+      std::string reason = decision_.targets.empty()
+                               ? std::string(routing::reason_name(decision_.drop))
+                               : std::string(kNamedCpasNotCovering);
+      ++out_.counts.dropped[{flow, reason}];
+      j.set_kind(v1::JournalEntry::DROPPED);
+      j.set_cpas_cbe(c.cpas_cbe());
+      j.set_reason(std::move(reason));
+      return journal(j);
+    }
+    const auto& cpas = ctx_.directory.cpas(target->cpas);
+    const std::string routed = routed_bytes(m, *target, cpas);
+    ++routed_[{n.flow(), target->cpas}];
+    j.set_kind(v1::JournalEntry::ROUTED);
+    j.set_cpas_cbe(cpas.cbe);
+    j.set_quality_code(target->integration.quality);
+    journal(j);
+    std::string topic = "cpas." + cpas.cbe + ".alerts.v1";
+    out_.cpas_topics.insert(topic);
+    v1::Alert a;
+    a.set_alert_id(alerts::alert_id(c.sppis_id(), 0, cpas.cbe, kSppisRule));
+    a.set_rule_id(std::string(kSppisRule));
+    a.set_type(c.type_code());
+    a.set_severity("high");
+    a.set_kind(std::string(kSppisClignotant));
+    a.set_sppis_id(c.sppis_id());
+    fill_alert(a, n, event, cpas, *target);
+    a.set_period_end(c.period_end());
+    auto issued = validation::parse_iso_date(c.issued_date());
+    auto deadline = validation::parse_iso_date(c.deadline_date());
+    if (issued && deadline) a.set_deadline_days(deadline->days - issued->days);
+    a.set_due_date(c.deadline_date());
+    if (auto type = refdata::sppis_clignotant_type(c.type_code()))
+      a.set_description(std::string(type->label));
+    emit_alert(a, topic, routed, j);
+    if (n.accepted_at_us() > 0)
+      out_.end_to_end_seconds.push_back(static_cast<double>(ctx_.now_us - n.accepted_at_us()) /
+                                        1e6);
   }
 
   // `base`, when given, is the notification's journal entry (ticket, SSIN, flow…).

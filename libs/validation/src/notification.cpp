@@ -25,6 +25,7 @@ using relais::v1::NotifyPerson;
 using relais::v1::PensionRegisterMutation;
 using relais::v1::PersonnelFile;
 using relais::v1::SelfEmployedCareer;
+using relais::v1::SppIsClignotant;
 
 using Result = std::optional<Error>;
 
@@ -537,6 +538,86 @@ Result check_flow(const EcarmedCalculation& b, const Limits&) {
   return non_negative(b.amount_cpas_cents(), "amount_cpas_cents");
 }
 
+constexpr std::int32_t kMaxClignotantPeriodDays = 3660;
+constexpr std::int64_t kMaxClignotantAmountCents = 100'000'000'000;
+constexpr int kMaxClignotantSources = 20;
+
+// SPP IS's identifier: its format is not public; Relais accepts what an identifier of a
+// register usually is (docs/clignotants.md, "What is assumed").
+bool is_sppis_id(std::string_view id) {
+  if (id.size() < 4 || id.size() > 40) return false;
+  auto upper_or_digit = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  if (!upper_or_digit(id.front())) return false;
+  for (char c : id)
+    if (!upper_or_digit(c) && c != '.' && c != '/' && c != '_' && c != '-') return false;
+  return true;
+}
+
+bool is_source_name(std::string_view s) {
+  if (s.empty() || s.size() > 40 || !(s.front() >= 'A' && s.front() <= 'Z')) return false;
+  for (char c : s)
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
+bool is_reference(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
+Result check_flow(const SppIsClignotant& b, const Limits&) {
+  if (b.sppis_id().empty()) return missing("sppis_id");
+  if (!is_sppis_id(b.sppis_id())) {
+    return make_error(
+        code::kInvalidSppisId,
+        "an SPP IS identifier is 4-40 characters: A-Z 0-9 first, then A-Z 0-9 . / _ -", "sppis_id");
+  }
+  if (!b.replaces_ssin().empty()) {
+    return make_error(code::kInconsistent,
+                      "a clignotant names the person by the SSIN SPP IS crossed: no replaces_ssin",
+                      "replaces_ssin");
+  }
+  if (b.type_code().empty()) return missing("type_code");
+  if (!is_sppis_clignotant_type(b.type_code())) {
+    return code_error("type_code", "not a code of the SPP IS clignotant type list");
+  }
+  if (auto e = validate_cbe(b.cpas_cbe(), "cpas_cbe")) return e;
+  std::optional<Date> start = parse_iso_date(b.effective_date()), end, issued, deadline;
+  if (auto e = required_date(b.period_end(), "period_end", end)) return e;
+  if (auto e = ordered(start, end, "period_end")) return e;
+  if (start && end && end->days - start->days > kMaxClignotantPeriodDays) {
+    return make_error(code::kDateOrder, "the period concerned is longer than ten years",
+                      "period_end");
+  }
+  if (auto e = required_date(b.issued_date(), "issued_date", issued)) return e;
+  if (auto e = required_date(b.deadline_date(), "deadline_date", deadline)) return e;
+  if (auto e = ordered(issued, deadline, "deadline_date")) return e;
+  for (auto [amount, field] : {std::pair{b.amount_declared_cents(), "amount_declared_cents"},
+                               std::pair{b.amount_observed_cents(), "amount_observed_cents"}}) {
+    if (auto e = non_negative(amount, field)) return e;
+    if (amount > kMaxClignotantAmountCents) {
+      return make_error(code::kInvalidAmount, "an amount is at most 1,000,000,000.00 EUR", field);
+    }
+  }
+  if (b.sources().empty()) return missing("sources", "needs at least one source crossed");
+  if (b.sources_size() > kMaxClignotantSources) {
+    return make_error(code::kTooManyItems, "at most 20 sources", "sources");
+  }
+  for (int i = 0; i < b.sources_size(); ++i) {
+    const auto& src = b.sources(i);
+    const std::string at = "sources[" + std::to_string(i) + "].";
+    if (!is_source_name(src.source())) {
+      return code_error(at + "source", "a source is UPPER_SNAKE, 1-40 characters (e.g. DIMONA)");
+    }
+    if (!is_reference(src.reference())) {
+      return code_error(at + "reference", "a reference is 1-64 printable ASCII characters");
+    }
+  }
+  return std::nullopt;
+}
+
 template <class Body>
 Result check_body(const Body& b, const Notification& n, const Limits& limits) {
   if (auto e = check_strings_and_enums(b, limits, "")) return e;
@@ -650,6 +731,8 @@ std::optional<Error> validate(const Notification& n, const Limits& limits) {
       return check_body(n.self_employed_career(), n, limits);
     case Notification::kEcarmedCalculation:
       return check_body(n.ecarmed_calculation(), n, limits);
+    case Notification::kSppisClignotant:
+      return check_body(n.sppis_clignotant(), n, limits);
     case Notification::BODY_NOT_SET:
       break;
   }
@@ -670,6 +753,8 @@ Flow body_flow(const Notification& n) noexcept {
       return relais::v1::FLOW_SELF_EMPLOYED_CAREER;
     case Notification::kEcarmedCalculation:
       return relais::v1::FLOW_ECARMED_CALCULATION;
+    case Notification::kSppisClignotant:
+      return relais::v1::FLOW_SPPIS_CLIGNOTANT;
     case Notification::BODY_NOT_SET:
       break;
   }

@@ -124,6 +124,10 @@ std::optional<std::uint32_t> code_for_role(
   return std::nullopt;
 }
 
+bool is_sppis_clignotant_type(std::string_view code) {
+  return refdata::sppis_clignotant_type(code).has_value();
+}
+
 bool is_dimona_worker_type(std::string_view code) {
   // libs/refdata ships no DIMONA list yet (data/refdata/README.md): while it knows not even OTH,
   // a code is checked by its shape, three upper-case letters or digits (OTH, STU, A17...).

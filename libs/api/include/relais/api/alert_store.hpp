@@ -2,7 +2,8 @@
 // cpas.<cbe>.alerts.v1 topic (regex subscription, so a new CPAS's topic is
 // picked up within topic.metadata.refresh.interval.ms), read_committed, that
 // copies the alerts into PostgreSQL in batches with
-// INSERT ... ON CONFLICT (alert_id) DO NOTHING and commits the Kafka offsets
+// INSERT ... ON CONFLICT DO NOTHING (alert id, SPP IS identifier), links each new SPP IS
+// clignotant to its early signal in the same transaction, and commits the Kafka offsets
 // only after the PostgreSQL commit. A replay, a duplicate record or a crash
 // between the two commits creates nothing twice.
 #pragma once
@@ -26,6 +27,9 @@ struct AlertStoreOptions {
   int metadata_refresh_ms = 2000;
   std::size_t batch_max = 1000;
   std::chrono::milliseconds linger{200};
+  // The matching rule's window (docs/clignotants.md): an early signal's effective date may lie
+  // this many days before or after the SPP IS clignotant's period.
+  int match_window_days = 31;
 };
 
 class AlertStore {
@@ -42,6 +46,8 @@ class AlertStore {
   metrics::Family<metrics::Counter>& stored_;
   metrics::Counter& duplicates_;
   metrics::Counter& undecodable_;
+  metrics::Histogram& lead_days_;
+  int match_window_days_;
   sink::KafkaToPg sink_;
 };
 

@@ -21,6 +21,7 @@ struct AlertsOptions {
   std::size_t list_limit_max = 1000;
   std::size_t list_limit_default = 100;
   std::size_t comment_max_chars = 1000;
+  std::size_t notes_max_chars = 4000;
   // Where each reaction goes: the PCSAAAlertReaction upstream and the CPAS's Kafka topic.
   std::vector<std::string> destinations = {"upstream", "kafka"};
 };
@@ -41,6 +42,8 @@ class AlertsService {
   // Every label for people in the caller's language (Accept-Language): alert types, quality
   // codes, problem titles, error messages, reaction codes.
   boost::asio::awaitable<Reply> labels(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> put_notes(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> backlog(http::Request& req, const Caller& caller);
 
   AlertsOptions o_;
   pg::Pool& pool_;

@@ -1,4 +1,5 @@
-// The six flow ids of the external contract and their protobuf counterparts.
+// The flow ids of the external contract (the six BCSS flows and SPP IS's clignotants) and their
+// protobuf counterparts.
 #pragma once
 
 #include <array>
@@ -10,13 +11,14 @@
 
 namespace relais::codec {
 
-inline constexpr std::array<relais::v1::Flow, 6> kAllFlows{
+inline constexpr std::array<relais::v1::Flow, 7> kAllFlows{
     relais::v1::FLOW_NOTIFY_PERSON,
     relais::v1::FLOW_NOTIFY_FAMILY_COMPOSITION,
     relais::v1::FLOW_PENSION_REGISTER_MUTATION,
     relais::v1::FLOW_PERSONNEL_FILE,
     relais::v1::FLOW_SELF_EMPLOYED_CAREER,
     relais::v1::FLOW_ECARMED_CALCULATION,
+    relais::v1::FLOW_SPPIS_CLIGNOTANT,
 };
 
 // "notify-person" -> FLOW_NOTIFY_PERSON, ...; std::nullopt for anything else (case-sensitive).

@@ -1,6 +1,7 @@
-// The National Register's code lists, as data shipped in the repository (data/refdata/*.csv) and
-// compiled into the library: countries and nationalities, municipalities with the 2019 and 2025
-// mergers, civil status, gender and household-role codes. Pure lookups, no I/O at run time.
+// The National Register's code lists (and SPP IS's clignotant types), as data shipped in the
+// repository (data/refdata/*.csv) and compiled into the library: countries and nationalities,
+// municipalities with the 2019 and 2025 mergers, civil status, gender and household-role codes.
+// Pure lookups, no I/O at run time.
 #pragma once
 
 #include <cstdint>
@@ -70,6 +71,16 @@ struct WorkerType {
 // DIMONA worker types: no public list was found in the sources available to the project (see
 // README.md), so the list is empty and every code is unknown until one is shipped as data.
 std::optional<WorkerType> dimona_worker_type(std::string_view code);
+
+// SPP IS clignotant types (data/refdata/sppis_clignotant_types.csv: SPP IS's list is not public,
+// the file is Relais's default) and the early-signal alert types each one corresponds to.
+struct SppIsClignotantType {
+  std::string_view code;
+  std::vector<std::string_view> early_signal_types;  // alert types of the rule file; may be empty
+  std::string_view label;                            // English
+};
+std::optional<SppIsClignotantType> sppis_clignotant_type(std::string_view code);
+const std::vector<SppIsClignotantType>& sppis_clignotant_types();
 
 // Splits one data file as they are written: '#' comment lines skipped, then the header line and
 // the rows, fields separated by ',' (the files hold no quoted field). Exposed for tests.

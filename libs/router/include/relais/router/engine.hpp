@@ -40,6 +40,8 @@ struct EngineOptions {
   // apply when the router keeps up (latency unchanged). batch_max or less disables it.
   std::size_t catchup_batch_max = 5000;
   std::chrono::milliseconds batch_linger{20};
+  // The transactional producer's linger.ms (see engine_parts.cpp, producer_settings).
+  std::chrono::milliseconds producer_linger{5};
   std::chrono::milliseconds transaction_timeout{15000};
   std::int64_t dedupe_window_us = 7LL * 24 * 3600 * 1000000;
   // Lanes: this many consume-plan-transact loops in the process, each its own member of the

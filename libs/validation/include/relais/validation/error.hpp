@@ -48,6 +48,8 @@ inline constexpr std::string_view kInvalidCode = "INVALID_CODE";
 // APPRENTICE, an ISO country the National Register list does not carry).
 inline constexpr std::string_view kNotMappable = "NOT_MAPPABLE";
 inline constexpr std::string_view kInvalidNssoNumber = "INVALID_NSSO_NUMBER";
+// An SPP IS clignotant identifier outside [A-Z0-9][A-Z0-9./_-]{3,39} (sppis-clignotant flow).
+inline constexpr std::string_view kInvalidSppisId = "INVALID_SPPIS_ID";
 }  // namespace code
 
 inline Error make_error(std::string_view c, std::string message, std::string field = {}) {

@@ -61,6 +61,10 @@ std::optional<std::uint32_t> code_for_role(relais::v1::NotifyFamilyComposition::
 // data/refdata/README.md) a code of DIMONA's shape: three upper-case letters or digits.
 bool is_dimona_worker_type(std::string_view code);
 
+// ---- SPP IS clignotant types (libs/refdata: Relais's default list, SPP IS's is not public) ----
+
+bool is_sppis_clignotant_type(std::string_view code);
+
 // ---- Gender (GenderCodeType: 0 unknown, 1 male, 2 female) ------------------------------------
 
 bool is_gender_code(std::uint32_t code);
