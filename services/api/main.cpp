@@ -279,6 +279,8 @@ int main(int argc, char** argv) {
           {"outbox depth", "relais_outbox_depth", service::Figure::Kind::value},
       });
   service::add_openapi_route(router, service::openapi_api());
+  // The event contract (AsyncAPI) beside the OpenAPI document: HTML and YAML, embedded.
+  service::add_events_routes(router, service::asyncapi_html(), service::asyncapi_yaml());
   routes.add_open(router);
   std::string http_error;
   auto so = service::server_options(cfg, http_error);
