@@ -287,7 +287,11 @@ void ReplayService::run() {
 
 void ReplayService::prune(pg::Connection& c) {
   // One CPAS at a time: each DELETE is a range of the primary key (no other index to scan by).
-  auto cpas = c.exec("SELECT DISTINCT cpas_cbe FROM cpas_replays UNION SELECT cbe FROM cpas");
+  // The archive's CPAS, found by skipping along the primary key (one probe per CPAS).
+  auto cpas = c.exec(
+      "WITH RECURSIVE t(cbe) AS (SELECT min(cpas_cbe) FROM notification_archive UNION ALL SELECT "
+      "(SELECT min(cpas_cbe) FROM notification_archive WHERE cpas_cbe > t.cbe) FROM t WHERE t.cbe "
+      "IS NOT NULL) SELECT cbe FROM t WHERE cbe IS NOT NULL");
   long long n = 0;
   for (int i = 0; i < cpas.rows() && !stop_; ++i)
     n += c.exec(
