@@ -136,8 +136,10 @@ def document(fds: descriptor_pb2.FileDescriptorSet) -> dict:
                     "(with the key)", format="uuid")
     proto_ct = header("always application/x-protobuf; the value's type is fixed by the channel",
                       enum=["application/x-protobuf"])
-    replay = header("present only on records re-published for a CPAS from the journal (replays); its value "
-                    "names the replay", )
+    replay = header("present only on records re-published for a CPAS from the notification archive "
+                    "(replays, on cpas.<cbe>.replay.v1); its value is the replay's id", format="uuid")
+    replay_position = header("with replay: the record's place in the archive, "
+                             "<routed_at_us>:<partition>:<offset> on cpas.<cbe>.notifications.v1")
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -153,7 +155,8 @@ def document(fds: descriptor_pb2.FileDescriptorSet) -> dict:
                 "consumer may still re-read records (after a crash before its commit, a rebalance, a "
                 "replay) and de-duplicates on the ticket header. Ordering: records of one SSIN (the key) "
                 "are in one partition, in routing order; no order across keys. Retention: the "
-                "cluster's (7 days by default); older records come from a replay of the journal.\n\n"
+                "cluster's (7 days by default); older records come from a replay (POST /v1/cpas/{cbe}/replays, "
+                "relaisctl replay) out of the notification archive, to cpas.<cbe>.replay.v1.\n\n"
                 "Compatibility: fields are only added (never renumbered, retyped or removed: buf "
                 "breaking in make test); topic names carry a major version (.v1). "
                 "Access: docs/subscribers.md (relaisctl cpas onboard)."),
@@ -178,6 +181,16 @@ def document(fds: descriptor_pb2.FileDescriptorSet) -> dict:
                 "parameters": {"cbe": cbe},
                 "messages": {"routedNotification": {"$ref": "#/components/messages/RoutedNotification"}},
             },
+            "cpasReplays": {
+                "address": "cpas.{cbe}.replay.v1",
+                "title": "A CPAS's replays",
+                "description": "The CPAS's notifications re-published on its request (after restoring a "
+                               "backup): each record exactly as it was routed, plus the replay and "
+                               "replay-position headers. One partition: a replay is in routing order. "
+                               "Retention 7 days (docs/subscribers.md section 6).",
+                "parameters": {"cbe": cbe},
+                "messages": {"replayedNotification": {"$ref": "#/components/messages/ReplayedNotification"}},
+            },
             "cpasAlerts": {
                 "address": "cpas.{cbe}.alerts.v1",
                 "title": "A CPAS's alerts (clignotants)",
@@ -198,6 +211,11 @@ def document(fds: descriptor_pb2.FileDescriptorSet) -> dict:
                 "action": "receive", "channel": {"$ref": "#/channels/cpasNotifications"},
                 "summary": "a CPAS application reads its notifications (group cpas.<cbe>.<app>)",
                 "messages": [{"$ref": "#/channels/cpasNotifications/messages/routedNotification"}],
+            },
+            "receiveReplays": {
+                "action": "receive", "channel": {"$ref": "#/channels/cpasReplays"},
+                "summary": "a CPAS application reads the replays it asked for",
+                "messages": [{"$ref": "#/channels/cpasReplays/messages/replayedNotification"}],
             },
             "receiveAlerts": {
                 "action": "receive", "channel": {"$ref": "#/channels/cpasAlerts"},
@@ -223,7 +241,19 @@ def document(fds: descriptor_pb2.FileDescriptorSet) -> dict:
                     "raw": header("only for a notification received as SOAP: the bytes its sender sent"),
                     "source-content-type": header("with raw: the media type of those bytes"),
                     "replay": replay,
+                    "replay-position": replay_position,
                 }, ["flow", "ticket", "content-type"]),
+                "ReplayedNotification": {
+                    **kafka_message("RoutedNotification", "a replayed notification", ssin_key, {
+                        "flow": header("as on the notifications topic"),
+                        "ticket": ticket,
+                        "content-type": proto_ct,
+                        "raw": header("as on the notifications topic"),
+                        "source-content-type": header("as on the notifications topic"),
+                        "replay": replay,
+                        "replay-position": replay_position,
+                    }, ["flow", "ticket", "content-type", "replay", "replay-position"]),
+                    "name": "ReplayedNotification"},
                 "Alert": kafka_message("Alert", "an alert", ssin_key, {
                     "ticket": ticket,
                     "alert-id": header("the alert's id, stable for the same notification and rule", format="uuid"),

@@ -18,7 +18,7 @@ PACKAGES=(
   clang libclang-rt-14-dev   # the fuzz targets (libFuzzer and the sanitizers come with clang 14's runtime)
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven
-  python3 python3-venv curl
+  python3 python3-venv python3-yaml curl   # python3-yaml: scripts/asyncapi_html.py at build time
   chromium npm
   prometheus
 )

@@ -37,6 +37,9 @@ PASSWORD_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{12,}$")
 APP_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 # The topics Relais writes for a CPAS and its applications read (created at onboarding).
 CPAS_TOPICS = ("notifications.v1", "alerts.v1")
+# The replay topic (docs/subscribers.md section 6): one partition, so that a replay is read in
+# routing order; relais-api publishes to it (and creates it too, when a replay comes first).
+REPLAY_TOPIC = "replay.v1"
 
 
 def die(msg: str) -> None:
@@ -153,10 +156,12 @@ def delete_scram_user(a: AdminClient, principal: str) -> None:
 
 def ensure_cpas_topics(a: AdminClient, cbe: str) -> None:
     """cpas.<cbe>.notifications.v1 and .alerts.v1 (RELAIS_CPAS_TOPIC_PARTITIONS, default 6;
-    RELAIS_REPLICATION_FACTOR, default 1), left as they are when they exist."""
+    RELAIS_REPLICATION_FACTOR, default 1) and .replay.v1 (one partition, 7 days), left as they
+    are when they exist."""
     parts = int(os.environ.get("RELAIS_CPAS_TOPIC_PARTITIONS", "6"))
     rf = int(os.environ.get("RELAIS_REPLICATION_FACTOR", "1"))
     topics = [NewTopic(f"cpas.{cbe}.{t}", parts, rf) for t in CPAS_TOPICS]
+    topics.append(NewTopic(f"cpas.{cbe}.{REPLAY_TOPIC}", 1, rf, config={"retention.ms": "604800000"}))
     errors = []
     for name, f in a.create_topics(topics, request_timeout=TIMEOUT).items():
         try:

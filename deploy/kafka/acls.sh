@@ -8,7 +8,7 @@
 #                                          and the {cbe} lines of acls.txt (its own cpas.CBE. prefix)
 #   acls.sh cpas-remove CBE                remove the CPAS's ACLs and SCRAM user
 #   acls.sh app-add CBE APP PASSWORD_FILE  onboard one application of a CPAS (`relaisctl cpas onboard`):
-#                                          topics cpas.CBE.notifications.v1 and .alerts.v1, SCRAM user
+#                                          topics cpas.CBE.notifications.v1, .alerts.v1, .replay.v1, SCRAM user
 #                                          cpas-CBE-APP (password as for cpas-add), the {cbe} lines for it
 #   acls.sh app-remove CBE APP             remove that application's ACLs and SCRAM user
 #   acls.sh set-password PRINCIPAL FILE    create a SCRAM user or change its password (rotation)

@@ -93,6 +93,8 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, required=True, help="the onboarding bundle directory")
     ap.add_argument("--topic", help="default cpas.<cbe>.notifications.v1 (the bundle's CPAS)")
+    ap.add_argument("--replay", action="store_true",
+                    help="read cpas.<cbe>.replay.v1, where replays asked for after a restore arrive")
     ap.add_argument("--group", help="default the bundle's group.id")
     ap.add_argument("--max", type=int, default=0, help="stop after N records processed (0: no limit)")
     ap.add_argument("--idle", type=float, default=0.0, help="stop after S seconds without a record (0: never)")
@@ -106,7 +108,7 @@ def main(argv: list[str]) -> int:
         print(f"consumer: cannot read the bundle: {e}", file=sys.stderr)
         return 2
     cbe = conf["group.id"].split(".")[1]
-    topic = a.topic or f"cpas.{cbe}.notifications.v1"
+    topic = a.topic or f"cpas.{cbe}.{'replay' if a.replay else 'notifications'}.v1"
     if a.group:
         conf["group.id"] = a.group
     pb = records_pb2(a.proto_dir)
@@ -153,7 +155,8 @@ def process(r, h: dict, msg, as_json: bool) -> None:
     """What an application does with a record: here, print it."""
     n = r.notification
     out = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(), "key": msg.key().decode(),
-           "ticket": h.get("ticket"), "flow": h.get("flow"), "replay": h.get("replay"), "cpas": r.cpas_cbe,
+           "ticket": h.get("ticket"), "flow": h.get("flow"), "replay": h.get("replay"),
+           "replay_position": h.get("replay-position"), "cpas": r.cpas_cbe,
            "ssin": n.envelope.ssin, "body": n.WhichOneof("body"), "quality_code": r.integration.quality_code}
     print(json.dumps(out) if as_json else
           f"{out['ticket']} {out['flow']} ssin {out['ssin']} (cpas {out['cpas']}, quality {out['quality_code']})",

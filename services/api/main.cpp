@@ -8,8 +8,10 @@
 #include "relais/api/access.hpp"
 #include "relais/api/alert_store.hpp"
 #include "relais/api/alerts.hpp"
+#include "relais/api/archive.hpp"
 #include "relais/api/manage_access.hpp"
 #include "relais/api/problem.hpp"
+#include "relais/api/replay.hpp"
 #include "relais/api/service.hpp"
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
@@ -49,6 +51,19 @@ int main(int argc, char** argv) {
           {"api.clignotant_match_window_days", Type::integer, "31",
            "days an early signal's date may lie outside an SPP IS clignotant's period and still "
            "be linked to it"},
+          {"archive.enabled", Type::boolean, "true",
+           "copy every record routed to cpas.<cbe>.notifications.v1 to the notification archive "
+           "(replays, docs/subscribers.md section 6)"},
+          {"archive.group_id", Type::string, "relais-api-archive", "consumer group of the archive"},
+          {"archive.retention_days", Type::integer, "3650",
+           "archived records older than this are deleted (the legal period: an assumption, "
+           "docs/subscribers.md)"},
+          {"replay.chunk", Type::integer, "500",
+           "records a replay publishes between two progress updates"},
+          {"replay.lease_ms", Type::integer, "30000",
+           "a replay whose worker is silent this long is taken up by another"},
+          {"replay.topic_retention_ms", Type::integer, "604800000",
+           "retention of a new cpas.<cbe>.replay.v1 topic"},
           {"upstream.url", Type::string, "http://127.0.0.1:8099/pcsaa/alert-reactions",
            "PCSAAAlertReaction endpoint of SPP IS: https://host[:port]/path (mTLS, upstream.tls.*) "
            "or http:// (local stand-in)"},
@@ -205,6 +220,24 @@ int main(int argc, char** argv) {
   aso.match_window_days = static_cast<int>(cfg.integer("api.clignotant_match_window_days"));
   api::AlertStore store(aso, registry);
 
+  api::ArchiveSinkOptions archo;
+  archo.kafka = ks;
+  archo.dsn = cfg.str("pg.dsn");
+  archo.group_id = cfg.str("archive.group_id");
+  archo.metadata_refresh_ms = static_cast<int>(cfg.integer("api.alerts_metadata_refresh_ms"));
+  const bool archive_on = cfg.boolean("archive.enabled");
+  api::ArchiveSink archive(archo, registry);
+  api::ReplayOptions ro;
+  ro.kafka = ks;
+  ro.dsn = cfg.str("pg.dsn");
+  ro.instance = so_out.instance;
+  ro.replication_factor = ao.replication_factor;
+  ro.chunk = static_cast<std::size_t>(std::max<long long>(1, cfg.integer("replay.chunk")));
+  ro.lease = std::chrono::milliseconds(cfg.integer("replay.lease_ms"));
+  ro.topic_retention_ms = std::to_string(cfg.integer("replay.topic_retention_ms"));
+  ro.archive_retention_days = static_cast<int>(cfg.integer("archive.retention_days"));
+  api::ReplayService replays(ro, pool, registry);
+
   auth::JournalWriterOptions jo;
   jo.dsn = cfg.str("pg.dsn");
   jo.capacity = static_cast<std::size_t>(cfg.integer("auth.access_journal_capacity"));
@@ -218,6 +251,7 @@ int main(int argc, char** argv) {
   svc.add_routes(routes);
   manage_access->add_routes(routes);
   alerts_svc.add_routes(routes);
+  replays.add_routes(routes);
   access.add_routes(routes);
   // The operations routes (probes, metrics, status page, OpenAPI document): open, not journaled.
   http::Router router;
@@ -238,6 +272,12 @@ int main(int argc, char** argv) {
     c.push_back({"alert_store", store_ok,
                  "last batch or idle poll " + std::to_string(static_cast<long long>(store_age)) +
                      " s ago"});
+    if (archive_on) {
+      double archive_age = archive.age_seconds();
+      c.push_back({"archive", archive_age < static_cast<double>(stall.count()),
+                   "last batch or idle poll " +
+                       std::to_string(static_cast<long long>(archive_age)) + " s ago"});
+    }
     return c;
   };
   // The checks run on the probe's thread: a slow PostgreSQL or Kafka never blocks the loop.
@@ -256,6 +296,8 @@ int main(int argc, char** argv) {
           {"outbox depth", "relais_outbox_depth", service::Figure::Kind::value},
       });
   service::add_openapi_route(router, service::openapi_api());
+  // The event contract (AsyncAPI) beside the OpenAPI document: HTML and YAML, embedded.
+  service::add_events_routes(router, service::asyncapi_html(), service::asyncapi_yaml());
   routes.add_open(router);
   std::string http_error;
   auto so = service::server_options(cfg, http_error);
@@ -292,12 +334,29 @@ int main(int argc, char** argv) {
     store.stop();
     return 2;
   }
+  if (archive_on) {
+    if (auto e = archive.start()) {
+      logger.error("cannot start the archive", {{"error", *e}});
+      sender.stop();
+      store.stop();
+      return 1;
+    }
+  }
+  if (auto e = replays.start()) {
+    logger.error("cannot start the replay worker", {{"error", *e}});
+    archive.stop();
+    sender.stop();
+    store.stop();
+    return 1;
+  }
   logger.info("relais-api listening",
               {{"listen", so->address + ":" + std::to_string(server.port())}});
   // Stopped in reverse order of start once the HTTP server has drained.
   service::run_until_signal(ioc, server, static_cast<int>(cfg.integer("http.threads")),
                             std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr,
                             [&] {
+                              replays.stop();
+                              archive.stop();
                               sender.stop();
                               store.stop();
                               access_journal.stop();

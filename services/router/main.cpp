@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
            "records per transaction at most while records are waiting (a backlog); batch_max or "
            "less: off"},
           {"router.batch_linger_ms", Type::integer, "20", "how long to wait to fill a batch"},
+          {"router.producer_linger_ms", Type::integer, "5",
+           "linger.ms of the transactional producer: how long a partition's records wait to be "
+           "sent inside a transaction (the commit sends whatever waits at once)"},
           {"router.lanes", Type::integer, "1",
            "consume-plan-transact loops in this process (1-16), each a group member with its own "
            "transactional producer: one commits while another plans"},
@@ -81,6 +84,7 @@ int main(int argc, char** argv) {
   eo.batch_max = static_cast<std::size_t>(cfg.integer("router.batch_max"));
   eo.catchup_batch_max = static_cast<std::size_t>(cfg.integer("router.catchup_batch_max"));
   eo.batch_linger = std::chrono::milliseconds(cfg.integer("router.batch_linger_ms"));
+  eo.producer_linger = std::chrono::milliseconds(cfg.integer("router.producer_linger_ms"));
   eo.lanes = static_cast<int>(cfg.integer("router.lanes"));
   if (eo.lanes < 1 || eo.lanes > 16) {
     logger.error("configuration error", {{"error", "router.lanes must be between 1 and 16"}});

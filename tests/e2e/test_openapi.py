@@ -33,6 +33,31 @@ def test_served_documents(relais):
         assert r.text == on_disk.read_text(), f"relais-{name} serves a stale copy of {on_disk} (rebuild)"
 
 
+def test_event_contract_served_beside_the_openapi_document(relais):
+    """relais-api serves docs/asyncapi/relais.yaml at /docs/events/relais.yaml and its HTML
+    rendering (scripts/asyncapi_html.py, at build time) at /docs/events: every channel, message
+    and payload schema of the document, self-contained (no script, nothing fetched elsewhere)."""
+    on_disk = Path(__file__).resolve().parents[2] / "docs" / "asyncapi" / "relais.yaml"
+    r = requests.get(relais.api.url + "/docs/events/relais.yaml", timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/yaml"
+    assert r.text == on_disk.read_text(), "relais-api serves a stale copy of docs/asyncapi/relais.yaml (rebuild)"
+    doc = yaml.safe_load(r.text)
+    page = requests.get(relais.api.url + "/docs/events", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    text = page.text
+    assert text.startswith("<!DOCTYPE html>") and "<script" not in text.lower()
+    assert "src=" not in text and "http://" not in text.replace(doc["servers"]["relais"]["host"], "")
+    assert 'href="/docs/events/relais.yaml"' in text
+    for ch in doc["channels"].values():
+        assert f"<code>{ch['address']}</code>" in text, ch["address"]
+    for name in doc["components"]["messages"]:
+        assert f'id="message-{name}"' in text, name
+    for name in doc["components"]["schemas"]:
+        assert f'id="schema-{name}"' in text, name
+    for field in doc["components"]["schemas"]["relais.v1.RoutedNotification"]["properties"]:
+        assert f"<code>{field}</code>" in text, field
+
+
 @pytest.mark.parametrize("name", ["ingest", "api"])
 def test_schemathesis_finds_no_failure(relais, db, run_dir, name):
     wait_router_live(relais, db)

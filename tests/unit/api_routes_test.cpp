@@ -10,6 +10,7 @@
 #include "relais/api/access.hpp"
 #include "relais/api/alerts.hpp"
 #include "relais/api/problem.hpp"
+#include "relais/api/replay.hpp"
 #include "relais/api/routes.hpp"
 #include "relais/api/service.hpp"
 #include "relais/auth/credentials.hpp"
@@ -28,9 +29,11 @@ struct RealTable {
         svc(Options{}, pool, registry),
         alerts(AlertsOptions{}, pool, registry),
         journal(auth::JournalWriterOptions{}, registry),
-        access(AccessOptions{}, table, pool, journal, registry) {
+        access(AccessOptions{}, table, pool, journal, registry),
+        replays(ReplayOptions{}, pool, registry) {
     svc.add_routes(table);
     alerts.add_routes(table);
+    replays.add_routes(table);
     access.add_routes(table);
   }
   metrics::Registry registry;
@@ -40,6 +43,7 @@ struct RealTable {
   auth::JournalWriter journal;
   RouteTable table;
   AccessControl access;
+  ReplayService replays;  // its routes only: the worker is never started here
 };
 
 http::Request request(verb m, std::string target, std::string body = {}) {
@@ -85,7 +89,7 @@ TEST(ApiRoutes, EveryRouteIsDeclaredOnceWithItsPolicy) {
       EXPECT_EQ(r.policy, Policy::operator_only) << r.pattern;
     }
   }
-  EXPECT_EQ(seen.size(), 19u);  // the routes of docs/openapi/api.yaml under /v1/
+  EXPECT_EQ(seen.size(), 21u);  // the routes of docs/openapi/api.yaml under /v1/
   EXPECT_THROW(t.table.add({verb::get, "/v1/cpas", Policy::operator_only},
                            [](http::Request&, const Caller&) -> boost::asio::awaitable<Reply> {
                              co_return Reply{};

@@ -93,19 +93,6 @@ bool storable(const v1::Alert& a) {
          (a.due_date().empty() || std::regex_match(a.due_date(), kDate)) && a.raised_at_us() > 0;
 }
 
-sink::Options sink_options(const AlertStoreOptions& o, metrics::Registry& m) {
-  sink::Options s;
-  s.name = "alert-store";
-  s.dead_letters = &sink::dead_letter_counter(m, s.name);
-  s.kafka = o.kafka;
-  s.dsn = o.dsn;
-  s.topics = {o.topic_regex};
-  s.group_id = o.group_id;
-  s.batch_max = o.batch_max;
-  s.linger = o.linger;
-  s.metadata_refresh_ms = o.metadata_refresh_ms;
-  return s;
-}
 }  // namespace
 
 AlertStore::AlertStore(AlertStoreOptions o, metrics::Registry& m)
@@ -127,7 +114,8 @@ AlertStore::AlertStore(AlertStoreOptions o, metrics::Registry& m)
                      .with({})),
       match_window_days_(o.match_window_days),
       sink_(
-          sink_options(o, m), [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
+          o.options("alert-store", m),
+          [this](pg::Connection& c, const sink::Batch& b) { write(c, b); },
           m.counter("relais_api_alert_store_failures_total", "Failed alert batch writes (retried)")
               .with()) {}
 

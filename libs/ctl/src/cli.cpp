@@ -31,6 +31,7 @@
 #include "relais/ctl/onboard.hpp"
 #include "relais/ctl/queries.hpp"
 #include "relais/ctl/reconcile.hpp"
+#include "relais/ctl/replay.hpp"
 #include "relais/ctl/settings.hpp"
 #include "relais/ctl/status.hpp"
 #include "relais/directory/identity.hpp"
@@ -69,6 +70,7 @@ commands:
   credentials create|list|rotate|revoke    relais-api credentials (bearer tokens)
   cpas onboard|offboard <cbe> --app NAME   a CPAS application's access: topics, Kafka principal, ACLs, token, bundle
   access-journal [filters]                 who called relais-api, accepted or refused
+  replay --cpas CBE --since DATE           re-publish a CPAS's notifications since DATE to cpas.<cbe>.replay.v1
 
 `relaisctl <command> --help` describes each command. Settings come from --config FILE (YAML)
 and RELAIS_* environment variables:
@@ -1059,6 +1061,72 @@ int cmd_cpas(Ctx& c, const std::vector<std::string>& w) {
   return kExitOk;
 }
 
+constexpr const char* kReplayHelp = R"(usage:
+  relaisctl replay --cpas <cbe> --since DATE [--until DATE] [--again] [--detach] [--json]
+
+Asks relais-api (POST /v1/cpas/{cbe}/replays) to publish again, to cpas.<cbe>.replay.v1, every
+notification routed to that CPAS since DATE (until DATE, excluded), each exactly as it was
+routed plus the headers `replay` (the replay's id) and `replay-position`, in routing order. The
+records come from the notification archive, so a replay reaches past the CPAS topic's retention.
+DATE: YYYY-MM-DD (midnight in Belgium) or an RFC 3339 timestamp (2026-12-01T08:00:00Z).
+Needs RELAIS_API_TOKEN: the CPAS's own token (its onboarding bundle's api.token) or the operator's.
+relais-api does the work and records its progress: interrupting relaisctl stops nothing, and the
+same command again follows the same replay (or reports the finished one, without publishing it
+twice; --again asks for a new one). Progress: a bar on a terminal, otherwise a line a second.
+--detach: print the replay and return at once. docs/subscribers.md, section 6.
+exit codes: 0 done (or running with --detach), 1 refused or failed, 2 usage error.
+)";
+
+int cmd_replay(Ctx& c, const std::vector<std::string>& w) {
+  auto a = parse(w, {"--cpas", "--since", "--until"}, {"--again", "--detach", "--json"});
+  if (a.help) return c.out << kReplayHelp, kExitOk;
+  if (!a.positional.empty()) throw UsageError("replay takes no positional argument");
+  ReplayCall call;
+  call.cbe = a.get("--cpas").value_or("");
+  if (auto e = validation::validate_cbe(call.cbe, "cbe")) throw UsageError("--cpas: " + e->message);
+  call.since = a.get("--since").value_or("");
+  if (call.since.empty()) throw UsageError("--since is required (YYYY-MM-DD or RFC 3339)");
+  call.until = a.get("--until").value_or("");
+  call.again = a.flag("--again");
+  call.wait = !a.flag("--detach");
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  auto printer = progress_printer(c.err, tty);
+  const auto t0 = std::chrono::steady_clock::now();
+  bool announced = false;
+  auto st = replay(c.s, call, [&](const ReplayStatus& s) {
+    if (!announced) {
+      c.err << "replay " << s.id << " of CPAS " << call.cbe << " to " << s.topic << ": " << s.total
+            << " record(s)"
+            << (s.created ? "" : (s.state == "running" ? " (continued)" : " (already done)"))
+            << "\n";
+      announced = true;
+    }
+    ImportProgress p;
+    p.lines = p.bytes = static_cast<std::uint64_t>(s.published);
+    p.total_bytes = static_cast<std::uint64_t>(s.total);
+    p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    p.unit = "records";
+    printer(p);
+  });
+  if (tty) c.err << "\n";
+  if (a.flag("--json")) {
+    c.out << boost::json::serialize(boost::json::object{{"id", st.id},
+                                                        {"state", st.state},
+                                                        {"topic", st.topic},
+                                                        {"total", st.total},
+                                                        {"published", st.published}})
+          << "\n";
+  } else {
+    c.out << "replay " << st.id << " " << st.state << ": " << st.published << " of " << st.total
+          << " record(s) on " << st.topic << "\n";
+  }
+  if (st.state == "failed" || (!st.error.empty() && st.state != "done")) {
+    if (!st.error.empty()) c.err << "relaisctl replay: " << st.error << "\n";
+    return st.state == "failed" ? kExitFailed : kExitOk;
+  }
+  return kExitOk;
+}
+
 int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err) {
   std::vector<std::string> words(argv + 1, argv + argc);
   std::string config_path;
@@ -1103,6 +1171,7 @@ int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err)
     if (cmd == "credentials") return cmd_credentials(c, rest);
     if (cmd == "access-journal") return cmd_access_journal(c, rest);
     if (cmd == "cpas") return cmd_cpas(c, rest);
+    if (cmd == "replay") return cmd_replay(c, rest);
     err << "relaisctl: unknown command '" << cmd << "' (relaisctl --help)\n";
     return kExitUsage;
   } catch (const UsageError& e) {

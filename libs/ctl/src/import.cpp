@@ -155,11 +155,11 @@ std::string progress_line(const ImportProgress& p, bool tty) {
     int filled = static_cast<int>(std::lround(frac * width));
     std::string bar(static_cast<std::size_t>(filled), '#');
     bar.append(static_cast<std::size_t>(width - filled), '-');
-    std::snprintf(buf, sizeof buf, "[%s] %3.0f%% %llu lines %.0f lines/s ETA %.0fs", bar.c_str(),
-                  frac * 100, static_cast<unsigned long long>(p.lines), rate, eta);
+    std::snprintf(buf, sizeof buf, "[%s] %3.0f%% %llu %s %.0f %s/s ETA %.0fs", bar.c_str(),
+                  frac * 100, static_cast<unsigned long long>(p.lines), p.unit, rate, p.unit, eta);
   } else {
-    std::snprintf(buf, sizeof buf, "progress: %llu lines (%.0f%%), %.0f lines/s, ETA %.0fs",
-                  static_cast<unsigned long long>(p.lines), frac * 100, rate, eta);
+    std::snprintf(buf, sizeof buf, "progress: %llu %s (%.0f%%), %.0f %s/s, ETA %.0fs",
+                  static_cast<unsigned long long>(p.lines), p.unit, frac * 100, rate, p.unit, eta);
   }
   return buf;
 }

@@ -37,7 +37,8 @@ std::string app_group(const std::string& cbe, const std::string& app) {
   return "cpas." + cbe + "." + app;
 }
 std::vector<std::string> cpas_topics(const std::string& cbe) {
-  return {"cpas." + cbe + ".notifications.v1", "cpas." + cbe + ".alerts.v1"};
+  return {"cpas." + cbe + ".notifications.v1", "cpas." + cbe + ".alerts.v1",
+          "cpas." + cbe + ".replay.v1"};
 }
 
 std::string render_client_properties(const BundleSettings& b) {

@@ -59,6 +59,21 @@ std::string_view Record::header_view(const char* name) const {
   return {static_cast<const char*>(value), size};
 }
 
+std::vector<Header> Record::headers() const {
+  std::vector<Header> out;
+  auto* c = static_cast<rd_kafka_message_t*>(m_->c_ptr());
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(c, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs) return out;
+  const char* name = nullptr;
+  const void* value = nullptr;
+  std::size_t size = 0;
+  for (std::size_t i = 0;
+       rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+    out.push_back(
+        {name, value ? std::string(static_cast<const char*>(value), size) : std::string{}});
+  return out;
+}
+
 class Consumer::Callbacks : public RdKafka::RebalanceCb {
  public:
   Callbacks(Consumer& c, RebalanceHandler h, StatsExporter* stats) : c_(c), handler_(std::move(h)) {

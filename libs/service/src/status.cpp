@@ -241,4 +241,17 @@ void add_openapi_route(http::Router& r, std::string_view document) {
         });
 }
 
+void add_events_routes(http::Router& r, std::string_view html, std::string_view yaml) {
+  auto serve = [](std::string_view body, const char* type) {
+    return [body, type](http::Request&) -> boost::asio::awaitable<http::Response> {
+      http::Response resp;
+      resp.content_type = type;
+      resp.body = std::string(body);
+      co_return resp;
+    };
+  };
+  r.add(http::verb::get, "/docs/events", serve(html, "text/html; charset=utf-8"));
+  r.add(http::verb::get, "/docs/events/relais.yaml", serve(yaml, "application/yaml"));
+}
+
 }  // namespace relais::service

@@ -14,6 +14,20 @@ std::int64_t now_us() {
 }
 }  // namespace
 
+Options RegexSinkSettings::options(std::string name, metrics::Registry& m) const {
+  Options s;
+  s.name = std::move(name);
+  s.dead_letters = &dead_letter_counter(m, s.name);
+  s.kafka = kafka;
+  s.dsn = dsn;
+  s.topics = {topic_regex};
+  s.group_id = group_id;
+  s.batch_max = batch_max;
+  s.linger = linger;
+  s.metadata_refresh_ms = metadata_refresh_ms;
+  return s;
+}
+
 metrics::Counter& dead_letter_counter(metrics::Registry& m, const std::string& sink) {
   return m
       .counter("relais_sink_dead_letters_total",

@@ -19,14 +19,11 @@
 
 namespace relais::api {
 
-struct AlertStoreOptions {
-  kafka::Settings kafka;
-  std::string dsn;
-  std::string topic_regex = "^cpas\\..*\\.alerts\\.v1$";
-  std::string group_id = "relais-api-alerts";
-  int metadata_refresh_ms = 2000;
-  std::size_t batch_max = 1000;
-  std::chrono::milliseconds linger{200};
+struct AlertStoreOptions : sink::RegexSinkSettings {
+  AlertStoreOptions() {
+    topic_regex = "^cpas\\..*\\.alerts\\.v1$";
+    group_id = "relais-api-alerts";
+  }
   // The matching rule's window (docs/clignotants.md): an early signal's effective date may lie
   // this many days before or after the SPP IS clignotant's period.
   int match_window_days = 31;

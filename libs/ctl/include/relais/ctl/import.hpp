@@ -18,6 +18,7 @@ struct ImportProgress {
   std::uint64_t bytes = 0;        // bytes of the file consumed so far
   std::uint64_t total_bytes = 0;  // file size (0 when unknown)
   double seconds = 0;
+  const char* unit = "lines";  // what `lines` counts (a replay: "records")
 };
 
 struct LineError {

@@ -29,6 +29,7 @@ inline constexpr std::int64_t kOffsetInvalid = -1001;
 struct Header {
   std::string key;
   std::string value;
+  bool operator==(const Header&) const = default;
 };
 
 // A topic partition and an offset (a position, a commit, a start).
@@ -58,6 +59,8 @@ class Record {
   // header `name` (empty when absent), without a copy.
   std::string_view topic_view() const;
   std::string_view header_view(const char* name) const;
+  // Every header, in the record's order (copies: an archive keeps the record as it was).
+  std::vector<Header> headers() const;
   // The record's timestamp in Unix milliseconds (-1 when none).
   std::int64_t timestamp_ms() const;
 

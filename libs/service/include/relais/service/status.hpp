@@ -57,6 +57,14 @@ void add_status_routes(http::Router& r, metrics::Registry& m, std::string servic
 // GET /openapi.yaml → `document` (served as application/yaml).
 void add_openapi_route(http::Router& r, std::string_view document);
 
+// GET /docs/events → the event contract as HTML (`html`, text/html) and GET
+// /docs/events/relais.yaml → the AsyncAPI document itself (`yaml`, application/yaml).
+void add_events_routes(http::Router& r, std::string_view html, std::string_view yaml);
+
+// docs/asyncapi/relais.yaml and its rendering by scripts/asyncapi_html.py, embedded at build time.
+std::string_view asyncapi_yaml();
+std::string_view asyncapi_html();
+
 // The OpenAPI documents of docs/openapi, embedded at build time.
 std::string_view openapi_ingest();
 std::string_view openapi_api();

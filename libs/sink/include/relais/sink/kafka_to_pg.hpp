@@ -68,6 +68,20 @@ class KafkaToPg {
 // relais_sink_dead_letters_total{sink}: the counter of Options::dead_letters.
 metrics::Counter& dead_letter_counter(metrics::Registry& m, const std::string& sink);
 
+// The settings of a sink subscribed to the topics matching a regex (relais-api's alert store and
+// notification archive): new topics are seen every `metadata_refresh_ms`.
+struct RegexSinkSettings {
+  kafka::Settings kafka;
+  std::string dsn;
+  std::string topic_regex;  // starting with '^'
+  std::string group_id;
+  int metadata_refresh_ms = 2000;
+  std::size_t batch_max = 1000;
+  std::chrono::milliseconds linger{200};
+  // The Options of sink `name`, its dead letters counted in `m`.
+  Options options(std::string name, metrics::Registry& m) const;
+};
+
 // COPY text-format fields: the value escaped (empty = NULL), then '\t' or '\n'.
 void copy_field(std::string& out, std::string_view value, bool last = false);
 // A timestamptz from Unix microseconds (<= 0 = NULL).
