@@ -38,6 +38,7 @@ import requests  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import micro_part  # noqa: E402
 import soap_part  # noqa: E402
+import health_part  # noqa: E402
 import peer  # noqa: E402
 
 BUILD = Path(os.environ.get("RELAIS_BUILD_DIR", REPO / "build"))
@@ -501,9 +502,10 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1000, help="lines per NDJSON batch (throughput run)")
     ap.add_argument("--concurrency", type=int, default=4, help="concurrent client connections")
     ap.add_argument("--latency-seconds", type=float, default=20.0)
-    ap.add_argument("--only", default="raw,java,e2e,latency,peer,soap,micro",
-                    help="comma list among raw,java,e2e,latency,peer,soap,micro (peer: the Kafka Streams comparison; "
-                         "soap: SOAP against JSON ingest; micro: codec CPU and directory scale, bench/micro)")
+    ap.add_argument("--only", default="raw,java,e2e,latency,peer,soap,micro,health",
+                    help="comma list among raw,java,e2e,latency,peer,soap,micro,health (peer: the Kafka Streams "
+                         "comparison; soap: SOAP against JSON ingest; micro: codec CPU and directory scale, "
+                         "bench/micro; health: relais-api's subscriber health pass at 565 CPAS x 3 applications)")
     ap.add_argument("--peer-threads", type=int, default=1, help="peer: Kafka Streams num.stream.threads")
     ap.add_argument("--peer-java-opts", default=None, help=f"peer: JVM options (default {peer.DEFAULT_JAVA_OPTS})")
     ap.add_argument("--name", default=None, help="results file name part (default quick|full)")
@@ -673,6 +675,15 @@ def main() -> int:
                 relais = None
             log("micro benchmarks (bench/micro/run_micro.sh)")
             results["micro"] = micro_part.run(coords, args.quick, dt.date.today().isoformat())
+        if "health" in only:
+            if relais:
+                relais.stop_all()
+                relais = None
+            log(f"subscriber health pass: {health_part.N_CPAS} CPAS x {health_part.APPS} applications")
+            results["subscriber_health"] = health_part.run(H, coords, BUILD)
+            for p in results["subscriber_health"]["passes"]:
+                log(f"  pass {p['pass']}: {p['seconds']:.3f} s, {p['requests']} Kafka requests, "
+                    f"{p['fetched']} fetched")
     finally:
         if relais:
             relais.stop_all()
@@ -786,6 +797,7 @@ def print_summary(r: dict) -> None:
     if "micro" in r:
         rows.extend(micro_part.summary_rows(r["micro"]))
     rows += soap_part.summary_rows(r)
+    rows += health_part.summary_rows(r)
     w = max(len(a) for a, _, _ in rows) if rows else 10
     print()
     print(f"{'benchmark':<{w}}  {'value':>12}  note")
