@@ -110,11 +110,21 @@ def test_a_stopped_application_shows_on_the_table_the_metrics_relaisctl_and_prom
     p = run_example(world["bundles"][b], "--idle", "5", "--seen", str(world["out"] / f"h-seen-{b}"))
     assert p.returncode == 0, p.stderr
 
+    seen = {}
+
     def a_waits():
         doc = table(url)
         ra, rb = app_row(doc, a, app_a), app_row(doc, b, app_b)
-        return (ra, rb, doc) if ra and rb and ra["lag_records"] == 4 and rb["lag_records"] == 0 else None
-    ra, rb, doc = wait_for(a_waits, 3 * INTERVAL_MS / 1000 + 10, what="A's records waiting on the table")
+        seen.update(a=ra, b=rb)
+        # waiting counts offsets: the 4 records and the commit markers of the router's transactions
+        # between them (at most one per record)
+        ok = ra and rb and 4 <= ra["lag_records"] <= 8 and ra["oldest_unread_age_s"] is not None \
+            and rb["lag_records"] == 0
+        return (ra, rb, doc) if ok else None
+    try:
+        ra, rb, doc = wait_for(a_waits, 3 * INTERVAL_MS / 1000 + 10, what="A's records waiting on the table")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last rows: {seen}") from None
     assert ra["oldest_unread_age_s"] is not None and ra["oldest_unread_age_s"] >= 0
     assert ra["oldest_unread_age_s"] <= time.time() - routed_at + 120
     assert ra["retention_left_s"] > 6 * 86400  # the stack's topics keep 168 h
@@ -127,7 +137,7 @@ def test_a_stopped_application_shows_on_the_table_the_metrics_relaisctl_and_prom
     wait_for(lambda: (app_row(table(url), a, app_a)["oldest_unread_age_s"] or 0) >= age0 + 2, 15,
              what="oldest unread age rising")
 
-    assert gauge(url, "relais_subscriber_lag_records", a, app_a) == 4
+    assert gauge(url, "relais_subscriber_lag_records", a, app_a) == ra["lag_records"]
     assert gauge(url, "relais_subscriber_lag_records", b, app_b) == 0
     assert gauge(url, "relais_subscriber_oldest_unread_age_seconds", a, app_a) > 0
     assert gauge(url, "relais_subscriber_retention_left_seconds", b, app_b) == float("inf")
@@ -137,12 +147,12 @@ def test_a_stopped_application_shows_on_the_table_the_metrics_relaisctl_and_prom
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     line_a = next(l for l in out.stdout.splitlines() if a in l)
-    assert f"{app_a}: 4 / 6d" in line_a and "(no member)" in line_a, line_a
+    assert f"{app_a}: {ra['lag_records']} / 6d" in line_a and "(no member)" in line_a, line_a
     line_b = next(l for l in out.stdout.splitlines() if b in l)
     assert f"{app_b}: 0" in line_b, line_b
     js = subprocess.run([str(BUILD / "services" / "relaisctl"), "status", "--cpas", "--json"], env=env,
                         capture_output=True, text=True, timeout=60)
-    assert app_row(json.loads(js.stdout), a, app_a)["lag_records"] == 4
+    assert app_row(json.loads(js.stdout), a, app_a)["lag_records"] == ra["lag_records"]
 
     # A short retention on A's topic: its records will be deleted unread within 24 h.
     set_retention(stack, f"cpas.{a}.notifications.v1", 20 * 3600 * 1000)
@@ -170,6 +180,86 @@ def test_a_stopped_application_shows_on_the_table_the_metrics_relaisctl_and_prom
     finally:
         prom.stop()
         set_retention(stack, f"cpas.{a}.notifications.v1", 168 * 3600 * 1000)
+
+
+def browse(url: str, screenshot: Path, seconds: float, first: str) -> tuple[str, dict, dict]:
+    """Opens `url` in headless Chromium driven over the DevTools protocol (--remote-debugging-pipe:
+    fds 3 and 4, NUL-separated JSON), in real time for `seconds`; returns the DOM and the page's
+    Performance metrics (ScriptDuration: seconds of script run) when the expression `first` turned
+    true and at the end, and writes a screenshot."""
+    import base64
+    import fcntl
+    import tempfile
+    to_chrome_r, to_chrome_w = os.pipe()
+    from_chrome_r, from_chrome_w = os.pipe()
+    hi_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+    hi_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+
+    def child_fds():
+        os.dup2(hi_r, 3)
+        os.dup2(hi_w, 4)
+    with tempfile.TemporaryDirectory(prefix="relais-chromium-") as profile:
+        proc = subprocess.Popen([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe",
+                                 "about:blank"], close_fds=False, preexec_fn=child_fds,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for fd in (to_chrome_r, from_chrome_w, hi_r, hi_w):
+            os.close(fd)
+        out = os.fdopen(to_chrome_w, "wb", buffering=0)
+        inp = os.fdopen(from_chrome_r, "rb", buffering=0)
+        buf = b""
+        ids = iter(range(1, 1000))
+
+        def call(method: str, params: dict | None = None, session: str | None = None) -> dict:
+            nonlocal buf
+            i = next(ids)
+            msg = {"id": i, "method": method, "params": params or {}}
+            if session:
+                msg["sessionId"] = session
+            out.write(json.dumps(msg).encode() + b"\0")
+            while True:
+                while b"\0" not in buf:
+                    chunk = inp.read(1 << 16)
+                    assert chunk, f"chromium closed the pipe during {method}"
+                    buf += chunk
+                raw, _, buf = buf.partition(b"\0")
+                m = json.loads(raw)
+                if m.get("id") == i:
+                    assert "error" not in m, (method, m)
+                    return m["result"]
+        try:
+            target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            call("Performance.enable", {}, session)
+            call("Page.enable", {}, session)
+            call("Emulation.setDeviceMetricsOverride",
+                 {"width": 1200, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session)
+            call("Page.navigate", {"url": url}, session)
+            t0 = time.monotonic()
+            first_metrics = {}
+            while time.monotonic() - t0 < seconds:
+                if not first_metrics and call("Runtime.evaluate", {"expression": first, "returnByValue": True},
+                                              session)["result"].get("value"):
+                    first_metrics = {m["name"]: m["value"]
+                                     for m in call("Performance.getMetrics", {}, session)["metrics"]}
+                time.sleep(0.05)
+            metrics = {m["name"]: m["value"] for m in call("Performance.getMetrics", {}, session)["metrics"]}
+            dom = call("Runtime.evaluate", {"expression": "document.documentElement.outerHTML",
+                                            "returnByValue": True}, session)["result"]["value"]
+            png = call("Page.captureScreenshot", {"format": "png"}, session)["data"]
+            screenshot.write_bytes(base64.b64decode(png))
+            try:
+                call("Browser.close")
+            except AssertionError:
+                pass
+        finally:
+            out.close()
+            inp.close()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return dom, first_metrics, metrics
 
 
 def generated_table(n: int, apps_per_cpas: int = 3) -> dict:
@@ -235,27 +325,25 @@ def test_the_page_with_565_cpas_renders_in_chromium_under_a_second(health_api, r
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     out_dir = run_dir / "cpas-page"
     out_dir.mkdir(exist_ok=True)
+    shot = out_dir / "cpas-page-565.png"
     url = f"http://127.0.0.1:{srv.server_address[1]}/ops/cpas?refresh=1#token=t0k"
     try:
-        import tempfile
-        with tempfile.TemporaryDirectory(prefix="relais-chromium-") as profile:
-            base = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=6000"]
-            dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-        with tempfile.TemporaryDirectory(prefix="relais-chromium-") as profile:
-            base = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=6000"]
-            shot = out_dir / "cpas-page-565.png"
-            r = subprocess.run([*base, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120,
-                               cwd=out_dir)
-            assert r.returncode == 0 and shot.stat().st_size > 10000, r.stderr[-2000:]
+        dom, first, metrics = browse(url, shot, seconds=5,
+                                     first="+(document.getElementById('refreshes')||{}).textContent >= 1")
     finally:
         srv.shutdown()
     (out_dir / "cpas-page-565.html").write_text(dom)
+    assert shot.stat().st_size > 10000
     assert served["n"] >= 2, served
     refreshes = int(re.search(r'id="refreshes">(\d+)<', dom).group(1))
     assert refreshes >= 2, refreshes
     render_ms = float(re.search(r'data-render-ms="([0-9.]+)"', dom).group(1))
-    print(f"565 CPAS rendered in {render_ms} ms of script time; screenshot {shot}")
-    assert render_ms < 1000, render_ms
+    assert first, "the page never rendered its table"
+    script_s = first["ScriptDuration"]
+    print(f"565 CPAS: script time until the first table {script_s:.3f} s (one render {render_ms} ms); "
+          f"{metrics['ScriptDuration']:.3f} s over {refreshes} refreshes; screenshot {shot}")
+    assert script_s < 1.0, first
+    assert 0 < render_ms < 1000, render_ms
     rows = re.search(r'<tbody id="rows">(.*?)</tbody>', dom, re.S).group(1)
     assert rows.count("<tr>") == 565
     assert rows.index("CRITICAL") < rows.index(">OK<")  # worst first

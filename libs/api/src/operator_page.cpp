@@ -109,7 +109,7 @@ $('n-warning').textContent=s.summary.warning+' warning';var h=s.subscriber_healt
 $('pass').textContent=h.finished_age_s===null?'not run yet':dur(h.finished_age_s)+' ago, '+h.seconds.toFixed(2)+' s, '
 +h.requests+' Kafka requests'+(h.error?' ('+h.error+')':'');record(s);
 RelaisCharts.draw($('chart-lag'),[{name:'waiting',key:'lag'}],'');
-var sev=[{name:'critical',key:'critical'},{name:'warning',key:'warning'}];
+var sev=[{name:'critical',key:'critical',color:'#c62828'},{name:'warning',key:'warning',color:'#f9a825'}];
 RelaisCharts.draw($('chart-sev'),sev,'');RelaisCharts.legend($('legend-sev'),sev);
 RelaisCharts.draw($('chart-routed'),[{name:'routed',key:'routed'}],'');renderRows();renderDetail();}
 function ask(msg){$('login').className='';$('login-error').textContent=msg||'';}
