@@ -29,8 +29,8 @@ def cbes(n: int) -> list[str]:
 
 
 def setup(H, coords: dict[str, str]) -> list[str]:
-    from confluent_kafka import Producer, TopicPartition
-    from confluent_kafka.admin import AdminClient, ConsumerGroupTopicPartitions, NewTopic
+    from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
     conf = {"bootstrap.servers": coords["RELAIS_KAFKA_BROKERS"], **H.kafka_conf(env=coords)}
     admin = AdminClient(conf)
     all_cbes = cbes(N_CPAS)
