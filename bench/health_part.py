@@ -65,8 +65,7 @@ def run(H, coords: dict[str, str], build: Path, passes: int = 3) -> dict:
     t0 = time.monotonic()
     setup(H, coords)
     setup_s = time.monotonic() - t0
-    env = dict(os.environ, **coords, **H.service_kafka_env("api", coords))
-    env.setdefault("RELAIS_KAFKA_SASL_MECHANISM", "PLAIN")
+    env = {**os.environ, **coords, **H.service_kafka_env("api", coords)}
     env["RELAIS_KAFKA_SASL_MECHANISM"] = "PLAIN"  # the services' mechanism (docs/architecture.md)
     r = subprocess.run([str(build / "bench" / "subscriber_health_bench"), str(passes)], env=env,
                        capture_output=True, text=True, timeout=600)

@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <set>
+#include <tuple>
 
 namespace relais::kafka {
 namespace {
@@ -262,17 +263,37 @@ Error Admin::retention_ms(const std::vector<std::string>& topics,
 
 Error Admin::first_records(const TopicPartitions& from, std::vector<FirstRecord>& out,
                            std::chrono::milliseconds timeout) {
-  if (from.empty()) return {};
+  // An assignment holds one offset per partition: groups at different offsets of the same
+  // partition are answered in successive rounds (as many as the most groups on one partition).
+  std::vector<TopicPartitions> rounds;
+  std::map<std::pair<std::string, std::int32_t>, std::size_t> seen;
+  std::set<std::tuple<std::string, std::int32_t, std::int64_t>> unique;
+  for (const auto& tp : from) {
+    if (!unique.insert({tp.topic, tp.partition, tp.offset}).second) continue;
+    std::size_t r = seen[{tp.topic, tp.partition}]++;
+    if (rounds.size() <= r) rounds.resize(r + 1);
+    rounds[r].push_back(tp);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Error error;
+  for (const auto& round : rounds) {
+    auto e = fetch_round(round, out, deadline);
+    if (e && !error) error = e;
+  }
+  return error;
+}
+
+Error Admin::fetch_round(const TopicPartitions& from, std::vector<FirstRecord>& out,
+                         std::chrono::steady_clock::time_point deadline) {
   PartList assignment(static_cast<int>(from.size()));
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> waiting;
   for (const auto& tp : from) {
-    if (!waiting.emplace(std::pair{tp.topic, tp.partition}, tp.offset).second) continue;
+    waiting.emplace(std::pair{tp.topic, tp.partition}, tp.offset);
     rd_kafka_topic_partition_list_add(assignment.p, tp.topic.c_str(), tp.partition)->offset =
         tp.offset;
   }
   ++requests_;
   if (auto e = rd_kafka_assign(impl_->rk, assignment.p)) return err_of(e, "assign");
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
   Error error;
   while (!waiting.empty() && std::chrono::steady_clock::now() < deadline) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(impl_->rk, 100);

@@ -72,8 +72,8 @@ class Admin {
   Error retention_ms(const std::vector<std::string>& topics,
                      std::map<std::string, std::int64_t>& out, std::chrono::milliseconds timeout);
   // The first readable record at or after each part's offset (one assignment, fetched together,
-  // each partition's first record only; at most `timeout`). A partition that did not answer in
-  // time is missing from `out`.
+  // each partition's first record only; a partition asked at several offsets takes one round per
+  // offset; at most `timeout` in all). A part that did not answer in time is missing from `out`.
   Error first_records(const TopicPartitions& from, std::vector<FirstRecord>& out,
                       std::chrono::milliseconds timeout);
 
@@ -83,6 +83,8 @@ class Admin {
 
  private:
   Admin() = default;
+  Error fetch_round(const TopicPartitions& from, std::vector<FirstRecord>& out,
+                    std::chrono::steady_clock::time_point deadline);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::uint64_t requests_ = 0;
