@@ -39,7 +39,7 @@ build-services: deps $(BUILD)/build.ninja
 # results in bench/results/<date>-<name>.json. BENCH_QUICK=1 for the ~100k-record version;
 # BENCH_ARGS for bench/run.py options (e.g. BENCH_ARGS="--only raw,java").
 bench: deps $(BUILD)/build.ninja
-	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES) raw_producer
+	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES) raw_producer subscriber_health_bench
 	@var/venv/bin/python bench/run.py $(BENCH_ARGS)
 
 run: build-services

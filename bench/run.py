@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import journal_part  # noqa: E402
 import micro_part  # noqa: E402
 import soap_part  # noqa: E402
+import health_part  # noqa: E402
 import peer  # noqa: E402
 
 BUILD = Path(os.environ.get("RELAIS_BUILD_DIR", REPO / "build"))
@@ -502,10 +503,11 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1000, help="lines per NDJSON batch (throughput run)")
     ap.add_argument("--concurrency", type=int, default=4, help="concurrent client connections")
     ap.add_argument("--latency-seconds", type=float, default=20.0)
-    ap.add_argument("--only", default="raw,java,e2e,latency,peer,soap,journal,micro",
-                    help="comma list among raw,java,e2e,latency,peer,soap,journal,micro (peer: the Kafka Streams "
-                         "comparison; soap: SOAP against JSON ingest; journal: the journal's PostgreSQL CPU per "
-                         "notification, bench/journal_part.py; micro: codec CPU and directory scale, bench/micro)")
+    ap.add_argument("--only", default="raw,java,e2e,latency,peer,soap,journal,micro,health",
+                    help="comma list among raw,java,e2e,latency,peer,soap,journal,micro,health (peer: the Kafka "
+                         "Streams comparison; soap: SOAP against JSON ingest; journal: the journal's PostgreSQL CPU "
+                         "per notification, bench/journal_part.py; micro: codec CPU and directory scale, "
+                         "bench/micro; health: relais-api's subscriber health pass at 565 CPAS x 3 applications)")
     ap.add_argument("--peer-threads", type=int, default=1, help="peer: Kafka Streams num.stream.threads")
     ap.add_argument("--peer-java-opts", default=None, help=f"peer: JVM options (default {peer.DEFAULT_JAVA_OPTS})")
     ap.add_argument("--name", default=None, help="results file name part (default quick|full)")
@@ -686,6 +688,15 @@ def main() -> int:
                 relais = None
             log("micro benchmarks (bench/micro/run_micro.sh)")
             results["micro"] = micro_part.run(coords, args.quick, dt.date.today().isoformat())
+        if "health" in only:
+            if relais:
+                relais.stop_all()
+                relais = None
+            log(f"subscriber health pass: {health_part.N_CPAS} CPAS x {health_part.APPS} applications")
+            results["subscriber_health"] = health_part.run(H, coords, BUILD)
+            for p in results["subscriber_health"]["passes"]:
+                log(f"  pass {p['pass']}: {p['seconds']:.3f} s, {p['requests']} Kafka requests, "
+                    f"{p['fetched']} fetched")
     finally:
         if relais:
             relais.stop_all()
@@ -800,6 +811,7 @@ def print_summary(r: dict) -> None:
         rows.extend(micro_part.summary_rows(r["micro"]))
     rows += soap_part.summary_rows(r)
     rows += journal_part.summary_rows(r.get("journal", {}))
+    rows += health_part.summary_rows(r)
     w = max(len(a) for a, _, _ in rows) if rows else 10
     print()
     print(f"{'benchmark':<{w}}  {'value':>12}  note")

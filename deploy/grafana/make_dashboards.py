@@ -170,6 +170,19 @@ def cpas() -> Board:
     b.ts("Open and overdue", [(f"sum by (cpas) (relais_alerts_open{{{sel}}})", "open {{cpas}}"),
                               (f"sum by (cpas) (relais_alerts_overdue{{{sel}}})", "overdue {{cpas}}")], w=12)
     b.ts("Directory size", [(f"sum by (cpas) (relais_directory_integrations{{{sel}}})", "{{cpas}}")], w=12)
+    b.row("Applications of $cpas (subscriber health, relais-api)")
+    app = "{{cpas}} {{application}}"
+    b.ts("Lag (records not committed)", [(f"max by (cpas, application) (relais_subscriber_lag_records{{{sel}}})", app)],
+         w=12, description="Records of the CPAS's topics each application (consumer group cpas.<cbe>.<app>) "
+                           "has not committed yet.")
+    b.ts("Oldest unread record age", [(f"max by (cpas, application) "
+                                       f"(relais_subscriber_oldest_unread_age_seconds{{{sel}}})", app)], "s", w=12)
+    b.ts("Retention left before the oldest unread record is deleted",
+         [(f"min by (cpas, application) (relais_subscriber_retention_left_seconds{{{sel}}} < +Inf)", app)], "s",
+         w=12, description="Alert RelaisSubscriberRecordsExpiring under 24 h; no line: nothing waits.")
+    b.ts("Time since the last commit", [(f"max by (cpas, application) "
+                                         f"(relais_subscriber_last_commit_age_seconds{{{sel}}})", app)], "s", w=12,
+         description="As observed by relais-api's passes (every 30 s by default).")
     return b
 
 

@@ -10,9 +10,11 @@
 #include "relais/api/alerts.hpp"
 #include "relais/api/archive.hpp"
 #include "relais/api/manage_access.hpp"
+#include "relais/api/operator_view.hpp"
 #include "relais/api/problem.hpp"
 #include "relais/api/replay.hpp"
 #include "relais/api/service.hpp"
+#include "relais/api/subscriber_health.hpp"
 #include "relais/common/config.hpp"
 #include "relais/common/log.hpp"
 #include "relais/outbox/sender.hpp"
@@ -119,6 +121,14 @@ int main(int argc, char** argv) {
            "access journal records waiting for PostgreSQL before calls are refused (503)"},
           {"auth.access_journal_flush_ms", Type::integer, "200",
            "how often the access journal is written"},
+          {"subscribers.interval_ms", Type::integer, "30000",
+           "how often the subscriber health pass reads the CPAS applications' consumer groups "
+           "and topics (0: never)"},
+          {"subscribers.timeout_ms", Type::integer, "10000",
+           "deadline of each Kafka call of a subscriber health pass"},
+          {"subscribers.group_id", Type::string, "relais-api-health",
+           "consumer group the subscriber health pass assigns partitions in to read one record's "
+           "timestamp (never commits)"},
           {"readyz.sink_stall_s", Type::integer, "60",
            "/readyz turns not ready when the access journal has had records waiting and no "
            "successful write for this "
@@ -157,6 +167,14 @@ int main(int argc, char** argv) {
   ao.max_import_bytes = static_cast<std::size_t>(cfg.integer("api.max_import_bytes"));
   ao.max_import_lines = static_cast<std::size_t>(cfg.integer("api.max_import_lines"));
   api::Service svc(ao, pool, registry);
+  // The CPAS applications' consumption (lag, oldest unread, retention left): on the Kafka admin
+  // thread, never on the PostgreSQL pool (subscriber_health.hpp).
+  api::SubscriberHealthOptions sho;
+  sho.kafka = ks;
+  sho.group_id = cfg.str("subscribers.group_id");
+  sho.interval = std::chrono::milliseconds(cfg.integer("subscribers.interval_ms"));
+  sho.timeout = std::chrono::milliseconds(cfg.integer("subscribers.timeout_ms"));
+  api::SubscriberHealth subscribers(sho, svc.kafka_admin().executor(), registry);
   api::ManageAccessOptions mao;
   mao.enabled = cfg.boolean("manage_access.enabled");
   const std::string ma_mode = cfg.str("manage_access.mode");
@@ -253,6 +271,9 @@ int main(int argc, char** argv) {
   alerts_svc.add_routes(routes);
   replays.add_routes(routes);
   access.add_routes(routes);
+  // The operator's table of every CPAS (GET /v1/ops/cpas, the page GET /ops/cpas).
+  api::OperatorView operator_view(pool, subscribers);
+  operator_view.add_routes(routes);
   // The operations routes (probes, metrics, status page, OpenAPI document): open, not journaled.
   http::Router router;
   const std::chrono::seconds stall(cfg.integer("readyz.sink_stall_s"));
@@ -349,12 +370,23 @@ int main(int argc, char** argv) {
     store.stop();
     return 1;
   }
+  if (sho.interval.count() > 0) {
+    if (auto e = subscribers.start()) {
+      logger.error("cannot start the subscriber health pass", {{"error", *e}});
+      replays.stop();
+      archive.stop();
+      sender.stop();
+      store.stop();
+      return 2;
+    }
+  }
   logger.info("relais-api listening",
               {{"listen", so->address + ":" + std::to_string(server.port())}});
   // Stopped in reverse order of start once the HTTP server has drained.
   service::run_until_signal(ioc, server, static_cast<int>(cfg.integer("http.threads")),
                             std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr,
                             [&] {
+                              subscribers.stop();
                               replays.stop();
                               archive.stop();
                               sender.stop();

@@ -52,7 +52,7 @@ constexpr const char* kMainHelp = R"(relaisctl: the Relais operator's tool
 usage: relaisctl [--config FILE] <command> [options]
 
 commands:
-  status                                   readiness and key figures of the three services
+  status [--cpas]                          readiness and key figures of the three services; --cpas: every CPAS, worst first
   dlq list [--limit N]                     newest dead letters
   dlq show <partition>:<offset>            one dead letter, decoded, as JSON
   dlq replay <p>:<o>... | --all-since OFF  re-produce dead letters to relais.inbound.v1
@@ -137,18 +137,37 @@ struct Ctx {
 };
 
 int cmd_status(Ctx& c, const std::vector<std::string>& w) {
-  auto a = parse(w, {}, {"--json"});
+  auto a = parse(w, {}, {"--json", "--cpas"});
   if (a.help) {
-    c.out << "usage: relaisctl status [--json]\n\nGETs /readyz and /metrics of relais-ingest, "
+    c.out << "usage: relaisctl status [--json]\n       relaisctl status --cpas [--json]\n\nGETs "
+             "/readyz and /metrics of relais-ingest, "
              "relais-router and "
              "relais-api (ingest.url, router.url, api.url) and prints one table: readiness, "
              "accepted, routed, "
              "dropped, dead-lettered (totals since start), consumer lag and outbox depth.\nExit "
              "code 1 when a "
-             "service is down or not ready.\n";
+             "service is down or not ready.\n\n--cpas: relais-api's table of every CPAS, worst "
+             "first (GET /v1/ops/cpas with the operator token of RELAIS_API_TOKEN; the page "
+             "/ops/cpas shows the same): severity, persons, routed in the last hour and day, last "
+             "delivery, each application's waiting records and retention left, dead letters, open "
+             "clignotants. --json prints relais-api's document as is. Exit code 1 when a CPAS is "
+             "critical (records deleted unread, or to be within 24 h).\n";
     return kExitOk;
   }
   if (!a.positional.empty()) throw UsageError("status takes no argument");
+  if (a.flag("--cpas")) {
+    std::string error;
+    auto doc = fetch_cpas_table(c.s, error);
+    if (!error.empty()) {
+      c.err << "relaisctl: " << error << "\n";
+      return kExitFailed;
+    }
+    auto rows = cpas_status_rows(doc);
+    c.out << (a.flag("--json") ? doc + "\n" : render_table(rows));
+    for (const auto& r : rows.rows)
+      if (r[0] == "critical") return kExitFailed;
+    return kExitOk;
+  }
   auto st = collect_status(c.s);
   auto rows = status_rows(st);
   c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 
+#include "relais/kafka/admin.hpp"
 #include "relais/kafka/client.hpp"
 #include "relais/kafka/consumer.hpp"
 #include "relais/kafka/error.hpp"
@@ -297,6 +299,42 @@ TEST_F(KafkaMockCluster, GroupConsumerRebalancesAndCommitsOffsetsInTheTransactio
   c->close();
   ASSERT_GE(events.size(), 2u);
   EXPECT_EQ(events.back().first, Rebalance::revoke);
+}
+
+// kafka::Admin (relais-api's subscriber health): watermarks, and the first record at several
+// offsets of one partition (one round per offset), "nothing there" at the end.
+TEST_F(KafkaMockCluster, AdminReadsWatermarksAndFirstRecordsAtSeveralOffsetsOfOnePartition) {
+  topic("cpas.0212344876.notifications.v1", 1);
+  std::string err;
+  auto p = Producer::create(settings(), err);
+  ASSERT_TRUE(p) << err;
+  for (int i = 0; i < 10; ++i)
+    ASSERT_FALSE(p->produce("cpas.0212344876.notifications.v1", 0, "k", "v" + std::to_string(i), {},
+                            nullptr));
+  ASSERT_EQ(p->flush(10s), 0);
+  auto admin = Admin::create(settings(), "health-test", err);
+  ASSERT_TRUE(admin) << err;
+  std::map<std::string, int> topics;
+  ASSERT_FALSE(admin->topics("cpas.", topics, 10s));
+  EXPECT_EQ(topics, (std::map<std::string, int>{{"cpas.0212344876.notifications.v1", 1}}));
+  std::vector<PartitionWatermarks> wm;
+  ASSERT_FALSE(admin->watermarks({{"cpas.0212344876.notifications.v1", 0}}, wm, 10s));
+  ASSERT_EQ(wm.size(), 1u);
+  EXPECT_EQ(wm[0].log_start, 0);
+  EXPECT_EQ(wm[0].end, 10);
+  std::vector<FirstRecord> first;
+  const std::string t = "cpas.0212344876.notifications.v1";
+  auto e = admin->first_records({{t, 0, 2}, {t, 0, 7}, {t, 0, 10}, {t, 0, 2}}, first, 20s);
+  EXPECT_FALSE(e) << e.message;
+  std::map<std::int64_t, FirstRecord> by_from;
+  for (const auto& f : first) by_from[f.from] = f;
+  ASSERT_EQ(by_from.size(), 3u);
+  EXPECT_EQ(by_from[2].offset, 2);
+  EXPECT_GT(by_from[2].timestamp_ms, 0);
+  EXPECT_EQ(by_from[7].offset, 7);
+  EXPECT_TRUE(by_from[10].at_end);
+  EXPECT_EQ(by_from[10].offset, -1);
+  EXPECT_GE(admin->requests(), 5u);  // metadata, 2 ListOffsets, 2 rounds at least
 }
 
 }  // namespace

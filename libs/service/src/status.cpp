@@ -136,8 +136,12 @@ ol#errors li{white-space:pre-wrap;word-break:break-all}ol#errors li.none{list-st
   for (const auto& e : s.at("errors").as_array()) out += "<li>" + html_escape(str(e)) + "</li>";
   if (s.at("errors").as_array().empty()) out += "<li class=\"none\">(none)</li>";
   out += R"(</ol>
+<h2>Last 15 minutes</h2>
+<div id="charts" style="display:flex;flex-wrap:wrap;gap:1em"></div>
 <p><a href="metrics">metrics</a> · <a href="readyz">readyz</a> · <a href="status.json">status.json</a></p>
-<script>
+<script>)";
+  out += chart_script();
+  out += R"(
 (function(){
 var n=0;
 function $(id){return document.getElementById(id);}
@@ -154,7 +158,14 @@ fill('figures',s.figures.map(function(f){return f.kind==='rate'?row([[f.label],[
 :row([[f.label],[f.value.toFixed(0),'num'],['']]);}));
 var ol=$('errors');while(ol.firstChild)ol.removeChild(ol.firstChild);
 s.errors.forEach(function(e){var li=document.createElement('li');li.textContent=e;ol.appendChild(li);});
-if(!s.errors.length){var n=document.createElement('li');n.className='none';n.textContent='(none)';ol.appendChild(n);}}
+if(!s.errors.length){var n=document.createElement('li');n.className='none';n.textContent='(none)';ol.appendChild(n);}
+charts(s.figures);}
+function charts(figs){var box=$('charts');figs.forEach(function(f,i){var id='chart-'+i,svg=$(id);
+if(!svg){var d=document.createElement('div');d.style.cssText='background:#fff;border:1px solid #ddd;padding:.3em';
+var b=document.createElement('b');b.style.cssText='display:block;font-size:12px';b.textContent=f.label;d.appendChild(b);
+svg=document.createElementNS('http://www.w3.org/2000/svg','svg');svg.id=id;svg.setAttribute('width',300);svg.setAttribute('height',100);
+svg.setAttribute('class','chart');d.appendChild(svg);box.appendChild(d);}
+RelaisCharts.push(f.label,f.kind==='rate'?f.rate:f.value);RelaisCharts.draw(svg,[{name:f.label,key:f.label}],'');});}
 function tick(){fetch('status.json',{cache:'no-store'}).then(function(r){return r.json();}).then(function(s){
 n++;render(s);$('refreshes').textContent=n;$('conn').textContent='live, '+new Date().toLocaleTimeString();})
 .catch(function(){$('conn').textContent='service unreachable';});}

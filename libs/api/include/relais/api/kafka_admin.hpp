@@ -24,6 +24,8 @@ class KafkaAdmin {
   // Creates cpas.<cbe>.notifications.v1 when missing, on the admin thread; resumes the caller on
   // its own executor. The error message of the broker, or nullopt (created or already there).
   boost::asio::awaitable<std::optional<std::string>> ensure_cpas_topic(const std::string& cbe);
+  // The admin thread, for the other Kafka admin work of relais-api (subscriber health).
+  boost::asio::thread_pool::executor_type executor() { return threads_.get_executor(); }
 
  private:
   kafka::Settings settings_;

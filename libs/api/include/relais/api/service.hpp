@@ -36,6 +36,8 @@ class Service {
   // The directory's routes, each with its policy (routes.hpp).
   void add_routes(RouteTable& table);
   std::size_t body_limit(const http::Request& header_only) const;
+  // The Kafka admin thread (creating topics; subscriber health passes run there too).
+  KafkaAdmin& kafka_admin() { return admin_; }
 
  private:
   boost::asio::awaitable<Reply> put_cpas(http::Request& req, const Caller& caller);

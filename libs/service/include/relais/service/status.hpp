@@ -69,6 +69,10 @@ std::string_view asyncapi_html();
 std::string_view openapi_ingest();
 std::string_view openapi_api();
 
+// The script of the live charts (RelaisCharts.push / draw / legend): each page keeps the last 15
+// minutes of its series and draws them as inline SVG, without any library (chart.cpp).
+std::string_view chart_script();
+
 // HTML text/attribute escaping of & < > " '.
 std::string html_escape(std::string_view s);
 
