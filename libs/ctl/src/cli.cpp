@@ -808,6 +808,9 @@ int cmd_labels(Ctx& c, const std::vector<std::string>& w) {
     for (const auto& [section, entries] : out)
       for (const auto& [k, v] : entries) c.out << section << '\t' << k << '\t' << v << '\n';
   }
+  return kExitOk;
+}
+
 constexpr const char* kAlertsHelp = R"(usage:
   relaisctl alerts backlog --cpas CBE --as-of YYYY-MM-DD [--format json|csv]
       the CPAS's SPP IS clignotants without a reaction on that day, by age bucket (days since
