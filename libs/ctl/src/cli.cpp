@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "relais/alerts/reaction_codes.hpp"
 #include "relais/alerts/backlog.hpp"
+#include "relais/alerts/reaction_codes.hpp"
 #include "relais/api/backlog.hpp"
 #include "relais/auth/credentials.hpp"
 #include "relais/auth/journal.hpp"
