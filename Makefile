@@ -91,14 +91,16 @@ test-faults: deps $(BUILD)/build.ninja
 
 # The unit and integration tiers built with ThreadSanitizer (RelWithDebInfo, in build-tsan):
 # the concurrent code (HTTP server and client, journal writer, readiness probe, directory feed,
-# PostgreSQL pool). Tests that start a librdkafka client are left out: Debian's librdkafka starts
-# its threads with C11 thrd_create, which GCC 12's TSan runtime does not intercept, and the first
-# such thread crashes inside TSan (docs/fuzzing.md, "ThreadSanitizer"). Suppressions in
-# tests/sanitizers/tsan.supp.
-TSAN_EXCLUDE := KafkaMockCluster|JournalSinkTest|IngestTest|ApiTest|EngineTest|AlertStoreTest|AlertRoutesTest|CtlTest
+# PostgreSQL pool). Debian's librdkafka starts its threads with C11 thrd_create, which GCC 12's
+# TSan runtime does not intercept (the first such thread crashed inside TSan); a TSan build now
+# links libs/kafka/src/tsan_c11_threads.cpp, which starts them through pthread_create. The tests
+# that start a librdkafka client stay left out by default until a full run under TSan has passed
+# with them: `make test-tsan TSAN_EXCLUDE=` runs them too (docs/fuzzing.md, "ThreadSanitizer").
+# Suppressions in tests/sanitizers/tsan.supp.
+TSAN_EXCLUDE ?= KafkaMockCluster|JournalSinkTest|IngestTest|ApiTest|EngineTest|AlertStoreTest|AlertRoutesTest|CtlTest
 test-tsan:
 	@$(MAKE) --no-print-directory build BUILD=build-tsan CMAKE_FLAGS="-DRELAIS_TSAN=ON"
-	@CTEST_ARGS="-L unit|integration -E $(TSAN_EXCLUDE) $(CTEST_ARGS)" scripts/run-tests.sh build-tsan
+	@CTEST_ARGS="-L unit|integration $(if $(TSAN_EXCLUDE),-E $(TSAN_EXCLUDE)) $(CTEST_ARGS)" scripts/run-tests.sh build-tsan
 
 # Style (README "Developing"): clang-format with .clang-format over the project's C++ files
 # (`format` rewrites, `format-check` only checks), clang-tidy with .clang-tidy over libs/ and
