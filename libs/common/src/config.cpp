@@ -34,9 +34,9 @@ bool parse_double(const std::string& s, double& v) {
 
 std::optional<std::string> check_type(const Option& o, const std::string& value,
                                       const std::string& source) {
-  std::int64_t i;
-  bool b;
-  double d;
+  std::int64_t i{};
+  bool b{};
+  double d{};
   switch (o.type) {
     case Type::string:
       return std::nullopt;
@@ -230,7 +230,7 @@ std::optional<int> bootstrap(int argc, char** argv, std::string_view program,
     std::cerr << program << ": configuration error: " << *err << "\n";
     return 2;
   }
-  log::Level level;
+  log::Level level{};
   if (!log::parse_level(out.str("log.level"), level)) {
     std::cerr << program << ": configuration error: log.level must be debug, info, warn or error\n";
     return 2;
