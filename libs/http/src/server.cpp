@@ -816,7 +816,6 @@ void Server::Impl::on_accepted(tcp::socket sock) {
   }
   if (client_full) {
     refuse("client_connection_limit", format_endpoint(ep));
-    // NOLINTNEXTLINE(bugprone-use-after-move): moved above only when a session took it
     reject(std::move(sock),
            error_of(opts, 429, "TOO_MANY_CONNECTIONS", "too many connections from this client"));
     return;
