@@ -17,7 +17,8 @@ and Kafka and the PCSAAAlertReaction stand-in (tests/harness/upstream_standin.py
 - over SOAP (Relais's own XSD, deploy/xsd/relais/sppis-clignotants.xsd): a clignotant posted to
   POST /v1/soap is accepted (ResultSummary ok="YES"), its JSON copy under another ticket too, and
   it is stored once; both alerts on the CPAS's alerts topic carry the same canonical clignotant;
-  an unknown type code and an oversized document get the reason code in the ResultSummary and
+  relaisctl's backlog shows its type's label in the language of --lang or RELAIS_CTL_LANG; an
+  unknown type code and an oversized document get the reason code in the ResultSummary and
   reach nothing.
 
 The expectations are written here from docs/clignotants.md, not computed with Relais's code."""
@@ -300,6 +301,24 @@ def test_sppis_clignotant_over_soap_stored_once_with_its_json_copy(relais_r, db,
     assert set(canon) == {t_soap, t_json}, canon.keys()
     assert canon[t_soap] == canon[t_json], "SOAP and JSON gave different canonical clignotants"
     assert len(ids) == 1, ids
+
+    # relaisctl's backlog in the language asked for (--lang, else RELAIS_CTL_LANG): labels next to the codes.
+    def backlog(*args, lang_env=None):
+        env = dict(os.environ, RELAIS_PG_DSN=db.dsn)
+        if lang_env:
+            env["RELAIS_CTL_LANG"] = lang_env
+        p = subprocess.run([str(BUILD / "services" / "relaisctl"), "alerts", "backlog", "--cpas", cbe,
+                            "--as-of", "2026-12-01", *args], env=env, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+    csv_fr = backlog("--format", "csv", "--lang", "fr").splitlines()  # text mode: CRLF read as lines
+    assert csv_fr[0].endswith(",six_month_list,type_label") and len(csv_fr) == 2, csv_fr
+    assert csv_fr[1].startswith(f"{sppis_id},") and csv_fr[1].endswith(
+        ",true,Revenus du travail (DIMONA / DmfA) non déclarés ou non pris en compte"), csv_fr
+    nl = json.loads(backlog(lang_env="nl"))
+    assert nl["lang"] == "nl" and nl["open"] == 1, nl
+    assert nl["type_labels"]["WORK_INCOME"].startswith("Inkomsten uit arbeid"), nl
+    assert nl["reminder"]["clignotants"][0]["type_label"] == nl["type_labels"]["WORK_INCOME"], nl
 
     # 4. Refusals: the reason code in the ResultSummary, nothing on Kafka.
     refused = [new_ticket() for _ in range(3)]
