@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
           {"ingest.soap.enabled", Type::boolean, "false",
            "serve POST /v1/soap (SOAP 1.1/1.2 notifications, docs/bcss.md)"},
           {"ingest.soap.xsd_files", Type::string,
-           "var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd,deploy/xsd/relais/notifications.xsd",
+           "var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd,deploy/xsd/relais/notifications.xsd,"
+           "deploy/xsd/relais/sppis-clignotants.xsd",
            "XSDs of the SOAP bodies, comma-separated, in import order (common types first)"},
           {"ingest.soap.xsd_roots", Type::string, "var/bcss/cbss/XSD,deploy/xsd/relais",
            "the only folders XSDs (and what they include) may be read from, comma-separated"},

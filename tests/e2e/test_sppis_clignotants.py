@@ -13,7 +13,13 @@ and Kafka and the PCSAAAlertReaction stand-in (tests/harness/upstream_standin.py
 - another CPAS's token can neither see nor react to it, nor read its backlog; its Kafka
   principal cannot read cpas.<cbe>.alerts.v1 (ACLs of deploy/kafka, as test_kafka_acls.py);
 - the backlog report (API and relaisctl) counts the clignotant open before the reaction day and
-  closed on it.
+  closed on it;
+- over SOAP (Relais's own XSD, deploy/xsd/relais/sppis-clignotants.xsd): a clignotant posted to
+  POST /v1/soap is accepted (ResultSummary ok="YES"), its JSON copy under another ticket too, and
+  it is stored once; both alerts on the CPAS's alerts topic carry the same canonical clignotant;
+  relaisctl's backlog shows its type's label in the language of --lang or RELAIS_CTL_LANG; an
+  unknown type code and an oversized document get the reason code in the ResultSummary and
+  reach nothing.
 
 The expectations are written here from docs/clignotants.md, not computed with Relais's code."""
 
@@ -27,12 +33,13 @@ import subprocess
 import tempfile
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import requests
 from confluent_kafka import Consumer, KafkaError
 
-from e2e_util import fresh_cbes, fresh_ssins, wait_for
+from e2e_util import end_offsets, fresh_cbes, fresh_ssins, headers_of, read_topic, read_until, wait_for
 from relais_harness import (BUILD, REPO, api_headers, api_import, api_put_cpas, issue_token, kafka_conf,
                             new_ticket, notification, sppis_clignotant)
 from test_reactions import relais_r, standin  # noqa: F401 (fixtures: Relais pointed at the stand-in)
@@ -214,3 +221,114 @@ def test_early_signal_linked_to_the_sppis_clignotant_reacted_once(relais_r, db, 
             c.close()
     finally:
         subprocess.run([str(ACLS), "cpas-remove", b], capture_output=True, text=True, timeout=180)
+
+
+SPPIS_NS = "urn:be:relais:sppis:clignotants:v1"
+COMMON = "http://www.ksz-bcss.fgov.be/XSD/SSDN/Common"
+
+
+def clignotant_soap(n: dict, sources: list[dict] | None = None) -> str:
+    """The SOAP 1.1 request carrying the clignotant `n` (the JSON form) in Relais's own XSD."""
+    src = "".join(f"<Source><Name>{x['source']}</Name><Reference>{x['reference']}</Reference></Source>"
+                  for x in (sources or n["sources"]))
+    body = (f'<SppIsClignotant xmlns="{SPPIS_NS}"><Context><Ticket>{n["ticket"]}</Ticket></Context>'
+            f'<SppIsId>{n["sppis_id"]}</SppIsId><TypeCode>{n["type_code"]}</TypeCode>'
+            f'<Person><SSIN>{n["ssin"]}</SSIN></Person><CpasCbe>{n["cpas_cbe"]}</CpasCbe>'
+            f'<Period><StartDate>{n["effective_date"]}</StartDate><EndDate>{n["period_end"]}</EndDate></Period>'
+            f'<Amounts><DeclaredCents>{n["amount_declared_cents"]}</DeclaredCents>'
+            f'<ObservedCents>{n["amount_observed_cents"]}</ObservedCents></Amounts>'
+            f'<Sources>{src}</Sources><IssuedDate>{n["issued_date"]}</IssuedDate>'
+            f'<DeadlineDate>{n["deadline_date"]}</DeadlineDate><Event>{n["event"]}</Event></SppIsClignotant>')
+    return ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+            f"<s:Body>{body}</s:Body></s:Envelope>")
+
+
+def post_soap(relais, text: str) -> tuple[int, str | None, str | None, str]:
+    r = requests.post(f"{relais.ingest.url}/v1/soap", data=text.encode("utf-8"),
+                      headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=30)
+    rs = ET.fromstring(r.content).find(f".//{{{COMMON}}}ResultSummary")
+    assert rs is not None, r.text
+    return r.status_code, rs.get("ok"), rs.findtext(f".//{{{COMMON}}}ReasonCode"), r.text
+
+
+def test_sppis_clignotant_over_soap_stored_once_with_its_json_copy(relais_r, db, brokers, pb):
+    relais = relais_r
+    rng = random.Random()
+    (cbe,) = fresh_cbes(rng, 1)
+    api_put_cpas(relais.api.url, cbe, "CPAS e2e SPP IS SOAP", ["21004"])
+    (person,) = fresh_ssins(db, rng, 1)
+    assert api_import(relais.api.url, cbe, [(person, 2, "2020-01-01", None)]).status_code == 200
+    wait_for(lambda: relais.router.metrics().get(f'relais_directory_integrations{{cpas="{cbe}"}}') == 1, 20,
+             what="router directory")
+    alerts_topic = f"cpas.{cbe}.alerts.v1"
+    inbound_start = end_offsets(brokers, "relais.inbound.v1")
+
+    sppis_id = f"CLG-SOAP-{uuid.uuid4().hex[:10].upper()}"
+    t_soap, t_json = new_ticket(), new_ticket()
+    as_json = clignotant(t_json, person, cbe, sppis_id, dt.date(2026, 3, 2))
+    as_json["sources"].append({"source": "DMFA", "reference": "2026/Q1/77"})
+    # 1. SOAP first, then the same clignotant as JSON under another ticket.
+    status, ok, code, text = post_soap(relais, clignotant_soap({**as_json, "ticket": t_soap}))
+    assert (status, ok, code) == (200, "YES", "ACCEPTED"), text
+    assert t_soap in text
+    ingest(relais, "sppis-clignotant", as_json)
+
+    # 2. Stored once (dedupe by SPP IS identifier), whatever the form.
+    stored = wait_for(lambda: [x for x in alerts_of(relais, cbe) if x["sppis_id"] == sppis_id] or None, 60,
+                      what="the SOAP clignotant stored")
+    # a new CPAS: its alerts topic holds these two only (no early signal was raised)
+    recs = read_until(brokers, alerts_topic, lambda rs: len(rs) >= 2, timeout=60)
+    time.sleep(2)  # the store has seen both by now: still one row
+    assert len([x for x in alerts_of(relais, cbe) if x["sppis_id"] == sppis_id]) == 1, stored
+    assert db.query(f"SELECT count(*) FROM alerts WHERE sppis_id = '{sppis_id}'") == [["1"]]
+    assert stored[0]["kind"] == "SPPIS_CLIGNOTANT" and stored[0]["type"] == "WORK_INCOME"
+    assert stored[0]["issued_date"] == "2026-03-02" and stored[0]["period_end"] == "2026-01-31"
+
+    # 3. Both alerts on the CPAS's topic: one alert id, the same canonical clignotant.
+    canon, ids = {}, set()
+    for m in recs:
+        a = pb.Alert()
+        a.ParseFromString(m.value())
+        n = a.notification.notification
+        if n.sppis_clignotant.sppis_id != sppis_id:
+            continue
+        ids.add(a.alert_id)
+        t = n.envelope.ticket
+        n.ClearField("accepted_at_us")
+        for part in (n.envelope, n.sppis_clignotant):
+            part.ticket = ""
+        canon[t] = n.SerializeToString(deterministic=True)
+    assert set(canon) == {t_soap, t_json}, canon.keys()
+    assert canon[t_soap] == canon[t_json], "SOAP and JSON gave different canonical clignotants"
+    assert len(ids) == 1, ids
+
+    # relaisctl's backlog in the language asked for (--lang, else RELAIS_CTL_LANG): labels next to the codes.
+    def backlog(*args, lang_env=None):
+        env = dict(os.environ, RELAIS_PG_DSN=db.dsn)
+        if lang_env:
+            env["RELAIS_CTL_LANG"] = lang_env
+        p = subprocess.run([str(BUILD / "services" / "relaisctl"), "alerts", "backlog", "--cpas", cbe,
+                            "--as-of", "2026-12-01", *args], env=env, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+    csv_fr = backlog("--format", "csv", "--lang", "fr").splitlines()  # text mode: CRLF read as lines
+    assert csv_fr[0].endswith(",six_month_list,type_label") and len(csv_fr) == 2, csv_fr
+    assert csv_fr[1].startswith(f"{sppis_id},") and csv_fr[1].endswith(
+        ",true,Revenus du travail (DIMONA / DmfA) non déclarés ou non pris en compte"), csv_fr
+    nl = json.loads(backlog(lang_env="nl"))
+    assert nl["lang"] == "nl" and nl["open"] == 1, nl
+    assert nl["type_labels"]["WORK_INCOME"].startswith("Inkomsten uit arbeid"), nl
+    assert nl["reminder"]["clignotants"][0]["type_label"] == nl["type_labels"]["WORK_INCOME"], nl
+
+    # 4. Refusals: the reason code in the ResultSummary, nothing on Kafka.
+    refused = [new_ticket() for _ in range(3)]
+    status, ok, code, text = post_soap(relais, clignotant_soap(
+        {**as_json, "ticket": refused[0], "sppis_id": sppis_id + "-X", "type_code": "NOT_A_TYPE"}))
+    assert (status, ok, code) == (200, "NO", "INVALID_CODE") and "type_code" in text, text
+    status, ok, code, text = post_soap(relais, clignotant_soap({**as_json, "ticket": refused[1], "sppis_id": ""}))
+    assert (status, ok, code) == (200, "NO", "XML_SCHEMA_INVALID") and "SppIsId" in text, text
+    big = [{"source": "DMFA", "reference": "R" * 60}] * 1200  # about 100 KB: over ingest.max_body_bytes
+    status, ok, code, text = post_soap(relais, clignotant_soap({**as_json, "ticket": refused[2]}, sources=big))
+    assert (status, ok, code) == (400, "NO", "XML_TOO_LARGE"), text[:2000]
+    seen = {headers_of(m).get("ticket") for m in read_topic(brokers, "relais.inbound.v1", inbound_start)}
+    assert {t_soap, t_json} <= seen and not seen & set(refused), seen & set(refused)

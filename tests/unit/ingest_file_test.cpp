@@ -13,6 +13,7 @@
 #include <regex>
 #include <set>
 
+#include "relais/codec/decode.hpp"
 #include "relais/ingest/spool.hpp"
 
 using namespace relais;
@@ -244,6 +245,74 @@ TEST(IngestFile, XmlBatchThroughTheCore) {
   ASSERT_TRUE(sum.ok) << sum.error;
   accepted.insert(ctl::derived_ticket("CORE-1", 13));  // sent (then refused) as well
   EXPECT_EQ(sent_tickets, accepted);
+  for (const char* suffix : {"", ".progress", ".results.ndjson"})
+    std::filesystem::remove(path.string() + suffix);
+}
+
+// SPP IS clignotants in an XML batch (deploy/xsd/relais/batch.xsd, Relais's own
+// sppis-clignotants.xsd): each record validated and mapped like a SOAP body, then decoded and
+// validated by the stand-in handler as relais-ingest's :batch would; a record without a Ticket
+// gets the one derived from the file id and its sequence number.
+TEST(IngestFile, XmlBatchCarriesSppIsClignotants) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("relais-sppis-batch-" + std::to_string(::getpid()) + ".xml");
+  const std::string ticket = "0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d31";
+  auto clignotant = [](const std::string& context, const std::string& id) {
+    return "<SppIsClignotant xmlns=\"urn:be:relais:sppis:clignotants:v1\"><Context>" + context +
+           "</Context>" + id +
+           "<TypeCode>PENSION</TypeCode><Person><SSIN>68060105329</SSIN></Person>"
+           "<CpasCbe>0212344876</CpasCbe><Period><StartDate>2026-01-01</StartDate>"
+           "<EndDate>2026-06-30</EndDate></Period><Sources><Source><Name>PENSION</Name>"
+           "<Reference>P-1</Reference></Source></Sources><IssuedDate>2026-08-01</IssuedDate>"
+           "<DeadlineDate>2026-09-30</DeadlineDate><Event>ISSUED</Event></SppIsClignotant>";
+  };
+  std::ofstream(path)
+      << R"(<?xml version="1.0"?><b:NotificationBatch xmlns:b="urn:be:relais:bcss:batch:v1">)"
+         "<b:FileId>SPPIS-1</b:FileId><b:Sender>SPP IS</b:Sender>"
+      << clignotant("<Ticket>" + ticket + "</Ticket>", "<SppIsId>CLG-B-1</SppIsId>")
+      << clignotant("", "<SppIsId>CLG-B-2</SppIsId>")
+      << clignotant("", "")  // no SppIsId: refused by the XSD, the others go on
+      << "</b:NotificationBatch>\n";
+  for (const char* suffix : {".progress", ".results.ndjson"})
+    std::filesystem::remove(path.string() + suffix);
+
+  std::map<std::string, std::string> sent;  // sppis_id -> ticket, as decoded by the handler
+  ingest::ChunkSender send = [&](const std::string& flow, const std::string& ndjson) {
+    EXPECT_EQ(flow, "sppis-clignotant");
+    boost::json::array items;
+    std::size_t line = 0;
+    for (std::size_t start = 0, end; start < ndjson.size(); start = end + 1) {
+      end = ndjson.find('\n', start);
+      relais::v1::Notification n;
+      auto e = codec::decode_and_validate_json(relais::v1::FLOW_SPPIS_CLIGNOTANT,
+                                               ndjson.substr(start, end - start), n);
+      EXPECT_FALSE(e) << e->code << " " << e->field << ": " << ndjson;
+      sent[n.sppis_clignotant().sppis_id()] = n.envelope().ticket();
+      items.push_back(boost::json::object{{"line", ++line}, {"status", e ? 400 : 202}});
+    }
+    return ingest::ChunkReply{200, boost::json::serialize(boost::json::object{{"items", items}}),
+                              1};
+  };
+  ingest::BatchFileOptions o;
+  o.xsd_files = {kRepo + "/var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd",
+                 kRepo + "/deploy/xsd/relais/notifications.xsd",
+                 kRepo + "/deploy/xsd/relais/sppis-clignotants.xsd"};
+  o.xsd_roots = {kRepo + "/var/bcss/cbss/XSD", kRepo + "/deploy/xsd/relais"};
+  o.mappings_dir = kRepo + "/deploy/mappings";
+  auto sum = ingest::ingest_batch_file(path.string(), o, send, nullptr);
+  ASSERT_TRUE(sum.ok) << sum.error;
+  EXPECT_EQ(sum.accepted, 2u);
+  EXPECT_EQ(sum.rejected, 1u);
+  EXPECT_EQ(sent, (std::map<std::string, std::string>{
+                      {"CLG-B-1", ticket}, {"CLG-B-2", ctl::derived_ticket("SPPIS-1", 2)}}));
+  std::ifstream results(path.string() + ".results.ndjson");
+  std::vector<boost::json::object> lines;
+  for (std::string l; std::getline(results, l);) lines.push_back(boost::json::parse(l).as_object());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].at("flow").as_string(), "sppis-clignotant");
+  EXPECT_EQ(lines[2].at("status").as_string(), "rejected");
+  EXPECT_EQ(lines[2].at("code").as_string(), "XML_SCHEMA_INVALID");
+  EXPECT_NE(boost::json::serialize(lines[2]).find("SppIsId"), std::string::npos);
   for (const char* suffix : {"", ".progress", ".results.ndjson"})
     std::filesystem::remove(path.string() + suffix);
 }

@@ -13,6 +13,7 @@
 #include "relais/alerts/reaction_codes.hpp"
 #include "relais/alerts/rules.hpp"
 #include "relais/api/problem.hpp"
+#include "relais/refdata/refdata.hpp"
 #include "relais/validation/ids.hpp"
 
 using namespace relais;
@@ -78,6 +79,19 @@ TEST(LabelsCoverage, EveryAlertTypeOfTheRuleFile) {
   for (const auto& rule : std::get<alerts::Ruleset>(r).rules) types.insert(rule.alert_type);
   ASSERT_GE(types.size(), 7u);
   for (const auto& t : types) expect_labelled("alert_types", t);
+}
+
+// The alert type of an SPP IS clignotant is its type code (docs/clignotants.md): each code of the
+// default list has a label in the four languages, the English one the list's own label_en.
+TEST(LabelsCoverage, EverySppIsClignotantType) {
+  const auto& types = refdata::sppis_clignotant_types();
+  ASSERT_GE(types.size(), 11u);
+  for (const auto& t : types) {
+    expect_labelled("alert_types", std::string(t.code));
+    const auto* en = labels::builtin().find("alert_types", t.code, Lang::en);
+    ASSERT_NE(en, nullptr) << t.code;
+    EXPECT_EQ(*en, t.label) << t.code;
+  }
 }
 
 TEST(LabelsCoverage, EveryQualityCode) {

@@ -2,7 +2,8 @@
 corpus of documents against the public BCSS XSDs (var/bcss/cbss, scripts/fetch-bcss-xsd.sh):
 valid and invalid SSDN envelopes, ManageAccess requests and replies, IdentifyPerson replies (the
 wheel's own fixtures), each mutated the ways bcss-schemas.md lists; and Relais's own XSD of the
-six notification flows (deploy/xsd/relais, importing the public Common types), valid and mutated. Hostile documents (DTDs,
+six notification flows (deploy/xsd/relais, importing the public Common types) and of SPP IS clignotants
+(deploy/xsd/relais/sppis-clignotants.xsd, self-contained), valid and mutated. Hostile documents (DTDs,
 entities) are the one documented divergence: Relais refuses them all, whatever xmllint says.
 """
 import json
@@ -26,6 +27,7 @@ IP = "http://www.ksz-bcss.fgov.be/XSD/SSDN/OCMW_CPAS/IdentifyPerson"
 # Schema sets: files imported in this order (envelope root first, then the body's root).
 RELAIS_XSD = REPO / "deploy" / "xsd" / "relais"
 NOTIF = "urn:be:relais:bcss:notifications:v1"
+SPPIS = "urn:be:relais:sppis:clignotants:v1"
 
 SETS = {
     "relais-notifications": ["SSDN/Common/NamespaceRoot.xsd", str(RELAIS_XSD / "notifications.xsd")],
@@ -33,7 +35,9 @@ SETS = {
     "ssdn+identify-person": ["SSDN/Service/NamespaceRoot.xsd", "SSDN/OCMW_CPAS/IdentifyPerson/NamespaceRoot.xsd"],
     "manage-access": ["SSDN/OCMW_CPAS/ManageAccess/ManageAccessRequest.xsd"],
     "relais-batch": ["SSDN/Common/NamespaceRoot.xsd", str(RELAIS_XSD / "notifications.xsd"),
-                     str(RELAIS_XSD / "batch.xsd")],
+                     str(RELAIS_XSD / "sppis-clignotants.xsd"), str(RELAIS_XSD / "batch.xsd")],
+    # Relais's own XSD for SPP IS clignotants, alone (it imports nothing).
+    "relais-sppis": [str(RELAIS_XSD / "sppis-clignotants.xsd")],
 }
 
 
@@ -189,7 +193,64 @@ def relais_corpus():
         ("relais-year-only", S, relais_doc("NotifyPerson", "<Event>DEATH</Event>", date="2026-00-00")),
         ("relais-wrong-ns", S, relais_doc("NotifyPerson", "<Event>DEATH</Event>").replace(NOTIF, NOTIF + ":v2")),
     ]
-    return docs + batch_corpus()
+    return docs + sppis_corpus() + batch_corpus()
+
+
+def sppis_doc(**parts):
+    """An SPP IS clignotant (deploy/xsd/relais/sppis-clignotants.xsd); `parts` replace elements
+    by name (None leaves the element out)."""
+    p = {"Context": "<Context><Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11</Ticket></Context>",
+         "SppIsId": "<SppIsId>CLG-2026-0004711</SppIsId>", "TypeCode": "<TypeCode>WORK_INCOME</TypeCode>",
+         "Person": "<Person><SSIN>68060105329</SSIN></Person>", "CpasCbe": "<CpasCbe>0212344876</CpasCbe>",
+         "Period": "<Period><StartDate>2026-01-01</StartDate><EndDate>2026-01-31</EndDate></Period>",
+         "Amounts": "<Amounts><DeclaredCents>0</DeclaredCents><ObservedCents>182500</ObservedCents></Amounts>",
+         "Sources": "<Sources><Source><Name>DIMONA</Name><Reference>DMN-2026-1</Reference></Source></Sources>",
+         "IssuedDate": "<IssuedDate>2026-03-01</IssuedDate>", "DeadlineDate": "<DeadlineDate>2026-04-30</DeadlineDate>",
+         "Event": "<Event>ISSUED</Event>"}
+    p.update(parts)
+    return f'<?xml version="1.0"?><SppIsClignotant xmlns="{SPPIS}">' + "".join(v for v in p.values() if v) \
+        + "</SppIsClignotant>"
+
+
+def sppis_sources(n):
+    return "<Sources>" + "".join(f"<Source><Name>DMFA</Name><Reference>R-{i}</Reference></Source>"
+                                 for i in range(n)) + "</Sources>"
+
+
+def sppis_corpus():
+    S = "relais-sppis"
+    cases = {
+        "ok": {},
+        "ok-no-amounts": {"Amounts": None},
+        "ok-twenty-sources": {"Sources": sppis_sources(20)},
+        "ok-context-full": {"Context": "<Context><Ticket>0b7e1b8e-6c53-4d5a-9a51-2f4c1f2b9d11</Ticket>"
+                                       "<SentAt>2026-03-01T08:00:00Z</SentAt><SourceFileId>SPPIS-1</SourceFileId>"
+                                       "<SequenceNumber>7</SequenceNumber></Context>"},
+        # the type list is data (INVALID_CODE after mapping), not the schema's: any UPPER_SNAKE code
+        "ok-unknown-type-is-schema-valid": {"TypeCode": "<TypeCode>NOT_A_TYPE</TypeCode>"},
+        "bad-no-sppis-id": {"SppIsId": None},
+        "bad-empty-sppis-id": {"SppIsId": "<SppIsId></SppIsId>"},
+        "bad-long-sppis-id": {"SppIsId": "<SppIsId>" + "A" * 41 + "</SppIsId>"},
+        "bad-type-lower": {"TypeCode": "<TypeCode>work_income</TypeCode>"},
+        "bad-ssin-10": {"Person": "<Person><SSIN>6806010532</SSIN></Person>"},
+        "bad-replaces-ssin": {"Person": "<Person><SSIN>68060105329</SSIN><ReplacesSSIN>68060105329</ReplacesSSIN></Person>"},
+        "bad-cbe": {"CpasCbe": "<CpasCbe>212344876</CpasCbe>"},
+        "bad-no-period-end": {"Period": "<Period><StartDate>2026-01-01</StartDate></Period>"},
+        "bad-incomplete-date": {"Period": "<Period><StartDate>2026-01-00</StartDate><EndDate>2026-01-31</EndDate></Period>"},
+        "bad-date-zone": {"IssuedDate": "<IssuedDate>2026-03-01Z</IssuedDate>"},
+        "bad-amount-decimal": {"Amounts": "<Amounts><ObservedCents>12.5</ObservedCents></Amounts>"},
+        "bad-no-sources": {"Sources": "<Sources/>"},
+        "bad-21-sources": {"Sources": sppis_sources(21)},
+        "bad-long-reference": {"Sources": "<Sources><Source><Name>DIMONA</Name><Reference>" + "R" * 65
+                                          + "</Reference></Source></Sources>"},
+        "bad-reference-space": {"Sources": "<Sources><Source><Name>DIMONA</Name><Reference>a b</Reference></Source></Sources>"},
+        "bad-event": {"Event": "<Event>CLOSED</Event>"},
+        "bad-no-deadline": {"DeadlineDate": None},
+        "bad-no-ticket": {"Context": "<Context/>"},
+    }
+    docs = [(f"sppis-{k}", S, sppis_doc(**v)) for k, v in cases.items()]
+    docs.append(("sppis-wrong-ns", S, sppis_doc().replace(SPPIS, NOTIF)))
+    return docs
 
 
 def batch_doc(header="<b:FileId>BCSS-1</b:FileId><b:Sender>BCSS</b:Sender>", records=None):
@@ -217,6 +278,8 @@ def batch_corpus():
         ("batch-bad-ssin", S, batch_doc(records=[one.replace("68060105329", "6806010532")])),
         ("batch-unknown-record", S, batch_doc(records=['<Other xmlns="urn:relais:unknown"/>'])),
         ("batch-wrong-ns", S, batch_doc().replace("urn:be:relais:bcss:batch:v1", "urn:be:relais:bcss:batch:v2")),
+        ("batch-sppis", S, batch_doc(records=[one, sppis_doc().replace('<?xml version="1.0"?>', "")])),
+        ("batch-sppis-bad", S, batch_doc(records=[sppis_doc(SppIsId=None).replace('<?xml version="1.0"?>', "")])),
     ]
 
 
@@ -307,7 +370,13 @@ def test_known_verdicts_from_the_schema_notes(workdir):
               # deploy/xsd/relais/batch.xsd, as docs/bcss.md describes it
               "batch-ok": True, "batch-empty": True, "batch-created-at": True, "batch-no-file-id": False,
               "batch-empty-file-id": False, "batch-header-after-record": False, "batch-bad-ssin": False,
-              "batch-unknown-record": False, "batch-wrong-ns": False}
+              "batch-unknown-record": False, "batch-wrong-ns": False,
+              # deploy/xsd/relais/sppis-clignotants.xsd, as docs/clignotants.md describes it
+              "sppis-ok": True, "sppis-ok-no-amounts": True, "sppis-ok-twenty-sources": True,
+              "sppis-ok-unknown-type-is-schema-valid": True, "sppis-bad-no-sppis-id": False,
+              "sppis-bad-21-sources": False, "sppis-bad-ssin-10": False, "sppis-bad-replaces-ssin": False,
+              "sppis-bad-no-sources": False, "sppis-bad-date-zone": False, "sppis-bad-incomplete-date": False,
+              "sppis-bad-no-ticket": False, "sppis-wrong-ns": False, "batch-sppis": True, "batch-sppis-bad": False}
     for name, want in expect.items():
         set_name, text = docs[name]
         p = workdir / f"known-{name}.xml"

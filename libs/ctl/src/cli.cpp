@@ -28,6 +28,7 @@
 #include "relais/ctl/dlq.hpp"
 #include "relais/ctl/import.hpp"
 #include "relais/ctl/ingest_file.hpp"
+#include "relais/ctl/lang.hpp"
 #include "relais/ctl/onboard.hpp"
 #include "relais/ctl/queries.hpp"
 #include "relais/ctl/reconcile.hpp"
@@ -63,17 +64,19 @@ commands:
   directory identity list|set              a CPAS's NIS codes and BCSS sector/institution
   directory reconcile --cpas <cbe> <file>  compare the mirror with a ManageAccess LIST export [--apply]
   journal [filters]                        query the notification journal
-  reactions [--cpas CBE] [--status S]      reaction delivery status
+  reactions [--cpas CBE] [--status S]      reaction delivery status (--lang: reaction code labels)
   reactions retry <reaction-id>|--failing  make pending or refused deliveries due now
   labels [--lang fr|nl|de|en] [--section S] labels for people: alert types, quality and reaction codes, errors
-  alerts backlog --cpas CBE --as-of DATE   SPP IS clignotants without a reaction; six-month list
+  alerts backlog --cpas CBE --as-of DATE   SPP IS clignotants without a reaction; six-month list (--lang)
   credentials create|list|rotate|revoke    relais-api credentials (bearer tokens)
   cpas onboard|offboard <cbe> --app NAME   a CPAS application's access: topics, Kafka principal, ACLs, token, bundle
   access-journal [filters]                 who called relais-api, accepted or refused
   replay --cpas CBE --since DATE           re-publish a CPAS's notifications since DATE to cpas.<cbe>.replay.v1
 
-`relaisctl <command> --help` describes each command. Settings come from --config FILE (YAML)
-and RELAIS_* environment variables:
+`relaisctl <command> --help` describes each command. The commands that print labels for people
+(alerts backlog, reactions, labels, directory import's errors) take --lang fr|nl|de|en; without
+it, ctl.lang (RELAIS_CTL_LANG, default en). Codes are never translated: labels go next to them.
+Settings come from --config FILE (YAML) and RELAIS_* environment variables:
 )";
 
 struct Args {
@@ -135,6 +138,22 @@ struct Ctx {
   std::ostream& out;
   std::ostream& err;
 };
+
+// The language of the labels for people: --lang, else ctl.lang (validated when loaded).
+labels::Lang lang_of(const Ctx& c, const Args& a) {
+  auto lang = choose_lang(a.get("--lang"), c.s.lang);
+  if (!lang) throw UsageError("--lang: one of fr, nl, de, en");
+  return *lang;
+}
+
+constexpr const char* kReactionCodesFile = "deploy/rules/reaction-codes.yaml";
+
+// The reaction code list of `file` (labels in four languages next to each code).
+alerts::ReactionCodes reaction_codes(const std::string& file) {
+  auto codes = alerts::load_reaction_codes(file);
+  if (auto* e = std::get_if<std::string>(&codes)) throw std::runtime_error(*e);
+  return std::get<alerts::ReactionCodes>(std::move(codes));
+}
 
 int cmd_status(Ctx& c, const std::vector<std::string>& w) {
   auto a = parse(w, {}, {"--json", "--cpas"});
@@ -349,7 +368,7 @@ std::function<void(const ImportProgress&)> progress_printer(std::ostream& err, b
 }
 
 constexpr const char* kImportHelp =
-    R"(usage: relaisctl directory import <cbe> <file.csv|file.ndjson> [--chunk N]
+    R"(usage: relaisctl directory import <cbe> <file.csv|file.ndjson> [--chunk N] [--lang fr|nl|de|en]
 
 Streams the file to relais-api (POST /v1/cpas/{cbe}/integrations:import) in chunks of N lines
 (default 10000). CSV: ssin,quality_code,start_date,end_date with an optional header line
@@ -357,7 +376,8 @@ Streams the file to relais-api (POST /v1/cpas/{cbe}/integrations:import) in chun
 Each chunk is all or nothing. On a rejected chunk the import stops: the chunks before it are
 in, the errors are printed with the file's line numbers, and re-running the fixed file is safe
 (lines already in are counted "unchanged"). Progress: a bar on a terminal, otherwise a line
-every second; then a summary.
+every second; then a summary. Errors are shown with their code, and their text in --lang
+(default ctl.lang, en; English when the code has no label).
 exit codes: 0 imported, 1 stopped on an error, 2 usage error.
 )";
 
@@ -662,9 +682,10 @@ int cmd_directory(Ctx& c, const std::vector<std::string>& w) {
         "usage: relaisctl directory import <cbe> <file> [--chunk N] | directory audit-replacements "
         "| directory identity");
   }
-  auto a = parse({w.begin() + 1, w.end()}, {"--chunk"}, {});
+  auto a = parse({w.begin() + 1, w.end()}, {"--chunk", "--lang"}, {});
   if (a.help) return c.out << kImportHelp, kExitOk;
   if (a.positional.size() != 2) throw UsageError("directory import takes <cbe> <file>");
+  const auto lang = lang_of(c, a);
   const auto& cbe = a.positional[0];
   if (auto e = validation::validate_cbe(cbe, "cbe")) throw UsageError("<cbe>: " + e->message);
   int chunk = a.get("--chunk") ? to_int("--chunk", *a.get("--chunk"), 1, 1000000) : 10000;
@@ -692,7 +713,7 @@ int cmd_directory(Ctx& c, const std::vector<std::string>& w) {
         << " was rejected (nothing of it was written); before it: " << buf;
   for (auto& e : sum.errors)
     c.out << "  line " << e.line << ": " << e.code << (e.field.empty() ? "" : " (" + e.field + ")")
-          << ": " << e.message << "\n";
+          << ": " << error_text(e.code, e.message, lang) << "\n";
   return kExitFailed;
 }
 
@@ -727,8 +748,10 @@ int cmd_journal(Ctx& c, const std::vector<std::string>& w) {
 
 constexpr const char* kReactionsHelp = R"(usage:
   relaisctl reactions [--cpas CBE] [--status PENDING|FAILING|FAILED|SENT] [--limit N] [--json]
-      reactions, newest first: delivery status, attempts, outbox rows (destination:status@next
-      attempt), last attempt outcome and error.
+                      [--lang fr|nl|de|en] [--reaction-codes FILE]
+      reactions, newest first: reaction code and its label (code_label, in --lang, default
+      ctl.lang or en; from FILE, default deploy/rules/reaction-codes.yaml), delivery status,
+      attempts, outbox rows (destination:status@next attempt), last attempt outcome and error.
   relaisctl reactions retry <reaction-id> | --failing
       makes the pending or failed outbox rows of that reaction (or of every FAILING or FAILED
       reaction) pending and due now, and resets their backoff (outbox.attempts = 0;
@@ -755,22 +778,34 @@ int cmd_reactions(Ctx& c, const std::vector<std::string>& w) {
     c.out << n << " outbox row(s) made due now\n";
     return n > 0 || id.empty() ? kExitOk : kExitFailed;
   }
-  auto a = parse(w, {"--cpas", "--status", "--limit"}, {"--json"});
+  auto a = parse(w, {"--cpas", "--status", "--limit", "--lang", "--reaction-codes"}, {"--json"});
   if (a.help) return c.out << kReactionsHelp, kExitOk;
   if (!a.positional.empty())
     throw UsageError("unknown reactions command '" + a.positional[0] + "'");
   ReactionQuery q{a.get("--cpas"), a.get("--status"), 100};
   if (auto l = a.get("--limit")) q.limit = to_int("--limit", *l, 1, 100000);
   if (auto e = validate(q)) throw UsageError(*e);
+  const auto lang = lang_of(c, a);
+  // The labels are for people: without the code list the listing still works (labels = codes).
+  alerts::ReactionCodes codes;
+  try {
+    codes = reaction_codes(a.get("--reaction-codes").value_or(kReactionCodesFile));
+  } catch (const std::exception& e) {
+    c.err << "relaisctl reactions: no reaction code labels (" << e.what() << ")\n";
+  }
   pg::Connection db(c.s.pg_dsn);
   auto rows = query_reactions(db, q);
+  add_label_column(rows, "code", "code_label", [&](const std::string& code) {
+    const auto* rc = codes.find(code);
+    return rc != nullptr ? rc->label(labels::name(lang)) : code;
+  });
   c.out << (a.flag("--json") ? render_json(rows) + "\n" : render_table(rows));
   return kExitOk;
 }
 
 constexpr const char* kLabelsHelp = R"(usage:
   relaisctl labels [--lang fr|nl|de|en] [--section SECTION] [--reaction-codes FILE] [--json]
-      the labels for people in one language (default en): alert_types, quality_codes,
+      the labels for people in one language (default ctl.lang, en): alert_types, quality_codes,
       reaction_codes (from FILE, default deploy/rules/reaction-codes.yaml), problem_titles, errors.
       One "section<TAB>key<TAB>label" line each, or one JSON object of sections.
 )";
@@ -779,16 +814,12 @@ int cmd_labels(Ctx& c, const std::vector<std::string>& w) {
   auto a = parse(w, {"--lang", "--section", "--reaction-codes"}, {"--json"});
   if (a.help) return c.out << kLabelsHelp, kExitOk;
   if (!a.positional.empty()) throw UsageError("labels takes no argument");
-  auto lang = labels::parse_lang(a.get("--lang").value_or("en"));
-  if (!lang) throw UsageError("--lang: one of fr, nl, de, en");
-  auto file = a.get("--reaction-codes").value_or("deploy/rules/reaction-codes.yaml");
-  auto codes = alerts::load_reaction_codes(file);
-  if (auto* e = std::get_if<std::string>(&codes)) throw std::runtime_error(*e);
+  const auto lang = lang_of(c, a);
+  const auto codes = reaction_codes(a.get("--reaction-codes").value_or(kReactionCodesFile));
   std::map<std::string, std::map<std::string, std::string>> out;
   for (const auto& [section, entries] : labels::builtin().sections)
-    for (const auto& [key, texts] : entries) out[section][key] = texts[static_cast<int>(*lang)];
-  for (const auto& rc : std::get<alerts::ReactionCodes>(codes).codes)
-    out["reaction_codes"][rc.code] = rc.label(labels::name(*lang));
+    for (const auto& [key, texts] : entries) out[section][key] = texts[static_cast<int>(lang)];
+  for (const auto& rc : codes.codes) out["reaction_codes"][rc.code] = rc.label(labels::name(lang));
   if (auto sec = a.get("--section")) {
     if (!out.contains(*sec))
       throw UsageError(
@@ -797,7 +828,7 @@ int cmd_labels(Ctx& c, const std::vector<std::string>& w) {
     out = {{*sec, out[*sec]}};
   }
   if (a.flag("--json")) {
-    boost::json::object o{{"lang", labels::name(*lang)}};
+    boost::json::object o{{"lang", labels::name(lang)}};
     for (const auto& [section, entries] : out) {
       boost::json::object sec;
       for (const auto& [k, v] : entries) sec[k] = v;
@@ -812,12 +843,14 @@ int cmd_labels(Ctx& c, const std::vector<std::string>& w) {
 }
 
 constexpr const char* kAlertsHelp = R"(usage:
-  relaisctl alerts backlog --cpas CBE --as-of YYYY-MM-DD [--format json|csv]
+  relaisctl alerts backlog --cpas CBE --as-of YYYY-MM-DD [--format json|csv] [--lang fr|nl|de|en]
       the CPAS's SPP IS clignotants without a reaction on that day, by age bucket (days since
       issue: 0-29, 30-89, 90-179, 180-364, 365+) and type, and the list SPP IS sends in March and
       October: those issued at least six calendar months before the day and still without a
       reaction. json (default): the report; csv: one line per open clignotant, oldest first.
-      Read from PostgreSQL (pg.dsn); the same report as GET /v1/cpas/{cbe}/clignotants/backlog.
+      Read from PostgreSQL (pg.dsn); the same report as GET /v1/cpas/{cbe}/clignotants/backlog,
+      plus the type labels in --lang (default ctl.lang, en): json "lang", "type_labels" and each
+      reminder clignotant's "type_label"; csv a last column type_label.
 exit codes: 0 done, 1 unknown CPAS or database error, 2 usage error.
 )";
 
@@ -827,7 +860,7 @@ int cmd_alerts(Ctx& c, const std::vector<std::string>& w) {
     throw UsageError(w.empty() ? "alerts needs a command (backlog)"
                                : "unknown alerts command '" + w[0] + "'");
   }
-  auto a = parse({w.begin() + 1, w.end()}, {"--cpas", "--as-of", "--format"}, {});
+  auto a = parse({w.begin() + 1, w.end()}, {"--cpas", "--as-of", "--format", "--lang"}, {});
   if (a.help) return c.out << kAlertsHelp, kExitOk;
   if (!a.positional.empty()) throw UsageError("alerts backlog takes no positional argument");
   auto cbe = a.get("--cpas");
@@ -838,6 +871,7 @@ int cmd_alerts(Ctx& c, const std::vector<std::string>& w) {
   if (!as_of) throw UsageError("--as-of: a YYYY-MM-DD date is required");
   const std::string format = a.get("--format").value_or("json");
   if (format != "json" && format != "csv") throw UsageError("--format: json or csv");
+  const auto lang = lang_of(c, a);
   pg::Connection db(c.s.pg_dsn);
   if (db.exec("SELECT 1 FROM cpas WHERE cbe = $1", {*cbe}).rows() == 0) {
     c.err << "relaisctl alerts backlog: no CPAS " << *cbe << "\n";
@@ -845,7 +879,8 @@ int cmd_alerts(Ctx& c, const std::vector<std::string>& w) {
   }
   auto rows = api::load_backlog_rows(db, *cbe, *as_of);
   auto b = alerts::backlog(*cbe, *as_of, rows);
-  c.out << (format == "csv" ? alerts::backlog_csv(b) : alerts::backlog_json(b) + "\n");
+  c.out << (format == "csv" ? backlog_csv_for_people(b, lang)
+                            : backlog_json_for_people(b, lang) + "\n");
   return kExitOk;
 }
 

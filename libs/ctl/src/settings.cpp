@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "relais/labels/labels.hpp"
+
 namespace relais::ctl {
 
 std::vector<config::Option> options() {
@@ -30,6 +32,8 @@ std::vector<config::Option> options() {
       {"ctl.timeout_ms", Type::integer, "30000", "timeout of each HTTP request and Kafka wait"},
       {"ctl.acls_tool", Type::string, "deploy/kafka/acls.sh",
        "the Kafka access tool cpas onboard/offboard run (app-add, app-remove)"},
+      {"ctl.lang", Type::string, "en",
+       "language of the labels for people (fr, nl, de, en); --lang overrides it"},
   };
   for (auto& o : kafka::security_options()) v.push_back(std::move(o));
   return v;
@@ -66,6 +70,8 @@ std::optional<std::string> load(const std::string& path, char** env, Settings& o
   out.dlq_topic = c.str("topics.dlq");
   out.actor = c.str("ctl.actor");
   out.acls_tool = c.str("ctl.acls_tool");
+  out.lang = c.str("ctl.lang");
+  if (!labels::parse_lang(out.lang)) return "ctl.lang: one of fr, nl, de, en";
   if (out.actor.empty()) {
     const char* u = std::getenv("USER");
     out.actor = std::string("relaisctl:") + (u && *u ? u : std::to_string(::getuid()));

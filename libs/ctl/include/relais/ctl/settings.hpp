@@ -25,6 +25,7 @@ struct Settings {
   std::string actor;  // recorded with replays (relais-api records the credential, not this)
   int timeout_ms = 30000;
   std::string acls_tool = "deploy/kafka/acls.sh";  // cpas onboard/offboard: the Kafka side
+  std::string lang = "en";  // ctl.lang: labels for people (relais/ctl/lang.hpp); --lang overrides
 
   // librdkafka settings (bootstrap.servers + kafka.extra + credentials, the password read from its
   // file); throws std::runtime_error on bad extra or credentials.

@@ -65,7 +65,8 @@ struct BatchFileOptions {
   std::string flow;  // notify-person, ... (NDJSON; an XML record names its own)
   // XML batches: the XSD set and mappings of relais-ingest's SOAP boundary (same defaults).
   std::vector<std::string> xsd_files{"var/bcss/cbss/XSD/SSDN/Common/NamespaceRoot.xsd",
-                                     "deploy/xsd/relais/notifications.xsd"};
+                                     "deploy/xsd/relais/notifications.xsd",
+                                     "deploy/xsd/relais/sppis-clignotants.xsd"};
   std::vector<std::string> xsd_roots{"var/bcss/cbss/XSD", "deploy/xsd/relais"};
   std::string mappings_dir = "deploy/mappings";
   std::uint64_t max_file_bytes = 1ull << 30;  // XML batches: larger files are refused

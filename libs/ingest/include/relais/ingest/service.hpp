@@ -50,7 +50,9 @@ class Service {
   void add_routes(http::Router& router);
   // The SOAP boundary (ingest.soap.*); must outlive the service.
   void set_soap(const SoapGateway* gateway) { soap_ = gateway; }
-  // Body limit for a request, from its path (batches get more).
+  // Body limit for a request, from its path (batches get more; POST /v1/soap is read up to
+  // kSoapReadFactor times max_body_bytes, so that a document over the limit gets a SOAP Fault).
+  static constexpr std::size_t kSoapReadFactor = 4;
   std::size_t body_limit(const http::Request& header_only) const;
   std::size_t in_flight() const { return in_flight_.load(); }
   bool broker_ok() const { return !producer_.brokers_down(); }
