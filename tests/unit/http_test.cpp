@@ -593,10 +593,12 @@ TEST(HttpServer, MetricsUseRoutePatterns) {
   EXPECT_EQ(get(s, "/v1/cpas/3/integrations/4").status, 200u);
   EXPECT_EQ(get(s, "/nope/12345").status, 404u);
   EXPECT_EQ(get(s, "/throw").status, 500u);
-  // A request is counted once its response is fully written, just after the client has it.
+  // A request is counted once its response is fully written, just after the client has it: wait
+  // until the last one is (10 s: a loaded machine may take a while to run the server's strand).
   const std::string last =
       "relais_http_request_duration_seconds_count{method=\"GET\",route=\"/throw\"} 1";
-  ASSERT_TRUE(eventually([&] { return s.registry().render().find(last) != std::string::npos; }))
+  ASSERT_TRUE(
+      eventually([&] { return s.registry().render().find(last) != std::string::npos; }, 10s))
       << s.registry().render();
   const std::string text = s.registry().render();
   EXPECT_NE(
