@@ -99,6 +99,10 @@ def test_early_signal_linked_to_the_sppis_clignotant_reacted_once(relais_r, db, 
     r = requests.put(f"{relais.api.url}/v1/cpas/{a}/alerts/{early['alert_id']}/notes",
                      json={"notes": "called the employer"}, headers=api_headers(tok_a), timeout=30)
     assert r.status_code == 200 and r.json()["notes"] == "called the employer", r.text
+    # ... and its follow-up: done the day it arrived, with the reaction the worker intends.
+    r = requests.put(f"{relais.api.url}/v1/cpas/{a}/alerts/{early['alert_id']}/follow-up",
+                     json={"follow_up": "DONE", "proposed_code": "AID_REVISED"}, headers=api_headers(tok_a), timeout=30)
+    assert r.status_code == 200 and r.json()["follow_up"] == "DONE" and r.json()["status"] == "OPEN", r.text
 
     # 2. The SPP IS clignotant for the same person and fact, issued 45 days after Relais warned.
     sppis_id = f"CLG-E2E-{uuid.uuid4().hex[:10].upper()}"
@@ -124,6 +128,7 @@ def test_early_signal_linked_to_the_sppis_clignotant_reacted_once(relais_r, db, 
     assert clg["linked_alert_id"] == early["alert_id"]
     assert clg["lead_days"] == 45 and clg["lead_days"] > 0
     assert clg["notes"] == "called the employer"
+    assert clg["follow_up"] == "DONE" and clg["proposed_code"] == "AID_REVISED", clg  # carried over
     assert clg["issued_date"] == issued.isoformat() and clg["period_end"] == "2026-01-31"
     one = requests.get(f"{relais.api.url}/v1/cpas/{a}/alerts/{clg['alert_id']}", headers=api_headers(tok_a), timeout=30)
     assert one.status_code == 200 and one.json()["linked_alert"]["alert_id"] == early["alert_id"], one.text

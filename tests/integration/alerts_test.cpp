@@ -811,8 +811,10 @@ TEST_F(AlertStoreTest, SppisClignotantStoredOnceByItsIdentifierAndLinkedToItsEar
                   "sppis_id IS NULL",
                   {cbe}),
             5);
-  c.exec("UPDATE alerts SET notes = 'called the employer' WHERE alert_id = $1::uuid",
-         {early.alert_id()});
+  c.exec(
+      "UPDATE alerts SET notes = 'called the employer', follow_up = 'DONE', "
+      "proposed_code = 'AID_REVISED' WHERE alert_id = $1::uuid",
+      {early.alert_id()});
 
   // The clignotant: period 2024-02-01..2024-02-29, the early signal 10 days after it (within the
   // 31-day window); the same SPP IS identifier again under another alert id (another ticket).
@@ -826,7 +828,7 @@ TEST_F(AlertStoreTest, SppisClignotantStoredOnceByItsIdentifierAndLinkedToItsEar
   // One row for the identifier, whichever of the two alert ids came first.
   auto r = c.exec(
       "SELECT kind, sppis_id, linked_alert_id::text, lead_days, notes, period_end::text, "
-      "issued_date::text, alert_id::text FROM alerts WHERE sppis_id = $1",
+      "issued_date::text, alert_id::text, follow_up, proposed_code FROM alerts WHERE sppis_id = $1",
       {sppis_id});
   ASSERT_EQ(r.rows(), 1);
   EXPECT_EQ(r.str(0, 0), "SPPIS_CLIGNOTANT");
@@ -834,6 +836,8 @@ TEST_F(AlertStoreTest, SppisClignotantStoredOnceByItsIdentifierAndLinkedToItsEar
   EXPECT_EQ(r.str(0, 2), early.alert_id());
   EXPECT_EQ(r.integer(0, 3), 169);  // 2023-11-14 -> 2024-05-01, counted by hand
   EXPECT_EQ(r.str(0, 4), "called the employer");
+  EXPECT_EQ(r.str(0, 8), "DONE");  // the follow-up and the intended code carry over too
+  EXPECT_EQ(r.str(0, 9), "AID_REVISED");
   EXPECT_EQ(r.str(0, 5), "2024-02-29");
   EXPECT_EQ(r.str(0, 6), "2024-05-01");
   EXPECT_EQ(count(c, "SELECT count(*) FROM alerts WHERE alert_id = $1::uuid OR alert_id = $2::uuid",
@@ -907,8 +911,34 @@ TEST_F(AlertRoutesTest, AReactionOnAnEarlySignalIsRefusedOneOnAClignotantCarries
                "{\"notes\":\"" + std::string(4001, 'x') + "\"}");
   EXPECT_EQ(r.status, 400u);
   EXPECT_EQ(code_of(r), "FIELD_TOO_LONG");
+  // The follow-up: on an early signal too; the intended code is checked against the list.
+  const std::string fu = "/v1/cpas/" + cbe + "/alerts/" + early[0] + "/follow-up";
+  r = api.call(verb::put, fu, R"({"follow_up":"IN_PROGRESS","proposed_code":"AID_REVISED"})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(json::parse(r.body).at("follow_up"), "IN_PROGRESS");
+  EXPECT_EQ(json::parse(r.body).at("proposed_code"), "AID_REVISED");
+  EXPECT_EQ(json::parse(r.body).at("status"), "OPEN");  // nothing sent, no reaction made
+  EXPECT_EQ(count(c, "SELECT count(*) FROM reactions WHERE alert_id = $1::uuid", {early[0]}), 0);
+  r = api.call(verb::put, fu, R"({"follow_up":"MAYBE"})");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_EQ(code_of(r), "INVALID_ENUM") << r.body;
+  r = api.call(verb::put, fu, R"({"follow_up":"DONE","proposed_code":"NOT_A_CODE"})");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_EQ(code_of(r), "INVALID_REACTION_CODE") << r.body;
+  r = api.call(verb::put, fu, R"({"proposed_code":"AID_REVISED"})");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_EQ(code_of(r), "MISSING_FIELD") << r.body;
+  r = api.call(verb::put, fu, R"({"follow_up":"DONE","proposed_code":null})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(json::parse(r.body).at("follow_up"), "DONE");
+  EXPECT_TRUE(json::parse(r.body).at("proposed_code").is_null());
+  r = api.call(verb::put, "/v1/cpas/" + cbe + "/alerts/" + uuid() + "/follow-up",
+               R"({"follow_up":"DONE"})");
+  EXPECT_EQ(r.status, 404u) << r.body;
+
   r = api.call(verb::get, "/v1/cpas/" + cbe + "/alerts/" + clg[0]);
   ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(json::parse(r.body).at("follow_up"), "NONE");
   EXPECT_EQ(json::parse(r.body).at("kind"), "SPPIS_CLIGNOTANT");
   EXPECT_EQ(json::parse(r.body).at("sppis_id").as_string(), "CLG-" + clg[0]);
 }

@@ -39,7 +39,8 @@ std::string issued_date(const v1::Alert& a) {
 // clignotant's type maps to (data/refdata/sppis_clignotant_types.csv), the early signal's
 // effective date within the clignotant's period widened by `window` days, not linked yet; the
 // earliest raised wins. Both rows get the link; the clignotant gets lead_days (its issued day
-// minus the early signal's raised day, UTC) and the early signal's notes when it has none.
+// minus the early signal's raised day, UTC) and the early signal's notes, follow-up and proposed
+// reaction code when it has none of its own.
 // Returns lead_days when linked.
 std::optional<long long> link(pg::Connection& conn, const std::string& alert_id,
                               const std::string& type, int window) {
@@ -57,7 +58,8 @@ std::optional<long long> link(pg::Connection& conn, const std::string& alert_id,
       "WITH c AS (SELECT alert_id, cpas_cbe, ssin, effective_date::date AS first_day, "
       "coalesce(period_end, effective_date::date) AS last_day FROM alerts "
       "WHERE alert_id = $1::uuid AND linked_alert_id IS NULL), "
-      "e AS (SELECT a.alert_id, a.raised_at, a.notes FROM alerts a, c "
+      "e AS (SELECT a.alert_id, a.raised_at, a.notes, a.follow_up, a.proposed_code "
+      "FROM alerts a, c "
       "WHERE a.kind = 'EARLY_SIGNAL' AND a.linked_alert_id IS NULL AND a.cpas_cbe = c.cpas_cbe "
       "AND a.ssin = c.ssin AND a.type = ANY($2::text[]) "
       "AND CASE WHEN substr(a.effective_date, 6, 2) = '00' "
@@ -73,10 +75,13 @@ std::optional<long long> link(pg::Connection& conn, const std::string& alert_id,
       "  ELSE a.effective_date::date END >= c.first_day - $3::int "
       "ORDER BY a.raised_at, a.seq LIMIT 1 FOR UPDATE OF a), "
       "l AS (UPDATE alerts a SET linked_alert_id = $1::uuid, updated_at = now() FROM e "
-      "WHERE a.alert_id = e.alert_id RETURNING a.alert_id, e.raised_at, e.notes) "
+      "WHERE a.alert_id = e.alert_id "
+      "RETURNING a.alert_id, e.raised_at, e.notes, e.follow_up, e.proposed_code) "
       "UPDATE alerts x SET linked_alert_id = l.alert_id, "
       "lead_days = coalesce(x.issued_date, (x.raised_at AT TIME ZONE 'UTC')::date) "
       "- (l.raised_at AT TIME ZONE 'UTC')::date, notes = coalesce(x.notes, l.notes), "
+      "follow_up = CASE WHEN x.follow_up = 'NONE' THEN l.follow_up ELSE x.follow_up END, "
+      "proposed_code = coalesce(x.proposed_code, l.proposed_code), "
       "updated_at = now() FROM l WHERE x.alert_id = $1::uuid RETURNING x.lead_days",
       {alert_id, types, std::to_string(window)});
   if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;

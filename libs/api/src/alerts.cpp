@@ -46,7 +46,8 @@ const std::string kAlertCols =
     "a.effective_date::text, array_to_json(a.quality_codes)::text, a.deadline_days, a.description, " RELAIS_TS("a.raised_at")
     ", a.due_date::text, a.status, (a.status = 'OPEN' AND a.due_date < current_date), " RELAIS_TS("a.updated_at")
     ", (SELECT r.delivery_status FROM reactions r WHERE r.alert_id = a.alert_id ORDER BY r.seq DESC LIMIT 1)"
-    ", a.kind, a.sppis_id, a.period_end::text, a.issued_date::text, a.linked_alert_id::text, a.lead_days, a.notes";
+    ", a.kind, a.sppis_id, a.period_end::text, a.issued_date::text, a.linked_alert_id::text, a.lead_days, a.notes"
+    ", a.follow_up, a.proposed_code";
 
 json::value text_or_null(const pg::Result& r, int i, int c) {
   return r.is_null(i, c) ? json::value(nullptr) : json::value(r.str(i, c));
@@ -80,11 +81,13 @@ json::object alert_json(const pg::Result& r, int i, labels::Lang lang) {
       {"issued_date", text_or_null(r, i, 23)},
       {"linked_alert_id", text_or_null(r, i, 24)},
       {"lead_days", r.is_null(i, 25) ? json::value(nullptr) : json::value(r.integer(i, 25))},
-      {"notes", text_or_null(r, i, 26)}};
+      {"notes", text_or_null(r, i, 26)},
+      {"follow_up", r.str(i, 27)},
+      {"proposed_code", text_or_null(r, i, 28)}};
 }
 
 // The column after kAlertCols.
-constexpr int kAfterAlertCols = 27;
+constexpr int kAfterAlertCols = 29;
 
 std::optional<Problem> check_id(const http::Request& req) {
   auto it = req.params.find("id");
@@ -156,6 +159,8 @@ void AlertsService::add_routes(RouteTable& t) {
         h(&AlertsService::post_reaction));
   t.add({verb::put, "/v1/cpas/{cbe}/alerts/{id}/notes", P::cpas, SsinFrom::alert},
         h(&AlertsService::put_notes));
+  t.add({verb::put, "/v1/cpas/{cbe}/alerts/{id}/follow-up", P::cpas, SsinFrom::alert},
+        h(&AlertsService::put_follow_up));
   t.add({verb::get, "/v1/cpas/{cbe}/clignotants/backlog", P::cpas}, h(&AlertsService::backlog));
   t.add({verb::get, "/v1/reaction-codes", P::authenticated}, h(&AlertsService::reaction_codes));
   t.add({verb::get, "/v1/labels", P::authenticated}, h(&AlertsService::labels));
@@ -206,6 +211,50 @@ asio::awaitable<Reply> AlertsService::put_notes(http::Request& req, const Caller
         "a.cpas_cbe = $2 RETURNING " +
             kAlertCols,
         {id, cbe, notes});
+    if (r.rows() == 0) return Reply(alert_not_found());
+    return Reply(reply(200, alert_json(r, 0, lang)));
+  };
+  co_return co_await pool_.run<Reply>(std::move(job));
+}
+
+// The social worker's follow-up of an alert: NONE, IN_PROGRESS or DONE, and the reaction code
+// they intend to send (checked against the code list of today; null clears it). On any kind: an
+// early signal is followed up the day it arrives, and both carry over to the SPP IS clignotant
+// linked to it later (alert store). Never sends a reaction: the CPAS reacts explicitly.
+asio::awaitable<Reply> AlertsService::put_follow_up(http::Request& req, const Caller& /*caller*/) {
+  if (auto e = check_cbe(req)) co_return *e;
+  if (auto e = check_id(req)) co_return *e;
+  if (req.content_type() != "application/json")
+    co_return detail::unsupported_media_type("application/json");
+  json::value v;
+  if (auto e = json_object_body(req, v, {"follow_up", "proposed_code"}, "follow_up, proposed_code"))
+    co_return *e;
+  const auto& o = v.as_object();
+  auto* f = o.if_contains("follow_up");
+  if (!f) co_return bad("MISSING_FIELD", "follow_up is required", "follow_up");
+  if (!f->is_string()) co_return bad("WRONG_TYPE", "expected a string", "follow_up");
+  std::string follow_up(f->as_string());
+  if (follow_up != "NONE" && follow_up != "IN_PROGRESS" && follow_up != "DONE")
+    co_return bad("INVALID_ENUM", "one of NONE, IN_PROGRESS, DONE", "follow_up");
+  std::optional<std::string> proposed;
+  if (auto* c = o.if_contains("proposed_code"); c && !c->is_null()) {
+    if (!c->is_string()) co_return bad("WRONG_TYPE", "expected a string or null", "proposed_code");
+    if (auto refused = check_reaction_code(o_.codes, c->as_string(),
+                                           validation::to_string(validation::today_utc()))) {
+      refused->field = "proposed_code";
+      co_return *refused;
+    }
+    proposed = std::string(c->as_string());
+  }
+  std::string cbe = req.params["cbe"], id = lower(req.params["id"]);
+  const auto lang = labels::negotiate(req.headers["Accept-Language"]);
+  // A named job: GCC 12 mishandles temporaries inside co_await expressions.
+  auto job = [cbe, id, follow_up, proposed, lang](pg::Connection& c) {
+    auto r = c.exec(
+        "UPDATE alerts a SET follow_up = $3, proposed_code = $4, updated_at = now() "
+        "WHERE a.alert_id = $1::uuid AND a.cpas_cbe = $2 RETURNING " +
+            kAlertCols,
+        {id, cbe, follow_up, proposed});
     if (r.rows() == 0) return Reply(alert_not_found());
     return Reply(reply(200, alert_json(r, 0, lang)));
   };

@@ -43,6 +43,7 @@ class AlertsService {
   // codes, problem titles, error messages, reaction codes.
   boost::asio::awaitable<Reply> labels(http::Request& req, const Caller& caller);
   boost::asio::awaitable<Reply> put_notes(http::Request& req, const Caller& caller);
+  boost::asio::awaitable<Reply> put_follow_up(http::Request& req, const Caller& caller);
   boost::asio::awaitable<Reply> backlog(http::Request& req, const Caller& caller);
 
   AlertsOptions o_;
