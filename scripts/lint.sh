@@ -24,9 +24,20 @@ trap 'rm -f "$out"' EXIT
 # One clang-tidy per core; each prints its findings, we fail if any.
 printf '%s\0' "${files[@]}" | xargs -0 -r -n 4 -P "${JOBS:-$(nproc)}" "$CLANG_TIDY" -p "$build" --quiet \
   >"$out" 2>/dev/null || true
-if grep -qE '(warning|error): ' "$out"; then
-  grep -E -A3 '(warning|error): ' "$out" >&2
-  echo "lint: $(grep -cE '(warning|error): ' "$out") findings in ${#files[@]} files" >&2
+# A finding counts when it is located in the project's own files. The static analyzer also reports
+# paths that end inside system headers (clang 14 does not model C++20 coroutine frames, so every
+# Boost.Asio awaitable gives "uninitialized"/"undefined pointer" reports in boost/asio/impl/
+# awaitable.hpp): they can neither be fixed nor marked there, so they are counted and shown apart.
+here="$(pwd)/"
+own='^('"$here"')?(libs|services|tests|bench|fuzz|tools)/[^:]*:[0-9]+:[0-9]+: (warning|error): '
+other="$(grep -E '^/[^:]*:[0-9]+:[0-9]+: (warning|error): ' "$out" | grep -vE "$own" | sort -u || true)"
+if [[ -n "$other" ]]; then
+  echo "$other" >&2
+  echo "lint: $(wc -l <<<"$other") distinct findings in system headers, not counted" >&2
+fi
+if grep -qE "$own" "$out"; then
+  grep -E -A3 "$own" "$out" >&2
+  echo "lint: $(grep -cE "$own" "$out") findings in ${#files[@]} files" >&2
   exit 1
 fi
 echo "lint: ${#files[@]} files, no findings"

@@ -55,6 +55,7 @@ class RunLog:
     changes: dict[str, Change] = field(default_factory=dict)      # race ssin -> its one change
     tickets: dict[str, Ticket] = field(default_factory=dict)
     reactions: dict[str, str] = field(default_factory=dict)       # reaction id -> alert id
+    clignotants: dict[str, str] = field(default_factory=dict)     # SPP IS id answered 202 -> its CPAS
     poison: list[tuple[int, int]] = field(default_factory=list)   # (partition, offset) in INBOUND
     death_alert_type: str = "PERSON_DECEASED"
 
@@ -310,16 +311,23 @@ def check(log: RunLog, kconf: dict, db: Db, upstream_received: list[dict], journ
 
     # 5. Alerts: every alert id once on its topic and once in the database; every DEATH routed
     # to a CPAS raised its alert there.
+    # An SPP IS clignotant sent again under a new ticket is raised again under the same alert id
+    # (its consumers and the store keep one): for those, once per (alert id, ticket).
     alert_ids: Counter = Counter()
+    clignotant_raised: Counter = Counter()
     alert_of: dict[tuple[str, str], set[str]] = defaultdict(set)
     alert_pairs = set()
     for cbe in log.cpas:
         for m in read_all(kconf, f"cpas.{cbe}.alerts.v1"):
             aid, t, typ = header(m, "alert-id"), header(m, "ticket"), header(m, "alert-type")
-            alert_ids[aid] += 1
+            if header(m, "alert-kind") == "SPPIS_CLIGNOTANT":
+                clignotant_raised[(aid, t)] += 1
+                alert_ids[aid] = 1
+            else:
+                alert_ids[aid] += 1
             alert_of[(t, cbe)].add(typ)
             alert_pairs.add((t, cbe))
-    twice = [a for a, n in alert_ids.items() if n > 1]
+    twice = [a for a, n in alert_ids.items() if n > 1] + [a for (a, t), n in clignotant_raised.items() if n > 1]
     if twice:
         out.fail(f"alerts: {len(twice)} alert ids raised more than once, e.g. {twice[:3]}")
     for (t, cbe) in topic_pairs:
@@ -337,6 +345,26 @@ def check(log: RunLog, kconf: dict, db: Db, upstream_received: list[dict], journ
     if set(ids) - in_db:
         out.fail(f"alerts: {len(set(ids) - in_db)} raised alerts not stored by relais-api")
     out.figures["alerts"] = len(ids)
+
+    # 6. SPP IS clignotants: each one answered 202 is stored once, for its CPAS, and raised once on
+    # that CPAS's alerts topic, however many times SPP IS sent it.
+    if log.clignotants:
+        arr = ",".join(f"'{c}'" for c in log.clignotants)
+        got = db.rows(f"SELECT sppis_id, cpas_cbe, alert_id::text FROM alerts WHERE sppis_id IN ({arr})")
+        per = Counter(r[0] for r in got)
+        missing = [c for c in log.clignotants if per.get(c, 0) == 0]
+        if missing:
+            out.fail(f"clignotants: {len(missing)} accepted but not stored, e.g. {missing[:3]}")
+        many = [c for c, n in per.items() if n > 1]
+        if many:
+            out.fail(f"clignotants: {len(many)} stored more than once, e.g. {many[:3]}")
+        wrong = [r for r in got if r[1] != log.clignotants[r[0]]]
+        if wrong:
+            out.fail(f"clignotants: {len(wrong)} stored for another CPAS, e.g. {wrong[:3]}")
+        not_raised = [r[0] for r in got if r[2] not in alert_ids]
+        if not_raised:
+            out.fail(f"clignotants: {len(not_raised)} stored but never raised on their alerts topic, e.g. {not_raised[:3]}")
+        out.figures["clignotants"] = len(log.clignotants)
 
     # 6. Reactions: each answered 201 is SENT and reached the upstream at least once.
     if log.reactions:

@@ -75,6 +75,8 @@ BROKER_SESSION_S = 9.0       # Kafka's broker.session.timeout.ms: a stopped node
 RECOVERY_BOUND_S = 180.0     # after a fault heals, the pipeline answers a probe within this
 DRAIN_BOUND_S = 300.0        # after the faults stop, everything is delivered within this
 SESSION_TIMEOUT_S = 10.0     # relais-router's consumer session.timeout.ms
+CLIGNOTANT_PERIOD = ("2024-05-01", "2024-05-31")   # SPP IS clignotants of the run: their period
+CLIGNOTANT_TYPE = "WORK_INCOME"
 RACE_DAY = "2024-05-01"      # notifications of race persons: after the unregistration's end date
 
 
@@ -307,14 +309,53 @@ class Run:
                 raise TimeoutError(f"{method} {path} never succeeded")
             time.sleep(0.3)
 
+    def clignotant_poster(self) -> None:
+        """SPP IS sends clignotants (flow sppis-clignotant) for persons integrated in the first CPAS,
+        about one a second; one in ten is sent twice under the same SPP IS identifier (with a new
+        ticket), as SPP IS does when it re-issues one: Relais keeps it once."""
+        rng = random.Random(f"{self.seed}-clignotants")
+        cbe = self.cbes[0]
+        persons = [s for s in self.stable
+                   if any(c == cbe and st <= CLIGNOTANT_PERIOD[0] and e is None for c, q, st, e in self.log.lines.get(s, []))]
+        n = 0
+        last: tuple[str, str] | None = None
+        while not self.stop_load.is_set():
+            if last and rng.random() < 0.1:
+                sppis_id, ssin = last
+            else:
+                n += 1
+                sppis_id, ssin = f"CLG-F{self.seed}-{n:05d}", rng.choice(persons)
+            body = H.sppis_clignotant(H.new_ticket(), ssin, cbe, sppis_id, "2024-07-01", period=CLIGNOTANT_PERIOD,
+                                      type_code=CLIGNOTANT_TYPE)
+            deadline = time.time() + 900
+            while not self.stop_load.is_set():
+                try:
+                    r = requests.post(f"{self.relais.ingest.url}/v1/notifications/sppis-clignotant", json=body, timeout=30)
+                    if r.status_code == 202:
+                        with self.lock:
+                            self.log.clignotants[sppis_id] = cbe
+                        last = (sppis_id, ssin)
+                        break
+                    if r.status_code not in (429, 503):
+                        self.fail(f"ingest answered {r.status_code} to a clignotant: {r.text[:300]}")
+                        break
+                except requests.RequestException:
+                    pass
+                if time.time() > deadline:
+                    self.fail("a clignotant was never accepted within 900 s")
+                    break
+                time.sleep(0.5)
+            time.sleep(1.0)
+
     def reactor(self) -> None:
-        """Reacts to the PERSON_DECEASED alerts of the first CPAS, a few per second."""
+        """Reacts to the SPP IS clignotants of the first CPAS, a few per second (only those carry a
+        reaction upstream: an early signal of Relais's own is refused with 409)."""
         cbe = self.cbes[0]
         done: set[str] = set()
         while not self.stop_load.is_set():
             try:
                 r = self.api_call("GET", f"/v1/cpas/{cbe}/alerts", (200,),
-                                  params={"limit": 20, "type": "PERSON_DECEASED", "status": "OPEN"})
+                                  params={"limit": 20, "type": CLIGNOTANT_TYPE, "status": "OPEN"})
                 if r.status_code != 200:
                     self.fail(f"alert list: {r.status_code} {r.text[:200]}")
                     time.sleep(1)
@@ -322,12 +363,21 @@ class Run:
                 for a in r.json()["alerts"]:
                     if a["alert_id"] in done or self.stop_load.is_set():
                         continue
+                    if a.get("kind") != "SPPIS_CLIGNOTANT" or not a.get("sppis_id"):
+                        self.fail(f"the alert list of type {CLIGNOTANT_TYPE} returned a {a.get('kind')} alert: {a}")
+                        done.add(a["alert_id"])
+                        continue
                     # 409 after a retried call: the earlier attempt was committed (its id is returned)
                     rr = self.api_call("POST", f"/v1/cpas/{cbe}/alerts/{a['alert_id']}/reaction", (201, 409),
                                        json={"code": "NO_IMPACT", "comment": "fault suite"})
-                    if rr.status_code in (201, 409):
+                    rid = None
+                    if rr.status_code == 201:
+                        rid = rr.json()["reaction_id"]
+                    elif rr.status_code == 409 and rr.json().get("code") == "REACTION_EXISTS":
+                        rid = rr.json().get("existing_reaction_id") or rr.json().get("reaction_id")
+                    if rid:
                         with self.lock:
-                            self.log.reactions[rr.json()["reaction_id"]] = a["alert_id"]
+                            self.log.reactions[rid] = a["alert_id"]
                     else:
                         self.fail(f"reaction refused: {rr.status_code} {rr.text[:200]}")
                     done.add(a["alert_id"])
@@ -667,7 +717,7 @@ class Run:
         t_start = time.time()
         self.setup()
         threads = [threading.Thread(target=self.poster, args=(i,), daemon=True) for i in range(2)]
-        threads += [threading.Thread(target=self.reactor, daemon=True), threading.Thread(target=self.watchdog, daemon=True)]
+        threads += [threading.Thread(target=t, daemon=True) for t in (self.clignotant_poster, self.reactor, self.watchdog)]
         for t in threads:
             t.start()
         time.sleep(5)
@@ -753,7 +803,9 @@ class Run:
                 n += int(self.db.rows("SELECT count(DISTINCT ticket) FROM journal WHERE kind IN ('routed','dropped') "
                                       f"AND ticket = ANY(ARRAY[{arr}]::text[])")[0][0])
             pending = int(self.db.rows("SELECT count(*) FROM reactions WHERE delivery_status <> 'SENT'")[0][0])
-            if n == len(tl) and pending == 0:
+            ids = ",".join(f"'{c}'" for c in self.log.clignotants) or "''"
+            stored = int(self.db.rows(f"SELECT count(DISTINCT sppis_id) FROM alerts WHERE sppis_id IN ({ids})")[0][0])
+            if n == len(tl) and pending == 0 and stored == len(self.log.clignotants):
                 d = time.time() - since
                 log(f"drained {d:.1f}s after the load stopped")
                 return d

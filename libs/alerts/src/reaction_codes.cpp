@@ -11,6 +11,7 @@
 
 namespace relais::alerts {
 namespace {
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kCode("^[A-Z][A-Z0-9_]{1,39}$");
 
 std::string where_of(const YAML::Node& n) {
@@ -79,6 +80,7 @@ std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view y
   for (const auto& kv : root) {
     auto k = kv.first.as<std::string>("");
     if (k != "version" && k != "reaction_codes")
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
       return src + ": unknown key \"" + k + "\"" + where_of(kv.first);
   }
   if (!root["version"] || !root["version"].IsScalar() || root["version"].Scalar() != "1")
@@ -98,6 +100,7 @@ std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view y
       auto k = kv.first.as<std::string>("");
       if (k != "code" && k != "description" && k != "labels" && k != "valid_from" &&
           k != "valid_to")
+        // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
         return ctx + ": unknown key \"" + k + "\"" + where_of(kv.first);
     }
     ReactionCode c;
@@ -115,6 +118,7 @@ std::variant<ReactionCodes, std::string> parse_reaction_codes(std::string_view y
     for (const auto& kv : labels) {
       auto k = kv.first.as<std::string>("");
       if (k != "fr" && k != "nl" && k != "de" && k != "en")
+        // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
         return ctx + ": labels: unknown language \"" + k + "\" (fr, nl, de, en)" +
                where_of(kv.first);
     }

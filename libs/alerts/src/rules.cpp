@@ -83,7 +83,9 @@ struct Reader {
   }
 };
 
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kId("^[a-z0-9][a-z0-9-]{0,63}$");
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kType("^[A-Z][A-Z0-9_]{0,63}$");
 
 std::vector<const pb::FieldDescriptor*> resolve(const pb::Descriptor* d, const std::string& path,
@@ -111,6 +113,7 @@ std::vector<const pb::FieldDescriptor*> resolve(const pb::Descriptor* d, const s
       return out;
     }
     if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
       err = "field \"" + path + "\": " + name + " has no sub-fields";
       return {};
     }
@@ -299,7 +302,7 @@ std::variant<Ruleset, std::string> load_rules(const std::string& path) {
   if (!f) return path + ": cannot read the rule file";
   std::string text;
   char buf[65536];
-  std::size_t n;
+  std::size_t n = 0;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() < (4u << 20))
     text.append(buf, n);
   std::fclose(f);

@@ -16,9 +16,13 @@ namespace relais::api {
 namespace {
 const log::Logger logger{"alert-store"};
 
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kUuid("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$");
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kCbe("^[01][0-9]{9}$");
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kSsin("^[0-9]{11}$");
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kDate("^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
 constexpr std::string_view kEarlyKind = "EARLY_SIGNAL";
 constexpr std::string_view kSppisKind = "SPPIS_CLIGNOTANT";
@@ -95,7 +99,7 @@ bool storable(const v1::Alert& a) {
 
 }  // namespace
 
-AlertStore::AlertStore(AlertStoreOptions o, metrics::Registry& m)
+AlertStore::AlertStore(const AlertStoreOptions& o, metrics::Registry& m)
     : stored_(m.counter("relais_api_alerts_stored_total",
                         "Alerts copied from the alert topics, by type", {"type"})),
       duplicates_(

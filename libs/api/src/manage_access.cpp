@@ -51,9 +51,10 @@ http::Response soap_response(unsigned status, soap::Version v, std::string body)
 }
 
 http::Response fault(unsigned status, soap::Version v, bool sender, std::string_view code,
-                     std::string message, std::string path = {}) {
+                     const std::string& message, std::string path = {}) {
   auto r = soap_response(
-      status, v, soap::fault(v, sender, message, soap::failure(std::string(code), message, path)));
+      status, v,
+      soap::fault(v, sender, message, soap::failure(std::string(code), message, std::move(path))));
   if (status == 503 || status == 504) r.headers.emplace_back("Retry-After", "2");
   return r;
 }

@@ -96,7 +96,7 @@ bool JournalWriter::reserve() {
 }
 
 void JournalWriter::commit(AccessRecord r) {
-  bool wake;
+  bool wake{};
   {
     std::lock_guard lock(mu_);
     queue_.push_back(std::move(r));
@@ -227,7 +227,7 @@ void JournalWriter::run() {
   auto backoff = std::chrono::milliseconds(100);
   std::chrono::steady_clock::time_point stop_deadline{};
   for (;;) {
-    bool stopping;
+    bool stopping{};
     {
       std::unique_lock lock(mu_);
       if (batch.empty()) {
@@ -268,7 +268,7 @@ void JournalWriter::run() {
       logger.warn("access journal write failed, retrying",
                   {{"error", e.what()}, {"records", batch.size()}});
       if (stopping && std::chrono::steady_clock::now() >= stop_deadline) {
-        std::size_t lost;
+        std::size_t lost{};
         {
           std::lock_guard lock(mu_);
           lost = batch.size() + queue_.size();

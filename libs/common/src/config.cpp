@@ -34,9 +34,9 @@ bool parse_double(const std::string& s, double& v) {
 
 std::optional<std::string> check_type(const Option& o, const std::string& value,
                                       const std::string& source) {
-  std::int64_t i;
-  bool b;
-  double d;
+  std::int64_t i{};
+  bool b{};
+  double d{};
   switch (o.type) {
     case Type::string:
       return std::nullopt;
@@ -75,6 +75,7 @@ void flatten(const YAML::Node& node, const std::string& prefix,
   if (node.IsMap()) {
     for (const auto& kv : node) {
       std::string k = kv.first.as<std::string>();
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): a key, read once at start-up
       flatten(kv.second, prefix.empty() ? k : prefix + "." + k, out, errors, visited, depth + 1);
     }
   } else if (node.IsScalar()) {
@@ -127,6 +128,7 @@ std::optional<std::string> Config::load(const std::vector<Option>& spec, const s
     if (!errors.empty()) return path + ": " + errors.front();
     for (auto& [k, v] : flat) {
       auto it = out.values_.find(k);
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
       if (it == out.values_.end()) return path + ": unknown key \"" + k + "\" (see --help)";
       it->second = {v, path};
     }
@@ -230,7 +232,7 @@ std::optional<int> bootstrap(int argc, char** argv, std::string_view program,
     std::cerr << program << ": configuration error: " << *err << "\n";
     return 2;
   }
-  log::Level level;
+  log::Level level{};
   if (!log::parse_level(out.str("log.level"), level)) {
     std::cerr << program << ": configuration error: log.level must be debug, info, warn or error\n";
     return 2;

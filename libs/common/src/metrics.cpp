@@ -35,8 +35,8 @@ void Histogram::snapshot(std::vector<std::uint64_t>& buckets, double& sum,
 
 double Histogram::quantile(double q) const {
   std::vector<std::uint64_t> b;
-  double sum;
-  std::uint64_t count;
+  double sum{};
+  std::uint64_t count{};
   snapshot(b, sum, count);
   if (count == 0) return 0;
   double rank = q * static_cast<double>(count);
@@ -208,8 +208,8 @@ std::string Registry::render() const {
     header(out, *f, "histogram");
     f->for_each([&](const auto& lv, const Histogram& h) {
       std::vector<std::uint64_t> b;
-      double sum;
-      std::uint64_t count;
+      double sum{};
+      std::uint64_t count{};
       h.snapshot(b, sum, count);
       for (std::size_t i = 0; i < b.size(); ++i) {
         std::string le = i < h.bounds().size() ? num(h.bounds()[i]) : "+Inf";

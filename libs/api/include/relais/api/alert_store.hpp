@@ -31,7 +31,7 @@ struct AlertStoreOptions : sink::RegexSinkSettings {
 
 class AlertStore {
  public:
-  AlertStore(AlertStoreOptions o, metrics::Registry& m);
+  AlertStore(const AlertStoreOptions& o, metrics::Registry& m);
   std::optional<std::string> start() { return sink_.start(); }
   void stop() { sink_.stop(); }
   double age_seconds() const {

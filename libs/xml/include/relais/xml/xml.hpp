@@ -13,10 +13,11 @@
 #include <string_view>
 #include <vector>
 
-struct _xmlDoc;
-struct _xmlNode;
-struct _xmlSchema;
-struct _xmlSchemaValidCtxt;
+// libxml2's own type names, forward-declared so that callers do not include libxml2:
+struct _xmlDoc;              // NOLINT(bugprone-reserved-identifier)
+struct _xmlNode;             // NOLINT(bugprone-reserved-identifier)
+struct _xmlSchema;           // NOLINT(bugprone-reserved-identifier)
+struct _xmlSchemaValidCtxt;  // NOLINT(bugprone-reserved-identifier)
 
 namespace relais::xml {
 
