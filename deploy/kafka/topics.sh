@@ -10,6 +10,9 @@
 #                             partitions whose in-sync replicas are fewer than min.insync.replicas.
 #                             Prints one line per problem ("BELOW POLICY ..."), exit 1 when any
 #   topics.sh describe        the Relais topics as Kafka describes them
+#   topics.sh verdict DESCRIBE CONFIGS
+#                             the check on saved outputs of `kafka-topics --describe` and
+#                             `kafka-configs --describe --all --entity-type topics` (no Kafka needed)
 #
 # Environment:
 #   RELAIS_KAFKA_BROKERS               bootstrap servers (default 127.0.0.1:59092)
@@ -34,7 +37,7 @@ INBOUND="${RELAIS_INBOUND_PARTITIONS:-6}"
 TOPIC_RE='(relais|cpas)\..*'
 
 die() { printf 'topics.sh: %s\n' "$*" >&2; exit 2; }
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 [[ "$RF" =~ ^[1-9]$ && "$MIN_ISR" =~ ^[1-9]$ && "$INBOUND" =~ ^[1-9][0-9]*$ ]] ||
   die "RELAIS_TOPIC_REPLICATION_FACTOR, RELAIS_TOPIC_MIN_INSYNC_REPLICAS and RELAIS_INBOUND_PARTITIONS must be positive integers"
@@ -154,6 +157,11 @@ case "${1:-}" in
   create) shift; cmd_create "$@" ;;
   check) cmd_check ;;
   describe) cmd_describe ;;
+  verdict)
+    [[ $# -eq 3 && -r "$2" && -r "$3" ]] || die "verdict DESCRIBE_FILE CONFIGS_FILE"
+    problems="$(check_verdict "$RF" "$MIN_ISR" "$2" "$3")"
+    [[ -z "$problems" ]] || { printf '%s\n' "$problems"; exit 1; }
+    ;;
   -h | --help | help) usage 0 ;;
   *) usage 2 ;;
 esac

@@ -622,17 +622,18 @@ class Run:
             else:
                 time.sleep(rng.uniform(1.0, 4.0))
         finally:
+            back = time.time()
             if how == "kill":
-                stack_cmd("kafka-start-node", str(leader))
+                stack_cmd("kafka-start-node", str(leader))   # returns once the node serves again
             else:
                 os.kill(self.node_pid(leader), signal.SIGCONT)
         heal = time.time()
         in_sync = self.isr_full(heal)
-        self.fault_extra = {"node": leader, "new_leader": new, "down_s": round(heal - t0, 2),
-                            "leader_elected_s": round(elected, 2), "failover_s": round(failover, 2),
-                            "isr_full_s": round(in_sync, 2)}
-        return heal, (f"node {leader} {how} {heal - t0:.0f}s, leader {new} in {elected:.1f}s, "
-                      f"delivering in {failover:.1f}s, in sync {in_sync:.1f}s after")
+        self.fault_extra = {"node": leader, "new_leader": new, "down_s": round(back - t0, 2),
+                            "restart_s": round(heal - back, 2), "leader_elected_s": round(elected, 2),
+                            "failover_s": round(failover, 2), "isr_full_s": round(in_sync, 2)}
+        return heal, (f"node {leader} {how} {back - t0:.0f}s (+{heal - back:.0f}s restart), leader {new} in "
+                      f"{elected:.1f}s, delivering in {failover:.1f}s, in sync {in_sync:.1f}s after")
 
     def f_leader_kill(self, rng):
         return self.leader_fault(rng, "kill")
@@ -838,7 +839,7 @@ class Run:
                    "lost": charged[name]["lost"], "duplicated": charged[name]["duplicated"],
                    "recovery_p50_s": round(statistics.median(rec), 2) if rec else None,
                    "recovery_max_s": round(max(rec), 2) if rec else None}
-            for fig in ("leader_elected_s", "failover_s", "isr_full_s"):   # cluster faults
+            for fig in ("leader_elected_s", "failover_s", "restart_s", "isr_full_s"):   # cluster faults
                 xs = [f[fig] for f in fs if fig in f]
                 if xs:
                     row[fig.removesuffix("_s") + "_p50_s"] = round(statistics.median(xs), 2)
@@ -852,6 +853,7 @@ class Run:
             if "failover_p50_s" in row:
                 print(f"  {row['fault']}: leader elected p50 {row['leader_elected_p50_s']}s max {row['leader_elected_max_s']}s; "
                       f"delivering again p50 {row['failover_p50_s']}s max {row['failover_max_s']}s (node down); "
+                      f"restart p50 {row['restart_p50_s']}s max {row['restart_max_s']}s; "
                       f"all replicas in sync p50 {row['isr_full_p50_s']}s max {row['isr_full_max_s']}s after it is back")
         total = len(self.faults)
         print(f"\nseed {self.seed}: {total} faults, {sum(1 for f in self.faults if f.get('ok'))} recovered; "
