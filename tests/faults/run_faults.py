@@ -173,8 +173,9 @@ class Run:
     # ------------------------------------------------------------------- world
     def build_world(self) -> None:
         rng = self.rng
-        n_stable = 1500 if self.args.short else 4000
-        n_race = 60 if self.args.short else 150
+        n_stable = 1500 if self.args.short or self.args.cluster else 4000
+        # --cluster has no dir_race faults during the run: its race persons all change at the end
+        n_race = 20 if self.args.cluster else 60 if self.args.short else 150
         self.cbes = [H.make_cbe(rng) for _ in range(4)]
         self.race_cbe, self.probe_cbe = H.make_cbe(rng), H.make_cbe(rng)
         all_cbes = self.cbes + [self.race_cbe, self.probe_cbe]
@@ -700,7 +701,7 @@ class Run:
     def lane(self, names: list[str], rng: random.Random, quota: int, once: bool) -> None:
         """Faults of one lane one after the other, in shuffled rounds (every type repeated),
         at random moments: a gap of 1-4 s after the previous one has recovered."""
-        while not self.stop_load.is_set():
+        while not self.stop_load.is_set() and names and quota > 0:
             order = list(names)
             rng.shuffle(order)
             for name in order:
