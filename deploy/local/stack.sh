@@ -847,8 +847,8 @@ case "$cmd" in
   kafka-restart) kafka_down; kafka_up ;;
   kafka-kill) cmd_kafka_kill ;;
   kafka-start) kafka_up ;;
-  kafka-kill-node) cmd_kafka_kill "$(node_arg "${1:-}")" ;;
-  kafka-start-node) kafka_up "$(node_arg "${1:-}")" ;;
+  kafka-kill-node) node="$(node_arg "${1:-}")" || exit 1; cmd_kafka_kill "$node" ;;
+  kafka-start-node) node="$(node_arg "${1:-}")" || exit 1; kafka_up "$node" ;;
   topics-check) topics_tool check ;;
   pg-restart) pg_down; pg_up ;;
   -h | --help | help) usage 0 ;;
