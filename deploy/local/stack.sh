@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Relais local stack: a PostgreSQL 15 cluster and a single-node Apache Kafka (KRaft,
-# combined broker+controller), both living entirely under $RELAIS_STACK_DIR and
-# listening on 127.0.0.1 only. Kafka authenticates every client (SASL: SCRAM-SHA-512, and
+# Relais local stack: a PostgreSQL 15 cluster and Apache Kafka (KRaft, combined
+# broker+controller nodes: one by default, three with RELAIS_KAFKA_NODES=3), all living
+# entirely under $RELAIS_STACK_DIR and listening on loopback only (127.0.0.1; a cluster's
+# nodes on 127.0.0.11-13). Kafka authenticates every client (SASL: SCRAM-SHA-512, and
 # PLAIN for Relais's own services) and authorizes with the KRaft StandardAuthorizer and the
 # ACLs of deploy/kafka/acls.txt; the passwords are generated at the first 'up' under
 # $RELAIS_STACK_DIR/secrets/kafka. PostgreSQL authenticates with SCRAM-SHA-256 (no trust, not
@@ -10,9 +11,9 @@
 # the DSN names (passfile=...), so the password is never in the DSN, a log or a command line.
 # See deploy/local/README.md.
 #
-#   stack.sh up        start (idempotent), wait until ready, create topics, migrate
-#   stack.sh down      stop both
-#   stack.sh status    show state (exit 0 when both are up, 3 otherwise)
+#   stack.sh up        start (idempotent), wait until ready, create and check topics, migrate
+#   stack.sh down      stop both (every Kafka node)
+#   stack.sh status    show state (exit 0 when all are up, 3 otherwise)
 #   stack.sh psql ...  psql on the local database (extra args passed through)
 #   stack.sh migrate   apply pending migrations/NNNN_name.sql
 #   stack.sh env       print `export` lines (RELAIS_PG_DSN, RELAIS_KAFKA_BROKERS, Kafka credentials...)
@@ -20,6 +21,14 @@
 #   stack.sh kafka-restart | kafka-kill | kafka-start    the broker alone (kafka-kill: SIGKILL,
 #                                                         left down); for the fault suite
 #   stack.sh pg-restart                                   PostgreSQL alone (fast shutdown, start)
+#   stack.sh kafka-kill-node N | kafka-start-node N       one node of a cluster (SIGKILL, left down / start)
+#   stack.sh topics-check                                 every Relais topic against the replication policy
+#
+# RELAIS_KAFKA_NODES=3: three combined broker+controller nodes (a static quorum of three voters),
+# node N on the loopback address 127.0.0.(10+N), ports RELAIS_KAFKA_PORT / RELAIS_KAFKA_CONTROLLER_PORT
+# + 10*(N-1) (or the comma-separated lists RELAIS_KAFKA_HOSTS, RELAIS_KAFKA_PORTS,
+# RELAIS_KAFKA_CONTROLLER_PORTS); replication factor 3, min.insync.replicas 2, unclean leader
+# election off for every topic (docs/operations.md).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,7 +40,13 @@ KAFKA_PORT="${RELAIS_KAFKA_PORT:-59092}"
 KAFKA_CONTROLLER_PORT="${RELAIS_KAFKA_CONTROLLER_PORT:-59093}"
 INBOUND_PARTITIONS="${RELAIS_INBOUND_PARTITIONS:-6}"
 KAFKA_LIBS="${RELAIS_KAFKA_LIBS:-$REPO/var/kafka-libs${RELAIS_KAFKA_VERSION:+-$RELAIS_KAFKA_VERSION}}"
-KAFKA_HEAP="${RELAIS_KAFKA_HEAP:-1g}"
+KAFKA_NODES="${RELAIS_KAFKA_NODES:-1}"
+[[ "$KAFKA_NODES" =~ ^[1-5]$ ]] || { echo "[stack] ERROR: RELAIS_KAFKA_NODES must be 1 to 5 (got '$KAFKA_NODES')" >&2; exit 1; }
+# The replication policy follows the cluster: 3 replicas (fewer nodes: one per node) and
+# min.insync.replicas = replicas - 1, so a write survives one node lost and is refused (not
+# acknowledged) when two are.
+if ((KAFKA_NODES >= 3)); then TOPIC_RF=3; TOPIC_MIN_ISR=2; else TOPIC_RF=$KAFKA_NODES; TOPIC_MIN_ISR=1; fi
+if ((KAFKA_NODES > 1)); then KAFKA_HEAP="${RELAIS_KAFKA_HEAP:-512m}"; else KAFKA_HEAP="${RELAIS_KAFKA_HEAP:-1g}"; fi
 MIGRATIONS_DIR="${RELAIS_MIGRATIONS_DIR:-$REPO/migrations}"
 PG_BIN="${RELAIS_PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_OS_USER="${RELAIS_PG_OS_USER:-postgres}" # only used when running as root
@@ -47,18 +62,56 @@ PG_DATA="$PG_DIR/data"
 PG_SOCK="$PG_DIR/run"
 PG_LOG="$PG_DIR/log/postgresql.log"
 
-K_DIR="$STACK_DIR/kafka"
-K_DATA="$K_DIR/data"
-K_CONF="$K_DIR/config"
-K_LOGDIR="$K_DIR/logs"
-K_PROPS="$K_CONF/server.properties"
-K_LOG4J="$K_CONF/log4j2.properties"
-K_TOOLS_LOG4J="$K_CONF/tools-log4j2.properties"
-K_PID="$K_DIR/kafka.pid"
-K_OUT="$K_LOGDIR/kafka.out"
-K_TOPICS_STAMP="$K_DIR/topics.stamp"
-K_ACLS_STAMP="$K_DIR/acls.stamp"
-K_ADMIN_CONF="$K_CONF/admin.properties"
+# Kafka node 1 lives in $STACK_DIR/kafka (the single broker's place) and holds what the nodes
+# share (the administrator's and the tools' settings, the stamps, the cluster id); node N > 1 in
+# $STACK_DIR/kafka-N. use_node N points the K_* variables below at node N.
+K1_DIR="$STACK_DIR/kafka"
+K_TOOLS_LOG4J="$K1_DIR/config/tools-log4j2.properties"
+K_TOPICS_STAMP="$K1_DIR/topics.stamp"
+K_ACLS_STAMP="$K1_DIR/acls.stamp"
+K_ADMIN_CONF="$K1_DIR/config/admin.properties"
+K_CLUSTER_ID="$K1_DIR/cluster.id"
+K_NODES_STAMP="$K1_DIR/nodes.stamp"
+K_TOOLS_LOG="$K1_DIR/logs/tools.log"
+TOPICS_FILE="$REPO/deploy/kafka/topics.txt"
+K_DIRS=() K_PORTS=() K_CPORTS=() K_HOSTS=()
+IFS=, read -r -a _hosts <<<"${RELAIS_KAFKA_HOSTS:-}"
+IFS=, read -r -a _ports <<<"${RELAIS_KAFKA_PORTS:-}"
+IFS=, read -r -a _cports <<<"${RELAIS_KAFKA_CONTROLLER_PORTS:-}"
+for ((n = 1; n <= KAFKA_NODES; n++)); do
+  if ((n == 1)); then K_DIRS[n]="$K1_DIR"; else K_DIRS[n]="$STACK_DIR/kafka-$n"; fi
+  # A cluster's node N listens on a loopback address of its own, 127.0.0.(10+N): clients connect
+  # from 127.0.0.1, so that no client retrying a stopped node's port (in Linux's ephemeral range)
+  # can take that very address and port as its own local end (a TCP self-connection), nor can
+  # any outgoing connection's local port: either made the node's bind fail at its restart.
+  if ((KAFKA_NODES == 1)); then K_HOSTS[n]="${_hosts[0]:-127.0.0.1}"; else K_HOSTS[n]="${_hosts[n - 1]:-127.0.0.$((10 + n))}"; fi
+  K_PORTS[n]="${_ports[n - 1]:-$((KAFKA_PORT + 10 * (n - 1)))}"
+  K_CPORTS[n]="${_cports[n - 1]:-$((KAFKA_CONTROLLER_PORT + 10 * (n - 1)))}"
+done
+unset _hosts _ports _cports n
+# A stack brought up with more nodes than RELAIS_KAFKA_NODES says now: 'down' stops those too.
+ALL_NODES=()
+for ((n = 1; n <= KAFKA_NODES; n++)); do ALL_NODES+=("$n"); done
+for d in "$STACK_DIR"/kafka-[2-9]; do
+  n="${d##*-}"
+  [[ -d "$d" ]] && ((n > KAFKA_NODES)) && K_DIRS[n]="$d" && ALL_NODES+=("$n")
+done
+unset d n
+use_node() { # N: the K_* variables of node N
+  K_NODE="$1"
+  K_DIR="${K_DIRS[$1]}"
+  K_DATA="$K_DIR/data"
+  K_CONF="$K_DIR/config"
+  K_LOGDIR="$K_DIR/logs"
+  K_PROPS="$K_CONF/server.properties"
+  K_LOG4J="$K_CONF/log4j2.properties"
+  K_PID="$K_DIR/kafka.pid"
+  K_OUT="$K_LOGDIR/kafka.out"
+  K_NODE_PORT="${K_PORTS[$1]}"
+  K_NODE_CPORT="${K_CPORTS[$1]}"
+  K_NODE_HOST="${K_HOSTS[$1]:-127.0.0.1}"
+}
+use_node 1
 SECRETS_DIR="$STACK_DIR/secrets/kafka"
 PG_SECRETS_DIR="$STACK_DIR/secrets/pg"
 PG_PASSWORD_FILE="$PG_SECRETS_DIR/relais.password"
@@ -73,7 +126,8 @@ SASL_MECHANISM=SCRAM-SHA-512
 
 PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=$DB_NAME user=$DB_USER passfile=$PG_PASSFILE"
 export PGPASSFILE="$PG_PASSFILE" # this script's own psql calls
-KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+KAFKA_BROKERS="${K_HOSTS[1]}:${K_PORTS[1]}"
+for ((n = 2; n <= KAFKA_NODES; n++)); do KAFKA_BROKERS+=",${K_HOSTS[n]}:${K_PORTS[n]}"; done
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -88,7 +142,14 @@ as_pg() { # run a PostgreSQL server binary; postgres refuses to run as root
   fi
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; } # port [host]
+
+# A listening socket on port $1, seen without connecting to it: a connect to a port of the
+# ephemeral range where nobody listens yet may take that very port as its own local end (a TCP
+# self-connection), which holds it and makes the broker's bind fail.
+port_listening() { # port [host]
+  if command -v ss >/dev/null; then [[ -n "$(ss -ltnH "( src ${2:-127.0.0.1}:$1 )" 2>/dev/null)" ]]; else port_open "$@"; fi
+}
 
 # Our ports lie in Linux's ephemeral range (32768-60999): an outgoing connection of any process
 # may hold one as its local port for a while, and a server then fails to bind it ("Address
@@ -96,11 +157,12 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # lenient, sockets in TIME-WAIT are not waited for: after the broker itself closed its
 # connections (a restart), they hold its port for up to 60 s, and the JVM's listening socket
 # (SO_REUSEADDR) binds past them; a bind failure is retried strictly (kafka_up).
-wait_port_unused() {
+wait_port_unused() { # port [lenient|strict] [host]
   command -v ss >/dev/null || return 0
-  local deadline=$((SECONDS + 90)) said="" filter=()
+  local deadline=$((SECONDS + 90)) said="" filter=() sel="( sport = :$1 )"
   [[ "${2:-}" == lenient ]] && filter=(exclude time-wait)
-  while [[ -n "$(ss -tanH "${filter[@]}" "( sport = :$1 )" 2>/dev/null | grep -v LISTEN)" ]]; do
+  [[ -n "${3:-}" && "$3" != 127.0.0.1 ]] && sel="( src $3:$1 )"
+  while [[ -n "$(ss -tanH "${filter[@]}" "$sel" 2>/dev/null | grep -v LISTEN)" ]]; do
     [[ -n "$said" ]] || { log "port $1 is held by a client connection's local end; waiting for it to close"; said=1; }
     ((SECONDS < deadline)) || { log "port $1 still held after 90 s; trying anyway"; return 0; }
     sleep 0.5
@@ -186,8 +248,10 @@ tail_log() { # file, label
 }
 
 check_ports_differ() {
-  [[ "$PG_PORT" != "$KAFKA_PORT" && "$PG_PORT" != "$KAFKA_CONTROLLER_PORT" && "$KAFKA_PORT" != "$KAFKA_CONTROLLER_PORT" ]] ||
-    die "RELAIS_PG_PORT, RELAIS_KAFKA_PORT and RELAIS_KAFKA_CONTROLLER_PORT must differ"
+  local all
+  all="$(printf '%s\n' "$PG_PORT" "${K_PORTS[@]}" "${K_CPORTS[@]}")"
+  [[ "$(sort -u <<<"$all" | wc -l)" == "$(wc -l <<<"$all")" ]] ||
+    die "RELAIS_PG_PORT, RELAIS_KAFKA_PORT and RELAIS_KAFKA_CONTROLLER_PORT (and each Kafka node's ports: $(tr '\n' ' ' <<<"$all")) must differ"
 }
 
 # ------------------------------------------------------------- PostgreSQL ---
@@ -311,9 +375,16 @@ cmd_migrate() {
 
 # ------------------------------------------------------------------ Kafka ---
 
-kafka_write_config() {
-  mkdir -p "$K_DATA" "$K_CONF" "$K_LOGDIR"
-  chmod 700 "$K_CONF" # server.properties and admin.properties hold credentials
+kafka_quorum() { # the controller quorum: one node finds itself; a cluster has three static voters
+  if ((KAFKA_NODES == 1)); then echo "controller.quorum.bootstrap.servers=${K_HOSTS[1]}:${K_CPORTS[1]}"; return; fi
+  local n voters=""
+  for ((n = 1; n <= KAFKA_NODES; n++)); do voters+="${voters:+,}$n@${K_HOSTS[n]}:${K_CPORTS[n]}"; done
+  echo "controller.quorum.voters=$voters"
+}
+
+kafka_write_config() { # of node $K_NODE (use_node), and the shared files of node 1's dir
+  mkdir -p "$K_DATA" "$K_CONF" "$K_LOGDIR" "$K1_DIR/config" "$K1_DIR/logs"
+  chmod 700 "$K_CONF" "$K1_DIR/config" # server.properties and admin.properties hold credentials
   kafka_secrets
   (umask 077 && cat >"$K_ADMIN_CONF" <<EOF
 # generated by deploy/local/stack.sh: the administrator's client settings (Kafka CLI tools)
@@ -325,15 +396,15 @@ EOF
   (umask 077 && cat >"$K_PROPS.tmp" <<EOF
 # generated by deploy/local/stack.sh -- do not edit (regenerated on every 'up')
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+node.id=$K_NODE
+$(kafka_quorum)
 # Clients: SASL over a loopback listener (no TLS here; production uses SASL_SSL, see
 # docs/operations.md). SCRAM-SHA-512 for dynamic users (CPAS principals, the administrator);
 # PLAIN for Relais's own services, static users below: Debian's librdkafka 2.0.2 cannot do
 # SCRAM with Kafka 4 (a client nonce bug fixed in librdkafka 2.6.1). The controller link is
 # authenticated too (SASL/PLAIN: KRaft controllers cannot use SCRAM), as the broker itself.
-listeners=CLIENT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=CLIENT://127.0.0.1:$KAFKA_PORT
+listeners=CLIENT://$K_NODE_HOST:$K_NODE_PORT,CONTROLLER://$K_NODE_HOST:$K_NODE_CPORT
+advertised.listeners=CLIENT://$K_NODE_HOST:$K_NODE_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=CLIENT
 listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
@@ -349,19 +420,21 @@ allow.everyone.if.no.acl.found=false
 super.users=$KAFKA_SUPER_USERS
 log.dirs=$K_DATA
 
+# The replication policy ($KAFKA_NODES node(s)): deploy/kafka/topics.sh check holds every Relais topic to it.
 num.partitions=6
-default.replication.factor=1
-min.insync.replicas=1
+default.replication.factor=$TOPIC_RF
+min.insync.replicas=$TOPIC_MIN_ISR
+unclean.leader.election.enable=false
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
 
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=$TOPIC_RF
 offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$TOPIC_RF
+transaction.state.log.min.isr=$TOPIC_MIN_ISR
 transaction.state.log.num.partitions=12
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor=$TOPIC_RF
+share.coordinator.state.topic.min.isr=$TOPIC_MIN_ISR
 
 num.network.threads=2
 num.io.threads=4
@@ -408,64 +481,74 @@ rootLogger.appenderRef.err.ref = ERR
 EOF
 }
 
-kafka_format() {
+kafka_format() { # node $K_NODE; every node of a cluster gets the same cluster id and SCRAM users
   if [[ -f "$K_DATA/meta.properties" ]]; then
     [[ -f "$K_DIR/sasl.stamp" ]] ||
       die "$K_DATA was formatted before Kafka authentication existed (no SCRAM users): run 'RELAIS_STACK_RESET=1 $0 up' once"
     return 0
   fi
   local cid
-  # A URL-safe base64 UUID may start with '-', which the tool would take for an option:
-  # draw again until it does not (1 in 64 ids would fail the format otherwise).
-  cid="-"
-  while [[ "$cid" == -* ]]; do
-    cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-  done
-  log "kafka: formatting storage (cluster id $cid)"
+  if [[ -s "$K_CLUSTER_ID" ]]; then
+    cid="$(cat "$K_CLUSTER_ID")"
+  else
+    # A URL-safe base64 UUID may start with '-', which the tool would take for an option:
+    # draw again until it does not (1 in 64 ids would fail the format otherwise).
+    cid="-"
+    while [[ "$cid" == -* ]]; do
+      cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    done
+    echo "$cid" >"$K_CLUSTER_ID"
+  fi
+  log "kafka: formatting storage of node $K_NODE (cluster id $cid)"
   # The SCRAM users are part of the bootstrap metadata, so the broker can authenticate its
   # own inter-broker link and the administrator from the first start.
-  local scram=() p
+  local scram=() p quorum=(--standalone)
   for p in "${KAFKA_PRINCIPALS[@]}"; do
     scram+=(--add-scram "$SASL_MECHANISM=[name=$p,password=$(secret "$p")]")
   done
-  kafka_tool kafka.tools.StorageTool format --cluster-id "$cid" -c "$K_PROPS" --standalone "${scram[@]}" >"$K_LOGDIR/format.log" 2>&1 ||
+  ((KAFKA_NODES == 1)) || quorum=() # a static quorum: controller.quorum.voters
+  kafka_tool kafka.tools.StorageTool format --cluster-id "$cid" -c "$K_PROPS" "${quorum[@]}" "${scram[@]}" >"$K_LOGDIR/format.log" 2>&1 ||
     { tail_log "$K_LOGDIR/format.log" "kafka format"; die "kafka storage format failed"; }
   touch "$K_DIR/sasl.stamp"
+  echo "$KAFKA_NODES" >"$K_NODES_STAMP"
 }
 
 kafka_metadata_ok() { # a real Admin metadata round trip
   timeout 20 "$(java_bin)" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
     -Dlog4j2.configurationFile="$K_TOOLS_LOG4J" -cp "$KAFKA_LIBS/*" \
     org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" --list \
-    --command-config <(cat "$K_ADMIN_CONF"; printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=8000\n') >"$K_DIR/topics.list" 2>>"$K_LOGDIR/tools.log"
+    --command-config <(cat "$K_ADMIN_CONF"; printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=8000\n') >"$K1_DIR/topics.list" 2>>"$K_TOOLS_LOG"
 }
 
-kafka_up() {
+kafka_check_nodes() { # a stack formatted for another number of nodes cannot just be restarted
+  [[ -f "$K1_DIR/data/meta.properties" ]] || return 0
+  local had=1
+  [[ -s "$K_NODES_STAMP" ]] && had="$(cat "$K_NODES_STAMP")"
+  [[ "$had" == "$KAFKA_NODES" ]] ||
+    die "$STACK_DIR holds a Kafka of $had node(s), RELAIS_KAFKA_NODES=$KAFKA_NODES: run 'RELAIS_STACK_RESET=1 RELAIS_KAFKA_NODES=$KAFKA_NODES $0 up' (wipes the stack) or use the same RELAIS_KAFKA_NODES"
+}
+
+kafka_node_retry() { # node N is not up yet: dead by a bind failure -> launched again, else fatal
   local pid
-  if pid="$(kafka_pid)"; then
-    port_open "$KAFKA_PORT" || die "kafka (pid $pid) is running but 127.0.0.1:$KAFKA_PORT is closed -- was the port changed? run '$0 down' first"
-    log "kafka: already running (pid $pid) on $KAFKA_BROKERS"
+  pid="$(cat "$K_PID" 2>/dev/null)" || pid=""
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && return 0
+  if ((attempts[$1] < 3)) && grep -q "Address already in use" "$K_LOGDIR/server.log" 2>/dev/null; then
+    log "kafka: a port of $(node_label)was taken at bind time; starting again (attempt $((attempts[$1] + 1)))"
+    mv "$K_LOGDIR/server.log" "$K_LOGDIR/server.log.bind-failed-${attempts[$1]}" 2>/dev/null || true
+    attempts[$1]=$((attempts[$1] + 1))
+    kafka_node_launch strict
     return 0
   fi
-  rm -f "$K_PID"
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-    if port_open "$p"; then die "port 127.0.0.1:$p is already in use by something else (set RELAIS_KAFKA_PORT / RELAIS_KAFKA_CONTROLLER_PORT)"; fi
-  done
-  "$HERE/kafka-libs.sh" "$KAFKA_LIBS"
-  kafka_write_config
-  kafka_format
-  log "kafka: starting on $KAFKA_BROKERS (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
-  local java attempt
-  java="$(java_bin)"
-  # A bind failure (a client connection holding the port, see wait_port_unused) is retried.
-  for attempt in 1 2 3; do
-  local how=strict
-  ((attempt > 1)) || how=lenient
-  wait_port_unused "$KAFKA_PORT" "$how"
-  wait_port_unused "$KAFKA_CONTROLLER_PORT" "$how"
+  tail_log "$K_LOGDIR/server.log" "kafka server.log"; tail_log "$K_OUT" "kafka stdout"; die "kafka $(node_label)exited during startup"
+}
+
+kafka_node_launch() { # node $K_NODE: config, storage, then the JVM (not waited for)
+  wait_port_unused "$K_NODE_PORT" "$1" "$K_NODE_HOST"
+  wait_port_unused "$K_NODE_CPORT" "$1" "$K_NODE_HOST"
   # setsid: own session, so Ctrl-C in the calling shell does not hit the broker.
   # The pid is written by the process itself (setsid may fork), then it execs java.
-  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$K_PID" "$java" -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  rm -f "$K_PID"
+  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$K_PID" "$(java_bin)" -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
     -Djava.awt.headless=true -Dkafka.logs.dir="$K_LOGDIR" \
     -Dlog4j2.configurationFile="$K_LOG4J" \
@@ -473,78 +556,117 @@ kafka_up() {
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$K_PROPS" >"$K_OUT" 2>&1 </dev/null &
   local i
   for i in $(seq 50); do [[ -s "$K_PID" ]] && break; sleep 0.1; done
-  pid="$(cat "$K_PID" 2>/dev/null)" || die "kafka launcher did not write $K_PID"
+  [[ -s "$K_PID" ]] || die "kafka launcher did not write $K_PID"
+}
 
-  local deadline=$((SECONDS + KAFKA_WAIT_S)) bind_failed=""
-  until port_open "$KAFKA_PORT"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      if ((attempt < 3)) && grep -q "Address already in use" "$K_LOGDIR/server.log" 2>/dev/null; then
-        log "kafka: a port was taken at bind time; starting again (attempt $((attempt + 1)))"
-        mv "$K_LOGDIR/server.log" "$K_LOGDIR/server.log.bind-failed-$attempt" 2>/dev/null || true
-        bind_failed=1
-        break
-      fi
-      tail_log "$K_LOGDIR/server.log" "kafka server.log"; tail_log "$K_OUT" "kafka stdout"; die "kafka exited during startup"
+# Starts the nodes given (all by default) and waits until each client port is open, then for a
+# metadata round trip. The nodes of a cluster are launched together: a node opens its client
+# port only once the controller quorum (two of three voters) has formed. A bind failure (a client
+# connection holding the port, see wait_port_unused) is retried, up to three attempts a node.
+kafka_up() {
+  local nodes=("$@") n pid todo=() attempts=()
+  ((${#nodes[@]})) || for ((n = 1; n <= KAFKA_NODES; n++)); do nodes+=("$n"); done
+  for n in "${nodes[@]}"; do
+    use_node "$n"
+    if pid="$(kafka_pid)"; then
+      port_open "$K_NODE_PORT" "$K_NODE_HOST" || die "kafka $(node_label)(pid $pid) is running but $K_NODE_HOST:$K_NODE_PORT is closed -- was the port changed? run '$0 down' first"
+      log "kafka: $(node_label)already running (pid $pid) on $K_NODE_HOST:$K_NODE_PORT"
+      continue
     fi
-    ((SECONDS < deadline)) || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; die "kafka port $KAFKA_PORT not open after ${KAFKA_WAIT_S}s"; }
-    sleep 0.3
+    for p in "$K_NODE_PORT" "$K_NODE_CPORT"; do
+      if port_open "$p" "$K_NODE_HOST"; then die "port $K_NODE_HOST:$p is already in use by something else (set RELAIS_KAFKA_PORT / RELAIS_KAFKA_CONTROLLER_PORT)"; fi
+    done
+    todo+=("$n")
   done
-  [[ -n "$bind_failed" ]] || break
-  rm -f "$K_PID"
+  ((${#todo[@]})) || return 0
+  "$HERE/kafka-libs.sh" "$KAFKA_LIBS"
+  for n in "${todo[@]}"; do
+    use_node "$n"
+    kafka_write_config
+    kafka_format
+    log "kafka: starting $(node_label)on $K_NODE_HOST:$K_NODE_PORT (controller $K_NODE_HOST:$K_NODE_CPORT)"
+    kafka_node_launch lenient
+    attempts[n]=1
   done
-  until kafka_metadata_ok; do
-    kill -0 "$pid" 2>/dev/null || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; die "kafka exited during startup"; }
-    ((SECONDS < deadline)) || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; tail_log "$K_LOGDIR/tools.log" "admin check" 10; die "kafka not answering metadata requests after ${KAFKA_WAIT_S}s"; }
-    sleep 1
+  local deadline=$((SECONDS + KAFKA_WAIT_S)) waiting=("${todo[@]}") still
+  while ((${#waiting[@]})); do
+    still=()
+    for n in "${waiting[@]}"; do
+      use_node "$n"
+      if kafka_pid >/dev/null && port_listening "$K_NODE_PORT" "$K_NODE_HOST"; then continue; fi
+      kafka_node_retry "$n"
+      ((SECONDS < deadline)) || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; die "kafka port $K_NODE_PORT (node $n) not open after ${KAFKA_WAIT_S}s"; }
+      still+=("$n")
+    done
+    waiting=("${still[@]}")
+    if ((${#waiting[@]})); then sleep 0.3; continue; fi
+    until kafka_metadata_ok; do
+      ((SECONDS < deadline)) || { tail_log "$K_LOGDIR/server.log" "kafka server.log"; tail_log "$K_TOOLS_LOG" "admin check" 10; die "kafka not answering metadata requests after ${KAFKA_WAIT_S}s"; }
+      sleep 1
+    done
+    # A node binds its client port only after the quorum formed, when the others may already
+    # be connecting to it: it can still fail then. Every node must be alive at the end.
+    for n in "${todo[@]}"; do
+      use_node "$n"
+      kafka_pid >/dev/null && continue
+      kafka_node_retry "$n"
+      waiting+=("$n")
+    done
   done
   log "kafka: ready"
 }
 
+# Stops the nodes given (all by default): SIGTERM to all of them at once, so that the controller
+# quorum lives while each broker shuts down (one after the other, the last ones would wait for a
+# quorum that is gone), then SIGKILL for any still alive after KAFKA_STOP_WAIT_S.
 kafka_down() {
-  local pid
-  if ! pid="$(kafka_pid)"; then
-    log "kafka: not running"
-    rm -f "$K_PID"
-    return 0
-  fi
-  log "kafka: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + KAFKA_STOP_WAIT_S))
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      log "kafka: still alive after ${KAFKA_STOP_WAIT_S}s, SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-      break
+  local nodes=("$@") n pid pids=() labels=()
+  ((${#nodes[@]})) || nodes=("${ALL_NODES[@]}")
+  for n in "${nodes[@]}"; do
+    use_node "$n"
+    if ! pid="$(kafka_pid)"; then
+      log "kafka: $(node_label)not running"
+      rm -f "$K_PID"
+      continue
     fi
-    sleep 0.3
+    log "kafka: $(node_label)stopping (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    pids+=("$pid")
+    labels+=("$(node_label)")
   done
-  rm -f "$K_PID"
+  local deadline=$((SECONDS + KAFKA_STOP_WAIT_S)) i
+  for i in "${!pids[@]}"; do
+    while kill -0 "${pids[i]}" 2>/dev/null; do
+      if ((SECONDS >= deadline)); then
+        log "kafka: ${labels[i]}still alive after ${KAFKA_STOP_WAIT_S}s, SIGKILL"
+        kill -KILL "${pids[i]}" 2>/dev/null || true
+        sleep 0.5
+        break
+      fi
+      sleep 0.3
+    done
+  done
+  for n in "${nodes[@]}"; do use_node "$n"; kafka_pid >/dev/null || rm -f "$K_PID"; done
 }
 
-topics_spec() { # name partitions [configs...]
-  echo "relais.inbound.v1 $INBOUND_PARTITIONS"
-  echo "relais.dlq.v1 3"
-  echo "relais.journal.v1 6"
-  echo "relais.dedupe.v1 $INBOUND_PARTITIONS cleanup.policy=[compact,delete] retention.ms=604800000"
-}
+node_label() { ((KAFKA_NODES == 1)) || printf 'node %s ' "$K_NODE"; }
 
-kafka_topics() {
+kafka_topics() { # deploy/kafka/topics.sh: create what is missing, then check against the policy
   local spec
-  spec="$(topics_spec)"
-  # warm path: topics were created by this stack already with this spec
+  spec="$(cat "$TOPICS_FILE") rf=$TOPIC_RF min.isr=$TOPIC_MIN_ISR inbound=$INBOUND_PARTITIONS"
+  # warm path: topics were created and checked by this stack already with this spec
   if [[ -f "$K_TOPICS_STAMP" && "$(cat "$K_TOPICS_STAMP")" == "$spec" ]]; then return 0; fi
-  [[ -f "$K_DIR/topics.list" ]] || kafka_metadata_ok || die "kafka metadata request failed"
-  local name parts cfgs args c
-  while read -r name parts cfgs; do
-    if grep -qxF "$name" "$K_DIR/topics.list"; then continue; fi
-    args=(--bootstrap-server "$KAFKA_BROKERS" --command-config "$K_ADMIN_CONF" --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1)
-    for c in $cfgs; do args+=(--config "${c//[\[\]]/}"); done
-    log "kafka: creating topic $name ($parts partitions${cfgs:+, $cfgs})"
-    kafka_tool org.apache.kafka.tools.TopicCommand "${args[@]}" >/dev/null 2>>"$K_LOGDIR/tools.log" ||
-      { tail_log "$K_LOGDIR/tools.log" "topic tool" 20; die "creating topic $name failed"; }
-  done <<<"$spec"
+  topics_tool create "$TOPICS_FILE" 2> >(while IFS= read -r l; do log "kafka: ${l#topics.sh: }"; done) >>"$K_TOOLS_LOG" ||
+    { tail_log "$K_TOOLS_LOG" "topic tool" 20; die "creating the topics failed"; }
+  topics_tool check >>"$K_TOOLS_LOG" 2>&1 || { tail_log "$K_TOOLS_LOG" "topic check" 20; die "the topics do not meet the replication policy"; }
   echo "$spec" >"$K_TOPICS_STAMP"
+}
+
+topics_tool() { # deploy/kafka/topics.sh with the stack's administrator and policy
+  RELAIS_KAFKA_BROKERS="$KAFKA_BROKERS" RELAIS_KAFKA_ADMIN_CONFIG="$K_ADMIN_CONF" RELAIS_KAFKA_LIBS="$KAFKA_LIBS" \
+    RELAIS_KAFKA_TOOLS_LOG4J="$K_TOOLS_LOG4J" RELAIS_TOPIC_REPLICATION_FACTOR="$TOPIC_RF" \
+    RELAIS_TOPIC_MIN_INSYNC_REPLICAS="$TOPIC_MIN_ISR" RELAIS_INBOUND_PARTITIONS="$INBOUND_PARTITIONS" \
+    "$REPO/deploy/kafka/topics.sh" "$@"
 }
 
 kafka_acls() { # the services' ACLs (deploy/kafka/acls.txt), applied again when the file changes
@@ -555,8 +677,8 @@ kafka_acls() { # the services' ACLs (deploy/kafka/acls.txt), applied again when 
   RELAIS_KAFKA_BROKERS="$KAFKA_BROKERS" RELAIS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT RELAIS_KAFKA_SASL_MECHANISM="$SASL_MECHANISM" \
     RELAIS_KAFKA_SASL_USERNAME=relais-admin RELAIS_KAFKA_SASL_PASSWORD_FILE="$SECRETS_DIR/relais-admin.password" \
     RELAIS_KAFKA_ADMIN_CONFIG="$K_ADMIN_CONF" RELAIS_KAFKA_LIBS="$KAFKA_LIBS" RELAIS_KAFKA_TOOLS_LOG4J="$K_TOOLS_LOG4J" \
-    "$REPO/deploy/kafka/acls.sh" apply "$ACLS_FILE" >>"$K_LOGDIR/tools.log" 2>&1 ||
-    { tail_log "$K_LOGDIR/tools.log" "acl tool" 20; die "applying the Kafka ACLs failed"; }
+    "$REPO/deploy/kafka/acls.sh" apply "$ACLS_FILE" >>"$K_TOOLS_LOG" 2>&1 ||
+    { tail_log "$K_TOOLS_LOG" "acl tool" 20; die "applying the Kafka ACLs failed"; }
   echo "$sum" >"$K_ACLS_STAMP"
 }
 
@@ -581,17 +703,21 @@ cmd_up() {
   local t0=$SECONDS
   if [[ "${RELAIS_STACK_RESET:-0}" == 1 ]]; then
     log "RELAIS_STACK_RESET=1: wiping $STACK_DIR"
-    kafka_down
+    kafka_down "${ALL_NODES[@]}"
     pg_down
-    rm -rf "$PG_DIR" "$K_DIR" "$STACK_DIR/secrets"
+    rm -rf "$PG_DIR" "$K1_DIR" "$STACK_DIR"/kafka-[2-9] "$STACK_DIR/secrets"
   fi
+  kafka_check_nodes
   # fail fast on port clashes, before starting anything
   if ! pg_running && port_open "$PG_PORT"; then die "port 127.0.0.1:$PG_PORT is already in use by something else (set RELAIS_PG_PORT)"; fi
-  if ! kafka_pid >/dev/null; then
-    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-      if port_open "$p"; then die "port 127.0.0.1:$p is already in use by something else (set RELAIS_KAFKA_PORT / RELAIS_KAFKA_CONTROLLER_PORT)"; fi
+  local n
+  for ((n = 1; n <= KAFKA_NODES; n++)); do
+    use_node "$n"
+    kafka_pid >/dev/null && continue
+    for p in "$K_NODE_PORT" "$K_NODE_CPORT"; do
+      if port_open "$p" "$K_NODE_HOST"; then die "port $K_NODE_HOST:$p is already in use by something else (set RELAIS_KAFKA_PORT / RELAIS_KAFKA_CONTROLLER_PORT)"; fi
     done
-  fi
+  done
   mkdir -p "$STACK_DIR"
   # PostgreSQL (runs as a non-root user when we are root) must be able to reach its dir
   if [[ $EUID -eq 0 ]]; then
@@ -604,10 +730,12 @@ cmd_up() {
   kafka_acls
   cmd_migrate
   log "up in $((SECONDS - t0))s: postgres 127.0.0.1:$PG_PORT, kafka $KAFKA_BROKERS, dir $STACK_DIR"
+  ((KAFKA_NODES == 1)) ||
+    log "kafka: $KAFKA_NODES nodes, topics with replication factor $TOPIC_RF and min.insync.replicas $TOPIC_MIN_ISR; services: eval \"\$($0 env)\" (RELAIS_*_REPLICATION_FACTOR=$TOPIC_RF)"
 }
 
 cmd_down() {
-  kafka_down
+  kafka_down "${ALL_NODES[@]}"
   pg_down
 }
 
@@ -618,14 +746,22 @@ cmd_status() {
   else
     echo "postgres: down"; rc=3
   fi
-  if pid="$(kafka_pid)"; then
-    if port_open "$KAFKA_PORT"; then echo "kafka:    up     $KAFKA_BROKERS  (pid $pid)"; else echo "kafka:    starting (pid $pid), port $KAFKA_PORT closed"; rc=3; fi
-  else
-    echo "kafka:    down"; rc=3
-  fi
+  local n label logs=""
+  for ((n = 1; n <= KAFKA_NODES; n++)); do
+    use_node "$n"
+    label="kafka:   "
+    ((KAFKA_NODES == 1)) || label="kafka $n: "
+    logs+=" $K_LOGDIR/server.log"
+    if pid="$(kafka_pid)"; then
+      if port_open "$K_NODE_PORT" "$K_NODE_HOST"; then echo "$label up     $K_NODE_HOST:$K_NODE_PORT  (pid $pid)"; else echo "$label starting (pid $pid), port $K_NODE_PORT closed"; rc=3; fi
+    else
+      echo "$label down"; rc=3
+    fi
+  done
+  ((KAFKA_NODES == 1)) || echo "kafka:    $KAFKA_NODES nodes ($KAFKA_BROKERS), policy: replication factor $TOPIC_RF, min.insync.replicas $TOPIC_MIN_ISR"
   echo "stack dir: $STACK_DIR"
   echo "kafka credentials: $SECRETS_DIR/<principal>.password (SASL_PLAINTEXT, PLAIN or $SASL_MECHANISM)"
-  echo "logs:      $PG_LOG  $K_LOGDIR/server.log"
+  echo "logs:      $PG_LOG $logs"
   return $rc
 }
 
@@ -644,19 +780,38 @@ export RELAIS_KAFKA_SASL_USERNAME='relais-admin'
 export RELAIS_KAFKA_SASL_PASSWORD_FILE='$SECRETS_DIR/relais-admin.password'
 export RELAIS_KAFKA_SECRETS_DIR='$SECRETS_DIR'
 export RELAIS_KAFKA_ADMIN_CONFIG='$K_ADMIN_CONF'
+export RELAIS_KAFKA_NODES='$KAFKA_NODES'
+export RELAIS_TOPIC_REPLICATION_FACTOR='$TOPIC_RF'
+export RELAIS_TOPIC_MIN_INSYNC_REPLICAS='$TOPIC_MIN_ISR'
+EOF
+  # The services create cpas.<cbe>.* topics (and the DLQ) themselves: on a cluster they must use
+  # its replication factor (router.replication_factor, api.replication_factor; acls.sh app-add).
+  ((KAFKA_NODES == 1)) || cat <<EOF
+export RELAIS_ROUTER_REPLICATION_FACTOR='$TOPIC_RF'
+export RELAIS_API_REPLICATION_FACTOR='$TOPIC_RF'
+export RELAIS_REPLICATION_FACTOR='$TOPIC_RF'
 EOF
 }
 
 # Single components, for the fault suite (tests/faults): the broker or the database fails
 # while the rest of the stack keeps running.
-cmd_kafka_kill() {
-  local pid
-  if pid="$(kafka_pid)"; then
-    log "kafka: SIGKILL (pid $pid)"
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  fi
-  rm -f "$K_PID"
+cmd_kafka_kill() { # the nodes given (all by default)
+  local nodes=("$@") n pid
+  ((${#nodes[@]})) || nodes=("${ALL_NODES[@]}")
+  for n in "${nodes[@]}"; do
+    use_node "$n"
+    if pid="$(kafka_pid)"; then
+      log "kafka: $(node_label)SIGKILL (pid $pid)"
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    rm -f "$K_PID"
+  done
+}
+
+node_arg() { # a node number of this stack
+  [[ "${1:-}" =~ ^[1-9]$ ]] && (($1 <= KAFKA_NODES)) || die "$cmd: a node number from 1 to $KAFKA_NODES expected (got '${1:-}')"
+  echo "$1"
 }
 
 cmd_psql() {
@@ -665,13 +820,17 @@ cmd_psql() {
 
 cmd_logs() {
   echo "$PG_LOG"
-  echo "$K_LOGDIR/server.log"
-  echo "$K_OUT"
-  echo "$K_LOGDIR/tools.log"
+  local n
+  for ((n = 1; n <= KAFKA_NODES; n++)); do
+    use_node "$n"
+    echo "$K_LOGDIR/server.log"
+    echo "$K_OUT"
+  done
+  echo "$K_TOOLS_LOG"
 }
 
 usage() {
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -688,6 +847,9 @@ case "$cmd" in
   kafka-restart) kafka_down; kafka_up ;;
   kafka-kill) cmd_kafka_kill ;;
   kafka-start) kafka_up ;;
+  kafka-kill-node) node="$(node_arg "${1:-}")" || exit 1; cmd_kafka_kill "$node" ;;
+  kafka-start-node) node="$(node_arg "${1:-}")" || exit 1; kafka_up "$node" ;;
+  topics-check) topics_tool check ;;
   pg-restart) pg_down; pg_up ;;
   -h | --help | help) usage 0 ;;
   *) usage 2 ;;

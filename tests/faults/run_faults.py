@@ -13,6 +13,17 @@ var/faults-stack (ports FAULTS_PG_PORT 58432, FAULTS_KAFKA_PORT 58992, FAULTS_KA
 58993), its own services (relais-api, relais-ingest, two relais-router replicas, the
 PCSAAAlertReaction stand-in) and a TCP relay in front of PostgreSQL (tcpproxy.py).
 
+--cluster (`make test-faults-cluster`): the same load, services and checker on a three-node Kafka
+cluster (RELAIS_KAFKA_NODES=3: replication factor 3, min.insync.replicas 2) of its own stack
+(var/faults-cluster-stack, FAULTS_CLUSTER_PG_PORT 59850, FAULTS_CLUSTER_KAFKA_PORT 59860 and
+FAULTS_CLUSTER_KAFKA_CONTROLLER_PORT 59861 for node 1, +10 and +20 for nodes 2 and 3), with the
+cluster's faults only: kill -9 (leader_kill) or SIGSTOP (leader_stop) of the node leading
+relais.inbound.v1 partition 0, the load going on, then the node back. Each fault reports the
+failover (from the fault until a new notification is delivered, the node still down) and the time
+until every partition of the Relais topics has all its replicas in sync again; at the end every
+Relais topic, the services' cpas.* ones included, must meet the replication policy
+(deploy/kafka/topics.sh check).
+
 The seed is printed first: `--seed N` replays the same schedule (fault order, gaps, targets;
 the timing of a real system still varies)."""
 
@@ -52,6 +63,15 @@ STACK = {
     "RELAIS_KAFKA_PORT": os.environ.get("FAULTS_KAFKA_PORT", "58992"),
     "RELAIS_KAFKA_CONTROLLER_PORT": os.environ.get("FAULTS_KAFKA_CONTROLLER_PORT", "58993"),
 }
+# --cluster: a stack of its own (ports in 59800-59899), three Kafka nodes
+CLUSTER_STACK = {
+    "RELAIS_STACK_DIR": os.environ.get("FAULTS_CLUSTER_STACK_DIR", str(REPO / "var" / "faults-cluster-stack")),
+    "RELAIS_PG_PORT": os.environ.get("FAULTS_CLUSTER_PG_PORT", "59850"),
+    "RELAIS_KAFKA_PORT": os.environ.get("FAULTS_CLUSTER_KAFKA_PORT", "59860"),
+    "RELAIS_KAFKA_CONTROLLER_PORT": os.environ.get("FAULTS_CLUSTER_KAFKA_CONTROLLER_PORT", "59861"),
+    "RELAIS_KAFKA_NODES": "3",
+}
+BROKER_SESSION_S = 9.0       # Kafka's broker.session.timeout.ms: a stopped node is fenced after it
 RECOVERY_BOUND_S = 180.0     # after a fault heals, the pipeline answers a probe within this
 DRAIN_BOUND_S = 300.0        # after the faults stop, everything is delivered within this
 SESSION_TIMEOUT_S = 10.0     # relais-router's consumer session.timeout.ms
@@ -86,6 +106,8 @@ class Run:
         self.api_http: Counter = Counter()
         self.down_on_purpose: set[str] = set()   # services the scheduler has stopped
         self.pg_sensitive = threading.Lock()     # PostgreSQL faults and directory races do not overlap
+        self.lane_a, self.lane_b = (self.CLUSTER_LANE, []) if args.cluster else (self.LANE_A, self.LANE_B)
+        self.fault_extra: dict = {}              # figures of the fault being injected (cluster faults)
         self.run_dir = Path(args.run_dir or (REPO / "var" / "faults" / time.strftime("%Y%m%d-%H%M%S")))
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -151,8 +173,9 @@ class Run:
     # ------------------------------------------------------------------- world
     def build_world(self) -> None:
         rng = self.rng
-        n_stable = 1500 if self.args.short else 4000
-        n_race = 60 if self.args.short else 150
+        n_stable = 1500 if self.args.short or self.args.cluster else 4000
+        # --cluster has no dir_race faults during the run: its race persons all change at the end
+        n_race = 20 if self.args.cluster else 60 if self.args.short else 150
         self.cbes = [H.make_cbe(rng) for _ in range(4)]
         self.race_cbe, self.probe_cbe = H.make_cbe(rng), H.make_cbe(rng)
         all_cbes = self.cbes + [self.race_cbe, self.probe_cbe]
@@ -542,6 +565,92 @@ class Run:
                 time.sleep(rng.uniform(0.0, 0.5))
         return time.time(), f"{k} changes"
 
+    # ---------------------------------------------------------- cluster faults
+    def admin(self):
+        from confluent_kafka.admin import AdminClient
+        return AdminClient({**self.kconf, "socket.connection.setup.timeout.ms": 3000})
+
+    def leader_of(self, topic: str, partition: int, not_node: int | None = None, wait_s: float = 60.0) -> int:
+        """The node leading topic/partition (metadata from any live node); with not_node, waits
+        until the leadership has moved away from that node."""
+        deadline = time.time() + wait_s
+        while True:
+            try:
+                md = self.admin().list_topics(topic, timeout=5)
+                leader = md.topics[topic].partitions[partition].leader
+                if leader > 0 and leader != not_node:
+                    return leader
+            except Exception:  # noqa: BLE001 - a node is down on purpose: ask again
+                pass
+            if time.time() > deadline:
+                raise TimeoutError(f"no leader for {topic}/{partition} other than {not_node} within {wait_s:.0f}s")
+            time.sleep(0.2)
+
+    def isr_full(self, since: float) -> float:
+        """Seconds from `since` until every partition of the Relais topics (relais.*, cpas.*) has
+        all its replicas in sync again."""
+        deadline = since + RECOVERY_BOUND_S
+        while time.time() < deadline:
+            try:
+                md = self.admin().list_topics(timeout=5)
+                short = [f"{t}/{p}" for t, tm in md.topics.items() if t.startswith(("relais.", "cpas."))
+                         for p, pm in tm.partitions.items() if len(pm.isrs) < len(pm.replicas)]
+                if not short:
+                    return time.time() - since
+            except Exception:  # noqa: BLE001
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"partitions not fully in sync {RECOVERY_BOUND_S:.0f}s after the node came back")
+
+    def node_pid(self, node: int) -> int:
+        d = Path(STACK["RELAIS_STACK_DIR"]) / ("kafka" if node == 1 else f"kafka-{node}")
+        return int((d / "kafka.pid").read_text().strip())
+
+    def leader_fault(self, rng, how: str):
+        leader = self.leader_of("relais.inbound.v1", 0)
+        t0 = time.time()
+        if how == "kill":
+            stack_cmd("kafka-kill-node", str(leader))
+        else:
+            os.kill(self.node_pid(leader), signal.SIGSTOP)
+        try:
+            new = self.leader_of("relais.inbound.v1", 0, not_node=leader)
+            elected = time.time() - t0
+            # the pipeline delivers again with the node still down (or stopped)
+            failover = self.probe(t0)
+            if how == "stop":  # stopped past its session: the controller has fenced it
+                time.sleep(max(0.0, BROKER_SESSION_S + rng.uniform(1.0, 4.0) - (time.time() - t0)))
+            else:
+                time.sleep(rng.uniform(1.0, 4.0))
+        finally:
+            back = time.time()
+            if how == "kill":
+                stack_cmd("kafka-start-node", str(leader))   # returns once the node serves again
+            else:
+                os.kill(self.node_pid(leader), signal.SIGCONT)
+        heal = time.time()
+        in_sync = self.isr_full(heal)
+        self.fault_extra = {"node": leader, "new_leader": new, "down_s": round(back - t0, 2),
+                            "restart_s": round(heal - back, 2), "leader_elected_s": round(elected, 2),
+                            "failover_s": round(failover, 2), "isr_full_s": round(in_sync, 2)}
+        return heal, (f"node {leader} {how} {back - t0:.0f}s (+{heal - back:.0f}s restart), leader {new} in "
+                      f"{elected:.1f}s, delivering in {failover:.1f}s, in sync {in_sync:.1f}s after")
+
+    def f_leader_kill(self, rng):
+        return self.leader_fault(rng, "kill")
+
+    def f_leader_stop(self, rng):
+        return self.leader_fault(rng, "stop")
+
+    def topics_check(self) -> list[str]:
+        """deploy/kafka/topics.sh check: every Relais topic, the ones the services made included."""
+        r = subprocess.run([str(REPO / "deploy/local/stack.sh"), "topics-check"], env=dict(os.environ, **STACK),
+                           capture_output=True, text=True, timeout=180)
+        log("topics check: " + (r.stderr.strip().splitlines() or ["?"])[-1])
+        return [] if r.returncode == 0 else [f"topics below the replication policy: {ln}" for ln in
+                                             (r.stdout.strip().splitlines() or [r.stderr.strip()[-300:]])]
+
+    CLUSTER_LANE = ["leader_kill", "leader_stop"]
     LANE_A = ["kill_ingest", "kill_router_one", "kill_router_both", "kill_api", "stop_router",
               "broker_restart", "broker_kill", "pg_restart", "pg_unreachable"]
     LANE_B = ["upstream_slow", "upstream_failing", "upstream_down", "poison", "dir_race"]
@@ -555,8 +664,9 @@ class Run:
         t0 = time.time()
         rec = {"type": name, "started": t0}
         try:
+            self.fault_extra = {}
             heal, detail = fn(rng)
-            rec.update(healed=heal, detail=detail)
+            rec.update(healed=heal, detail=detail, **self.fault_extra)
             if name.startswith("upstream"):
                 rec["recovery_s"] = self.reactions_drained(heal)
             elif name == "kill_api":
@@ -591,7 +701,7 @@ class Run:
     def lane(self, names: list[str], rng: random.Random, quota: int, once: bool) -> None:
         """Faults of one lane one after the other, in shuffled rounds (every type repeated),
         at random moments: a gap of 1-4 s after the previous one has recovered."""
-        while not self.stop_load.is_set():
+        while not self.stop_load.is_set() and names and quota > 0:
             order = list(names)
             rng.shuffle(order)
             for name in order:
@@ -615,10 +725,11 @@ class Run:
         time.sleep(5)
         # Two lanes at once: processes, broker and database in one; the upstream, poison records
         # and directory races in the other. Each gets half of the faults.
-        qa = len(self.LANE_A) if self.args.short else (self.args.faults + 1) // 2
+        # (--cluster: the cluster's faults in one lane, nothing in the other)
+        qa = len(self.lane_a) if self.args.short else (self.args.faults + 1) // 2 if self.lane_b else self.args.faults
         ra, rb = random.Random(f"{self.seed}-a"), random.Random(f"{self.seed}-b")
-        la = threading.Thread(target=self.lane, args=(self.LANE_A, ra, qa, self.args.short), daemon=True)
-        lb = threading.Thread(target=self.lane, args=(self.LANE_B, rb, len(self.LANE_B) if self.args.short else self.args.faults - qa, self.args.short),
+        la = threading.Thread(target=self.lane, args=(self.lane_a, ra, qa, self.args.short), daemon=True)
+        lb = threading.Thread(target=self.lane, args=(self.lane_b, rb, len(self.lane_b) if self.args.short else self.args.faults - qa, self.args.short),
                               daemon=True)
         la.start()
         lb.start()
@@ -637,6 +748,9 @@ class Run:
         # Drain: every accepted ticket decided in the journal, every reaction SENT.
         drained = self.wait_drained(load_stop)
         outcome = check(self.log, self.kconf, self.db, self.upstream_received())
+        if self.args.cluster:
+            for v in self.topics_check():
+                outcome.fail(v)
         for key, svc in self.relais.services.items():
             if svc.proc.poll() is not None:
                 outcome.fail(f"relais-{key} is not running at the end (exit {svc.proc.returncode})")
@@ -718,7 +832,7 @@ class Run:
                        if f["started"] <= acked[t] <= f.get("healed", f["started"]) + f.get("recovery_s", 0) + 5]
                 for name in hit or ["none"]:
                     charged[name][kind] += 1
-        for name in self.LANE_A + self.LANE_B + (["none"] if "none" in charged else []):
+        for name in self.lane_a + self.lane_b + (["none"] if "none" in charged else []):
             fs = by.get(name, [])
             rec = [f["recovery_s"] for f in fs if "recovery_s" in f]
             row = {"fault": name, "runs": len(fs), "passed": sum(1 for f in fs if f.get("ok")),
@@ -726,11 +840,22 @@ class Run:
                    "lost": charged[name]["lost"], "duplicated": charged[name]["duplicated"],
                    "recovery_p50_s": round(statistics.median(rec), 2) if rec else None,
                    "recovery_max_s": round(max(rec), 2) if rec else None}
+            for fig in ("leader_elected_s", "failover_s", "restart_s", "isr_full_s"):   # cluster faults
+                xs = [f[fig] for f in fs if fig in f]
+                if xs:
+                    row[fig.removesuffix("_s") + "_p50_s"] = round(statistics.median(xs), 2)
+                    row[fig.removesuffix("_s") + "_max_s"] = round(max(xs), 2)
             rows.append(row)
             p50 = f"{row['recovery_p50_s']:.1f}s" if rec else "-"
             mx = f"{row['recovery_max_s']:.1f}s" if rec else "-"
             print(f"{name:18s} {row['runs']:4d} {row['passed']:4d} {row['accepted']:9d} {row['lost']:5d} "
                   f"{row['duplicated']:4d} {p50:>11s} {mx:>7s}")
+        for row in rows:
+            if "failover_p50_s" in row:
+                print(f"  {row['fault']}: leader elected p50 {row['leader_elected_p50_s']}s max {row['leader_elected_max_s']}s; "
+                      f"delivering again p50 {row['failover_p50_s']}s max {row['failover_max_s']}s (node down); "
+                      f"restart p50 {row['restart_p50_s']}s max {row['restart_max_s']}s; "
+                      f"all replicas in sync p50 {row['isr_full_p50_s']}s max {row['isr_full_max_s']}s after it is back")
         total = len(self.faults)
         print(f"\nseed {self.seed}: {total} faults, {sum(1 for f in self.faults if f.get('ok'))} recovered; "
               f"{len(self.log.tickets)} tickets accepted; figures {outcome.figures}; "
@@ -739,7 +864,7 @@ class Run:
         for p in problems:
             print("VIOLATION: " + p.splitlines()[0])
         print("RESULT: " + ("PASS" if not problems else f"FAIL ({len(problems)} problems)"))
-        rep = {"seed": self.seed, "short": self.args.short, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        rep = {"seed": self.seed, "short": self.args.short, "cluster": self.args.cluster, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "faults": self.faults, "table": rows, "figures": outcome.figures, "drained_s": drained,
                "elapsed_s": elapsed, "tickets": len(self.log.tickets), "reactions": len(self.log.reactions),
                "ingest_answers": {str(k): v for k, v in self.http.items()},
@@ -775,7 +900,14 @@ def main() -> int:
     ap.add_argument("--run-dir", help="service logs and report (default var/faults/<time>)")
     ap.add_argument("--keep-stack", action="store_true")
     ap.add_argument("--reuse-stack", action="store_true", help="do not reset the stack first")
+    ap.add_argument("--cluster", action="store_true",
+                    help="a three-node Kafka cluster of its own and its faults only (make test-faults-cluster)")
     args = ap.parse_args()
+    if args.cluster:
+        if args.short:
+            ap.error("--cluster and --short do not go together: --faults N")
+        STACK.clear()
+        STACK.update(CLUSTER_STACK)
     if args.short:
         args.faults = len(Run.LANE_A) + len(Run.LANE_B)
     run = Run(args)

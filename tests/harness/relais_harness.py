@@ -243,8 +243,10 @@ class Relais:
 
     def _env(self, port: int, **kw: str) -> dict[str, str]:
         env = dict(os.environ)
-        # the stack's Kafka security settings, when the stack dict carries them (stack_env())
-        env.update({k: v for k, v in self.stack.items() if k.startswith("RELAIS_KAFKA_S")})
+        # the stack's Kafka security settings, when the stack dict carries them (stack_env()), and
+        # on a Kafka cluster the replication factor of the topics the services create
+        env.update({k: v for k, v in self.stack.items()
+                    if k.startswith("RELAIS_KAFKA_S") or k.endswith("_REPLICATION_FACTOR")})
         env.update({
             "RELAIS_HTTP_LISTEN": f"127.0.0.1:{port}",
             "RELAIS_KAFKA_BROKERS": self.stack["RELAIS_KAFKA_BROKERS"],
