@@ -89,7 +89,7 @@ TEST(ApiRoutes, EveryRouteIsDeclaredOnceWithItsPolicy) {
       EXPECT_EQ(r.policy, Policy::operator_only) << r.pattern;
     }
   }
-  EXPECT_EQ(seen.size(), 21u);  // the routes of docs/openapi/api.yaml under /v1/
+  EXPECT_EQ(seen.size(), 22u);  // the routes of docs/openapi/api.yaml under /v1/
   EXPECT_THROW(t.table.add({verb::get, "/v1/cpas", Policy::operator_only},
                            [](http::Request&, const Caller&) -> boost::asio::awaitable<Reply> {
                              co_return Reply{};

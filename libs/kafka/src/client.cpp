@@ -115,6 +115,12 @@ class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
     switch (e.type()) {
       case RdKafka::Event::EVENT_ERROR:
         if (e.err() == RdKafka::ERR__ALL_BROKERS_DOWN) p_->brokers_down_.store(true);
+        if (e.fatal()) {
+          p_->fatal_.store(true);
+          logger.error("producer fatal error",
+                       {{"error", RdKafka::err2str(e.err())}, {"detail", e.str()}});
+          break;
+        }
         logger.warn("producer error", {{"error", RdKafka::err2str(e.err())}, {"detail", e.str()}});
         break;
       case RdKafka::Event::EVENT_STATS: {
@@ -150,48 +156,93 @@ class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
 std::unique_ptr<Producer> Producer::create(const Settings& settings, std::string& error) {
   std::unique_ptr<Producer> p(new Producer());
   p->callbacks_ = std::make_unique<Callbacks>(p.get());
-  Settings s = settings;
-  s.emplace("enable.idempotence", "true");
-  s.emplace("acks", "all");
-  auto conf = make_conf(s, error);
-  if (!conf) return nullptr;
-  std::string err;
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(p->callbacks_.get()), err) !=
-          RdKafka::Conf::CONF_OK ||
-      conf->set("event_cb", static_cast<RdKafka::EventCb*>(p->callbacks_.get()), err) !=
-          RdKafka::Conf::CONF_OK) {
-    error = err;
-    return nullptr;
-  }
-  p->producer_.reset(RdKafka::Producer::create(conf.get(), err));
-  if (!p->producer_) {
-    error = "cannot create producer: " + err;
-    return nullptr;
-  }
+  p->settings_ = settings;
+  p->settings_.emplace("enable.idempotence", "true");
+  p->settings_.emplace("acks", "all");
+  if (!p->build(error)) return nullptr;
   p->poller_ = std::thread([raw = p.get()] {
     auto last_probe = std::chrono::steady_clock::now();
     while (!raw->stop_.load()) {
-      raw->producer_->poll(50);
-      // While the brokers are believed down no record is produced (ingest answers
-      // 503), so no delivery report can clear the flag: probe with a metadata request.
-      if (raw->brokers_down_.load() &&
-          std::chrono::steady_clock::now() - last_probe > std::chrono::seconds(1)) {
-        last_probe = std::chrono::steady_clock::now();
-        RdKafka::Metadata* md = nullptr;
-        if (raw->producer_->metadata(false, nullptr, &md, 1000) == RdKafka::ERR_NO_ERROR) {
-          raw->brokers_down_.store(false);
-          logger.info("brokers reachable again");
+      {
+        std::shared_lock lock(raw->rk_mu_);
+        raw->producer_->poll(50);
+        // While the brokers are believed down no record is produced (ingest answers
+        // 503), so no delivery report can clear the flag: probe with a metadata request.
+        if (raw->brokers_down_.load() &&
+            std::chrono::steady_clock::now() - last_probe > std::chrono::seconds(1)) {
+          last_probe = std::chrono::steady_clock::now();
+          RdKafka::Metadata* md = nullptr;
+          if (raw->producer_->metadata(false, nullptr, &md, 1000) == RdKafka::ERR_NO_ERROR) {
+            raw->brokers_down_.store(false);
+            logger.info("brokers reachable again");
+          }
+          delete md;
         }
-        delete md;
       }
+      if (raw->fatal_.load()) raw->recover();
     }
   });
   return p;
 }
 
+bool Producer::build(std::string& error) {
+  auto conf = make_conf(settings_, error);
+  if (!conf) return false;
+  std::string err;
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()), err) !=
+          RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), err) !=
+          RdKafka::Conf::CONF_OK) {
+    error = err;
+    return false;
+  }
+  producer_.reset(RdKafka::Producer::create(conf.get(), err));
+  if (!producer_) {
+    error = "cannot create producer: " + err;
+    return false;
+  }
+  return true;
+}
+
+// The old client's records are failed (purged: their callbacks run here with the purge error,
+// POSSIBLY_PERSISTED for those in flight), then it is destroyed and a new one made. Callers of
+// produce() wait on the lock meanwhile; a delivery callback must not call into this producer.
+void Producer::recover() {
+  std::unique_lock lock(rk_mu_);
+  std::string reason;
+  auto code = producer_->fatal_error(reason);
+  logger.error(
+      "producer client replaced after a fatal error; records not yet delivered fail and "
+      "their senders retry",
+      {{"error", RdKafka::err2str(code)},
+       {"detail", reason},
+       {"undelivered", producer_->outq_len()}});
+  producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (producer_->outq_len() > 0 && std::chrono::steady_clock::now() < deadline)
+    producer_->poll(100);
+  producer_.reset();
+  std::string error;
+  while (!build(error)) {
+    logger.error("cannot create a new producer client; retrying", {{"error", error}});
+    if (stop_.load()) return;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  fatal_.store(false);
+  recreations_.fetch_add(1);
+  logger.info("producer client replaced", {{"recreations", recreations_.load()}});
+}
+
+void Producer::raise_fatal_for_testing(const std::string& reason) {
+  std::shared_lock lock(rk_mu_);
+  rd_kafka_test_fatal_error(producer_->c_ptr(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                            reason.c_str());
+}
+
 Producer::~Producer() {
   stop_.store(true);
   if (poller_.joinable()) poller_.join();
+  std::unique_lock lock(rk_mu_);
   if (producer_) {
     producer_->flush(5000);
     producer_->poll(0);
@@ -199,10 +250,12 @@ Producer::~Producer() {
 }
 
 int Producer::outq_len() const {
+  std::shared_lock lock(rk_mu_);
   return producer_->outq_len();
 }
 
 int Producer::partition_count(const std::string& topic, std::chrono::milliseconds timeout) {
+  std::shared_lock lock(rk_mu_);
   return detail::partition_count(*producer_, topic, timeout);
 }
 
@@ -212,6 +265,7 @@ Error Producer::produce(const std::string& topic, int32_t partition, std::string
   RdKafka::Headers* h = RdKafka::Headers::create();
   for (const auto& hd : headers) h->add(hd.key, hd.value.data(), hd.value.size());
   auto* op = new Opaque{std::move(cb)};
+  std::shared_lock lock(rk_mu_);
   auto err = producer_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY,
                                 const_cast<char*>(value.data()), value.size(), key.data(),
                                 key.size(), 0, h, op);
@@ -223,6 +277,7 @@ Error Producer::produce(const std::string& topic, int32_t partition, std::string
 }
 
 int Producer::flush(std::chrono::milliseconds timeout) {
+  std::shared_lock lock(rk_mu_);
   producer_->flush(static_cast<int>(timeout.count()));
   return producer_->outq_len();
 }

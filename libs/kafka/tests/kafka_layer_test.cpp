@@ -9,6 +9,7 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <thread>
 
 #include "relais/kafka/admin.hpp"
 #include "relais/kafka/client.hpp"
@@ -165,6 +166,39 @@ TEST_F(KafkaMockCluster, ProducerDeliversAndRecordsCarryKeyValueHeaders) {
   });
   EXPECT_FALSE(e.has_value()) << *e;
   EXPECT_EQ(seen, std::vector<std::string>{"k1=v1"});
+}
+
+// After a fatal error of the idempotent producer the client refuses every record for good:
+// the producer replaces it, and records are delivered again without restarting the service.
+TEST_F(KafkaMockCluster, ProducerReplacesItsClientAfterAFatalError) {
+  topic("in", 1);
+  std::string err;
+  auto p = Producer::create(settings(), err);
+  ASSERT_TRUE(p) << err;
+  auto deliver = [&](const std::string& value) {
+    auto done = std::make_shared<std::promise<DeliveryResult>>();
+    auto f = done->get_future();
+    if (auto e = p->produce("in", 0, "k", value, {},
+                            [done](const DeliveryResult& d) { done->set_value(d); })) {
+      DeliveryResult r;
+      r.error = e;
+      return r;
+    }
+    EXPECT_EQ(f.wait_for(15s), std::future_status::ready);
+    return f.get();
+  };
+  auto d = deliver("before");
+  ASSERT_TRUE(d.ok()) << d.error.message;
+  EXPECT_EQ(p->recreations(), 0);
+
+  p->raise_fatal_for_testing("test: out-of-order sequence");
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (p->recreations() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(p->recreations(), 1) << "the client was not replaced";
+  d = deliver("after");
+  EXPECT_TRUE(d.ok()) << d.error.message;
+  EXPECT_EQ(read_all("in", 1), (std::vector<std::string>{"k=before", "k=after"}));
 }
 
 TEST_F(KafkaMockCluster, SessionCommitsAndAborts) {

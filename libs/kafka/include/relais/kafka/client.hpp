@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,7 +41,12 @@ using DeliveryCallback = std::function<void(const DeliveryResult&)>;
 bool parse_extra(const std::string& text, Settings& out, std::string& error);
 
 // An idempotent, acks=all producer with a poll thread that runs delivery
-// callbacks. Used by relais-ingest.
+// callbacks. Used by relais-ingest, relais-api (replay, outbox) and relaisctl.
+// A fatal error of the idempotent producer (for example a broker answering an out-of-order
+// sequence after a partition leader was killed) leaves a librdkafka client that refuses every
+// record for good: the poll thread then fails what the client still holds (each callback gets
+// its error, POSSIBLY_PERSISTED for what was in flight, so its sender retries) and replaces the
+// client with a new one made from the same settings.
 class Producer {
  public:
   static std::unique_ptr<Producer> create(const Settings& settings, std::string& error);
@@ -62,15 +68,26 @@ class Producer {
   // Also hands each statistics document (see statistics.interval.ms) to `fn`, on the
   // poll thread; `fn` must stay valid until the producer is destroyed.
   void on_stats(std::function<void(const std::string&)> fn);
+  // Times the client was replaced after a fatal error.
+  int recreations() const { return recreations_.load(); }
+  // Raises a fatal error in the client as librdkafka's own test hook does (tests only).
+  void raise_fatal_for_testing(const std::string& reason);
 
  private:
   Producer() = default;
+  bool build(std::string& error);  // a client from settings_, under rk_mu_
+  void recover();                  // on the poll thread, after a fatal error
   class Callbacks;
   std::unique_ptr<Callbacks> callbacks_;
+  Settings settings_;
+  // Shared by every call that uses the client, exclusive while it is replaced.
+  mutable std::shared_mutex rk_mu_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::thread poller_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> brokers_down_{false};
+  std::atomic<bool> fatal_{false};
+  std::atomic<int> recreations_{0};
 };
 
 // Creates topics that do not exist yet (already existing is success).
