@@ -10,7 +10,7 @@ moments; then an independent checker (checker.py) verifies the guarantees of
 `make test-faults` runs the full suite (at least 200 faults); the short variant (--short: each
 fault type once) is a CTest test inside `make test`. It starts its own stack under
 var/faults-stack (ports FAULTS_PG_PORT 58432, FAULTS_KAFKA_PORT 58992, FAULTS_KAFKA_CONTROLLER_PORT
-58993), its own services (relais-api, relais-ingest, two relais-router replicas, the
+58993, the broker on FAULTS_KAFKA_HOST 127.0.0.11), its own services (relais-api, relais-ingest, two relais-router replicas, the
 PCSAAAlertReaction stand-in) and a TCP relay in front of PostgreSQL (tcpproxy.py).
 
 --cluster (`make test-faults-cluster`): the same load, services and checker on a three-node Kafka
@@ -62,6 +62,11 @@ STACK = {
     "RELAIS_PG_PORT": os.environ.get("FAULTS_PG_PORT", "58432"),
     "RELAIS_KAFKA_PORT": os.environ.get("FAULTS_KAFKA_PORT", "58992"),
     "RELAIS_KAFKA_CONTROLLER_PORT": os.environ.get("FAULTS_KAFKA_CONTROLLER_PORT", "58993"),
+    # The broker on a loopback address of its own (clients connect from 127.0.0.1): a client
+    # retrying the stopped broker's port, which is in Linux's ephemeral range, can otherwise take
+    # 127.0.0.1:58992 as its own local end (a TCP self-connection) and the broker's restart fails
+    # to bind, three times in a row in one run (deploy/local/stack.sh, wait_port_unused).
+    "RELAIS_KAFKA_HOSTS": os.environ.get("FAULTS_KAFKA_HOST", "127.0.0.11"),
 }
 # --cluster: a stack of its own (ports in 59800-59899), three Kafka nodes
 CLUSTER_STACK = {
