@@ -204,30 +204,38 @@ bool Producer::build(std::string& error) {
   return true;
 }
 
-// The old client's records are failed (purged: their callbacks run here with the purge error,
-// POSSIBLY_PERSISTED for those in flight), then it is destroyed and a new one made. Callers of
-// produce() wait on the lock meanwhile; a delivery callback must not call into this producer.
+// A new client is made under the exclusive lock (callers of produce() wait for it, not for the
+// old client's drain); then, outside the lock, the old client's records are failed (purged: their
+// callbacks run here with the purge error, POSSIBLY_PERSISTED for those in flight, and may
+// produce again through the new client) and the old client is destroyed.
 void Producer::recover() {
-  std::unique_lock lock(rk_mu_);
-  std::string reason;
-  auto code = producer_->fatal_error(reason);
-  logger.error(
-      "producer client replaced after a fatal error; records not yet delivered fail and "
-      "their senders retry",
-      {{"error", RdKafka::err2str(code)},
-       {"detail", reason},
-       {"undelivered", producer_->outq_len()}});
-  producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (producer_->outq_len() > 0 && std::chrono::steady_clock::now() < deadline)
-    producer_->poll(100);
-  producer_.reset();
-  std::string error;
-  while (!build(error)) {
-    logger.error("cannot create a new producer client; retrying", {{"error", error}});
-    if (stop_.load()) return;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::unique_ptr<RdKafka::Producer> old;
+  {
+    std::unique_lock lock(rk_mu_);
+    std::string reason;
+    auto code = producer_->fatal_error(reason);
+    logger.error(
+        "producer client replaced after a fatal error; records not yet delivered fail and "
+        "their senders retry",
+        {{"error", RdKafka::err2str(code)},
+         {"detail", reason},
+         {"undelivered", producer_->outq_len()}});
+    old = std::move(producer_);
+    std::string error;
+    while (!build(error)) {
+      logger.error("cannot create a new producer client; retrying", {{"error", error}});
+      if (stop_.load()) {
+        producer_ = std::move(old);  // the destructor flushes what it can
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
   }
+  old->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (old->outq_len() > 0 && std::chrono::steady_clock::now() < deadline) old->poll(100);
+  old.reset();
+  // Cleared only now: the old client reports its fatal error again while it drains.
   fatal_.store(false);
   recreations_.fetch_add(1);
   logger.info("producer client replaced", {{"recreations", recreations_.load()}});
