@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: deps build build-services bench run test fuzz fuzz-build stack-up stack-down stack-status clean \
-        test-asan test-tsan test-faults test-faults-cluster format format-check lint
+        test-asan test-tsan test-faults test-faults-cluster test-faults-rolling format format-check lint
 
 deps:
 	@scripts/install-deps.sh
@@ -100,14 +100,24 @@ test-faults: deps $(BUILD)/build.ninja
 
 # The fault suite on a three-node Kafka cluster (docs/reliability.md, "Faults on a Kafka cluster"):
 # its own stack (var/faults-cluster-stack, ports 59850 and 59860-59881), FAULTS_CLUSTER_COUNT faults
-# (default 2: one of each) among kill -9 and SIGSTOP of the leader of relais.inbound.v1 partition 0, the
+# (default 5: one of each) among kill -9 and SIGSTOP of the leader of relais.inbound.v1 partition 0,
+# kill -9 of the active controller, a router killed during a rebalance, a crash of PostgreSQL; the
 # checker, the replication policy of every Relais topic. CTest test faults_cluster (label
-# faults-cluster), skipped inside `make test` (it takes about 4 minutes).
-FAULTS_CLUSTER_COUNT ?= 2
+# faults-cluster), skipped inside `make test` (it takes about 8 minutes).
+FAULTS_CLUSTER_COUNT ?= 5
 test-faults-cluster: deps $(BUILD)/build.ninja
 	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES) relaisctl
 	@cd $(BUILD) && RELAIS_FAULTS_CLUSTER=1 FAULTS_COUNT=$(FAULTS_CLUSTER_COUNT) $(if $(FAULTS_SEED),FAULTS_SEED=$(FAULTS_SEED)) \
 	  ctest --output-on-failure -L faults-cluster
+
+# Rolling restarts in the production shape of the services (docs/reliability.md, "Rolling
+# restarts"): two instances each of relais-ingest, relais-router and relais-api, ingest and api
+# behind HAProxy, the fault suite's load and checker, FAULTS_ROLLING_COUNT rolling restarts
+# (default 6: each service twice), the latency bump measured; on the fault suite's stack and ports.
+FAULTS_ROLLING_COUNT ?= 6
+test-faults-rolling: deps $(BUILD)/build.ninja
+	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES) relaisctl
+	@var/venv/bin/python tests/faults/run_faults.py --rolling --faults $(FAULTS_ROLLING_COUNT) $(if $(FAULTS_SEED),--seed $(FAULTS_SEED))
 
 # The unit and integration tiers built with ThreadSanitizer (RelWithDebInfo, in build-tsan):
 # the concurrent code (HTTP server and client, journal writer, readiness probe, directory feed,

@@ -21,6 +21,7 @@ PACKAGES=(
   python3 python3-venv python3-yaml curl   # python3-yaml: scripts/asyncapi_html.py at build time
   chromium npm
   prometheus
+  haproxy   # the load balancer of the rolling restarts (make test-faults-rolling)
 )
 
 # Packages whose command may come from outside Debian (a Node.js with its own npm,

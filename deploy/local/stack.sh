@@ -21,6 +21,7 @@
 #   stack.sh kafka-restart | kafka-kill | kafka-start    the broker alone (kafka-kill: SIGKILL,
 #                                                         left down); for the fault suite
 #   stack.sh pg-restart                                   PostgreSQL alone (fast shutdown, start)
+#   stack.sh pg-crash                                     PostgreSQL alone (immediate stop: a crash, recovery at the start)
 #   stack.sh kafka-kill-node N | kafka-start-node N       one node of a cluster (SIGKILL, left down / start)
 #   stack.sh topics-check                                 every Relais topic against the replication policy
 #
@@ -343,6 +344,13 @@ pg_down() {
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
   else
     log "postgres: not running"
+  fi
+}
+
+pg_crash() { # what a crash of the primary does: no checkpoint, crash recovery at the next start
+  if pg_running; then
+    log "postgres: immediate stop (crash)"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 60 stop >/dev/null
   fi
 }
 
@@ -851,6 +859,7 @@ case "$cmd" in
   kafka-start-node) node="$(node_arg "${1:-}")" || exit 1; kafka_up "$node" ;;
   topics-check) topics_tool check ;;
   pg-restart) pg_down; pg_up ;;
+  pg-crash) pg_crash; pg_up ;;
   -h | --help | help) usage 0 ;;
   *) usage 2 ;;
 esac

@@ -24,6 +24,14 @@ until every partition of the Relais topics has all its replicas in sync again; a
 Relais topic, the services' cpas.* ones included, must meet the replication policy
 (deploy/kafka/topics.sh check).
 
+--rolling (`make test-faults-rolling`): the production shape of the services (two relais-ingest,
+two relais-router and two relais-api instances, ingest and api behind HAProxy: loadbalancer.py)
+under the same steady load, and rolling restarts only: each instance of one service after the
+other, SIGTERM, clean exit, start, ready, then the next (roll_ingest, roll_router, roll_api). A
+latency sampler posts one notification a second through the balancer and times it from the 2xx
+to a read_committed consumer of its CPAS topic: the report compares its percentiles outside and
+during the restarts (the latency bump), and its tickets are checked like the load's.
+
 The seed is printed first: `--seed N` replays the same schedule (fault order, gaps, targets;
 the timing of a real system still varies)."""
 
@@ -56,6 +64,7 @@ sys.path.insert(0, str(HERE))
 import relais_harness as H  # noqa: E402
 from checker import Change, Db, RunLog, Ticket, check  # noqa: E402
 from tcpproxy import TcpProxy  # noqa: E402
+from loadbalancer import LoadBalancer  # noqa: E402
 
 STACK = {
     "RELAIS_STACK_DIR": os.environ.get("FAULTS_STACK_DIR", str(REPO / "var" / "faults-stack")),
@@ -111,7 +120,10 @@ class Run:
         self.api_http: Counter = Counter()
         self.down_on_purpose: set[str] = set()   # services the scheduler has stopped
         self.pg_sensitive = threading.Lock()     # PostgreSQL faults and directory races do not overlap
-        self.lane_a, self.lane_b = (self.CLUSTER_LANE, []) if args.cluster else (self.LANE_A, self.LANE_B)
+        self.lane_a, self.lane_b = ((self.CLUSTER_LANE, []) if args.cluster else (self.ROLLING_LANE, [])
+                                    if args.rolling else (self.LANE_A, self.LANE_B))
+        self.lb: LoadBalancer | None = None      # --rolling: HAProxy in front of ingest and api
+        self.latency: list[tuple[float, float]] = []   # --rolling: (accepted at, seconds to visible)
         self.fault_extra: dict = {}              # figures of the fault being injected (cluster faults)
         self.run_dir = Path(args.run_dir or (REPO / "var" / "faults" / time.strftime("%Y%m%d-%H%M%S")))
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -166,8 +178,24 @@ class Run:
         self.relais.start_all()
         self.relais.add("router", instance="1").start()
         self.relais.services["router-1"].wait_ready()
-        self.api = self.relais.api.url
+        if self.args.rolling:
+            for name in ("ingest", "api"):
+                self.relais.add(name, instance="1").start()
+            for key in ("ingest-1", "api-1"):
+                self.relais.services[key].wait_ready()
+            self.lb = LoadBalancer(self.run_dir, {
+                name: [self.relais.services[name].port, self.relais.services[f"{name}-1"].port]
+                for name in ("ingest", "api")}, {"ingest": H.free_port(), "api": H.free_port()}).start()
+            log(f"haproxy: ingest {self.lb.url('ingest')}, api {self.lb.url('api')}")
+        self.api = self.api_url()
         self.build_world()
+
+    def ingest_url(self) -> str:
+        """Where clients post: the balancer (--rolling) or the one relais-ingest."""
+        return self.lb.url("ingest") if self.lb else self.relais.ingest.url
+
+    def api_url(self) -> str:
+        return self.lb.url("api") if self.lb else self.relais.api.url
 
     def control(self, **kw) -> None:
         requests.post(f"http://127.0.0.1:{self.up_control}/_control", json=kw, timeout=10).raise_for_status()
@@ -248,7 +276,7 @@ class Run:
 
     def poster(self, idx: int) -> None:
         rng = random.Random(f"{self.seed}-poster-{idx}")
-        url = lambda: self.relais.ingest.url  # noqa: E731 - the port changes on restart
+        url = self.ingest_url
         size = 40
         while not self.stop_load.is_set():
             flow = rng.choice(H.FLOWS)
@@ -296,7 +324,7 @@ class Run:
         deadline = time.time() + 600
         while True:
             try:
-                r = requests.request(method, f"{self.relais.api.url}{path}", headers=H.api_headers(), timeout=15, **kw)
+                r = requests.request(method, f"{self.api_url()}{path}", headers=H.api_headers(), timeout=15, **kw)
                 with self.lock:
                     self.api_http[r.status_code] += 1
                 if r.status_code in ok:
@@ -336,7 +364,7 @@ class Run:
             deadline = time.time() + 900
             while not self.stop_load.is_set():
                 try:
-                    r = requests.post(f"{self.relais.ingest.url}/v1/notifications/sppis-clignotant", json=body, timeout=30)
+                    r = requests.post(f"{self.ingest_url()}/v1/notifications/sppis-clignotant", json=body, timeout=30)
                     if r.status_code == 202:
                         with self.lock:
                             self.log.clignotants[sppis_id] = cbe
@@ -417,7 +445,7 @@ class Run:
         deadline = heal_at + RECOVERY_BOUND_S
         while True:
             try:
-                r = requests.post(f"{self.relais.ingest.url}/v1/notifications/notify-person", data=json.dumps(n),
+                r = requests.post(f"{self.ingest_url()}/v1/notifications/notify-person", data=json.dumps(n),
                                   headers={"Content-Type": "application/json"}, timeout=10)
                 if r.status_code == 202:
                     break
@@ -442,7 +470,7 @@ class Run:
         deadline = heal_at + RECOVERY_BOUND_S
         while time.time() < deadline:
             try:
-                r = requests.get(f"{self.relais.api.url}/v1/cpas/{self.probe_cbe}/integrations",
+                r = requests.get(f"{self.api_url()}/v1/cpas/{self.probe_cbe}/integrations",
                                  params={"ssin": self.probe_ssin}, headers=H.api_headers(), timeout=5)
                 if r.status_code == 200:
                     return time.time() - heal_at
@@ -611,15 +639,41 @@ class Run:
         d = Path(STACK["RELAIS_STACK_DIR"]) / ("kafka" if node == 1 else f"kafka-{node}")
         return int((d / "kafka.pid").read_text().strip())
 
-    def leader_fault(self, rng, how: str):
-        leader = self.leader_of("relais.inbound.v1", 0)
+    def active_controller(self, not_node: int | None = None, wait_s: float = 60.0) -> int:
+        """The KRaft quorum's leader (the active controller), as a live node's quorum-state file says;
+        with not_node, waits until another node leads the quorum."""
+        deadline = time.time() + wait_s
+        nodes = int(STACK.get("RELAIS_KAFKA_NODES", "1"))
+        while True:
+            for n in range(1, nodes + 1):
+                if n == not_node:
+                    continue
+                d = Path(STACK["RELAIS_STACK_DIR"]) / ("kafka" if n == 1 else f"kafka-{n}")
+                try:
+                    leader = int(json.loads((d / "data" / "__cluster_metadata-0" / "quorum-state").read_text())["leaderId"])
+                except (OSError, ValueError, KeyError):
+                    continue
+                if leader > 0 and leader != not_node:
+                    return leader
+            if time.time() > deadline:
+                raise TimeoutError(f"no active controller other than {not_node} within {wait_s:.0f}s")
+            time.sleep(0.2)
+
+    def node_fault(self, rng, how: str, role: str):
+        """kill -9 (how "kill") or SIGSTOP ("stop") of one node: the leader of relais.inbound.v1
+        partition 0 (role "leader") or the active controller ("controller"; the nodes are combined,
+        so it may lead partitions too), the load going on, then the node back."""
+        def find(not_node=None):
+            return (self.leader_of("relais.inbound.v1", 0, not_node) if role == "leader"
+                    else self.active_controller(not_node))
+        node = find()
         t0 = time.time()
         if how == "kill":
-            stack_cmd("kafka-kill-node", str(leader))
+            stack_cmd("kafka-kill-node", str(node))
         else:
-            os.kill(self.node_pid(leader), signal.SIGSTOP)
+            os.kill(self.node_pid(node), signal.SIGSTOP)
         try:
-            new = self.leader_of("relais.inbound.v1", 0, not_node=leader)
+            new = find(not_node=node)
             elected = time.time() - t0
             # the pipeline delivers again with the node still down (or stopped)
             failover = self.probe(t0)
@@ -630,22 +684,56 @@ class Run:
         finally:
             back = time.time()
             if how == "kill":
-                stack_cmd("kafka-start-node", str(leader))   # returns once the node serves again
+                stack_cmd("kafka-start-node", str(node))   # returns once the node serves again
             else:
-                os.kill(self.node_pid(leader), signal.SIGCONT)
+                os.kill(self.node_pid(node), signal.SIGCONT)
         heal = time.time()
         in_sync = self.isr_full(heal)
-        self.fault_extra = {"node": leader, "new_leader": new, "down_s": round(back - t0, 2),
+        self.fault_extra = {"node": node, "new_leader": new, "down_s": round(back - t0, 2),
                             "restart_s": round(heal - back, 2), "leader_elected_s": round(elected, 2),
                             "failover_s": round(failover, 2), "isr_full_s": round(in_sync, 2)}
-        return heal, (f"node {leader} {how} {back - t0:.0f}s (+{heal - back:.0f}s restart), leader {new} in "
+        return heal, (f"{role} {node} {how} {back - t0:.0f}s (+{heal - back:.0f}s restart), {role} {new} in "
                       f"{elected:.1f}s, delivering in {failover:.1f}s, in sync {in_sync:.1f}s after")
 
     def f_leader_kill(self, rng):
-        return self.leader_fault(rng, "kill")
+        return self.node_fault(rng, "kill", "leader")
 
     def f_leader_stop(self, rng):
-        return self.leader_fault(rng, "stop")
+        return self.node_fault(rng, "stop", "leader")
+
+    def f_controller_kill(self, rng):
+        return self.node_fault(rng, "kill", "controller")
+
+    def f_router_rebalance(self, rng):
+        """A third router joins the group (a rebalance starts); during the rebalance one of the two
+        others is killed (kill -9) and started again; then the third leaves (SIGTERM): three
+        rebalances back to back, records in flight through each."""
+        extra = self.relais.services.get("router-2") or self.relais.add("router", instance="2")
+        victim = rng.choice(["router", "router-1"])
+        t0 = time.time()
+        self.down_on_purpose.update({"router-2", victim})
+        try:
+            extra.start()
+            time.sleep(rng.uniform(0.5, 3.0))   # the group is rebalancing: the newcomer's JoinGroup
+            self.svc(victim).kill(signal.SIGKILL)
+            time.sleep(rng.uniform(0.0, 2.0))
+            self.svc(victim).start()
+            self.svc(victim).wait_ready(120)
+            extra.wait_ready(120)
+            joined = time.time() - t0
+            time.sleep(rng.uniform(1.0, 4.0))
+            rc = extra.stop()
+            if rc != 0:
+                self.fail(f"relais-router-2 exited with {rc} on SIGTERM (see {extra.log_path})")
+        finally:
+            self.down_on_purpose.discard(victim)
+        self.fault_extra = {"victim": victim, "rebalanced_s": round(joined, 2)}
+        return time.time(), f"router-2 joined, {victim} killed mid-rebalance, router-2 left"
+
+    def f_pg_crash(self, rng):
+        with self.pg_sensitive:
+            stack_cmd("pg-crash")
+            return time.time(), "immediate stop (crash) + start, crash recovery"
 
     def topics_check(self) -> list[str]:
         """deploy/kafka/topics.sh check: every Relais topic, the ones the services made included."""
@@ -655,7 +743,101 @@ class Run:
         return [] if r.returncode == 0 else [f"topics below the replication policy: {ln}" for ln in
                                              (r.stdout.strip().splitlines() or [r.stderr.strip()[-300:]])]
 
-    CLUSTER_LANE = ["leader_kill", "leader_stop"]
+    # ------------------------------------------------------- rolling restarts
+    def roll(self, name: str) -> tuple[float, str]:
+        """Each instance of one service in turn, as an operator's rolling restart (docs/deployment.md):
+        SIGTERM, a clean exit (0), start, ready, a pause for the balancer to see it back, the next."""
+        parts = []
+        for key in sorted(k for k in self.relais.services if k == name or k.startswith(name + "-")):
+            svc = self.svc(key)
+            self.down_on_purpose.add(key)
+            try:
+                t0 = time.time()
+                rc = svc.stop()
+                if rc != 0:
+                    self.fail(f"relais-{key} exited with {rc} on SIGTERM (see {svc.log_path})")
+                stopped = time.time()
+                svc.start()
+                svc.wait_ready(120)
+                parts.append(f"{key} {stopped - t0:.1f}+{time.time() - stopped:.1f}s")
+            finally:
+                self.down_on_purpose.discard(key)
+            time.sleep(2.0)   # the balancer's checks (rise 2 x 500 ms) take it back before the next stops
+        return time.time(), ", ".join(parts)
+
+    def f_roll_ingest(self, rng):
+        return self.roll("ingest")
+
+    def f_roll_router(self, rng):
+        return self.roll("router")
+
+    def f_roll_api(self, rng):
+        return self.roll("api")
+
+    def latency_sampler(self) -> None:
+        """One notification a second for the probe person through the balancer, timed from its 2xx to
+        a read_committed consumer of the probe CPAS's topic (accepted -> visible). Its tickets join
+        the run's: the checker holds them to the same guarantees."""
+        from confluent_kafka import Consumer, TopicPartition
+        self.probe(time.time())   # the probe CPAS's topic exists from here on
+        rng = random.Random(f"{self.seed}-latency")
+        c = Consumer({**self.kconf, "group.id": f"faults-latency-{uuid.uuid4()}", "isolation.level": "read_committed",
+                      "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        c.assign([TopicPartition(f"cpas.{self.probe_cbe}.notifications.v1", 0, 0)])
+        pending: dict[str, float] = {}
+        next_post = time.time()
+        try:
+            while not self.stop_load.is_set():
+                if time.time() >= next_post:
+                    next_post = time.time() + 1.0
+                    ticket = str(uuid.uuid4())
+                    n = H.notification("notify-person", ticket, self.probe_ssin, "2024-05-01", rng, event="NAME_CHANGE")
+                    try:
+                        r = requests.post(f"{self.ingest_url()}/v1/notifications/notify-person", data=json.dumps(n),
+                                          headers={"Content-Type": "application/json"}, timeout=10)
+                        if r.status_code == 202:
+                            now = time.time()
+                            pending[ticket] = now
+                            with self.lock:
+                                self.log.tickets[ticket] = Ticket(ticket, "notify-person", self.probe_ssin,
+                                                                  "2024-05-01", "NAME_CHANGE", now)
+                    except requests.RequestException:
+                        pass   # not acknowledged: the checker allows it once if it arrives
+                m = c.poll(0.1)
+                if m is not None and not m.error():
+                    t = dict(m.headers() or []).get("ticket", b"").decode()
+                    if t in pending:
+                        acc = pending.pop(t)
+                        with self.lock:
+                            self.latency.append((acc, time.time() - acc))
+        finally:
+            c.close()
+
+    def latency_report(self) -> dict:
+        """Percentiles of the sampler's latencies outside every fault and during each fault type
+        (from its start to the end of its recovery)."""
+        def pct(xs: list[float]) -> dict:
+            xs = sorted(xs)
+            if not xs:
+                return {"n": 0}
+            at = lambda q: round(xs[min(len(xs) - 1, int(q * len(xs)))] * 1000)  # noqa: E731
+            return {"n": len(xs), "p50_ms": at(0.50), "p99_ms": at(0.99), "max_ms": round(xs[-1] * 1000)}
+        windows = [(f["type"], f["started"], f.get("healed", f["started"]) + f.get("recovery_s", 0)) for f in self.faults]
+        steady, during = [], defaultdict(list)
+        for acc, lat in self.latency:
+            hit = [name for name, a, b in windows if a <= acc <= b]
+            if not hit:
+                steady.append(lat)
+            for name in hit:
+                during[name].append(lat)
+        out = {"steady": pct(steady), **{name: pct(xs) for name, xs in sorted(during.items())}}
+        print("\nlatency accepted -> visible (sampler, 1/s): " + "; ".join(
+            f"{k} n={v['n']}" + (f" p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms, max {v['max_ms']} ms" if v["n"] else "")
+            for k, v in out.items()))
+        return out
+
+    ROLLING_LANE = ["roll_ingest", "roll_router", "roll_api"]
+    CLUSTER_LANE = ["leader_kill", "leader_stop", "controller_kill", "router_rebalance", "pg_crash"]
     LANE_A = ["kill_ingest", "kill_router_one", "kill_router_both", "kill_api", "stop_router",
               "broker_restart", "broker_kill", "pg_restart", "pg_unreachable"]
     LANE_B = ["upstream_slow", "upstream_failing", "upstream_down", "poison", "dir_race"]
@@ -676,7 +858,7 @@ class Run:
                 rec["recovery_s"] = self.reactions_drained(heal)
             elif name == "kill_api":
                 rec["recovery_s"] = self.api_probe(heal)
-            elif name.startswith("pg"):
+            elif name.startswith("pg"):   # pg_restart, pg_unreachable, pg_crash
                 rec["recovery_s"] = max(self.probe(heal), self.api_probe(heal))
             else:
                 rec["recovery_s"] = self.probe(heal)
@@ -725,9 +907,12 @@ class Run:
         self.setup()
         threads = [threading.Thread(target=self.poster, args=(i,), daemon=True) for i in range(2)]
         threads += [threading.Thread(target=t, daemon=True) for t in (self.clignotant_poster, self.reactor, self.watchdog)]
+        if self.args.rolling:
+            threads.append(threading.Thread(target=self.latency_sampler, daemon=True))
         for t in threads:
             t.start()
-        time.sleep(5)
+        # --rolling: half a minute of steady load first, the latency's baseline
+        time.sleep(30 if self.args.rolling else 5)
         # Two lanes at once: processes, broker and database in one; the upstream, poison records
         # and directory races in the other. Each gets half of the faults.
         # (--cluster: the cluster's faults in one lane, nothing in the other)
@@ -757,7 +942,7 @@ class Run:
             for v in self.topics_check():
                 outcome.fail(v)
         for key, svc in self.relais.services.items():
-            if svc.proc.poll() is not None:
+            if key not in self.down_on_purpose and svc.proc.poll() is not None:   # router-2 comes and goes
                 outcome.fail(f"relais-{key} is not running at the end (exit {svc.proc.returncode})")
         # the ASan+UBSan build (make test-asan): a sanitizer report in any service log fails the run
         for rep in H.sanitizer_reports(H.STARTED_LOGS):
@@ -874,7 +1059,8 @@ class Run:
                "elapsed_s": elapsed, "tickets": len(self.log.tickets), "reactions": len(self.log.reactions),
                "ingest_answers": {str(k): v for k, v in self.http.items()},
                "api_answers": {str(k): v for k, v in self.api_http.items()},
-               "violations": problems, "pass": not problems}
+               "violations": problems, "pass": not problems,
+               "rolling": self.args.rolling, "latency": self.latency_report() if self.args.rolling else None}
         path = Path(self.args.report or (self.run_dir / "report.json"))
         path.write_text(json.dumps(rep, indent=1, default=str))
         log(f"report: {path}; service logs in {self.run_dir}")
@@ -885,6 +1071,8 @@ class Run:
             self.relais.stop_all()
         except Exception:  # noqa: BLE001
             pass
+        if self.lb:
+            self.lb.stop()
         if getattr(self, "standin", None):
             self.standin.kill()
         if getattr(self, "proxy", None):
@@ -907,7 +1095,12 @@ def main() -> int:
     ap.add_argument("--reuse-stack", action="store_true", help="do not reset the stack first")
     ap.add_argument("--cluster", action="store_true",
                     help="a three-node Kafka cluster of its own and its faults only (make test-faults-cluster)")
+    ap.add_argument("--rolling", action="store_true",
+                    help="two instances of each service, ingest and api behind HAProxy, rolling restarts only "
+                         "(make test-faults-rolling)")
     args = ap.parse_args()
+    if args.rolling and (args.short or args.cluster):
+        ap.error("--rolling goes with neither --short nor --cluster: --faults N")
     if args.cluster:
         if args.short:
             ap.error("--cluster and --short do not go together: --faults N")
