@@ -22,15 +22,17 @@ import random
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from e2e_util import Db, cpas_with_persons, dump_logs, ndjson, wait_for
-from relais_harness import (REPO, Relais, kafka_client_cert, kafka_tls_conf, make_cbe, new_ticket, notification,
-                            post_batch_until_accepted)
+from relais_harness import (REPO, Relais, Service, ensure_operator_token, kafka_client_cert, kafka_tls_conf, make_cbe,
+                            new_ticket, notification, post_batch_until_accepted)
 
 STACK = REPO / "deploy/local/stack.sh"
 PKI = REPO / "deploy/local/pki.sh"
@@ -258,42 +260,74 @@ def test_postgres_verify_full(tls):
     assert p.returncode != 0 and "does not match host name" in p.stderr, p.stderr
 
 
-def test_relais_routes_over_mtls(tls, tmp_path_factory):
-    """relais-api, relais-ingest and relais-router, each with its own client certificate (and the
-    DSN with sslmode=verify-full), route a notification to a CPAS, whose certificate reads it."""
+@dataclass
+class HttpsService(Service):
+    """A Relais service whose HTTP listener is HTTPS with the local CA's server certificate."""
+    ca: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def http_kwargs(self) -> dict:
+        return {"verify": self.ca}
+
+
+@pytest.fixture(scope="module")
+def relais_tls(tls, tmp_path_factory):
+    """relais-api (over HTTPS), relais-ingest and relais-router, each with its own client
+    certificate for Kafka and the DSN with sslmode=verify-full."""
     run_dir = tmp_path_factory.mktemp("relais-mtls")
+    pki = tls["RELAIS_KAFKA_PKI_DIR"]
+    mp = pytest.MonkeyPatch()
+    mp.setenv("REQUESTS_CA_BUNDLE", f"{pki}/ca.pem")  # the harness's own API calls (api_put_cpas...)
     r = Relais(stack=tls, run_dir=run_dir, extra_env={"RELAIS_LOG_LEVEL": "info"})
     try:
-        r.start_all()
-        for name, svc in r.services.items():
-            cert = svc.env["RELAIS_KAFKA_SSL_CERT_FILE"]
-            assert cert.endswith(f"/clients/relais-{name}.pem"), (name, cert)
-            assert svc.env["RELAIS_KAFKA_SECURITY_PROTOCOL"] == "SSL"
-        rng = random.Random()
-        db = Db(tls["RELAIS_PG_DSN"])
-        cbe, persons = cpas_with_persons(r, db, rng, "CPAS e2e mTLS", 1)
-        onboard(tls, cbe, run_dir)
-        ticket = new_ticket()
-        rep = post_batch_until_accepted(r.ingest.url, "personnel-file",
-                                        ndjson([notification("personnel-file", ticket, persons[0], "2023-03-15",
-                                                             rng)]))
-        assert rep["accepted"] == 1, rep
-        c = Consumer(cpas_conf(tls, cbe, **{"group.id": f"cpas.{cbe}.app"}))
-        try:
-            c.subscribe([topic_of(cbe)])
-
-            def routed():
-                m = c.poll(1.0)
-                if m is None or m.error() is not None:
-                    assert m is None or m.error().code() == KafkaError._PARTITION_EOF, m.error()
-                    return None
-                return m
-            m = wait_for(routed, 120, interval=0, what="the routed notification on the CPAS topic")
-            assert dict(m.headers() or [])["ticket"].decode() == ticket
-        finally:
-            c.close()
+        ensure_operator_token(tls["RELAIS_PG_DSN"])
+        for name in ("api", "ingest", "router"):
+            svc = r.add(name)
+            if name == "api":
+                svc.env.update({"RELAIS_HTTP_TLS_CERT_FILE": f"{pki}/relais-api-server.pem",
+                                "RELAIS_HTTP_TLS_KEY_FILE": f"{pki}/relais-api-server.key"})
+                svc = r.services["api"] = HttpsService(svc.name, svc.port, svc.env, svc.log_path, ca=f"{pki}/ca.pem")
+            svc.start()
+        for svc in r.services.values():
+            svc.wait_ready()
+        yield r
     except Exception:
         dump_logs(run_dir)
         raise
     finally:
         r.stop_all()
+        mp.undo()
+
+
+def test_api_over_https(relais_tls, tls):
+    """relais-api serves HTTPS with the local CA's certificate (http.tls.*), and nothing else."""
+    api = relais_tls.api
+    r = requests.get(api.url + "/healthz", verify=f"{tls['RELAIS_KAFKA_PKI_DIR']}/ca.pem", timeout=10)
+    assert r.status_code == 200, r.text
+    with pytest.raises(requests.exceptions.SSLError):  # a server the client does not trust
+        requests.get(api.url + "/healthz", verify=requests.certs.where(), timeout=10)
+    with pytest.raises(requests.ConnectionError):  # plain HTTP on the HTTPS port: no answer
+        requests.get(f"http://127.0.0.1:{api.port}/healthz", timeout=10)
+
+
+def test_relais_routes_over_mtls(relais_tls, tls):
+    """The three services, each its own principal over mTLS, route a notification to a CPAS, whose
+    certificate reads it."""
+    r = relais_tls
+    for name, svc in r.services.items():
+        assert svc.env["RELAIS_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+        assert svc.env["RELAIS_KAFKA_SSL_CERT_FILE"].endswith(f"/clients/relais-{name}.pem"), name
+    rng = random.Random()
+    cbe, persons = cpas_with_persons(r, Db(tls["RELAIS_PG_DSN"]), rng, "CPAS e2e mTLS", 1)
+    onboard(tls, cbe, r.run_dir)
+    ticket = new_ticket()
+    rep = post_batch_until_accepted(r.ingest.url, "personnel-file",
+                                    ndjson([notification("personnel-file", ticket, persons[0], "2023-03-15", rng)]))
+    assert rep["accepted"] == 1, rep
+    m = wait_for(lambda: first_message(tls, cbe, topic_of(cbe), seconds=5), 120, interval=0,
+                 what="the routed notification on the CPAS topic")
+    assert m.error() is None, m.error()
+    assert dict(m.headers() or [])["ticket"].decode() == ticket
