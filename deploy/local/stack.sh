@@ -784,7 +784,7 @@ cmd_up() {
     log "RELAIS_STACK_RESET=1: wiping $STACK_DIR"
     kafka_down "${ALL_NODES[@]}"
     pg_down
-    rm -rf "$PG_DIR" "$K1_DIR" "$STACK_DIR"/kafka-[2-9] "$STACK_DIR/secrets" "$STACK_DIR/tls.mode"
+    rm -rf "$PG_DIR" "$K1_DIR" "$STACK_DIR"/kafka-[2-9] "$STACK_DIR/secrets" "$STACK_DIR/tls.mode" "$STACK_DIR/pki"
   fi
   kafka_check_nodes
   # fail fast on port clashes, before starting anything
