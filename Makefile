@@ -19,8 +19,11 @@ build: deps $(BUILD)/build.ninja
 
 # KAFKA_NODES=3: a three-node Kafka cluster (replication factor 3, min.insync.replicas 2) instead of
 # the single broker (docs/operations.md, "A three-node Kafka cluster"); the same value for all three.
+# TLS=1: the TLS stack (deploy/local/pki.sh certificates, Kafka mTLS, PostgreSQL sslmode=verify-full;
+# docs/operations.md, "The TLS stack"); without it the listeners are plain text, for `make run` only.
 KAFKA_NODES ?=
-STACK_ENV := $(if $(KAFKA_NODES),RELAIS_KAFKA_NODES=$(KAFKA_NODES))
+TLS ?=
+STACK_ENV := $(if $(KAFKA_NODES),RELAIS_KAFKA_NODES=$(KAFKA_NODES)) $(if $(TLS),RELAIS_KAFKA_TLS=$(TLS))
 
 stack-up: deps
 	@$(STACK_ENV) deploy/local/stack.sh up

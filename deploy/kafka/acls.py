@@ -7,7 +7,8 @@ var/venv); see acls.sh for the commands.
 The administrator's credentials come from the environment, like every Relais client:
 RELAIS_KAFKA_BROKERS, RELAIS_KAFKA_SECURITY_PROTOCOL, RELAIS_KAFKA_SASL_MECHANISM,
 RELAIS_KAFKA_SASL_USERNAME, RELAIS_KAFKA_SASL_PASSWORD_FILE (and RELAIS_KAFKA_SSL_CA_FILE for
-SASL_SSL). Passwords are only read from files.
+SASL_SSL); over SSL (mTLS), RELAIS_KAFKA_SSL_CA_FILE, RELAIS_KAFKA_SSL_CERT_FILE and
+RELAIS_KAFKA_SSL_KEY_FILE. Passwords are only read from files.
 """
 from __future__ import annotations
 
@@ -70,6 +71,15 @@ def admin() -> AdminClient:
                      "sasl.password": read_password(pwfile)})
     if os.environ.get("RELAIS_KAFKA_SSL_CA_FILE"):
         conf["ssl.ca.location"] = os.environ["RELAIS_KAFKA_SSL_CA_FILE"]
+    # mTLS (the TLS stack): the administrator's client certificate is its principal
+    cert, key = os.environ.get("RELAIS_KAFKA_SSL_CERT_FILE", ""), os.environ.get("RELAIS_KAFKA_SSL_KEY_FILE", "")
+    if proto.lower() == "ssl" and not (cert and key):
+        die("RELAIS_KAFKA_SECURITY_PROTOCOL is SSL: RELAIS_KAFKA_SSL_CERT_FILE and RELAIS_KAFKA_SSL_KEY_FILE are needed")
+    if cert or key:
+        for f in (cert, key):
+            if not os.access(f, os.R_OK):
+                die(f"cannot read {f}")
+        conf.update({"ssl.certificate.location": cert, "ssl.key.location": key})
     return AdminClient(conf)
 
 

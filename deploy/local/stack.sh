@@ -30,6 +30,14 @@
 # + 10*(N-1) (or the comma-separated lists RELAIS_KAFKA_HOSTS, RELAIS_KAFKA_PORTS,
 # RELAIS_KAFKA_CONTROLLER_PORTS); replication factor 3, min.insync.replicas 2, unclean leader
 # election off for every topic (docs/operations.md).
+#
+# RELAIS_KAFKA_TLS=1 (make stack-up TLS=1): the TLS stack. deploy/local/pki.sh makes a local CA and
+# the certificates under $RELAIS_PKI_DIR (default $RELAIS_STACK_DIR/pki); every Kafka listener is
+# SSL (clients: mTLS, ssl.client.auth=required, the certificate's CN is the principal, so the ACLs
+# of deploy/kafka/acls.txt apply unchanged; the controller and inter-broker links: the brokers'
+# own certificate, principal relais-broker); PostgreSQL takes TLS connections only (hostssl) and
+# the DSN says sslmode=verify-full. Without it the listeners are plain text: for `make run` on one
+# machine only, and 'up' says so loudly.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,6 +56,10 @@ KAFKA_NODES="${RELAIS_KAFKA_NODES:-1}"
 # acknowledged) when two are.
 if ((KAFKA_NODES >= 3)); then TOPIC_RF=3; TOPIC_MIN_ISR=2; else TOPIC_RF=$KAFKA_NODES; TOPIC_MIN_ISR=1; fi
 if ((KAFKA_NODES > 1)); then KAFKA_HEAP="${RELAIS_KAFKA_HEAP:-512m}"; else KAFKA_HEAP="${RELAIS_KAFKA_HEAP:-1g}"; fi
+# The TLS mode a stack was brought up in is kept in its dir, so that 'env', 'status' and the
+# single-component commands need not be told again.
+KAFKA_TLS="${RELAIS_KAFKA_TLS:-$(cat "$STACK_DIR/tls.mode" 2>/dev/null || echo 0)}"
+[[ "$KAFKA_TLS" =~ ^[01]$ ]] || { echo "[stack] ERROR: RELAIS_KAFKA_TLS must be 0 or 1 (got '$KAFKA_TLS')" >&2; exit 1; }
 MIGRATIONS_DIR="${RELAIS_MIGRATIONS_DIR:-$REPO/migrations}"
 PG_BIN="${RELAIS_PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_OS_USER="${RELAIS_PG_OS_USER:-postgres}" # only used when running as root
@@ -125,7 +137,12 @@ KAFKA_PRINCIPALS=(relais-broker relais-admin relais-ingest relais-router relais-
 KAFKA_SUPER_USERS="User:relais-broker;User:relais-admin"
 SASL_MECHANISM=SCRAM-SHA-512
 
+PKI_DIR="${RELAIS_PKI_DIR:-$STACK_DIR/pki}"
+PG_TLS_DIR="$PG_DIR/tls" # the server's certificate and key, owned by the cluster's OS user
+
 PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=$DB_NAME user=$DB_USER passfile=$PG_PASSFILE"
+# TLS stack: the server's certificate must be from the local CA and name the host connected to
+if ((KAFKA_TLS)); then PG_DSN+=" sslmode=verify-full sslrootcert=$PKI_DIR/ca.pem"; fi
 export PGPASSFILE="$PG_PASSFILE" # this script's own psql calls
 KAFKA_BROKERS="${K_HOSTS[1]}:${K_PORTS[1]}"
 for ((n = 2; n <= KAFKA_NODES; n++)); do KAFKA_BROKERS+=",${K_HOSTS[n]}:${K_PORTS[n]}"; done
@@ -226,11 +243,13 @@ pg_secrets() { # the database password and its passfile, generated once, mode 06
 }
 
 pg_hba_scram() { # pg_hba.conf of the stack: SCRAM-SHA-256 for everyone, loopback + own socket only
+  local host=host
+  if ((KAFKA_TLS)); then host=hostssl; fi # the TLS stack: no TCP connection without TLS
   cat >"$PG_DATA/pg_hba.conf.tmp" <<EOF
 # Relais local stack: password (SCRAM-SHA-256) for every connection, loopback + the stack's own
 # unix socket only. The password: $PG_PASSWORD_FILE (passfile $PG_PASSFILE).
 local   all   all                  scram-sha-256
-host    all   all   127.0.0.1/32   scram-sha-256
+$host    all   all   127.0.0.1/32   scram-sha-256
 EOF
   if [[ $EUID -eq 0 ]]; then chown "$PG_OS_USER": "$PG_DATA/pg_hba.conf.tmp"; fi
   mv "$PG_DATA/pg_hba.conf.tmp" "$PG_DATA/pg_hba.conf"
@@ -282,6 +301,7 @@ pg_init() {
     pg_hba_scram
     echo "include_if_exists = 'relais.conf'" >>"$PG_DATA/postgresql.conf"
   fi
+  pg_trusting || pg_hba_scram # TCP with or without TLS (RELAIS_KAFKA_TLS), as this 'up' says
   # regenerated on every start so that port changes are honoured
   local tmp="$PG_DATA/relais.conf.tmp"
   cat >"$tmp" <<EOF
@@ -295,6 +315,12 @@ logging_collector = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
+  if ((KAFKA_TLS)); then # the server certificate of the local CA; the key readable by the server only
+    (umask 077 && mkdir -p "$PG_TLS_DIR" && cp "$PKI_DIR/pg-server.pem" "$PKI_DIR/pg-server.key" "$PG_TLS_DIR/")
+    if [[ $EUID -eq 0 ]]; then chown -R "$PG_OS_USER": "$PG_TLS_DIR"; fi
+    printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\nssl_min_protocol_version = 'TLSv1.2'\n" \
+      "$PG_TLS_DIR/pg-server.pem" "$PG_TLS_DIR/pg-server.key" >>"$tmp"
+  fi
   if [[ $EUID -eq 0 ]]; then chown "$PG_OS_USER": "$tmp"; fi
   mv "$tmp" "$PG_DATA/relais.conf"
 }
@@ -390,31 +416,14 @@ kafka_quorum() { # the controller quorum: one node finds itself; a cluster has t
   echo "controller.quorum.voters=$voters"
 }
 
-kafka_write_config() { # of node $K_NODE (use_node), and the shared files of node 1's dir
-  mkdir -p "$K_DATA" "$K_CONF" "$K_LOGDIR" "$K1_DIR/config" "$K1_DIR/logs"
-  chmod 700 "$K_CONF" "$K1_DIR/config" # server.properties and admin.properties hold credentials
-  kafka_secrets
-  (umask 077 && cat >"$K_ADMIN_CONF" <<EOF
-# generated by deploy/local/stack.sh: the administrator's client settings (Kafka CLI tools)
-security.protocol=SASL_PLAINTEXT
-sasl.mechanism=$SASL_MECHANISM
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="relais-admin" password="$(secret relais-admin)";
-EOF
-  )
-  (umask 077 && cat >"$K_PROPS.tmp" <<EOF
-# generated by deploy/local/stack.sh -- do not edit (regenerated on every 'up')
-process.roles=broker,controller
-node.id=$K_NODE
-$(kafka_quorum)
-# Clients: SASL over a loopback listener (no TLS here; production uses SASL_SSL, see
-# docs/operations.md). SCRAM-SHA-512 for dynamic users (CPAS principals, the administrator);
-# PLAIN for Relais's own services, static users below: Debian's librdkafka 2.0.2 cannot do
-# SCRAM with Kafka 4 (a client nonce bug fixed in librdkafka 2.6.1). The controller link is
-# authenticated too (SASL/PLAIN: KRaft controllers cannot use SCRAM), as the broker itself.
-listeners=CLIENT://$K_NODE_HOST:$K_NODE_PORT,CONTROLLER://$K_NODE_HOST:$K_NODE_CPORT
-advertised.listeners=CLIENT://$K_NODE_HOST:$K_NODE_PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=CLIENT
+kafka_sasl_listeners() { # the plain-text stack's listeners (server.properties lines)
+  cat <<EOF
+# Clients: SASL over a loopback listener (no TLS here: RELAIS_KAFKA_TLS=1 for the TLS stack;
+# production uses mTLS or SASL_SSL, see docs/operations.md). SCRAM-SHA-512 for dynamic users (CPAS
+# principals, the administrator); PLAIN for Relais's own services, static users below: Debian's
+# librdkafka 2.0.2 cannot do SCRAM with Kafka 4 (a client nonce bug fixed in librdkafka 2.6.1).
+# The controller link is authenticated too (SASL/PLAIN: KRaft controllers cannot use SCRAM), as
+# the broker itself.
 listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
 listener.name.client.sasl.enabled.mechanisms=$SASL_MECHANISM,PLAIN
 listener.name.controller.sasl.enabled.mechanisms=PLAIN
@@ -423,6 +432,64 @@ sasl.mechanism.controller.protocol=PLAIN
 listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="relais-broker" password="$(secret relais-broker)";
 listener.name.client.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required $(plain_users);
 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="relais-broker" password="$(secret relais-broker)" user_relais-broker="$(secret relais-broker)";
+EOF
+}
+
+# The TLS stack's listeners: SSL everywhere, a client certificate required on every connection.
+# The principal is the certificate's CN when the subject is exactly CN=<name>,O=Relais (what
+# deploy/local/pki.sh issues), so the principal names (relais-router, cpas-<cbe>...) and the
+# ACLs are those of the SASL stack; any other subject keeps its full DN, which no ACL names.
+# The brokers present their own certificate (CN=relais-broker, a super user) to each other.
+kafka_tls_listeners() {
+  cat <<EOF
+listener.security.protocol.map=CLIENT:SSL,CONTROLLER:SSL
+ssl.client.auth=required
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$PKI_DIR/kafka-broker.p12
+ssl.keystore.password=$(cat "$PKI_DIR/kafka-broker.p12.password")
+ssl.truststore.type=PEM
+ssl.truststore.location=$PKI_DIR/ca.pem
+ssl.endpoint.identification.algorithm=https
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+ssl.principal.mapping.rules=RULE:^CN=([a-z0-9][a-z0-9.-]*),O=Relais\$/\$1/,DEFAULT
+EOF
+}
+
+kafka_admin_conf() { # the administrator's client settings (Kafka CLI tools)
+  echo "# generated by deploy/local/stack.sh: the administrator's client settings (Kafka CLI tools)"
+  if ((KAFKA_TLS)); then
+    cat <<EOF
+security.protocol=SSL
+ssl.truststore.type=PEM
+ssl.truststore.location=$PKI_DIR/ca.pem
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$PKI_DIR/clients/relais-admin.p12
+ssl.keystore.password=$(cat "$PKI_DIR/clients/relais-admin.p12.password")
+EOF
+  else
+    cat <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=$SASL_MECHANISM
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="relais-admin" password="$(secret relais-admin)";
+EOF
+  fi
+}
+
+kafka_write_config() { # of node $K_NODE (use_node), and the shared files of node 1's dir
+  mkdir -p "$K_DATA" "$K_CONF" "$K_LOGDIR" "$K1_DIR/config" "$K1_DIR/logs"
+  chmod 700 "$K_CONF" "$K1_DIR/config" # server.properties and admin.properties hold credentials
+  kafka_secrets
+  (umask 077 && kafka_admin_conf >"$K_ADMIN_CONF")
+  (umask 077 && cat >"$K_PROPS.tmp" <<EOF
+# generated by deploy/local/stack.sh -- do not edit (regenerated on every 'up')
+process.roles=broker,controller
+node.id=$K_NODE
+$(kafka_quorum)
+listeners=CLIENT://$K_NODE_HOST:$K_NODE_PORT,CONTROLLER://$K_NODE_HOST:$K_NODE_CPORT
+advertised.listeners=CLIENT://$K_NODE_HOST:$K_NODE_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=CLIENT
+$(if ((KAFKA_TLS)); then kafka_tls_listeners; else kafka_sasl_listeners; fi)
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=$KAFKA_SUPER_USERS
@@ -682,12 +749,24 @@ kafka_acls() { # the services' ACLs (deploy/kafka/acls.txt), applied again when 
   sum="$(sha256sum "$ACLS_FILE" | cut -d' ' -f1)"
   if [[ -f "$K_ACLS_STAMP" && "$(cat "$K_ACLS_STAMP")" == "$sum" ]]; then return 0; fi
   log "kafka: applying the ACLs of ${ACLS_FILE#"$REPO/"}"
-  RELAIS_KAFKA_BROKERS="$KAFKA_BROKERS" RELAIS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT RELAIS_KAFKA_SASL_MECHANISM="$SASL_MECHANISM" \
-    RELAIS_KAFKA_SASL_USERNAME=relais-admin RELAIS_KAFKA_SASL_PASSWORD_FILE="$SECRETS_DIR/relais-admin.password" \
-    RELAIS_KAFKA_ADMIN_CONFIG="$K_ADMIN_CONF" RELAIS_KAFKA_LIBS="$KAFKA_LIBS" RELAIS_KAFKA_TOOLS_LOG4J="$K_TOOLS_LOG4J" \
+  # shellcheck disable=SC2046 # admin_env: NAME=value words without spaces
+  env $(admin_env) RELAIS_KAFKA_ADMIN_CONFIG="$K_ADMIN_CONF" RELAIS_KAFKA_LIBS="$KAFKA_LIBS" RELAIS_KAFKA_TOOLS_LOG4J="$K_TOOLS_LOG4J" \
     "$REPO/deploy/kafka/acls.sh" apply "$ACLS_FILE" >>"$K_TOOLS_LOG" 2>&1 ||
     { tail_log "$K_TOOLS_LOG" "acl tool" 20; die "applying the Kafka ACLs failed"; }
   echo "$sum" >"$K_ACLS_STAMP"
+}
+
+# The administrator's credentials as RELAIS_KAFKA_* variables (NAME=value words, no spaces in the
+# values): SASL on the plain-text stack, its client certificate on the TLS stack.
+admin_env() {
+  echo "RELAIS_KAFKA_BROKERS=$KAFKA_BROKERS"
+  if ((KAFKA_TLS)); then
+    echo "RELAIS_KAFKA_SECURITY_PROTOCOL=SSL RELAIS_KAFKA_SSL_CA_FILE=$PKI_DIR/ca.pem"
+    echo "RELAIS_KAFKA_SSL_CERT_FILE=$PKI_DIR/clients/relais-admin.pem RELAIS_KAFKA_SSL_KEY_FILE=$PKI_DIR/clients/relais-admin.key"
+  else
+    echo "RELAIS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT RELAIS_KAFKA_SASL_MECHANISM=$SASL_MECHANISM"
+    echo "RELAIS_KAFKA_SASL_USERNAME=relais-admin RELAIS_KAFKA_SASL_PASSWORD_FILE=$SECRETS_DIR/relais-admin.password"
+  fi
 }
 
 # --------------------------------------------------------------- commands ---
@@ -713,7 +792,7 @@ cmd_up() {
     log "RELAIS_STACK_RESET=1: wiping $STACK_DIR"
     kafka_down "${ALL_NODES[@]}"
     pg_down
-    rm -rf "$PG_DIR" "$K1_DIR" "$STACK_DIR"/kafka-[2-9] "$STACK_DIR/secrets"
+    rm -rf "$PG_DIR" "$K1_DIR" "$STACK_DIR"/kafka-[2-9] "$STACK_DIR/secrets" "$STACK_DIR/tls.mode" "$STACK_DIR/pki"
   fi
   kafka_check_nodes
   # fail fast on port clashes, before starting anything
@@ -732,12 +811,22 @@ cmd_up() {
     chmod 755 "$STACK_DIR"
     pg_reach_stack_dir
   fi
+  echo "$KAFKA_TLS" >"$STACK_DIR/tls.mode"
+  if ((KAFKA_TLS)); then
+    "$HERE/pki.sh" init "$PKI_DIR" 2>&1 | while IFS= read -r l; do log "${l#\[pki\] }"; done
+    [[ -s "$PKI_DIR/clients/relais-admin.p12" ]] || die "deploy/local/pki.sh init $PKI_DIR failed"
+  fi
   pg_up
   kafka_up
   kafka_topics
   kafka_acls
   cmd_migrate
   log "up in $((SECONDS - t0))s: postgres 127.0.0.1:$PG_PORT, kafka $KAFKA_BROKERS, dir $STACK_DIR"
+  if ((KAFKA_TLS)); then
+    log "TLS stack: Kafka mTLS (client certificates in $PKI_DIR/clients), PostgreSQL sslmode=verify-full"
+  else
+    log "WARNING: PLAIN-TEXT LISTENERS (Kafka SASL_PLAINTEXT, PostgreSQL without TLS): for local development on one machine ONLY, never for real data; the TLS stack: RELAIS_KAFKA_TLS=1 (make stack-up TLS=1)"
+  fi
   ((KAFKA_NODES == 1)) ||
     log "kafka: $KAFKA_NODES nodes, topics with replication factor $TOPIC_RF and min.insync.replicas $TOPIC_MIN_ISR; services: eval \"\$($0 env)\" (RELAIS_*_REPLICATION_FACTOR=$TOPIC_RF)"
 }
@@ -782,10 +871,17 @@ export RELAIS_KAFKA_CONTROLLER_PORT='$KAFKA_CONTROLLER_PORT'
 export RELAIS_PG_DSN='$PG_DSN'
 export PGPASSFILE='$PG_PASSFILE'
 export RELAIS_KAFKA_BROKERS='$KAFKA_BROKERS'
-export RELAIS_KAFKA_SECURITY_PROTOCOL='SASL_PLAINTEXT'
-export RELAIS_KAFKA_SASL_MECHANISM='PLAIN'
-export RELAIS_KAFKA_SASL_USERNAME='relais-admin'
-export RELAIS_KAFKA_SASL_PASSWORD_FILE='$SECRETS_DIR/relais-admin.password'
+EOF
+  # the administrator's credentials: its client certificate (TLS stack) or its SASL password
+  if ((KAFKA_TLS)); then
+    printf "export %s='%s'\n" RELAIS_KAFKA_TLS 1 RELAIS_KAFKA_SECURITY_PROTOCOL SSL \
+      RELAIS_KAFKA_SSL_CA_FILE "$PKI_DIR/ca.pem" RELAIS_KAFKA_SSL_CERT_FILE "$PKI_DIR/clients/relais-admin.pem" \
+      RELAIS_KAFKA_SSL_KEY_FILE "$PKI_DIR/clients/relais-admin.key" RELAIS_KAFKA_PKI_DIR "$PKI_DIR"
+  else
+    printf "export %s='%s'\n" RELAIS_KAFKA_SECURITY_PROTOCOL SASL_PLAINTEXT RELAIS_KAFKA_SASL_MECHANISM PLAIN \
+      RELAIS_KAFKA_SASL_USERNAME relais-admin RELAIS_KAFKA_SASL_PASSWORD_FILE "$SECRETS_DIR/relais-admin.password"
+  fi
+  cat <<EOF
 export RELAIS_KAFKA_SECRETS_DIR='$SECRETS_DIR'
 export RELAIS_KAFKA_ADMIN_CONFIG='$K_ADMIN_CONF'
 export RELAIS_KAFKA_NODES='$KAFKA_NODES'
@@ -838,7 +934,7 @@ cmd_logs() {
 }
 
 usage() {
-  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 

@@ -78,6 +78,8 @@ def kafka_conf(principal: str | None = None, password_file: str | None = None,
     without authentication."""
     env = env or os.environ
     proto = env.get("RELAIS_KAFKA_SECURITY_PROTOCOL", "plaintext")
+    if proto.lower() == "ssl":
+        return kafka_tls_conf(principal, env)
     if not proto.lower().startswith("sasl"):
         return {}
     user = principal or env.get("RELAIS_KAFKA_SASL_USERNAME", "")
@@ -89,11 +91,31 @@ def kafka_conf(principal: str | None = None, password_file: str | None = None,
             "sasl.password": Path(pw_file).read_text().strip()}
 
 
+def kafka_client_cert(principal: str, env: dict | None = None) -> tuple[str, str]:
+    """The client certificate and key of a principal of the TLS stack (deploy/local/pki.sh)."""
+    base = Path((env or os.environ).get("RELAIS_KAFKA_PKI_DIR", "")) / "clients" / principal
+    return f"{base}.pem", f"{base}.key"
+
+
+def kafka_tls_conf(principal: str | None = None, env: dict | None = None) -> dict[str, str]:
+    """confluent-kafka settings of an mTLS client of the TLS stack (RELAIS_KAFKA_TLS=1): the
+    administrator's certificate by default, else `principal`'s (its CN is the principal)."""
+    env = env or os.environ
+    cert, key = (kafka_client_cert(principal, env) if principal
+                 else (env["RELAIS_KAFKA_SSL_CERT_FILE"], env["RELAIS_KAFKA_SSL_KEY_FILE"]))
+    return {"security.protocol": "ssl", "ssl.ca.location": env["RELAIS_KAFKA_SSL_CA_FILE"],
+            "ssl.certificate.location": cert, "ssl.key.location": key}
+
+
 def service_kafka_env(name: str, env: dict | None = None) -> dict[str, str]:
-    """RELAIS_KAFKA_SASL_USERNAME/PASSWORD_FILE for service `name` (ingest, router, api, relaisctl):
-    each runs as its own principal, with exactly the ACLs of deploy/kafka/acls.txt."""
+    """RELAIS_KAFKA_SASL_USERNAME/PASSWORD_FILE (or, on the TLS stack, RELAIS_KAFKA_SSL_CERT_FILE/
+    KEY_FILE) for service `name` (ingest, router, api, relaisctl): each runs as its own principal,
+    with exactly the ACLs of deploy/kafka/acls.txt."""
     env = env or os.environ
     proto = env.get("RELAIS_KAFKA_SECURITY_PROTOCOL", "plaintext")
+    if proto.lower() == "ssl" and env.get("RELAIS_KAFKA_PKI_DIR"):
+        cert, key = kafka_client_cert(SERVICE_PRINCIPALS.get(name, "relais-operator"), env)
+        return {"RELAIS_KAFKA_SSL_CERT_FILE": cert, "RELAIS_KAFKA_SSL_KEY_FILE": key}
     if not proto.lower().startswith("sasl") or not env.get("RELAIS_KAFKA_SECRETS_DIR"):
         return {}
     principal = SERVICE_PRINCIPALS.get(name, "relais-operator")
@@ -246,7 +268,7 @@ class Relais:
         # the stack's Kafka security settings, when the stack dict carries them (stack_env()), and
         # on a Kafka cluster the replication factor of the topics the services create
         env.update({k: v for k, v in self.stack.items()
-                    if k.startswith("RELAIS_KAFKA_S") or k.endswith("_REPLICATION_FACTOR")})
+                    if k.startswith(("RELAIS_KAFKA_S", "RELAIS_KAFKA_PKI")) or k.endswith("_REPLICATION_FACTOR")})
         env.update({
             "RELAIS_HTTP_LISTEN": f"127.0.0.1:{port}",
             "RELAIS_KAFKA_BROKERS": self.stack["RELAIS_KAFKA_BROKERS"],

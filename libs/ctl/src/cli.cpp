@@ -25,6 +25,7 @@
 #include "relais/auth/credentials.hpp"
 #include "relais/auth/journal.hpp"
 #include "relais/codec/flow.hpp"
+#include "relais/ctl/certs.hpp"
 #include "relais/ctl/dlq.hpp"
 #include "relais/ctl/import.hpp"
 #include "relais/ctl/ingest_file.hpp"
@@ -72,6 +73,7 @@ commands:
   cpas onboard|offboard <cbe> --app NAME   a CPAS application's access: topics, Kafka principal, ACLs, token, bundle
   access-journal [filters]                 who called relais-api, accepted or refused
   replay --cpas CBE --since DATE           re-publish a CPAS's notifications since DATE to cpas.<cbe>.replay.v1
+  certs check [--warn-days N] [FILE...]    warn when a PEM certificate expires within N (30) days
 
 `relaisctl <command> --help` describes each command. The commands that print labels for people
 (alerts backlog, reactions, labels, directory import's errors) take --lang fr|nl|de|en; without
@@ -1184,6 +1186,60 @@ int cmd_replay(Ctx& c, const std::vector<std::string>& w) {
   return kExitOk;
 }
 
+constexpr const char* kCertsHelp = R"(usage:
+  relaisctl certs check [--warn-days N] [--service-config FILE] [FILE...]
+
+Reads PEM certificates (every one of each file: chains and CA bundles too) and prints one line
+each: OK, EXPIRING (expires within N days, default 30) or EXPIRED, with the subject and the
+expiry date (UTC). The files: FILE..., plus those a service's configuration file names with
+--service-config (keys ending in cert_file or ca_file: http.tls.*, kafka.ssl_*, upstream.tls.*;
+the sslrootcert of pg.dsn); with neither, those of relaisctl's own settings (kafka.ssl_cert_file,
+kafka.ssl_ca_file). Run it daily (cron, a systemd timer): docs/operations.md, "The TLS stack".
+
+exit codes: 0 every certificate valid for more than N days, 1 one expiring or expired, or a file
+unreadable or without a certificate, 2 usage error.
+)";
+
+int cmd_certs(Ctx& c, const std::vector<std::string>& w) {
+  auto a = parse(w, {"--warn-days", "--service-config"}, {});
+  if (a.help) return c.out << kCertsHelp, kExitOk;
+  if (a.positional.empty() || a.positional[0] != "check")
+    throw UsageError("usage: relaisctl certs check [--warn-days N] [FILE...]");
+  const int warn_days = to_int("--warn-days", a.get("--warn-days").value_or("30"), 0, 3650);
+  std::vector<std::string> files(a.positional.begin() + 1, a.positional.end());
+  if (auto cfg = a.get("--service-config")) {
+    auto named = certificate_files_of_config(*cfg);
+    if (auto* e = std::get_if<std::string>(&named)) throw std::runtime_error(*e);
+    for (auto& f : std::get<std::vector<std::string>>(named)) files.push_back(std::move(f));
+  } else if (files.empty()) {
+    for (const auto* f : {&c.s.kafka_security.ssl_cert_file, &c.s.kafka_security.ssl_ca_file})
+      if (!f->empty()) files.push_back(*f);
+  }
+  if (files.empty())
+    throw UsageError("no certificate to check: name files, or --service-config FILE");
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  const std::time_t now = std::time(nullptr);
+  int bad = 0;
+  for (const auto& f : files) {
+    auto certs = read_pem_certificates(f);
+    if (auto* e = std::get_if<std::string>(&certs)) {
+      c.out << "UNREADABLE " << *e << "\n";
+      ++bad;
+      continue;
+    }
+    for (const auto& cert : std::get<std::vector<CertInfo>>(certs)) {
+      auto v = judge_certificate(cert, now, warn_days);
+      c.out << describe_certificate(cert, v) << "\n";
+      if (v.state != CertState::ok) ++bad;
+    }
+  }
+  if (bad > 0)
+    c.err << "relaisctl certs: " << bad << " certificate file(s) or certificate(s) need attention"
+          << " (expiring within " << warn_days << " days, expired or unreadable)\n";
+  return bad > 0 ? kExitFailed : kExitOk;
+}
+
 int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err) {
   std::vector<std::string> words(argv + 1, argv + argc);
   std::string config_path;
@@ -1229,6 +1285,7 @@ int run(int argc, char** argv, char** env, std::ostream& out, std::ostream& err)
     if (cmd == "access-journal") return cmd_access_journal(c, rest);
     if (cmd == "cpas") return cmd_cpas(c, rest);
     if (cmd == "replay") return cmd_replay(c, rest);
+    if (cmd == "certs") return cmd_certs(c, rest);
     err << "relaisctl: unknown command '" << cmd << "' (relaisctl --help)\n";
     return kExitUsage;
   } catch (const UsageError& e) {

@@ -1,6 +1,7 @@
 // How a Relais client authenticates to the brokers: the kafka.security_protocol, kafka.sasl_*
-// and kafka.ssl_ca_file configuration keys (shared by the services and relaisctl), validated and
-// turned into librdkafka settings. The SASL password is only ever read from a file.
+// and kafka.ssl_* configuration keys (shared by the services and relaisctl), validated and
+// turned into librdkafka settings. The SASL password is only ever read from a file; over `ssl`
+// the client certificate (mTLS) is the principal: the broker maps its CN to the principal name.
 #pragma once
 
 #include <optional>
@@ -17,7 +18,9 @@ struct Security {
   std::string mechanism = "SCRAM-SHA-512";  // SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN
   std::string username;
   std::string password_file;
-  std::string ssl_ca_file;  // PEM bundle of the brokers' CA (ssl, sasl_ssl); empty: system store
+  std::string ssl_ca_file;    // PEM bundle of the brokers' CA (ssl, sasl_ssl); empty: system store
+  std::string ssl_cert_file;  // PEM client certificate (mTLS): required with ssl
+  std::string ssl_key_file;   // its PEM private key (unencrypted, mode 0600): required with ssl
 };
 
 // The configuration keys above, with their defaults and help.
@@ -26,7 +29,9 @@ Security security_from(const config::Config& c);
 
 // Validates `sec` (SASL needs a username and a readable, non-empty password file; a username or
 // password file without SASL is refused; credentials already in `out`, e.g. from kafka.extra, are
-// refused) and adds security.protocol, sasl.* and ssl.ca.location to `out`. Returns an error
+// refused; `ssl` needs a readable client certificate and key, which only an ssl protocol may
+// name) and adds security.protocol, sasl.*, ssl.ca.location, ssl.certificate.location and
+// ssl.key.location to `out`. Returns an error
 // message on failure; the message never contains the password.
 std::optional<std::string> apply_security(const Security& sec, Settings& out);
 
