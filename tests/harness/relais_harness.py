@@ -289,7 +289,13 @@ class Relais:
         port = free_port()
         key = name if instance == "0" else f"{name}-{instance}"
         env = self._env(port, RELAIS_ROUTER_INSTANCE_ID=instance)
-        env.update(service_kafka_env(name, env))
+        kenv = service_kafka_env(name, env)
+        if "RELAIS_KAFKA_SSL_CERT_FILE" in kenv:
+            # mTLS: the certificate is the principal; SASL settings inherited from the caller's
+            # environment (a SASL stack's `stack.sh env`) would make the service refuse to start
+            for k in ("RELAIS_KAFKA_SASL_USERNAME", "RELAIS_KAFKA_SASL_PASSWORD_FILE"):
+                env.pop(k, None)
+        env.update(kenv)
         svc = Service(name, port, env, self.run_dir / f"{key}.log", instance=instance)
         self.services[key] = svc
         return svc
