@@ -16,9 +16,19 @@ after) + every other PostgreSQL process's (WAL writer, checkpointer, background 
 the same interval, per notification. Variants, measured one after the other in one run:
 - `before`: the journal table before migration 0017, with `journal_ticket` (ticket), which the
   unique key (ticket, kind, cpas_cbe, source, alert_id) already served (its leading column);
-- `now`: the journal table as migrations/ leave it (0017 dropped `journal_ticket`);
-- `keys_only`: the floor of this one-row-per-entry design: the primary key and the unique key
-  (idempotence) only, no index for the auditors' queries by SSIN, CPAS or kind.
+- `now`: the journal table as migration 0017 left it (one row per entry, 5 indexes);
+- `keys_only`: the floor of that one-row-per-entry design: the primary key and the unique key
+  (idempotence) only, no index for the auditors' queries by SSIN, CPAS or kind;
+- `one_row`: migration 0019, `journal_rows` as migrations/ leave it: one row per routing outcome
+  (the acceptance and the alerts folded into it, as the sink folds the entries of one journal
+  record), the auditors' indexes kept, `(kind, at)` for the rare kinds only,
+  no primary key on `id` (no reader looks a row up by id);
+- `one_row_unique_only`, `one_row_no_index`: the cost model of the one-row design, its unique key
+  alone (idempotence) and no index at all (heap, WAL, COPY, INSERT ... SELECT).
+The old-shape tables are created from their DDL here (after 0019 `journal` is a view).
+Rows kept: every variant checks that its table, read as entries (the `journal` view's
+unfolding for the one-row variants), holds every entry written.
+The source of an entry is the inbound record's "topic/partition/offset", as the router writes it.
 """
 from __future__ import annotations
 
@@ -35,42 +45,77 @@ FLOWS = ["notify-person", "personnel-file", "notify-family-composition", "pensio
          "ecarmed-calculation", "self-employed-career"]
 
 
-def _rows(rng: random.Random, n: int, cbes: list[str]) -> list[str]:
-    """COPY text rows (the sink's columns) for n notifications."""
+def _notifications(rng: random.Random, n: int, cbes: list[str]) -> list[dict]:
+    """n notifications of the end-to-end mix, each with its routing outcome and alert."""
     out = []
     at = "2026-12-05 10:00:00+00"
-    for _ in range(n):
-        ticket = str(uuid.UUID(int=rng.getrandbits(128)))
-        ssin = "%011d" % rng.randrange(10**10, 10**11)
-        flow = rng.choice(FLOWS)
-        base = [at, "", ticket, ssin, flow, "EVENT", "2026-11-01", "\\N", "\\N", "\\N", at, "relais-router", "\\N"]
-        acc = list(base)
-        acc[1], acc[11] = "accepted", "relais-ingest"
-        out.append("\t".join(acc))
-        r = list(base)
+    for i in range(n):
+        x = {"at": at, "ticket": str(uuid.UUID(int=rng.getrandbits(128))),
+             "ssin": "%011d" % rng.randrange(10**10, 10**11), "flow": rng.choice(FLOWS),
+             "source": f"relais.inbound.v1/{rng.randrange(6)}/{10_000_000 + i}"}
         if rng.random() < 0.9:
-            r[1], r[7], r[8] = "routed", rng.choice(cbes), str(rng.randrange(1, 10))
-            out.append("\t".join(r))
+            x["cpas"], x["quality"] = rng.choice(cbes), str(rng.randrange(1, 10))
             if rng.random() < 0.24:
-                a = list(r)
-                a[1], a[9], a[12] = "alert", "EMPLOYMENT_STARTED", str(uuid.UUID(int=rng.getrandbits(128)))
-                out.append("\t".join(a))
-        else:
-            r[1], r[9] = "dropped", "not_integrated"
-            out.append("\t".join(r))
+                x["alert"] = ("EMPLOYMENT_STARTED", "%032x" % rng.getrandbits(128))
+        out.append(x)
     return out
 
 
-def _script(table: str, files: list[Path], stat_before: Path, stat_after: Path) -> str:
-    cols = ("at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
-            "accepted_at, source, alert_id")
+def _row(x: dict, kind: str, cpas="\\N", quality="\\N", reason="\\N", alert_id="\\N") -> list[str]:
+    return [x["at"], kind, x["ticket"], x["ssin"], x["flow"], "EVENT", "2026-11-01", cpas, quality, reason,
+            x["at"], x["source"], alert_id]
+
+
+def _rows(ns: list[dict]) -> list[str]:
+    """COPY text rows (the sink's columns before 0019): one per journal entry."""
+    out = []
+    for x in ns:
+        out.append("\t".join(_row(x, "accepted")))
+        if "cpas" in x:
+            out.append("\t".join(_row(x, "routed", x["cpas"], x["quality"])))
+            if "alert" in x:
+                out.append("\t".join(_row(x, "alert", x["cpas"], x["quality"], *x["alert"])))
+        else:
+            out.append("\t".join(_row(x, "dropped", reason="not_integrated")))
+    return out
+
+
+def _folded_rows(ns: list[dict]) -> list[str]:
+    """COPY text rows (the sink's columns after 0019): one per routing outcome."""
+    out = []
+    for x in ns:
+        if "cpas" in x:
+            r = _row(x, "routed", x["cpas"], x["quality"])
+            alerts = (f'{{"{x["alert"][1]}"}}', f'{{"{x["alert"][0]}"}}') if "alert" in x else ("\\N", "\\N")
+        else:
+            r, alerts = _row(x, "dropped", reason="not_integrated"), ("\\N", "\\N")
+        out.append("\t".join(r + ["t", *alerts]))
+    return out
+
+
+COLS = ("at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
+        "accepted_at, source, alert_id")
+FOLDED_COLS = COLS + ", accepted, alert_ids, alert_types"
+
+
+# The sink's filter after 0019 (journal_sink.cpp kNotFolded): a lone acceptance or alert that an
+# outcome row already carries is skipped; a routed or dropped row passes on its first test.
+NOT_FOLDED = ("WHERE i.kind NOT IN ('accepted', 'alert') OR NOT EXISTS (SELECT 1 FROM {t} j "
+              "WHERE j.ticket = i.ticket AND j.kind IN ('routed', 'dropped') AND j.source = i.source "
+              "AND CASE WHEN i.kind = 'accepted' THEN j.accepted "
+              "ELSE j.cpas_cbe = i.cpas_cbe AND i.alert_id = ANY (j.alert_ids) END)")
+
+
+def _script(table: str, cols: str, files: list[Path], stat_before: Path, stat_after: Path,
+            temp_like: str, where: str = "") -> str:
     lines = ["\\set ON_ERROR_STOP 1", "SELECT pg_backend_pid() AS pid \\gset", "\\setenv BPID :pid",
              f"\\! cat /proc/$BPID/stat > {stat_before}"]
     for f in files:
         lines += ["BEGIN;",
-                  f"CREATE TEMP TABLE IF NOT EXISTS j_in (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;",
+                  f"{temp_like};",
                   f"\\copy j_in ({cols}) FROM '{f}'",
-                  f"INSERT INTO {table} ({cols}) SELECT {cols} FROM j_in ON CONFLICT DO NOTHING;",
+                  f"INSERT INTO {table} ({cols}) SELECT {cols} FROM j_in i {where.format(t=table)} "
+                  "ON CONFLICT DO NOTHING;",
                   "COMMIT;"]
     lines.append(f"\\! cat /proc/$BPID/stat > {stat_after}")
     return "\n".join(lines) + "\n"
@@ -86,25 +131,55 @@ def _psql(dsn: str, sql: str) -> str:
                           capture_output=True, text=True).stdout
 
 
-def _write_batches(tmp: Path, name: str, rows: list[str]) -> list[Path]:
+def _write_batches(tmp: Path, name: str, rows: list[str], folded: bool = False) -> list[Path]:
+    """Batches of BATCH entries (a folded row stands for 2.22 entries on average)."""
     files = []
-    for i in range(0, len(rows), BATCH):
-        p = tmp / f"{name}-{i // BATCH:05d}.tsv"
-        p.write_text("\n".join(rows[i:i + BATCH]) + "\n")
+    step = round(BATCH / 2.22) if folded else BATCH
+    for i in range(0, len(rows), step):
+        p = tmp / f"{name}-{i // step:05d}.tsv"
+        p.write_text("\n".join(rows[i:i + step]) + "\n")
         files.append(p)
     return files
 
 
+# The journal table as migrations 0002, 0003 and 0017 left it (one row per entry).
+OLD_TABLE = """CREATE TABLE {t} (
+  id bigserial PRIMARY KEY, at timestamptz NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('accepted', 'routed', 'dropped', 'duplicate', 'dead_letter', 'alert')),
+  ticket text NOT NULL, ssin char(11), flow text, event text, effective_date date, cpas_cbe char(10),
+  quality_code integer, reason text, accepted_at timestamptz, source text NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now(), alert_id text,
+  UNIQUE NULLS NOT DISTINCT (ticket, kind, cpas_cbe, source, alert_id));
+CREATE INDEX ON {t} (ssin); CREATE INDEX ON {t} (cpas_cbe, at); CREATE INDEX ON {t} (kind, at);"""
+# The sink before 0019: its temporary table LIKE journal INCLUDING DEFAULTS (nextval per row).
+OLD_TEMP = "CREATE TEMP TABLE IF NOT EXISTS j_in (LIKE {t} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+ONE_ROW_TABLE = "CREATE TABLE {t} (LIKE journal_rows INCLUDING ALL)"
+ONE_ROW_BARE = "CREATE TABLE {t} (LIKE journal_rows INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+ONE_ROW_UNIQUE = "CREATE UNIQUE INDEX ON {t} (ticket, kind, cpas_cbe, source, alert_id) NULLS NOT DISTINCT"
+# The sink after 0019: the columns only (no default, no nextval per row in the temporary table).
+ONE_ROW_TEMP = ("CREATE TEMP TABLE IF NOT EXISTS j_in ON COMMIT DELETE ROWS AS SELECT " + FOLDED_COLS
+                + " FROM {t} WITH NO DATA")
+# The journal view's unfolding (migration 0019), as a count of entries.
+ENTRIES = {"old": "SELECT count(*) FROM {t}",
+           "folded": "SELECT count(*) + count(*) FILTER (WHERE accepted) "
+                     "+ coalesce(sum(cardinality(alert_ids)), 0) FROM {t}"}
+
 VARIANTS = {
-    "before": ["CREATE INDEX ON {t} (ticket)"],  # migrations before 0017: journal_ticket too
-    "now": [],
-    # The floor of this row design: the primary key and the unique key (idempotence) only.
-    "keys_only": ["DROP INDEX IF EXISTS {t}_ssin_idx", "DROP INDEX IF EXISTS {t}_cpas_cbe_at_idx",
-                  "DROP INDEX IF EXISTS {t}_kind_at_idx"],
+    # name: (table DDL, extra changes, temporary table, folded rows?)
+    "before": (OLD_TABLE, ["CREATE INDEX ON {t} (ticket)"], OLD_TEMP, False),  # before 0017: journal_ticket
+    "now": (OLD_TABLE, [], OLD_TEMP, False),
+    # The floor of the one-row-per-entry design: the primary key and the unique key only.
+    "keys_only": (OLD_TABLE, ["DROP INDEX IF EXISTS {t}_ssin_idx", "DROP INDEX IF EXISTS {t}_cpas_cbe_at_idx",
+                              "DROP INDEX IF EXISTS {t}_kind_at_idx"], OLD_TEMP, False),
+    "one_row": (ONE_ROW_TABLE, [], ONE_ROW_TEMP, True),
+    # What each index costs in the one-row design (the cost model): the unique key alone, then
+    # no index at all (heap, WAL, COPY and INSERT ... SELECT only).
+    "one_row_unique_only": (ONE_ROW_BARE, [ONE_ROW_UNIQUE], ONE_ROW_TEMP, True),
+    "one_row_no_index": (ONE_ROW_BARE, [], ONE_ROW_TEMP, True),
 }
 
 
-def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19) -> dict:
+def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[str] | None = None) -> dict:
     """pg_snapshot() -> {pid: CPU ticks} of every PostgreSQL process (run.py's)."""
     rng = random.Random(seed)
     cbes = ["%010d" % (200000000 + i) for i in range(565)]
@@ -112,39 +187,51 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19) -> dict:
     res: dict = {"notifications": n, "prefill_notifications": prefill, "batch_entries": BATCH, "variants": {}}
     with tempfile.TemporaryDirectory(prefix="relais-journal-bench-") as d:
         tmp = Path(d)
-        pre = _rows(rng, prefill, cbes)
-        timed = _rows(rng, n, cbes)
+        pre_n, timed_n = _notifications(rng, prefill, cbes), _notifications(rng, n, cbes)
+        pre, timed = _rows(pre_n), _rows(timed_n)
+        pre_f, timed_f = _folded_rows(pre_n), _folded_rows(timed_n)
         res["entries_per_notification"] = round(len(timed) / n, 3)
-        for name, changes in VARIANTS.items():
+        res["rows_per_notification_folded"] = round(len(timed_f) / n, 3)
+        for name, (ddl, changes, temp, folded) in VARIANTS.items():
+            if only and name not in only:
+                continue
             table = f"bench_journal_{name}"
-            _psql(dsn, f"DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (LIKE journal INCLUDING ALL);")
+            _psql(dsn, f"DROP TABLE IF EXISTS {table}; " + ddl.format(t=table))
             for c in changes:
                 _psql(dsn, c.format(t=table))
             indexes = _psql(dsn, f"SELECT count(*) FROM pg_indexes WHERE tablename = '{table}'").strip()
             sb, sa = tmp / f"{name}.before", tmp / f"{name}.after"
+            cols, p_rows, t_rows = (FOLDED_COLS, pre_f, timed_f) if folded else (COLS, pre, timed)
+            temp_like = temp.format(t=table)
+            # Not without the unique key: its NOT EXISTS would be a hashed subplan over the table.
+            where = NOT_FOLDED if folded and name != "one_row_no_index" else ""
             subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
-                           input=_script(table, _write_batches(tmp, name + "-pre", pre), sb, sa))
-            files = _write_batches(tmp, name, timed)
+                           input=_script(table, cols, _write_batches(tmp, name + "-pre", p_rows, folded), sb, sa,
+                                         temp_like, where))
+            files = _write_batches(tmp, name, t_rows, folded)
             others = pg_snapshot()
             t0 = time.monotonic()
             subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
-                           input=_script(table, files, sb, sa))
+                           input=_script(table, cols, files, sb, sa, temp_like, where))
             wall = time.monotonic() - t0
             backend = _stat_ticks(sa) - _stat_ticks(sb)
             now = pg_snapshot()  # the psql session's backend has exited: counted from its own /proc reads
             background = sum(now[p] - t for p, t in others.items() if p in now and now[p] >= t)
             rows = int(_psql(dsn, f"SELECT count(*) FROM {table}").strip())
+            entries = int(_psql(dsn, ENTRIES["folded" if folded else "old"].format(t=table)).strip())
             expect = len(pre) + len(timed)
             cpu_s = (backend + background) / tck
             res["variants"][name] = {
-                "indexes": int(indexes), "rows": rows, "rows_expected": expect, "nothing_lost": rows == expect,
+                "indexes": int(indexes), "rows": rows, "entries": entries, "entries_expected": expect,
+                "nothing_lost": entries == expect,
+                "rows_per_notification": round(rows / (n + prefill), 3),
                 "wall_s": round(wall, 2), "backend_cpu_s": round(backend / tck, 2),
                 "background_cpu_s": round(background / tck, 2),
                 "pg_cpu_us_per_notification": round(cpu_s * 1e6 / n, 1),
                 "pg_cpu_us_per_entry": round(cpu_s * 1e6 / len(timed), 1),
             }
             _psql(dsn, f"DROP TABLE {table}")
-    base = res["variants"]["before"]["pg_cpu_us_per_notification"]
+    base = res["variants"].get("before", res["variants"].get("now", {})).get("pg_cpu_us_per_notification")
     for v in res["variants"].values():
         v["ratio_to_before"] = round(v["pg_cpu_us_per_notification"] / base, 2) if base else None
     return res

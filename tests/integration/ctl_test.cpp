@@ -1,5 +1,6 @@
 // relaisctl's logic (libs/ctl) against the real PostgreSQL and Kafka: DLQ read and replay
 // (once, unless forced; with a corrected body), journal query filters, reaction retry.
+#include <algorithm>
 #include <future>
 
 #include "relais/ctl/dlq.hpp"
@@ -169,8 +170,9 @@ TEST_F(CtlTest, JournalQueryFilters) {
   auto ssin = random_ssin();
   auto cbe = unique_cbe(db);
   auto src = "itest/" + unique_suffix();
+  // Rows as the sink wrote them before migration 0019, one per entry.
   db.exec(
-      "INSERT INTO journal (at, kind, ticket, ssin, flow, cpas_cbe, source) VALUES "
+      "INSERT INTO journal_rows (at, kind, ticket, ssin, flow, cpas_cbe, source) VALUES "
       "('2026-01-01T10:00:00Z', 'accepted', $1, $2, 'notify-person', NULL, $4), "
       "('2026-01-01T10:00:01Z', 'routed', $1, $2, 'notify-person', $3, $4), "
       "('2026-01-02T10:00:00Z', 'dropped', $1, $2, 'notify-person', NULL, $4 || 'x')",
@@ -195,6 +197,46 @@ TEST_F(CtlTest, JournalQueryFilters) {
   ctl::JournalQuery by_cpas;
   by_cpas.cpas = cbe;
   EXPECT_EQ(ctl::query_journal(db, by_cpas).rows.size(), 1u);
+  // Since migration 0019 a notification's acceptance, routing and alerts are one row of
+  // journal_rows; relaisctl journal reads them back as the entries they were, in journal order.
+  const auto folded = uuid();
+  db.exec(
+      "INSERT INTO journal_rows (at, kind, ticket, ssin, flow, cpas_cbe, quality_code, source, "
+      "accepted, alert_ids, alert_types) VALUES "
+      "('2026-02-01T10:00:00Z', 'routed', $1, $2, 'notify-person', $3, 1, $4, true, "
+      "'{al-1,al-2}', '{PERSON_CHANGED,ADDRESS_CHANGED}')",
+      {folded, ssin, cbe, src + "f"});
+  q = {};
+  q.ticket = folded;
+  r = ctl::query_journal(db, q);
+  ASSERT_EQ(r.rows.size(), 4u);
+  std::vector<std::string> kinds, reasons;
+  for (const auto& row : r.rows) {
+    kinds.push_back(row[1].value_or("-"));
+    reasons.push_back(row[9].value_or("-"));
+    EXPECT_EQ(row[3], ssin);
+    EXPECT_EQ(row[10], src + "f");
+  }
+  // Newest first, and within one time as the router wrote them (alerts after the routing,
+  // the routing after the acceptance).
+  EXPECT_EQ(kinds, (std::vector<std::string>{"alert", "alert", "routed", "accepted"}));
+  EXPECT_FALSE(r.rows[3][7].has_value());  // the acceptance names no CPAS
+  EXPECT_EQ(r.rows[2][7], cbe);
+  std::sort(reasons.begin(), reasons.begin() + 2);
+  EXPECT_EQ(reasons[0], "ADDRESS_CHANGED");
+  EXPECT_EQ(reasons[1], "PERSON_CHANGED");
+  q.kind = "accepted";
+  EXPECT_EQ(ctl::query_journal(db, q).rows.size(), 1u);
+  q.kind = "alert";
+  EXPECT_EQ(ctl::query_journal(db, q).rows.size(), 2u);
+  by_cpas.kind = "alert";
+  EXPECT_EQ(ctl::query_journal(db, by_cpas).rows.size(), 2u);
+  // A folded row that breaks the rules of 0019 is refused (an alert on a dropped row).
+  EXPECT_THROW(
+      db.exec("INSERT INTO journal_rows (at, kind, ticket, source, alert_ids, alert_types) "
+              "VALUES (now(), 'dropped', $1, $2, '{x}', '{y}')",
+              {folded, src + "-bad"}),
+      pg::Error);
   // Hostile input never reaches SQL.
   ctl::JournalQuery evil;
   evil.ticket = "' OR 1=1 --";

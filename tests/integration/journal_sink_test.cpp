@@ -1,9 +1,13 @@
 // The JournalSink copying a real Kafka journal topic (read_committed) into the
 // real PostgreSQL journal table: rows appear, re-delivery adds nothing, aborted
-// transactions never appear, SSIN_REPLACED creates directory replacements.
+// transactions never appear, SSIN_REPLACED creates directory replacements. Since migration 0019
+// a batch record's entries are stored one row per routing outcome (journal_rows) and the
+// `journal` view gives back one row per entry, as the table did before.
 #include "relais/router/journal_sink.hpp"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "relais/common/metrics.hpp"
 #include "relais/v1/records.pb.h"
@@ -107,12 +111,38 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   inc.set_reason("incomplete_date_not_covered");
   committed.push_back(inc);
 
+  // A notification routed to two CPAS, with alerts raised for each, as the router journals it.
+  auto alerted = uuid();
+  tickets.push_back(alerted);
+  const std::string other_cbe = "0207500123";
+  std::vector<v1::JournalEntry> fanned;
+  {
+    const auto ssin = random_ssin();
+    const std::string src = "itest-inbound/2/0";
+    fanned.push_back(entry(v1::JournalEntry::ACCEPTED, alerted, ssin, src));
+    for (const auto& [cpas, ids] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+             {cbe, {"alert-a1", "alert-a2"}}, {other_cbe, {"alert-b1"}}}) {
+      auto routed = entry(v1::JournalEntry::ROUTED, alerted, ssin, src);
+      routed.set_cpas_cbe(cpas);
+      routed.set_quality_code(1);
+      fanned.push_back(routed);
+      for (const auto& id : ids) {
+        auto a = routed;
+        a.set_kind(v1::JournalEntry::ALERT);
+        a.set_alert_id(id);
+        a.set_reason("PERSON_\"CHANGED\"");  // quoted: the array literal's escaping
+        fanned.push_back(a);
+      }
+    }
+  }
+
   // The first 24 entries in two batch records (the router's format), the
   // others one per record (the format of routers before batches).
   tx.begin();
   tx.produce_batch(topic, "batch/0-0/j0", {committed.begin(), committed.begin() + 12});
   tx.produce_batch(topic, "batch/0-0/j1", {committed.begin() + 12, committed.begin() + 24});
   for (std::size_t i = 24; i < committed.size(); ++i) tx.produce(topic, committed[i]);
+  tx.produce_batch(topic, "batch/0-0/j2", fanned);
   tx.commit();
 
   metrics::Registry registry;
@@ -135,8 +165,44 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   auto rows_for = [&](const std::vector<std::string>& ts) {
     return count(c, "SELECT count(*) FROM journal WHERE ticket = ANY($1::text[])", {array_of(ts)});
   };
-  ASSERT_TRUE(eventually([&] { return rows_for(tickets) == 42; }, 20s, 50ms))
-      << "journal rows for the committed entries: " << rows_for(tickets) << " of 42";
+  auto stored_for = [&](const std::vector<std::string>& ts) {
+    return count(c, "SELECT count(*) FROM journal_rows WHERE ticket = ANY($1::text[])",
+                 {array_of(ts)});
+  };
+  ASSERT_TRUE(eventually([&] { return rows_for(tickets) == 48; }, 20s, 50ms))
+      << "journal entries for the committed entries: " << rows_for(tickets) << " of 48";
+  // Stored one row per outcome: the 12 notifications of the batch records and the fanned one
+  // (two CPAS) fold, the 8 written one entry per record do not, nor the lone acceptance.
+  EXPECT_EQ(stored_for(tickets), 12 + 2 + 16 + 1 + 1);
+  EXPECT_EQ(
+      count(c, "SELECT count(*) FROM journal_rows WHERE ticket = ANY($1::text[]) AND accepted",
+            {array_of(tickets)}),
+      13);
+  // The auditor's question by ticket gets the entries as they were sent, one row each.
+  auto fan = c.exec(
+      "SELECT kind, coalesce(cpas_cbe, '-'), coalesce(quality_code::text, '-'), "
+      "coalesce(reason, '-'), coalesce(alert_id, '-'), source, "
+      "(extract(epoch FROM at) * 1000000)::bigint FROM journal WHERE ticket = $1",
+      {alerted});
+  std::vector<std::string> got;
+  for (int i = 0; i < fan.rows(); ++i) {
+    EXPECT_EQ(fan.str(i, 5), "itest-inbound/2/0");
+    EXPECT_EQ(fan.integer(i, 6), 1714550400123456LL);
+    got.push_back(fan.str(i, 0) + " " + fan.str(i, 1) + " " + fan.str(i, 2) + " " + fan.str(i, 3) +
+                  " " + fan.str(i, 4));
+  }
+  const std::string changed = "PERSON_\"CHANGED\"";
+  std::vector<std::string> want{
+      "accepted - - - -",
+      "alert " + other_cbe + " 1 " + changed + " alert-b1",
+      "alert " + cbe + " 1 " + changed + " alert-a1",
+      "alert " + cbe + " 1 " + changed + " alert-a2",
+      "routed " + other_cbe + " 1 - -",
+      "routed " + cbe + " 1 - -",
+  };
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
   // Kept as the source sent it (journal.effective_date is text since migration 0010).
   auto dropped =
       c.exec("SELECT effective_date, reason FROM journal WHERE ticket = $1", {inc_ticket});
@@ -192,8 +258,11 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   // Re-delivery of the same entries (same source) and an aborted transaction,
   // followed by a committed sentinel: once the sentinel is there, the sink has
   // read past both.
+  // The batch records' entries come back one per record: another framing, nothing new either.
   tx.begin();
   for (const auto& j : committed) tx.produce(topic, j);
+  for (const auto& j : fanned) tx.produce(topic, j);
+  tx.produce_batch(topic, "batch/0-0/j2", fanned);
   tx.commit();
   std::vector<std::string> aborted_tickets;
   tx.begin();
@@ -220,7 +289,8 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   tx.commit();
   ASSERT_TRUE(eventually([&] { return rows_for(sentinels) == 12; }, 20s, 50ms))
       << "sentinels not journaled";
-  EXPECT_EQ(rows_for(tickets), 42) << "re-delivered entries must not create duplicate journal rows";
+  EXPECT_EQ(rows_for(tickets), 48) << "re-delivered entries must not create duplicate journal rows";
+  EXPECT_EQ(stored_for(tickets), 32);
   EXPECT_EQ(rows_for(aborted_tickets), 0)
       << "entries of an aborted transaction must never be journaled";
   EXPECT_LT(sink.age_seconds(), 5.0);

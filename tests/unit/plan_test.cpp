@@ -6,6 +6,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -13,6 +14,7 @@
 #include "relais/alerts/rules.hpp"
 #include "relais/codec/flow.hpp"
 #include "relais/codec/samples.hpp"
+#include "relais/router/journal_rows.hpp"
 #include "relais/v1/records.pb.h"
 #include "relais/validation/date.hpp"
 
@@ -81,6 +83,53 @@ std::vector<v1::JournalEntry> journal_of(const Plan& p) {
     for (const auto& e : b.entries()) out.push_back(e);
   }
   return out;
+}
+
+// The journal's columns of one entry, as the sink wrote one row per entry before migration 0019.
+std::string columns(const v1::JournalEntry& e, v1::JournalEntry::Kind kind, const std::string& cpas,
+                    std::uint32_t quality, const std::string& reason, const std::string& alert_id) {
+  return std::to_string(e.at_us()) + "|" + std::to_string(kind) + "|" + e.ticket() + "|" +
+         e.ssin() + "|" + std::to_string(e.flow()) + "|" + e.event() + "|" + e.effective_date() +
+         "|" + cpas + "|" + std::to_string(quality) + "|" + reason + "|" +
+         std::to_string(e.accepted_at_us()) + "|" + e.source() + "|" + alert_id;
+}
+std::string columns(const v1::JournalEntry& e) {
+  return columns(e, e.kind(), e.cpas_cbe(), e.quality_code(), e.reason(), e.alert_id());
+}
+
+// The `journal` view of migration 0019 over folded rows: the row, its acceptance, its alerts.
+std::vector<std::string> unfold(const std::vector<router::JournalRow>& rows) {
+  std::vector<std::string> out;
+  for (const auto& r : rows) {
+    const auto& e = *r.entry;
+    out.push_back(columns(e));
+    if (r.accepted) out.push_back(columns(e, v1::JournalEntry::ACCEPTED, "", 0, "", ""));
+    for (const auto* a : r.alerts)
+      out.push_back(columns(e, v1::JournalEntry::ALERT, e.cpas_cbe(), e.quality_code(), a->reason(),
+                            a->alert_id()));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A plan's journal records folded as the sink folds them (each record alone), and their entries.
+struct Folded {
+  std::vector<v1::JournalBatch> batches;
+  std::vector<router::JournalRow> rows;
+  std::vector<std::string> entries;  // sorted columns
+};
+Folded fold_plan(const Plan& p) {
+  Folded f;
+  for (const auto& r : p.records)
+    if (r.topic == "relais.journal.v1") {
+      EXPECT_TRUE(f.batches.emplace_back().ParseFromString(r.value));
+    }
+  for (const auto& b : f.batches) {
+    router::fold_journal(b.entries(), f.rows);
+    for (const auto& e : b.entries()) f.entries.push_back(columns(e));
+  }
+  std::sort(f.entries.begin(), f.entries.end());
+  return f;
 }
 
 std::vector<const OutRecord*> on_topic(const Plan& p, const std::string& topic) {
@@ -315,6 +364,14 @@ rules:
   EXPECT_EQ(j[2].kind(), v1::JournalEntry::ALERT);
   EXPECT_EQ(j[2].alert_id(), alert.alert_id());
   EXPECT_EQ((p.counts.alerts.at({"PERSON_CHANGED", "0212344876"})), 1u);
+  // The journal sink stores the three entries as one row: the routed one, accepted, its alert.
+  auto f = fold_plan(p);
+  ASSERT_EQ(f.rows.size(), 1u);
+  EXPECT_EQ(f.rows[0].entry->kind(), v1::JournalEntry::ROUTED);
+  EXPECT_TRUE(f.rows[0].accepted);
+  ASSERT_EQ(f.rows[0].alerts.size(), 1u);
+  EXPECT_EQ(f.rows[0].alerts[0]->alert_id(), alert.alert_id());
+  EXPECT_EQ(unfold(f.rows), f.entries);
 }
 
 TEST_F(PlanTest, JournalBatchesSplitAtTheRecordSizeWithKeysUniquePerTransaction) {
@@ -475,6 +532,14 @@ TEST(PlanProperty, AgreesWithABruteForceReference) {
       std::size_t accepted = 0;
       for (const auto& e : j) accepted += e.kind() == v1::JournalEntry::ACCEPTED;
       EXPECT_EQ(accepted, marks);
+      // Folded as the journal sink stores them: nothing lost, one row per outcome (an acceptance
+      // stays a row of its own only when its record ends before its outcome).
+      auto f = fold_plan(p);
+      ASSERT_EQ(unfold(f.rows), f.entries) << "round " << round << " batch " << batch_no;
+      std::size_t folded = 0;
+      for (const auto& r : f.rows) folded += r.accepted;
+      EXPECT_GE(folded + f.batches.size(), accepted);
+      EXPECT_EQ(f.rows.size(), j.size() - folded);
       for (const auto& [part, mark] : p.marks) processed.insert(part, mark, kNow);
     }
   }
@@ -623,4 +688,128 @@ rules:
   ASSERT_TRUE(std::holds_alternative<std::string>(r));
   EXPECT_NE(std::get<std::string>(r).find("six BCSS flow ids"), std::string::npos)
       << std::get<std::string>(r);
+}
+
+// ---- The journal's rows (migration 0019): router::fold_journal ----------------------------------
+
+namespace {
+v1::JournalEntry entry(v1::JournalEntry::Kind kind, const std::string& ticket,
+                       const std::string& cpas = "", const std::string& alert_id = "") {
+  v1::JournalEntry e;
+  e.set_kind(kind);
+  e.set_at_us(kNow);
+  e.set_ticket(ticket);
+  e.set_ssin("68060105329");
+  e.set_flow(v1::FLOW_NOTIFY_PERSON);
+  e.set_event("ADDRESS_CHANGED");
+  e.set_effective_date("2026-03-01");
+  e.set_accepted_at_us(kNow - 1000);
+  e.set_source("relais.inbound.v1/0/7");
+  e.set_cpas_cbe(cpas);
+  if (!cpas.empty()) e.set_quality_code(1);
+  if (!alert_id.empty()) {
+    e.set_alert_id(alert_id);
+    e.set_reason("PERSON_CHANGED");
+  }
+  return e;
+}
+
+google::protobuf::RepeatedPtrField<v1::JournalEntry> record_of(
+    std::initializer_list<v1::JournalEntry> es) {
+  google::protobuf::RepeatedPtrField<v1::JournalEntry> r;
+  for (const auto& e : es) *r.Add() = e;
+  return r;
+}
+
+std::vector<std::string> sorted_columns(
+    std::initializer_list<const google::protobuf::RepeatedPtrField<v1::JournalEntry>*> records) {
+  std::vector<std::string> out;
+  for (const auto* r : records)
+    for (const auto& e : *r) out.push_back(columns(e));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+TEST(JournalRows, OneRowPerOutcomeTheAcceptanceOnTheFirstAlertsOnTheirCpas) {
+  using K = v1::JournalEntry;
+  const std::string t = ticket_of(1), u = ticket_of(2), v = ticket_of(3);
+  auto rec = record_of({entry(K::ACCEPTED, t), entry(K::ROUTED, t, "0212344876"),
+                        entry(K::ALERT, t, "0212344876", "al-1"),
+                        entry(K::ALERT, t, "0212344876", "al-2"), entry(K::ROUTED, t, "0207500123"),
+                        entry(K::ALERT, t, "0207500123", "al-3"), entry(K::ACCEPTED, u),
+                        entry(K::DROPPED, u), entry(K::DUPLICATE, v), entry(K::DEAD_LETTER, v)});
+  rec[7].set_reason("not_integrated");
+  std::vector<router::JournalRow> rows;
+  router::fold_journal(rec, rows);
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0].entry, &rec[1]);
+  EXPECT_TRUE(rows[0].accepted);
+  ASSERT_EQ(rows[0].alerts.size(), 2u);
+  EXPECT_EQ(rows[0].alerts[1]->alert_id(), "al-2");
+  EXPECT_EQ(rows[1].entry, &rec[4]);
+  EXPECT_FALSE(rows[1].accepted);  // the acceptance is recorded once, on the first outcome
+  ASSERT_EQ(rows[1].alerts.size(), 1u);
+  EXPECT_EQ(rows[2].entry, &rec[7]);
+  EXPECT_TRUE(rows[2].accepted);
+  EXPECT_EQ(rows[3].entry->kind(), K::DUPLICATE);
+  EXPECT_EQ(rows[4].entry->kind(), K::DEAD_LETTER);
+  EXPECT_EQ(unfold(rows), sorted_columns({&rec}));
+}
+
+TEST(JournalRows, AnEntryThatSaysMoreThanItsRowStaysARowOfItsOwn) {
+  using K = v1::JournalEntry;
+  const std::string t = ticket_of(1);
+  auto other_source = entry(K::ACCEPTED, t);
+  other_source.set_source("relais.inbound.v1/1/7");
+  auto other_time = entry(K::ACCEPTED, t);
+  other_time.set_at_us(kNow + 1);
+  auto with_reason = entry(K::ACCEPTED, t);
+  with_reason.set_reason("why");
+  auto other_cpas = entry(K::ALERT, t, "0207500123", "al-1");
+  auto no_id = entry(K::ALERT, t, "0212344876");
+  no_id.set_reason("PERSON_CHANGED");
+  auto other_quality = entry(K::ALERT, t, "0212344876", "al-2");
+  other_quality.set_quality_code(2);
+  auto rec = record_of({other_source, entry(K::ROUTED, t, "0212344876"), other_time,
+                        entry(K::ROUTED, t, "0212344876"), with_reason, entry(K::DROPPED, t),
+                        entry(K::ROUTED, t, "0212344876"), other_cpas, no_id, other_quality,
+                        entry(K::ACCEPTED, t), entry(K::DUPLICATE, t),
+                        entry(K::ALERT, t, "0212344876", "al-3")});
+  std::vector<router::JournalRow> rows;
+  router::fold_journal(rec, rows);
+  ASSERT_EQ(rows.size(), static_cast<std::size_t>(rec.size()));
+  for (const auto& r : rows) {
+    EXPECT_FALSE(r.accepted);
+    EXPECT_TRUE(r.alerts.empty());
+  }
+  EXPECT_EQ(unfold(rows), sorted_columns({&rec}));
+}
+
+TEST(JournalRows, ARecordFoldsAloneWhateverBatchItIsReadIn) {
+  using K = v1::JournalEntry;
+  const std::string t = ticket_of(1), u = ticket_of(2);
+  // The plan's record ended between an acceptance and its outcome, and between an outcome and
+  // its alert: the next record's entries are never folded into the previous record's rows.
+  auto first =
+      record_of({entry(K::ACCEPTED, u), entry(K::ROUTED, u, "0212344876"), entry(K::ACCEPTED, t)});
+  auto second = record_of({entry(K::ROUTED, t, "0212344876")});
+  auto third = record_of({entry(K::ALERT, t, "0212344876", "al-1")});
+  std::vector<router::JournalRow> rows;
+  router::fold_journal(first, rows);
+  router::fold_journal(second, rows);
+  router::fold_journal(third, rows);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_TRUE(rows[0].accepted);
+  EXPECT_EQ(rows[1].entry->kind(), K::ACCEPTED);
+  EXPECT_FALSE(rows[2].accepted);
+  EXPECT_EQ(rows[3].entry->kind(), K::ALERT);
+  EXPECT_EQ(unfold(rows), sorted_columns({&first, &second, &third}));
+  // The same records read in another batch split fold the same way (a replay inserts nothing).
+  std::vector<router::JournalRow> again;
+  router::fold_journal(second, again);
+  router::fold_journal(third, again);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].entry, rows[2].entry);
+  EXPECT_EQ(again[1].entry, rows[3].entry);
 }

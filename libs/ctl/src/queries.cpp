@@ -109,7 +109,8 @@ Rows query_journal(pg::Connection& db, const JournalQuery& q) {
       "FROM journal WHERE ($1::text IS NULL OR ticket = $1) AND ($2::text IS NULL OR ssin = $2) "
       "AND ($3::text IS NULL OR cpas_cbe = $3) AND ($4::timestamptz IS NULL OR at >= $4) "
       "AND ($5::timestamptz IS NULL OR at < $5) AND ($6::text IS NULL OR kind = $6) "
-      "ORDER BY at DESC, id DESC LIMIT $7",
+      "ORDER BY at DESC, id DESC, CASE kind WHEN 'accepted' THEN 0 WHEN 'alert' THEN 2 ELSE 1 END "
+      "DESC LIMIT $7",
       {opt(ticket), opt(q.ssin), opt(q.cpas), opt(q.since), opt(q.until), opt(q.kind),
        std::to_string(q.limit)});
   return to_rows(res, {"at", "kind", "ticket", "ssin", "flow", "event", "effective_date", "cpas",

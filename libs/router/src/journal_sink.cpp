@@ -6,6 +6,7 @@
 #include "relais/codec/flow.hpp"
 #include "relais/common/log.hpp"
 #include "relais/directory/replacements.hpp"
+#include "relais/router/journal_rows.hpp"
 #include "relais/v1/records.pb.h"
 
 namespace relais::router {
@@ -29,6 +30,29 @@ std::string kind_name(v1::JournalEntry::Kind k) {
     default:
       return "";
   }
+}
+
+// The sink's columns of journal_rows, in COPY order.
+constexpr std::string_view kColumns =
+    "at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
+    "accepted_at, source, alert_id, accepted, alert_ids, alert_types";
+
+// A row of its own for an acceptance or an alert that an outcome row already carries adds nothing.
+constexpr std::string_view kNotFolded =
+    "WHERE i.kind NOT IN ('accepted', 'alert') OR NOT EXISTS (SELECT 1 FROM journal_rows j "
+    "WHERE j.ticket = i.ticket AND j.kind IN ('routed', 'dropped') AND j.source = i.source "
+    "AND CASE WHEN i.kind = 'accepted' THEN j.accepted "
+    "ELSE j.cpas_cbe = i.cpas_cbe AND i.alert_id = ANY (j.alert_ids) END)";
+
+// One element of a PostgreSQL text array literal, quoted: '{' before the first, ',' after.
+void append_array_element(std::string& out, const std::string& v) {
+  out.push_back(out.empty() ? '{' : ',');
+  out.push_back('"');
+  for (char c : v) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
 }
 
 sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
@@ -57,7 +81,8 @@ sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
 
 JournalSink::JournalSink(JournalSinkOptions o, metrics::Registry& m)
     : written_(
-          m.counter("relais_journal_rows_written_total", "Journal entries copied to PostgreSQL")
+          m.counter("relais_journal_rows_written_total",
+                    "Journal rows copied to PostgreSQL (one per routing outcome, migration 0019)")
               .with()),
       batch_seconds_(m.histogram("relais_journal_batch_duration_seconds",
                                  "Time to write one journal batch", {}, metrics::latency_buckets())
@@ -78,11 +103,36 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
     std::string old_ssin, new_ssin, ticket;
   };
   std::vector<Replacement> replacements;
+  // One row per routing outcome (migration 0019): each record's entries folded alone.
+  std::vector<v1::JournalBatch> batches;
+  std::vector<v1::JournalEntry> singles;
+  batches.reserve(batch.size());  // reserved: the rows point into them, never moved
+  singles.reserve(batch.size());
+  std::vector<JournalRow> folded;
+  for (const auto& m : batch) {
+    if (m.key() && m.key()->starts_with("batch/")) {
+      v1::JournalBatch& b = batches.emplace_back();
+      if (!b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) {
+        batches.pop_back();
+        continue;
+      }
+      fold_journal(b.entries(), folded);
+    } else {
+      v1::JournalEntry& j = singles.emplace_back();  // one entry per record (before batches)
+      if (!j.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) {
+        singles.pop_back();
+        continue;
+      }
+      folded.push_back({&j, false, {}});
+    }
+  }
   std::string rows;
-  rows.reserve(batch.size() * 160);
-  auto add = [&](const v1::JournalEntry& j) {
+  rows.reserve(folded.size() * 200);
+  std::string ids, types;
+  for (const auto& row : folded) {
+    const v1::JournalEntry& j = *row.entry;
     std::string kind = kind_name(j.kind());
-    if (kind.empty()) return;
+    if (kind.empty()) continue;
     sink::copy_timestamp_us(rows, j.at_us());
     copy_field(rows, kind);
     copy_field(rows, j.ticket());
@@ -96,40 +146,42 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
     copy_field(rows, j.reason());
     sink::copy_timestamp_us(rows, j.accepted_at_us());
     copy_field(rows, j.source());
-    copy_field(rows, j.alert_id(), true);
+    copy_field(rows, j.alert_id());
+    copy_field(rows, row.accepted ? "t" : "f");
+    ids.clear();
+    types.clear();
+    for (const auto* a : row.alerts) {
+      append_array_element(ids, a->alert_id());
+      append_array_element(types, a->reason());
+    }
+    copy_field(rows, ids.empty() ? ids : ids + '}');
+    copy_field(rows, types.empty() ? types : types + '}', true);
+  }
+  auto replacement_of = [&](const v1::JournalEntry& j) {
     if (j.kind() == v1::JournalEntry::ACCEPTED && j.flow() == v1::FLOW_NOTIFY_PERSON &&
         !j.replaces_ssin().empty() && j.event() == "SSIN_REPLACED")
       replacements.push_back({j.replaces_ssin(), j.ssin(), j.ticket()});
   };
-  for (const auto& m : batch) {
-    if (m.key() && m.key()->starts_with("batch/")) {
-      v1::JournalBatch b;
-      if (!b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) continue;
-      for (const auto& j : b.entries()) add(j);
-    } else {
-      v1::JournalEntry j;  // one entry per record (the format before batches)
-      if (j.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) add(j);
-    }
-  }
-  conn.exec(
-      "CREATE TEMP TABLE IF NOT EXISTS journal_in (LIKE journal INCLUDING DEFAULTS) ON COMMIT "
-      "DELETE ROWS");
+  for (const auto& b : batches)
+    for (const auto& j : b.entries()) replacement_of(j);
+  for (const auto& j : singles) replacement_of(j);
+  // The columns only: no default (no nextval) evaluated per row in the temporary table.
+  conn.exec("CREATE TEMP TABLE IF NOT EXISTS journal_rows_in ON COMMIT DELETE ROWS AS SELECT " +
+            std::string(kColumns) + " FROM journal_rows WITH NO DATA");
   bool sent = false;
-  conn.copy_in(
-      "COPY journal_in (at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, "
-      "quality_code, reason, "
-      "accepted_at, source, alert_id) FROM STDIN",
-      [&](std::string& buf) {
-        if (!sent) buf.swap(rows);
-        sent = true;
-        return false;
-      });
-  auto r = conn.exec(
-      "INSERT INTO journal (at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, "
-      "quality_code, reason, "
-      "accepted_at, source, alert_id) SELECT at, kind, ticket, ssin, flow, event, effective_date, "
-      "cpas_cbe, "
-      "quality_code, reason, accepted_at, source, alert_id FROM journal_in ON CONFLICT DO NOTHING");
+  conn.copy_in("COPY journal_rows_in (" + std::string(kColumns) + ") FROM STDIN",
+               [&](std::string& buf) {
+                 if (!sent) buf.swap(rows);
+                 sent = true;
+                 return false;
+               });
+  // The unique key makes a replayed row insert nothing. An acceptance or an alert written as a
+  // row of its own (its record ended before its outcome, or a record from before batches) is
+  // also skipped when an outcome row already carries it: the same entry delivered again in
+  // another framing adds nothing either. Only those rare rows look (through the unique key).
+  auto r = conn.exec("INSERT INTO journal_rows (" + std::string(kColumns) + ") SELECT " +
+                     std::string(kColumns) + " FROM journal_rows_in i " + std::string(kNotFolded) +
+                     " ON CONFLICT DO NOTHING");
   // SSIN replacements announced by the National Register (notify-person SSIN_REPLACED) join
   // the directory, in the same transaction as the journal rows.
   // One that cannot be recorded (a database error other than an outage) must not stop the

@@ -1,0 +1,39 @@
+// The journal's rows from its entries (migration 0019): one row per routing outcome.
+//
+// The router journals, per notification, an ACCEPTED entry, then per routing outcome a ROUTED
+// (per CPAS) or DROPPED entry, and an ALERT entry per alert raised for a routed one. Stored as
+// they come, that is 2.2 rows per notification, and PostgreSQL's cost is per row (heap tuple,
+// WAL, one insertion per index). fold_journal() folds the entries of one journal record into
+// one row per outcome: the ACCEPTED entry into the outcome that follows it (`accepted`), the
+// ALERT entries into the ROUTED entry they follow (`alerts`). It folds an entry only when the
+// row already says everything the entry's own row would (time, ticket, SSIN, flow, event,
+// effective date, accepted_at, source; for an alert the CPAS and quality code too, and an alert
+// id and type); any other entry is a row of its own, as before. The `journal` view unfolds the
+// rows back into one row per entry, so nothing is lost. Pure: the same record always folds the
+// same way, so a replayed record inserts nothing new (the unique key sees the same rows).
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "relais/v1/records.pb.h"
+
+namespace relais::router {
+
+struct JournalRow {
+  const v1::JournalEntry* entry = nullptr;      // the row's columns (its kind, CPAS, reason …)
+  bool accepted = false;                        // it also records the notification's acceptance
+  std::vector<const v1::JournalEntry*> alerts;  // ALERT entries folded in (alert_id, reason)
+};
+
+// Appends the rows of one record's entries (in entry order) to `out`; never folds an entry into
+// a row already in `out` before the call (a record folds alone, whatever batch it is read in).
+// The rows point into `entries`, which must outlive them.
+void fold_journal(const google::protobuf::RepeatedPtrField<v1::JournalEntry>& entries,
+                  std::vector<JournalRow>& out);
+
+// Whether `e` carries nothing its outcome row `outcome` does not (the folding's conditions).
+bool acceptance_folds_into(const v1::JournalEntry& e, const v1::JournalEntry& outcome);
+bool alert_folds_into(const v1::JournalEntry& e, const v1::JournalEntry& routed);
+
+}  // namespace relais::router
