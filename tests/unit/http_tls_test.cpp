@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <relais/common/metrics.hpp>
 #include <relais/http/router.hpp>
 #include <relais/http/server.hpp>
@@ -202,4 +203,35 @@ TEST(HttpTls, StartFailsWithAClearMessage) {
   e = mismatch.start();
   ASSERT_TRUE(e);
   EXPECT_NE(e->find("key_file"), std::string::npos) << *e;
+}
+
+// Server::reload_tls (relais services: SIGHUP): the files are read again without a restart. The
+// client CA file is switched from ca to other-ca: a client of ca gets through before and is
+// refused after, a client of other-ca the other way round; a damaged file is refused and the
+// files in use stay in use.
+TEST(HttpTls, ReloadReadsTheFilesAgainAndKeepsTheOldOnesOnError) {
+  const std::string client_ca = certs()("reload-clients-ca.pem");
+  fs::copy_file(certs()("ca.pem"), client_ca, fs::copy_options::overwrite_existing);
+  auto o = tls_options();
+  o.tls->client_ca_file = client_ca;
+  ServerFixture s(o, handler());
+  ASSERT_TRUE(tls_get(s.port(), "client").ok);
+  EXPECT_FALSE(tls_get(s.port(), "other-client").ok);
+
+  fs::copy_file(certs()("other-ca.pem"), client_ca, fs::copy_options::overwrite_existing);
+  EXPECT_TRUE(tls_get(s.port(), "client").ok) << "the files are read again only by reload_tls()";
+  ASSERT_EQ(s.server().reload_tls(), std::nullopt);
+  auto r = tls_get(s.port(), "other-client");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.body, "client=CN=bcss-sender,O=BCSS");
+  EXPECT_FALSE(tls_get(s.port(), "client").ok);
+
+  std::ofstream(client_ca, std::ios::trunc) << "-----BEGIN CERTIFICATE-----\nAAAA\n";
+  auto e = s.server().reload_tls();
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->find("client_ca_file"), std::string::npos) << *e;
+  EXPECT_TRUE(tls_get(s.port(), "other-client").ok) << "the files in use must stay in use";
+
+  ServerFixture plain(relais::http::ServerOptions{}, handler());
+  EXPECT_TRUE(plain.server().reload_tls().has_value());
 }

@@ -164,7 +164,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   const log::Logger log{"http"};
   ClientTable clients{ClientLimits{opts.max_connections_per_client, opts.rate_limit_per_client,
                                    opts.rate_limit_burst}};
-  std::unique_ptr<asio::ssl::context> tls;  // set by start() when opts.tls
+  // Set by start() when opts.tls, replaced by reload_tls(); a handshake takes a copy under
+  // tls_mu, so a session keeps the context it started with.
+  std::shared_ptr<asio::ssl::context> tls;
+  std::mutex tls_mu;
 
   metrics::Family<metrics::Counter>* requests = nullptr;
   metrics::Family<metrics::Histogram>* duration = nullptr;
@@ -223,6 +226,7 @@ struct Session {
   std::uint64_t id;
   beast::tcp_stream
       stream;  // timeouts, cancellation and close; the bytes go through `tls` when set
+  std::shared_ptr<asio::ssl::context> tls_ctx;  // outlives `tls` (declared before it)
   std::unique_ptr<asio::ssl::stream<beast::tcp_stream&>> tls;
   beast::flat_buffer buffer;
   asio::cancellation_signal cancel;
@@ -607,7 +611,11 @@ bool name_allowed(X509* cert, const std::vector<std::string>& names) {
 asio::awaitable<bool> handshake(Session& s) {
   Server::Impl& impl = *s.server;
   const TlsOptions& t = *impl.opts.tls;
-  s.tls = std::make_unique<asio::ssl::stream<beast::tcp_stream&>>(s.stream, *impl.tls);
+  {
+    std::lock_guard lock(impl.tls_mu);
+    s.tls_ctx = impl.tls;
+  }
+  s.tls = std::make_unique<asio::ssl::stream<beast::tcp_stream&>>(s.stream, *s.tls_ctx);
   s.tls->set_verify_callback([&s, &t](bool preverified, asio::ssl::verify_context& vc) {
     X509_STORE_CTX* ctx = vc.native_handle();
     X509* cert = X509_STORE_CTX_get_current_cert(ctx);
@@ -1011,12 +1019,15 @@ std::optional<std::string> Server::start() {
            std::string(what) + ": " + ec.message();
   };
   if (i.opts.tls) {
-    if (auto e = make_tls_context(*i.opts.tls, i.tls)) {
+    std::unique_ptr<asio::ssl::context> ctx;
+    if (auto e = make_tls_context(*i.opts.tls, ctx)) {
       std::lock_guard lock(i.mu);
       i.started = false;
       return "http listen on " + i.opts.address + ":" + std::to_string(i.opts.port) +
              ": TLS: " + *e;
     }
+    std::lock_guard lock(i.tls_mu);
+    i.tls = std::move(ctx);
   }
   auto addr = asio::ip::make_address(i.opts.address, ec);
   if (ec) return fail("invalid address");
@@ -1038,6 +1049,22 @@ std::optional<std::string> Server::start() {
        {"tls", i.opts.tls ? (i.opts.tls->require_client_cert ? "client certificate required" : "on")
                           : "off"}});
   asio::co_spawn(i.strand, accept_loop(impl_), AcceptDone{impl_});
+  return std::nullopt;
+}
+
+std::optional<std::string> Server::reload_tls() {
+  Impl& i = *impl_;
+  if (!i.opts.tls) return "TLS reload: this listener has no TLS";
+  std::unique_ptr<asio::ssl::context> ctx;
+  if (auto e = make_tls_context(*i.opts.tls, ctx)) {
+    i.log.warn("TLS files not reloaded: the previous ones stay in use", {{"error", *e}});
+    return "TLS reload: " + *e;
+  }
+  {
+    std::lock_guard lock(i.tls_mu);
+    i.tls = std::move(ctx);
+  }
+  i.log.info("TLS files reloaded", {{"cert_file", i.opts.tls->cert_file}});
   return std::nullopt;
 }
 

@@ -249,11 +249,23 @@ void run_until_signal(boost::asio::io_context& ioc, http::Server& server, int th
     if (on_signal) on_signal();
     server.stop(grace, [&stopped] { stopped.set_value(); });
   });
+  // SIGHUP: the listener's TLS files are read again (a renewed certificate takes no restart);
+  // on an error the files in use stay in use (logged by the server).
+  boost::asio::signal_set hup(ioc, SIGHUP);
+  std::function<void()> await_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (auto e = server.reload_tls()) logger.warn("SIGHUP: nothing reloaded", {{"error", *e}});
+      await_hup();
+    });
+  };
+  await_hup();
   auto work = boost::asio::make_work_guard(ioc);
   std::vector<std::thread> pool;
   for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back([&ioc] { ioc.run(); });
   stopped.get_future().wait();
   if (on_stop) on_stop();
+  hup.cancel();
   work.reset();
   ioc.stop();
   for (auto& t : pool) t.join();

@@ -71,7 +71,8 @@ Response json_error(unsigned status, std::string_view code, std::string_view mes
 // A handler may run concurrently on several threads (one call per connection at a time).
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
-// TLS for a listener (OpenSSL through Boost.Asio): TLS 1.2 and 1.3 only, PEM files read at start().
+// TLS for a listener (OpenSSL through Boost.Asio): TLS 1.2 and 1.3 only, PEM files read at start()
+// and again by Server::reload_tls() (services: on SIGHUP).
 struct TlsOptions {
   std::string cert_file;  // server certificate chain (leaf first)
   std::string key_file;   // its private key (unencrypted PEM)
@@ -147,6 +148,11 @@ class Server {
   std::optional<std::string> start();
   // Actual bound port (useful with port 0); 0 before a successful start().
   unsigned short port() const;
+  // Reads the TLS files of opts.tls again (a renewed certificate, a new client CA): new handshakes
+  // use them, established connections keep theirs. On any error (unreadable file, key not
+  // matching the certificate, ...) the files in use stay in use and the error is returned (and
+  // logged). Safe from any thread; an error when the listener has no TLS.
+  std::optional<std::string> reload_tls();
   // Open connections right now (excluding connections being rejected with 503).
   std::size_t connections() const;
 
