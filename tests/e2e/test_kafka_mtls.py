@@ -46,7 +46,9 @@ def topic_of(cbe: str) -> str:
 
 def tls_stack_env() -> dict[str, str]:
     """The environment of this module's own TLS stack (deploy/local/stack.sh)."""
-    e = dict(os.environ)
+    # nothing of the plain test stack's coordinates or credentials (scripts/run-tests.sh exports them)
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("RELAIS_KAFKA_", "RELAIS_PG_DSN", "RELAIS_API_TOKEN")) and k != "PGPASSFILE"}
     pg = int(e.get("RELAIS_TEST_PG_PORT", "56432"))
     kafka = int(e.get("RELAIS_TEST_KAFKA_PORT", "59192"))
     base_dir = e.get("RELAIS_TEST_STACK_DIR", str(REPO / "var/test-stack"))
@@ -83,8 +85,9 @@ def tls():
         mp = pytest.MonkeyPatch()
         for k in [k for k in senv if k.startswith("RELAIS_KAFKA_S") or k == "RELAIS_KAFKA_PKI_DIR"]:
             mp.setenv(k, senv[k])
-        mp.delenv("RELAIS_KAFKA_SASL_USERNAME", raising=False)
-        mp.delenv("RELAIS_KAFKA_SASL_PASSWORD_FILE", raising=False)
+        for k in ("RELAIS_KAFKA_SASL_USERNAME", "RELAIS_KAFKA_SASL_PASSWORD_FILE", "RELAIS_KAFKA_SASL_MECHANISM",
+                  "RELAIS_API_TOKEN"):
+            mp.delenv(k, raising=False)
         yield senv
         mp.undo()
     finally:
