@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
 # clang-tidy (Debian's, with the committed .clang-tidy) over the project's translation units,
 # using the compile commands of a configured build directory.
-#   scripts/lint.sh [--changed] [BUILD_DIR]
+#   scripts/lint.sh [--changed] [BUILD_DIR] [FILE.cpp...]
 # --changed: only the .cpp files changed since the merge base with origin/main (what `make test`
-# runs). Fails on any finding. A justified exception is a `// NOLINT(check): why` on its line.
+# runs); FILE.cpp...: only these translation units (of libs/ or services/). Fails on any finding.
+# A justified exception is a `// NOLINT(check): why` on its line.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 changed=()
 build=build
+given=()
 for a in "$@"; do
   case "$a" in
     --changed) changed=(--changed) ;;
+    *.cpp | *.cc) given+=("$a") ;;
     *) build="$a" ;;
   esac
 done
 CLANG_TIDY="${CLANG_TIDY:-clang-tidy}"
 command -v "$CLANG_TIDY" >/dev/null || { echo "lint: $CLANG_TIDY not found (make deps installs it)" >&2; exit 2; }
 [[ -f "$build/compile_commands.json" ]] || { echo "lint: $build/compile_commands.json missing (configure first)" >&2; exit 2; }
-mapfile -t files < <(scripts/cxx-files.sh --sources "${changed[@]}" | grep -E '^(libs|services)/' || true)
+if ((${#given[@]})); then
+  for f in "${given[@]}"; do [[ -f "$f" ]] || { echo "lint: $f: no such file" >&2; exit 2; }; done
+  mapfile -t files < <(printf '%s\n' "${given[@]}" | grep -E '^(libs|services)/' || true)
+else
+  mapfile -t files < <(scripts/cxx-files.sh --sources "${changed[@]}" | grep -E '^(libs|services)/' || true)
+fi
 if ((${#files[@]} == 0)); then echo "lint: no files to check"; exit 0; fi
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT

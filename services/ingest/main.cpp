@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
       auto r = fut.get();
       int retry = 1;
       for (const auto& [k, v] : r.headers) {
-        if (boost::iequals(k, "retry-after")) retry = std::max(1, std::atoi(v.c_str()));
+        if (boost::iequals(k, "retry-after")) retry = ingest::retry_after_seconds(v);
       }
       return ingest::ChunkReply{r.status, std::move(r.body), retry};
     };

@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -88,6 +89,23 @@ TEST(IngestFile, ProgressRoundTripsAndRefusesGarbage) {
   EXPECT_FALSE(ctl::progress_from_json("not json"));
   EXPECT_FALSE(ctl::progress_from_json(
       R"({"sha256":"short","file_id":"f","next_line":1,"accepted":0,"rejected":0,"results_bytes":0,"complete":false})"));
+}
+
+// A busy answer's Retry-After: absent gives 1 s, delay-seconds are read, anything else (an
+// HTTP-date, a typo, a sign) is an error naming the value instead of a silent 0.
+TEST(IngestFile, RetryAfterSecondsRefusesWhatIsNotANumberOfSeconds) {
+  EXPECT_EQ(ingest::retry_after_seconds(""), 1);
+  EXPECT_EQ(ingest::retry_after_seconds("7"), 7);
+  EXPECT_EQ(ingest::retry_after_seconds("0"), 1);
+  EXPECT_EQ(ingest::retry_after_seconds("99999999999999999999"), INT_MAX);
+  for (const char* bad : {"soon", "-5", "+5", " 5", "5s", "1.5", "Wed, 21 Oct 2026 07:28:00 GMT"}) {
+    try {
+      ingest::retry_after_seconds(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
 }
 
 // relais-ingest's spool directory, pure parts: which names are taken, an NDJSON file's flow from

@@ -17,8 +17,11 @@ using validation::Error;
 namespace {
 const log::Logger logger{"replay"};
 
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kUuid("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$");
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kDay("^([0-9]{4}-[0-9]{2}-[0-9]{2})$");
+// NOLINTNEXTLINE(cert-err58-cpp): a constant, valid pattern; the unit tests construct it
 const std::regex kStamp(
     "^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\\.[0-9]{1,6})?"
     "(Z|[+-][0-9]{2}:[0-9]{2})$");
@@ -30,6 +33,7 @@ std::string iso(const std::string& col) {
 std::string micros(const std::string& col) {
   return "(extract(epoch FROM " + col + ") * 1000000)::bigint";
 }
+// NOLINTNEXTLINE(cert-err58-cpp): a constant built at start-up, before any request
 const std::string kColumns = "id::text, cpas_cbe, " + iso("since") + ", " + iso("until") +
                              ", topic, state, total, published, " + iso("requested_at") + ", " +
                              iso("finished_at") + ", error, requested_by";

@@ -190,10 +190,11 @@ std::vector<AppHealth> assess(const Reading& r, const FirstRecordCache& cache,
   return out;
 }
 
-SubscriberHealth::SubscriberHealth(SubscriberHealthOptions o, boost::asio::any_io_executor executor,
+SubscriberHealth::SubscriberHealth(SubscriberHealthOptions o,
+                                   const boost::asio::any_io_executor& executor,
                                    metrics::Registry& m)
     : o_(std::move(o)),
-      timer_(std::move(executor)),
+      timer_(executor),
       lag_(m.gauge("relais_subscriber_lag_records",
                    "records of a CPAS's topics its application has not committed yet",
                    {"cpas", "application"})),

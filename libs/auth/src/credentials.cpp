@@ -221,6 +221,7 @@ std::vector<CredentialRow> list_credentials(pg::Connection& db, bool all,
   auto opt = [&](int i, int c) {
     return r.is_null(i, c) ? std::nullopt : std::optional<std::string>(r.str(i, c));
   };
+  out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i)
     out.push_back(CredentialRow{r.str(i, 0), r.str(i, 1), r.str(i, 2), r.str(i, 3), r.str(i, 4),
                                 r.str(i, 5), r.str(i, 6), opt(i, 7), opt(i, 8), opt(i, 9)});

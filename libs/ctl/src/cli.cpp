@@ -243,8 +243,10 @@ int cmd_dlq(Ctx& c, const std::vector<std::string>& w) {
           r.parsed && n.ParseFromString(r.letter.value()) ? n.envelope().ticket() : "";
       auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(r.timestamp_ms));
       auto tt = std::chrono::system_clock::to_time_t(t);
+      std::tm tm{};
+      gmtime_r(&tt, &tm);
       char buf[32];
-      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
+      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
       rows.rows.push_back({std::to_string(r.at.partition) + ":" + std::to_string(r.at.offset),
                            std::string(buf), r.parsed ? r.letter.reason() : "(not a DeadLetter)",
                            r.letter.source_topic() + "/" +
@@ -1053,6 +1055,7 @@ int cmd_access_journal(Ctx& c, const std::vector<std::string>& w) {
   rows.columns = auth::access_journal_columns();
   for (int i = 0; i < r.rows(); ++i) {
     std::vector<std::optional<std::string>> row;
+    row.reserve(static_cast<std::size_t>(r.columns()));
     for (int col = 0; col < r.columns(); ++col)
       row.push_back(r.is_null(i, col) ? std::nullopt : std::optional<std::string>(r.str(i, col)));
     rows.rows.push_back(std::move(row));

@@ -2,7 +2,6 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <stdexcept>
 
 #include "relais/http/client.hpp"
@@ -20,7 +19,7 @@ IngestFileSummary ingest_file(const Settings& s, const std::string& path,
                             url->base_path + "/v1/notifications/" + flow + ":batch", ndjson,
                             "application/x-ndjson", {});
     return ingest::ChunkReply{r.status, std::move(r.body),
-                              std::max(1, std::atoi(r.header("retry-after").c_str()))};
+                              ingest::retry_after_seconds(r.header("retry-after"))};
   };
   return ingest::ingest_batch_file(path, o, send, [&](const ingest::BatchFileProgress& p) {
     if (on_progress) on_progress(ImportProgress{p.lines, p.bytes, p.total_bytes, p.seconds});

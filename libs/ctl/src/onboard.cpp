@@ -7,11 +7,11 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 #include <variant>
 
 #include "relais/auth/credentials.hpp"
@@ -92,12 +92,13 @@ void run_tool(const std::string& tool, const std::vector<std::string>& args) {
   std::vector<std::string> argv_s{tool};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_s.size() + 1);
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
   if (int e = ::posix_spawnp(&pid, tool.c_str(), nullptr, nullptr, argv.data(), environ); e != 0)
     throw std::runtime_error("cannot run the Kafka access tool " + tool +
-                             " (ctl.acls_tool): " + std::strerror(e));
+                             " (ctl.acls_tool): " + std::generic_category().message(e));
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) throw std::runtime_error("waitpid failed");

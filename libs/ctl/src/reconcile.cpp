@@ -47,6 +47,7 @@ ReconcileReport reconcile(const Settings& s, const ReconcileOptions& o) {
   http::Client client(url->host, url->port, std::chrono::milliseconds(s.timeout_ms));
   // Who acts is the token's credential (relais-api journals it), never a header.
   http::ClientHeaders headers;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, single-threaded command.
   if (const char* t = std::getenv("RELAIS_API_TOKEN"); t && *t)
     headers.emplace_back("Authorization", std::string("Bearer ") + t);
   std::vector<ma::Line> mirror;

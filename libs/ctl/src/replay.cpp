@@ -33,6 +33,7 @@ ReplayStatus replay(const Settings& s, const ReplayCall& call,
   http::Client client(url->host, url->port, std::chrono::milliseconds(s.timeout_ms));
   // Who asks is the token's credential (relais-api records it), never a header.
   http::ClientHeaders headers;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, single-threaded command.
   if (const char* t = std::getenv("RELAIS_API_TOKEN"); t && *t)
     headers.emplace_back("Authorization", std::string("Bearer ") + t);
   json::object body{{"since", call.since}};

@@ -73,6 +73,7 @@ std::optional<std::string> load(const std::string& path, char** env, Settings& o
   out.lang = c.str("ctl.lang");
   if (!labels::parse_lang(out.lang)) return "ctl.lang: one of fr, nl, de, en";
   if (out.actor.empty()) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, loading the settings before any thread
     const char* u = std::getenv("USER");
     out.actor = std::string("relaisctl:") + (u && *u ? u : std::to_string(::getuid()));
   }

@@ -74,6 +74,7 @@ Serving serving_cpas(std::uint32_t nis, const std::vector<NisServed>& served) {
 std::vector<NisServed> load_nis_served(pg::Connection& c) {
   auto r = c.exec("SELECT nis, cbe FROM cpas_nis ORDER BY nis");
   std::vector<NisServed> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back({nis_number(r.get(i, 0)), r.str(i, 1)});
   return out;
 }

@@ -50,6 +50,7 @@ std::vector<std::string> replacement_chain(pg::Connection& c, const std::string&
       "WHERE c.depth < 64) SELECT ssin FROM chain ORDER BY depth",
       {from});
   std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back(r.str(i, 0));
   return out;
 }

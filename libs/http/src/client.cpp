@@ -34,7 +34,7 @@ std::string lower(std::string_view s) {
   return out;
 }
 bhttp::request<bhttp::string_body> make_request(const std::string& host, unsigned short port,
-                                                bhttp::verb method, std::string target,
+                                                bhttp::verb method, const std::string& target,
                                                 std::string body, const std::string& content_type,
                                                 const ClientHeaders& headers) {
   bhttp::request<bhttp::string_body> req{method, target, 11};
@@ -122,11 +122,10 @@ struct Client::Impl {
     ++connects;
   }
 
-  ClientResponse request(bhttp::verb method, std::string target, std::string body,
-                         std::string content_type, const ClientHeaders& headers) {
+  ClientResponse request(bhttp::verb method, const std::string& target, std::string body,
+                         const std::string& content_type, const ClientHeaders& headers) {
     if (!stream) connect();
-    auto req =
-        make_request(host, port, method, std::move(target), std::move(body), content_type, headers);
+    auto req = make_request(host, port, method, target, std::move(body), content_type, headers);
     beast::error_code ec;
     stream->expires_after(timeout);
     bhttp::async_write(*stream, req, [&](const beast::error_code& e, std::size_t) { ec = e; });
@@ -160,10 +159,9 @@ Client::~Client() {
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
-ClientResponse Client::request(bhttp::verb method, std::string target, std::string body,
-                               std::string content_type, ClientHeaders headers) {
-  return impl_->request(method, std::move(target), std::move(body), std::move(content_type),
-                        headers);
+ClientResponse Client::request(bhttp::verb method, const std::string& target, std::string body,
+                               const std::string& content_type, const ClientHeaders& headers) {
+  return impl_->request(method, target, std::move(body), content_type, headers);
 }
 
 void Client::close() {
@@ -177,12 +175,11 @@ std::size_t Client::connects() const {
 }
 
 ClientResponse request(std::string host, unsigned short port, bhttp::verb method,
-                       std::string target, std::string body, std::string content_type,
+                       const std::string& target, std::string body, const std::string& content_type,
                        ClientHeaders headers, std::chrono::milliseconds timeout) {
   Client client(std::move(host), port, timeout);
   headers.emplace_back("Connection", "close");
-  return client.request(method, std::move(target), std::move(body), std::move(content_type),
-                        std::move(headers));
+  return client.request(method, target, std::move(body), content_type, headers);
 }
 
 std::shared_ptr<ClientTlsContext> make_client_tls(const ClientTls& t, std::string& error) {
@@ -235,8 +232,8 @@ std::shared_ptr<ClientTlsContext> make_client_tls(const ClientTls& t, std::strin
 }
 
 ClientResponse request(const ClientTlsContext& tls, std::string host, unsigned short port,
-                       bhttp::verb method, std::string target, std::string body,
-                       std::string content_type, ClientHeaders headers,
+                       bhttp::verb method, const std::string& target, std::string body,
+                       const std::string& content_type, ClientHeaders headers,
                        std::chrono::milliseconds timeout) {
   asio::io_context ioc;
   beast::ssl_stream<beast::tcp_stream> stream(ioc, *tls.ssl);
@@ -284,8 +281,7 @@ ClientResponse request(const ClientTlsContext& tls, std::string host, unsigned s
   if (ec) throw fail(ClientError::Stage::handshake, "TLS handshake", ec);
 
   headers.emplace_back("Connection", "close");
-  auto req =
-      make_request(host, port, method, std::move(target), std::move(body), content_type, headers);
+  auto req = make_request(host, port, method, target, std::move(body), content_type, headers);
   tcp_layer.expires_after(timeout);
   bhttp::async_write(stream, req, [&](const beast::error_code& e, std::size_t) { ec = e; });
   run();

@@ -278,9 +278,10 @@ bhttp::response<bhttp::string_body> build_response(const Server::Impl& impl, Res
   return out;
 }
 
-// IO is the session's byte stream: its beast::tcp_stream, or the TLS stream over it.
+// IO is the session's byte stream: its beast::tcp_stream, or the TLS stream over it. `res` is
+// consumed (build_response may replace it): the caller does not use it afterwards.
 template <class IO>
-asio::awaitable<bool> write_response(Session& s, IO& io, Response res, unsigned version, bool head,
+asio::awaitable<bool> write_response(Session& s, IO& io, Response& res, unsigned version, bool head,
                                      bool& keep, const std::string& target) {
   auto out = build_response(*s.server, res, version, head, keep, target);
   s.stream.expires_after(s.server->opts.body_timeout);
@@ -321,8 +322,7 @@ asio::awaitable<void> fail_request(Session& s, IO& io, Request& req, Response re
     } catch (...) {
     }
   }
-  if (co_await write_response(s, io, std::move(res), version, req.method == verb::head, keep,
-                              req.target))
+  if (co_await write_response(s, io, res, version, req.method == verb::head, keep, req.target))
     co_await linger_close(s.stream, std::min(linger_limit, s.server->opts.body_timeout));
   s.server->record(req, status, start);
 }
@@ -555,8 +555,8 @@ asio::awaitable<void> serve(Session& s, IO& io) {
     ++served;
     if (s.stopping || impl.stopping.load() || served >= o.max_requests_per_connection) keep = false;
     const unsigned status = res.status < 200 || res.status > 599 ? 500 : res.status;
-    const bool ok = co_await write_response(s, io, std::move(res), version,
-                                            req.method == verb::head, keep, req.target);
+    const bool ok =
+        co_await write_response(s, io, res, version, req.method == verb::head, keep, req.target);
     impl.record(req, status, start);
     if (!ok) break;
     if (!keep) {
@@ -676,7 +676,7 @@ asio::awaitable<void> run_session(std::shared_ptr<Session> sp) {
 
 struct SessionDone {
   std::shared_ptr<Session> session;
-  void operator()(std::exception_ptr e) const noexcept {
+  void operator()(const std::exception_ptr& e) const noexcept {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -713,7 +713,7 @@ asio::awaitable<void> reject_connection(std::shared_ptr<Server::Impl> impl, tcp:
 
 struct RejectDone {
   std::shared_ptr<Server::Impl> impl;
-  void operator()(std::exception_ptr e) const noexcept {
+  void operator()(const std::exception_ptr& e) const noexcept {
     if (e) impl->log.warn("rejecting a connection failed");
     impl->rejecting.fetch_sub(1);
   }
@@ -737,7 +737,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::Impl> impl) {
 
 struct AcceptDone {
   std::shared_ptr<Server::Impl> impl;
-  void operator()(std::exception_ptr e) const noexcept {
+  void operator()(const std::exception_ptr& e) const noexcept {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -824,6 +824,7 @@ void Server::Impl::on_accepted(tcp::socket sock) {
   }
   if (client_full) {
     refuse("client_connection_limit", format_endpoint(ep));
+    // NOLINTNEXTLINE(bugprone-use-after-move): moved only with a session, never when client_full
     reject(std::move(sock),
            error_of(opts, 429, "TOO_MANY_CONNECTIONS", "too many connections from this client"));
     return;

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -275,6 +277,19 @@ PreparedLine prepare_line(std::string_view text, std::uint64_t line, std::string
   }
   p.body = json::serialize(o);
   return p;
+}
+
+int retry_after_seconds(std::string_view header) {
+  if (header.empty()) return 1;
+  const bool digits =
+      std::all_of(header.begin(), header.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits)
+    throw std::invalid_argument("Retry-After \"" + std::string(header) +
+                                "\" is not a number of seconds");
+  int n = 0;
+  const auto [p, ec] = std::from_chars(header.data(), header.data() + header.size(), n);
+  if (ec == std::errc::result_out_of_range) return INT_MAX;  // digits only: a very long delay
+  return std::max(1, n);
 }
 
 BatchFileSummary ingest_batch_file(

@@ -313,7 +313,7 @@ Error Admin::fetch_round(const TopicPartitions& from, std::vector<FirstRecord>& 
       if (!error) error = err_of(m->err, "fetch");
       continue;
     } else {
-      rd_kafka_timestamp_type_t type;
+      rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
       r.offset = m->offset;
       r.timestamp_ms = rd_kafka_message_timestamp(m, &type);
     }

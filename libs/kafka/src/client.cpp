@@ -41,6 +41,7 @@ std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings, std::string& 
   for (const auto& [k, v] : settings) {
     std::string err;
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
       error = "kafka setting " + k + ": " + err;
       return nullptr;
     }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <numeric>
 #include <thread>
 
 #include "relais/kafka/admin.hpp"
@@ -122,8 +123,8 @@ class KafkaMockCluster : public ::testing::Test {
   }
   // Committed records of `t` (read_committed), as "key=value".
   std::vector<std::string> read_all(const std::string& t, int partitions) {
-    std::vector<int32_t> ps;
-    for (int i = 0; i < partitions; ++i) ps.push_back(i);
+    std::vector<int32_t> ps(static_cast<std::size_t>(partitions));
+    std::iota(ps.begin(), ps.end(), 0);
     std::vector<std::string> out;
     auto e = read_partitions(settings(), t, ps, 20s, [&](const Record& r) {
       out.push_back((r.key() ? *r.key() : std::string("-")) + "=" + std::string(r.value()));

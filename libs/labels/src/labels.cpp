@@ -114,13 +114,16 @@ std::variant<Labels, std::string> parse_labels(std::string_view yaml, std::strin
     bool known = false;
     for (auto k : kSections) known = known || sec == k;
     if (!known)
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
       return src + ": unknown section \"" + sec +
              "\" (alert_types, quality_codes, problem_titles, errors)";
-    if (!kv.second.IsMap()) return src + ": " + sec + ": expected a mapping of key -> labels";
+    std::string at = src;  // "<source>: <section>: ", how this section's messages start
+    at.append(": ").append(sec).append(": ");
+    if (!kv.second.IsMap()) return at + "expected a mapping of key -> labels";
     auto& dst = out.sections[sec];
     for (const auto& e : kv.second) {
       auto key = e.first.as<std::string>("");
-      const std::string ctx = src + ": " + sec + ": " + key;
+      const std::string ctx = at + key;
       if (!e.second.IsMap()) return ctx + ": expected {en, fr, nl, de}";
       for (const auto& t : e.second)
         if (!parse_lang(t.first.as<std::string>("")))

@@ -16,11 +16,11 @@ using xml::text;
 
 constexpr std::string_view kCommon = soap::kBcssCommon;
 
-std::string trimmed(std::string s) {
+std::string trimmed(std::string_view s) {
   auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return {};
+  if (b == std::string_view::npos) return {};
   auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
+  return std::string(s.substr(b, e - b + 1));
 }
 
 std::string child_text(_xmlNode* parent, std::string_view ns, std::string_view name) {

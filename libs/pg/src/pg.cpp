@@ -172,7 +172,7 @@ void Connection::copy_out(const std::string& copy_sql,
   check(r, copy_sql);
   PQclear(r);
   char* buf = nullptr;
-  int n;
+  int n = 0;
   while ((n = PQgetCopyData(conn_, &buf, 0)) > 0) {
     std::string_view line(buf, static_cast<std::size_t>(n));
     if (!line.empty() && line.back() == '\n') line.remove_suffix(1);

@@ -12,13 +12,13 @@ std::optional<TicketId> parse_ticket(std::string_view s) {
       if (c != '-') return std::nullopt;
       continue;
     }
-    std::uint64_t v;
+    std::uint64_t v = 0;
     if (c >= '0' && c <= '9')
       v = static_cast<std::uint64_t>(c - '0');
     else if (c >= 'a' && c <= 'f')
-      v = static_cast<std::uint64_t>(c - 'a' + 10);
+      v = static_cast<std::uint64_t>(c - 'a') + 10;
     else if (c >= 'A' && c <= 'F')
-      v = static_cast<std::uint64_t>(c - 'A' + 10);
+      v = static_cast<std::uint64_t>(c - 'A') + 10;
     else
       return std::nullopt;
     if (nibbles < 16)

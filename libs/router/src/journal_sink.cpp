@@ -79,7 +79,7 @@ sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
 }
 }  // namespace
 
-JournalSink::JournalSink(JournalSinkOptions o, metrics::Registry& m)
+JournalSink::JournalSink(const JournalSinkOptions& o, metrics::Registry& m)
     : written_(
           m.counter("relais_journal_rows_written_total",
                     "Journal rows copied to PostgreSQL (one per routing outcome, migration 0019)")

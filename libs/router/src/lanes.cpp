@@ -5,7 +5,7 @@
 
 namespace relais::router {
 
-Engine::Engine(EngineOptions opts, DirectoryFeed& feed, metrics::Registry& metrics) {
+Engine::Engine(const EngineOptions& opts, DirectoryFeed& feed, metrics::Registry& metrics) {
   const int lanes = std::max(1, opts.lanes);
   for (int k = 0; k < lanes; ++k)
     lanes_.push_back(std::make_unique<Impl>(*this, opts, k, feed, metrics));

@@ -189,7 +189,8 @@ kafka::Settings kafka_settings(const config::Config& c, std::string& error) {
   return s;
 }
 
-void add_ops_routes(http::Router& r, metrics::Registry& m, std::string service, Checks ready) {
+void add_ops_routes(http::Router& r, metrics::Registry& m, std::string service,
+                    const Checks& ready) {
   auto& up = m.gauge("relais_up", "1 while the service runs", {"service"}).with({service});
   up.set(1);
   auto& uptime = m.gauge("relais_uptime_seconds", "Seconds since the process started").with();

@@ -56,9 +56,7 @@ std::optional<IncompleteDate> parse_incomplete_date(std::string_view s) noexcept
   if (!f || f->year < kMinYear || f->year > kMaxYear) return std::nullopt;
   if (f->month == 0) {
     if (f->day != 0) return std::nullopt;
-  } else if (f->month > 12) {
-    return std::nullopt;
-  } else if (f->day != 0 && !make_date(f->year, f->month, f->day)) {
+  } else if (f->month > 12 || (f->day != 0 && !make_date(f->year, f->month, f->day))) {
     return std::nullopt;
   }
   return IncompleteDate{f->year, f->month, f->day};

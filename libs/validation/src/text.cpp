@@ -12,8 +12,8 @@ std::size_t decode(std::string_view s, std::size_t i, char32_t& cp) noexcept {
     cp = b0;
     return 1;
   }
-  std::size_t len;
-  char32_t min;
+  std::size_t len = 0;
+  char32_t min = 0;
   if (b0 >= 0xC2 && b0 <= 0xDF) {
     len = 2, min = 0x80, cp = b0 & 0x1F;
   } else if (b0 >= 0xE0 && b0 <= 0xEF) {

@@ -4,15 +4,15 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xmlreader.h>
 
+#include <algorithm>
 #include <cstdio>
-#include <cstring>
 
 #include "relais/validation/text.hpp"
 
 namespace relais::xml {
 
 namespace {
-constexpr std::size_t kHeadBytes = 64 * 1024;  // the prolog must end within this
+constexpr std::size_t kHeadBytes = std::size_t{64} * 1024;  // the prolog must end within this
 
 bool starts(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
@@ -67,7 +67,7 @@ struct StreamReader::Impl {
     if (self->head_pos < self->head.size()) {
       const std::size_t n =
           std::min<std::size_t>(static_cast<std::size_t>(len), self->head.size() - self->head_pos);
-      std::memcpy(buf, self->head.data() + self->head_pos, n);
+      std::copy_n(self->head.data() + self->head_pos, n, buf);
       self->head_pos += n;
       return static_cast<int>(n);
     }

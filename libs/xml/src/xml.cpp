@@ -310,6 +310,7 @@ boost::system::result<std::shared_ptr<const Schema>, Error> Schema::load(
     const auto path = std::filesystem::weakly_canonical(std::filesystem::absolute(f), ec);
     if (ec || !under_allowed_root(path.string()) || !std::filesystem::is_regular_file(path)) {
       return make(errc::schema_load_failed,
+                  // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
                   "schema file " + f + " is not a file under " + roots_text);
     }
     // The file's target namespace decides import (namespaced) or include (no namespace).

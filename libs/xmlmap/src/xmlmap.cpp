@@ -18,11 +18,11 @@ Error bad_mapping(std::string message, std::string where = {}) {
   return Error{"MAPPING_INVALID", std::move(message), std::move(where)};
 }
 
-std::string trim(std::string s) {
+std::string trim(std::string_view s) {
   const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return {};
+  if (b == std::string_view::npos) return {};
   const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
+  return std::string(s.substr(b, e - b + 1));
 }
 
 boost::system::result<std::vector<Step>, Error> parse_path(
@@ -123,9 +123,9 @@ Match follow(_xmlNode* from, const std::vector<Step>& path) {
 }
 
 // `at`: the node whose path names an error (computed only then: a path costs allocations).
-boost::system::result<boost::json::value, Error> scalar(const Field& f, std::string raw,
+boost::system::result<boost::json::value, Error> scalar(const Field& f, std::string_view raw,
                                                         _xmlNode* at) {
-  std::string v = trim(std::move(raw));
+  std::string v = trim(raw);
   auto where = [at] { return xml::node_path(at); };
   if (!f.codes.empty()) {
     auto it = f.codes.find(v);
@@ -224,6 +224,7 @@ boost::system::result<Mapping, Error> load(std::string_view yaml_text, const std
     if (auto inc = doc["include"]) {
       if (!inc.IsSequence()) return bad_mapping("include must be a list of file names");
       if (folder.empty()) return bad_mapping("include needs the mapping folder");
+      const std::string dir = folder + "/";
       for (const auto& name_node : inc) {
         const auto name = name_node.as<std::string>();
         if (name.empty() || name.find('/') != std::string::npos ||
@@ -231,7 +232,7 @@ boost::system::result<Mapping, Error> load(std::string_view yaml_text, const std
           return bad_mapping("include '" + name + "': a file name of the mapping folder", name);
         }
         try {
-          parts.push_back(YAML::LoadFile(folder + "/" + name));
+          parts.push_back(YAML::LoadFile(dir + name));
         } catch (const YAML::Exception& e) {
           return bad_mapping("include '" + name + "': " + e.what(), name);
         }

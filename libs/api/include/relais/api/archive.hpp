@@ -43,6 +43,7 @@ struct ArchivePosition {
   std::int64_t routed_at_us = 0;
   std::int32_t partition = 0;
   std::int64_t offset = 0;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 sees the 0 of the synthesized comparisons
   auto operator<=>(const ArchivePosition&) const = default;
 };
 // "<routed_at_us>:<partition>:<offset>", the `replay-position` header of a replayed record.
@@ -59,7 +60,7 @@ struct ArchiveSinkOptions : sink::RegexSinkSettings {
 
 class ArchiveSink {
  public:
-  ArchiveSink(ArchiveSinkOptions o, metrics::Registry& m);
+  ArchiveSink(const ArchiveSinkOptions& o, metrics::Registry& m);
   std::optional<std::string> start() { return sink_.start(); }
   void stop() { sink_.stop(); }
   double age_seconds() const { return sink_.age_seconds(); }

@@ -112,7 +112,7 @@ struct SubscriberHealthOptions {
 // The shell: one pass every interval on `executor` (relais-api's Kafka admin thread).
 class SubscriberHealth {
  public:
-  SubscriberHealth(SubscriberHealthOptions o, boost::asio::any_io_executor executor,
+  SubscriberHealth(SubscriberHealthOptions o, const boost::asio::any_io_executor& executor,
                    metrics::Registry& m);
   ~SubscriberHealth();
   // Schedules the first pass at once; an error when the Kafka client cannot be created.

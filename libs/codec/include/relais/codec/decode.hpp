@@ -13,9 +13,9 @@
 namespace relais::codec {
 
 struct Limits {
-  std::size_t max_body = 64 * 1024;  // bytes of one JSON document or protobuf message
-  std::size_t max_depth = 8;         // JSON nesting of objects and arrays (the root is 1)
-  validation::Limits validation{};   // used by the decode_and_validate_* functions
+  std::size_t max_body = std::size_t{64} * 1024;  // bytes of one JSON document or protobuf message
+  std::size_t max_depth = 8;        // JSON nesting of objects and arrays (the root is 1)
+  validation::Limits validation{};  // used by the decode_and_validate_* functions
 };
 
 // Decodes `json`, the protobuf JSON mapping of `flow`'s message (e.g. a PersonnelFile), into

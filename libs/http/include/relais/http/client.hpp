@@ -49,8 +49,8 @@ class ClientError : public std::runtime_error {
 // One request on a fresh connection ("Connection: close"). Throws ClientError on connection
 // failure, timeout, or an unreadable response. HTTP error statuses are returned, not thrown.
 ClientResponse request(std::string host, unsigned short port, boost::beast::http::verb method,
-                       std::string target, std::string body = {}, std::string content_type = {},
-                       ClientHeaders headers = {},
+                       const std::string& target, std::string body = {},
+                       const std::string& content_type = {}, ClientHeaders headers = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // TLS for a client, e.g. towards an upstream that asks for a client certificate (mTLS).
@@ -78,8 +78,9 @@ std::shared_ptr<ClientTlsContext> make_client_tls(const ClientTls& tls, std::str
 // ClientError at the handshake (or at the first read, TLS 1.3 reporting a refused client
 // certificate after the handshake).
 ClientResponse request(const ClientTlsContext& tls, std::string host, unsigned short port,
-                       boost::beast::http::verb method, std::string target, std::string body = {},
-                       std::string content_type = {}, ClientHeaders headers = {},
+                       boost::beast::http::verb method, const std::string& target,
+                       std::string body = {}, const std::string& content_type = {},
+                       ClientHeaders headers = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Keep-alive client: reuses one connection for many requests. Connects lazily, and reconnects
@@ -94,8 +95,9 @@ class Client {
   Client& operator=(Client&&) noexcept;
 
   // Throws std::runtime_error like http::request(); after an error the connection is closed.
-  ClientResponse request(boost::beast::http::verb method, std::string target, std::string body = {},
-                         std::string content_type = {}, ClientHeaders headers = {});
+  ClientResponse request(boost::beast::http::verb method, const std::string& target,
+                         std::string body = {}, const std::string& content_type = {},
+                         const ClientHeaders& headers = {});
   void close();
   bool connected() const;
   std::size_t connects() const;  // connections opened so far (keep-alive checks in tests)

@@ -89,6 +89,11 @@ struct ChunkReply {
 };
 using ChunkSender = std::function<ChunkReply(const std::string& flow, const std::string& ndjson)>;
 
+// ChunkReply::retry_after_seconds from a busy answer's Retry-After header value (RFC 9110
+// delay-seconds, 1*DIGIT): 1 when the header is absent (""), and at least 1. Throws
+// std::invalid_argument naming the value when it is not a number of seconds (e.g. an HTTP-date).
+int retry_after_seconds(std::string_view header);
+
 struct BatchFileProgress {
   std::uint64_t lines = 0;        // records with a result so far
   std::uint64_t bytes = 0;        // bytes of the file consumed so far

@@ -36,8 +36,8 @@ std::string ticket_of_line(std::string_view text, std::size_t max_bytes);
 
 struct Options {
   std::string topic = "relais.inbound.v1";
-  std::size_t max_body_bytes = 64 * 1024;          // one notification
-  std::size_t max_batch_bytes = 32 * 1024 * 1024;  // one NDJSON batch
+  std::size_t max_body_bytes = std::size_t{64} * 1024;          // one notification
+  std::size_t max_batch_bytes = std::size_t{32} * 1024 * 1024;  // one NDJSON batch
   std::size_t max_batch_lines = 100000;
   std::size_t max_in_flight = 200000;  // records waiting for the broker
   int retry_after_seconds = 2;

@@ -55,7 +55,7 @@ struct EngineOptions {
 
 class Engine {
  public:
-  Engine(EngineOptions opts, DirectoryFeed& feed, metrics::Registry& metrics);
+  Engine(const EngineOptions& opts, DirectoryFeed& feed, metrics::Registry& metrics);
   ~Engine();
   // Creates the clients and loads the directory. Returns an error message on failure.
   std::optional<std::string> start();

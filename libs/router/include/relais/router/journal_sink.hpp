@@ -34,7 +34,7 @@ struct JournalSinkOptions {
 
 class JournalSink {
  public:
-  JournalSink(JournalSinkOptions o, metrics::Registry& m);
+  JournalSink(const JournalSinkOptions& o, metrics::Registry& m);
   std::optional<std::string> start() { return sink_.start(); }
   void stop() { sink_.stop(); }
   double age_seconds() const {

@@ -45,7 +45,8 @@ std::optional<std::string> require_authenticated_clients(const http::ServerOptio
 kafka::Settings kafka_settings(const config::Config& c, std::string& error);
 
 // GET /metrics, /healthz (process alive), /readyz (503 unless every check passes).
-void add_ops_routes(http::Router& r, metrics::Registry& m, std::string service, Checks ready);
+void add_ops_routes(http::Router& r, metrics::Registry& m, std::string service,
+                    const Checks& ready);
 
 // Sends the protobuf library's own messages (e.g. about invalid UTF-8 in
 // untrusted input) to our logger at debug level instead of raw stderr.

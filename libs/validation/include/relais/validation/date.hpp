@@ -12,6 +12,7 @@ namespace relais::validation {
 struct Date {
   std::int32_t days = 0;  // days since 1970-01-01
 
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 sees the 0 of the synthesized comparisons
   friend constexpr auto operator<=>(const Date&, const Date&) = default;
 };
 

@@ -31,7 +31,7 @@
 #include <string>
 #include <vector>
 
-struct _xmlNode;
+struct _xmlNode;  // NOLINT(bugprone-reserved-identifier): libxml2's own name, declared ahead
 
 namespace relais::xmlmap {
 
