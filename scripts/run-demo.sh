@@ -53,6 +53,8 @@ eval "$("$REPO/deploy/local/stack.sh" env)"
 export RELAIS_PG_DSN RELAIS_KAFKA_BROKERS
 printf '    PostgreSQL %s, Kafka %s, data in %s %s(%ds)%s\n' "127.0.0.1:$RELAIS_PG_PORT" "$RELAIS_KAFKA_BROKERS" \
   "${RELAIS_STACK_DIR#"$REPO/"}" "$D" $((SECONDS - t0)) "$N"
+# The stack's own warning (plain-text listeners, or the TLS stack's line), shown, not only logged.
+grep -E 'WARNING: PLAIN-TEXT|TLS stack:' "$LOG_DIR/stack.log" | tail -n 1 | sed 's/^\[[^]]*\] /    /' || true
 
 # ------------------------------------------------------------- the services
 declare -A PIDS=()
