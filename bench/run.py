@@ -41,6 +41,7 @@ import micro_part  # noqa: E402
 import soap_part  # noqa: E402
 import health_part  # noqa: E402
 import peer  # noqa: E402
+import replicas_part  # noqa: E402
 
 BUILD = Path(os.environ.get("RELAIS_BUILD_DIR", REPO / "build"))
 # The bench stack; BENCH_STACK_DIR, BENCH_PG_PORT, BENCH_KAFKA_PORT and
@@ -507,7 +508,9 @@ def main() -> int:
                     help="comma list among raw,java,e2e,latency,peer,soap,journal,micro,health (peer: the Kafka "
                          "Streams comparison; soap: SOAP against JSON ingest; journal: the journal's PostgreSQL CPU "
                          "per notification, bench/journal_part.py; micro: codec CPU and directory scale, "
-                         "bench/micro; health: relais-api's subscriber health pass at 565 CPAS x 3 applications)")
+                         "bench/micro; health: relais-api's subscriber health pass at 565 CPAS x 3 applications; "
+                         "replicas, not in the default list: end to end with 1, 2 and 3 relais-router replicas, "
+                         "bench/replicas_part.py)")
     ap.add_argument("--peer-threads", type=int, default=1, help="peer: Kafka Streams num.stream.threads")
     ap.add_argument("--peer-java-opts", default=None, help=f"peer: JVM options (default {peer.DEFAULT_JAVA_OPTS})")
     ap.add_argument("--name", default=None, help="results file name part (default quick|full)")
@@ -519,8 +522,8 @@ def main() -> int:
     m = args.integrations or (100_000 if args.quick else 1_000_000)
     raw_n = args.raw_records or n
     only = set(args.only.split(","))
-    if "latency" in only:
-        only.add("e2e")  # the pace is half the measured end-to-end maximum
+    if "latency" in only or "replicas" in only:
+        only.add("e2e")  # latency: the pace is half the measured end-to-end maximum; replicas: its setup
     name = args.name or ("quick" if args.quick else "full")
     rng = random.Random(args.seed)
     results: dict = {"name": name, "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -645,6 +648,11 @@ def main() -> int:
                 pace = float(os.environ.get("BENCH_LATENCY_RATE") or e2e["notifications_per_s"] / 2)
                 results["latency"] = bench_latency(rng, tmp, brokers, ingest, ssins, pace,
                                                    args.latency_seconds, args.concurrency)
+            if "replicas" in only:
+                rn = max(10_000, n // 2)
+                log(f"router replicas: {rn} notifications end to end with 1, 2 and 3 replicas in one group")
+                results["router_replicas"] = replicas_part.run(sys.modules[__name__], relais, ingest, router, brokers,
+                                                               tmp, rng, ssins, rn, args.batch, args.concurrency)
         if "peer" in only:
             if relais:  # the end-to-end run filled the inbound topic: the comparison starts afresh
                 relais.stop_all()
@@ -806,6 +814,9 @@ def print_summary(r: dict) -> None:
         ok = "met" if l["p99"] <= 200 else "MISSED"
         rows.append(("  p99 (ms)", f"{l['p99']}", f"target <= 200 ms: {ok}"))
         rows.append(("  p99.9 (ms)", f"{l['p99_9']}", ""))
+    for st in r.get("router_replicas", {}).get("steps", []):
+        rows.append((f"end to end, {st['replicas']} router replica(s) (notif/s)", f"{st['notifications_per_s']:,.0f}",
+                     f"x{st['ratio_to_one']} of 1; routed per replica {st['routed_by_replica']}"))
     rows += peer.summary_rows(r)
     if "micro" in r:
         rows.extend(micro_part.summary_rows(r["micro"]))

@@ -22,6 +22,7 @@ PACKAGES=(
   chromium npm
   prometheus
   haproxy   # the load balancer of the rolling restarts (make test-faults-rolling)
+  faketime   # libfaketime: PostgreSQL's clock stepped in the cluster fault suite (pg_clock_skew)
 )
 
 # Packages whose command may come from outside Debian (a Node.js with its own npm,

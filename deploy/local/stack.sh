@@ -24,12 +24,24 @@
 #   stack.sh pg-crash                                     PostgreSQL alone (immediate stop: a crash, recovery at the start)
 #   stack.sh kafka-kill-node N | kafka-start-node N       one node of a cluster (SIGKILL, left down / start)
 #   stack.sh topics-check                                 every Relais topic against the replication policy
+#   stack.sh pg-clock OFFSET                              PostgreSQL's clock set OFFSET seconds off (+300, -120,
+#                                                         +0); needs RELAIS_PG_FAKETIME=1
+#   stack.sh kafka-disk-fill N | kafka-disk-free N        fill node N's data filesystem (a ballast file) / empty it
+#                                                         again; needs RELAIS_KAFKA_DISK_MB
 #
 # RELAIS_KAFKA_NODES=3: three combined broker+controller nodes (a static quorum of three voters),
 # node N on the loopback address 127.0.0.(10+N), ports RELAIS_KAFKA_PORT / RELAIS_KAFKA_CONTROLLER_PORT
 # + 10*(N-1) (or the comma-separated lists RELAIS_KAFKA_HOSTS, RELAIS_KAFKA_PORTS,
 # RELAIS_KAFKA_CONTROLLER_PORTS); replication factor 3, min.insync.replicas 2, unclean leader
 # election off for every topic (docs/operations.md).
+#
+# RELAIS_KAFKA_DISK_MB=N (the cluster fault suite): each node's data directory is a filesystem of
+# its own, N MiB (ext4 in a sparse image file, kafka-N/data.img, loop-mounted; root only), so that
+# one node's disk can be filled while the others' are not (kafka-disk-fill); 'down' unmounts it.
+#
+# RELAIS_PG_FAKETIME=1 (the cluster fault suite): PostgreSQL runs under libfaketime (Debian's
+# faketime), its wall clock offset by what pg-clock last wrote (pg/clock, re-read every second):
+# the database host's clock off from the services' while everything runs.
 #
 # RELAIS_KAFKA_TLS=1 (make stack-up TLS=1): the TLS stack. deploy/local/pki.sh makes a local CA and
 # the certificates under $RELAIS_PKI_DIR (default $RELAIS_STACK_DIR/pki); every Kafka listener is
@@ -66,6 +78,8 @@ PG_OS_USER="${RELAIS_PG_OS_USER:-postgres}" # only used when running as root
 PG_WAIT_S="${RELAIS_PG_WAIT_S:-60}"
 KAFKA_WAIT_S="${RELAIS_KAFKA_WAIT_S:-120}"
 KAFKA_STOP_WAIT_S=30
+KAFKA_DISK_MB="${RELAIS_KAFKA_DISK_MB:-}"
+[[ -z "$KAFKA_DISK_MB" || "$KAFKA_DISK_MB" =~ ^[1-9][0-9]{2,6}$ ]] || { echo "[stack] ERROR: RELAIS_KAFKA_DISK_MB must be a size in MiB, 100 or more (got '$KAFKA_DISK_MB')" >&2; exit 1; }
 
 DB_NAME=relais
 DB_USER=relais
@@ -74,6 +88,7 @@ PG_DIR="$STACK_DIR/pg"
 PG_DATA="$PG_DIR/data"
 PG_SOCK="$PG_DIR/run"
 PG_LOG="$PG_DIR/log/postgresql.log"
+PG_CLOCK="$PG_DIR/clock" # RELAIS_PG_FAKETIME=1: the server's clock offset (libfaketime)
 
 # Kafka node 1 lives in $STACK_DIR/kafka (the single broker's place) and holds what the nodes
 # share (the administrator's and the tools' settings, the stamps, the cluster id); node N > 1 in
@@ -153,11 +168,29 @@ die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- helpers ---
 
 as_pg() { # run a PostgreSQL server binary; postgres refuses to run as root
-  if [[ $EUID -eq 0 ]]; then
-    runuser -u "$PG_OS_USER" -- "$@"
-  else
-    "$@"
+  local clock=()
+  if [[ "${RELAIS_PG_FAKETIME:-0}" == 1 ]]; then # the server inherits it from pg_ctl
+    local lib
+    lib="$(compgen -G '/usr/lib/*/faketime/libfaketime.so.1' | head -1)"
+    [[ -n "$lib" ]] || die "RELAIS_PG_FAKETIME=1 needs libfaketime (Debian package faketime: scripts/install-deps.sh)"
+    mkdir -p "$PG_DIR"
+    [[ -f "$PG_CLOCK" ]] || echo "+0" >"$PG_CLOCK"
+    chmod 644 "$PG_CLOCK"
+    # the offset file re-read every second; monotonic clocks (timeouts, latches) left alone
+    clock=(env "LD_PRELOAD=$lib" "FAKETIME_TIMESTAMP_FILE=$PG_CLOCK" FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1)
   fi
+  if [[ $EUID -eq 0 ]]; then
+    runuser -u "$PG_OS_USER" -- "${clock[@]}" "$@"
+  else
+    "${clock[@]}" "$@"
+  fi
+}
+
+cmd_pg_clock() { # OFFSET: +N / -N seconds; the server's processes read it within a second
+  [[ "${RELAIS_PG_FAKETIME:-0}" == 1 ]] || die "pg-clock needs a stack brought up with RELAIS_PG_FAKETIME=1"
+  [[ "${1:-}" =~ ^[+-][0-9]{1,6}$ ]] || die "pg-clock: an offset in seconds expected, like +300 or -120 (got '${1:-}')"
+  echo "$1" >"$PG_CLOCK.tmp" && chmod 644 "$PG_CLOCK.tmp" && mv "$PG_CLOCK.tmp" "$PG_CLOCK"
+  log "postgres: clock offset $1 s"
 }
 
 port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; } # port [host]
@@ -556,6 +589,55 @@ rootLogger.appenderRef.err.ref = ERR
 EOF
 }
 
+# RELAIS_KAFKA_DISK_MB: node $K_NODE's data directory on a filesystem of its own (an ext4 image,
+# sparse, loop-mounted), made at the first 'up' and mounted again at each start of the node.
+kafka_disk_mount() {
+  [[ -n "$KAFKA_DISK_MB" ]] || return 0
+  mountpoint -q "$K_DATA" && return 0
+  [[ $EUID -eq 0 ]] || die "RELAIS_KAFKA_DISK_MB needs root (a loop mount of $K_DIR/data.img)"
+  local img="$K_DIR/data.img"
+  if [[ ! -f "$img" ]]; then
+    [[ -d "$K_DATA" && -n "$(ls -A "$K_DATA" 2>/dev/null)" ]] &&
+      die "$K_DATA holds data on the host's disk: RELAIS_KAFKA_DISK_MB needs a new stack ('RELAIS_STACK_RESET=1 $0 up')"
+    mkdir -p "$K_DIR"
+    truncate -s "${KAFKA_DISK_MB}M" "$img"
+    # -m 0: no blocks reserved for root (the broker runs as root here: it would see them)
+    mkfs.ext4 -q -F -m 0 -E lazy_itable_init=1 "$img" || die "mkfs.ext4 $img failed"
+  fi
+  mkdir -p "$K_DATA"
+  mount -o loop,noatime "$img" "$K_DATA" || die "cannot loop-mount $img on $K_DATA (RELAIS_KAFKA_DISK_MB needs loop devices)"
+  # Kafka reads every directory of a log dir as a topic partition: no lost+found in it
+  rmdir "$K_DATA/lost+found" 2>/dev/null || true
+  log "kafka: $(node_label)data on its own ${KAFKA_DISK_MB} MiB filesystem ($img)"
+}
+
+kafka_disk_umount() { # every node's data filesystem (the nodes are down)
+  local n
+  for n in "${ALL_NODES[@]}"; do
+    use_node "$n"
+    mountpoint -q "$K_DATA" 2>/dev/null || continue
+    umount "$K_DATA" 2>/dev/null || umount -l "$K_DATA" || log "kafka: could not unmount $K_DATA"
+  done
+}
+
+# The disk-full fault: a ballast file takes every free block of node N's data filesystem, so the
+# node's next write fails with ENOSPC; kafka-disk-free deletes it (the operator freeing space).
+cmd_kafka_disk() { # fill|free N
+  use_node "$2"
+  mountpoint -q "$K_DATA" || die "$K_DATA is not a filesystem of its own: bring the stack up with RELAIS_KAFKA_DISK_MB"
+  local ballast="$K_DATA/.relais-ballast" free
+  if [[ "$1" == fill ]]; then
+    free="$(df -B1 --output=avail "$K_DATA" | tail -1 | tr -d ' ')"
+    if ((free > 0)); then fallocate -l "$free" "$ballast" 2>/dev/null || fallocate -l $((free - 1048576)) "$ballast" || die "fallocate $ballast failed"; fi
+    # whatever fallocate left (metadata rounding): taken by plain writes until ENOSPC
+    dd if=/dev/zero of="$ballast.tail" bs=64k status=none 2>/dev/null || true
+    log "kafka: $(node_label)data filesystem full ($(df -h --output=used,size "$K_DATA" | tail -1 | xargs))"
+  else
+    rm -f "$ballast" "$ballast.tail"
+    log "kafka: $(node_label)data filesystem freed ($(df -h --output=used,size "$K_DATA" | tail -1 | xargs))"
+  fi
+}
+
 kafka_format() { # node $K_NODE; every node of a cluster gets the same cluster id and SCRAM users
   if [[ -f "$K_DATA/meta.properties" ]]; then
     [[ -f "$K_DIR/sasl.stamp" ]] ||
@@ -657,6 +739,7 @@ kafka_up() {
   "$HERE/kafka-libs.sh" "$KAFKA_LIBS"
   for n in "${todo[@]}"; do
     use_node "$n"
+    kafka_disk_mount
     kafka_write_config
     kafka_format
     log "kafka: starting $(node_label)on $K_NODE_HOST:$K_NODE_PORT (controller $K_NODE_HOST:$K_NODE_CPORT)"
@@ -791,6 +874,7 @@ cmd_up() {
   if [[ "${RELAIS_STACK_RESET:-0}" == 1 ]]; then
     log "RELAIS_STACK_RESET=1: wiping $STACK_DIR"
     kafka_down "${ALL_NODES[@]}"
+    kafka_disk_umount
     pg_down
     rm -rf "$PG_DIR" "$K1_DIR" "$STACK_DIR"/kafka-[2-9] "$STACK_DIR/secrets" "$STACK_DIR/tls.mode" "$STACK_DIR/pki"
   fi
@@ -833,6 +917,7 @@ cmd_up() {
 
 cmd_down() {
   kafka_down "${ALL_NODES[@]}"
+  kafka_disk_umount
   pg_down
 }
 
@@ -934,7 +1019,7 @@ cmd_logs() {
 }
 
 usage() {
-  sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -956,6 +1041,9 @@ case "$cmd" in
   topics-check) topics_tool check ;;
   pg-restart) pg_down; pg_up ;;
   pg-crash) pg_crash; pg_up ;;
+  pg-clock) cmd_pg_clock "${1:-}" ;;
+  kafka-disk-fill) node="$(node_arg "${1:-}")" || exit 1; cmd_kafka_disk fill "$node" ;;
+  kafka-disk-free) node="$(node_arg "${1:-}")" || exit 1; cmd_kafka_disk free "$node" ;;
   -h | --help | help) usage 0 ;;
   *) usage 2 ;;
 esac

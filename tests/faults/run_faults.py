@@ -6,6 +6,7 @@ moments; then an independent checker (checker.py) verifies the guarantees of
 
     var/venv/bin/python tests/faults/run_faults.py [--seed N] [--faults 200] [--short]
                                                    [--report FILE] [--keep-stack]
+                                                   [--cluster | --rolling] [--kinds a,b]
 
 `make test-faults` runs the full suite (at least 200 faults); the short variant (--short: each
 fault type once) is a CTest test inside `make test`. It starts its own stack under
@@ -18,7 +19,12 @@ cluster (RELAIS_KAFKA_NODES=3: replication factor 3, min.insync.replicas 2) of i
 (var/faults-cluster-stack, FAULTS_CLUSTER_PG_PORT 59850, FAULTS_CLUSTER_KAFKA_PORT 59860 and
 FAULTS_CLUSTER_KAFKA_CONTROLLER_PORT 59861 for node 1, +10 and +20 for nodes 2 and 3), with the
 cluster's faults only: kill -9 (leader_kill) or SIGSTOP (leader_stop) of the node leading
-relais.inbound.v1 partition 0, the load going on, then the node back. Each fault reports the
+relais.inbound.v1 partition 0, the load going on, then the node back; kill -9 of the active
+controller (controller_kill); a router killed during a rebalance (router_rebalance); a crash of
+PostgreSQL (pg_crash); the leader's data filesystem filled until its writes fail (disk_full: each
+node's data on a loop-mounted filesystem of its own, root only; FAULTS_DISK_FULL=0 leaves it out);
+PostgreSQL's clock stepped minutes ahead or behind, then back (pg_clock_skew: libfaketime).
+Each fault reports the
 failover (from the fault until a new notification is delivered, the node still down) and the time
 until every partition of the Relais topics has all its replicas in sync again; at the end every
 Relais topic, the services' cpas.* ones included, must meet the replication policy
@@ -85,6 +91,18 @@ CLUSTER_STACK = {
     "RELAIS_KAFKA_CONTROLLER_PORT": os.environ.get("FAULTS_CLUSTER_KAFKA_CONTROLLER_PORT", "59861"),
     "RELAIS_KAFKA_NODES": "3",
 }
+# The disk-full fault needs each node's data on a filesystem of its own (a loop-mounted image,
+# deploy/local/stack.sh RELAIS_KAFKA_DISK_MB): root only. 16 GiB, sparse: a 100-fault run writes
+# a few GiB per node.
+DISK_FULL_OK = os.geteuid() == 0 and os.environ.get("FAULTS_DISK_FULL", "1") != "0"
+if DISK_FULL_OK:
+    CLUSTER_STACK["RELAIS_KAFKA_DISK_MB"] = os.environ.get("FAULTS_CLUSTER_DISK_MB", "16384")
+# The clock-skew fault steps PostgreSQL's wall clock (libfaketime, deploy/local/stack.sh
+# RELAIS_PG_FAKETIME): the database host's clock off from the services' and the brokers'.
+import glob  # noqa: E402
+CLOCK_SKEW_OK = bool(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+if CLOCK_SKEW_OK:
+    CLUSTER_STACK["RELAIS_PG_FAKETIME"] = "1"
 BROKER_SESSION_S = 9.0       # Kafka's broker.session.timeout.ms: a stopped node is fenced after it
 RECOVERY_BOUND_S = 180.0     # after a fault heals, the pipeline answers a probe within this
 DRAIN_BOUND_S = 300.0        # after the faults stop, everything is delivered within this
@@ -122,6 +140,9 @@ class Run:
         self.pg_sensitive = threading.Lock()     # PostgreSQL faults and directory races do not overlap
         self.lane_a, self.lane_b = ((self.CLUSTER_LANE, []) if args.cluster else (self.ROLLING_LANE, [])
                                     if args.rolling else (self.LANE_A, self.LANE_B))
+        if args.kinds:   # --kinds: only these fault types, in their lanes
+            self.lane_a = [k for k in self.lane_a if k in args.kinds]
+            self.lane_b = [k for k in self.lane_b if k in args.kinds]
         self.lb: LoadBalancer | None = None      # --rolling: HAProxy in front of ingest and api
         self.latency: list[tuple[float, float]] = []   # --rolling: (accepted at, seconds to visible)
         self.fault_extra: dict = {}              # figures of the fault being injected (cluster faults)
@@ -704,6 +725,64 @@ class Run:
     def f_controller_kill(self, rng):
         return self.node_fault(rng, "kill", "controller")
 
+    def f_disk_full(self, rng):
+        """The data filesystem of the leader of relais.inbound.v1 partition 0 fills up (a ballast
+        file takes every free block) under load: its next write fails with ENOSPC, the node takes
+        its log directory offline and, that being its only one (the metadata log's too), halts.
+        Then the operator's repair: the ballast deleted, the node started again."""
+        node = self.leader_of("relais.inbound.v1", 0)
+        pid = self.node_pid(node)
+        t0 = time.time()
+        stack_cmd("kafka-disk-fill", str(node))
+        halted = None
+        try:
+            deadline = t0 + 120
+            while time.time() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    halted = time.time() - t0
+                    break
+                time.sleep(0.2)
+            if halted is None:   # still alive with its only log directory failed: stopped as a dead node
+                log(f"node {node} still running 120 s after its disk filled: killed")
+                stack_cmd("kafka-kill-node", str(node))
+            new = self.leader_of("relais.inbound.v1", 0, not_node=node)
+            elected = time.time() - t0
+            failover = self.probe(t0)
+            time.sleep(rng.uniform(1.0, 4.0))
+        finally:
+            back = time.time()
+            stack_cmd("kafka-disk-free", str(node))
+            stack_cmd("kafka-start-node", str(node))
+        heal = time.time()
+        in_sync = self.isr_full(heal)
+        self.fault_extra = {"node": node, "new_leader": new, "halted_s": None if halted is None else round(halted, 2),
+                            "down_s": round(back - t0, 2), "restart_s": round(heal - back, 2),
+                            "leader_elected_s": round(elected, 2), "failover_s": round(failover, 2),
+                            "isr_full_s": round(in_sync, 2)}
+        how = f"halted after {halted:.1f}s" if halted is not None else "did not halt (killed)"
+        return heal, (f"leader {node} disk full, {how}, leader {new} in {elected:.1f}s, delivering in "
+                      f"{failover:.1f}s, freed and restarted, in sync {in_sync:.1f}s after")
+
+    def f_pg_clock_skew(self, rng):
+        """PostgreSQL's host clock steps 2 to 15 minutes ahead or behind the services' and the
+        brokers' under load (the database's now(): outbox schedules and leases, credentials'
+        expiry, alerts' and journal times), stays off for 10 to 30 s, then steps back."""
+        offset = rng.choice([1, -1]) * rng.randint(120, 900)
+        with self.pg_sensitive:
+            stack_cmd("pg-clock", f"{offset:+d}")
+            try:
+                time.sleep(1.5)   # each server process re-reads the offset within a second
+                off = float(self.db.rows("SELECT extract(epoch FROM clock_timestamp())")[0][0]) - time.time()
+                if abs(off - offset) > 30:
+                    self.fail(f"pg_clock_skew: PostgreSQL's clock is {off:+.0f}s off, {offset:+d}s asked")
+                time.sleep(rng.uniform(10.0, 30.0))
+            finally:
+                stack_cmd("pg-clock", "+0")
+        self.fault_extra = {"offset_s": offset, "measured_offset_s": round(off, 1)}
+        return time.time(), f"clock {offset:+d}s ({off:+.0f}s measured), back to +0"
+
     def f_router_rebalance(self, rng):
         """A third router joins the group (a rebalance starts); during the rebalance one of the two
         others is killed (kill -9) and started again; then the third leaves (SIGTERM): three
@@ -837,7 +916,8 @@ class Run:
         return out
 
     ROLLING_LANE = ["roll_ingest", "roll_router", "roll_api"]
-    CLUSTER_LANE = ["leader_kill", "leader_stop", "controller_kill", "router_rebalance", "pg_crash"]
+    CLUSTER_LANE = ["leader_kill", "leader_stop", "controller_kill", "router_rebalance", "pg_crash"] + (
+        ["disk_full"] if DISK_FULL_OK else []) + (["pg_clock_skew"] if CLOCK_SKEW_OK else [])
     LANE_A = ["kill_ingest", "kill_router_one", "kill_router_both", "kill_api", "stop_router",
               "broker_restart", "broker_kill", "pg_restart", "pg_unreachable"]
     LANE_B = ["upstream_slow", "upstream_failing", "upstream_down", "poison", "dir_race"]
@@ -858,7 +938,7 @@ class Run:
                 rec["recovery_s"] = self.reactions_drained(heal)
             elif name == "kill_api":
                 rec["recovery_s"] = self.api_probe(heal)
-            elif name.startswith("pg"):   # pg_restart, pg_unreachable, pg_crash
+            elif name.startswith("pg"):   # pg_restart, pg_unreachable, pg_crash, pg_clock_skew
                 rec["recovery_s"] = max(self.probe(heal), self.api_probe(heal))
             else:
                 rec["recovery_s"] = self.probe(heal)
@@ -1030,9 +1110,12 @@ class Run:
                    "lost": charged[name]["lost"], "duplicated": charged[name]["duplicated"],
                    "recovery_p50_s": round(statistics.median(rec), 2) if rec else None,
                    "recovery_max_s": round(max(rec), 2) if rec else None}
-            for fig in ("leader_elected_s", "failover_s", "restart_s", "isr_full_s"):   # cluster faults
+            for fig in ("leader_elected_s", "failover_s", "restart_s", "isr_full_s", "halted_s"):   # cluster faults
                 xs = [f[fig] for f in fs if fig in f]
                 if xs:
+                    xs = [x for x in xs if x is not None]
+                    if not xs:
+                        continue
                     row[fig.removesuffix("_s") + "_p50_s"] = round(statistics.median(xs), 2)
                     row[fig.removesuffix("_s") + "_max_s"] = round(max(xs), 2)
             rows.append(row)
@@ -1060,7 +1143,7 @@ class Run:
                "ingest_answers": {str(k): v for k, v in self.http.items()},
                "api_answers": {str(k): v for k, v in self.api_http.items()},
                "violations": problems, "pass": not problems,
-               "rolling": self.args.rolling, "latency": self.latency_report() if self.args.rolling else None}
+               "rolling": self.args.rolling, "kinds": self.args.kinds, "latency": self.latency_report() if self.args.rolling else None}
         path = Path(self.args.report or (self.run_dir / "report.json"))
         path.write_text(json.dumps(rep, indent=1, default=str))
         log(f"report: {path}; service logs in {self.run_dir}")
@@ -1098,7 +1181,15 @@ def main() -> int:
     ap.add_argument("--rolling", action="store_true",
                     help="two instances of each service, ingest and api behind HAProxy, rolling restarts only "
                          "(make test-faults-rolling)")
+    ap.add_argument("--kinds", type=lambda v: [k for k in v.split(",") if k],
+                    help="only these fault types (comma-separated), e.g. --cluster --kinds disk_full,pg_crash")
     args = ap.parse_args()
+    if args.kinds:
+        lanes = (Run.CLUSTER_LANE if args.cluster else Run.ROLLING_LANE if args.rolling else Run.LANE_A + Run.LANE_B)
+        unknown = [k for k in args.kinds if k not in lanes]
+        if unknown:
+            ap.error(f"--kinds: {unknown} not among this suite's fault types {lanes}"
+                     + ("" if DISK_FULL_OK or "disk_full" not in unknown else " (disk_full needs root)"))
     if args.rolling and (args.short or args.cluster):
         ap.error("--rolling goes with neither --short nor --cluster: --faults N")
     if args.cluster:
