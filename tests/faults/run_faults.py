@@ -534,16 +534,36 @@ class Run:
         return self.kill_restart(["api"], rng), "api"
 
     def f_stop_router(self, rng):
+        """A zombie router: SIGSTOP past its consumer session, so the group gives its partitions to
+        the other replica, which routes their records; then SIGCONT. Whatever the zombie had in
+        flight must not commit (its transaction is fenced by the group's new generation, KIP-447):
+        the checker's 0 duplicated is the proof; the zombie's log after the resume says which way
+        it went (zombie_outcome: its transaction aborted, its clients fenced and made again, or,
+        stopped between two transactions, its session expired and its partitions revoked)."""
         k = rng.choice(["router", "router-1"])
         pause = SESSION_TIMEOUT_S + rng.uniform(3.0, 8.0)
+        svc = self.svc(k)
         self.down_on_purpose.add(k)
-        self.svc(k).proc.send_signal(signal.SIGSTOP)
+        svc.proc.send_signal(signal.SIGSTOP)
         try:
             time.sleep(pause)
         finally:
-            self.svc(k).proc.send_signal(signal.SIGCONT)
+            mark = svc.log_path.stat().st_size if svc.log_path.exists() else 0
+            svc.proc.send_signal(signal.SIGCONT)
             self.down_on_purpose.discard(k)
+        self.fault_extra = {"zombie": k, "zombie_log_from": mark}
         return time.time(), f"{k} stopped {pause:.1f}s"
+
+    def after_stop_router(self, rec: dict) -> None:
+        """Once the pipeline delivers again: what the zombie's log says since its SIGCONT."""
+        with open(self.svc(rec["zombie"]).log_path, "rb") as f:
+            f.seek(rec.pop("zombie_log_from"))
+            after = f.read().decode(errors="replace")
+        rec["zombie_outcome"] = ("fenced: clients made again" if "fatal" in after else
+                                 "transaction aborted and retried" if "transaction failed" in after else
+                                 "session expired: partitions revoked" if "partitions revoked" in after else
+                                 "rejoined")
+        rec["detail"] += f"; zombie: {rec['zombie_outcome']}"
 
     def f_broker_restart(self, rng):
         stack_cmd("kafka-restart")
@@ -942,6 +962,8 @@ class Run:
                 rec["recovery_s"] = max(self.probe(heal), self.api_probe(heal))
             else:
                 rec["recovery_s"] = self.probe(heal)
+            if hasattr(self, "after_" + name):
+                getattr(self, "after_" + name)(rec)
             rec["ok"] = True
         except Exception as e:  # noqa: BLE001 - recorded as a failed fault
             rec.update(ok=False, error=repr(e))
@@ -1118,6 +1140,9 @@ class Run:
                         continue
                     row[fig.removesuffix("_s") + "_p50_s"] = round(statistics.median(xs), 2)
                     row[fig.removesuffix("_s") + "_max_s"] = round(max(xs), 2)
+            zombies = Counter(f["zombie_outcome"] for f in fs if "zombie_outcome" in f)   # stop_router
+            if zombies:
+                row["zombie_outcomes"] = dict(zombies)
             rows.append(row)
             p50 = f"{row['recovery_p50_s']:.1f}s" if rec else "-"
             mx = f"{row['recovery_max_s']:.1f}s" if rec else "-"
@@ -1129,6 +1154,10 @@ class Run:
                       f"delivering again p50 {row['failover_p50_s']}s max {row['failover_max_s']}s (node down); "
                       f"restart p50 {row['restart_p50_s']}s max {row['restart_max_s']}s; "
                       f"all replicas in sync p50 {row['isr_full_p50_s']}s max {row['isr_full_max_s']}s after it is back")
+        for row in rows:
+            if "zombie_outcomes" in row:
+                print(f"  {row['fault']}: the zombie router after its SIGCONT: "
+                      + ", ".join(f"{k} x{v}" for k, v in row["zombie_outcomes"].items()))
         total = len(self.faults)
         print(f"\nseed {self.seed}: {total} faults, {sum(1 for f in self.faults if f.get('ok'))} recovered; "
               f"{len(self.log.tickets)} tickets accepted; figures {outcome.figures}; "
