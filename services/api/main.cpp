@@ -99,9 +99,19 @@ int main(int argc, char** argv) {
            "the public BCSS XSD folder (SSDN/Service, SSDN/OCMW_CPAS/ManageAccess), read once at "
            "start"},
           {"manage_access.bcss_url", Type::string, "",
-           "proxy: BCSS's ManageAccess endpoint, http://host:port/path"},
+           "proxy: BCSS's ManageAccess endpoint, https://host[:port]/path (mTLS, "
+           "manage_access.tls.*), or http:// to a local egress proxy only"},
+          {"manage_access.tls.ca_file", Type::string, "",
+           "https: the CAs trusted for BCSS's server certificate (PEM; empty = the system store)"},
+          {"manage_access.tls.cert_file", Type::string, "",
+           "https: the data centre's client certificate for BCSS (PEM, chain allowed; required)"},
+          {"manage_access.tls.key_file", Type::string, "",
+           "https: the client certificate's key (PEM; required)"},
+          {"manage_access.tls.server_name", Type::string, "",
+           "https: the name BCSS's certificate must carry (and SNI); empty = the URL's host"},
           {"manage_access.bcss_timeout_ms", Type::integer, "10000",
-           "proxy: timeout of each phase of the call to BCSS; a timeout answers 504 BCSS_TIMEOUT, "
+           "proxy: timeout of each phase of the call to BCSS (connect, TLS handshake, write, "
+           "read); a timeout answers 504 BCSS_TIMEOUT, "
            "directory unchanged"},
           {"manage_access.user_id", Type::string, "00000000097",
            "proxy: AuthorizedUser/UserID sent to BCSS when the caller's body has none (a bare "
@@ -186,6 +196,10 @@ int main(int argc, char** argv) {
   mao.proxy = ma_mode == "proxy";
   mao.xsd_dir = cfg.str("manage_access.xsd_dir");
   mao.bcss_url = cfg.str("manage_access.bcss_url");
+  mao.bcss_tls.ca_file = cfg.str("manage_access.tls.ca_file");
+  mao.bcss_tls.cert_file = cfg.str("manage_access.tls.cert_file");
+  mao.bcss_tls.key_file = cfg.str("manage_access.tls.key_file");
+  mao.bcss_tls.server_name = cfg.str("manage_access.tls.server_name");
   mao.bcss_timeout = std::chrono::milliseconds(cfg.integer("manage_access.bcss_timeout_ms"));
   mao.user_id = cfg.str("manage_access.user_id");
   mao.email = cfg.str("manage_access.email");

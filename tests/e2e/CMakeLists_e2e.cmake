@@ -5,7 +5,7 @@
 # stack they fail (never skip).
 set(RELAIS_E2E_PYTHON ${CMAKE_SOURCE_DIR}/var/venv/bin/python)
 foreach(name routing_10k crash idempotency bad_input hostile_input directory_latency dlq shutdown clignotants reactions sppis_transport languages status_page openapi prometheus relaisctl kafka_acls db_outage replacements cpas_identity
-             ticket_reuse router_restart source_codes ingest_file ingest_xml_batch ingest_spool soap xsd_swap manage_access
+             ticket_reuse router_restart source_codes ingest_file ingest_xml_batch ingest_spool soap xsd_swap manage_access manage_access_tls
              subscribers subscribers_guide sppis_clignotants subscriber_replay status_cpas kafka_mtls)
   add_test(NAME e2e_${name}
            COMMAND ${RELAIS_E2E_PYTHON} -m pytest -q -s -p no:cacheprovider

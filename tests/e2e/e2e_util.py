@@ -190,6 +190,15 @@ def produce_raw(brokers: str, topic: str, records: list[tuple[bytes | None, byte
     assert left == 0 and not errors, f"raw produce failed: {errors} ({left} left)"
 
 
+def make_test_certs(run_dir: Path, name: str) -> Path:
+    """The test CA and certificates of tests/tls/make-certs.sh, made by openssl now in a fresh
+    folder under the test stack's directory (or run_dir), never committed."""
+    base = Path(os.environ.get("RELAIS_STACK_DIR") or run_dir)
+    d = base / f"{name}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["sh", str(Path(__file__).resolve().parents[2] / "tests/tls/make-certs.sh"), str(d)], check=True)
+    return d
+
+
 def env_flag(name: str, default: str) -> str:
     return os.environ.get(name, default)
 

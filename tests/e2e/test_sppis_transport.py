@@ -41,10 +41,7 @@ N = int(os.environ.get("RELAIS_SPPIS_REACTIONS", "200"))
 
 @pytest.fixture(scope="module")
 def certs(run_dir) -> Path:
-    base = Path(os.environ.get("RELAIS_STACK_DIR") or run_dir)
-    d = base / f"sppis-certs-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["sh", str(REPO / "tests/tls/make-certs.sh"), str(d)], check=True)
-    return d
+    return e2e_util.make_test_certs(run_dir, "sppis-certs")
 
 
 class FakeSppIs(StandIn):

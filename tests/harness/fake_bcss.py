@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A fake BCSS ManageAccess endpoint (OCMWCPASManageAccess 20050930), for tests only.
 
-Python standard library only, no Relais code. It answers a SOAP 1.1 envelope holding an
+Python standard library only (and tls_handshake.py beside it), no Relais code. It answers a SOAP 1.1 envelope holding an
 SSDNRequest with one ManageAccessRequest the way BCSS's public schemas describe
 (../shared/docs/bcss-schemas.md §2-3): an SSDNReply whose ReplyContext and ServiceReply carry a
 ResultSummary, and a ManageAccessReply echoing the request plus the overlapping registrations.
@@ -20,11 +20,19 @@ It keeps its own register of (OrgUnit, SSIN, Purpose, StartDate) → EndDate.
        "delay_ms": 3000,   process the request, then wait before answering (a caller with a shorter
                            timeout gives up although BCSS recorded it: its retry is a duplicate)
        "clear": true}      forget the register and what was received
-  GET  /_received         {"received": [{"org_unit", "action", "ssin", "purpose", "answered"}...]}
+  GET  /_received         {"received": [{"org_unit", "action", "ssin", "purpose", "answered",
+                           "client_cn"}...], "handshake_failures": n}; client_cn is the subject CN
+                           of the caller's verified client certificate ("" over plain HTTP)
   GET  /_registrations    {"registrations": [{"org_unit", "ssin", "purpose", "start", "end"}...]}
   GET  /_health           200
 
-Options: --port (0: any), --tls-cert/--tls-key (serve HTTPS). Prints "PORT <n>" when ready.
+Options: --port (0: any), --tls-cert/--tls-key (serve HTTPS; the handshake runs in the
+connection's thread, a failed one is counted in handshake_failures), --tls-client-ca FILE (HTTPS
+only: a client certificate from that CA is required, as BCSS authenticates the data centre by
+its certificate; no certificate or another CA's fails the handshake), --control-port N (also
+serve every path, /_control, /_received and /_registrations included, over plain HTTP on
+127.0.0.1:N, 0 = any free port: the tests' way in when the main port requires a client
+certificate). Prints "PORT <n>" when ready, "PORT <n> CONTROL <m>" with --control-port.
 """
 
 from __future__ import annotations
@@ -39,7 +47,11 @@ import uuid
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from xml.sax.saxutils import escape
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tls_handshake import HandshakeInConnectionThread, peer_cn  # noqa: E402
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 SVC = "http://www.ksz-bcss.fgov.be/XSD/SSDN/Service"
@@ -54,6 +66,7 @@ class State:
         self.delay_ms = 0
         self.register: dict[tuple[str, str, int, str], str] = {}  # (org, ssin, purpose, start) -> end ("" open)
         self.received: list[dict] = []
+        self.handshake_failures = 0
 
 
 STATE = State()
@@ -89,7 +102,7 @@ def period(start: str, end: str) -> str:
     return out + "</Period>"
 
 
-def handle_request(body: bytes) -> tuple[int, str, dict]:
+def handle_request(body: bytes, client_cn: str = "") -> tuple[int, str, dict]:
     root = ET.fromstring(body)
     req = root.find(f"{{{SOAP}}}Body/{{{SVC}}}SSDNRequest")
     if req is None:
@@ -103,7 +116,8 @@ def handle_request(body: bytes) -> tuple[int, str, dict]:
     purpose = int(t(ma, "m:Purpose") or 0)
     p_start, p_end = t(ma, "m:Period/c:StartDate")[:10], t(ma, "m:Period/c:EndDate")[:10]
     qreg = t(ma, "m:QueryRegister")
-    seen = {"org_unit": org, "action": action, "ssin": ssin, "purpose": purpose, "start": p_start, "end": p_end}
+    seen = {"org_unit": org, "action": action, "ssin": ssin, "purpose": purpose, "start": p_start, "end": p_end,
+            "client_cn": client_cn}
     ok, code, sev, reason, diag = "YES", 0, "", "", ""
     regs: list[tuple] = []
     with STATE.lock:
@@ -186,7 +200,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         with STATE.lock:
             if self.path == "/_received":
-                return self._send(200, json.dumps({"received": STATE.received}))
+                return self._send(200, json.dumps({"received": STATE.received,
+                                                   "handshake_failures": STATE.handshake_failures}))
             if self.path == "/_registrations":
                 return self._send(200, json.dumps({"registrations": [
                     {"org_unit": k[0], "ssin": k[1], "purpose": k[2], "start": k[3], "end": e or None}
@@ -208,7 +223,7 @@ class Handler(BaseHTTPRequestHandler):
                 out = {"mode": STATE.mode, "delay_ms": STATE.delay_ms}
             return self._send(200, json.dumps(out))
         try:
-            status, reply, _ = handle_request(body)
+            status, reply, _ = handle_request(body, peer_cn(self.connection))
         except ET.ParseError as e:
             status, reply = 500, fault("Client", f"not XML: {e}")
         with STATE.lock:
@@ -221,19 +236,44 @@ class Handler(BaseHTTPRequestHandler):
             pass  # the caller gave up (timeout)
 
 
+class TlsServer(HandshakeInConnectionThread, ThreadingHTTPServer):
+    """HTTPS, the handshake in the connection's own thread (tls_handshake.py)."""
+    daemon_threads = True
+
+    def handshake_failed(self) -> None:
+        with STATE.lock:
+            STATE.handshake_failures += 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--tls-client-ca", help="require a client certificate from this CA (PEM)")
+    ap.add_argument("--control-port", type=int, help="also serve over plain HTTP on this port (0 = any)")
     a = ap.parse_args()
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
-    srv.daemon_threads = True
+    if a.tls_client_ca and not a.tls_cert:
+        ap.error("--tls-client-ca needs --tls-cert/--tls-key")
     if a.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(a.tls_cert, a.tls_key)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    print(f"PORT {srv.server_address[1]}", flush=True)
+        if a.tls_client_ca:
+            ctx.load_verify_locations(a.tls_client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        TlsServer.context = ctx
+        srv = TlsServer(("127.0.0.1", a.port), Handler)
+    else:
+        srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+        srv.daemon_threads = True
+    ready = f"PORT {srv.server_address[1]}"
+    if a.control_port is not None:
+        ctl = ThreadingHTTPServer(("127.0.0.1", a.control_port), Handler)
+        ctl.daemon_threads = True
+        threading.Thread(target=ctl.serve_forever, daemon=True).start()
+        ready += f" CONTROL {ctl.server_address[1]}"
+    print(ready, flush=True)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import upstream_standin as base  # noqa: E402
+from tls_handshake import HandshakeInConnectionThread, peer_cn  # noqa: E402
 
 
 class Handler(base.Handler):
@@ -36,38 +37,20 @@ class Handler(base.Handler):
     allowed: frozenset[str] = frozenset()
 
     def refusal(self):
-        cert = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
-        if not cert:
+        cn = peer_cn(self.connection)
+        if not cn:
             return 403, {"code": "CLIENT_CERTIFICATE_REQUIRED"}
-        cn = next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), "")
         if self.allowed and cn not in self.allowed:
             return 403, {"code": "CLIENT_NOT_ALLOWED", "message": f"client {cn!r} is not allowed"}
         return None
 
 
-class TlsServer(base.Server):
-    """The handshake runs in the connection's own thread (finish_request), never in accept()."""
-    context: ssl.SSLContext
+class TlsServer(HandshakeInConnectionThread, base.Server):
+    """The handshake runs in the connection's own thread (tls_handshake.py)."""
 
-    def finish_request(self, request, client_address):
-        try:
-            request.settimeout(10)
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            with base.STATE.lock:
-                base.STATE.stats["handshake_failures"] = base.STATE.stats.get("handshake_failures", 0) + 1
-            try:
-                request.close()
-            except OSError:
-                pass
-            return
-        try:
-            super().finish_request(tls, client_address)
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
+    def handshake_failed(self) -> None:
+        with base.STATE.lock:
+            base.STATE.stats["handshake_failures"] = base.STATE.stats.get("handshake_failures", 0) + 1
 
     def shutdown_request(self, request):
         try:

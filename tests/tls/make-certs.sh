@@ -8,6 +8,8 @@
 #   DIR/other-client.pem, other-client.key  a client certificate named bcss-sender, by other-ca
 #   DIR/relais-api.pem, relais-api.key  relais-api's client certificate for SPP IS (CN relais-api), by ca
 #   DIR/relais-api-other.pem, .key      the same name by other-ca (fake_sppis.py must refuse it)
+#   DIR/other-server.pem, .key          a listener's certificate (localhost, 127.0.0.1) by other-ca:
+#                                       an impostor server a client trusting ca must refuse
 # Usage: make-certs.sh DIR
 set -eu
 dir=$1
@@ -52,4 +54,7 @@ extendedKeyUsage=clientAuth"
 leaf relais-api-other other-ca "/O=Relais test/CN=relais-api" \
   "subjectAltName=DNS:relais-api
 extendedKeyUsage=clientAuth"
+leaf other-server other-ca "/O=Somebody else/CN=localhost" \
+  "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth"
 chmod 644 ./*.pem

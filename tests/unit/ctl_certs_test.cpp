@@ -137,13 +137,18 @@ TEST(CtlCerts, TheFilesAServiceConfigurationNames) {
       "    key_file: /etc/relais/tls/api.key\n    client_ca_file: \"\"\n"
       "kafka:\n  security_protocol: ssl\n  ssl_ca_file: /etc/relais/tls/kafka-ca.pem\n"
       "  ssl_cert_file: /etc/relais/tls/relais-api.pem\n"
-      "pg:\n  dsn: host=db port=5432 sslmode=verify-full sslrootcert=/etc/relais/tls/pg-ca.pem\n");
+      "pg:\n  dsn: host=db port=5432 sslmode=verify-full sslrootcert=/etc/relais/tls/pg-ca.pem\n"
+      "manage_access:\n  mode: proxy\n  bcss_url: https://bcss.example/ManageAccess\n  tls:\n"
+      "    ca_file: /etc/relais/tls/bcss-ca.pem\n    cert_file: "
+      "/etc/relais/tls/relais-api-bcss.pem\n"
+      "    key_file: /etc/relais/tls/relais-api-bcss.key\n");
   auto r = certificate_files_of_config(f);
   ASSERT_TRUE(std::holds_alternative<std::vector<std::string>>(r)) << std::get<std::string>(r);
-  EXPECT_EQ(
-      std::get<std::vector<std::string>>(r),
-      (std::vector<std::string>{"/etc/relais/tls/api.pem", "/etc/relais/tls/kafka-ca.pem",
-                                "/etc/relais/tls/relais-api.pem", "/etc/relais/tls/pg-ca.pem"}));
+  EXPECT_EQ(std::get<std::vector<std::string>>(r),
+            (std::vector<std::string>{"/etc/relais/tls/api.pem", "/etc/relais/tls/kafka-ca.pem",
+                                      "/etc/relais/tls/relais-api.pem", "/etc/relais/tls/pg-ca.pem",
+                                      "/etc/relais/tls/bcss-ca.pem",
+                                      "/etc/relais/tls/relais-api-bcss.pem"}));
   std::remove(f.c_str());
 }
 

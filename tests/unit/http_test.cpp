@@ -20,6 +20,7 @@
 #include <relais/http/limits.hpp>
 #include <relais/http/router.hpp>
 #include <relais/http/server.hpp>
+#include <relais/http/url.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -174,6 +175,49 @@ TEST(HttpRequest, HeaderAndContentType) {
   EXPECT_EQ(req.content_type(), "application/x-ndjson");
   EXPECT_EQ(req.header("content-type"), "Application/X-NDJSON ; charset=utf-8");
   EXPECT_EQ(req.header("X-Missing"), "");
+}
+
+TEST(HttpUrl, SchemeHostPortAndPath) {
+  using relais::http::parse_http_url;
+  std::string err;
+  auto u = parse_http_url("http://127.0.0.1:8099/pcsaa/alert-reactions", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_FALSE(u->https);
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 8099);
+  EXPECT_EQ(u->target, "/pcsaa/alert-reactions");
+  u = parse_http_url("http://upstream.example", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->port, 80);
+  EXPECT_EQ(u->target, "/");
+  u = parse_http_url("https://bcss.example/SOAP/ManageAccess?v=1", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_TRUE(u->https);
+  EXPECT_EQ(u->host, "bcss.example");
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->target, "/SOAP/ManageAccess?v=1");
+  u = parse_http_url("https://127.0.0.1:8443", err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->port, 8443);
+  EXPECT_EQ(u->target, "/");
+}
+
+TEST(HttpUrl, RefusedWithAReason) {
+  using relais::http::parse_http_url;
+  for (const char* bad :
+       {"ftp://x/", "HTTP://x/", "x:80/path", "", "http://x:99999/", "http://x:0/", "http://x:/",
+        "http://x:8a/", "https://:443/", "http:///path", "https://user@bcss.example/"}) {
+    std::string err;
+    EXPECT_FALSE(parse_http_url(bad, err)) << bad;
+    EXPECT_FALSE(err.empty()) << bad;
+  }
+  std::string err;
+  parse_http_url("http://x:99999/", err);
+  EXPECT_NE(err.find("bad port"), std::string::npos) << err;
+  parse_http_url("https://:443/p", err);
+  EXPECT_NE(err.find("bad host"), std::string::npos) << err;
+  parse_http_url("ftp://x/", err);
+  EXPECT_NE(err.find("expected http(s)://"), std::string::npos) << err;
 }
 
 TEST(HttpRouter, RejectsBadPatterns) {

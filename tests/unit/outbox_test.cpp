@@ -250,31 +250,6 @@ TEST(Classify, TransportErrors) {
   EXPECT_TRUE(classify(Stage::read, boost::beast::http::error::bad_version).breaker_failure);
 }
 
-TEST(UpstreamUrl, Parses) {
-  std::string err;
-  auto u = outbox::parse_http_url("http://127.0.0.1:8099/pcsaa/alert-reactions", err);
-  ASSERT_TRUE(u) << err;
-  EXPECT_EQ(u->host, "127.0.0.1");
-  EXPECT_EQ(u->port, 8099);
-  EXPECT_EQ(u->target, "/pcsaa/alert-reactions");
-  u = outbox::parse_http_url("http://upstream.example", err);
-  ASSERT_TRUE(u);
-  EXPECT_EQ(u->port, 80);
-  EXPECT_EQ(u->target, "/");
-  EXPECT_FALSE(u->https);
-  u = outbox::parse_http_url("https://sppis.example/pcsaa/alert-reactions", err);
-  ASSERT_TRUE(u) << err;
-  EXPECT_TRUE(u->https);
-  EXPECT_EQ(u->port, 443);
-  EXPECT_EQ(u->target, "/pcsaa/alert-reactions");
-  u = outbox::parse_http_url("https://127.0.0.1:8443", err);
-  ASSERT_TRUE(u) << err;
-  EXPECT_EQ(u->port, 8443);
-  EXPECT_FALSE(outbox::parse_http_url("ftp://x", err));
-  EXPECT_FALSE(outbox::parse_http_url("http://x:99999/", err));
-  EXPECT_FALSE(outbox::parse_http_url("http://:80/", err));
-}
-
 TEST(Comment, LengthCountsCharactersNotBytes) {
   EXPECT_EQ(api::utf8_length("abc"), 3u);
   EXPECT_EQ(api::utf8_length("été"), 3u);

@@ -3,7 +3,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <charconv>
 #include <ctime>
 #include <random>
 
@@ -115,14 +114,54 @@ ma::Outcome apply(pg::Connection& c, const std::string& cbe, const ma::Change& c
 }
 
 struct BcssCall {
-  bool answered = false;
-  bool timed_out = false;
+  std::optional<http::FailureKind> failure;  // no answer: why
   unsigned status = 0;
   std::string body;
   std::string error;
 };
 
 }  // namespace
+
+std::optional<BcssEndpoint> bcss_endpoint(const std::string& url, const http::ClientTls& tls,
+                                          std::string& error) {
+  std::string err;
+  auto u = http::parse_http_url(url, err);
+  if (!u) {
+    error = "manage_access.bcss_url: " + err;
+    return std::nullopt;
+  }
+  BcssEndpoint out{*u, u->https};
+  if (!u->https) {
+    if (!tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty()) {
+      error = "manage_access.tls.* is set but manage_access.bcss_url is not https://";
+      return std::nullopt;
+    }
+    return out;
+  }
+  for (const auto& [value, key] :
+       {std::pair{&tls.cert_file, "cert_file"}, {&tls.key_file, "key_file"}})
+    if (value->empty()) {
+      error = std::string("manage_access.tls.") + key +
+              " is required with an https:// manage_access.bcss_url: BCSS authenticates the "
+              "data centre by its client certificate";
+      return std::nullopt;
+    }
+  return out;
+}
+
+BcssFailure bcss_failure(http::FailureKind kind) {
+  switch (kind) {
+    case http::FailureKind::timeout:
+      return {504, "BCSS_TIMEOUT", "bcss_timeout"};
+    case http::FailureKind::tls:
+      return {503, "BCSS_UNAVAILABLE", "bcss_tls_error"};
+    case http::FailureKind::connect:
+    case http::FailureKind::reset:
+    case http::FailureKind::io:
+      break;
+  }
+  return {503, "BCSS_UNAVAILABLE", "bcss_unreachable"};
+}
 
 ManageAccessService::ManageAccessService(ManageAccessOptions o, pg::Pool& pool,
                                          metrics::Registry& m)
@@ -138,25 +177,15 @@ ManageAccessService::ManageAccessService(ManageAccessOptions o, pg::Pool& pool,
                              s.error().message);
   schema_ = *s;
   if (o_.proxy) {
-    const std::string& u = o_.bcss_url;
-    if (!u.starts_with("http://"))
-      throw std::runtime_error(
-          "manage_access.bcss_url: expected http://host:port/path (TLS ends at the egress proxy)");
-    auto rest = u.substr(7);
-    auto slash = rest.find('/');
-    auto hostport = rest.substr(0, slash);
-    bcss_target_ = slash == std::string::npos ? "/" : rest.substr(slash);
-    auto colon = hostport.rfind(':');
-    bcss_host_ = hostport.substr(0, colon);
-    unsigned port = 80;
-    if (colon != std::string::npos) {
-      auto ps = hostport.substr(colon + 1);
-      auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-      if (ec != std::errc{} || p != ps.data() + ps.size() || port == 0 || port > 65535)
-        throw std::runtime_error("manage_access.bcss_url: bad port");
+    std::string err;
+    auto e = bcss_endpoint(o_.bcss_url, o_.bcss_tls, err);
+    if (!e) throw std::runtime_error(err);
+    bcss_ = e->url;
+    if (e->mtls) {
+      bcss_tls_ = http::make_client_tls(o_.bcss_tls, err);
+      // make_client_tls names the file and its setting's last part ("cert_file \"...\": ...").
+      if (!bcss_tls_) throw std::runtime_error("manage_access.tls." + err);
     }
-    if (bcss_host_.empty()) throw std::runtime_error("manage_access.bcss_url: no host");
-    bcss_port_ = static_cast<unsigned short>(port);
   }
 }
 
@@ -221,33 +250,43 @@ asio::awaitable<http::Response> ManageAccessService::handle(http::Request& req,
     outcome = co_await pool_.run<ma::Outcome>(std::move(job));
   } else {
     std::string body = ma::forward_xml(*rq, cbe, o_.user_id, o_.email);
-    std::string host = bcss_host_, target = bcss_target_;
-    unsigned short port = bcss_port_;
+    const http::HttpUrl to = bcss_;
+    auto tls = bcss_tls_;
     auto timeout = o_.bcss_timeout;
     // The blocking client on its own threads, never on the event loop.
-    auto call = [host, port, target, body, timeout]() -> asio::awaitable<BcssCall> {
+    auto call = [to, tls, body, timeout]() -> asio::awaitable<BcssCall> {
       BcssCall c;
+      const http::ClientHeaders headers{{"SOAPAction", "\"\""}};
+      const std::string ct = "text/xml; charset=utf-8";
       try {
-        auto r = http::request(host, port, http::verb::post, target, body,
-                               "text/xml; charset=utf-8", {{"SOAPAction", "\"\""}}, timeout);
-        c.answered = true;
+        auto r = tls ? http::request(*tls, to.host, to.port, http::verb::post, to.target, body, ct,
+                                     headers, timeout)
+                     : http::request(to.host, to.port, http::verb::post, to.target, body, ct,
+                                     headers, timeout);
         c.status = r.status;
         c.body = std::move(r.body);
-      } catch (const std::exception& e) {
+      } catch (const http::ClientError& e) {
+        c.failure = http::failure_kind(e);
         c.error = e.what();
-        c.timed_out = c.error.find("timeout") != std::string::npos ||
-                      c.error.find("timed out") != std::string::npos;
+      } catch (const std::exception& e) {  // not a transport failure the client names
+        c.failure = http::FailureKind::io;
+        c.error = e.what();
       }
       co_return c;
     };
     auto res =
         co_await asio::co_spawn(bcss_calls_.get_executor(), std::move(call), asio::use_awaitable);
-    if (!res.answered) {
-      calls_.with({mode, action, res.timed_out ? "bcss_timeout" : "bcss_unreachable"}).inc();
-      logger.warn("BCSS did not answer", {{"cbe", cbe}, {"error", res.error}});
+    if (res.failure) {
+      const auto f = bcss_failure(*res.failure);
+      calls_.with({mode, action, std::string(f.result)}).inc();
+      // The client's message: the phase and the library's reason (e.g. "TLS handshake:
+      // certificate verify failed"); no body, no key material.
+      logger.warn("BCSS did not answer", {{"cbe", cbe},
+                                          {"failure", std::string(http::to_string(*res.failure))},
+                                          {"error", res.error}});
       co_return fault(
-          res.timed_out ? 504 : 503, v, false, res.timed_out ? "BCSS_TIMEOUT" : "BCSS_UNAVAILABLE",
-          std::string(res.timed_out ? "BCSS did not answer in time" : "BCSS cannot be reached") +
+          f.status, v, false, f.code,
+          std::string(f.status == 504 ? "BCSS did not answer in time" : "BCSS cannot be reached") +
               "; the directory was not changed and the request can be sent again");
     }
     auto answer = ma::read_bcss_reply(res.body, *schema_);

@@ -2,12 +2,16 @@
 
 #include <algorithm>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -180,6 +184,37 @@ ClientResponse request(std::string host, unsigned short port, bhttp::verb method
   Client client(std::move(host), port, timeout);
   headers.emplace_back("Connection", "close");
   return client.request(method, target, std::move(body), content_type, headers);
+}
+
+FailureKind failure_kind(const ClientError& e) {
+  namespace aerr = asio::error;
+  using Stage = ClientError::Stage;
+  const auto& ec = e.code();
+  if (ec == beast::error::timeout || ec == aerr::timed_out) return FailureKind::timeout;
+  if (e.stage() == Stage::handshake || ec.category() == aerr::get_ssl_category())
+    return FailureKind::tls;
+  if (e.stage() == Stage::resolve || e.stage() == Stage::connect || ec == aerr::connection_refused)
+    return FailureKind::connect;
+  if (ec == aerr::connection_reset || ec == aerr::connection_aborted || ec == aerr::broken_pipe ||
+      ec == aerr::eof || ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message)
+    return FailureKind::reset;
+  return FailureKind::io;
+}
+
+std::string_view to_string(FailureKind k) {
+  switch (k) {
+    case FailureKind::timeout:
+      return "timeout";
+    case FailureKind::tls:
+      return "tls_error";
+    case FailureKind::connect:
+      return "connect_error";
+    case FailureKind::reset:
+      return "reset";
+    case FailureKind::io:
+      break;
+  }
+  return "io_error";
 }
 
 std::shared_ptr<ClientTlsContext> make_client_tls(const ClientTls& t, std::string& error) {

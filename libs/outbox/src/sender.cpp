@@ -3,11 +3,6 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
-#include <boost/asio/error.hpp>
-#include <boost/asio/ssl/error.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http/error.hpp>
-#include <charconv>
 #include <future>
 #include <map>
 
@@ -27,42 +22,6 @@ std::string truncate(const std::string& s, std::size_t n = 500) {
   return validation::sanitize_text(s, n);
 }
 }  // namespace
-
-std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error) {
-  HttpUrl out;
-  std::string scheme = "http://";
-  if (url.rfind("https://", 0) == 0) {
-    scheme = "https://";
-    out.https = true;
-    out.port = 443;
-  } else if (url.rfind(scheme, 0) != 0) {
-    error = "expected http(s)://host[:port][/path], got \"" + url + "\"";
-    return std::nullopt;
-  }
-  std::string rest = url.substr(scheme.size());
-  auto slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  out.target = slash == std::string::npos ? "/" : rest.substr(slash);
-  auto colon = authority.rfind(':');
-  if (colon != std::string::npos) {
-    out.host = authority.substr(0, colon);
-    auto p = authority.substr(colon + 1);
-    unsigned v = 0;
-    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
-    if (ec != std::errc{} || ptr != p.data() + p.size() || v == 0 || v > 65535) {
-      error = "bad port in \"" + url + "\"";
-      return std::nullopt;
-    }
-    out.port = static_cast<unsigned short>(v);
-  } else {
-    out.host = authority;
-  }
-  if (out.host.empty() || out.host.find_first_of("@ ") != std::string::npos) {
-    error = "bad host in \"" + url + "\"";
-    return std::nullopt;
-  }
-  return out;
-}
 
 Attempt classify_status(int status) {
   Attempt a;
@@ -88,26 +47,10 @@ Attempt classify_status(int status) {
 }
 
 Attempt classify_error(const http::ClientError& e) {
-  namespace aerr = boost::asio::error;
-  using Stage = http::ClientError::Stage;
   Attempt a;
   a.breaker_failure = true;
   a.error = truncate(e.what());
-  const auto& ec = e.code();
-  if (ec == boost::beast::error::timeout || ec == aerr::timed_out)
-    a.outcome = "timeout";
-  else if (e.stage() == Stage::handshake || ec.category() == boost::asio::error::get_ssl_category())
-    a.outcome = "tls_error";
-  else if (e.stage() == Stage::resolve || e.stage() == Stage::connect ||
-           ec == aerr::connection_refused)
-    a.outcome = "connect_error";
-  else if (ec == aerr::connection_reset || ec == aerr::connection_aborted ||
-           ec == aerr::broken_pipe || ec == aerr::eof ||
-           ec == boost::beast::http::error::end_of_stream ||
-           ec == boost::beast::http::error::partial_message)
-    a.outcome = "reset";
-  else
-    a.outcome = "io_error";
+  a.outcome = std::string(http::to_string(http::failure_kind(e)));
   return a;
 }
 
@@ -159,7 +102,7 @@ std::chrono::milliseconds Sender::lease() const {
 
 std::optional<std::string> Sender::start() {
   std::string err;
-  auto u = parse_http_url(o_.upstream_url, err);
+  auto u = http::parse_http_url(o_.upstream_url, err);
   if (!u) return "upstream.url: " + err;
   url_ = *u;
   if (url_.https) {

@@ -46,6 +46,15 @@ class ClientError : public std::runtime_error {
   boost::system::error_code ec_;
 };
 
+// What a ClientError means for the caller, from its stage and error code only (never its
+// message): `timeout` (any phase), `tls` (the handshake failed, e.g. the server's certificate does
+// not verify or the client certificate was refused, or a TLS error later), `connect` (resolve,
+// connect, refused), `reset` (the connection reset or closed before a whole answer), `io` (other).
+enum class FailureKind { timeout, tls, connect, reset, io };
+FailureKind failure_kind(const ClientError& e);
+// "timeout", "tls_error", "connect_error", "reset", "io_error".
+std::string_view to_string(FailureKind k);
+
 // One request on a fresh connection ("Connection: close"). Throws ClientError on connection
 // failure, timeout, or an unreadable response. HTTP error statuses are returned, not thrown.
 ClientResponse request(std::string host, unsigned short port, boost::beast::http::verb method,

@@ -25,21 +25,13 @@
 
 #include "relais/common/metrics.hpp"
 #include "relais/http/client.hpp"
+#include "relais/http/url.hpp"
 #include "relais/kafka/client.hpp"
 #include "relais/kafka/stats.hpp"
 #include "relais/outbox/policy.hpp"
 #include "relais/outbox/store.hpp"
 
 namespace relais::outbox {
-
-struct HttpUrl {
-  bool https = false;
-  std::string host;
-  unsigned short port = 80;  // 443 by default for https
-  std::string target = "/";
-};
-// "http://host[:port][/path]" or "https://host[:port][/path]"; nullopt (and `error`) otherwise.
-std::optional<HttpUrl> parse_http_url(const std::string& url, std::string& error);
 
 // Classifies an upstream HTTP answer: 2xx is delivered; 409 is SPP IS's "already received" (the
 // same idempotency key twice), delivered (outcome `duplicate`); 408, 429 and 5xx are transient
@@ -98,7 +90,7 @@ class Sender {
   bool ensure_topic(const std::string& topic, std::string& error);
 
   SenderOptions o_;
-  HttpUrl url_;
+  http::HttpUrl url_;
   std::shared_ptr<http::ClientTlsContext> tls_;  // https only
   CircuitBreaker breaker_;
   std::unique_ptr<kafka::Producer> producer_;
