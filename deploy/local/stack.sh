@@ -23,6 +23,8 @@
 #   stack.sh pg-restart                                   PostgreSQL alone (fast shutdown, start)
 #   stack.sh pg-crash                                     PostgreSQL alone (immediate stop: a crash, recovery at the start)
 #   stack.sh kafka-kill-node N | kafka-start-node N       one node of a cluster (SIGKILL, left down / start)
+#   stack.sh kafka-reload-certs                           the TLS stack: every broker reads its keystore again
+#                                                         (kafka-broker.p12, e.g. re-issued by pki.sh), no restart
 #   stack.sh topics-check                                 every Relais topic against the replication policy
 #   stack.sh pg-clock OFFSET                              PostgreSQL's clock set OFFSET seconds off (+300, -120,
 #                                                         +0); needs RELAIS_PG_FAKETIME=1
@@ -984,6 +986,22 @@ EOF
 
 # Single components, for the fault suite (tests/faults): the broker or the database fails
 # while the rest of the stack keeps running.
+# Kafka's dynamic update of a listener's keystore: ConfigCommand sets the client listener's
+# ssl.keystore.location (the same path) on each broker, which then reads the file again for new
+# connections (the password is the static one; the new certificate must keep the subject and SANs).
+cmd_kafka_reload_certs() {
+  ((KAFKA_TLS)) || die "kafka-reload-certs: only the TLS stack (RELAIS_KAFKA_TLS=1) has broker certificates"
+  local n
+  for n in "${ALL_NODES[@]}"; do
+    use_node "$n"
+    kafka_tool org.apache.kafka.tools.ConfigCommand --bootstrap-server "$KAFKA_BROKERS" \
+      --command-config "$K_ADMIN_CONF" --entity-type brokers --entity-name "$n" --alter \
+      --add-config "listener.name.client.ssl.keystore.location=$PKI_DIR/kafka-broker.p12" \
+      >>"$K_TOOLS_LOG" 2>&1 || die "kafka-reload-certs: $(node_label)refused (see $K_TOOLS_LOG)"
+    log "kafka: $(node_label)keystore read again ($PKI_DIR/kafka-broker.p12)"
+  done
+}
+
 cmd_kafka_kill() { # the nodes given (all by default)
   local nodes=("$@") n pid
   ((${#nodes[@]})) || nodes=("${ALL_NODES[@]}")
@@ -1019,7 +1037,7 @@ cmd_logs() {
 }
 
 usage() {
-  sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,54p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -1038,6 +1056,7 @@ case "$cmd" in
   kafka-start) kafka_up ;;
   kafka-kill-node) node="$(node_arg "${1:-}")" || exit 1; cmd_kafka_kill "$node" ;;
   kafka-start-node) node="$(node_arg "${1:-}")" || exit 1; kafka_up "$node" ;;
+  kafka-reload-certs) cmd_kafka_reload_certs ;;
   topics-check) topics_tool check ;;
   pg-restart) pg_down; pg_up ;;
   pg-crash) pg_crash; pg_up ;;

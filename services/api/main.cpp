@@ -165,6 +165,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   metrics::Registry registry;
+  // SIGHUP: the Kafka clients below follow it (made again with their TLS files read again).
+  service::KafkaReload kafka_reload(kafka::security_from(cfg), registry);
   pg::Pool pool(cfg.str("pg.dsn") + " connect_timeout=5",
                 static_cast<std::size_t>(cfg.integer("pg.pool_size")));
   auto& pool_in_use =
@@ -181,6 +183,7 @@ int main(int argc, char** argv) {
   // thread, never on the PostgreSQL pool (subscriber_health.hpp).
   api::SubscriberHealthOptions sho;
   sho.kafka = ks;
+  sho.reloads = kafka_reload.reloads();
   sho.group_id = cfg.str("subscribers.group_id");
   sho.interval = std::chrono::milliseconds(cfg.integer("subscribers.interval_ms"));
   sho.timeout = std::chrono::milliseconds(cfg.integer("subscribers.timeout_ms"));
@@ -227,6 +230,7 @@ int main(int argc, char** argv) {
   so_out.breaker_open = std::chrono::milliseconds(cfg.integer("upstream.breaker_open_ms"));
   so_out.poll = std::chrono::milliseconds(cfg.integer("outbox.poll_ms"));
   so_out.kafka = ks;
+  so_out.reloads = kafka_reload.reloads();
   so_out.topic_partitions = ao.cpas_topic_partitions;
   so_out.replication_factor = ao.replication_factor;
   so_out.kafka_timeout = std::chrono::milliseconds(cfg.integer("outbox.kafka_timeout_ms"));
@@ -246,6 +250,7 @@ int main(int argc, char** argv) {
 
   api::AlertStoreOptions aso;
   aso.kafka = ks;
+  aso.reloads = kafka_reload.reloads();
   aso.dsn = cfg.str("pg.dsn");
   aso.group_id = cfg.str("api.alerts_group_id");
   aso.metadata_refresh_ms = static_cast<int>(cfg.integer("api.alerts_metadata_refresh_ms"));
@@ -254,6 +259,7 @@ int main(int argc, char** argv) {
 
   api::ArchiveSinkOptions archo;
   archo.kafka = ks;
+  archo.reloads = kafka_reload.reloads();
   archo.dsn = cfg.str("pg.dsn");
   archo.group_id = cfg.str("archive.group_id");
   archo.metadata_refresh_ms = static_cast<int>(cfg.integer("api.alerts_metadata_refresh_ms"));
@@ -261,6 +267,7 @@ int main(int argc, char** argv) {
   api::ArchiveSink archive(archo, registry);
   api::ReplayOptions ro;
   ro.kafka = ks;
+  ro.reloads = kafka_reload.reloads();
   ro.dsn = cfg.str("pg.dsn");
   ro.instance = so_out.instance;
   ro.replication_factor = ao.replication_factor;
@@ -397,15 +404,17 @@ int main(int argc, char** argv) {
   logger.info("relais-api listening",
               {{"listen", so->address + ":" + std::to_string(server.port())}});
   // Stopped in reverse order of start once the HTTP server has drained.
-  service::run_until_signal(ioc, server, static_cast<int>(cfg.integer("http.threads")),
-                            std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr,
-                            [&] {
-                              subscribers.stop();
-                              replays.stop();
-                              archive.stop();
-                              sender.stop();
-                              store.stop();
-                              access_journal.stop();
-                            });
+  service::run_until_signal(
+      ioc, server, static_cast<int>(cfg.integer("http.threads")),
+      std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")), nullptr,
+      [&] {
+        subscribers.stop();
+        replays.stop();
+        archive.stop();
+        sender.stop();
+        store.stop();
+        access_journal.stop();
+      },
+      [&] { kafka_reload(); });
   return 0;
 }

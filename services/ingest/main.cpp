@@ -82,8 +82,10 @@ int main(int argc, char** argv) {
   ks.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
   // Declared before the producer: its poll thread feeds these until it stops.
   metrics::Registry registry;
+  // SIGHUP: the Kafka clients below follow it (made again with their TLS files read again).
+  service::KafkaReload kafka_reload(kafka::security_from(cfg), registry);
   auto kafka_stats = std::make_shared<kafka::StatsExporter>(registry, "ingest");
-  auto producer = kafka::Producer::create(ks, err);
+  auto producer = kafka::Producer::create(ks, err, kafka_reload.reloads());
   if (!producer) {
     logger.error("cannot create the Kafka producer", {{"error", err}});
     return 1;
@@ -242,6 +244,7 @@ int main(int argc, char** argv) {
         if (spool) spool->stop();  // after its chunk in progress (resumed at the next start)
         int left = producer->flush(std::chrono::milliseconds(cfg.integer("shutdown.grace_ms")));
         if (left > 0) logger.warn("records not delivered at shutdown", {{"count", left}});
-      });
+      },
+      [&] { kafka_reload(); });
   return 0;
 }

@@ -75,10 +75,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   metrics::Registry registry;
+  // SIGHUP: the Kafka clients below follow it (made again with their TLS files read again).
+  service::KafkaReload kafka_reload(kafka::security_from(cfg), registry);
   router::DirectoryFeed feed(cfg.str("pg.dsn"),
                              std::chrono::milliseconds(cfg.integer("router.directory_poll_ms")));
   router::EngineOptions eo;
   eo.kafka = ks;
+  eo.reloads = kafka_reload.reloads();
   eo.group_id = cfg.str("router.group_id");
   eo.transactional_id = "relais-router-" + cfg.str("router.instance_id");
   eo.batch_max = static_cast<std::size_t>(cfg.integer("router.batch_max"));
@@ -109,6 +112,7 @@ int main(int argc, char** argv) {
 
   router::JournalSinkOptions jo;
   jo.kafka = ks;
+  jo.reloads = kafka_reload.reloads();
   jo.dsn = cfg.str("pg.dsn");
   jo.instance_id = eo.transactional_id + "-journal";  // static membership, stable per replica
   router::JournalSink sink(jo, registry);
@@ -198,6 +202,7 @@ int main(int argc, char** argv) {
         loop.join();
         sink.stop();
         feed.stop();
-      });
+      },
+      [&] { kafka_reload(); });
   return exit_code;
 }

@@ -7,7 +7,10 @@ the certificate's CN mapped to the principal names of deploy/kafka/acls.txt. CPA
 reads A's topic and is refused B's topic (read and write) and the inbound topic (write); a client
 without a certificate, or with one from another CA, is refused at the handshake; the three Relais
 services run over mTLS (and over TLS to PostgreSQL) and route a notification that CPAS A's
-certificate then reads. PostgreSQL refuses a connection without TLS and one whose host name is not
+certificate then reads; relais-ingest's client certificate replaced and SIGHUP sent: a key of another
+certificate is refused (clients kept), one of another CA is read and refused by the broker, a re-issued
+one makes deliveries work again, the process never restarted; the broker's certificate re-issued and read
+again by `stack.sh kafka-reload-certs` (Kafka's dynamic keystore update), twice. PostgreSQL refuses a connection without TLS and one whose host name is not
 in its certificate.
 
 Ports: RELAIS_TEST_TLS_PG_PORT, RELAIS_TEST_TLS_KAFKA_PORT, RELAIS_TEST_TLS_KAFKA_CONTROLLER_PORT
@@ -19,6 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -30,9 +35,9 @@ import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from e2e_util import Db, cpas_with_persons, dump_logs, ndjson, wait_for
+from e2e_util import Db, cpas_with_persons, dump_logs, ndjson, read_until, ticket_counts, wait_for
 from relais_harness import (REPO, Relais, Service, ensure_operator_token, kafka_client_cert, kafka_tls_conf, make_cbe,
-                            new_ticket, notification, post_batch_until_accepted)
+                            new_ticket, notification, post_batch, post_batch_until_accepted)
 
 STACK = REPO / "deploy/local/stack.sh"
 PKI = REPO / "deploy/local/pki.sh"
@@ -289,6 +294,13 @@ def relais_tls(tls, tmp_path_factory):
         ensure_operator_token(tls["RELAIS_PG_DSN"])
         for name in ("api", "ingest", "router"):
             svc = r.add(name)
+            if name == "ingest":
+                # its own copies of its client certificate, replaced by the SIGHUP test
+                own = run_dir / "clients"
+                own.mkdir(mode=0o700, exist_ok=True)
+                for key in ("RELAIS_KAFKA_SSL_CERT_FILE", "RELAIS_KAFKA_SSL_KEY_FILE"):
+                    svc.env[key] = str(shutil.copy2(svc.env[key], own / Path(svc.env[key]).name))
+                svc.env["RELAIS_INGEST_DELIVERY_TIMEOUT_MS"] = "10000"  # a refused delivery: 503 sooner
             if name == "api":
                 svc.env.update({"RELAIS_HTTP_TLS_CERT_FILE": f"{pki}/relais-api-server.pem",
                                 "RELAIS_HTTP_TLS_KEY_FILE": f"{pki}/relais-api-server.key"})
@@ -334,3 +346,130 @@ def test_relais_routes_over_mtls(relais_tls, tls):
                  what="the routed notification on the CPAS topic")
     assert m.error() is None, m.error()
     assert dict(m.headers() or [])["ticket"].decode() == ticket
+
+
+def replace_file(src: str | Path, dst: str) -> None:
+    """`dst` replaced by a copy of `src` in one rename, as a certificate renewal does."""
+    tmp = f"{dst}.new"
+    shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
+def serial_of(cert: str) -> str:
+    return subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-serial"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def reloads(svc: Service) -> tuple[float, float]:
+    """relais_kafka_client_reloads_total for result ok and refused."""
+    m = svc.metrics()
+    return (m.get('relais_kafka_client_reloads_total{result="ok"}', 0.0),
+            m.get('relais_kafka_client_reloads_total{result="refused"}', 0.0))
+
+
+def test_kafka_client_certificate_reloads_on_sighup(relais_tls, tls, tmp_path):
+    """relais-ingest's Kafka client certificate replaced on disk, then SIGHUP, the process never
+    restarted: a key that is not the certificate's is refused (clients kept, deliveries go on); a
+    certificate of another CA is read (the reload counted ok) and the broker refuses the new client
+    (the notification is refused with 503); a re-issued certificate of the same principal (another
+    serial) makes the notification, posted again, reach the CPAS topic, once."""
+    r = relais_tls
+    ingest = r.ingest
+    pid = ingest.proc.pid
+    cert, key = ingest.env["RELAIS_KAFKA_SSL_CERT_FILE"], ingest.env["RELAIS_KAFKA_SSL_KEY_FILE"]
+    assert Path(cert).parent == r.run_dir / "clients", cert
+    pki = tls["RELAIS_KAFKA_PKI_DIR"]
+    run([str(PKI), "foreign", pki, "relais-ingest"], tls)
+    foreign_cert, foreign_key = f"{pki}/foreign/relais-ingest.pem", f"{pki}/foreign/relais-ingest.key"
+    rng = random.Random()
+    cbe, persons = cpas_with_persons(r, Db(tls["RELAIS_PG_DSN"]), rng, "CPAS e2e mTLS reload", 3)
+    onboard(tls, cbe, r.run_dir)
+    brokers = tls["RELAIS_KAFKA_BROKERS"]
+
+    def post(i: int) -> tuple[str, list[str]]:
+        ticket = new_ticket()
+        return ticket, ndjson([notification("personnel-file", ticket, persons[i], "2023-03-15", rng)])
+
+    def routed(ticket: str) -> int:
+        recs = read_until(brokers, topic_of(cbe), lambda rs: ticket in ticket_counts(rs), 120)
+        return ticket_counts(recs).get(ticket, 0)
+
+    def hup_and_wait(ok: float, refused: float) -> None:
+        os.kill(pid, signal.SIGHUP)
+        wait_for(lambda: reloads(ingest) == (ok, refused), 20, what=f"reloads ok={ok} refused={refused}")
+
+    ok0, refused0 = reloads(ingest)
+    # 1. A key that is not the certificate's: refused, the clients in use kept.
+    good_key = tmp_path / "good.key"
+    shutil.copy2(key, good_key)
+    replace_file(foreign_key, key)
+    hup_and_wait(ok0, refused0 + 1)
+    ticket, lines = post(0)
+    assert post_batch_until_accepted(ingest.url, "personnel-file", lines)["accepted"] == 1
+    assert routed(ticket) == 1, "not delivered with the clients kept after a refused reload"
+    replace_file(good_key, key)
+
+    # 2. A certificate (and its key) of another CA: usable files, read; the broker refuses them.
+    replace_file(foreign_cert, cert)
+    replace_file(foreign_key, key)
+    hup_and_wait(ok0 + 1, refused0 + 1)
+
+    def refused_delivery():
+        # the counter moves on the signal; the producer's poll thread swaps its client just after
+        # (a notification posted in between still goes through the old client, and is delivered)
+        ticket, lines = post(1)
+        rep = post_batch(ingest.url, "personnel-file", lines, timeout=60)
+        assert rep.status_code in (200, 503), f"{rep.status_code} {rep.text}"
+        return (ticket, lines) if rep.status_code == 503 else None
+    ticket, lines = wait_for(refused_delivery, 60, interval=0.5,
+                             what="a notification refused (503) with a certificate of another CA")
+
+    # 3. A certificate of the same principal re-issued by the stack's CA (another serial).
+    scratch = tmp_path / "pki"
+    scratch.mkdir(mode=0o700)
+    for f in ("ca.pem", "ca.key"):
+        shutil.copy2(Path(pki) / f, scratch / f)
+    run([str(PKI), "client", str(scratch), "relais-ingest"], tls)
+    new_cert = scratch / "clients" / "relais-ingest.pem"
+    assert serial_of(str(new_cert)) != serial_of(f"{pki}/clients/relais-ingest.pem")
+    replace_file(new_cert, cert)
+    replace_file(scratch / "clients" / "relais-ingest.key", key)
+    hup_and_wait(ok0 + 2, refused0 + 1)
+    rep = post_batch_until_accepted(ingest.url, "personnel-file", lines)  # the sender re-posts
+    assert rep["accepted"] == 1, rep
+    assert routed(ticket) == 1, "the re-posted notification did not reach the CPAS topic exactly once"
+    assert ingest.proc.poll() is None and ingest.proc.pid == pid, "relais-ingest restarted"
+
+
+def presented_serial(tls: dict) -> str:
+    """The serial of the certificate the broker presents to a new connection (openssl s_client,
+    with the administrator's client certificate)."""
+    cert, key = kafka_client_cert("relais-admin", tls)
+    p = subprocess.run(["openssl", "s_client", "-connect", tls["RELAIS_KAFKA_BROKERS"].split(",")[0], "-cert", cert,
+                        "-key", key, "-CAfile", tls["RELAIS_KAFKA_SSL_CA_FILE"]],
+                       input="", capture_output=True, text=True, timeout=30)
+    begin, end = p.stdout.find("-----BEGIN CERTIFICATE-----"), p.stdout.find("-----END CERTIFICATE-----")
+    assert begin >= 0 and end > begin, f"no certificate presented: {p.stdout[-1000:]}\n{p.stderr[-1000:]}"
+    pem = p.stdout[begin:end + len("-----END CERTIFICATE-----")] + "\n"
+    return subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_broker_certificate_reloads_without_restart(tls, relais_tls):
+    """The broker's certificate re-issued (pki.sh: another serial, same subject and SANs), then
+    `stack.sh kafka-reload-certs` (Kafka's dynamic keystore update): new connections get the new
+    certificate, twice in a row (the same keystore path each time), and not before the command;
+    the services keep routing."""
+    pki = Path(tls["RELAIS_KAFKA_PKI_DIR"])
+    for _ in range(2):
+        before = presented_serial(tls)
+        assert before == serial_of(str(pki / "kafka-broker.pem"))
+        for f in ("kafka-broker.pem", "kafka-broker.p12"):
+            (pki / f).unlink()
+        run([str(PKI), "init", str(pki)], tls)  # remakes what is missing
+        new = serial_of(str(pki / "kafka-broker.pem"))
+        assert new != before
+        assert presented_serial(tls) == before, "the broker read its keystore before being asked"
+        run([str(STACK), "kafka-reload-certs"], tls)
+        wait_for(lambda: presented_serial(tls) == new, 30, interval=1, what="the re-issued broker certificate")
+    test_relais_routes_over_mtls(relais_tls, tls)

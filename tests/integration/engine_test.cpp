@@ -15,6 +15,7 @@
 #include "relais/api/alert_store.hpp"
 #include "relais/codec/samples.hpp"
 #include "relais/common/metrics.hpp"
+#include "relais/kafka/reload.hpp"
 #include "relais/router/directory_feed.hpp"
 #include "relais/v1/records.pb.h"
 #include "support.hpp"
@@ -687,6 +688,80 @@ TEST_F(EngineTest, LanesShareThePartitionsAndRouteEachNotificationOnce) {
   std::size_t on_topics = read_topic("cpas." + cbe_a + ".notifications.v1", 10s).size() +
                           read_topic("cpas." + cbe_b + ".notifications.v1", 10s).size();
   EXPECT_EQ(on_topics, static_cast<std::size_t>(kFirst + 200));
+}
+
+// A reload request (SIGHUP: TLS files read again) while notifications stream in: each lane makes
+// its consumer and transactional producer again between two transactions, gets its partitions
+// back, and every notification is still routed exactly once; it is not counted as a restart.
+TEST_F(EngineTest, AReloadMakesEachLanesClientsAgainAndRoutesEachNotificationOnce) {
+  pg::Connection c(pg_dsn());
+  auto cbe = unique_cbe(c);
+  c.exec("INSERT INTO cpas (cbe, name, updated_by) VALUES ($1, 'CPAS itest', 'itest')", {cbe});
+  std::vector<std::string> persons;
+  for (int i = 0; i < 8; ++i) {
+    persons.push_back(unique_ssin(c));
+    integrate(c, persons.back(), cbe);
+  }
+  EngineTopics t(4);
+  metrics::Registry registry;
+  router::DirectoryFeed feed(pg_dsn(), 100ms);
+  kafka::Reloads reloads;
+  auto eo = engine_options(t.inbound, t.dedupe, t.journal, unique_topic("dlq"));
+  eo.lanes = 2;
+  eo.reloads = &reloads;
+  router::Engine engine(eo, feed, registry);
+  auto run = run_engine(engine, feed);
+  StopGuard guard{engine, run, &feed};
+  ASSERT_TRUE(eventually(
+      [&] {
+        return engine.ready() && engine.lane_partitions() == std::vector<std::size_t>{2, 2};
+      },
+      60s, 200ms));
+
+  std::string perr;
+  auto producer = kafka::Producer::create(kafka_settings({{"linger.ms", "5"}}), perr);
+  ASSERT_TRUE(producer) << perr;
+  std::atomic<int> delivered{0};
+  std::vector<std::string> tickets;
+  auto notify = [&](int i) {
+    const auto& ssin = persons[static_cast<std::size_t>(i) % persons.size()];
+    tickets.push_back(uuid());
+    auto n = codec::sample_notification(v1::FLOW_NOTIFY_PERSON, tickets.back(), ssin, "2024-05-01");
+    std::string v;
+    n.SerializeToString(&v);
+    ASSERT_FALSE(producer->produce(t.inbound, -1, ssin, v,
+                                   {{"flow", "notify-person"},
+                                    {"ticket", tickets.back()},
+                                    {"content-type", "application/x-protobuf"}},
+                                   [&](const kafka::DeliveryResult& r) {
+                                     if (r.ok()) delivered.fetch_add(1);
+                                   }));
+  };
+  constexpr int kTotal = 1500;
+  for (int i = 0; i < kTotal; ++i) {
+    notify(i);
+    if (i % 100 == 99) std::this_thread::sleep_for(100ms);  // a stream, not one backlog
+    if (i == kTotal / 3) reloads.request();
+  }
+  ASSERT_EQ(producer->flush(30s), 0);
+  ASSERT_EQ(delivered.load(), kTotal);
+
+  std::map<std::string, int> routed;
+  ASSERT_TRUE(eventually(
+      [&] {
+        routed.clear();
+        for (const auto& j : journal_entries(t.journal))
+          if (j.kind() == v1::JournalEntry::ROUTED) ++routed[j.ticket()];
+        return routed.size() >= static_cast<std::size_t>(kTotal);
+      },
+      120s, 500ms))
+      << "routed " << routed.size();
+  for (const auto& [ticket, n] : routed) EXPECT_EQ(n, 1) << ticket << " routed more than once";
+  EXPECT_EQ(read_topic("cpas." + cbe + ".notifications.v1", 10s).size(),
+            static_cast<std::size_t>(kTotal));
+  EXPECT_EQ(registry.sum("relais_router_client_renewals_total"), 2.0) << "one per lane";
+  EXPECT_EQ(registry.sum("relais_router_client_restarts_total"), 0.0);
+  EXPECT_TRUE(engine.ready());
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cert_support.hpp"
 #include "relais/ctl/certs.hpp"
 #include "relais/ctl/cli.hpp"
 
@@ -24,34 +25,12 @@ namespace {
 
 // A self-signed EC certificate CN=<cn>,O=Relais valid from a day ago until now + lifetime_s.
 std::string make_cert_pem(const std::string& cn, long lifetime_s) {
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
-  std::unique_ptr<X509, decltype(&X509_free)> x(X509_new(), X509_free);
-  X509_set_version(x.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x.get()), -86400);
-  X509_gmtime_adj(X509_getm_notAfter(x.get()), lifetime_s);
-  X509_NAME* name = X509_get_subject_name(x.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("Relais"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_set_issuer_name(x.get(), name);
-  X509_set_pubkey(x.get(), key.get());
-  X509_sign(x.get(), key.get(), EVP_sha256());
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-  PEM_write_bio_X509(bio.get(), x.get());
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(n));
+  return relais::test::cert_pem(relais::test::new_ec_key().get(), cn, -86400, lifetime_s);
 }
 
 // A new file under the temporary directory holding `text` (removed by the test).
 std::string write_file(const std::string& text) {
-  static int n = 0;
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("relais-certs-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
-  std::ofstream(path) << text;
-  return path.string();
+  return relais::test::write_temp_file("relais-certs-", text);
 }
 
 constexpr long kDay = 86400;

@@ -249,7 +249,7 @@ asio::awaitable<Reply> ReplayService::get_replay(http::Request& req, const Calle
 
 std::optional<std::string> ReplayService::start() {
   std::string error;
-  producer_ = kafka::Producer::create(o_.kafka, error);
+  producer_ = kafka::Producer::create(o_.kafka, error, o_.reloads);
   if (!producer_) return "replay producer: " + error;
   stop_ = false;
   thread_ = std::thread([this] { run(); });

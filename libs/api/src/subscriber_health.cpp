@@ -268,6 +268,18 @@ void SubscriberHealth::schedule(std::chrono::milliseconds after) {
 }
 
 HealthPass SubscriberHealth::run_pass() {
+  // A reload: the Admin made again (its TLS files read again) before this pass uses it; one that
+  // cannot be made leaves the current one.
+  if (reload_.due()) {
+    std::string error;
+    if (auto fresh = kafka::Admin::create(o_.kafka, o_.group_id, error)) {
+      admin_ = std::move(fresh);
+      logger.info("Kafka admin client made again (TLS files read again)");
+    } else {
+      logger.error("reload: cannot create a new Kafka admin client; the current one stays in use",
+                   {{"error", error}});
+    }
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const auto requests0 = admin_->requests();
   HealthPass p;

@@ -154,14 +154,15 @@ class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
   std::function<void(const std::string&)> on_stats_;
 };
 
-std::unique_ptr<Producer> Producer::create(const Settings& settings, std::string& error) {
+std::unique_ptr<Producer> Producer::create(const Settings& settings, std::string& error,
+                                           const Reloads* reloads) {
   std::unique_ptr<Producer> p(new Producer());
   p->callbacks_ = std::make_unique<Callbacks>(p.get());
   p->settings_ = settings;
   p->settings_.emplace("enable.idempotence", "true");
   p->settings_.emplace("acks", "all");
   if (!p->build(error)) return nullptr;
-  p->poller_ = std::thread([raw = p.get()] {
+  p->poller_ = std::thread([raw = p.get(), watch = ReloadWatch(reloads)]() mutable {
     auto last_probe = std::chrono::steady_clock::now();
     while (!raw->stop_.load()) {
       {
@@ -181,6 +182,7 @@ std::unique_ptr<Producer> Producer::create(const Settings& settings, std::string
         }
       }
       if (raw->fatal_.load()) raw->recover();
+      if (watch.due()) raw->renew();
     }
   });
   return p;
@@ -240,6 +242,44 @@ void Producer::recover() {
   fatal_.store(false);
   recreations_.fetch_add(1);
   logger.info("producer client replaced", {{"recreations", recreations_.load()}});
+}
+
+// A reload: the new client is made under the exclusive lock (its TLS files read now); the old one,
+// outside it, delivers what it holds with the connections it has (its callbacks run here, and the
+// new client's are served meanwhile), up to 30 s; what it still holds then is purged (the callbacks
+// fail, POSSIBLY_PERSISTED for what was in flight, and their senders retry). A new client that
+// cannot be made leaves the old one.
+void Producer::renew() {
+  std::unique_ptr<RdKafka::Producer> old;
+  {
+    std::unique_lock lock(rk_mu_);
+    old = std::move(producer_);
+    std::string error;
+    if (!build(error)) {
+      producer_ = std::move(old);
+      logger.error("reload: cannot create a new producer client; the current one stays in use",
+                   {{"error", error}});
+      return;
+    }
+  }
+  // The old client's deliveries, and the new one's meanwhile (this thread is the one that polls).
+  const int held = old->outq_len();
+  const auto drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (old->outq_len() > 0 && std::chrono::steady_clock::now() < drain_deadline) {
+    old->poll(50);
+    std::shared_lock lock(rk_mu_);
+    producer_->poll(0);
+  }
+  const int left = old->outq_len();
+  if (left > 0) {
+    old->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (old->outq_len() > 0 && std::chrono::steady_clock::now() < deadline) old->poll(100);
+  }
+  old.reset();
+  renewals_.fetch_add(1);
+  logger.info("producer client made again (TLS files read again)",
+              {{"drained", held - left}, {"failed", left}, {"renewals", renewals_.load()}});
 }
 
 void Producer::raise_fatal_for_testing(const std::string& reason) {

@@ -10,12 +10,14 @@
 #include <future>
 #include <map>
 #include <numeric>
+#include <set>
 #include <thread>
 
 #include "relais/kafka/admin.hpp"
 #include "relais/kafka/client.hpp"
 #include "relais/kafka/consumer.hpp"
 #include "relais/kafka/error.hpp"
+#include "relais/kafka/reload.hpp"
 #include "relais/kafka/transaction.hpp"
 
 namespace relais::kafka {
@@ -200,6 +202,43 @@ TEST_F(KafkaMockCluster, ProducerReplacesItsClientAfterAFatalError) {
   d = deliver("after");
   EXPECT_TRUE(d.ok()) << d.error.message;
   EXPECT_EQ(read_all("in", 1), (std::vector<std::string>{"k=before", "k=after"}));
+}
+
+// A reload request (TLS files read again) makes the producer's client again: what the old client
+// still held (lingering, not sent yet) is delivered, not lost and not sent twice, and the records
+// produced meanwhile go through the new client. A producer that follows no Reloads is left alone.
+TEST_F(KafkaMockCluster, ProducerMakesItsClientAgainOnAReloadWithoutLosingRecords) {
+  topic("in", 1);
+  Reloads reloads;
+  auto s = settings();
+  s["linger.ms"] = "300";  // the old client still holds the first records when the reload comes
+  std::string err;
+  auto p = Producer::create(s, err, &reloads);
+  ASSERT_TRUE(p) << err;
+  auto bystander = Producer::create(settings(), err);
+  ASSERT_TRUE(bystander) << err;
+  std::atomic<int> ok{0}, failed{0};
+  auto produce = [&](int i) {
+    ASSERT_FALSE(p->produce("in", 0, "k", std::to_string(i), {},
+                            [&](const DeliveryResult& d) { (d.ok() ? ok : failed).fetch_add(1); }));
+  };
+  for (int i = 0; i < 50; ++i) produce(i);
+  reloads.request();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (p->renewals() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(p->renewals(), 1) << "the client was not made again";
+  for (int i = 50; i < 100; ++i) produce(i);
+  EXPECT_EQ(p->flush(10s), 0);
+  EXPECT_EQ(ok.load(), 100);
+  EXPECT_EQ(failed.load(), 0);
+  auto seen = read_all("in", 1);
+  std::set<std::string> distinct(seen.begin(), seen.end());
+  EXPECT_EQ(seen.size(), 100U) << "records lost or sent twice";
+  EXPECT_EQ(distinct.size(), 100U);
+  EXPECT_EQ(bystander->renewals(), 0);
+  EXPECT_EQ(p->recreations(), 0);
 }
 
 TEST_F(KafkaMockCluster, SessionCommitsAndAborts) {

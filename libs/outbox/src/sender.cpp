@@ -117,7 +117,7 @@ std::optional<std::string> Sender::start() {
   ks["message.timeout.ms"] = std::to_string(o_.kafka_timeout.count());
   ks.emplace("linger.ms", "5");
   ks.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
-  producer_ = kafka::Producer::create(ks, err);
+  producer_ = kafka::Producer::create(ks, err, o_.reloads);
   if (!producer_) return "reaction producer: " + err;
   producer_->on_stats([s = kafka_stats_](const std::string& json) { s->update(json); });
   stop_.store(false);

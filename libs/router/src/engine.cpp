@@ -105,6 +105,8 @@ int Engine::Impl::run() {
   auto last_prune = std::chrono::steady_clock::now();
   auto last_lag = last_prune;
   while (e_.running_.load()) {
+    // A transaction boundary: nothing consumed is uncommitted, nothing produced is pending.
+    if (reload_.due() && !restart_clients("TLS files reloaded", true)) return 3;
     if (lane_ == 0) apply_directory_changes();
     if (!fill_batch() && !restart_clients("consumer: fatal error")) return 3;
     if (!batch_.empty()) {
@@ -242,20 +244,27 @@ void Engine::Impl::update_lag() {
 // A fatal Kafka error (usually this replica fenced by its own static membership after a broker
 // restart) makes the clients unusable, not the process: do in place what a restart would
 // (libs/router/README.md, "Fatal Kafka errors"). Returns false only when the engine stops.
-bool Engine::Impl::restart_clients(const std::string& why) {
-  m_.client_restarts.inc();
+// A reload (`planned`, between two transactions) does the same at once: the new clients read
+// their TLS files again; static membership gives the lane its partitions back.
+bool Engine::Impl::restart_clients(const std::string& why, bool planned) {
+  (planned ? m_.client_renewals : m_.client_restarts).inc();
   ready_.store(false);
   batch_.clear();
   for (int attempt = 0; e_.running_.load(); ++attempt) {
     if (std::chrono::steady_clock::now() - last_restart_ > std::chrono::minutes(5))
       restarts_in_a_row_ = 0;
     auto wait = std::chrono::seconds(std::min(30, 1 << std::min(restarts_in_a_row_, 5)));
-    ++restarts_in_a_row_;
-    logger.error("fatal Kafka error; creating the Kafka clients again, as a restart would",
-                 {{"error", why},
-                  {"attempt", attempt},
-                  {"lane", lane_},
-                  {"wait_ms", std::chrono::milliseconds(wait).count()}});
+    if (planned && attempt == 0) {
+      wait = std::chrono::seconds(0);
+      logger.info("creating the Kafka clients again", {{"why", why}, {"lane", lane_}});
+    } else {
+      ++restarts_in_a_row_;
+      logger.error("fatal Kafka error; creating the Kafka clients again, as a restart would",
+                   {{"error", why},
+                    {"attempt", attempt},
+                    {"lane", lane_},
+                    {"wait_ms", std::chrono::milliseconds(wait).count()}});
+    }
     if (producer_) producer_->purge();
     if (consumer_) consumer_->close();
     consumer_.reset();

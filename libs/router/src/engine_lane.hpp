@@ -45,7 +45,8 @@ class Engine::Impl {
   int transact();
   int committed(std::chrono::steady_clock::time_point t0);
   void update_lag();
-  bool restart_clients(const std::string& why);
+  // A fatal error: after a backoff, logged as an error. A reload (`planned`): at once.
+  bool restart_clients(const std::string& why, bool planned = false);
 
   Engine& e_;
   EngineOptions o_;
@@ -71,6 +72,7 @@ class Engine::Impl {
   std::size_t cap_;  // records the next transaction may take (batch_max, more while catching up)
   std::chrono::steady_clock::time_point last_restart_{};
   bool closed_ = false;
+  kafka::ReloadWatch reload_{o_.reloads};  // used by the lane's thread only
 
   std::atomic<std::size_t> dedupe_size_{0};  // read by other lanes' threads
   std::atomic<std::size_t> assigned_{0};

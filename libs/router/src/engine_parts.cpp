@@ -104,6 +104,10 @@ EngineMetrics::EngineMetrics(metrics::Registry& m)
       client_restarts(m.counter("relais_router_client_restarts_total",
                                 "Kafka clients created again after a fatal Kafka error (fenced)")
                           .with()),
+      client_renewals(m.counter("relais_router_client_renewals_total",
+                                "Kafka clients of a lane created again between two transactions "
+                                "for a TLS file reload (SIGHUP)")
+                          .with()),
       batch_cap(m.gauge("relais_router_batch_cap",
                         "Records the next transaction may take (router.batch_max, up to "
                         "router.catchup_batch_max while a backlog drains)")

@@ -47,6 +47,7 @@ struct EngineMetrics {
   metrics::Gauge& dedupe_size;
   metrics::Family<metrics::Counter>& alerts;
   metrics::Counter& client_restarts;
+  metrics::Counter& client_renewals;
   metrics::Gauge& batch_cap;
 };
 

@@ -60,6 +60,7 @@ sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
   s.name = "journal";
   s.dead_letters = &sink::dead_letter_counter(m, s.name);
   s.kafka = o.kafka;
+  s.reloads = o.reloads;
   if (!o.instance_id.empty()) s.kafka["group.instance.id"] = o.instance_id;
   // A replica gone for good hands its partitions over within 10 s, as the engine's consumer.
   // (max.poll.interval.ms stays at librdkafka's 300 s: the sink stops polling while it retries

@@ -239,9 +239,40 @@ void route_protobuf_logs() {
       });
 }
 
+namespace {
+metrics::Family<metrics::Counter>& client_reloads(metrics::Registry& m) {
+  return m.counter("relais_kafka_client_reloads_total",
+                   "SIGHUP reloads of the Kafka clients' TLS files, by result (refused: unusable "
+                   "files, the clients in use kept)",
+                   {"result"});
+}
+}  // namespace
+
+KafkaReload::KafkaReload(kafka::Security files, metrics::Registry& m)
+    : files_(std::move(files)),
+      ok_(client_reloads(m).with({"ok"})),
+      refused_(client_reloads(m).with({"refused"})) {}
+
+std::optional<std::string> KafkaReload::operator()() {
+  if (!kafka::has_client_files(files_)) return "no Kafka TLS files to read again";
+  if (auto e = kafka::check_client_files(files_, std::time(nullptr))) {
+    refused_.inc();
+    logger.warn("SIGHUP: Kafka client TLS files not reloaded; the clients in use are kept",
+                {{"error", *e}});
+    return e;
+  }
+  reloads_.request();
+  ok_.inc();
+  logger.info("SIGHUP: Kafka client TLS files checked; every Kafka client is made again",
+              {{"cert_file", files_.ssl_cert_file},
+               {"ca_file", files_.ssl_ca_file},
+               {"reloads", static_cast<std::int64_t>(ok_.value())}});
+  return std::nullopt;
+}
+
 void run_until_signal(boost::asio::io_context& ioc, http::Server& server, int threads,
                       std::chrono::milliseconds grace, const std::function<void()>& on_signal,
-                      const std::function<void()>& on_stop) {
+                      const std::function<void()>& on_stop, const std::function<void()>& on_hup) {
   boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
   std::promise<void> stopped;
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -251,12 +282,15 @@ void run_until_signal(boost::asio::io_context& ioc, http::Server& server, int th
     server.stop(grace, [&stopped] { stopped.set_value(); });
   });
   // SIGHUP: the listener's TLS files are read again (a renewed certificate takes no restart);
-  // on an error the files in use stay in use (logged by the server).
+  // on an error the files in use stay in use (logged by the server). Then `on_hup` (the Kafka
+  // clients' files), whatever became of the listener's.
   boost::asio::signal_set hup(ioc, SIGHUP);
   std::function<void()> await_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      if (auto e = server.reload_tls()) logger.warn("SIGHUP: nothing reloaded", {{"error", *e}});
+      if (auto e = server.reload_tls())
+        logger.warn("SIGHUP: HTTPS listener not reloaded", {{"error", *e}});
+      if (on_hup) on_hup();
       await_hup();
     });
   };

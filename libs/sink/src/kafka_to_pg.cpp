@@ -25,6 +25,7 @@ Options RegexSinkSettings::options(std::string name, metrics::Registry& m) const
   s.batch_max = batch_max;
   s.linger = linger;
   s.metadata_refresh_ms = metadata_refresh_ms;
+  s.reloads = reloads;
   return s;
 }
 
@@ -72,8 +73,7 @@ KafkaToPg::~KafkaToPg() {
   stop();
 }
 
-std::optional<std::string> KafkaToPg::start() {
-  std::string err;
+std::unique_ptr<kafka::Consumer> KafkaToPg::make_consumer(std::string& err) const {
   kafka::ConsumerOptions co;
   kafka::Settings& cc = co.settings;
   cc = o_.kafka;
@@ -83,7 +83,12 @@ std::optional<std::string> KafkaToPg::start() {
   cc["auto.offset.reset"] = "earliest";
   if (o_.metadata_refresh_ms > 0)
     cc["topic.metadata.refresh.interval.ms"] = std::to_string(o_.metadata_refresh_ms);
-  consumer_ = kafka::Consumer::create(std::move(co), err);
+  return kafka::Consumer::create(std::move(co), err);
+}
+
+std::optional<std::string> KafkaToPg::start() {
+  std::string err;
+  consumer_ = make_consumer(err);
   if (!consumer_) return o_.name + ": " + err;
   if (auto e = consumer_->subscribe(o_.topics)) return o_.name + ": subscribe: " + e.message;
   stop_.store(false);
@@ -105,13 +110,36 @@ double KafkaToPg::age_seconds() const {
   return ok == 0 ? 1e9 : static_cast<double>(now_us() - ok) / 1e6;
 }
 
+// The new consumer is made before the old one leaves (a setting it refuses keeps the old one), and
+// subscribes only after: with static membership (group.instance.id) the two never meet in the
+// group, and the new one gets the old one's partitions back.
+void KafkaToPg::renew_consumer(const log::Logger& logger) {
+  std::string err;
+  auto fresh = make_consumer(err);
+  if (!fresh) {
+    logger.error("reload: cannot create a new consumer; the current one stays in use",
+                 {{"error", err}});
+    return;
+  }
+  consumer_->close();
+  consumer_ = std::move(fresh);
+  if (auto e = consumer_->subscribe(o_.topics)) {
+    logger.error("reload: the new consumer cannot subscribe", {{"error", e.message}});
+    return;
+  }
+  logger.info("consumer made again (TLS files read again)");
+}
+
 void KafkaToPg::run() {
   const log::Logger logger{o_.name};
   std::unique_ptr<pg::Connection> conn;
   Batch batch;
   auto backoff = std::chrono::milliseconds(200);
   std::size_t weight = 0;  // of `batch`
+  kafka::ReloadWatch reload(o_.reloads);
   while (!stop_.load()) {
+    // Between two batches (every offset read is committed): the consumer made again on a reload.
+    if (batch.empty() && reload.due()) renew_consumer(logger);
     auto deadline = std::chrono::steady_clock::now() + o_.linger;
     while (weight < o_.batch_max && !stop_.load()) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

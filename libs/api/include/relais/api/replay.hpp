@@ -27,6 +27,7 @@
 #include "relais/api/routes.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/kafka/client.hpp"
+#include "relais/kafka/reload.hpp"
 #include "relais/pg/pool.hpp"
 #include "relais/validation/error.hpp"
 
@@ -48,6 +49,7 @@ std::optional<validation::Error> parse_replay_request(std::string_view body, Rep
 
 struct ReplayOptions {
   kafka::Settings kafka;
+  const kafka::Reloads* reloads = nullptr;  // the producer made again on a reload (none: never)
   std::string dsn;
   std::string instance;  // lease owner, e.g. host:pid
   int replication_factor = 1;

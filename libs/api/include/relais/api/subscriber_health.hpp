@@ -24,6 +24,7 @@
 
 #include "relais/common/metrics.hpp"
 #include "relais/kafka/admin.hpp"
+#include "relais/kafka/reload.hpp"
 
 namespace relais::api {
 
@@ -104,6 +105,7 @@ struct HealthPass {
 
 struct SubscriberHealthOptions {
   kafka::Settings kafka;
+  const kafka::Reloads* reloads = nullptr;     // the Admin made again on a reload (none: never)
   std::string group_id = "relais-api-health";  // the record fetch's assignment group
   std::chrono::milliseconds interval{30000};
   std::chrono::milliseconds timeout{10000};  // of each Kafka call of a pass
@@ -131,6 +133,7 @@ class SubscriberHealth {
   SubscriberHealthOptions o_;
   boost::asio::steady_timer timer_;
   std::unique_ptr<kafka::Admin> admin_;
+  kafka::ReloadWatch reload_{o_.reloads};  // on the admin thread
   FirstRecordCache cache_;
   CommitMemory commits_;
   std::atomic<bool> stopped_{false};

@@ -19,6 +19,7 @@
 #include "relais/kafka/consumer.hpp"
 #include "relais/kafka/error.hpp"
 #include "relais/kafka/record.hpp"
+#include "relais/kafka/reload.hpp"
 
 namespace RdKafka {
 class Producer;
@@ -47,9 +48,14 @@ bool parse_extra(const std::string& text, Settings& out, std::string& error);
 // record for good: the poll thread then fails what the client still holds (each callback gets
 // its error, POSSIBLY_PERSISTED for what was in flight, so its sender retries) and replaces the
 // client with a new one made from the same settings.
+// Following a `Reloads` (reload.hpp), the poll thread also makes a new client when a reload is
+// requested (its TLS files read again): new records go to the new client at once, the old one
+// delivers what it holds (flush, up to 30 s; what is left then fails as after a fatal error) and
+// goes: nothing is lost or sent twice by a reload.
 class Producer {
  public:
-  static std::unique_ptr<Producer> create(const Settings& settings, std::string& error);
+  static std::unique_ptr<Producer> create(const Settings& settings, std::string& error,
+                                          const Reloads* reloads = nullptr);
   ~Producer();
 
   // Enqueues a record; `cb` runs on the poll thread once delivered or failed.
@@ -70,6 +76,8 @@ class Producer {
   void on_stats(std::function<void(const std::string&)> fn);
   // Times the client was replaced after a fatal error.
   int recreations() const { return recreations_.load(); }
+  // Times the client was made again for a reload (its TLS files read again).
+  int renewals() const { return renewals_.load(); }
   // Raises a fatal error in the client as librdkafka's own test hook does (tests only).
   void raise_fatal_for_testing(const std::string& reason);
 
@@ -77,6 +85,7 @@ class Producer {
   Producer() = default;
   bool build(std::string& error);  // a client from settings_, under rk_mu_
   void recover();                  // on the poll thread, after a fatal error
+  void renew();                    // on the poll thread, after a reload request
   class Callbacks;
   std::unique_ptr<Callbacks> callbacks_;
   Settings settings_;
@@ -88,6 +97,7 @@ class Producer {
   std::atomic<bool> brokers_down_{false};
   std::atomic<bool> fatal_{false};
   std::atomic<int> recreations_{0};
+  std::atomic<int> renewals_{0};
 };
 
 // Creates topics that do not exist yet (already existing is success).

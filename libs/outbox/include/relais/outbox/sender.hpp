@@ -27,6 +27,7 @@
 #include "relais/http/client.hpp"
 #include "relais/http/url.hpp"
 #include "relais/kafka/client.hpp"
+#include "relais/kafka/reload.hpp"
 #include "relais/kafka/stats.hpp"
 #include "relais/outbox/policy.hpp"
 #include "relais/outbox/store.hpp"
@@ -57,6 +58,7 @@ struct SenderOptions {
   std::chrono::milliseconds breaker_open{10000};  // how long it stays open before a trial
   std::chrono::milliseconds poll{200};            // idle poll of the outbox
   kafka::Settings kafka;
+  const kafka::Reloads* reloads = nullptr;  // the producer made again on a reload (none: never)
   int topic_partitions = 3;
   int replication_factor = 1;
   std::chrono::milliseconds kafka_timeout{10000};

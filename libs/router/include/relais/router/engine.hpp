@@ -18,6 +18,7 @@
 #include "relais/common/metrics.hpp"
 #include "relais/directory/directory.hpp"
 #include "relais/kafka/client.hpp"
+#include "relais/kafka/reload.hpp"
 #include "relais/router/dedupe.hpp"
 #include "relais/router/directory_feed.hpp"
 
@@ -25,6 +26,9 @@ namespace relais::router {
 
 struct EngineOptions {
   kafka::Settings kafka;  // bootstrap.servers and extras
+  // Reload requests (SIGHUP: TLS files read again): each lane makes its consumer and
+  // transactional producer again between two transactions. Must outlive the engine; none: never.
+  const kafka::Reloads* reloads = nullptr;
   std::string group_id = "relais-router";
   std::string transactional_id = "relais-router-0";  // stable per instance
   std::string inbound_topic = "relais.inbound.v1";

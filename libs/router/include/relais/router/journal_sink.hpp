@@ -17,6 +17,7 @@ namespace relais::router {
 
 struct JournalSinkOptions {
   kafka::Settings kafka;
+  const kafka::Reloads* reloads = nullptr;  // the consumer made again on a reload (sink::Options)
   std::string dsn;
   std::string topic = "relais.journal.v1";
   std::string group_id = "relais-journal";

@@ -15,6 +15,8 @@
 #include "relais/http/router.hpp"
 #include "relais/http/server.hpp"
 #include "relais/kafka/client.hpp"
+#include "relais/kafka/reload.hpp"
+#include "relais/kafka/security.hpp"
 
 namespace relais::service {
 
@@ -52,10 +54,35 @@ void add_ops_routes(http::Router& r, metrics::Registry& m, std::string service,
 // untrusted input) to our logger at debug level instead of raw stderr.
 void route_protobuf_logs();
 
+// SIGHUP's Kafka part: the TLS files of kafka.ssl_* checked again (readable, the key the
+// certificate's, the certificate valid now: kafka/reload.hpp) and, when usable, every Kafka client
+// that follows `reloads()` made again at its next safe point; unusable files keep the clients in
+// use (a warning names the file). Counted in
+// relais_kafka_client_reloads_total{result="ok|refused"}. Without TLS files (plaintext, SASL
+// without a CA bundle) a SIGHUP leaves the Kafka clients alone.
+class KafkaReload {
+ public:
+  KafkaReload(kafka::Security files, metrics::Registry& m);
+  // What the service gives its clients to follow (EngineOptions::reloads, Producer::create...).
+  const kafka::Reloads* reloads() const { return &reloads_; }
+  // Checks the files and requests the reload; nothing when it was requested, else why not.
+  // Any thread (the clients are made again on their own threads).
+  std::optional<std::string> operator()();
+
+ private:
+  kafka::Security files_;
+  kafka::Reloads reloads_;
+  metrics::Counter& ok_;
+  metrics::Counter& refused_;
+};
+
 // Runs `ioc` on `threads` threads until SIGTERM/SIGINT; then stops the server
-// with `grace`, calls `on_stop` (on a non-loop thread) and returns.
+// with `grace`, calls `on_stop` (on a non-loop thread) and returns. SIGHUP: the listener's TLS
+// files are read again (Server::reload_tls), then `on_hup` runs (on a loop thread: it must not
+// block), e.g. a KafkaReload.
 void run_until_signal(boost::asio::io_context& ioc, http::Server& server, int threads,
                       std::chrono::milliseconds grace, const std::function<void()>& on_signal,
-                      const std::function<void()>& on_stop);
+                      const std::function<void()>& on_stop,
+                      const std::function<void()>& on_hup = nullptr);
 
 }  // namespace relais::service

@@ -20,8 +20,10 @@
 #include <thread>
 #include <vector>
 
+#include "relais/common/log.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/kafka/consumer.hpp"
+#include "relais/kafka/reload.hpp"
 #include "relais/pg/pg.hpp"
 
 namespace relais::sink {
@@ -37,6 +39,9 @@ struct Options {
   std::chrono::milliseconds linger{200};
   int metadata_refresh_ms = 0;  // > 0: topic.metadata.refresh.interval.ms (regex subscriptions)
   metrics::Counter* dead_letters = nullptr;  // records set aside in sink_dead_letters
+  // Reload requests (TLS files read again): the consumer is made again between two batches
+  // (none: never). Must outlive the sink.
+  const kafka::Reloads* reloads = nullptr;
 };
 
 using Batch = std::vector<kafka::Record>;
@@ -56,6 +61,8 @@ class KafkaToPg {
 
  private:
   void run();
+  std::unique_ptr<kafka::Consumer> make_consumer(std::string& err) const;
+  void renew_consumer(const log::Logger& logger);
   Options o_;
   Writer write_;
   metrics::Counter& failures_;
@@ -78,6 +85,7 @@ struct RegexSinkSettings {
   int metadata_refresh_ms = 2000;
   std::size_t batch_max = 1000;
   std::chrono::milliseconds linger{200};
+  const kafka::Reloads* reloads = nullptr;  // Options::reloads
   // The Options of sink `name`, its dead letters counted in `m`.
   Options options(std::string name, metrics::Registry& m) const;
 };
