@@ -103,12 +103,13 @@ test-faults: deps $(BUILD)/build.ninja
 
 # The fault suite on a three-node Kafka cluster (docs/reliability.md, "Faults on a Kafka cluster"):
 # its own stack (var/faults-cluster-stack, ports 59850 and 59860-59881), FAULTS_CLUSTER_COUNT faults
-# (default 7: one of each) among kill -9 and SIGSTOP of the leader of relais.inbound.v1 partition 0,
-# kill -9 of the active controller, a router killed during a rebalance, a crash of PostgreSQL, the
-# leader's data disk filled (root only: loop-mounted filesystems), PostgreSQL's clock stepped
-# (libfaketime); the checker, the replication policy of every Relais topic. CTest test faults_cluster
-# (label faults-cluster), skipped inside `make test` (it takes about 8 minutes).
-FAULTS_CLUSTER_COUNT ?= 7
+# (default 11: one of each) among kill -9 and SIGSTOP of the leader of relais.inbound.v1 partition 0
+# and of the active controller, a router killed during a rebalance, a router SIGSTOPped (a zombie),
+# PostgreSQL crashed, SIGKILLed or SIGSTOPped, the leader's data disk filled (root only:
+# loop-mounted filesystems), PostgreSQL's clock stepped (libfaketime); the checker, the replication
+# policy of every Relais topic. CTest test faults_cluster (label faults-cluster), skipped inside
+# `make test` (it takes about 12 minutes).
+FAULTS_CLUSTER_COUNT ?= 11
 test-faults-cluster: deps $(BUILD)/build.ninja
 	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES) relaisctl
 	@cd $(BUILD) && RELAIS_FAULTS_CLUSTER=1 FAULTS_COUNT=$(FAULTS_CLUSTER_COUNT) $(if $(FAULTS_SEED),FAULTS_SEED=$(FAULTS_SEED)) \

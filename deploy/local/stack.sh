@@ -22,6 +22,7 @@
 #                                                         left down); for the fault suite
 #   stack.sh pg-restart                                   PostgreSQL alone (fast shutdown, start)
 #   stack.sh pg-crash                                     PostgreSQL alone (immediate stop: a crash, recovery at the start)
+#   stack.sh pg-kill | pg-pids                            SIGKILL of every PostgreSQL process, then start / their pids
 #   stack.sh kafka-kill-node N | kafka-start-node N       one node of a cluster (SIGKILL, left down / start)
 #   stack.sh kafka-reload-certs                           the TLS stack: every broker reads its keystore again
 #                                                         (kafka-broker.p12, e.g. re-issued by pki.sh), no restart
@@ -413,6 +414,24 @@ pg_crash() { # what a crash of the primary does: no checkpoint, crash recovery a
     log "postgres: immediate stop (crash)"
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 60 stop >/dev/null
   fi
+}
+
+pg_pids() { # the postmaster and every process it started
+  local pm
+  pm="$(head -1 "$PG_DATA/postmaster.pid" 2>/dev/null)" || return 0
+  [[ "$pm" =~ ^[0-9]+$ ]] && kill -0 "$pm" 2>/dev/null || return 0
+  echo "$pm"
+  pgrep -P "$pm" || true
+}
+
+pg_kill() { # the primary's host losing it: SIGKILL of every PostgreSQL process at once
+  local pids
+  mapfile -t pids < <(pg_pids)
+  ((${#pids[@]})) || { log "postgres: not running"; return 0; }
+  log "postgres: SIGKILL of ${#pids[@]} processes"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  local p
+  for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
 }
 
 psql_q() { # quiet psql against the local cluster; later -d overrides the dbname
@@ -1060,6 +1079,8 @@ case "$cmd" in
   topics-check) topics_tool check ;;
   pg-restart) pg_down; pg_up ;;
   pg-crash) pg_crash; pg_up ;;
+  pg-kill) pg_kill; pg_up ;;
+  pg-pids) pg_pids ;;
   pg-clock) cmd_pg_clock "${1:-}" ;;
   kafka-disk-fill) node="$(node_arg "${1:-}")" || exit 1; cmd_kafka_disk fill "$node" ;;
   kafka-disk-free) node="$(node_arg "${1:-}")" || exit 1; cmd_kafka_disk free "$node" ;;

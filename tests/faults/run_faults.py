@@ -19,9 +19,10 @@ cluster (RELAIS_KAFKA_NODES=3: replication factor 3, min.insync.replicas 2) of i
 (var/faults-cluster-stack, FAULTS_CLUSTER_PG_PORT 59850, FAULTS_CLUSTER_KAFKA_PORT 59860 and
 FAULTS_CLUSTER_KAFKA_CONTROLLER_PORT 59861 for node 1, +10 and +20 for nodes 2 and 3), with the
 cluster's faults only: kill -9 (leader_kill) or SIGSTOP (leader_stop) of the node leading
-relais.inbound.v1 partition 0, the load going on, then the node back; kill -9 of the active
-controller (controller_kill); a router killed during a rebalance (router_rebalance); a crash of
-PostgreSQL (pg_crash); the leader's data filesystem filled until its writes fail (disk_full: each
+relais.inbound.v1 partition 0, the load going on, then the node back; kill -9 or SIGSTOP of the
+active controller (controller_kill, controller_stop); a router killed during a rebalance
+(router_rebalance) or stopped past its session (stop_router); PostgreSQL crashed (pg_crash: an
+immediate stop), SIGKILLed (pg_kill) or SIGSTOPped (pg_stop); the leader's data filesystem filled until its writes fail (disk_full: each
 node's data on a loop-mounted filesystem of its own, root only; FAULTS_DISK_FULL=0 leaves it out);
 PostgreSQL's clock stepped minutes ahead or behind, then back (pg_clock_skew: libfaketime).
 Each fault reports the
@@ -803,6 +804,39 @@ class Run:
         self.fault_extra = {"offset_s": offset, "measured_offset_s": round(off, 1)}
         return time.time(), f"clock {offset:+d}s ({off:+.0f}s measured), back to +0"
 
+    def f_controller_stop(self, rng):
+        return self.node_fault(rng, "stop", "controller")
+
+    def pg_pids(self) -> list[int]:
+        r = subprocess.run([str(REPO / "deploy/local/stack.sh"), "pg-pids"], env=dict(os.environ, **STACK),
+                           capture_output=True, text=True, check=True)
+        return [int(x) for x in r.stdout.split()]
+
+    def f_pg_kill(self, rng):
+        """The primary's host loses PostgreSQL: SIGKILL of the postmaster and every backend at once
+        (no shutdown of any kind), then a start: crash recovery."""
+        with self.pg_sensitive:
+            stack_cmd("pg-kill")
+            return time.time(), "SIGKILL of every process + start, crash recovery"
+
+    def f_pg_stop(self, rng):
+        """A hung primary: every PostgreSQL process SIGSTOPped for 10-30 s (connections open,
+        nothing answers, new connections wait), then SIGCONT."""
+        pause = rng.uniform(10.0, 30.0)
+        with self.pg_sensitive:
+            pids = self.pg_pids()
+            for p in pids:
+                os.kill(p, signal.SIGSTOP)
+            try:
+                time.sleep(pause)
+            finally:
+                for p in pids:
+                    try:
+                        os.kill(p, signal.SIGCONT)
+                    except ProcessLookupError:
+                        pass
+            return time.time(), f"{len(pids)} processes stopped {pause:.1f}s"
+
     def f_router_rebalance(self, rng):
         """A third router joins the group (a rebalance starts); during the rebalance one of the two
         others is killed (kill -9) and started again; then the third leaves (SIGTERM): three
@@ -936,7 +970,8 @@ class Run:
         return out
 
     ROLLING_LANE = ["roll_ingest", "roll_router", "roll_api"]
-    CLUSTER_LANE = ["leader_kill", "leader_stop", "controller_kill", "router_rebalance", "pg_crash"] + (
+    CLUSTER_LANE = ["leader_kill", "leader_stop", "controller_kill", "controller_stop", "router_rebalance",
+                    "stop_router", "pg_crash", "pg_kill", "pg_stop"] + (
         ["disk_full"] if DISK_FULL_OK else []) + (["pg_clock_skew"] if CLOCK_SKEW_OK else [])
     LANE_A = ["kill_ingest", "kill_router_one", "kill_router_both", "kill_api", "stop_router",
               "broker_restart", "broker_kill", "pg_restart", "pg_unreachable"]
@@ -958,7 +993,7 @@ class Run:
                 rec["recovery_s"] = self.reactions_drained(heal)
             elif name == "kill_api":
                 rec["recovery_s"] = self.api_probe(heal)
-            elif name.startswith("pg"):   # pg_restart, pg_unreachable, pg_crash, pg_clock_skew
+            elif name.startswith("pg"):   # pg_restart, pg_unreachable, pg_crash, pg_kill, pg_stop, pg_clock_skew
                 rec["recovery_s"] = max(self.probe(heal), self.api_probe(heal))
             else:
                 rec["recovery_s"] = self.probe(heal)
