@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 
-def _wait_group_settled(R, routers, seconds: float = 4.0) -> None:
+def _wait_group_settled(routers, seconds: float = 4.0) -> None:
     """Every replica ready, then a few seconds for the group's assignment to reach all of them."""
     for r in routers:
         r.wait_ready(timeout=300)
@@ -36,7 +36,7 @@ def run(R, relais, ingest, first_router, brokers: str, tmp: Path, rng, ssins: li
             r = relais.add("router", instance=str(len(routers) + 1))
             r.start()
             routers.append(r)
-        _wait_group_settled(R, routers)
+        _wait_group_settled(routers)
         plan = R.write_batches(rng, tmp / f"replicas-{want}", n, ssins, batch)
         cons = R.start_consumer(brokers, tmp / "pb", plan["expected_routed"], tmp / f"replicas-{want}.json",
                                 from_end=True, latency=False, max_s=3600)

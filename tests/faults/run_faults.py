@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import glob
 import json
 import os
 import random
@@ -100,7 +101,6 @@ if DISK_FULL_OK:
     CLUSTER_STACK["RELAIS_KAFKA_DISK_MB"] = os.environ.get("FAULTS_CLUSTER_DISK_MB", "16384")
 # The clock-skew fault steps PostgreSQL's wall clock (libfaketime, deploy/local/stack.sh
 # RELAIS_PG_FAKETIME): the database host's clock off from the services' and the brokers'.
-import glob  # noqa: E402
 CLOCK_SKEW_OK = bool(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 if CLOCK_SKEW_OK:
     CLUSTER_STACK["RELAIS_PG_FAKETIME"] = "1"
