@@ -5,6 +5,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -258,6 +259,33 @@ TEST_F(KafkaMockCluster, SessionCommitsAndAborts) {
   // The mock cluster does not hide aborted records from read_committed readers (the real broker
   // does: tests/integration journal_sink_test and alerts_test check it); all three were sent.
   EXPECT_EQ(read_all("out", 1), (std::vector<std::string>{"a=1", "b=2", "c=3"}));
+}
+
+// The router's producer may linger far longer than a transaction lasts (router.producer_linger_ms):
+// the commit's flush must send what waits at once, not after linger.ms (librdkafka >= 1.9). With
+// a linger of 50 s (below message.timeout.ms, which a transactional producer takes from
+// transaction.timeout.ms: 60 s), a commit given 20 s succeeds only if it does not wait for it.
+TEST_F(KafkaMockCluster, SessionCommitSendsWhatLingersWithoutWaitingForTheLinger) {
+  topic("out", 3);
+  auto s = settings();
+  s["transactional.id"] = "relais-test-linger";
+  s["enable.idempotence"] = "true";
+  s["acks"] = "all";
+  s["linger.ms"] = "50000";
+  std::string err;
+  auto p = TransactionalProducer::create(s, nullptr, err);
+  ASSERT_TRUE(p) << err;
+  ASSERT_FALSE(p->init(10s));
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_FALSE(p->begin());
+    for (int part = 0; part < 3; ++part)
+      ASSERT_FALSE(p->send("out", part, std::to_string(round), std::to_string(part), {}));
+    auto e = p->commit(20s);
+    ASSERT_FALSE(e) << errc_name(e.kind) << " " << e.message;
+  }
+  auto got = read_all("out", 3);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"0=0", "0=1", "0=2", "1=0", "1=1", "1=2"}));
 }
 
 TEST_F(KafkaMockCluster, SessionClassifiesAbortableThenRecovers) {
