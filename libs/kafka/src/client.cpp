@@ -20,9 +20,10 @@ struct Opaque {
   DeliveryCallback cb;
 };
 
-// A record's Opaque crosses to librdkafka's broker thread through librdkafka's queues, which
-// ThreadSanitizer cannot see: they lock with C11 mtx_* that glibc implements without the
-// pthread calls TSan intercepts (docs/fuzzing.md, "ThreadSanitizer"). A TSan build states that
+// A record's Opaque goes from the producing thread, through librdkafka's queues, to the thread
+// that polls the producer and gets its delivery report. ThreadSanitizer cannot see that order:
+// the queues lock with C11 mtx_* that glibc implements without the pthread calls TSan
+// intercepts (docs/fuzzing.md, "ThreadSanitizer"). A TSan build states that
 // handoff (release where the Opaque enters librdkafka, acquire where its delivery report hands it
 // back), so that a real race in the callback's state is still reported; other builds pay nothing.
 void handoff_release([[maybe_unused]] Opaque* op) {
