@@ -110,8 +110,10 @@ class KafkaMockCluster : public ::testing::Test {
     ASSERT_EQ(rd_kafka_mock_topic_create(mc_, name.c_str(), partitions, 1),
               RD_KAFKA_RESP_ERR_NO_ERROR);
   }
-  std::unique_ptr<TransactionalProducer> session(const std::string& id) {
+  std::unique_ptr<TransactionalProducer> session(const std::string& id,
+                                                 const Settings& extra = {}) {
     auto s = settings();
+    for (const auto& [k, v] : extra) s[k] = v;
     s["transactional.id"] = id;
     s["enable.idempotence"] = "true";
     s["acks"] = "all";
@@ -267,15 +269,8 @@ TEST_F(KafkaMockCluster, SessionCommitsAndAborts) {
 // transaction.timeout.ms: 60 s), a commit given 20 s succeeds only if it does not wait for it.
 TEST_F(KafkaMockCluster, SessionCommitSendsWhatLingersWithoutWaitingForTheLinger) {
   topic("out", 3);
-  auto s = settings();
-  s["transactional.id"] = "relais-test-linger";
-  s["enable.idempotence"] = "true";
-  s["acks"] = "all";
-  s["linger.ms"] = "50000";
-  std::string err;
-  auto p = TransactionalProducer::create(s, nullptr, err);
-  ASSERT_TRUE(p) << err;
-  ASSERT_FALSE(p->init(10s));
+  auto p = session("relais-test-linger", {{"linger.ms", "50000"}});
+  ASSERT_TRUE(p);
   for (int round = 0; round < 2; ++round) {
     ASSERT_FALSE(p->begin());
     for (int part = 0; part < 3; ++part)
