@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
            "records per transaction at most while records are waiting (a backlog); batch_max or "
            "less: off"},
           {"router.batch_linger_ms", Type::integer, "20", "how long to wait to fill a batch"},
+          {"router.stall_timeout_s", Type::integer, "30",
+           "a lane whose assigned partitions have records waiting but which received none for "
+           "this long creates its Kafka clients again (a stalled consumer); 0: off"},
           {"router.producer_linger_ms", Type::integer, "5",
            "linger.ms of the transactional producer: how long a partition's records wait to be "
            "sent inside a transaction (the commit sends whatever waits at once)"},
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
   eo.catchup_batch_max = static_cast<std::size_t>(cfg.integer("router.catchup_batch_max"));
   eo.batch_linger = std::chrono::milliseconds(cfg.integer("router.batch_linger_ms"));
   eo.producer_linger = std::chrono::milliseconds(cfg.integer("router.producer_linger_ms"));
+  eo.stall_timeout = std::chrono::seconds(cfg.integer("router.stall_timeout_s"));
   eo.lanes = static_cast<int>(cfg.integer("router.lanes"));
   if (eo.lanes < 1 || eo.lanes > 16) {
     logger.error("configuration error", {{"error", "router.lanes must be between 1 and 16"}});

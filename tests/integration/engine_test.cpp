@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "engine_parts.hpp"
 #include "relais/alerts/rules.hpp"
 #include "relais/api/alert_store.hpp"
 #include "relais/codec/samples.hpp"
@@ -86,6 +87,57 @@ struct StopGuard {
     if (feed) feed->stop();
   }
 };
+
+// The stall watch's shell against the broker (engine_parts.hpp, stall_reason): records beyond the
+// committed offset of an assigned partition that the consumer has not read are a stall; once
+// read (or with nothing waiting) they are not. The engine then creates its clients again: a
+// consumer librdkafka left without fetchers after a broker restart routed nothing for minutes.
+TEST_F(EngineTest, StallWatchSeesRecordsWaitingOnAnAssignedPartitionNotRead) {
+  const std::string topic = unique_topic("stall");
+  create_topics({topic}, 2);
+  std::string err;
+  auto producer = kafka::Producer::create(kafka_settings(), err);
+  ASSERT_TRUE(producer) << err;
+  std::atomic<int> delivered{0};
+  for (int i = 0; i < 5; ++i)
+    ASSERT_FALSE(producer->produce(topic, 0, "k", "v" + std::to_string(i), {},
+                                   [&](const kafka::DeliveryResult& r) {
+                                     if (r.ok()) delivered.fetch_add(1);
+                                   }));
+  ASSERT_EQ(producer->flush(10s), 0);
+  ASSERT_EQ(delivered.load(), 5);
+
+  kafka::ConsumerOptions co;
+  co.settings = kafka_settings({{"group.id", "itest-stall-" + unique_suffix()},
+                                {"enable.auto.commit", "false"},
+                                {"isolation.level", "read_committed"}});
+  auto consumer = kafka::Consumer::create(std::move(co), err);
+  ASSERT_TRUE(consumer) << err;
+  // The group has read 2 records of partition 0 and all (none) of partition 1.
+  ASSERT_FALSE(consumer->commit_sync({{topic, 0, 2}, {topic, 1, 0}}));
+  ASSERT_FALSE(
+      consumer->assign({{topic, 0, kafka::kOffsetInvalid}, {topic, 1, kafka::kOffsetInvalid}}));
+
+  metrics::Registry registry;
+  router::detail::EngineMetrics m(registry);
+  auto why = router::detail::stall_reason(*consumer, topic, 30s, m);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("partition(s) 0,"), std::string::npos) << *why;
+  EXPECT_NE(why->find("30 s"), std::string::npos) << *why;
+  EXPECT_EQ(m.stalls.value(), 1);
+
+  int read = 0;  // 3 waiting records of partition 0, read from the committed offset
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = consumer->poll(100ms);
+        if (r.record) ++read;
+        return read == 3;
+      },
+      30s, 1ms));
+  EXPECT_FALSE(router::detail::stall_reason(*consumer, topic, 30s, m).has_value());
+  EXPECT_EQ(m.stalls.value(), 1);
+  consumer->close();
+}
 
 TEST_F(EngineTest, RoutesByDirectoryDedupesAndDeadLetters) {
   pg::Connection c(pg_dsn());

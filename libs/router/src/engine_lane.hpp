@@ -45,6 +45,8 @@ class Engine::Impl {
   int transact();
   int committed(std::chrono::steady_clock::time_point t0);
   void update_lag();
+  // The stall watch (EngineOptions::stall_timeout): why the consumer is stalled, or nullopt.
+  std::optional<std::string> stalled(std::chrono::steady_clock::time_point now);
   // A fatal error: after a backoff, logged as an error. A reload (`planned`): at once.
   bool restart_clients(const std::string& why, bool planned = false);
 
@@ -71,6 +73,7 @@ class Engine::Impl {
   int restarts_in_a_row_ = 0;
   std::size_t cap_;  // records the next transaction may take (batch_max, more while catching up)
   std::chrono::steady_clock::time_point last_restart_{};
+  std::chrono::steady_clock::time_point last_progress_{};  // a record came, or an assignment
   bool closed_ = false;
   kafka::ReloadWatch reload_{o_.reloads};  // used by the lane's thread only
 

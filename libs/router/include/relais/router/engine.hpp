@@ -47,6 +47,11 @@ struct EngineOptions {
   // The transactional producer's linger.ms (see engine_parts.cpp, producer_settings).
   std::chrono::milliseconds producer_linger{5};
   std::chrono::milliseconds transaction_timeout{15000};
+  // Stall watch: when a lane has partitions assigned and no record came for this long, it asks
+  // the broker whether records wait on them; if so, the consumer is stalled (librdkafka can
+  // leave an assignment without fetchers after a broker restart) and the lane creates its Kafka
+  // clients again, as after a fatal error. Zero: off.
+  std::chrono::milliseconds stall_timeout{30000};
   std::int64_t dedupe_window_us = 7LL * 24 * 3600 * 1000000;
   // Lanes: this many consume-plan-transact loops in the process, each its own member of the
   // consumer group (its share of the inbound partitions) with its own transactional producer
