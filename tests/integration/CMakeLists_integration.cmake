@@ -30,8 +30,6 @@ relais_integration_test(relais_itest_router
   SOURCES ${RELAIS_ITEST_DIR}/engine_test.cpp
   DEPS relais::router relais::api relais::codec relais::proto)
 target_compile_definitions(relais_itest_router PRIVATE RELAIS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
-# The stall watch is private to the engine (libs/router/src/engine_parts.hpp).
-target_include_directories(relais_itest_router PRIVATE ${CMAKE_SOURCE_DIR}/libs/router/src)
 relais_integration_test(relais_itest_alerts
   SOURCES ${RELAIS_ITEST_DIR}/alerts_test.cpp
   DEPS relais::api relais::outbox relais::alerts relais::proto Boost::json)

@@ -11,12 +11,12 @@
 #include <set>
 #include <thread>
 
-#include "engine_parts.hpp"
 #include "relais/alerts/rules.hpp"
 #include "relais/api/alert_store.hpp"
 #include "relais/codec/samples.hpp"
 #include "relais/common/metrics.hpp"
 #include "relais/kafka/reload.hpp"
+#include "relais/kafka/stall.hpp"
 #include "relais/router/directory_feed.hpp"
 #include "relais/v1/records.pb.h"
 #include "support.hpp"
@@ -88,10 +88,11 @@ struct StopGuard {
   }
 };
 
-// The stall watch's shell against the broker (engine_parts.hpp, stall_reason): records beyond the
-// committed offset of an assigned partition that the consumer has not read are a stall; once
-// read (or with nothing waiting) they are not. The engine then creates its clients again: a
-// consumer librdkafka left without fetchers after a broker restart routed nothing for minutes.
+// The stall watch against the broker (relais/kafka/stall.hpp), as the engine's lanes and the
+// sinks use it: records beyond the committed offset of an assigned partition that the consumer
+// has not read, after the quiet period, are a stall; once read (or before the quiet period) they
+// are not. The lane then makes its clients again: a consumer librdkafka left without fetchers
+// after a broker restart routed nothing for minutes.
 TEST_F(EngineTest, StallWatchSeesRecordsWaitingOnAnAssignedPartitionNotRead) {
   const std::string topic = unique_topic("stall");
   create_topics({topic}, 2);
@@ -118,15 +119,18 @@ TEST_F(EngineTest, StallWatchSeesRecordsWaitingOnAnAssignedPartitionNotRead) {
   ASSERT_FALSE(
       consumer->assign({{topic, 0, kafka::kOffsetInvalid}, {topic, 1, kafka::kOffsetInvalid}}));
 
-  metrics::Registry registry;
-  router::detail::EngineMetrics m(registry);
-  auto why = router::detail::stall_reason(*consumer, topic, 30s, m);
-  ASSERT_TRUE(why.has_value());
-  EXPECT_NE(why->find("partition(s) 0,"), std::string::npos) << *why;
+  kafka::StallWatch watch(30s);
+  const auto t0 = std::chrono::steady_clock::now();
+  watch.progress(t0);
+  EXPECT_FALSE(watch.check(*consumer, err, t0 + 29s).has_value());  // not quiet long enough
+  auto why = watch.check(*consumer, err, t0 + 31s);
+  ASSERT_TRUE(why.has_value()) << err;
+  EXPECT_NE(why->find(topic + "/0,"), std::string::npos) << *why;
+  EXPECT_EQ(why->find(topic + "/1"), std::string::npos) << *why;
   EXPECT_NE(why->find("30 s"), std::string::npos) << *why;
-  EXPECT_EQ(m.stalls.value(), 1);
+  EXPECT_FALSE(watch.check(*consumer, err, t0 + 32s).has_value());  // once per quiet period
 
-  int read = 0;  // 3 waiting records of partition 0, read from the committed offset
+  int read = 0;  // the 3 waiting records of partition 0, read from the committed offset
   ASSERT_TRUE(eventually(
       [&] {
         auto r = consumer->poll(100ms);
@@ -134,8 +138,8 @@ TEST_F(EngineTest, StallWatchSeesRecordsWaitingOnAnAssignedPartitionNotRead) {
         return read == 3;
       },
       30s, 1ms));
-  EXPECT_FALSE(router::detail::stall_reason(*consumer, topic, 30s, m).has_value());
-  EXPECT_EQ(m.stalls.value(), 1);
+  EXPECT_FALSE(watch.check(*consumer, err, t0 + 62s).has_value()) << err;
+  EXPECT_TRUE(err.empty()) << err;
   consumer->close();
 }
 

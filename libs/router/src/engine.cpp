@@ -83,7 +83,7 @@ void Engine::Impl::rebalance(kafka::Consumer& c, kafka::Rebalance r,
     }
     c.assign(parts);
     assigned_.store(parts.size());
-    last_progress_ = std::chrono::steady_clock::now();
+    stall_.progress();
     ready_.store(true);  // once the group gave this lane its share (possibly none)
     logger.info("partitions assigned", {{"count", parts.size()}, {"lane", lane_}});
     return;
@@ -119,7 +119,7 @@ int Engine::Impl::run() {
       dedupe_.prune(now_us());
       last_prune = now;
     }
-    if (auto why = stalled(now); why && !restart_clients(*why)) return 3;
+    if (auto why = stalled(); why && !restart_clients(*why)) return 3;
     if (now - last_lag > std::chrono::seconds(2)) {
       producer_->poll(0ms);  // serves the producer's statistics events
       update_lag();
@@ -171,7 +171,7 @@ bool Engine::Impl::fill_batch() {
     }
     batch_.push_back(std::move(*m.record));
   }
-  if (!batch_.empty()) last_progress_ = std::chrono::steady_clock::now();
+  if (!batch_.empty()) stall_.progress();
   const std::size_t catchup = std::max(o_.batch_max, o_.catchup_batch_max);
   bool grow = false;
   if (batch_.size() >= cap && catchup > o_.batch_max) {
@@ -244,13 +244,14 @@ void Engine::Impl::update_lag() {
   if (lane_ == 0) m_.dedupe_size.set(static_cast<double>(e_.dedupe_size()));
 }
 
-// The stall watch: one check per stall_timeout without a record (engine_parts.hpp).
-std::optional<std::string> Engine::Impl::stalled(std::chrono::steady_clock::time_point now) {
-  if (o_.stall_timeout.count() <= 0 || assigned_.load() == 0 ||
-      now - last_progress_ < o_.stall_timeout)
-    return std::nullopt;
-  last_progress_ = now;
-  return detail::stall_reason(*consumer_, o_.inbound_topic, o_.stall_timeout, m_);
+// The stall watch (libs/kafka/include/relais/kafka/stall.hpp), for a lane with partitions.
+std::optional<std::string> Engine::Impl::stalled() {
+  if (assigned_.load() == 0) return std::nullopt;
+  std::string err;
+  auto why = stall_.check(*consumer_, err);
+  if (!err.empty()) logger.warn("stall watch: no answer from the broker", {{"error", err}});
+  if (why) m_.stalls.inc();
+  return why;
 }
 
 // A fatal Kafka error (usually this replica fenced by its own static membership after a broker

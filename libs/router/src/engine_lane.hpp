@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine_parts.hpp"
+#include "relais/kafka/stall.hpp"
 #include "relais/kafka/stats.hpp"
 #include "relais/kafka/transaction.hpp"
 #include "relais/router/engine.hpp"
@@ -46,7 +47,7 @@ class Engine::Impl {
   int committed(std::chrono::steady_clock::time_point t0);
   void update_lag();
   // The stall watch (EngineOptions::stall_timeout): why the consumer is stalled, or nullopt.
-  std::optional<std::string> stalled(std::chrono::steady_clock::time_point now);
+  std::optional<std::string> stalled();
   // A fatal error: after a backoff, logged as an error. A reload (`planned`): at once.
   bool restart_clients(const std::string& why, bool planned = false);
 
@@ -73,9 +74,9 @@ class Engine::Impl {
   int restarts_in_a_row_ = 0;
   std::size_t cap_;  // records the next transaction may take (batch_max, more while catching up)
   std::chrono::steady_clock::time_point last_restart_{};
-  std::chrono::steady_clock::time_point last_progress_{};  // a record came, or an assignment
   bool closed_ = false;
   kafka::ReloadWatch reload_{o_.reloads};  // used by the lane's thread only
+  kafka::StallWatch stall_{o_.stall_timeout};
 
   std::atomic<std::size_t> dedupe_size_{0};  // read by other lanes' threads
   std::atomic<std::size_t> assigned_{0};

@@ -199,62 +199,6 @@ std::optional<std::int64_t> consumer_lag(kafka::Consumer& consumer, EngineMetric
   return total;
 }
 
-std::vector<std::int32_t> partitions_behind(const std::vector<PartitionProgress>& parts) {
-  std::vector<std::int32_t> out;
-  for (const auto& p : parts) {
-    std::int64_t from = p.position >= 0 ? p.position : p.committed;
-    if (from >= 0 && p.high > from) out.push_back(p.partition);
-  }
-  return out;
-}
-
-std::vector<PartitionProgress> partition_progress(kafka::Consumer& consumer,
-                                                  const std::string& topic,
-                                                  std::chrono::milliseconds timeout,
-                                                  std::string& error) {
-  kafka::Error err;
-  auto positions = consumer.positions(&err);
-  if (!positions) {
-    error = "positions: " + err.message;
-    return {};
-  }
-  std::erase_if(*positions, [&](const kafka::TopicPartition& tp) { return tp.topic != topic; });
-  auto committed = consumer.committed(*positions, timeout, &err);
-  if (!committed) {
-    error = "committed offsets: " + err.message;
-    return {};
-  }
-  std::vector<PartitionProgress> out;
-  for (std::size_t i = 0; i < positions->size(); ++i) {
-    const auto& tp = (*positions)[i];
-    PartitionProgress p{tp.partition, tp.offset, -1, -1};
-    for (const auto& c : *committed)
-      if (c.partition == tp.partition) p.committed = c.offset;
-    std::int64_t low = 0;
-    if (auto e = consumer.query_watermarks(topic, tp.partition, timeout, low, p.high)) {
-      error = "watermarks: " + e.message;
-      return {};
-    }
-    out.push_back(p);
-  }
-  return out;
-}
-
-std::optional<std::string> stall_reason(kafka::Consumer& consumer, const std::string& topic,
-                                        std::chrono::milliseconds quiet, EngineMetrics& m) {
-  std::string err;
-  auto behind =
-      partitions_behind(partition_progress(consumer, topic, std::chrono::milliseconds(5000), err));
-  if (!err.empty()) logger.warn("stall watch: no answer from the broker", {{"error", err}});
-  if (behind.empty()) return std::nullopt;
-  m.stalls.inc();
-  std::string list;
-  for (auto p : behind) list += (list.empty() ? "" : ",") + std::to_string(p);
-  return "consumer stalled: records wait on assigned partition(s) " + list +
-         ", none received for " +
-         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(quiet).count()) + " s";
-}
-
 bool restore_dedupe(const kafka::Settings& settings, const std::string& topic,
                     const std::vector<std::int32_t>& ps, DedupeSet& set, std::int64_t now_us,
                     const std::atomic<bool>& running) {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -72,32 +71,6 @@ void rewind(kafka::Consumer& consumer, const std::vector<kafka::Record>& batch,
 // The consumer's lag, in total (nullopt when its positions are unknown) and per partition in
 // the relais_router_consumer_lag gauge.
 std::optional<std::int64_t> consumer_lag(kafka::Consumer& consumer, EngineMetrics& m);
-
-// One assigned partition as the stall watch sees it; an offset < 0 is unknown.
-struct PartitionProgress {
-  std::int32_t partition = 0;
-  std::int64_t position = -1;   // where this consumer reads next (unknown before its first record)
-  std::int64_t committed = -1;  // the group's committed offset
-  std::int64_t high = -1;       // the broker's end of the partition
-};
-
-// Pure: the partitions with records to read, i.e. whose end is beyond where this consumer
-// reads from (its position, else the committed offset). A partition with neither known is left
-// out: nothing says where reading would start.
-std::vector<std::int32_t> partitions_behind(const std::vector<PartitionProgress>& parts);
-
-// Asks the broker for the committed offsets and the ends of `consumer`'s assigned partitions of
-// `topic`. Empty (and `error` set) when the broker does not answer within `timeout`.
-std::vector<PartitionProgress> partition_progress(kafka::Consumer& consumer,
-                                                  const std::string& topic,
-                                                  std::chrono::milliseconds timeout,
-                                                  std::string& error);
-
-// The stall watch's check, after `quiet` without a record: asks the broker (partition_progress)
-// and, when records wait on assigned partitions, counts a stall and says why; else nullopt
-// (also when the broker does not answer: logged, checked again later).
-std::optional<std::string> stall_reason(kafka::Consumer& consumer, const std::string& topic,
-                                        std::chrono::milliseconds quiet, EngineMetrics& m);
 
 // Rebuilds the processed-notification sets of inbound partitions `ps` from the dedupe topic
 // (dedupe partition p holds the tickets of inbound partition p), retrying until it succeeds or

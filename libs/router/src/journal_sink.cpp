@@ -59,6 +59,7 @@ sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
   sink::Options s;
   s.name = "journal";
   s.dead_letters = &sink::dead_letter_counter(m, s.name);
+  s.stalls = &sink::stall_counter(m, s.name);
   s.kafka = o.kafka;
   s.reloads = o.reloads;
   if (!o.instance_id.empty()) s.kafka["group.instance.id"] = o.instance_id;

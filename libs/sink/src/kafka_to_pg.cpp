@@ -18,6 +18,7 @@ Options RegexSinkSettings::options(std::string name, metrics::Registry& m) const
   Options s;
   s.name = std::move(name);
   s.dead_letters = &dead_letter_counter(m, s.name);
+  s.stalls = &stall_counter(m, s.name);
   s.kafka = kafka;
   s.dsn = dsn;
   s.topics = {topic_regex};
@@ -27,6 +28,15 @@ Options RegexSinkSettings::options(std::string name, metrics::Registry& m) const
   s.metadata_refresh_ms = metadata_refresh_ms;
   s.reloads = reloads;
   return s;
+}
+
+metrics::Counter& stall_counter(metrics::Registry& m, const std::string& sink) {
+  return m
+      .counter("relais_sink_consumer_stalls_total",
+               "Times the sink had records waiting on its assigned partitions but received none "
+               "for its stall timeout, and made its consumer again",
+               {"sink"})
+      .with({sink});
 }
 
 metrics::Counter& dead_letter_counter(metrics::Registry& m, const std::string& sink) {
@@ -113,21 +123,21 @@ double KafkaToPg::age_seconds() const {
 // The new consumer is made before the old one leaves (a setting it refuses keeps the old one), and
 // subscribes only after: with static membership (group.instance.id) the two never meet in the
 // group, and the new one gets the old one's partitions back.
-void KafkaToPg::renew_consumer(const log::Logger& logger) {
+void KafkaToPg::renew_consumer(const log::Logger& logger, const std::string& why) {
   std::string err;
   auto fresh = make_consumer(err);
   if (!fresh) {
-    logger.error("reload: cannot create a new consumer; the current one stays in use",
-                 {{"error", err}});
+    logger.error("cannot create a new consumer; the current one stays in use",
+                 {{"why", why}, {"error", err}});
     return;
   }
   consumer_->close();
   consumer_ = std::move(fresh);
   if (auto e = consumer_->subscribe(o_.topics)) {
-    logger.error("reload: the new consumer cannot subscribe", {{"error", e.message}});
+    logger.error("the new consumer cannot subscribe", {{"why", why}, {"error", e.message}});
     return;
   }
-  logger.info("consumer made again (TLS files read again)");
+  logger.info("consumer made again", {{"why", why}});
 }
 
 void KafkaToPg::run() {
@@ -137,9 +147,22 @@ void KafkaToPg::run() {
   auto backoff = std::chrono::milliseconds(200);
   std::size_t weight = 0;  // of `batch`
   kafka::ReloadWatch reload(o_.reloads);
+  kafka::StallWatch stall(o_.stall_timeout);
   while (!stop_.load()) {
-    // Between two batches (every offset read is committed): the consumer made again on a reload.
-    if (batch.empty() && reload.due()) renew_consumer(logger);
+    // Between two batches (every offset read is committed): the consumer made again on a reload,
+    // or when stalled (records wait at the broker, none came for stall_timeout).
+    if (batch.empty() && reload.due()) renew_consumer(logger, "TLS files read again");
+    if (batch.empty()) {
+      std::string err;
+      if (auto why = stall.check(*consumer_, err)) {
+        logger.warn(*why);
+        if (o_.stalls) o_.stalls->inc();
+        renew_consumer(logger, *why);
+        stall.progress();
+      } else if (!err.empty()) {
+        logger.warn("stall watch: no answer from the broker", {{"error", err}});
+      }
+    }
     auto deadline = std::chrono::steady_clock::now() + o_.linger;
     while (weight < o_.batch_max && !stop_.load()) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -153,6 +176,7 @@ void KafkaToPg::run() {
           logger.debug("consumer", {{"error", m.error.message}});
         continue;
       }
+      stall.progress();
       weight += o_.weight ? o_.weight(*m.record) : 1;
       batch.push_back(std::move(*m.record));
     }

@@ -24,6 +24,7 @@
 #include "relais/common/metrics.hpp"
 #include "relais/kafka/consumer.hpp"
 #include "relais/kafka/reload.hpp"
+#include "relais/kafka/stall.hpp"
 #include "relais/pg/pg.hpp"
 
 namespace relais::sink {
@@ -42,6 +43,10 @@ struct Options {
   // Reload requests (TLS files read again): the consumer is made again between two batches
   // (none: never). Must outlive the sink.
   const kafka::Reloads* reloads = nullptr;
+  // Assigned partitions with records waiting at the broker but none received for this long:
+  // the consumer is stalled and is made again (relais/kafka/stall.hpp). Zero: never.
+  std::chrono::milliseconds stall_timeout{30000};
+  metrics::Counter* stalls = nullptr;  // counts those
 };
 
 using Batch = std::vector<kafka::Record>;
@@ -62,7 +67,7 @@ class KafkaToPg {
  private:
   void run();
   std::unique_ptr<kafka::Consumer> make_consumer(std::string& err) const;
-  void renew_consumer(const log::Logger& logger);
+  void renew_consumer(const log::Logger& logger, const std::string& why);
   Options o_;
   Writer write_;
   metrics::Counter& failures_;
@@ -74,6 +79,8 @@ class KafkaToPg {
 
 // relais_sink_dead_letters_total{sink}: the counter of Options::dead_letters.
 metrics::Counter& dead_letter_counter(metrics::Registry& m, const std::string& sink);
+// relais_sink_consumer_stalls_total{sink}: the counter of Options::stalls.
+metrics::Counter& stall_counter(metrics::Registry& m, const std::string& sink);
 
 // The settings of a sink subscribed to the topics matching a regex (relais-api's alert store and
 // notification archive): new topics are seen every `metadata_refresh_ms`.
