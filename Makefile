@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps build build-services bench run test fuzz fuzz-build stack-up stack-down stack-status clean \
+.PHONY: deps build build-services bench bench-cost-model run test fuzz fuzz-build stack-up stack-down stack-status clean \
         test-asan test-tsan test-faults test-faults-cluster test-faults-rolling format format-check lint
 
 deps:
@@ -49,6 +49,12 @@ build-services: deps $(BUILD)/build.ninja
 bench: deps $(BUILD)/build.ninja
 	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES) raw_producer subscriber_health_bench
 	@var/venv/bin/python bench/run.py $(BENCH_ARGS)
+
+# The cost model of docs/performance.md: end to end and latency at 50/200/565 CPAS and 1/5/10 M
+# integrations (five bench runs, about 20 minutes here), then docs/img/cost-model.svg.
+bench-cost-model: deps $(BUILD)/build.ninja
+	@flock /tmp/relais-build.lock cmake --build $(BUILD) -j $(JOBS) --target $(SERVICES)
+	@var/venv/bin/python bench/cost_model.py run
 
 run: build-services
 	@scripts/run-demo.sh
