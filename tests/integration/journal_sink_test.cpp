@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "relais/common/metrics.hpp"
+#include "relais/sink/kafka_to_pg.hpp"
 #include "relais/v1/records.pb.h"
 #include "support.hpp"
 
@@ -294,6 +295,50 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   EXPECT_EQ(rows_for(aborted_tickets), 0)
       << "entries of an aborted transaction must never be journaled";
   EXPECT_LT(sink.age_seconds(), 5.0);
+  sink.stop();
+}
+
+// sink::KafkaToPg's stall watch (relais/kafka/stall.hpp) counts only time spent polling: records
+// that queue at the broker while a batch is being written (here a write slower than the stall
+// timeout, as during a PostgreSQL outage) are not a stall. A first version took them for one
+// after every PostgreSQL fault and made the sinks' consumers again for nothing.
+TEST_F(JournalSinkTest, RecordsQueuedDuringASlowWriteAreNotAStall) {
+  const std::string topic = unique_topic("stall-sink");
+  create_topics({topic}, 1);
+  std::string err;
+  auto producer = kafka::Producer::create(kafka_settings(), err);
+  ASSERT_TRUE(producer) << err;
+  auto send = [&](int n) {
+    for (int i = 0; i < n; ++i) ASSERT_FALSE(producer->produce(topic, 0, "k", "v", {}, {}));
+    ASSERT_EQ(producer->flush(10s), 0);
+  };
+  metrics::Registry registry;
+  auto& failures = registry.counter("itest_sink_failures_total", "failures").with();
+  sink::Options o;
+  o.name = "itest-stall";
+  o.kafka = kafka_settings();
+  o.dsn = pg_dsn();
+  o.topics = {topic};
+  o.group_id = "itest-stall-sink-" + unique_suffix();
+  o.linger = 50ms;
+  o.stall_timeout = 1s;
+  o.stalls = &sink::stall_counter(registry, o.name);
+  std::atomic<int> stored{0}, writes{0};
+  sink::KafkaToPg sink(
+      o,
+      [&](pg::Connection&, const sink::Batch& b) {
+        if (writes.fetch_add(1) == 0) {
+          send(5);                              // records queue while this batch is written...
+          std::this_thread::sleep_for(2500ms);  // ...for longer than the stall timeout
+        }
+        stored.fetch_add(static_cast<int>(b.size()));
+      },
+      failures);
+  ASSERT_FALSE(sink.start().has_value());
+  send(3);
+  ASSERT_TRUE(eventually([&] { return stored.load() == 8; }, 60s, 50ms)) << stored.load();
+  std::this_thread::sleep_for(2s);  // idle past the stall timeout: nothing waits, no stall
+  EXPECT_EQ(o.stalls->value(), 0);
   sink.stop();
 }
 

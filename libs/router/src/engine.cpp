@@ -112,6 +112,7 @@ int Engine::Impl::run() {
     if (!fill_batch() && !restart_clients("consumer: fatal error")) return 3;
     if (!batch_.empty()) {
       int rc = transact();
+      stall_.progress();  // quiet time is time spent polling, not in a transaction
       if (rc != 0 && !restart_clients("transaction: fatal error")) return rc;
     }
     auto now = std::chrono::steady_clock::now();

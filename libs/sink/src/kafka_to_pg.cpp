@@ -231,6 +231,9 @@ void KafkaToPg::run() {
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
+    // Quiet time is time spent polling: records that queued while a batch was written (or
+    // retried through a PostgreSQL outage) are not a stall.
+    stall.progress();
   }
 }
 

@@ -41,7 +41,9 @@ class StallWatch {
   using Clock = std::chrono::steady_clock;
   // `quiet` zero or less: never stalled.
   explicit StallWatch(std::chrono::milliseconds quiet) : quiet_(quiet) {}
-  // A record came, or partitions were assigned.
+  // A record came, partitions were assigned, or the owner has just finished work during which it
+  // did not poll (a transaction, a write to PostgreSQL): quiet time is time spent polling, so
+  // records that queued meanwhile are not taken for a stall.
   void progress(Clock::time_point now = Clock::now()) { last_ = now; }
   // After `quiet` without progress (then once per `quiet`): asks the broker; why the consumer is
   // stalled ("records wait on t/p, ... none received for N s"), or nullopt. A broker that does
