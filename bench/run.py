@@ -808,8 +808,7 @@ def git_rev() -> str:
         return ""
 
 
-
-# The table of issue 19 (docs/performance.md, "Targets at national scale"): every row from this
+# The table of issue 19 (docs/performance.md, "Issue 19 at 565 CPAS"): every row from this
 # run's own figures, each with its target; a row whose part did not run is absent.
 def targets(r: dict) -> list[dict]:
     rows: list[dict] = []
