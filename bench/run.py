@@ -259,10 +259,19 @@ def make_directory(rng: random.Random, n_int: int, n_cpas: int) -> tuple[list[st
     return cbes, sorted(ssins)
 
 
-def load_directory(api_url: str, cbes: list[str], ssins: list[str], chunk: int = 20000) -> float:
-    t0 = time.time()
+def put_cpas(api_url: str, cbes: list[str]) -> None:
+    """The CPAS through relais-api (their topics and credentials), whichever way the lines go in."""
     for i, cbe in enumerate(cbes):
         H.api_put_cpas(api_url, cbe, f"CPAS bench {i}", [H.NIS_CODES[i % len(H.NIS_CODES)]])
+
+
+def quality_of(ssin: str) -> int:
+    return 1 + (hash(ssin) % 9)
+
+
+def load_directory(api_url: str, cbes: list[str], ssins: list[str], chunk: int = 20000) -> float:
+    t0 = time.time()
+    put_cpas(api_url, cbes)
     sess = requests.Session()
     per_cpas: dict[str, list[str]] = {c: [] for c in cbes}
     for j, s in enumerate(ssins):
@@ -270,7 +279,7 @@ def load_directory(api_url: str, cbes: list[str], ssins: list[str], chunk: int =
     for cbe, lst in per_cpas.items():
         for k in range(0, len(lst), chunk):
             body = "ssin,quality_code,start_date,end_date\n" + "".join(
-                f"{s},{1 + (hash(s) % 9)},2020-01-01,\n" for s in lst[k:k + chunk])
+                f"{s},{quality_of(s)},2020-01-01,\n" for s in lst[k:k + chunk])
             r = sess.post(f"{api_url}/v1/cpas/{cbe}/integrations:import", data=body.encode(),
                           headers=H.api_headers(**{"Content-Type": "text/csv"}), timeout=600)
             if r.status_code not in (200, 201):
@@ -286,9 +295,8 @@ def fill_directory_copy(api_url: str, dsn: str, cbes: list[str], ssins: list[str
     trigger left out when the role may: a bench, not an audit trail); the router loads them at
     its start like any others."""
     t0 = time.time()
-    for i, cbe in enumerate(cbes):
-        H.api_put_cpas(api_url, cbe, f"CPAS bench {i}", [H.NIS_CODES[i % len(H.NIS_CODES)]])
-    rows = "".join(f"{s}\t{cbes[j % len(cbes)]}\t{1 + (hash(s) % 9)}\t2020-01-01\tbench\tbench\n"
+    put_cpas(api_url, cbes)
+    rows = "".join(f"{s}\t{cbes[j % len(cbes)]}\t{quality_of(s)}\t2020-01-01\tbench\tbench\n"
                    for j, s in enumerate(ssins))
     sql = ("BEGIN;\n"
            "DO $$ BEGIN SET LOCAL session_replication_role = replica; "
