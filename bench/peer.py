@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -398,6 +399,22 @@ def watch_peak(pid: int, stop_when) -> dict:
     return {"sampled_peak_rss_mib": peak_rss}
 
 
+def broker_jfr(path: Path | None, start: bool) -> Path | None:
+    """BENCH_BROKER_JFR=1: a Java Flight Recorder profile of the broker over one drain, written to
+    `path` (read with `bench/jfr_top.py`): where the broker's CPU goes for each side."""
+    if path is None or os.environ.get("BENCH_BROKER_JFR", "") in ("", "0") or not shutil.which("jcmd"):
+        return None
+    stack = Path(os.environ.get("BENCH_STACK_DIR", str(REPO / "var" / "bench-stack")))  # as bench/run.py
+    kpid = (stack / "kafka" / "kafka.pid").read_text().split()[0]
+    cmd = ["JFR.start", "name=drain", "settings=profile"] if start else \
+        ["JFR.dump", "name=drain", f"filename={path}"]
+    subprocess.run(["jcmd", kpid, *cmd], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not start:
+        subprocess.run(["jcmd", kpid, "JFR.stop", "name=drain"], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return path
+
+
 def timed_drain(name: str, start, pid_of, brokers: str, topics: str, expect: int, out: Path, log,
                 snapshot=None) -> dict:
     """Starts the consumer (from the beginning of `topics`), then the process; returns the drain
@@ -405,10 +422,12 @@ def timed_drain(name: str, start, pid_of, brokers: str, topics: str, expect: int
     `snapshot()` ({name: CPU ticks} of the broker and PostgreSQL) is taken before and after."""
     cons = start_consumer(brokers, topics, expect, out, max_s=1800)
     before = snapshot() if snapshot else {}
+    jfr = broker_jfr(out.with_suffix(".broker.jfr"), start=True)
     t0 = time.time()
     start()
     pid = pid_of()
     sampled = watch_peak(pid, lambda: cons.poll() is not None)
+    broker_jfr(jfr, start=False)
     st = proc_status(pid)
     c = json.loads(out.read_text())
     if c["count"] < expect:
