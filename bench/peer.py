@@ -405,7 +405,10 @@ def broker_jfr(path: Path | None, start: bool) -> Path | None:
     if path is None or os.environ.get("BENCH_BROKER_JFR", "") in ("", "0") or not shutil.which("jcmd"):
         return None
     stack = Path(os.environ.get("BENCH_STACK_DIR", str(REPO / "var" / "bench-stack")))  # as bench/run.py
-    kpid = (stack / "kafka" / "kafka.pid").read_text().split()[0]
+    try:  # the single-broker stack's pid file; none (a cluster stack): no profile
+        kpid = (stack / "kafka" / "kafka.pid").read_text().split()[0]
+    except (OSError, IndexError):
+        return None
     cmd = ["JFR.start", "name=drain", "settings=profile"] if start else \
         ["JFR.dump", "name=drain", f"filename={path}"]
     subprocess.run(["jcmd", kpid, *cmd], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
