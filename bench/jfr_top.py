@@ -2,7 +2,8 @@
 """Where a JVM's CPU went, from a Java Flight Recorder file (`jdk.ExecutionSample` events): the
 threads, the broker's work by request kind (the outermost `KafkaApis.handle…` frame; a waiting
 fetch completed elsewhere counts as `DelayedFetch`), and the methods with the most samples on top
-of the stack (self) and anywhere in it (total). Used for the broker's profile of a drain (`BENCH_BROKER_JFR=1`, bench/peer.py).
+of the stack (self) and anywhere in it (total). Used for the broker's profile of a drain
+(`BENCH_BROKER_JFR=1`, bench/peer.py).
 
     bench/jfr_top.py FILE.jfr [--top 25] [--json OUT]
 """
