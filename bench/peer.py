@@ -320,7 +320,7 @@ def consume_main(args) -> int:
     from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
     c = Consumer({**kconf(), "bootstrap.servers": args.brokers, "group.id": f"relais-bench-peer-{uuid.uuid4()}",
                   "isolation.level": "read_committed", "enable.auto.commit": False,
-                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
+                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": int(os.environ.get("BENCH_READER_FETCH_WAIT_MS", "500"))})
     rx = re.compile(args.topics)
     md = c.list_topics(timeout=10)
     parts = [TopicPartition(t, p, OFFSET_BEGINNING) for t in sorted(md.topics) if rx.match(t)
@@ -418,6 +418,50 @@ def broker_jfr(path: Path | None, start: bool) -> Path | None:
     return path
 
 
+def broker_threads() -> dict[str, list[int]]:
+    """{thread group: [user ticks, system ticks]} of the broker's threads (digits in the names
+    folded: `data-plane-kafka-request-handler-N` is one group), from /proc; {} without the stack's
+    pid file. Unlike a JFR profile it counts native and kernel time too (GC, socket and file I/O)."""
+    stack = Path(os.environ.get("BENCH_STACK_DIR", str(REPO / "var" / "bench-stack")))  # as bench/run.py
+    out: dict[str, list[int]] = {}
+    try:
+        kpid = (stack / "kafka" / "kafka.pid").read_text().split()[0]
+        tasks = list(Path(f"/proc/{kpid}/task").iterdir())
+    except (OSError, IndexError):
+        return out
+    names: dict[str, str] = {}  # Linux keeps 15 characters of a thread's name; jcmd has them whole
+    if shutil.which("jcmd"):
+        dump = subprocess.run(["jcmd", kpid, "Thread.print"], capture_output=True, text=True, check=False).stdout
+        names = {str(int(nid, 16)): name for name, nid in re.findall(r'^"([^"]+)".*? nid=(0x[0-9a-f]+)', dump, re.M)}
+    for t in tasks:
+        try:
+            comm = names.get(t.name) or (t / "comm").read_text().strip()
+            f = (t / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        acc = out.setdefault(re.sub(r"[-#]?\d+", "", comm) or comm, [0, 0])
+        acc[0] += int(f[11])
+        acc[1] += int(f[12])
+    try:  # the process's page faults, under the key "(faults)": [minor, major]
+        f = Path(f"/proc/{kpid}/stat").read_text().rsplit(")", 1)[1].split()
+        out["(faults)"] = [int(f[7]), int(f[9])]
+    except (OSError, IndexError, ValueError):
+        pass
+    return out
+
+
+def threads_report(before: dict[str, list[int]], after: dict[str, list[int]], top: int = 8) -> dict:
+    """The `top` broker thread groups by CPU over a drain: {group: {"user_s", "system_s"}}."""
+    tck = os.sysconf("SC_CLK_TCK")
+    d = {k: [a - before.get(k, [0, 0])[0], b - before.get(k, [0, 0])[1]] for k, (a, b) in after.items()}
+    faults = d.pop("(faults)", None)
+    best = sorted(d.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:top]
+    out: dict = {k: {"user_s": round(u / tck, 1), "system_s": round(s / tck, 1)} for k, (u, s) in best if u + s > 0}
+    if faults:
+        out["page_faults"] = {"minor": faults[0], "major": faults[1]}
+    return out
+
+
 def timed_drain(name: str, start, pid_of, brokers: str, topics: str, expect: int, out: Path, log,
                 snapshot=None) -> dict:
     """Starts the consumer (from the beginning of `topics`), then the process; returns the drain
@@ -425,6 +469,7 @@ def timed_drain(name: str, start, pid_of, brokers: str, topics: str, expect: int
     `snapshot()` ({name: CPU ticks} of the broker and PostgreSQL) is taken before and after."""
     cons = start_consumer(brokers, topics, expect, out, max_s=1800)
     before = snapshot() if snapshot else {}
+    threads_before = broker_threads()
     jfr = broker_jfr(out.with_suffix(".broker.jfr"), start=True)
     t0 = time.time()
     start()
@@ -445,6 +490,8 @@ def timed_drain(name: str, start, pid_of, brokers: str, topics: str, expect: int
         after = snapshot()
         tck = os.sysconf("SC_CLK_TCK")
         res["other_cpu_seconds"] = {k: round((after[k] - before[k]) / tck, 1) for k in after if k in before}
+    if threads_before:
+        res["broker_threads_cpu"] = threads_report(threads_before, broker_threads())
     return res
 
 
@@ -515,7 +562,8 @@ def bench_peer(R, args, rng: random.Random, coords: dict, tmp: Path, pb, n: int,
 
         # The transaction coordinator's topic (__transaction_state, 50 partitions) is created on
         # the first transactional producer's request: made here, so that neither side pays it.
-        warm_transactions(brokers)
+        # BENCH_PEER_WARMUP seconds (default 20; 0: none) of transactions first warm the broker.
+        res["broker_warmup"] = warm_transactions(brokers, float(os.environ.get("BENCH_PEER_WARMUP", "20")))
 
         # (a) relais-router alone
         router = relais.add("router")
@@ -587,13 +635,48 @@ def bench_peer(R, args, rng: random.Random, coords: dict, tmp: Path, pb, n: int,
     return res
 
 
-def warm_transactions(brokers: str) -> None:
-    from confluent_kafka import Producer
-    p = Producer({**kconf(), "bootstrap.servers": brokers, "log_level": 3,
+WARMUP_TOPIC = "bench.warmup.v1"
+
+
+def warm_transactions(brokers: str, seconds: float = 0.0) -> dict:
+    """Creates the transaction coordinator's topic (one empty transaction). With `seconds` > 0 it
+    then also warms the broker's JIT for as long: transactions of small records over the many
+    partitions of a scratch topic, with consumed offsets, read back read_committed. Without it the
+    first side measured pays the broker's compilation of those paths (17 CPU-seconds of
+    `C2 CompilerThread` during the router's drain at 565 CPAS, against 3 for the second side),
+    which a broker that has run for a day has long paid."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+    p = Producer({**kconf(), "bootstrap.servers": brokers, "log_level": 3, "linger.ms": 5,
                   "transactional.id": f"relais-bench-warmup-{uuid.uuid4().hex[:8]}"})
     p.init_transactions(120)
     p.begin_transaction()
     p.commit_transaction(60)
+    if seconds <= 0:
+        return {}
+    t0, parts = time.time(), 300
+    adm = AdminClient({**kconf(), "bootstrap.servers": brokers, "log_level": 3})
+    for fut in adm.create_topics([NewTopic(WARMUP_TOPIC, parts, 1)]).values():
+        try:
+            fut.result(60)
+        except Exception as e:
+            if "TOPIC_ALREADY_EXISTS" not in str(e):
+                raise
+    group = f"relais-bench-warmup-{uuid.uuid4().hex[:8]}"
+    c = Consumer({**kconf(), "bootstrap.servers": brokers, "group.id": group, "log_level": 3,
+                  "isolation.level": "read_committed", "enable.auto.commit": False})
+    c.assign([TopicPartition(WARMUP_TOPIC, i, 0) for i in range(parts)])
+    txns, seen, value = 0, 0, b"x" * 300
+    while time.time() - t0 < seconds:
+        p.begin_transaction()
+        for i in range(4 * parts):
+            p.produce(WARMUP_TOPIC, value=value, partition=i % parts)
+        p.send_offsets_to_transaction([TopicPartition(WARMUP_TOPIC, 0, txns)], c.consumer_group_metadata(), 60)
+        p.commit_transaction(60)
+        txns += 1
+        seen += len(c.consume(100000, 0.05))
+    c.close()
+    return {"seconds": round(time.time() - t0, 1), "transactions": txns, "records_read": seen}
 
 
 def wait_topics(adm, count: int, timeout: float = 60) -> None:

@@ -453,7 +453,7 @@ def consume_main(args) -> int:
     from relais.v1 import records_pb2 as pb  # type: ignore
     c = Consumer({**H.kafka_conf(), "bootstrap.servers": args.brokers, "group.id": f"relais-bench-{uuid.uuid4()}",
                   "isolation.level": "read_committed", "enable.auto.commit": False,
-                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})
+                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": int(os.environ.get("BENCH_READER_FETCH_WAIT_MS", "50"))})
     md = c.list_topics(timeout=10)
     topics = sorted(t for t in md.topics if CPAS_TOPIC_RE.match(t))
     parts = []

@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
           {"router.batch_max", Type::integer, "1000",
            "records per transaction at most while the router keeps up"},
           {"router.catchup_batch_max", Type::integer, "5000",
-           "records per transaction at most while records are waiting (a backlog); batch_max or "
-           "less: off"},
+           "records per transaction at most after transactions that filled up (group commit); "
+           "batch_max or less: off"},
           {"router.batch_linger_ms", Type::integer, "20", "how long to wait to fill a batch"},
           {"router.stall_timeout_s", Type::integer, "30",
            "a lane whose assigned partitions have records waiting but which received none for "

@@ -110,7 +110,7 @@ EngineMetrics::EngineMetrics(metrics::Registry& m)
                           .with()),
       batch_cap(m.gauge("relais_router_batch_cap",
                         "Records the next transaction may take (router.batch_max, up to "
-                        "router.catchup_batch_max while a backlog drains)")
+                        "router.catchup_batch_max after batches that filled up)")
                     .with()),
       stalls(m.counter("relais_router_consumer_stalls_total",
                        "Times a lane had records waiting on its partitions but received none "

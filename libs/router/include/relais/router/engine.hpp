@@ -38,10 +38,11 @@ struct EngineOptions {
   int cpas_topic_partitions = 1;
   int replication_factor = 1;
   std::size_t batch_max = 1000;
-  // Catch-up: after a transaction that filled up while at least this many records wait (the
-  // consumer lag), the next may take twice as many, up to this; otherwise the cap is batch_max.
-  // Bigger transactions cost the broker less per record (a backlog drains faster) and never
-  // apply when the router keeps up (latency unchanged). batch_max or less disables it.
+  // Group commit: after a transaction that filled up (more records came while the last one
+  // committed than it could take), the next may take twice as many, up to this; after one that
+  // did not, the cap is batch_max again. Bigger transactions cost the broker less per record (a
+  // backlog drains faster) and never apply while batches do not fill (a router that keeps up
+  // within one transaction). batch_max or less disables it.
   std::size_t catchup_batch_max = 5000;
   std::chrono::milliseconds batch_linger{20};
   // The transactional producer's linger.ms (see engine_parts.cpp, producer_settings).
