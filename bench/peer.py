@@ -82,6 +82,13 @@ def make_lines(rng: random.Random, cbes: list[str], ssins: list[str]) -> tuple[l
     lines: list[tuple] = []
     reps: list[tuple] = []
     m = len(ssins)
+    taken = set(ssins)
+
+    def fresh_bis() -> str:  # never the same number twice: one number is replaced by one only
+        while (b := H.make_ssin(rng, bis=True)) in taken:
+            pass
+        taken.add(b)
+        return b
     for j, s in enumerate(ssins):
         home, q = cbes[j % c], rng.randint(1, 9)
         q2 = 1 + (q % 9)
@@ -101,10 +108,10 @@ def make_lines(rng: random.Random, cbes: list[str], ssins: list[str]) -> tuple[l
             lines.append((s, cbes[(j + 3) % c], q2, "2022-01-01", EFFECTIVE_DATE))
             lines.append((s, cbes[(j + 5) % c], 40, EFFECTIVE_DATE, ""))
         if j % 50 == 7:
-            old = H.make_ssin(rng, bis=True)
+            old = fresh_bis()
             reps.append((old, s))
             if j % 500 == 7:
-                reps.append((H.make_ssin(rng, bis=True), old))
+                reps.append((fresh_bis(), old))
         elif j % 100 == 8 and j < m // 2:
             reps.append((ssins[j + m // 2], s))
     return lines, reps
