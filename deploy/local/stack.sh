@@ -571,8 +571,8 @@ log.retention.hours=168
 log.segment.bytes=268435456
 # Each segment's offset and time indexes are files preallocated sparse at this size and mapped in
 # memory: the first write into one makes the kernel read ahead up to the disk's read_ahead_kb of
-# zeros (8 MB on the benchmark machine: 16 MB of page cache and 5-13 ms of kernel CPU per partition
-# at 565 CPAS, docs/performance.md "Index files"). 1 MiB holds the entries of a full 256 MiB segment
+# zeros (on the benchmark machine 8 MB of page cache and 5-13 ms of kernel CPU per index file, two
+# per partition; docs/performance.md "Index files"). 1 MiB holds the entries of a full 256 MiB segment
 # (65,536 offset entries of 8 bytes, time entries of 12); a full index rolls the segment anyway.
 log.index.size.max.bytes=1048576
 EOF
