@@ -406,15 +406,22 @@ def watch_peak(pid: int, stop_when) -> dict:
     return {"sampled_peak_rss_mib": peak_rss}
 
 
+def broker_pid() -> str | None:
+    """The single-broker bench stack's broker pid (its pid file, as bench/run.py), or None."""
+    stack = Path(os.environ.get("BENCH_STACK_DIR", str(REPO / "var" / "bench-stack")))
+    try:
+        return (stack / "kafka" / "kafka.pid").read_text().split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def broker_jfr(path: Path | None, start: bool) -> Path | None:
     """BENCH_BROKER_JFR=1: a Java Flight Recorder profile of the broker over one drain, written to
     `path` (read with `bench/jfr_top.py`): where the broker's CPU goes for each side."""
     if path is None or os.environ.get("BENCH_BROKER_JFR", "") in ("", "0") or not shutil.which("jcmd"):
         return None
-    stack = Path(os.environ.get("BENCH_STACK_DIR", str(REPO / "var" / "bench-stack")))  # as bench/run.py
-    try:  # the single-broker stack's pid file; none (a cluster stack): no profile
-        kpid = (stack / "kafka" / "kafka.pid").read_text().split()[0]
-    except (OSError, IndexError):
+    kpid = broker_pid()
+    if kpid is None:  # none (a cluster stack): no profile
         return None
     cmd = ["JFR.start", "name=drain", "settings=profile"] if start else \
         ["JFR.dump", "name=drain", f"filename={path}"]
@@ -429,12 +436,13 @@ def broker_threads() -> dict[str, list[int]]:
     """{thread group: [user ticks, system ticks]} of the broker's threads (digits in the names
     folded: `data-plane-kafka-request-handler-N` is one group), from /proc; {} without the stack's
     pid file. Unlike a JFR profile it counts native and kernel time too (GC, socket and file I/O)."""
-    stack = Path(os.environ.get("BENCH_STACK_DIR", str(REPO / "var" / "bench-stack")))  # as bench/run.py
     out: dict[str, list[int]] = {}
+    kpid = broker_pid()
     try:
-        kpid = (stack / "kafka" / "kafka.pid").read_text().split()[0]
-        tasks = list(Path(f"/proc/{kpid}/task").iterdir())
-    except (OSError, IndexError):
+        tasks = list(Path(f"/proc/{kpid}/task").iterdir()) if kpid else None
+    except OSError:
+        tasks = None
+    if tasks is None:
         return out
     names: dict[str, str] = {}  # Linux keeps 15 characters of a thread's name; jcmd has them whole
     if shutil.which("jcmd"):
