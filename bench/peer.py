@@ -545,9 +545,9 @@ def bench_peer(R, args, rng: random.Random, coords: dict, tmp: Path, pb, n: int,
         log(f"peer: pre-filling relais.inbound.v1 with {n} notifications, {res['prefill']} (router not running)")
         if res["prefill"] == "relais-ingest":
             st = R.post_files(lambda flow: f"{ingest.url}/v1/notifications/{flow}:batch", files, args.concurrency)
-            res["prefill_seconds"] = round(st["seconds"], 1)
+            res["prefill_seconds"] = round(st["seconds"], 2)
         else:
-            res["prefill_seconds"] = round(produce_direct(brokers, pb, files), 1)
+            res["prefill_seconds"] = round(produce_direct(brokers, pb, files), 2)
         log(f"  written in {res['prefill_seconds']}s")
         # Only the process measured runs during each drain.
         ingest.stop()
@@ -681,6 +681,15 @@ def warm_transactions(brokers: str, seconds: float = 0.0) -> dict:
     c = Consumer({**kconf(), "bootstrap.servers": brokers, "group.id": group, "log_level": 3,
                   "isolation.level": "read_committed", "enable.auto.commit": False})
     c.assign([TopicPartition(WARMUP_TOPIC, i, 0) for i in range(parts)])
+    # On a fresh broker the first group's coordinator (__consumer_offsets) is still being created
+    # and loaded: librdkafka 2.0.2's send_offsets_to_transaction then waited past its timeout
+    # here. An offset fetch for the group, retried, waits for the coordinator first.
+    for attempt in range(60):
+        try:
+            c.committed([TopicPartition(WARMUP_TOPIC, 0)], timeout=10)
+            break
+        except Exception:
+            time.sleep(1)
     txns, seen, value = 0, 0, b"x" * 300
     while time.time() - t0 < seconds:
         p.begin_transaction()
