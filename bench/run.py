@@ -705,9 +705,12 @@ def main() -> int:
             log(f"  {results['ingest_alone']['notifications_per_s']:.0f}/s after the first pass "
                 f"({results['ingest_alone']['first_pass_per_s']:.0f}/s)")
         if "peer" in only:
-            if relais:  # the end-to-end run filled the inbound topic: the comparison starts afresh
-                relais.stop_all()
-                relais = None
+            # The end-to-end run filled the inbound topic and the directory, the ingest part its
+            # own topic: the comparison starts on a fresh stack (its directory is its own).
+            if relais or only & {"e2e", "ingest"}:
+                if relais:
+                    relais.stop_all()
+                    relais = None
                 log("bench stack reset for the Kafka Streams comparison")
                 stack_cmd("down")
                 stack_cmd("up", reset=True)
