@@ -684,7 +684,7 @@ def warm_transactions(brokers: str, seconds: float = 0.0) -> dict:
     # On a fresh broker the first group's coordinator (__consumer_offsets) is still being created
     # and loaded: librdkafka 2.0.2's send_offsets_to_transaction then waited past its timeout
     # here. An offset fetch for the group, retried, waits for the coordinator first.
-    for attempt in range(60):
+    for _ in range(60):
         try:
             c.committed([TopicPartition(WARMUP_TOPIC, 0)], timeout=10)
             break

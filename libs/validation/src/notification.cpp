@@ -36,10 +36,11 @@ std::string join(std::string_view prefix, std::string_view name) {
   return out;
 }
 
-// How many values field `f` of `m` holds for the checks below: the fields
-// Reflection::ListFields would list (a field without presence counts when it is not its
-// default, "" or 0, which every check accepts), without building and sorting that list for
-// every message of every notification (it was a tenth of relais-ingest's CPU).
+// How many values of field `f` of `m` the checks below look at: the values of a repeated field,
+// a field with presence when set, and a field without presence always (at its default, "" or 0,
+// it passes every check, where Reflection::ListFields would leave it out). The same outcome as
+// walking ListFields, without building and sorting that list for every message of every
+// notification (about a twentieth of relais-ingest's CPU).
 int present_values(const pb::Message& m, const pb::Reflection* r, const pb::FieldDescriptor* f) {
   if (f->is_repeated()) return r->FieldSize(m, f);
   if (f->has_presence()) return r->HasField(m, f) ? 1 : 0;
