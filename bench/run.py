@@ -703,7 +703,7 @@ def main() -> int:
                                                       args.concurrency)
             shutil.rmtree(tmp / "ingest-batches", ignore_errors=True)
             log(f"  {results['ingest_alone']['notifications_per_s']:.0f}/s after the first pass "
-                f"({results['ingest_alone']['first_pass_per_s']:.0f}/s)")
+                f"({results['ingest_alone']['passes'][0]['notifications_per_s']:.0f}/s)")
         if "peer" in only:
             # The end-to-end run filled the inbound topic and the directory, the ingest part its
             # own topic: the comparison starts on a fresh stack (its directory is its own).
@@ -860,7 +860,7 @@ def targets(r: dict) -> list[dict]:
         first = ia["passes"][0]
         row("relais-ingest alone (router stopped), NDJSON batches", rate, ">= 100,000/s", rate >= 100_000,
             f"passes 2-{len(ia['passes'])} of {first['notifications']:,} each, batches of {prm.get('batch_lines')}; "
-            f"first pass on the fresh topic {ia['first_pass_per_s']:,.0f}/s")
+            f"first pass on the fresh topic {first['notifications_per_s']:,.0f}/s")
     if p:
         if not ia and p.get("prefill") == "relais-ingest" and p.get("prefill_seconds"):
             rate = round(p["notifications"] / p["prefill_seconds"], 1)
