@@ -635,6 +635,7 @@ def main() -> int:
                 if time.time() > deadline:
                     raise TimeoutError("router directory never reached the imported count")
                 time.sleep(0.5)
+            router_after_load = memory_after_load(router)
             deadline = time.time() + 60
             while True:  # every CPAS topic visible before the consumer assigns them
                 cons_md = sum(1 for t in admin_topics(brokers) if CPAS_TOPIC_RE.match(t))
@@ -674,7 +675,8 @@ def main() -> int:
                    "router_transactions": metric_sum(router, "relais_router_transactions_total"),
                    "router_transaction_seconds": metric_sum(router, "relais_router_transaction_duration_seconds_sum"),
                    "cpu": cpu,
-                   "peak_memory_mib": peak_memory_mib({k: v for k, v in procs.items() if k != "bench-consumer"})}
+                   "peak_memory_mib": peak_memory_mib({k: v for k, v in procs.items() if k != "bench-consumer"}),
+                   "router_memory_after_load": router_after_load}
             raw = results.get("raw_librdkafka", {}).get("records_per_s")
             if raw:
                 e2e["ratio_to_raw"] = round(e2e["notifications_per_s"] / raw, 3)
@@ -781,6 +783,16 @@ def main() -> int:
 def loaded_count(svc: H.Service) -> int:
     found = re.findall(r"directory loaded integrations=(\d+)", svc.log_path.read_text(errors="replace"))
     return int(found[-1]) if found else 0
+
+
+def memory_after_load(svc: H.Service) -> dict:
+    """The router's memory once its directory is loaded, before any record: its resident set and
+    peak so far (MiB), and the directory's own bytes from the "directory loaded" log line. Set
+    against the run's peak, it splits the router's memory into the directory and the routing."""
+    st = peer.proc_status(svc.proc.pid)
+    found = re.findall(r"directory loaded .*?bytes=(\d+)", svc.log_path.read_text(errors="replace"))
+    return {"rss_mib": st.get("VmRSS"), "peak_mib": st.get("VmHWM"),
+            "directory_mib": round(int(found[-1]) / 2**20, 1) if found else None}
 
 
 def admin_topics(brokers: str) -> list[str]:

@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
           {"router.group_id", Type::string, "relais-router", "consumer group of the routers"},
           {"router.batch_max", Type::integer, "1000",
            "records per transaction at most while the router keeps up"},
-          {"router.catchup_batch_max", Type::integer, "5000",
+          {"router.catchup_batch_max", Type::integer, "20000",
            "records per transaction at most after transactions that filled up (group commit); "
            "batch_max or less: off"},
           {"router.batch_linger_ms", Type::integer, "20", "how long to wait to fill a batch"},

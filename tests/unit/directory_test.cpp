@@ -44,6 +44,30 @@ TEST(Directory, BulkLoadThenLookup) {
   EXPECT_EQ(d.size_for_cpas(b), 2u);
 }
 
+TEST(Directory, ReservedBulkLoadIsMadeOnceAtItsSize) {
+  // reserve_bulk() with the exact count: the base array is never grown nor copied to fit, so
+  // the entries take exactly their size; without it the array keeps no more than a tenth spare.
+  constexpr std::size_t kLines = 10'000;
+  auto load = [&](Directory& d, bool reserve) {
+    auto a = d.cpas_index("0212344876");
+    if (reserve) d.reserve_bulk(kLines);
+    for (std::uint32_t i = 0; i < kLines; ++i)
+      d.bulk_add({1000 + (i * 7919u) % 5000u, i + 1, a, 2, 10, kOpenEnd});
+    d.finish_bulk();
+  };
+  Directory reserved, grown;
+  load(reserved, true);
+  load(grown, false);
+  EXPECT_EQ(reserved.size(), kLines);
+  EXPECT_EQ(grown.size(), kLines);
+  const std::size_t index = reserved.index_slots() * 8;
+  EXPECT_EQ(reserved.memory_bytes(), kLines * sizeof(Entry) + index);
+  EXPECT_LE(grown.memory_bytes(), kLines * sizeof(Entry) * 11 / 10 + index);
+  for (std::uint64_t s : {1000ull, 3499ull, 5999ull})
+    EXPECT_EQ(entries_of(reserved, s).size(), entries_of(grown, s).size()) << s;
+  EXPECT_EQ(entries_of(reserved, 1000).size(), 2u);
+}
+
 TEST(Directory, UpsertReplacesById) {
   Directory d;
   auto a = d.cpas_index("0212344876");

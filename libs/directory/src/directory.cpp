@@ -109,7 +109,8 @@ void Directory::finish_bulk() {
       std::unique(base_.begin(), base_.end(),
                   [](const Entry& a, const Entry& b) { return a.ssin == b.ssin && a.id == b.id; }),
       base_.end());
-  base_.shrink_to_fit();
+  // Copied to fit only when a tenth or more would be wasted (a load without reserve_bulk()).
+  if (base_.capacity() - base_.size() > base_.size() / 10) base_.shrink_to_fit();
   size_ = 0;
   std::fill(per_cpas_.begin(), per_cpas_.end(), 0);
   for (const auto& e : base_) count(e, 1);

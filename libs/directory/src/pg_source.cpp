@@ -91,6 +91,9 @@ std::int64_t load_all(pg::Connection& conn, Directory& d) {
     auto cp = conn.exec("SELECT cbe, name, municipalities::text FROM cpas ORDER BY cbe");
     for (int i = 0; i < cp.rows(); ++i)
       d.upsert_cpas(cp.get(i, 0), cp.str(i, 1), parse_text_array(cp.get(i, 2)));
+    // The exact count in this snapshot: the base array is made once at its final size.
+    auto n = conn.exec("SELECT count(*) FROM integrations");
+    d.reserve_bulk(static_cast<std::size_t>(n.integer(0, 0)));
     conn.copy_out(std::string("COPY (SELECT ") + kIntegrationCols + " FROM integrations) TO STDOUT",
                   [&](std::string_view line) {
                     auto f = split_tabs(line);

@@ -1,5 +1,6 @@
 #include "engine_parts.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <thread>
@@ -59,6 +60,14 @@ kafka::Settings consumer_settings(const EngineOptions& o) {
   // Static membership: a replica restarted with the same instance id takes its partitions back
   // at once instead of waiting for a rebalance.
   cc.emplace("group.instance.id", o.transactional_id);
+  // Bounded prefetch: librdkafka's defaults keep up to 100,000 records per partition and 64 MiB
+  // queued, most of the router's memory beyond its directory while it catches up. A batch of
+  // `catchup_batch_max` per partition (however the records spread over the partitions, the
+  // largest batch is queued when a commit ends; the queue refills while a transaction commits)
+  // and 16 MiB at most (docs/performance.md, "The router's memory").
+  cc.emplace("queued.min.messages",
+             std::to_string(std::max<std::size_t>({1000, o.batch_max, o.catchup_batch_max})));
+  cc.emplace("queued.max.messages.kbytes", "16384");
   cc.emplace("statistics.interval.ms", kafka::kStatsIntervalMs);
   return cc;
 }

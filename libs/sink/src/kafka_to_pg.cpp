@@ -91,6 +91,10 @@ std::unique_ptr<kafka::Consumer> KafkaToPg::make_consumer(std::string& err) cons
   cc["enable.auto.commit"] = "false";
   cc["isolation.level"] = "read_committed";
   cc["auto.offset.reset"] = "earliest";
+  // Bounded prefetch (librdkafka's defaults: 100,000 records per partition, 64 MiB): a sink
+  // writes batches of a few MiB at most, so 8 MiB queued keeps the next one ready.
+  cc.emplace("queued.min.messages", "1000");
+  cc.emplace("queued.max.messages.kbytes", "8192");
   if (o_.metadata_refresh_ms > 0)
     cc["topic.metadata.refresh.interval.ms"] = std::to_string(o_.metadata_refresh_ms);
   return kafka::Consumer::create(std::move(co), err);

@@ -77,7 +77,11 @@ class Directory {
   std::size_t cpas_count() const { return cpas_.size(); }
   void upsert_cpas(std::string_view cbe, std::string name, std::vector<std::string> municipalities);
 
-  // Bulk load: append without ordering, then call finish_bulk() once.
+  // Bulk load: append without ordering, then call finish_bulk() once. reserve_bulk() first
+  // with the number of entries to come, when known, makes the base array once at its final
+  // size: without it the array doubles while it grows and is copied once more to fit, so the
+  // load's peak is up to twice the directory (docs/performance.md, "The router's memory").
+  void reserve_bulk(std::size_t entries) { base_.reserve(base_.size() + entries); }
   void bulk_add(const Entry& e) { base_.push_back(e); }
   void finish_bulk();
 
