@@ -42,22 +42,18 @@ def cpu_seconds(pid: str) -> float:
 
 def measure(mode: str, base: dict, plan: list[str], topics: list[str], broker: str) -> dict:
     from confluent_kafka import Producer
-    subset = None
-    if mode.startswith("k"):
-        subset = topics[: int(mode[1:])]
-        size, transactional = 4 * len(subset), True
-        conf = {"linger.ms": 5, "transactional.id": f"relais-bench-txncost-{mode}-{time.time_ns()}"}
-    elif mode.startswith("txn"):
-        size, transactional = int(mode[3:] or 4800), True
+    subset = topics[: int(mode[1:])] if mode.startswith("k") else None
+    if subset is not None or mode.startswith("txn"):
+        size = 4 * len(subset) if subset is not None else int(mode[3:] or 4800)
         conf = {"linger.ms": 5, "transactional.id": f"relais-bench-txncost-{mode}-{time.time_ns()}"}
     elif mode.startswith("idem"):
-        size, transactional = int(mode[4:] or 4800), False
-        conf = {"linger.ms": 5, "enable.idempotence": True}
+        size, conf = int(mode[4:] or 4800), {"linger.ms": 5, "enable.idempotence": True}
     elif mode.startswith("lin"):
-        size, transactional = 0, False
+        size = 0
         conf = {"linger.ms": int(mode[3:] or 100), "enable.idempotence": True, "batch.size": 1000000}
     else:
         raise SystemExit(f"unknown mode {mode}")
+    transactional = "transactional.id" in conf
     p = Producer({**base, **conf, "queue.buffering.max.messages": 1000000})
     if transactional:
         p.init_transactions(60)
