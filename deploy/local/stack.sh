@@ -79,6 +79,10 @@ MIGRATIONS_DIR="${RELAIS_MIGRATIONS_DIR:-$REPO/migrations}"
 PG_BIN="${RELAIS_PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_OS_USER="${RELAIS_PG_OS_USER:-postgres}" # only used when running as root
 PG_WAIT_S="${RELAIS_PG_WAIT_S:-60}"
+PG_BIND_ATTEMPTS="${RELAIS_PG_BIND_ATTEMPTS:-4}"
+[[ "$PG_BIND_ATTEMPTS" =~ ^[1-9]$ ]] || { echo "[stack] ERROR: RELAIS_PG_BIND_ATTEMPTS must be 1 to 9 (got '$PG_BIND_ATTEMPTS')" >&2; exit 1; }
+PORT_WAIT_S="${RELAIS_PORT_WAIT_S:-90}"
+[[ "$PORT_WAIT_S" =~ ^[0-9]+$ ]] || { echo "[stack] ERROR: RELAIS_PORT_WAIT_S must be a number of seconds (got '$PORT_WAIT_S')" >&2; exit 1; }
 KAFKA_WAIT_S="${RELAIS_KAFKA_WAIT_S:-120}"
 KAFKA_STOP_WAIT_S=30
 KAFKA_DISK_MB="${RELAIS_KAFKA_DISK_MB:-}"
@@ -207,18 +211,18 @@ port_listening() { # port [host]
 
 # Our ports lie in Linux's ephemeral range (32768-60999): an outgoing connection of any process
 # may hold one as its local port for a while, and a server then fails to bind it ("Address
-# already in use"). Waits (up to 90 s) until no socket uses port $1 as its local port. With $2 =
+# already in use"). Waits (up to RELAIS_PORT_WAIT_S, 90 s) until no socket uses port $1 as its local port. With $2 =
 # lenient, sockets in TIME-WAIT are not waited for: after the broker itself closed its
 # connections (a restart), they hold its port for up to 60 s, and the JVM's listening socket
 # (SO_REUSEADDR) binds past them; a bind failure is retried strictly (kafka_up).
 wait_port_unused() { # port [lenient|strict] [host]
   command -v ss >/dev/null || return 0
-  local deadline=$((SECONDS + 90)) said="" filter=() sel="( sport = :$1 )"
+  local deadline=$((SECONDS + PORT_WAIT_S)) said="" filter=() sel="( sport = :$1 )"
   [[ "${2:-}" == lenient ]] && filter=(exclude time-wait)
   [[ -n "${3:-}" && "$3" != 127.0.0.1 ]] && sel="( src $3:$1 )"
   while [[ -n "$(ss -tanH "${filter[@]}" "$sel" 2>/dev/null | grep -v LISTEN)" ]]; do
     [[ -n "$said" ]] || { log "port $1 is held by a client connection's local end; waiting for it to close"; said=1; }
-    ((SECONDS < deadline)) || { log "port $1 still held after 90 s; trying anyway"; return 0; }
+    ((SECONDS < deadline)) || { log "port $1 still held after $PORT_WAIT_S s; trying anyway"; return 0; }
     sleep 0.5
   done
 }
@@ -373,6 +377,26 @@ pg_require_password() { # a cluster made when the stack trusted loopback: switch
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null
 }
 
+# pg_ctl start; started again when the port was taken at bind time: a client connection may take
+# it as its local end between wait_port_unused and the bind (Kafka's start does the same,
+# kafka_node_retry). Only a bind failure is retried, and at most PG_BIND_ATTEMPTS times in all.
+pg_start() {
+  local attempt=1 size
+  while :; do
+    size="$(stat -c %s "$PG_LOG" 2>/dev/null || echo 0)"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$PG_WAIT_S" start >/dev/null && return 0
+    if ((attempt < PG_BIND_ATTEMPTS)) && tail -c "+$((size + 1))" "$PG_LOG" 2>/dev/null | grep -q "Address already in use"; then
+      attempt=$((attempt + 1))
+      log "postgres: port $PG_PORT was taken at bind time; starting again (attempt $attempt of $PG_BIND_ATTEMPTS)"
+      wait_port_unused "$PG_PORT" strict
+      sleep 1
+      continue
+    fi
+    tail_log "$PG_LOG" postgres
+    die "postgres did not start"
+  done
+}
+
 pg_up() {
   if pg_running; then
     pg_ready || die "postgres is running (pid file in $PG_DATA) but not answering on 127.0.0.1:$PG_PORT -- was the port changed? run '$0 down' first"
@@ -386,8 +410,7 @@ pg_up() {
   if [[ ${#PG_SOCK} -gt 90 ]]; then die "unix socket dir path too long (${#PG_SOCK} chars): $PG_SOCK -- use a shorter RELAIS_STACK_DIR"; fi
   log "postgres: starting on 127.0.0.1:$PG_PORT"
   wait_port_unused "$PG_PORT" lenient   # postgres binds with SO_REUSEADDR
-  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$PG_WAIT_S" start >/dev/null ||
-    { tail_log "$PG_LOG" postgres; die "postgres did not start"; }
+  pg_start
   local deadline=$((SECONDS + PG_WAIT_S))
   until pg_ready; do
     ((SECONDS < deadline)) || { tail_log "$PG_LOG" postgres; die "postgres not ready after ${PG_WAIT_S}s"; }
