@@ -19,12 +19,17 @@ the same interval, per notification. Variants, measured one after the other in o
 - `now`: the journal table as migration 0017 left it (one row per entry, 5 indexes);
 - `keys_only`: the floor of that one-row-per-entry design: the primary key and the unique key
   (idempotence) only, no index for the auditors' queries by SSIN, CPAS or kind;
-- `one_row`: migration 0019, `journal_rows` as migrations/ leave it: one row per routing outcome
+- `one_row`: migration 0019's `journal_rows`: one row per routing outcome
   (the acceptance and the alerts folded into it, as the sink folds the entries of one journal
   record), the auditors' indexes kept, `(kind, at)` for the rare kinds only,
   no primary key on `id` (no reader looks a row up by id);
 - `one_row_unique_only`, `one_row_no_index`: the cost model of the one-row design, its unique key
-  alone (idempotence) and no index at all (heap, WAL, COPY, INSERT ... SELECT).
+  alone (idempotence) and no index at all (heap, WAL, COPY, INSERT ... SELECT);
+- `marks`: migration 0020, `journal_rows` as migrations/ leave it now: no unique key, the
+  idempotence kept by exactly-once offset bookkeeping (each batch: the partition's mark inserted
+  if missing and locked, the rows copied straight into the table, the mark moved), hash indexes
+  on the ticket and the SSIN; `marks_btree`, `marks_hash_ticket`, `marks_no_ticket`: the same
+  bookkeeping with B-trees on both, a hash on the ticket only, no index on the ticket.
 The old-shape tables are created from their DDL here (after 0019 `journal` is a view).
 Rows kept: every variant checks that its table, read as entries (the `journal` view's
 unfolding for the one-row variants), holds every entry written.
@@ -110,7 +115,20 @@ def _script(table: str, cols: str, files: list[Path], stat_before: Path, stat_af
             temp_like: str, where: str = "") -> str:
     lines = ["\\set ON_ERROR_STOP 1", "SELECT pg_backend_pid() AS pid \\gset", "\\setenv BPID :pid",
              f"\\! cat /proc/$BPID/stat > {stat_before}"]
-    for f in files:
+    for i, f in enumerate(files):
+        if temp_like == OFFSETS:
+            # Exactly-once bookkeeping instead of a unique key: the partition's next offset read
+            # under a row lock, the rows copied straight into the table, the offset moved on.
+            lines += ["BEGIN;",
+                      f"INSERT INTO {table}_offsets SELECT 'relais.journal.v1', p, -1 FROM unnest('{{0}}'::integer[]) p "
+                      "ON CONFLICT DO NOTHING;",
+                      f"SELECT next_offset FROM {table}_offsets WHERE topic = 'relais.journal.v1' "
+                      "AND partition = 0 FOR UPDATE;",
+                      f"\\copy {table} ({cols}) FROM '{f}'",
+                      f"UPDATE {table}_offsets SET next_offset = next_offset + 5 "
+                      "WHERE topic = 'relais.journal.v1' AND partition = 0;",
+                      "COMMIT;"]
+            continue
         lines += ["BEGIN;",
                   f"{temp_like};",
                   f"\\copy j_in ({cols}) FROM '{f}'",
@@ -155,10 +173,15 @@ CREATE INDEX ON {t} (ssin); CREATE INDEX ON {t} (cpas_cbe, at); CREATE INDEX ON 
 OLD_TEMP = "CREATE TEMP TABLE IF NOT EXISTS j_in (LIKE {t} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 ONE_ROW_TABLE = "CREATE TABLE {t} (LIKE journal_rows INCLUDING ALL)"
 ONE_ROW_BARE = "CREATE TABLE {t} (LIKE journal_rows INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+RARE_KIND = "CREATE INDEX ON {t} (kind, at) WHERE kind IN ('duplicate', 'dead_letter')"
 ONE_ROW_UNIQUE = "CREATE UNIQUE INDEX ON {t} (ticket, kind, cpas_cbe, source, alert_id) NULLS NOT DISTINCT"
 # The sink after 0019: the columns only (no default, no nextval per row in the temporary table).
 ONE_ROW_TEMP = ("CREATE TEMP TABLE IF NOT EXISTS j_in ON COMMIT DELETE ROWS AS SELECT " + FOLDED_COLS
                 + " FROM {t} WITH NO DATA")
+# No temporary table: the rows go straight into the journal table, under offset bookkeeping.
+OFFSETS = "offsets"
+OFFSETS_TABLE = ("CREATE TABLE {t}_offsets (topic text, partition integer, next_offset bigint NOT NULL, "
+                 "PRIMARY KEY (topic, partition)); INSERT INTO {t}_offsets VALUES ('relais.journal.v1', 0, 0)")
 # The journal view's unfolding (migration 0019), as a count of entries.
 ENTRIES = {"old": "SELECT count(*) FROM {t}",
            "folded": "SELECT count(*) + count(*) FILTER (WHERE accepted) "
@@ -171,11 +194,31 @@ VARIANTS = {
     # The floor of the one-row-per-entry design: the primary key and the unique key only.
     "keys_only": (OLD_TABLE, ["DROP INDEX IF EXISTS {t}_ssin_idx", "DROP INDEX IF EXISTS {t}_cpas_cbe_at_idx",
                               "DROP INDEX IF EXISTS {t}_kind_at_idx"], OLD_TEMP, False),
-    "one_row": (ONE_ROW_TABLE, [], ONE_ROW_TEMP, True),
+    # Migration 0019's table: the unique key (idempotence), SSIN and (CPAS, time) B-trees, the rare
+    # kinds' partial index; the sink's COPY into a temporary table and INSERT ... ON CONFLICT.
+    "one_row": (ONE_ROW_BARE, [ONE_ROW_UNIQUE, "CREATE INDEX ON {t} (ssin)", "CREATE INDEX ON {t} (cpas_cbe, at)",
+                               RARE_KIND], ONE_ROW_TEMP, True),
     # What each index costs in the one-row design (the cost model): the unique key alone, then
     # no index at all (heap, WAL, COPY and INSERT ... SELECT only).
     "one_row_unique_only": (ONE_ROW_BARE, [ONE_ROW_UNIQUE], ONE_ROW_TEMP, True),
     "one_row_no_index": (ONE_ROW_BARE, [], ONE_ROW_TEMP, True),
+    # Migration 0020, the current schema (`journal_rows` as migrations/ leave it): idempotence by
+    # exactly-once offset bookkeeping instead of the unique key, COPY straight into the table, hash
+    # indexes on the ticket and the SSIN (equality lookups of random keys).
+    "marks": (ONE_ROW_TABLE, [OFFSETS_TABLE], OFFSETS, True),
+    # The same with B-trees on the ticket and the SSIN, or only the ticket's as a hash, or no
+    # index on the ticket (the cost model of 0020).
+    "marks_btree": (ONE_ROW_BARE, [OFFSETS_TABLE, "CREATE INDEX ON {t} (ticket)", "CREATE INDEX ON {t} (ssin)",
+                                   "CREATE INDEX ON {t} (cpas_cbe, at)", RARE_KIND], OFFSETS, True),
+    "marks_hash_ticket": (ONE_ROW_BARE, [OFFSETS_TABLE, "CREATE INDEX ON {t} USING hash (ticket)",
+                                         "CREATE INDEX ON {t} (ssin)", "CREATE INDEX ON {t} (cpas_cbe, at)",
+                                         RARE_KIND], OFFSETS, True),
+    # The same with the row's id drawn from a sequence that caches 1,000 values per session
+    # (no shared sequence page touched per row).
+    "marks_seq_cache": (ONE_ROW_TABLE, [OFFSETS_TABLE, "CREATE SEQUENCE {t}_seq CACHE 1000",
+                                        "ALTER TABLE {t} ALTER id SET DEFAULT nextval('{t}_seq')"], OFFSETS, True),
+    "marks_no_ticket": (ONE_ROW_BARE, [OFFSETS_TABLE, "CREATE INDEX ON {t} USING hash (ssin)",
+                                       "CREATE INDEX ON {t} (cpas_cbe, at)", RARE_KIND], OFFSETS, True),
 }
 
 
@@ -196,15 +239,16 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
             if only and name not in only:
                 continue
             table = f"bench_journal_{name}"
-            _psql(dsn, f"DROP TABLE IF EXISTS {table}; " + ddl.format(t=table))
+            _psql(dsn, f"DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS {table}_offsets; "
+                  f"DROP SEQUENCE IF EXISTS {table}_seq; " + ddl.format(t=table))
             for c in changes:
                 _psql(dsn, c.format(t=table))
-            indexes = _psql(dsn, f"SELECT count(*) FROM pg_indexes WHERE tablename = '{table}'").strip()
+            indexes = _psql(dsn, f"SELECT count(*) FROM pg_indexes WHERE tablename = '{table}'").strip()  # not _offsets
             sb, sa = tmp / f"{name}.before", tmp / f"{name}.after"
             cols, p_rows, t_rows = (FOLDED_COLS, pre_f, timed_f) if folded else (COLS, pre, timed)
             temp_like = temp.format(t=table)
             # Not without the unique key: its NOT EXISTS would be a hashed subplan over the table.
-            where = NOT_FOLDED if folded and name != "one_row_no_index" else ""
+            where = NOT_FOLDED if folded and name != "one_row_no_index" and temp != OFFSETS else ""
             subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
                            input=_script(table, cols, _write_batches(tmp, name + "-pre", p_rows, folded), sb, sa,
                                          temp_like, where))
@@ -230,7 +274,7 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
                 "pg_cpu_us_per_notification": round(cpu_s * 1e6 / n, 1),
                 "pg_cpu_us_per_entry": round(cpu_s * 1e6 / len(timed), 1),
             }
-            _psql(dsn, f"DROP TABLE {table}")
+            _psql(dsn, f"DROP TABLE {table}; DROP TABLE IF EXISTS {table}_offsets; DROP SEQUENCE IF EXISTS {table}_seq")
     base = res["variants"].get("before", res["variants"].get("now", {})).get("pg_cpu_us_per_notification")
     for v in res["variants"].values():
         v["ratio_to_before"] = round(v["pg_cpu_us_per_notification"] / base, 2) if base else None

@@ -1,5 +1,6 @@
 // The JournalSink copying a real Kafka journal topic (read_committed) into the
-// real PostgreSQL journal table: rows appear, re-delivery adds nothing, aborted
+// real PostgreSQL journal table: rows appear, a replay adds nothing (the marks of
+// migration 0020, and the comparison where a partition has none), aborted
 // transactions never appear, SSIN_REPLACED creates directory replacements. Since migration 0019
 // a batch record's entries are stored one row per routing outcome (journal_rows) and the
 // `journal` view gives back one row per entry, as the table did before.
@@ -256,14 +257,65 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
                 .integer(0, 0),
             1);
 
-  // Re-delivery of the same entries (same source) and an aborted transaction,
-  // followed by a committed sentinel: once the sentinel is there, the sink has
-  // read past both.
-  // The batch records' entries come back one per record: another framing, nothing new either.
+  // Exactly once into PostgreSQL (migration 0020): the partitions' marks moved past every record.
+  const std::string marked_sql =
+      "SELECT coalesce(sum(next_offset), -1) FROM journal_sink_offsets WHERE topic = $1";
+  EXPECT_GT(count(c, marked_sql, {topic}), 0);
+  auto skipped = [&](metrics::Registry& reg) {
+    return reg.counter("relais_journal_records_skipped_total", "").with().value();
+  };
+  EXPECT_EQ(skipped(registry), 0.0);
+
+  // A replay (the sink's crash between PostgreSQL's commit and Kafka's, a rebalance): another
+  // sink reads the topic again from its start. Every record is below its partition's mark and
+  // skipped: the journal is unchanged.
+  const int records = 2 + static_cast<int>(committed.size() - 24) + 1;
+  auto replay = [&](const std::string& why) {
+    metrics::Registry reg;
+    auto again = o;
+    again.group_id = "itest-journal-" + why + "-" + unique_suffix();
+    router::JournalSink second(again, reg);
+    auto e = second.start();
+    EXPECT_FALSE(e.has_value()) << *e;
+    EXPECT_TRUE(eventually([&] { return skipped(reg) >= records; }, 20s, 50ms))
+        << why << ": records skipped " << skipped(reg) << " of " << records;
+    second.stop();
+    return skipped(reg);
+  };
+  sink.stop();
+  EXPECT_EQ(replay("replay"), static_cast<double>(records));
+  EXPECT_EQ(rows_for(tickets), 48) << "a replayed record must not add journal rows";
+  EXPECT_EQ(stored_for(tickets), 32);
+
+  // A journal written before migration 0020 has no marks: a partition without one has its rows
+  // compared with the table's, entry for entry (as the unique key did), and gets its mark.
+  const auto marks_before = count(c, marked_sql, {topic});
+  c.exec("DELETE FROM journal_sink_offsets WHERE topic = $1", {topic});
+  {
+    metrics::Registry reg;
+    auto again = o;
+    again.group_id = "itest-journal-unmarked-" + unique_suffix();
+    router::JournalSink third(again, reg);
+    ASSERT_FALSE(third.start().has_value());
+    ASSERT_TRUE(
+        eventually([&] { return count(c, marked_sql, {topic}) == marks_before; }, 20s, 50ms))
+        << "the marks were not recorded again: " << count(c, marked_sql, {topic}) << " of "
+        << marks_before;
+    third.stop();
+    EXPECT_EQ(skipped(reg), 0.0);
+  }
+  EXPECT_EQ(rows_for(tickets), 48) << "unmarked partitions: rows the table holds added again";
+  EXPECT_EQ(stored_for(tickets), 32);
+
+  // The batch record's acceptance and alerts come back one per record (another framing), then an
+  // aborted transaction, then committed sentinels: once the sentinels are there, the sink has read
+  // past them all. An acceptance or alert its outcome row already carries adds nothing.
+  metrics::Registry registry2;
+  router::JournalSink sink2(o, registry2);
+  ASSERT_FALSE(sink2.start().has_value());
   tx.begin();
-  for (const auto& j : committed) tx.produce(topic, j);
-  for (const auto& j : fanned) tx.produce(topic, j);
-  tx.produce_batch(topic, "batch/0-0/j2", fanned);
+  for (const auto& j : fanned)
+    if (j.kind() != v1::JournalEntry::ROUTED) tx.produce(topic, j);
   tx.commit();
   std::vector<std::string> aborted_tickets;
   tx.begin();
@@ -290,12 +342,12 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
   tx.commit();
   ASSERT_TRUE(eventually([&] { return rows_for(sentinels) == 12; }, 20s, 50ms))
       << "sentinels not journaled";
-  EXPECT_EQ(rows_for(tickets), 48) << "re-delivered entries must not create duplicate journal rows";
+  EXPECT_EQ(rows_for(tickets), 48) << "an entry an outcome row carries must not be added again";
   EXPECT_EQ(stored_for(tickets), 32);
   EXPECT_EQ(rows_for(aborted_tickets), 0)
       << "entries of an aborted transaction must never be journaled";
-  EXPECT_LT(sink.age_seconds(), 5.0);
-  sink.stop();
+  EXPECT_LT(sink2.age_seconds(), 5.0);
+  sink2.stop();
 }
 
 // sink::KafkaToPg's stall watch (relais/kafka/stall.hpp) counts only time spent polling: records

@@ -813,3 +813,34 @@ TEST(JournalRows, ARecordFoldsAloneWhateverBatchItIsReadIn) {
   EXPECT_EQ(again[0].entry, rows[2].entry);
   EXPECT_EQ(again[1].entry, rows[3].entry);
 }
+
+// The journal sink's bookkeeping (migration 0020): what PostgreSQL holds is skipped, a partition
+// without a mark is checked against the table, the marks only move forward.
+TEST(JournalMarks, ARecordBelowItsPartitionsMarkIsSkippedTheMarksMovePastTheBatch) {
+  using router::RecordFate;
+  // Partition 0 holds offsets < 10; partition 1 holds < 3; partition 2 has no mark yet.
+  std::map<std::int32_t, std::int64_t> recorded{{0, 10}, {1, 3}, {2, router::kNoMark}};
+  std::vector<router::MarkedRecord> batch{{0, 8}, {0, 9}, {0, 10}, {0, 12},  // 11: a marker
+                                          {1, 3}, {2, 0}, {2, 1},  {3, 5}};
+  auto m = router::mark_journal(batch, recorded);
+  EXPECT_EQ(m.fate,
+            (std::vector<RecordFate>{RecordFate::skip, RecordFate::skip, RecordFate::fresh,
+                                     RecordFate::fresh, RecordFate::fresh, RecordFate::unchecked,
+                                     RecordFate::unchecked, RecordFate::unchecked}));
+  EXPECT_EQ(m.skipped, 2u);
+  EXPECT_EQ(m.next, (std::map<std::int32_t, std::int64_t>{{0, 13}, {1, 4}, {2, 2}, {3, 6}}));
+}
+
+TEST(JournalMarks, AReplayedBatchIsSkippedWholeAndMovesNoMark) {
+  std::vector<router::MarkedRecord> batch{{0, 100}, {0, 101}, {1, 7}};
+  auto first = router::mark_journal(batch, {{0, 100}, {1, 7}});
+  EXPECT_EQ(first.skipped, 0u);
+  // Replayed after its commit (the same records, the marks it left): nothing is written again,
+  // and a late zombie's batch never moves a mark back.
+  auto replay = router::mark_journal(batch, first.next);
+  EXPECT_EQ(replay.skipped, batch.size());
+  EXPECT_EQ(replay.next, first.next);
+  auto zombie = router::mark_journal({{0, 50}}, first.next);
+  EXPECT_EQ(zombie.skipped, 1u);
+  EXPECT_EQ(zombie.next.at(0), 102);
+}

@@ -1,5 +1,7 @@
 #include "relais/router/journal_rows.hpp"
 
+#include <algorithm>
+
 namespace relais::router {
 namespace {
 using K = v1::JournalEntry;
@@ -41,6 +43,34 @@ void fold_journal(const google::protobuf::RepeatedPtrField<K>& entries,
     }
     out.push_back({&e, false, {}});
   }
+}
+
+}  // namespace relais::router
+
+namespace relais::router {
+
+JournalMarks mark_journal(const std::vector<MarkedRecord>& records,
+                          const std::map<std::int32_t, std::int64_t>& recorded) {
+  JournalMarks out;
+  out.fate.reserve(records.size());
+  out.next = recorded;
+  for (const auto& r : records) {
+    auto it = recorded.find(r.partition);
+    const std::int64_t mark = it == recorded.end() ? kNoMark : it->second;
+    RecordFate f = RecordFate::fresh;
+    if (mark == kNoMark)
+      f = RecordFate::unchecked;
+    else if (r.offset < mark)
+      f = RecordFate::skip;
+    out.fate.push_back(f);
+    if (f == RecordFate::skip) {
+      ++out.skipped;
+      continue;
+    }
+    auto& next = out.next[r.partition];
+    next = std::max(next, r.offset + 1);
+  }
+  return out;
 }
 
 }  // namespace relais::router

@@ -1,6 +1,8 @@
 #include "relais/router/journal_sink.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <vector>
 
 #include "relais/codec/flow.hpp"
@@ -37,12 +39,30 @@ constexpr std::string_view kColumns =
     "at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
     "accepted_at, source, alert_id, accepted, alert_ids, alert_types";
 
-// A row of its own for an acceptance or an alert that an outcome row already carries adds nothing.
-constexpr std::string_view kNotFolded =
-    "WHERE i.kind NOT IN ('accepted', 'alert') OR NOT EXISTS (SELECT 1 FROM journal_rows j "
+// The rows compared with the table before they are written (through the temporary table): a lone
+// acceptance or alert that an outcome row already carries adds nothing (the same entry in another
+// framing); and a record of a partition without a mark yet (the first batch after migration
+// 0020) adds no row the table holds already, entry for entry, as the unique key it replaced did.
+// Both look through the hash index on the ticket.
+constexpr std::string_view kNotHeld =
+    "WHERE NOT EXISTS (SELECT 1 FROM journal_rows j WHERE j.ticket = i.ticket "
+    "AND j.kind = i.kind AND j.source = i.source AND j.cpas_cbe IS NOT DISTINCT FROM i.cpas_cbe "
+    "AND j.alert_id IS NOT DISTINCT FROM i.alert_id) "
+    "AND (i.kind NOT IN ('accepted', 'alert') OR NOT EXISTS (SELECT 1 FROM journal_rows j "
     "WHERE j.ticket = i.ticket AND j.kind IN ('routed', 'dropped') AND j.source = i.source "
     "AND CASE WHEN i.kind = 'accepted' THEN j.accepted "
-    "ELSE j.cpas_cbe = i.cpas_cbe AND i.alert_id = ANY (j.alert_ids) END)";
+    "ELSE j.cpas_cbe = i.cpas_cbe AND i.alert_id = ANY (j.alert_ids) END))";
+
+// "{1,2,3}": an integer array parameter.
+template <typename Ints>
+std::string int_array(const Ints& v) {
+  std::string out = "{";
+  for (auto x : v) {
+    if (out.size() > 1) out.push_back(',');
+    out += std::to_string(x);
+  }
+  return out + '}';
+}
 
 // One element of a PostgreSQL text array literal, quoted: '{' before the first, ',' after.
 void append_array_element(std::string& out, const std::string& v) {
@@ -53,6 +73,37 @@ void append_array_element(std::string& out, const std::string& v) {
     out.push_back(c);
   }
   out.push_back('"');
+}
+
+// One row of journal_rows in COPY text format (kColumns' order). `ids`, `types`: scratch.
+void copy_row(std::string& rows, const JournalRow& row, std::string& ids, std::string& types) {
+  using sink::copy_field;
+  const v1::JournalEntry& j = *row.entry;
+  std::string kind = kind_name(j.kind());
+  if (kind.empty()) return;
+  sink::copy_timestamp_us(rows, j.at_us());
+  copy_field(rows, kind);
+  copy_field(rows, j.ticket());
+  copy_field(rows, j.ssin());
+  copy_field(rows,
+             j.flow() == v1::FLOW_UNSPECIFIED ? std::string_view{} : codec::flow_id(j.flow()));
+  copy_field(rows, j.event());
+  copy_field(rows, j.effective_date());
+  copy_field(rows, j.cpas_cbe());
+  copy_field(rows, j.quality_code() ? std::to_string(j.quality_code()) : std::string{});
+  copy_field(rows, j.reason());
+  sink::copy_timestamp_us(rows, j.accepted_at_us());
+  copy_field(rows, j.source());
+  copy_field(rows, j.alert_id());
+  copy_field(rows, row.accepted ? "t" : "f");
+  ids.clear();
+  types.clear();
+  for (const auto* a : row.alerts) {
+    append_array_element(ids, a->alert_id());
+    append_array_element(types, a->reason());
+  }
+  copy_field(rows, ids.empty() ? ids : ids + '}');
+  copy_field(rows, types.empty() ? types : types + '}', true);
 }
 
 sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
@@ -82,13 +133,18 @@ sink::Options sink_options(const JournalSinkOptions& o, metrics::Registry& m) {
 }  // namespace
 
 JournalSink::JournalSink(const JournalSinkOptions& o, metrics::Registry& m)
-    : written_(
+    : topic_(o.topic),
+      written_(
           m.counter("relais_journal_rows_written_total",
                     "Journal rows copied to PostgreSQL (one per routing outcome, migration 0019)")
               .with()),
       batch_seconds_(m.histogram("relais_journal_batch_duration_seconds",
                                  "Time to write one journal batch", {}, metrics::latency_buckets())
                          .with()),
+      skipped_(m.counter("relais_journal_records_skipped_total",
+                         "Journal records not written again: PostgreSQL already held them (below "
+                         "their partition's mark in journal_sink_offsets, migration 0020)")
+                   .with()),
       replacements_(m.counter("relais_journal_ssin_replacements_total",
                               "SSIN_REPLACED notifications applied to the directory, by outcome "
                               "(record, unchanged, conflict, cycle, error)",
@@ -99,19 +155,58 @@ JournalSink::JournalSink(const JournalSinkOptions& o, metrics::Registry& m)
               .with()) {}
 
 void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
-  using sink::copy_field;
   auto t0 = std::chrono::steady_clock::now();
   struct Replacement {
     std::string old_ssin, new_ssin, ticket;
   };
   std::vector<Replacement> replacements;
-  // One row per routing outcome (migration 0019): each record's entries folded alone.
+  // The bookkeeping first (migration 0020): each partition's mark, locked until the commit, so
+  // that a replica that lost its partitions, or a replay, writes nothing twice.
+  // (The sink reads one topic; a record of another, never subscribed, would be compared.)
+  std::map<std::int32_t, std::int64_t> recorded;
+  std::vector<MarkedRecord> marked;
+  marked.reserve(batch.size());
+  std::set<std::int32_t> partitions;
+  for (const auto& m : batch)
+    if (m.topic() == topic_) {
+      marked.push_back({m.partition(), m.offset()});
+      partitions.insert(m.partition());
+    }
+  const std::string parts = int_array(partitions);
+  conn.exec(
+      "INSERT INTO journal_sink_offsets (topic, partition, next_offset) SELECT $1, p, -1 "
+      "FROM unnest($2::integer[]) p ON CONFLICT DO NOTHING",
+      {topic_, parts});
+  auto locked = conn.exec(
+      "SELECT partition, next_offset FROM journal_sink_offsets WHERE topic = $1 "
+      "AND partition = ANY ($2::integer[]) ORDER BY partition FOR UPDATE",
+      {topic_, parts});
+  for (int i = 0; i < locked.rows(); ++i)
+    recorded[std::stoi(locked.str(i, 0))] = std::stoll(locked.str(i, 1));
+  auto marks = mark_journal(marked, recorded);
+  std::vector<RecordFate> fate;  // per record of the batch
+  fate.reserve(batch.size());
+  for (std::size_t i = 0, k = 0; i < batch.size(); ++i)
+    fate.push_back(batch[i].topic() == topic_ ? marks.fate[k++] : RecordFate::unchecked);
+  if (marks.skipped) {
+    skipped_.inc(static_cast<double>(marks.skipped));
+    logger.info("journal records already in PostgreSQL skipped (below their partition's mark)",
+                {{"records", marks.skipped}, {"batch", batch.size()}});
+  }
+
+  // One row per routing outcome (migration 0019): each record's entries folded alone. Rows of
+  // fresh records go straight into the table; the others are compared first (kNotHeld).
   std::vector<v1::JournalBatch> batches;
   std::vector<v1::JournalEntry> singles;
   batches.reserve(batch.size());  // reserved: the rows point into them, never moved
   singles.reserve(batch.size());
   std::vector<JournalRow> folded;
-  for (const auto& m : batch) {
+  std::vector<bool> compared;                    // per row of `folded`
+  std::vector<const v1::JournalEntry*> entries;  // of the records written (the replacements)
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (fate[i] == RecordFate::skip) continue;
+    const auto& m = batch[i];
+    const std::size_t first = folded.size();
     if (m.key() && m.key()->starts_with("batch/")) {
       v1::JournalBatch& b = batches.emplace_back();
       if (!b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) {
@@ -119,6 +214,7 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
         continue;
       }
       fold_journal(b.entries(), folded);
+      for (const auto& j : b.entries()) entries.push_back(&j);
     } else {
       v1::JournalEntry& j = singles.emplace_back();  // one entry per record (before batches)
       if (!j.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) {
@@ -126,64 +222,58 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
         continue;
       }
       folded.push_back({&j, false, {}});
+      entries.push_back(&j);
+    }
+    for (auto k = first; k < folded.size(); ++k) {
+      const auto kind = folded[k].entry->kind();
+      compared.push_back(fate[i] == RecordFate::unchecked ||
+                         (!folded[k].accepted &&
+                          (kind == v1::JournalEntry::ACCEPTED || kind == v1::JournalEntry::ALERT)));
     }
   }
-  std::string rows;
+  std::string rows, held;
   rows.reserve(folded.size() * 200);
   std::string ids, types;
-  for (const auto& row : folded) {
-    const v1::JournalEntry& j = *row.entry;
-    std::string kind = kind_name(j.kind());
-    if (kind.empty()) continue;
-    sink::copy_timestamp_us(rows, j.at_us());
-    copy_field(rows, kind);
-    copy_field(rows, j.ticket());
-    copy_field(rows, j.ssin());
-    copy_field(rows,
-               j.flow() == v1::FLOW_UNSPECIFIED ? std::string_view{} : codec::flow_id(j.flow()));
-    copy_field(rows, j.event());
-    copy_field(rows, j.effective_date());
-    copy_field(rows, j.cpas_cbe());
-    copy_field(rows, j.quality_code() ? std::to_string(j.quality_code()) : std::string{});
-    copy_field(rows, j.reason());
-    sink::copy_timestamp_us(rows, j.accepted_at_us());
-    copy_field(rows, j.source());
-    copy_field(rows, j.alert_id());
-    copy_field(rows, row.accepted ? "t" : "f");
-    ids.clear();
-    types.clear();
-    for (const auto* a : row.alerts) {
-      append_array_element(ids, a->alert_id());
-      append_array_element(types, a->reason());
-    }
-    copy_field(rows, ids.empty() ? ids : ids + '}');
-    copy_field(rows, types.empty() ? types : types + '}', true);
-  }
-  auto replacement_of = [&](const v1::JournalEntry& j) {
-    if (j.kind() == v1::JournalEntry::ACCEPTED && j.flow() == v1::FLOW_NOTIFY_PERSON &&
-        !j.replaces_ssin().empty() && j.event() == "SSIN_REPLACED")
-      replacements.push_back({j.replaces_ssin(), j.ssin(), j.ticket()});
+  for (std::size_t k = 0; k < folded.size(); ++k)
+    copy_row(compared[k] ? held : rows, folded[k], ids, types);
+  for (const auto* j : entries)
+    if (j->kind() == v1::JournalEntry::ACCEPTED && j->flow() == v1::FLOW_NOTIFY_PERSON &&
+        !j->replaces_ssin().empty() && j->event() == "SSIN_REPLACED")
+      replacements.push_back({j->replaces_ssin(), j->ssin(), j->ticket()});
+  auto copy = [&](const std::string& table, std::string& data) {
+    bool sent = false;
+    conn.copy_in("COPY " + table + " (" + std::string(kColumns) + ") FROM STDIN",
+                 [&](std::string& buf) {
+                   if (!sent) buf.swap(data);
+                   sent = true;
+                   return false;
+                 });
   };
-  for (const auto& b : batches)
-    for (const auto& j : b.entries()) replacement_of(j);
-  for (const auto& j : singles) replacement_of(j);
-  // The columns only: no default (no nextval) evaluated per row in the temporary table.
-  conn.exec("CREATE TEMP TABLE IF NOT EXISTS journal_rows_in ON COMMIT DELETE ROWS AS SELECT " +
-            std::string(kColumns) + " FROM journal_rows WITH NO DATA");
-  bool sent = false;
-  conn.copy_in("COPY journal_rows_in (" + std::string(kColumns) + ") FROM STDIN",
-               [&](std::string& buf) {
-                 if (!sent) buf.swap(rows);
-                 sent = true;
-                 return false;
-               });
-  // The unique key makes a replayed row insert nothing. An acceptance or an alert written as a
-  // row of its own (its record ended before its outcome, or a record from before batches) is
-  // also skipped when an outcome row already carries it: the same entry delivered again in
-  // another framing adds nothing either. Only those rare rows look (through the unique key).
-  auto r = conn.exec("INSERT INTO journal_rows (" + std::string(kColumns) + ") SELECT " +
-                     std::string(kColumns) + " FROM journal_rows_in i " + std::string(kNotFolded) +
-                     " ON CONFLICT DO NOTHING");
+  long long written = 0;
+  if (!rows.empty()) {
+    written += static_cast<long long>(std::count(rows.begin(), rows.end(), '\n'));
+    copy("journal_rows", rows);
+  }
+  if (!held.empty()) {
+    // The columns only: no default (no nextval) evaluated per row in the temporary table.
+    conn.exec("CREATE TEMP TABLE IF NOT EXISTS journal_rows_in ON COMMIT DELETE ROWS AS SELECT " +
+              std::string(kColumns) + " FROM journal_rows WITH NO DATA");
+    copy("journal_rows_in", held);
+    written += conn.exec("INSERT INTO journal_rows (" + std::string(kColumns) + ") SELECT " +
+                         std::string(kColumns) + " FROM journal_rows_in i " + std::string(kNotHeld))
+                   .affected();
+  }
+  std::vector<std::int32_t> mark_parts;
+  std::vector<std::int64_t> mark_next;
+  for (const auto& [p, next] : marks.next) {
+    mark_parts.push_back(p);
+    mark_next.push_back(next);
+  }
+  conn.exec(
+      "UPDATE journal_sink_offsets o SET next_offset = v.next, updated_at = now() "
+      "FROM unnest($2::integer[], $3::bigint[]) AS v(partition, next) "
+      "WHERE o.topic = $1 AND o.partition = v.partition AND o.next_offset < v.next",
+      {topic_, int_array(mark_parts), int_array(mark_next)});
   // SSIN replacements announced by the National Register (notify-person SSIN_REPLACED) join
   // the directory, in the same transaction as the journal rows.
   // One that cannot be recorded (a database error other than an outage) must not stop the
@@ -201,7 +291,7 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
                    {{"ticket", r.ticket}, {"error", e.what()}});
     }
   }
-  written_.inc(static_cast<double>(r.affected()));
+  written_.inc(static_cast<double>(written));
   batch_seconds_.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }

@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <vector>
 
 #include "relais/v1/records.pb.h"
@@ -35,5 +37,36 @@ void fold_journal(const google::protobuf::RepeatedPtrField<v1::JournalEntry>& en
 // Whether `e` carries nothing its outcome row `outcome` does not (the folding's conditions).
 bool acceptance_folds_into(const v1::JournalEntry& e, const v1::JournalEntry& outcome);
 bool alert_folds_into(const v1::JournalEntry& e, const v1::JournalEntry& routed);
+
+}  // namespace relais::router
+
+namespace relais::router {
+
+// The journal sink's exactly-once bookkeeping (migration 0020), in place of a unique key on every
+// row: per partition of relais.journal.v1, the next offset whose entries PostgreSQL does not hold
+// yet, stored in the same transaction as the rows (journal_sink_offsets). A record below its
+// partition's mark was journaled already (a replay after a crash between PostgreSQL's commit and
+// Kafka's, a rebalance, a replica that lost its partitions) and is skipped. A partition with no
+// mark yet (kNoMark: the first batch after migration 0020, or a new partition) is `unchecked`:
+// its rows are compared with the table's, entry by entry, as the unique key did.
+inline constexpr std::int64_t kNoMark = -1;
+
+enum class RecordFate { fresh, skip, unchecked };
+
+struct MarkedRecord {
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+};
+
+struct JournalMarks {
+  std::vector<RecordFate> fate;               // per record, in the batch's order
+  std::map<std::int32_t, std::int64_t> next;  // the marks after the batch
+  std::size_t skipped = 0;                    // records of fate `skip`
+};
+
+// Pure. `recorded`: each partition's mark as read under its row lock (kNoMark when none). The
+// marks after the batch are past its last record of each partition (never moved back).
+JournalMarks mark_journal(const std::vector<MarkedRecord>& records,
+                          const std::map<std::int32_t, std::int64_t>& recorded);
 
 }  // namespace relais::router

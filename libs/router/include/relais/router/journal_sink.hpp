@@ -1,9 +1,11 @@
 // Copies relais.journal.v1 (read_committed) into the PostgreSQL journal table
-// in batches: COPY into a temporary table, INSERT ... ON CONFLICT DO NOTHING,
+// in batches: COPY straight into journal_rows, the partitions' next offsets
+// moved in journal_sink_offsets (migration 0020) in the same transaction,
 // commit, then commit the Kafka offsets. A crash between the two commits only
-// re-inserts rows the unique key already holds, so the journal is exactly the
-// committed Kafka journal. SSIN replacements seen in accepted notifications
-// are recorded in the directory in the same PostgreSQL transaction.
+// re-reads records below their partition's mark, which are skipped, so the
+// journal is exactly the committed Kafka journal. SSIN replacements seen in
+// accepted notifications are recorded in the directory in the same
+// PostgreSQL transaction.
 #pragma once
 
 #include <chrono>
@@ -47,8 +49,10 @@ class JournalSink {
   void record_replacement(pg::Connection& conn, const std::string& old_ssin,
                           const std::string& new_ssin, const std::string& ticket);
 
+  std::string topic_;  // the marks' topic in journal_sink_offsets
   metrics::Counter& written_;
   metrics::Histogram& batch_seconds_;
+  metrics::Counter& skipped_;
   metrics::Family<metrics::Counter>& replacements_;
   sink::KafkaToPg sink_;
 };
