@@ -126,7 +126,9 @@ def overview() -> Board:
     b.ts("Directory", [("sum(relais_directory_integrations)", "integrations"),
                        ("max(relais_directory_refresh_age_seconds)", "refresh age (s)")])
     b.ts("Journal rows written", [("sum(rate(relais_journal_rows_written_total[5m]))", "rows/s"),
-                                  ("sum(rate(relais_journal_write_failures_total[5m]))", "failed batches/s")])
+                                  ("sum(rate(relais_journal_write_failures_total[5m]))", "failed batches/s"),
+                                  ("sum(rate(relais_journal_records_skipped_total[5m]))",
+                                   "records already held, skipped/s")])
     b.ts("Journal batch latency", quantiles("relais_journal_batch_duration_seconds"), "s")
     b.row("Kafka clients (librdkafka statistics)")
     b.ts("Broker connections up", [("relais_kafka_broker_up", "{{job}} {{client}} → {{broker}}")])

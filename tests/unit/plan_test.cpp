@@ -831,6 +831,23 @@ TEST(JournalMarks, ARecordBelowItsPartitionsMarkIsSkippedTheMarksMovePastTheBatc
   EXPECT_EQ(m.next, (std::map<std::int32_t, std::int64_t>{{0, 13}, {1, 4}, {2, 2}, {3, 6}}));
 }
 
+// After a rebalance a consumer fetches a partition again from its committed offset: the batch
+// being collected then holds the same records twice. The second reading is skipped, marked
+// partition or not (the fault suite's kill of both routers found it).
+TEST(JournalMarks, ARecordReadTwiceInOneBatchIsTakenOnce) {
+  using router::RecordFate;
+  std::map<std::int32_t, std::int64_t> recorded{{0, 10}, {2, router::kNoMark}};
+  std::vector<router::MarkedRecord> batch{{0, 10}, {0, 11}, {0, 12}, {2, 0}, {2, 1},
+                                          {0, 10}, {0, 11}, {2, 0},  {0, 13}};
+  auto m = router::mark_journal(batch, recorded);
+  EXPECT_EQ(m.fate,
+            (std::vector<RecordFate>{RecordFate::fresh, RecordFate::fresh, RecordFate::fresh,
+                                     RecordFate::unchecked, RecordFate::unchecked, RecordFate::skip,
+                                     RecordFate::skip, RecordFate::skip, RecordFate::fresh}));
+  EXPECT_EQ(m.skipped, 3u);
+  EXPECT_EQ(m.next, (std::map<std::int32_t, std::int64_t>{{0, 14}, {2, 2}}));
+}
+
 TEST(JournalMarks, AReplayedBatchIsSkippedWholeAndMovesNoMark) {
   std::vector<router::MarkedRecord> batch{{0, 100}, {0, 101}, {1, 7}};
   auto first = router::mark_journal(batch, {{0, 100}, {1, 7}});

@@ -53,22 +53,21 @@ JournalMarks mark_journal(const std::vector<MarkedRecord>& records,
                           const std::map<std::int32_t, std::int64_t>& recorded) {
   JournalMarks out;
   out.fate.reserve(records.size());
-  out.next = recorded;
+  out.next = recorded;  // then the running mark of each partition, record after record
   for (const auto& r : records) {
-    auto it = recorded.find(r.partition);
-    const std::int64_t mark = it == recorded.end() ? kNoMark : it->second;
-    RecordFate f = RecordFate::fresh;
-    if (mark == kNoMark)
-      f = RecordFate::unchecked;
-    else if (r.offset < mark)
-      f = RecordFate::skip;
-    out.fate.push_back(f);
-    if (f == RecordFate::skip) {
+    auto rec = recorded.find(r.partition);
+    const bool unmarked = rec == recorded.end() || rec->second == kNoMark;
+    auto& next = out.next.try_emplace(r.partition, kNoMark).first->second;
+    // Below the running mark: held by PostgreSQL, or read already in this batch (a consumer
+    // fetches a partition again from its committed offset after a rebalance, and the batch
+    // then holds the same records twice).
+    if (next != kNoMark && r.offset < next) {
+      out.fate.push_back(RecordFate::skip);
       ++out.skipped;
       continue;
     }
-    auto& next = out.next[r.partition];
-    next = std::max(next, r.offset + 1);
+    out.fate.push_back(unmarked ? RecordFate::unchecked : RecordFate::fresh);
+    next = r.offset + 1;
   }
   return out;
 }

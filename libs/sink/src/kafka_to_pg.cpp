@@ -1,5 +1,6 @@
 #include "relais/sink/kafka_to_pg.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 
@@ -217,7 +218,12 @@ void KafkaToPg::run() {
       if (rejected && o_.dead_letters) o_.dead_letters->inc(static_cast<double>(rejected));
       // PostgreSQL has the rows: now the offsets.
       std::map<std::pair<std::string, int32_t>, int64_t> next;
-      for (const auto& m : batch) next[{m.topic(), m.partition()}] = m.offset() + 1;
+      // The highest offset read of each partition: a batch may hold records read twice (fetched
+      // again from the committed offset after a rebalance), the later reading lower.
+      for (const auto& m : batch) {
+        auto& n = next[{m.topic(), m.partition()}];
+        n = std::max(n, m.offset() + 1);
+      }
       kafka::TopicPartitions offs;
       for (auto& [tp, off] : next) offs.push_back({tp.first, tp.second, off});
       if (auto cerr = consumer_->commit_sync(offs))

@@ -64,8 +64,11 @@ struct JournalMarks {
   std::size_t skipped = 0;                    // records of fate `skip`
 };
 
-// Pure. `recorded`: each partition's mark as read under its row lock (kNoMark when none). The
-// marks after the batch are past its last record of each partition (never moved back).
+// Pure. `recorded`: each partition's mark as read under its row lock (kNoMark when none). A
+// record below its partition's running mark (the recorded one, then past each record taken) is
+// skipped: held already, or read twice in the same batch (a consumer fetches a partition again
+// from its committed offset after a rebalance). The marks after the batch are past its highest
+// record of each partition (never moved back).
 JournalMarks mark_journal(const std::vector<MarkedRecord>& records,
                           const std::map<std::int32_t, std::int64_t>& recorded);
 
