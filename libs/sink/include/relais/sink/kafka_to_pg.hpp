@@ -3,12 +3,12 @@
 // a Writer stores each batch in one PostgreSQL transaction (idempotently:
 // ON CONFLICT DO NOTHING on a natural key, or the journal sink's offset marks
 // moved in the same transaction), and only then are the offsets committed. A
-// crash between the two commits re-reads records PostgreSQL already holds. If the Writer throws a retryable error (PostgreSQL down...), the same
-// batch is retried with backoff; nothing is skipped. If PostgreSQL refuses the
-// data (not retryable), the batch is written record by record and a record it
-// still refuses is set aside in sink_dead_letters with the reason (no poison
-// pill: docs/reliability.md), counted, and the sink goes on. Used by the
-// router's journal sink and the API's alert store.
+// crash between the two commits re-reads records PostgreSQL already holds. If the Writer throws a
+// retryable error (PostgreSQL down...), the same batch is retried with backoff; nothing is skipped.
+// If PostgreSQL refuses the data (not retryable), the batch is written record by record and a
+// record it still refuses is set aside in sink_dead_letters with the reason (no poison pill:
+// docs/reliability.md), counted, and the sink goes on. Used by the router's journal sink and the
+// API's alert store.
 #pragma once
 
 #include <atomic>
