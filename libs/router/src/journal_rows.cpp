@@ -1,7 +1,5 @@
 #include "relais/router/journal_rows.hpp"
 
-#include <algorithm>
-
 namespace relais::router {
 namespace {
 using K = v1::JournalEntry;

@@ -10,7 +10,7 @@
 // effective date, accepted_at, source; for an alert the CPAS and quality code too, and an alert
 // id and type); any other entry is a row of its own, as before. The `journal` view unfolds the
 // rows back into one row per entry, so nothing is lost. Pure: the same record always folds the
-// same way, so a replayed record inserts nothing new (the unique key sees the same rows).
+// same way.
 #pragma once
 
 #include <cstddef>
