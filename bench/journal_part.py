@@ -29,7 +29,8 @@ the same interval, per notification. Variants, measured one after the other in o
   idempotence kept by exactly-once offset bookkeeping (each batch: the partition's mark inserted
   if missing and locked, the rows copied straight into the table, the mark moved), hash indexes
   on the ticket and the SSIN; `marks_btree`, `marks_hash_ticket`, `marks_no_ticket`: the same
-  bookkeeping with B-trees on both, a hash on the ticket only, no index on the ticket.
+  bookkeeping with B-trees on both, a hash on the ticket only, no index on the ticket;
+  `marks_seq_cache`: `marks` with ids from a sequence caching 1,000 values per session.
 The old-shape tables are created from their DDL here (after 0019 `journal` is a view).
 Rows kept: every variant checks that its table, read as entries (the `journal` view's
 unfolding for the one-row variants), holds every entry written.
@@ -115,7 +116,7 @@ def _script(table: str, cols: str, files: list[Path], stat_before: Path, stat_af
             temp_like: str, where: str = "") -> str:
     lines = ["\\set ON_ERROR_STOP 1", "SELECT pg_backend_pid() AS pid \\gset", "\\setenv BPID :pid",
              f"\\! cat /proc/$BPID/stat > {stat_before}"]
-    for i, f in enumerate(files):
+    for f in files:
         if temp_like == OFFSETS:
             # Exactly-once bookkeeping instead of a unique key: the partition's next offset read
             # under a row lock, the rows copied straight into the table, the offset moved on.
