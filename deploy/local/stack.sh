@@ -81,6 +81,16 @@ PG_OS_USER="${RELAIS_PG_OS_USER:-postgres}" # only used when running as root
 PG_WAIT_S="${RELAIS_PG_WAIT_S:-60}"
 PG_BIND_ATTEMPTS="${RELAIS_PG_BIND_ATTEMPTS:-4}"
 [[ "$PG_BIND_ATTEMPTS" =~ ^[1-9]$ ]] || { echo "[stack] ERROR: RELAIS_PG_BIND_ATTEMPTS must be 1 to 9 (got '$PG_BIND_ATTEMPTS')" >&2; exit 1; }
+# Extra postgresql.conf settings for this stack, one "name = value" per line (or separated by ';'),
+# e.g. the journal's production sizing (docs/operations.md, "PostgreSQL for the journal").
+PG_SETTINGS="$(tr ';' '\n' <<<"${RELAIS_PG_SETTINGS:-}" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' | grep -v '^$' || true)"
+while IFS= read -r l; do
+  [[ -z "$l" || "$l" =~ ^[a-z_]+[[:space:]]*=[[:space:]]*[A-Za-z0-9_.]+$ ]] ||
+    { echo "[stack] ERROR: RELAIS_PG_SETTINGS: each setting must be 'name = value' (got '$l')" >&2; exit 1; }
+  # what the stack itself sets (where it listens, TLS, authentication) is not for this
+  [[ ! "${l%%[[:space:]=]*}" =~ ^(listen_addresses|port|unix_socket_.*|ssl.*|hba_file|ident_file|password_encryption|include.*)$ ]] ||
+    { echo "[stack] ERROR: RELAIS_PG_SETTINGS: '${l%%[[:space:]=]*}' is set by the stack itself" >&2; exit 1; }
+done <<<"$PG_SETTINGS"
 PORT_WAIT_S="${RELAIS_PORT_WAIT_S:-90}"
 [[ "$PORT_WAIT_S" =~ ^[0-9]+$ ]] || { echo "[stack] ERROR: RELAIS_PORT_WAIT_S must be a number of seconds (got '$PORT_WAIT_S')" >&2; exit 1; }
 KAFKA_WAIT_S="${RELAIS_KAFKA_WAIT_S:-120}"
@@ -355,6 +365,7 @@ logging_collector = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
+  [[ -z "$PG_SETTINGS" ]] || printf '# RELAIS_PG_SETTINGS\n%s\n' "$PG_SETTINGS" >>"$tmp"
   if ((KAFKA_TLS)); then # the server certificate of the local CA; the key readable by the server only
     (umask 077 && mkdir -p "$PG_TLS_DIR" && cp "$PKI_DIR/pg-server.pem" "$PKI_DIR/pg-server.key" "$PG_TLS_DIR/")
     if [[ $EUID -eq 0 ]]; then chown -R "$PG_OS_USER": "$PG_TLS_DIR"; fi
