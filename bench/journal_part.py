@@ -30,7 +30,16 @@ the same interval, per notification. Variants, measured one after the other in o
   if missing and locked, the rows copied straight into the table, the mark moved), hash indexes
   on the ticket and the SSIN; `marks_btree`, `marks_hash_ticket`, `marks_no_ticket`: the same
   bookkeeping with B-trees on both, a hash on the ticket only, no index on the ticket;
-  `marks_seq_cache`: `marks` with ids from a sequence caching 1,000 values per session.
+  `marks_seq_cache`: `marks` with ids from a sequence caching 1,000 values per session;
+  `marks_heap_only`, `marks_no_ssin`, `marks_no_check`, `marks_uuid`: the bookkeeping with no
+  index at all, without the SSIN's index, without the CHECK constraints, with the ticket as uuid;
+  `marks_sorted`: `marks` with each batch's rows in (CPAS, time) order, as the sink copies them
+  since 7 December 2026 (`copy_order()`).
+Each notification is routed 1 ms after the one before (until 7 December 2026 they all had the
+same time, which let the (CPAS, time) index deduplicate its keys: 14 instead of 129 MiB at two
+million rows, and a lower cost per row than a real journal's).
+A variant named twice in BENCH_JOURNAL_VARIANTS is measured twice (`marks#2`): this machine's
+spread between runs of one variant is larger than some of the differences measured.
 The old-shape tables are created from their DDL here (after 0019 `journal` is a view).
 Rows kept: every variant checks that its table, read as entries (the `journal` view's
 unfolding for the one-row variants), holds every entry written.
@@ -38,6 +47,7 @@ The source of an entry is the inbound record's "topic/partition/offset", as the 
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import subprocess
@@ -51,11 +61,15 @@ FLOWS = ["notify-person", "personnel-file", "notify-family-composition", "pensio
          "ecarmed-calculation", "self-employed-career"]
 
 
-def _notifications(rng: random.Random, n: int, cbes: list[str]) -> list[dict]:
-    """n notifications of the end-to-end mix, each with its routing outcome and alert."""
+def _notifications(rng: random.Random, n: int, cbes: list[str], first: int = 0) -> list[dict]:
+    """n notifications of the end-to-end mix, each with its routing outcome and alert, routed one
+    millisecond apart from the `first`-th (a journal's times grow: each row's (CPAS, time) key is
+    a new one at the end of its CPAS's range; until 7 December 2026 every row had the same time,
+    which let the B-tree deduplicate them into a few pages)."""
     out = []
-    at = "2026-12-05 10:00:00+00"
-    for i in range(n):
+    t0 = dt.datetime(2026, 12, 5, 10, tzinfo=dt.timezone.utc)
+    for i in range(first, first + n):
+        at = (t0 + dt.timedelta(milliseconds=i)).strftime("%Y-%m-%d %H:%M:%S.%f+00")
         x = {"at": at, "ticket": str(uuid.UUID(int=rng.getrandbits(128))),
              "ssin": "%011d" % rng.randrange(10**10, 10**11), "flow": rng.choice(FLOWS),
              "source": f"relais.inbound.v1/{rng.randrange(6)}/{10_000_000 + i}"}
@@ -140,9 +154,9 @@ def _script(table: str, cols: str, files: list[Path], stat_before: Path, stat_af
     return "\n".join(lines) + "\n"
 
 
-def _stat_ticks(p: Path) -> int:
+def _stat_ticks(p: Path, sys_only: bool = False) -> int:
     f = p.read_text().rsplit(")", 1)[1].split()
-    return int(f[11]) + int(f[12])
+    return int(f[12]) if sys_only else int(f[11]) + int(f[12])
 
 
 def _psql(dsn: str, sql: str) -> str:
@@ -150,13 +164,21 @@ def _psql(dsn: str, sql: str) -> str:
                           capture_output=True, text=True).stdout
 
 
-def _write_batches(tmp: Path, name: str, rows: list[str], folded: bool = False) -> list[Path]:
-    """Batches of BATCH entries (a folded row stands for 2.22 entries on average)."""
+def _cpas_then_time(row: str) -> tuple[str, str]:
+    f = row.split("\t", 8)
+    return f[7], f[0]
+
+
+def _write_batches(tmp: Path, name: str, rows: list[str], folded: bool = False,
+                   by_cpas: bool = False) -> list[Path]:
+    """Batches of BATCH entries (a folded row stands for 2.22 entries on average); by_cpas: each
+    batch's rows in (CPAS, time) order, as the sink copies them since 7 December 2026."""
     files = []
     step = round(BATCH / 2.22) if folded else BATCH
     for i in range(0, len(rows), step):
         p = tmp / f"{name}-{i // step:05d}.tsv"
-        p.write_text("\n".join(rows[i:i + step]) + "\n")
+        batch = sorted(rows[i:i + step], key=_cpas_then_time) if by_cpas else rows[i:i + step]
+        p.write_text("\n".join(batch) + "\n")
         files.append(p)
     return files
 
@@ -220,7 +242,25 @@ VARIANTS = {
                                         "ALTER TABLE {t} ALTER id SET DEFAULT nextval('{t}_seq')"], OFFSETS, True),
     "marks_no_ticket": (ONE_ROW_BARE, [OFFSETS_TABLE, "CREATE INDEX ON {t} USING hash (ssin)",
                                        "CREATE INDEX ON {t} (cpas_cbe, at)", RARE_KIND], OFFSETS, True),
+    # Exploratory (7 December 2026): the bookkeeping with no index at all (the floor), without
+    # the SSIN's index, without the CHECK constraints, and with the ticket as a uuid column.
+    "marks_heap_only": (ONE_ROW_BARE, [OFFSETS_TABLE], OFFSETS, True),
+    "marks_no_ssin": (ONE_ROW_BARE, [OFFSETS_TABLE, "CREATE INDEX ON {t} USING hash (ticket)",
+                                     "CREATE INDEX ON {t} (cpas_cbe, at)", RARE_KIND], OFFSETS, True),
+    "marks_no_check": (ONE_ROW_TABLE, [OFFSETS_TABLE, "ALTER TABLE {t} DROP CONSTRAINT journal_effective_date_shape",
+                                       "ALTER TABLE {t} DROP CONSTRAINT journal_kind_check",
+                                       "ALTER TABLE {t} DROP CONSTRAINT journal_rows_folded_check"], OFFSETS, True),
+    # `marks` with each batch's rows copied in (CPAS, time) order.
+    "marks_sorted": (ONE_ROW_TABLE, [OFFSETS_TABLE], OFFSETS, True),
+    "marks_uuid": (ONE_ROW_TABLE, [OFFSETS_TABLE, "ALTER TABLE {t} ALTER ticket TYPE uuid USING ticket::uuid"],
+                   OFFSETS, True),
 }
+
+
+BY_CPAS = {"marks_sorted"}
+WAL_AND_CHECKPOINTS = ("SELECT pg_current_wal_lsn(), checkpoints_timed + checkpoints_req "
+                       "FROM pg_stat_bgwriter")
+PG_SETTINGS_SHOWN = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression")
 
 
 def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[str] | None = None) -> dict:
@@ -229,15 +269,22 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
     cbes = ["%010d" % (200000000 + i) for i in range(565)]
     tck = os.sysconf("SC_CLK_TCK")
     res: dict = {"notifications": n, "prefill_notifications": prefill, "batch_entries": BATCH, "variants": {}}
+    # the server's sizing: what a row's cost depends on beyond the schema (docs/operations.md,
+    # "PostgreSQL for the journal"; the bench stack takes RELAIS_PG_SETTINGS)
+    res["pg_settings"] = {k: _psql(dsn, f"SHOW {k}").strip() for k in PG_SETTINGS_SHOWN}
     with tempfile.TemporaryDirectory(prefix="relais-journal-bench-") as d:
         tmp = Path(d)
-        pre_n, timed_n = _notifications(rng, prefill, cbes), _notifications(rng, n, cbes)
+        pre_n, timed_n = _notifications(rng, prefill, cbes), _notifications(rng, n, cbes, first=prefill)
         pre, timed = _rows(pre_n), _rows(timed_n)
         pre_f, timed_f = _folded_rows(pre_n), _folded_rows(timed_n)
         res["entries_per_notification"] = round(len(timed) / n, 3)
         res["rows_per_notification_folded"] = round(len(timed_f) / n, 3)
         for name in (only or VARIANTS):  # in the order asked (BENCH_JOURNAL_VARIANTS)
             ddl, changes, temp, folded = VARIANTS[name]
+            by_cpas = name in BY_CPAS
+            # a variant asked for again is measured again: "marks", "marks#2", ...
+            again = sum(k.split("#")[0] == name for k in res["variants"])
+            key = f"{name}#{again + 1}" if again else name
             table = f"bench_journal_{name}"
             _psql(dsn, f"DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS {table}_offsets; "
                   f"DROP SEQUENCE IF EXISTS {table}_seq; " + ddl.format(t=table))
@@ -250,27 +297,37 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
             # Not without the unique key: its NOT EXISTS would be a hashed subplan over the table.
             where = NOT_FOLDED if folded and name != "one_row_no_index" and temp != OFFSETS else ""
             subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
-                           input=_script(table, cols, _write_batches(tmp, name + "-pre", p_rows, folded), sb, sa,
+                           input=_script(table, cols, _write_batches(tmp, name + "-pre", p_rows, folded, by_cpas),
+                                         sb, sa,
                                          temp_like, where))
-            files = _write_batches(tmp, name, t_rows, folded)
+            files = _write_batches(tmp, name, t_rows, folded, by_cpas)
+            lsn0, ckpt0 = _psql(dsn, WAL_AND_CHECKPOINTS).strip().split("|")
             others = pg_snapshot()
             t0 = time.monotonic()
             subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
                            input=_script(table, cols, files, sb, sa, temp_like, where))
             wall = time.monotonic() - t0
+            lsn1, ckpt1 = _psql(dsn, WAL_AND_CHECKPOINTS).strip().split("|")
+            wal_bytes = int(_psql(dsn, f"SELECT pg_wal_lsn_diff('{lsn1}', '{lsn0}')").strip().split(".")[0])
             backend = _stat_ticks(sa) - _stat_ticks(sb)
+            backend_sys = _stat_ticks(sa, sys_only=True) - _stat_ticks(sb, sys_only=True)
             now = pg_snapshot()  # the psql session's backend has exited: counted from its own /proc reads
             background = sum(now[p] - t for p, t in others.items() if p in now and now[p] >= t)
             rows = int(_psql(dsn, f"SELECT count(*) FROM {table}").strip())
             entries = int(_psql(dsn, ENTRIES["folded" if folded else "old"].format(t=table)).strip())
             expect = len(pre) + len(timed)
             cpu_s = (backend + background) / tck
-            res["variants"][name] = {
+            res["variants"][key] = {
                 "indexes": int(indexes), "rows": rows, "entries": entries, "entries_expected": expect,
                 "nothing_lost": entries == expect,
                 "rows_per_notification": round(rows / (n + prefill), 3),
                 "wall_s": round(wall, 2), "backend_cpu_s": round(backend / tck, 2),
                 "background_cpu_s": round(background / tck, 2),
+                "backend_kernel_cpu_s": round(backend_sys / tck, 2),
+                # WAL written and checkpoints begun during the timed writes: after a checkpoint,
+                # the first change to each page writes the whole page to the WAL
+                "wal_bytes_per_notification": round(wal_bytes / n),
+                "checkpoints": int(ckpt1) - int(ckpt0),
                 "pg_cpu_us_per_notification": round(cpu_s * 1e6 / n, 1),
                 "pg_cpu_us_per_entry": round(cpu_s * 1e6 / len(timed), 1),
             }

@@ -861,3 +861,24 @@ TEST(JournalMarks, AReplayedBatchIsSkippedWholeAndMovesNoMark) {
   EXPECT_EQ(zombie.skipped, 1u);
   EXPECT_EQ(zombie.next.at(0), 102);
 }
+
+// The sink copies a batch's rows by CPAS, then time (the (CPAS, time) index's locality); rows
+// without a CPAS (dropped) first; equal keys keep their order.
+TEST(JournalCopyOrder, ByCpasThenTimeStable) {
+  auto entry = [](const std::string& cpas, std::int64_t at, const std::string& ticket) {
+    v1::JournalEntry e;
+    e.set_cpas_cbe(cpas);
+    e.set_at_us(at);
+    e.set_ticket(ticket);
+    return e;
+  };
+  std::vector<v1::JournalEntry> es = {entry("0200000002", 30, "a"), entry("0200000001", 20, "b"),
+                                      entry("", 10, "c"),           entry("0200000002", 10, "d"),
+                                      entry("0200000001", 20, "e"), entry("0200000001", 5, "f")};
+  std::vector<relais::router::JournalRow> rows;
+  for (const auto& e : es) rows.push_back({&e, false, {}});
+  std::string got;
+  for (auto k : relais::router::copy_order(rows)) got += rows[k].entry->ticket();
+  EXPECT_EQ(got, "cfbeda");
+  EXPECT_TRUE(relais::router::copy_order({}).empty());
+}

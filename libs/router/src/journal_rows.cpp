@@ -1,5 +1,7 @@
 #include "relais/router/journal_rows.hpp"
 
+#include <algorithm>
+
 namespace relais::router {
 namespace {
 using K = v1::JournalEntry;
@@ -41,6 +43,18 @@ void fold_journal(const google::protobuf::RepeatedPtrField<K>& entries,
     }
     out.push_back({&e, false, {}});
   }
+}
+
+std::vector<std::size_t> copy_order(const std::vector<JournalRow>& rows) {
+  std::vector<std::size_t> order(rows.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const auto& x = *rows[a].entry;
+    const auto& y = *rows[b].entry;
+    if (x.cpas_cbe() != y.cpas_cbe()) return x.cpas_cbe() < y.cpas_cbe();
+    return x.at_us() < y.at_us();
+  });
+  return order;
 }
 
 }  // namespace relais::router

@@ -234,7 +234,7 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
   std::string rows, held;
   rows.reserve(folded.size() * 200);
   std::string ids, types;
-  for (std::size_t k = 0; k < folded.size(); ++k)
+  for (std::size_t k : copy_order(folded))
     copy_row(compared[k] ? held : rows, folded[k], ids, types);
   for (const auto* j : entries)
     if (j->kind() == v1::JournalEntry::ACCEPTED && j->flow() == v1::FLOW_NOTIFY_PERSON &&

@@ -38,6 +38,14 @@ void fold_journal(const google::protobuf::RepeatedPtrField<v1::JournalEntry>& en
 bool acceptance_folds_into(const v1::JournalEntry& e, const v1::JournalEntry& outcome);
 bool alert_folds_into(const v1::JournalEntry& e, const v1::JournalEntry& routed);
 
+// The order in which the sink copies rows: by CPAS (rows without one first), then time, else as
+// given (stable). The (CPAS, time) index then takes each CPAS's rows of a batch one after the
+// other at the end of that CPAS's range, on pages it has just read, instead of a CPAS in turn at
+// each row: 0.69x to 0.92x of the journal's PostgreSQL CPU at a million notifications
+// (docs/performance.md, "The journal's rows in (CPAS, time) order"). The rows' contents, and the
+// readers' order (time, then id), do not change.
+std::vector<std::size_t> copy_order(const std::vector<JournalRow>& rows);
+
 }  // namespace relais::router
 
 namespace relais::router {
