@@ -227,6 +227,23 @@ TEST_F(CtlTest, JournalQueryFilters) {
   EXPECT_EQ(reasons[1], "PERSON_CHANGED");
   q.kind = "accepted";
   EXPECT_EQ(ctl::query_journal(db, q).rows.size(), 1u);
+  // A notification routed to two CPAS whose acceptance rides on the row copied second (the
+  // sink copies a batch's rows by CPAS): the acceptance is still listed last at its time.
+  const auto two = uuid();
+  auto cbe2 = unique_cbe(db);
+  db.exec(
+      "INSERT INTO journal_rows (at, kind, ticket, ssin, flow, cpas_cbe, quality_code, source, "
+      "accepted) VALUES "
+      "('2026-02-02T10:00:00Z', 'routed', $1, $2, 'notify-person', $3, 1, $5, false), "
+      "('2026-02-02T10:00:00Z', 'routed', $1, $2, 'notify-person', $4, 1, $5, true)",
+      {two, ssin, cbe, cbe2, src + "t"});
+  ctl::JournalQuery by_two;
+  by_two.ticket = two;
+  r = ctl::query_journal(db, by_two);
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[0][1], "routed");
+  EXPECT_EQ(r.rows[1][1], "routed");
+  EXPECT_EQ(r.rows[2][1], "accepted");
   q.kind = "alert";
   EXPECT_EQ(ctl::query_journal(db, q).rows.size(), 2u);
   by_cpas.kind = "alert";

@@ -109,8 +109,11 @@ Rows query_journal(pg::Connection& db, const JournalQuery& q) {
       "FROM journal WHERE ($1::text IS NULL OR ticket = $1) AND ($2::text IS NULL OR ssin = $2) "
       "AND ($3::text IS NULL OR cpas_cbe = $3) AND ($4::timestamptz IS NULL OR at >= $4) "
       "AND ($5::timestamptz IS NULL OR at < $5) AND ($6::text IS NULL OR kind = $6) "
-      "ORDER BY at DESC, id DESC, CASE kind WHEN 'accepted' THEN 0 WHEN 'alert' THEN 2 ELSE 1 END "
-      "DESC LIMIT $7",
+      // Newest first; at one time the acceptance last (the journal sink copies a batch's rows
+      // by CPAS: the row that carries it may be any of the notification's outcomes), and within
+      // one row its alerts before its routing.
+      "ORDER BY at DESC, kind = 'accepted', id DESC, "
+      "CASE kind WHEN 'accepted' THEN 0 WHEN 'alert' THEN 2 ELSE 1 END DESC LIMIT $7",
       {opt(ticket), opt(q.ssin), opt(q.cpas), opt(q.since), opt(q.until), opt(q.kind),
        std::to_string(q.limit)});
   return to_rows(res, {"at", "kind", "ticket", "ssin", "flow", "event", "effective_date", "cpas",
