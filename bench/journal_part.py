@@ -258,8 +258,11 @@ VARIANTS = {
 
 
 BY_CPAS = {"marks_sorted"}
-WAL_AND_CHECKPOINTS = ("SELECT pg_current_wal_lsn(), checkpoints_timed + checkpoints_req "
-                       "FROM pg_stat_bgwriter")
+# The WAL's position (before the writes), then the WAL written since it (after), with the
+# checkpoints begun so far.
+CHECKPOINTS = "checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+WAL_BEFORE = "SELECT pg_current_wal_lsn(), " + CHECKPOINTS
+WAL_AFTER = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn}')::bigint, " + CHECKPOINTS
 PG_SETTINGS_SHOWN = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression")
 
 
@@ -301,14 +304,13 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
                                          sb, sa,
                                          temp_like, where))
             files = _write_batches(tmp, name, t_rows, folded, by_cpas)
-            lsn0, ckpt0 = _psql(dsn, WAL_AND_CHECKPOINTS).strip().split("|")
+            lsn0, ckpt0 = _psql(dsn, WAL_BEFORE).strip().split("|")
             others = pg_snapshot()
             t0 = time.monotonic()
             subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
                            input=_script(table, cols, files, sb, sa, temp_like, where))
             wall = time.monotonic() - t0
-            lsn1, ckpt1 = _psql(dsn, WAL_AND_CHECKPOINTS).strip().split("|")
-            wal_bytes = int(_psql(dsn, f"SELECT pg_wal_lsn_diff('{lsn1}', '{lsn0}')").strip().split(".")[0])
+            wal_bytes, ckpt1 = map(int, _psql(dsn, WAL_AFTER.format(lsn=lsn0)).strip().split("|"))
             backend = _stat_ticks(sa) - _stat_ticks(sb)
             backend_sys = _stat_ticks(sa, sys_only=True) - _stat_ticks(sb, sys_only=True)
             now = pg_snapshot()  # the psql session's backend has exited: counted from its own /proc reads
@@ -327,7 +329,7 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
                 # WAL written and checkpoints begun during the timed writes: after a checkpoint,
                 # the first change to each page writes the whole page to the WAL
                 "wal_bytes_per_notification": round(wal_bytes / n),
-                "checkpoints": int(ckpt1) - int(ckpt0),
+                "checkpoints": ckpt1 - int(ckpt0),
                 "pg_cpu_us_per_notification": round(cpu_s * 1e6 / n, 1),
                 "pg_cpu_us_per_entry": round(cpu_s * 1e6 / len(timed), 1),
             }

@@ -82,7 +82,7 @@ PG_WAIT_S="${RELAIS_PG_WAIT_S:-60}"
 PG_BIND_ATTEMPTS="${RELAIS_PG_BIND_ATTEMPTS:-4}"
 [[ "$PG_BIND_ATTEMPTS" =~ ^[1-9]$ ]] || { echo "[stack] ERROR: RELAIS_PG_BIND_ATTEMPTS must be 1 to 9 (got '$PG_BIND_ATTEMPTS')" >&2; exit 1; }
 # Extra postgresql.conf settings for this stack, one "name = value" per line (or separated by ';'),
-# e.g. the journal's production sizing (docs/operations.md, "PostgreSQL for the journal").
+# e.g. a server's sizing to measure against the defaults (docs/operations.md, "PostgreSQL for the journal").
 PG_SETTINGS="$(tr ';' '\n' <<<"${RELAIS_PG_SETTINGS:-}" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' | grep -v '^$' || true)"
 while IFS= read -r l; do
   [[ -z "$l" || "$l" =~ ^[a-z_]+[[:space:]]*=[[:space:]]*[A-Za-z0-9_.]+$ ]] ||
