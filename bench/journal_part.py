@@ -34,7 +34,8 @@ the same interval, per notification. Variants, measured one after the other in o
   `marks_heap_only`, `marks_no_ssin`, `marks_no_check`, `marks_uuid`: the bookkeeping with no
   index at all, without the SSIN's index, without the CHECK constraints, with the ticket as uuid;
   `marks_sorted`: `marks` with each batch's rows in (CPAS, time) order, as the sink copies them
-  since 7 December 2026 (`copy_order()`).
+  since 7 December 2026 (`copy_order()`); `marks_binary`: the same rows in COPY's binary format,
+  as the sink sends them since 7 December 2026 (`pg::CopyBinary`: no text to parse).
 Each notification is routed 1 ms after the one before (until 7 December 2026 they all had the
 same time, which let the (CPAS, time) index deduplicate its keys: 14 instead of 129 MiB at two
 million rows, and a lower cost per row than a real journal's).
@@ -50,6 +51,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import struct
 import subprocess
 import tempfile
 import time
@@ -139,7 +141,7 @@ def _script(table: str, cols: str, files: list[Path], stat_before: Path, stat_af
                       "ON CONFLICT DO NOTHING;",
                       f"SELECT next_offset FROM {table}_offsets WHERE topic = 'relais.journal.v1' "
                       "AND partition = 0 FOR UPDATE;",
-                      f"\\copy {table} ({cols}) FROM '{f}'",
+                      f"\\copy {table} ({cols}) FROM '{f}'" + (" (FORMAT binary)" if f.suffix == ".bin" else ""),
                       f"UPDATE {table}_offsets SET next_offset = next_offset + 5 "
                       "WHERE topic = 'relais.journal.v1' AND partition = 0;",
                       "COMMIT;"]
@@ -169,16 +171,65 @@ def _cpas_then_time(row: str) -> tuple[str, str]:
     return f[7], f[0]
 
 
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _binary_copy(rows: list[str]) -> bytes:
+    """Folded COPY text rows (FOLDED_COLS) in COPY's binary format, as the sink sends them since
+    7 December 2026 (pg::CopyBinary): text fields as their bytes, the times as microseconds since
+    2000-01-01, the quality as int4, `accepted` as a byte, the alert arrays as text[]."""
+    out = [b"PGCOPY\n\xff\r\n\x00", struct.pack(">ii", 0, 0)]
+    null = struct.pack(">i", -1)
+
+    def text(v: str) -> bytes:
+        b = v.encode()
+        return struct.pack(">i", len(b)) + b
+
+    def time_(v: str) -> bytes:
+        t = dt.datetime.strptime(v, "%Y-%m-%d %H:%M:%S.%f+00").replace(tzinfo=dt.timezone.utc)
+        d = t - PG_EPOCH
+        return struct.pack(">iq", 8, (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds)
+
+    def array(v: str) -> bytes:  # '{"a","b"}' of the bench's rows (no quote or comma inside)
+        els = [e.strip('"').encode() for e in v[1:-1].split(",")]
+        body = struct.pack(">iiiii", 1, 0, 25, len(els), 1) + b"".join(struct.pack(">i", len(e)) + e for e in els)
+        return struct.pack(">i", len(body)) + body
+
+    for r in rows:
+        f = r.split("\t")
+        out.append(struct.pack(">h", len(f)))
+        for k, v in enumerate(f):
+            if v == "\\N":
+                out.append(null)
+            elif k in (0, 10):
+                out.append(time_(v))
+            elif k == 8:
+                out.append(struct.pack(">ii", 4, int(v)))
+            elif k == 13:
+                out.append(struct.pack(">ib", 1, v == "t"))
+            elif k in (14, 15):
+                out.append(array(v))
+            else:
+                out.append(text(v))
+    out.append(struct.pack(">h", -1))
+    return b"".join(out)
+
+
 def _write_batches(tmp: Path, name: str, rows: list[str], folded: bool = False,
-                   by_cpas: bool = False) -> list[Path]:
+                   by_cpas: bool = False, binary: bool = False) -> list[Path]:
     """Batches of BATCH entries (a folded row stands for 2.22 entries on average); by_cpas: each
-    batch's rows in (CPAS, time) order, as the sink copies them since 7 December 2026."""
+    batch's rows in (CPAS, time) order, as the sink copies them since 7 December 2026; binary: in
+    COPY's binary format (folded rows only), as the sink sends them since 7 December 2026."""
     files = []
     step = round(BATCH / 2.22) if folded else BATCH
     for i in range(0, len(rows), step):
-        p = tmp / f"{name}-{i // step:05d}.tsv"
         batch = sorted(rows[i:i + step], key=_cpas_then_time) if by_cpas else rows[i:i + step]
-        p.write_text("\n".join(batch) + "\n")
+        if binary:
+            p = tmp / f"{name}-{i // step:05d}.bin"
+            p.write_bytes(_binary_copy(batch))
+        else:
+            p = tmp / f"{name}-{i // step:05d}.tsv"
+            p.write_text("\n".join(batch) + "\n")
         files.append(p)
     return files
 
@@ -252,12 +303,15 @@ VARIANTS = {
                                        "ALTER TABLE {t} DROP CONSTRAINT journal_rows_folded_check"], OFFSETS, True),
     # `marks` with each batch's rows copied in (CPAS, time) order.
     "marks_sorted": (ONE_ROW_TABLE, [OFFSETS_TABLE], OFFSETS, True),
+    # `marks_sorted` with the rows in COPY's binary format (the sink since 7 December 2026).
+    "marks_binary": (ONE_ROW_TABLE, [OFFSETS_TABLE], OFFSETS, True),
     "marks_uuid": (ONE_ROW_TABLE, [OFFSETS_TABLE, "ALTER TABLE {t} ALTER ticket TYPE uuid USING ticket::uuid"],
                    OFFSETS, True),
 }
 
 
-BY_CPAS = {"marks_sorted"}
+BY_CPAS = {"marks_sorted", "marks_binary"}
+BINARY = {"marks_binary"}
 # The WAL's position (before the writes), then the WAL written since it (after), with the
 # checkpoints begun so far.
 CHECKPOINTS = "checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
@@ -284,7 +338,7 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
         res["rows_per_notification_folded"] = round(len(timed_f) / n, 3)
         for name in (only or VARIANTS):  # in the order asked (BENCH_JOURNAL_VARIANTS)
             ddl, changes, temp, folded = VARIANTS[name]
-            by_cpas = name in BY_CPAS
+            by_cpas, binary = name in BY_CPAS, name in BINARY
             # a variant asked for again is measured again: "marks", "marks#2", ...
             again = sum(k.split("#")[0] == name for k in res["variants"])
             key = f"{name}#{again + 1}" if again else name
@@ -300,10 +354,10 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
             # Not without the unique key: its NOT EXISTS would be a hashed subplan over the table.
             where = NOT_FOLDED if folded and name != "one_row_no_index" and temp != OFFSETS else ""
             subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
-                           input=_script(table, cols, _write_batches(tmp, name + "-pre", p_rows, folded, by_cpas),
+                           input=_script(table, cols, _write_batches(tmp, name + "-pre", p_rows, folded, by_cpas, binary),
                                          sb, sa,
                                          temp_like, where))
-            files = _write_batches(tmp, name, t_rows, folded, by_cpas)
+            files = _write_batches(tmp, name, t_rows, folded, by_cpas, binary)
             lsn0, ckpt0 = _psql(dsn, WAL_BEFORE).strip().split("|")
             others = pg_snapshot()
             t0 = time.monotonic()

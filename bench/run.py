@@ -893,9 +893,10 @@ def targets(r: dict) -> list[dict]:
         fixed = os.environ.get("BENCH_LATENCY_RATE")
         row("p99 accepted -> visible at half the maximum sustained rate (ms)", lat["p99"], "<= 200",
             lat["p99"] <= 200, f"at {lat['target_rate_per_s']:,.0f}/s" + (" (BENCH_LATENCY_RATE)" if fixed else ""))
-    # the current schema and sink: offset marks (0020), rows in (CPAS, time) order (copy_order)
+    # the current schema and sink: offset marks (0020), rows in (CPAS, time) order (copy_order),
+    # in COPY's binary format (pg::CopyBinary)
     jv = r.get("journal", {}).get("variants", {})
-    j = jv.get("marks_sorted", jv.get("marks"))
+    j = jv.get("marks_binary", jv.get("marks_sorted", jv.get("marks")))
     if j:
         row("journal: PostgreSQL CPU per notification (us), the current schema", j["pg_cpu_us_per_notification"],
             "<= 10, nothing lost", j["pg_cpu_us_per_notification"] <= 10 and j["nothing_lost"],

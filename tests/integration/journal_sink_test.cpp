@@ -9,8 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "relais/common/metrics.hpp"
+#include "relais/pg/copy_binary.hpp"
 #include "relais/sink/kafka_to_pg.hpp"
 #include "relais/v1/records.pb.h"
 #include "support.hpp"
@@ -348,6 +350,97 @@ TEST_F(JournalSinkTest, CopiesCommittedEntriesOnceAndIgnoresAbortedOnes) {
       << "entries of an aborted transaction must never be journaled";
   EXPECT_LT(sink2.age_seconds(), 5.0);
   sink2.stop();
+}
+
+// pg::CopyBinary against the real server, for every field type the sink writes: what is read
+// back is what was written (text with the characters the text format had to escape, char(n)
+// padded, times before and after PostgreSQL's epoch, arrays with quotes and braces), and what the
+// text format refused is refused (0x00 in text, char(n) too long) as a data error, not stored.
+TEST_F(JournalSinkTest, BinaryCopyRoundTripsEveryFieldType) {
+  pg::Connection c(pg_dsn());
+  c.exec(
+      "CREATE TEMP TABLE copy_binary_in (t text, c char(4), i integer, b boolean, ts timestamptz, "
+      "a text[], n text)");
+  const std::string cols = "t, c, i, b, ts, a, n";
+  auto copy = [&](pg::CopyBinary& rows) {
+    std::string bytes = rows.finish();
+    bool sent = false;
+    return c.copy_in("COPY copy_binary_in (" + cols + ") FROM STDIN (FORMAT binary)",
+                     [&](std::string& buf) {
+                       if (!sent) buf.swap(bytes);
+                       sent = true;
+                       return false;
+                     });
+  };
+  pg::CopyBinary rows;
+  const std::string odd = "tab\there\nnew\\line\r \"quoted\" {a,b} \xc3\xa9t\xc3\xa9 \\N";
+  rows.row(7);
+  rows.text(odd);
+  rows.text("ab");
+  rows.int4(std::numeric_limits<std::int32_t>::min());
+  rows.boolean(true);
+  rows.timestamptz(1714550400123456LL);  // 2024-05-01 08:00:00.123456 UTC
+  rows.text_array({"x", odd, "", "NULL"});
+  rows.null();
+  rows.row(7);
+  rows.text("");
+  rows.text("abcd");
+  rows.int4(std::numeric_limits<std::int32_t>::max());
+  rows.boolean(false);
+  rows.timestamptz(-1);  // 1969-12-31 23:59:59.999999 UTC
+  rows.text_array({});
+  rows.text("n");
+  EXPECT_EQ(copy(rows), 2);
+  auto r = c.exec(
+      "SELECT t, c, i, b, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
+      "array_length(a, 1), a[1], a[2], a[3], a[4], n, octet_length(c) "
+      "FROM copy_binary_in ORDER BY i");
+  ASSERT_EQ(r.rows(), 2);
+  // The first row written (the smallest integer).
+  EXPECT_EQ(r.str(0, 0), odd);
+  EXPECT_EQ(r.str(0, 1), "ab  ");
+  EXPECT_EQ(r.integer(0, 2), std::numeric_limits<std::int32_t>::min());
+  EXPECT_EQ(r.str(0, 3), "t");
+  EXPECT_EQ(r.str(0, 4), "2024-05-01 08:00:00.123456");
+  EXPECT_EQ(r.integer(0, 5), 4);
+  EXPECT_EQ(r.str(0, 6), "x");
+  EXPECT_EQ(r.str(0, 7), odd);
+  EXPECT_EQ(r.str(0, 8), "");
+  EXPECT_FALSE(r.is_null(0, 9));
+  EXPECT_EQ(r.str(0, 9), "NULL");
+  EXPECT_TRUE(r.is_null(0, 10));
+  EXPECT_EQ(r.integer(0, 11), 4);
+  // The second.
+  EXPECT_FALSE(r.is_null(1, 0));
+  EXPECT_EQ(r.str(1, 0), "");
+  EXPECT_EQ(r.str(1, 1), "abcd");
+  EXPECT_EQ(r.integer(1, 2), std::numeric_limits<std::int32_t>::max());
+  EXPECT_EQ(r.str(1, 3), "f");
+  EXPECT_EQ(r.str(1, 4), "1969-12-31 23:59:59.999999");
+  EXPECT_TRUE(r.is_null(1, 5));  // '{}' has no length
+  EXPECT_EQ(r.str(1, 10), "n");
+
+  // Refused as the text format refused them: a data error, nothing stored. `t` and `c` given,
+  // the other five fields NULL.
+  auto refused = [&](std::string_view t, std::string_view ch) {
+    pg::CopyBinary bad;
+    bad.row(7);
+    bad.text(t);
+    bad.text(ch);
+    for (int k = 0; k < 5; ++k) bad.null();
+    try {
+      copy(bad);
+    } catch (const pg::Error& e) {
+      EXPECT_FALSE(e.retryable()) << e.what();
+      return std::string(e.sqlstate());
+    }
+    return std::string("stored");
+  };
+  EXPECT_EQ(refused(std::string_view("a\0b", 3), "ab"), "22021");  // 0x00 in text
+  EXPECT_EQ(refused("\xff", "ab"), "22021");                       // not UTF-8
+  EXPECT_EQ(refused("a", "abcde"), "22001");                       // too long for char(4)
+  EXPECT_EQ(refused("a", "ab"), "stored");                         // the control: accepted
+  EXPECT_EQ(count(c, "SELECT count(*) FROM copy_binary_in"), 3);
 }
 
 // sink::KafkaToPg's stall watch (relais/kafka/stall.hpp) counts only time spent polling: records
