@@ -320,6 +320,83 @@ WAL_AFTER = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn}')::bigint, " + 
 PG_SETTINGS_SHOWN = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression")
 
 
+def _paired_script(tables: dict[str, str], files: dict[str, list[Path]], stats: dict[str, Path]) -> str:
+    """Batch i of each variant one after the other, A then B for even i, B then A for odd i, each
+    in its transaction under the offset bookkeeping; the backend's /proc stat appended to the
+    variant's file before BEGIN and after COMMIT."""
+    names = list(tables)
+    lines = ["\\set ON_ERROR_STOP 1", "SELECT pg_backend_pid() AS pid \\gset", "\\setenv BPID :pid"]
+    for i in range(len(files[names[0]])):
+        for v in (names if i % 2 == 0 else names[::-1]):
+            t, f = tables[v], files[v][i]
+            lines += [f"\\! cat /proc/$BPID/stat >> {stats[v]}", "BEGIN;",
+                      f"SELECT next_offset FROM {t}_offsets WHERE topic = 'relais.journal.v1' "
+                      "AND partition = 0 FOR UPDATE \\g /dev/null",
+                      f"\\copy {t} ({FOLDED_COLS}) FROM '{f}'" + (" (FORMAT binary)" if f.suffix == ".bin" else ""),
+                      f"UPDATE {t}_offsets SET next_offset = next_offset + 5 "
+                      "WHERE topic = 'relais.journal.v1' AND partition = 0;",
+                      "COMMIT;", f"\\! cat /proc/$BPID/stat >> {stats[v]}"]
+    return "\n".join(lines) + "\n"
+
+
+def run_paired(dsn: str, n: int, prefill: int, pair: list[str], seed: int = 19) -> dict:
+    """Two variants of the offset-marks design measured against each other in one session: the
+    same notifications for both (each its own table, filled first with `prefill`), their batches
+    interleaved (A B, B A, ...) so that whatever else the machine does weighs on both alike. This
+    machine's spread between separate runs of one variant (12.6 to 19.0 us at 1M in one run) is
+    larger than some differences worth measuring; the ratio of a paired run is not. Only the
+    backend's CPU is counted (the background processes' cannot be told apart per variant); the
+    two tables together hold twice the rows, so absolute figures are above a single variant's."""
+    if len(pair) != 2 or any(VARIANTS[v][2] != OFFSETS for v in pair):
+        raise ValueError("BENCH_JOURNAL_PAIRED: two variants of the offset-marks design")
+    rng = random.Random(seed)
+    cbes = ["%010d" % (200000000 + i) for i in range(565)]
+    tck = os.sysconf("SC_CLK_TCK")
+    pre_rows = _folded_rows(_notifications(rng, prefill, cbes))
+    timed_rows = _folded_rows(_notifications(rng, n, cbes, first=prefill))
+    res: dict = {"notifications": n, "prefill_notifications": prefill, "pair": pair}
+    with tempfile.TemporaryDirectory(prefix="relais-journal-paired-") as d:
+        tmp = Path(d)
+        tables, files, stats = {}, {}, {}
+        for v in pair:
+            ddl, changes, _, _ = VARIANTS[v]
+            t = tables[v] = f"bench_journal_paired_{v}"
+            _psql(dsn, f"DROP TABLE IF EXISTS {t}; DROP TABLE IF EXISTS {t}_offsets; "
+                  f"DROP SEQUENCE IF EXISTS {t}_seq; " + ddl.format(t=t))
+            for c in changes:
+                _psql(dsn, c.format(t=t))
+            by_cpas, binary = v in BY_CPAS, v in BINARY
+            subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
+                           input=_script(t, FOLDED_COLS, _write_batches(tmp, v + "-pre", pre_rows, True, by_cpas, binary),
+                                         tmp / f"{v}.pre0", tmp / f"{v}.pre1", OFFSETS))
+            files[v] = _write_batches(tmp, v, timed_rows, True, by_cpas, binary)
+            stats[v] = tmp / f"{v}.stats"
+        _psql(dsn, "CHECKPOINT")
+        t0 = time.monotonic()
+        subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
+                       input=_paired_script(tables, files, stats))
+        res["wall_s"] = round(time.monotonic() - t0, 2)
+        res["variants"] = {}
+        for v in pair:
+            reads = stats[v].read_text().splitlines()
+            ticks = [int(x) + int(y) for x, y in (r.rsplit(")", 1)[1].split()[11:13] for r in reads)]
+            per_batch = [b - a for a, b in zip(ticks[0::2], ticks[1::2])]
+            half = len(per_batch) // 2
+            us = lambda k, m: round(k / tck * 1e6 / m, 2)  # noqa: E731
+            rows = int(_psql(dsn, f"SELECT count(*) FROM {tables[v]}").strip())
+            res["variants"][v] = {
+                "backend_us_per_notification": us(sum(per_batch), n),
+                "halves_us_per_notification": [us(sum(per_batch[:half]), n / 2), us(sum(per_batch[half:]), n / 2)],
+                "batches": len(per_batch), "rows": rows,
+                "nothing_lost": rows == len(pre_rows) + len(timed_rows),
+            }
+            _psql(dsn, f"DROP TABLE {tables[v]}; DROP TABLE IF EXISTS {tables[v]}_offsets; "
+                  f"DROP SEQUENCE IF EXISTS {tables[v]}_seq")
+    a, b = (res["variants"][v]["backend_us_per_notification"] for v in pair)
+    res["ratio"] = round(b / a, 3) if a else None
+    return res
+
+
 def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[str] | None = None) -> dict:
     """pg_snapshot() -> {pid: CPU ticks} of every PostgreSQL process (run.py's)."""
     rng = random.Random(seed)
@@ -398,6 +475,13 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
     if not r or "variants" not in r:
         return []
     rows = []
+    p = r.get("paired")
+    if p:
+        a, b = p["pair"]
+        rows.append((f"journal, paired: {b} / {a} (backend CPU, batches interleaved)", f"{p['ratio']}x",
+                     f"{p['variants'][a]['backend_us_per_notification']} against "
+                     f"{p['variants'][b]['backend_us_per_notification']} us; "
+                     f"{'nothing lost' if all(v['nothing_lost'] for v in p['variants'].values()) else 'ROWS MISSING'}"))
     for name, v in r["variants"].items():
         rows.append((f"journal in PostgreSQL, {name} ({v['indexes']} indexes), CPU/notification",
                      f"{v['pg_cpu_us_per_notification']:.1f} us",

@@ -747,6 +747,11 @@ def main() -> int:
                 only=[v for v in os.environ.get("BENCH_JOURNAL_VARIANTS", "").split(",") if v] or None)
             for variant, v in results["journal"]["variants"].items():
                 log(f"  {variant}: {v['pg_cpu_us_per_notification']} us of PostgreSQL CPU per notification")
+            pair = [v for v in os.environ.get("BENCH_JOURNAL_PAIRED", "").split(",") if v]
+            if pair:  # two variants against each other, their batches interleaved in one session
+                p = results["journal"]["paired"] = journal_part.run_paired(coords["RELAIS_PG_DSN"], jn, jn, pair)
+                log(f"  paired {pair[1]} / {pair[0]}: {p['ratio']}x of the backend's CPU "
+                    f"({', '.join(str(v['backend_us_per_notification']) for v in p['variants'].values())} us)")
         if "micro" in only:
             if relais:
                 relais.stop_all()

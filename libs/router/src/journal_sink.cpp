@@ -35,7 +35,10 @@ std::string_view kind_name(v1::JournalEntry::Kind k) {
   }
 }
 
-// The sink's columns of journal_rows, in COPY order.
+// The sink's columns of journal_rows, in COPY order. The rows go in COPY's binary format
+// (copy_row): each field is sent as its column's type (timestamptz, text, char(n), integer,
+// boolean, text[]), with no conversion by the server; a migration that changes one of these
+// columns' types changes copy_row with it (JournalSinkTest fails until it does).
 constexpr std::string_view kColumns =
     "at, kind, ticket, ssin, flow, event, effective_date, cpas_cbe, quality_code, reason, "
     "accepted_at, source, alert_id, accepted, alert_ids, alert_types";
