@@ -128,23 +128,31 @@ NOT_FOLDED = ("WHERE i.kind NOT IN ('accepted', 'alert') OR NOT EXISTS (SELECT 1
               "ELSE j.cpas_cbe = i.cpas_cbe AND i.alert_id = ANY (j.alert_ids) END)")
 
 
+def _copy_line(table: str, cols: str, f: Path) -> str:
+    return f"\\copy {table} ({cols}) FROM '{f}'" + (" (FORMAT binary)" if f.suffix == ".bin" else "")
+
+
+def _marks_transaction(table: str, cols: str, f: Path) -> list[str]:
+    """One batch under exactly-once bookkeeping instead of a unique key: the partition's next
+    offset read under a row lock, the rows copied straight into the table, the offset moved on."""
+    return ["BEGIN;",
+            f"INSERT INTO {table}_offsets SELECT 'relais.journal.v1', p, -1 FROM unnest('{{0}}'::integer[]) p "
+            "ON CONFLICT DO NOTHING;",
+            f"SELECT next_offset FROM {table}_offsets WHERE topic = 'relais.journal.v1' "
+            "AND partition = 0 FOR UPDATE \\g /dev/null",
+            _copy_line(table, cols, f),
+            f"UPDATE {table}_offsets SET next_offset = next_offset + 5 "
+            "WHERE topic = 'relais.journal.v1' AND partition = 0;",
+            "COMMIT;"]
+
+
 def _script(table: str, cols: str, files: list[Path], stat_before: Path, stat_after: Path,
             temp_like: str, where: str = "") -> str:
     lines = ["\\set ON_ERROR_STOP 1", "SELECT pg_backend_pid() AS pid \\gset", "\\setenv BPID :pid",
              f"\\! cat /proc/$BPID/stat > {stat_before}"]
     for f in files:
         if temp_like == OFFSETS:
-            # Exactly-once bookkeeping instead of a unique key: the partition's next offset read
-            # under a row lock, the rows copied straight into the table, the offset moved on.
-            lines += ["BEGIN;",
-                      f"INSERT INTO {table}_offsets SELECT 'relais.journal.v1', p, -1 FROM unnest('{{0}}'::integer[]) p "
-                      "ON CONFLICT DO NOTHING;",
-                      f"SELECT next_offset FROM {table}_offsets WHERE topic = 'relais.journal.v1' "
-                      "AND partition = 0 FOR UPDATE;",
-                      f"\\copy {table} ({cols}) FROM '{f}'" + (" (FORMAT binary)" if f.suffix == ".bin" else ""),
-                      f"UPDATE {table}_offsets SET next_offset = next_offset + 5 "
-                      "WHERE topic = 'relais.journal.v1' AND partition = 0;",
-                      "COMMIT;"]
+            lines += _marks_transaction(table, cols, f)
             continue
         lines += ["BEGIN;",
                   f"{temp_like};",
@@ -156,9 +164,14 @@ def _script(table: str, cols: str, files: list[Path], stat_before: Path, stat_af
     return "\n".join(lines) + "\n"
 
 
-def _stat_ticks(p: Path, sys_only: bool = False) -> int:
-    f = p.read_text().rsplit(")", 1)[1].split()
+def _ticks(stat_line: str, sys_only: bool = False) -> int:
+    """utime + stime (or stime alone) of one /proc/<pid>/stat line, in clock ticks."""
+    f = stat_line.rsplit(")", 1)[1].split()
     return int(f[12]) if sys_only else int(f[11]) + int(f[12])
+
+
+def _stat_ticks(p: Path, sys_only: bool = False) -> int:
+    return _ticks(p.read_text(), sys_only)
 
 
 def _psql(dsn: str, sql: str) -> str:
@@ -320,6 +333,21 @@ WAL_AFTER = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn}')::bigint, " + 
 PG_SETTINGS_SHOWN = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression")
 
 
+CBES = ["%010d" % (200000000 + i) for i in range(565)]  # the 565 CPAS
+
+
+def _create_table(dsn: str, name: str, table: str) -> None:
+    ddl, changes, _, _ = VARIANTS[name]
+    _psql(dsn, f"DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS {table}_offsets; "
+          f"DROP SEQUENCE IF EXISTS {table}_seq; " + ddl.format(t=table))
+    for c in changes:
+        _psql(dsn, c.format(t=table))
+
+
+def _drop_table(dsn: str, table: str) -> None:
+    _psql(dsn, f"DROP TABLE {table}; DROP TABLE IF EXISTS {table}_offsets; DROP SEQUENCE IF EXISTS {table}_seq")
+
+
 def _paired_script(tables: dict[str, str], files: dict[str, list[Path]], stats: dict[str, Path]) -> str:
     """Batch i of each variant one after the other, A then B for even i, B then A for odd i, each
     in its transaction under the offset bookkeeping; the backend's /proc stat appended to the
@@ -329,13 +357,8 @@ def _paired_script(tables: dict[str, str], files: dict[str, list[Path]], stats: 
     for i in range(len(files[names[0]])):
         for v in (names if i % 2 == 0 else names[::-1]):
             t, f = tables[v], files[v][i]
-            lines += [f"\\! cat /proc/$BPID/stat >> {stats[v]}", "BEGIN;",
-                      f"SELECT next_offset FROM {t}_offsets WHERE topic = 'relais.journal.v1' "
-                      "AND partition = 0 FOR UPDATE \\g /dev/null",
-                      f"\\copy {t} ({FOLDED_COLS}) FROM '{f}'" + (" (FORMAT binary)" if f.suffix == ".bin" else ""),
-                      f"UPDATE {t}_offsets SET next_offset = next_offset + 5 "
-                      "WHERE topic = 'relais.journal.v1' AND partition = 0;",
-                      "COMMIT;", f"\\! cat /proc/$BPID/stat >> {stats[v]}"]
+            lines += [f"\\! cat /proc/$BPID/stat >> {stats[v]}", *_marks_transaction(t, FOLDED_COLS, f),
+                      f"\\! cat /proc/$BPID/stat >> {stats[v]}"]
     return "\n".join(lines) + "\n"
 
 
@@ -350,21 +373,16 @@ def run_paired(dsn: str, n: int, prefill: int, pair: list[str], seed: int = 19) 
     if len(pair) != 2 or any(VARIANTS[v][2] != OFFSETS for v in pair):
         raise ValueError("BENCH_JOURNAL_PAIRED: two variants of the offset-marks design")
     rng = random.Random(seed)
-    cbes = ["%010d" % (200000000 + i) for i in range(565)]
     tck = os.sysconf("SC_CLK_TCK")
-    pre_rows = _folded_rows(_notifications(rng, prefill, cbes))
-    timed_rows = _folded_rows(_notifications(rng, n, cbes, first=prefill))
+    pre_rows = _folded_rows(_notifications(rng, prefill, CBES))
+    timed_rows = _folded_rows(_notifications(rng, n, CBES, first=prefill))
     res: dict = {"notifications": n, "prefill_notifications": prefill, "pair": pair}
     with tempfile.TemporaryDirectory(prefix="relais-journal-paired-") as d:
         tmp = Path(d)
         tables, files, stats = {}, {}, {}
         for v in pair:
-            ddl, changes, _, _ = VARIANTS[v]
             t = tables[v] = f"bench_journal_paired_{v}"
-            _psql(dsn, f"DROP TABLE IF EXISTS {t}; DROP TABLE IF EXISTS {t}_offsets; "
-                  f"DROP SEQUENCE IF EXISTS {t}_seq; " + ddl.format(t=t))
-            for c in changes:
-                _psql(dsn, c.format(t=t))
+            _create_table(dsn, v, t)
             by_cpas, binary = v in BY_CPAS, v in BINARY
             subprocess.run(["psql", dsn, "-q", "-f", "-"], check=True, capture_output=True, text=True,
                            input=_script(t, FOLDED_COLS, _write_batches(tmp, v + "-pre", pre_rows, True, by_cpas, binary),
@@ -378,8 +396,7 @@ def run_paired(dsn: str, n: int, prefill: int, pair: list[str], seed: int = 19) 
         res["wall_s"] = round(time.monotonic() - t0, 2)
         res["variants"] = {}
         for v in pair:
-            reads = stats[v].read_text().splitlines()
-            ticks = [int(x) + int(y) for x, y in (r.rsplit(")", 1)[1].split()[11:13] for r in reads)]
+            ticks = [_ticks(r) for r in stats[v].read_text().splitlines()]
             per_batch = [b - a for a, b in zip(ticks[0::2], ticks[1::2])]
             half = len(per_batch) // 2
             us = lambda k, m: round(k / tck * 1e6 / m, 2)  # noqa: E731
@@ -390,8 +407,7 @@ def run_paired(dsn: str, n: int, prefill: int, pair: list[str], seed: int = 19) 
                 "batches": len(per_batch), "rows": rows,
                 "nothing_lost": rows == len(pre_rows) + len(timed_rows),
             }
-            _psql(dsn, f"DROP TABLE {tables[v]}; DROP TABLE IF EXISTS {tables[v]}_offsets; "
-                  f"DROP SEQUENCE IF EXISTS {tables[v]}_seq")
+            _drop_table(dsn, tables[v])
     a, b = (res["variants"][v]["backend_us_per_notification"] for v in pair)
     res["ratio"] = round(b / a, 3) if a else None
     return res
@@ -400,7 +416,6 @@ def run_paired(dsn: str, n: int, prefill: int, pair: list[str], seed: int = 19) 
 def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[str] | None = None) -> dict:
     """pg_snapshot() -> {pid: CPU ticks} of every PostgreSQL process (run.py's)."""
     rng = random.Random(seed)
-    cbes = ["%010d" % (200000000 + i) for i in range(565)]
     tck = os.sysconf("SC_CLK_TCK")
     res: dict = {"notifications": n, "prefill_notifications": prefill, "batch_entries": BATCH, "variants": {}}
     # the server's sizing: what a row's cost depends on beyond the schema (docs/operations.md,
@@ -408,22 +423,19 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
     res["pg_settings"] = {k: _psql(dsn, f"SHOW {k}").strip() for k in PG_SETTINGS_SHOWN}
     with tempfile.TemporaryDirectory(prefix="relais-journal-bench-") as d:
         tmp = Path(d)
-        pre_n, timed_n = _notifications(rng, prefill, cbes), _notifications(rng, n, cbes, first=prefill)
+        pre_n, timed_n = _notifications(rng, prefill, CBES), _notifications(rng, n, CBES, first=prefill)
         pre, timed = _rows(pre_n), _rows(timed_n)
         pre_f, timed_f = _folded_rows(pre_n), _folded_rows(timed_n)
         res["entries_per_notification"] = round(len(timed) / n, 3)
         res["rows_per_notification_folded"] = round(len(timed_f) / n, 3)
         for name in (only or VARIANTS):  # in the order asked (BENCH_JOURNAL_VARIANTS)
-            ddl, changes, temp, folded = VARIANTS[name]
+            _, _, temp, folded = VARIANTS[name]
             by_cpas, binary = name in BY_CPAS, name in BINARY
             # a variant asked for again is measured again: "marks", "marks#2", ...
             again = sum(k.split("#")[0] == name for k in res["variants"])
             key = f"{name}#{again + 1}" if again else name
             table = f"bench_journal_{name}"
-            _psql(dsn, f"DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS {table}_offsets; "
-                  f"DROP SEQUENCE IF EXISTS {table}_seq; " + ddl.format(t=table))
-            for c in changes:
-                _psql(dsn, c.format(t=table))
+            _create_table(dsn, name, table)
             indexes = _psql(dsn, f"SELECT count(*) FROM pg_indexes WHERE tablename = '{table}'").strip()  # not _offsets
             sb, sa = tmp / f"{name}.before", tmp / f"{name}.after"
             cols, p_rows, t_rows = (FOLDED_COLS, pre_f, timed_f) if folded else (COLS, pre, timed)
@@ -464,7 +476,7 @@ def run(dsn: str, pg_snapshot, n: int, prefill: int, seed: int = 19, only: list[
                 "pg_cpu_us_per_notification": round(cpu_s * 1e6 / n, 1),
                 "pg_cpu_us_per_entry": round(cpu_s * 1e6 / len(timed), 1),
             }
-            _psql(dsn, f"DROP TABLE {table}; DROP TABLE IF EXISTS {table}_offsets; DROP SEQUENCE IF EXISTS {table}_seq")
+            _drop_table(dsn, table)
     base = res["variants"].get("before", res["variants"].get("now", {})).get("pg_cpu_us_per_notification")
     for v in res["variants"].values():
         v["ratio_to_before"] = round(v["pg_cpu_us_per_notification"] / base, 2) if base else None

@@ -181,12 +181,7 @@ void AlertStore::write(pg::Connection& conn, const sink::Batch& batch) {
         "date, "
         "notification jsonb, source text, kind text, sppis_id text, period_end date, issued_date "
         "date) ON COMMIT DELETE ROWS");
-    bool sent = false;
-    conn.copy_in("COPY alerts_in FROM STDIN", [&](std::string& buf) {
-      if (!sent) buf.swap(rows);
-      sent = true;
-      return false;
-    });
+    conn.copy_in("COPY alerts_in FROM STDIN", std::move(rows));
     // DISTINCT ON: the same alert twice in one batch (a replayed record) is one row.
     auto r = conn.exec(
         "INSERT INTO alerts (alert_id, cpas_cbe, type, severity, rule_id, ssin, ticket, flow, "

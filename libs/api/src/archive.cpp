@@ -179,14 +179,9 @@ void ArchiveSink::write(pg::Connection& conn, const sink::Batch& batch) {
   conn.exec(
       "CREATE TEMP TABLE IF NOT EXISTS archive_in (LIKE notification_archive) ON COMMIT DELETE "
       "ROWS");
-  bool sent = false;
   conn.copy_in(
       "COPY archive_in (cpas_cbe, routed_at, kafka_partition, kafka_offset, record) FROM STDIN",
-      [&](std::string& buf) {
-        if (!sent) buf.swap(rows);
-        sent = true;
-        return false;
-      });
+      std::move(rows));
   auto res =
       conn.exec("INSERT INTO notification_archive SELECT * FROM archive_in ON CONFLICT DO NOTHING");
   written_.inc(static_cast<double>(res.affected()));

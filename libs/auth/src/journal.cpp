@@ -191,16 +191,11 @@ void copy_rows(pg::Connection& db, const std::vector<AccessRecord>& rows, std::s
     copy += d;
     copy += '\n';
   }
-  bool sent = false;
   db.copy_in(
       "COPY access_journal (at, credential_id, credential_name, client_address, method, route, "
       "cpas_cbe, ssin, "
       "replaces_ssin, status, refusal, request_id, duration_ms) FROM STDIN",
-      [&](std::string& buf) {
-        if (!sent) buf.swap(copy);
-        sent = true;
-        return false;
-      });
+      std::move(copy));
 }
 }  // namespace
 

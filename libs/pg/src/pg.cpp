@@ -191,6 +191,15 @@ void Connection::copy_out(const std::string& copy_sql,
   }
 }
 
+long long Connection::copy_in(const std::string& copy_sql, std::string data) {
+  bool sent = false;
+  return copy_in(copy_sql, [&](std::string& buf) {
+    if (!sent) buf.swap(data);
+    sent = true;
+    return false;
+  });
+}
+
 void copy_escape(std::string& out, std::string_view field) {
   for (char c : field) {
     switch (c) {

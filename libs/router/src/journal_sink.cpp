@@ -241,14 +241,8 @@ void JournalSink::write(pg::Connection& conn, const sink::Batch& batch) {
         !j->replaces_ssin().empty() && j->event() == "SSIN_REPLACED")
       replacements.push_back({j->replaces_ssin(), j->ssin(), j->ticket()});
   auto copy = [&](const std::string& table, pg::CopyBinary& data) {
-    std::string bytes = data.finish();
-    bool sent = false;
     conn.copy_in("COPY " + table + " (" + std::string(kColumns) + ") FROM STDIN (FORMAT binary)",
-                 [&](std::string& buf) {
-                   if (!sent) buf.swap(bytes);
-                   sent = true;
-                   return false;
-                 });
+                 data.finish());
   };
   long long written = 0;
   if (rows.rows() > 0) {

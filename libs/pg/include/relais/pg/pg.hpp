@@ -59,9 +59,11 @@ class Connection {
 
   Result exec(const std::string& sql);
   Result exec(const std::string& sql, const std::vector<Param>& params);
-  // COPY ... FROM STDIN: `produce` appends chunks of COPY text to its buffer and returns false at
-  // the end.
+  // COPY ... FROM STDIN: `produce` appends chunks of COPY data (text or binary format) to its
+  // buffer and returns false at the end.
   long long copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& produce);
+  // The same with all of the data at once.
+  long long copy_in(const std::string& copy_sql, std::string data);
   // COPY ... TO STDOUT: `consume` gets each row line (without the newline).
   void copy_out(const std::string& copy_sql, const std::function<void(std::string_view)>& consume);
   bool ok() const;
