@@ -4,13 +4,18 @@ number of CPAS and with the size of the directory (docs/performance.md, "Cost mo
 
     var/venv/bin/python bench/cost_model.py run  [--notifications 100000] [--date YYYY-MM-DD]
     var/venv/bin/python bench/cost_model.py plot [--date YYYY-MM-DD] [--out docs/img/cost-model.svg]
+    var/venv/bin/python bench/cost_model.py curve --result bench/results/<run>.json [--out docs/img/latency-curve.svg]
 
 `run` makes one `bench/run.py --only e2e,latency` run per point, each on a fresh bench stack:
 50, 200 and 565 CPAS with 1,000,000 integrations, then 565 CPAS with 5,000,000 and 10,000,000
 (`--directory-fill auto`: COPY above a million). Results: bench/results/<date>-cost-c<CPAS>-m<M>.json.
 `plot` reads them and writes an SVG (throughput and latency against each axis, drawn here
 without a plotting library) and prints the Markdown table of docs/performance.md. The latency is
-measured at half of each point's own end-to-end rate, as in `make bench`."""
+measured at half of each point's own end-to-end rate, as in `make bench`.
+
+`curve` plots the latency against the offered rate from one `bench/run.py` result that has a
+`latency_curve` (`--latency-rates 50,200,...`, or BENCH_LATENCY_RATES), the half-load point
+last, and prints its Markdown table."""
 
 from __future__ import annotations
 
@@ -133,7 +138,7 @@ def plot(args) -> int:
     if not pts:
         print(f"no cost-model results of {args.date} in {RESULTS}", file=sys.stderr)
         return 1
-    out = Path(args.out)
+    out = Path(args.out or REPO / "docs" / "img" / "cost-model.svg")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(svg(pts, args.date))
     print(f"{out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
@@ -145,14 +150,49 @@ def plot(args) -> int:
     return 0
 
 
+def curve(args) -> int:
+    if not args.result:
+        print("curve: --result bench/results/<run>.json", file=sys.stderr)
+        return 2
+    r = json.loads(Path(args.result).read_text())
+    pts = [p for p in r.get("latency_curve", []) + [r.get("latency", {})] if "p99" in p]
+    if not pts:
+        print(f"{args.result}: no latency_curve", file=sys.stderr)
+        return 1
+    pts.sort(key=lambda p: p["target_rate_per_s"])
+    prm = r.get("params", {})
+    W, H = 960, 360
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+           f'font-family="sans-serif" font-size="11">', f'<rect width="{W}" height="{H}" fill="#fff"/>']
+    out += chart(0, 0, W, H, f"Latency accepted -> visible against the offered rate ({prm.get('cpas')} CPAS, "
+                 f"{prm.get('integrations', 0):,} integrations; {Path(args.result).name})", "notifications/s offered",
+                 [f"{p['target_rate_per_s']:,.0f}" for p in pts],
+                 [("p50 ms", "#2ca02c", [p["p50"] for p in pts]), ("p99 ms", "#d62728", [p["p99"] for p in pts])],
+                 "ms", target=200)
+    out.append("</svg>")
+    dest = Path(args.out or REPO / "docs" / "img" / "latency-curve.svg")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("\n".join(out) + "\n")
+    print(f"{dest.relative_to(REPO) if dest.is_relative_to(REPO) else dest}")
+    print("| offered | posted | p50 | p90 | p99 | p99.9 | router transactions | records per transaction | seconds per transaction |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for p in pts:
+        print(f"| {p['target_rate_per_s']:,.0f}/s | {p.get('achieved_post_rate_per_s', 0):,.0f}/s | {p['p50']} ms "
+              f"| {p.get('p90')} ms | {p['p99']} ms | {p.get('p99_9')} ms | {p.get('router_transactions', '')} "
+              f"| {p.get('routed_per_transaction', '')} | {p.get('transaction_seconds_mean', '')} |")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["run", "plot"])
+    ap.add_argument("mode", choices=["run", "plot", "curve"])
+    ap.add_argument("--result", help="curve: a bench/run.py result with a latency_curve")
     ap.add_argument("--notifications", type=int, default=100_000)
     ap.add_argument("--date", default=dt.date.today().isoformat())
-    ap.add_argument("--out", default=str(REPO / "docs" / "img" / "cost-model.svg"))
+    ap.add_argument("--out", default=None,
+                    help="the SVG (default docs/img/cost-model.svg, or latency-curve.svg for curve)")
     args = ap.parse_args()
-    return run(args) if args.mode == "run" else plot(args)
+    return {"run": run, "plot": plot, "curve": curve}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -471,7 +471,10 @@ def consume_main(args) -> int:
     lat = []
     deadline = time.time() + args.max_s
     while count < args.expect and time.time() < deadline:
-        msgs = c.consume(10000, 0.1)
+        # consume() returns when it has 10,000 records or when its timeout passes: the records are
+        # stamped when it returns, so the timeout bounds what it adds to a latency (it was 100 ms,
+        # 50 on average, until 7 December 2026: docs/performance.md, "Latency against the rate")
+        msgs = c.consume(10000, 0.01)
         now_us = time.time() * 1e6
         for m in msgs:
             if m.error():
@@ -539,6 +542,10 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1000, help="lines per NDJSON batch (throughput run)")
     ap.add_argument("--concurrency", type=int, default=4, help="concurrent client connections")
     ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument("--latency-rates", default=os.environ.get("BENCH_LATENCY_RATES", ""),
+                    help="latency: also at these fixed paces (comma list of notifications/s, e.g. "
+                         "50,200,500,1000,2000; env BENCH_LATENCY_RATES), after the half-load point: "
+                         "`latency_curve` in the result")
     ap.add_argument("--only", default="raw,java,e2e,latency,ingest,peer,soap,journal,micro,health",
                     help="comma list among raw,java,e2e,latency,ingest,peer,soap,journal,micro,health (ingest: "
                          "relais-ingest alone on a warm broker, bench/ingest_part.py; peer: the Kafka "
@@ -688,6 +695,10 @@ def main() -> int:
                 pace = float(os.environ.get("BENCH_LATENCY_RATE") or e2e["notifications_per_s"] / 2)
                 results["latency"] = bench_latency(rng, tmp, brokers, ingest, ssins, pace,
                                                    args.latency_seconds, args.concurrency)
+                if args.latency_rates:  # the latency at fixed paces, from a trickle to the half-load pace
+                    results["latency_curve"] = latency_curve(rng, tmp, brokers, ingest, router, ssins,
+                                                             args.latency_rates, args.latency_seconds,
+                                                             args.concurrency)
             if "replicas" in only:
                 rn = max(10_000, n // 2)
                 log(f"router replicas: {rn} notifications end to end with 1, 2 and 3 replicas in one group")
@@ -805,6 +816,29 @@ def admin_topics(brokers: str) -> list[str]:
     from confluent_kafka.admin import AdminClient
     return list(AdminClient({**H.kafka_conf(), "bootstrap.servers": brokers, "log_level": 3})
                 .list_topics(timeout=10).topics)
+
+
+def latency_curve(rng, tmp: Path, brokers: str, ingest: H.Service, router: H.Service, ssins: list[str],
+                  rates: str, seconds: float, concurrency: int) -> list[dict]:
+    """bench_latency at each pace of `rates` (comma list of notifications/s, lowest first), with the
+    router's transactions during each point (count, mean records and seconds per transaction)."""
+    points = []
+    for rate in sorted(float(r) for r in rates.split(",") if r):
+        names = ("relais_router_transactions_total", "relais_router_transaction_duration_seconds_sum",
+                 "relais_router_routed_total", "relais_router_end_to_end_seconds_sum",
+                 "relais_router_end_to_end_seconds_count")
+        tx0 = [metric_sum(router, k) for k in names]
+        p = bench_latency(rng, tmp, brokers, ingest, ssins, rate, seconds, concurrency)
+        tx1 = [metric_sum(router, k) for k in names]
+        txs, d = tx1[0] - tx0[0], [b - a for a, b in zip(tx0, tx1)]
+        p["router_transactions"] = txs
+        if txs > 0:
+            p["routed_per_transaction"] = round(d[2] / txs, 1)
+            p["transaction_seconds_mean"] = round(d[1] / txs, 3)
+        if d[4] > 0:  # accepted by ingest -> committed by the router (the router's own histogram), mean
+            p["router_committed_ms_mean"] = round(1000 * d[3] / d[4], 1)
+        points.append(p)
+    return points
 
 
 def bench_latency(rng, tmp: Path, brokers: str, ingest: H.Service, ssins: list[str], rate: float,
@@ -943,6 +977,11 @@ def print_summary(r: dict) -> None:
         rows.append((f"latency at {l['target_rate_per_s']:,.0f}/s p50 (ms)", f"{l['p50']}", ""))
         ok = "met" if l["p99"] <= 200 else "MISSED"
         rows.append(("  p99 (ms)", f"{l['p99']}", f"target <= 200 ms: {ok}"))
+    for l in r.get("latency_curve", []):  # noqa: E741
+        if "p99" in l:
+            tx = (f"{l['router_transactions']:.0f} transactions of {l['routed_per_transaction']:,.0f} records, "
+                  f"{l['transaction_seconds_mean']} s" if l.get("routed_per_transaction") else "")
+            rows.append((f"latency at {l['target_rate_per_s']:,.0f}/s p50 / p99 (ms)", f"{l['p50']} / {l['p99']}", tx))
         rows.append(("  p99.9 (ms)", f"{l['p99_9']}", ""))
     for st in r.get("router_replicas", {}).get("steps", []):
         rows.append((f"end to end, {st['replicas']} router replica(s) (notif/s)", f"{st['notifications_per_s']:,.0f}",

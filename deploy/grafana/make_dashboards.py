@@ -122,7 +122,7 @@ def overview() -> Board:
     b.ts("Transactions by result", [("sum by (result) (rate(relais_router_transactions_total[5m]))", "{{result}}")],
          "ops")
     b.ts("Transaction commit latency", quantiles("relais_router_transaction_duration_seconds"), "s")
-    b.ts("End to end (accepted → routed)", quantiles("relais_router_end_to_end_seconds"), "s")
+    b.ts("End to end (accepted → committed by the router)", quantiles("relais_router_end_to_end_seconds"), "s")
     b.ts("Directory", [("sum(relais_directory_integrations)", "integrations"),
                        ("max(relais_directory_refresh_age_seconds)", "refresh age (s)")])
     b.ts("Journal rows written", [("sum(rate(relais_journal_rows_written_total[5m]))", "rows/s"),

@@ -1,4 +1,5 @@
 // One lane of the engine (engine_lane.hpp): the transaction loop.
+#include <algorithm>
 #include <mutex>
 #include <thread>
 
@@ -225,7 +226,10 @@ int Engine::Impl::transact() {
 
 int Engine::Impl::committed(std::chrono::steady_clock::time_point t0) {
   for (const auto& [p, mark] : plan_.marks) dedupe_.insert(p, mark, planned_at_us_);
-  m_.apply(plan_.counts, plan_.end_to_end_seconds);
+  // The plan measured accepted -> planned; the histogram is accepted -> committed.
+  const double commit_s =
+      static_cast<double>(std::max<std::int64_t>(0, now_us() - planned_at_us_)) / 1e6;
+  m_.apply(plan_.counts, plan_.end_to_end_seconds, commit_s);
   m_.committed.inc();
   m_.txn_seconds.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -126,7 +126,8 @@ EngineMetrics::EngineMetrics(metrics::Registry& m)
                        "for router.stall_timeout_s, and created its Kafka clients again")
                  .with()) {}
 
-void EngineMetrics::apply(const Counts& c, const std::vector<double>& end_to_end_seconds) {
+void EngineMetrics::apply(const Counts& c, const std::vector<double>& end_to_end_seconds,
+                          double commit_seconds) {
   consumed.inc(static_cast<double>(c.consumed));
   if (c.duplicates) dupes.inc(static_cast<double>(c.duplicates));
   for (const auto& [k, n] : c.routed) routed.with({k.first, k.second}).inc(static_cast<double>(n));
@@ -134,7 +135,7 @@ void EngineMetrics::apply(const Counts& c, const std::vector<double>& end_to_end
     dropped.with({k.first, k.second}).inc(static_cast<double>(n));
   for (const auto& [k, n] : c.dead_letters) dlq.with({k}).inc(static_cast<double>(n));
   for (const auto& [k, n] : c.alerts) alerts.with({k.first, k.second}).inc(static_cast<double>(n));
-  for (double s : end_to_end_seconds) e2e_seconds.observe(s);
+  for (double s : end_to_end_seconds) e2e_seconds.observe(s + commit_seconds);
 }
 
 void EngineMetrics::directory_sizes(const directory::Directory& dir) {

@@ -28,8 +28,10 @@ kafka::Settings consumer_settings(const EngineOptions& o);
 // The engine's metrics: names and help texts in one place, handles looked up once.
 struct EngineMetrics {
   explicit EngineMetrics(metrics::Registry& m);
-  // Counts of a committed transaction.
-  void apply(const Counts& c, const std::vector<double>& end_to_end_seconds);
+  // Counts of a committed transaction. `end_to_end_seconds` are accepted -> planned (the plan's);
+  // `commit_seconds`, planned -> committed, is added to each: the histogram is accepted by ingest
+  // -> committed by the router, what a read_committed consumer can see.
+  void apply(const Counts& c, const std::vector<double>& end_to_end_seconds, double commit_seconds);
   void directory_sizes(const directory::Directory& dir);
 
   metrics::Counter& consumed;
