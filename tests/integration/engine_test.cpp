@@ -664,10 +664,6 @@ TEST_F(EngineTest, BacklogIsRoutedInLargerTransactions) {
   EXPECT_LT(with_catchup, without);
 }
 
-// Lanes (router.lanes): three consume-plan-transact loops in one engine share the six inbound
-// partitions (two each) and the directory. Every notification is routed exactly once, re-sent
-// tickets are duplicates whichever lane reads them, and a directory change made while the lanes
-// route (applied by lane 0 under the exclusive lock) reaches every lane.
 // relais_router_end_to_end_seconds is accepted by ingest -> committed by the router (its help
 // text, docs/monitoring.md), not -> planned: it includes the transaction that makes the record
 // visible. One notification, one transaction: its end-to-end time covers the transaction's.
@@ -730,6 +726,10 @@ TEST_F(EngineTest, EndToEndHistogramEndsAtTheCommit) {
   EXPECT_GE(e2e + 0.005, txn);
 }
 
+// Lanes (router.lanes): three consume-plan-transact loops in one engine share the six inbound
+// partitions (two each) and the directory. Every notification is routed exactly once, re-sent
+// tickets are duplicates whichever lane reads them, and a directory change made while the lanes
+// route (applied by lane 0 under the exclusive lock) reaches every lane.
 TEST_F(EngineTest, LanesShareThePartitionsAndRouteEachNotificationOnce) {
   pg::Connection c(pg_dsn());
   auto cbe_a = new_cpas(c), cbe_b = new_cpas(c);

@@ -151,7 +151,10 @@ void Engine::Impl::apply_directory_changes() {
   m_.dir_age.set(feed_.age_seconds());
 }
 
-// Reads up to the cap, for at most batch_linger once a first record came. Group commit: a batch
+// Reads up to the cap, until batch_linger after the fill began: a backlog's records fill the batch
+// at once; a record that comes to an idle router (after a 100 ms poll's wait) is taken with what
+// was fetched with it, without waiting for more (docs/performance.md, "Latency against the
+// offered rate"). Group commit: a batch
 // that filled up (more records came during the last transaction than the cap) lets the next one
 // be twice as large, up to catchup_batch_max; one that did not brings the cap back to batch_max.
 // A transaction's time is mostly per partition touched, not per record (docs/performance.md), so
