@@ -822,11 +822,11 @@ def latency_curve(rng, tmp: Path, brokers: str, ingest: H.Service, router: H.Ser
                   rates: str, seconds: float, concurrency: int) -> list[dict]:
     """bench_latency at each pace of `rates` (comma list of notifications/s, lowest first), with the
     router's transactions during each point (count, mean records and seconds per transaction)."""
+    names = ("relais_router_transactions_total", "relais_router_transaction_duration_seconds_sum",
+             "relais_router_routed_total", "relais_router_end_to_end_seconds_sum",
+             "relais_router_end_to_end_seconds_count")
     points = []
     for rate in sorted(float(r) for r in rates.split(",") if r):
-        names = ("relais_router_transactions_total", "relais_router_transaction_duration_seconds_sum",
-                 "relais_router_routed_total", "relais_router_end_to_end_seconds_sum",
-                 "relais_router_end_to_end_seconds_count")
         tx0 = [metric_sum(router, k) for k in names]
         p = bench_latency(rng, tmp, brokers, ingest, ssins, rate, seconds, concurrency)
         tx1 = [metric_sum(router, k) for k in names]
